@@ -1,0 +1,103 @@
+package vclock
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// ErrBadContext is returned when a causal context cannot be decoded.
+var ErrBadContext = errors.New("vclock: malformed causal context")
+
+// ErrBadSiblings is returned when an encoded sibling set is malformed.
+var ErrBadSiblings = errors.New("vclock: malformed sibling set")
+
+// MaxContextBytes bounds an encoded context a client may send; a context
+// this large means a client is forging or hoarding actors.
+const MaxContextBytes = 64 << 10
+
+// EncodeContext returns the opaque msgpack encoding of a clock.
+func EncodeContext(c Clock) []byte {
+	if len(c) == 0 {
+		return nil
+	}
+	b, err := msgpack.Marshal(c)
+	if err != nil {
+		// Clock is a slice of plain structs; encoding cannot fail.
+		panic(fmt.Sprintf("vclock: encode context: %v", err))
+	}
+	return b
+}
+
+// DecodeContext parses bytes made by EncodeContext. Empty input is the empty
+// context. Hostile input yields ErrBadContext, never a panic.
+func DecodeContext(b []byte) (Clock, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	if len(b) > MaxContextBytes {
+		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrBadContext, len(b), MaxContextBytes)
+	}
+	var c Clock
+	r := bytes.NewReader(b)
+	if err := msgpack.NewDecoder(r).Decode(&c); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadContext, err)
+	}
+	if r.Len() != 0 {
+		return nil, fmt.Errorf("%w: trailing bytes", ErrBadContext)
+	}
+	if !c.Valid() {
+		return nil, fmt.Errorf("%w: entries not canonical", ErrBadContext)
+	}
+	if len(c) == 0 {
+		return nil, nil
+	}
+	return c, nil
+}
+
+// EncodeContextString returns the context as unpadded base64url, the form
+// used in the X-Ringkv-Context HTTP header.
+func EncodeContextString(c Clock) string {
+	return base64.RawURLEncoding.EncodeToString(EncodeContext(c))
+}
+
+// DecodeContextString parses a string made by EncodeContextString.
+func DecodeContextString(s string) (Clock, error) {
+	if len(s) > base64.RawURLEncoding.EncodedLen(MaxContextBytes) {
+		return nil, fmt.Errorf("%w: %d characters is too long", ErrBadContext, len(s))
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadContext, err)
+	}
+	return DecodeContext(b)
+}
+
+// EncodeSiblings returns the msgpack encoding of a sibling set, the form
+// that travels between nodes and into the WAL.
+func EncodeSiblings(s Siblings) ([]byte, error) {
+	return msgpack.Marshal(s)
+}
+
+// DecodeSiblings parses bytes made by EncodeSiblings and checks that the set
+// is canonical. Hostile input yields ErrBadSiblings, never a panic.
+func DecodeSiblings(b []byte) (Siblings, error) {
+	var s Siblings
+	r := bytes.NewReader(b)
+	if err := msgpack.NewDecoder(r).Decode(&s); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadSiblings, err)
+	}
+	if r.Len() != 0 {
+		return nil, fmt.Errorf("%w: trailing bytes", ErrBadSiblings)
+	}
+	if !s.Valid() {
+		return nil, fmt.Errorf("%w: versions not canonical", ErrBadSiblings)
+	}
+	if len(s) == 0 {
+		return nil, nil
+	}
+	return s, nil
+}

@@ -1,0 +1,329 @@
+// Package vclock implements dotted version vectors and sibling sets: how one
+// key's concurrent versions are named, compared and merged.
+//
+// A Version is named by a Dot (actor, counter) minted by the coordinator that
+// accepted the write, and carries the causal Context the writer had seen. A
+// version a obsoletes b when b's dot is covered by a's context. Merge keeps
+// every version that no other version obsoletes, so concurrent writes become
+// siblings instead of being silently dropped.
+//
+// Actors are storage incarnation IDs, not node names: a node whose disk was
+// wiped gets a new incarnation and can never re-mint a dot that still exists
+// elsewhere.
+//
+// The package is pure: no I/O, no clock, no goroutines. Sibling sets are
+// treated as immutable values; functions here never modify their arguments
+// and callers must not modify what they return.
+package vclock
+
+import (
+	"bytes"
+	"cmp"
+	"slices"
+)
+
+// Dot names one write: the Counter-th event of Actor.
+type Dot struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Actor    string
+	Counter  uint64
+}
+
+// Compare orders dots by actor, then counter.
+func (d Dot) Compare(o Dot) int {
+	if c := cmp.Compare(d.Actor, o.Actor); c != 0 {
+		return c
+	}
+	return cmp.Compare(d.Counter, o.Counter)
+}
+
+// Clock is a version vector: for each actor, the highest counter seen. A
+// Clock covers every dot (a, c) with c <= its entry for a. Entries are kept
+// sorted by actor with no duplicates and no zero counters; the zero Clock is
+// the empty context.
+type Clock []Dot
+
+// Get returns the clock's counter for actor, 0 when absent.
+func (c Clock) Get(actor string) uint64 {
+	i, ok := slices.BinarySearchFunc(c, actor, func(d Dot, a string) int { return cmp.Compare(d.Actor, a) })
+	if !ok {
+		return 0
+	}
+	return c[i].Counter
+}
+
+// Covers reports whether the clock covers dot d.
+func (c Clock) Covers(d Dot) bool { return d.Counter != 0 && c.Get(d.Actor) >= d.Counter }
+
+// Join returns the pointwise maximum of a and b as a new Clock.
+func Join(a, b Clock) Clock {
+	out := make(Clock, 0, max(len(a), len(b)))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch c := cmp.Compare(a[i].Actor, b[j].Actor); {
+		case c < 0:
+			out = append(out, a[i])
+			i++
+		case c > 0:
+			out = append(out, b[j])
+			j++
+		default:
+			out = append(out, Dot{Actor: a[i].Actor, Counter: max(a[i].Counter, b[j].Counter)})
+			i++
+			j++
+		}
+	}
+	out = append(out, a[i:]...)
+	return append(out, b[j:]...)
+}
+
+// add returns c with d included (c is not modified).
+func (c Clock) add(d Dot) Clock {
+	if c.Covers(d) {
+		return c
+	}
+	return Join(c, Clock{d})
+}
+
+// Valid reports whether the clock is in canonical form: sorted by actor,
+// no duplicate actors, no zero counters, no empty actor.
+func (c Clock) Valid() bool {
+	for i, d := range c {
+		if d.Actor == "" || d.Counter == 0 {
+			return false
+		}
+		if i > 0 && c[i-1].Actor >= d.Actor {
+			return false
+		}
+	}
+	return true
+}
+
+// Equal reports whether two clocks hold the same entries.
+func (c Clock) Equal(o Clock) bool {
+	return slices.EqualFunc(c, o, func(a, b Dot) bool { return a.Actor == b.Actor && a.Counter == b.Counter })
+}
+
+// Version is one write of a key: a value or a tombstone.
+type Version struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	// Dot names this write; it is unique cluster-wide.
+	Dot Dot
+	// Context is the causal past the writer had seen; every version whose
+	// dot it covers is obsoleted by this one.
+	Context Clock
+	// Value is the stored bytes; nil for a tombstone.
+	Value []byte
+	// Tombstone marks a delete.
+	Tombstone bool
+	// WallTime is the coordinator's clock at minting, in Unix nanoseconds.
+	// It orders nothing causally: it serves tombstone GC and the
+	// last-writer-wins view of the Redis front end.
+	WallTime int64
+}
+
+// Obsoletes reports whether v supersedes o.
+func (v *Version) Obsoletes(o *Version) bool { return v.Context.Covers(o.Dot) }
+
+// Size is the approximate number of bytes the version occupies, for stats.
+func (v *Version) Size() int {
+	n := len(v.Value) + len(v.Dot.Actor) + 24
+	for _, d := range v.Context {
+		n += len(d.Actor) + 8
+	}
+	return n
+}
+
+// Equal reports whether two versions are identical.
+func (v *Version) Equal(o *Version) bool {
+	return v.Dot == o.Dot && v.Tombstone == o.Tombstone && v.WallTime == o.WallTime &&
+		bytes.Equal(v.Value, o.Value) && v.Context.Equal(o.Context)
+}
+
+// Siblings is a key's set of mutually concurrent versions, sorted by dot.
+// The nil Siblings is the empty set (a key never written).
+type Siblings []Version
+
+// Merge returns the join of two sibling sets: every version of either that
+// no version of either obsoletes, each dot once, sorted by dot. It is
+// commutative, associative and idempotent over sets produced by Mint and
+// Merge, which is why storage, replication, read repair, hints and WAL replay
+// can all apply the same set any number of times in any order.
+//
+// When both sides hold the same dot the versions are the same write; the one
+// from a is kept (dots are unique, so they are equal).
+func Merge(a, b Siblings) Siblings {
+	if len(b) == 0 {
+		return a
+	}
+	if len(a) == 0 {
+		return b
+	}
+	all := make(Siblings, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch c := a[i].Dot.Compare(b[j].Dot); {
+		case c < 0:
+			all = append(all, a[i])
+			i++
+		case c > 0:
+			all = append(all, b[j])
+			j++
+		default:
+			all = append(all, a[i])
+			i++
+			j++
+		}
+	}
+	all = append(all, a[i:]...)
+	all = append(all, b[j:]...)
+	return prune(all)
+}
+
+// prune drops, in place, every version that another version of s obsoletes.
+func prune(s Siblings) Siblings {
+	out := s[:0]
+	for i := range s {
+		obsolete := false
+		for j := range s {
+			if i != j && s[j].Obsoletes(&s[i]) {
+				obsolete = true
+				break
+			}
+		}
+		if !obsolete {
+			out = append(out, s[i])
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// Context returns the causal context of the set: the join of its versions'
+// contexts and dots. A write carrying it supersedes every version in s.
+func (s Siblings) Context() Clock {
+	var c Clock
+	for i := range s {
+		c = Join(c, s[i].Context)
+		c = c.add(s[i].Dot)
+	}
+	return c
+}
+
+// MaxCounter returns the highest counter of actor anywhere in the set's
+// causal history: its dots and its contexts.
+func (s Siblings) MaxCounter(actor string) uint64 {
+	var m uint64
+	for i := range s {
+		if s[i].Dot.Actor == actor {
+			m = max(m, s[i].Dot.Counter)
+		}
+		m = max(m, s[i].Context.Get(actor))
+	}
+	return m
+}
+
+// Live returns the versions that are not tombstones.
+func (s Siblings) Live() Siblings {
+	var out Siblings
+	for i := range s {
+		if !s[i].Tombstone {
+			out = append(out, s[i])
+		}
+	}
+	return out
+}
+
+// Latest returns the version with the highest wall time (ties broken by
+// dot), the last-writer-wins view used where a protocol has no room for
+// siblings. ok is false for an empty set.
+func (s Siblings) Latest() (v Version, ok bool) {
+	for i := range s {
+		if !ok || s[i].WallTime > v.WallTime || (s[i].WallTime == v.WallTime && s[i].Dot.Compare(v.Dot) > 0) {
+			v, ok = s[i], true
+		}
+	}
+	return v, ok
+}
+
+// Size is the approximate number of bytes the set occupies.
+func (s Siblings) Size() int {
+	n := 0
+	for i := range s {
+		n += s[i].Size()
+	}
+	return n
+}
+
+// Equal reports whether two sets hold the same versions in the same order.
+func (s Siblings) Equal(o Siblings) bool {
+	return slices.EqualFunc(s, o, func(a, b Version) bool { return a.Equal(&b) })
+}
+
+// Valid reports whether s is in canonical form: sorted by dot, no duplicate
+// dots, no version obsoleting another, canonical clocks, and tombstones
+// without values. Decoders use it to reject hostile input.
+func (s Siblings) Valid() bool {
+	for i := range s {
+		v := &s[i]
+		if v.Dot.Actor == "" || v.Dot.Counter == 0 || !v.Context.Valid() || (v.Tombstone && len(v.Value) != 0) {
+			return false
+		}
+		if i > 0 && s[i-1].Dot.Compare(v.Dot) >= 0 {
+			return false
+		}
+		for j := range s {
+			if i != j && s[j].Obsoletes(v) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Write describes a new version for Mint.
+type Write struct {
+	// Context is the causal context the client supplied (nil for none).
+	Context Clock
+	// Blind makes the write supersede every version the coordinator holds,
+	// whatever the client's context (last-writer semantics for clients that
+	// pass none, such as the Redis protocol).
+	Blind bool
+	// Value is the new value; ignored for a tombstone.
+	Value []byte
+	// Tombstone makes the write a delete.
+	Tombstone bool
+	// WallTime is the coordinator's clock, Unix nanoseconds.
+	WallTime int64
+}
+
+// Mint creates a new version at a coordinator whose incarnation is actor,
+// given the coordinator's local sibling set for the key. The new dot's
+// counter is above every counter of actor anywhere in local's causal history,
+// so two writes through one coordinator never share a dot, and two writes
+// with the same context through it end as two siblings. It returns the new
+// version and the merged set to store and replicate.
+func Mint(local Siblings, actor string, w Write) (Version, Siblings) {
+	ctx := w.Context
+	if w.Blind {
+		ctx = Join(ctx, local.Context())
+	}
+	v := Version{
+		Dot:       Dot{Actor: actor, Counter: local.MaxCounter(actor) + 1},
+		Context:   slices.Clone(ctx),
+		Tombstone: w.Tombstone,
+		WallTime:  w.WallTime,
+	}
+	if v.Context.Covers(v.Dot) {
+		// A client context can name counters of this actor the local set has
+		// never seen (it came from another replica holding a later write of
+		// ours, or was forged); mint above it so the new dot stays unique.
+		v.Dot.Counter = v.Context.Get(actor) + 1
+	}
+	if !w.Tombstone {
+		v.Value = w.Value
+	}
+	return v, Merge(local, Siblings{v})
+}
