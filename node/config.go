@@ -1,0 +1,259 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+)
+
+// Config is everything one ringkv process needs. Its mapstructure tags are
+// the YAML keys of configs/*.yaml and, upper-cased with "." -> "_" and a
+// RINGKV_ prefix, the environment variables (RINGKV_LISTEN_HTTP). cmd/ringkv
+// loads it with viper; configs/production.yaml documents every key.
+type Config struct {
+	Node    NodeConfig    `mapstructure:"node"`
+	Listen  ListenConfig  `mapstructure:"listen"`
+	Seeds   []string      `mapstructure:"seeds"`
+	Cluster ClusterConfig `mapstructure:"cluster"`
+	Quorum  QuorumConfig  `mapstructure:"quorum"`
+	Storage StorageConfig `mapstructure:"storage"`
+	Gossip  GossipConfig  `mapstructure:"gossip"`
+	Hints   HintsConfig   `mapstructure:"hints"`
+	Limits  LimitsConfig  `mapstructure:"limits"`
+	Log     LogConfig     `mapstructure:"log"`
+}
+
+// NodeConfig names the node and its data.
+type NodeConfig struct {
+	// Name is the node's stable ID: its gossip name and ring member name.
+	// Default "n1".
+	Name string `mapstructure:"name"`
+	// DataDir holds the WAL, snapshots, hints, the ring membership and the
+	// node's identity. Default "./ringkv-data/<name>".
+	DataDir string `mapstructure:"data_dir"`
+}
+
+// ListenConfig holds host:port listen addresses. Port 0 picks a free port.
+type ListenConfig struct {
+	// HTTP is the client and admin API. Default 127.0.0.1:8001.
+	HTTP string `mapstructure:"http"`
+	// RESP is the Redis-protocol port. Default 127.0.0.1:6380.
+	RESP string `mapstructure:"resp"`
+	// RPC is the internal node-to-node RPC port. Default 127.0.0.1:7001.
+	RPC string `mapstructure:"rpc"`
+	// Gossip is the memberlist port (TCP and UDP). Default 127.0.0.1:9001.
+	Gossip string `mapstructure:"gossip"`
+	// Advertise, if set, is the host other nodes use to reach this one when
+	// the listen host is 0.0.0.0. Default empty (use the listen host).
+	Advertise string `mapstructure:"advertise"`
+}
+
+// ClusterConfig is fixed at cluster creation: every node must agree.
+type ClusterConfig struct {
+	// Partitions is the number of ring partitions, a prime. Default 1021.
+	Partitions int `mapstructure:"partitions"`
+	// Replication is N, the number of replicas of each key. Default 3.
+	Replication int `mapstructure:"replication"`
+}
+
+// QuorumConfig holds request defaults; clients override them per request.
+type QuorumConfig struct {
+	// R is the default read quorum: one, quorum, all or a number. Default quorum.
+	R string `mapstructure:"r"`
+	// W is the default write quorum. Default quorum.
+	W string `mapstructure:"w"`
+	// Timeout is the per-request deadline. Default 2s.
+	Timeout time.Duration `mapstructure:"timeout"`
+	// Sloppy lets acknowledgements from fallback nodes holding hints count
+	// toward W while replicas are down. Default true.
+	Sloppy bool `mapstructure:"sloppy"`
+}
+
+// StorageConfig tunes the storage engine.
+type StorageConfig struct {
+	// Fsync is the WAL policy: always, interval or none. Default always.
+	Fsync string `mapstructure:"fsync"`
+	// FsyncInterval is the fsync period for the interval policy. Default 10ms.
+	FsyncInterval time.Duration `mapstructure:"fsync_interval"`
+	// SegmentBytes is the WAL segment size. Default 64 MiB.
+	SegmentBytes int64 `mapstructure:"segment_bytes"`
+	// SnapshotBytes is the WAL growth that triggers a snapshot. Default 256 MiB.
+	SnapshotBytes int64 `mapstructure:"snapshot_bytes"`
+	// TombstoneGC is how long tombstones are kept. Default 240h (10 days).
+	TombstoneGC time.Duration `mapstructure:"tombstone_gc"`
+}
+
+// GossipConfig tunes membership and failure detection.
+type GossipConfig struct {
+	// Profile is "lan" (memberlist's LAN defaults) or "local" (fast timers
+	// for tests and the dev cluster). Default lan.
+	Profile string `mapstructure:"profile"`
+	// SecretKey is a base64 AES key (16, 24 or 32 bytes decoded) that
+	// encrypts gossip; empty disables encryption. Default empty.
+	SecretKey string `mapstructure:"secret_key"`
+}
+
+// HintsConfig bounds hinted handoff.
+type HintsConfig struct {
+	// Window is how long a target may be down and still get hints. Default 3h.
+	Window time.Duration `mapstructure:"window"`
+	// MaxBytesPerTarget caps the hint log kept for one target. Default 1 GiB.
+	MaxBytesPerTarget int64 `mapstructure:"max_bytes_per_target"`
+	// DeliveryRate caps hint delivery to one target, in hints per second.
+	// Default 5000.
+	DeliveryRate int `mapstructure:"delivery_rate"`
+	// RetryInterval is how often pending hints are retried. Default 10s.
+	RetryInterval time.Duration `mapstructure:"retry_interval"`
+}
+
+// LimitsConfig bounds client input.
+type LimitsConfig struct {
+	// MaxKeyBytes is the largest key accepted. Default 1024.
+	MaxKeyBytes int `mapstructure:"max_key_bytes"`
+	// MaxValueBytes is the largest value accepted. Default 1 MiB.
+	MaxValueBytes int `mapstructure:"max_value_bytes"`
+}
+
+// LogConfig selects the log output.
+type LogConfig struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `mapstructure:"level"`
+	// Format is text or json. Default text.
+	Format string `mapstructure:"format"`
+}
+
+// DefaultConfig returns a complete single-node configuration.
+func DefaultConfig() Config {
+	return Config{
+		Node: NodeConfig{Name: "n1"},
+		Listen: ListenConfig{
+			HTTP:   "127.0.0.1:8001",
+			RESP:   "127.0.0.1:6380",
+			RPC:    "127.0.0.1:7001",
+			Gossip: "127.0.0.1:9001",
+		},
+		Cluster: ClusterConfig{Partitions: 1021, Replication: 3},
+		Quorum:  QuorumConfig{R: "quorum", W: "quorum", Timeout: 2 * time.Second, Sloppy: true},
+		Storage: StorageConfig{
+			Fsync:         "always",
+			FsyncInterval: 10 * time.Millisecond,
+			SegmentBytes:  64 << 20,
+			SnapshotBytes: 256 << 20,
+			TombstoneGC:   240 * time.Hour,
+		},
+		Gossip: GossipConfig{Profile: "lan"},
+		Hints: HintsConfig{
+			Window:            3 * time.Hour,
+			MaxBytesPerTarget: 1 << 30,
+			DeliveryRate:      5000,
+			RetryInterval:     10 * time.Second,
+		},
+		Limits: LimitsConfig{MaxKeyBytes: 1024, MaxValueBytes: 1 << 20},
+		Log:    LogConfig{Level: "info", Format: "text"},
+	}
+}
+
+// DataDir returns the configured data directory or its default.
+func (c Config) DataDir() string {
+	if c.Node.DataDir != "" {
+		return c.Node.DataDir
+	}
+	return "./ringkv-data/" + c.Node.Name
+}
+
+// Validate checks ranges and the rules between fields; the error names the
+// offending key as it is spelled in YAML.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("config %s: "+format, append([]any{key}, a...)...))
+	}
+	if c.Node.Name == "" || strings.ContainsAny(c.Node.Name, " \t\n/\\") {
+		bad("node.name", "must be non-empty without spaces or slashes, got %q", c.Node.Name)
+	}
+	for key, addr := range map[string]string{
+		"listen.http": c.Listen.HTTP, "listen.resp": c.Listen.RESP,
+		"listen.rpc": c.Listen.RPC, "listen.gossip": c.Listen.Gossip,
+	} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad(key, "must be host:port, got %q", addr)
+		}
+	}
+	for _, s := range c.Seeds {
+		if _, _, err := net.SplitHostPort(s); err != nil {
+			bad("seeds", "each seed must be host:port, got %q", s)
+		}
+	}
+	if c.Cluster.Partitions < 1 || c.Cluster.Partitions > 1<<16 {
+		bad("cluster.partitions", "must be in 1..65536, got %d", c.Cluster.Partitions)
+	}
+	if c.Cluster.Replication < 1 || c.Cluster.Replication > 15 {
+		bad("cluster.replication", "must be in 1..15, got %d", c.Cluster.Replication)
+	}
+	for key, q := range map[string]string{"quorum.r": c.Quorum.R, "quorum.w": c.Quorum.W} {
+		if err := validQuorum(q, c.Cluster.Replication); err != nil {
+			bad(key, "%v", err)
+		}
+	}
+	if c.Quorum.Timeout <= 0 {
+		bad("quorum.timeout", "must be positive, got %s", c.Quorum.Timeout)
+	}
+	switch c.Storage.Fsync {
+	case "always", "interval", "none":
+	default:
+		bad("storage.fsync", "must be always, interval or none, got %q", c.Storage.Fsync)
+	}
+	if c.Storage.Fsync == "interval" && c.Storage.FsyncInterval <= 0 {
+		bad("storage.fsync_interval", "must be positive with fsync: interval, got %s", c.Storage.FsyncInterval)
+	}
+	if c.Storage.SegmentBytes < 1<<16 {
+		bad("storage.segment_bytes", "must be at least 65536, got %d", c.Storage.SegmentBytes)
+	}
+	if c.Storage.SnapshotBytes < c.Storage.SegmentBytes {
+		bad("storage.snapshot_bytes", "must be at least storage.segment_bytes (%d), got %d", c.Storage.SegmentBytes, c.Storage.SnapshotBytes)
+	}
+	if c.Storage.TombstoneGC <= 0 {
+		bad("storage.tombstone_gc", "must be positive, got %s", c.Storage.TombstoneGC)
+	}
+	switch c.Gossip.Profile {
+	case "lan", "local":
+	default:
+		bad("gossip.profile", "must be lan or local, got %q", c.Gossip.Profile)
+	}
+	if c.Hints.Window <= 0 || c.Hints.MaxBytesPerTarget <= 0 || c.Hints.DeliveryRate <= 0 || c.Hints.RetryInterval <= 0 {
+		bad("hints", "window, max_bytes_per_target, delivery_rate and retry_interval must be positive")
+	}
+	if c.Limits.MaxKeyBytes < 1 || c.Limits.MaxValueBytes < 0 {
+		bad("limits", "max_key_bytes must be >= 1 and max_value_bytes >= 0")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "must be text or json, got %q", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+// validQuorum checks a quorum spelling without importing replica's parser,
+// so that config errors are reported before any package starts.
+func validQuorum(q string, n int) error {
+	switch q {
+	case "one", "quorum", "all":
+		return nil
+	}
+	var k int
+	if _, err := fmt.Sscanf(q, "%d", &k); err != nil || fmt.Sprint(k) != q {
+		return fmt.Errorf("must be one, quorum, all or a number, got %q", q)
+	}
+	if k < 1 || k > n {
+		return fmt.Errorf("must be in 1..%d (cluster.replication), got %d", n, k)
+	}
+	return nil
+}
