@@ -1,0 +1,59 @@
+package node
+
+// The JSON bodies of the HTTP API, shared by the server (node) and the CLI
+// (cmd/ringkv). docs/http-api.md documents each route.
+
+// ContextHeader carries the opaque causal context (base64url) on requests
+// and responses.
+const ContextHeader = "X-Ringkv-Context"
+
+// ErrorBody is the JSON body of every 4xx/5xx answer.
+type ErrorBody struct {
+	// Error is a human-readable message that names the limit or cause.
+	Error string `json:"error"`
+	// Need and Got are set on 503 quorum failures: replicas required and
+	// replicas that answered.
+	Need int `json:"need,omitempty"`
+	Got  int `json:"got,omitempty"`
+	// Failures maps a replica that did not answer to why, on 503.
+	Failures map[string]string `json:"failures,omitempty"`
+}
+
+// SiblingsBody is the 300 Multiple Choices answer of GET /v1/kv/{key}.
+type SiblingsBody struct {
+	// Siblings are the concurrent live versions.
+	Siblings []SiblingJSON `json:"siblings"`
+	// Context resolves all of them when passed back on a PUT.
+	Context string `json:"context"`
+}
+
+// SiblingJSON is one live version.
+type SiblingJSON struct {
+	// Value is base64 (standard encoding) of the stored bytes.
+	Value []byte `json:"value"`
+	// WallTime is the coordinator's clock at the write, RFC 3339 with nanoseconds.
+	WallTime string `json:"wall_time"`
+	// Dot names the write as actor:counter.
+	Dot string `json:"dot"`
+}
+
+// MemberInfo is one row of GET /v1/members.
+type MemberInfo struct {
+	Name     string `json:"name"`
+	Gossip   string `json:"gossip"`
+	HTTP     string `json:"http"`
+	RESP     string `json:"resp"`
+	RPC      string `json:"rpc"`
+	Liveness string `json:"liveness"` // alive, suspect, dead
+	Status   string `json:"status"`   // joined, leaving, left, removed
+	// PendingHints and PendingHintBytes are the hints this node (the one
+	// answering) holds for the member.
+	PendingHints     int64 `json:"pending_hints"`
+	PendingHintBytes int64 `json:"pending_hint_bytes"`
+}
+
+// OKBody answers admin actions that succeeded.
+type OKBody struct {
+	OK      bool   `json:"ok"`
+	Message string `json:"message,omitempty"`
+}
