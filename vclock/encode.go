@@ -41,6 +41,9 @@ func DecodeContext(b []byte) (Clock, error) {
 	if len(b) > MaxContextBytes {
 		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrBadContext, len(b), MaxContextBytes)
 	}
+	if err := CheckEncoding(b); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadContext, err)
+	}
 	var c Clock
 	r := bytes.NewReader(b)
 	if err := msgpack.NewDecoder(r).Decode(&c); err != nil {
@@ -85,6 +88,9 @@ func EncodeSiblings(s Siblings) ([]byte, error) {
 // DecodeSiblings parses bytes made by EncodeSiblings and checks that the set
 // is canonical. Hostile input yields ErrBadSiblings, never a panic.
 func DecodeSiblings(b []byte) (Siblings, error) {
+	if err := CheckEncoding(b); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadSiblings, err)
+	}
 	var s Siblings
 	r := bytes.NewReader(b)
 	if err := msgpack.NewDecoder(r).Decode(&s); err != nil {
