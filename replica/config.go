@@ -1,0 +1,161 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ringkv/ringkv/vclock"
+)
+
+// Store is the node's local storage engine (satisfied by *storage.Engine).
+// Every method is safe for concurrent use.
+type Store interface {
+	// Get returns the key's sibling set, nil if absent. It never blocks on
+	// fsync. The result is shared: callers must not modify it.
+	Get(key []byte) vclock.Siblings
+	// Apply merges s into the key's set, persists the result durably and
+	// returns the merged set.
+	Apply(ctx context.Context, key []byte, s vclock.Siblings) (vclock.Siblings, error)
+	// Update calls fn with the key's current set under the key's lock; the
+	// set fn returns replaces the stored one and is persisted durably
+	// before Update returns it. An error from fn aborts without writing.
+	Update(ctx context.Context, key []byte, fn func(cur vclock.Siblings) (vclock.Siblings, error)) (vclock.Siblings, error)
+	// Incarnation is the vclock actor for dots this node mints.
+	Incarnation() string
+}
+
+// Placement is an immutable ring snapshot (satisfied by *ring.Ring). Its
+// methods are pure lookups, safe for concurrent use.
+type Placement interface {
+	// Partition maps a key to its partition.
+	Partition(key []byte) int
+	// Replicas is the partition's preference list: up to N distinct node
+	// names, fewer when the cluster is smaller. The slice is shared: do not
+	// modify it.
+	Replicas(partition int) []string
+	// Fallbacks is the remaining members in ring order, the stand-ins for
+	// hinted handoff. Shared, do not modify.
+	Fallbacks(partition int) []string
+}
+
+// Liveness reports whether a node is believed up (satisfied by
+// *gossip.Gossip). Safe for concurrent use, never blocks.
+type Liveness interface {
+	Alive(node string) bool
+}
+
+// HintSink keeps a sibling set for a replica that is down, to be delivered
+// later (satisfied by the hinted-handoff queue). Optional: without one, a
+// store request carrying HintFor is refused with ErrNoHints.
+type HintSink interface {
+	// StoreHint durably records s for key on behalf of target.
+	StoreHint(ctx context.Context, target string, key []byte, s vclock.Siblings) error
+}
+
+// Config configures a Coordinator.
+type Config struct {
+	// Self is this node's name as it appears in preference lists. Required.
+	Self string
+	// N is the replication factor, against which one/quorum/all and numeric
+	// R and W are resolved. Default 3.
+	N int
+	// Placement returns the current ring snapshot; it is called once per
+	// request (the caller makes it an atomic load). Required.
+	Placement func() Placement
+	// Store is the local storage engine. Required.
+	Store Store
+	// Transport carries calls to other nodes. Required.
+	Transport Transport
+	// Liveness says which replicas to skip; nil treats every node as alive.
+	Liveness Liveness
+	// Hints keeps hinted copies sent to this node as a stand-in; nil refuses
+	// them.
+	Hints HintSink
+	// DefaultR and DefaultW replace QuorumDefault in requests. Default
+	// QuorumMajority.
+	DefaultR, DefaultW Quorum
+	// Timeout is the per-request deadline when the caller's ctx has none.
+	// Default 2s.
+	Timeout time.Duration
+	// ReadRepair sends the merged set to replicas that answered a read
+	// with less. DefaultConfig sets true.
+	ReadRepair bool
+	// Now is the wall clock stamped on minted versions. Default time.Now.
+	Now func() time.Time
+	// Logger receives debug and warning lines; nil discards.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns a Config with every default set; the caller fills
+// Self, Placement, Store and Transport.
+func DefaultConfig() Config {
+	return Config{
+		N:          3,
+		DefaultR:   QuorumMajority,
+		DefaultW:   QuorumMajority,
+		Timeout:    2 * time.Second,
+		ReadRepair: true,
+		Now:        time.Now,
+	}
+}
+
+// Validate checks required fields and ranges after zero values were given
+// their documented defaults.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(f string, a ...any) { errs = append(errs, fmt.Errorf("replica: config: "+f, a...)) }
+	if c.Self == "" {
+		bad("Self is required")
+	}
+	if c.Placement == nil {
+		bad("Placement is required")
+	}
+	if c.Store == nil {
+		bad("Store is required")
+	}
+	if c.Transport == nil {
+		bad("Transport is required")
+	}
+	if c.N < 1 {
+		bad("N must be >= 1, got %d", c.N)
+	}
+	for name, q := range map[string]Quorum{"DefaultR": c.DefaultR, "DefaultW": c.DefaultW} {
+		if q == QuorumDefault {
+			continue
+		}
+		if _, err := q.Resolve(max(c.N, 1)); err != nil {
+			bad("%s: %w", name, err)
+		}
+	}
+	if c.Timeout < 0 {
+		bad("Timeout must not be negative, got %v", c.Timeout)
+	}
+	return errors.Join(errs...)
+}
+
+// withDefaults fills the documented zero values.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.N == 0 {
+		c.N = d.N
+	}
+	if c.DefaultR == QuorumDefault {
+		c.DefaultR = d.DefaultR
+	}
+	if c.DefaultW == QuorumDefault {
+		c.DefaultW = d.DefaultW
+	}
+	if c.Timeout == 0 {
+		c.Timeout = d.Timeout
+	}
+	if c.Now == nil {
+		c.Now = d.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}

@@ -1,0 +1,251 @@
+package replica
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ringkv/ringkv/vclock"
+)
+
+// Coordinator runs quorum reads and writes for one node and serves the
+// internal calls other nodes' coordinators make to it. It is safe for
+// concurrent use.
+type Coordinator struct {
+	cfg  Config
+	log  *slog.Logger
+	bg   tracker // background work: write stragglers, read repairs
+	life context.Context
+	stop context.CancelFunc
+	// closed is set by Close; requests after it fail with ErrClosed.
+	closed atomic.Bool
+	stats  stats
+}
+
+var _ Handler = (*Coordinator)(nil)
+
+// ReadOptions tunes one read.
+type ReadOptions struct {
+	// R is the read quorum; QuorumDefault uses Config.DefaultR.
+	R Quorum
+}
+
+// WriteOptions tunes one put or delete.
+type WriteOptions struct {
+	// W is the write quorum; QuorumDefault uses Config.DefaultW.
+	W Quorum
+	// Context is the causal context the client read, used when HasContext.
+	Context vclock.Clock
+	// HasContext false is a blind write: it supersedes whatever the
+	// coordinator holds for the key (DESIGN.md, Data model).
+	HasContext bool
+}
+
+// Result is the answer to a read or write.
+type Result struct {
+	// Siblings is the merged set: of the replies (read) or the
+	// coordinator's set after the write. It may contain tombstones; callers
+	// show only Live(), and a key with no live sibling is not found.
+	Siblings vclock.Siblings
+	// Context is Siblings.Context(): a write carrying it supersedes every
+	// version in Siblings.
+	Context vclock.Clock
+	// Replies is how many replicas answered (read) or acknowledged (write),
+	// the coordinator included, when the request was answered.
+	Replies int
+}
+
+// New returns a Coordinator. Zero values of N, DefaultR, DefaultW,
+// Timeout, Now and Logger get their defaults; ReadRepair is taken as given
+// (DefaultConfig sets it).
+func New(cfg Config) (*Coordinator, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	life, stop := context.WithCancel(context.Background())
+	return &Coordinator{
+		cfg:  cfg,
+		log:  cfg.Logger.With("component", "replica", "node", cfg.Self),
+		life: life,
+		stop: stop,
+	}, nil
+}
+
+// Drain waits until the background work started so far (sends to replicas
+// that had not acknowledged when a write was answered, read repairs) has
+// finished, or ctx ends. That work is bounded by each request's deadline.
+func (c *Coordinator) Drain(ctx context.Context) error { return c.bg.Wait(ctx) }
+
+// Close makes new requests fail with ErrClosed, cancels background work
+// and waits for it to stop. It does not close the Transport or Store,
+// which the caller owns.
+func (c *Coordinator) Close() error {
+	c.closed.Store(true)
+	c.stop()
+	return c.bg.Wait(context.Background())
+}
+
+// Handle serves an internal call from another node: store a sibling set
+// (or a hint), read a key's set, or coordinate a forwarded write.
+func (c *Coordinator) Handle(ctx context.Context, from string, req Request) (Response, error) {
+	if c.closed.Load() {
+		return Response{}, ErrClosed
+	}
+	switch req.Kind {
+	case KindPing:
+		return Response{}, nil
+	case KindRead:
+		if len(req.Key) == 0 {
+			return Response{}, fmt.Errorf("%w: read without a key", ErrBadRequest)
+		}
+		c.stats.readsServed.Add(1)
+		return Response{Siblings: c.cfg.Store.Get(req.Key)}, nil
+	case KindStore:
+		return Response{}, c.handleStore(ctx, req)
+	case KindForward:
+		if req.Write == nil {
+			return Response{}, fmt.Errorf("%w: forward without a write", ErrBadRequest)
+		}
+		c.stats.forwardsServed.Add(1)
+		op := "put"
+		if req.Write.Delete {
+			op = "delete"
+		}
+		res, err := c.write(ctx, op, req.Key, req.Write, true)
+		if err != nil {
+			return Response{}, err
+		}
+		return Response{Siblings: res.Siblings, Context: res.Context, Replies: res.Replies}, nil
+	}
+	c.log.Debug("unknown request kind", "peer", from, "kind", uint8(req.Kind))
+	return Response{}, fmt.Errorf("%w: %v from %s", ErrUnknownKind, req.Kind, from)
+}
+
+func (c *Coordinator) handleStore(ctx context.Context, req Request) error {
+	if len(req.Key) == 0 {
+		return fmt.Errorf("%w: store without a key", ErrBadRequest)
+	}
+	if !req.Siblings.Valid() {
+		return fmt.Errorf("%w: %w", ErrBadRequest, vclock.ErrBadSiblings)
+	}
+	if req.HintFor != "" {
+		if c.cfg.Hints == nil {
+			return fmt.Errorf("%w: hint for %s", ErrNoHints, req.HintFor)
+		}
+		c.stats.hintsServed.Add(1)
+		return c.cfg.Hints.StoreHint(ctx, req.HintFor, req.Key, req.Siblings)
+	}
+	c.stats.storesServed.Add(1)
+	_, err := c.cfg.Store.Apply(ctx, req.Key, req.Siblings)
+	return err
+}
+
+// withDeadline gives ctx the configured per-request deadline unless it
+// already has one.
+func (c *Coordinator) withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, c.cfg.Timeout)
+}
+
+// detached returns a context for work that outlives the answer to the
+// client (stragglers, repairs): not canceled with the request, but bounded
+// by its deadline and by Close.
+func (c *Coordinator) detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	d, ok := ctx.Deadline()
+	if !ok {
+		d = time.Now().Add(c.cfg.Timeout)
+	}
+	bctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), d)
+	unhook := context.AfterFunc(c.life, cancel)
+	return bctx, func() { unhook(); cancel() }
+}
+
+// alive asks Liveness, treating a nil Liveness as "everyone is up".
+func (c *Coordinator) alive(node string) bool {
+	return c.cfg.Liveness == nil || c.cfg.Liveness.Alive(node)
+}
+
+// placement returns the preference list of key, and checks the key.
+func (c *Coordinator) replicas(key []byte) ([]string, error) {
+	if len(key) == 0 {
+		return nil, fmt.Errorf("%w: empty key", ErrBadRequest)
+	}
+	p := c.cfg.Placement()
+	if p == nil {
+		return nil, fmt.Errorf("%w: no ring yet", ErrNoReplicas)
+	}
+	reps := p.Replicas(p.Partition(key))
+	if len(reps) == 0 {
+		return nil, ErrNoReplicas
+	}
+	return reps, nil
+}
+
+// reply is one replica's answer inside a fan-out.
+type reply struct {
+	node string
+	set  vclock.Siblings
+	err  error
+}
+
+// tracker counts background goroutines so that Drain and Close can wait
+// for them. Unlike sync.WaitGroup it allows Wait concurrently with Go
+// from zero, and Wait takes a ctx.
+type tracker struct {
+	mu   sync.Mutex    // guards n and idle
+	n    int           // running goroutines
+	idle chan struct{} // closed when n drops to 0; nil while n == 0
+}
+
+// Go runs f in a new goroutine, counted until it returns.
+func (t *tracker) Go(f func()) {
+	t.mu.Lock()
+	if t.n == 0 {
+		t.idle = make(chan struct{})
+	}
+	t.n++
+	t.mu.Unlock()
+	go func() {
+		defer t.done()
+		f()
+	}()
+}
+
+func (t *tracker) done() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.n--
+	if t.n == 0 {
+		close(t.idle)
+		t.idle = nil
+	}
+}
+
+// Wait returns when no goroutine started by Go is running, or ctx ends.
+func (t *tracker) Wait(ctx context.Context) error {
+	t.mu.Lock()
+	idle := t.idle
+	t.mu.Unlock()
+	if idle == nil {
+		return nil
+	}
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("replica: waiting for background work: %w", ctx.Err())
+	}
+}
+
+// running is the number of background goroutines.
+func (t *tracker) running() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.n
+}

@@ -1,0 +1,142 @@
+package replica
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// Sentinel errors. Callers test them with errors.Is; the RPC carries their
+// identity across the wire (see RemoteError), so a forwarded request fails
+// with the same sentinel as a local one.
+var (
+	// ErrQuorum: fewer than R or W replicas answered before the deadline.
+	// Always wrapped in a *QuorumError.
+	ErrQuorum = errors.New("replica: quorum not reached")
+	// ErrBadQuorum: an R or W value that is not one/quorum/all/1..N.
+	ErrBadQuorum = errors.New("replica: bad quorum")
+	// ErrNoReplicas: the placement has no replica for the key (empty ring).
+	ErrNoReplicas = errors.New("replica: no replicas for key")
+	// ErrBadRequest: a request that can never succeed (empty key, malformed
+	// context or sibling set). Client errors, HTTP 400.
+	ErrBadRequest = errors.New("replica: bad request")
+	// ErrReplicaDown: liveness reports the replica down, so nothing was sent.
+	ErrReplicaDown = errors.New("replica: replica down")
+	// ErrNotReplica: a forwarded write reached a node outside the key's
+	// preference list (the two nodes' ring views differ).
+	ErrNotReplica = errors.New("replica: node is not a replica of the key")
+	// ErrUnknownKind: the request kind is not one this node serves (a newer
+	// peer sent a call this version does not know).
+	ErrUnknownKind = errors.New("replica: unknown request kind")
+	// ErrNoHints: a store request asked this node to keep a hint but no hint
+	// sink is configured.
+	ErrNoHints = errors.New("replica: hints not supported")
+	// ErrClosed: the transport or coordinator was closed.
+	ErrClosed = errors.New("replica: closed")
+	// ErrUnknownPeer: the transport cannot resolve the node's address.
+	ErrUnknownPeer = errors.New("replica: unknown peer")
+	// ErrUnreachable: dialing the peer failed, or it is in reconnect backoff.
+	ErrUnreachable = errors.New("replica: peer unreachable")
+	// ErrConnLost: the connection carrying the call broke before the reply.
+	ErrConnLost = errors.New("replica: connection lost")
+	// ErrFrameTooLarge: a frame exceeds the configured maximum size.
+	ErrFrameTooLarge = errors.New("replica: frame too large")
+	// ErrProtocol: bytes on the wire that are not a valid frame or message.
+	ErrProtocol = errors.New("replica: protocol error")
+	// ErrInternal: a remote failure with no more specific sentinel.
+	ErrInternal = errors.New("replica: remote error")
+)
+
+// QuorumError reports a request that did not gather enough answers. The
+// HTTP layer maps it to 503 and shows Need, Got and Failures.
+type QuorumError struct {
+	// Op is the operation: "get", "put" or "delete".
+	Op string
+	// Need is the number of answers required (R or W, capped by the
+	// replicas that exist).
+	Need int
+	// Got is the number of answers received when the request gave up.
+	Got int
+	// Failures maps each replica that did not answer to the cause.
+	Failures map[string]error
+}
+
+// Error names the missing replicas and why each failed, in name order.
+func (e *QuorumError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "replica: %s quorum not reached: need %d, got %d", e.Op, e.Need, e.Got)
+	for i, n := range slices.Sorted(maps.Keys(e.Failures)) {
+		if i == 0 {
+			b.WriteString(" (")
+		} else {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s: %v", n, e.Failures[n])
+		if i == len(e.Failures)-1 {
+			b.WriteString(")")
+		}
+	}
+	return b.String()
+}
+
+// Unwrap returns ErrQuorum.
+func (e *QuorumError) Unwrap() error { return ErrQuorum }
+
+// RemoteError is an error returned by a peer's handler, carried over the
+// RPC. Unwrap yields the sentinel the peer reported (by its code), so
+// errors.Is works across nodes; unknown codes map to ErrInternal.
+type RemoteError struct {
+	// Node is the peer that failed the call.
+	Node string
+	// Code names the sentinel (see errorCodes).
+	Code string
+	// Msg is the peer's error text.
+	Msg string
+}
+
+// Error returns the peer's message prefixed by its name.
+func (e *RemoteError) Error() string { return e.Node + ": " + e.Msg }
+
+// Unwrap returns the sentinel named by Code.
+func (e *RemoteError) Unwrap() error {
+	if s, ok := errorCodes[e.Code]; ok {
+		return s
+	}
+	return ErrInternal
+}
+
+// errorCodes names the sentinels that keep their identity on the wire.
+// Codes are part of the protocol: never renumber, only add.
+var errorCodes = map[string]error{
+	"quorum":       ErrQuorum,
+	"bad_quorum":   ErrBadQuorum,
+	"no_replicas":  ErrNoReplicas,
+	"bad_request":  ErrBadRequest,
+	"replica_down": ErrReplicaDown,
+	"not_replica":  ErrNotReplica,
+	"unknown_kind": ErrUnknownKind,
+	"no_hints":     ErrNoHints,
+	"closed":       ErrClosed,
+	"frame_large":  ErrFrameTooLarge,
+	"protocol":     ErrProtocol,
+	"internal":     ErrInternal,
+	"unknown_peer": ErrUnknownPeer,
+	"unreachable":  ErrUnreachable,
+	"conn_lost":    ErrConnLost,
+}
+
+// errorCode returns the wire code of the first sentinel err matches.
+func errorCode(err error) string {
+	// Order matters: ErrQuorum errors are checked first because a
+	// QuorumError's causes may themselves wrap other sentinels.
+	for _, c := range []string{"quorum", "bad_quorum", "bad_request", "no_replicas", "not_replica",
+		"unknown_kind", "no_hints", "replica_down", "closed", "frame_large", "protocol",
+		"unknown_peer", "unreachable", "conn_lost"} {
+		if errors.Is(err, errorCodes[c]) {
+			return c
+		}
+	}
+	return "internal"
+}

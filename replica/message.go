@@ -1,0 +1,207 @@
+package replica
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/ringkv/ringkv/vclock"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// ProtocolVersion is the first byte of every encoded message. A peer that
+// receives another version refuses the message with ErrProtocol. Adding a
+// field or a Kind does not need a new version: fields are msgpack map keys
+// that older decoders skip, and an unknown Kind is answered with
+// ErrUnknownKind. Bump the version only for changes old peers would
+// misread.
+const ProtocolVersion byte = 1
+
+// Kind selects the call a Request makes. Values are part of the protocol:
+// never renumber, only add.
+type Kind uint8
+
+const (
+	// KindPing does nothing and answers an empty Response; health checks and
+	// round-trip measurements use it.
+	KindPing Kind = 1
+	// KindStore asks the receiver to merge Siblings into its copy of Key and
+	// persist it (replication and read repair). With HintFor set the
+	// receiver keeps the set as a hint for that node instead.
+	KindStore Kind = 2
+	// KindRead asks for the receiver's sibling set of Key.
+	KindRead Kind = 3
+	// KindForward asks the receiver to coordinate the write in Write for
+	// Key (one hop: the receiver never forwards again).
+	KindForward Kind = 4
+)
+
+// String names the kind for logs and errors.
+func (k Kind) String() string {
+	switch k {
+	case KindPing:
+		return "ping"
+	case KindStore:
+		return "store"
+	case KindRead:
+		return "read"
+	case KindForward:
+		return "forward"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// Request is one internal RPC call. Which fields matter depends on Kind;
+// the rest are empty and cost nothing on the wire.
+type Request struct {
+	// Kind selects the call.
+	Kind Kind `msgpack:"k"`
+	// Key is the key the call is about (store, read, forward).
+	Key []byte `msgpack:"key,omitempty"`
+	// Siblings is the set to merge (store). Always a whole sibling set,
+	// never a lone version: see DESIGN.md, Data model.
+	Siblings vclock.Siblings `msgpack:"sib,omitempty"`
+	// HintFor names the replica the receiver stands in for (store sent to
+	// a fallback while the replica is down); empty for a normal store.
+	HintFor string `msgpack:"hint,omitempty"`
+	// Write is the client write to coordinate (forward).
+	Write *ForwardWrite `msgpack:"fw,omitempty"`
+}
+
+// ForwardWrite is a client write forwarded to a coordinator: everything it
+// needs to mint the version itself.
+type ForwardWrite struct {
+	// Value is the new value; ignored for a delete.
+	Value []byte `msgpack:"v,omitempty"`
+	// Delete makes the write a tombstone.
+	Delete bool `msgpack:"del,omitempty"`
+	// Context is the client's causal context, meaningful when HasContext.
+	Context vclock.Clock `msgpack:"ctx,omitempty"`
+	// HasContext false is a blind write (supersedes what the coordinator
+	// holds).
+	HasContext bool `msgpack:"hasctx,omitempty"`
+	// W is the client's write quorum, resolved by the coordinator.
+	W Quorum `msgpack:"w,omitempty"`
+}
+
+// Response is the answer to a Request.
+type Response struct {
+	// Siblings is the replica's set (read) or the coordinator's merged set
+	// after the write (forward).
+	Siblings vclock.Siblings `msgpack:"sib,omitempty"`
+	// Context is the causal context of Siblings (forward).
+	Context vclock.Clock `msgpack:"ctx,omitempty"`
+	// Replies is how many replicas acknowledged (forward).
+	Replies int `msgpack:"n,omitempty"`
+}
+
+// wireReply is the body of an answer: a Response or an error.
+type wireReply struct {
+	Resp Response   `msgpack:"r"`
+	Err  *wireError `msgpack:"e,omitempty"`
+}
+
+// wireError carries an error across the wire by sentinel code; quorum
+// failures keep their details so the client's 503 can name the replicas.
+type wireError struct {
+	Code     string            `msgpack:"c"`
+	Msg      string            `msgpack:"m"`
+	Op       string            `msgpack:"op,omitempty"`
+	Need     int               `msgpack:"need,omitempty"`
+	Got      int               `msgpack:"got,omitempty"`
+	Failures map[string]string `msgpack:"f,omitempty"`
+}
+
+// MarshalRequest encodes a request: the protocol version byte, then msgpack.
+func MarshalRequest(r Request) ([]byte, error) {
+	return marshal(&r)
+}
+
+// UnmarshalRequest decodes bytes made by MarshalRequest and checks that
+// sibling sets and clocks are canonical. Hostile input yields an error
+// (ErrProtocol or ErrBadRequest), never a panic.
+func UnmarshalRequest(b []byte) (Request, error) {
+	var r Request
+	if err := unmarshal(b, &r); err != nil {
+		return Request{}, err
+	}
+	if !r.Siblings.Valid() {
+		return Request{}, fmt.Errorf("%w: %w", ErrBadRequest, vclock.ErrBadSiblings)
+	}
+	if r.Write != nil && !r.Write.Context.Valid() {
+		return Request{}, fmt.Errorf("%w: %w", ErrBadRequest, vclock.ErrBadContext)
+	}
+	return r, nil
+}
+
+// MarshalReply encodes the answer to a request: resp when err is nil,
+// otherwise err with its sentinel code (and, for a *QuorumError, its
+// details).
+func MarshalReply(resp Response, err error) ([]byte, error) {
+	w := wireReply{Resp: resp}
+	if err != nil {
+		w.Resp = Response{}
+		w.Err = &wireError{Code: errorCode(err), Msg: err.Error()}
+		var qe *QuorumError
+		if errors.As(err, &qe) {
+			w.Err.Op, w.Err.Need, w.Err.Got = qe.Op, qe.Need, qe.Got
+			w.Err.Failures = make(map[string]string, len(qe.Failures))
+			for n, f := range qe.Failures {
+				w.Err.Failures[n] = f.Error()
+			}
+		}
+	}
+	return marshal(&w)
+}
+
+// UnmarshalReply decodes bytes made by MarshalReply from node. A remote
+// error comes back as a *QuorumError (code quorum) or a *RemoteError; a
+// malformed reply as ErrProtocol.
+func UnmarshalReply(node string, b []byte) (Response, error) {
+	var w wireReply
+	if err := unmarshal(b, &w); err != nil {
+		return Response{}, err
+	}
+	if w.Err != nil {
+		if w.Err.Code == "quorum" && w.Err.Op != "" {
+			qe := &QuorumError{Op: w.Err.Op, Need: w.Err.Need, Got: w.Err.Got, Failures: make(map[string]error, len(w.Err.Failures))}
+			for n, m := range w.Err.Failures {
+				qe.Failures[n] = errors.New(m)
+			}
+			return Response{}, qe
+		}
+		return Response{}, &RemoteError{Node: node, Code: w.Err.Code, Msg: w.Err.Msg}
+	}
+	if !w.Resp.Siblings.Valid() || !w.Resp.Context.Valid() {
+		return Response{}, fmt.Errorf("%w: reply from %s: non-canonical sibling set or context", ErrProtocol, node)
+	}
+	return w.Resp, nil
+}
+
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.WriteByte(ProtocolVersion)
+	enc := msgpack.NewEncoder(&buf)
+	enc.SetOmitEmpty(true)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("replica: encode message: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func unmarshal(b []byte, v any) error {
+	if len(b) == 0 {
+		return fmt.Errorf("%w: empty message", ErrProtocol)
+	}
+	if b[0] != ProtocolVersion {
+		return fmt.Errorf("%w: version %d, want %d", ErrProtocol, b[0], ProtocolVersion)
+	}
+	r := bytes.NewReader(b[1:])
+	if err := msgpack.NewDecoder(r).Decode(v); err != nil {
+		return fmt.Errorf("%w: %v", ErrProtocol, err)
+	}
+	if r.Len() != 0 {
+		return fmt.Errorf("%w: %d trailing bytes", ErrProtocol, r.Len())
+	}
+	return nil
+}

@@ -1,0 +1,52 @@
+package replica
+
+import "sync/atomic"
+
+// Stats is a snapshot of the coordinator's counters since New. All are
+// monotonic except Background. The node exports them to Prometheus.
+type Stats struct {
+	// Gets, Puts and Deletes count client requests received by this node.
+	Gets, Puts, Deletes uint64
+	// Forwards counts writes this node forwarded to a replica of the key.
+	Forwards uint64
+	// ForwardsServed counts forwarded writes this node coordinated.
+	ForwardsServed uint64
+	// StoresServed and ReadsServed count store and read calls from peers.
+	StoresServed, ReadsServed uint64
+	// HintsServed counts store calls kept as hints for another node.
+	HintsServed uint64
+	// ReadRepairs counts replicas sent the merged set after a read because
+	// they answered with less; ReadRepairFailures the sends that failed.
+	ReadRepairs, ReadRepairFailures uint64
+	// QuorumFailures counts requests answered with a QuorumError.
+	QuorumFailures uint64
+	// ReplicaFailures counts individual replica calls that failed or were
+	// skipped because the replica was down.
+	ReplicaFailures uint64
+	// Background is the number of background sends and repairs running now.
+	Background int
+}
+
+// stats holds the live counters behind Stats.
+type stats struct {
+	gets, puts, deletes             atomic.Uint64
+	forwards, forwardsServed        atomic.Uint64
+	storesServed, readsServed       atomic.Uint64
+	hintsServed                     atomic.Uint64
+	readRepairs, readRepairFailures atomic.Uint64
+	quorumFailures, replicaFailures atomic.Uint64
+}
+
+// Stats returns the counters.
+func (c *Coordinator) Stats() Stats {
+	s := &c.stats
+	return Stats{
+		Gets: s.gets.Load(), Puts: s.puts.Load(), Deletes: s.deletes.Load(),
+		Forwards: s.forwards.Load(), ForwardsServed: s.forwardsServed.Load(),
+		StoresServed: s.storesServed.Load(), ReadsServed: s.readsServed.Load(),
+		HintsServed: s.hintsServed.Load(),
+		ReadRepairs: s.readRepairs.Load(), ReadRepairFailures: s.readRepairFailures.Load(),
+		QuorumFailures: s.quorumFailures.Load(), ReplicaFailures: s.replicaFailures.Load(),
+		Background: c.bg.running(),
+	}
+}

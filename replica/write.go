@@ -1,0 +1,175 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync/atomic"
+
+	"github.com/ringkv/ringkv/vclock"
+)
+
+// Put writes value under key. With o.HasContext the new version
+// supersedes exactly what o.Context covers; without, it supersedes what
+// the coordinator holds (a blind write). The write is coordinated here when
+// this node is one of the key's replicas, else forwarded to the first live
+// one. It answers once W replicas, the coordinator included, have the new
+// version durably; fewer by the deadline is a *QuorumError (the write may
+// still have reached some replicas, as in Dynamo).
+func (c *Coordinator) Put(ctx context.Context, key, value []byte, o WriteOptions) (Result, error) {
+	c.stats.puts.Add(1)
+	if value == nil {
+		// A live value is never nil on the wire or in storage: nil is how a
+		// tombstone looks, and an empty value is a legitimate value.
+		value = []byte{}
+	}
+	return c.write(ctx, "put", key, &ForwardWrite{Value: value, Context: o.Context, HasContext: o.HasContext, W: o.W}, false)
+}
+
+// Delete writes a tombstone for key, with the same rules as Put. A read
+// then reports no live sibling (not found); a later write carrying the
+// returned context brings the key back.
+func (c *Coordinator) Delete(ctx context.Context, key []byte, o WriteOptions) (Result, error) {
+	c.stats.deletes.Add(1)
+	return c.write(ctx, "delete", key, &ForwardWrite{Delete: true, Context: o.Context, HasContext: o.HasContext, W: o.W}, false)
+}
+
+// write validates a write, then coordinates it here or forwards it.
+// forwarded is true when another node sent it here; it is then never
+// forwarded again (one hop).
+func (c *Coordinator) write(ctx context.Context, op string, key []byte, fw *ForwardWrite, forwarded bool) (Result, error) {
+	if c.closed.Load() {
+		return Result{}, ErrClosed
+	}
+	if fw.HasContext && !fw.Context.Valid() {
+		return Result{}, fmt.Errorf("%w: %w: entries not canonical", ErrBadRequest, vclock.ErrBadContext)
+	}
+	reps, err := c.replicas(key)
+	if err != nil {
+		return Result{}, err
+	}
+	need, err := need(fw.W, c.cfg.DefaultW, c.cfg.N, len(reps))
+	if err != nil {
+		return Result{}, err
+	}
+	ctx, cancel := c.withDeadline(ctx)
+	defer cancel()
+	if !slices.Contains(reps, c.cfg.Self) {
+		if forwarded {
+			return Result{}, fmt.Errorf("%w: %s is not in %v", ErrNotReplica, c.cfg.Self, reps)
+		}
+		return c.forward(ctx, op, key, reps, need, fw)
+	}
+	return c.coordinate(ctx, op, key, reps, need, fw)
+}
+
+// forward sends the write to the first live replica, which coordinates it.
+// A transport failure, or a coordinator whose ring says it is not a
+// replica, is reported as a QuorumError: nothing was acknowledged.
+func (c *Coordinator) forward(ctx context.Context, op string, key []byte, reps []string, need int, fw *ForwardWrite) (Result, error) {
+	failures := map[string]error{}
+	for _, n := range reps {
+		if !c.alive(n) {
+			failures[n] = downErr(n)
+			continue
+		}
+		c.stats.forwards.Add(1)
+		resp, err := c.cfg.Transport.Call(ctx, n, Request{Kind: KindForward, Key: key, Write: fw})
+		if err == nil {
+			return Result{Siblings: resp.Siblings, Context: resp.Context, Replies: resp.Replies}, nil
+		}
+		var qe *QuorumError
+		if errors.As(err, &qe) || errors.Is(err, ErrBadRequest) || errors.Is(err, ErrBadQuorum) {
+			if qe != nil {
+				c.stats.quorumFailures.Add(1)
+			}
+			return Result{}, err
+		}
+		failures[n] = fmt.Errorf("forward to coordinator: %w", err)
+		break
+	}
+	c.stats.quorumFailures.Add(1)
+	return Result{}, &QuorumError{Op: op, Need: need, Got: 0, Failures: failures}
+}
+
+// coordinate mints the new version against the local set, makes it durable
+// locally, then sends the merged set to the other replicas in parallel and
+// answers at W acknowledgements. Sends still in flight when it answers go
+// on in the background until the request's deadline, so slow replicas
+// still converge without holding up the client.
+func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, reps []string, need int, fw *ForwardWrite) (Result, error) {
+	w := vclock.Write{
+		Context:   fw.Context,
+		Blind:     !fw.HasContext,
+		Value:     fw.Value,
+		Tombstone: fw.Delete,
+		WallTime:  c.cfg.Now().UnixNano(),
+	}
+	actor := c.cfg.Store.Incarnation()
+	// Minting inside Update makes read-mint-store atomic per key, and Update
+	// returns only once the set is durable: a crash after this point cannot
+	// let this node re-mint a dot that the other replicas already hold.
+	merged, err := c.cfg.Store.Update(ctx, key, func(cur vclock.Siblings) (vclock.Siblings, error) {
+		_, m := vclock.Mint(cur, actor, w)
+		return m, nil
+	})
+	if err != nil {
+		c.stats.quorumFailures.Add(1)
+		return Result{}, &QuorumError{Op: op, Need: need, Got: 0,
+			Failures: map[string]error{c.cfg.Self: fmt.Errorf("local write: %w", err)}}
+	}
+
+	t := newTally(need, len(reps))
+	t.ack(c.cfg.Self)
+	results := make(chan reply, len(reps))
+	sendCtx, sendCancel := c.detached(ctx)
+	var inflight atomic.Int32
+	inflight.Store(1) // released below, after the loop, so a fast send cannot cancel early
+	release := func() {
+		if inflight.Add(-1) == 0 {
+			sendCancel()
+		}
+	}
+	for _, tg := range plan(reps, c.cfg.Self, c.alive) {
+		switch tg.act {
+		case actDown:
+			c.stats.replicaFailures.Add(1)
+			t.fail(tg.node, downErr(tg.node))
+		case actSend:
+			inflight.Add(1)
+			c.bg.Go(func() {
+				defer release()
+				results <- reply{node: tg.node, err: c.sendCopy(sendCtx, tg.node, key, merged)}
+			})
+		}
+	}
+	release()
+	for t.state() == pending {
+		select {
+		case r := <-results:
+			if r.err != nil {
+				c.stats.replicaFailures.Add(1)
+				t.fail(r.node, r.err)
+			} else {
+				t.ack(r.node)
+			}
+		case <-ctx.Done():
+			t.expire(reps, ctx.Err())
+		}
+	}
+	if t.state() == lost {
+		c.stats.quorumFailures.Add(1)
+		return Result{}, t.err(op)
+	}
+	return Result{Siblings: merged, Context: merged.Context(), Replies: len(t.acks)}, nil
+}
+
+// sendCopy delivers a write's merged set to one replica. It is the
+// per-target seam of the write fan-out: hinted handoff routes a down
+// replica's copy to a fallback by sending the same Request with HintFor
+// set to another node.
+func (c *Coordinator) sendCopy(ctx context.Context, node string, key []byte, set vclock.Siblings) error {
+	_, err := c.cfg.Transport.Call(ctx, node, Request{Kind: KindStore, Key: key, Siblings: set})
+	return err
+}
