@@ -1,0 +1,81 @@
+package node
+
+import (
+	"errors"
+	"net/http"
+)
+
+// The admin routes: membership, ring inspection and ring changes. They sit
+// on adminBackend so that their status mapping is tested without gossip.
+
+// members serves GET /v1/members.
+func (a *httpAPI) members(w http.ResponseWriter, _ *http.Request) {
+	ms := a.admin.Members()
+	if ms == nil {
+		ms = []MemberInfo{}
+	}
+	writeJSON(w, http.StatusOK, ms)
+}
+
+// ring serves GET /v1/ring, /v1/ring?key=K and /v1/ring?what_if=op:NAME.
+func (a *httpAPI) ring(w http.ResponseWriter, r *http.Request) {
+	var q ringQuery
+	vals := r.URL.Query()
+	if vals.Has("key") && vals.Has("what_if") {
+		writeError(w, http.StatusBadRequest, ErrorBody{Error: "give either key or what_if, not both"})
+		return
+	}
+	if vals.Has("key") {
+		q.Key, q.HasKey = []byte(vals.Get("key")), true
+		if err := checkKey(q.Key, a.limits); err != nil {
+			writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
+			return
+		}
+	}
+	if vals.Has("what_if") {
+		op, name, err := parseWhatIf(vals.Get("what_if"))
+		if err != nil {
+			writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
+			return
+		}
+		q.WhatIf, q.WhatIfNode = op, name
+	}
+	v, err := a.admin.Ring(r.Context(), q)
+	if err != nil {
+		a.adminError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// leave serves POST /v1/leave.
+func (a *httpAPI) leave(w http.ResponseWriter, r *http.Request) {
+	if err := a.admin.Leave(r.Context()); err != nil {
+		a.adminError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, OKBody{OK: true, Message: "this node left the ring; stop it when convenient"})
+}
+
+// remove serves POST /v1/remove/{node}.
+func (a *httpAPI) remove(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("node")
+	if err := a.admin.Remove(r.Context(), name); err != nil {
+		a.adminError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, OKBody{OK: true, Message: name + " removed from the ring"})
+}
+
+// adminError maps admin backend errors to statuses.
+func (a *httpAPI) adminError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, errNotFound):
+		writeError(w, http.StatusNotFound, ErrorBody{Error: err.Error()})
+	case errors.Is(err, errBadRequest):
+		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
+	default:
+		a.log.Error("admin request failed", "err", err)
+		writeError(w, http.StatusInternalServerError, ErrorBody{Error: err.Error()})
+	}
+}

@@ -1,0 +1,109 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/ringkv/ringkv/vclock"
+)
+
+// The front ends (HTTP, RESP, admin) do not talk to replica, gossip, ring and
+// storage directly: they see the two small interfaces below, which node.go
+// implements on top of the real packages (wire.go) and the tests implement
+// with in-memory fakes. This keeps protocol handling testable without a
+// cluster and keeps the mapping of errors to status codes in one place.
+
+// kvBackend is the quorum coordinator as the client front ends see it.
+// Implementations are safe for concurrent use; calls block until the quorum
+// answered or the request deadline passed. Keys and values passed in are
+// owned by the backend after the call (callers copy protocol buffers first);
+// returned sibling sets must not be modified.
+type kvBackend interface {
+	// Get reads key with read quorum r ("" = configured default).
+	Get(ctx context.Context, key []byte, r string) (kvResult, error)
+	// Put writes value. With hasContext false it is a blind write that
+	// supersedes whatever the coordinator holds (DESIGN.md).
+	Put(ctx context.Context, key, value []byte, w string, c vclock.Clock, hasContext bool) (kvResult, error)
+	// Delete writes a tombstone, with the same context rules as Put.
+	Delete(ctx context.Context, key []byte, w string, c vclock.Clock, hasContext bool) (kvResult, error)
+}
+
+// kvResult is the answer of a kvBackend call.
+type kvResult struct {
+	// Siblings is the merged sibling set; it may hold tombstones.
+	Siblings vclock.Siblings
+	// Context is the causal context that supersedes every sibling.
+	Context vclock.Clock
+}
+
+// errBadQuorum marks an r or w the coordinator refused (unknown spelling,
+// or outside 1..N). The front ends answer it with 400 / ERR.
+var errBadQuorum = errors.New("node: bad quorum")
+
+// errNotFound is returned by the admin backend for an unknown node name.
+var errNotFound = errors.New("node: not found")
+
+// errBadRequest is returned by the admin backend for a request it refuses
+// (for example removing the node itself).
+var errBadRequest = errors.New("node: bad request")
+
+// quorumFailure is a read or write that fewer than the required replicas
+// answered in time. The front ends answer it with 503 / ERR.
+type quorumFailure struct {
+	Op       string
+	Need     int
+	Got      int
+	Failures map[string]string // node -> cause
+}
+
+// Error names what was needed, what answered and why the others did not.
+func (q *quorumFailure) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s quorum not met: need %d, got %d", q.Op, q.Need, q.Got)
+	for _, n := range slices.Sorted(maps.Keys(q.Failures)) {
+		fmt.Fprintf(&b, "; %s: %s", n, q.Failures[n])
+	}
+	return b.String()
+}
+
+// adminBackend is the cluster management view the admin routes need.
+// Implementations are safe for concurrent use.
+type adminBackend interface {
+	// Members lists every known node, sorted by name.
+	Members() []MemberInfo
+	// Ring answers GET /v1/ring: an inspection (q zero), a key's placement
+	// (q.Key set) or a what-if (q.WhatIf set). The result is rendered as
+	// JSON. Errors wrapping errBadRequest or errNotFound are the client's.
+	Ring(ctx context.Context, q ringQuery) (any, error)
+	// Leave marks this node as leaving the ring for good.
+	Leave(ctx context.Context) error
+	// Remove marks another node as removed from the ring.
+	Remove(ctx context.Context, name string) error
+}
+
+// ringQuery selects what GET /v1/ring answers.
+type ringQuery struct {
+	// Key, when HasKey, asks for the key's preference list.
+	Key    []byte
+	HasKey bool
+	// WhatIf is "add" or "remove" with WhatIfNode, or empty.
+	WhatIf     string
+	WhatIfNode string
+}
+
+// parseWhatIf splits "add:NAME" or "remove:NAME".
+func parseWhatIf(s string) (op, name string, err error) {
+	op, name, ok := strings.Cut(s, ":")
+	if !ok || (op != "add" && op != "remove") || name == "" {
+		return "", "", fmt.Errorf("%w: what_if must be add:NAME or remove:NAME, got %q", errBadRequest, s)
+	}
+	return op, name, nil
+}
+
+// Version is the ringkv release this package belongs to; INFO and the CLI
+// report it.
+const Version = "0.1.0"

@@ -1,0 +1,166 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ringkv/ringkv/vclock"
+)
+
+// fakeKV is an in-memory kvBackend that follows the coordinator's contract
+// with the real vclock functions: blind writes supersede what is held,
+// writes with a context supersede exactly what it covers.
+type fakeKV struct {
+	mu    sync.Mutex // guards data, fail and calls
+	data  map[string]vclock.Siblings
+	fail  error // returned by every call when set
+	calls int   // backend calls, to check that refused requests write nothing
+	now   int64
+}
+
+func newFakeKV() *fakeKV { return &fakeKV{data: map[string]vclock.Siblings{}} }
+
+func (f *fakeKV) Get(_ context.Context, key []byte, r string) (kvResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.fail != nil {
+		return kvResult{}, f.fail
+	}
+	if r != "" && validQuorum(r, 3) != nil {
+		return kvResult{}, fmt.Errorf("%w: %q", errBadQuorum, r)
+	}
+	s := f.data[string(key)]
+	return kvResult{Siblings: s, Context: s.Context()}, nil
+}
+
+func (f *fakeKV) write(key []byte, w vclock.Write, hasCtx bool) (kvResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.fail != nil {
+		return kvResult{}, f.fail
+	}
+	f.now++
+	w.WallTime = f.now
+	w.Blind = !hasCtx
+	_, merged := vclock.Mint(f.data[string(key)], "fake", w)
+	f.data[string(key)] = merged
+	return kvResult{Siblings: merged, Context: merged.Context()}, nil
+}
+
+func (f *fakeKV) Put(_ context.Context, key, value []byte, _ string, c vclock.Clock, hasCtx bool) (kvResult, error) {
+	return f.write(key, vclock.Write{Context: c, Value: value}, hasCtx)
+}
+
+func (f *fakeKV) Delete(_ context.Context, key []byte, _ string, c vclock.Clock, hasCtx bool) (kvResult, error) {
+	return f.write(key, vclock.Write{Context: c, Tombstone: true}, hasCtx)
+}
+
+func (f *fakeKV) setFail(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fail = err
+}
+
+func (f *fakeKV) callCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
+}
+
+func (f *fakeKV) inject(key string, s vclock.Siblings) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.data[key] = s
+}
+
+// fakeAdmin is an adminBackend over a fixed member list.
+type fakeAdmin struct {
+	mu      sync.Mutex // guards members and left
+	members map[string]MemberInfo
+	self    string
+	left    bool
+}
+
+func (f *fakeAdmin) Members() []MemberInfo {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []MemberInfo
+	for _, m := range f.members {
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func (f *fakeAdmin) Ring(_ context.Context, q ringQuery) (any, error) {
+	switch {
+	case q.HasKey:
+		return map[string]any{"key": string(q.Key)}, nil
+	case q.WhatIf != "":
+		if _, ok := f.members[q.WhatIfNode]; q.WhatIf == "remove" && !ok {
+			return nil, fmt.Errorf("%w: %s", errNotFound, q.WhatIfNode)
+		}
+		return map[string]any{"op": q.WhatIf, "node": q.WhatIfNode}, nil
+	}
+	return map[string]any{"members": len(f.members)}, nil
+}
+
+func (f *fakeAdmin) Leave(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.left = true
+	return nil
+}
+
+func (f *fakeAdmin) Remove(_ context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if name == f.self {
+		return fmt.Errorf("%w: cannot remove self", errBadRequest)
+	}
+	m, ok := f.members[name]
+	if !ok {
+		return fmt.Errorf("%w: unknown node %q", errNotFound, name)
+	}
+	m.Status = "removed"
+	f.members[name] = m
+	return nil
+}
+
+// testLogger sends logs to t.Log so that they show only when a test fails.
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+var _ io.Writer = tWriter{}
+
+// testLimits are small so that limit tests stay cheap.
+var testLimits = LimitsConfig{MaxKeyBytes: 16, MaxValueBytes: 1024}
+
+// waitFor polls cond every 20 ms until it holds or d passed.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

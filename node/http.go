@@ -1,0 +1,299 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ringkv/ringkv/vclock"
+)
+
+// kvPrefix is the path prefix of the client API. Everything after it is the
+// key, percent-decoded from the escaped path, so that any byte string
+// (slashes, "..", spaces) can be a key without net/http's path cleaning
+// redirecting the request.
+const kvPrefix = "/v1/kv/"
+
+// bodyMargin is what a request body may exceed limits.max_value_bytes by
+// before the server stops reading it; the value check itself is exact.
+const bodyMargin = 64 << 10
+
+// httpAPI serves the client and admin HTTP routes. It holds no state of
+// its own beyond its dependencies, so one value serves all connections.
+type httpAPI struct {
+	kv      kvBackend
+	admin   adminBackend
+	metrics *metrics
+	limits  LimitsConfig
+	n       int // cluster.replication, the bound of numeric r and w
+	log     *slog.Logger
+}
+
+// handler returns the root handler: client routes, admin routes, health
+// and metrics, with the body cap applied to every request.
+func (a *httpAPI) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /v1/members", a.instrument("members", a.members))
+	mux.Handle("GET /v1/ring", a.instrument("ring", a.ring))
+	mux.Handle("POST /v1/leave", a.instrument("leave", a.leave))
+	mux.Handle("POST /v1/remove/{node}", a.instrument("remove", a.remove))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.Handle("GET /metrics", a.metrics.handler())
+	get := a.instrument("get", a.get)
+	put := a.instrument("put", a.put)
+	del := a.instrument("delete", a.delete)
+	maxBody := int64(a.limits.MaxValueBytes) + bodyMargin
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		if !strings.HasPrefix(r.URL.EscapedPath(), kvPrefix) {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		switch r.Method {
+		case http.MethodGet, http.MethodHead:
+			get.ServeHTTP(w, r)
+		case http.MethodPut:
+			put.ServeHTTP(w, r)
+		case http.MethodDelete:
+			del.ServeHTTP(w, r)
+		default:
+			w.Header().Set("Allow", "GET, HEAD, PUT, DELETE")
+			writeError(w, http.StatusMethodNotAllowed, ErrorBody{Error: "method " + r.Method + " not allowed on " + kvPrefix + "{key}"})
+		}
+	})
+}
+
+// statusRecorder remembers the status code for metrics.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// instrument counts and times a route under op.
+func (a *httpAPI) instrument(op string, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		h(rec, r)
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		a.metrics.observe("http", op, fmt.Sprint(rec.status), time.Since(start))
+	})
+}
+
+// key extracts and checks the key of a /v1/kv/ request.
+func (a *httpAPI) key(r *http.Request) ([]byte, error) {
+	raw := strings.TrimPrefix(r.URL.EscapedPath(), kvPrefix)
+	k, err := url.PathUnescape(raw)
+	if err != nil {
+		return nil, fmt.Errorf("key is not a valid percent-encoded path segment: %v", err)
+	}
+	return []byte(k), checkKey([]byte(k), a.limits)
+}
+
+// checkKey enforces the key limits shared by HTTP and RESP.
+func checkKey(k []byte, l LimitsConfig) error {
+	if len(k) == 0 {
+		return errors.New("key must not be empty")
+	}
+	if len(k) > l.MaxKeyBytes {
+		return fmt.Errorf("key is %d bytes, more than limits.max_key_bytes (%d)", len(k), l.MaxKeyBytes)
+	}
+	return nil
+}
+
+// quorumParam reads ?r= or ?w= and checks its spelling against N.
+func (a *httpAPI) quorumParam(r *http.Request, name string) (string, error) {
+	q := r.URL.Query().Get(name)
+	if q == "" {
+		return "", nil
+	}
+	if err := validQuorum(q, a.n); err != nil {
+		return "", fmt.Errorf("parameter %s %v", name, err)
+	}
+	return q, nil
+}
+
+// context reads the optional causal context header. present is false for a
+// blind write.
+func contextHeader(r *http.Request) (c vclock.Clock, present bool, err error) {
+	vals := r.Header.Values(ContextHeader)
+	if len(vals) == 0 {
+		return nil, false, nil
+	}
+	if len(vals) > 1 {
+		return nil, true, fmt.Errorf("header %s given %d times", ContextHeader, len(vals))
+	}
+	c, err = vclock.DecodeContextString(strings.TrimSpace(vals[0]))
+	if err != nil {
+		return nil, true, fmt.Errorf("header %s: %v", ContextHeader, err)
+	}
+	return c, true, nil
+}
+
+// get serves GET /v1/kv/{key}.
+func (a *httpAPI) get(w http.ResponseWriter, r *http.Request) {
+	key, err := a.key(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
+		return
+	}
+	rq, err := a.quorumParam(r, "r")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
+		return
+	}
+	res, err := a.kv.Get(r.Context(), key, rq)
+	if err != nil {
+		a.backendError(w, "get", err)
+		return
+	}
+	w.Header().Set(ContextHeader, vclock.EncodeContextString(res.Context))
+	live := res.Siblings.Live()
+	switch len(live) {
+	case 0:
+		writeError(w, http.StatusNotFound, ErrorBody{Error: "not found"})
+	case 1:
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", fmt.Sprint(len(live[0].Value)))
+		w.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodHead {
+			_, _ = w.Write(live[0].Value)
+		}
+	default:
+		body := SiblingsBody{Context: vclock.EncodeContextString(res.Context), Siblings: make([]SiblingJSON, len(live))}
+		for i, v := range live {
+			body.Siblings[i] = SiblingJSON{
+				Value:    v.Value,
+				WallTime: time.Unix(0, v.WallTime).UTC().Format(time.RFC3339Nano),
+				Dot:      fmt.Sprintf("%s:%d", v.Dot.Actor, v.Dot.Counter),
+			}
+		}
+		writeJSON(w, http.StatusMultipleChoices, body)
+	}
+}
+
+// writeArgs parses what PUT and DELETE share: key, w and context.
+func (a *httpAPI) writeArgs(r *http.Request) (key []byte, wq string, c vclock.Clock, hasCtx bool, err error) {
+	if key, err = a.key(r); err != nil {
+		return nil, "", nil, false, err
+	}
+	if wq, err = a.quorumParam(r, "w"); err != nil {
+		return nil, "", nil, false, err
+	}
+	c, hasCtx, err = contextHeader(r)
+	return key, wq, c, hasCtx, err
+}
+
+// put serves PUT /v1/kv/{key}.
+func (a *httpAPI) put(w http.ResponseWriter, r *http.Request) {
+	key, wq, c, hasCtx, err := a.writeArgs(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
+		return
+	}
+	limit := a.limits.MaxValueBytes
+	if r.ContentLength > int64(limit) {
+		writeError(w, http.StatusRequestEntityTooLarge, tooLarge(r.ContentLength, limit))
+		return
+	}
+	value, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, tooLarge(mbe.Limit, limit))
+			return
+		}
+		writeError(w, http.StatusBadRequest, ErrorBody{Error: "reading body: " + err.Error()})
+		return
+	}
+	if len(value) > limit {
+		writeError(w, http.StatusRequestEntityTooLarge, tooLarge(int64(len(value)), limit))
+		return
+	}
+	if value == nil {
+		value = []byte{} // an empty value is a value, not a tombstone
+	}
+	res, err := a.kv.Put(r.Context(), key, value, wq, c, hasCtx)
+	if err != nil {
+		a.backendError(w, "put", err)
+		return
+	}
+	w.Header().Set(ContextHeader, vclock.EncodeContextString(res.Context))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func tooLarge(n int64, limit int) ErrorBody {
+	return ErrorBody{Error: fmt.Sprintf("value is more than limits.max_value_bytes (%d bytes; got at least %d)", limit, n)}
+}
+
+// delete serves DELETE /v1/kv/{key}.
+func (a *httpAPI) delete(w http.ResponseWriter, r *http.Request) {
+	key, wq, c, hasCtx, err := a.writeArgs(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
+		return
+	}
+	res, err := a.kv.Delete(r.Context(), key, wq, c, hasCtx)
+	if err != nil {
+		a.backendError(w, "delete", err)
+		return
+	}
+	w.Header().Set(ContextHeader, vclock.EncodeContextString(res.Context))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// backendError maps a coordinator error to a status and body.
+func (a *httpAPI) backendError(w http.ResponseWriter, op string, err error) {
+	var qf *quorumFailure
+	switch {
+	case errors.As(err, &qf):
+		a.metrics.quorumFailed(op)
+		writeError(w, http.StatusServiceUnavailable, ErrorBody{Error: qf.Error(), Need: qf.Need, Got: qf.Got, Failures: qf.Failures})
+	case errors.Is(err, errBadQuorum), errors.Is(err, vclock.ErrBadContext):
+		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
+	case errors.Is(err, context.Canceled):
+		// The client went away; nobody reads this answer.
+		writeError(w, http.StatusServiceUnavailable, ErrorBody{Error: "request canceled"})
+	default:
+		a.log.Error("request failed", "op", op, "err", err)
+		writeError(w, http.StatusInternalServerError, ErrorBody{Error: err.Error()})
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code, b = http.StatusInternalServerError, []byte(`{"error":"encoding answer failed"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func writeError(w http.ResponseWriter, code int, e ErrorBody) { writeJSON(w, code, e) }

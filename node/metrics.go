@@ -1,0 +1,161 @@
+package node
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metric names exported on /metrics. They are constants so that tests and
+// docs/http-api.md name the same series.
+const (
+	metricRequests         = "ringkv_requests_total"
+	metricRequestDuration  = "ringkv_request_duration_seconds"
+	metricQuorumFailures   = "ringkv_quorum_failures_total"
+	metricReadRepairs      = "ringkv_read_repairs_total"
+	metricFsyncDuration    = "ringkv_wal_fsync_duration_seconds"
+	metricFsyncBatch       = "ringkv_wal_fsync_batch_size"
+	metricSnapshotDuration = "ringkv_snapshot_duration_seconds"
+	metricSnapshotFailures = "ringkv_snapshot_failures_total"
+	metricKeys             = "ringkv_keys"
+	metricBytes            = "ringkv_bytes"
+	metricLiveMembers      = "ringkv_live_members"
+	metricRingMembers      = "ringkv_ring_members"
+)
+
+// metricSources are read at scrape time, so that gauges never go stale and
+// the hot paths of other packages pay nothing for them. A nil func exports 0.
+type metricSources struct {
+	Keys        func() int64 // keys held by the local storage engine
+	Bytes       func() int64 // bytes held by the local storage engine
+	LiveMembers func() int   // members gossip sees alive, self included
+	RingMembers func() int   // members of the current ring
+	ReadRepairs func() int64 // read repairs the coordinator has sent
+}
+
+// metrics owns the node's Prometheus registry. It is not the global
+// registry: two nodes in one test process must not collide.
+type metrics struct {
+	reg              *prometheus.Registry
+	requests         *prometheus.CounterVec
+	latency          *prometheus.HistogramVec
+	quorumFailures   *prometheus.CounterVec
+	fsyncDuration    prometheus.Histogram
+	fsyncBatch       prometheus.Histogram
+	snapshotDuration prometheus.Histogram
+	snapshotFailures prometheus.Counter
+}
+
+// newMetrics builds and registers every collector.
+func newMetrics(src metricSources) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metricRequests,
+			Help: "Client requests served, by protocol (http, resp), operation and status (HTTP code, or ok/error for RESP).",
+		}, []string{"proto", "op", "status"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    metricRequestDuration,
+			Help:    "Latency of client requests, by protocol, operation and status.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"proto", "op", "status"}),
+		quorumFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metricQuorumFailures,
+			Help: "Client reads and writes that did not reach their R or W quorum, by operation.",
+		}, []string{"op"}),
+		fsyncDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    metricFsyncDuration,
+			Help:    "Duration of WAL fsyncs (one per group-commit batch).",
+			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+		}),
+		fsyncBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    metricFsyncBatch,
+			Help:    "Records made durable by one WAL fsync (group-commit batch size).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 12),
+		}),
+		snapshotDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    metricSnapshotDuration,
+			Help:    "Duration of storage snapshots.",
+			Buckets: prometheus.ExponentialBuckets(.01, 2, 14),
+		}),
+		snapshotFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: metricSnapshotFailures,
+			Help: "Storage snapshots that failed.",
+		}),
+	}
+	i64 := func(f func() int64) func() float64 {
+		return func() float64 {
+			if f == nil {
+				return 0
+			}
+			return float64(f())
+		}
+	}
+	iInt := func(f func() int) func() float64 {
+		return func() float64 {
+			if f == nil {
+				return 0
+			}
+			return float64(f())
+		}
+	}
+	m.reg.MustRegister(
+		m.requests, m.latency, m.quorumFailures,
+		m.fsyncDuration, m.fsyncBatch, m.snapshotDuration, m.snapshotFailures,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: metricReadRepairs,
+			Help: "Read repairs this node sent as coordinator.",
+		}, i64(src.ReadRepairs)),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: metricKeys,
+			Help: "Keys held by this node's storage engine (all partitions it stores).",
+		}, i64(src.Keys)),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: metricBytes,
+			Help: "Approximate bytes held by this node's storage engine.",
+		}, i64(src.Bytes)),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: metricLiveMembers,
+			Help: "Members that gossip sees alive, this node included.",
+		}, iInt(src.LiveMembers)),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: metricRingMembers,
+			Help: "Members of the current ring (joined or leaving), alive or not.",
+		}, iInt(src.RingMembers)),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// observe records one client request.
+func (m *metrics) observe(proto, op, status string, d time.Duration) {
+	m.requests.WithLabelValues(proto, op, status).Inc()
+	m.latency.WithLabelValues(proto, op, status).Observe(d.Seconds())
+}
+
+// quorumFailed counts a request that missed its quorum.
+func (m *metrics) quorumFailed(op string) { m.quorumFailures.WithLabelValues(op).Inc() }
+
+// onFsync is storage's OnFsync hook.
+func (m *metrics) onFsync(d time.Duration, batch int) {
+	m.fsyncDuration.Observe(d.Seconds())
+	m.fsyncBatch.Observe(float64(batch))
+}
+
+// onSnapshot is storage's OnSnapshot hook.
+func (m *metrics) onSnapshot(d time.Duration, err error) {
+	if err != nil {
+		m.snapshotFailures.Inc()
+		return
+	}
+	m.snapshotDuration.Observe(d.Seconds())
+}
+
+// handler serves the registry in the Prometheus text format.
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}

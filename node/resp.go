@@ -1,0 +1,387 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tidwall/redcon"
+)
+
+// The Redis-protocol front end (docs/resp.md). It speaks just enough RESP2
+// for drop-in clients, redis-cli and redis-benchmark: GET, SET, DEL, EXISTS,
+// MGET, PING, ECHO, INFO, QUIT, SELECT 0, CONFIG GET and COMMAND. RESP has
+// no room for siblings or contexts, so SET is a blind write and GET resolves
+// siblings by last writer wins (vclock.Siblings.Latest over the live ones).
+
+// respInfo is what INFO reports; it is gathered per call.
+type respInfo struct {
+	Node        string
+	RingMembers int
+	LiveMembers int
+	Keys        int64
+	Bytes       int64
+}
+
+// respServer serves RESP connections on top of a kvBackend.
+type respServer struct {
+	kv      kvBackend
+	info    func() respInfo
+	metrics *metrics
+	limits  LimitsConfig
+	log     *slog.Logger
+	srv     *redcon.Server
+	cmds    map[string]respCommand // read-only after construction
+
+	// mu guards active, draining and idle: the in-flight command count that
+	// a graceful shutdown waits for before closing connections.
+	mu       sync.Mutex
+	active   int
+	draining bool
+	idle     chan struct{} // closed once draining and active == 0
+}
+
+// newRESPServer builds the server; serve starts it on a listener.
+func newRESPServer(kv kvBackend, info func() respInfo, m *metrics, limits LimitsConfig, log *slog.Logger) *respServer {
+	s := &respServer{kv: kv, info: info, metrics: m, limits: limits, log: log, idle: make(chan struct{}), cmds: respCommands()}
+	s.srv = redcon.NewServer("", s.handle, nil, nil)
+	return s
+}
+
+// serve accepts connections on ln until shutdown; it returns nil then.
+func (s *respServer) serve(ln net.Listener) error { return s.srv.Serve(ln) }
+
+// shutdown stops taking commands, waits for in-flight ones (until ctx is
+// done) and then closes the listener and every connection.
+func (s *respServer) shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.draining = true
+	if s.active == 0 {
+		close(s.idle)
+	}
+	s.mu.Unlock()
+	var err error
+	select {
+	case <-s.idle:
+	case <-ctx.Done():
+		err = fmt.Errorf("node: resp commands still running at shutdown: %w", ctx.Err())
+	}
+	if cerr := s.srv.Close(); cerr != nil && err == nil && !strings.Contains(cerr.Error(), "not serving") {
+		err = cerr
+	}
+	return err
+}
+
+// begin registers an in-flight command; false once draining.
+func (s *respServer) begin() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return false
+	}
+	s.active++
+	return true
+}
+
+func (s *respServer) end() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.active--
+	if s.draining && s.active == 0 {
+		close(s.idle)
+	}
+}
+
+// respCommands returns the command table; it maps a lower-case command to its handler and arity: a
+// positive arity is exact (command name included), a negative one a minimum,
+// as in Redis's COMMAND table.
+type respCommand struct {
+	arity int
+	run   func(s *respServer, c redcon.Conn, args [][]byte) error
+}
+
+func respCommands() map[string]respCommand {
+	return map[string]respCommand{
+		"ping":    {-1, (*respServer).ping},
+		"echo":    {2, func(_ *respServer, c redcon.Conn, a [][]byte) error { c.WriteBulk(a[1]); return nil }},
+		"quit":    {1, func(_ *respServer, c redcon.Conn, _ [][]byte) error { c.WriteString("OK"); return c.Close() }},
+		"select":  {2, (*respServer).selectDB},
+		"get":     {2, (*respServer).get},
+		"set":     {-3, (*respServer).set},
+		"del":     {-2, (*respServer).del},
+		"exists":  {-2, (*respServer).exists},
+		"mget":    {-2, (*respServer).mget},
+		"info":    {-1, (*respServer).infoCmd},
+		"config":  {-2, (*respServer).config},
+		"command": {-1, (*respServer).command},
+		"client":  {-2, (*respServer).client},
+	}
+}
+
+// errRESP is an error whose text is sent to the client as is.
+type errRESP string
+
+func (e errRESP) Error() string { return string(e) }
+
+// handle is redcon's per-command callback; it runs on the connection's
+// goroutine, so a slow command delays only its own client.
+func (s *respServer) handle(c redcon.Conn, cmd redcon.Command) {
+	start := time.Now()
+	name := strings.ToLower(string(cmd.Args[0]))
+	rc, known := s.cmds[name]
+	op := name
+	if !known {
+		op = "unknown"
+	}
+	status := "ok"
+	defer func() { s.metrics.observe("resp", op, status, time.Since(start)) }()
+	if !known {
+		status = "error"
+		c.WriteError(fmt.Sprintf("ERR unknown command '%s'", truncate(cmd.Args[0], 64)))
+		return
+	}
+	if (rc.arity > 0 && len(cmd.Args) != rc.arity) || (rc.arity < 0 && len(cmd.Args) < -rc.arity) {
+		status = "error"
+		c.WriteError(fmt.Sprintf("ERR wrong number of arguments for '%s' command", name))
+		return
+	}
+	if !s.begin() {
+		status = "error"
+		c.WriteError("ERR server is shutting down")
+		return
+	}
+	defer s.end()
+	if err := rc.run(s, c, cmd.Args); err != nil {
+		status = "error"
+		c.WriteError(s.errorText(name, err))
+	}
+}
+
+// errorText renders an error as a RESP error line (no newlines allowed).
+func (s *respServer) errorText(op string, err error) string {
+	var qf *quorumFailure
+	var re errRESP
+	switch {
+	case errors.As(err, &re):
+		return string(re)
+	case errors.As(err, &qf):
+		s.metrics.quorumFailed(op)
+	case errors.Is(err, errBadQuorum):
+	default:
+		s.log.Error("resp command failed", "op", op, "err", err)
+	}
+	return "ERR " + strings.NewReplacer("\r", " ", "\n", " ").Replace(err.Error())
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		b = b[:n]
+	}
+	return strings.NewReplacer("\r", " ", "\n", " ", "'", "").Replace(string(b))
+}
+
+// key copies a key argument out of redcon's read buffer, which is reused
+// after the handler returns, and checks it.
+func (s *respServer) key(b []byte) ([]byte, error) {
+	if err := checkKey(b, s.limits); err != nil {
+		return nil, errRESP("ERR " + err.Error())
+	}
+	return bytes.Clone(b), nil
+}
+
+func (s *respServer) ping(c redcon.Conn, a [][]byte) error {
+	switch len(a) {
+	case 1:
+		c.WriteString("PONG")
+	case 2:
+		c.WriteBulk(a[1])
+	default:
+		return errRESP("ERR wrong number of arguments for 'ping' command")
+	}
+	return nil
+}
+
+func (s *respServer) selectDB(c redcon.Conn, a [][]byte) error {
+	if string(a[1]) != "0" {
+		return errRESP("ERR DB index is out of range (ringkv has only database 0)")
+	}
+	c.WriteString("OK")
+	return nil
+}
+
+// lookup reads key and resolves its live siblings by last writer wins.
+func (s *respServer) lookup(raw []byte) (value []byte, found bool, err error) {
+	key, err := s.key(raw)
+	if err != nil {
+		return nil, false, err
+	}
+	res, err := s.kv.Get(context.Background(), key, "")
+	if err != nil {
+		return nil, false, err
+	}
+	v, ok := res.Siblings.Live().Latest()
+	return v.Value, ok, nil
+}
+
+func (s *respServer) get(c redcon.Conn, a [][]byte) error {
+	v, ok, err := s.lookup(a[1])
+	if err != nil {
+		return err
+	}
+	if !ok {
+		c.WriteNull()
+		return nil
+	}
+	c.WriteBulk(v)
+	return nil
+}
+
+func (s *respServer) set(c redcon.Conn, a [][]byte) error {
+	if len(a) > 3 {
+		return errRESP(fmt.Sprintf("ERR syntax error: SET options (%s ...) are not supported by ringkv", truncate(a[3], 16)))
+	}
+	key, err := s.key(a[1])
+	if err != nil {
+		return err
+	}
+	if len(a[2]) > s.limits.MaxValueBytes {
+		return errRESP(fmt.Sprintf("ERR value is %d bytes, more than limits.max_value_bytes (%d)", len(a[2]), s.limits.MaxValueBytes))
+	}
+	if _, err := s.kv.Put(context.Background(), key, bytes.Clone(a[2]), "", nil, false); err != nil {
+		return err
+	}
+	c.WriteString("OK")
+	return nil
+}
+
+// del deletes the keys that hold a live value and counts them, as Redis
+// does; keys that are absent get no tombstone.
+func (s *respServer) del(c redcon.Conn, a [][]byte) error {
+	n := 0
+	for _, raw := range a[1:] {
+		_, ok, err := s.lookup(raw)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		if _, err := s.kv.Delete(context.Background(), bytes.Clone(raw), "", nil, false); err != nil {
+			return err
+		}
+		n++
+	}
+	c.WriteInt(n)
+	return nil
+}
+
+func (s *respServer) exists(c redcon.Conn, a [][]byte) error {
+	n := 0
+	for _, raw := range a[1:] {
+		_, ok, err := s.lookup(raw)
+		if err != nil {
+			return err
+		}
+		if ok {
+			n++
+		}
+	}
+	c.WriteInt(n)
+	return nil
+}
+
+// mget answers every key or fails as a whole: a partial array would hide
+// which keys missed their quorum.
+func (s *respServer) mget(c redcon.Conn, a [][]byte) error {
+	vals := make([][]byte, len(a)-1)
+	found := make([]bool, len(a)-1)
+	for i, raw := range a[1:] {
+		v, ok, err := s.lookup(raw)
+		if err != nil {
+			return err
+		}
+		vals[i], found[i] = v, ok
+	}
+	c.WriteArray(len(vals))
+	for i, v := range vals {
+		if found[i] {
+			c.WriteBulk(v)
+		} else {
+			c.WriteNull()
+		}
+	}
+	return nil
+}
+
+func (s *respServer) infoCmd(c redcon.Conn, _ [][]byte) error {
+	in := s.info()
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Server\r\nredis_version:7.0.0\r\nringkv_version:%s\r\nredis_mode:standalone\r\nnode:%s\r\n", Version, in.Node)
+	fmt.Fprintf(&b, "\r\n# Cluster\r\ncluster_enabled:0\r\nring_members:%d\r\nlive_members:%d\r\n", in.RingMembers, in.LiveMembers)
+	fmt.Fprintf(&b, "\r\n# Keyspace\r\ndb0:keys=%d,expires=0,avg_ttl=0\r\nlocal_bytes:%d\r\n", in.Keys, in.Bytes)
+	c.WriteBulkString(b.String())
+	return nil
+}
+
+// respConfig are the CONFIG GET answers: plausible values for the settings
+// redis-benchmark and redis-cli ask about. ringkv has no Redis settings.
+var respConfig = [][2]string{
+	{"appendonly", "no"},
+	{"databases", "1"},
+	{"maxmemory", "0"},
+	{"save", ""},
+}
+
+func (s *respServer) config(c redcon.Conn, a [][]byte) error {
+	if strings.ToLower(string(a[1])) != "get" {
+		return errRESP(fmt.Sprintf("ERR CONFIG %s is not supported by ringkv (only CONFIG GET)", truncate(a[1], 32)))
+	}
+	if len(a) < 3 {
+		return errRESP("ERR wrong number of arguments for 'config|get' command")
+	}
+	var out []string
+	for _, kv := range respConfig {
+		for _, pat := range a[2:] {
+			if ok, _ := path.Match(strings.ToLower(string(pat)), kv[0]); ok {
+				out = append(out, kv[0], kv[1])
+				break
+			}
+		}
+	}
+	c.WriteArray(len(out))
+	for _, v := range out {
+		c.WriteBulkString(v)
+	}
+	return nil
+}
+
+// command answers COMMAND minimally: redis-cli only needs a well-formed
+// reply to start, and an empty table makes it skip its hints.
+func (s *respServer) command(c redcon.Conn, a [][]byte) error {
+	if len(a) > 1 && strings.EqualFold(string(a[1]), "count") {
+		c.WriteInt(len(s.cmds))
+		return nil
+	}
+	c.WriteArray(0)
+	return nil
+}
+
+// client accepts the CLIENT subcommands client libraries send on connect.
+func (s *respServer) client(c redcon.Conn, a [][]byte) error {
+	switch strings.ToLower(string(a[1])) {
+	case "setname", "setinfo":
+		c.WriteString("OK")
+	case "getname":
+		c.WriteNull()
+	default:
+		return errRESP(fmt.Sprintf("ERR CLIENT %s is not supported by ringkv", truncate(a[1], 32)))
+	}
+	return nil
+}
