@@ -1,0 +1,127 @@
+package replica
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+)
+
+// Frames on an internal RPC connection (see doc.go for the whole format):
+//
+//	uint32 length  bytes after this field, big endian; at most MaxFrameBytes
+//	uint8  type    frameHello, frameRequest or frameResponse
+//	uint64 id      request ID, echoed by its response; 0 for hello
+//	int64  budget  request only: nanoseconds left until the caller's
+//	               deadline, 0 for none (relative, so clocks need not agree)
+//	body           hello: version byte + caller's node name;
+//	               request: MarshalRequest; response: MarshalReply
+
+const (
+	frameHello    byte = 1
+	frameRequest  byte = 2
+	frameResponse byte = 3
+)
+
+// frameHeader is the fixed part after the length: type and id.
+const frameHeader = 1 + 8
+
+// frame is one decoded frame.
+type frame struct {
+	typ    byte
+	id     uint64
+	budget int64
+	body   []byte
+}
+
+// encodedLen is the frame's length field: everything after it.
+func (f *frame) encodedLen() int {
+	n := frameHeader + len(f.body)
+	if f.typ == frameRequest {
+		n += 8
+	}
+	return n
+}
+
+// writeFrame writes f to w (the caller holds the connection's write lock
+// and flushes).
+func writeFrame(w *bufio.Writer, f *frame) error {
+	var hdr [4 + frameHeader + 8]byte
+	binary.BigEndian.PutUint32(hdr[0:], uint32(f.encodedLen()))
+	hdr[4] = f.typ
+	binary.BigEndian.PutUint64(hdr[5:], f.id)
+	n := 4 + frameHeader
+	if f.typ == frameRequest {
+		binary.BigEndian.PutUint64(hdr[n:], uint64(f.budget))
+		n += 8
+	}
+	if _, err := w.Write(hdr[:n]); err != nil {
+		return err
+	}
+	_, err := w.Write(f.body)
+	return err
+}
+
+// readFrame reads one frame, refusing (before allocating) one longer than
+// maxLen with ErrFrameTooLarge, and a malformed header with ErrProtocol.
+// io.EOF means the peer closed the connection between frames.
+func readFrame(r *bufio.Reader, maxLen int) (frame, error) {
+	var lb [4]byte
+	if _, err := io.ReadFull(r, lb[:]); err != nil {
+		return frame{}, err
+	}
+	n := int(binary.BigEndian.Uint32(lb[:]))
+	if n > maxLen {
+		return frame{}, fmt.Errorf("%w: %d bytes exceeds %d", ErrFrameTooLarge, n, maxLen)
+	}
+	if n < frameHeader {
+		return frame{}, fmt.Errorf("%w: frame of %d bytes is shorter than its header", ErrProtocol, n)
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return frame{}, fmt.Errorf("%w: truncated frame: %w", ErrProtocol, err)
+	}
+	return parseFrame(buf)
+}
+
+// parseFrame decodes a frame's bytes after the length field.
+func parseFrame(buf []byte) (frame, error) {
+	if len(buf) < frameHeader {
+		return frame{}, fmt.Errorf("%w: frame of %d bytes is shorter than its header", ErrProtocol, len(buf))
+	}
+	f := frame{typ: buf[0], id: binary.BigEndian.Uint64(buf[1:])}
+	rest := buf[frameHeader:]
+	switch f.typ {
+	case frameRequest:
+		if len(rest) < 8 {
+			return frame{}, fmt.Errorf("%w: request frame without a budget", ErrProtocol)
+		}
+		f.budget = int64(binary.BigEndian.Uint64(rest))
+		if f.budget < 0 {
+			return frame{}, fmt.Errorf("%w: negative budget", ErrProtocol)
+		}
+		rest = rest[8:]
+	case frameHello, frameResponse:
+	default:
+		return frame{}, fmt.Errorf("%w: unknown frame type %d", ErrProtocol, f.typ)
+	}
+	f.body = rest
+	return f, nil
+}
+
+// helloBody is the first frame's body: the protocol version and the
+// caller's node name (the "from" its handler sees).
+func helloBody(self string) []byte {
+	return append([]byte{ProtocolVersion}, self...)
+}
+
+// parseHello returns the caller's name from a hello body.
+func parseHello(b []byte) (string, error) {
+	if len(b) < 2 {
+		return "", fmt.Errorf("%w: hello without a node name", ErrProtocol)
+	}
+	if b[0] != ProtocolVersion {
+		return "", fmt.Errorf("%w: peer speaks version %d, want %d", ErrProtocol, b[0], ProtocolVersion)
+	}
+	return string(b[1:]), nil
+}

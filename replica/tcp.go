@@ -1,0 +1,419 @@
+package replica
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// TCPConfig configures a TCPTransport.
+type TCPConfig struct {
+	// Self is this node's name, sent in each connection's hello so the
+	// peer's handler knows who calls. Required.
+	Self string
+	// Resolve maps a node name to its RPC host:port (from gossip metadata).
+	// Required.
+	Resolve func(node string) (addr string, ok bool)
+	// ConnsPerPeer is the number of connections kept to each peer; calls
+	// are spread over them round robin and multiplexed on each. Default 2.
+	ConnsPerPeer int
+	// MaxFrameBytes bounds a frame in either direction. A call whose
+	// request is larger fails with ErrFrameTooLarge without being sent; a
+	// larger incoming frame closes the connection. Default 64 MiB.
+	MaxFrameBytes int
+	// DialTimeout bounds connecting to a peer. Default 1s.
+	DialTimeout time.Duration
+	// BackoffMin and BackoffMax bound the wait after a failed dial before
+	// the next attempt; it doubles with each failure. Calls made while
+	// waiting fail at once with ErrUnreachable. Defaults 50ms and 5s.
+	BackoffMin, BackoffMax time.Duration
+	// MaxInFlight bounds the calls one server connection runs at once;
+	// beyond it the connection stops reading (backpressure). Default 1024.
+	MaxInFlight int
+	// Logger receives connection lifecycle lines; nil discards.
+	Logger *slog.Logger
+}
+
+// DefaultTCPConfig returns a TCPConfig with defaults; the caller fills Self
+// and Resolve.
+func DefaultTCPConfig() TCPConfig {
+	return TCPConfig{
+		ConnsPerPeer:  2,
+		MaxFrameBytes: 64 << 20,
+		DialTimeout:   time.Second,
+		BackoffMin:    50 * time.Millisecond,
+		BackoffMax:    5 * time.Second,
+		MaxInFlight:   1024,
+	}
+}
+
+// Validate checks the config after defaults were applied.
+func (c TCPConfig) Validate() error {
+	var errs []error
+	bad := func(f string, a ...any) { errs = append(errs, fmt.Errorf("replica: tcp config: "+f, a...)) }
+	if c.Self == "" {
+		bad("Self is required")
+	}
+	if c.Resolve == nil {
+		bad("Resolve is required")
+	}
+	if c.ConnsPerPeer < 1 || c.ConnsPerPeer > 64 {
+		bad("ConnsPerPeer must be in 1..64, got %d", c.ConnsPerPeer)
+	}
+	if c.MaxFrameBytes < 1024 {
+		bad("MaxFrameBytes must be at least 1024, got %d", c.MaxFrameBytes)
+	}
+	if c.DialTimeout <= 0 || c.BackoffMin <= 0 || c.BackoffMax < c.BackoffMin {
+		bad("DialTimeout and BackoffMin must be positive and BackoffMax >= BackoffMin")
+	}
+	if c.MaxInFlight < 1 {
+		bad("MaxInFlight must be >= 1, got %d", c.MaxInFlight)
+	}
+	return errors.Join(errs...)
+}
+
+// TCPTransport is the internal RPC over TCP: the client side (Call) and
+// the server side (Serve) share one instance per node. It is safe for
+// concurrent use.
+type TCPTransport struct {
+	cfg TCPConfig
+	log *slog.Logger
+	// srv is the context of every served call; Close cancels it.
+	srv    context.Context
+	cancel context.CancelFunc
+	mu     sync.Mutex // guards closed, peers, lns, served
+	closed bool
+	peers  map[string]*peer
+	lns    map[net.Listener]struct{}
+	served map[net.Conn]struct{}
+	wg     sync.WaitGroup // read loops and served connections
+}
+
+var _ Transport = (*TCPTransport)(nil)
+
+// NewTCPTransport returns a transport. Zero numeric fields get defaults.
+// Connections are dialed lazily on the first call to each peer.
+func NewTCPTransport(cfg TCPConfig) (*TCPTransport, error) {
+	d := DefaultTCPConfig()
+	if cfg.ConnsPerPeer == 0 {
+		cfg.ConnsPerPeer = d.ConnsPerPeer
+	}
+	if cfg.MaxFrameBytes == 0 {
+		cfg.MaxFrameBytes = d.MaxFrameBytes
+	}
+	if cfg.DialTimeout == 0 {
+		cfg.DialTimeout = d.DialTimeout
+	}
+	if cfg.BackoffMin == 0 {
+		cfg.BackoffMin = d.BackoffMin
+	}
+	if cfg.BackoffMax == 0 {
+		cfg.BackoffMax = max(d.BackoffMax, cfg.BackoffMin)
+	}
+	if cfg.MaxInFlight == 0 {
+		cfg.MaxInFlight = d.MaxInFlight
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	srv, cancel := context.WithCancel(context.Background())
+	return &TCPTransport{
+		cfg: cfg, log: cfg.Logger.With("component", "rpc", "node", cfg.Self),
+		srv: srv, cancel: cancel,
+		peers: map[string]*peer{}, lns: map[net.Listener]struct{}{}, served: map[net.Conn]struct{}{},
+	}, nil
+}
+
+// Call sends req to node to and waits for its answer (see Transport).
+func (t *TCPTransport) Call(ctx context.Context, to string, req Request) (Response, error) {
+	if err := ctx.Err(); err != nil {
+		return Response{}, fmt.Errorf("replica: %v to %s: %w", req.Kind, to, err)
+	}
+	body, err := MarshalRequest(req)
+	if err != nil {
+		return Response{}, err
+	}
+	f := frame{typ: frameRequest, body: body}
+	if n := f.encodedLen(); n > t.cfg.MaxFrameBytes {
+		return Response{}, fmt.Errorf("%w: %v to %s is %d bytes, limit %d", ErrFrameTooLarge, req.Kind, to, n, t.cfg.MaxFrameBytes)
+	}
+	if d, ok := ctx.Deadline(); ok {
+		f.budget = int64(time.Until(d))
+		if f.budget <= 0 {
+			return Response{}, fmt.Errorf("replica: %v to %s: %w", req.Kind, to, context.DeadlineExceeded)
+		}
+	}
+	c, err := t.conn(ctx, to)
+	if err != nil {
+		return Response{}, err
+	}
+	ch := make(chan callResult, 1)
+	f.id, err = c.register(ch)
+	if err != nil {
+		return Response{}, err
+	}
+	if err := c.send(&f); err != nil {
+		return Response{}, err
+	}
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return Response{}, r.err
+		}
+		return UnmarshalReply(to, r.body)
+	case <-ctx.Done():
+		c.unregister(f.id)
+		return Response{}, fmt.Errorf("replica: %v to %s: %w", req.Kind, to, ctx.Err())
+	}
+}
+
+// Close closes every connection and listener, cancels served calls and
+// waits for the transport's goroutines. Later calls fail with ErrClosed.
+func (t *TCPTransport) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	var toClose []interface{ Close() error }
+	for ln := range t.lns {
+		toClose = append(toClose, ln)
+	}
+	for nc := range t.served {
+		toClose = append(toClose, nc)
+	}
+	peers := t.peers
+	t.mu.Unlock()
+	for _, c := range toClose {
+		_ = c.Close() // shutting down: a close error changes nothing
+	}
+	for _, p := range peers {
+		p.closeAll()
+	}
+	t.cancel()
+	t.wg.Wait()
+	return nil
+}
+
+// peer is the connection pool to one node.
+type peer struct {
+	name    string
+	mu      sync.Mutex // guards conns, next, fails, retryAt, lastErr
+	conns   []*clientConn
+	next    int
+	fails   int // consecutive dial failures
+	retryAt time.Time
+	lastErr error
+}
+
+// conn returns a connection to node to, dialing a pool slot that is empty.
+func (t *TCPTransport) conn(ctx context.Context, to string) (*clientConn, error) {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil, ErrClosed
+	}
+	p := t.peers[to]
+	if p == nil {
+		p = &peer{name: to, conns: make([]*clientConn, t.cfg.ConnsPerPeer)}
+		t.peers[to] = p
+	}
+	t.mu.Unlock()
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	i := p.next % len(p.conns)
+	p.next++
+	if c := p.conns[i]; c != nil {
+		return c, nil
+	}
+	if now := time.Now(); now.Before(p.retryAt) {
+		for _, c := range p.conns {
+			if c != nil {
+				return c, nil // a healthy sibling connection is better than failing
+			}
+		}
+		return nil, fmt.Errorf("%w: %s: retrying in %v after: %w", ErrUnreachable, to, p.retryAt.Sub(now).Round(time.Millisecond), p.lastErr)
+	}
+	addr, ok := t.cfg.Resolve(to)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownPeer, to)
+	}
+	nc, err := t.dial(ctx, addr)
+	if err != nil {
+		if ctx.Err() != nil {
+			// The caller gave up; that says nothing about the peer.
+			return nil, fmt.Errorf("replica: dial %s: %w", to, ctx.Err())
+		}
+		p.fails++
+		wait := min(t.cfg.BackoffMin<<min(p.fails-1, 20), t.cfg.BackoffMax)
+		p.retryAt, p.lastErr = time.Now().Add(wait), err
+		t.log.Debug("dial failed", "peer", to, "addr", addr, "retry_in", wait, "err", err)
+		return nil, fmt.Errorf("%w: %s at %s: %w", ErrUnreachable, to, addr, err)
+	}
+	p.fails, p.lastErr = 0, nil
+	c := &clientConn{t: t, p: p, nc: nc, bw: bufio.NewWriter(nc), pending: map[uint64]chan callResult{}}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		_ = nc.Close() // lost the race with Close
+		return nil, ErrClosed
+	}
+	t.wg.Add(1)
+	t.mu.Unlock()
+	p.conns[i] = c
+	go c.readLoop()
+	return c, nil
+}
+
+// dial connects and sends the hello frame.
+func (t *TCPTransport) dial(ctx context.Context, addr string) (net.Conn, error) {
+	d := net.Dialer{Timeout: t.cfg.DialTimeout}
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	bw := bufio.NewWriter(nc)
+	_ = nc.SetWriteDeadline(time.Now().Add(t.cfg.DialTimeout))
+	err = writeFrame(bw, &frame{typ: frameHello, body: helloBody(t.cfg.Self)})
+	if err == nil {
+		err = bw.Flush()
+	}
+	_ = nc.SetWriteDeadline(time.Time{})
+	if err != nil {
+		_ = nc.Close()
+		return nil, err
+	}
+	return nc, nil
+}
+
+// closeAll closes every pooled connection (transport shutdown).
+func (p *peer) closeAll() {
+	p.mu.Lock()
+	conns := append([]*clientConn(nil), p.conns...)
+	p.mu.Unlock()
+	for _, c := range conns {
+		if c != nil {
+			c.fail(ErrClosed)
+		}
+	}
+}
+
+// remove empties c's pool slot so the next call there redials.
+func (p *peer) remove(c *clientConn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := range p.conns {
+		if p.conns[i] == c {
+			p.conns[i] = nil
+		}
+	}
+}
+
+// callResult is a response body or the error that ended the call.
+type callResult struct {
+	body []byte
+	err  error
+}
+
+// clientConn is one multiplexed connection to a peer.
+type clientConn struct {
+	t   *TCPTransport
+	p   *peer
+	nc  net.Conn
+	ids atomic.Uint64
+	wmu sync.Mutex // guards bw: one frame written and flushed at a time
+	bw  *bufio.Writer
+	mu  sync.Mutex // guards pending and err
+	// pending maps request IDs to the waiting caller; a caller that gives
+	// up removes its entry and a late response is dropped.
+	pending map[uint64]chan callResult
+	err     error // why the connection failed; set once
+}
+
+func (c *clientConn) register(ch chan callResult) (uint64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return 0, fmt.Errorf("%w: %s: %w", ErrConnLost, c.p.name, c.err)
+	}
+	id := c.ids.Add(1)
+	c.pending[id] = ch
+	return id, nil
+}
+
+func (c *clientConn) unregister(id uint64) {
+	c.mu.Lock()
+	delete(c.pending, id)
+	c.mu.Unlock()
+}
+
+// send writes one frame; a write error fails the whole connection.
+func (c *clientConn) send(f *frame) error {
+	c.wmu.Lock()
+	err := writeFrame(c.bw, f)
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	c.wmu.Unlock()
+	if err != nil {
+		c.fail(err)
+		return fmt.Errorf("%w: %s: %w", ErrConnLost, c.p.name, err)
+	}
+	return nil
+}
+
+// readLoop delivers responses to their callers until the connection fails.
+func (c *clientConn) readLoop() {
+	defer c.t.wg.Done()
+	br := bufio.NewReader(c.nc)
+	for {
+		f, err := readFrame(br, c.t.cfg.MaxFrameBytes)
+		if err == nil && f.typ != frameResponse {
+			err = fmt.Errorf("%w: server sent frame type %d", ErrProtocol, f.typ)
+		}
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		c.mu.Lock()
+		ch := c.pending[f.id]
+		delete(c.pending, f.id)
+		c.mu.Unlock()
+		if ch != nil {
+			ch <- callResult{body: f.body} // buffered, never blocks
+		}
+	}
+}
+
+// fail closes the connection once, fails every pending call with err and
+// frees the pool slot.
+func (c *clientConn) fail(err error) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err = err
+	pending := c.pending
+	c.pending = nil
+	c.mu.Unlock()
+	_ = c.nc.Close() // already failing; the cause is err
+	c.p.remove(c)
+	for _, ch := range pending {
+		ch <- callResult{err: fmt.Errorf("%w: %s: %w", ErrConnLost, c.p.name, err)}
+	}
+	if !errors.Is(err, ErrClosed) {
+		c.t.log.Debug("connection lost", "peer", c.p.name, "err", err)
+	}
+}

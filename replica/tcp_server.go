@@ -1,0 +1,147 @@
+package replica
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// helloTimeout bounds how long an accepted connection may take to
+// introduce itself.
+const helloTimeout = 5 * time.Second
+
+// Serve accepts internal RPC connections on ln and answers their calls
+// with h, each call under the caller's deadline. It returns nil when ln is
+// closed or the transport is closed, and any other accept error.
+func (t *TCPTransport) Serve(ln net.Listener, h Handler) error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		_ = ln.Close()
+		return ErrClosed
+	}
+	t.lns[ln] = struct{}{}
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		delete(t.lns, ln)
+		t.mu.Unlock()
+	}()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			t.mu.Lock()
+			closed := t.closed
+			t.mu.Unlock()
+			if closed || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("replica: accept: %w", err)
+		}
+		t.mu.Lock()
+		if t.closed {
+			t.mu.Unlock()
+			_ = nc.Close()
+			return nil
+		}
+		t.served[nc] = struct{}{}
+		t.wg.Add(1)
+		t.mu.Unlock()
+		go t.serveConn(nc, h)
+	}
+}
+
+// serverConn is the write side of one accepted connection.
+type serverConn struct {
+	nc  net.Conn
+	wmu sync.Mutex // guards bw: one frame written and flushed at a time
+	bw  *bufio.Writer
+}
+
+// serveConn reads the hello, then requests, running each in its own
+// goroutine (at most MaxInFlight at once) and writing responses as they
+// finish, in any order.
+func (t *TCPTransport) serveConn(nc net.Conn, h Handler) {
+	var calls sync.WaitGroup
+	defer func() {
+		_ = nc.Close() // ends the connection; nothing to report
+		calls.Wait()
+		t.mu.Lock()
+		delete(t.served, nc)
+		t.mu.Unlock()
+		t.wg.Done()
+	}()
+	br := bufio.NewReader(nc)
+	_ = nc.SetReadDeadline(time.Now().Add(helloTimeout))
+	f, err := readFrame(br, t.cfg.MaxFrameBytes)
+	if err == nil && f.typ != frameHello {
+		err = fmt.Errorf("%w: first frame has type %d, want hello", ErrProtocol, f.typ)
+	}
+	var from string
+	if err == nil {
+		from, err = parseHello(f.body)
+	}
+	if err != nil {
+		t.log.Warn("refused rpc connection", "remote", nc.RemoteAddr().String(), "err", err)
+		return
+	}
+	_ = nc.SetReadDeadline(time.Time{})
+	sc := &serverConn{nc: nc, bw: bufio.NewWriter(nc)}
+	sem := make(chan struct{}, t.cfg.MaxInFlight)
+	for {
+		f, err := readFrame(br, t.cfg.MaxFrameBytes)
+		if err == nil && f.typ != frameRequest {
+			err = fmt.Errorf("%w: client sent frame type %d", ErrProtocol, f.typ)
+		}
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) {
+				t.log.Debug("rpc connection ended", "peer", from, "err", err)
+			}
+			return
+		}
+		sem <- struct{}{}
+		calls.Add(1)
+		go func() {
+			defer calls.Done()
+			defer func() { <-sem }()
+			t.serveCall(sc, from, h, f)
+		}()
+	}
+}
+
+// serveCall runs one request and writes its response.
+func (t *TCPTransport) serveCall(sc *serverConn, from string, h Handler, f frame) {
+	ctx, cancel := t.srv, context.CancelFunc(func() {})
+	if f.budget > 0 {
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(f.budget))
+	}
+	defer cancel()
+	req, err := UnmarshalRequest(f.body)
+	var resp Response
+	if err == nil {
+		resp, err = h.Handle(ctx, from, req)
+	}
+	body, merr := MarshalReply(resp, err)
+	if merr != nil {
+		body, _ = MarshalReply(Response{}, fmt.Errorf("%w: encode reply: %v", ErrInternal, merr))
+	}
+	out := frame{typ: frameResponse, id: f.id, body: body}
+	if out.encodedLen() > t.cfg.MaxFrameBytes {
+		body, _ = MarshalReply(Response{}, fmt.Errorf("%w: reply of %d bytes exceeds %d", ErrFrameTooLarge, out.encodedLen(), t.cfg.MaxFrameBytes))
+		out.body = body
+	}
+	sc.wmu.Lock()
+	err = writeFrame(sc.bw, &out)
+	if err == nil {
+		err = sc.bw.Flush()
+	}
+	sc.wmu.Unlock()
+	if err != nil {
+		_ = sc.nc.Close() // the read loop sees the close and ends the connection
+	}
+}
