@@ -1,0 +1,221 @@
+package gossip
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Profiles select memberlist timers.
+const (
+	// ProfileLAN uses memberlist.DefaultLANConfig: production timers.
+	ProfileLAN = "lan"
+	// ProfileLocal uses short timers so that failures are detected in about
+	// a second on loopback; for tests and the dev cluster only.
+	ProfileLocal = "local"
+)
+
+// Config configures one node's gossip. Build it from DefaultConfig.
+type Config struct {
+	// Name is the node's stable ID: its memberlist name and its ring member
+	// name. Required; at most 128 bytes, no '/' or control characters.
+	Name string
+	// BindAddr is the IP address memberlist listens on (TCP and UDP). It may
+	// also be "host:port", in which case BindPort must be 0 or equal.
+	// Default "127.0.0.1".
+	BindAddr string
+	// BindPort is the gossip port; 0 picks a free port (tests). Default 0.
+	BindPort int
+	// AdvertiseAddr is the IP other nodes should use to reach this one;
+	// empty means the bound address. Default empty.
+	AdvertiseAddr string
+	// AdvertisePort is the advertised port; 0 means the bound port.
+	AdvertisePort int
+	// Seeds are host:port gossip addresses of other nodes, joined at Start.
+	// An empty list starts a new cluster. Default empty.
+	Seeds []string
+	// Meta is advertised to every other node. Its msgpack encoding must fit
+	// in memberlist's 512 bytes.
+	Meta Meta
+	// Dir is the node's data directory, where the ring-membership map is
+	// persisted (file ring-membership.json). Required; must exist.
+	Dir string
+	// SecretKey enables gossip encryption (AES-GCM, memberlist keyring) when
+	// non-nil; 16, 24 or 32 bytes. Nodes with different keys never join each
+	// other. Default nil (no encryption).
+	SecretKey []byte
+	// Profile is ProfileLAN (default) or ProfileLocal.
+	Profile string
+	// RejoinInterval is how often the node re-joins known ring members that
+	// memberlist does not see alive, so a partition longer than memberlist's
+	// GossipToTheDeadTime still heals. 0 means the profile default (30 s for
+	// lan, 1 s for local).
+	RejoinInterval time.Duration
+	// Logger receives gossip and memberlist logs; nil discards them.
+	Logger *slog.Logger
+	// OnRingChange is called with the whole, sorted list of ring members
+	// each time it changes, and once soon after New with the loaded list.
+	// Calls are serial, from one goroutine, never under memberlist's locks;
+	// the callee owns the slice. It should not block for long: liveness
+	// events queue behind it. Optional.
+	OnRingChange func(members []string)
+	// OnLiveness is called when memberlist's view of another node changes
+	// (alive, suspect, dead), on the same goroutine as OnRingChange, in the
+	// order the changes were seen. Optional.
+	OnLiveness func(name string, l Liveness)
+}
+
+// DefaultConfig returns a Config with every default filled in; Name and Dir
+// must still be set.
+func DefaultConfig() Config {
+	return Config{
+		BindAddr: "127.0.0.1",
+		Profile:  ProfileLAN,
+	}
+}
+
+// LocalConfig returns DefaultConfig with the fast local profile.
+func LocalConfig() Config {
+	c := DefaultConfig()
+	c.Profile = ProfileLocal
+	return c
+}
+
+// Validate checks every field and the rules between them.
+func (c Config) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrBadConfig, fmt.Sprintf(format, args...))
+	}
+	if err := validName(c.Name); err != nil {
+		return fmt.Errorf("%w: name: %w", ErrBadConfig, err)
+	}
+	if c.Dir == "" {
+		return bad("dir is required (the node data directory)")
+	}
+	if _, _, err := c.bind(); err != nil {
+		return err
+	}
+	if c.AdvertiseAddr != "" && net.ParseIP(c.AdvertiseAddr) == nil {
+		return bad("advertise address %q is not an IP address", c.AdvertiseAddr)
+	}
+	if c.AdvertisePort < 0 || c.AdvertisePort > 65535 {
+		return bad("advertise port %d out of range", c.AdvertisePort)
+	}
+	for _, s := range c.Seeds {
+		if _, _, err := net.SplitHostPort(s); err != nil {
+			return bad("seed %q is not host:port: %v", s, err)
+		}
+	}
+	if _, err := EncodeMeta(c.Meta); err != nil {
+		return fmt.Errorf("%w: meta: %w", ErrBadConfig, err)
+	}
+	switch len(c.SecretKey) {
+	case 0, 16, 24, 32:
+	default:
+		return bad("secret key is %d bytes; it must be 16, 24 or 32", len(c.SecretKey))
+	}
+	switch c.Profile {
+	case ProfileLAN, ProfileLocal:
+	default:
+		return bad("profile %q: must be %q or %q", c.Profile, ProfileLAN, ProfileLocal)
+	}
+	if c.RejoinInterval < 0 {
+		return bad("rejoin interval %v is negative", c.RejoinInterval)
+	}
+	return nil
+}
+
+// bind returns the host and port to bind, accepting BindAddr as "ip" or
+// "ip:port".
+func (c Config) bind() (string, int, error) {
+	host, port := c.BindAddr, c.BindPort
+	if h, p, err := net.SplitHostPort(c.BindAddr); err == nil {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return "", 0, fmt.Errorf("%w: bind address %q has a bad port", ErrBadConfig, c.BindAddr)
+		}
+		if port != 0 && port != n {
+			return "", 0, fmt.Errorf("%w: bind address %q disagrees with bind port %d", ErrBadConfig, c.BindAddr, port)
+		}
+		host, port = h, n
+	}
+	if net.ParseIP(host) == nil {
+		return "", 0, fmt.Errorf("%w: bind address %q is not an IP address", ErrBadConfig, c.BindAddr)
+	}
+	if port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("%w: bind port %d out of range", ErrBadConfig, port)
+	}
+	return host, port, nil
+}
+
+// rejoinInterval returns the effective re-join period.
+func (c Config) rejoinInterval() time.Duration {
+	if c.RejoinInterval > 0 {
+		return c.RejoinInterval
+	}
+	if c.Profile == ProfileLocal {
+		return time.Second
+	}
+	return 30 * time.Second
+}
+
+// pollInterval is how often the event goroutine polls memberlist for
+// suspect nodes, which memberlist reports through no callback.
+func (c Config) pollInterval() time.Duration {
+	if c.Profile == ProfileLocal {
+		return 100 * time.Millisecond
+	}
+	return 500 * time.Millisecond
+}
+
+// memberlistConfig derives memberlist's config from the profile. The
+// delegates are filled in by New.
+func (c Config) memberlistConfig() (*memberlist.Config, error) {
+	var mc *memberlist.Config
+	if c.Profile == ProfileLocal {
+		mc = memberlist.DefaultLocalConfig()
+		// Faster than memberlist's own local profile: on loopback a probe
+		// answers in microseconds, and tests want a dead node noticed in
+		// one to three seconds.
+		mc.ProbeInterval = 200 * time.Millisecond
+		mc.ProbeTimeout = 100 * time.Millisecond
+		mc.GossipInterval = 50 * time.Millisecond
+		mc.PushPullInterval = 2 * time.Second
+		mc.GossipToTheDeadTime = 5 * time.Second
+		mc.TCPTimeout = 2 * time.Second
+		mc.DeadNodeReclaimTime = time.Second
+	} else {
+		mc = memberlist.DefaultLANConfig()
+		// A node restarted on another port may take its name back once
+		// the old incarnation has been dead this long.
+		mc.DeadNodeReclaimTime = 30 * time.Second
+	}
+	host, port, err := c.bind()
+	if err != nil {
+		return nil, err
+	}
+	mc.Name = c.Name
+	mc.BindAddr = host
+	mc.BindPort = port
+	mc.AdvertiseAddr = c.AdvertiseAddr
+	mc.AdvertisePort = c.AdvertisePort
+	if c.AdvertisePort == 0 {
+		// memberlist uses AdvertisePort only with AdvertiseAddr; with
+		// BindPort 0 the transport reports the port it actually got.
+		mc.AdvertisePort = port
+	}
+	if len(c.SecretKey) > 0 {
+		kr, err := memberlist.NewKeyring(nil, c.SecretKey)
+		if err != nil {
+			return nil, fmt.Errorf("%w: secret key: %w", ErrBadConfig, err)
+		}
+		mc.Keyring = kr
+		mc.GossipVerifyIncoming = true
+		mc.GossipVerifyOutgoing = true
+	}
+	return mc, nil
+}

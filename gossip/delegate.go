@@ -1,0 +1,130 @@
+package gossip
+
+import (
+	"net"
+	"strconv"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// delegate implements memberlist's Delegate, EventDelegate and
+// ConflictDelegate. memberlist calls these from its own goroutines, some of
+// them while holding its node lock, so every method here only touches our
+// own state under our own short locks and queues work; none calls back into
+// memberlist (Members, Join, ...) or into user callbacks.
+type delegate struct {
+	g *Gossip
+}
+
+var (
+	_ memberlist.Delegate         = (*delegate)(nil)
+	_ memberlist.EventDelegate    = (*delegate)(nil)
+	_ memberlist.ConflictDelegate = (*delegate)(nil)
+)
+
+// NodeMeta returns our encoded Meta (validated to fit at New).
+func (d *delegate) NodeMeta(limit int) []byte {
+	if len(d.g.meta) > limit {
+		// Validate checked against MetaMaxSize, which is the limit
+		// memberlist passes; this cannot happen unless memberlist changes.
+		d.g.log.Error("node metadata exceeds memberlist limit", "bytes", len(d.g.meta), "limit", limit)
+		return nil
+	}
+	return d.g.meta
+}
+
+// NotifyMsg receives our user messages: gossiped or directly sent rows of
+// the ring map. memberlist may reuse buf after we return; decoding copies.
+func (d *delegate) NotifyMsg(buf []byte) {
+	if len(buf) == 0 {
+		return
+	}
+	switch buf[0] {
+	case msgRows:
+		delta, err := DecodeState(buf[1:])
+		if err != nil {
+			d.g.log.Warn("dropping bad ring-membership message", "err", err)
+			return
+		}
+		d.g.mergeRemote(delta, false)
+	default:
+		// A newer node may send message types we do not know yet.
+		d.g.log.Debug("ignoring unknown gossip message type", "type", buf[0])
+	}
+}
+
+// GetBroadcasts hands memberlist our queued ring-map rows to piggyback on
+// its gossip packets.
+func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
+	return d.g.bcast.GetBroadcasts(overhead, limit)
+}
+
+// LocalState returns the whole ring map for a push-pull exchange.
+func (d *delegate) LocalState(join bool) []byte {
+	return EncodeState(d.g.ringSnapshot())
+}
+
+// MergeRemoteState merges a peer's whole ring map from a push-pull.
+func (d *delegate) MergeRemoteState(buf []byte, join bool) {
+	if len(buf) == 0 {
+		return
+	}
+	m, err := DecodeState(buf)
+	if err != nil {
+		d.g.log.Warn("dropping bad ring-membership state from push-pull", "err", err)
+		return
+	}
+	d.g.mergeRemote(m, true)
+}
+
+// NotifyJoin, NotifyLeave and NotifyUpdate run under memberlist's node lock:
+// they copy the node and queue it for the event goroutine.
+func (d *delegate) NotifyJoin(n *memberlist.Node) { d.g.events.push(nodeEventOf(evJoin, n)) }
+
+// NotifyLeave is called both when a node leaves gracefully and when it is
+// declared dead; the event goroutine tells them apart by n.State.
+func (d *delegate) NotifyLeave(n *memberlist.Node) { d.g.events.push(nodeEventOf(evLeave, n)) }
+
+// NotifyUpdate is called when a node's metadata changes.
+func (d *delegate) NotifyUpdate(n *memberlist.Node) { d.g.events.push(nodeEventOf(evUpdate, n)) }
+
+// NotifyConflict is called when two nodes claim the same name: a
+// misconfiguration an operator must fix, because the name is the ring
+// member name.
+func (d *delegate) NotifyConflict(existing, other *memberlist.Node) {
+	d.g.log.Error("two nodes use the same gossip name; names must be unique",
+		"peer", existing.Name, "addr", nodeAddr(existing), "other_addr", nodeAddr(other))
+}
+
+// nodeAddr formats a memberlist node's address as host:port.
+func nodeAddr(n *memberlist.Node) string {
+	if n.Addr == nil {
+		return ""
+	}
+	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+}
+
+// rowBroadcast is one ring-map row queued for gossip. Named by node, so a
+// newer row for the same node replaces an older one still in the queue.
+type rowBroadcast struct {
+	name string
+	msg  []byte
+}
+
+var _ memberlist.NamedBroadcast = (*rowBroadcast)(nil)
+
+// Invalidates reports whether other is an older row for the same node.
+func (b *rowBroadcast) Invalidates(other memberlist.Broadcast) bool {
+	nb, ok := other.(memberlist.NamedBroadcast)
+	return ok && nb.Name() == b.Name()
+}
+
+// Name identifies the row's node.
+func (b *rowBroadcast) Name() string { return "ring:" + b.name }
+
+// Message returns the encoded row.
+func (b *rowBroadcast) Message() []byte { return b.msg }
+
+// Finished is a no-op: delivery is made certain by push-pull, not by
+// counting retransmits.
+func (b *rowBroadcast) Finished() {}

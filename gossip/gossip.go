@@ -1,0 +1,373 @@
+package gossip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Gossip is one node's membership: a memberlist instance for liveness and
+// metadata, plus the ring-membership map it spreads. All methods are safe
+// for concurrent use.
+type Gossip struct {
+	cfg  Config
+	log  *slog.Logger
+	meta []byte // our encoded Meta, immutable
+
+	// mlist is set once in New; atomic because the broadcast queue's
+	// NumNodes may run before New has stored it.
+	mlist atomic.Pointer[memberlist.Memberlist]
+	bcast *memberlist.TransmitLimitedQueue
+	addr  string // advertised gossip address, set in New
+
+	mu sync.Mutex // guards ring and reassert
+	// ring is the ring-membership map; replaced, never modified in place,
+	// so snapshots may be shared.
+	ring Map
+	// reassert is true until the first push-pull with a peer: a row saying
+	// this node left or was removed that arrives by then predates this
+	// process, and a node that starts joins the ring, so it is overruled.
+	reassert bool
+
+	// peers is the peer table (name -> peer), written only by the event
+	// goroutine, copy-on-write so readers take no lock.
+	peers atomic.Pointer[map[string]peer]
+
+	events *eventQueue
+	dirty  chan struct{} // capacity 1: ring map changed, persist and notify
+
+	persistMu sync.Mutex // serialises writes of the state file
+
+	joined    chan struct{} // closed once seeds answered (or there are none)
+	joinOnce  sync.Once
+	startOnce sync.Once
+	stopOnce  sync.Once
+	stop      chan struct{} // closed by Shutdown
+	closed    atomic.Bool
+	wg        sync.WaitGroup // event goroutine and Start's loops
+}
+
+// New loads the ring map persisted in cfg.Dir, marks this node joined,
+// starts memberlist on the configured address and the event goroutine. It
+// does not contact seeds: Start does, in the background.
+func New(cfg Config) (*Gossip, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "gossip", "node", cfg.Name)
+	meta, err := EncodeMeta(cfg.Meta)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
+	}
+	loaded, err := loadState(cfg.Dir, cfg.Name)
+	if err != nil {
+		return nil, err
+	}
+	mc, err := cfg.memberlistConfig()
+	if err != nil {
+		return nil, err
+	}
+	g := &Gossip{
+		cfg:      cfg,
+		log:      log,
+		meta:     meta,
+		ring:     loaded,
+		reassert: true,
+		events:   newEventQueue(),
+		dirty:    make(chan struct{}, 1),
+		joined:   make(chan struct{}),
+		stop:     make(chan struct{}),
+	}
+	empty := map[string]peer{}
+	g.peers.Store(&empty)
+	g.bcast = &memberlist.TransmitLimitedQueue{
+		NumNodes: func() int {
+			if ml := g.mlist.Load(); ml != nil {
+				return ml.NumMembers()
+			}
+			return 1
+		},
+		RetransmitMult: mc.RetransmitMult,
+	}
+	d := &delegate{g: g}
+	mc.Delegate = d
+	mc.Events = d
+	mc.Conflict = d
+	mc.Logger = newMemberlistLogger(log, len(cfg.SecretKey) > 0)
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		return nil, fmt.Errorf("gossip: start memberlist on %s:%d: %w", mc.BindAddr, mc.BindPort, err)
+	}
+	g.mlist.Store(ml)
+	g.addr = nodeAddr(ml.LocalNode())
+
+	// A node that starts joins the ring. Bump the row only if it says
+	// otherwise, so restarts do not inflate versions.
+	g.mu.Lock()
+	if cur, ok := g.ring[cfg.Name]; !ok || cur.Status != StatusJoined || cur.Addr != g.addr {
+		g.ring = g.ring.Set(cfg.Name, StatusJoined, g.addr)
+	}
+	self := g.ring[cfg.Name]
+	g.mu.Unlock()
+	if err := g.persist(); err != nil {
+		_ = ml.Shutdown()
+		return nil, err
+	}
+	g.queueRows(Map{cfg.Name: self})
+	log.Info("gossip started", "addr", g.addr, "profile", cfg.Profile,
+		"encrypted", len(cfg.SecretKey) > 0, "ring_version", self.Version, "ring_members", g.RingMembers())
+
+	g.wg.Add(1)
+	go g.run()
+	g.markDirty()
+	return g, nil
+}
+
+// Start joins the seeds, retrying in the background until one answers, and
+// runs the re-join loop until ctx ends or Shutdown. It does not block.
+// Calling it again does nothing.
+func (g *Gossip) Start(ctx context.Context) {
+	g.startOnce.Do(func() {
+		if g.closed.Load() {
+			return
+		}
+		ctx, cancel := context.WithCancel(ctx)
+		g.wg.Add(3)
+		go func() {
+			// Tie ctx to Shutdown so the loops have one thing to watch.
+			defer g.wg.Done()
+			defer cancel()
+			select {
+			case <-ctx.Done():
+			case <-g.stop:
+			}
+		}()
+		go func() { defer g.wg.Done(); g.joinSeeds(ctx) }()
+		go func() { defer g.wg.Done(); g.rejoinLoop(ctx) }()
+	})
+}
+
+// Joined is closed once a seed answered, or at Start if there are no seeds.
+func (g *Gossip) Joined() <-chan struct{} { return g.joined }
+
+// seedTargets returns the configured seeds minus our own address.
+func (g *Gossip) seedTargets() []string {
+	var out []string
+	for _, s := range g.cfg.Seeds {
+		if s != g.addr {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// joinSeeds contacts the seeds until one answers, with capped backoff.
+func (g *Gossip) joinSeeds(ctx context.Context) {
+	seeds := g.seedTargets()
+	if len(seeds) == 0 {
+		g.log.Info("no seeds configured: this node starts a cluster or waits to be joined")
+		g.joinOnce.Do(func() { close(g.joined) })
+		return
+	}
+	backoff, maxBackoff := time.Second, 30*time.Second
+	if g.cfg.Profile == ProfileLocal {
+		backoff, maxBackoff = 100*time.Millisecond, time.Second
+	}
+	for attempt := 1; ctx.Err() == nil; attempt++ {
+		n, err := g.mlist.Load().Join(seeds)
+		if n > 0 {
+			g.log.Info("joined cluster through seeds", "seeds", seeds, "answered", n, "attempt", attempt)
+			g.joinOnce.Do(func() { close(g.joined) })
+			return
+		}
+		if len(g.cfg.SecretKey) > 0 {
+			g.log.Warn("could not join any seed, retrying; if the seeds are up, check that they use the same gossip encryption key",
+				"seeds", seeds, "attempt", attempt, "retry_in", backoff, "err", err)
+		} else {
+			g.log.Warn("could not join any seed, retrying", "seeds", seeds, "attempt", attempt, "retry_in", backoff, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// rejoinLoop periodically joins ring members that memberlist does not see
+// alive. memberlist forgets dead nodes after GossipToTheDeadTime and never
+// probes them again, so without this a partition longer than that would
+// leave two halves that each think the other dead, forever.
+func (g *Gossip) rejoinLoop(ctx context.Context) {
+	t := time.NewTicker(g.cfg.rejoinInterval())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		targets := g.rejoinTargets()
+		if len(targets) == 0 {
+			continue
+		}
+		n, err := g.mlist.Load().Join(targets)
+		if n > 0 {
+			g.log.Info("re-joined ring members memberlist did not see alive", "targets", targets, "answered", n)
+		} else {
+			g.log.Debug("re-join found no ring member", "targets", targets, "err", err)
+		}
+	}
+}
+
+// rejoinTargets lists "name/host:port" for every other ring member that is
+// not alive or suspect, plus the seeds when no peer is alive at all.
+func (g *Gossip) rejoinTargets() []string {
+	ring := g.ringSnapshot()
+	peers := *g.peers.Load()
+	var out []string
+	for _, name := range ring.Names() {
+		e := ring[name]
+		if name == g.cfg.Name || !e.Status.InRing() || e.Addr == "" {
+			continue
+		}
+		if p, ok := peers[name]; ok && p.liveness != Dead {
+			continue
+		}
+		out = append(out, name+"/"+e.Addr)
+	}
+	anyAlive := false
+	for _, p := range peers {
+		anyAlive = anyAlive || p.liveness != Dead
+	}
+	if !anyAlive {
+		// Nobody reachable: the seeds may know nodes our map does not.
+		out = append(out, g.seedTargets()...)
+	}
+	return out
+}
+
+// Shutdown leaves memberlist (so peers see a clean exit at once instead of
+// waiting for the failure detector), shuts it down, stops the goroutines
+// and persists the ring map. It does not change ring status: use Leave for
+// that. Safe to call more than once.
+func (g *Gossip) Shutdown() error {
+	return g.halt(true)
+}
+
+// halt stops everything; leave selects whether memberlist announces the
+// exit first (false simulates a crash in tests).
+func (g *Gossip) halt(leave bool) error {
+	var err error
+	g.stopOnce.Do(func() {
+		g.closed.Store(true)
+		close(g.stop)
+		ml := g.mlist.Load()
+		var errs []error
+		if leave {
+			// memberlist needs Leave before Shutdown, or peers only
+			// notice through probe failures and suspicion.
+			if e := ml.Leave(g.leaveTimeout()); e != nil {
+				errs = append(errs, fmt.Errorf("gossip: leave memberlist: %w", e))
+			}
+		}
+		if e := ml.Shutdown(); e != nil {
+			errs = append(errs, fmt.Errorf("gossip: shut down memberlist: %w", e))
+		}
+		g.wg.Wait()
+		if e := g.persist(); e != nil {
+			errs = append(errs, e)
+		}
+		g.log.Info("gossip stopped", "announced", leave)
+		err = errors.Join(errs...)
+	})
+	return err
+}
+
+// leaveTimeout bounds how long Shutdown waits for memberlist's leave
+// message to go out.
+func (g *Gossip) leaveTimeout() time.Duration {
+	if g.cfg.Profile == ProfileLocal {
+		return time.Second
+	}
+	return 5 * time.Second
+}
+
+// ringSnapshot returns the current map; callers must not modify it.
+func (g *Gossip) ringSnapshot() Map {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.ring
+}
+
+// mergeRemote folds rows from a peer into the map. fullSync marks a
+// push-pull (whole map) as opposed to a broadcast row. Rows that changed
+// are re-gossiped, so news spreads epidemically rather than only from its
+// origin, and the event goroutine persists the map and tells the user.
+func (g *Gossip) mergeRemote(m Map, fullSync bool) {
+	g.mu.Lock()
+	next := Merge(g.ring, m)
+	if self, ok := next[g.cfg.Name]; ok {
+		switch {
+		case self.Status == StatusJoined && self.Addr != g.addr:
+			// A peer knew a newer row for us with the address of an
+			// earlier run: correct it so re-joins find us.
+			next = next.Set(g.cfg.Name, StatusJoined, g.addr)
+		case self.Status != StatusJoined && g.reassert:
+			// A leave/remove from before this process started: starting
+			// means joining, so answer with a newer row.
+			g.log.Info("overruling a ring status for this node that predates its start",
+				"status", self.Status, "version", self.Version)
+			next = next.Set(g.cfg.Name, StatusJoined, g.addr)
+		case self.Status != StatusJoined && g.ring[g.cfg.Name].Status == StatusJoined:
+			g.log.Warn("this node was taken out of the ring by another node while running; it owns no partitions until restarted",
+				"status", self.Status, "version", self.Version)
+		}
+	}
+	if fullSync {
+		g.reassert = false
+	}
+	changed := Changed(g.ring, next)
+	g.ring = next
+	g.mu.Unlock()
+	if len(changed) == 0 {
+		return
+	}
+	g.queueRows(changed)
+	g.markDirty()
+}
+
+// queueRows queues one broadcast per changed row.
+func (g *Gossip) queueRows(rows Map) {
+	for name, e := range rows {
+		g.bcast.QueueBroadcast(&rowBroadcast{name: name, msg: encodeRowsMsg(Map{name: e})})
+	}
+}
+
+// markDirty wakes the event goroutine to persist and report the ring.
+func (g *Gossip) markDirty() {
+	select {
+	case g.dirty <- struct{}{}:
+	default:
+	}
+}
+
+// persist writes the current map to the data directory. Writes are
+// serialised and each takes a fresh snapshot, so a later write never
+// carries an older map than an earlier one.
+func (g *Gossip) persist() error {
+	g.persistMu.Lock()
+	defer g.persistMu.Unlock()
+	return saveState(g.cfg.Dir, g.cfg.Name, g.ringSnapshot())
+}

@@ -1,0 +1,108 @@
+package gossip
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// StateFile is the name of the ring-membership file in the data directory.
+const StateFile = "ring-membership.json"
+
+// stateFileFormat versions the file layout.
+const stateFileFormat = 1
+
+// stateFileBody is the JSON layout of StateFile. JSON, not msgpack, because
+// operators read this file when a cluster misbehaves.
+type stateFileBody struct {
+	Format  int    `json:"format"`
+	Node    string `json:"node"`
+	Members Map    `json:"members"`
+}
+
+// loadState reads the map persisted in dir. A missing file is an empty map
+// (a new node); a damaged file, or one written by another node, is an error
+// that names the file: guessing the ring would be worse than not starting.
+func loadState(dir, node string) (Map, error) {
+	// A crash between creating and renaming a temp file leaves it behind;
+	// it was never the state of record, so it is simply dropped.
+	if stale, err := filepath.Glob(filepath.Join(dir, StateFile+".tmp-*")); err == nil {
+		for _, f := range stale {
+			_ = os.Remove(f)
+		}
+	}
+	path := filepath.Join(dir, StateFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Map{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("gossip: read %s: %w", path, err)
+	}
+	var body stateFileBody
+	if err := json.Unmarshal(b, &body); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrBadState, path, err)
+	}
+	if body.Format != stateFileFormat {
+		return nil, fmt.Errorf("%w: %s: format %d, this build reads %d", ErrBadState, path, body.Format, stateFileFormat)
+	}
+	if body.Node != node {
+		return nil, fmt.Errorf("%w: %s belongs to node %q, not %q", ErrBadState, path, body.Node, node)
+	}
+	if body.Members == nil {
+		body.Members = Map{}
+	}
+	if err := body.Members.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrBadState, path, err)
+	}
+	return body.Members, nil
+}
+
+// saveState writes m to dir atomically: temp file, fsync, rename over the
+// old file, fsync the directory. A crash at any point leaves either the old
+// or the new file, never a torn one.
+func saveState(dir, node string, m Map) error {
+	b, err := json.MarshalIndent(stateFileBody{Format: stateFileFormat, Node: node, Members: m}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("gossip: encode %s: %w", StateFile, err)
+	}
+	b = append(b, '\n')
+	path := filepath.Join(dir, StateFile)
+	tmp, err := os.CreateTemp(dir, StateFile+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("gossip: create temp file in %s: %w", dir, err)
+	}
+	tmpName := tmp.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			_ = tmp.Close()
+			_ = os.Remove(tmpName)
+		}
+	}()
+	if _, err := tmp.Write(b); err != nil {
+		return fmt.Errorf("gossip: write %s: %w", tmpName, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("gossip: fsync %s: %w", tmpName, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("gossip: close %s: %w", tmpName, err)
+	}
+	if err := os.Rename(tmpName, path); err != nil {
+		return fmt.Errorf("gossip: rename %s to %s: %w", tmpName, path, err)
+	}
+	ok = true
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("gossip: open dir %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("gossip: fsync dir %s: %w", dir, err)
+	}
+	return nil
+}
