@@ -1,0 +1,431 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ringkv/ringkv/node"
+	"github.com/ringkv/ringkv/ring"
+)
+
+// version is the release name, set at build time with
+// -ldflags "-X main.version=v1.2.3"; otherwise the module version and VCS
+// revision from the build info are used.
+var version = ""
+
+func (a *app) membersCmd() *cobra.Command {
+	var o clientOpts
+	cmd := &cobra.Command{
+		Use:   "members",
+		Short: "List cluster members: addresses, liveness (gossip) and ring status",
+		Long: `List the cluster members as the node given by --node sees them.
+
+LIVENESS is what gossip says now (alive, suspect, dead); STATUS is ring
+membership (joined, leaving, left, removed), which only "leave" and "remove"
+change: a crashed node stays joined and its writes go to stand-ins as hints.
+HINTS counts the hints the answering node holds for each member.`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			var members []node.MemberInfo
+			if err := c.getJSON(cmd.Context(), "/v1/members", nil, &members); err != nil {
+				return err
+			}
+			if o.json {
+				return a.printJSON(members)
+			}
+			return a.printMembers(members)
+		},
+	}
+	o.addFlags(cmd)
+	return cmd
+}
+
+func (a *app) printMembers(members []node.MemberInfo) error {
+	sort.Slice(members, func(i, j int) bool { return members[i].Name < members[j].Name })
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tLIVENESS\tSTATUS\tHTTP\tRESP\tRPC\tGOSSIP\tHINTS")
+	for _, m := range members {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d (%s)\n",
+			m.Name, m.Liveness, m.Status, m.HTTP, m.RESP, m.RPC, m.Gossip, m.PendingHints, humanBytes(m.PendingHintBytes))
+	}
+	return tw.Flush()
+}
+
+func (a *app) ringCmd() *cobra.Command {
+	var o clientOpts
+	var key, whatIf string
+	cmd := &cobra.Command{
+		Use:   "ring [--key KEY | --what-if add:NAME|remove:NAME]",
+		Short: "Inspect the ring: ownership per node, a key's replicas, or what a change would move",
+		Long: `Without flags, print per node: partitions owned (first replica of), partitions
+replicated (stored, owned included), share of the key space, and the keys and
+bytes the node holds.
+
+--key KEY prints the key's partition, its preference list (the N replicas,
+owner first) and the fallbacks that take hints when replicas are down.
+
+--what-if add:NAME or remove:NAME (also "--what-if add NAME") prints which
+partitions and roughly how many bytes would move if that node joined or left:
+the capacity-planning view. Nothing changes in the cluster.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				// "--what-if add NAME": the flag took "add", NAME came as
+				// an argument.
+				if whatIf != "add" && whatIf != "remove" {
+					return usageError("ring takes no arguments, got %q (did you mean --what-if add %s?)", args[0], args[0])
+				}
+				whatIf += ":" + args[0]
+			}
+			if key != "" && whatIf != "" {
+				return usageError("--key and --what-if cannot be combined")
+			}
+			q := url.Values{}
+			if key != "" {
+				q.Set("key", key)
+			}
+			if whatIf != "" {
+				spec, err := parseWhatIf(whatIf)
+				if err != nil {
+					return err
+				}
+				q.Set("what_if", spec)
+			}
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			switch {
+			case key != "":
+				var kp ring.KeyPlacement
+				if err := c.getJSON(cmd.Context(), "/v1/ring", q, &kp); err != nil {
+					return err
+				}
+				if o.json {
+					return a.printJSON(kp)
+				}
+				return a.printPlacement(key, kp)
+			case whatIf != "":
+				var raw json.RawMessage
+				if err := c.getJSON(cmd.Context(), "/v1/ring", q, &raw); err != nil {
+					return err
+				}
+				if o.json {
+					return a.printJSON(raw)
+				}
+				return a.printWhatIf(raw)
+			default:
+				var in ring.Inspection
+				if err := c.getJSON(cmd.Context(), "/v1/ring", nil, &in); err != nil {
+					return err
+				}
+				if o.json {
+					return a.printJSON(in)
+				}
+				return a.printInspection(in)
+			}
+		},
+	}
+	o.addFlags(cmd)
+	cmd.Flags().StringVar(&key, "key", "", "print the preference list of this key")
+	cmd.Flags().StringVar(&whatIf, "what-if", "", "add:NAME or remove:NAME: print what would move")
+	return cmd
+}
+
+// parseWhatIf checks a --what-if value and returns the server's spelling,
+// add:NAME or remove:NAME.
+func parseWhatIf(s string) (string, error) {
+	op, name, ok := strings.Cut(s, ":")
+	if !ok {
+		return "", usageError("--what-if must be add:NAME or remove:NAME (or \"add NAME\"), got %q", s)
+	}
+	if op != "add" && op != "remove" {
+		return "", usageError("--what-if operation must be add or remove, got %q", op)
+	}
+	if name == "" || strings.ContainsAny(name, " \t\n/") {
+		return "", usageError("--what-if needs a node name without spaces or slashes, got %q", name)
+	}
+	return op + ":" + name, nil
+}
+
+func (a *app) printInspection(in ring.Inspection) error {
+	fmt.Fprintf(a.stdout, "partitions=%d replication=%d replicas=%d nodes=%d fingerprint=%s\n",
+		in.Partitions, in.ReplicationFactor, in.Replicas, len(in.Nodes), in.Fingerprint)
+	if in.Degraded {
+		fmt.Fprintf(a.stdout, "DEGRADED: %d node(s) for replication factor %d; each key has only %d replica(s)\n",
+			len(in.Nodes), in.ReplicationFactor, in.Replicas)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "NODE\tOWNED\tREPLICATED\tSHARE\tREPLICA SHARE\tKEYS\tBYTES\t")
+	var owned, replicated int
+	var keys, bytes int64
+	for _, n := range in.Nodes {
+		k, b := "?", "?"
+		if n.HasStats {
+			k, b = fmt.Sprint(n.Keys), humanBytes(n.Bytes)
+			keys += n.Keys
+			bytes += n.Bytes
+		}
+		owned += n.Owned
+		replicated += n.Replicated
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f%%\t%.1f%%\t%s\t%s\t\n",
+			n.Node, n.Owned, n.Replicated, 100*n.KeySpaceShare, 100*n.ReplicaShare, k, b)
+	}
+	fmt.Fprintf(tw, "total\t%d\t%d\t\t\t%d\t%s\t\n", owned, replicated, keys, humanBytes(bytes))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if owned != in.Partitions && len(in.Nodes) > 0 {
+		fmt.Fprintf(a.stdout, "warning: %d of %d partitions have an owner\n", owned, in.Partitions)
+	}
+	return nil
+}
+
+func (a *app) printPlacement(key string, kp ring.KeyPlacement) error {
+	fmt.Fprintf(a.stdout, "key:       %s\npartition: %d\nreplicas:  %s\nfallbacks: %s\n",
+		displayValue([]byte(key)), kp.Partition, listOrNone(kp.Replicas), listOrNone(kp.Fallbacks))
+	return nil
+}
+
+func listOrNone(s []string) string {
+	if len(s) == 0 {
+		return "(none)"
+	}
+	return strings.Join(s, " ")
+}
+
+// printWhatIf renders a what-if answer as indented "field: value" lines.
+// The ring package owns the shape of the answer; rendering it generically
+// keeps the CLI correct when a field is added.
+func (a *app) printWhatIf(raw json.RawMessage) error {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return fmt.Errorf("decode what-if answer: %w", err)
+	}
+	var b strings.Builder
+	renderTree(&b, "", v)
+	_, err := fmt.Fprint(a.stdout, b.String())
+	return err
+}
+
+// renderTree writes JSON values as an indented outline: objects as sorted
+// "key: value" lines, lists of scalars on one line, other lists one item
+// per entry.
+func renderTree(b *strings.Builder, indent string, v any) {
+	switch t := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(t))
+		for k := range t {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if isScalar(t[k]) || isScalarList(t[k]) {
+				fmt.Fprintf(b, "%s%s: %s\n", indent, k, scalarText(t[k]))
+				continue
+			}
+			fmt.Fprintf(b, "%s%s:\n", indent, k)
+			renderTree(b, indent+"  ", t[k])
+		}
+	case []any:
+		for i, e := range t {
+			if isScalar(e) {
+				fmt.Fprintf(b, "%s- %s\n", indent, scalarText(e))
+				continue
+			}
+			fmt.Fprintf(b, "%s[%d]\n", indent, i)
+			renderTree(b, indent+"  ", e)
+		}
+	default:
+		fmt.Fprintf(b, "%s%s\n", indent, scalarText(v))
+	}
+}
+
+func isScalar(v any) bool {
+	switch v.(type) {
+	case map[string]any, []any:
+		return false
+	}
+	return true
+}
+
+func isScalarList(v any) bool {
+	l, ok := v.([]any)
+	if !ok {
+		return false
+	}
+	for _, e := range l {
+		if !isScalar(e) {
+			return false
+		}
+	}
+	return true
+}
+
+func scalarText(v any) string {
+	switch t := v.(type) {
+	case nil:
+		return "-"
+	case []any:
+		parts := make([]string, len(t))
+		for i, e := range t {
+			parts[i] = scalarText(e)
+		}
+		if len(parts) == 0 {
+			return "(none)"
+		}
+		return strings.Join(parts, " ")
+	case float64:
+		return fmt.Sprint(t)
+	default:
+		return fmt.Sprint(t)
+	}
+}
+
+func (a *app) leaveCmd() *cobra.Command {
+	var o clientOpts
+	cmd := &cobra.Command{
+		Use:   "leave",
+		Short: "Make the node given by --node leave the ring, handing its data off",
+		Long: `Ask the node given by --node to leave the ring gracefully: its partitions are
+streamed to their new replicas before it drops them. Stopping a node (SIGTERM)
+does not leave the ring; this does.`,
+		Args: exactArgs(0, "no arguments (the node is --node)"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			ok, err := c.postOK(cmd.Context(), "/v1/leave")
+			if err != nil {
+				return err
+			}
+			return a.printOK(o.json, ok)
+		},
+	}
+	o.addFlags(cmd)
+	return cmd
+}
+
+func (a *app) removeCmd() *cobra.Command {
+	var o clientOpts
+	cmd := &cobra.Command{
+		Use:   "remove NODE",
+		Short: "Remove a node that is gone for good from the ring",
+		Long: `Remove NODE from the ring, for a node that will not come back (use "leave" on
+a node that is still running). Its partitions get new replicas, which are
+filled from the surviving ones. Any live node (--node) can do it.`,
+		Args: exactArgs(1, "NODE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			ok, err := c.postOK(cmd.Context(), "/v1/remove/"+url.PathEscape(args[0]))
+			if err != nil {
+				return err
+			}
+			return a.printOK(o.json, ok)
+		},
+	}
+	o.addFlags(cmd)
+	return cmd
+}
+
+func (a *app) printOK(asJSON bool, ok node.OKBody) error {
+	if asJSON {
+		return a.printJSON(ok)
+	}
+	msg := "OK"
+	if ok.Message != "" {
+		msg += ": " + ok.Message
+	}
+	_, err := fmt.Fprintln(a.stdout, msg)
+	return err
+}
+
+func (a *app) versionCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "version",
+		Short: "Print the ringkv version",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(*cobra.Command, []string) error {
+			v := versionInfo()
+			if asJSON {
+				return a.printJSON(v)
+			}
+			_, err := fmt.Fprintf(a.stdout, "ringkv %s (%s, %s/%s)\n", v.Version, v.Go, v.OS, v.Arch)
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// buildVersion is the answer of "ringkv version".
+type buildVersion struct {
+	Version string `json:"version"`
+	Go      string `json:"go"`
+	OS      string `json:"os"`
+	Arch    string `json:"arch"`
+}
+
+func versionInfo() buildVersion {
+	v := buildVersion{Version: version, Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
+	if v.Version != "" {
+		return v
+	}
+	v.Version = "devel"
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return v
+	}
+	if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v.Version = bi.Main.Version
+	}
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "-dirty"
+			}
+		}
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if rev != "" {
+		v.Version += "+" + rev + dirty
+	}
+	return v
+}
+
+// humanBytes prints a byte count with a binary unit.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
