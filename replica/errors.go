@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -125,6 +126,8 @@ var errorCodes = map[string]error{
 	"unknown_peer": ErrUnknownPeer,
 	"unreachable":  ErrUnreachable,
 	"conn_lost":    ErrConnLost,
+	"deadline":     context.DeadlineExceeded,
+	"canceled":     context.Canceled,
 }
 
 // errorCode returns the wire code of the first sentinel err matches.
@@ -133,7 +136,7 @@ func errorCode(err error) string {
 	// QuorumError's causes may themselves wrap other sentinels.
 	for _, c := range []string{"quorum", "bad_quorum", "bad_request", "no_replicas", "not_replica",
 		"unknown_kind", "no_hints", "replica_down", "closed", "frame_large", "protocol",
-		"unknown_peer", "unreachable", "conn_lost"} {
+		"unknown_peer", "unreachable", "conn_lost", "deadline", "canceled"} {
 		if errors.Is(err, errorCodes[c]) {
 			return c
 		}

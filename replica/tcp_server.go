@@ -22,8 +22,8 @@ func (t *TCPTransport) Serve(ln net.Listener, h Handler) error {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
-		_ = ln.Close()
-		return ErrClosed
+		_ = ln.Close() // closed transport: refuse to serve, as Close would have
+		return nil
 	}
 	t.lns[ln] = struct{}{}
 	t.mu.Unlock()

@@ -1,0 +1,223 @@
+package replicatest
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ringkv/ringkv/replica"
+)
+
+// Network is an in-memory replica transport between named nodes, with
+// fault injection. Every call is encoded and decoded with the same codec
+// as the TCP transport, so sender and receiver never share memory and a
+// message the wire cannot carry fails here too.
+//
+// Faults, all between ordered pairs of nodes ("" in Drop and Delay matches
+// any node):
+//   - Partition/Cut/Isolate: the call fails at once with ErrUnreachable,
+//     as a refused connection does.
+//   - Drop: the request is lost with probability p; the caller waits for
+//     its deadline, as with a lost packet.
+//   - Delay: the request is held for d before delivery.
+//
+// Heal removes every fault. Handlers keep running after their caller gave
+// up, bounded by the caller's deadline, as on a real server; Wait waits for
+// them.
+type Network struct {
+	mu       sync.Mutex // guards every field below except calls and running
+	handlers map[string]replica.Handler
+	cut      map[link]bool
+	drop     map[link]float64
+	delay    map[link]time.Duration
+	rng      *rand.Rand
+	calls    atomic.Uint64
+	running  sync.WaitGroup
+}
+
+// link is an ordered pair of node names.
+type link struct{ from, to string }
+
+// NewNetwork returns an empty network whose random drops use seed.
+func NewNetwork(seed uint64) *Network {
+	return &Network{
+		handlers: map[string]replica.Handler{},
+		cut:      map[link]bool{},
+		drop:     map[link]float64{},
+		delay:    map[link]time.Duration{},
+		rng:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+	}
+}
+
+// Register makes h serve calls addressed to node (replacing any earlier).
+func (n *Network) Register(node string, h replica.Handler) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.handlers[node] = h
+}
+
+// Unregister removes node: calls to it fail with ErrUnknownPeer.
+func (n *Network) Unregister(node string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	delete(n.handlers, node)
+}
+
+// Transport returns node's endpoint for calling others.
+func (n *Network) Transport(node string) *Endpoint { return &Endpoint{net: n, self: node} }
+
+// Cut blocks calls from one node to another (one direction).
+func (n *Network) Cut(from, to string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.cut[link{from, to}] = true
+}
+
+// Partition blocks calls between a and b in both directions.
+func (n *Network) Partition(a, b string) {
+	n.Cut(a, b)
+	n.Cut(b, a)
+}
+
+// Isolate partitions node from every node registered now.
+func (n *Network) Isolate(node string) {
+	n.mu.Lock()
+	var others []string
+	for o := range n.handlers {
+		if o != node {
+			others = append(others, o)
+		}
+	}
+	n.mu.Unlock()
+	for _, o := range others {
+		n.Partition(node, o)
+	}
+}
+
+// Drop loses calls from one node to another with probability p (0..1).
+func (n *Network) Drop(from, to string, p float64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.drop[link{from, to}] = p
+}
+
+// Delay holds calls from one node to another for d before delivery.
+func (n *Network) Delay(from, to string, d time.Duration) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.delay[link{from, to}] = d
+}
+
+// Heal removes every cut, drop and delay.
+func (n *Network) Heal() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	clear(n.cut)
+	clear(n.drop)
+	clear(n.delay)
+}
+
+// Calls is the number of calls attempted so far.
+func (n *Network) Calls() uint64 { return n.calls.Load() }
+
+// Wait blocks until every handler started by a call has returned.
+func (n *Network) Wait() { n.running.Wait() }
+
+// faults looks up the handler and faults for a call.
+func (n *Network) faults(from, to string) (h replica.Handler, cut, dropped bool, delay time.Duration) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	h = n.handlers[to]
+	cut = n.cut[link{from, to}] || n.cut[link{to, from}]
+	p := 0.0
+	for _, l := range []link{{from, to}, {from, ""}, {"", to}, {"", ""}} {
+		if v, ok := n.drop[l]; ok {
+			p = v
+			break
+		}
+	}
+	dropped = p > 0 && n.rng.Float64() < p
+	for _, l := range []link{{from, to}, {from, ""}, {"", to}, {"", ""}} {
+		if v, ok := n.delay[l]; ok {
+			delay = v
+			break
+		}
+	}
+	return h, cut, dropped, delay
+}
+
+// Endpoint is one node's side of a Network; it implements
+// replica.Transport.
+type Endpoint struct {
+	net  *Network
+	self string
+}
+
+var _ replica.Transport = (*Endpoint)(nil)
+
+// Call delivers req to node to through the network's faults.
+func (e *Endpoint) Call(ctx context.Context, to string, req replica.Request) (replica.Response, error) {
+	e.net.calls.Add(1)
+	if err := ctx.Err(); err != nil {
+		return replica.Response{}, fmt.Errorf("replicatest: %v to %s: %w", req.Kind, to, err)
+	}
+	body, err := replica.MarshalRequest(req)
+	if err != nil {
+		return replica.Response{}, err
+	}
+	h, cut, dropped, delay := e.net.faults(e.self, to)
+	switch {
+	case h == nil:
+		return replica.Response{}, fmt.Errorf("%w: %s", replica.ErrUnknownPeer, to)
+	case cut:
+		return replica.Response{}, fmt.Errorf("%w: %s -> %s is partitioned", replica.ErrUnreachable, e.self, to)
+	case dropped:
+		<-ctx.Done()
+		return replica.Response{}, fmt.Errorf("replicatest: %v to %s dropped: %w", req.Kind, to, ctx.Err())
+	}
+	// The server side runs under the caller's deadline but not its
+	// cancellation, as the TCP server does with the frame's budget.
+	sctx, cancel := context.WithoutCancel(ctx), context.CancelFunc(func() {})
+	if d, ok := ctx.Deadline(); ok {
+		sctx, cancel = context.WithDeadline(sctx, d)
+	}
+	done := make(chan []byte, 1)
+	e.net.running.Add(1)
+	go func() {
+		defer e.net.running.Done()
+		defer cancel()
+		if delay > 0 {
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-sctx.Done():
+				t.Stop()
+				done <- nil
+				return
+			}
+		}
+		in, err := replica.UnmarshalRequest(body)
+		var resp replica.Response
+		if err == nil {
+			resp, err = h.Handle(sctx, e.self, in)
+		}
+		out, merr := replica.MarshalReply(resp, err)
+		if merr != nil {
+			out, _ = replica.MarshalReply(replica.Response{}, fmt.Errorf("%w: encode reply: %v", replica.ErrInternal, merr))
+		}
+		done <- out
+	}()
+	select {
+	case out := <-done:
+		if out == nil {
+			// The delay outlasted the caller's deadline.
+			return replica.Response{}, fmt.Errorf("replicatest: %v to %s delayed: %w", req.Kind, to, context.DeadlineExceeded)
+		}
+		return replica.UnmarshalReply(to, out)
+	case <-ctx.Done():
+		return replica.Response{}, fmt.Errorf("replicatest: %v to %s: %w", req.Kind, to, ctx.Err())
+	}
+}

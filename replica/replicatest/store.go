@@ -1,0 +1,132 @@
+// Package replicatest holds fakes for testing the replica package and its
+// users: an in-memory Store, a simple Placement, a settable Liveness, an
+// in-memory network with fault injection, and the conformance suite every
+// replica.Transport must pass. It is imported by tests only.
+package replicatest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+
+	"github.com/ringkv/ringkv/replica"
+	"github.com/ringkv/ringkv/vclock"
+)
+
+// Store is an in-memory replica.Store that keeps the contract of the real
+// engine: Apply merges with vclock.Merge, Update runs fn under the lock and
+// replaces the set, results are immutable. "Durable" here means stored in
+// the map before the call returns. It is safe for concurrent use.
+type Store struct {
+	incarnation string
+	mu          sync.Mutex // guards data and err
+	data        map[string]vclock.Siblings
+	err         error
+}
+
+var _ replica.Store = (*Store)(nil)
+
+// NewStore returns an empty store minting dots as incarnation.
+func NewStore(incarnation string) *Store {
+	return &Store{incarnation: incarnation, data: map[string]vclock.Siblings{}}
+}
+
+// Get returns the key's set, nil if absent. Callers must not modify it.
+func (s *Store) Get(key []byte) vclock.Siblings {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.data[string(key)]
+}
+
+// Apply merges set into the key's set.
+func (s *Store) Apply(ctx context.Context, key []byte, set vclock.Siblings) (vclock.Siblings, error) {
+	return s.Update(ctx, key, func(cur vclock.Siblings) (vclock.Siblings, error) {
+		return vclock.Merge(cur, set), nil
+	})
+}
+
+// Update replaces the key's set with fn's result, under the store lock.
+func (s *Store) Update(ctx context.Context, key []byte, fn func(cur vclock.Siblings) (vclock.Siblings, error)) (vclock.Siblings, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("replicatest: store: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return nil, s.err
+	}
+	next, err := fn(s.data[string(key)])
+	if err != nil {
+		return nil, err
+	}
+	if !next.Valid() {
+		return nil, fmt.Errorf("replicatest: store: %w: non-canonical set for %q", vclock.ErrBadSiblings, key)
+	}
+	if next == nil {
+		delete(s.data, string(key))
+	} else {
+		s.data[string(key)] = next
+	}
+	return next, nil
+}
+
+// Incarnation returns the actor given to NewStore.
+func (s *Store) Incarnation() string { return s.incarnation }
+
+// FailWith makes every later Apply and Update fail with err (a full or
+// broken disk); nil heals.
+func (s *Store) FailWith(err error) {
+	s.mu.Lock()
+	s.err = err
+	s.mu.Unlock()
+}
+
+// Len is the number of keys held.
+func (s *Store) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.data)
+}
+
+// Liveness is a settable replica.Liveness: every node is alive until
+// SetAlive(node, false).
+type Liveness struct {
+	mu   sync.Mutex // guards down
+	down map[string]bool
+}
+
+var _ replica.Liveness = (*Liveness)(nil)
+
+// Alive reports whether node was not marked down.
+func (l *Liveness) Alive(node string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return !l.down[node]
+}
+
+// SetAlive marks node up or down.
+func (l *Liveness) SetAlive(node string, alive bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.down == nil {
+		l.down = map[string]bool{}
+	}
+	l.down[node] = !alive
+}
+
+// Logger returns a logger that writes to t.Log, so that logs show only
+// when a test fails.
+func Logger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(string(bytes.TrimRight(p, "\n")))
+	return len(p), nil
+}
