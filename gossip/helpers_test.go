@@ -1,0 +1,75 @@
+package gossip
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// testLogWriter sends log lines to t.Log, so they show only when a test
+// fails. memberlist goroutines may log after a node's test has ended; once
+// closed, lines are dropped instead of tripping t.Log's misuse panic.
+type testLogWriter struct {
+	mu     sync.Mutex // guards t and closed
+	t      testing.TB
+	closed bool
+	lines  []string // every line, for tests that look for a message
+}
+
+func (w *testLogWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	line := string(bytes.TrimRight(p, "\n"))
+	w.lines = append(w.lines, line)
+	if !w.closed {
+		w.t.Log(line)
+	}
+	return len(p), nil
+}
+
+// contains reports whether some logged line contains all of parts.
+func (w *testLogWriter) contains(parts ...string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, l := range w.lines {
+		ok := true
+		for _, p := range parts {
+			ok = ok && strings.Contains(l, p)
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// newTestLogger returns a logger writing to t.Log at level, and the writer.
+// Register it before anything that logs, so its cleanup runs last.
+func newTestLogger(t testing.TB, level slog.Level) (*slog.Logger, *testLogWriter) {
+	w := &testLogWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.closed = true
+		w.mu.Unlock()
+	})
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), w
+}
+
+// waitFor polls cond every 50 ms until it holds or timeout passes, then
+// fails the test with what(). Polling with a deadline, never a bare sleep,
+// keeps the tests correct on a slow, shared machine.
+func waitFor(t testing.TB, timeout time.Duration, cond func() bool, what func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v: %s", timeout, what())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
