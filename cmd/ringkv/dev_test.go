@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// fakeServerEnv makes the test binary act as a "ringkv server" child for
+// the dev supervisor tests: it prints the ready line, then waits for
+// SIGTERM. Its value selects a misbehaviour for one node, as NAME:MODE.
+const fakeServerEnv = "RINGKVTEST_FAKE_SERVER"
+
+func TestMain(m *testing.M) {
+	if mode, ok := os.LookupEnv(fakeServerEnv); ok {
+		os.Exit(fakeServer(mode, os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+// fakeServer parses the flags dev passes and behaves per mode:
+// "NAME:die" exits 3 after its ready line, "NAME:fail" exits 1 before it,
+// "NAME:hang" ignores SIGTERM; every other node behaves.
+func fakeServer(mode string, args []string) int {
+	if len(args) == 0 || args[0] != "server" {
+		fmt.Fprintln(os.Stderr, "fake server: want the server command, got", args)
+		return 2
+	}
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	name := fs.String("name", "", "")
+	httpAddr := fs.String("http", "", "")
+	resp := fs.String("resp", "", "")
+	rpc := fs.String("rpc", "", "")
+	gossip := fs.String("gossip", "", "")
+	fs.String("data-dir", "", "")
+	fs.String("seeds", "", "")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	target, what, _ := strings.Cut(mode, ":")
+	mine := target == *name
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	if mine && what == "hang" {
+		signal.Ignore(syscall.SIGTERM)
+	}
+	if mine && what == "fail" {
+		fmt.Fprintln(os.Stderr, "error: listen.http: address already in use")
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "env gossip.profile=%s replication=%s\n", os.Getenv("RINGKV_GOSSIP_PROFILE"), os.Getenv("RINGKV_CLUSTER_REPLICATION"))
+	fmt.Printf("ringkv ready name=%s http=%s resp=%s rpc=%s gossip=%s\n", *name, *httpAddr, *resp, *rpc, *gossip)
+	if mine && what == "die" {
+		fmt.Fprintln(os.Stderr, "panic: the disk is on fire")
+		return 3
+	}
+	// Bounded: the supervisor under test always stops us well before this.
+	select {
+	case <-ctx.Done():
+		return 0
+	case <-time.After(2 * time.Minute):
+		return 4
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the supervisor and the test to share.
+type syncBuffer struct {
+	mu sync.Mutex // guards b
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitFor polls cond every 10ms for at most 30s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for range 3000 {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func TestDevSupervisor(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		mode      string
+		nodes     int
+		waitOut   string   // stdout to wait for before the stop
+		wantErr   string   // "" for a clean stop
+		wantOut   []string // substrings of stdout at the end
+		wantErrIn []string // substrings of stderr at the end
+	}{
+		{name: "clean", mode: "none:none", nodes: 3, waitOut: "3 node(s) ready",
+			wantOut: []string{"n1  http=127.0.0.1:8001  resp=127.0.0.1:6380", "n3  http=127.0.0.1:8003  resp=127.0.0.1:6382", "n2 stopped"}},
+		{name: "one node caps N", mode: "none:none", nodes: 1, waitOut: "1 node(s) ready, N=1", wantOut: []string{"n1 stopped"}},
+		{name: "child dies", mode: "n2:die", nodes: 3, waitOut: "3 node(s) ready",
+			wantErrIn: []string{"n2 (pid", "exited while running: exit status 3; it is not restarted (2 node(s) still running)", "panic: the disk is on fire"},
+			wantOut:   []string{"n1 stopped", "n3 stopped"}},
+		{name: "child fails to start", mode: "n1:fail", nodes: 2, waitOut: "n2  http",
+			wantErrIn: []string{"n1 (pid", "before it was ready", "address already in use"}},
+		{name: "child ignores SIGTERM", mode: "n1:hang", nodes: 2, waitOut: "2 node(s) ready",
+			wantErr: "n1: still running"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			var out, errOut syncBuffer
+			a := &app{stdout: &out, stderr: &errOut}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			cfg := devConfig{
+				Exe: exe, DataDir: dir, Nodes: tt.nodes,
+				ReadyTimeout: time.Minute, StopTimeout: 2 * time.Second,
+				Env: []string{fakeServerEnv + "=" + tt.mode},
+			}
+			done := make(chan error, 1)
+			go func() { done <- a.runDev(ctx, cfg) }()
+			waitFor(t, tt.waitOut, func() bool { return strings.Contains(out.String(), tt.waitOut) })
+			if strings.Contains(tt.mode, "die") || strings.Contains(tt.mode, "fail") {
+				waitFor(t, "the death report", func() bool { return strings.Contains(errOut.String(), "not restarted") })
+			}
+			cancel()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("runDev did not return after cancel")
+			}
+			if tt.wantErr == "" && err != nil {
+				t.Errorf("runDev: %v\nstderr:\n%s", err, errOut.String())
+			}
+			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Errorf("runDev error %v, want one containing %q", err, tt.wantErr)
+			}
+			for _, w := range tt.wantOut {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("stdout lacks %q:\n%s", w, out.String())
+				}
+			}
+			for _, w := range tt.wantErrIn {
+				if !strings.Contains(errOut.String(), w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errOut.String())
+				}
+			}
+			// Each node's log holds its output and dev's header lines.
+			log, err := os.ReadFile(filepath.Join(dir, "n1.log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(log), "--- ringkv dev: starting n1") || !strings.Contains(string(log), "exited") {
+				t.Errorf("n1.log lacks dev's start and exit lines:\n%s", log)
+			}
+			if tt.nodes == 1 && !strings.Contains(string(log), "env gossip.profile=local replication=1") {
+				t.Errorf("child did not get the dev environment:\n%s", log)
+			}
+		})
+	}
+}
+
+// TestDevAllChildrenDead checks that dev gives up, with an error, when no
+// child is left.
+func TestDevAllChildrenDead(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut syncBuffer
+	a := &app{stdout: &out, stderr: &errOut}
+	cfg := devConfig{Exe: exe, DataDir: t.TempDir(), Nodes: 1, ReadyTimeout: time.Minute, StopTimeout: time.Second,
+		Env: []string{fakeServerEnv + "=n1:fail"}}
+	done := make(chan error, 1)
+	go func() { done <- a.runDev(t.Context(), cfg) }()
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("runDev did not return")
+	}
+	if err != errSilent || !strings.Contains(errOut.String(), "every node has exited") {
+		t.Errorf("err %v stderr %q", err, errOut.String())
+	}
+}
+
+func TestDevMissingBinary(t *testing.T) {
+	a := &app{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	err := a.runDev(t.Context(), devConfig{Exe: filepath.Join(t.TempDir(), "nope"), DataDir: t.TempDir(), Nodes: 2, StopTimeout: time.Second})
+	if err == nil || !strings.Contains(err.Error(), "start n1") {
+		t.Fatalf("err = %v, want one naming n1", err)
+	}
+}
+
+func TestDevNodesFlag(t *testing.T) {
+	code, _, errOut := runCLI(t, "", "dev", "--nodes", "0")
+	if code != 2 || !strings.Contains(errOut, "--nodes must be in 1..9") {
+		t.Errorf("code %d stderr %q", code, errOut)
+	}
+}
+
+func TestDevPlan(t *testing.T) {
+	plan := devPlan("data", 3)
+	want := devNode{
+		Name: "n2", HTTP: "127.0.0.1:8002", RESP: "127.0.0.1:6381", RPC: "127.0.0.1:7002", Gossip: "127.0.0.1:9002",
+		DataDir: filepath.Join("data", "n2"), Log: filepath.Join("data", "n2.log"),
+		Seeds: []string{"127.0.0.1:9001", "127.0.0.1:9003"},
+	}
+	if diff := cmp.Diff(want, plan[1]); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	wantArgs := []string{"server", "--name", "n2", "--data-dir", filepath.Join("data", "n2"),
+		"--http", "127.0.0.1:8002", "--resp", "127.0.0.1:6381", "--rpc", "127.0.0.1:7002", "--gossip", "127.0.0.1:9002",
+		"--seeds", "127.0.0.1:9001,127.0.0.1:9003"}
+	if diff := cmp.Diff(wantArgs, plan[1].args()); diff != "" {
+		t.Errorf("args (-want +got):\n%s", diff)
+	}
+	if got := devPlan("d", 1)[0].args(); strings.Contains(strings.Join(got, " "), "--seeds") {
+		t.Errorf("a lone node got seeds: %q", got)
+	}
+}
+
+func TestLineWriter(t *testing.T) {
+	var lines []string
+	w := &lineWriter{onLine: func(l string) { lines = append(lines, l) }}
+	for _, chunk := range []string{"ab", "c\r\nd", "\n\nlast"} {
+		if n, err := w.Write([]byte(chunk)); n != len(chunk) || err != nil {
+			t.Fatalf("Write(%q) = %d, %v", chunk, n, err)
+		}
+	}
+	if diff := cmp.Diff([]string{"abc", "d", ""}, lines); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	lines = nil
+	_, _ = w.Write([]byte(strings.Repeat("x", 2*maxLine+1-len("last"))))
+	if len(lines) != 2 || len(lines[0]) != maxLine || len(lines[1]) != maxLine {
+		t.Errorf("long line split into %d pieces", len(lines))
+	}
+}
+
+func TestReadyLine(t *testing.T) {
+	line := "ringkv ready name=n1 http=127.0.0.1:8001 resp=127.0.0.1:6380 rpc=127.0.0.1:7001 gossip=127.0.0.1:9001"
+	got, ok := parseReadyLine(line + "\n")
+	want := map[string]string{"name": "n1", "http": "127.0.0.1:8001", "resp": "127.0.0.1:6380", "rpc": "127.0.0.1:7001", "gossip": "127.0.0.1:9001"}
+	if diff := cmp.Diff(want, got); !ok || diff != "" {
+		t.Errorf("parseReadyLine ok=%v (-want +got):\n%s", ok, diff)
+	}
+	for _, bad := range []string{"", "ringkv ready", "ringkv ready name=n1", "time=... msg=ready", "ringkv ready name=n1 http"} {
+		if _, ok := parseReadyLine(bad); ok {
+			t.Errorf("parseReadyLine(%q) accepted", bad)
+		}
+	}
+}
