@@ -1,0 +1,215 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/ringkv/ringkv/vclock"
+)
+
+// Entry payloads (WAL records and snapshot entries) are msgpack:
+//
+//	[key bin, siblings]
+//
+// where siblings is exactly what vclock.EncodeSiblings produces and
+// vclock.DecodeSiblings accepts: an array of versions, each
+// [[actor str, counter uint], context [[actor, counter]...] | nil,
+// value bin | nil, tombstone bool, wall_time int]. The codec is written
+// by hand rather than through reflection because recovery decodes every
+// record of the WAL and every key of the snapshot: it is several times
+// faster and lets the decoder intern actor strings.
+
+// errBadEntry is wrapped by every entry decoding failure.
+var errBadEntry = errors.New("malformed entry")
+
+// appendEntry appends the msgpack encoding of (key, s) to dst.
+func appendEntry(dst, key []byte, s vclock.Siblings) []byte {
+	dst = appendArrayLen(dst, 2)
+	dst = appendBin(dst, key)
+	return appendSiblings(dst, s)
+}
+
+func appendSiblings(dst []byte, s vclock.Siblings) []byte {
+	if s == nil {
+		return append(dst, 0xc0)
+	}
+	dst = appendArrayLen(dst, len(s))
+	for i := range s {
+		v := &s[i]
+		dst = appendArrayLen(dst, 5)
+		dst = appendDot(dst, v.Dot)
+		if v.Context == nil {
+			dst = append(dst, 0xc0)
+		} else {
+			dst = appendArrayLen(dst, len(v.Context))
+			for _, d := range v.Context {
+				dst = appendDot(dst, d)
+			}
+		}
+		if v.Value == nil {
+			dst = append(dst, 0xc0)
+		} else {
+			dst = appendBin(dst, v.Value)
+		}
+		if v.Tombstone {
+			dst = append(dst, 0xc3)
+		} else {
+			dst = append(dst, 0xc2)
+		}
+		dst = appendInt(dst, v.WallTime)
+	}
+	return dst
+}
+
+func appendDot(dst []byte, d vclock.Dot) []byte {
+	dst = append(dst, 0x92)
+	dst = appendStr(dst, d.Actor)
+	return appendUint(dst, d.Counter)
+}
+
+func appendArrayLen(dst []byte, n int) []byte {
+	switch {
+	case n < 16:
+		return append(dst, 0x90|byte(n))
+	case n <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(dst, 0xdc), uint16(n))
+	default:
+		return binary.BigEndian.AppendUint32(append(dst, 0xdd), uint32(n))
+	}
+}
+
+func appendBin(dst, b []byte) []byte {
+	switch n := len(b); {
+	case n <= math.MaxUint8:
+		dst = append(dst, 0xc4, byte(n))
+	case n <= math.MaxUint16:
+		dst = binary.BigEndian.AppendUint16(append(dst, 0xc5), uint16(n))
+	default:
+		dst = binary.BigEndian.AppendUint32(append(dst, 0xc6), uint32(n))
+	}
+	return append(dst, b...)
+}
+
+func appendStr(dst []byte, s string) []byte {
+	switch n := len(s); {
+	case n < 32:
+		dst = append(dst, 0xa0|byte(n))
+	case n <= math.MaxUint8:
+		dst = append(dst, 0xd9, byte(n))
+	case n <= math.MaxUint16:
+		dst = binary.BigEndian.AppendUint16(append(dst, 0xda), uint16(n))
+	default:
+		dst = binary.BigEndian.AppendUint32(append(dst, 0xdb), uint32(n))
+	}
+	return append(dst, s...)
+}
+
+func appendUint(dst []byte, n uint64) []byte {
+	switch {
+	case n <= 0x7f:
+		return append(dst, byte(n))
+	case n <= math.MaxUint8:
+		return append(dst, 0xcc, byte(n))
+	case n <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(dst, 0xcd), uint16(n))
+	case n <= math.MaxUint32:
+		return binary.BigEndian.AppendUint32(append(dst, 0xce), uint32(n))
+	default:
+		return binary.BigEndian.AppendUint64(append(dst, 0xcf), n)
+	}
+}
+
+func appendInt(dst []byte, n int64) []byte {
+	if n >= 0 {
+		return appendUint(dst, uint64(n))
+	}
+	if n >= -32 {
+		return append(dst, byte(n))
+	}
+	return binary.BigEndian.AppendUint64(append(dst, 0xd3), uint64(n))
+}
+
+// entryDecoder decodes entry payloads. It interns actor strings, which
+// repeat across millions of records, to save memory and allocations. Not
+// safe for concurrent use.
+type entryDecoder struct {
+	actors map[string]string
+}
+
+// maxInterned bounds the intern table so hostile input cannot grow it.
+const maxInterned = 4096
+
+func newEntryDecoder() *entryDecoder { return &entryDecoder{actors: make(map[string]string)} }
+
+// decode parses an entry payload. The key and siblings it returns do not
+// alias b. Hostile input yields an error wrapping errBadEntry, never a
+// panic, and allocation is bounded by len(b).
+func (d *entryDecoder) decode(b []byte) (key []byte, s vclock.Siblings, err error) {
+	p := mpReader{b: b}
+	key, s = d.parse(&p)
+	if p.err == nil && p.off != len(b) {
+		p.fail("trailing bytes")
+	}
+	if p.err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", errBadEntry, p.err)
+	}
+	if len(key) == 0 {
+		return nil, nil, fmt.Errorf("%w: empty key", errBadEntry)
+	}
+	if !s.Valid() {
+		return nil, nil, fmt.Errorf("%w: sibling set not canonical", errBadEntry)
+	}
+	return key, s, nil
+}
+
+func (d *entryDecoder) parse(p *mpReader) ([]byte, vclock.Siblings) {
+	if n, _ := p.arrayLen(); n != 2 {
+		p.fail("entry is not a 2-element array")
+		return nil, nil
+	}
+	key := p.bin(true)
+	n, isNil := p.arrayLen()
+	if isNil || p.err != nil || n == 0 {
+		return key, nil
+	}
+	s := make(vclock.Siblings, n)
+	for i := range s {
+		v := &s[i]
+		if m, _ := p.arrayLen(); m != 5 {
+			p.fail("version is not a 5-element array")
+			return nil, nil
+		}
+		v.Dot = d.dot(p)
+		if m, isNil := p.arrayLen(); !isNil && p.err == nil {
+			v.Context = make(vclock.Clock, m)
+			for j := range v.Context {
+				v.Context[j] = d.dot(p)
+			}
+		}
+		v.Value = p.bin(false)
+		v.Tombstone = p.boolean()
+		v.WallTime = p.int()
+		if p.err != nil {
+			return nil, nil
+		}
+	}
+	return key, s
+}
+
+func (d *entryDecoder) dot(p *mpReader) vclock.Dot {
+	if n, _ := p.arrayLen(); n != 2 {
+		p.fail("dot is not a 2-element array")
+		return vclock.Dot{}
+	}
+	raw := p.strBytes()
+	actor, ok := d.actors[string(raw)]
+	if !ok {
+		actor = string(raw)
+		if len(d.actors) < maxInterned {
+			d.actors[actor] = actor
+		}
+	}
+	return vclock.Dot{Actor: actor, Counter: p.uint()}
+}

@@ -1,0 +1,341 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ringkv/ringkv/vclock"
+)
+
+// Engine is one node's storage: an in-memory index of sibling sets sharded
+// by partition, made durable by a write-ahead log with group commit and
+// periodic snapshots. Safe for concurrent use; reads never wait for disk.
+type Engine struct {
+	cfg    Config
+	fs     FS
+	logger *slog.Logger
+	id     identity
+	lock   io.Closer
+	log    *Log
+	shards []*shard
+
+	// snapMu serialises snapshots; it guards lastSnap and snapshots.
+	snapMu    sync.Mutex
+	lastSnap  time.Time
+	snapshots []uint64 // start segments of the snapshot files kept, ascending
+
+	snapAt      atomic.Int64 // log.Written() when the last snapshot rolled
+	snapRunning atomic.Bool  // a background snapshot is in flight
+	bg          sync.WaitGroup
+
+	// closeMu guards closed; writers hold it shared so Close can wait
+	// for them to have queued their records before closing the log.
+	closeMu sync.RWMutex
+	closed  bool
+}
+
+// shard is the index of one partition.
+type shard struct {
+	// mu guards m and scratch. Writers hold it exclusively while they
+	// compute the new set, queue its WAL record and install it, so a
+	// key's records reach the WAL in the order its sets were installed;
+	// they release it before waiting for the fsync.
+	mu      sync.RWMutex
+	m       map[string]vclock.Siblings
+	scratch []byte // record encoding buffer
+	keys    atomic.Int64
+	bytes   atomic.Int64
+}
+
+// set installs s (nil deletes) for key and updates the stats. mu must be
+// held exclusively.
+func (sh *shard) set(key string, s vclock.Siblings) {
+	old, had := sh.m[key]
+	if had {
+		sh.bytes.Add(-int64(len(key) + old.Size()))
+	}
+	if len(s) == 0 {
+		if had {
+			delete(sh.m, key)
+			sh.keys.Add(-1)
+		}
+		return
+	}
+	if !had {
+		sh.keys.Add(1)
+	}
+	sh.m[key] = s
+	sh.bytes.Add(int64(len(key) + s.Size()))
+}
+
+// PartitionStat is the size of one partition's index.
+type PartitionStat struct {
+	Keys  int64
+	Bytes int64 // approximate: keys plus vclock.Siblings.Size
+}
+
+// Stats are engine totals.
+type Stats struct {
+	Keys         int64
+	Bytes        int64     // approximate bytes of keys and sibling sets
+	WALBytes     int64     // bytes in WAL segments on disk
+	Segments     int       // WAL segment files on disk
+	Snapshots    int       // snapshot files kept
+	LastSnapshot time.Time // zero if none was written since open
+	Failed       bool      // a disk error happened; writes are refused
+}
+
+// Open opens or creates the data directory and recovers its contents: the
+// newest valid snapshot, then the WAL after it. It refuses a directory of
+// another node (ErrWrongNode) and damaged data (a *CorruptError, which
+// matches ErrCorrupt and names file and offset).
+func Open(cfg Config) (*Engine, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	e := &Engine{cfg: cfg, fs: cfg.FS, logger: discardIfNil(cfg.Logger).With("component", "storage", "node", cfg.NodeID)}
+	if e.fs == nil {
+		e.fs = OSFS{}
+	}
+	cfg.Logger = e.logger
+	e.cfg.Logger = e.logger
+	if err := e.fs.MkdirAll(cfg.Dir); err != nil {
+		return nil, fmt.Errorf("storage: create %s: %w", cfg.Dir, err)
+	}
+	lock, err := e.fs.Lock(filepath.Join(cfg.Dir, "LOCK"))
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	e.lock = lock
+	if err := e.open(); err != nil {
+		if e.log != nil {
+			_ = e.log.Close()
+		}
+		_ = lock.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *Engine) open() error {
+	start := time.Now()
+	id, err := loadIdentity(e.fs, e.cfg.Dir, e.cfg.NodeID, e.cfg.Now())
+	if err != nil {
+		return err
+	}
+	e.id = id
+	e.resetIndex()
+	lc := e.cfg.logConfig()
+	lc.FS = e.fs
+	if e.log, err = OpenLog(lc); err != nil {
+		return err
+	}
+	if err := e.recover(); err != nil {
+		return err
+	}
+	e.snapAt.Store(0)
+	var keys int64
+	for _, sh := range e.shards {
+		keys += sh.keys.Load()
+	}
+	e.logger.Info("storage opened", "incarnation", id.Incarnation, "keys", keys,
+		"wal_bytes", e.log.Size(), "duration", time.Since(start))
+	return nil
+}
+
+func (e *Engine) resetIndex() {
+	e.shards = make([]*shard, e.cfg.Partitions)
+	for i := range e.shards {
+		e.shards[i] = &shard{m: make(map[string]vclock.Siblings)}
+	}
+}
+
+// NodeID returns the node name the data directory belongs to.
+func (e *Engine) NodeID() string { return e.id.NodeID }
+
+// Incarnation returns the ID created with the data directory: the
+// vclock actor for dots minted on this node.
+func (e *Engine) Incarnation() string { return e.id.Incarnation }
+
+// shardOf returns the shard of key, or an error if the partitioner
+// misbehaves.
+func (e *Engine) shardOf(key []byte) (*shard, error) {
+	p := e.cfg.Partitioner(key)
+	if p < 0 || p >= len(e.shards) {
+		return nil, fmt.Errorf("%w: partitioner returned %d for a key, want [0,%d)", ErrInvalid, p, len(e.shards))
+	}
+	return e.shards[p], nil
+}
+
+// Get returns key's sibling set, nil if absent. It never waits for disk.
+// The result is shared: the caller must not modify it.
+func (e *Engine) Get(key []byte) vclock.Siblings {
+	sh, err := e.shardOf(key)
+	if err != nil {
+		return nil
+	}
+	sh.mu.RLock()
+	s := sh.m[string(key)]
+	sh.mu.RUnlock()
+	return s
+}
+
+// Apply merges s into key's sibling set, persists the result per the fsync
+// policy and returns it. Applying a set already covered is a no-op that
+// still waits until the covering state is durable.
+func (e *Engine) Apply(ctx context.Context, key []byte, s vclock.Siblings) (vclock.Siblings, error) {
+	if !s.Valid() {
+		return nil, fmt.Errorf("%w: sibling set for key %q is not canonical", ErrInvalid, key)
+	}
+	return e.Update(ctx, key, func(cur vclock.Siblings) (vclock.Siblings, error) {
+		return vclock.Merge(cur, s), nil
+	})
+}
+
+// Update runs fn on key's current sibling set under the key's lock and
+// installs fn's result in its place (fn must merge itself; a nil or empty
+// result deletes the key). Two concurrent Updates of one key see each
+// other's results, so a coordinator can vclock.Mint atomically. If fn
+// fails, nothing is written. The lock is released before waiting for the
+// fsync, so group commit batches concurrent writers of any keys.
+//
+// fn must be quick and must not call back into the Engine (the lock is the
+// partition's). If ctx ends while waiting for disk, Update returns ctx's
+// error and the write may still become durable.
+func (e *Engine) Update(ctx context.Context, key []byte, fn func(cur vclock.Siblings) (vclock.Siblings, error)) (vclock.Siblings, error) {
+	if len(key) == 0 {
+		return nil, fmt.Errorf("%w: empty key", ErrInvalid)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	sh, err := e.shardOf(key)
+	if err != nil {
+		return nil, err
+	}
+	e.closeMu.RLock()
+	if e.closed {
+		e.closeMu.RUnlock()
+		return nil, ErrClosed
+	}
+	sh.mu.Lock()
+	cur := sh.m[string(key)]
+	next, err := fn(cur)
+	var p Pending
+	switch {
+	case err != nil:
+	case !next.Valid():
+		err = fmt.Errorf("%w: update of key %q produced a non-canonical sibling set", ErrInvalid, key)
+	case next.Equal(cur):
+		// Nothing changes, but cur itself may not be durable yet.
+		p, err = e.log.Barrier()
+	default:
+		sh.scratch = appendEntry(sh.scratch[:0], key, next)
+		if p, err = e.log.AppendAsync(sh.scratch); err == nil {
+			sh.set(string(key), next)
+		}
+	}
+	sh.mu.Unlock()
+	e.closeMu.RUnlock()
+	if err != nil {
+		return nil, fmt.Errorf("storage: update key %q: %w", key, err)
+	}
+	if _, err := p.Wait(ctx); err != nil {
+		return nil, fmt.Errorf("storage: update key %q: %w", key, err)
+	}
+	e.maybeSnapshot()
+	if next.Equal(cur) {
+		return cur, nil
+	}
+	return next, nil
+}
+
+// Range calls fn for each key of partition in no particular order until fn
+// returns false. It works on a copy of the partition's entries taken at
+// the start, so fn may call the Engine; writes made during the walk may or
+// may not be seen. key and s must not be modified.
+func (e *Engine) Range(partition int, fn func(key []byte, s vclock.Siblings) bool) {
+	if partition < 0 || partition >= len(e.shards) {
+		return
+	}
+	for _, ent := range e.shards[partition].entries() {
+		if !fn([]byte(ent.key), ent.s) {
+			return
+		}
+	}
+}
+
+type entry struct {
+	key string
+	s   vclock.Siblings
+}
+
+// entries copies out the shard's entries; the sibling sets are shared
+// (they are immutable).
+func (sh *shard) entries() []entry {
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	out := make([]entry, 0, len(sh.m))
+	for k, s := range sh.m {
+		out = append(out, entry{k, s})
+	}
+	return out
+}
+
+// PartitionStats returns the keys and bytes of each partition; index i is
+// partition i.
+func (e *Engine) PartitionStats() []PartitionStat {
+	out := make([]PartitionStat, len(e.shards))
+	for i, sh := range e.shards {
+		out[i] = PartitionStat{Keys: sh.keys.Load(), Bytes: sh.bytes.Load()}
+	}
+	return out
+}
+
+// Stats returns engine totals.
+func (e *Engine) Stats() Stats {
+	var st Stats
+	for _, sh := range e.shards {
+		st.Keys += sh.keys.Load()
+		st.Bytes += sh.bytes.Load()
+	}
+	st.WALBytes = e.log.Size()
+	st.Segments = len(e.log.Segments())
+	st.Failed = e.log.Err() != nil
+	e.snapMu.Lock()
+	st.LastSnapshot = e.lastSnap
+	st.Snapshots = len(e.snapshots)
+	e.snapMu.Unlock()
+	return st
+}
+
+// Close waits for a running snapshot, writes and fsyncs the WAL whatever
+// the policy, and releases the directory. Later calls return ErrClosed.
+func (e *Engine) Close() error {
+	e.closeMu.Lock()
+	if e.closed {
+		e.closeMu.Unlock()
+		return ErrClosed
+	}
+	e.closed = true
+	e.closeMu.Unlock()
+	e.bg.Wait()
+	e.snapMu.Lock() // wait for an explicit Snapshot in flight
+	e.snapMu.Unlock()
+	err := e.log.Close()
+	if errors.Is(err, ErrClosed) {
+		err = nil
+	}
+	return errors.Join(err, e.lock.Close())
+}

@@ -1,0 +1,110 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/ringkv/ringkv/vclock"
+)
+
+// testLogger sends logs to t.Log so they show only when a test fails.
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+func fnvPartitioner(n int) func([]byte) int {
+	return func(k []byte) int {
+		h := fnv.New32a()
+		h.Write(k)
+		return int(h.Sum32() % uint32(n))
+	}
+}
+
+func testConfig(t testing.TB, dir string) Config {
+	cfg := DefaultConfig()
+	cfg.Dir = dir
+	cfg.NodeID = "n1"
+	cfg.Partitions = 8
+	cfg.Partitioner = fnvPartitioner(8)
+	cfg.Logger = testLogger(t)
+	return cfg
+}
+
+func openT(t testing.TB, cfg Config) *Engine {
+	t.Helper()
+	e, err := Open(cfg)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return e
+}
+
+// put mints a blind write of value through e, as a coordinator would.
+func put(t testing.TB, e *Engine, key, value string) vclock.Siblings {
+	t.Helper()
+	s, err := e.Update(context.Background(), []byte(key), func(cur vclock.Siblings) (vclock.Siblings, error) {
+		_, next := vclock.Mint(cur, e.Incarnation(), vclock.Write{Blind: true, Value: []byte(value), WallTime: time.Now().UnixNano()})
+		return next, nil
+	})
+	if err != nil {
+		t.Fatalf("put %s: %v", key, err)
+	}
+	return s
+}
+
+// del mints a blind tombstone at wall time at.
+func del(t testing.TB, e *Engine, key string, at time.Time) {
+	t.Helper()
+	_, err := e.Update(context.Background(), []byte(key), func(cur vclock.Siblings) (vclock.Siblings, error) {
+		_, next := vclock.Mint(cur, e.Incarnation(), vclock.Write{Blind: true, Tombstone: true, WallTime: at.UnixNano()})
+		return next, nil
+	})
+	if err != nil {
+		t.Fatalf("del %s: %v", key, err)
+	}
+}
+
+// valueOf returns the single live value of key, or "" with ok false.
+func valueOf(e *Engine, key string) (string, bool) {
+	s := e.Get([]byte(key)).Live()
+	if len(s) != 1 {
+		return "", false
+	}
+	return string(s[0].Value), true
+}
+
+// dump returns every key and set of e, for comparing engines.
+func dump(e *Engine) map[string]vclock.Siblings {
+	out := make(map[string]vclock.Siblings)
+	for p := range e.shards {
+		e.Range(p, func(k []byte, s vclock.Siblings) bool {
+			out[string(k)] = s
+			return true
+		})
+	}
+	return out
+}
+
+func sameContents(a, b map[string]vclock.Siblings) error {
+	if len(a) != len(b) {
+		return fmt.Errorf("%d keys vs %d keys", len(a), len(b))
+	}
+	for k, s := range a {
+		if !s.Equal(b[k]) {
+			return fmt.Errorf("key %q: %v vs %v", k, s, b[k])
+		}
+	}
+	return nil
+}

@@ -1,0 +1,157 @@
+package storage
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/ringkv/ringkv/vclock"
+)
+
+// Snapshot file layout (see doc.go): the 8-byte magic, then framed records
+// (the WAL's framing): one header, one per key, one trailer.
+//
+//	header  [format uint, node_id str, incarnation str, start_segment uint, created_unix_nano int]
+//	entry   [key bin, siblings]            (as in the WAL)
+//	trailer [entry_count uint]
+//
+// The trailer proves the file is complete; nothing may follow it.
+const (
+	snapshotMagic  = "RKVSNAP1"
+	snapshotFormat = 1
+)
+
+// errBadSnapshot is wrapped by every snapshot decoding failure.
+var errBadSnapshot = errors.New("malformed snapshot")
+
+// snapHeader is the first record of a snapshot file.
+type snapHeader struct {
+	NodeID       string
+	Incarnation  string
+	StartSegment uint64 // replay the WAL from the start of this segment
+	Created      int64  // Unix nanoseconds
+}
+
+func snapshotName(startSegment uint64) string { return fmt.Sprintf("snap-%016x.snap", startSegment) }
+
+// parseSnapshotName returns the start segment of a snapshot file name.
+func parseSnapshotName(name string) (uint64, bool) {
+	var n uint64
+	if len(name) != 26 || filepath.Ext(name) != ".snap" {
+		return 0, false
+	}
+	if _, err := fmt.Sscanf(name, "snap-%016x.snap", &n); err != nil || n == 0 {
+		return 0, false
+	}
+	return n, true
+}
+
+// snapshotWriter streams a snapshot file.
+type snapshotWriter struct {
+	w       *bufio.Writer
+	scratch []byte
+	rec     []byte
+	count   uint64
+}
+
+func newSnapshotWriter(f File, h snapHeader) (*snapshotWriter, error) {
+	sw := &snapshotWriter{w: bufio.NewWriterSize(f, 1<<20)}
+	if _, err := sw.w.WriteString(snapshotMagic); err != nil {
+		return nil, err
+	}
+	p := appendArrayLen(nil, 5)
+	p = appendUint(p, snapshotFormat)
+	p = appendStr(p, h.NodeID)
+	p = appendStr(p, h.Incarnation)
+	p = appendUint(p, h.StartSegment)
+	p = appendInt(p, h.Created)
+	return sw, sw.writeRecord(p)
+}
+
+func (sw *snapshotWriter) writeRecord(p []byte) error {
+	sw.rec = appendRecord(sw.rec[:0], p)
+	_, err := sw.w.Write(sw.rec)
+	return err
+}
+
+func (sw *snapshotWriter) add(key []byte, s vclock.Siblings) error {
+	sw.scratch = appendEntry(sw.scratch[:0], key, s)
+	sw.count++
+	return sw.writeRecord(sw.scratch)
+}
+
+// finish writes the trailer and flushes; the caller fsyncs.
+func (sw *snapshotWriter) finish() error {
+	p := appendUint(appendArrayLen(nil, 1), sw.count)
+	if err := sw.writeRecord(p); err != nil {
+		return err
+	}
+	return sw.w.Flush()
+}
+
+// decodeSnapshot parses a whole snapshot file's contents, calling fn for
+// every entry. Any damage, including a missing trailer, is an error that
+// wraps errBadSnapshot and gives the offset; it never panics.
+func decodeSnapshot(data []byte, fn func(key []byte, s vclock.Siblings)) (snapHeader, error) {
+	var h snapHeader
+	bad := func(off int, format string, args ...any) (snapHeader, error) {
+		return h, fmt.Errorf("%w at offset %d: %s", errBadSnapshot, off, fmt.Sprintf(format, args...))
+	}
+	if !bytes.HasPrefix(data, []byte(snapshotMagic)) {
+		return bad(0, "bad magic")
+	}
+	off := len(snapshotMagic)
+	rec, n, err := DecodeRecord(data[off:])
+	if err != nil {
+		return bad(off, "header: %v", err)
+	}
+	p := mpReader{b: rec}
+	if m, _ := p.arrayLen(); m != 5 {
+		return bad(off, "header is not a 5-element array")
+	}
+	format := p.uint()
+	h.NodeID = string(p.strBytes())
+	h.Incarnation = string(p.strBytes())
+	h.StartSegment = p.uint()
+	h.Created = p.int()
+	if p.err != nil || p.off != len(rec) {
+		return bad(off, "header: %v", errors.Join(p.err, errors.New("trailing bytes")))
+	}
+	if format != snapshotFormat {
+		return bad(off, "format %d, want %d", format, snapshotFormat)
+	}
+	off += n
+	dec := newEntryDecoder()
+	var count uint64
+	for {
+		rec, n, err := DecodeRecord(data[off:])
+		if err != nil {
+			return bad(off, "%v (no trailer)", err)
+		}
+		if rec[0] == 0x91 { // trailer
+			p := mpReader{b: rec[1:]}
+			want := p.uint()
+			if p.err != nil || p.off != len(rec)-1 {
+				return bad(off, "malformed trailer")
+			}
+			if want != count {
+				return bad(off, "trailer counts %d entries, file has %d", want, count)
+			}
+			if off+n != len(data) {
+				return bad(off+n, "%d bytes after trailer", len(data)-off-n)
+			}
+			return h, nil
+		}
+		key, s, err := dec.decode(rec)
+		if err != nil {
+			return bad(off, "%v", err)
+		}
+		if fn != nil {
+			fn(key, s)
+		}
+		count++
+		off += n
+	}
+}
