@@ -1,0 +1,127 @@
+package ring
+
+import (
+	"fmt"
+	"slices"
+)
+
+// This file holds the capacity-planning view of one ring: plain structs
+// with JSON tags that the admin API and the CLI print as they are.
+
+// Inspection describes how a ring spreads the key space over its members.
+type Inspection struct {
+	// Partitions, ReplicationFactor, Load and VirtualNodes echo the Config.
+	Partitions        int     `json:"partitions"`
+	ReplicationFactor int     `json:"replication_factor"`
+	Load              float64 `json:"load"`
+	VirtualNodes      int     `json:"virtual_nodes"`
+	// Replicas is the number of replicas each partition actually has,
+	// min(ReplicationFactor, members).
+	Replicas int `json:"replicas"`
+	// Degraded is true when there are fewer members than ReplicationFactor.
+	Degraded bool `json:"degraded"`
+	// Fingerprint is Ring.Fingerprint in hex, equal on nodes that agree.
+	Fingerprint string `json:"fingerprint"`
+	// Nodes has one entry per member, sorted by name.
+	Nodes []NodeInspection `json:"nodes"`
+}
+
+// NodeInspection describes one member's part of the ring.
+type NodeInspection struct {
+	// Node is the member name.
+	Node string `json:"node"`
+	// Owned is the number of partitions the node owns (heads the
+	// preference list of).
+	Owned int `json:"partitions_owned"`
+	// Replicated is the number of partitions whose preference list includes
+	// the node, owned ones included: what it stores.
+	Replicated int `json:"partitions_replicated"`
+	// KeySpaceShare is Owned / Partitions: the fraction of keys for which
+	// the node is the first replica.
+	KeySpaceShare float64 `json:"key_space_share"`
+	// ReplicaShare is Replicated / (Partitions x Replicas): the node's
+	// fraction of all stored replicas. Shares sum to 1 over the nodes.
+	ReplicaShare float64 `json:"replica_share"`
+	// HasStats is true when the stats callback knew the node; Keys and
+	// Bytes are meaningful only then.
+	HasStats bool `json:"has_stats"`
+	// Keys is the number of keys the node reports holding.
+	Keys int64 `json:"keys"`
+	// Bytes is the number of bytes the node reports holding.
+	Bytes int64 `json:"bytes"`
+}
+
+// Inspect returns per-node ownership and replica counts. stats, when not
+// nil, is asked once per member for the keys and bytes it holds; ok=false
+// means unknown (for example a node that is down).
+func (r *Ring) Inspect(stats func(node string) (keys, bytes int64, ok bool)) Inspection {
+	in := Inspection{
+		Partitions:        r.cfg.Partitions,
+		ReplicationFactor: r.cfg.ReplicationFactor,
+		Load:              r.cfg.Load,
+		VirtualNodes:      r.cfg.VirtualNodes,
+		Replicas:          r.n,
+		Degraded:          r.Degraded(),
+		Fingerprint:       fmt.Sprintf("%016x", r.fingerprint),
+		Nodes:             make([]NodeInspection, r.m),
+	}
+	owned, replicated := r.counts()
+	for i, name := range r.members {
+		ni := NodeInspection{
+			Node:          name,
+			Owned:         owned[i],
+			Replicated:    replicated[i],
+			KeySpaceShare: float64(owned[i]) / float64(r.cfg.Partitions),
+			ReplicaShare:  float64(replicated[i]) / float64(r.cfg.Partitions*r.n),
+		}
+		if stats != nil {
+			ni.Keys, ni.Bytes, ni.HasStats = stats(name)
+		}
+		in.Nodes[i] = ni
+	}
+	return in
+}
+
+// counts returns, per member index, the partitions owned and replicated.
+func (r *Ring) counts() (owned, replicated []int) {
+	owned, replicated = make([]int, r.m), make([]int, r.m)
+	for _, o := range r.owners {
+		owned[o]++
+	}
+	for p := 0; p < r.cfg.Partitions && r.m > 0; p++ {
+		for _, name := range r.Replicas(p) {
+			i, _ := slices.BinarySearch(r.members, name)
+			replicated[i]++
+		}
+	}
+	return owned, replicated
+}
+
+// KeyPlacement is where one key lives: the answer to `ring --key`.
+type KeyPlacement struct {
+	// Partition is the key's partition.
+	Partition int `json:"partition"`
+	// Replicas is the preference list, owner first.
+	Replicas []string `json:"replicas"`
+	// Fallbacks are the hinted-handoff stand-ins, in the order they are used.
+	Fallbacks []string `json:"fallbacks"`
+}
+
+// Preference returns the placement of key. Its slices are fresh copies the
+// caller may keep or modify.
+func (r *Ring) Preference(key []byte) KeyPlacement {
+	p := r.Partition(key)
+	return KeyPlacement{
+		Partition: p,
+		Replicas:  nonNil(slices.Clone(r.Replicas(p))),
+		Fallbacks: nonNil(slices.Clone(r.Fallbacks(p))),
+	}
+}
+
+// nonNil makes empty lists print as [] rather than null in JSON.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
