@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"runtime"
@@ -118,14 +117,14 @@ the capacity-planning view. Nothing changes in the cluster.`,
 				}
 				return a.printPlacement(key, kp)
 			case whatIf != "":
-				var raw json.RawMessage
-				if err := c.getJSON(cmd.Context(), "/v1/ring", q, &raw); err != nil {
+				var w ring.WhatIf
+				if err := c.getJSON(cmd.Context(), "/v1/ring", q, &w); err != nil {
 					return err
 				}
 				if o.json {
-					return a.printJSON(raw)
+					return a.printJSON(w)
 				}
-				return a.printWhatIf(raw)
+				return a.printWhatIf(w)
 			default:
 				var in ring.Inspection
 				if err := c.getJSON(cmd.Context(), "/v1/ring", nil, &in); err != nil {
@@ -206,92 +205,40 @@ func listOrNone(s []string) string {
 	return strings.Join(s, " ")
 }
 
-// printWhatIf renders a what-if answer as indented "field: value" lines.
-// The ring package owns the shape of the answer; rendering it generically
-// keeps the CLI correct when a field is added.
-func (a *app) printWhatIf(raw json.RawMessage) error {
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return fmt.Errorf("decode what-if answer: %w", err)
-	}
-	var b strings.Builder
-	renderTree(&b, "", v)
-	_, err := fmt.Fprint(a.stdout, b.String())
-	return err
-}
+// maxMovesShown bounds the per-partition lines of a what-if table; --json
+// has them all.
+const maxMovesShown = 10
 
-// renderTree writes JSON values as an indented outline: objects as sorted
-// "key: value" lines, lists of scalars on one line, other lists one item
-// per entry.
-func renderTree(b *strings.Builder, indent string, v any) {
-	switch t := v.(type) {
-	case map[string]any:
-		keys := make([]string, 0, len(t))
-		for k := range t {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			if isScalar(t[k]) || isScalarList(t[k]) {
-				fmt.Fprintf(b, "%s%s: %s\n", indent, k, scalarText(t[k]))
-				continue
-			}
-			fmt.Fprintf(b, "%s%s:\n", indent, k)
-			renderTree(b, indent+"  ", t[k])
-		}
-	case []any:
-		for i, e := range t {
-			if isScalar(e) {
-				fmt.Fprintf(b, "%s- %s\n", indent, scalarText(e))
-				continue
-			}
-			fmt.Fprintf(b, "%s[%d]\n", indent, i)
-			renderTree(b, indent+"  ", e)
-		}
-	default:
-		fmt.Fprintf(b, "%s%s\n", indent, scalarText(v))
+// printWhatIf renders a what-if answer: the totals, each node's load before
+// and after, and the first partitions that move.
+func (a *app) printWhatIf(w ring.WhatIf) error {
+	fmt.Fprintf(a.stdout, "what if %s %s: %d -> %d members\n", w.Op, w.Node, w.MembersBefore, w.MembersAfter)
+	fmt.Fprintf(a.stdout, "partitions changing replicas: %d\n", len(w.ChangedPartitions))
+	fmt.Fprintf(a.stdout, "replica slots to move: %d of %d (%.1f%%; the least any balanced placement could move: %.1f%%)\n",
+		w.MovedSlots, w.TotalSlots, 100*w.MovedFraction, 100*w.OptimalFraction)
+	if w.HasBytes {
+		fmt.Fprintf(a.stdout, "bytes to move: about %s\n", humanBytes(w.MovedBytes))
+	} else {
+		fmt.Fprintln(a.stdout, "bytes to move: unknown (no size figures from the nodes)")
 	}
-}
-
-func isScalar(v any) bool {
-	switch v.(type) {
-	case map[string]any, []any:
-		return false
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tOWNED\tREPLICATED\tSHARE")
+	for _, s := range w.Shares {
+		fmt.Fprintf(tw, "%s\t%d -> %d\t%d -> %d\t%.1f%% -> %.1f%%\n", s.Node,
+			s.OwnedBefore, s.OwnedAfter, s.ReplicatedBefore, s.ReplicatedAfter, 100*s.ShareBefore, 100*s.ShareAfter)
 	}
-	return true
-}
-
-func isScalarList(v any) bool {
-	l, ok := v.([]any)
-	if !ok {
-		return false
+	if err := tw.Flush(); err != nil {
+		return err
 	}
-	for _, e := range l {
-		if !isScalar(e) {
-			return false
+	for i, m := range w.Moves {
+		if i == maxMovesShown {
+			fmt.Fprintf(a.stdout, "... and %d more partitions (--json lists them all)\n", len(w.Moves)-i)
+			break
 		}
+		fmt.Fprintf(a.stdout, "partition %d: %s -> %s (gains %s; drops %s)\n", m.Partition,
+			listOrNone(m.Before), listOrNone(m.After), listOrNone(m.Added), listOrNone(m.Dropped))
 	}
-	return true
-}
-
-func scalarText(v any) string {
-	switch t := v.(type) {
-	case nil:
-		return "-"
-	case []any:
-		parts := make([]string, len(t))
-		for i, e := range t {
-			parts[i] = scalarText(e)
-		}
-		if len(parts) == 0 {
-			return "(none)"
-		}
-		return strings.Join(parts, " ")
-	case float64:
-		return fmt.Sprint(t)
-	default:
-		return fmt.Sprint(t)
-	}
+	return nil
 }
 
 func (a *app) leaveCmd() *cobra.Command {

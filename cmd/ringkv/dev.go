@@ -192,7 +192,7 @@ func (a *app) runDev(ctx context.Context, cfg devConfig) error {
 			case ev.ready != nil:
 				ch.ready = true
 				ready++
-				fmt.Fprintf(a.stdout, "%s  http=%s  resp=%s  log=%s\n", ch.node.Name, ev.ready["http"], ev.ready["resp"], ch.node.Log)
+				fmt.Fprintf(a.stdout, "%s  http=%s  resp=%s  pid=%d  log=%s\n", ch.node.Name, ev.ready["http"], ev.ready["resp"], ch.cmd.Process.Pid, ch.node.Log)
 				if ready == len(children) {
 					a.printDevBanner(plan)
 				}

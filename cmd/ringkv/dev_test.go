@@ -118,7 +118,7 @@ func TestDevSupervisor(t *testing.T) {
 		wantErrIn []string // substrings of stderr at the end
 	}{
 		{name: "clean", mode: "none:none", nodes: 3, waitOut: "3 node(s) ready",
-			wantOut: []string{"n1  http=127.0.0.1:8001  resp=127.0.0.1:6380", "n3  http=127.0.0.1:8003  resp=127.0.0.1:6382", "n2 stopped"}},
+			wantOut: []string{"n1  http=127.0.0.1:8001  resp=127.0.0.1:6380  pid=", "n3  http=127.0.0.1:8003  resp=127.0.0.1:6382  pid=", "n2 stopped"}},
 		{name: "one node caps N", mode: "none:none", nodes: 1, waitOut: "1 node(s) ready, N=1", wantOut: []string{"n1 stopped"}},
 		{name: "child dies", mode: "n2:die", nodes: 3, waitOut: "3 node(s) ready",
 			wantErrIn: []string{"n2 (pid", "exited while running: exit status 3; it is not restarted (2 node(s) still running)", "panic: the disk is on fire"},
