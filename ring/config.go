@@ -22,6 +22,12 @@ const (
 	// ring-walk order (replicas and fallbacks) of every partition, one string
 	// header per member per partition (16 bytes each, 64 MiB at the bound).
 	MaxTableEntries = 1 << 22
+	// MaxRingPoints bounds members x VirtualNodes. The library adds members
+	// one at a time and re-sorts all points after each, so building a ring
+	// costs about members^2 x VirtualNodes; at the bound (327 members at the
+	// default 400 virtual nodes) that is a couple of seconds. Larger
+	// clusters should use fewer virtual nodes.
+	MaxRingPoints = 1 << 17
 	// MaxNodeNameBytes bounds one member name.
 	MaxNodeNameBytes = 255
 )
@@ -41,7 +47,8 @@ var (
 	// ErrUnknownNode reports a node that is not a ring member.
 	ErrUnknownNode = errors.New("ring: unknown node")
 	// ErrTooManyNodes reports more members than the ring can place:
-	// more than Partitions, or Partitions x members above MaxTableEntries.
+	// more than Partitions, Partitions x members above MaxTableEntries, or
+	// members x VirtualNodes above MaxRingPoints.
 	ErrTooManyNodes = errors.New("ring: too many nodes")
 	// ErrNoRoom reports that bounded-load assignment could not place every
 	// partition (the library would panic); Validate makes it unreachable

@@ -86,6 +86,9 @@ func checkMembers(cfg Config, members []string) ([]string, error) {
 	if len(sorted)*cfg.Partitions > MaxTableEntries {
 		return nil, fmt.Errorf("%w: %d nodes x %d partitions exceeds %d table entries", ErrTooManyNodes, len(sorted), cfg.Partitions, MaxTableEntries)
 	}
+	if len(sorted)*cfg.VirtualNodes > MaxRingPoints {
+		return nil, fmt.Errorf("%w: %d nodes x %d virtual nodes exceeds %d ring points; lower VirtualNodes", ErrTooManyNodes, len(sorted), cfg.VirtualNodes, MaxRingPoints)
+	}
 	return sorted, nil
 }
 

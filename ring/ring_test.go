@@ -48,6 +48,7 @@ func TestNewErrors(t *testing.T) {
 		{"too long", smallConfig(), []string{strings.Repeat("x", MaxNodeNameBytes+1)}, ErrNodeName},
 		{"not utf8", smallConfig(), []string{"a\xff"}, ErrNodeName},
 		{"more nodes than partitions", tiny, names("n", 6), ErrTooManyNodes},
+		{"too many ring points", Config{Partitions: 1021, ReplicationFactor: 3, Load: 1.1, VirtualNodes: 4096}, names("n", 33), ErrTooManyNodes},
 		{"table too large", Config{Partitions: 65521, ReplicationFactor: 3, Load: 1.1, VirtualNodes: 1}, names("n", 65), ErrTooManyNodes},
 	}
 	for _, tt := range tests {
