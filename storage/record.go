@@ -96,34 +96,28 @@ func DecodeRecord(b []byte) (payload []byte, n int, err error) {
 
 // tornTail classifies a decode failure at offset off of the last segment,
 // whose full contents are data. A failure is a torn tail, the remains of a
-// write the crash interrupted, when nothing after it can be a record
-// written later:
+// write the crash interrupted, when nothing after the damaged record can be
+// a record written later, that is when the file holds no non-zero byte
+// past the damaged record:
 //   - the data ends inside the record (header or payload cut short);
-//   - everything from off on is zero (the filesystem extended the file but
-//     the data blocks never made it);
-//   - the payload checksum fails on the very last record (partly written
-//     sectors).
+//   - the header is damaged and everything after the header is zero (the
+//     filesystem extended the file but the data blocks never made it);
+//   - the payload checksum fails and everything after the payload is zero
+//     or the record is the file's last (partly written sectors).
 //
-// Anything else, such as a bad header followed by more data, is corruption.
+// Anything else, such as a damaged record followed by more data, is
+// corruption.
 func tornTail(data []byte, off int, err error) bool {
 	if errors.Is(err, errShortRecord) {
 		return true
 	}
-	if allZero(data[off:]) {
-		return true
+	z := len(data) // start of the trailing run of zero bytes
+	for z > off && data[z-1] == 0 {
+		z--
 	}
 	if errors.Is(err, errBadPayload) {
 		size := int(binary.LittleEndian.Uint32(data[off : off+4]))
-		return off+recordHeaderSize+size == len(data)
+		return z <= off+recordHeaderSize+size
 	}
-	return false
-}
-
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
+	return z <= off+recordHeaderSize
 }
