@@ -1,0 +1,281 @@
+package replica
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ringkv/ringkv/vclock"
+)
+
+// serveOn starts a transport for self serving h on addr ("" = any port)
+// and returns it with its address.
+func serveOn(t *testing.T, self, addr string, h Handler, mod func(*TCPConfig)) (*TCPTransport, string) {
+	t.Helper()
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultTCPConfig()
+	cfg.Self = self
+	cfg.Resolve = func(string) (string, bool) { return "", false }
+	if mod != nil {
+		mod(&cfg)
+	}
+	tr, err := NewTCPTransport(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- tr.Serve(ln, h) }()
+	t.Cleanup(func() {
+		_ = tr.Close()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return tr, ln.Addr().String()
+}
+
+// client returns a transport for "cli" that resolves every node to *addr.
+func client(t *testing.T, addr *atomic.Pointer[string], mod func(*TCPConfig)) *TCPTransport {
+	t.Helper()
+	cfg := DefaultTCPConfig()
+	cfg.Self = "cli"
+	cfg.Resolve = func(string) (string, bool) { return *addr.Load(), true }
+	if mod != nil {
+		mod(&cfg)
+	}
+	tr, err := NewTCPTransport(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tr.Close() })
+	return tr
+}
+
+var okHandler = HandlerFunc(func(context.Context, string, Request) (Response, error) { return Response{Replies: 1}, nil })
+
+func TestTCPFrameTooLarge(t *testing.T) {
+	var called atomic.Int32
+	h := HandlerFunc(func(_ context.Context, _ string, req Request) (Response, error) {
+		called.Add(1)
+		if string(req.Key) == "big-reply" {
+			_, s := vclock.Mint(nil, "x", vclock.Write{Value: make([]byte, 8192)})
+			return Response{Siblings: s}, nil
+		}
+		return Response{}, nil
+	})
+	small := func(c *TCPConfig) { c.MaxFrameBytes = 4096 }
+	_, addr := serveOn(t, "srv", "", h, small)
+	var a atomic.Pointer[string]
+	a.Store(&addr)
+	cli := client(t, &a, small)
+
+	_, s := vclock.Mint(nil, "x", vclock.Write{Value: make([]byte, 8192)})
+	_, err := cli.Call(t.Context(), "srv", Request{Kind: KindStore, Key: []byte("k"), Siblings: s})
+	if !errors.Is(err, ErrFrameTooLarge) || called.Load() != 0 {
+		t.Fatalf("oversized request: err = %v, handler calls %d", err, called.Load())
+	}
+	_, err = cli.Call(t.Context(), "srv", Request{Kind: KindRead, Key: []byte("big-reply")})
+	if !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("oversized reply: err = %v", err)
+	}
+	if _, err := cli.Call(t.Context(), "srv", Request{Kind: KindPing}); err != nil {
+		t.Fatalf("connection unusable after refused frames: %v", err)
+	}
+
+	// A peer announcing a frame above the limit is disconnected before the
+	// server allocates it.
+	nc := rawHello(t, addr, ProtocolVersion)
+	var hdr [4]byte
+	binary.BigEndian.PutUint32(hdr[:], 1<<30)
+	if _, err := nc.Write(hdr[:]); err != nil {
+		t.Fatal(err)
+	}
+	expectClosed(t, nc)
+}
+
+// rawHello dials addr and sends a hello with the given version byte.
+func rawHello(t *testing.T, addr string, version byte) net.Conn {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = nc.Close() })
+	w := bufio.NewWriter(nc)
+	body := append([]byte{version}, "raw"...)
+	if err := writeFrame(w, &frame{typ: frameHello, body: body}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return nc
+}
+
+// expectClosed checks the server hangs up on nc.
+func expectClosed(t *testing.T, nc net.Conn) {
+	t.Helper()
+	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := nc.Read(make([]byte, 1))
+	if !errors.Is(err, io.EOF) && !strings.Contains(fmt.Sprint(err), "reset") {
+		t.Fatalf("read = %v, want the server to close the connection", err)
+	}
+}
+
+func TestTCPProtocolErrors(t *testing.T) {
+	_, addr := serveOn(t, "srv", "", okHandler, nil)
+	t.Run("version", func(t *testing.T) {
+		expectClosed(t, rawHello(t, addr, ProtocolVersion+1))
+	})
+	t.Run("bad body answered, connection kept", func(t *testing.T) {
+		nc := rawHello(t, addr, ProtocolVersion)
+		w := bufio.NewWriter(nc)
+		r := bufio.NewReader(nc)
+		_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+		for id := uint64(1); id <= 2; id++ {
+			body := []byte{ProtocolVersion, 0xc1} // 0xc1 is never valid msgpack
+			if id == 2 {
+				body, _ = MarshalRequest(Request{Kind: KindPing})
+			}
+			if err := writeFrame(w, &frame{typ: frameRequest, id: id, body: body}); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			f, err := readFrame(r, 1<<20)
+			if err != nil || f.id != id {
+				t.Fatalf("frame %+v, %v", f, err)
+			}
+			resp, err := UnmarshalReply("srv", f.body)
+			if id == 1 && !errors.Is(err, ErrProtocol) {
+				t.Fatalf("garbage body: %v", err)
+			}
+			if id == 2 && (err != nil || resp.Replies != 1) {
+				t.Fatalf("ping after garbage: %+v, %v", resp, err)
+			}
+		}
+	})
+	t.Run("response frame from client", func(t *testing.T) {
+		nc := rawHello(t, addr, ProtocolVersion)
+		w := bufio.NewWriter(nc)
+		_ = writeFrame(w, &frame{typ: frameResponse, id: 1, body: []byte{1}})
+		_ = w.Flush()
+		expectClosed(t, nc)
+	})
+}
+
+// TestTCPReconnect: a peer that is down fails fast (dial error, then
+// backoff), and calls succeed again once it is back.
+func TestTCPReconnect(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close() // nobody listens there now
+	var a atomic.Pointer[string]
+	a.Store(&addr)
+	cli := client(t, &a, func(c *TCPConfig) {
+		c.BackoffMin, c.BackoffMax, c.ConnsPerPeer = 20*time.Millisecond, 100*time.Millisecond, 1
+	})
+	_, err = cli.Call(t.Context(), "srv", Request{Kind: KindPing})
+	if !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("peer down: %v", err)
+	}
+	_, err = cli.Call(t.Context(), "srv", Request{Kind: KindPing})
+	if !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("second call: %v", err)
+	}
+	srv, _ := serveOn(t, "srv", addr, okHandler, nil)
+	if !eventually(t, func() bool { _, err := cli.Call(t.Context(), "srv", Request{Kind: KindPing}); return err == nil }) {
+		t.Fatal("no successful call after the peer came back")
+	}
+
+	// Losing the connection fails the call in flight and the next call
+	// redials.
+	release := make(chan struct{})
+	started := make(chan struct{})
+	_ = srv.Close()
+	blocking := HandlerFunc(func(ctx context.Context, _ string, _ Request) (Response, error) {
+		close(started)
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return Response{}, nil
+	})
+	srv2, _ := serveOn(t, "srv", addr, blocking, nil)
+	if !eventually(t, func() bool {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		errc := make(chan error, 1)
+		go func() { _, err := cli.Call(ctx, "srv", Request{Kind: KindRead, Key: []byte("k")}); errc <- err }()
+		select {
+		case <-started:
+		case err := <-errc:
+			t.Logf("retrying: %v", err)
+			return false
+		}
+		_ = srv2.Close()
+		err := <-errc
+		if !errors.Is(err, ErrConnLost) {
+			t.Fatalf("call in flight when the server closed: %v", err)
+		}
+		return true
+	}) {
+		t.Fatal("never reached the blocking server")
+	}
+	close(release)
+	serveOn(t, "srv", addr, okHandler, nil)
+	if !eventually(t, func() bool { _, err := cli.Call(t.Context(), "srv", Request{Kind: KindPing}); return err == nil }) {
+		t.Fatal("no successful call after reconnect")
+	}
+}
+
+// eventually polls cond every 10ms, at most 300 times.
+func eventually(t *testing.T, cond func() bool) bool {
+	t.Helper()
+	for range 300 {
+		if cond() {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
+func TestTCPClosed(t *testing.T) {
+	var a atomic.Pointer[string]
+	addr := "127.0.0.1:1"
+	a.Store(&addr)
+	cli := client(t, &a, nil)
+	_ = cli.Close()
+	if _, err := cli.Call(t.Context(), "x", Request{Kind: KindPing}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("call after close: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.Serve(ln, okHandler); err != nil {
+		t.Fatalf("serve after close: %v", err)
+	}
+	if _, err := ln.Accept(); err == nil {
+		t.Fatal("listener still open after Serve on a closed transport")
+	}
+}
