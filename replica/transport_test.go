@@ -23,6 +23,11 @@ func memTransports(t *testing.T, handlers map[string]replica.Handler) map[string
 
 // tcpTransports starts one TCPTransport per node on a loopback listener.
 func tcpTransports(t *testing.T, handlers map[string]replica.Handler) map[string]replica.Transport {
+	return startTCP(t, handlers)
+}
+
+// startTCP is tcpTransports for tests and benchmarks.
+func startTCP(t testing.TB, handlers map[string]replica.Handler) map[string]replica.Transport {
 	t.Helper()
 	var mu sync.Mutex
 	addrs := map[string]string{}
