@@ -1,0 +1,56 @@
+// Package replica coordinates quorum reads and writes across the replicas
+// of a key, repairs stale replicas on read, forwards writes to a replica,
+// and carries the internal RPC between nodes.
+//
+// # Requests
+//
+// A write (Put or Delete) is coordinated by the receiving node when it is in
+// the key's preference list, otherwise forwarded, one hop, to the first live
+// replica. The coordinator mints the new version with vclock.Mint inside
+// Store.Update (atomic per key, durable before it returns), then sends the
+// resulting merged sibling set, never a lone version, to the other replicas
+// in parallel and answers once W replicas, itself included, acknowledged.
+// Sends still in flight then continue in the background until the request's
+// deadline. A read asks all replicas (the local store directly), answers at
+// R replies with their merge, and afterwards sends the merge of everything
+// received to each replica that answered with less (read repair).
+//
+// R and W are 1..N or one/quorum/all, resolved against Config.N and capped
+// by the replicas that exist (a cluster smaller than N serves with fewer).
+// A value outside 1..N fails with ErrBadQuorum before anything is sent.
+// Replicas that Liveness reports down are skipped and count as failures;
+// too few answers by the deadline, or as soon as the quorum is out of reach,
+// yield a *QuorumError naming each replica that failed and why.
+//
+// The decisions (who gets what, when a quorum is met or lost, whom to
+// repair) are pure functions in core.go; write.go and read.go drive them.
+//
+// # Wire format
+//
+// Calls travel over persistent TCP connections, ConnsPerPeer per peer, many
+// calls in flight on each. Every frame is
+//
+//	uint32 length   big endian, bytes after this field, <= MaxFrameBytes
+//	uint8  type     1 hello, 2 request, 3 response
+//	uint64 id       request ID, echoed by the response (0 in hello)
+//	int64  budget   requests only: ns until the caller's deadline, 0 = none
+//	body
+//
+// The first frame on a connection is a hello whose body is the protocol
+// version byte followed by the caller's node name. A request body is
+// MarshalRequest(req), a response body MarshalReply(resp, err): the version
+// byte then a msgpack map with short field names. New fields and new Kinds
+// need no version bump: decoders skip unknown fields, and an unknown Kind is
+// answered with ErrUnknownKind. Errors cross the wire as a sentinel code
+// plus text (RemoteError, so errors.Is works on the caller's side), and a
+// *QuorumError keeps its Need, Got and per-replica causes.
+//
+// A frame over MaxFrameBytes is refused: an outgoing one fails its call
+// without being sent, an incoming one closes the connection before it is
+// read. A broken connection fails its pending calls with ErrConnLost and is
+// redialed by the next call; a failed dial puts the peer in exponential
+// backoff, during which calls fail at once with ErrUnreachable.
+//
+// replicatest holds an in-memory transport with fault injection and the
+// conformance suite that both transports pass.
+package replica
