@@ -24,10 +24,10 @@ const (
 	MaxTableEntries = 1 << 22
 	// MaxRingPoints bounds members x VirtualNodes. The library adds members
 	// one at a time and re-sorts all points after each, so building a ring
-	// costs about members^2 x VirtualNodes; at the bound (327 members at the
-	// default 400 virtual nodes) that is a couple of seconds. Larger
+	// costs about members^2 x VirtualNodes; at the bound (163 members at the
+	// default 400 virtual nodes) that is about half a second. Larger
 	// clusters should use fewer virtual nodes.
-	MaxRingPoints = 1 << 17
+	MaxRingPoints = 1 << 16
 	// MaxNodeNameBytes bounds one member name.
 	MaxNodeNameBytes = 255
 )
