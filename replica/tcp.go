@@ -152,14 +152,21 @@ func (t *TCPTransport) Call(ctx context.Context, to string, req Request) (Respon
 			return Response{}, fmt.Errorf("replica: %v to %s: %w", req.Kind, to, context.DeadlineExceeded)
 		}
 	}
-	c, err := t.conn(ctx, to)
-	if err != nil {
-		return Response{}, err
-	}
 	ch := make(chan callResult, 1)
-	f.id, err = c.register(ch)
-	if err != nil {
-		return Response{}, err
+	var c *clientConn
+	// A pooled connection can die between being picked and the call being
+	// registered (the peer restarted); nothing was sent yet, so one retry
+	// on a fresh connection is safe even for calls that are not idempotent.
+	for attempt := 0; ; attempt++ {
+		if c, err = t.conn(ctx, to); err != nil {
+			return Response{}, err
+		}
+		if f.id, err = c.register(ch); err == nil {
+			break
+		}
+		if attempt == 1 {
+			return Response{}, err
+		}
 	}
 	if err := c.send(&f); err != nil {
 		return Response{}, err
