@@ -6,6 +6,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/ringkv/ringkv/ring"
 )
 
 // Config is everything one ringkv process needs. Its mapstructure tags are
@@ -52,7 +54,7 @@ type ListenConfig struct {
 
 // ClusterConfig is fixed at cluster creation: every node must agree.
 type ClusterConfig struct {
-	// Partitions is the number of ring partitions, a prime. Default 1021.
+	// Partitions is the number of ring partitions, a prime (ring.DefaultConfig: 2039, tuned in docs/ring.md). Default 2039.
 	Partitions int `mapstructure:"partitions"`
 	// Replication is N, the number of replicas of each key. Default 3.
 	Replication int `mapstructure:"replication"`
@@ -134,7 +136,7 @@ func DefaultConfig() Config {
 			RPC:    "127.0.0.1:7001",
 			Gossip: "127.0.0.1:9001",
 		},
-		Cluster: ClusterConfig{Partitions: 1021, Replication: 3},
+		Cluster: ClusterConfig{Partitions: 2039, Replication: 3},
 		Quorum:  QuorumConfig{R: "quorum", W: "quorum", Timeout: 2 * time.Second, Sloppy: true},
 		Storage: StorageConfig{
 			Fsync:         "always",
@@ -153,6 +155,15 @@ func DefaultConfig() Config {
 		Limits: LimitsConfig{MaxKeyBytes: 1024, MaxValueBytes: 1 << 20},
 		Log:    LogConfig{Level: "info", Format: "text"},
 	}
+}
+
+// RingConfig returns the ring parameters: the tuned defaults of package
+// ring with the cluster's partition count and replication factor.
+func (c Config) RingConfig() ring.Config {
+	rc := ring.DefaultConfig()
+	rc.Partitions = c.Cluster.Partitions
+	rc.ReplicationFactor = c.Cluster.Replication
+	return rc
 }
 
 // DataDir returns the configured data directory or its default.
@@ -186,11 +197,8 @@ func (c Config) Validate() error {
 			bad("seeds", "each seed must be host:port, got %q", s)
 		}
 	}
-	if c.Cluster.Partitions < 1 || c.Cluster.Partitions > 1<<16 {
-		bad("cluster.partitions", "must be in 1..65536, got %d", c.Cluster.Partitions)
-	}
-	if c.Cluster.Replication < 1 || c.Cluster.Replication > 15 {
-		bad("cluster.replication", "must be in 1..15, got %d", c.Cluster.Replication)
+	if err := c.RingConfig().Validate(); err != nil {
+		bad("cluster", "%v", err)
 	}
 	for key, q := range map[string]string{"quorum.r": c.Quorum.R, "quorum.w": c.Quorum.W} {
 		if err := validQuorum(q, c.Cluster.Replication); err != nil {
