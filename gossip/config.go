@@ -163,15 +163,6 @@ func (c Config) rejoinInterval() time.Duration {
 	return 30 * time.Second
 }
 
-// pollInterval is how often the event goroutine polls memberlist for
-// suspect nodes, which memberlist reports through no callback.
-func (c Config) pollInterval() time.Duration {
-	if c.Profile == ProfileLocal {
-		return 100 * time.Millisecond
-	}
-	return 500 * time.Millisecond
-}
-
 // memberlistConfig derives memberlist's config from the profile. The
 // delegates are filled in by New.
 func (c Config) memberlistConfig() (*memberlist.Config, error) {

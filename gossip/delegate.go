@@ -3,6 +3,7 @@ package gossip
 import (
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/hashicorp/memberlist"
 )
@@ -20,6 +21,7 @@ var (
 	_ memberlist.Delegate         = (*delegate)(nil)
 	_ memberlist.EventDelegate    = (*delegate)(nil)
 	_ memberlist.ConflictDelegate = (*delegate)(nil)
+	_ memberlist.PingDelegate     = (*delegate)(nil)
 )
 
 // NodeMeta returns our encoded Meta (validated to fit at New).
@@ -47,6 +49,13 @@ func (d *delegate) NotifyMsg(buf []byte) {
 			return
 		}
 		d.g.mergeRemote(delta, false)
+	case msgBye:
+		name := string(buf[1:])
+		if validName(name) != nil {
+			d.g.log.Warn("dropping bad goodbye message", "bytes", len(buf))
+			return
+		}
+		d.g.events.push(nodeEvent{kind: evBye, name: name})
 	default:
 		// A newer node may send message types we do not know yet.
 		d.g.log.Debug("ignoring unknown gossip message type", "type", buf[0])
@@ -94,6 +103,15 @@ func (d *delegate) NotifyUpdate(n *memberlist.Node) { d.g.events.push(nodeEventO
 func (d *delegate) NotifyConflict(existing, other *memberlist.Node) {
 	d.g.log.Error("two nodes use the same gossip name; names must be unique",
 		"peer", existing.Name, "addr", nodeAddr(existing), "other_addr", nodeAddr(other))
+}
+
+// AckPayload adds nothing to our probe acks.
+func (d *delegate) AckPayload() []byte { return nil }
+
+// NotifyPingComplete is called when our direct probe of other succeeded;
+// it is how a node we suspected is seen alive again.
+func (d *delegate) NotifyPingComplete(other *memberlist.Node, rtt time.Duration, payload []byte) {
+	d.g.events.push(nodeEvent{kind: evPingOK, name: other.Name})
 }
 
 // nodeAddr formats a memberlist node's address as host:port.

@@ -38,9 +38,18 @@
 //   - Event callbacks run under memberlist's node lock: the delegate copies
 //     the node into an unbounded queue and returns; one event goroutine
 //     updates the peer table and calls OnRingChange/OnLiveness.
-//   - A graceful leave and a failure both arrive as NotifyLeave: the node's
-//     State tells them apart (logged differently); neither touches the ring.
-//   - Suspicion has no callback: the event goroutine polls Members().
+//   - A graceful leave and a failure both arrive as NotifyLeave, and in
+//     memberlist v0.7.0 the Node's State field is never filled in (the
+//     internal nodeState.State shadows it), so it cannot tell them apart:
+//     a node shutting down sends its peers a goodbye message first, and
+//     NotifyLeave is logged as a departure or a failure accordingly.
+//     Neither touches the ring.
+//   - Suspicion has no callback: a failed probe is seen in memberlist's
+//     log line "Suspect NAME has failed", and the next successful probe
+//     (PingDelegate) clears it.
+//   - Members() and LocalNode() return pointers into memberlist's state
+//     that it rewrites under its lock: we send to copies of addresses
+//     taken inside callbacks instead.
 //   - Leave must precede Shutdown, or peers notice only by probing:
 //     Shutdown calls memberlist's Leave with a timeout, then Shutdown.
 //   - Dead nodes are forgotten after GossipToTheDeadTime, so a long

@@ -4,7 +4,6 @@ import (
 	"maps"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/hashicorp/memberlist"
 )
@@ -13,23 +12,28 @@ import (
 type evKind int
 
 const (
-	evJoin evKind = iota
-	evLeave
-	evUpdate
+	evJoin    evKind = iota // NotifyJoin
+	evLeave                 // NotifyLeave: failed or left, we cannot tell here
+	evUpdate                // NotifyUpdate: metadata changed
+	evSuspect               // our probe of the node failed (memberlist log)
+	evPingOK                // our probe of the node succeeded (PingDelegate)
+	evBye                   // the node told us it is shutting down cleanly
 )
 
 // nodeEvent is a copy of a memberlist node taken inside a callback, so the
-// event goroutine never reads memberlist's structures.
+// event goroutine never reads memberlist's structures. It carries no node
+// state: memberlist v0.7.0 never updates the State field of the Node it
+// passes to callbacks (its nodeState.State shadows Node.State), so a dead
+// and a left node look the same there.
 type nodeEvent struct {
-	kind  evKind
-	name  string
-	addr  string
-	meta  []byte
-	state memberlist.NodeStateType
+	kind evKind
+	name string
+	addr string
+	meta []byte
 }
 
 func nodeEventOf(k evKind, n *memberlist.Node) nodeEvent {
-	return nodeEvent{kind: k, name: n.Name, addr: nodeAddr(n), meta: slices.Clone(n.Meta), state: n.State}
+	return nodeEvent{kind: k, name: n.Name, addr: nodeAddr(n), meta: slices.Clone(n.Meta)}
 }
 
 // eventQueue is an unbounded FIFO from memberlist's callbacks to the event
@@ -71,18 +75,9 @@ type peer struct {
 	addr     string
 	meta     Meta
 	liveness Liveness
-}
-
-// livenessOf maps memberlist's node state to ours. A node that left
-// memberlist gracefully (StateLeft) is as unreachable as a dead one.
-func livenessOf(s memberlist.NodeStateType) Liveness {
-	switch s {
-	case memberlist.StateAlive:
-		return Alive
-	case memberlist.StateSuspect:
-		return Suspect
-	}
-	return Dead
+	// bye is set when the node announced a clean shutdown, so the
+	// NotifyLeave that follows is logged as a departure, not a failure.
+	bye bool
 }
 
 // run is the event goroutine. It alone writes the peer table, persists the
@@ -90,8 +85,6 @@ func livenessOf(s memberlist.NodeStateType) Liveness {
 // are serial and never run under memberlist's locks.
 func (g *Gossip) run() {
 	defer g.wg.Done()
-	poll := time.NewTicker(g.cfg.pollInterval())
-	defer poll.Stop()
 	var lastRing []string
 	delivered := false
 	for {
@@ -114,74 +107,61 @@ func (g *Gossip) run() {
 					g.cfg.OnRingChange(slices.Clone(ring))
 				}
 			}
-		case <-poll.C:
-			// Drain first so a poll never precedes an older queued event.
-			for _, e := range g.events.drain() {
-				g.applyEvent(e)
-			}
-			g.pollSuspects()
 		}
 	}
 }
 
-// applyEvent folds one memberlist event into the peer table.
+// applyEvent folds one event into the peer table.
 func (g *Gossip) applyEvent(e nodeEvent) {
 	if e.name == g.cfg.Name {
 		return
 	}
-	l := livenessOf(e.state)
-	if e.kind == evLeave {
-		// memberlist reports a graceful leave and a failure alike; only the
-		// state tells them apart. Neither changes ring membership.
-		if e.state == memberlist.StateLeft {
+	cur, known := (*g.peers.Load())[e.name]
+	switch e.kind {
+	case evJoin, evUpdate:
+		var meta Meta
+		hasMeta := false
+		if len(e.meta) > 0 {
+			m, err := DecodeMeta(e.meta)
+			if err != nil {
+				g.log.Warn("ignoring bad node metadata", "peer", e.name, "err", err)
+			} else {
+				meta, hasMeta = m, true
+			}
+		}
+		g.updatePeer(e.name, func(p *peer) {
+			if e.addr != "" {
+				p.addr = e.addr
+			}
+			if hasMeta {
+				p.meta = meta
+			}
+			p.liveness, p.bye = Alive, false
+		})
+	case evLeave:
+		// memberlist reports a clean leave and a failure alike, and the
+		// node state it passes is not filled in (see nodeEvent); our own
+		// goodbye message tells them apart. Neither changes the ring.
+		if cur.bye {
 			g.log.Info("node left gossip (shut down cleanly); ring membership unchanged", "peer", e.name)
 		} else {
 			g.log.Warn("node failed (declared dead); ring membership unchanged", "peer", e.name)
 		}
-		l = Dead
-	}
-	var meta Meta
-	hasMeta := false
-	if len(e.meta) > 0 {
-		m, err := DecodeMeta(e.meta)
-		if err != nil {
-			g.log.Warn("ignoring bad node metadata", "peer", e.name, "err", err)
-		} else {
-			meta, hasMeta = m, true
+		g.updatePeer(e.name, func(p *peer) { p.liveness = Dead })
+	case evSuspect:
+		if known && cur.liveness == Alive {
+			g.updatePeer(e.name, func(p *peer) { p.liveness = Suspect })
 		}
-	}
-	g.updatePeer(e.name, func(p *peer) {
-		if e.addr != "" {
-			p.addr = e.addr
+	case evPingOK:
+		// A refuted suspicion has no memberlist callback; the next
+		// successful probe of the node is our signal. Never revive a
+		// dead node this way: only NotifyJoin does that.
+		if known && cur.liveness == Suspect {
+			g.updatePeer(e.name, func(p *peer) { p.liveness = Alive })
 		}
-		if hasMeta {
-			p.meta = meta
-		}
-		p.liveness = l
-	})
-}
-
-// pollSuspects reads memberlist's member list (from our goroutine, never a
-// callback) to catch alive<->suspect transitions, for which memberlist has no
-// callback, and any death whose event we have not yet seen.
-func (g *Gossip) pollSuspects() {
-	ml := g.mlist.Load()
-	if ml == nil {
-		return
-	}
-	seen := make(map[string]Liveness)
-	for _, n := range ml.Members() {
-		if n.Name != g.cfg.Name {
-			seen[n.Name] = livenessOf(n.State)
-		}
-	}
-	for name, p := range *g.peers.Load() {
-		l, ok := seen[name]
-		if !ok {
-			l = Dead
-		}
-		if l != p.liveness {
-			g.updatePeer(name, func(p *peer) { p.liveness = l })
+	case evBye:
+		if known {
+			g.updatePeer(e.name, func(p *peer) { p.bye = true })
 		}
 	}
 }

@@ -103,12 +103,17 @@ func New(cfg Config) (*Gossip, error) {
 	mc.Delegate = d
 	mc.Events = d
 	mc.Conflict = d
-	mc.Logger = newMemberlistLogger(log, len(cfg.SecretKey) > 0)
+	mc.Ping = d
+	mc.Logger = newMemberlistLogger(log, len(cfg.SecretKey) > 0, func(name string) {
+		g.events.push(nodeEvent{kind: evSuspect, name: name})
+	})
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return nil, fmt.Errorf("gossip: start memberlist on %s:%d: %w", mc.BindAddr, mc.BindPort, err)
 	}
 	g.mlist.Store(ml)
+	// LocalNode points into memberlist's state; read it once, now, before
+	// any join could make memberlist rewrite it.
 	g.addr = nodeAddr(ml.LocalNode())
 
 	// A node that starts joins the ring. Bump the row only if it says
@@ -276,8 +281,11 @@ func (g *Gossip) halt(leave bool) error {
 		ml := g.mlist.Load()
 		var errs []error
 		if leave {
-			// memberlist needs Leave before Shutdown, or peers only
-			// notice through probe failures and suspicion.
+			// Say goodbye first, so peers log our departure as such
+			// (memberlist's NotifyLeave cannot tell them), then
+			// memberlist's Leave before Shutdown, or peers only notice
+			// through probe failures and suspicion.
+			g.sayBye()
 			if e := ml.Leave(g.leaveTimeout()); e != nil {
 				errs = append(errs, fmt.Errorf("gossip: leave memberlist: %w", e))
 			}
@@ -293,6 +301,28 @@ func (g *Gossip) halt(leave bool) error {
 		err = errors.Join(errs...)
 	})
 	return err
+}
+
+// sayBye tells every alive peer, over TCP and in parallel, that this node
+// is shutting down cleanly; it waits at most leaveTimeout. Best effort: a
+// peer that misses it only logs our exit as a failure.
+func (g *Gossip) sayBye() {
+	ml := g.mlist.Load()
+	msg := append([]byte{msgBye}, g.cfg.Name...)
+	var wg sync.WaitGroup
+	for _, n := range g.reachablePeers() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = ml.SendReliable(n, msg)
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(g.leaveTimeout()):
+	}
 }
 
 // leaveTimeout bounds how long Shutdown waits for memberlist's leave

@@ -13,11 +13,25 @@ import (
 type mlLogWriter struct {
 	log       *slog.Logger
 	encrypted bool
+	// onSuspect, if set, is called with a node's name when our own probe
+	// of it failed: memberlist has no callback for suspicion, only this
+	// log line. It must not block (it runs on memberlist's probe path).
+	onSuspect func(name string)
 }
 
 // newMemberlistLogger returns a *log.Logger for memberlist.Config.Logger.
-func newMemberlistLogger(l *slog.Logger, encrypted bool) *log.Logger {
-	return log.New(&mlLogWriter{log: l.With("source", "memberlist"), encrypted: encrypted}, "", 0)
+func newMemberlistLogger(l *slog.Logger, encrypted bool, onSuspect func(string)) *log.Logger {
+	return log.New(&mlLogWriter{log: l.With("source", "memberlist"), encrypted: encrypted, onSuspect: onSuspect}, "", 0)
+}
+
+// suspectName extracts the node from memberlist's line
+// "Suspect NAME has failed, no acks received" (state.go, probeNode).
+func suspectName(line string) (string, bool) {
+	rest, ok := strings.CutPrefix(line, "Suspect ")
+	if !ok {
+		return "", false
+	}
+	return strings.CutSuffix(rest, " has failed, no acks received")
 }
 
 // keyMismatchHints are memberlist texts that mean a peer's traffic could not
@@ -53,6 +67,9 @@ func (w *mlLogWriter) Write(p []byte) (int, error) {
 		}
 	}
 	line = strings.TrimPrefix(line, "memberlist: ")
+	if name, ok := suspectName(line); ok && w.onSuspect != nil {
+		w.onSuspect(name)
+	}
 	for _, h := range keyMismatchHints {
 		if strings.Contains(line, h) {
 			msg := "gossip encryption key mismatch: a peer's traffic could not be decrypted; every node must use the same gossip key"

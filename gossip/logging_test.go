@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -24,7 +25,7 @@ func TestMemberlistLogLevels(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var sb strings.Builder
 			l := slog.New(slog.NewTextHandler(&sb, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			newMemberlistLogger(l, tc.encrypted).Print(tc.line)
+			newMemberlistLogger(l, tc.encrypted, nil).Print(tc.line)
 			if !strings.Contains(sb.String(), tc.want) {
 				t.Errorf("logged %q, want it to contain %q", sb.String(), tc.want)
 			}
@@ -32,5 +33,17 @@ func TestMemberlistLogLevels(t *testing.T) {
 				t.Errorf("prefix not stripped: %q", sb.String())
 			}
 		})
+	}
+}
+
+func TestMemberlistSuspectLine(t *testing.T) {
+	var got []string
+	l := newMemberlistLogger(slog.New(slog.DiscardHandler), false, func(n string) { got = append(got, n) })
+	l.Print("[INFO] memberlist: Suspect n5 has failed, no acks received")
+	l.Print("[INFO] memberlist: Suspect node with spaces has failed, no acks received")
+	l.Print("[INFO] memberlist: Marking n5 as failed, suspect timeout reached (0 peer confirmations)")
+	l.Print("[WARN] memberlist: Refuting a suspect message (from: n2)")
+	if want := []string{"n5", "node with spaces"}; !slices.Equal(got, want) {
+		t.Errorf("suspects = %q, want %q", got, want)
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/memberlist"
@@ -142,6 +144,31 @@ func (g *Gossip) change(ctx context.Context, name string, s Status, op string) e
 	return g.announce(ctx, op, row)
 }
 
+// reachablePeers returns a private memberlist.Node (name and address only)
+// for every peer not known dead. It reads our own peer table, never
+// memberlist's Members(): those are pointers into memberlist's state, which
+// it rewrites under its lock when an alive message arrives, so reading
+// their fields later is a data race.
+func (g *Gossip) reachablePeers() []*memberlist.Node {
+	var out []*memberlist.Node
+	for name, p := range *g.peers.Load() {
+		if p.liveness == Dead {
+			continue
+		}
+		host, port, err := net.SplitHostPort(p.addr)
+		if err != nil {
+			continue
+		}
+		pn, err := strconv.ParseUint(port, 10, 16)
+		ip := net.ParseIP(host)
+		if err != nil || ip == nil {
+			continue
+		}
+		out = append(out, &memberlist.Node{Name: name, Addr: ip, Port: uint16(pn)})
+	}
+	return out
+}
+
 // announce sends rows reliably (TCP) to every peer memberlist sees alive and
 // waits until every send finished or ctx ended. It succeeds if at least one
 // peer took the rows: from there gossip and push-pull carry them to
@@ -149,12 +176,7 @@ func (g *Gossip) change(ctx context.Context, name string, s Status, op string) e
 func (g *Gossip) announce(ctx context.Context, op string, rows Map) error {
 	ml := g.mlist.Load()
 	msg := encodeRowsMsg(rows)
-	var targets []*memberlist.Node
-	for _, n := range ml.Members() {
-		if n.Name != g.cfg.Name && livenessOf(n.State) != Dead {
-			targets = append(targets, n)
-		}
-	}
+	targets := g.reachablePeers()
 	if len(targets) == 0 {
 		g.log.Warn("no peer alive to tell; the change spreads when peers are reached", "op", op)
 		return nil

@@ -144,6 +144,9 @@ func decodeOne(b []byte, v any) error {
 const (
 	// msgRows carries an encoded Map delta.
 	msgRows byte = 1
+	// msgBye carries the sender's name: it is shutting down cleanly, so its
+	// coming NotifyLeave is a departure, not a failure.
+	msgBye byte = 2
 )
 
 // encodeRowsMsg frames a Map delta as a user message.

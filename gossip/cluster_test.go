@@ -1,0 +1,388 @@
+package gossip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ringkv/ringkv/ring"
+)
+
+// converge is how long any cluster-wide condition may take to hold. The
+// local profile normally needs well under two seconds; the margin is for a
+// loaded 2-core machine under -race.
+const converge = 15 * time.Second
+
+// testNode is one gossip node plus what its callbacks reported, mirroring
+// how the node package wires gossip to ring/.
+type testNode struct {
+	name string
+	dir  string
+	port int
+	g    *Gossip
+	logw *testLogWriter
+
+	ring atomic.Pointer[ring.Ring] // rebuilt by OnRingChange
+
+	mu       sync.Mutex // guards liveness and ringErr
+	liveness map[string]Liveness
+	ringErr  error
+}
+
+type nodeOpts struct {
+	port   int
+	seeds  []string
+	key    []byte
+	rejoin time.Duration
+}
+
+// startNode starts a node with the local profile. Its shutdown and log
+// capture are tied to owner (the top-level test, so a node started in one
+// subtest outlives it); failures are reported on t. Logs go to t.Log at Info.
+func startNode(t, owner *testing.T, name, dir string, o nodeOpts) *testNode {
+	t.Helper()
+	lg, w := newTestLogger(owner, slog.LevelInfo)
+	n := &testNode{name: name, dir: dir, logw: w, liveness: map[string]Liveness{}}
+	cfg := LocalConfig()
+	cfg.Name, cfg.Dir, cfg.BindPort, cfg.Seeds, cfg.SecretKey = name, dir, o.port, o.seeds, o.key
+	cfg.RejoinInterval = o.rejoin
+	cfg.Meta = Meta{RPC: "rpc-" + name, HTTP: "http-" + name, RESP: "resp-" + name, Proto: 1}
+	cfg.Logger = lg.With("test_node", name)
+	cfg.OnRingChange = func(members []string) {
+		r, err := ring.New(ring.DefaultConfig(), members)
+		n.mu.Lock()
+		n.ringErr = err
+		n.mu.Unlock()
+		if err == nil {
+			n.ring.Store(r)
+		}
+	}
+	cfg.OnLiveness = func(peer string, l Liveness) {
+		n.mu.Lock()
+		n.liveness[peer] = l
+		n.mu.Unlock()
+	}
+	g, err := New(cfg)
+	if err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	n.g = g
+	_, port, _ := net.SplitHostPort(g.LocalAddr())
+	n.port, _ = strconv.Atoi(port)
+	owner.Cleanup(func() { _ = g.Shutdown() })
+	g.Start(owner.Context())
+	return n
+}
+
+// crash stops the node without announcing anything, like kill -9.
+func (n *testNode) crash(t *testing.T) {
+	t.Helper()
+	if err := n.g.halt(false); err != nil {
+		t.Fatalf("crash %s: %v", n.name, err)
+	}
+}
+
+// reported returns the liveness OnLiveness last reported for peer.
+func (n *testNode) reported(peer string) (Liveness, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	l, ok := n.liveness[peer]
+	return l, ok
+}
+
+// ringMembersOf returns the members of the ring built by OnRingChange.
+func (n *testNode) ringMembers() []string {
+	if r := n.ring.Load(); r != nil {
+		return r.Members()
+	}
+	return nil
+}
+
+func names(nodes []*testNode) []string {
+	var out []string
+	for _, n := range nodes {
+		out = append(out, n.name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// waitRing waits until every node's ring map and the ring its callback
+// built have exactly want as members, then checks the rings are identical.
+func waitRing(t *testing.T, nodes []*testNode, want []string) {
+	t.Helper()
+	waitFor(t, converge, func() bool {
+		for _, n := range nodes {
+			if !slices.Equal(n.g.RingMembers(), want) || !slices.Equal(n.ringMembers(), want) {
+				return false
+			}
+		}
+		return true
+	}, func() string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "want ring %v;", want)
+		for _, n := range nodes {
+			fmt.Fprintf(&b, " %s: map %v callback %v;", n.name, n.g.RingMembers(), n.ringMembers())
+		}
+		return b.String()
+	})
+	first := nodes[0].ring.Load()
+	for _, n := range nodes[1:] {
+		if !n.ring.Load().Equal(first) {
+			t.Fatalf("ring tables differ: %s fingerprint %x, %s fingerprint %x",
+				nodes[0].name, first.Fingerprint(), n.name, n.ring.Load().Fingerprint())
+		}
+	}
+}
+
+// waitAlive waits until every node sees every other one as alive.
+func waitAlive(t *testing.T, nodes []*testNode) {
+	t.Helper()
+	waitFor(t, converge, func() bool {
+		for _, a := range nodes {
+			for _, b := range nodes {
+				if !a.g.Alive(b.name) {
+					return false
+				}
+			}
+		}
+		return true
+	}, func() string {
+		var b strings.Builder
+		for _, a := range nodes {
+			fmt.Fprintf(&b, "%s sees:", a.name)
+			for _, m := range a.g.Members() {
+				fmt.Fprintf(&b, " %s=%s/%s", m.Name, m.Liveness, m.Status)
+			}
+			b.WriteString("; ")
+		}
+		return b.String()
+	})
+}
+
+// TestCluster walks five nodes through the "must be shown" list:
+// convergence, a crash that does not change the ring, a restart that
+// rejoins with the same ring, remove, a restart after remove, and leave.
+func TestCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts five memberlists on loopback")
+	}
+	top := t
+	var nodes []*testNode
+	dirs := map[string]string{}
+	for i := 1; i <= 5; i++ {
+		name := fmt.Sprintf("n%d", i)
+		dirs[name] = t.TempDir()
+		var seeds []string
+		if i > 1 {
+			seeds = []string{nodes[0].g.LocalAddr()}
+		}
+		nodes = append(nodes, startNode(t, top, name, dirs[name], nodeOpts{seeds: seeds}))
+	}
+	all := names(nodes)
+	n1, n5 := nodes[0], nodes[4]
+	seed := []string{n1.g.LocalAddr()}
+
+	t.Run("five nodes converge on the same ring", func(t *testing.T) {
+		waitRing(t, nodes, all)
+		waitAlive(t, nodes)
+		for _, n := range nodes {
+			for _, peer := range nodes {
+				meta, ok := n.g.Meta(peer.name)
+				if !ok || meta.RPC != "rpc-"+peer.name || meta.Proto != 1 {
+					t.Errorf("%s sees meta of %s = %+v, %v", n.name, peer.name, meta, ok)
+				}
+			}
+		}
+		if got := len(n1.g.Members()); got != 5 {
+			t.Errorf("Members() has %d entries, want 5", got)
+		}
+	})
+
+	versionBefore := n1.g.Ring()["n5"].Version
+
+	t.Run("crash: others see it dead, ring unchanged", func(t *testing.T) {
+		start := time.Now()
+		n5.crash(t)
+		others := nodes[:4]
+		waitFor(t, converge, func() bool {
+			for _, n := range others {
+				if n.g.Liveness("n5") != Dead {
+					return false
+				}
+			}
+			return true
+		}, func() string { return fmt.Sprintf("n1 sees n5 %s", n1.g.Liveness("n5")) })
+		t.Logf("crash detected as dead by all four in %v", time.Since(start).Round(time.Millisecond))
+		for _, n := range others {
+			if l, ok := n.reported("n5"); !ok || l != Dead {
+				t.Errorf("%s: OnLiveness last reported n5 %v (reported %v), want dead", n.name, l, ok)
+			}
+		}
+		waitRing(t, others, all) // still five members
+		if !others[0].ring.Load().Contains("n5") {
+			t.Fatal("crashed node left the ring")
+		}
+	})
+
+	t.Run("restart with same name and dir rejoins with the same ring", func(t *testing.T) {
+		before := n1.ring.Load()
+		n5 = startNode(t, top, "n5", dirs["n5"], nodeOpts{port: n5.port, seeds: seed})
+		// The restarted node knows the ring from disk before hearing
+		// from anyone.
+		if got := n5.g.RingMembers(); !slices.Equal(got, all) {
+			t.Fatalf("restarted node loaded ring %v, want %v", got, all)
+		}
+		nodes[4] = n5
+		waitAlive(t, nodes)
+		waitRing(t, nodes, all)
+		if !n5.ring.Load().Equal(before) {
+			t.Error("ring after restart differs from ring before the crash")
+		}
+		if v := n1.g.Ring()["n5"].Version; v != versionBefore {
+			t.Errorf("restart bumped n5's row version from %d to %d; a crash must change nothing", versionBefore, v)
+		}
+	})
+
+	t.Run("remove changes the ring on the other four", func(t *testing.T) {
+		before := n1.ring.Load()
+		n5.crash(t)
+		waitFor(t, converge, func() bool { return n1.g.Liveness("n5") == Dead },
+			func() string { return "n1 never saw n5 dead" })
+		if err := n1.g.Remove(t.Context(), "n1"); !errors.Is(err, ErrRemoveSelf) {
+			t.Errorf("Remove(self) = %v, want ErrRemoveSelf", err)
+		}
+		if err := n1.g.Remove(t.Context(), "nope"); !errors.Is(err, ErrUnknownNode) {
+			t.Errorf("Remove(unknown) = %v, want ErrUnknownNode", err)
+		}
+		if err := n1.g.Remove(t.Context(), "n5"); err != nil {
+			t.Fatalf("Remove(n5) = %v", err)
+		}
+		if err := n1.g.Remove(t.Context(), "n5"); err != nil {
+			t.Fatalf("second Remove(n5) = %v, want no-op", err)
+		}
+		four := nodes[:4]
+		waitRing(t, four, names(four))
+		if n1.ring.Load().Equal(before) {
+			t.Error("ring tables did not change after remove")
+		}
+		if st := nodes[3].g.Ring()["n5"].Status; st != StatusRemoved {
+			t.Errorf("n4 sees n5 as %q, want removed", st)
+		}
+		// Persisted: a fresh load of n3's file shows the removal.
+		m, err := loadState(nodes[2].dir, "n3")
+		if err != nil || m["n5"].Status != StatusRemoved {
+			t.Errorf("n3's persisted map: n5 = %+v, err %v", m["n5"], err)
+		}
+	})
+
+	t.Run("a removed node that starts again rejoins", func(t *testing.T) {
+		n5 = startNode(t, top, "n5", dirs["n5"], nodeOpts{port: n5.port, seeds: seed})
+		nodes[4] = n5
+		waitRing(t, nodes, all)
+		waitAlive(t, nodes)
+	})
+
+	t.Run("leave takes a node out of the ring on every node", func(t *testing.T) {
+		n4 := nodes[3]
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		if err := n4.g.Leave(ctx); err != nil {
+			t.Fatalf("Leave = %v", err)
+		}
+		rest := []*testNode{nodes[0], nodes[1], nodes[2], nodes[4]}
+		// Leave sent the row directly to every alive peer before
+		// returning; they apply it as soon as they read it.
+		waitRing(t, append(rest, n4), names(rest))
+		if err := n4.g.Shutdown(); err != nil {
+			t.Fatalf("Shutdown = %v", err)
+		}
+		waitRing(t, rest, names(rest))
+		waitFor(t, converge, func() bool { return n1.g.Liveness("n4") == Dead },
+			func() string { return "n1 never saw n4 gone after its shutdown" })
+		if !n1.logw.contains("node left gossip (shut down cleanly)", "peer=n4") {
+			t.Error("n1 did not log n4's graceful memberlist leave as such")
+		}
+		if err := n4.g.Leave(t.Context()); !errors.Is(err, ErrShutdown) {
+			t.Errorf("Leave after Shutdown = %v, want ErrShutdown", err)
+		}
+	})
+}
+
+// TestEncryptionKeyMismatch: a node with another key (or none) never joins,
+// and the log says why; a node with the same key does.
+func TestEncryptionKeyMismatch(t *testing.T) {
+	top := t
+	keyA := []byte("0123456789abcdef")
+	keyB := []byte("fedcba9876543210")
+	n1 := startNode(t, top, "k1", t.TempDir(), nodeOpts{key: keyA})
+	seeds := []string{n1.g.LocalAddr()}
+	wrong := startNode(t, top, "k2", t.TempDir(), nodeOpts{key: keyB, seeds: seeds})
+	plain := startNode(t, top, "k3", t.TempDir(), nodeOpts{seeds: seeds})
+	good := startNode(t, top, "k4", t.TempDir(), nodeOpts{key: keyA, seeds: seeds})
+
+	waitRing(t, []*testNode{n1, good}, []string{"k1", "k4"})
+	waitFor(t, converge, func() bool {
+		return n1.logw.contains("level=ERROR", "encryption key mismatch") &&
+			plain.logw.contains("level=WARN", "could not join any seed")
+	}, func() string { return "no key-mismatch error logged" })
+	waitFor(t, converge, func() bool {
+		return wrong.logw.contains("level=WARN", "could not join any seed", "same gossip encryption key")
+	},
+		func() string { return "k2 did not log its failed join with the key hint" })
+
+	for _, n := range []*testNode{n1, good} {
+		for _, outsider := range []string{"k2", "k3"} {
+			if n.g.Liveness(outsider) != Dead || slices.Contains(n.g.RingMembers(), outsider) {
+				t.Errorf("%s let %s in: liveness %s, ring %v", n.name, outsider, n.g.Liveness(outsider), n.g.RingMembers())
+			}
+		}
+	}
+	for _, outsider := range []*testNode{wrong, plain} {
+		if got := outsider.g.RingMembers(); !slices.Equal(got, []string{outsider.name}) {
+			t.Errorf("%s joined a ring it has no key for: %v", outsider.name, got)
+		}
+		select {
+		case <-outsider.g.Joined():
+			t.Errorf("%s reports a successful join", outsider.name)
+		default:
+		}
+	}
+}
+
+// TestRejoinHealsAfterMemberlistForgets: once memberlist has given up on a
+// dead node (GossipToTheDeadTime), only the re-join loop can bring it back.
+// The restarted node has no seeds, so it cannot find the cluster itself.
+func TestRejoinHealsAfterMemberlistForgets(t *testing.T) {
+	top := t
+	if testing.Short() {
+		t.Skip("waits out GossipToTheDeadTime")
+	}
+	a := startNode(t, top, "r1", t.TempDir(), nodeOpts{rejoin: 300 * time.Millisecond})
+	bDir := t.TempDir()
+	b := startNode(t, top, "r2", bDir, nodeOpts{seeds: []string{a.g.LocalAddr()}})
+	pair := []*testNode{a, b}
+	waitRing(t, pair, []string{"r1", "r2"})
+	waitAlive(t, pair)
+
+	b.crash(t)
+	waitFor(t, converge, func() bool { return a.g.Liveness("r2") == Dead }, func() string { return "r1 never saw r2 dead" })
+	mc, _ := a.g.cfg.memberlistConfig()
+	time.Sleep(mc.GossipToTheDeadTime + time.Second) // let memberlist stop gossiping to r2
+
+	b = startNode(t, top, "r2", bDir, nodeOpts{port: b.port})
+	waitAlive(t, []*testNode{a, b})
+	const msg = "re-joined ring members memberlist did not see alive"
+	if !a.logw.contains(msg) && !b.logw.contains(msg) {
+		t.Error("neither node's re-join loop reported reconnecting")
+	}
+}
