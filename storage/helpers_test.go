@@ -3,7 +3,6 @@ package storage
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"testing"
 	"time"
@@ -25,10 +24,13 @@ func (w tWriter) Write(p []byte) (int, error) {
 }
 
 func fnvPartitioner(n int) func([]byte) int {
+	// FNV-1a inline: hash/fnv's hasher escapes and allocates per call.
 	return func(k []byte) int {
-		h := fnv.New32a()
-		h.Write(k)
-		return int(h.Sum32() % uint32(n))
+		h := uint32(2166136261)
+		for _, c := range k {
+			h = (h ^ uint32(c)) * 16777619
+		}
+		return int(h % uint32(n))
 	}
 }
 
