@@ -33,8 +33,9 @@ type testNode struct {
 
 	ring atomic.Pointer[ring.Ring] // rebuilt by OnRingChange
 
-	mu       sync.Mutex // guards liveness and ringErr
+	mu       sync.Mutex // guards liveness, history and ringErr
 	liveness map[string]Liveness
+	history  map[string][]Liveness
 	ringErr  error
 }
 
@@ -51,7 +52,7 @@ type nodeOpts struct {
 func startNode(t, owner *testing.T, name, dir string, o nodeOpts) *testNode {
 	t.Helper()
 	lg, w := newTestLogger(owner, slog.LevelInfo)
-	n := &testNode{name: name, dir: dir, logw: w, liveness: map[string]Liveness{}}
+	n := &testNode{name: name, dir: dir, logw: w, liveness: map[string]Liveness{}, history: map[string][]Liveness{}}
 	cfg := LocalConfig()
 	cfg.Name, cfg.Dir, cfg.BindPort, cfg.Seeds, cfg.SecretKey = name, dir, o.port, o.seeds, o.key
 	cfg.RejoinInterval = o.rejoin
@@ -69,6 +70,7 @@ func startNode(t, owner *testing.T, name, dir string, o nodeOpts) *testNode {
 	cfg.OnLiveness = func(peer string, l Liveness) {
 		n.mu.Lock()
 		n.liveness[peer] = l
+		n.history[peer] = append(n.history[peer], l)
 		n.mu.Unlock()
 	}
 	g, err := New(cfg)
@@ -223,10 +225,23 @@ func TestCluster(t *testing.T) {
 			return true
 		}, func() string { return fmt.Sprintf("n1 sees n5 %s", n1.g.Liveness("n5")) })
 		t.Logf("crash detected as dead by all four in %v", time.Since(start).Round(time.Millisecond))
+		suspected := 0
 		for _, n := range others {
 			if l, ok := n.reported("n5"); !ok || l != Dead {
 				t.Errorf("%s: OnLiveness last reported n5 %v (reported %v), want dead", n.name, l, ok)
 			}
+			n.mu.Lock()
+			h := n.history["n5"]
+			n.mu.Unlock()
+			t.Logf("%s saw n5: %v", n.name, h)
+			if slices.Contains(h, Suspect) {
+				suspected++
+			}
+		}
+		// Suspicion starts with some node's own failed probe, so at
+		// least one node must have reported n5 suspect before dead.
+		if suspected == 0 {
+			t.Error("no node reported n5 suspect before dead")
 		}
 		waitRing(t, others, all) // still five members
 		if !others[0].ring.Load().Contains("n5") {
