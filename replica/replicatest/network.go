@@ -18,8 +18,11 @@ import (
 //
 // Faults, all between ordered pairs of nodes ("" in Drop and Delay matches
 // any node):
-//   - Partition/Cut/Isolate: the call fails at once with ErrUnreachable,
-//     as a refused connection does.
+//   - Cut(from, to): calls from -> to fail at once with ErrUnreachable, as a
+//     refused connection does; calls to -> from are delivered and run, but
+//     the answer is lost, so the caller waits for its deadline (an
+//     asymmetric partition). Partition cuts both ways; Isolate cuts a node
+//     from every other.
 //   - Drop: the request is lost with probability p; the caller waits for
 //     its deadline, as with a lost packet.
 //   - Delay: the request is held for d before delivery.
@@ -69,7 +72,8 @@ func (n *Network) Unregister(node string) {
 // Transport returns node's endpoint for calling others.
 func (n *Network) Transport(node string) *Endpoint { return &Endpoint{net: n, self: node} }
 
-// Cut blocks calls from one node to another (one direction).
+// Cut blocks traffic from one node to another (one direction): see
+// Network.
 func (n *Network) Cut(from, to string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -127,11 +131,12 @@ func (n *Network) Calls() uint64 { return n.calls.Load() }
 func (n *Network) Wait() { n.running.Wait() }
 
 // faults looks up the handler and faults for a call.
-func (n *Network) faults(from, to string) (h replica.Handler, cut, dropped bool, delay time.Duration) {
+func (n *Network) faults(from, to string) (h replica.Handler, cut, replyLost, dropped bool, delay time.Duration) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	h = n.handlers[to]
-	cut = n.cut[link{from, to}] || n.cut[link{to, from}]
+	cut = n.cut[link{from, to}]
+	replyLost = n.cut[link{to, from}]
 	p := 0.0
 	for _, l := range []link{{from, to}, {from, ""}, {"", to}, {"", ""}} {
 		if v, ok := n.drop[l]; ok {
@@ -146,7 +151,7 @@ func (n *Network) faults(from, to string) (h replica.Handler, cut, dropped bool,
 			break
 		}
 	}
-	return h, cut, dropped, delay
+	return h, cut, replyLost, dropped, delay
 }
 
 // Endpoint is one node's side of a Network; it implements
@@ -168,7 +173,7 @@ func (e *Endpoint) Call(ctx context.Context, to string, req replica.Request) (re
 	if err != nil {
 		return replica.Response{}, err
 	}
-	h, cut, dropped, delay := e.net.faults(e.self, to)
+	h, cut, replyLost, dropped, delay := e.net.faults(e.self, to)
 	switch {
 	case h == nil:
 		return replica.Response{}, fmt.Errorf("%w: %s", replica.ErrUnknownPeer, to)
@@ -207,6 +212,9 @@ func (e *Endpoint) Call(ctx context.Context, to string, req replica.Request) (re
 		out, merr := replica.MarshalReply(resp, err)
 		if merr != nil {
 			out, _ = replica.MarshalReply(replica.Response{}, fmt.Errorf("%w: encode reply: %v", replica.ErrInternal, merr))
+		}
+		if replyLost {
+			return // the caller waits for its deadline
 		}
 		done <- out
 	}()
