@@ -196,6 +196,10 @@ func unmarshal(b []byte, v any) error {
 	if b[0] != ProtocolVersion {
 		return fmt.Errorf("%w: version %d, want %d", ErrProtocol, b[0], ProtocolVersion)
 	}
+	// A length prefix from a hostile peer must not size an allocation.
+	if err := vclock.CheckEncoding(b[1:]); err != nil {
+		return fmt.Errorf("%w: %v", ErrProtocol, err)
+	}
 	r := bytes.NewReader(b[1:])
 	if err := msgpack.NewDecoder(r).Decode(v); err != nil {
 		return fmt.Errorf("%w: %v", ErrProtocol, err)
