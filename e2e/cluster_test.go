@@ -291,7 +291,7 @@ func TestServerConfigErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := startServer(t, tt.name, tt.args...)
-			code := s.wait(t, time.Until(deadline))
+			code := s.wait(t, min(30*time.Second, time.Until(deadline)))
 			if code == 0 || !strings.Contains(s.out.String(), "error: ") || !strings.Contains(s.out.String(), tt.want) {
 				t.Errorf("exit %d, output %q; want non-zero and an error naming %q", code, s.out, tt.want)
 			}

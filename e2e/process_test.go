@@ -166,7 +166,7 @@ func (s *server) wait(t *testing.T, limit time.Duration) int {
 	select {
 	case <-s.done:
 	case <-time.After(limit):
-		t.Fatalf("%s still running %s after SIGTERM\n%s", s.name, limit, s.out)
+		t.Fatalf("%s still running after %s\n%s", s.name, limit, s.out)
 	}
 	var ee *exec.ExitError
 	switch {
