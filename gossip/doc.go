@@ -25,7 +25,7 @@
 //
 // # Wire and disk formats
 //
-// Node metadata: msgpack array [rpc, http, resp, proto], at most
+// Node metadata: msgpack map {r: rpc, h: http, s: resp, p: proto}, at most
 // memberlist.MetaMaxSize (512) bytes. Map on the wire: msgpack array
 // [format=1, [[name, status, version, addr], ...]] with rows sorted by name;
 // a user message is one type byte (1 = rows) followed by that encoding.

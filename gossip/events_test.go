@@ -66,7 +66,7 @@ func TestApplyEventMetaAndBye(t *testing.T) {
 	meta, _ := EncodeMeta(Meta{RPC: "r:1", HTTP: "h:1", RESP: "s:1", Proto: 3})
 	g.applyEvent(nodeEvent{kind: evJoin, name: "p", addr: "127.0.0.1:7", meta: meta})
 	got, ok := g.Meta("p")
-	if !ok || !cmp.Equal(got, Meta{RPC: "r:1", HTTP: "h:1", RESP: "s:1", Proto: 3}, cmpMeta) {
+	if !ok || !cmp.Equal(got, Meta{RPC: "r:1", HTTP: "h:1", RESP: "s:1", Proto: 3}) {
 		t.Errorf("Meta = %+v, %v", got, ok)
 	}
 	// Bad metadata in an update keeps the last good one.

@@ -11,18 +11,18 @@ import (
 
 // Meta is the metadata a node advertises through memberlist: where its other
 // listeners are and which protocol it speaks. Encoded with msgpack as a
-// 4-element array, it stays far below memberlist's 512-byte limit for any
-// sane addresses (Config.Validate checks the actual size).
+// map with one-letter keys (so fields can be added compatibly), it stays
+// far below memberlist's 512-byte limit for any sane addresses
+// (Config.Validate checks the actual size).
 type Meta struct {
-	_msgpack struct{} `msgpack:",as_array"`
 	// RPC is the internal RPC address (host:port).
-	RPC string `json:"rpc"`
+	RPC string `json:"rpc" msgpack:"r"`
 	// HTTP is the client HTTP address (host:port).
-	HTTP string `json:"http"`
+	HTTP string `json:"http" msgpack:"h"`
 	// RESP is the Redis-protocol address (host:port).
-	RESP string `json:"resp"`
+	RESP string `json:"resp" msgpack:"s"`
 	// Proto is the node's protocol version.
-	Proto int `json:"proto"`
+	Proto int `json:"proto" msgpack:"p"`
 }
 
 // EncodeMeta returns the msgpack encoding of m, or ErrBadMeta if it exceeds
