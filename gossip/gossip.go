@@ -44,13 +44,15 @@ type Gossip struct {
 
 	persistMu sync.Mutex // serialises writes of the state file
 
-	joined    chan struct{} // closed once seeds answered (or there are none)
-	joinOnce  sync.Once
-	startOnce sync.Once
-	stopOnce  sync.Once
-	stop      chan struct{} // closed by Shutdown
-	closed    atomic.Bool
-	wg        sync.WaitGroup // event goroutine and Start's loops
+	joined   chan struct{} // closed once seeds answered (or there are none)
+	joinOnce sync.Once
+	stopOnce sync.Once
+	stop     chan struct{} // closed by Shutdown
+	closed   atomic.Bool
+	wg       sync.WaitGroup // event goroutine and Start's loops
+
+	lifeMu  sync.Mutex // orders Start against Shutdown (wg.Add vs wg.Wait)
+	started bool       // guarded by lifeMu
 }
 
 // New loads the ring map persisted in cfg.Dir, marks this node joined,
@@ -142,24 +144,25 @@ func New(cfg Config) (*Gossip, error) {
 // runs the re-join loop until ctx ends or Shutdown. It does not block.
 // Calling it again does nothing.
 func (g *Gossip) Start(ctx context.Context) {
-	g.startOnce.Do(func() {
-		if g.closed.Load() {
-			return
+	g.lifeMu.Lock()
+	defer g.lifeMu.Unlock()
+	if g.started || g.closed.Load() {
+		return
+	}
+	g.started = true
+	ctx, cancel := context.WithCancel(ctx)
+	g.wg.Add(3)
+	go func() {
+		// Tie ctx to Shutdown so the loops have one thing to watch.
+		defer g.wg.Done()
+		defer cancel()
+		select {
+		case <-ctx.Done():
+		case <-g.stop:
 		}
-		ctx, cancel := context.WithCancel(ctx)
-		g.wg.Add(3)
-		go func() {
-			// Tie ctx to Shutdown so the loops have one thing to watch.
-			defer g.wg.Done()
-			defer cancel()
-			select {
-			case <-ctx.Done():
-			case <-g.stop:
-			}
-		}()
-		go func() { defer g.wg.Done(); g.joinSeeds(ctx) }()
-		go func() { defer g.wg.Done(); g.rejoinLoop(ctx) }()
-	})
+	}()
+	go func() { defer g.wg.Done(); g.joinSeeds(ctx) }()
+	go func() { defer g.wg.Done(); g.rejoinLoop(ctx) }()
 }
 
 // Joined is closed once a seed answered, or at Start if there are no seeds.
@@ -276,8 +279,10 @@ func (g *Gossip) Shutdown() error {
 func (g *Gossip) halt(leave bool) error {
 	var err error
 	g.stopOnce.Do(func() {
+		g.lifeMu.Lock()
 		g.closed.Store(true)
 		close(g.stop)
+		g.lifeMu.Unlock()
 		ml := g.mlist.Load()
 		var errs []error
 		if leave {

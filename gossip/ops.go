@@ -27,8 +27,9 @@ func (g *Gossip) RingMembers() []string { return g.ringSnapshot().RingMembers() 
 func (g *Gossip) Ring() Map { return g.ringSnapshot().Clone() }
 
 // Alive reports whether memberlist sees name alive; this node is always
-// alive to itself. It takes no lock and allocates nothing, for the request
-// path.
+// alive to itself. A suspect node is not alive: requests route around it
+// (with hints) until a probe answers again. It takes no lock and allocates
+// nothing, for the request path.
 func (g *Gossip) Alive(name string) bool {
 	return g.Liveness(name) == Alive
 }
@@ -132,6 +133,10 @@ func (g *Gossip) change(ctx context.Context, name string, s Status, op string) e
 		addr = g.addr
 	}
 	g.ring = g.ring.Set(name, s, addr)
+	if name == g.cfg.Name {
+		// Our own decision from now on: never overrule it as stale.
+		g.reassert = false
+	}
 	row := Map{name: g.ring[name]}
 	g.mu.Unlock()
 
