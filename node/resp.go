@@ -40,9 +40,10 @@ type respServer struct {
 	srv     *redcon.Server
 	cmds    map[string]respCommand // read-only after construction
 
-	// mu guards active, draining and idle: the in-flight command count that
+	// mu guards ln, active, draining and idle: the in-flight command count that
 	// a graceful shutdown waits for before closing connections.
 	mu       sync.Mutex
+	ln       net.Listener
 	active   int
 	draining bool
 	idle     chan struct{} // closed once draining and active == 0
@@ -56,15 +57,28 @@ func newRESPServer(kv kvBackend, info func() respInfo, m *metrics, limits Limits
 }
 
 // serve accepts connections on ln until shutdown; it returns nil then.
-func (s *respServer) serve(ln net.Listener) error { return s.srv.Serve(ln) }
+func (s *respServer) serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		return ln.Close()
+	}
+	s.ln = ln
+	s.mu.Unlock()
+	// redcon returns nil once its listener is closed, and closes every
+	// connection on its way out.
+	return s.srv.Serve(ln)
+}
 
 // shutdown stops taking commands, waits for in-flight ones (until ctx is
 // done) and then closes the listener and every connection.
 func (s *respServer) shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	s.draining = true
-	if s.active == 0 {
-		close(s.idle)
+	if !s.draining { // shutdown may be called again; idle closes once
+		s.draining = true
+		if s.active == 0 {
+			close(s.idle)
+		}
 	}
 	s.mu.Unlock()
 	var err error
@@ -73,8 +87,16 @@ func (s *respServer) shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		err = fmt.Errorf("node: resp commands still running at shutdown: %w", ctx.Err())
 	}
-	if cerr := s.srv.Close(); cerr != nil && err == nil && !strings.Contains(cerr.Error(), "not serving") {
-		err = cerr
+	// Closing the listener ourselves (not redcon's Close, which fails when
+	// Serve has not yet recorded it) makes Serve return and drop the
+	// connections whatever the interleaving.
+	s.mu.Lock()
+	ln := s.ln
+	s.mu.Unlock()
+	if ln != nil {
+		if cerr := ln.Close(); cerr != nil && err == nil && !errors.Is(cerr, net.ErrClosed) {
+			err = cerr
+		}
 	}
 	return err
 }
