@@ -41,7 +41,7 @@ func (bw *benchWriter) next() ([]byte, vclock.Siblings) {
 	return bw.keys[i], vclock.Siblings{v}
 }
 
-func benchEngine(b *testing.B, policy FsyncPolicy) *Engine {
+func benchEngine(b *testing.B, policy FsyncPolicy, onFsync func(time.Duration, int)) *Engine {
 	cfg := DefaultConfig()
 	cfg.Dir = b.TempDir()
 	cfg.NodeID = "bench"
@@ -49,6 +49,7 @@ func benchEngine(b *testing.B, policy FsyncPolicy) *Engine {
 	cfg.Partitions = 64
 	cfg.Partitioner = fnvPartitioner(64)
 	cfg.SnapshotBytes = -1
+	cfg.OnFsync = onFsync
 	e, err := Open(cfg)
 	if err != nil {
 		b.Fatal(err)
@@ -63,9 +64,8 @@ func BenchmarkApply(b *testing.B) {
 	for _, writers := range []int{1, 16, 64} {
 		for _, policy := range []FsyncPolicy{FsyncAlways, FsyncInterval, FsyncNone} {
 			b.Run(fmt.Sprintf("writers=%d/fsync=%s", writers, policy), func(b *testing.B) {
-				e := benchEngine(b, policy)
 				var fsyncs atomic.Int64
-				e.log.cfg.OnFsync = func(time.Duration, int) { fsyncs.Add(1) }
+				e := benchEngine(b, policy, func(time.Duration, int) { fsyncs.Add(1) })
 				ws := make([]*benchWriter, writers)
 				for w := range ws {
 					ws[w] = newBenchWriter(w, 1000)
@@ -100,7 +100,7 @@ func BenchmarkApply(b *testing.B) {
 
 // BenchmarkGet measures parallel reads of 100k keys.
 func BenchmarkGet(b *testing.B) {
-	e := benchEngine(b, FsyncNone)
+	e := benchEngine(b, FsyncNone, nil)
 	bw := newBenchWriter(0, 100_000)
 	for range bw.keys {
 		key, s := bw.next()

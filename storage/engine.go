@@ -224,30 +224,7 @@ func (e *Engine) Update(ctx context.Context, key []byte, fn func(cur vclock.Sibl
 	if err != nil {
 		return nil, err
 	}
-	e.closeMu.RLock()
-	if e.closed {
-		e.closeMu.RUnlock()
-		return nil, ErrClosed
-	}
-	sh.mu.Lock()
-	cur := sh.m[string(key)]
-	next, err := fn(cur)
-	var p Pending
-	switch {
-	case err != nil:
-	case !next.Valid():
-		err = fmt.Errorf("%w: update of key %q produced a non-canonical sibling set", ErrInvalid, key)
-	case next.Equal(cur):
-		// Nothing changes, but cur itself may not be durable yet.
-		p, err = e.log.Barrier()
-	default:
-		sh.scratch = appendEntry(sh.scratch[:0], key, next)
-		if p, err = e.log.AppendAsync(sh.scratch); err == nil {
-			sh.set(string(key), next)
-		}
-	}
-	sh.mu.Unlock()
-	e.closeMu.RUnlock()
+	next, p, err := e.stage(sh, key, fn)
 	if err != nil {
 		return nil, fmt.Errorf("storage: update key %q: %w", key, err)
 	}
@@ -255,10 +232,38 @@ func (e *Engine) Update(ctx context.Context, key []byte, fn func(cur vclock.Sibl
 		return nil, fmt.Errorf("storage: update key %q: %w", key, err)
 	}
 	e.maybeSnapshot()
-	if next.Equal(cur) {
-		return cur, nil
-	}
 	return next, nil
+}
+
+// stage runs fn under the shard lock, queues the record (or a barrier if
+// nothing changes) and installs the result. The deferred unlocks keep the
+// locks from leaking if fn panics.
+func (e *Engine) stage(sh *shard, key []byte, fn func(cur vclock.Siblings) (vclock.Siblings, error)) (next vclock.Siblings, p Pending, err error) {
+	e.closeMu.RLock()
+	defer e.closeMu.RUnlock()
+	if e.closed {
+		return nil, p, ErrClosed
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	cur := sh.m[string(key)]
+	if next, err = fn(cur); err != nil {
+		return nil, p, err
+	}
+	switch {
+	case !next.Valid():
+		return nil, p, fmt.Errorf("%w: update produced a non-canonical sibling set", ErrInvalid)
+	case next.Equal(cur):
+		// Nothing changes, but cur itself may not be durable yet.
+		p, err = e.log.Barrier()
+		return cur, p, err
+	}
+	sh.scratch = appendEntry(sh.scratch[:0], key, next)
+	if p, err = e.log.AppendAsync(sh.scratch); err != nil {
+		return nil, p, err
+	}
+	sh.set(string(key), next)
+	return next, p, nil
 }
 
 // Range calls fn for each key of partition in no particular order until fn
