@@ -17,6 +17,11 @@ func (a *httpAPI) members(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, ms)
 }
 
+// stats serves GET /v1/stats.
+func (a *httpAPI) stats(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, a.admin.LocalStats())
+}
+
 // ring serves GET /v1/ring, /v1/ring?key=K and /v1/ring?what_if=op:NAME.
 func (a *httpAPI) ring(w http.ResponseWriter, r *http.Request) {
 	var q ringQuery

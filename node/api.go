@@ -57,3 +57,12 @@ type OKBody struct {
 	OK      bool   `json:"ok"`
 	Message string `json:"message,omitempty"`
 }
+
+// NodeStats is the answer of GET /v1/stats: what this node's storage engine
+// holds. Nodes ask each other for it to fill the keys and bytes columns of
+// GET /v1/ring.
+type NodeStats struct {
+	Node  string `json:"node"`
+	Keys  int64  `json:"keys"`
+	Bytes int64  `json:"bytes"`
+}

@@ -75,6 +75,8 @@ func (q *quorumFailure) Error() string {
 type adminBackend interface {
 	// Members lists every known node, sorted by name.
 	Members() []MemberInfo
+	// LocalStats is what this node's storage engine holds.
+	LocalStats() NodeStats
 	// Ring answers GET /v1/ring: an inspection (q zero), a key's placement
 	// (q.Key set) or a what-if (q.WhatIf set). The result is rendered as
 	// JSON. Errors wrapping errBadRequest or errNotFound are the client's.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -100,6 +101,8 @@ func (f *fakeAdmin) Members() []MemberInfo {
 	return out
 }
 
+func (f *fakeAdmin) LocalStats() NodeStats { return NodeStats{Node: f.self, Keys: 5, Bytes: 50} }
+
 func (f *fakeAdmin) Ring(_ context.Context, q ringQuery) (any, error) {
 	switch {
 	case q.HasKey:
@@ -136,19 +139,34 @@ func (f *fakeAdmin) Remove(_ context.Context, name string) error {
 }
 
 // testLogger sends logs to t.Log so that they show only when a test fails.
+// Lines written after the test ended (memberlist's probe goroutines may
+// outlive Shutdown by a moment) are dropped instead of panicking.
 func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	w := &tWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.done = true
+	})
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-type tWriter struct{ t testing.TB }
+type tWriter struct {
+	t    testing.TB
+	mu   sync.Mutex // guards done, and orders Log before the test's end
+	done bool
+}
 
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(string(p))
+func (w *tWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
 	return len(p), nil
 }
 
-var _ io.Writer = tWriter{}
+var _ io.Writer = (*tWriter)(nil)
 
 // testLimits are small so that limit tests stay cheap.
 var testLimits = LimitsConfig{MaxKeyBytes: 16, MaxValueBytes: 1024}

@@ -42,6 +42,7 @@ func (a *httpAPI) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/members", a.instrument("members", a.members))
 	mux.Handle("GET /v1/ring", a.instrument("ring", a.ring))
+	mux.Handle("GET /v1/stats", a.instrument("stats", a.stats))
 	mux.Handle("POST /v1/leave", a.instrument("leave", a.leave))
 	mux.Handle("POST /v1/remove/{node}", a.instrument("remove", a.remove))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -275,7 +276,7 @@ func (a *httpAPI) backendError(w http.ResponseWriter, op string, err error) {
 	case errors.As(err, &qf):
 		a.metrics.quorumFailed(op)
 		writeError(w, http.StatusServiceUnavailable, ErrorBody{Error: qf.Error(), Need: qf.Need, Got: qf.Got, Failures: qf.Failures})
-	case errors.Is(err, errBadQuorum), errors.Is(err, vclock.ErrBadContext):
+	case errors.Is(err, errBadQuorum), errors.Is(err, errBadRequest), errors.Is(err, vclock.ErrBadContext):
 		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
 	case errors.Is(err, context.Canceled):
 		// The client went away; nobody reads this answer.

@@ -128,6 +128,9 @@ func newMetrics(src metricSources) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	for _, op := range []string{"get", "put", "delete"} {
+		m.quorumFailures.WithLabelValues(op) // export zeros before the first failure
+	}
 	return m
 }
 

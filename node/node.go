@@ -1,0 +1,359 @@
+package node
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/ringkv/ringkv/gossip"
+	"github.com/ringkv/ringkv/replica"
+	"github.com/ringkv/ringkv/ring"
+	"github.com/ringkv/ringkv/storage"
+)
+
+// ErrRunning is returned by Run when the node is already running or ran.
+var ErrRunning = errors.New("node: Run called more than once")
+
+// shutdownTimeout bounds a graceful stop as a whole: in-flight requests,
+// background replica sends, gossip leave and the final WAL flush.
+const shutdownTimeout = 10 * time.Second
+
+// Addrs are the addresses a node actually bound (port 0 resolved).
+type Addrs struct {
+	HTTP, RESP, RPC, Gossip string
+}
+
+// Node is one ringkv process: storage, gossip, ring, coordinator and the
+// HTTP, RESP and internal RPC servers. Build it with New, then Run it.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	addrs   Addrs
+	rcfg    ring.Config
+	ring    atomic.Pointer[ring.Ring] // the current snapshot, swapped on ring change
+	engine  *storage.Engine
+	gossip  *gossip.Gossip
+	rpc     *replica.TCPTransport
+	coord   *replica.Coordinator
+	metrics *metrics
+	httpSrv *http.Server
+	resp    *respServer
+	httpLn  net.Listener
+	respLn  net.Listener
+	rpcLn   net.Listener
+	ran     atomic.Bool
+}
+
+// New validates cfg, opens the storage engine (refusing a data directory
+// that belongs to another node), binds every listener and starts gossip's
+// listener. Nothing is served until Run. A busy port is an error that names
+// the config key, e.g. "listen.http 127.0.0.1:8001: address already in use".
+// A nil logger discards logs.
+func New(cfg Config, logger *slog.Logger) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	n := &Node{cfg: cfg, log: logger.With("component", "node", "node", cfg.Node.Name)}
+	n.rcfg = ring.DefaultConfig()
+	n.rcfg.Partitions = cfg.Cluster.Partitions
+	n.rcfg.ReplicationFactor = cfg.Cluster.Replication
+	base, err := ring.New(n.rcfg, nil)
+	if err != nil {
+		return nil, fmt.Errorf("config cluster: %w", err)
+	}
+	var secret []byte
+	if cfg.Gossip.SecretKey != "" {
+		if secret, err = base64.StdEncoding.DecodeString(cfg.Gossip.SecretKey); err != nil {
+			return nil, fmt.Errorf("config gossip.secret_key: not base64: %w", err)
+		}
+	}
+	n.metrics = newMetrics(metricSources{
+		Keys:        func() int64 { return n.engine.Stats().Keys },
+		Bytes:       func() int64 { return n.engine.Stats().Bytes },
+		LiveMembers: n.liveMembers,
+		RingMembers: func() int { return n.ring.Load().Len() },
+		ReadRepairs: func() int64 { return int64(n.coord.Stats().ReadRepairs) },
+	})
+
+	// Everything opened below is closed again if a later step fails.
+	ok := false
+	var closers []func()
+	defer func() {
+		if !ok {
+			for i := len(closers) - 1; i >= 0; i-- {
+				closers[i]()
+			}
+		}
+	}()
+
+	scfg := storage.DefaultConfig()
+	scfg.Dir = cfg.DataDir()
+	scfg.NodeID = cfg.Node.Name
+	scfg.Fsync = storage.FsyncPolicy(cfg.Storage.Fsync)
+	scfg.FsyncInterval = cfg.Storage.FsyncInterval
+	scfg.SegmentBytes = cfg.Storage.SegmentBytes
+	scfg.SnapshotBytes = cfg.Storage.SnapshotBytes
+	scfg.TombstoneGC = cfg.Storage.TombstoneGC
+	scfg.Partitions = cfg.Cluster.Partitions
+	scfg.Partitioner = base.Partition
+	scfg.Logger = logger // it adds its own component and node attributes
+	scfg.OnFsync = n.metrics.onFsync
+	scfg.OnSnapshot = n.metrics.onSnapshot
+	if n.engine, err = storage.Open(scfg); err != nil {
+		return nil, fmt.Errorf("node.data_dir %s: %w", scfg.Dir, err)
+	}
+	closers = append(closers, func() { _ = n.engine.Close() })
+
+	for _, l := range []struct {
+		key, addr string
+		ln        *net.Listener
+	}{
+		{"listen.http", cfg.Listen.HTTP, &n.httpLn},
+		{"listen.resp", cfg.Listen.RESP, &n.respLn},
+		{"listen.rpc", cfg.Listen.RPC, &n.rpcLn},
+	} {
+		ln, err := listen(l.key, l.addr)
+		if err != nil {
+			return nil, err
+		}
+		*l.ln = ln
+		closers = append(closers, func() { _ = ln.Close() })
+	}
+	n.addrs = Addrs{HTTP: n.httpLn.Addr().String(), RESP: n.respLn.Addr().String(), RPC: n.rpcLn.Addr().String()}
+
+	gcfg := gossip.DefaultConfig()
+	if cfg.Gossip.Profile == "local" {
+		gcfg = gossip.LocalConfig()
+	}
+	gcfg.Name = cfg.Node.Name
+	gcfg.BindAddr = cfg.Listen.Gossip
+	if cfg.Listen.Advertise != "" {
+		gcfg.AdvertiseAddr = cfg.Listen.Advertise
+	}
+	gcfg.Seeds = cfg.Seeds
+	gcfg.Meta = gossip.Meta{
+		RPC:   n.advertise(n.addrs.RPC),
+		HTTP:  n.advertise(n.addrs.HTTP),
+		RESP:  n.advertise(n.addrs.RESP),
+		Proto: int(replica.ProtocolVersion),
+	}
+	gcfg.Dir = scfg.Dir
+	gcfg.SecretKey = secret
+	gcfg.Logger = logger // it adds its own component and node attributes
+	gcfg.OnRingChange = n.setRing
+	if n.gossip, err = gossip.New(gcfg); err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use") {
+			return nil, fmt.Errorf("listen.gossip %s: address already in use (%w)", cfg.Listen.Gossip, err)
+		}
+		return nil, fmt.Errorf("node: gossip: %w", err)
+	}
+	closers = append(closers, func() { _ = n.gossip.Shutdown() })
+	n.addrs.Gossip = n.gossip.LocalAddr()
+	if n.ring.Load() == nil {
+		n.setRing(n.gossip.RingMembers())
+	}
+	if n.ring.Load() == nil {
+		return nil, fmt.Errorf("node: cannot build the ring of %v", n.gossip.RingMembers())
+	}
+
+	tcfg := replica.DefaultTCPConfig()
+	tcfg.Self = cfg.Node.Name
+	tcfg.Resolve = func(name string) (string, bool) {
+		m, ok := n.gossip.Meta(name)
+		return m.RPC, ok && m.RPC != ""
+	}
+	tcfg.Logger = logger // it adds its own component and node attributes
+	// A store carries a whole sibling set: leave room for a few maximal values.
+	tcfg.MaxFrameBytes = max(tcfg.MaxFrameBytes, 8*cfg.Limits.MaxValueBytes+(1<<20))
+	if n.rpc, err = replica.NewTCPTransport(tcfg); err != nil {
+		return nil, fmt.Errorf("node: rpc: %w", err)
+	}
+	closers = append(closers, func() { _ = n.rpc.Close() })
+
+	rq, _ := replica.ParseQuorum(cfg.Quorum.R) // Validate checked the spelling
+	wq, _ := replica.ParseQuorum(cfg.Quorum.W)
+	ccfg := replica.DefaultConfig()
+	ccfg.Self = cfg.Node.Name
+	ccfg.N = cfg.Cluster.Replication
+	ccfg.Placement = func() replica.Placement { return n.ring.Load() }
+	ccfg.Store = n.engine
+	ccfg.Transport = n.rpc
+	ccfg.Liveness = n.gossip
+	ccfg.DefaultR, ccfg.DefaultW = rq, wq
+	ccfg.Timeout = cfg.Quorum.Timeout
+	ccfg.Logger = logger // it adds its own component and node attributes
+	if n.coord, err = replica.New(ccfg); err != nil {
+		return nil, fmt.Errorf("node: coordinator: %w", err)
+	}
+
+	kv := coordinatorKV{c: n.coord}
+	admin := &clusterAdmin{
+		self: cfg.Node.Name, gossip: n.gossip, ring: &n.ring, engine: n.engine,
+		client: &http.Client{Timeout: statsTimeout},
+		log:    n.log,
+	}
+	api := &httpAPI{kv: kv, admin: admin, metrics: n.metrics, limits: cfg.Limits, n: cfg.Cluster.Replication, log: n.log}
+	n.httpSrv = &http.Server{
+		Handler:           api.handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		// A maximal value at a slow but honest 100 KiB/s, plus headers.
+		ReadTimeout:    10*time.Second + time.Duration(cfg.Limits.MaxValueBytes/(100<<10))*time.Second,
+		WriteTimeout:   2*cfg.Quorum.Timeout + 30*time.Second,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 256 << 10, // room for a maximal causal context
+		ErrorLog:       slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
+	}
+	n.resp = newRESPServer(kv, n.respInfo, n.metrics, cfg.Limits, logger.With("component", "resp", "node", cfg.Node.Name))
+	ok = true
+	n.log.Info("node ready", "http", n.addrs.HTTP, "resp", n.addrs.RESP, "rpc", n.addrs.RPC,
+		"gossip", n.addrs.Gossip, "data_dir", scfg.Dir, "incarnation", n.engine.Incarnation())
+	return n, nil
+}
+
+// listen binds addr, naming the config key and the plain cause on failure.
+func listen(key, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		cause := err
+		var se *os.SyscallError
+		if errors.As(err, &se) {
+			cause = se.Err
+		}
+		return nil, fmt.Errorf("%s %s: %w", key, addr, cause)
+	}
+	return ln, nil
+}
+
+// advertise replaces a wildcard or the listen host by listen.advertise.
+func (n *Node) advertise(bound string) string {
+	if n.cfg.Listen.Advertise == "" {
+		return bound
+	}
+	_, port, err := net.SplitHostPort(bound)
+	if err != nil {
+		return bound
+	}
+	return net.JoinHostPort(n.cfg.Listen.Advertise, port)
+}
+
+// setRing builds and installs the ring for a new member list. It runs on
+// gossip's event goroutine; a list the ring refuses keeps the old ring.
+func (n *Node) setRing(members []string) {
+	r, err := ring.New(n.rcfg, members)
+	if err != nil {
+		n.log.Error("ring change refused; keeping the previous ring", "members", strings.Join(members, ","), "err", err)
+		return
+	}
+	if old := n.ring.Swap(r); old == nil || !old.Equal(r) {
+		n.log.Info("ring changed", "members", strings.Join(members, ","), "fingerprint", strconv.FormatUint(r.Fingerprint(), 16))
+	}
+}
+
+func (n *Node) liveMembers() int {
+	c := 0
+	for _, m := range n.gossip.Members() {
+		if m.Liveness == gossip.Alive {
+			c++
+		}
+	}
+	return c
+}
+
+func (n *Node) respInfo() respInfo {
+	st := n.engine.Stats()
+	return respInfo{
+		Node: n.cfg.Node.Name, RingMembers: n.ring.Load().Len(),
+		LiveMembers: n.liveMembers(), Keys: st.Keys, Bytes: st.Bytes,
+	}
+}
+
+// Addrs returns the addresses the node bound.
+func (n *Node) Addrs() Addrs { return n.addrs }
+
+// Run serves HTTP, RESP and the internal RPC and joins the cluster, until
+// ctx is done or a server fails. It then shuts down gracefully: stop
+// accepting, finish in-flight requests (bounded), let background replica
+// sends finish, leave gossip (not the ring), close the RPC and flush and
+// close storage. It returns nil after a clean stop on ctx.
+func (n *Node) Run(ctx context.Context) error {
+	if !n.ran.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	errc := make(chan error, 3)
+	go func() {
+		if err := n.httpSrv.Serve(n.httpLn); !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("node: http server: %w", err)
+		}
+	}()
+	go func() {
+		if err := n.resp.serve(n.respLn); err != nil {
+			errc <- fmt.Errorf("node: resp server: %w", err)
+		}
+	}()
+	go func() {
+		if err := n.rpc.Serve(n.rpcLn, n.coord); err != nil && !errors.Is(err, replica.ErrClosed) && !errors.Is(err, net.ErrClosed) {
+			errc <- fmt.Errorf("node: rpc server: %w", err)
+		}
+	}()
+	life, stopGossip := context.WithCancel(context.Background())
+	defer stopGossip()
+	n.gossip.Start(life)
+	n.log.Info("node serving")
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		n.log.Info("node stopping")
+	case runErr = <-errc:
+		n.log.Error("node stopping after a server failed", "err", runErr)
+	}
+	return errors.Join(runErr, n.shutdown())
+}
+
+// shutdown stops everything in dependency order, within shutdownTimeout.
+func (n *Node) shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	var errs []error
+	if err := n.httpSrv.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("node: http shutdown: %w", err))
+	}
+	if err := n.resp.shutdown(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	// Sends to replicas that had not acknowledged yet, and read repairs.
+	if err := n.coord.Drain(ctx); err != nil {
+		n.log.Warn("background replica work still running at shutdown", "err", err)
+	}
+	// Peers stop routing to us once memberlist sees us leave; the RPC
+	// keeps serving until then.
+	if err := n.gossip.Shutdown(); err != nil {
+		errs = append(errs, fmt.Errorf("node: gossip shutdown: %w", err))
+	}
+	if err := n.coord.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("node: coordinator close: %w", err))
+	}
+	if err := n.rpc.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("node: rpc close: %w", err))
+	}
+	if err := n.engine.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("node: storage close: %w", err))
+	}
+	if len(errs) == 0 {
+		n.log.Info("node stopped")
+	}
+	return errors.Join(errs...)
+}

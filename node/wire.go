@@ -1,0 +1,240 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ringkv/ringkv/gossip"
+	"github.com/ringkv/ringkv/replica"
+	"github.com/ringkv/ringkv/ring"
+	"github.com/ringkv/ringkv/storage"
+	"github.com/ringkv/ringkv/vclock"
+)
+
+// The adapters between the front ends' small interfaces (backend.go) and
+// the real packages: replica's coordinator behind kvBackend, and gossip,
+// the current ring and the storage engine behind adminBackend.
+
+// coordinatorKV adapts *replica.Coordinator to kvBackend, translating
+// quorum spellings and replica's errors into the front ends' vocabulary.
+type coordinatorKV struct{ c *replica.Coordinator }
+
+var _ kvBackend = coordinatorKV{}
+
+func (k coordinatorKV) Get(ctx context.Context, key []byte, r string) (kvResult, error) {
+	q, err := parseQuorum(r)
+	if err != nil {
+		return kvResult{}, err
+	}
+	res, err := k.c.Get(ctx, key, replica.ReadOptions{R: q})
+	return kvResult{Siblings: res.Siblings, Context: res.Context}, replicaError(err)
+}
+
+func (k coordinatorKV) Put(ctx context.Context, key, value []byte, w string, c vclock.Clock, hasCtx bool) (kvResult, error) {
+	q, err := parseQuorum(w)
+	if err != nil {
+		return kvResult{}, err
+	}
+	res, err := k.c.Put(ctx, key, value, replica.WriteOptions{W: q, Context: c, HasContext: hasCtx})
+	return kvResult{Siblings: res.Siblings, Context: res.Context}, replicaError(err)
+}
+
+func (k coordinatorKV) Delete(ctx context.Context, key []byte, w string, c vclock.Clock, hasCtx bool) (kvResult, error) {
+	q, err := parseQuorum(w)
+	if err != nil {
+		return kvResult{}, err
+	}
+	res, err := k.c.Delete(ctx, key, replica.WriteOptions{W: q, Context: c, HasContext: hasCtx})
+	return kvResult{Siblings: res.Siblings, Context: res.Context}, replicaError(err)
+}
+
+func parseQuorum(s string) (replica.Quorum, error) {
+	q, err := replica.ParseQuorum(s)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", errBadQuorum, err)
+	}
+	return q, nil
+}
+
+// replicaError maps replica's errors onto the front ends' ones; anything
+// else passes through (HTTP 500).
+func replicaError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var qe *replica.QuorumError
+	switch {
+	case errors.As(err, &qe):
+		qf := &quorumFailure{Op: qe.Op, Need: qe.Need, Got: qe.Got, Failures: make(map[string]string, len(qe.Failures))}
+		for n, cause := range qe.Failures {
+			qf.Failures[n] = cause.Error()
+		}
+		return qf
+	case errors.Is(err, replica.ErrBadQuorum):
+		return fmt.Errorf("%w: %w", errBadQuorum, err)
+	case errors.Is(err, replica.ErrBadRequest):
+		return fmt.Errorf("%w: %w", errBadRequest, err)
+	case errors.Is(err, replica.ErrNoReplicas):
+		// An empty ring (every node left) cannot serve: like a quorum of 0.
+		return &quorumFailure{Op: "request", Need: 1, Failures: map[string]string{}}
+	}
+	return err
+}
+
+// clusterAdmin adapts gossip, the ring and the engine to adminBackend.
+type clusterAdmin struct {
+	self   string
+	gossip *gossip.Gossip
+	ring   *atomic.Pointer[ring.Ring]
+	engine *storage.Engine
+	client *http.Client // for GET /v1/stats on the other nodes
+	log    *slog.Logger
+}
+
+var _ adminBackend = (*clusterAdmin)(nil)
+
+// Members lists every node gossip knows, sorted by name.
+func (a *clusterAdmin) Members() []MemberInfo {
+	ms := a.gossip.Members()
+	out := make([]MemberInfo, len(ms))
+	for i, m := range ms {
+		out[i] = MemberInfo{
+			Name: m.Name, Gossip: m.Addr,
+			HTTP: m.Meta.HTTP, RESP: m.Meta.RESP, RPC: m.Meta.RPC,
+			Liveness: m.Liveness.String(), Status: string(m.Status),
+		}
+	}
+	return out
+}
+
+// LocalStats is what this node's engine holds.
+func (a *clusterAdmin) LocalStats() NodeStats {
+	st := a.engine.Stats()
+	return NodeStats{Node: a.self, Keys: st.Keys, Bytes: st.Bytes}
+}
+
+// Ring answers inspections, key placements and what-ifs on the current ring.
+func (a *clusterAdmin) Ring(ctx context.Context, q ringQuery) (any, error) {
+	r := a.ring.Load()
+	switch {
+	case q.HasKey:
+		return r.Preference(q.Key), nil
+	case q.WhatIf == "add":
+		w, err := r.WhatIfAdd(q.WhatIfNode)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errBadRequest, err)
+		}
+		w.EstimateBytes(a.partitionBytes(r))
+		return w, nil
+	case q.WhatIf == "remove":
+		w, err := r.WhatIfRemove(q.WhatIfNode)
+		if errors.Is(err, ring.ErrUnknownNode) {
+			return nil, fmt.Errorf("%w: %w", errNotFound, err)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errBadRequest, err)
+		}
+		w.EstimateBytes(a.partitionBytes(r))
+		return w, nil
+	}
+	stats := a.gatherStats(ctx, r.Members())
+	return r.Inspect(func(node string) (int64, int64, bool) {
+		s, ok := stats[node]
+		return s.Keys, s.Bytes, ok
+	}), nil
+}
+
+// partitionBytes estimates one replica's bytes per partition for what-if.
+// Only this node's partitions are known exactly; for the others it uses the
+// mean of the local ones, which is what a balanced ring predicts.
+func (a *clusterAdmin) partitionBytes(r *ring.Ring) func(int) int64 {
+	ps := a.engine.PartitionStats()
+	var sum, held int64
+	for p, st := range ps {
+		if r.IsReplica(p, a.self) {
+			sum += st.Bytes
+			held++
+		}
+	}
+	mean := int64(0)
+	if held > 0 {
+		mean = sum / held
+	}
+	return func(p int) int64 {
+		if p < len(ps) && r.IsReplica(p, a.self) {
+			return ps[p].Bytes
+		}
+		return mean
+	}
+}
+
+// gatherStats asks every alive ring member for its totals over HTTP, in
+// parallel, each bounded by the client's timeout; a node that does not
+// answer is left out (Inspect then reports has_stats false for it).
+func (a *clusterAdmin) gatherStats(ctx context.Context, members []string) map[string]NodeStats {
+	out := map[string]NodeStats{a.self: a.LocalStats()}
+	var mu sync.Mutex // guards out
+	var wg sync.WaitGroup
+	for _, m := range members {
+		meta, ok := a.gossip.Meta(m)
+		if m == a.self || !ok || meta.HTTP == "" || !a.gossip.Alive(m) {
+			continue
+		}
+		wg.Go(func() {
+			st, err := a.remoteStats(ctx, meta.HTTP)
+			if err != nil {
+				a.log.Debug("node stats unavailable", "peer", m, "err", err)
+				return
+			}
+			mu.Lock()
+			out[m] = st
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+func (a *clusterAdmin) remoteStats(ctx context.Context, addr string) (NodeStats, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/stats", nil)
+	if err != nil {
+		return NodeStats{}, err
+	}
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return NodeStats{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return NodeStats{}, fmt.Errorf("status %s", resp.Status)
+	}
+	var st NodeStats
+	err = json.NewDecoder(http.MaxBytesReader(nil, resp.Body, 1<<16)).Decode(&st)
+	return st, err
+}
+
+// Leave takes this node out of the ring (bookkeeping only: data handoff on
+// leave is a later issue, docs/gossip.md).
+func (a *clusterAdmin) Leave(ctx context.Context) error { return a.gossip.Leave(ctx) }
+
+// Remove takes another node out of the ring.
+func (a *clusterAdmin) Remove(ctx context.Context, name string) error {
+	err := a.gossip.Remove(ctx, name)
+	switch {
+	case errors.Is(err, gossip.ErrUnknownNode):
+		return fmt.Errorf("%w: %w", errNotFound, err)
+	case errors.Is(err, gossip.ErrRemoveSelf), errors.Is(err, gossip.ErrBadName):
+		return fmt.Errorf("%w: %w", errBadRequest, err)
+	}
+	return err
+}
+
+// statsTimeout bounds one GET /v1/stats to a peer during an inspection.
+const statsTimeout = time.Second
