@@ -64,6 +64,12 @@ func getJSON(addr, path string, out any) error {
 	return json.Unmarshal(body, out)
 }
 
+// asBytes returns a bulk reply's bytes, or nil for any other reply.
+func asBytes(r any) []byte {
+	b, _ := r.([]byte)
+	return b
+}
+
 // eventually polls cond every 100ms until it returns nil or the deadline
 // passes, then fails with cond's last error.
 func eventually(t *testing.T, deadline time.Time, what string, cond func() error) {
@@ -153,7 +159,7 @@ func TestCluster(t *testing.T) {
 		}
 		for i := range keys {
 			r, err := rc.do("GET", fmt.Sprintf("e2e-%d", i))
-			if want := fmt.Sprintf("value-%d", i); err != nil || fmt.Sprintf("%s", r) != want {
+			if want := fmt.Sprintf("value-%d", i); err != nil || string(asBytes(r)) != want {
 				t.Errorf("RESP GET e2e-%d on n2 = %q, %v; want %q", i, r, err, want)
 			}
 		}
@@ -161,8 +167,9 @@ func TestCluster(t *testing.T) {
 			t.Errorf("RESP GET of a missing key = %v, %v; want nil", r, err)
 		}
 		r, err := rc.do("MGET", "e2e-0", "e2e-missing", "e2e-1")
-		if err != nil || fmt.Sprintf("%s", r) != "[value-0 %!s(<nil>) value-1]" {
-			t.Errorf("MGET = %q, %v", r, err)
+		got, _ := r.([]any)
+		if err != nil || len(got) != 3 || string(asBytes(got[0])) != "value-0" || got[1] != nil || string(asBytes(got[2])) != "value-1" {
+			t.Errorf("MGET = %q, %v; want [value-0 nil value-1]", r, err)
 		}
 	})
 
