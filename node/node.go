@@ -67,9 +67,7 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	n := &Node{cfg: cfg, log: logger.With("component", "node", "node", cfg.Node.Name)}
-	n.rcfg = ring.DefaultConfig()
-	n.rcfg.Partitions = cfg.Cluster.Partitions
-	n.rcfg.ReplicationFactor = cfg.Cluster.Replication
+	n.rcfg = cfg.RingConfig()
 	base, err := ring.New(n.rcfg, nil)
 	if err != nil {
 		return nil, fmt.Errorf("config cluster: %w", err)
