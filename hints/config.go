@@ -1,0 +1,224 @@
+package hints
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ringkv/ringkv/storage"
+	"github.com/ringkv/ringkv/vclock"
+)
+
+// Sentinel errors. Callers test them with errors.Is.
+var (
+	// ErrHintWindow: the target has been down longer than Config.Window, so
+	// the hint was dropped (counted, not stored); anti-entropy repairs it.
+	ErrHintWindow = errors.New("hints: target down longer than the hint window")
+	// ErrHintCap: storing the hint would take the target's pending hints
+	// past Config.MaxBytesPerTarget, so it was dropped (counted, not stored).
+	ErrHintCap = errors.New("hints: per-target hint cap reached")
+	// ErrBadHint: an empty target or key, or a sibling set that is empty or
+	// not canonical. Nothing was stored.
+	ErrBadHint = errors.New("hints: bad hint")
+	// ErrBadRecord: bytes read from a hint log that are not a valid record.
+	ErrBadRecord = errors.New("hints: malformed hint record")
+	// ErrClosed: the queue was closed.
+	ErrClosed = errors.New("hints: closed")
+)
+
+// Hint is one key's pending sibling set for a target: what a batch
+// delivers. The receiver merges Siblings into its copy of Key.
+type Hint struct {
+	// Key is the key the set belongs to.
+	Key []byte
+	// Siblings is the merge of every set hinted for Key since it was last
+	// delivered: a whole sibling set, never a lone version.
+	Siblings vclock.Siblings
+}
+
+// Deliverer sends a batch of hints to a target node, which merges each set
+// into its store (vclock.Merge, so a repeated batch changes nothing). It
+// returns nil only once the target acknowledged every hint of the batch
+// durably. Called from several goroutines at once (one per target); the
+// batch must not be modified or retained after Deliver returns.
+type Deliverer interface {
+	Deliver(ctx context.Context, target string, batch []Hint) error
+}
+
+// DelivererFunc adapts a function to Deliverer.
+type DelivererFunc func(ctx context.Context, target string, batch []Hint) error
+
+// Deliver calls f.
+func (f DelivererFunc) Deliver(ctx context.Context, target string, batch []Hint) error {
+	return f(ctx, target, batch)
+}
+
+var _ Deliverer = DelivererFunc(nil)
+
+// Clock is the queue's time source: Now for the window and delivery lag,
+// After for the retry timer and rate pacing. Safe for concurrent use.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+// realClock is the operating system's clock.
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Config configures a Queue. Build it from DefaultConfig.
+type Config struct {
+	// Dir holds one hint log directory per target (normally
+	// <dataDir>/hints). Created if missing. Required.
+	Dir string
+	// Fsync is the hint logs' fsync policy, the same choice as the WAL's.
+	// Default storage.FsyncAlways.
+	Fsync storage.FsyncPolicy
+	// FsyncInterval is the fsync period under storage.FsyncInterval.
+	// Default 10ms.
+	FsyncInterval time.Duration
+	// SegmentBytes is the size at which a hint log rolls to a new segment.
+	// Default 8 MiB.
+	SegmentBytes int64
+	// Window is how long a target may be down and still get new hints;
+	// hints for a target down longer are dropped with ErrHintWindow.
+	// Default 3h (Cassandra's max_hint_window).
+	Window time.Duration
+	// MaxBytesPerTarget caps the pending hints kept for one target, in
+	// encoded bytes; a hint past it is dropped with ErrHintCap. Default
+	// 1 GiB.
+	MaxBytesPerTarget int64
+	// DeliveryRate caps delivery to one target, in hints per second.
+	// Targets are delivered to in parallel, each at this rate. Default 5000.
+	DeliveryRate int
+	// RetryInterval is how often pending hints are offered to targets that
+	// are not known to be down. Default 10s.
+	RetryInterval time.Duration
+	// BatchSize is the most hints sent in one delivery call. Default 256.
+	BatchSize int
+	// BatchBytes bounds the encoded size of one batch (a single larger
+	// hint still goes alone). Default 1 MiB.
+	BatchBytes int
+	// DeliveryTimeout bounds one delivery call. Default 10s.
+	DeliveryTimeout time.Duration
+	// Deliverer sends batches to targets. Required by Start; a queue that
+	// is never started only stores hints.
+	Deliverer Deliverer
+	// Replicas returns the current replicas of a key; RingChanged uses it
+	// to re-route the hints of a target removed from the ring. Nil drops
+	// such hints (counted as DroppedRemoved).
+	Replicas func(key []byte) []string
+	// Clock is the time source; nil means the real clock.
+	Clock Clock
+	// Logger receives lifecycle and warning lines; nil discards.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns a complete Config except for Dir and Deliverer.
+func DefaultConfig() Config {
+	return Config{
+		Fsync:             storage.FsyncAlways,
+		FsyncInterval:     10 * time.Millisecond,
+		SegmentBytes:      8 << 20,
+		Window:            3 * time.Hour,
+		MaxBytesPerTarget: 1 << 30,
+		DeliveryRate:      5000,
+		RetryInterval:     10 * time.Second,
+		BatchSize:         256,
+		BatchBytes:        1 << 20,
+		DeliveryTimeout:   10 * time.Second,
+	}
+}
+
+// withDefaults fills the zero values that have documented defaults.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.Fsync == "" {
+		c.Fsync = d.Fsync
+	}
+	if c.FsyncInterval == 0 {
+		c.FsyncInterval = d.FsyncInterval
+	}
+	if c.SegmentBytes == 0 {
+		c.SegmentBytes = d.SegmentBytes
+	}
+	if c.Window == 0 {
+		c.Window = d.Window
+	}
+	if c.MaxBytesPerTarget == 0 {
+		c.MaxBytesPerTarget = d.MaxBytesPerTarget
+	}
+	if c.DeliveryRate == 0 {
+		c.DeliveryRate = d.DeliveryRate
+	}
+	if c.RetryInterval == 0 {
+		c.RetryInterval = d.RetryInterval
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = d.BatchSize
+	}
+	if c.BatchBytes == 0 {
+		c.BatchBytes = d.BatchBytes
+	}
+	if c.DeliveryTimeout == 0 {
+		c.DeliveryTimeout = d.DeliveryTimeout
+	}
+	if c.Clock == nil {
+		c.Clock = realClock{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Validate checks the configuration. Zero values of fields that have a
+// default are accepted and mean that default.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	bad := func(f string, a ...any) { errs = append(errs, fmt.Errorf("hints: config: "+f, a...)) }
+	if c.Dir == "" {
+		bad("Dir is required")
+	}
+	if c.Window < 0 {
+		bad("Window is %v, need > 0", c.Window)
+	}
+	if c.MaxBytesPerTarget < 0 {
+		bad("MaxBytesPerTarget is %d, need > 0", c.MaxBytesPerTarget)
+	}
+	if c.DeliveryRate < 0 {
+		bad("DeliveryRate is %d hints/s, need > 0", c.DeliveryRate)
+	}
+	if c.RetryInterval < 0 {
+		bad("RetryInterval is %v, need > 0", c.RetryInterval)
+	}
+	if c.BatchSize < 0 {
+		bad("BatchSize is %d, need > 0", c.BatchSize)
+	}
+	if c.BatchBytes < 0 {
+		bad("BatchBytes is %d, need > 0", c.BatchBytes)
+	}
+	if c.DeliveryTimeout < 0 {
+		bad("DeliveryTimeout is %v, need > 0", c.DeliveryTimeout)
+	}
+	if err := c.logConfig("x").Validate(); err != nil {
+		bad("%w", err)
+	}
+	return errors.Join(errs...)
+}
+
+// logConfig is the storage.Log configuration of one target's log in dir.
+func (c Config) logConfig(dir string) storage.LogConfig {
+	return storage.LogConfig{
+		Dir:           dir,
+		Fsync:         c.Fsync,
+		FsyncInterval: c.FsyncInterval,
+		SegmentBytes:  c.SegmentBytes,
+		Logger:        c.Logger,
+	}
+}

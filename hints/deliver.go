@@ -1,0 +1,261 @@
+package hints
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Start begins delivery under ctx, the node's lifetime context: every
+// Config.RetryInterval, and at once when SetAlive reports a target back,
+// each target not known to be down is sent its pending hints. It returns
+// at once; Close (or ctx ending) stops delivery.
+func (q *Queue) Start(ctx context.Context) error {
+	if q.cfg.Deliverer == nil {
+		return errors.New("hints: start: Config.Deliverer is required for delivery")
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	switch {
+	case q.closed:
+		return ErrClosed
+	case q.life != nil:
+		return errors.New("hints: start: already started")
+	}
+	q.life, q.stopLife = context.WithCancel(ctx)
+	for _, t := range q.targets {
+		q.spawn(t)
+	}
+	q.workers.Go(q.retryLoop)
+	return nil
+}
+
+// spawn starts t's worker and asks it for a first round (hints recovered
+// from disk are delivered without waiting for the timer). q.mu must be
+// held and q.life set.
+func (q *Queue) spawn(t *target) {
+	ctx, stop := context.WithCancel(q.life)
+	t.stop, t.done = stop, make(chan struct{})
+	signal(t.wake)
+	q.workers.Go(func() {
+		defer close(t.done)
+		q.work(ctx, t)
+	})
+}
+
+// retryLoop wakes every target with pending hints once per RetryInterval.
+func (q *Queue) retryLoop() {
+	for {
+		select {
+		case <-q.life.Done():
+			return
+		case <-q.clock.After(q.cfg.RetryInterval):
+		}
+		q.mu.Lock()
+		for _, t := range q.targets {
+			signal(t.wake)
+		}
+		q.mu.Unlock()
+	}
+}
+
+// work is one target's worker: it compacts the log when asked and runs a
+// delivery round whenever woken while the target is not known down. One
+// worker per target means one delivery to a target at a time, while
+// targets deliver in parallel.
+func (q *Queue) work(ctx context.Context, t *target) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.compact:
+			if err := q.compactLog(t); err != nil {
+				q.log.Warn("hint log compaction failed", "peer", t.name, "err", err)
+			}
+		case <-t.wake:
+			if q.isDown(t.name) {
+				continue
+			}
+			q.deliverRound(ctx, t)
+		}
+	}
+}
+
+// deliverRound sends t every key pending when the round began, in batches
+// paced to Config.DeliveryRate, oldest first. It stops at the first
+// failed batch; the next wake-up retries. Keys hinted again during the
+// round keep their newer set pending and go in the next round, so a round
+// always ends.
+func (q *Queue) deliverRound(ctx context.Context, t *target) {
+	q.st.rounds.Add(1)
+	keys := t.pendingKeys()
+	sent := 0
+	for len(keys) > 0 {
+		var batch []Hint
+		batch, keys = t.batch(keys, q.cfg.BatchSize, q.cfg.BatchBytes)
+		if len(batch) == 0 {
+			continue
+		}
+		start := q.clock.Now()
+		dctx, cancel := context.WithTimeout(ctx, q.cfg.DeliveryTimeout)
+		err := q.cfg.Deliverer.Deliver(dctx, t.name, batch)
+		cancel()
+		if err != nil {
+			q.st.failures.Add(1)
+			if ctx.Err() == nil {
+				q.log.Warn("hint delivery failed", "peer", t.name, "batch", len(batch), "err", err)
+			}
+			return
+		}
+		now := q.clock.Now()
+		q.ack(t, batch, now)
+		sent += len(batch)
+		if wait := pace(len(batch), q.cfg.DeliveryRate, now.Sub(start)); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-q.clock.After(wait):
+			}
+		}
+	}
+	if sent > 0 {
+		q.log.Info("hints delivered", "peer", t.name, "hints", sent)
+	}
+	if err := q.reclaim(t); err != nil {
+		q.log.Warn("hint log reclaim failed", "peer", t.name, "err", err)
+	}
+}
+
+// pace is how long to wait after sending n hints in elapsed so that a
+// target receives at most rate hints per second.
+func pace(n, rate int, elapsed time.Duration) time.Duration {
+	if rate <= 0 || n <= 0 {
+		return 0
+	}
+	want := time.Duration(n) * time.Second / time.Duration(rate)
+	return max(want-elapsed, 0)
+}
+
+// pendingKeys returns the pending keys, oldest hint first (ties by key).
+func (t *target) pendingKeys() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	keys := make([]string, 0, len(t.index))
+	for k := range t.index {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		if ea, eb := t.index[a].since, t.index[b].since; ea != eb {
+			if ea < eb {
+				return -1
+			}
+			return 1
+		}
+		if a < b {
+			return -1
+		}
+		return 1
+	})
+	return keys
+}
+
+// batch takes keys from the front of keys, up to size hints and maxBytes
+// bytes (at least one), and returns their current sets and the keys left.
+// Keys no longer pending are skipped.
+func (t *target) batch(keys []string, size, maxBytes int) ([]Hint, []string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []Hint
+	bytes := 0
+	i := 0
+	for ; i < len(keys) && len(out) < size; i++ {
+		e, ok := t.index[keys[i]]
+		if !ok {
+			continue
+		}
+		if len(out) > 0 && bytes+int(e.size) > maxBytes {
+			break
+		}
+		bytes += int(e.size)
+		out = append(out, Hint{Key: []byte(keys[i]), Siblings: e.sibs})
+	}
+	return out, keys[i:]
+}
+
+// ack forgets the hints of an acknowledged batch, except keys hinted again
+// since the batch was taken: their set grew and is delivered next round.
+func (q *Queue) ack(t *target, batch []Hint, now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, h := range batch {
+		e, ok := t.index[string(h.Key)]
+		if !ok || !e.sibs.Equal(h.Siblings) {
+			continue
+		}
+		delete(t.index, string(h.Key))
+		t.bytes -= e.size
+		lag := now.Sub(time.Unix(0, e.since))
+		q.st.delivered.Add(1)
+		q.st.lagTotal.Add(int64(lag))
+		q.st.lagLast.Store(int64(lag))
+	}
+}
+
+// reclaim deletes t's log segments once nothing is pending: everything
+// they hold was delivered. A record queued concurrently lands after the
+// roll and is kept.
+func (q *Queue) reclaim(t *target) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.index) > 0 || t.removed || t.wal.Size() == 0 {
+		return nil
+	}
+	pos, err := t.wal.Roll()
+	if err != nil {
+		return fmt.Errorf("hints: roll log of %s: %w", t.name, err)
+	}
+	return t.wal.DeleteBefore(pos.Segment)
+}
+
+// compactLog rewrites t's log as one record per pending key when it has
+// grown past compactAt (many hints to few keys), then deletes the old
+// segments. It holds t.mu throughout so that no hint is appended between
+// the roll and the rewrite.
+func (q *Queue) compactLog(t *target) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.removed || t.wal.Size() <= q.compactAt(t.bytes) {
+		return nil
+	}
+	before := t.wal.Size()
+	pos, err := t.wal.Roll()
+	if err != nil {
+		return fmt.Errorf("hints: roll log of %s: %w", t.name, err)
+	}
+	for k, e := range t.index {
+		rec, err := encodeRecord([]byte(k), e.sibs, e.since)
+		if err != nil {
+			return err
+		}
+		if _, err := t.wal.AppendAsync(rec); err != nil {
+			return fmt.Errorf("hints: rewrite log of %s: %w", t.name, err)
+		}
+	}
+	p, err := t.wal.Barrier()
+	if err == nil {
+		_, err = p.Wait(context.Background())
+	}
+	if err != nil {
+		return fmt.Errorf("hints: rewrite log of %s: %w", t.name, err)
+	}
+	// Roll made the old segments durable; the rewrite is durable per
+	// policy. Under FsyncAlways deleting is now safe; under weaker
+	// policies a machine crash may lose hints anyway.
+	if err := t.wal.DeleteBefore(pos.Segment); err != nil {
+		return err
+	}
+	q.log.Debug("hint log compacted", "peer", t.name, "from_bytes", before, "to_bytes", t.wal.Size())
+	return nil
+}

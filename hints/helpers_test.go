@@ -1,0 +1,136 @@
+package hints
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ringkv/ringkv/storage"
+	"github.com/ringkv/ringkv/vclock"
+)
+
+// testLogger sends logs to t.Log so they show only when a test fails.
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(bytes.TrimRight(p, "\n")))
+	return len(p), nil
+}
+
+// fakeClock has a settable Now; After uses real time, because delivery
+// tests use short real intervals and only the window needs a fake now.
+type fakeClock struct {
+	mu  sync.Mutex // guards now
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// testConfig is a fast configuration in dir: no fsync, short retry.
+func testConfig(t testing.TB, dir string) Config {
+	cfg := DefaultConfig()
+	cfg.Dir = dir
+	cfg.Fsync = storage.FsyncNone
+	cfg.SegmentBytes = 64 << 10
+	cfg.RetryInterval = 20 * time.Millisecond
+	cfg.DeliveryRate = 1_000_000
+	cfg.Logger = testLogger(t)
+	return cfg
+}
+
+func openQueue(t testing.TB, cfg Config) *Queue {
+	t.Helper()
+	q, err := Open(cfg)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = q.Close() })
+	return q
+}
+
+// mint returns the set after a blind write of value by actor on top of
+// cur.
+func mint(cur vclock.Siblings, actor, value string) vclock.Siblings {
+	_, s := vclock.Mint(cur, actor, vclock.Write{Blind: true, Value: []byte(value), WallTime: 1})
+	return s
+}
+
+// sink is a fake target cluster: per node, a map merged with vclock.Merge,
+// as Store.Apply does. It can be made to fail.
+type sink struct {
+	mu      sync.Mutex // guards all fields
+	data    map[string]map[string]vclock.Siblings
+	fail    map[string]error
+	batches int
+	hints   int
+}
+
+func newSink() *sink {
+	return &sink{data: map[string]map[string]vclock.Siblings{}, fail: map[string]error{}}
+}
+
+func (s *sink) Deliver(ctx context.Context, target string, batch []Hint) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.fail[target]; err != nil {
+		return err
+	}
+	if s.data[target] == nil {
+		s.data[target] = map[string]vclock.Siblings{}
+	}
+	for _, h := range batch {
+		s.data[target][string(h.Key)] = vclock.Merge(s.data[target][string(h.Key)], h.Siblings)
+	}
+	s.batches++
+	s.hints += len(batch)
+	return nil
+}
+
+func (s *sink) setFail(target string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail[target] = err
+}
+
+func (s *sink) get(target, key string) vclock.Siblings {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.data[target][key]
+}
+
+func (s *sink) keys(target string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.data[target])
+}
+
+// eventually polls cond every 5ms until it holds or 10s pass.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

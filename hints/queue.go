@@ -1,0 +1,432 @@
+package hints
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ringkv/ringkv/storage"
+	"github.com/ringkv/ringkv/vclock"
+)
+
+// Queue keeps hints for the nodes this node stands in for: one durable
+// hint log per target under Config.Dir, and in memory, per target, each
+// key's merged pending set (so 10,000 writes to one key are one pending
+// hint). It implements replica.HintSink. After Start it delivers hints to
+// targets that are not known to be down, in batches and rate limited, and
+// forgets them once acknowledged. Safe for concurrent use.
+type Queue struct {
+	cfg   Config
+	log   *slog.Logger
+	clock Clock
+
+	// mu guards the fields below it. Lock order: Queue.mu before
+	// target.mu, never the other way.
+	mu        sync.Mutex
+	targets   map[string]*target
+	downSince map[string]time.Time // targets liveness reports down, and since when
+	closed    bool
+	life      context.Context // delivery lifetime; nil until Start
+	stopLife  context.CancelFunc
+
+	workers sync.WaitGroup // target workers and the retry ticker
+	st      counters
+}
+
+// target is the hint state kept for one target node.
+type target struct {
+	name string
+	dir  string
+	wal  *storage.Log
+	// wake asks the worker for a delivery round; compact asks it to check
+	// whether the log should be rewritten. Both buffered 1.
+	wake, compact chan struct{}
+	// stop ends the worker and done is closed when it has; nil until the
+	// worker starts.
+	stop context.CancelFunc
+	done chan struct{}
+
+	// mu guards index, bytes and removed, and orders appends to wal with
+	// index changes: a record is queued under mu, so the log's order is
+	// the index's order.
+	mu      sync.Mutex
+	index   map[string]entry
+	bytes   int64 // sum of index sizes
+	removed bool  // rerouted: takes no more hints
+}
+
+// entry is one key's pending hint.
+type entry struct {
+	sibs  vclock.Siblings
+	size  int64 // bytes of its record in the log, framing included
+	since int64 // Unix ns when the oldest undelivered hint for it was stored
+}
+
+// recordOverhead is the log's framing per record (storage's header).
+const recordOverhead = 12
+
+// counters are the monotonic numbers behind Stats.
+type counters struct {
+	stored, delivered, failures, rerouted   atomic.Uint64
+	droppedWindow, droppedCap, droppedGone atomic.Uint64
+	lagTotal, lagLast                      atomic.Int64 // ns
+	rounds                                 atomic.Uint64
+}
+
+// Open opens (creating if needed) the hint logs under cfg.Dir and rebuilds
+// each target's pending index by replaying its log, so hints held by a
+// node killed with SIGKILL survive its restart. A damaged record before a
+// log's tail fails Open with an error naming file and offset (delete that
+// target's directory to discard its hints); a torn tail is cut off.
+func Open(cfg Config) (*Queue, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("hints: create %s: %w", cfg.Dir, err)
+	}
+	q := &Queue{
+		cfg:       cfg,
+		log:       cfg.Logger.With("component", "hints"),
+		clock:     cfg.Clock,
+		targets:   map[string]*target{},
+		downSince: map[string]time.Time{},
+	}
+	ents, err := os.ReadDir(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("hints: list %s: %w", cfg.Dir, err)
+	}
+	for _, de := range ents {
+		if !de.IsDir() {
+			continue
+		}
+		name, ok := targetName(de.Name())
+		if !ok {
+			q.log.Warn("ignoring unknown directory in hints dir", "dir", de.Name())
+			continue
+		}
+		t, err := q.openTarget(name)
+		if err != nil {
+			q.closeLogs()
+			return nil, err
+		}
+		q.targets[name] = t
+		if len(t.index) > 0 {
+			q.log.Info("hints recovered", "peer", name, "hints", len(t.index), "bytes", t.bytes)
+		}
+	}
+	return q, nil
+}
+
+// openTarget opens one target's log and replays it into a fresh index.
+func (q *Queue) openTarget(name string) (*target, error) {
+	dir := filepath.Join(q.cfg.Dir, dirName(name))
+	wal, err := storage.OpenLog(q.cfg.logConfig(dir))
+	if err != nil {
+		return nil, fmt.Errorf("hints: open log for %s: %w", name, err)
+	}
+	t := &target{name: name, dir: dir, wal: wal, index: map[string]entry{},
+		wake: make(chan struct{}, 1), compact: make(chan struct{}, 1)}
+	err = wal.Replay(storage.Position{}, func(pos storage.Position, rec []byte) error {
+		r, err := decodeRecord(rec)
+		if err != nil {
+			return fmt.Errorf("hints: %s segment %d offset %d: %w", dir, pos.Segment, pos.Offset, err)
+		}
+		e, ok := t.index[string(r.Key)]
+		if ok {
+			r.Since = min(r.Since, e.since)
+		}
+		t.index[string(r.Key)] = entry{sibs: vclock.Merge(e.sibs, r.Siblings), since: r.Since}
+		return nil
+	})
+	if err != nil {
+		_ = wal.Close()
+		return nil, err
+	}
+	// Sizes are those of the records a compaction would write: one per key.
+	for k, e := range t.index {
+		rec, err := encodeRecord([]byte(k), e.sibs, e.since)
+		if err != nil {
+			_ = wal.Close()
+			return nil, err
+		}
+		e.size = int64(len(rec)) + recordOverhead
+		t.index[k] = e
+		t.bytes += e.size
+	}
+	return t, nil
+}
+
+// StoreHint durably records s for key on behalf of target and returns once
+// the record is durable per the fsync policy. A hint for a target down for
+// longer than Config.Window fails with ErrHintWindow, one that would take
+// the target past Config.MaxBytesPerTarget with ErrHintCap; both are
+// counted and nothing is stored. It implements replica.HintSink.
+func (q *Queue) StoreHint(ctx context.Context, target string, key []byte, s vclock.Siblings) error {
+	switch {
+	case target == "":
+		return fmt.Errorf("%w: empty target", ErrBadHint)
+	case len(key) == 0:
+		return fmt.Errorf("%w: empty key", ErrBadHint)
+	case len(s) == 0 || !s.Valid():
+		return fmt.Errorf("%w: %w for key %q", ErrBadHint, vclock.ErrBadSiblings, key)
+	}
+	now := q.clock.Now()
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return ErrClosed
+	}
+	if since, ok := q.downSince[target]; ok && now.Sub(since) > q.cfg.Window {
+		q.mu.Unlock()
+		q.st.droppedWindow.Add(1)
+		return fmt.Errorf("%w: %s down for %v (window %v)", ErrHintWindow, target, now.Sub(since).Round(time.Second), q.cfg.Window)
+	}
+	t, err := q.targetLocked(target)
+	q.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return q.add(ctx, t, key, s, now)
+}
+
+// targetLocked returns target's state, opening its log the first time.
+// q.mu must be held.
+func (q *Queue) targetLocked(name string) (*target, error) {
+	if t, ok := q.targets[name]; ok {
+		return t, nil
+	}
+	t, err := q.openTarget(name)
+	if err != nil {
+		return nil, err
+	}
+	q.targets[name] = t
+	if q.life != nil {
+		q.spawn(t)
+	}
+	return t, nil
+}
+
+// add merges s into t's pending set for key, appends the merged set to
+// t's log and waits until it is durable. The cap is checked against the
+// growth of the pending bytes: a set already covered adds nothing.
+func (q *Queue) add(ctx context.Context, t *target, key []byte, s vclock.Siblings, now time.Time) error {
+	t.mu.Lock()
+	if t.removed {
+		t.mu.Unlock()
+		return fmt.Errorf("%w: %s was removed from the ring", ErrClosed, t.name)
+	}
+	old, had := t.index[string(key)]
+	merged := vclock.Merge(old.sibs, s)
+	if had && merged.Equal(old.sibs) {
+		// Nothing new. Its record may still be on its way to disk under
+		// another caller, so wait for everything queued so far.
+		p, err := t.wal.Barrier()
+		t.mu.Unlock()
+		if err == nil {
+			_, err = p.Wait(ctx)
+		}
+		if err != nil {
+			return fmt.Errorf("hints: store hint for %s: %w", t.name, err)
+		}
+		q.st.stored.Add(1)
+		return nil
+	}
+	since := now.UnixNano()
+	if had {
+		since = old.since
+	}
+	rec, err := encodeRecord(key, merged, since)
+	if err != nil {
+		t.mu.Unlock()
+		return err
+	}
+	size := int64(len(rec)) + recordOverhead
+	if t.bytes-old.size+size > q.cfg.MaxBytesPerTarget {
+		pending := t.bytes
+		t.mu.Unlock()
+		q.st.droppedCap.Add(1)
+		return fmt.Errorf("%w: %s holds %d bytes, hint of %d bytes, cap %d", ErrHintCap, t.name, pending, size, q.cfg.MaxBytesPerTarget)
+	}
+	p, err := t.wal.AppendAsync(rec)
+	if err != nil {
+		t.mu.Unlock()
+		return fmt.Errorf("hints: store hint for %s: %w", t.name, err)
+	}
+	t.index[string(key)] = entry{sibs: merged, size: size, since: since}
+	t.bytes += size - old.size
+	needCompact := t.wal.Size() > q.compactAt(t.bytes)
+	t.mu.Unlock()
+	if needCompact {
+		signal(t.compact)
+	}
+	if _, err := p.Wait(ctx); err != nil {
+		return fmt.Errorf("hints: store hint for %s: %w", t.name, err)
+	}
+	q.st.stored.Add(1)
+	return nil
+}
+
+// compactAt is the log size past which a target's log is rewritten with
+// one record per pending key: twice the pending bytes, and at least a
+// segment, so that rewriting costs at most as much as what it reclaims.
+func (q *Queue) compactAt(pending int64) int64 {
+	return max(2*pending, q.cfg.SegmentBytes)
+}
+
+// SetAlive records a liveness change of target, as gossip reports it. A
+// target going down starts its window (a later down report does not
+// restart it); a target coming back gets a delivery round at once.
+func (q *Queue) SetAlive(target string, alive bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !alive {
+		if _, ok := q.downSince[target]; !ok {
+			q.downSince[target] = q.clock.Now()
+		}
+		return
+	}
+	delete(q.downSince, target)
+	if t, ok := q.targets[target]; ok {
+		signal(t.wake)
+	}
+}
+
+// isDown reports whether liveness last said target is down.
+func (q *Queue) isDown(target string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	_, ok := q.downSince[target]
+	return ok
+}
+
+// RingChanged takes the current ring members. The hints of every target
+// that is no longer a member are re-routed: each key's pending set is
+// hinted to the key's current replicas (Config.Replicas), which then get
+// it through normal delivery, and the removed target's log is deleted.
+// An empty member list is ignored (no ring known yet).
+func (q *Queue) RingChanged(ctx context.Context, members []string) error {
+	if len(members) == 0 {
+		return nil
+	}
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return ErrClosed
+	}
+	var gone []*target
+	for name, t := range q.targets {
+		if !slices.Contains(members, name) {
+			gone = append(gone, t)
+			delete(q.targets, name)
+		}
+	}
+	q.mu.Unlock()
+	var errs []error
+	for _, t := range gone {
+		errs = append(errs, q.reroute(ctx, t))
+	}
+	return errors.Join(errs...)
+}
+
+// reroute moves t's pending hints to the replicas of each key and deletes
+// t's log. t is no longer in q.targets.
+func (q *Queue) reroute(ctx context.Context, t *target) error {
+	if t.stop != nil {
+		t.stop()
+		<-t.done
+	}
+	t.mu.Lock()
+	t.removed = true
+	pending := make(map[string]entry, len(t.index))
+	for k, e := range t.index {
+		pending[k] = e
+	}
+	t.mu.Unlock()
+	now := q.clock.Now()
+	var errs []error
+	moved := 0
+	for k, e := range pending {
+		var reps []string
+		if q.cfg.Replicas != nil {
+			reps = q.cfg.Replicas([]byte(k))
+		}
+		sent := false
+		for _, r := range reps {
+			if r == t.name {
+				continue
+			}
+			q.mu.Lock()
+			nt, err := q.targetLocked(r)
+			q.mu.Unlock()
+			if err == nil {
+				err = q.add(ctx, nt, []byte(k), e.sibs, now)
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("hints: reroute %q from %s to %s: %w", k, t.name, r, err))
+				continue
+			}
+			sent = true
+		}
+		if sent {
+			moved++
+			q.st.rerouted.Add(1)
+		} else {
+			q.st.droppedGone.Add(1)
+		}
+	}
+	q.log.Info("hints rerouted from removed node", "peer", t.name, "hints", len(pending), "rerouted", moved)
+	if err := t.wal.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("hints: close log of %s: %w", t.name, err))
+	}
+	if err := os.RemoveAll(t.dir); err != nil {
+		errs = append(errs, fmt.Errorf("hints: remove %s: %w", t.dir, err))
+	}
+	return errors.Join(errs...)
+}
+
+// Close stops delivery, waits for it and closes every hint log (fsyncing
+// what was queued). Hints still pending stay on disk for the next Open.
+func (q *Queue) Close() error {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return ErrClosed
+	}
+	q.closed = true
+	if q.stopLife != nil {
+		q.stopLife()
+	}
+	q.mu.Unlock()
+	q.workers.Wait()
+	return q.closeLogs()
+}
+
+// closeLogs closes every target's log.
+func (q *Queue) closeLogs() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var errs []error
+	for _, t := range q.targets {
+		if err := t.wal.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("hints: close log of %s: %w", t.name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// signal does a non-blocking send on a buffered-1 channel.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}

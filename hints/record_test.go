@@ -1,0 +1,121 @@
+package hints
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/ringkv/ringkv/vclock"
+)
+
+func TestRecordRoundTrip(t *testing.T) {
+	s := mint(mint(nil, "a", "x"), "b", "y")
+	rec, err := encodeRecord([]byte("k1"), s, 42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeRecord(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got.Key) != "k1" || got.Since != 42 || !got.Siblings.Equal(s) {
+		t.Fatalf("round trip: got %+v", got)
+	}
+}
+
+func TestDecodeRecordRejects(t *testing.T) {
+	good, _ := encodeRecord([]byte("k"), mint(nil, "a", "v"), 1)
+	emptyKey, _ := encodeRecord(nil, mint(nil, "a", "v"), 1)
+	emptySet, _ := encodeRecord([]byte("k"), nil, 1)
+	bad := vclock.Siblings{{Dot: vclock.Dot{Actor: "", Counter: 1}}}
+	badSet, _ := encodeRecord([]byte("k"), bad, 1)
+	for name, b := range map[string][]byte{
+		"empty":         nil,
+		"version":       append([]byte{9}, good[1:]...),
+		"truncated":     good[:len(good)-1],
+		"trailing":      append(append([]byte{}, good...), 0xc0),
+		"empty key":     emptyKey,
+		"empty set":     emptySet,
+		"bad siblings":  badSet,
+		"not msgpack":   {recordVersion, 0xc1},
+		"huge length":   {recordVersion, 0x93, 0xc6, 0xff, 0xff, 0xff, 0xff},
+		"wrong type":    {recordVersion, 0x01},
+		"array too big": {recordVersion, 0xdd, 0x7f, 0xff, 0xff, 0xff},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := decodeRecord(b); !errors.Is(err, ErrBadRecord) {
+				t.Fatalf("decodeRecord = %v, want ErrBadRecord", err)
+			}
+		})
+	}
+}
+
+func FuzzDecodeRecord(f *testing.F) {
+	for _, s := range []vclock.Siblings{mint(nil, "a", "v"), mint(mint(nil, "a", "x"), "b", "")} {
+		rec, _ := encodeRecord([]byte("key"), s, 7)
+		f.Add(rec)
+	}
+	f.Add([]byte{recordVersion})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := decodeRecord(b)
+		if err != nil {
+			return
+		}
+		again, err := encodeRecord(r.Key, r.Siblings, r.Since)
+		if err != nil {
+			t.Fatalf("re-encode: %v", err)
+		}
+		r2, err := decodeRecord(again)
+		if err != nil {
+			t.Fatalf("decode of re-encoding: %v", err)
+		}
+		if string(r2.Key) != string(r.Key) || r2.Since != r.Since || !r2.Siblings.Equal(r.Siblings) {
+			t.Fatal("decode(encode(r)) != r")
+		}
+	})
+}
+
+func TestDirName(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"node1", "node1"},
+		{"n_1-a", "n_1-a"},
+		{"127.0.0.1:7001", "127%2E0%2E0%2E1%3A7001"},
+		{"..", "%2E%2E"},
+		{"a/b", "a%2Fb"},
+		{"%", "%25"},
+		{"é", "%C3%A9"},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, dirName(tc.in)); diff != "" {
+				t.Fatalf("dirName(%q) (-want +got):\n%s", tc.in, diff)
+			}
+			back, ok := targetName(tc.want)
+			if !ok || back != tc.in {
+				t.Fatalf("targetName(%q) = %q, %v", tc.want, back, ok)
+			}
+		})
+	}
+	for _, bad := range []string{"", ".", "a.b", "%2", "%zz", "%2e", "%41"} {
+		if n, ok := targetName(bad); ok {
+			t.Errorf("targetName(%q) = %q, want refused", bad, n)
+		}
+	}
+}
+
+func FuzzDirName(f *testing.F) {
+	f.Add("node-1")
+	f.Add("127.0.0.1:7001")
+	f.Fuzz(func(t *testing.T, s string) {
+		if s == "" {
+			return
+		}
+		d := dirName(s)
+		if d == "." || d == ".." {
+			t.Fatalf("dirName(%q) = %q", s, d)
+		}
+		back, ok := targetName(d)
+		if !ok || back != s {
+			t.Fatalf("targetName(dirName(%q)) = %q, %v", s, back, ok)
+		}
+	})
+}
