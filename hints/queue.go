@@ -74,7 +74,7 @@ const recordOverhead = 12
 
 // counters are the monotonic numbers behind Stats.
 type counters struct {
-	stored, delivered, failures, rerouted   atomic.Uint64
+	stored, delivered, failures, rerouted  atomic.Uint64
 	droppedWindow, droppedCap, droppedGone atomic.Uint64
 	lagTotal, lagLast                      atomic.Int64 // ns
 	rounds                                 atomic.Uint64
