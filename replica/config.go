@@ -83,6 +83,11 @@ type Config struct {
 	// ReadRepair sends the merged set to replicas that answered a read
 	// with less. DefaultConfig sets true.
 	ReadRepair bool
+	// Sloppy lets a write count the acknowledgement of a stand-in that
+	// keeps a hint for a down replica toward W (sloppy quorum). Without
+	// it, and for writes with WriteOptions.Strict, hints are still sent
+	// but only the key's own replicas count. DefaultConfig sets true.
+	Sloppy bool
 	// Now is the wall clock stamped on minted versions. Default time.Now.
 	Now func() time.Time
 	// Logger receives debug and warning lines; nil discards.
@@ -98,6 +103,7 @@ func DefaultConfig() Config {
 		DefaultW:   QuorumMajority,
 		Timeout:    2 * time.Second,
 		ReadRepair: true,
+		Sloppy:     true,
 		Now:        time.Now,
 	}
 }

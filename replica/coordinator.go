@@ -42,6 +42,9 @@ type WriteOptions struct {
 	// HasContext false is a blind write: it supersedes whatever the
 	// coordinator holds for the key (DESIGN.md, Data model).
 	HasContext bool
+	// Strict turns sloppy quorum off for this write: stand-ins holding
+	// hints for down replicas do not count toward W.
+	Strict bool
 }
 
 // Result is the answer to a read or write.
@@ -56,6 +59,9 @@ type Result struct {
 	// Replies is how many replicas answered (read) or acknowledged (write),
 	// the coordinator included, when the request was answered.
 	Replies int
+	// Hinted is how many of a write's Replies were stand-ins keeping a
+	// hint for a down replica (sloppy quorum).
+	Hinted int
 }
 
 // New returns a Coordinator. Zero values of N, DefaultR, DefaultW,
@@ -106,6 +112,8 @@ func (c *Coordinator) Handle(ctx context.Context, from string, req Request) (Res
 		return Response{Siblings: c.cfg.Store.Get(req.Key)}, nil
 	case KindStore:
 		return Response{}, c.handleStore(ctx, req)
+	case KindHandoff:
+		return Response{}, c.handleHandoff(ctx, from, req)
 	case KindForward:
 		if req.Write == nil {
 			return Response{}, fmt.Errorf("%w: forward without a write", ErrBadRequest)
@@ -119,7 +127,7 @@ func (c *Coordinator) Handle(ctx context.Context, from string, req Request) (Res
 		if err != nil {
 			return Response{}, err
 		}
-		return Response{Siblings: res.Siblings, Context: res.Context, Replies: res.Replies}, nil
+		return Response{Siblings: res.Siblings, Context: res.Context, Replies: res.Replies, Hinted: res.Hinted}, nil
 	}
 	c.log.Debug("unknown request kind", "peer", from, "kind", uint8(req.Kind))
 	return Response{}, fmt.Errorf("%w: %v from %s", ErrUnknownKind, req.Kind, from)
@@ -171,20 +179,28 @@ func (c *Coordinator) alive(node string) bool {
 	return c.cfg.Liveness == nil || c.cfg.Liveness.Alive(node)
 }
 
-// placement returns the preference list of key, and checks the key.
+// replicas returns the preference list of key, and checks the key.
 func (c *Coordinator) replicas(key []byte) ([]string, error) {
+	reps, _, err := c.lists(key)
+	return reps, err
+}
+
+// lists returns the preference list and the fallbacks of key from one
+// placement snapshot, and checks the key.
+func (c *Coordinator) lists(key []byte) (reps, fallbacks []string, err error) {
 	if len(key) == 0 {
-		return nil, fmt.Errorf("%w: empty key", ErrBadRequest)
+		return nil, nil, fmt.Errorf("%w: empty key", ErrBadRequest)
 	}
 	p := c.cfg.Placement()
 	if p == nil {
-		return nil, fmt.Errorf("%w: no ring yet", ErrNoReplicas)
+		return nil, nil, fmt.Errorf("%w: no ring yet", ErrNoReplicas)
 	}
-	reps := p.Replicas(p.Partition(key))
+	part := p.Partition(key)
+	reps = p.Replicas(part)
 	if len(reps) == 0 {
-		return nil, ErrNoReplicas
+		return nil, nil, ErrNoReplicas
 	}
-	return reps, nil
+	return reps, p.Fallbacks(part), nil
 }
 
 // reply is one replica's answer inside a fan-out.
@@ -192,6 +208,9 @@ type reply struct {
 	node string
 	set  vclock.Siblings
 	err  error
+	// via is the stand-in that kept a write's copy as a hint for node;
+	// empty when node itself answered.
+	via string
 }
 
 // tracker counts background goroutines so that Drain and Close can wait

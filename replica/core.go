@@ -21,9 +21,9 @@ const (
 	actLocal action = iota
 	// actSend: send the merged set to the replica.
 	actSend
-	// actDown: liveness says the replica is down; counts as a failure.
-	// The hinted-handoff issue turns this into "send to a fallback with a
-	// hint" by giving the target a stand-in (see target.via).
+	// actDown: liveness says the replica is down. A write sends its copy
+	// straight to a stand-in (hinted handoff, see nextStandIn); a read
+	// counts it as a failure.
 	actDown
 )
 
@@ -48,6 +48,19 @@ func plan(replicas []string, self string, alive func(string) bool) []target {
 		}
 	}
 	return ts
+}
+
+// nextStandIn returns the first node of fallbacks[from:] that alive
+// reports up, and the index to continue from; ok is false when none is
+// left. Each write hands out its fallbacks in ring order, each at most
+// once, so two down replicas never share a stand-in.
+func nextStandIn(fallbacks []string, from int, alive func(string) bool) (node string, next int, ok bool) {
+	for i := from; i < len(fallbacks); i++ {
+		if alive(fallbacks[i]) {
+			return fallbacks[i], i + 1, true
+		}
+	}
+	return "", len(fallbacks), false
 }
 
 // downErr is the failure recorded for a replica liveness reports down.

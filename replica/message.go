@@ -34,6 +34,11 @@ const (
 	// KindForward asks the receiver to coordinate the write in Write for
 	// Key (one hop: the receiver never forwards again).
 	KindForward Kind = 4
+	// KindHandoff asks the receiver to merge every entry of Batch into its
+	// store and persist them (hinted handoff delivering a stand-in's hints
+	// to the replica they were kept for). It succeeds only if every entry
+	// was stored; a repeated batch changes nothing.
+	KindHandoff Kind = 5
 )
 
 // String names the kind for logs and errors.
@@ -47,6 +52,8 @@ func (k Kind) String() string {
 		return "read"
 	case KindForward:
 		return "forward"
+	case KindHandoff:
+		return "handoff"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -66,6 +73,17 @@ type Request struct {
 	HintFor string `msgpack:"hint,omitempty"`
 	// Write is the client write to coordinate (forward).
 	Write *ForwardWrite `msgpack:"fw,omitempty"`
+	// Batch is the sets to merge (handoff).
+	Batch []Entry `msgpack:"batch,omitempty"`
+}
+
+// Entry is one key's sibling set inside a handoff batch.
+type Entry struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	// Key is the key; never empty.
+	Key []byte
+	// Siblings is the whole set to merge into Key.
+	Siblings vclock.Siblings
 }
 
 // ForwardWrite is a client write forwarded to a coordinator: everything it
@@ -82,6 +100,9 @@ type ForwardWrite struct {
 	HasContext bool `msgpack:"hasctx,omitempty"`
 	// W is the client's write quorum, resolved by the coordinator.
 	W Quorum `msgpack:"w,omitempty"`
+	// Strict counts only the key's own replicas toward W, not stand-ins
+	// holding hints (WriteOptions.Strict).
+	Strict bool `msgpack:"strict,omitempty"`
 }
 
 // Response is the answer to a Request.
@@ -93,6 +114,8 @@ type Response struct {
 	Context vclock.Clock `msgpack:"ctx,omitempty"`
 	// Replies is how many replicas acknowledged (forward).
 	Replies int `msgpack:"n,omitempty"`
+	// Hinted is how many of Replies were stand-ins holding hints (forward).
+	Hinted int `msgpack:"hinted,omitempty"`
 }
 
 // wireReply is the body of an answer: a Response or an error.
@@ -130,6 +153,11 @@ func UnmarshalRequest(b []byte) (Request, error) {
 	}
 	if r.Write != nil && !r.Write.Context.Valid() {
 		return Request{}, fmt.Errorf("%w: %w", ErrBadRequest, vclock.ErrBadContext)
+	}
+	for i, e := range r.Batch {
+		if len(e.Key) == 0 || !e.Siblings.Valid() {
+			return Request{}, fmt.Errorf("%w: batch entry %d: empty key or %w", ErrBadRequest, i, vclock.ErrBadSiblings)
+		}
 	}
 	return r, nil
 }

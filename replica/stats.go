@@ -15,6 +15,12 @@ type Stats struct {
 	StoresServed, ReadsServed uint64
 	// HintsServed counts store calls kept as hints for another node.
 	HintsServed uint64
+	// HintsSent counts write copies a stand-in accepted as a hint for a
+	// down replica; HintFailures the stand-ins that refused one.
+	HintsSent, HintFailures uint64
+	// HandoffsSent and HandoffsServed count hint batches delivered to, and
+	// received from, other nodes.
+	HandoffsSent, HandoffsServed uint64
 	// ReadRepairs counts replicas sent the merged set after a read because
 	// they answered with less; ReadRepairFailures the sends that failed.
 	ReadRepairs, ReadRepairFailures uint64
@@ -33,6 +39,8 @@ type stats struct {
 	forwards, forwardsServed        atomic.Uint64
 	storesServed, readsServed       atomic.Uint64
 	hintsServed                     atomic.Uint64
+	hintsSent, hintFailures         atomic.Uint64
+	handoffsSent, handoffsServed    atomic.Uint64
 	readRepairs, readRepairFailures atomic.Uint64
 	quorumFailures, replicaFailures atomic.Uint64
 }
@@ -45,6 +53,8 @@ func (c *Coordinator) Stats() Stats {
 		Forwards: s.forwards.Load(), ForwardsServed: s.forwardsServed.Load(),
 		StoresServed: s.storesServed.Load(), ReadsServed: s.readsServed.Load(),
 		HintsServed: s.hintsServed.Load(),
+		HintsSent:   s.hintsSent.Load(), HintFailures: s.hintFailures.Load(),
+		HandoffsSent: s.handoffsSent.Load(), HandoffsServed: s.handoffsServed.Load(),
 		ReadRepairs: s.readRepairs.Load(), ReadRepairFailures: s.readRepairFailures.Load(),
 		QuorumFailures: s.quorumFailures.Load(), ReplicaFailures: s.replicaFailures.Load(),
 		Background: c.bg.running(),

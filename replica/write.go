@@ -24,7 +24,7 @@ func (c *Coordinator) Put(ctx context.Context, key, value []byte, o WriteOptions
 		// tombstone looks, and an empty value is a legitimate value.
 		value = []byte{}
 	}
-	return c.write(ctx, "put", key, &ForwardWrite{Value: value, Context: o.Context, HasContext: o.HasContext, W: o.W}, false)
+	return c.write(ctx, "put", key, &ForwardWrite{Value: value, Context: o.Context, HasContext: o.HasContext, W: o.W, Strict: o.Strict}, false)
 }
 
 // Delete writes a tombstone for key, with the same rules as Put. A read
@@ -32,7 +32,7 @@ func (c *Coordinator) Put(ctx context.Context, key, value []byte, o WriteOptions
 // returned context brings the key back.
 func (c *Coordinator) Delete(ctx context.Context, key []byte, o WriteOptions) (Result, error) {
 	c.stats.deletes.Add(1)
-	return c.write(ctx, "delete", key, &ForwardWrite{Delete: true, Context: o.Context, HasContext: o.HasContext, W: o.W}, false)
+	return c.write(ctx, "delete", key, &ForwardWrite{Delete: true, Context: o.Context, HasContext: o.HasContext, W: o.W, Strict: o.Strict}, false)
 }
 
 // write validates a write, then coordinates it here or forwards it.
@@ -45,7 +45,7 @@ func (c *Coordinator) write(ctx context.Context, op string, key []byte, fw *Forw
 	if fw.HasContext && !fw.Context.Valid() {
 		return Result{}, fmt.Errorf("%w: %w: entries not canonical", ErrBadRequest, vclock.ErrBadContext)
 	}
-	reps, err := c.replicas(key)
+	reps, fallbacks, err := c.lists(key)
 	if err != nil {
 		return Result{}, err
 	}
@@ -61,7 +61,7 @@ func (c *Coordinator) write(ctx context.Context, op string, key []byte, fw *Forw
 		}
 		return c.forward(ctx, op, key, reps, need, fw)
 	}
-	return c.coordinate(ctx, op, key, reps, need, fw)
+	return c.coordinate(ctx, op, key, reps, fallbacks, need, fw)
 }
 
 // forward sends the write to the first live replica, which coordinates it.
@@ -77,7 +77,7 @@ func (c *Coordinator) forward(ctx context.Context, op string, key []byte, reps [
 		c.stats.forwards.Add(1)
 		resp, err := c.cfg.Transport.Call(ctx, n, Request{Kind: KindForward, Key: key, Write: fw})
 		if err == nil {
-			return Result{Siblings: resp.Siblings, Context: resp.Context, Replies: resp.Replies}, nil
+			return Result{Siblings: resp.Siblings, Context: resp.Context, Replies: resp.Replies, Hinted: resp.Hinted}, nil
 		}
 		var qe *QuorumError
 		if errors.As(err, &qe) || errors.Is(err, ErrBadRequest) || errors.Is(err, ErrBadQuorum) {
@@ -98,7 +98,7 @@ func (c *Coordinator) forward(ctx context.Context, op string, key []byte, reps [
 // answers at W acknowledgements. Sends still in flight when it answers go
 // on in the background until the request's deadline, so slow replicas
 // still converge without holding up the client.
-func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, reps []string, need int, fw *ForwardWrite) (Result, error) {
+func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, reps, fallbacks []string, need int, fw *ForwardWrite) (Result, error) {
 	w := vclock.Write{
 		Context:   fw.Context,
 		Blind:     !fw.HasContext,
@@ -131,27 +131,33 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, rep
 			sendCancel()
 		}
 	}
+	sloppy := c.cfg.Sloppy && !fw.Strict
+	stand := &standIns{list: fallbacks, alive: c.alive}
 	for _, tg := range plan(reps, c.cfg.Self, c.alive) {
-		switch tg.act {
-		case actDown:
-			c.stats.replicaFailures.Add(1)
-			t.fail(tg.node, downErr(tg.node))
-		case actSend:
-			inflight.Add(1)
-			c.bg.Go(func() {
-				defer release()
-				results <- reply{node: tg.node, err: c.sendCopy(sendCtx, tg.node, key, merged)}
-			})
+		if tg.act == actLocal {
+			continue
 		}
+		if tg.act == actDown {
+			c.stats.replicaFailures.Add(1)
+		}
+		inflight.Add(1)
+		c.bg.Go(func() {
+			defer release()
+			results <- c.replicate(sendCtx, tg, key, merged, stand, sloppy)
+		})
 	}
 	release()
+	hinted := 0
 	for t.state() == pending {
 		select {
 		case r := <-results:
-			if r.err != nil {
-				c.stats.replicaFailures.Add(1)
+			switch {
+			case r.err != nil:
 				t.fail(r.node, r.err)
-			} else {
+			case r.via != "":
+				hinted++
+				t.ack(r.node)
+			default:
 				t.ack(r.node)
 			}
 		case <-ctx.Done():
@@ -162,13 +168,12 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, rep
 		c.stats.quorumFailures.Add(1)
 		return Result{}, t.err(op)
 	}
-	return Result{Siblings: merged, Context: merged.Context(), Replies: len(t.acks)}, nil
+	return Result{Siblings: merged, Context: merged.Context(), Replies: len(t.acks), Hinted: hinted}, nil
 }
 
 // sendCopy delivers a write's merged set to one replica. It is the
-// per-target seam of the write fan-out: hinted handoff routes a down
-// replica's copy to a fallback by sending the same Request with HintFor
-// set to another node.
+// per-target seam of the write fan-out: replicate (handoff.go) falls back
+// to sendHint, the same Request with HintFor set, sent to a stand-in.
 func (c *Coordinator) sendCopy(ctx context.Context, node string, key []byte, set vclock.Siblings) error {
 	_, err := c.cfg.Transport.Call(ctx, node, Request{Kind: KindStore, Key: key, Siblings: set})
 	return err

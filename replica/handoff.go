@@ -1,0 +1,129 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/ringkv/ringkv/vclock"
+)
+
+// This file holds hinted handoff's side of the coordinator: sending a down
+// replica's copy to a stand-in (sloppy quorum), serving hints kept for
+// other nodes, and delivering a stand-in's hints back in batches.
+//
+// Stand-ins never coordinate: a write reaching a node outside the key's
+// preference list is forwarded to the first live replica, which mints the
+// dot. A stand-in only stores the merged set it is sent, in its hint log,
+// apart from its own data, so no node ever mints a dot for a key from a
+// partial view of that key's history (see docs/hints.md).
+
+// standIns hands out a write's fallbacks, each at most once, to the
+// goroutines replicating its copies. Safe for concurrent use.
+type standIns struct {
+	list  []string
+	alive func(string) bool
+
+	mu   sync.Mutex // guards next
+	next int
+}
+
+// take returns the next live fallback not yet used by this write.
+func (s *standIns) take() (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, next, ok := nextStandIn(s.list, s.next, s.alive)
+	s.next = next
+	return n, ok
+}
+
+// replicate delivers one replica's copy of a write: to the replica itself
+// when liveness says it is up, and when it is down or the call fails, to
+// the next live fallback as a hint for it, trying further fallbacks while
+// stand-ins refuse. The reply is for tg.node; a stand-in's acknowledgement
+// is a success only under sloppy quorum.
+func (c *Coordinator) replicate(ctx context.Context, tg target, key []byte, set vclock.Siblings, stand *standIns, sloppy bool) reply {
+	var cause error
+	if tg.act == actSend {
+		err := c.sendCopy(ctx, tg.node, key, set)
+		if err == nil {
+			return reply{node: tg.node}
+		}
+		c.stats.replicaFailures.Add(1)
+		cause = err
+	} else {
+		cause = downErr(tg.node)
+	}
+	for ctx.Err() == nil {
+		fb, ok := stand.take()
+		if !ok {
+			break
+		}
+		err := c.sendHint(ctx, fb, tg.node, key, set)
+		if err != nil {
+			c.stats.hintFailures.Add(1)
+			c.log.Debug("stand-in refused hint", "peer", fb, "target", tg.node, "err", err)
+			cause = fmt.Errorf("%w; stand-in %s: %w", cause, fb, err)
+			continue
+		}
+		c.stats.hintsSent.Add(1)
+		if !sloppy {
+			return reply{node: tg.node, err: fmt.Errorf("%w (%s keeps a hint, not counted: strict quorum)", cause, fb)}
+		}
+		return reply{node: tg.node, via: fb}
+	}
+	return reply{node: tg.node, err: cause}
+}
+
+// sendHint asks stand-in to keep set for key on behalf of target.
+func (c *Coordinator) sendHint(ctx context.Context, standIn, target string, key []byte, set vclock.Siblings) error {
+	_, err := c.cfg.Transport.Call(ctx, standIn, Request{Kind: KindStore, Key: key, Siblings: set, HintFor: target})
+	return err
+}
+
+// Handoff delivers a batch of hints this node kept for target: target
+// merges each entry into its store (KindHandoff). A target that is this
+// node itself (hints re-routed here after a ring change) applies them
+// locally. It returns nil only when every entry is durable on target.
+// The hinted-handoff queue's delivery calls it.
+func (c *Coordinator) Handoff(ctx context.Context, target string, batch []Entry) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	if target == c.cfg.Self {
+		return c.applyBatch(ctx, batch)
+	}
+	_, err := c.cfg.Transport.Call(ctx, target, Request{Kind: KindHandoff, Batch: batch})
+	if err == nil {
+		c.stats.handoffsSent.Add(1)
+	}
+	return err
+}
+
+// handleHandoff serves a handoff batch from a stand-in.
+func (c *Coordinator) handleHandoff(ctx context.Context, from string, req Request) error {
+	if len(req.Batch) == 0 {
+		return fmt.Errorf("%w: handoff from %s without entries", ErrBadRequest, from)
+	}
+	c.stats.handoffsServed.Add(1)
+	return c.applyBatch(ctx, req.Batch)
+}
+
+// applyBatch merges every entry into the local store.
+func (c *Coordinator) applyBatch(ctx context.Context, batch []Entry) error {
+	var errs []error
+	for i, e := range batch {
+		if len(e.Key) == 0 || !e.Siblings.Valid() {
+			errs = append(errs, fmt.Errorf("%w: handoff entry %d: empty key or %w", ErrBadRequest, i, vclock.ErrBadSiblings))
+			continue
+		}
+		if _, err := c.cfg.Store.Apply(ctx, e.Key, e.Siblings); err != nil {
+			errs = append(errs, fmt.Errorf("handoff entry %q: %w", e.Key, err))
+		}
+	}
+	return errors.Join(errs...)
+}
