@@ -199,7 +199,7 @@ func (a *app) runDev(ctx context.Context, cfg devConfig) error {
 			case ev.exited:
 				ch.exited, ch.exitErr = true, ev.exit
 				running--
-				a.reportDeadChild(ch, running)
+				a.reportDeadChild(ch, running, "while running")
 			}
 		case <-readyTimer.C:
 			for _, ch := range children {
@@ -251,10 +251,9 @@ func startDevChild(exe string, n devNode, env []string, idx int, events chan<- d
 	return &devChild{node: n, cmd: cmd, out: out}, nil
 }
 
-// reportDeadChild tells the user that a child died while the cluster was
-// meant to run, with the end of its log: the cause is usually there.
-func (a *app) reportDeadChild(ch *devChild, running int) {
-	when := "while running"
+// reportDeadChild tells the user that a child failed (when says at what
+// stage), with the end of its log: the cause is usually there.
+func (a *app) reportDeadChild(ch *devChild, running int, when string) {
 	if !ch.ready {
 		when = "before it was ready"
 	}
@@ -268,46 +267,55 @@ func (a *app) reportDeadChild(ch *devChild, running int) {
 	}
 }
 
-// stopDevChildren sends SIGTERM to every running child, waits up to timeout
-// for all of them, then SIGKILLs the rest. It returns nil when every child
-// exited with status 0.
+// stopDevChildren stops the running children one at a time, last started
+// first: SIGTERM, then up to timeout for it to exit, then SIGKILL. One at a
+// time, because a node that stops tells its peers it is leaving gossip, and
+// peers that are themselves stopping cannot hear it. It returns nil when
+// every child exited with status 0.
 func (a *app) stopDevChildren(children []*devChild, events <-chan devEvent, timeout time.Duration) error {
+	var failed []string
 	running := 0
 	for _, ch := range children {
 		if !ch.exited {
 			running++
-			if err := ch.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-				fmt.Fprintf(a.stderr, "ringkv dev: signal %s: %v\n", ch.node.Name, err)
-			}
 		}
 	}
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	var failed []string
-	for running > 0 {
-		select {
-		case ev := <-events:
-			if !ev.exited {
-				continue
-			}
-			ch := children[ev.idx]
-			ch.exited, ch.exitErr = true, ev.exit
-			running--
-			if ev.exit != nil && !ch.killed {
-				failed = append(failed, fmt.Sprintf("%s: %s", ch.node.Name, exitText(ev.exit)))
-				a.reportDeadChild(ch, running)
-			} else if !ch.killed {
-				fmt.Fprintf(a.stdout, "ringkv dev: %s stopped\n", ch.node.Name)
-			}
-		case <-deadline.C:
-			for _, ch := range children {
-				if !ch.exited && !ch.killed {
-					ch.killed = true
-					failed = append(failed, fmt.Sprintf("%s: still running %s after SIGTERM, killed", ch.node.Name, timeout))
-					_ = ch.cmd.Process.Kill()
-				}
+	record := func(ev devEvent) {
+		if !ev.exited {
+			return
+		}
+		ch := children[ev.idx]
+		ch.exited, ch.exitErr = true, ev.exit
+		running--
+		switch {
+		case ch.killed:
+		case ev.exit != nil:
+			failed = append(failed, fmt.Sprintf("%s: %s", ch.node.Name, exitText(ev.exit)))
+			a.reportDeadChild(ch, running, "while stopping")
+		default:
+			fmt.Fprintf(a.stdout, "ringkv dev: %s stopped\n", ch.node.Name)
+		}
+	}
+	for i := len(children) - 1; i >= 0; i-- {
+		ch := children[i]
+		if ch.exited {
+			continue
+		}
+		if err := ch.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			fmt.Fprintf(a.stderr, "ringkv dev: signal %s: %v\n", ch.node.Name, err)
+		}
+		deadline := time.NewTimer(timeout)
+		for !ch.exited {
+			select {
+			case ev := <-events:
+				record(ev)
+			case <-deadline.C:
+				ch.killed = true
+				failed = append(failed, fmt.Sprintf("%s: still running %s after SIGTERM, killed", ch.node.Name, timeout))
+				_ = ch.cmd.Process.Kill()
 			}
 		}
+		deadline.Stop()
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("dev cluster did not stop cleanly: %s", strings.Join(failed, "; "))

@@ -30,7 +30,8 @@ func TestMain(m *testing.M) {
 
 // fakeServer parses the flags dev passes and behaves per mode:
 // "NAME:die" exits 3 after its ready line, "NAME:fail" exits 1 before it,
-// "NAME:hang" ignores SIGTERM; every other node behaves.
+// "NAME:hang" ignores SIGTERM, "NAME:badstop" exits 1 on SIGTERM; every
+// other node behaves.
 func fakeServer(mode string, args []string) int {
 	if len(args) == 0 || args[0] != "server" {
 		fmt.Fprintln(os.Stderr, "fake server: want the server command, got", args)
@@ -67,6 +68,10 @@ func fakeServer(mode string, args []string) int {
 	// Bounded: the supervisor under test always stops us well before this.
 	select {
 	case <-ctx.Done():
+		if mine && what == "badstop" {
+			fmt.Fprintln(os.Stderr, "error: flush failed")
+			return 1
+		}
 		return 0
 	case <-time.After(2 * time.Minute):
 		return 4
@@ -125,6 +130,8 @@ func TestDevSupervisor(t *testing.T) {
 			wantOut:   []string{"n1 stopped", "n3 stopped"}},
 		{name: "child fails to start", mode: "n1:fail", nodes: 2, waitOut: "n2  http",
 			wantErrIn: []string{"n1 (pid", "before it was ready", "address already in use"}},
+		{name: "child fails to stop", mode: "n2:badstop", nodes: 3, waitOut: "3 node(s) ready",
+			wantErr: "n2: exit status 1", wantErrIn: []string{"exited while stopping: exit status 1", "error: flush failed"}, wantOut: []string{"n1 stopped", "n3 stopped"}},
 		{name: "child ignores SIGTERM", mode: "n1:hang", nodes: 2, waitOut: "2 node(s) ready",
 			wantErr: "n1: still running"},
 	}
@@ -162,6 +169,13 @@ func TestDevSupervisor(t *testing.T) {
 			for _, w := range tt.wantOut {
 				if !strings.Contains(out.String(), w) {
 					t.Errorf("stdout lacks %q:\n%s", w, out.String())
+				}
+			}
+			if tt.name == "clean" {
+				// Stopped one at a time, last started first.
+				o := out.String()
+				if i3, i2, i1 := strings.Index(o, "n3 stopped"), strings.Index(o, "n2 stopped"), strings.Index(o, "n1 stopped"); i3 > i2 || i2 > i1 {
+					t.Errorf("stop order is not n3, n2, n1:\n%s", o)
 				}
 			}
 			for _, w := range tt.wantErrIn {
