@@ -309,22 +309,37 @@ func (q *Queue) isDown(target string) bool {
 }
 
 // RingChanged takes the current ring members. The hints of every target
-// that is no longer a member are re-routed: each key's pending set is
-// hinted to the key's current replicas (Config.Replicas), which then get
-// it through normal delivery, and the removed target's log is deleted.
-// An empty member list is ignored (no ring known yet).
+// that is no longer a member are re-routed (see Remove). An empty member
+// list is ignored (no ring known yet). Callers whose first ring view may
+// be partial should use Remove with the members that actually left.
 func (q *Queue) RingChanged(ctx context.Context, members []string) error {
 	if len(members) == 0 {
 		return nil
 	}
+	q.mu.Lock()
+	var gone []string
+	for name := range q.targets {
+		if !slices.Contains(members, name) {
+			gone = append(gone, name)
+		}
+	}
+	q.mu.Unlock()
+	return q.Remove(ctx, gone...)
+}
+
+// Remove re-routes the hints of targets removed from the ring: each key's
+// pending set is hinted to the key's current replicas (Config.Replicas),
+// which then get it through normal delivery, and the removed target's log
+// is deleted. Targets without hints are ignored.
+func (q *Queue) Remove(ctx context.Context, targets ...string) error {
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
 		return ErrClosed
 	}
 	var gone []*target
-	for name, t := range q.targets {
-		if !slices.Contains(members, name) {
+	for _, name := range targets {
+		if t, ok := q.targets[name]; ok {
 			gone = append(gone, t)
 			delete(q.targets, name)
 		}

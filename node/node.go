@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ringkv/ringkv/gossip"
+	"github.com/ringkv/ringkv/hints"
 	"github.com/ringkv/ringkv/replica"
 	"github.com/ringkv/ringkv/ring"
 	"github.com/ringkv/ringkv/storage"
@@ -36,22 +37,28 @@ type Addrs struct {
 // Node is one ringkv process: storage, gossip, ring, coordinator and the
 // HTTP, RESP and internal RPC servers. Build it with New, then Run it.
 type Node struct {
-	cfg     Config
-	log     *slog.Logger
-	addrs   Addrs
-	rcfg    ring.Config
-	ring    atomic.Pointer[ring.Ring] // the current snapshot, swapped on ring change
-	engine  *storage.Engine
-	gossip  *gossip.Gossip
-	rpc     *replica.TCPTransport
-	coord   *replica.Coordinator
-	metrics *metrics
-	httpSrv *http.Server
-	resp    *respServer
-	httpLn  net.Listener
-	respLn  net.Listener
-	rpcLn   net.Listener
-	ran     atomic.Bool
+	cfg    Config
+	log    *slog.Logger
+	addrs  Addrs
+	rcfg   ring.Config
+	ring   atomic.Pointer[ring.Ring] // the current snapshot, swapped on ring change
+	engine *storage.Engine
+	gossip *gossip.Gossip
+	rpc    *replica.TCPTransport
+	coord  *replica.Coordinator
+	hints  *hints.Queue
+	// hintsRing wakes the loop that re-routes hints of removed nodes,
+	// hintsStop ends it and hintsDone is closed when it has stopped.
+	hintsRing chan struct{}
+	hintsStop context.CancelFunc
+	hintsDone chan struct{}
+	metrics   *metrics
+	httpSrv   *http.Server
+	resp      *respServer
+	httpLn    net.Listener
+	respLn    net.Listener
+	rpcLn     net.Listener
+	ran       atomic.Bool
 }
 
 // New validates cfg, opens the storage engine (refusing a data directory
@@ -114,6 +121,10 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		return nil, fmt.Errorf("node.data_dir %s: %w", scfg.Dir, err)
 	}
 	closers = append(closers, func() { _ = n.engine.Close() })
+	if err := n.openHints(logger); err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { _ = n.hints.Close() })
 
 	for _, l := range []struct {
 		key, addr string
@@ -152,6 +163,7 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	gcfg.SecretKey = secret
 	gcfg.Logger = logger // it adds its own component and node attributes
 	gcfg.OnRingChange = n.setRing
+	gcfg.OnLiveness = n.onLiveness
 	if n.gossip, err = gossip.New(gcfg); err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use") {
 			return nil, fmt.Errorf("listen.gossip %s: address already in use (%w)", cfg.Listen.Gossip, err)
@@ -190,6 +202,8 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	ccfg.Store = n.engine
 	ccfg.Transport = n.rpc
 	ccfg.Liveness = n.gossip
+	ccfg.Hints = n.hints
+	ccfg.Sloppy = cfg.Quorum.Sloppy
 	ccfg.DefaultR, ccfg.DefaultW = rq, wq
 	ccfg.Timeout = cfg.Quorum.Timeout
 	ccfg.Logger = logger // it adds its own component and node attributes
@@ -200,8 +214,9 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	kv := coordinatorKV{c: n.coord}
 	admin := &clusterAdmin{
 		self: cfg.Node.Name, gossip: n.gossip, ring: &n.ring, engine: n.engine,
-		client: &http.Client{Timeout: statsTimeout},
-		log:    n.log,
+		client:  &http.Client{Timeout: statsTimeout},
+		pending: n.pendingHints,
+		log:     n.log,
 	}
 	api := &httpAPI{kv: kv, admin: admin, metrics: n.metrics, limits: cfg.Limits, n: cfg.Cluster.Replication, log: n.log}
 	n.httpSrv = &http.Server{
@@ -257,6 +272,7 @@ func (n *Node) setRing(members []string) {
 	}
 	if old := n.ring.Swap(r); old == nil || !old.Equal(r) {
 		n.log.Info("ring changed", "members", strings.Join(members, ","), "fingerprint", strconv.FormatUint(r.Fingerprint(), 16))
+		n.ringChangedHints()
 	}
 }
 
@@ -309,6 +325,10 @@ func (n *Node) Run(ctx context.Context) error {
 	life, stopGossip := context.WithCancel(context.Background())
 	defer stopGossip()
 	n.gossip.Start(life)
+	if err := n.startHints(life); err != nil {
+		stopGossip()
+		return errors.Join(fmt.Errorf("node: hints: %w", err), n.shutdown())
+	}
 	n.log.Info("node serving")
 
 	var runErr error
@@ -343,6 +363,9 @@ func (n *Node) shutdown() error {
 	}
 	if err := n.coord.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("node: coordinator close: %w", err))
+	}
+	if err := n.stopHints(); err != nil {
+		errs = append(errs, fmt.Errorf("node: hints close: %w", err))
 	}
 	if err := n.rpc.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("node: rpc close: %w", err))

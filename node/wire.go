@@ -96,6 +96,8 @@ type clusterAdmin struct {
 	engine *storage.Engine
 	client *http.Client // for GET /v1/stats on the other nodes
 	log    *slog.Logger
+	// pending reports the hints this node holds for a member; nil for none.
+	pending func(member string) (hints, bytes int64)
 }
 
 var _ adminBackend = (*clusterAdmin)(nil)
@@ -109,6 +111,9 @@ func (a *clusterAdmin) Members() []MemberInfo {
 			Name: m.Name, Gossip: m.Addr,
 			HTTP: m.Meta.HTTP, RESP: m.Meta.RESP, RPC: m.Meta.RPC,
 			Liveness: m.Liveness.String(), Status: string(m.Status),
+		}
+		if a.pending != nil {
+			out[i].PendingHints, out[i].PendingHintBytes = a.pending(m.Name)
 		}
 	}
 	return out
