@@ -20,6 +20,7 @@ import (
 // server is one running "ringkv server" process.
 type server struct {
 	name  string
+	args  []string
 	cmd   *exec.Cmd
 	addrs map[string]string // from the ready line: http, resp, rpc, gossip
 	out   *logBuffer        // stdout and stderr, shown when a test fails
@@ -53,7 +54,7 @@ func (l *logBuffer) String() string {
 // the test has not stopped it, and its output is logged if the test failed.
 func startServer(t *testing.T, name string, args ...string) *server {
 	t.Helper()
-	s := &server{name: name, out: &logBuffer{}, ready: make(chan struct{}), done: make(chan struct{})}
+	s := &server{name: name, args: args, out: &logBuffer{}, ready: make(chan struct{}), done: make(chan struct{})}
 	s.cmd = exec.Command(binary, args...)
 	// The tests' own environment must not configure the servers.
 	for _, kv := range os.Environ() {
@@ -158,6 +159,15 @@ func (s *server) stop(t *testing.T, limit time.Duration) int {
 		t.Fatalf("SIGTERM %s: %v", s.name, err)
 	}
 	return s.wait(t, limit)
+}
+
+// kill sends SIGKILL, a crash, and waits for the process to be gone.
+func (s *server) kill(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Kill(); err != nil {
+		t.Fatalf("SIGKILL %s: %v", s.name, err)
+	}
+	<-s.done
 }
 
 // wait returns the exit code once the process has exited.
