@@ -18,9 +18,13 @@
 // R and W are 1..N or one/quorum/all, resolved against Config.N and capped
 // by the replicas that exist (a cluster smaller than N serves with fewer).
 // A value outside 1..N fails with ErrBadQuorum before anything is sent.
-// Replicas that Liveness reports down are skipped and count as failures;
-// too few answers by the deadline, or as soon as the quorum is out of reach,
-// yield a *QuorumError naming each replica that failed and why.
+// A read skips replicas that Liveness reports down and counts them as
+// failures. A write sends a down or failing replica's copy to a stand-in
+// from Placement.Fallbacks, marked HintFor (hinted handoff, handoff.go);
+// under sloppy quorum (Config.Sloppy, unless WriteOptions.Strict) the
+// stand-in's ack counts toward W. Stand-ins never mint: see docs/hints.md.
+// Too few answers by the deadline, or as soon as the quorum is out of
+// reach, yield a *QuorumError naming each replica that failed and why.
 //
 // The decisions (who gets what, when a quorum is met or lost, whom to
 // repair) are pure functions in core.go; write.go and read.go drive them.
