@@ -20,6 +20,8 @@
 // # Data directory
 //
 //	IDENTITY                  JSON {node_id, incarnation, created}; written once
+//	ACTOR                     vclock actor dots are minted under; renewed after an unclean shutdown
+//	CLEAN                     present only between a clean Close and the next Open
 //	LOCK                      flock(2) held while open
 //	wal/0000000000000001.wal  WAL segments, numbered from 1, contiguous
 //	snap-000000000000000c.snap snapshot; the number is the WAL segment replay starts at

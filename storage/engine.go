@@ -22,6 +22,7 @@ type Engine struct {
 	fs     FS
 	logger *slog.Logger
 	id     identity
+	actor  string // vclock actor for minted dots; see actorFile
 	lock   io.Closer
 	log    *Log
 	shards []*shard
@@ -130,11 +131,14 @@ func Open(cfg Config) (*Engine, error) {
 
 func (e *Engine) open() error {
 	start := time.Now()
-	id, err := loadIdentity(e.fs, e.cfg.Dir, e.cfg.NodeID, e.cfg.Now())
+	id, created, err := loadIdentity(e.fs, e.cfg.Dir, e.cfg.NodeID, e.cfg.Now())
 	if err != nil {
 		return err
 	}
 	e.id = id
+	if e.actor, err = loadActor(e.fs, e.cfg.Dir, id, created); err != nil {
+		return err
+	}
 	e.resetIndex()
 	lc := e.cfg.logConfig()
 	lc.FS = e.fs
@@ -149,7 +153,7 @@ func (e *Engine) open() error {
 	for _, sh := range e.shards {
 		keys += sh.keys.Load()
 	}
-	e.logger.Info("storage opened", "incarnation", id.Incarnation, "keys", keys,
+	e.logger.Info("storage opened", "incarnation", id.Incarnation, "actor", e.actor, "keys", keys,
 		"wal_bytes", e.log.Size(), "duration", time.Since(start))
 	return nil
 }
@@ -164,9 +168,10 @@ func (e *Engine) resetIndex() {
 // NodeID returns the node name the data directory belongs to.
 func (e *Engine) NodeID() string { return e.id.NodeID }
 
-// Incarnation returns the ID created with the data directory: the
-// vclock actor for dots minted on this node.
-func (e *Engine) Incarnation() string { return e.id.Incarnation }
+// Incarnation returns the vclock actor for dots minted on this node: the ID
+// created with the data directory, renewed after every unclean shutdown
+// (see actorFile for why). It is fixed while the engine is open.
+func (e *Engine) Incarnation() string { return e.actor }
 
 // shardOf returns the shard of key, or an error if the partitioner
 // misbehaves.
@@ -341,6 +346,11 @@ func (e *Engine) Close() error {
 	err := e.log.Close()
 	if errors.Is(err, ErrClosed) {
 		err = nil
+	}
+	if err == nil && e.log.Err() == nil {
+		// Every dot handed out is now on disk: the next open may keep
+		// minting under the same actor.
+		err = markClean(e.fs, e.cfg.Dir)
 	}
 	return errors.Join(err, e.lock.Close())
 }

@@ -37,40 +37,39 @@ func newIncarnation() string {
 // loadIdentity reads the identity of dir, creating it for nodeID if the
 // directory holds no data yet. A directory of another node is refused with
 // ErrWrongNode; one with data but no identity is corrupt.
-func loadIdentity(fsys FS, dir, nodeID string, now time.Time) (identity, error) {
+func loadIdentity(fsys FS, dir, nodeID string, now time.Time) (id identity, created bool, err error) {
 	path := filepath.Join(dir, identityFile)
 	data, err := readAll(fsys, path)
 	switch {
 	case err == nil:
-		var id identity
 		if err := json.Unmarshal(data, &id); err != nil || id.NodeID == "" || len(id.Incarnation) != incarnationLen {
-			return identity{}, &CorruptError{File: path, Err: fmt.Errorf("unreadable identity (%v)", err)}
+			return identity{}, false, &CorruptError{File: path, Err: fmt.Errorf("unreadable identity (%v)", err)}
 		}
 		if id.NodeID != nodeID {
-			return identity{}, fmt.Errorf("%w: %s was created for node %q, not %q", ErrWrongNode, dir, id.NodeID, nodeID)
+			return identity{}, false, fmt.Errorf("%w: %s was created for node %q, not %q", ErrWrongNode, dir, id.NodeID, nodeID)
 		}
-		return id, nil
+		return id, false, nil
 	case !errors.Is(err, fs.ErrNotExist):
-		return identity{}, err
+		return identity{}, false, err
 	}
 	names, err := fsys.List(dir)
 	if err != nil {
-		return identity{}, fmt.Errorf("storage: list %s: %w", dir, err)
+		return identity{}, false, fmt.Errorf("storage: list %s: %w", dir, err)
 	}
 	for _, n := range names {
 		if _, ok := parseSnapshotName(n); ok || n == "wal" {
-			return identity{}, &CorruptError{File: path, Err: errors.New("data directory holds data but no identity file")}
+			return identity{}, false, &CorruptError{File: path, Err: errors.New("data directory holds data but no identity file")}
 		}
 	}
-	id := identity{NodeID: nodeID, Incarnation: newIncarnation(), Created: now.UTC().Format(time.RFC3339)}
+	id = identity{NodeID: nodeID, Incarnation: newIncarnation(), Created: now.UTC().Format(time.RFC3339)}
 	data, err = json.MarshalIndent(id, "", "  ")
 	if err != nil {
-		return identity{}, fmt.Errorf("storage: encode identity: %w", err)
+		return identity{}, false, fmt.Errorf("storage: encode identity: %w", err)
 	}
 	if err := writeFileAtomic(fsys, dir, identityFile, append(data, '\n')); err != nil {
-		return identity{}, err
+		return identity{}, false, err
 	}
-	return id, nil
+	return id, true, nil
 }
 
 // writeFileAtomic writes name in dir through a temp file, fsync, rename and
@@ -98,4 +97,63 @@ func writeFileAtomic(fsys FS, dir, name string, data []byte) error {
 		return fmt.Errorf("storage: write %s: %w", name, err)
 	}
 	return nil
+}
+
+// actorFile holds the vclock actor this node mints dots under. It starts as
+// the directory's incarnation and is renewed after every unclean shutdown.
+//
+// Why: Update installs a new version in the index before its WAL record is
+// on disk (reads never wait for an fsync), so a read or a read repair can
+// carry a freshly minted dot (actor, c) to other replicas an instant before
+// a crash loses it here. Were the restarted node to mint under the same
+// actor, it would mint (actor, c) again for a different write, and Merge
+// would keep only one of the two versions that share the dot. A fresh actor
+// after a crash makes such a collision impossible, at the cost of one more
+// entry in the contexts of keys written after each crash.
+const actorFile = "ACTOR"
+
+// cleanFile marks a data directory whose engine was closed cleanly: its
+// WAL holds every dot the node ever handed out.
+const cleanFile = "CLEAN"
+
+// loadActor returns the actor to mint under, renewing it unless the last
+// shutdown was clean (or the directory is new), and removes the clean
+// marker so that a crash from now on is detected at the next open.
+func loadActor(fsys FS, dir string, id identity, created bool) (string, error) {
+	actor := id.Incarnation
+	data, err := readAll(fsys, filepath.Join(dir, actorFile))
+	switch {
+	case err == nil:
+		actor = strings.TrimSpace(string(data))
+		if len(actor) != incarnationLen {
+			return "", &CorruptError{File: filepath.Join(dir, actorFile), Err: fmt.Errorf("actor %q is not %d characters", actor, incarnationLen)}
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return "", err
+	}
+	_, cleanErr := readAll(fsys, filepath.Join(dir, cleanFile))
+	clean := cleanErr == nil
+	if !clean && !errors.Is(cleanErr, fs.ErrNotExist) {
+		return "", cleanErr
+	}
+	if !clean && !created {
+		actor = newIncarnation()
+		if err := writeFileAtomic(fsys, dir, actorFile, []byte(actor+"\n")); err != nil {
+			return "", err
+		}
+	}
+	if clean {
+		if err := fsys.Remove(filepath.Join(dir, cleanFile)); err != nil {
+			return "", fmt.Errorf("storage: remove %s: %w", cleanFile, err)
+		}
+		if err := fsys.SyncDir(dir); err != nil {
+			return "", fmt.Errorf("storage: sync %s: %w", dir, err)
+		}
+	}
+	return actor, nil
+}
+
+// markClean records a clean shutdown; called after the WAL is closed.
+func markClean(fsys FS, dir string) error {
+	return writeFileAtomic(fsys, dir, cleanFile, nil)
 }
