@@ -107,7 +107,7 @@ func loadConfig(file string, flags *pflag.FlagSet) (node.Config, error) {
 			return node.Config{}, fmt.Errorf("read config file %s: %w", file, err)
 		}
 		if err := checkKeys(v.AllKeys(), known); err != nil {
-			return node.Config{}, fmt.Errorf("config file %s: %w", file, err)
+			return node.Config{}, fmt.Errorf("config file %s:\n%w", file, indented{err})
 		}
 	}
 	if flags != nil {
@@ -126,10 +126,20 @@ func loadConfig(file string, flags *pflag.FlagSet) (node.Config, error) {
 		return node.Config{}, fmt.Errorf("decode config: %w", err)
 	}
 	if err := cfg.Validate(); err != nil {
-		return node.Config{}, fmt.Errorf("invalid configuration:\n%w", err)
+		return node.Config{}, fmt.Errorf("invalid configuration:\n%w", indented{err})
 	}
 	return cfg, nil
 }
+
+// indented prints a (joined, multi-line) error with every line indented,
+// under a heading line; errors.Is and errors.As still see the original.
+type indented struct{ err error }
+
+func (e indented) Error() string {
+	return "  " + strings.ReplaceAll(e.err.Error(), "\n", "\n  ")
+}
+
+func (e indented) Unwrap() error { return e.err }
 
 // checkKeys reports every key that node.Config does not have. A typo in a
 // config file must stop the server rather than silently fall back to a
