@@ -89,11 +89,16 @@ func (e *apiError) Error() string {
 			names = append(names, n)
 		}
 		sort.Strings(names)
-		parts := make([]string, len(names))
-		for i, n := range names {
-			parts[i] = n + ": " + e.Body.Failures[n]
+		var parts []string
+		for _, n := range names {
+			// The server's message usually names the failures already.
+			if p := n + ": " + e.Body.Failures[n]; !strings.Contains(msg, p) {
+				parts = append(parts, p)
+			}
 		}
-		msg += "; " + strings.Join(parts, "; ")
+		if len(parts) > 0 {
+			msg += "; " + strings.Join(parts, "; ")
+		}
 	}
 	return msg
 }

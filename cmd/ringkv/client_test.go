@@ -349,3 +349,24 @@ func TestDisplayValue(t *testing.T) {
 		}
 	}
 }
+
+func TestAPIErrorNamesEachFailureOnce(t *testing.T) {
+	tests := []struct {
+		name string
+		body node.ErrorBody
+		want string
+	}{
+		{"server message names them", node.ErrorBody{Error: "get quorum not met: need 3, got 1; n3: dead", Need: 3, Got: 1,
+			Failures: map[string]string{"n3": "dead"}}, "get quorum not met: need 3, got 1; n3: dead"},
+		{"server message does not", node.ErrorBody{Error: "quorum not met", Need: 2, Got: 1,
+			Failures: map[string]string{"n2": "timeout"}}, "quorum not met (need 2, got 1); n2: timeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := &apiError{Status: 503, Body: tt.body}
+			if got := e.Error(); got != tt.want {
+				t.Fatalf("Error() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
