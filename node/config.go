@@ -48,7 +48,8 @@ type ListenConfig struct {
 	// Gossip is the memberlist port (TCP and UDP). Default 127.0.0.1:9001.
 	Gossip string `mapstructure:"gossip"`
 	// Advertise, if set, is the host other nodes use to reach this one when
-	// the listen host is 0.0.0.0. Default empty (use the listen host).
+	// the listen host is 0.0.0.0. Default empty (use the listen host); then
+	// Validate refuses a wildcard host in RPC, which peers could not dial.
 	Advertise string `mapstructure:"advertise"`
 }
 
@@ -190,6 +191,14 @@ func (c Config) Validate() error {
 	} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			bad(key, "must be host:port, got %q", addr)
+		}
+	}
+	// Peers dial the RPC address this node advertises. A wildcard host
+	// would send each of them to itself, where its own store would answer
+	// for this node: acknowledged writes with fewer copies than W says.
+	if host, _, err := net.SplitHostPort(c.Listen.RPC); err == nil && c.Listen.Advertise == "" {
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			bad("listen.rpc", "%q listens on every interface, which peers cannot dial: set listen.advertise to the address they reach this node at", c.Listen.RPC)
 		}
 	}
 	for _, s := range c.Seeds {
