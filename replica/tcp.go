@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -168,7 +169,8 @@ func (t *TCPTransport) Call(ctx context.Context, to string, req Request) (Respon
 			return Response{}, err
 		}
 	}
-	if err := c.send(&f); err != nil {
+	deadline, _ := ctx.Deadline()
+	if err := c.send(&f, deadline); err != nil {
 		return Response{}, err
 	}
 	select {
@@ -365,9 +367,14 @@ func (c *clientConn) unregister(id uint64) {
 	c.mu.Unlock()
 }
 
-// send writes one frame; a write error fails the whole connection.
-func (c *clientConn) send(f *frame) error {
+// send writes one frame, giving up at deadline (zero: none); a write
+// error fails the whole connection. The deadline matters when the peer
+// stops reading (hung, or its socket buffers full): without it the write,
+// and every call queued behind it, would block past the callers' deadlines.
+// A frame cut off midway leaves the stream unusable, hence the failure.
+func (c *clientConn) send(f *frame, deadline time.Time) error {
 	c.wmu.Lock()
+	_ = c.nc.SetWriteDeadline(deadline) // an error here resurfaces on the write
 	err := writeFrame(c.bw, f)
 	if err == nil {
 		err = c.bw.Flush()
@@ -375,6 +382,9 @@ func (c *clientConn) send(f *frame) error {
 	c.wmu.Unlock()
 	if err != nil {
 		c.fail(err)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return fmt.Errorf("%w: %s: sending at the call's deadline: %w", ErrConnLost, c.p.name, context.DeadlineExceeded)
+		}
 		return fmt.Errorf("%w: %s: %w", ErrConnLost, c.p.name, err)
 	}
 	return nil

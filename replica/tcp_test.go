@@ -279,3 +279,52 @@ func TestTCPClosed(t *testing.T) {
 		t.Fatal("listener still open after Serve on a closed transport")
 	}
 }
+
+// TestTCPCallDeadlineWithStalledPeer: a peer that accepted the connection
+// but stopped reading (hung process, full socket buffers) must not hold a
+// call past its deadline: the frame write is bounded by the call's ctx.
+func TestTCPCallDeadlineWithStalledPeer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		nc, err := ln.Accept()
+		if err == nil {
+			accepted <- nc // never read from: the peer is stalled
+		}
+	}()
+	t.Cleanup(func() {
+		select {
+		case nc := <-accepted:
+			_ = nc.Close()
+		default:
+		}
+	})
+	addr := ln.Addr().String()
+	var a atomic.Pointer[string]
+	a.Store(&addr)
+	cli := client(t, &a, nil)
+
+	// Far more than loopback socket buffers hold, so the write blocks.
+	_, s := vclock.Mint(nil, "x", vclock.Write{Value: make([]byte, 32<<20)})
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := cli.Call(ctx, "srv", Request{Kind: KindStore, Key: []byte("k"), Siblings: s})
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("call to a stalled peer: %v, want a deadline error", err)
+		}
+	case <-time.After(20 * time.Second):
+		// Close unblocks the stuck write so the goroutine ends.
+		_ = cli.Close()
+		t.Fatal("call to a stalled peer still blocked long after its 200ms deadline")
+	}
+}
