@@ -64,7 +64,9 @@ type Config struct {
 	SnapshotBytes int64
 	// TombstoneGC is how long a tombstone is kept: a key whose versions
 	// are all tombstones with a wall time older than this is dropped when
-	// a snapshot is written. Default 240h (10 days).
+	// a snapshot is written, unless its history names the engine's minting
+	// actor (see Engine.Incarnation), in which case it waits until the
+	// actor is renewed. Default 240h (10 days).
 	TombstoneGC time.Duration
 	// Partitions is the number of partitions (index shards); required >= 1.
 	Partitions int

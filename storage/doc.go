@@ -49,7 +49,10 @@
 // index partition by partition while writes continue, writes snap-S.snap
 // through a temp file, fsync, rename and directory fsync. Keys whose
 // versions are all tombstones older than Config.TombstoneGC are left out
-// and dropped from the index. The two newest snapshots are kept, and the
+// and dropped from the index, unless their causal history names the actor
+// this engine mints under (forgetting it would let the next write reuse a
+// dot that replicas still holding the tombstone treat as deleted); those
+// wait until the actor is renewed. The two newest snapshots are kept, and the
 // WAL from the older one's start, so that a damaged newest snapshot can be
 // skipped for the previous one.
 //

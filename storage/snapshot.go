@@ -80,7 +80,7 @@ func (e *Engine) snapshot(ctx context.Context) error {
 			return fail(err)
 		}
 		for _, ent := range sh.entries() {
-			if collectable(ent.s, cutoff) {
+			if collectable(ent.s, cutoff, e.actor) {
 				gc = append(gc, gcCandidate{sh, ent.key, ent.s})
 				continue
 			}
@@ -113,9 +113,18 @@ func (e *Engine) snapshot(ctx context.Context) error {
 }
 
 // collectable reports whether every version of s is a tombstone older than
-// cutoff (Unix nanoseconds): then no live sibling depends on them and the
-// key can be forgotten.
-func collectable(s vclock.Siblings, cutoff int64) bool {
+// cutoff (Unix nanoseconds), so that no live sibling depends on them, and
+// the set's causal history does not name actor, the one this engine mints
+// under. Such a key can be forgotten. One that names actor cannot: Mint
+// numbers a key's next dot from the local set's history, so forgetting it
+// would make the next write here reuse a dot (actor, c) that the tombstone
+// still held by other replicas covers, and they would discard that
+// acknowledged write as obsolete. It becomes collectable once the actor is
+// renewed (after an unclean shutdown).
+func collectable(s vclock.Siblings, cutoff int64, actor string) bool {
+	if s.MaxCounter(actor) > 0 {
+		return false
+	}
 	for i := range s {
 		if !s[i].Tombstone || s[i].WallTime >= cutoff {
 			return false
