@@ -77,11 +77,33 @@ func readFrame(r *bufio.Reader, maxLen int) (frame, error) {
 	if n < frameHeader {
 		return frame{}, fmt.Errorf("%w: frame of %d bytes is shorter than its header", ErrProtocol, n)
 	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(r, buf); err != nil {
+	buf, err := readN(r, n)
+	if err != nil {
 		return frame{}, fmt.Errorf("%w: truncated frame: %w", ErrProtocol, err)
 	}
 	return parseFrame(buf)
+}
+
+// frameChunk is the first allocation for a frame's bytes.
+const frameChunk = 64 << 10
+
+// readN reads exactly n bytes, growing its buffer as they arrive (doubling
+// from frameChunk) rather than trusting the length prefix up front: a peer
+// announcing a frame near MaxFrameBytes and then sending nothing would
+// otherwise pin that much memory per connection, hello frames included.
+func readN(r io.Reader, n int) ([]byte, error) {
+	buf := make([]byte, min(n, frameChunk))
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, err
+	}
+	for len(buf) < n {
+		grow := min(n-len(buf), len(buf))
+		buf = append(buf, make([]byte, grow)...)
+		if _, err := io.ReadFull(r, buf[len(buf)-grow:]); err != nil {
+			return nil, err
+		}
+	}
+	return buf, nil
 }
 
 // parseFrame decodes a frame's bytes after the length field.

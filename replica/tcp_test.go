@@ -2,12 +2,14 @@ package replica
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -326,5 +328,43 @@ func TestTCPCallDeadlineWithStalledPeer(t *testing.T) {
 		// Close unblocks the stuck write so the goroutine ends.
 		_ = cli.Close()
 		t.Fatal("call to a stalled peer still blocked long after its 200ms deadline")
+	}
+}
+
+// TestReadFrameAllocatesAsBytesArrive: a length prefix is only a claim. A
+// peer (before or after its hello) that announces a frame just under the
+// limit and then sends almost nothing must not make the reader allocate
+// the announced size, or a few idle connections pin gigabytes.
+func TestReadFrameAllocatesAsBytesArrive(t *testing.T) {
+	const announced = 60 << 20
+	in := make([]byte, 4+100)
+	binary.BigEndian.PutUint32(in, announced)
+	in[4] = frameHello
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := readFrame(bufio.NewReader(bytes.NewReader(in)), 64<<20)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrProtocol) {
+		t.Fatalf("truncated frame: %v, want ErrProtocol", err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 4<<20 {
+		t.Fatalf("reading 100 bytes of a frame announced as %d allocated %d bytes", announced, got)
+	}
+
+	// A whole frame larger than one read chunk still arrives intact.
+	body := make([]byte, 300<<10)
+	for i := range body {
+		body[i] = byte(i * 7)
+	}
+	var buf bytes.Buffer
+	w := bufio.NewWriter(&buf)
+	if err := writeFrame(w, &frame{typ: frameResponse, id: 9, body: body}); err != nil {
+		t.Fatal(err)
+	}
+	_ = w.Flush()
+	f, err := readFrame(bufio.NewReader(&buf), 64<<20)
+	if err != nil || f.id != 9 || !bytes.Equal(f.body, body) {
+		t.Fatalf("large frame: id %d, %d body bytes, equal %v, err %v", f.id, len(f.body), bytes.Equal(f.body, body), err)
 	}
 }
