@@ -17,6 +17,10 @@ func (l *Log) Replay(from Position, fn func(pos Position, rec []byte) error) err
 			continue
 		}
 		name := l.path(seg)
+		// Decide before reading: a segment that was not current then is
+		// sealed and complete, while one that was may be read mid-write
+		// even if the log rolls before the read returns.
+		current := seg == l.currentSegment()
 		data, err := readAll(l.fs, name)
 		if err != nil {
 			return err
@@ -30,7 +34,7 @@ func (l *Log) Replay(from Position, fn func(pos Position, rec []byte) error) err
 		}
 		// A segment being appended to may end in a partly written batch;
 		// treat its incomplete tail as the end, as OpenLog would.
-		_, err = scanSegment(name, data[:], seg == l.currentSegment(), func(off int64, rec []byte) error {
+		_, err = scanSegment(name, data, current, func(off int64, rec []byte) error {
 			if off < start {
 				return nil
 			}

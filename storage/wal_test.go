@@ -178,3 +178,77 @@ func TestPendingWaitHonoursContext(t *testing.T) {
 		t.Fatalf("Wait = %v", err)
 	}
 }
+
+// midWriteFS shows Replay a segment as a reader sees it while the writer
+// is inside its write(2): the file ends partway into the last record. On
+// that read it runs onRead once (the test rolls the log there, as the
+// writer may do right after finishing the write).
+type midWriteFS struct {
+	OSFS
+	mu     sync.Mutex
+	target string
+	cut    int64
+	onRead func()
+}
+
+func (f *midWriteFS) Open(name string) (File, error) {
+	file, err := f.OSFS.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	hit := name == f.target
+	onRead := f.onRead
+	if hit {
+		f.target, f.onRead = "", nil
+	}
+	f.mu.Unlock()
+	if !hit {
+		return file, nil
+	}
+	size, err := file.Size()
+	if err != nil {
+		return nil, err
+	}
+	if onRead != nil {
+		onRead()
+	}
+	return shortFile{file, size - f.cut}, nil
+}
+
+type shortFile struct {
+	File
+	size int64
+}
+
+func (f shortFile) Size() (int64, error) { return f.size, nil }
+
+// Replay documents that it may run while records are appended. A segment
+// that was current when Replay read it may end inside a record being
+// written; if the log rolled right after, that is still a partial write,
+// not corruption.
+func TestReplayDuringAppendAndRoll(t *testing.T) {
+	fsys := &midWriteFS{}
+	cfg := DefaultLogConfig()
+	cfg.Dir = t.TempDir()
+	cfg.FS = fsys
+	l := openLogT(t, cfg)
+	defer l.Close()
+	for i := range 3 {
+		if _, err := l.Append(t.Context(), fmt.Appendf(nil, "record %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fsys.mu.Lock()
+	fsys.target, fsys.cut = l.path(1), 3
+	fsys.onRead = func() {
+		if _, err := l.Roll(); err != nil {
+			t.Error(err)
+		}
+	}
+	fsys.mu.Unlock()
+	got := replayAll(t, l, Position{})
+	if len(got) != 2 || got[1].rec != "record 1" {
+		t.Fatalf("replay = %v, want the two complete records", got)
+	}
+}
