@@ -67,7 +67,7 @@ func (s *respServer) serve(ln net.Listener) error {
 	s.mu.Unlock()
 	// redcon returns nil once its listener is closed, and closes every
 	// connection on its way out.
-	return s.srv.Serve(ln)
+	return s.srv.Serve(capListener{Listener: ln, max: int64(respCommandCap(s.limits))})
 }
 
 // shutdown stops taking commands, waits for in-flight ones (until ctx is
@@ -155,6 +155,9 @@ func (e errRESP) Error() string { return string(e) }
 // handle is redcon's per-command callback; it runs on the connection's
 // goroutine, so a slow command delays only its own client.
 func (s *respServer) handle(c redcon.Conn, cmd redcon.Command) {
+	if cc, ok := c.NetConn().(*capConn); ok {
+		cc.pending = 0 // a whole command arrived: the next one starts afresh
+	}
 	start := time.Now()
 	name := strings.ToLower(string(cmd.Args[0]))
 	rc, known := s.cmds[name]
@@ -406,4 +409,59 @@ func (s *respServer) client(c redcon.Conn, a [][]byte) error {
 		return errRESP(fmt.Sprintf("ERR CLIENT %s is not supported by ringkv", truncate(a[1], 32)))
 	}
 	return nil
+}
+
+// respCommandCap is the most a client may send towards one command: a
+// maximal key and value plus the same margin HTTP allows a body.
+func respCommandCap(l LimitsConfig) int {
+	return l.MaxKeyBytes + l.MaxValueBytes + bodyMargin
+}
+
+// capListener hands redcon connections that enforce respCommandCap.
+type capListener struct {
+	net.Listener
+	max int64
+}
+
+// Accept wraps the accepted connection in a capConn.
+func (l capListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &capConn{Conn: c, max: l.max}, nil
+}
+
+// errCommandTooLarge ends a connection that sent more towards one command
+// than respCommandCap.
+var errCommandTooLarge = errors.New("node: resp command larger than the limit")
+
+// capConn bounds what redcon buffers for one command. redcon reads until a
+// command is complete, growing its buffer without limit, so a client that
+// declares a huge bulk argument (or sends a line with no end) could make
+// the node hold everything it sends. capConn counts the bytes read since
+// the handler last saw a command and ends the connection past max.
+// redcon reads and runs handlers on one goroutine per connection, the
+// only one that touches pending.
+type capConn struct {
+	net.Conn
+	max     int64
+	pending int64
+}
+
+// Read reads at most one byte past the cap, then fails the connection with
+// an error line the client may still read.
+func (c *capConn) Read(p []byte) (int, error) {
+	if room := c.max - c.pending + 1; int64(len(p)) > room {
+		p = p[:room]
+	}
+	n, err := c.Conn.Read(p)
+	c.pending += int64(n)
+	if c.pending > c.max {
+		// Best effort: a client that reads nothing must not pin us here.
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = fmt.Fprintf(c.Conn, "-ERR command is larger than %d bytes (limits.max_key_bytes + limits.max_value_bytes + %d); closing the connection\r\n", c.max, bodyMargin)
+		return 0, errCommandTooLarge
+	}
+	return n, err
 }
