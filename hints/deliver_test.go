@@ -1,6 +1,7 @@
 package hints
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringkv/ringkv/storage"
 	"github.com/ringkv/ringkv/vclock"
 )
 
@@ -310,5 +312,56 @@ func TestCompaction(t *testing.T) {
 		if got := q2.targets["b"].index[k].sibs; !got.Equal(s) {
 			t.Fatalf("%s after compaction and reopen: %v, want %v", k, got, s)
 		}
+	}
+}
+
+// A hint stored for a target while that target is being re-routed (a
+// coordinator whose ring still lists it) must not share the log directory
+// that the re-route then deletes: StoreHint either refuses it, or the hint
+// survives a reopen.
+func TestStoreHintDuringReroute(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.Fsync = storage.FsyncAlways
+	var q *Queue
+	var lateErr error
+	late := mint(nil, "a", "late")
+	calls := 0
+	cfg.Replicas = func(key []byte) []string {
+		calls++
+		if calls == 1 {
+			// Runs inside the re-route, after "gone" left the index and
+			// before its directory is deleted.
+			lateErr = q.StoreHint(context.Background(), "gone", []byte("late"), late)
+		}
+		return []string{"c"}
+	}
+	var err error
+	if q, err = Open(cfg); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		k := fmt.Sprintf("k%d", i)
+		if err := q.StoreHint(t.Context(), "gone", []byte(k), mint(nil, "a", k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := q.Remove(t.Context(), "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if calls == 0 {
+		t.Fatal("re-route never asked for replicas")
+	}
+	if err := q.Close(); err != nil {
+		t.Fatal(err)
+	}
+	q2 := openQueue(t, cfg)
+	if lateErr == nil {
+		tg := q2.targets["gone"]
+		if tg == nil || !tg.index["late"].sibs.Equal(late) {
+			t.Fatal("StoreHint acknowledged a hint during the re-route, and it is gone after reopen")
+		}
+	}
+	if got := q2.PendingFor("c").Hints; got != 3 {
+		t.Fatalf("c has %d re-routed hints after reopen, want 3", got)
 	}
 }

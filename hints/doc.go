@@ -57,5 +57,7 @@
 // RingChanged(members) re-routes the hints of any target no longer in the
 // ring: each key's pending set is hinted to the key's current replicas
 // (Config.Replicas) and delivered to them as usual, and the removed
-// target's log is deleted.
+// target's log is deleted. While that runs, StoreHint for the target
+// fails with ErrClosed instead of opening a log in the directory being
+// deleted.
 package hints

@@ -32,6 +32,9 @@ type Queue struct {
 	mu        sync.Mutex
 	targets   map[string]*target
 	downSince map[string]time.Time // targets liveness reports down, and since when
+	// rerouting holds targets whose re-route is under way: their log
+	// directory is about to be deleted, so they take no hints until it is.
+	rerouting map[string]bool
 	closed    bool
 	life      context.Context // delivery lifetime; nil until Start
 	stopLife  context.CancelFunc
@@ -99,6 +102,7 @@ func Open(cfg Config) (*Queue, error) {
 		clock:     cfg.Clock,
 		targets:   map[string]*target{},
 		downSince: map[string]time.Time{},
+		rerouting: map[string]bool{},
 	}
 	ents, err := os.ReadDir(cfg.Dir)
 	if err != nil {
@@ -203,6 +207,10 @@ func (q *Queue) StoreHint(ctx context.Context, target string, key []byte, s vclo
 func (q *Queue) targetLocked(name string) (*target, error) {
 	if t, ok := q.targets[name]; ok {
 		return t, nil
+	}
+	if q.rerouting[name] {
+		// A new log would share the directory the re-route deletes.
+		return nil, fmt.Errorf("%w: %s is being removed from the ring", ErrClosed, name)
 	}
 	t, err := q.openTarget(name)
 	if err != nil {
@@ -342,6 +350,7 @@ func (q *Queue) Remove(ctx context.Context, targets ...string) error {
 		if t, ok := q.targets[name]; ok {
 			gone = append(gone, t)
 			delete(q.targets, name)
+			q.rerouting[name] = true
 		}
 	}
 	q.mu.Unlock()
@@ -405,6 +414,9 @@ func (q *Queue) reroute(ctx context.Context, t *target) error {
 	if err := os.RemoveAll(t.dir); err != nil {
 		errs = append(errs, fmt.Errorf("hints: remove %s: %w", t.dir, err))
 	}
+	q.mu.Lock()
+	delete(q.rerouting, t.name)
+	q.mu.Unlock()
 	return errors.Join(errs...)
 }
 
