@@ -36,10 +36,15 @@ exactly the versions that context covers, which is how siblings are resolved.`,
 			if args[1] == "-" {
 				// Bounded so that a runaway pipe cannot exhaust memory;
 				// a value above the node's limit still reaches the node,
-				// whose 413 names the limit.
-				value, err = io.ReadAll(io.LimitReader(a.stdin, maxResponseBytes))
+				// whose 413 names the limit. One byte more than the cap
+				// tells a longer input from one that fits exactly: a
+				// longer one is refused, never stored cut short.
+				value, err = io.ReadAll(io.LimitReader(a.stdin, maxResponseBytes+1))
 				if err != nil {
 					return fmt.Errorf("read value from stdin: %w", err)
+				}
+				if len(value) > maxResponseBytes {
+					return fmt.Errorf("value on stdin is larger than %d bytes, the most put reads", maxResponseBytes)
 				}
 			}
 			newCtx, err := c.put(cmd.Context(), args[0], value, w, causal)
