@@ -15,6 +15,10 @@ import (
 // introduce itself.
 const helloTimeout = 5 * time.Second
 
+// replyWriteGrace is how long past a call's deadline its answer may take
+// to write before the connection is given up as stalled.
+const replyWriteGrace = time.Second
+
 // Serve accepts internal RPC connections on ln and answers their calls
 // with h, each call under the caller's deadline. It returns nil when ln is
 // closed or the transport is closed, and any other accept error.
@@ -131,11 +135,22 @@ func (t *TCPTransport) serveCall(sc *serverConn, from string, h Handler, f frame
 		body, _ = MarshalReply(Response{}, fmt.Errorf("%w: encode reply: %v", ErrInternal, merr))
 	}
 	out := frame{typ: frameResponse, id: f.id, body: body}
+	// A caller that stops reading must not pin this goroutine and its
+	// reply (nor, through sem, the connection) until the transport closes:
+	// the write gets until the caller's deadline plus replyWriteGrace. The
+	// grace keeps a healthy connection, shared with other calls, from being
+	// cut (a timed-out write leaves half a frame) just because a handler
+	// finished near its deadline.
+	var deadline time.Time
+	if d, ok := ctx.Deadline(); ok {
+		deadline = d.Add(replyWriteGrace)
+	}
 	if out.encodedLen() > t.cfg.MaxFrameBytes {
 		body, _ = MarshalReply(Response{}, fmt.Errorf("%w: reply of %d bytes exceeds %d", ErrFrameTooLarge, out.encodedLen(), t.cfg.MaxFrameBytes))
 		out.body = body
 	}
 	sc.wmu.Lock()
+	_ = sc.nc.SetWriteDeadline(deadline) // an error here resurfaces on the write
 	err = writeFrame(sc.bw, &out)
 	if err == nil {
 		err = sc.bw.Flush()

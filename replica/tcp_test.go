@@ -368,3 +368,40 @@ func TestReadFrameAllocatesAsBytesArrive(t *testing.T) {
 		t.Fatalf("large frame: id %d, %d body bytes, equal %v, err %v", f.id, len(f.body), bytes.Equal(f.body, body), err)
 	}
 }
+
+// TestTCPServeStalledClient: a caller that stops reading its answers
+// (hung process) must not pin the server's call goroutines and their
+// replies forever: the answer's write is bounded by the call's budget, and
+// the connection is dropped when it runs out.
+func TestTCPServeStalledClient(t *testing.T) {
+	called := make(chan struct{}, 1)
+	big := HandlerFunc(func(context.Context, string, Request) (Response, error) {
+		called <- struct{}{}
+		_, s := vclock.Mint(nil, "x", vclock.Write{Value: make([]byte, 32<<20)})
+		return Response{Siblings: s}, nil
+	})
+	srv, addr := serveOn(t, "srv", "", big, nil)
+	nc := rawHello(t, addr, ProtocolVersion)
+	w := bufio.NewWriter(nc)
+	body, _ := MarshalRequest(Request{Kind: KindRead, Key: []byte("k")})
+	if err := writeFrame(w, &frame{typ: frameRequest, id: 1, budget: int64(200 * time.Millisecond), body: body}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// nc is never read from.
+	select {
+	case <-called:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call never reached the handler")
+	}
+	served := func() int {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return len(srv.served)
+	}
+	if !eventually(t, func() bool { return served() == 0 }) {
+		t.Fatalf("server still serves %d connection(s) whose caller stopped reading, long after the call's 200ms budget", served())
+	}
+}
