@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -62,5 +64,42 @@ func TestActorKeptAfterCleanCloseRenewedAfterCrash(t *testing.T) {
 	e = openT(t, cfg)
 	if got := e.Incarnation(); got != third {
 		t.Fatalf("clean close after a crash: actor %q -> %q", third, got)
+	}
+}
+
+// A directory that gets a new identity (its data was wiped) mints under the
+// new incarnation even if the ACTOR and CLEAN files of the wiped data
+// survived: that
+// actor's dots exist on other nodes, and with no history left here the
+// counters would start over and re-mint them.
+func TestNewIdentityIgnoresStaleActorFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir)
+	e := openT(t, cfg)
+	put(t, e, "k", "v1")
+	crash(t, e)
+	e = openT(t, cfg) // renews the actor into ACTOR
+	stale := e.Incarnation()
+	put(t, e, "k", "v2")
+	if err := e.Close(); err != nil { // writes CLEAN
+		t.Fatal(err)
+	}
+
+	// Wipe everything but ACTOR and CLEAN.
+	names, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if n.Name() != actorFile && n.Name() != cleanFile {
+			if err := os.RemoveAll(filepath.Join(dir, n.Name())); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	e = openT(t, cfg)
+	defer e.Close()
+	if e.Incarnation() == stale || e.Incarnation() != e.id.Incarnation {
+		t.Fatalf("new directory identity %q mints under %q (stale actor %q)", e.id.Incarnation, e.Incarnation(), stale)
 	}
 }

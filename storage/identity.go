@@ -61,6 +61,15 @@ func loadIdentity(fsys FS, dir, nodeID string, now time.Time) (id identity, crea
 			return identity{}, false, &CorruptError{File: path, Err: errors.New("data directory holds data but no identity file")}
 		}
 	}
+	// ACTOR and CLEAN left over from wiped data would make loadActor mint
+	// under the old actor, whose dots exist elsewhere while nothing here
+	// remembers their counters. Remove them before the identity appears
+	// (its directory fsync makes the removals durable with it).
+	for _, n := range []string{actorFile, cleanFile} {
+		if err := fsys.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return identity{}, false, fmt.Errorf("storage: remove stale %s: %w", n, err)
+		}
+	}
 	id = identity{NodeID: nodeID, Incarnation: newIncarnation(), Created: now.UTC().Format(time.RFC3339)}
 	data, err = json.MarshalIndent(id, "", "  ")
 	if err != nil {
