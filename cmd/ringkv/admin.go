@@ -245,10 +245,12 @@ func (a *app) leaveCmd() *cobra.Command {
 	var o clientOpts
 	cmd := &cobra.Command{
 		Use:   "leave",
-		Short: "Make the node given by --node leave the ring, handing its data off",
-		Long: `Ask the node given by --node to leave the ring gracefully: its partitions are
-streamed to their new replicas before it drops them. Stopping a node (SIGTERM)
-does not leave the ring; this does.`,
+		Short: "Make the node given by --node leave the ring",
+		Long: `Ask the node given by --node to leave the ring: its row becomes "left" and its
+partitions get new replicas. Its data is NOT streamed to them yet (a later
+release): they fill in through read repair and hints, so keep the node running
+until what it alone holds (writes acknowledged with w=1) has been read or
+rewritten. Stopping a node (SIGTERM) does not leave the ring; this does.`,
 		Args: exactArgs(0, "no arguments (the node is --node)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := o.client()
