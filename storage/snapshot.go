@@ -28,6 +28,14 @@ func (e *Engine) Snapshot(ctx context.Context) error {
 	}
 	e.snapMu.Lock()
 	defer e.snapMu.Unlock()
+	// Close may have begun while this call waited for a running snapshot;
+	// it waits for snapMu only once, so check again now that it is held.
+	e.closeMu.RLock()
+	closed = e.closed
+	e.closeMu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
 	start := time.Now()
 	err := e.snapshot(ctx)
 	d := time.Since(start)

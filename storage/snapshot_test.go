@@ -1,10 +1,14 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -273,4 +277,56 @@ func TestTombstoneGCNeverReusesDots(t *testing.T) {
 	if live := vclock.Merge(elsewhere, e.Get([]byte("k"))).Live(); len(live) != 1 || string(live[0].Value) != "v3" {
 		t.Fatalf("write after GC under the renewed actor lost against %v", elsewhere)
 	}
+}
+
+// A Snapshot call that was waiting for a running snapshot when Close began
+// must not start once Close has gone on: it would roll the WAL, write a
+// snapshot file and delete segments in a directory that Close is releasing
+// (and another process may open next).
+func TestSnapshotWaitingDuringCloseIsRefused(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.SnapshotBytes = -1
+	e := openT(t, cfg)
+	put(t, e, "k", "v")
+	segs := e.log.Segments()
+
+	e.snapMu.Lock() // a snapshot in progress
+	res := make(chan error, 1)
+	go func() { res <- e.Snapshot(context.Background()) }()
+	waitBlockedIn(t, "(*Engine).Snapshot")
+	// Close begins: it marks the engine closed, then waits for snapMu.
+	e.closeMu.Lock()
+	e.closed = true
+	e.closeMu.Unlock()
+	e.snapMu.Unlock() // the running snapshot ends; the waiter gets snapMu first
+
+	if err := <-res; !errors.Is(err, ErrClosed) {
+		t.Fatalf("Snapshot after Close began = %v, want ErrClosed", err)
+	}
+	if got := e.log.Segments(); !slices.Equal(got, segs) {
+		t.Fatalf("WAL segments changed after Close began: %v -> %v", segs, got)
+	}
+	e.closeMu.Lock()
+	e.closed = false
+	e.closeMu.Unlock()
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitBlockedIn waits (bounded) until some goroutine is blocked on a mutex
+// inside a function whose name contains fn.
+func waitBlockedIn(t *testing.T, fn string) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	for range 5000 {
+		n := runtime.Stack(buf, true)
+		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+			if strings.Contains(g, "sync.(*Mutex).Lock") && strings.Contains(g, fn) {
+				return
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("no goroutine blocked in %s", fn)
 }
