@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -42,11 +43,15 @@ type Node struct {
 	addrs  Addrs
 	rcfg   ring.Config
 	ring   atomic.Pointer[ring.Ring] // the current snapshot, swapped on ring change
-	engine *storage.Engine
-	gossip *gossip.Gossip
-	rpc    *replica.TCPTransport
-	coord  *replica.Coordinator
-	hints  *hints.Queue
+	ringMu sync.Mutex                // serialises setRing
+	// gossipRef is gossip for setRing, which gossip's goroutine may call
+	// before New has assigned n.gossip.
+	gossipRef atomic.Pointer[gossip.Gossip]
+	engine    *storage.Engine
+	gossip    *gossip.Gossip
+	rpc       *replica.TCPTransport
+	coord     *replica.Coordinator
+	hints     *hints.Queue
 	// hintsRing wakes the loop that re-routes hints of removed nodes,
 	// hintsStop ends it and hintsDone is closed when it has stopped.
 	hintsRing chan struct{}
@@ -171,10 +176,9 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		return nil, fmt.Errorf("node: gossip: %w", err)
 	}
 	closers = append(closers, func() { _ = n.gossip.Shutdown() })
+	n.gossipRef.Store(n.gossip)
 	n.addrs.Gossip = n.gossip.LocalAddr()
-	if n.ring.Load() == nil {
-		n.setRing(n.gossip.RingMembers())
-	}
+	n.setRing(nil) // from gossip's current membership; see setRing
 	if n.ring.Load() == nil {
 		return nil, fmt.Errorf("node: cannot build the ring of %v", n.gossip.RingMembers())
 	}
@@ -265,6 +269,14 @@ func (n *Node) advertise(bound string) string {
 // setRing builds and installs the ring for a new member list. It runs on
 // gossip's event goroutine; a list the ring refuses keeps the old ring.
 func (n *Node) setRing(members []string) {
+	// New's initial build and gossip's callback goroutine can race; always
+	// building from gossip's current membership under ringMu makes the
+	// newest membership win whichever call comes last.
+	n.ringMu.Lock()
+	defer n.ringMu.Unlock()
+	if g := n.gossipRef.Load(); g != nil {
+		members = g.RingMembers()
+	}
 	r, err := ring.New(n.rcfg, members)
 	if err != nil {
 		n.log.Error("ring change refused; keeping the previous ring", "members", strings.Join(members, ","), "err", err)
