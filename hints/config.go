@@ -26,6 +26,12 @@ var (
 	ErrBadRecord = errors.New("hints: malformed hint record")
 	// ErrClosed: the queue was closed.
 	ErrClosed = errors.New("hints: closed")
+	// ErrTooLarge: a Deliverer wraps it to say a batch can never be
+	// carried to its target as sent (it exceeds the transport's frame
+	// limit), however often it is retried. The queue then splits the
+	// batch, and a single hint refused so is dropped and counted
+	// (Stats.DroppedTooLarge) instead of blocking every hint behind it.
+	ErrTooLarge = errors.New("hints: batch too large to deliver")
 )
 
 // Hint is one key's pending sibling set for a target: what a batch
@@ -41,7 +47,9 @@ type Hint struct {
 // Deliverer sends a batch of hints to a target node, which merges each set
 // into its store (vclock.Merge, so a repeated batch changes nothing). It
 // returns nil only once the target acknowledged every hint of the batch
-// durably. Called from several goroutines at once (one per target); the
+// durably. An error wrapping ErrTooLarge means the batch can never be sent
+// as it is (a permanent failure); any other error is taken as transient
+// and ends the delivery round. Called from several goroutines at once (one per target); the
 // batch must not be modified or retained after Deliver returns.
 type Deliverer interface {
 	Deliver(ctx context.Context, target string, batch []Hint) error

@@ -85,9 +85,11 @@ func (q *Queue) work(ctx context.Context, t *target) {
 
 // deliverRound sends t every key pending when the round began, in batches
 // paced to Config.DeliveryRate, oldest first. It stops at the first
-// failed batch; the next wake-up retries. Keys hinted again during the
-// round keep their newer set pending and go in the next round, so a round
-// always ends.
+// transient failure; the next wake-up retries. A batch the Deliverer calls
+// too large (ErrTooLarge) is split, and a hint too large alone is dropped
+// (see deliverBatch), so one oversized set never holds back the others.
+// Keys hinted again during the round keep their newer set pending and go
+// in the next round, so a round always ends.
 func (q *Queue) deliverRound(ctx context.Context, t *target) {
 	q.st.rounds.Add(1)
 	keys := t.pendingKeys()
@@ -98,26 +100,13 @@ func (q *Queue) deliverRound(ctx context.Context, t *target) {
 		if len(batch) == 0 {
 			continue
 		}
-		start := q.clock.Now()
-		dctx, cancel := context.WithTimeout(ctx, q.cfg.DeliveryTimeout)
-		err := q.cfg.Deliverer.Deliver(dctx, t.name, batch)
-		cancel()
+		n, err := q.deliverBatch(ctx, t, batch)
+		sent += n
 		if err != nil {
-			q.st.failures.Add(1)
 			if ctx.Err() == nil {
 				q.log.Warn("hint delivery failed", "peer", t.name, "batch", len(batch), "err", err)
 			}
 			return
-		}
-		now := q.clock.Now()
-		q.ack(t, batch, now)
-		sent += len(batch)
-		if wait := pace(len(batch), q.cfg.DeliveryRate, now.Sub(start)); wait > 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-q.clock.After(wait):
-			}
 		}
 	}
 	if sent > 0 {
@@ -126,6 +115,67 @@ func (q *Queue) deliverRound(ctx context.Context, t *target) {
 	if err := q.reclaim(t); err != nil {
 		q.log.Warn("hint log reclaim failed", "peer", t.name, "err", err)
 	}
+}
+
+// deliverBatch sends batch to t, acknowledges it and paces, and returns how
+// many hints were acknowledged. A batch refused with ErrTooLarge is split
+// in halves, each sent the same way, and a lone hint refused so is dropped
+// (counted in DroppedTooLarge): retrying it could never succeed, and
+// delivery is oldest first, so it would block its target for good. Any
+// other failure is returned after counting it, ending the round.
+func (q *Queue) deliverBatch(ctx context.Context, t *target, batch []Hint) (int, error) {
+	start := q.clock.Now()
+	dctx, cancel := context.WithTimeout(ctx, q.cfg.DeliveryTimeout)
+	err := q.cfg.Deliverer.Deliver(dctx, t.name, batch)
+	cancel()
+	if errors.Is(err, ErrTooLarge) && ctx.Err() == nil {
+		q.st.failures.Add(1)
+		if len(batch) == 1 {
+			q.dropTooLarge(t, batch[0], err)
+			return 0, nil
+		}
+		half := len(batch) / 2
+		n, err := q.deliverBatch(ctx, t, batch[:half])
+		if err != nil {
+			return n, err
+		}
+		m, err := q.deliverBatch(ctx, t, batch[half:])
+		return n + m, err
+	}
+	if err != nil {
+		q.st.failures.Add(1)
+		return 0, err
+	}
+	now := q.clock.Now()
+	q.ack(t, batch, now)
+	if wait := pace(len(batch), q.cfg.DeliveryRate, now.Sub(start)); wait > 0 {
+		select {
+		case <-ctx.Done():
+			return len(batch), ctx.Err()
+		case <-q.clock.After(wait):
+		}
+	}
+	return len(batch), nil
+}
+
+// dropTooLarge forgets h, which its target can never be sent, unless the
+// key was hinted again since the batch was taken: the newer set may be
+// smaller (a write that superseded siblings) and gets its own attempt.
+func (q *Queue) dropTooLarge(t *target, h Hint, cause error) {
+	t.mu.Lock()
+	e, ok := t.index[string(h.Key)]
+	drop := ok && e.sibs.Equal(h.Siblings)
+	if drop {
+		delete(t.index, string(h.Key))
+		t.bytes -= e.size
+	}
+	t.mu.Unlock()
+	if !drop {
+		return
+	}
+	q.st.droppedLarge.Add(1)
+	q.log.Error("hint dropped: too large to deliver; anti-entropy must repair the key",
+		"peer", t.name, "key", fmt.Sprintf("%q", h.Key), "bytes", e.size, "err", cause)
 }
 
 // pace is how long to wait after sending n hints in elapsed so that a

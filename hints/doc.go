@@ -46,8 +46,10 @@
 // recovered from disk; targets liveness reports down are skipped. A round
 // sends the keys pending when it began, oldest first, in batches of at most
 // BatchSize hints and BatchBytes bytes through the Deliverer, paced to
-// DeliveryRate hints per second, and stops at the first failure (retried by
-// the timer). An acknowledged key is dropped from the index unless it was
+// DeliveryRate hints per second, and stops at the first transient failure
+// (retried by the timer). A batch refused with ErrTooLarge is split, and a
+// lone hint refused so is dropped and counted, so it cannot block the
+// hints behind it. An acknowledged key is dropped from the index unless it was
 // hinted again meanwhile. When a target's index is empty its log is rolled
 // and the old segments deleted; a log that grows past twice its pending
 // bytes (and a segment) is rewritten as one record per key.

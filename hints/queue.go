@@ -79,6 +79,7 @@ const recordOverhead = 12
 type counters struct {
 	stored, delivered, failures, rerouted  atomic.Uint64
 	droppedWindow, droppedCap, droppedGone atomic.Uint64
+	droppedLarge                           atomic.Uint64
 	lagTotal, lagLast                      atomic.Int64 // ns
 	rounds                                 atomic.Uint64
 }

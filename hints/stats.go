@@ -28,6 +28,10 @@ type Stats struct {
 	// per-target cap, or because the target left the ring and the key had
 	// no other replica to take them.
 	DroppedWindow, DroppedCap, DroppedRemoved uint64
+	// DroppedTooLarge counts pending hints dropped from the queue because
+	// the Deliverer reported the hint alone too large to ever deliver
+	// (ErrTooLarge); anti-entropy repairs those keys.
+	DroppedTooLarge uint64
 	// DeliveryLagTotal is the sum, over delivered keys, of the time from
 	// the key's first pending hint to its acknowledgement;
 	// LastDeliveryLag is that time for the latest delivered key.
@@ -61,6 +65,7 @@ func (q *Queue) Stats() Stats {
 		Rerouted:      q.st.rerouted.Load(),
 		DroppedWindow: q.st.droppedWindow.Load(), DroppedCap: q.st.droppedCap.Load(),
 		DroppedRemoved:   q.st.droppedGone.Load(),
+		DroppedTooLarge:  q.st.droppedLarge.Load(),
 		DeliveryLagTotal: time.Duration(q.st.lagTotal.Load()),
 		LastDeliveryLag:  time.Duration(q.st.lagLast.Load()),
 	}

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -64,13 +65,21 @@ func (n *Node) openHints(logger *slog.Logger) error {
 	return nil
 }
 
-// deliverHints sends a batch to its target through the coordinator.
+// deliverHints sends a batch to its target through the coordinator. A
+// batch larger than the RPC frame limit can never be sent as it is, so
+// that failure is reported as hints.ErrTooLarge: the queue splits the
+// batch and drops a lone hint that still does not fit, instead of
+// retrying it forever ahead of every other hint for the target.
 func (n *Node) deliverHints(ctx context.Context, target string, batch []hints.Hint) error {
 	entries := make([]replica.Entry, len(batch))
 	for i, h := range batch {
 		entries[i] = replica.Entry{Key: h.Key, Siblings: h.Siblings}
 	}
-	return n.coord.Handoff(ctx, target, entries)
+	err := n.coord.Handoff(ctx, target, entries)
+	if errors.Is(err, replica.ErrFrameTooLarge) {
+		return fmt.Errorf("%w: %w", hints.ErrTooLarge, err)
+	}
+	return err
 }
 
 // onLiveness feeds gossip's liveness changes to the hint queue: a node
@@ -174,7 +183,7 @@ type hintCollector struct{ q *hints.Queue }
 var (
 	descPending  = prometheus.NewDesc(metricHintsPending, "Hints pending for a target node.", []string{"target"}, nil)
 	descPendingB = prometheus.NewDesc(metricHintsPendingB, "Encoded bytes of hints pending for a target node.", []string{"target"}, nil)
-	descDropped  = prometheus.NewDesc(metricHintsDropped, "Hints dropped and never stored, by reason (window, cap, removed).", []string{"reason"}, nil)
+	descDropped  = prometheus.NewDesc(metricHintsDropped, "Hints dropped, by reason: not stored (window, cap), no replica left after a removal (removed), or too large for an RPC frame (too_large).", []string{"reason"}, nil)
 )
 
 // Describe implements prometheus.Collector.
@@ -194,4 +203,5 @@ func (c *hintCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(s.DroppedWindow), "window")
 	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(s.DroppedCap), "cap")
 	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(s.DroppedRemoved), "removed")
+	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(s.DroppedTooLarge), "too_large")
 }
