@@ -47,9 +47,14 @@ type ListenConfig struct {
 	RPC string `mapstructure:"rpc"`
 	// Gossip is the memberlist port (TCP and UDP). Default 127.0.0.1:9001.
 	Gossip string `mapstructure:"gossip"`
-	// Advertise, if set, is the host other nodes use to reach this one when
-	// the listen host is 0.0.0.0. Default empty (use the listen host); then
-	// Validate refuses a wildcard host in RPC, which peers could not dial.
+	// Advertise, if set, is the IP other nodes and the cluster's members
+	// list use to reach this one: it replaces the host of every listen
+	// address in what gossip advertises (to cross NAT, or for 0.0.0.0).
+	// Default empty: each listen host is advertised as is, except that a
+	// wildcard host (0.0.0.0, ::, empty) in HTTP or RESP is replaced by the
+	// gossip host, or when gossip is on a wildcard too by the private IP
+	// memberlist picks. Validate still refuses a wildcard RPC host without
+	// Advertise, so that peers dial an address the operator chose.
 	Advertise string `mapstructure:"advertise"`
 }
 
@@ -197,7 +202,7 @@ func (c Config) Validate() error {
 	// would send each of them to itself, where its own store would answer
 	// for this node: acknowledged writes with fewer copies than W says.
 	if host, _, err := net.SplitHostPort(c.Listen.RPC); err == nil && c.Listen.Advertise == "" {
-		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		if isWildcard(host) {
 			bad("listen.rpc", "%q listens on every interface, which peers cannot dial: set listen.advertise to the address they reach this node at", c.Listen.RPC)
 		}
 	}

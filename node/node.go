@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/go-sockaddr"
 	"github.com/ringkv/ringkv/gossip"
 	"github.com/ringkv/ringkv/hints"
 	"github.com/ringkv/ringkv/replica"
@@ -154,14 +155,20 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	}
 	gcfg.Name = cfg.Node.Name
 	gcfg.BindAddr = cfg.Listen.Gossip
-	if cfg.Listen.Advertise != "" {
-		gcfg.AdvertiseAddr = cfg.Listen.Advertise
+	// Meta cannot change once gossip runs, so the host it advertises is
+	// chosen here and handed to gossip too: both then name the same host.
+	host, pinned, err := advertiseHost(cfg.Listen, sockaddr.GetPrivateIP)
+	if err != nil {
+		return nil, err
+	}
+	if pinned {
+		gcfg.AdvertiseAddr = host
 	}
 	gcfg.Seeds = cfg.Seeds
 	gcfg.Meta = gossip.Meta{
-		RPC:   n.advertise(n.addrs.RPC),
-		HTTP:  n.advertise(n.addrs.HTTP),
-		RESP:  n.advertise(n.addrs.RESP),
+		RPC:   advertised(n.addrs.RPC, host, cfg.Listen.Advertise != ""),
+		HTTP:  advertised(n.addrs.HTTP, host, cfg.Listen.Advertise != ""),
+		RESP:  advertised(n.addrs.RESP, host, cfg.Listen.Advertise != ""),
 		Proto: int(replica.ProtocolVersion),
 	}
 	gcfg.Dir = scfg.Dir
@@ -254,16 +261,49 @@ func listen(key, addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-// advertise replaces a wildcard or the listen host by listen.advertise.
-func (n *Node) advertise(bound string) string {
-	if n.cfg.Listen.Advertise == "" {
-		return bound
+// isWildcard reports whether a listen host means every interface: empty,
+// 0.0.0.0 or ::. Such an address dialled by a peer reaches the peer itself.
+func isWildcard(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "" || (ip != nil && ip.IsUnspecified())
+}
+
+// advertiseHost returns the host other nodes reach this node at:
+// listen.advertise when set, else the gossip listen host, else (gossip on a
+// wildcard) a private interface IP, the one memberlist itself would pick.
+// pinned reports that gossip must be told to advertise host explicitly
+// (memberlist would otherwise pick on its own, or advertise "::" as is).
+// privateIP is sockaddr.GetPrivateIP, injected for tests.
+func advertiseHost(l ListenConfig, privateIP func() (string, error)) (host string, pinned bool, err error) {
+	if l.Advertise != "" {
+		return l.Advertise, true, nil
 	}
-	_, port, err := net.SplitHostPort(bound)
+	ghost, _, err := net.SplitHostPort(l.Gossip)
 	if err != nil {
+		return "", false, fmt.Errorf("config listen.gossip: must be host:port, got %q", l.Gossip)
+	}
+	if !isWildcard(ghost) {
+		return ghost, false, nil
+	}
+	ip, err := privateIP()
+	if err == nil && ip == "" {
+		err = errors.New("no private IP address found")
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("config listen.gossip: %q listens on every interface and this node has no address to advertise (%w): set listen.advertise", l.Gossip, err)
+	}
+	return ip, true, nil
+}
+
+// advertised is the address peers and clients are told for a listener
+// bound at bound (port 0 already resolved): its port with host in place of
+// a wildcard host, or of any host when override (listen.advertise is set).
+func advertised(bound, host string, override bool) string {
+	bhost, port, err := net.SplitHostPort(bound)
+	if err != nil || (!override && !isWildcard(bhost)) {
 		return bound
 	}
-	return net.JoinHostPort(n.cfg.Listen.Advertise, port)
+	return net.JoinHostPort(host, port)
 }
 
 // setRing builds and installs the ring for a new member list. It runs on

@@ -193,7 +193,7 @@ func (a *clusterAdmin) gatherStats(ctx context.Context, members []string) map[st
 			continue
 		}
 		wg.Go(func() {
-			st, err := a.remoteStats(ctx, meta.HTTP)
+			st, err := a.remoteStats(ctx, m, meta.HTTP)
 			if err != nil {
 				a.log.Debug("node stats unavailable", "peer", m, "err", err)
 				return
@@ -207,7 +207,11 @@ func (a *clusterAdmin) gatherStats(ctx context.Context, members []string) map[st
 	return out
 }
 
-func (a *clusterAdmin) remoteStats(ctx context.Context, addr string) (NodeStats, error) {
+// remoteStats asks the node at addr for its totals and checks that it is
+// the member named: an address that reaches another node (a peer that
+// advertised 0.0.0.0 sends the asker to itself) must not credit that
+// node's numbers to the member.
+func (a *clusterAdmin) remoteStats(ctx context.Context, member, addr string) (NodeStats, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/stats", nil)
 	if err != nil {
 		return NodeStats{}, err
@@ -221,8 +225,13 @@ func (a *clusterAdmin) remoteStats(ctx context.Context, addr string) (NodeStats,
 		return NodeStats{}, fmt.Errorf("status %s", resp.Status)
 	}
 	var st NodeStats
-	err = json.NewDecoder(http.MaxBytesReader(nil, resp.Body, 1<<16)).Decode(&st)
-	return st, err
+	if err := json.NewDecoder(http.MaxBytesReader(nil, resp.Body, 1<<16)).Decode(&st); err != nil {
+		return NodeStats{}, err
+	}
+	if st.Node != member {
+		return NodeStats{}, fmt.Errorf("%s answered as node %q, not %q", addr, st.Node, member)
+	}
+	return st, nil
 }
 
 // Leave takes this node out of the ring (bookkeeping only: data handoff on
