@@ -116,7 +116,8 @@ type Config struct {
 	// Deliverer sends batches to targets. Required by Start; a queue that
 	// is never started only stores hints.
 	Deliverer Deliverer
-	// Replicas returns the current replicas of a key; RingChanged uses it
+	// Replicas returns the current replicas of a key; RingChanged,
+	// RingSnapshot, Remove and the retry timer use it
 	// to re-route the hints of a target removed from the ring. Nil drops
 	// such hints (counted as DroppedRemoved).
 	Replicas func(key []byte) []string

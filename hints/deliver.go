@@ -45,7 +45,10 @@ func (q *Queue) spawn(t *target) {
 	})
 }
 
-// retryLoop wakes every target with pending hints once per RetryInterval.
+// retryLoop wakes every target with pending hints once per RetryInterval,
+// and re-routes the hints held for nodes that have left the ring: a
+// coordinator with an older ring view can still hint for a node after its
+// re-route finished, and nothing else would ever move those hints.
 func (q *Queue) retryLoop() {
 	for {
 		select {
@@ -58,6 +61,9 @@ func (q *Queue) retryLoop() {
 			signal(t.wake)
 		}
 		q.mu.Unlock()
+		if err := q.rerouteLeft(q.life); err != nil && q.life.Err() == nil {
+			q.log.Warn("re-routing hints of nodes that left the ring failed", "err", err)
+		}
 	}
 }
 

@@ -61,5 +61,9 @@
 // (Config.Replicas) and delivered to them as usual, and the removed
 // target's log is deleted. While that runs, StoreHint for the target
 // fails with ErrClosed instead of opening a log in the directory being
-// deleted.
+// deleted. RingSnapshot is the guarded form for views that may be partial:
+// only names listed in an earlier snapshot and missing from the latest
+// have left. Hints stored for a node that has left, after its re-route
+// (from a coordinator with an older ring), are re-routed on the retry
+// timer.
 package hints

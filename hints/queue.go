@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,9 +34,14 @@ type Queue struct {
 	// rerouting holds targets whose re-route is under way: their log
 	// directory is about to be deleted, so they take no hints until it is.
 	rerouting map[string]bool
-	closed    bool
-	life      context.Context // delivery lifetime; nil until Start
-	stopLife  context.CancelFunc
+	// members is the latest ring snapshot (RingChanged, RingSnapshot); nil
+	// until the first. left holds the names that have left the ring since
+	// (see ring.go): the retry timer re-routes any hints held for them.
+	members  map[string]bool
+	left     map[string]bool
+	closed   bool
+	life     context.Context // delivery lifetime; nil until Start
+	stopLife context.CancelFunc
 
 	workers sync.WaitGroup // target workers and the retry ticker
 	st      counters
@@ -104,6 +108,7 @@ func Open(cfg Config) (*Queue, error) {
 		targets:   map[string]*target{},
 		downSince: map[string]time.Time{},
 		rerouting: map[string]bool{},
+		left:      map[string]bool{},
 	}
 	ents, err := os.ReadDir(cfg.Dir)
 	if err != nil {
@@ -315,25 +320,6 @@ func (q *Queue) isDown(target string) bool {
 	defer q.mu.Unlock()
 	_, ok := q.downSince[target]
 	return ok
-}
-
-// RingChanged takes the current ring members. The hints of every target
-// that is no longer a member are re-routed (see Remove). An empty member
-// list is ignored (no ring known yet). Callers whose first ring view may
-// be partial should use Remove with the members that actually left.
-func (q *Queue) RingChanged(ctx context.Context, members []string) error {
-	if len(members) == 0 {
-		return nil
-	}
-	q.mu.Lock()
-	var gone []string
-	for name := range q.targets {
-		if !slices.Contains(members, name) {
-			gone = append(gone, name)
-		}
-	}
-	q.mu.Unlock()
-	return q.Remove(ctx, gone...)
 }
 
 // Remove re-routes the hints of targets removed from the ring: each key's

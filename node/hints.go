@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/ringkv/ringkv/gossip"
@@ -100,8 +99,11 @@ func (n *Node) ringChangedHints() {
 }
 
 // startHints starts delivery and the re-route loop under ctx. The loop
-// re-routes the hints of nodes that were in one ring and are not in the
-// next: a first ring view may be partial, so it never counts as a removal.
+// hands every ring snapshot to the queue (RingSnapshot), which re-routes
+// the hints of nodes that were in one snapshot and are not in a later one,
+// and keeps re-routing hints that arrive for them afterwards on its retry
+// timer. A first ring view may be partial, so it never counts as a
+// removal.
 func (n *Node) startHints(ctx context.Context) error {
 	if err := n.hints.Start(ctx); err != nil {
 		return err
@@ -110,34 +112,23 @@ func (n *Node) startHints(ctx context.Context) error {
 	n.hintsDone = make(chan struct{})
 	go func() {
 		defer close(n.hintsDone)
-		var prev []string
-		if r := n.ring.Load(); r != nil {
-			prev = r.Members()
+		snapshot := func() {
+			r := n.ring.Load()
+			if r == nil {
+				return
+			}
+			if err := n.hints.RingSnapshot(ctx, r.Members()); err != nil && ctx.Err() == nil {
+				n.log.Warn("re-routing hints of removed nodes failed", "err", err)
+			}
 		}
+		snapshot()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-n.hintsRing:
 			}
-			r := n.ring.Load()
-			if r == nil {
-				continue
-			}
-			cur := r.Members()
-			var removed []string
-			for _, m := range prev {
-				if !slices.Contains(cur, m) {
-					removed = append(removed, m)
-				}
-			}
-			prev = cur
-			if len(removed) == 0 {
-				continue
-			}
-			if err := n.hints.Remove(ctx, removed...); err != nil {
-				n.log.Warn("re-routing hints of removed nodes failed", "err", err)
-			}
+			snapshot()
 		}
 	}()
 	return nil
