@@ -146,12 +146,8 @@ func DefaultConfig() Config {
 // withDefaults fills the zero values that have documented defaults.
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	if c.Fsync == "" {
-		c.Fsync = d.Fsync
-	}
-	if c.FsyncInterval == 0 {
-		c.FsyncInterval = d.FsyncInterval
-	}
+	// Fsync and FsyncInterval stay as given: storage.LogConfig fills its
+	// own defaults for zero values.
 	if c.SegmentBytes == 0 {
 		c.SegmentBytes = d.SegmentBytes
 	}

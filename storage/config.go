@@ -91,10 +91,11 @@ type Config struct {
 // DefaultConfig returns a complete Config except for Dir, NodeID,
 // Partitions and Partitioner, which have no sensible defaults.
 func DefaultConfig() Config {
+	l := DefaultLogConfig()
 	return Config{
-		Fsync:         FsyncAlways,
-		FsyncInterval: 10 * time.Millisecond,
-		SegmentBytes:  64 << 20,
+		Fsync:         l.Fsync,
+		FsyncInterval: l.FsyncInterval,
+		SegmentBytes:  l.SegmentBytes,
 		SnapshotBytes: 256 << 20,
 		TombstoneGC:   240 * time.Hour,
 	}
@@ -102,16 +103,10 @@ func DefaultConfig() Config {
 
 // withDefaults fills the zero values that have documented defaults.
 func (c Config) withDefaults() Config {
+	// The WAL fields share LogConfig's defaults.
+	l := c.logConfig().withDefaults()
+	c.Fsync, c.FsyncInterval, c.SegmentBytes = l.Fsync, l.FsyncInterval, l.SegmentBytes
 	d := DefaultConfig()
-	if c.Fsync == "" {
-		c.Fsync = d.Fsync
-	}
-	if c.FsyncInterval == 0 {
-		c.FsyncInterval = d.FsyncInterval
-	}
-	if c.SegmentBytes == 0 {
-		c.SegmentBytes = d.SegmentBytes
-	}
 	if c.SnapshotBytes == 0 {
 		c.SnapshotBytes = d.SnapshotBytes
 	}
