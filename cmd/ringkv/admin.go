@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"runtime"
@@ -37,14 +38,7 @@ HINTS counts the hints the answering node holds for each member.`,
 			if err != nil {
 				return err
 			}
-			var members []node.MemberInfo
-			if err := c.getJSON(cmd.Context(), "/v1/members", nil, &members); err != nil {
-				return err
-			}
-			if o.json {
-				return a.printJSON(members)
-			}
-			return a.printMembers(members)
+			return show(cmd.Context(), a, c, "/v1/members", nil, o.json, a.printMembers)
 		},
 	}
 	o.addFlags(cmd)
@@ -108,32 +102,13 @@ the capacity-planning view. Nothing changes in the cluster.`,
 			}
 			switch {
 			case key != "":
-				var kp ring.KeyPlacement
-				if err := c.getJSON(cmd.Context(), "/v1/ring", q, &kp); err != nil {
-					return err
-				}
-				if o.json {
-					return a.printJSON(kp)
-				}
-				return a.printPlacement(key, kp)
+				return show(cmd.Context(), a, c, "/v1/ring", q, o.json, func(kp ring.KeyPlacement) error {
+					return a.printPlacement(key, kp)
+				})
 			case whatIf != "":
-				var w ring.WhatIf
-				if err := c.getJSON(cmd.Context(), "/v1/ring", q, &w); err != nil {
-					return err
-				}
-				if o.json {
-					return a.printJSON(w)
-				}
-				return a.printWhatIf(w)
+				return show(cmd.Context(), a, c, "/v1/ring", q, o.json, a.printWhatIf)
 			default:
-				var in ring.Inspection
-				if err := c.getJSON(cmd.Context(), "/v1/ring", nil, &in); err != nil {
-					return err
-				}
-				if o.json {
-					return a.printJSON(in)
-				}
-				return a.printInspection(in)
+				return show(cmd.Context(), a, c, "/v1/ring", nil, o.json, a.printInspection)
 			}
 		},
 	}
@@ -377,4 +352,17 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// show fetches path into a T and prints it: the raw JSON with --json, else
+// through human.
+func show[T any](ctx context.Context, a *app, c *client, path string, q url.Values, asJSON bool, human func(T) error) error {
+	var v T
+	if err := c.getJSON(ctx, path, q, &v); err != nil {
+		return err
+	}
+	if asJSON {
+		return a.printJSON(v)
+	}
+	return human(v)
 }
