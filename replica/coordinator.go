@@ -137,9 +137,8 @@ func (c *Coordinator) handleStore(ctx context.Context, req Request) error {
 	if len(req.Key) == 0 {
 		return fmt.Errorf("%w: store without a key", ErrBadRequest)
 	}
-	if !req.Siblings.Valid() {
-		return fmt.Errorf("%w: %w", ErrBadRequest, vclock.ErrBadSiblings)
-	}
+	// The set's shape was checked once, by UnmarshalRequest at the
+	// transport; the store and the hint queue check what they keep.
 	if req.HintFor != "" {
 		if c.cfg.Hints == nil {
 			return fmt.Errorf("%w: hint for %s", ErrNoHints, req.HintFor)
