@@ -88,6 +88,14 @@ type Config struct {
 	// it, and for writes with WriteOptions.Strict, hints are still sent
 	// but only the key's own replicas count. DefaultConfig sets true.
 	Sloppy bool
+	// MaxSiblings refuses a client write that would leave a key with more
+	// versions (siblings and tombstones) than this, with
+	// ErrTooManySiblings; 0 turns the cap off. Default 100, as Riak's
+	// max_siblings.
+	MaxSiblings int
+	// WarnSiblings logs a warning for a write that leaves a key with more
+	// versions than this; 0 turns it off. Default 25.
+	WarnSiblings int
 	// Now is the wall clock stamped on minted versions. Default time.Now.
 	Now func() time.Time
 	// Logger receives debug and warning lines; nil discards.
@@ -98,13 +106,15 @@ type Config struct {
 // Self, Placement, Store and Transport.
 func DefaultConfig() Config {
 	return Config{
-		N:          3,
-		DefaultR:   QuorumMajority,
-		DefaultW:   QuorumMajority,
-		Timeout:    2 * time.Second,
-		ReadRepair: true,
-		Sloppy:     true,
-		Now:        time.Now,
+		N:            3,
+		DefaultR:     QuorumMajority,
+		DefaultW:     QuorumMajority,
+		Timeout:      2 * time.Second,
+		ReadRepair:   true,
+		Sloppy:       true,
+		MaxSiblings:  100,
+		WarnSiblings: 25,
+		Now:          time.Now,
 	}
 }
 
@@ -138,6 +148,9 @@ func (c Config) Validate() error {
 	}
 	if c.Timeout < 0 {
 		bad("Timeout must not be negative, got %v", c.Timeout)
+	}
+	if c.MaxSiblings < 0 || c.WarnSiblings < 0 {
+		bad("MaxSiblings and WarnSiblings must not be negative, got %d and %d", c.MaxSiblings, c.WarnSiblings)
 	}
 	return errors.Join(errs...)
 }

@@ -45,6 +45,9 @@ type WriteOptions struct {
 	// Strict turns sloppy quorum off for this write: stand-ins holding
 	// hints for down replicas do not count toward W.
 	Strict bool
+	// R is the read quorum of the read a Delete without a context does
+	// first; QuorumDefault uses Config.DefaultR. Put ignores it.
+	R Quorum
 }
 
 // Result is the answer to a read or write.

@@ -3,6 +3,7 @@ package replica
 import (
 	"fmt"
 	"maps"
+	"slices"
 
 	"github.com/ringkv/ringkv/vclock"
 )
@@ -130,9 +131,56 @@ func (t *tally) state() outcome {
 	return pending
 }
 
-// err is the QuorumError describing a lost or expired tally.
-func (t *tally) err(op string) *QuorumError {
-	return &QuorumError{Op: op, Need: t.need, Got: len(t.acks), Failures: maps.Clone(t.failures)}
+// err is the QuorumError describing a lost or expired tally; nodes is the
+// request's replicas, so that those asked but not yet answered are named.
+func (t *tally) err(op string, nodes []string) *QuorumError {
+	e := &QuorumError{Op: op, Need: t.need, Got: len(t.acks), Failures: maps.Clone(t.failures)}
+	for _, n := range nodes {
+		if !t.answered[n] {
+			e.Pending = append(e.Pending, n)
+		}
+	}
+	slices.Sort(e.Pending)
+	return e
+}
+
+// reachable counts the targets liveness reports up (the coordinator is
+// always up) plus, for a sloppy write, the live stand-ins that can take
+// the down replicas' copies: what could answer at best, before anything is
+// asked.
+func reachable(ts []target, fallbacks []string, sloppy bool, alive func(string) bool) int {
+	up, down := 0, 0
+	for _, tg := range ts {
+		if tg.act == actDown {
+			down++
+		} else {
+			up++
+		}
+	}
+	if sloppy && down > 0 {
+		for _, f := range fallbacks {
+			if down == 0 {
+				break
+			}
+			if alive(f) {
+				up++
+				down--
+			}
+		}
+	}
+	return up
+}
+
+// unavailable is the QuorumError of a request refused before anything was
+// asked or written, because fewer than need targets are up.
+func unavailable(op string, need, reach int, ts []target) *QuorumError {
+	e := &QuorumError{Op: op, Need: need, Unavailable: true, Reachable: reach, Failures: map[string]error{}}
+	for _, tg := range ts {
+		if tg.act == actDown {
+			e.Failures[tg.node] = downErr(tg.node)
+		}
+	}
+	return e
 }
 
 // repairs returns the nodes, among those that answered a read, whose set

@@ -123,7 +123,7 @@ func TestTallyExpire(t *testing.T) {
 	tl := newTally(2, 3)
 	tl.ack("a")
 	tl.expire([]string{"a", "b", "c"}, errors.New("deadline"))
-	e := tl.err("get")
+	e := tl.err("get", []string{"a", "b", "c"})
 	if tl.state() != lost || e.Got != 1 || len(e.Failures) != 2 || !errors.Is(e, ErrQuorum) {
 		t.Fatalf("state %d err %+v", tl.state(), e)
 	}

@@ -46,6 +46,10 @@ var (
 	ErrFrameTooLarge = errors.New("replica: frame too large")
 	// ErrProtocol: bytes on the wire that are not a valid frame or message.
 	ErrProtocol = errors.New("replica: protocol error")
+	// ErrTooManySiblings: a write would leave a key with more versions
+	// than Config.MaxSiblings. The client resolves the siblings first
+	// (HTTP 409).
+	ErrTooManySiblings = errors.New("replica: too many siblings")
 	// ErrInternal: a remote failure with no more specific sentinel.
 	ErrInternal = errors.New("replica: remote error")
 )
@@ -60,14 +64,34 @@ type QuorumError struct {
 	Need int
 	// Got is the number of answers received when the request gave up.
 	Got int
-	// Failures maps each replica that did not answer to the cause.
+	// Failures maps each replica that did not answer to the cause; a
+	// replica that liveness reported down was never asked, and its cause
+	// wraps ErrReplicaDown.
 	Failures map[string]error
+	// Pending names the replicas that were asked and had not answered
+	// when the request gave up (because the failures already made the
+	// quorum unreachable), sorted.
+	Pending []string
+	// Unavailable is set when liveness said, before anything was asked
+	// or written, that fewer than Need replicas could answer (Cassandra's
+	// unavailable error): Got is then 0 and nothing was stored anywhere.
+	Unavailable bool
+	// Reachable is, when Unavailable, how many replicas (and, for a sloppy
+	// write, stand-ins) liveness reported up, the coordinator included.
+	Reachable int
 }
 
 // Error names the missing replicas and why each failed, in name order.
 func (e *QuorumError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "replica: %s quorum not reached: need %d, got %d", e.Op, e.Need, e.Got)
+	if e.Unavailable {
+		fmt.Fprintf(&b, "replica: %s unavailable: need %d, only %d reachable; nothing was sent", e.Op, e.Need, e.Reachable)
+	} else {
+		fmt.Fprintf(&b, "replica: %s quorum not reached: need %d, got %d", e.Op, e.Need, e.Got)
+	}
+	if len(e.Pending) > 0 {
+		fmt.Fprintf(&b, ", no answer yet from %s", strings.Join(e.Pending, ", "))
+	}
 	for i, n := range slices.Sorted(maps.Keys(e.Failures)) {
 		if i == 0 {
 			b.WriteString(" (")
@@ -126,6 +150,7 @@ var errorCodes = map[string]error{
 	"unknown_peer": ErrUnknownPeer,
 	"unreachable":  ErrUnreachable,
 	"conn_lost":    ErrConnLost,
+	"siblings":     ErrTooManySiblings,
 	"deadline":     context.DeadlineExceeded,
 	"canceled":     context.Canceled,
 }
@@ -135,7 +160,7 @@ func errorCode(err error) string {
 	// Order matters: ErrQuorum errors are checked first because a
 	// QuorumError's causes may themselves wrap other sentinels.
 	for _, c := range []string{"quorum", "bad_quorum", "bad_request", "no_replicas", "not_replica",
-		"unknown_kind", "no_hints", "replica_down", "closed", "frame_large", "protocol",
+		"unknown_kind", "no_hints", "siblings", "replica_down", "closed", "frame_large", "protocol",
 		"unknown_peer", "unreachable", "conn_lost", "deadline", "canceled"} {
 		if errors.Is(err, errorCodes[c]) {
 			return c

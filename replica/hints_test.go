@@ -257,17 +257,26 @@ func TestSloppyQuorumTwoDown(t *testing.T) {
 		t.Fatalf("stand-ins n4 and n5 hold %d and %d hints", a, b)
 	}
 
+	// Strict quorum: liveness already says one of the key's replicas is
+	// up, so the write is refused before anything is stored or hinted.
+	hintsBefore := h.queue("n4").PendingFor("n2").Hints + h.queue("n4").PendingFor("n3").Hints +
+		h.queue("n5").PendingFor("n2").Hints + h.queue("n5").PendingFor("n3").Hints
 	_, err = h.put("n1", key, "strict", replica.WriteOptions{W: 2, Strict: true})
 	var qe *replica.QuorumError
-	if !errors.As(err, &qe) || qe.Need != 2 || qe.Got != 1 {
+	if !errors.As(err, &qe) || qe.Need != 2 || qe.Got != 0 || !qe.Unavailable || qe.Reachable != 1 {
 		t.Fatalf("strict W=2 with two down: %v", err)
 	}
 	_, err = h.put("n5", fwdKey, "strict-fwd", replica.WriteOptions{W: 2, Strict: true})
-	if !errors.As(err, &qe) {
+	if !errors.As(err, &qe) || !qe.Unavailable {
 		t.Fatalf("forwarded strict W=2 with two down: %v", err)
 	}
-	// Strict writes still leave hints, so the replicas catch up on them too.
 	h.drain()
+	if after := h.queue("n4").PendingFor("n2").Hints + h.queue("n4").PendingFor("n3").Hints +
+		h.queue("n5").PendingFor("n2").Hints + h.queue("n5").PendingFor("n3").Hints; after != hintsBefore {
+		t.Fatalf("refused strict writes left hints: %d before, %d after", hintsBefore, after)
+	}
+	// The sloppy writes' hints reach the replicas once they are back; the
+	// refused strict writes were stored nowhere.
 	h.up("n2", "n3")
 	eventually(t, "delivery", func() bool {
 		a, _ := h.pendingFor("n2")
@@ -275,13 +284,13 @@ func TestSloppyQuorumTwoDown(t *testing.T) {
 		return a+b == 0
 	})
 	for _, n := range []string{"n1", "n2", "n3"} {
-		if got := values(h.stores[n].Get(key)); !slices.Equal(got, []string{"strict"}) {
-			t.Errorf("%s holds %v for key, want [strict]", n, got)
+		if got := values(h.stores[n].Get(key)); !slices.Equal(got, []string{"sloppy"}) {
+			t.Errorf("%s holds %v for key, want [sloppy]", n, got)
 		}
 	}
 	for _, n := range []string{"n2", "n3", "n4"} {
-		if got := values(h.stores[n].Get(fwdKey)); !slices.Equal(got, []string{"strict-fwd"}) {
-			t.Errorf("%s holds %v for fwdKey, want [strict-fwd]", n, got)
+		if got := values(h.stores[n].Get(fwdKey)); !slices.Equal(got, []string{"sloppy-fwd"}) {
+			t.Errorf("%s holds %v for fwdKey, want [sloppy-fwd]", n, got)
 		}
 	}
 	if h.stores["n5"].Get(key) != nil {

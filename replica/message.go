@@ -133,6 +133,9 @@ type wireError struct {
 	Need     int               `msgpack:"need,omitempty"`
 	Got      int               `msgpack:"got,omitempty"`
 	Failures map[string]string `msgpack:"f,omitempty"`
+	Pending  []string          `msgpack:"pend,omitempty"`
+	Unavail  bool              `msgpack:"unavail,omitempty"`
+	Reach    int               `msgpack:"reach,omitempty"`
 }
 
 // MarshalRequest encodes a request: the protocol version byte, then msgpack.
@@ -173,6 +176,7 @@ func MarshalReply(resp Response, err error) ([]byte, error) {
 		var qe *QuorumError
 		if errors.As(err, &qe) {
 			w.Err.Op, w.Err.Need, w.Err.Got = qe.Op, qe.Need, qe.Got
+			w.Err.Pending, w.Err.Unavail, w.Err.Reach = qe.Pending, qe.Unavailable, qe.Reachable
 			w.Err.Failures = make(map[string]string, len(qe.Failures))
 			for n, f := range qe.Failures {
 				w.Err.Failures[n] = f.Error()
@@ -192,7 +196,8 @@ func UnmarshalReply(node string, b []byte) (Response, error) {
 	}
 	if w.Err != nil {
 		if w.Err.Code == "quorum" && w.Err.Op != "" {
-			qe := &QuorumError{Op: w.Err.Op, Need: w.Err.Need, Got: w.Err.Got, Failures: make(map[string]error, len(w.Err.Failures))}
+			qe := &QuorumError{Op: w.Err.Op, Need: w.Err.Need, Got: w.Err.Got, Failures: make(map[string]error, len(w.Err.Failures)),
+				Pending: w.Err.Pending, Unavailable: w.Err.Unavail, Reachable: w.Err.Reach}
 			for n, m := range w.Err.Failures {
 				qe.Failures[n] = errors.New(m)
 			}

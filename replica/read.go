@@ -27,12 +27,17 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, o ReadOptions) (Resul
 	ctx, cancel := c.withDeadline(ctx)
 	defer cancel()
 
+	targets := plan(reps, c.cfg.Self, c.alive)
+	if reach := reachable(targets, nil, false, c.alive); reach < need {
+		c.stats.quorumFailures.Add(1)
+		return Result{}, unavailable("get", need, reach, targets)
+	}
 	t := newTally(need, len(reps))
 	sets := make(map[string]vclock.Siblings, len(reps))
 	results := make(chan reply, len(reps))
 	callCtx, callCancel := c.detached(ctx)
 	launched := 0
-	for _, tg := range plan(reps, c.cfg.Self, c.alive) {
+	for _, tg := range targets {
 		switch tg.act {
 		case actLocal:
 			sets[tg.node] = c.cfg.Store.Get(key)
@@ -75,7 +80,7 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, o ReadOptions) (Resul
 	var qerr error
 	if t.state() == lost {
 		c.stats.quorumFailures.Add(1)
-		res, qerr = Result{}, t.err("get")
+		res, qerr = Result{}, t.err("get", reps)
 	}
 
 	if !c.cfg.ReadRepair {

@@ -27,12 +27,33 @@ func (c *Coordinator) Put(ctx context.Context, key, value []byte, o WriteOptions
 	return c.write(ctx, "put", key, &ForwardWrite{Value: value, Context: o.Context, HasContext: o.HasContext, W: o.W, Strict: o.Strict}, false)
 }
 
-// Delete writes a tombstone for key, with the same rules as Put. A read
-// then reports no live sibling (not found); a later write carrying the
-// returned context brings the key back.
+// Delete writes a tombstone for key. With o.HasContext it supersedes
+// exactly what o.Context covers, as Put. Without one it first reads the key
+// at R (o.R) and writes the tombstone with the merged context of that read,
+// so it removes every version such a read returns, not only what the
+// coordinator happens to hold (a replica that missed writes may coordinate
+// it). A read that misses its quorum fails the delete; nothing is written.
+// A read then reports no live sibling (not found); a later write carrying
+// the returned context brings the key back.
 func (c *Coordinator) Delete(ctx context.Context, key []byte, o WriteOptions) (Result, error) {
 	c.stats.deletes.Add(1)
-	return c.write(ctx, "delete", key, &ForwardWrite{Delete: true, Context: o.Context, HasContext: o.HasContext, W: o.W, Strict: o.Strict}, false)
+	fw := &ForwardWrite{Delete: true, Context: o.Context, HasContext: o.HasContext, W: o.W, Strict: o.Strict}
+	if !o.HasContext {
+		// One deadline covers the read and the write.
+		ctx, cancel := c.withDeadline(ctx)
+		defer cancel()
+		read, err := c.Get(ctx, key, ReadOptions{R: o.R})
+		if err != nil {
+			var qe *QuorumError
+			if errors.As(err, &qe) {
+				qe.Op = "delete (read before delete)"
+			}
+			return Result{}, err
+		}
+		fw.Context, fw.HasContext = read.Context, true
+		return c.write(ctx, "delete", key, fw, false)
+	}
+	return c.write(ctx, "delete", key, fw, false)
 }
 
 // write validates a write, then coordinates it here or forwards it.
@@ -42,8 +63,10 @@ func (c *Coordinator) write(ctx context.Context, op string, key []byte, fw *Forw
 	if c.closed.Load() {
 		return Result{}, ErrClosed
 	}
-	if fw.HasContext && !fw.Context.Valid() {
-		return Result{}, fmt.Errorf("%w: %w: entries not canonical", ErrBadRequest, vclock.ErrBadContext)
+	if fw.HasContext {
+		if err := fw.Context.Check(); err != nil {
+			return Result{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
+		}
 	}
 	reps, fallbacks, err := c.lists(key)
 	if err != nil {
@@ -65,32 +88,51 @@ func (c *Coordinator) write(ctx context.Context, op string, key []byte, fw *Forw
 }
 
 // forward sends the write to the first live replica, which coordinates it.
-// A transport failure, or a coordinator whose ring says it is not a
-// replica, is reported as a QuorumError: nothing was acknowledged.
+// When that replica cannot be reached, or its connection breaks, the next
+// live one is tried (the write may then have reached the first one too: a
+// retried write is a second version, as in Dynamo). A quorum error, a bad
+// request or a coordinator whose ring says it is not a replica ends the
+// attempt, as does the deadline.
 func (c *Coordinator) forward(ctx context.Context, op string, key []byte, reps []string, need int, fw *ForwardWrite) (Result, error) {
 	failures := map[string]error{}
+	asked := 0
 	for _, n := range reps {
 		if !c.alive(n) {
 			failures[n] = downErr(n)
 			continue
 		}
+		asked++
 		c.stats.forwards.Add(1)
 		resp, err := c.cfg.Transport.Call(ctx, n, Request{Kind: KindForward, Key: key, Write: fw})
 		if err == nil {
 			return Result{Siblings: resp.Siblings, Context: resp.Context, Replies: resp.Replies, Hinted: resp.Hinted}, nil
 		}
 		var qe *QuorumError
-		if errors.As(err, &qe) || errors.Is(err, ErrBadRequest) || errors.Is(err, ErrBadQuorum) {
+		if errors.As(err, &qe) || errors.Is(err, ErrBadRequest) || errors.Is(err, ErrBadQuorum) || errors.Is(err, ErrTooManySiblings) {
 			if qe != nil {
 				c.stats.quorumFailures.Add(1)
 			}
 			return Result{}, err
 		}
 		failures[n] = fmt.Errorf("forward to coordinator: %w", err)
-		break
+		if !retryable(err) || ctx.Err() != nil {
+			break
+		}
 	}
 	c.stats.quorumFailures.Add(1)
-	return Result{}, &QuorumError{Op: op, Need: need, Got: 0, Failures: failures}
+	qe := &QuorumError{Op: op, Need: need, Got: 0, Failures: failures}
+	if asked == 0 {
+		qe.Unavailable = true
+	}
+	return Result{}, qe
+}
+
+// retryable reports whether a forward that failed with err certainly or
+// probably never ran on its target (no connection, or the target went away
+// mid-call), so that the next replica may coordinate it.
+func retryable(err error) bool {
+	return errors.Is(err, ErrUnreachable) || errors.Is(err, ErrConnLost) ||
+		errors.Is(err, ErrUnknownPeer) || errors.Is(err, ErrClosed) || errors.Is(err, ErrReplicaDown)
 }
 
 // coordinate mints the new version against the local set, makes it durable
@@ -106,14 +148,29 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, rep
 		Tombstone: fw.Delete,
 		WallTime:  c.cfg.Now().UnixNano(),
 	}
+	sloppy := c.cfg.Sloppy && !fw.Strict
+	targets := plan(reps, c.cfg.Self, c.alive)
+	// Refuse before writing anything when liveness already says W cannot be
+	// met: a write stored here and then answered 503 would come back as a
+	// sibling once the cut heals, though nobody was told it succeeded.
+	if reach := reachable(targets, fallbacks, sloppy, c.alive); reach < need {
+		c.stats.quorumFailures.Add(1)
+		return Result{}, unavailable(op, need, reach, targets)
+	}
 	actor := c.cfg.Store.Incarnation()
 	// Minting inside Update makes read-mint-store atomic per key, and Update
 	// returns only once the set is durable: a crash after this point cannot
 	// let this node re-mint a dot that the other replicas already hold.
 	merged, err := c.cfg.Store.Update(ctx, key, func(cur vclock.Siblings) (vclock.Siblings, error) {
+		if err := vclock.CheckMintable(cur, w.Context); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+		}
 		_, m := vclock.Mint(cur, actor, w)
-		return m, nil
+		return m, c.checkSiblings(key, cur, m)
 	})
+	if errors.Is(err, ErrTooManySiblings) || errors.Is(err, ErrBadRequest) {
+		return Result{}, err
+	}
 	if err != nil {
 		c.stats.quorumFailures.Add(1)
 		return Result{}, &QuorumError{Op: op, Need: need, Got: 0,
@@ -131,9 +188,8 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, rep
 			sendCancel()
 		}
 	}
-	sloppy := c.cfg.Sloppy && !fw.Strict
 	stand := &standIns{list: fallbacks, alive: c.alive}
-	for _, tg := range plan(reps, c.cfg.Self, c.alive) {
+	for _, tg := range targets {
 		if tg.act == actLocal {
 			continue
 		}
@@ -166,7 +222,7 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, rep
 	}
 	if t.state() == lost {
 		c.stats.quorumFailures.Add(1)
-		return Result{}, t.err(op)
+		return Result{}, t.err(op, reps)
 	}
 	return Result{Siblings: merged, Context: merged.Context(), Replies: len(t.acks), Hinted: hinted}, nil
 }
@@ -177,4 +233,24 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, rep
 func (c *Coordinator) sendCopy(ctx context.Context, node string, key []byte, set vclock.Siblings) error {
 	_, err := c.cfg.Transport.Call(ctx, node, Request{Kind: KindStore, Key: key, Siblings: set})
 	return err
+}
+
+// checkSiblings refuses a write that would leave key with more versions
+// than Config.MaxSiblings and more than it had (Riak's max_siblings): a
+// key's set travels whole on every write and read, so an unbounded one
+// makes every request on the key slower. A write carrying the context of
+// a read resolves siblings and is never refused. Above WarnSiblings it
+// logs a warning.
+func (c *Coordinator) checkSiblings(key []byte, cur, next vclock.Siblings) error {
+	if len(next) <= len(cur) {
+		return nil
+	}
+	if c.cfg.MaxSiblings > 0 && len(next) > c.cfg.MaxSiblings {
+		return fmt.Errorf("%w: the key would have %d versions, more than %d; read it and write with the context of that read to resolve them",
+			ErrTooManySiblings, len(next), c.cfg.MaxSiblings)
+	}
+	if c.cfg.WarnSiblings > 0 && len(next) > c.cfg.WarnSiblings {
+		c.log.Warn("key has many siblings", "key", key, "siblings", len(next), "max_siblings", c.cfg.MaxSiblings)
+	}
+	return nil
 }

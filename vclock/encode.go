@@ -52,8 +52,8 @@ func DecodeContext(b []byte) (Clock, error) {
 	if r.Len() != 0 {
 		return nil, fmt.Errorf("%w: trailing bytes", ErrBadContext)
 	}
-	if !c.Valid() {
-		return nil, fmt.Errorf("%w: entries not canonical", ErrBadContext)
+	if err := c.Check(); err != nil {
+		return nil, err
 	}
 	if len(c) == 0 {
 		return nil, nil

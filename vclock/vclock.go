@@ -19,6 +19,7 @@ package vclock
 import (
 	"bytes"
 	"cmp"
+	"fmt"
 	"slices"
 )
 
@@ -85,18 +86,54 @@ func (c Clock) add(d Dot) Clock {
 	return Join(c, Clock{d})
 }
 
+// CounterLimit is the highest counter a client's causal context may
+// introduce: a context may name a larger counter only when the minting
+// coordinator already holds it for the key (see CheckMintable). No node
+// mints anywhere near it (2^53 writes to one key through one incarnation),
+// so a larger unseen counter is forged; refusing it keeps Mint's "one above
+// the highest counter seen" from ever wrapping around, which would make a
+// key unwritable or re-mint dots that exist elsewhere.
+const CounterLimit uint64 = 1 << 53
+
+// storedLimit bounds every counter in a stored or replicated set. It sits
+// far above CounterLimit: past CounterLimit counters grow by one per write.
+const storedLimit uint64 = 1 << 62
+
 // Valid reports whether the clock is in canonical form: sorted by actor,
-// no duplicate actors, no zero counters, no empty actor.
-func (c Clock) Valid() bool {
-	for i, d := range c {
-		if d.Actor == "" || d.Counter == 0 {
-			return false
-		}
-		if i > 0 && c[i-1].Actor >= d.Actor {
-			return false
+// no duplicate actors, no zero counters, no counter anywhere near
+// overflowing, no empty actor.
+func (c Clock) Valid() bool { return c.check(storedLimit) == nil }
+
+// Check is Valid with a reason wrapping ErrBadContext that names the first
+// offending entry.
+func (c Clock) Check() error { return c.check(storedLimit) }
+
+// CheckMintable checks a client's context against the coordinator's local
+// set for the key before Mint: a counter above CounterLimit that local does
+// not already hold is forged. The error wraps ErrBadContext.
+func CheckMintable(local Siblings, ctx Clock) error {
+	for _, d := range ctx {
+		if d.Counter > CounterLimit && d.Counter > local.MaxCounter(d.Actor) {
+			return fmt.Errorf("%w: actor %q has counter %d, beyond what any node can mint (limit %d)", ErrBadContext, d.Actor, d.Counter, CounterLimit)
 		}
 	}
-	return true
+	return nil
+}
+
+func (c Clock) check(limit uint64) error {
+	for i, d := range c {
+		switch {
+		case d.Actor == "":
+			return fmt.Errorf("%w: entry %d has an empty actor", ErrBadContext, i)
+		case d.Counter == 0:
+			return fmt.Errorf("%w: actor %q has counter 0", ErrBadContext, d.Actor)
+		case d.Counter > limit:
+			return fmt.Errorf("%w: actor %q has counter %d, beyond what any node can mint (limit %d)", ErrBadContext, d.Actor, d.Counter, limit)
+		case i > 0 && c[i-1].Actor >= d.Actor:
+			return fmt.Errorf("%w: entries not sorted by actor or actor repeated at %d", ErrBadContext, i)
+		}
+	}
+	return nil
 }
 
 // Equal reports whether two clocks hold the same entries.
@@ -268,7 +305,7 @@ func (s Siblings) Equal(o Siblings) bool {
 func (s Siblings) Valid() bool {
 	for i := range s {
 		v := &s[i]
-		if v.Dot.Actor == "" || v.Dot.Counter == 0 || !v.Context.Valid() || (v.Tombstone && len(v.Value) != 0) {
+		if v.Dot.Actor == "" || v.Dot.Counter == 0 || v.Dot.Counter > storedLimit || !v.Context.Valid() || (v.Tombstone && len(v.Value) != 0) {
 			return false
 		}
 		if i > 0 && s[i-1].Dot.Compare(v.Dot) >= 0 {

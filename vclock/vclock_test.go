@@ -2,6 +2,7 @@ package vclock
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -56,5 +57,39 @@ func TestContextRoundTrip(t *testing.T) {
 		if _, err := DecodeContextString(bad); !errors.Is(err, ErrBadContext) {
 			t.Errorf("DecodeContextString(%q) err = %v, want ErrBadContext", bad, err)
 		}
+	}
+}
+
+// TestForgedContextCounter: a context naming a counter no node could have
+// minted is refused before minting, with a message naming it; before, a
+// counter of 2^64-1 made the next Mint wrap to 0. A context echoing
+// counters the coordinator already holds is always accepted.
+func TestForgedContextCounter(t *testing.T) {
+	var local Siblings
+	_, local = Mint(local, "a", Write{Value: []byte("x")})
+	for _, c := range []uint64{1<<64 - 1, CounterLimit + 1} {
+		err := CheckMintable(local, Clock{{Actor: "b", Counter: c}})
+		if !errors.Is(err, ErrBadContext) || !strings.Contains(err.Error(), "beyond what any node can mint") {
+			t.Errorf("counter %d: err = %v", c, err)
+		}
+	}
+	if _, err := DecodeContextString(EncodeContextString(Clock{{Actor: "a", Counter: 1<<64 - 1}})); !errors.Is(err, ErrBadContext) {
+		t.Errorf("decoding a counter near overflow: %v", err)
+	}
+	edge := Clock{{Actor: "a", Counter: CounterLimit}}
+	if err := CheckMintable(local, edge); err != nil {
+		t.Fatalf("counter at the limit: %v", err)
+	}
+	// Minting above the limit stays valid, and the contexts it hands out
+	// are accepted, write after write.
+	v, local := Mint(local, "a", Write{Context: edge, Value: []byte("x")})
+	for range 10 {
+		if err := CheckMintable(local, local.Context()); err != nil {
+			t.Fatalf("context of the node's own set refused: %v", err)
+		}
+		v, local = Mint(local, "a", Write{Context: local.Context(), Value: []byte("y")})
+	}
+	if !local.Valid() || v.Dot.Counter != CounterLimit+11 {
+		t.Fatalf("after minting above the limit: %+v valid=%v", v.Dot, local.Valid())
 	}
 }
