@@ -11,12 +11,20 @@ const ContextHeader = "X-Ringkv-Context"
 type ErrorBody struct {
 	// Error is a human-readable message that names the limit or cause.
 	Error string `json:"error"`
-	// Need and Got are set on 503 quorum failures: replicas required and
-	// replicas that answered.
-	Need int `json:"need,omitempty"`
-	Got  int `json:"got,omitempty"`
-	// Failures maps a replica that did not answer to why, on 503.
+	// Need and Got are set on every 503: replicas required and replicas
+	// that answered (got is present even when 0).
+	Need int  `json:"need,omitempty"`
+	Got  *int `json:"got,omitempty"`
+	// Failures maps a replica that did not answer to why, on 503. A
+	// replica that liveness reported down was never asked.
 	Failures map[string]string `json:"failures,omitempty"`
+	// Pending names, on 503, replicas that were asked and had not answered
+	// when the request gave up.
+	Pending []string `json:"pending,omitempty"`
+	// Unavailable is true on a 503 refused before anything was asked or
+	// written: liveness said only Reachable replicas could answer.
+	Unavailable bool `json:"unavailable,omitempty"`
+	Reachable   int  `json:"reachable,omitempty"`
 }
 
 // SiblingsBody is the 300 Multiple Choices answer of GET /v1/kv/{key}.

@@ -44,6 +44,10 @@ type kvResult struct {
 // or outside 1..N). The front ends answer it with 400 / ERR.
 var errBadQuorum = errors.New("node: bad quorum")
 
+// errTooManySiblings marks a write refused because the key would hold
+// more versions than the sibling cap. HTTP answers 409, RESP an error.
+var errTooManySiblings = errors.New("node: too many siblings")
+
 // errNotFound is returned by the admin backend for an unknown node name.
 var errNotFound = errors.New("node: not found")
 
@@ -58,12 +62,25 @@ type quorumFailure struct {
 	Need     int
 	Got      int
 	Failures map[string]string // node -> cause
+	// Pending are replicas asked that had not answered when it gave up.
+	Pending []string
+	// Unavailable: refused before anything was asked or written, because
+	// liveness said only Reachable replicas could answer.
+	Unavailable bool
+	Reachable   int
 }
 
 // Error names what was needed, what answered and why the others did not.
 func (q *quorumFailure) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s quorum not met: need %d, got %d", q.Op, q.Need, q.Got)
+	if q.Unavailable {
+		fmt.Fprintf(&b, "%s unavailable: need %d, only %d reachable; nothing was sent", q.Op, q.Need, q.Reachable)
+	} else {
+		fmt.Fprintf(&b, "%s quorum not met: need %d, got %d", q.Op, q.Need, q.Got)
+	}
+	if len(q.Pending) > 0 {
+		fmt.Fprintf(&b, ", no answer yet from %s", strings.Join(q.Pending, ", "))
+	}
 	for _, n := range slices.Sorted(maps.Keys(q.Failures)) {
 		fmt.Fprintf(&b, "; %s: %s", n, q.Failures[n])
 	}

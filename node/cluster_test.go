@@ -248,7 +248,7 @@ func TestCluster(t *testing.T) {
 		}
 		code, _, body := do(t, "PUT", httpURL(n1, "/v1/kv/after?w=all"), []byte("x"), nil)
 		var e503 ErrorBody
-		if code != 503 || json.Unmarshal(body, &e503) != nil || e503.Need != 3 || e503.Got < 1 || e503.Got > 2 || e503.Failures["n3"] == "" {
+		if code != 503 || json.Unmarshal(body, &e503) != nil || e503.Need != 3 || e503.Got == nil || *e503.Got > 2 || e503.Failures["n3"] == "" {
 			t.Fatalf("PUT w=all with one node down = %d %s", code, body)
 		}
 	})

@@ -187,16 +187,39 @@ func (a *httpAPI) get(w http.ResponseWriter, r *http.Request) {
 			_, _ = w.Write(live[0].Value)
 		}
 	default:
-		body := SiblingsBody{Context: vclock.EncodeContextString(res.Context), Siblings: make([]SiblingJSON, len(live))}
-		for i, v := range live {
-			body.Siblings[i] = SiblingJSON{
-				Value:    v.Value,
-				WallTime: time.Unix(0, v.WallTime).UTC().Format(time.RFC3339Nano),
-				Dot:      fmt.Sprintf("%s:%d", v.Dot.Actor, v.Dot.Counter),
-			}
-		}
-		writeJSON(w, http.StatusMultipleChoices, body)
+		writeJSON(w, http.StatusMultipleChoices, siblingsBody(live, res.Context))
 	}
+}
+
+// siblingsBody is the 300 answer listing live versions and the context
+// that supersedes them all.
+func siblingsBody(live vclock.Siblings, c vclock.Clock) SiblingsBody {
+	body := SiblingsBody{Context: vclock.EncodeContextString(c), Siblings: make([]SiblingJSON, len(live))}
+	for i, v := range live {
+		body.Siblings[i] = SiblingJSON{
+			Value:    v.Value,
+			WallTime: time.Unix(0, v.WallTime).UTC().Format(time.RFC3339Nano),
+			Dot:      fmt.Sprintf("%s:%d", v.Dot.Actor, v.Dot.Counter),
+		}
+	}
+	return body
+}
+
+// writeAnswer answers an acknowledged PUT or DELETE. The returned context
+// covers the coordinator's whole merged set, so it may only be handed to a
+// client that is shown that set: when live versions other than the one
+// just written remain (concurrent writes the client never saw), the answer
+// is 300 with every live version, as a GET would give; otherwise 204. A
+// client that reuses the context of a 204 therefore never supersedes a
+// version it was not shown.
+func writeAnswer(w http.ResponseWriter, res kvResult, deleted bool) {
+	w.Header().Set(ContextHeader, vclock.EncodeContextString(res.Context))
+	live := res.Siblings.Live()
+	if len(live) > 1 || (deleted && len(live) > 0) {
+		writeJSON(w, http.StatusMultipleChoices, siblingsBody(live, res.Context))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // writeArgs parses what PUT and DELETE share: key, w and context.
@@ -245,8 +268,7 @@ func (a *httpAPI) put(w http.ResponseWriter, r *http.Request) {
 		a.backendError(w, "put", err)
 		return
 	}
-	w.Header().Set(ContextHeader, vclock.EncodeContextString(res.Context))
-	w.WriteHeader(http.StatusNoContent)
+	writeAnswer(w, res, false)
 }
 
 func tooLarge(n int64, limit int) ErrorBody {
@@ -265,8 +287,7 @@ func (a *httpAPI) delete(w http.ResponseWriter, r *http.Request) {
 		a.backendError(w, "delete", err)
 		return
 	}
-	w.Header().Set(ContextHeader, vclock.EncodeContextString(res.Context))
-	w.WriteHeader(http.StatusNoContent)
+	writeAnswer(w, res, true)
 }
 
 // backendError maps a coordinator error to a status and body.
@@ -275,12 +296,17 @@ func (a *httpAPI) backendError(w http.ResponseWriter, op string, err error) {
 	switch {
 	case errors.As(err, &qf):
 		a.metrics.quorumFailed(op)
-		writeError(w, http.StatusServiceUnavailable, ErrorBody{Error: qf.Error(), Need: qf.Need, Got: qf.Got, Failures: qf.Failures})
+		got := qf.Got
+		writeError(w, http.StatusServiceUnavailable, ErrorBody{Error: qf.Error(), Need: qf.Need, Got: &got, Failures: qf.Failures,
+			Pending: qf.Pending, Unavailable: qf.Unavailable, Reachable: qf.Reachable})
+	case errors.Is(err, errTooManySiblings):
+		writeError(w, http.StatusConflict, ErrorBody{Error: err.Error()})
 	case errors.Is(err, errBadQuorum), errors.Is(err, errBadRequest), errors.Is(err, vclock.ErrBadContext):
 		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
 	case errors.Is(err, context.Canceled):
 		// The client went away; nobody reads this answer.
-		writeError(w, http.StatusServiceUnavailable, ErrorBody{Error: "request canceled"})
+		zero := 0
+		writeError(w, http.StatusServiceUnavailable, ErrorBody{Error: "request canceled", Got: &zero})
 	default:
 		a.log.Error("request failed", "op", op, "err", err)
 		writeError(w, http.StatusInternalServerError, ErrorBody{Error: err.Error()})

@@ -215,7 +215,7 @@ func TestHTTPQuorumFailure(t *testing.T) {
 	if code != 503 {
 		t.Fatalf("status %d, want 503", code)
 	}
-	want := ErrorBody{Error: "put quorum not met: need 2, got 1; n3: dead", Need: 2, Got: 1, Failures: map[string]string{"n3": "dead"}}
+	want := ErrorBody{Error: "put quorum not met: need 2, got 1; n3: dead", Need: 2, Got: ptr(1), Failures: map[string]string{"n3": "dead"}}
 	if diff := cmp.Diff(want, decodeError(t, body)); diff != "" {
 		t.Fatalf("body (-want +got):\n%s", diff)
 	}
@@ -250,3 +250,5 @@ func TestHTTPContextRoundTrip(t *testing.T) {
 		t.Fatalf("context %v, want %v", got, want)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -286,22 +286,31 @@ func (s *respServer) set(c redcon.Conn, a [][]byte) error {
 	return nil
 }
 
-// del deletes the keys that hold a live value and counts them, as Redis
-// does; keys that are absent get no tombstone.
+// del deletes the keys that hold a live value and counts those GET would
+// have shown, as Redis does; keys that are absent get no tombstone. Each
+// key is read at the default R and its tombstone carries that read's
+// context, so it removes every value the read returned, not only what the
+// coordinator holds.
 func (s *respServer) del(c redcon.Conn, a [][]byte) error {
 	n := 0
 	for _, raw := range a[1:] {
-		_, ok, err := s.lookup(raw)
+		key, err := s.key(raw)
 		if err != nil {
 			return err
 		}
-		if !ok {
-			continue
-		}
-		if _, err := s.kv.Delete(context.Background(), bytes.Clone(raw), "", nil, false); err != nil {
+		res, err := s.kv.Get(context.Background(), key, "")
+		if err != nil {
 			return err
 		}
-		n++
+		if len(res.Siblings.Live()) == 0 {
+			continue
+		}
+		if _, err := s.kv.Delete(context.Background(), bytes.Clone(raw), "", res.Context, true); err != nil {
+			return err
+		}
+		if v, ok := res.Siblings.Latest(); ok && !v.Tombstone {
+			n++
+		}
 	}
 	c.WriteInt(n)
 	return nil

@@ -72,18 +72,21 @@ func replicaError(err error) error {
 	var qe *replica.QuorumError
 	switch {
 	case errors.As(err, &qe):
-		qf := &quorumFailure{Op: qe.Op, Need: qe.Need, Got: qe.Got, Failures: make(map[string]string, len(qe.Failures))}
+		qf := &quorumFailure{Op: qe.Op, Need: qe.Need, Got: qe.Got, Failures: make(map[string]string, len(qe.Failures)),
+			Pending: qe.Pending, Unavailable: qe.Unavailable, Reachable: qe.Reachable}
 		for n, cause := range qe.Failures {
 			qf.Failures[n] = cause.Error()
 		}
 		return qf
 	case errors.Is(err, replica.ErrBadQuorum):
 		return fmt.Errorf("%w: %w", errBadQuorum, err)
+	case errors.Is(err, replica.ErrTooManySiblings):
+		return fmt.Errorf("%w: %w", errTooManySiblings, err)
 	case errors.Is(err, replica.ErrBadRequest):
 		return fmt.Errorf("%w: %w", errBadRequest, err)
 	case errors.Is(err, replica.ErrNoReplicas):
 		// An empty ring (every node left) cannot serve: like a quorum of 0.
-		return &quorumFailure{Op: "request", Need: 1, Failures: map[string]string{}}
+		return &quorumFailure{Op: "request", Need: 1, Unavailable: true, Failures: map[string]string{}}
 	}
 	return err
 }

@@ -80,8 +80,8 @@ func (e *apiError) Error() string {
 	if msg == "" {
 		msg = http.StatusText(e.Status)
 	}
-	if e.Body.Need > 0 && !strings.Contains(msg, "need") {
-		msg += fmt.Sprintf(" (need %d, got %d)", e.Body.Need, e.Body.Got)
+	if e.Body.Need > 0 && e.Body.Got != nil && !strings.Contains(msg, "need") {
+		msg += fmt.Sprintf(" (need %d, got %d)", e.Body.Need, *e.Body.Got)
 	}
 	if len(e.Body.Failures) > 0 {
 		names := make([]string, 0, len(e.Body.Failures))
@@ -236,17 +236,24 @@ func quorumQuery(name, value string) url.Values {
 	return q
 }
 
+// writeAck is an acknowledged put or delete: the new context and, when
+// concurrent versions remain (a 300 answer), every live sibling.
+type writeAck struct {
+	Context  string
+	Siblings []node.SiblingJSON
+}
+
 // put writes value under key.
-func (c *client) put(ctx context.Context, key string, value []byte, w, causal string) (string, error) {
+func (c *client) put(ctx context.Context, key string, value []byte, w, causal string) (writeAck, error) {
 	return c.write(ctx, http.MethodPut, key, value, w, causal)
 }
 
 // del writes a tombstone for key.
-func (c *client) del(ctx context.Context, key, w, causal string) (string, error) {
+func (c *client) del(ctx context.Context, key, w, causal string) (writeAck, error) {
 	return c.write(ctx, http.MethodDelete, key, nil, w, causal)
 }
 
-func (c *client) write(ctx context.Context, method, key string, value []byte, w, causal string) (string, error) {
+func (c *client) write(ctx context.Context, method, key string, value []byte, w, causal string) (writeAck, error) {
 	h := http.Header{}
 	if causal != "" {
 		h.Set(node.ContextHeader, causal)
@@ -256,12 +263,19 @@ func (c *client) write(ctx context.Context, method, key string, value []byte, w,
 	}
 	r, err := c.do(ctx, method, kvPath(key), quorumQuery("w", w), h, value)
 	if err != nil {
-		return "", err
+		return writeAck{}, err
+	}
+	if r.Status == http.StatusMultipleChoices {
+		var sb node.SiblingsBody
+		if err := json.Unmarshal(r.Body, &sb); err != nil {
+			return writeAck{}, fmt.Errorf("node %s: decode siblings: %w", c.base.Host, err)
+		}
+		return writeAck{Context: sb.Context, Siblings: sb.Siblings}, nil
 	}
 	if r.Status/100 != 2 {
-		return "", r.asError()
+		return writeAck{}, r.asError()
 	}
-	return r.Context, nil
+	return writeAck{Context: r.Context}, nil
 }
 
 // getResult is what a read found: one value, siblings, or nothing.

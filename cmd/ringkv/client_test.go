@@ -56,7 +56,7 @@ func (f *fakeNode) handler() http.Handler {
 		}
 		if key == "down" {
 			writeErr(w, http.StatusServiceUnavailable, node.ErrorBody{
-				Error: "quorum not met: need 2 replicas, got 1", Need: 2, Got: 1,
+				Error: "quorum not met: need 2 replicas, got 1", Need: 2, Got: ptr(1),
 				Failures: map[string]string{"n3": "connection refused", "n2": "timeout"},
 			})
 			return
@@ -65,6 +65,10 @@ func (f *fakeNode) handler() http.Handler {
 		ctxt := fmt.Sprintf("ctx-%d", f.seq)
 		switch r.Method {
 		case http.MethodPut:
+			if key == "sib" {
+				writeSiblings(w)
+				return
+			}
 			v, _ := io.ReadAll(r.Body)
 			if len(v) > 16 {
 				writeErr(w, http.StatusRequestEntityTooLarge, node.ErrorBody{Error: "value is 17 bytes; limits.max_value_bytes is 16"})
@@ -171,6 +175,8 @@ func TestClientCommands(t *testing.T) {
 		{name: "put", args: []string{"put", "k", "v", "--w", "all", "--context", "abc"}, wantOutHas: []string{"OK", "context: ctx-"}},
 		{name: "put stdin", stdin: "from stdin", args: []string{"put", "s", "-"}, wantOutHas: []string{"OK"}},
 		{name: "put too large", args: []string{"put", "k", strings.Repeat("x", 17)}, wantCode: 1, wantErrHas: []string{"error: value is 17 bytes; limits.max_value_bytes is 16"}},
+		{name: "put leaving siblings", args: []string{"put", "sib", "v", "--context", "abc"}, wantOutHas: []string{"OK\n2 siblings", "n1:4", "left", "context: sibctx"}},
+		{name: "put json siblings", args: []string{"put", "sib", "v", "--json"}, wantOutHas: []string{`"ok": true`, `"dot": "n2:7"`, `"context": "sibctx"`}},
 		{name: "put json", args: []string{"put", "k", "v", "--json"}, wantOutHas: []string{`"ok": true`, `"context": "ctx-`}},
 		{name: "bad quorum", args: []string{"put", "k", "v", "--w", "lots"}, wantCode: 1, wantErrHas: []string{`error: bad quorum "lots"`}},
 		{name: "quorum failure", args: []string{"get", "down", "--r", "quorum"}, wantCode: 1, wantErrHas: []string{"error: quorum not met: need 2 replicas, got 1; n2: timeout; n3: connection refused"}},
@@ -356,9 +362,9 @@ func TestAPIErrorNamesEachFailureOnce(t *testing.T) {
 		body node.ErrorBody
 		want string
 	}{
-		{"server message names them", node.ErrorBody{Error: "get quorum not met: need 3, got 1; n3: dead", Need: 3, Got: 1,
+		{"server message names them", node.ErrorBody{Error: "get quorum not met: need 3, got 1; n3: dead", Need: 3, Got: ptr(1),
 			Failures: map[string]string{"n3": "dead"}}, "get quorum not met: need 3, got 1; n3: dead"},
-		{"server message does not", node.ErrorBody{Error: "quorum not met", Need: 2, Got: 1,
+		{"server message does not", node.ErrorBody{Error: "quorum not met", Need: 2, Got: ptr(1),
 			Failures: map[string]string{"n2": "timeout"}}, "quorum not met (need 2, got 1); n2: timeout"},
 	}
 	for _, tt := range tests {
@@ -369,4 +375,20 @@ func TestAPIErrorNamesEachFailureOnce(t *testing.T) {
 			}
 		})
 	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// writeSiblings answers 300 with two siblings, as a node does for a GET of
+// a key with concurrent versions or a write that leaves them.
+func writeSiblings(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusMultipleChoices)
+	_ = json.NewEncoder(w).Encode(node.SiblingsBody{
+		Siblings: []node.SiblingJSON{
+			{Value: []byte("left"), WallTime: "2025-01-01T00:00:00Z", Dot: "n1:4"},
+			{Value: []byte{0xff, 0}, WallTime: "2025-01-01T00:00:01Z", Dot: "n2:7"},
+		},
+		Context: "sibctx",
+	})
 }

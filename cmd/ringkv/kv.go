@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"unicode/utf8"
 
+	"github.com/ringkv/ringkv/node"
 	"github.com/spf13/cobra"
 )
 
@@ -47,11 +48,11 @@ exactly the versions that context covers, which is how siblings are resolved.`,
 					return fmt.Errorf("value on stdin is larger than %d bytes, the most put reads", maxResponseBytes)
 				}
 			}
-			newCtx, err := c.put(cmd.Context(), args[0], value, w, causal)
+			ack, err := c.put(cmd.Context(), args[0], value, w, causal)
 			if err != nil {
 				return err
 			}
-			return a.printWrite(o.json, newCtx)
+			return a.printWrite(o.json, ack)
 		},
 	}
 	o.addFlags(cmd)
@@ -72,11 +73,11 @@ func (a *app) deleteCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			newCtx, err := c.del(cmd.Context(), args[0], w, causal)
+			ack, err := c.del(cmd.Context(), args[0], w, causal)
 			if err != nil {
 				return err
 			}
-			return a.printWrite(o.json, newCtx)
+			return a.printWrite(o.json, ack)
 		},
 	}
 	o.addFlags(cmd)
@@ -87,16 +88,25 @@ func (a *app) deleteCmd() *cobra.Command {
 
 // writeResult is the --json answer of put and delete.
 type writeResult struct {
-	OK      bool   `json:"ok"`
-	Context string `json:"context"`
+	OK       bool               `json:"ok"`
+	Context  string             `json:"context"`
+	Siblings []node.SiblingJSON `json:"siblings,omitempty"`
 }
 
-func (a *app) printWrite(asJSON bool, causal string) error {
+// printWrite shows an acknowledged write. When concurrent versions remain
+// the node answered with all of them, and the context it returned covers
+// them: it is printed with them, so that a later write using it resolves
+// exactly what was shown.
+func (a *app) printWrite(asJSON bool, ack writeAck) error {
 	if asJSON {
-		return a.printJSON(writeResult{OK: true, Context: causal})
+		return a.printJSON(writeResult{OK: true, Context: ack.Context, Siblings: ack.Siblings})
 	}
-	_, err := fmt.Fprintf(a.stdout, "OK\ncontext: %s\n", causal)
-	return err
+	if len(ack.Siblings) == 0 {
+		_, err := fmt.Fprintf(a.stdout, "OK\ncontext: %s\n", ack.Context)
+		return err
+	}
+	fmt.Fprintln(a.stdout, "OK")
+	return a.printGet(getResult{Found: true, Siblings: ack.Siblings, Context: ack.Context})
 }
 
 func (a *app) getCmd() *cobra.Command {

@@ -1,0 +1,156 @@
+package node
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// setClient is a client of a set workload that reuses contexts the way a
+// client library does: it writes its whole known set plus one element with
+// the context of its last answer (PUT or GET), and on a 300 takes the
+// union of the siblings it was shown.
+type setClient struct {
+	base  string
+	key   string
+	ctx   string
+	known map[string]bool
+}
+
+// add writes the known set plus elem. ok is true when the write was
+// acknowledged (204 or 300).
+func (c *setClient) add(elem string) (ok bool, err error) {
+	c.known[elem] = true
+	body := strings.Join(slices.Sorted(maps.Keys(c.known)), ",")
+	req, err := http.NewRequest("PUT", c.base+"/v1/kv/"+c.key+"?w=quorum", strings.NewReader(body))
+	if err != nil {
+		return false, err
+	}
+	if c.ctx != "" {
+		req.Header.Set(ContextHeader, c.ctx)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	switch resp.StatusCode {
+	case http.StatusNoContent:
+		c.ctx = resp.Header.Get(ContextHeader)
+		return true, nil
+	case http.StatusMultipleChoices:
+		var sb SiblingsBody
+		if err := json.Unmarshal(b, &sb); err != nil {
+			return false, fmt.Errorf("300 body %q: %w", b, err)
+		}
+		for _, s := range sb.Siblings {
+			for _, e := range strings.Split(string(s.Value), ",") {
+				if e != "" {
+					c.known[e] = true
+				}
+			}
+		}
+		c.ctx = sb.Context
+		return true, nil
+	case http.StatusServiceUnavailable:
+		return false, nil
+	}
+	return false, fmt.Errorf("PUT = %d %s", resp.StatusCode, b)
+}
+
+// TestReusedPutContextsLoseNothing: clients writing one key concurrently
+// through different coordinators, each reusing the context its PUT
+// returned, lose none of their acknowledged elements. Before, a PUT
+// answered 204 with a context covering concurrent siblings the client was
+// never shown, so its next write silently superseded them.
+func TestReusedPutContextsLoseNothing(t *testing.T) {
+	n1 := startNode(t, testConfig(t, "n1"))
+	seed := n1.Addrs().Gossip
+	n2 := startNode(t, testConfig(t, "n2", seed))
+	n3 := startNode(t, testConfig(t, "n3", seed))
+	nodes := []*runningNode{n1, n2, n3}
+	waitFor(t, 30*time.Second, "a 3-node ring everywhere", func() bool {
+		for _, n := range nodes {
+			if n.ring.Load().Len() != 3 || n.liveMembers() != 3 {
+				return false
+			}
+		}
+		return true
+	})
+
+	const clients, writes = 6, 25
+	var (
+		mu    sync.Mutex
+		acked []string
+		wg    sync.WaitGroup
+		errs  = make(chan error, clients)
+	)
+	for ci := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &setClient{base: "http://" + nodes[ci%3].Addrs().HTTP, key: "set", known: map[string]bool{}}
+			for i := range writes {
+				elem := fmt.Sprintf("c%d-%d", ci, i)
+				ok, err := c.add(elem)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if ok {
+					mu.Lock()
+					acked = append(acked, elem)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if len(acked) == 0 {
+		t.Fatal("no write was acknowledged")
+	}
+
+	code, _, body := do(t, "GET", httpURL(n2, "/v1/kv/set?r=all"), nil, nil)
+	final := map[string]bool{}
+	switch code {
+	case 200:
+		for _, e := range bytes.Split(body, []byte(",")) {
+			final[string(e)] = true
+		}
+	case 300:
+		var sb SiblingsBody
+		if err := json.Unmarshal(body, &sb); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range sb.Siblings {
+			for _, e := range strings.Split(string(s.Value), ",") {
+				final[e] = true
+			}
+		}
+	default:
+		t.Fatalf("final GET = %d %s", code, body)
+	}
+	var lost []string
+	for _, e := range acked {
+		if !final[e] {
+			lost = append(lost, e)
+		}
+	}
+	if len(lost) > 0 {
+		t.Fatalf("%d of %d acknowledged elements lost: %v", len(lost), len(acked), lost)
+	}
+	t.Logf("%d acknowledged elements, all present", len(acked))
+}
