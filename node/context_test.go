@@ -154,3 +154,35 @@ func TestReusedPutContextsLoseNothing(t *testing.T) {
 	}
 	t.Logf("%d acknowledged elements, all present", len(acked))
 }
+
+// TestWriteAnswers: a write that leaves concurrent versions answers 300
+// listing them; the sibling cap is 409; an unavailable 503 carries got 0.
+func TestWriteAnswers(t *testing.T) {
+	srv, kv, _, _ := newTestAPI(t)
+	url := srv.URL + "/v1/kv/k"
+	code, h, _ := do(t, "PUT", url, []byte("a"), nil)
+	if code != 204 {
+		t.Fatalf("first PUT = %d", code)
+	}
+	c0 := map[string]string{ContextHeader: h.Get(ContextHeader)}
+	do(t, "PUT", url, []byte("b"), c0)
+	code, h, body := do(t, "PUT", url, []byte("c"), c0)
+	var sb SiblingsBody
+	if code != 300 || json.Unmarshal(body, &sb) != nil || len(sb.Siblings) != 2 || sb.Context != h.Get(ContextHeader) {
+		t.Fatalf("PUT beside a sibling = %d %s", code, body)
+	}
+	code, _, body = do(t, "DELETE", url, nil, c0)
+	if code != 300 || json.Unmarshal(body, &sb) != nil || len(sb.Siblings) != 2 {
+		t.Fatalf("DELETE leaving siblings = %d %s", code, body)
+	}
+
+	kv.setFail(fmt.Errorf("%w: key would have 101 versions", errTooManySiblings))
+	if code, _, body := do(t, "PUT", url, []byte("d"), c0); code != 409 || !strings.Contains(string(body), "101 versions") {
+		t.Fatalf("sibling cap = %d %s", code, body)
+	}
+	kv.setFail(&quorumFailure{Op: "put", Need: 2, Unavailable: true, Reachable: 1, Failures: map[string]string{"n2": "down"}})
+	code, _, body = do(t, "PUT", url, []byte("d"), nil)
+	if code != 503 || !strings.Contains(string(body), `"got":0`) || !strings.Contains(string(body), `"unavailable":true`) || !strings.Contains(string(body), `"reachable":1`) {
+		t.Fatalf("unavailable = %d %s", code, body)
+	}
+}
