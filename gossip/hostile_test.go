@@ -4,11 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -208,4 +211,98 @@ func TestMapRowLimit(t *testing.T) {
 	}
 }
 
-var _ memberlist.NodeAwareTransport = (*gossiptest.Transport)(nil)
+// rogueDelegate is a memberlist delegate that answers every push-pull and
+// piggybacks on every gossip packet a hostile ring map.
+type rogueDelegate struct{ msg []byte }
+
+func (r *rogueDelegate) NodeMeta(int) []byte                 { return nil }
+func (r *rogueDelegate) NotifyMsg([]byte)                    {}
+func (r *rogueDelegate) GetBroadcasts(int, int) [][]byte     { return [][]byte{r.msg} }
+func (r *rogueDelegate) LocalState(bool) []byte              { return r.msg[1:] }
+func (r *rogueDelegate) MergeRemoteState(buf []byte, _ bool) {}
+
+// TestHostileRowsLeaveTheRingAlone: a rogue memberlist node joins a
+// three-node cluster without encryption and pushes, by push-pull, by
+// piggybacked broadcast and by direct datagrams, 40 fake members and rows
+// removing every real node at version 2^64-1. The ring does not change,
+// and removing a crashed node still works afterwards.
+func TestHostileRowsLeaveTheRingAlone(t *testing.T) {
+	synctest.Test(t, testHostileRowsLeaveTheRingAlone)
+}
+
+func testHostileRowsLeaveTheRingAlone(t *testing.T) {
+	lingerInBubble(t)
+	mn := &gossiptest.Network{}
+	var nodes []*testNode
+	for i := 1; i <= 3; i++ {
+		var seeds []string
+		if i > 1 {
+			seeds = []string{nodes[0].addr}
+		}
+		nodes = append(nodes, startNode(t, t, fmt.Sprintf("n%d", i), t.TempDir(), nodeOpts{net: mn, seeds: seeds}))
+	}
+	all := names(nodes)
+	waitRing(t, nodes, all)
+	waitAlive(t, nodes)
+	before := nodes[0].ring.Load()
+
+	hostile := Map{}
+	for i := range 40 {
+		hostile[fmt.Sprintf("fake%02d", i)] = Entry{StatusJoined, 1, fmt.Sprintf("10.9.9.%d:7946", i)}
+	}
+	for _, n := range nodes {
+		hostile[n.name] = Entry{StatusRemoved, math.MaxUint64, n.addr}
+	}
+	msg := encodeRowsMsg(hostile)
+	tr, err := mn.NewTransport("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc := memberlist.DefaultLocalConfig()
+	mc.Name, mc.Transport, mc.Delegate = "rogue", tr, &rogueDelegate{msg: msg}
+	mc.Logger = log.New(io.Discard, "", 0)
+	rogue, err := memberlist.Create(mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rogue.Shutdown()
+	if _, err := rogue.Join([]string{nodes[0].addr}); err != nil {
+		t.Fatalf("rogue join: %v", err)
+	}
+	for _, n := range nodes {
+		if err := rogue.SendToAddress(memberlist.Address{Addr: n.addr, Name: n.name}, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Several push-pull rounds (2 s each in the local profile) and many
+	// gossip rounds carry the rogue's map to every node.
+	time.Sleep(10 * time.Second)
+	synctest.Wait()
+
+	limit := versionAt(time.Now()) + maxVersionLead
+	for _, n := range nodes {
+		if !n.g.Alive("rogue") {
+			t.Errorf("%s does not see the rogue alive; the test did not exercise memberlist's join", n.name)
+		}
+		for name, e := range n.g.Ring() {
+			if !slices.Contains(all, name) || e.Version > limit || e.Status != StatusJoined {
+				t.Errorf("%s took hostile row %q = %+v", n.name, name, e)
+			}
+		}
+		if !n.ring.Load().Equal(before) {
+			t.Errorf("%s's ring changed: %v", n.name, n.ringMembers())
+		}
+	}
+	if !nodes[0].logw.contains("refusing ring-membership rows with a version far ahead") {
+		t.Error("n1 did not log the refused rows")
+	}
+
+	// remove NODE for a dead node still works.
+	nodes[2].crash(t)
+	waitFor(t, converge, func() bool { return nodes[0].g.Liveness("n3") == Dead },
+		func() string { return "n1 never saw n3 dead" })
+	if err := nodes[0].g.Remove(t.Context(), "n3"); err != nil {
+		t.Fatalf("Remove(n3) = %v", err)
+	}
+	waitRing(t, nodes[:2], []string{"n1", "n2"})
+}
