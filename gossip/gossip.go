@@ -49,6 +49,10 @@ type Gossip struct {
 
 	persistMu sync.Mutex // serialises writes of the state file
 
+	// refusedLog and droppedLog keep a flood of hostile rows from
+	// flooding the log as well.
+	refusedLog, droppedLog logLimiter
+
 	joined   chan struct{} // closed once seeds answered (or there are none)
 	joinOnce sync.Once
 	stopOnce sync.Once
@@ -435,18 +439,22 @@ func (g *Gossip) mergeRemote(m Map, fullSync bool) {
 	g.ring = next
 	g.mu.Unlock()
 	if len(ahead) > 0 {
-		slices.Sort(ahead)
-		g.log.Warn("refusing ring-membership rows with a version far ahead of this node's clock; check the clocks, or the gossip port is exposed",
-			"peers", ahead, "limit", limit)
+		if ok, skipped := g.refusedLog.allow(g.cfg.now()); ok {
+			slices.Sort(ahead)
+			g.log.Warn("refusing ring-membership rows with a version far ahead of this node's clock; check the clocks, or the gossip port is exposed",
+				"peers", ahead, "limit", limit, "messages_not_logged", skipped)
+		}
 	}
 	if len(held) > 0 {
 		slices.Sort(held)
 		g.log.Debug("holding ring-membership rows for nodes memberlist has not seen join", "peers", held)
 	}
 	if len(dropped) > 0 {
-		slices.Sort(dropped)
-		g.log.Warn("dropping ring-membership rows for unknown nodes: too many rows", "peers", dropped,
-			"max_rows", maxRows, "max_pending", maxPending)
+		if ok, skipped := g.droppedLog.allow(g.cfg.now()); ok {
+			slices.Sort(dropped)
+			g.log.Warn("dropping ring-membership rows for unknown nodes: too many rows", "peers", dropped,
+				"max_rows", maxRows, "max_pending", maxPending, "messages_not_logged", skipped)
+		}
 	}
 	if len(changed) == 0 {
 		return
@@ -491,4 +499,28 @@ func (g *Gossip) persist() error {
 	g.persistMu.Lock()
 	defer g.persistMu.Unlock()
 	return saveState(g.cfg.Dir, g.cfg.Name, g.ringSnapshot())
+}
+
+// logLimiter lets one log line through per logEvery and counts the rest.
+type logLimiter struct {
+	mu      sync.Mutex // guards last and skipped
+	last    time.Time
+	skipped int
+}
+
+// logEvery is the least time between two lines from one logLimiter.
+const logEvery = 10 * time.Second
+
+// allow reports whether a line may be logged at now, and how many were
+// held back since the last one.
+func (l *logLimiter) allow(now time.Time) (bool, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.last.IsZero() && now.Sub(l.last) < logEvery && !now.Before(l.last) {
+		l.skipped++
+		return false, 0
+	}
+	skipped := l.skipped
+	l.last, l.skipped = now, 0
+	return true, skipped
 }

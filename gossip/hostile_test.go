@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -305,4 +307,26 @@ func testHostileRowsLeaveTheRingAlone(t *testing.T) {
 		t.Fatalf("Remove(n3) = %v", err)
 	}
 	waitRing(t, nodes[:2], []string{"n1", "n2"})
+}
+
+// TestRefusedRowsLogSparingly: a flood of refused rows logs one line per
+// logEvery, saying how many messages it did not log.
+func TestRefusedRowsLogSparingly(t *testing.T) {
+	g := newHostileGossip()
+	lg, w := newTestLogger(t, slog.LevelInfo)
+	g.log = lg
+	now := testNow
+	g.cfg.Now = func() time.Time { return now }
+	bad := Map{"peer": {StatusRemoved, math.MaxUint64, ""}}
+	for range 100 {
+		g.mergeRemote(bad, false)
+	}
+	now = now.Add(logEvery)
+	g.mergeRemote(bad, false)
+	w.mu.Lock()
+	lines := slices.Clone(w.lines)
+	w.mu.Unlock()
+	if len(lines) != 2 || !strings.Contains(lines[1], "messages_not_logged=99") {
+		t.Errorf("100+1 refused messages logged %d lines: %q", len(lines), lines)
+	}
 }
