@@ -85,7 +85,7 @@ func New(cfg Config) (*Gossip, error) {
 		return nil, err
 	}
 	now := versionAt(cfg.now())
-	for _, name := range loaded.Ahead(now + maxVersionLead) {
+	for _, name := range loaded.ahead(now + maxVersionLead) {
 		// Written before versions were bounded, or by hand: a row from the
 		// far future would outrank every change ever made again.
 		log.Warn("ring-membership row version is far ahead of the clock; bringing it back to the clock",

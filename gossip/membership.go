@@ -152,8 +152,8 @@ func (m Map) Set(name string, s Status, addr string, now uint64) Map {
 	return out
 }
 
-// Ahead returns the names whose row version is above limit, sorted.
-func (m Map) Ahead(limit uint64) []string {
+// ahead returns the names whose row version is above limit, sorted.
+func (m Map) ahead(limit uint64) []string {
 	var out []string
 	for name, e := range m {
 		if e.Version > limit {
