@@ -5,21 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/ringkv/ringkv/gossip/gossiptest"
 	"github.com/ringkv/ringkv/ring"
 )
 
-// converge is how long any cluster-wide condition may take to hold. The
-// local profile normally needs well under two seconds; the margin is for a
-// loaded 2-core machine under -race.
+// converge is how long (in the bubble's fake time) any cluster-wide
+// condition may take to hold; the local profile needs about two seconds.
 const converge = 15 * time.Second
 
 // testNode is one gossip node plus what its callbacks reported, mirroring
@@ -27,7 +26,7 @@ const converge = 15 * time.Second
 type testNode struct {
 	name string
 	dir  string
-	port int
+	addr string // gossip address on the in-memory network
 	g    *Gossip
 	logw *testLogWriter
 
@@ -40,21 +39,29 @@ type testNode struct {
 }
 
 type nodeOpts struct {
-	port   int
+	net    *gossiptest.Network // required
+	addr   string              // empty: a fresh address on net
 	seeds  []string
 	key    []byte
 	rejoin time.Duration
 }
 
-// startNode starts a node with the local profile. Its shutdown and log
+// startNode starts a node with the local profile on an in-memory network;
+// call it inside a synctest bubble, so that the failure detector's timers
+// run on fake time that only moves when every goroutine waits, and no
+// outcome depends on how loaded the machine is. Its shutdown and log
 // capture are tied to owner (the top-level test, so a node started in one
 // subtest outlives it); failures are reported on t. Logs go to t.Log at Info.
 func startNode(t, owner *testing.T, name, dir string, o nodeOpts) *testNode {
 	t.Helper()
 	lg, w := newTestLogger(owner, slog.LevelInfo)
 	n := &testNode{name: name, dir: dir, logw: w, liveness: map[string]Liveness{}, history: map[string][]Liveness{}}
+	tr, err := o.net.NewTransport(o.addr)
+	if err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
 	cfg := LocalConfig()
-	cfg.Name, cfg.Dir, cfg.BindPort, cfg.Seeds, cfg.SecretKey = name, dir, o.port, o.seeds, o.key
+	cfg.Name, cfg.Dir, cfg.Transport, cfg.Seeds, cfg.SecretKey = name, dir, tr, o.seeds, o.key
 	cfg.RejoinInterval = o.rejoin
 	cfg.Meta = Meta{RPC: "rpc-" + name, HTTP: "http-" + name, RESP: "resp-" + name, Proto: 1}
 	cfg.Logger = lg.With("test_node", name)
@@ -77,9 +84,7 @@ func startNode(t, owner *testing.T, name, dir string, o nodeOpts) *testNode {
 	if err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
-	n.g = g
-	_, port, _ := net.SplitHostPort(g.LocalAddr())
-	n.port, _ = strconv.Atoi(port)
+	n.g, n.addr = g, g.LocalAddr()
 	owner.Cleanup(func() { _ = g.Shutdown() })
 	g.Start(owner.Context())
 	return n
@@ -174,11 +179,20 @@ func waitAlive(t *testing.T, nodes []*testNode) {
 // TestCluster walks five nodes through the "must be shown" list:
 // convergence, a crash that does not change the ring, a restart that
 // rejoins with the same ring, remove, a restart after remove, and leave.
-func TestCluster(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts five memberlists on loopback")
-	}
+func TestCluster(t *testing.T) { synctest.Test(t, testCluster) }
+
+// step logs the start of one stage of a bubble test (which cannot use
+// t.Run) and runs it.
+func step(t *testing.T, name string, f func(t *testing.T)) {
+	t.Helper()
+	t.Logf("=== step: %s", name)
+	f(t)
+}
+
+func testCluster(t *testing.T) {
 	top := t
+	lingerInBubble(t)
+	mn := &gossiptest.Network{}
 	var nodes []*testNode
 	dirs := map[string]string{}
 	for i := 1; i <= 5; i++ {
@@ -188,13 +202,13 @@ func TestCluster(t *testing.T) {
 		if i > 1 {
 			seeds = []string{nodes[0].g.LocalAddr()}
 		}
-		nodes = append(nodes, startNode(t, top, name, dirs[name], nodeOpts{seeds: seeds}))
+		nodes = append(nodes, startNode(t, top, name, dirs[name], nodeOpts{net: mn, seeds: seeds}))
 	}
 	all := names(nodes)
 	n1, n5 := nodes[0], nodes[4]
 	seed := []string{n1.g.LocalAddr()}
 
-	t.Run("five nodes converge on the same ring", func(t *testing.T) {
+	step(t, "five nodes converge on the same ring", func(t *testing.T) {
 		waitRing(t, nodes, all)
 		waitAlive(t, nodes)
 		for _, n := range nodes {
@@ -212,7 +226,7 @@ func TestCluster(t *testing.T) {
 
 	versionBefore := n1.g.Ring()["n5"].Version
 
-	t.Run("crash: others see it dead, ring unchanged", func(t *testing.T) {
+	step(t, "crash: others see it dead, ring unchanged", func(t *testing.T) {
 		start := time.Now()
 		n5.crash(t)
 		others := nodes[:4]
@@ -249,9 +263,9 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
-	t.Run("restart with same name and dir rejoins with the same ring", func(t *testing.T) {
+	step(t, "restart with same name and dir rejoins with the same ring", func(t *testing.T) {
 		before := n1.ring.Load()
-		n5 = startNode(t, top, "n5", dirs["n5"], nodeOpts{port: n5.port, seeds: seed})
+		n5 = startNode(t, top, "n5", dirs["n5"], nodeOpts{net: mn, addr: n5.addr, seeds: seed})
 		// The restarted node knows the ring from disk before hearing
 		// from anyone.
 		if got := n5.g.RingMembers(); !slices.Equal(got, all) {
@@ -268,7 +282,7 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
-	t.Run("remove changes the ring on the other four", func(t *testing.T) {
+	step(t, "remove changes the ring on the other four", func(t *testing.T) {
 		before := n1.ring.Load()
 		n5.crash(t)
 		waitFor(t, converge, func() bool { return n1.g.Liveness("n5") == Dead },
@@ -300,14 +314,14 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
-	t.Run("a removed node that starts again rejoins", func(t *testing.T) {
-		n5 = startNode(t, top, "n5", dirs["n5"], nodeOpts{port: n5.port, seeds: seed})
+	step(t, "a removed node that starts again rejoins", func(t *testing.T) {
+		n5 = startNode(t, top, "n5", dirs["n5"], nodeOpts{net: mn, addr: n5.addr, seeds: seed})
 		nodes[4] = n5
 		waitRing(t, nodes, all)
 		waitAlive(t, nodes)
 	})
 
-	t.Run("leave takes a node out of the ring on every node", func(t *testing.T) {
+	step(t, "leave takes a node out of the ring on every node", func(t *testing.T) {
 		n4 := nodes[3]
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		defer cancel()
@@ -335,15 +349,19 @@ func TestCluster(t *testing.T) {
 
 // TestEncryptionKeyMismatch: a node with another key (or none) never joins,
 // and the log says why; a node with the same key does.
-func TestEncryptionKeyMismatch(t *testing.T) {
+func TestEncryptionKeyMismatch(t *testing.T) { synctest.Test(t, testEncryptionKeyMismatch) }
+
+func testEncryptionKeyMismatch(t *testing.T) {
 	top := t
+	lingerInBubble(t)
+	mn := &gossiptest.Network{}
 	keyA := []byte("0123456789abcdef")
 	keyB := []byte("fedcba9876543210")
-	n1 := startNode(t, top, "k1", t.TempDir(), nodeOpts{key: keyA})
+	n1 := startNode(t, top, "k1", t.TempDir(), nodeOpts{net: mn, key: keyA})
 	seeds := []string{n1.g.LocalAddr()}
-	wrong := startNode(t, top, "k2", t.TempDir(), nodeOpts{key: keyB, seeds: seeds})
-	plain := startNode(t, top, "k3", t.TempDir(), nodeOpts{seeds: seeds})
-	good := startNode(t, top, "k4", t.TempDir(), nodeOpts{key: keyA, seeds: seeds})
+	wrong := startNode(t, top, "k2", t.TempDir(), nodeOpts{net: mn, key: keyB, seeds: seeds})
+	plain := startNode(t, top, "k3", t.TempDir(), nodeOpts{net: mn, seeds: seeds})
+	good := startNode(t, top, "k4", t.TempDir(), nodeOpts{net: mn, key: keyA, seeds: seeds})
 
 	waitRing(t, []*testNode{n1, good}, []string{"k1", "k4"})
 	waitFor(t, converge, func() bool {
@@ -378,13 +396,16 @@ func TestEncryptionKeyMismatch(t *testing.T) {
 // dead node (GossipToTheDeadTime), only the re-join loop can bring it back.
 // The restarted node has no seeds, so it cannot find the cluster itself.
 func TestRejoinHealsAfterMemberlistForgets(t *testing.T) {
+	synctest.Test(t, testRejoinHealsAfterMemberlistForgets)
+}
+
+func testRejoinHealsAfterMemberlistForgets(t *testing.T) {
 	top := t
-	if testing.Short() {
-		t.Skip("waits out GossipToTheDeadTime")
-	}
-	a := startNode(t, top, "r1", t.TempDir(), nodeOpts{rejoin: 300 * time.Millisecond})
+	lingerInBubble(t)
+	mn := &gossiptest.Network{}
+	a := startNode(t, top, "r1", t.TempDir(), nodeOpts{net: mn, rejoin: 300 * time.Millisecond})
 	bDir := t.TempDir()
-	b := startNode(t, top, "r2", bDir, nodeOpts{seeds: []string{a.g.LocalAddr()}})
+	b := startNode(t, top, "r2", bDir, nodeOpts{net: mn, seeds: []string{a.g.LocalAddr()}})
 	pair := []*testNode{a, b}
 	waitRing(t, pair, []string{"r1", "r2"})
 	waitAlive(t, pair)
@@ -392,9 +413,9 @@ func TestRejoinHealsAfterMemberlistForgets(t *testing.T) {
 	b.crash(t)
 	waitFor(t, converge, func() bool { return a.g.Liveness("r2") == Dead }, func() string { return "r1 never saw r2 dead" })
 	mc, _ := a.g.cfg.memberlistConfig()
-	time.Sleep(mc.GossipToTheDeadTime + time.Second) // let memberlist stop gossiping to r2
+	time.Sleep(mc.GossipToTheDeadTime + time.Second) // fake time: memberlist stops gossiping to r2
 
-	b = startNode(t, top, "r2", bDir, nodeOpts{port: b.port})
+	b = startNode(t, top, "r2", bDir, nodeOpts{net: mn, addr: b.addr})
 	waitAlive(t, []*testNode{a, b})
 	const msg = "re-joined ring members memberlist did not see alive"
 	if !a.logw.contains(msg) && !b.logw.contains(msg) {

@@ -57,6 +57,14 @@ type Config struct {
 	RejoinInterval time.Duration
 	// Logger receives gossip and memberlist logs; nil discards them.
 	Logger *slog.Logger
+	// Transport, when non-nil, carries memberlist's packets and streams
+	// instead of sockets bound to BindAddr:BindPort (which are then unused):
+	// tests use gossiptest's in-memory network. The node advertises the
+	// address the transport reports. Default nil (UDP and TCP sockets).
+	Transport memberlist.NodeAwareTransport
+	// Now is the wall clock ring-row versions are derived from and checked
+	// against (see docs/gossip.md); nil means time.Now.
+	Now func() time.Time
 	// OnRingChange is called with the whole, sorted list of ring members
 	// each time it changes, and once soon after New with the loaded list.
 	// Calls are serial, from one goroutine, never under memberlist's locks;
@@ -129,6 +137,14 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// now reads the configured clock.
+func (c Config) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
 // bind returns the host and port to bind, accepting BindAddr as "ip" or
 // "ip:port".
 func (c Config) bind() (string, int, error) {
@@ -190,6 +206,9 @@ func (c Config) memberlistConfig() (*memberlist.Config, error) {
 		return nil, err
 	}
 	mc.Name = c.Name
+	if c.Transport != nil {
+		mc.Transport = c.Transport
+	}
 	mc.BindAddr = host
 	mc.BindPort = port
 	mc.AdvertiseAddr = c.AdvertiseAddr

@@ -16,8 +16,11 @@
 // > joined) and then the address, so Merge is a semilattice join:
 // commutative, associative and idempotent, and concurrent changes converge
 // to the same map on every node whatever the order messages arrive in.
-// Whoever changes a row sets its version to one more than the highest it has
-// seen. The map spreads three ways: whole, in memberlist's push-pull
+// Whoever changes a row sets its version to its clock in milliseconds, or
+// one more than the row's version if that is higher. Rows from peers are
+// taken only within bounds: versions at most a day ahead of the clock,
+// names this node already knows or memberlist saw join (others wait in a
+// small pending set), at most 1024 names. The map spreads three ways: whole, in memberlist's push-pull
 // exchanges (Delegate.LocalState / MergeRemoteState); changed rows, as
 // broadcasts piggybacked on gossip (TransmitLimitedQueue), re-broadcast by
 // every node that learns something new; and, for Leave and Remove, sent

@@ -138,6 +138,9 @@ func (g *Gossip) applyEvent(e nodeEvent) {
 			}
 			p.liveness, p.bye = Alive, false
 		})
+		if e.kind == evJoin {
+			g.promotePending(e.name)
+		}
 	case evLeave:
 		// memberlist reports a clean leave and a failure alike, and the
 		// node state it passes is not filled in (see nodeEvent); our own

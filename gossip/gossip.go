@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,7 +27,7 @@ type Gossip struct {
 	bcast *memberlist.TransmitLimitedQueue
 	addr  string // advertised gossip address, set in New
 
-	mu sync.Mutex // guards ring and reassert
+	mu sync.Mutex // guards ring, reassert and pending
 	// ring is the ring-membership map; replaced, never modified in place,
 	// so snapshots may be shared.
 	ring Map
@@ -34,6 +35,10 @@ type Gossip struct {
 	// this node left or was removed that arrives by then predates this
 	// process, and a node that starts joins the ring, so it is overruled.
 	reassert bool
+	// pending holds rows (at most maxPending) for names memberlist has not
+	// seen join; the event goroutine moves a name's row into ring when
+	// memberlist reports the name joined.
+	pending Map
 
 	// peers is the peer table (name -> peer), written only by the event
 	// goroutine, copy-on-write so readers take no lock.
@@ -43,6 +48,10 @@ type Gossip struct {
 	dirty  chan struct{} // capacity 1: ring map changed, persist and notify
 
 	persistMu sync.Mutex // serialises writes of the state file
+
+	// refusedLog and droppedLog keep a flood of hostile rows from
+	// flooding the log as well.
+	refusedLog, droppedLog logLimiter
 
 	joined   chan struct{} // closed once seeds answered (or there are none)
 	joinOnce sync.Once
@@ -75,6 +84,16 @@ func New(cfg Config) (*Gossip, error) {
 	if err != nil {
 		return nil, err
 	}
+	now := versionAt(cfg.now())
+	for _, name := range loaded.ahead(now + maxVersionLead) {
+		// Written before versions were bounded, or by hand: a row from the
+		// far future would outrank every change ever made again.
+		log.Warn("ring-membership row version is far ahead of the clock; bringing it back to the clock",
+			"peer", name, "version", loaded[name].Version, "clock", now)
+		e := loaded[name]
+		e.Version = now
+		loaded[name] = e
+	}
 	mc, err := cfg.memberlistConfig()
 	if err != nil {
 		return nil, err
@@ -85,6 +104,7 @@ func New(cfg Config) (*Gossip, error) {
 		meta:     meta,
 		ring:     loaded,
 		reassert: true,
+		pending:  Map{},
 		events:   newEventQueue(),
 		dirty:    make(chan struct{}, 1),
 		joined:   make(chan struct{}),
@@ -122,7 +142,7 @@ func New(cfg Config) (*Gossip, error) {
 	// otherwise, so restarts do not inflate versions.
 	g.mu.Lock()
 	if cur, ok := g.ring[cfg.Name]; !ok || cur.Status != StatusJoined || cur.Addr != g.addr {
-		g.ring = g.ring.Set(cfg.Name, StatusJoined, g.addr)
+		g.ring = g.ring.Set(cfg.Name, StatusJoined, g.addr, now)
 	}
 	self := g.ring[cfg.Name]
 	g.mu.Unlock()
@@ -353,21 +373,60 @@ func (g *Gossip) ringSnapshot() Map {
 // push-pull (whole map) as opposed to a broadcast row. Rows that changed
 // are re-gossiped, so news spreads epidemically rather than only from its
 // origin, and the event goroutine persists the map and tells the user.
+//
+// Not every row is taken (docs/gossip.md, "Accepting rows"): a row whose
+// version is more than maxVersionLead ahead of our clock is refused; a row
+// for a name that is neither in the map, nor this node, nor a node
+// memberlist has seen join is held pending (see promotePending); and the
+// map never grows past maxRows names.
 func (g *Gossip) mergeRemote(m Map, fullSync bool) {
+	now := versionAt(g.cfg.now())
+	limit := now + maxVersionLead
+	var ahead, held, dropped []string
 	g.mu.Lock()
-	next := Merge(g.ring, m)
+	peers := *g.peers.Load()
+	accepted := make(Map, len(m))
+	newNames := 0
+	for name, e := range m {
+		_, inMap := g.ring[name]
+		_, seen := peers[name]
+		switch {
+		case e.Version > limit:
+			ahead = append(ahead, name)
+		case inMap || name == g.cfg.Name:
+			accepted[name] = e
+		case !seen:
+			if cur, ok := g.pending[name]; ok || len(g.pending) < maxPending {
+				if g.pending == nil {
+					g.pending = Map{}
+				}
+				if !ok || compareEntry(e, cur) > 0 {
+					g.pending[name] = e
+				}
+				held = append(held, name)
+			} else {
+				dropped = append(dropped, name)
+			}
+		case len(g.ring)+newNames >= maxRows:
+			dropped = append(dropped, name)
+		default:
+			newNames++
+			accepted[name] = e
+		}
+	}
+	next := Merge(g.ring, accepted)
 	if self, ok := next[g.cfg.Name]; ok {
 		switch {
 		case self.Status == StatusJoined && self.Addr != g.addr:
 			// A peer knew a newer row for us with the address of an
 			// earlier run: correct it so re-joins find us.
-			next = next.Set(g.cfg.Name, StatusJoined, g.addr)
+			next = next.Set(g.cfg.Name, StatusJoined, g.addr, now)
 		case self.Status != StatusJoined && g.reassert:
 			// A leave/remove from before this process started: starting
 			// means joining, so answer with a newer row.
 			g.log.Info("overruling a ring status for this node that predates its start",
 				"status", self.Status, "version", self.Version)
-			next = next.Set(g.cfg.Name, StatusJoined, g.addr)
+			next = next.Set(g.cfg.Name, StatusJoined, g.addr, now)
 		case self.Status != StatusJoined && g.ring[g.cfg.Name].Status == StatusJoined:
 			g.log.Warn("this node was taken out of the ring by another node while running; it owns no partitions until restarted",
 				"status", self.Status, "version", self.Version)
@@ -379,11 +438,43 @@ func (g *Gossip) mergeRemote(m Map, fullSync bool) {
 	changed := Changed(g.ring, next)
 	g.ring = next
 	g.mu.Unlock()
+	if len(ahead) > 0 {
+		if ok, skipped := g.refusedLog.allow(g.cfg.now()); ok {
+			slices.Sort(ahead)
+			g.log.Warn("refusing ring-membership rows with a version far ahead of this node's clock; check the clocks, or the gossip port is exposed",
+				"peers", ahead, "limit", limit, "messages_not_logged", skipped)
+		}
+	}
+	if len(held) > 0 {
+		slices.Sort(held)
+		g.log.Debug("holding ring-membership rows for nodes memberlist has not seen join", "peers", held)
+	}
+	if len(dropped) > 0 {
+		if ok, skipped := g.droppedLog.allow(g.cfg.now()); ok {
+			slices.Sort(dropped)
+			g.log.Warn("dropping ring-membership rows for unknown nodes: too many rows", "peers", dropped,
+				"max_rows", maxRows, "max_pending", maxPending, "messages_not_logged", skipped)
+		}
+	}
 	if len(changed) == 0 {
 		return
 	}
 	g.queueRows(changed)
 	g.markDirty()
+}
+
+// promotePending merges the row held for name, if any, now that memberlist
+// has seen name join. It runs on the event goroutine after the peer table
+// has name, so a row that mergeRemote holds concurrently is either held
+// before this takes the lock or accepted directly.
+func (g *Gossip) promotePending(name string) {
+	g.mu.Lock()
+	e, ok := g.pending[name]
+	delete(g.pending, name)
+	g.mu.Unlock()
+	if ok {
+		g.mergeRemote(Map{name: e}, false)
+	}
 }
 
 // queueRows queues one broadcast per changed row.
@@ -408,4 +499,28 @@ func (g *Gossip) persist() error {
 	g.persistMu.Lock()
 	defer g.persistMu.Unlock()
 	return saveState(g.cfg.Dir, g.cfg.Name, g.ringSnapshot())
+}
+
+// logLimiter lets one log line through per logEvery and counts the rest.
+type logLimiter struct {
+	mu      sync.Mutex // guards last and skipped
+	last    time.Time
+	skipped int
+}
+
+// logEvery is the least time between two lines from one logLimiter.
+const logEvery = 10 * time.Second
+
+// allow reports whether a line may be logged at now, and how many were
+// held back since the last one.
+func (l *logLimiter) allow(now time.Time) (bool, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.last.IsZero() && now.Sub(l.last) < logEvery && !now.Before(l.last) {
+		l.skipped++
+		return false, 0
+	}
+	skipped := l.skipped
+	l.last, l.skipped = now, 0
+	return true, skipped
 }

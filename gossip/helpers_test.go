@@ -73,3 +73,12 @@ func waitFor(t testing.TB, timeout time.Duration, cond func() bool, what func() 
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// lingerInBubble makes a synctest bubble test wait, in fake time, after all
+// its other cleanups (register it first): memberlist's Shutdown does not
+// wait for its in-flight probes and streams, whose timers must still fire
+// for those goroutines to end, and a bubble only moves its clock while its
+// main goroutine is alive.
+func lingerInBubble(t *testing.T) {
+	t.Cleanup(func() { time.Sleep(time.Minute) })
+}

@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
+	"time"
 )
 
 // Status is a node's ring-membership status. It is not liveness: a crashed
@@ -53,8 +55,9 @@ func (s Status) InRing() bool { return s == StatusJoined || s == StatusLeaving }
 type Entry struct {
 	// Status is the node's ring status.
 	Status Status `json:"status"`
-	// Version orders changes to this row; whoever changes the row sets it to
-	// one more than the highest version it has seen.
+	// Version orders changes to this row. Whoever changes the row sets it
+	// to its clock in milliseconds since the Unix epoch, or to one more than
+	// the row's current version if that is higher (Map.Set).
 	Version uint64 `json:"version"`
 	// Addr is the node's gossip address (host:port), used to re-join ring
 	// members memberlist has forgotten.
@@ -134,11 +137,30 @@ func (m Map) Names() []string {
 }
 
 // Set returns a copy of m in which name has the given status and address
-// and a version one higher than its current row. It is how a node records a
-// change it makes itself (start, leave, remove).
-func (m Map) Set(name string, s Status, addr string) Map {
+// and a version newer than its current row: the clock now (milliseconds
+// since the Unix epoch, see versionAt) or, if that is not ahead, one more
+// than the current version. At the largest version it saturates instead of
+// wrapping to 0, which would make the row lose every later merge. It is how
+// a node records a change it makes itself (start, leave, remove).
+func (m Map) Set(name string, s Status, addr string, now uint64) Map {
 	out := m.Clone()
-	out[name] = Entry{Status: s, Version: m[name].Version + 1, Addr: addr}
+	v := m[name].Version
+	if v < math.MaxUint64 {
+		v++
+	}
+	out[name] = Entry{Status: s, Version: max(v, now), Addr: addr}
+	return out
+}
+
+// ahead returns the names whose row version is above limit, sorted.
+func (m Map) ahead(limit uint64) []string {
+	var out []string
+	for name, e := range m {
+		if e.Version > limit {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
 	return out
 }
 
@@ -157,6 +179,27 @@ func (m Map) Validate() error {
 	}
 	return nil
 }
+
+// Bounds on the ring-membership map, so that no message can pin a row
+// forever or grow the map without limit (docs/gossip.md, "Accepting rows").
+const (
+	// maxVersionLead is how far (in milliseconds) a row's version may be
+	// ahead of this node's clock: versions are minted from the clock, so
+	// only clock skew puts an honest row ahead, and a row from further in
+	// the future is refused (Cassandra refuses gossip generations more than
+	// a year ahead for the same reason). It also keeps versions far from
+	// 2^64, so they never wrap.
+	maxVersionLead = uint64(24 * time.Hour / time.Millisecond)
+	// maxRows bounds the rows in one message and in the map.
+	maxRows = 1024
+	// maxPending bounds the rows held for names memberlist has not (yet)
+	// seen join.
+	maxPending = 64
+)
+
+// versionAt converts a wall-clock time to a row version: milliseconds since
+// the Unix epoch (0 before it).
+func versionAt(t time.Time) uint64 { return uint64(max(t.UnixMilli(), 0)) }
 
 // maxNameLen bounds a node name so that one map row always fits in a single
 // gossip packet (memberlist's UDP buffer is 1400 bytes).

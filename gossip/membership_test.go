@@ -52,11 +52,11 @@ func TestMergeDoesNotModifyInputs(t *testing.T) {
 
 func TestRingMembersAndSet(t *testing.T) {
 	m := Map{}.
-		Set("c", StatusJoined, "c:1").
-		Set("a", StatusJoined, "a:1").
-		Set("b", StatusJoined, "b:1").
-		Set("d", StatusJoined, "d:1")
-	m = m.Set("b", StatusLeaving, "b:1").Set("d", StatusLeft, "d:1").Set("e", StatusRemoved, "")
+		Set("c", StatusJoined, "c:1", 0).
+		Set("a", StatusJoined, "a:1", 0).
+		Set("b", StatusJoined, "b:1", 0).
+		Set("d", StatusJoined, "d:1", 0)
+	m = m.Set("b", StatusLeaving, "b:1", 0).Set("d", StatusLeft, "d:1", 0).Set("e", StatusRemoved, "", 0)
 	if diff := cmp.Diff([]string{"a", "b", "c"}, m.RingMembers()); diff != "" {
 		t.Errorf("RingMembers (-want +got):\n%s", diff)
 	}
@@ -168,7 +168,7 @@ func TestMergeConvergesInAnyOrder(t *testing.T) {
 			s := rapid.SampledFrom(statuses).Draw(t, fmt.Sprintf("status%d", i))
 			// Each change is made against the base view, so changes to the
 			// same row collide on version: concurrent updates.
-			next := base.Set(name, s, "10.0.0.9:1")
+			next := base.Set(name, s, "10.0.0.9:1", 0)
 			deltas = append(deltas, Map{name: next[name]})
 		}
 		deliver := func(order []int) Map {

@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"testing"
+	"time"
 
 	"github.com/hashicorp/memberlist"
 )
@@ -15,6 +16,10 @@ func newMergeGossip() *Gossip {
 	g.reassert = true
 	g.dirty = make(chan struct{}, 1)
 	g.bcast = &memberlist.TransmitLimitedQueue{NumNodes: func() int { return 3 }, RetransmitMult: 2}
+	// A clock at the epoch keeps versions plain counters here, and "peer"
+	// has joined memberlist, so its rows are taken.
+	g.cfg.Now = func() time.Time { return time.UnixMilli(0) }
+	g.applyEvent(nodeEvent{kind: evJoin, name: "peer", addr: "127.0.0.1:7001"})
 	return g
 }
 

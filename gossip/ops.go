@@ -132,7 +132,7 @@ func (g *Gossip) change(ctx context.Context, name string, s Status, op string) e
 	if name == g.cfg.Name {
 		addr = g.addr
 	}
-	g.ring = g.ring.Set(name, s, addr)
+	g.ring = g.ring.Set(name, s, addr, versionAt(g.cfg.now()))
 	if name == g.cfg.Name {
 		// Our own decision from now on: never overrule it as stale.
 		g.reassert = false

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -35,28 +36,54 @@ func loadState(dir, node string) (Map, error) {
 		}
 	}
 	path := filepath.Join(dir, StateFile)
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Map{}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("gossip: read %s: %w", path, err)
 	}
-	var body stateFileBody
-	if err := json.Unmarshal(b, &body); err != nil {
+	defer f.Close()
+	// Read one byte past the limit to tell a full file from a too-long one.
+	b, err := io.ReadAll(io.LimitReader(f, maxStateFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("gossip: read %s: %w", path, err)
+	}
+	m, err := parseState(b, node)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrBadState, path, err)
 	}
+	return m, nil
+}
+
+// maxStateFileBytes bounds the state file: maxRows rows of the longest
+// name and address, indented, fit well below it.
+const maxStateFileBytes = 1 << 20
+
+// parseState decodes and validates the body of a state file belonging to
+// node. Errors do not wrap ErrBadState; loadState adds it with the path.
+func parseState(b []byte, node string) (Map, error) {
+	if len(b) > maxStateFileBytes {
+		return nil, fmt.Errorf("larger than %d bytes", maxStateFileBytes)
+	}
+	var body stateFileBody
+	if err := json.Unmarshal(b, &body); err != nil {
+		return nil, err
+	}
 	if body.Format != stateFileFormat {
-		return nil, fmt.Errorf("%w: %s: format %d, this build reads %d", ErrBadState, path, body.Format, stateFileFormat)
+		return nil, fmt.Errorf("format %d, this build reads %d", body.Format, stateFileFormat)
 	}
 	if body.Node != node {
-		return nil, fmt.Errorf("%w: %s belongs to node %q, not %q", ErrBadState, path, body.Node, node)
+		return nil, fmt.Errorf("belongs to node %q, not %q", body.Node, node)
+	}
+	if len(body.Members) > maxRows {
+		return nil, fmt.Errorf("%d members, limit %d", len(body.Members), maxRows)
 	}
 	if body.Members == nil {
 		body.Members = Map{}
 	}
 	if err := body.Members.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrBadState, path, err)
+		return nil, err
 	}
 	return body.Members, nil
 }

@@ -172,9 +172,10 @@ func FuzzDecodeMeta(f *testing.F) {
 // TestNotifyMsgIgnoresGarbage checks the delegate survives hostile user
 // messages: unknown types and undecodable rows change nothing.
 func TestNotifyMsgIgnoresGarbage(t *testing.T) {
-	g := &Gossip{cfg: Config{Name: "self"}, ring: Map{}, dirty: make(chan struct{}, 1),
-		bcast: &memberlist.TransmitLimitedQueue{NumNodes: func() int { return 1 }, RetransmitMult: 1}}
-	g.log = discardLogger()
+	g := newBareGossip(nil)
+	g.ring, g.dirty = Map{}, make(chan struct{}, 1)
+	g.bcast = &memberlist.TransmitLimitedQueue{NumNodes: func() int { return 1 }, RetransmitMult: 1}
+	g.applyEvent(nodeEvent{kind: evJoin, name: "other", addr: "h:1"})
 	d := &delegate{g: g}
 	for _, msg := range [][]byte{nil, {0}, {99, 1, 2}, {msgRows}, {msgRows, 0xdd, 0xff, 0xff, 0xff, 0xff}} {
 		d.NotifyMsg(msg)
