@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -90,7 +91,7 @@ func FuzzUnmarshalReply(f *testing.F) {
 
 func FuzzReadFrame(f *testing.F) {
 	for _, fr := range []frame{
-		{typ: frameHello, body: helloBody("n1")},
+		{typ: frameHello, body: helloBody(hello{self: "n1", peer: "n2"})},
 		{typ: frameRequest, id: 7, budget: 1e9, body: []byte{1, 2, 3}},
 		{typ: frameResponse, id: 7, body: []byte{4}},
 	} {
@@ -118,4 +119,49 @@ func FuzzReadFrame(f *testing.F) {
 			t.Fatalf("re-encoded frame %x is not a prefix of input %x", buf.Bytes(), b)
 		}
 	})
+}
+
+// TestUnmarshalRequestHostileShapes: a field this version does not know is
+// skipped by msgpack with one recursion per nesting level, so 8 MB of
+// nested arrays there overflowed the goroutine stack (a fatal error that
+// kills the node). Sets of more siblings than any key can hold are
+// refused before their (linear, but not free) validity check.
+func TestUnmarshalRequestHostileShapes(t *testing.T) {
+	deep := []byte{ProtocolVersion, 0x82, 0xa1, 'k', 0x01, 0xa2, 'z', 'z'}
+	deep = append(deep, bytes.Repeat([]byte{0x91}, 8<<20)...)
+	deep = append(deep, 0xc0)
+	if _, err := UnmarshalRequest(deep); !errors.Is(err, ErrProtocol) {
+		t.Fatalf("deeply nested unknown field: %v, want ErrProtocol", err)
+	}
+
+	many := make(vclock.Siblings, maxWireSiblings+1)
+	for i := range many {
+		many[i] = vclock.Version{Dot: vclock.Dot{Actor: fmt.Sprintf("a%06d", i), Counter: 1}, Value: []byte("v")}
+	}
+	for name, req := range map[string]Request{
+		"store":   {Kind: KindStore, Key: []byte("k"), Siblings: many},
+		"handoff": {Kind: KindHandoff, Batch: []Entry{{Key: []byte("k"), Siblings: many}}},
+	} {
+		b, err := MarshalRequest(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := UnmarshalRequest(b); !errors.Is(err, ErrBadRequest) {
+			t.Errorf("%s of %d siblings: %v, want ErrBadRequest", name, len(many), err)
+		}
+	}
+	b, err := MarshalRequest(Request{Kind: KindStore, Key: []byte("k"), Siblings: many[:maxWireSiblings]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := UnmarshalRequest(b); err != nil {
+		t.Fatalf("store of %d siblings: %v", maxWireSiblings, err)
+	}
+	rb, err := MarshalReply(Response{Siblings: many}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := UnmarshalReply("peer", rb); !errors.Is(err, ErrProtocol) {
+		t.Fatalf("reply of %d siblings: %v, want ErrProtocol", len(many), err)
+	}
 }
