@@ -126,11 +126,11 @@ type TCPTransport struct {
 	// named a node other than the one expected (either side).
 	wrongPeer atomic.Uint64
 	mu        sync.Mutex // guards closed, peers, lns, served
-	closed bool
-	peers  map[string]*peer
-	lns    map[net.Listener]struct{}
-	served map[net.Conn]struct{}
-	wg     sync.WaitGroup // read loops and served connections
+	closed    bool
+	peers     map[string]*peer
+	lns       map[net.Listener]struct{}
+	served    map[net.Conn]struct{}
+	wg        sync.WaitGroup // read loops and served connections
 }
 
 var _ Transport = (*TCPTransport)(nil)
@@ -454,9 +454,9 @@ type clientConn struct {
 	ids atomic.Uint64
 	// lastSend is when the last frame was sent, Unix nanoseconds.
 	lastSend atomic.Int64
-	wmu sync.Mutex // guards bw: one frame written and flushed at a time
-	bw  *bufio.Writer
-	mu  sync.Mutex // guards pending and err
+	wmu      sync.Mutex // guards bw: one frame written and flushed at a time
+	bw       *bufio.Writer
+	mu       sync.Mutex // guards pending and err
 	// pending maps request IDs to the waiting caller; a caller that gives
 	// up removes its entry and a late response is dropped.
 	pending map[uint64]chan callResult

@@ -52,7 +52,10 @@ func TestTCPHelloForAnotherNode(t *testing.T) {
 // not count as n2's answer.
 func TestTCPAnsweredByWrongNode(t *testing.T) {
 	var called atomic.Int32
-	h := HandlerFunc(func(context.Context, string, Request) (Response, error) { called.Add(1); return Response{Replies: 1}, nil })
+	h := HandlerFunc(func(context.Context, string, Request) (Response, error) {
+		called.Add(1)
+		return Response{Replies: 1}, nil
+	})
 	n3, addr := serveOn(t, "n3", "", h, nil)
 	var a atomic.Pointer[string]
 	a.Store(&addr)
