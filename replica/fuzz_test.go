@@ -3,9 +3,13 @@ package replica
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"net"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -164,4 +168,195 @@ func TestUnmarshalRequestHostileShapes(t *testing.T) {
 	if _, err := UnmarshalReply("peer", rb); !errors.Is(err, ErrProtocol) {
 		t.Fatalf("reply of %d siblings: %v, want ErrProtocol", len(many), err)
 	}
+}
+
+// connSeeds returns byte streams a client might send: a hello followed by
+// requests, and a few broken variants.
+func connSeeds(t testing.TB, self, peer string) [][]byte {
+	var seeds [][]byte
+	enc := func(frames ...frame) []byte {
+		var buf bytes.Buffer
+		w := bufio.NewWriter(&buf)
+		for i := range frames {
+			if err := writeFrame(w, &frames[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = w.Flush()
+		return buf.Bytes()
+	}
+	h := frame{typ: frameHello, body: helloBody(hello{self: self, peer: peer})}
+	var reqs []frame
+	for i, r := range sampleRequests() {
+		b, err := MarshalRequest(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reqs = append(reqs, frame{typ: frameRequest, id: uint64(i + 1), budget: int64(time.Second), body: b})
+	}
+	seeds = append(seeds, enc(h), enc(append([]frame{h}, reqs...)...), enc(h, reqs[2]))
+	seeds = append(seeds, enc(frame{typ: frameHello, body: helloBody(hello{self: self, peer: "elsewhere"})}, reqs[0]))
+	deep := append([]byte{ProtocolVersion, 0x81, 0xa2, 'z', 'z'}, bytes.Repeat([]byte{0x91}, 4000)...)
+	seeds = append(seeds, enc(h, frame{typ: frameRequest, id: 9, body: append(deep, 0xc0)}))
+	return seeds
+}
+
+// fuzzServer is one serving transport per fuzzing process.
+var fuzzServer struct {
+	once sync.Once
+	tr   *TCPTransport
+	addr string
+	err  error
+}
+
+const fuzzMaxFrame = 64 << 10
+
+// FuzzRPCConnection feeds raw bytes, as the client side of a real TCP
+// connection, to a serving transport: the hello, then frames. The server
+// must not panic, must hold no more than its frame budget, must answer
+// with its own hello before anything else, and must free the budget once
+// the connection is gone.
+func FuzzRPCConnection(f *testing.F) {
+	for _, s := range connSeeds(f, "cli", "srv") {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fuzzServer.once.Do(func() {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				fuzzServer.err = err
+				return
+			}
+			cfg := DefaultTCPConfig()
+			cfg.Self = "srv"
+			cfg.Resolve = func(string) (string, bool) { return "", false }
+			cfg.MaxFrameBytes = fuzzMaxFrame
+			cfg.IdleTimeout, cfg.FrameTimeout = time.Second, time.Second
+			h := HandlerFunc(func(_ context.Context, _ string, req Request) (Response, error) {
+				return Response{Siblings: req.Siblings}, nil
+			})
+			fuzzServer.tr, fuzzServer.err = NewTCPTransport(cfg)
+			if fuzzServer.err == nil {
+				fuzzServer.addr = ln.Addr().String()
+				go func() { _ = fuzzServer.tr.Serve(ln, h) }()
+			}
+		})
+		if fuzzServer.err != nil {
+			t.Fatal(fuzzServer.err)
+		}
+		srv := fuzzServer.tr
+		nc, err := net.Dial("tcp", fuzzServer.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+		go func() {
+			_, _ = nc.Write(data)
+			_ = nc.(*net.TCPConn).CloseWrite()
+		}()
+		br := bufio.NewReader(nc)
+		first := true
+		for range 64 {
+			f, err := readFrame(br, 2*fuzzMaxFrame)
+			if err != nil {
+				break
+			}
+			if first {
+				h, err := parseHello(f.body)
+				if f.typ != frameHello || err != nil || h.self != "srv" {
+					t.Fatalf("server's first frame: type %d, %+v, %v", f.typ, h, err)
+				}
+				first = false
+				continue
+			}
+			if f.typ != frameResponse {
+				t.Fatalf("server sent frame type %d", f.typ)
+			}
+			if _, err := UnmarshalReply("srv", f.body); err != nil {
+				// The server's own replies always decode; errors come
+				// back as the handler's or the decoder's sentinel.
+				var re *RemoteError
+				if !errors.As(err, &re) {
+					t.Fatalf("server reply does not decode: %v", err)
+				}
+			}
+		}
+		_ = nc.Close()
+		if s := srv.Stats(); s.BufferedBytes > srv.cfg.MaxBufferedBytes {
+			t.Fatalf("server holds %d frame bytes, budget %d", s.BufferedBytes, srv.cfg.MaxBufferedBytes)
+		}
+		for i := 0; srv.Stats().BufferedBytes != 0; i++ {
+			if i == 500 {
+				t.Fatalf("server still holds %d frame bytes after the connection closed", srv.Stats().BufferedBytes)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	})
+}
+
+// FuzzRPCClientConnection feeds raw bytes, as the server side of a real
+// TCP connection, to a calling transport after it sent its hello. The
+// client must not panic, and a call may succeed only if the bytes began
+// with a hello from the node it called, naming it.
+func FuzzRPCClientConnection(f *testing.F) {
+	var srvSeeds [][]byte
+	for _, r := range []struct {
+		resp Response
+		err  error
+	}{{Response{Replies: 1}, nil}, {Response{}, ErrBadRequest}} {
+		b, err := MarshalReply(r.resp, r.err)
+		if err != nil {
+			f.Fatal(err)
+		}
+		var buf bytes.Buffer
+		w := bufio.NewWriter(&buf)
+		_ = writeFrame(w, &frame{typ: frameHello, body: helloBody(hello{self: "srv", peer: "cli"})})
+		_ = writeFrame(w, &frame{typ: frameResponse, id: 1, body: b})
+		_ = w.Flush()
+		srvSeeds = append(srvSeeds, buf.Bytes())
+	}
+	for _, s := range srvSeeds {
+		f.Add(s)
+	}
+	f.Add(connSeeds(f, "n3", "cli")[0])
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go func() {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer nc.Close()
+			_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := readHello(bufio.NewReader(nc)); err != nil {
+				return
+			}
+			_, _ = nc.Write(data)
+		}()
+		addr := ln.Addr().String()
+		cfg := DefaultTCPConfig()
+		cfg.Self = "cli"
+		cfg.Resolve = func(string) (string, bool) { return addr, true }
+		cfg.MaxFrameBytes = fuzzMaxFrame
+		cfg.ConnsPerPeer = 1
+		cli, err := NewTCPTransport(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cli.Close()
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		_, err = cli.Call(ctx, "srv", Request{Kind: KindPing})
+		if err == nil {
+			h, herr := readHello(bufio.NewReader(bytes.NewReader(data)))
+			if herr != nil || h != (hello{self: "srv", peer: "cli"}) {
+				t.Fatalf("call succeeded though the server's hello was %+v, %v", h, herr)
+			}
+		}
+	})
 }
