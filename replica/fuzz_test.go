@@ -249,6 +249,9 @@ func FuzzRPCConnection(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Close with a reset: tens of thousands of connections in
+		// TIME_WAIT would exhaust the ephemeral ports.
+		_ = nc.(*net.TCPConn).SetLinger(0)
 		defer nc.Close()
 		_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
 		go func() {
@@ -331,6 +334,7 @@ func FuzzRPCClientConnection(f *testing.F) {
 			if err != nil {
 				return
 			}
+			_ = nc.(*net.TCPConn).SetLinger(0) // see FuzzRPCConnection
 			defer nc.Close()
 			_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
 			if _, err := readHello(bufio.NewReader(nc)); err != nil {
