@@ -70,7 +70,7 @@ func readFrame(r *bufio.Reader, maxLen int) (frame, error) {
 	if err != nil {
 		return frame{}, err
 	}
-	return readFrameBody(r, n)
+	return readFrameBody(r, n, false)
 }
 
 // readFrameLen reads a frame's length field and checks it against maxLen
@@ -92,9 +92,18 @@ func readFrameLen(r *bufio.Reader, maxLen int) (int, error) {
 }
 
 // readFrameBody reads the n bytes after a frame's length field and parses
-// them.
-func readFrameBody(r *bufio.Reader, n int) (frame, error) {
-	buf, err := readN(r, n)
+// them. Unless reserved, the buffer grows as the bytes arrive (see readN);
+// a caller that reserved n bytes of its frame budget for this frame gets
+// one allocation of n, without the garbage of growing.
+func readFrameBody(r *bufio.Reader, n int, reserved bool) (frame, error) {
+	var buf []byte
+	var err error
+	if reserved {
+		buf = make([]byte, n)
+		_, err = io.ReadFull(r, buf)
+	} else {
+		buf, err = readN(r, n)
+	}
 	if err != nil {
 		return frame{}, fmt.Errorf("%w: truncated frame: %w", ErrProtocol, err)
 	}

@@ -101,7 +101,7 @@ func (t *TCPTransport) serveConn(nc net.Conn, h Handler) {
 				// Its bytes are reserved: the frame must now arrive
 				// whole, or the connection goes and the bytes with it.
 				_ = nc.SetReadDeadline(time.Now().Add(t.cfg.FrameTimeout))
-				f, err = readFrameBody(br, n)
+				f, err = readFrameBody(br, n, true)
 				if err == nil && f.typ != frameRequest {
 					err = fmt.Errorf("%w: client sent frame type %d", ErrProtocol, f.typ)
 				}
