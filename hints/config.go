@@ -96,6 +96,11 @@ type Config struct {
 	// hints for a target down longer are dropped with ErrHintWindow.
 	// Default 3h (Cassandra's max_hint_window).
 	Window time.Duration
+	// MaxKeyBytes and MaxValueBytes are the key and value limits of the
+	// store (storage.Config's fields of the same names): a hint whose key
+	// or one of whose values is larger fails with ErrBadHint wrapping
+	// storage.ErrTooLarge. Defaults 1 KiB and 1 MiB.
+	MaxKeyBytes, MaxValueBytes int
 	// MaxBytesPerTarget caps the pending hints kept for one target, in
 	// encoded bytes; a hint past it is dropped with ErrHintCap. Default
 	// 1 GiB.
@@ -140,6 +145,8 @@ func DefaultConfig() Config {
 		BatchSize:         256,
 		BatchBytes:        1 << 20,
 		DeliveryTimeout:   10 * time.Second,
+		MaxKeyBytes:       1 << 10,
+		MaxValueBytes:     1 << 20,
 	}
 }
 
@@ -156,6 +163,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBytesPerTarget == 0 {
 		c.MaxBytesPerTarget = d.MaxBytesPerTarget
+	}
+	if c.MaxKeyBytes == 0 {
+		c.MaxKeyBytes = d.MaxKeyBytes
+	}
+	if c.MaxValueBytes == 0 {
+		c.MaxValueBytes = d.MaxValueBytes
 	}
 	if c.DeliveryRate == 0 {
 		c.DeliveryRate = d.DeliveryRate

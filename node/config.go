@@ -206,6 +206,7 @@ func (c Config) Validate() error {
 			bad("listen.rpc", "%q listens on every interface, which peers cannot dial: set listen.advertise to the address they reach this node at", c.Listen.RPC)
 		}
 	}
+	c.Listen.checkLoopback(bad)
 	for _, s := range c.Seeds {
 		if _, _, err := net.SplitHostPort(s); err != nil {
 			bad("seeds", "each seed must be host:port, got %q", s)
@@ -261,6 +262,57 @@ func (c Config) Validate() error {
 		bad("log.format", "must be text or json, got %q", c.Log.Format)
 	}
 	return errors.Join(errs...)
+}
+
+// checkLoopback refuses listen addresses whose advertised hosts disagree
+// about loopback. Peers learn this node's RPC, HTTP and RESP addresses from
+// gossip: one advertised on loopback while the gossip address is not sends
+// every peer on another host to its own loopback, where its own node
+// answers in this one's place (a write acknowledged by W nodes would sit
+// on fewer); the reverse advertises a routable address while the cluster
+// runs on loopback. A listener bound to loopback but advertised (through
+// listen.advertise) as another address cannot be reached there at all.
+// Hostnames other than localhost are taken as not loopback.
+func (l ListenConfig) checkLoopback(bad func(key, format string, a ...any)) {
+	ghost, _, err := net.SplitHostPort(l.Gossip)
+	if err != nil {
+		return // reported as malformed
+	}
+	// What gossip advertises: listen.advertise, else the gossip host, else
+	// (a wildcard) a private IP, which is never loopback.
+	gadv := l.Advertise
+	if gadv == "" && !isWildcard(ghost) {
+		gadv = ghost
+	}
+	for _, a := range []struct{ key, addr string }{
+		{"listen.gossip", l.Gossip}, {"listen.rpc", l.RPC}, {"listen.http", l.HTTP}, {"listen.resp", l.RESP},
+	} {
+		host, _, err := net.SplitHostPort(a.addr)
+		if err != nil || isWildcard(host) {
+			continue // malformed (reported) or advertised as gossip's host
+		}
+		adv := host
+		if l.Advertise != "" {
+			adv = l.Advertise
+		}
+		switch {
+		case isLoopback(host) != isLoopback(adv):
+			bad(a.key, "%q is advertised as listen.advertise %q, which it does not listen on", a.addr, l.Advertise)
+		case a.key != "listen.gossip" && isLoopback(adv) && !isLoopback(gadv):
+			bad(a.key, "%q is on loopback while listen.gossip %q is not: peers on other hosts would reach their own loopback; listen on an address they can reach", a.addr, l.Gossip)
+		case a.key != "listen.gossip" && !isLoopback(adv) && isLoopback(gadv):
+			bad(a.key, "%q is not on loopback while listen.gossip %q is: put every listener on loopback for a local cluster, or gossip on a reachable address", a.addr, l.Gossip)
+		}
+	}
+}
+
+// isLoopback reports whether host is a loopback address or "localhost".
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // validQuorum checks a quorum spelling without importing replica's parser,

@@ -15,7 +15,7 @@ func TestValidateWildcardRPCNeedsAdvertise(t *testing.T) {
 		wantErr        bool
 	}{
 		{"127.0.0.1:7001", "", false},
-		{"10.1.2.3:7001", "", false},
+		{"10.1.2.3:7001", "", false}, // with gossip on 10.1.2.3 too, below
 		{"0.0.0.0:7001", "", true},
 		{"[::]:7001", "", true},
 		{":7001", "", true},
@@ -24,6 +24,14 @@ func TestValidateWildcardRPCNeedsAdvertise(t *testing.T) {
 	} {
 		cfg := DefaultConfig()
 		cfg.Listen.RPC, cfg.Listen.Advertise = tc.rpc, tc.advertise
+		if tc.advertise != "" {
+			// The other listeners on wildcards too: a loopback listener
+			// cannot be reached at an advertised routable address.
+			cfg.Listen.Gossip, cfg.Listen.HTTP, cfg.Listen.RESP = "0.0.0.0:9001", "0.0.0.0:8001", "0.0.0.0:6380"
+		}
+		if strings.HasPrefix(tc.rpc, "10.") {
+			cfg.Listen.Gossip, cfg.Listen.HTTP, cfg.Listen.RESP = "10.1.2.3:9001", "10.1.2.3:8001", "10.1.2.3:6380"
+		}
 		err := cfg.Validate()
 		if gotErr := err != nil; gotErr != tc.wantErr {
 			t.Errorf("rpc %q advertise %q: Validate = %v, want error %v", tc.rpc, tc.advertise, err, tc.wantErr)
@@ -31,6 +39,42 @@ func TestValidateWildcardRPCNeedsAdvertise(t *testing.T) {
 		}
 		if err != nil && (!strings.Contains(err.Error(), "listen.rpc") || !strings.Contains(err.Error(), "listen.advertise")) {
 			t.Errorf("rpc %q: error %q should name listen.rpc and listen.advertise", tc.rpc, err)
+		}
+	}
+}
+
+// TestValidateLoopbackMismatch: peers learn a node's RPC, HTTP and RESP
+// addresses from gossip. One advertised on loopback while gossip is not
+// makes every peer on another host dial its own loopback, where its own
+// node answers for this one (W=all acknowledged with one copy); the
+// reverse makes a loopback-only cluster advertise an address it does not
+// listen on. Validate refuses both, naming the key.
+func TestValidateLoopbackMismatch(t *testing.T) {
+	for _, tc := range []struct {
+		name                               string
+		gossip, rpc, http, resp, advertise string
+		wantKey                            string // "" = valid
+	}{
+		{"all loopback", "127.0.0.1:9001", "127.0.0.1:7001", "127.0.0.1:8001", "127.0.0.1:6380", "", ""},
+		{"all on one address", "10.0.0.5:9001", "10.0.0.5:7001", "10.0.0.5:8001", "10.0.0.5:6380", "", ""},
+		{"client ports on a wildcard", "10.0.0.5:9001", "10.0.0.5:7001", "0.0.0.0:8001", ":6380", "", ""},
+		{"rpc on loopback", "10.0.0.5:9001", "127.0.0.1:7001", "10.0.0.5:8001", "10.0.0.5:6380", "", "listen.rpc"},
+		{"http on loopback", "10.0.0.5:9001", "10.0.0.5:7001", "127.0.0.1:8001", "10.0.0.5:6380", "", "listen.http"},
+		{"resp on localhost", "10.0.0.5:9001", "10.0.0.5:7001", "10.0.0.5:8001", "localhost:6380", "", "listen.resp"},
+		{"ipv6 loopback", "10.0.0.5:9001", "[::1]:7001", "10.0.0.5:8001", "10.0.0.5:6380", "", "listen.rpc"},
+		{"gossip on a wildcard, rpc on loopback", "0.0.0.0:9001", "127.0.0.1:7001", "0.0.0.0:8001", "0.0.0.0:6380", "", "listen.rpc"},
+		{"reverse: gossip on loopback", "127.0.0.1:9001", "10.0.0.5:7001", "127.0.0.1:8001", "127.0.0.1:6380", "", "listen.rpc"},
+		{"advertise over wildcards", "0.0.0.0:9001", "0.0.0.0:7001", "0.0.0.0:8001", "0.0.0.0:6380", "10.0.0.5", ""},
+		{"advertise for a loopback listener", "10.0.0.5:9001", "127.0.0.1:7001", "10.0.0.5:8001", "10.0.0.5:6380", "10.0.0.5", "listen.rpc"},
+	} {
+		cfg := DefaultConfig()
+		cfg.Listen = ListenConfig{Gossip: tc.gossip, RPC: tc.rpc, HTTP: tc.http, RESP: tc.resp, Advertise: tc.advertise}
+		err := cfg.Validate()
+		switch {
+		case tc.wantKey == "" && err != nil:
+			t.Errorf("%s: Validate = %v, want nil", tc.name, err)
+		case tc.wantKey != "" && (err == nil || !strings.Contains(err.Error(), "config "+tc.wantKey+":")):
+			t.Errorf("%s: Validate = %v, want an error naming %s", tc.name, err, tc.wantKey)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -87,6 +86,18 @@ func TestReusedPutContextsLoseNothing(t *testing.T) {
 		return true
 	})
 
+	// Every client starts from the context of a read, so that no write is
+	// blind: a blind write supersedes whatever its coordinator holds, by
+	// design, and would hide the loss this test looks for.
+	if code, _, body := do(t, "PUT", httpURL(n1, "/v1/kv/set?w=all"), []byte(""), nil); code != 204 {
+		t.Fatalf("seed PUT = %d %s", code, body)
+	}
+	_, h, _ := do(t, "GET", httpURL(n1, "/v1/kv/set?r=all"), nil, nil)
+	start := h.Get(ContextHeader)
+	if start == "" {
+		t.Fatal("seed GET returned no context")
+	}
+
 	const clients, writes = 6, 25
 	var (
 		mu    sync.Mutex
@@ -98,7 +109,7 @@ func TestReusedPutContextsLoseNothing(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := &setClient{base: "http://" + nodes[ci%3].Addrs().HTTP, key: "set", known: map[string]bool{}}
+			c := &setClient{base: "http://" + nodes[ci%3].Addrs().HTTP, key: "set", ctx: start, known: map[string]bool{}}
 			for i := range writes {
 				elem := fmt.Sprintf("c%d-%d", ci, i)
 				ok, err := c.add(elem)
@@ -127,8 +138,8 @@ func TestReusedPutContextsLoseNothing(t *testing.T) {
 	final := map[string]bool{}
 	switch code {
 	case 200:
-		for _, e := range bytes.Split(body, []byte(",")) {
-			final[string(e)] = true
+		for _, e := range strings.Split(string(body), ",") {
+			final[e] = true
 		}
 	case 300:
 		var sb SiblingsBody

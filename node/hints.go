@@ -43,6 +43,8 @@ func (n *Node) openHints(logger *slog.Logger) error {
 	hcfg.MaxBytesPerTarget = n.cfg.Hints.MaxBytesPerTarget
 	hcfg.DeliveryRate = n.cfg.Hints.DeliveryRate
 	hcfg.RetryInterval = n.cfg.Hints.RetryInterval
+	hcfg.MaxKeyBytes = n.cfg.Limits.MaxKeyBytes
+	hcfg.MaxValueBytes = max(n.cfg.Limits.MaxValueBytes, 1)
 	// A batch must fit one RPC frame with room to spare.
 	hcfg.BatchBytes = max(1<<20, 2*n.cfg.Limits.MaxValueBytes)
 	hcfg.Deliverer = hints.DelivererFunc(n.deliverHints)

@@ -118,6 +118,10 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	scfg.SegmentBytes = cfg.Storage.SegmentBytes
 	scfg.SnapshotBytes = cfg.Storage.SnapshotBytes
 	scfg.TombstoneGC = cfg.Storage.TombstoneGC
+	// The limits hold where data enters storage, not only at the front
+	// doors: peers' stores, repairs and handoffs go through the engine.
+	scfg.MaxKeyBytes = cfg.Limits.MaxKeyBytes
+	scfg.MaxValueBytes = max(cfg.Limits.MaxValueBytes, 1)
 	scfg.Partitions = cfg.Cluster.Partitions
 	scfg.Partitioner = base.Partition
 	scfg.Logger = logger // it adds its own component and node attributes
@@ -202,6 +206,7 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	if n.rpc, err = replica.NewTCPTransport(tcfg); err != nil {
 		return nil, fmt.Errorf("node: rpc: %w", err)
 	}
+	n.metrics.registerRPC(n.rpc)
 	closers = append(closers, func() { _ = n.rpc.Close() })
 
 	rq, _ := replica.ParseQuorum(cfg.Quorum.R) // Validate checked the spelling
@@ -210,10 +215,10 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	ccfg.Self = cfg.Node.Name
 	ccfg.N = cfg.Cluster.Replication
 	ccfg.Placement = func() replica.Placement { return n.ring.Load() }
-	ccfg.Store = n.engine
+	ccfg.Store = limitedStore{n.engine}
 	ccfg.Transport = n.rpc
 	ccfg.Liveness = n.gossip
-	ccfg.Hints = n.hints
+	ccfg.Hints = limitedHints{n.hints}
 	ccfg.Sloppy = cfg.Quorum.Sloppy
 	ccfg.DefaultR, ccfg.DefaultW = rq, wq
 	ccfg.Timeout = cfg.Quorum.Timeout

@@ -146,6 +146,9 @@ func (c *Coordinator) handleStore(ctx context.Context, req Request) error {
 		if c.cfg.Hints == nil {
 			return fmt.Errorf("%w: hint for %s", ErrNoHints, req.HintFor)
 		}
+		if !c.ringMember(req.Key, req.HintFor) {
+			return fmt.Errorf("%w: hint for %q, which is not a ring member", ErrBadRequest, req.HintFor)
+		}
 		c.stats.hintsServed.Add(1)
 		return c.cfg.Hints.StoreHint(ctx, req.HintFor, req.Key, req.Siblings)
 	}

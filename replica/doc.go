@@ -40,8 +40,15 @@
 //	int64  budget   requests only: ns until the caller's deadline, 0 = none
 //	body
 //
-// The first frame on a connection is a hello whose body is the protocol
-// version byte followed by the caller's node name. A request body is
+// The first frame in each direction is a hello whose body is the protocol
+// version byte, then two names, each a uint16 big-endian length and its
+// bytes: the sender's own name and the node it believes it talks to. The
+// caller sends first; the server answers with a hello naming itself and
+// the caller. A server refuses (and counts, TCPStats.WrongPeer) a hello
+// meant for another node, and a caller refuses a server that names itself
+// as another node (ErrWrongPeer), so a call is never answered, and
+// acknowledged, by a node other than the one it was meant for. A hello is
+// at most 4 KiB and must arrive within 5 seconds. A request body is
 // MarshalRequest(req), a response body MarshalReply(resp, err): the version
 // byte then a msgpack map with short field names. New fields and new Kinds
 // need no version bump: decoders skip unknown fields, and an unknown Kind is
@@ -51,7 +58,15 @@
 //
 // A frame over MaxFrameBytes is refused: an outgoing one fails its call
 // without being sent, an incoming one closes the connection before it is
-// read. A broken connection fails its pending calls with ErrConnLost and is
+// read. A served request frame holds its length in a per-connection and a
+// transport-wide byte budget (MaxConnBufferedBytes, MaxBufferedBytes) from
+// the moment its length is read until its call is answered; a connection
+// whose next frame does not fit stops reading until it does. Once begun, a
+// frame must arrive within FrameTimeout, and a connection on which no frame
+// starts for IdleTimeout is closed (clients retire pooled connections idle
+// for half of that). A sibling set of more than 1000 versions in a message
+// is refused, and msgpack nested deeper than vclock.MaxDepth is refused
+// before it is decoded. A broken connection fails its pending calls with ErrConnLost and is
 // redialed by the next call; a failed dial puts the peer in exponential
 // backoff, during which calls fail at once with ErrUnreachable.
 //

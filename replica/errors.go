@@ -50,6 +50,10 @@ var (
 	// than Config.MaxSiblings. The client resolves the siblings first
 	// (HTTP 409).
 	ErrTooManySiblings = errors.New("replica: too many siblings")
+	// ErrWrongPeer: the node at the other end of an RPC connection is not
+	// the one the caller meant (its hello named another node), so the
+	// connection was refused before any call was sent on it.
+	ErrWrongPeer = errors.New("replica: connected to the wrong node")
 	// ErrInternal: a remote failure with no more specific sentinel.
 	ErrInternal = errors.New("replica: remote error")
 )
@@ -151,6 +155,7 @@ var errorCodes = map[string]error{
 	"unreachable":  ErrUnreachable,
 	"conn_lost":    ErrConnLost,
 	"siblings":     ErrTooManySiblings,
+	"wrong_peer":   ErrWrongPeer,
 	"deadline":     context.DeadlineExceeded,
 	"canceled":     context.Canceled,
 }
@@ -161,7 +166,7 @@ func errorCode(err error) string {
 	// QuorumError's causes may themselves wrap other sentinels.
 	for _, c := range []string{"quorum", "bad_quorum", "bad_request", "no_replicas", "not_replica",
 		"unknown_kind", "no_hints", "siblings", "replica_down", "closed", "frame_large", "protocol",
-		"unknown_peer", "unreachable", "conn_lost", "deadline", "canceled"} {
+		"unknown_peer", "unreachable", "conn_lost", "wrong_peer", "deadline", "canceled"} {
 		if errors.Is(err, errorCodes[c]) {
 			return c
 		}

@@ -14,7 +14,7 @@ import (
 //	uint64 id      request ID, echoed by its response; 0 for hello
 //	int64  budget  request only: nanoseconds left until the caller's
 //	               deadline, 0 for none (relative, so clocks need not agree)
-//	body           hello: version byte + caller's node name;
+//	body           hello: see helloBody;
 //	               request: MarshalRequest; response: MarshalReply
 
 const (
@@ -66,18 +66,44 @@ func writeFrame(w *bufio.Writer, f *frame) error {
 // maxLen with ErrFrameTooLarge, and a malformed header with ErrProtocol.
 // io.EOF means the peer closed the connection between frames.
 func readFrame(r *bufio.Reader, maxLen int) (frame, error) {
+	n, err := readFrameLen(r, maxLen)
+	if err != nil {
+		return frame{}, err
+	}
+	return readFrameBody(r, n, false)
+}
+
+// readFrameLen reads a frame's length field and checks it against maxLen
+// and the header size. io.EOF means the peer closed the connection
+// between frames.
+func readFrameLen(r *bufio.Reader, maxLen int) (int, error) {
 	var lb [4]byte
 	if _, err := io.ReadFull(r, lb[:]); err != nil {
-		return frame{}, err
+		return 0, err
 	}
 	n := int(binary.BigEndian.Uint32(lb[:]))
 	if n > maxLen {
-		return frame{}, fmt.Errorf("%w: %d bytes exceeds %d", ErrFrameTooLarge, n, maxLen)
+		return 0, fmt.Errorf("%w: %d bytes exceeds %d", ErrFrameTooLarge, n, maxLen)
 	}
 	if n < frameHeader {
-		return frame{}, fmt.Errorf("%w: frame of %d bytes is shorter than its header", ErrProtocol, n)
+		return 0, fmt.Errorf("%w: frame of %d bytes is shorter than its header", ErrProtocol, n)
 	}
-	buf, err := readN(r, n)
+	return n, nil
+}
+
+// readFrameBody reads the n bytes after a frame's length field and parses
+// them. Unless reserved, the buffer grows as the bytes arrive (see readN);
+// a caller that reserved n bytes of its frame budget for this frame gets
+// one allocation of n, without the garbage of growing.
+func readFrameBody(r *bufio.Reader, n int, reserved bool) (frame, error) {
+	var buf []byte
+	var err error
+	if reserved {
+		buf = make([]byte, n)
+		_, err = io.ReadFull(r, buf)
+	} else {
+		buf, err = readN(r, n)
+	}
 	if err != nil {
 		return frame{}, fmt.Errorf("%w: truncated frame: %w", ErrProtocol, err)
 	}
@@ -131,19 +157,68 @@ func parseFrame(buf []byte) (frame, error) {
 	return f, nil
 }
 
-// helloBody is the first frame's body: the protocol version and the
-// caller's node name (the "from" its handler sees).
-func helloBody(self string) []byte {
-	return append([]byte{ProtocolVersion}, self...)
+// maxHelloBytes bounds a hello frame: it comes before the peer has said
+// who it is, so it gets no share of the frame budget.
+const maxHelloBytes = 4096
+
+// maxNameBytes bounds a node name in a hello.
+const maxNameBytes = 1024
+
+// hello is the first frame in each direction. The caller names itself and
+// the node it meant to dial; the server answers with a hello naming itself
+// and the caller it was told. Each side checks that the other is the node
+// it expects, so a call can never be answered, and acknowledged, by a node
+// other than the one it was meant for (an address that resolves to the
+// wrong host, a stale gossip address, a loopback address on another host).
+type hello struct {
+	self string // the sender's node name
+	peer string // the node the sender believes it talks to
 }
 
-// parseHello returns the caller's name from a hello body.
-func parseHello(b []byte) (string, error) {
-	if len(b) < 2 {
-		return "", fmt.Errorf("%w: hello without a node name", ErrProtocol)
+// helloBody encodes a hello: the protocol version byte, then self and
+// peer, each a uint16 big-endian length and the name's bytes.
+func helloBody(h hello) []byte {
+	b := make([]byte, 0, 1+2+len(h.self)+2+len(h.peer))
+	b = append(b, ProtocolVersion)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(h.self)))
+	b = append(b, h.self...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(h.peer)))
+	return append(b, h.peer...)
+}
+
+// parseHello decodes a hello body. Both names must be present and at most
+// maxNameBytes long.
+func parseHello(b []byte) (hello, error) {
+	if len(b) < 1 {
+		return hello{}, fmt.Errorf("%w: empty hello", ErrProtocol)
 	}
 	if b[0] != ProtocolVersion {
-		return "", fmt.Errorf("%w: peer speaks version %d, want %d", ErrProtocol, b[0], ProtocolVersion)
+		return hello{}, fmt.Errorf("%w: peer speaks version %d, want %d", ErrProtocol, b[0], ProtocolVersion)
 	}
-	return string(b[1:]), nil
+	rest := b[1:]
+	name := func(what string) (string, error) {
+		if len(rest) < 2 {
+			return "", fmt.Errorf("%w: hello without the %s's name", ErrProtocol, what)
+		}
+		n := int(binary.BigEndian.Uint16(rest))
+		rest = rest[2:]
+		if n == 0 || n > maxNameBytes || n > len(rest) {
+			return "", fmt.Errorf("%w: hello: %s's name of %d bytes (%d left, at most %d)", ErrProtocol, what, n, len(rest), maxNameBytes)
+		}
+		s := string(rest[:n])
+		rest = rest[n:]
+		return s, nil
+	}
+	var h hello
+	var err error
+	if h.self, err = name("sender"); err != nil {
+		return hello{}, err
+	}
+	if h.peer, err = name("receiver"); err != nil {
+		return hello{}, err
+	}
+	if len(rest) != 0 {
+		return hello{}, fmt.Errorf("%w: hello: %d trailing bytes", ErrProtocol, len(rest))
+	}
+	return h, nil
 }

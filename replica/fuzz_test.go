@@ -3,8 +3,13 @@ package replica
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
+	"net"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -90,7 +95,7 @@ func FuzzUnmarshalReply(f *testing.F) {
 
 func FuzzReadFrame(f *testing.F) {
 	for _, fr := range []frame{
-		{typ: frameHello, body: helloBody("n1")},
+		{typ: frameHello, body: helloBody(hello{self: "n1", peer: "n2"})},
 		{typ: frameRequest, id: 7, budget: 1e9, body: []byte{1, 2, 3}},
 		{typ: frameResponse, id: 7, body: []byte{4}},
 	} {
@@ -116,6 +121,246 @@ func FuzzReadFrame(f *testing.F) {
 		_ = w.Flush()
 		if !bytes.HasPrefix(b, buf.Bytes()) {
 			t.Fatalf("re-encoded frame %x is not a prefix of input %x", buf.Bytes(), b)
+		}
+	})
+}
+
+// TestUnmarshalRequestHostileShapes: a field this version does not know is
+// skipped by msgpack with one recursion per nesting level, so 8 MB of
+// nested arrays there overflowed the goroutine stack (a fatal error that
+// kills the node). Sets of more siblings than any key can hold are
+// refused before their (linear, but not free) validity check.
+func TestUnmarshalRequestHostileShapes(t *testing.T) {
+	deep := []byte{ProtocolVersion, 0x82, 0xa1, 'k', 0x01, 0xa2, 'z', 'z'}
+	deep = append(deep, bytes.Repeat([]byte{0x91}, 8<<20)...)
+	deep = append(deep, 0xc0)
+	if _, err := UnmarshalRequest(deep); !errors.Is(err, ErrProtocol) {
+		t.Fatalf("deeply nested unknown field: %v, want ErrProtocol", err)
+	}
+
+	many := make(vclock.Siblings, maxWireSiblings+1)
+	for i := range many {
+		many[i] = vclock.Version{Dot: vclock.Dot{Actor: fmt.Sprintf("a%06d", i), Counter: 1}, Value: []byte("v")}
+	}
+	for name, req := range map[string]Request{
+		"store":   {Kind: KindStore, Key: []byte("k"), Siblings: many},
+		"handoff": {Kind: KindHandoff, Batch: []Entry{{Key: []byte("k"), Siblings: many}}},
+	} {
+		b, err := MarshalRequest(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := UnmarshalRequest(b); !errors.Is(err, ErrBadRequest) {
+			t.Errorf("%s of %d siblings: %v, want ErrBadRequest", name, len(many), err)
+		}
+	}
+	b, err := MarshalRequest(Request{Kind: KindStore, Key: []byte("k"), Siblings: many[:maxWireSiblings]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := UnmarshalRequest(b); err != nil {
+		t.Fatalf("store of %d siblings: %v", maxWireSiblings, err)
+	}
+	rb, err := MarshalReply(Response{Siblings: many}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := UnmarshalReply("peer", rb); !errors.Is(err, ErrProtocol) {
+		t.Fatalf("reply of %d siblings: %v, want ErrProtocol", len(many), err)
+	}
+}
+
+// connSeeds returns byte streams a client might send: a hello followed by
+// requests, and a few broken variants.
+func connSeeds(t testing.TB, self, peer string) [][]byte {
+	var seeds [][]byte
+	enc := func(frames ...frame) []byte {
+		var buf bytes.Buffer
+		w := bufio.NewWriter(&buf)
+		for i := range frames {
+			if err := writeFrame(w, &frames[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = w.Flush()
+		return buf.Bytes()
+	}
+	h := frame{typ: frameHello, body: helloBody(hello{self: self, peer: peer})}
+	var reqs []frame
+	for i, r := range sampleRequests() {
+		b, err := MarshalRequest(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reqs = append(reqs, frame{typ: frameRequest, id: uint64(i + 1), budget: int64(time.Second), body: b})
+	}
+	seeds = append(seeds, enc(h), enc(append([]frame{h}, reqs...)...), enc(h, reqs[2]))
+	seeds = append(seeds, enc(frame{typ: frameHello, body: helloBody(hello{self: self, peer: "elsewhere"})}, reqs[0]))
+	deep := append([]byte{ProtocolVersion, 0x81, 0xa2, 'z', 'z'}, bytes.Repeat([]byte{0x91}, 4000)...)
+	seeds = append(seeds, enc(h, frame{typ: frameRequest, id: 9, body: append(deep, 0xc0)}))
+	return seeds
+}
+
+// fuzzServer is one serving transport per fuzzing process.
+var fuzzServer struct {
+	once sync.Once
+	tr   *TCPTransport
+	addr string
+	err  error
+}
+
+const fuzzMaxFrame = 64 << 10
+
+// FuzzRPCConnection feeds raw bytes, as the client side of a real TCP
+// connection, to a serving transport: the hello, then frames. The server
+// must not panic, must hold no more than its frame budget, must answer
+// with its own hello before anything else, and must free the budget once
+// the connection is gone.
+func FuzzRPCConnection(f *testing.F) {
+	for _, s := range connSeeds(f, "cli", "srv") {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fuzzServer.once.Do(func() {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				fuzzServer.err = err
+				return
+			}
+			cfg := DefaultTCPConfig()
+			cfg.Self = "srv"
+			cfg.Resolve = func(string) (string, bool) { return "", false }
+			cfg.MaxFrameBytes = fuzzMaxFrame
+			cfg.IdleTimeout, cfg.FrameTimeout = time.Second, time.Second
+			h := HandlerFunc(func(_ context.Context, _ string, req Request) (Response, error) {
+				return Response{Siblings: req.Siblings}, nil
+			})
+			fuzzServer.tr, fuzzServer.err = NewTCPTransport(cfg)
+			if fuzzServer.err == nil {
+				fuzzServer.addr = ln.Addr().String()
+				go func() { _ = fuzzServer.tr.Serve(ln, h) }()
+			}
+		})
+		if fuzzServer.err != nil {
+			t.Fatal(fuzzServer.err)
+		}
+		srv := fuzzServer.tr
+		nc, err := net.Dial("tcp", fuzzServer.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Close with a reset: tens of thousands of connections in
+		// TIME_WAIT would exhaust the ephemeral ports.
+		_ = nc.(*net.TCPConn).SetLinger(0)
+		defer nc.Close()
+		_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+		go func() {
+			_, _ = nc.Write(data)
+			_ = nc.(*net.TCPConn).CloseWrite()
+		}()
+		br := bufio.NewReader(nc)
+		first := true
+		for range 64 {
+			f, err := readFrame(br, 2*fuzzMaxFrame)
+			if err != nil {
+				break
+			}
+			if first {
+				h, err := parseHello(f.body)
+				if f.typ != frameHello || err != nil || h.self != "srv" {
+					t.Fatalf("server's first frame: type %d, %+v, %v", f.typ, h, err)
+				}
+				first = false
+				continue
+			}
+			if f.typ != frameResponse {
+				t.Fatalf("server sent frame type %d", f.typ)
+			}
+			if _, err := UnmarshalReply("srv", f.body); err != nil {
+				// The server's own replies always decode; errors come
+				// back as the handler's or the decoder's sentinel.
+				var re *RemoteError
+				if !errors.As(err, &re) {
+					t.Fatalf("server reply does not decode: %v", err)
+				}
+			}
+		}
+		_ = nc.Close()
+		if s := srv.Stats(); s.BufferedBytes > srv.cfg.MaxBufferedBytes {
+			t.Fatalf("server holds %d frame bytes, budget %d", s.BufferedBytes, srv.cfg.MaxBufferedBytes)
+		}
+		for i := 0; srv.Stats().BufferedBytes != 0; i++ {
+			if i == 500 {
+				t.Fatalf("server still holds %d frame bytes after the connection closed", srv.Stats().BufferedBytes)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	})
+}
+
+// FuzzRPCClientConnection feeds raw bytes, as the server side of a real
+// TCP connection, to a calling transport after it sent its hello. The
+// client must not panic, and a call may succeed only if the bytes began
+// with a hello from the node it called, naming it.
+func FuzzRPCClientConnection(f *testing.F) {
+	var srvSeeds [][]byte
+	for _, r := range []struct {
+		resp Response
+		err  error
+	}{{Response{Replies: 1}, nil}, {Response{}, ErrBadRequest}} {
+		b, err := MarshalReply(r.resp, r.err)
+		if err != nil {
+			f.Fatal(err)
+		}
+		var buf bytes.Buffer
+		w := bufio.NewWriter(&buf)
+		_ = writeFrame(w, &frame{typ: frameHello, body: helloBody(hello{self: "srv", peer: "cli"})})
+		_ = writeFrame(w, &frame{typ: frameResponse, id: 1, body: b})
+		_ = w.Flush()
+		srvSeeds = append(srvSeeds, buf.Bytes())
+	}
+	for _, s := range srvSeeds {
+		f.Add(s)
+	}
+	f.Add(connSeeds(f, "n3", "cli")[0])
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go func() {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = nc.(*net.TCPConn).SetLinger(0) // see FuzzRPCConnection
+			defer nc.Close()
+			_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := readHello(bufio.NewReader(nc)); err != nil {
+				return
+			}
+			_, _ = nc.Write(data)
+		}()
+		addr := ln.Addr().String()
+		cfg := DefaultTCPConfig()
+		cfg.Self = "cli"
+		cfg.Resolve = func(string) (string, bool) { return addr, true }
+		cfg.MaxFrameBytes = fuzzMaxFrame
+		cfg.ConnsPerPeer = 1
+		cli, err := NewTCPTransport(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cli.Close()
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		_, err = cli.Call(ctx, "srv", Request{Kind: KindPing})
+		if err == nil {
+			h, herr := readHello(bufio.NewReader(bytes.NewReader(data)))
+			if herr != nil || h != (hello{self: "srv", peer: "cli"}) {
+				t.Fatalf("call succeeded though the server's hello was %+v, %v", h, herr)
+			}
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/ringkv/ringkv/vclock"
@@ -126,4 +127,17 @@ func (c *Coordinator) applyBatch(ctx context.Context, batch []Entry) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ringMember reports whether node is a member of the current ring: one of
+// the replicas or fallbacks of key's partition, which together are every
+// member. Hints are kept only for members; each target gets its own hint
+// log, so names a peer made up would otherwise each cost an open file.
+func (c *Coordinator) ringMember(key []byte, node string) bool {
+	p := c.cfg.Placement()
+	if p == nil {
+		return false
+	}
+	part := p.Partition(key)
+	return slices.Contains(p.Replicas(part), node) || slices.Contains(p.Fallbacks(part), node)
 }

@@ -14,8 +14,9 @@ import (
 // field or a Kind does not need a new version: fields are msgpack map keys
 // that older decoders skip, and an unknown Kind is answered with
 // ErrUnknownKind. Bump the version only for changes old peers would
-// misread.
-const ProtocolVersion byte = 1
+// misread. Version 2: the hello names both ends and the server answers
+// with its own hello.
+const ProtocolVersion byte = 2
 
 // Kind selects the call a Request makes. Values are part of the protocol:
 // never renumber, only add.
@@ -138,6 +139,23 @@ type wireError struct {
 	Reach    int               `msgpack:"reach,omitempty"`
 }
 
+// maxWireSiblings bounds the versions of one sibling set in a message. The
+// coordinator keeps far fewer per key (it refuses writes past its sibling
+// cap), so a larger set comes from a broken or hostile peer; refusing it
+// bounds the work of checking and merging what a peer sends.
+const maxWireSiblings = 1000
+
+// checkSiblings refuses a set that is too large or not canonical.
+func checkSiblings(s vclock.Siblings) error {
+	if len(s) > maxWireSiblings {
+		return fmt.Errorf("%w: %d siblings, at most %d", vclock.ErrBadSiblings, len(s), maxWireSiblings)
+	}
+	if !s.Valid() {
+		return vclock.ErrBadSiblings
+	}
+	return nil
+}
+
 // MarshalRequest encodes a request: the protocol version byte, then msgpack.
 func MarshalRequest(r Request) ([]byte, error) {
 	return marshal(&r)
@@ -151,15 +169,18 @@ func UnmarshalRequest(b []byte) (Request, error) {
 	if err := unmarshal(b, &r); err != nil {
 		return Request{}, err
 	}
-	if !r.Siblings.Valid() {
-		return Request{}, fmt.Errorf("%w: %w", ErrBadRequest, vclock.ErrBadSiblings)
+	if err := checkSiblings(r.Siblings); err != nil {
+		return Request{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	if r.Write != nil && !r.Write.Context.Valid() {
 		return Request{}, fmt.Errorf("%w: %w", ErrBadRequest, vclock.ErrBadContext)
 	}
 	for i, e := range r.Batch {
-		if len(e.Key) == 0 || !e.Siblings.Valid() {
-			return Request{}, fmt.Errorf("%w: batch entry %d: empty key or %w", ErrBadRequest, i, vclock.ErrBadSiblings)
+		if len(e.Key) == 0 {
+			return Request{}, fmt.Errorf("%w: batch entry %d: empty key", ErrBadRequest, i)
+		}
+		if err := checkSiblings(e.Siblings); err != nil {
+			return Request{}, fmt.Errorf("%w: batch entry %d: %w", ErrBadRequest, i, err)
 		}
 	}
 	return r, nil
@@ -205,7 +226,7 @@ func UnmarshalReply(node string, b []byte) (Response, error) {
 		}
 		return Response{}, &RemoteError{Node: node, Code: w.Err.Code, Msg: w.Err.Msg}
 	}
-	if !w.Resp.Siblings.Valid() || !w.Resp.Context.Valid() {
+	if checkSiblings(w.Resp.Siblings) != nil || !w.Resp.Context.Valid() {
 		return Response{}, fmt.Errorf("%w: reply from %s: non-canonical sibling set or context", ErrProtocol, node)
 	}
 	return w.Resp, nil

@@ -37,6 +37,27 @@ type TCPConfig struct {
 	// MaxInFlight bounds the calls one server connection runs at once;
 	// beyond it the connection stops reading (backpressure). Default 1024.
 	MaxInFlight int
+	// MaxBufferedBytes bounds the bytes of request frames that all served
+	// connections together hold, from the moment a frame's length is read
+	// until its call is answered. A connection whose next frame does not
+	// fit stops reading until earlier calls finish (backpressure), so
+	// peers announcing large frames cannot make the node hold more.
+	// Default 4 × MaxFrameBytes (256 MiB); at least MaxFrameBytes.
+	MaxBufferedBytes int64
+	// MaxConnBufferedBytes is the same bound for one served connection, so
+	// that one peer cannot take the whole MaxBufferedBytes. Default
+	// MaxFrameBytes; at least MaxFrameBytes.
+	MaxConnBufferedBytes int64
+	// IdleTimeout closes a served connection on which no frame started for
+	// this long. Clients retire a pooled connection idle for half of it
+	// before using it again, so a healthy call never meets a closing
+	// connection. Default 2m.
+	IdleTimeout time.Duration
+	// FrameTimeout bounds how long a served frame may take to arrive once
+	// its length was read (64 MiB at about 1 MiB/s). A peer that stalls
+	// midway is disconnected and its share of the budget freed.
+	// Default 1m.
+	FrameTimeout time.Duration
 	// Logger receives connection lifecycle lines; nil discards.
 	Logger *slog.Logger
 }
@@ -51,6 +72,8 @@ func DefaultTCPConfig() TCPConfig {
 		BackoffMin:    50 * time.Millisecond,
 		BackoffMax:    5 * time.Second,
 		MaxInFlight:   1024,
+		IdleTimeout:   2 * time.Minute,
+		FrameTimeout:  time.Minute,
 	}
 }
 
@@ -76,6 +99,15 @@ func (c TCPConfig) Validate() error {
 	if c.MaxInFlight < 1 {
 		bad("MaxInFlight must be >= 1, got %d", c.MaxInFlight)
 	}
+	if c.MaxBufferedBytes < int64(c.MaxFrameBytes) || c.MaxConnBufferedBytes < int64(c.MaxFrameBytes) {
+		bad("MaxBufferedBytes (%d) and MaxConnBufferedBytes (%d) must be at least MaxFrameBytes (%d)", c.MaxBufferedBytes, c.MaxConnBufferedBytes, c.MaxFrameBytes)
+	}
+	if c.IdleTimeout <= 0 || c.FrameTimeout <= 0 {
+		bad("IdleTimeout and FrameTimeout must be positive")
+	}
+	if len(c.Self) > maxNameBytes {
+		bad("Self must be at most %d bytes", maxNameBytes)
+	}
 	return errors.Join(errs...)
 }
 
@@ -88,12 +120,17 @@ type TCPTransport struct {
 	// srv is the context of every served call; Close cancels it.
 	srv    context.Context
 	cancel context.CancelFunc
-	mu     sync.Mutex // guards closed, peers, lns, served
-	closed bool
-	peers  map[string]*peer
-	lns    map[net.Listener]struct{}
-	served map[net.Conn]struct{}
-	wg     sync.WaitGroup // read loops and served connections
+	// budget holds the bytes of every served frame not yet answered.
+	budget *byteBudget
+	// wrongPeer counts connections refused because the other end's hello
+	// named a node other than the one expected (either side).
+	wrongPeer atomic.Uint64
+	mu        sync.Mutex // guards closed, peers, lns, served
+	closed    bool
+	peers     map[string]*peer
+	lns       map[net.Listener]struct{}
+	served    map[net.Conn]struct{}
+	wg        sync.WaitGroup // read loops and served connections
 }
 
 var _ Transport = (*TCPTransport)(nil)
@@ -120,6 +157,18 @@ func NewTCPTransport(cfg TCPConfig) (*TCPTransport, error) {
 	if cfg.MaxInFlight == 0 {
 		cfg.MaxInFlight = d.MaxInFlight
 	}
+	if cfg.MaxBufferedBytes == 0 {
+		cfg.MaxBufferedBytes = 4 * int64(cfg.MaxFrameBytes)
+	}
+	if cfg.MaxConnBufferedBytes == 0 {
+		cfg.MaxConnBufferedBytes = int64(cfg.MaxFrameBytes)
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = d.IdleTimeout
+	}
+	if cfg.FrameTimeout == 0 {
+		cfg.FrameTimeout = d.FrameTimeout
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -129,7 +178,7 @@ func NewTCPTransport(cfg TCPConfig) (*TCPTransport, error) {
 	srv, cancel := context.WithCancel(context.Background())
 	return &TCPTransport{
 		cfg: cfg, log: cfg.Logger.With("component", "rpc", "node", cfg.Self),
-		srv: srv, cancel: cancel,
+		srv: srv, cancel: cancel, budget: newByteBudget(cfg.MaxBufferedBytes),
 		peers: map[string]*peer{}, lns: map[net.Listener]struct{}{}, served: map[net.Conn]struct{}{},
 	}, nil
 }
@@ -183,6 +232,27 @@ func (t *TCPTransport) Call(ctx context.Context, to string, req Request) (Respon
 		c.unregister(f.id)
 		return Response{}, fmt.Errorf("replica: %v to %s: %w", req.Kind, to, ctx.Err())
 	}
+}
+
+// TCPStats is a snapshot of a transport's counters.
+type TCPStats struct {
+	// WrongPeer counts connections refused because the other end named
+	// itself, or its expected peer, as a node other than the one expected:
+	// as server, a hello meant for another node; as client, a dialed
+	// address answered by another node.
+	WrongPeer uint64
+	// BufferedBytes is the bytes of served request frames being read or
+	// run right now (bounded by MaxBufferedBytes).
+	BufferedBytes int64
+	// WaitingFrames is the served connections waiting for room in
+	// MaxBufferedBytes before reading their next frame.
+	WaitingFrames int
+}
+
+// Stats returns the transport's counters.
+func (t *TCPTransport) Stats() TCPStats {
+	used, waiting := t.budget.inUse()
+	return TCPStats{WrongPeer: t.wrongPeer.Load(), BufferedBytes: used, WaitingFrames: waiting}
 }
 
 // Close closes every connection and listener, cancels served calls and
@@ -244,7 +314,12 @@ func (t *TCPTransport) conn(ctx context.Context, to string) (*clientConn, error)
 	i := p.next % len(p.conns)
 	p.next++
 	if c := p.conns[i]; c != nil {
-		return c, nil
+		// The server closes a connection idle for IdleTimeout; retire it
+		// well before, rather than race a call against that close.
+		if !c.retireIfIdle(t.cfg.IdleTimeout / 2) {
+			return c, nil
+		}
+		p.conns[i] = nil
 	}
 	if now := time.Now(); now.Before(p.retryAt) {
 		for _, c := range p.conns {
@@ -258,7 +333,7 @@ func (t *TCPTransport) conn(ctx context.Context, to string) (*clientConn, error)
 	if !ok {
 		return nil, fmt.Errorf("%w: %s", ErrUnknownPeer, to)
 	}
-	nc, err := t.dial(ctx, addr)
+	nc, br, err := t.dial(ctx, to, addr)
 	if err != nil {
 		if ctx.Err() != nil {
 			// The caller gave up; that says nothing about the peer.
@@ -271,7 +346,8 @@ func (t *TCPTransport) conn(ctx context.Context, to string) (*clientConn, error)
 		return nil, fmt.Errorf("%w: %s at %s: %w", ErrUnreachable, to, addr, err)
 	}
 	p.fails, p.lastErr = 0, nil
-	c := &clientConn{t: t, p: p, nc: nc, bw: bufio.NewWriter(nc), pending: map[uint64]chan callResult{}}
+	c := &clientConn{t: t, p: p, nc: nc, br: br, bw: bufio.NewWriter(nc), pending: map[uint64]chan callResult{}}
+	c.lastSend.Store(time.Now().UnixNano())
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -285,25 +361,59 @@ func (t *TCPTransport) conn(ctx context.Context, to string) (*clientConn, error)
 	return c, nil
 }
 
-// dial connects and sends the hello frame.
-func (t *TCPTransport) dial(ctx context.Context, addr string) (net.Conn, error) {
+// dial connects to node to at addr and exchanges hellos: ours names this
+// node and to, the server's must name to and this node. A server that is
+// another node (the address is stale or points at the wrong host) fails
+// the dial with ErrWrongPeer, before any call is sent.
+func (t *TCPTransport) dial(ctx context.Context, to, addr string) (net.Conn, *bufio.Reader, error) {
 	d := net.Dialer{Timeout: t.cfg.DialTimeout}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	// The hello exchange is bounded by DialTimeout and by ctx.
+	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
+	defer stop()
+	fail := func(err error) (net.Conn, *bufio.Reader, error) {
+		_ = nc.Close() // the dial failed; err says why
+		return nil, nil, err
+	}
+	_ = nc.SetDeadline(time.Now().Add(t.cfg.DialTimeout))
 	bw := bufio.NewWriter(nc)
-	_ = nc.SetWriteDeadline(time.Now().Add(t.cfg.DialTimeout))
-	err = writeFrame(bw, &frame{typ: frameHello, body: helloBody(t.cfg.Self)})
+	err = writeFrame(bw, &frame{typ: frameHello, body: helloBody(hello{self: t.cfg.Self, peer: to})})
 	if err == nil {
 		err = bw.Flush()
 	}
-	_ = nc.SetWriteDeadline(time.Time{})
 	if err != nil {
-		_ = nc.Close()
-		return nil, err
+		return fail(err)
 	}
-	return nc, nil
+	br := bufio.NewReader(nc)
+	h, err := readHello(br)
+	if err != nil {
+		return fail(fmt.Errorf("reading the server's hello: %w", err))
+	}
+	if h.self != to || h.peer != t.cfg.Self {
+		t.wrongPeer.Add(1)
+		t.log.Warn("rpc peer is another node", "peer", to, "addr", addr, "answered_by", h.self, "addressed_to", h.peer)
+		return fail(fmt.Errorf("%w: dialed %s at %s, answered by %q (which was told it is called by %q)", ErrWrongPeer, to, addr, h.self, h.peer))
+	}
+	if !stop() {
+		return fail(ctx.Err()) // ctx ended as the hello arrived
+	}
+	_ = nc.SetDeadline(time.Time{})
+	return nc, br, nil
+}
+
+// readHello reads a hello frame.
+func readHello(br *bufio.Reader) (hello, error) {
+	f, err := readFrame(br, maxHelloBytes)
+	if err == nil && f.typ != frameHello {
+		err = fmt.Errorf("%w: first frame has type %d, want hello", ErrProtocol, f.typ)
+	}
+	if err != nil {
+		return hello{}, err
+	}
+	return parseHello(f.body)
 }
 
 // closeAll closes every pooled connection (transport shutdown).
@@ -340,14 +450,38 @@ type clientConn struct {
 	t   *TCPTransport
 	p   *peer
 	nc  net.Conn
+	br  *bufio.Reader // read by readLoop only
 	ids atomic.Uint64
-	wmu sync.Mutex // guards bw: one frame written and flushed at a time
-	bw  *bufio.Writer
-	mu  sync.Mutex // guards pending and err
+	// lastSend is when the last frame was sent, Unix nanoseconds.
+	lastSend atomic.Int64
+	wmu      sync.Mutex // guards bw: one frame written and flushed at a time
+	bw       *bufio.Writer
+	mu       sync.Mutex // guards pending and err
 	// pending maps request IDs to the waiting caller; a caller that gives
 	// up removes its entry and a late response is dropped.
 	pending map[uint64]chan callResult
 	err     error // why the connection failed; set once
+}
+
+// errIdle retires a pooled connection that sat idle (see stale).
+var errIdle = errors.New("replica: idle connection retired")
+
+// retireIfIdle closes c if nothing was sent on it for longer than d and
+// no call waits on it, and reports whether it did. A caller that picked c
+// earlier then fails to register on it and retries on a fresh connection.
+func (c *clientConn) retireIfIdle(d time.Duration) bool {
+	if time.Since(time.Unix(0, c.lastSend.Load())) <= d {
+		return false
+	}
+	c.mu.Lock()
+	if c.err != nil || len(c.pending) > 0 {
+		c.mu.Unlock()
+		return false
+	}
+	c.err, c.pending = errIdle, nil
+	c.mu.Unlock()
+	_ = c.nc.Close() // idle: nothing in flight to report to
+	return true
 }
 
 func (c *clientConn) register(ch chan callResult) (uint64, error) {
@@ -379,6 +513,7 @@ func (c *clientConn) send(f *frame, deadline time.Time) error {
 	if err == nil {
 		err = c.bw.Flush()
 	}
+	c.lastSend.Store(time.Now().UnixNano())
 	c.wmu.Unlock()
 	if err != nil {
 		c.fail(err)
@@ -393,9 +528,8 @@ func (c *clientConn) send(f *frame, deadline time.Time) error {
 // readLoop delivers responses to their callers until the connection fails.
 func (c *clientConn) readLoop() {
 	defer c.t.wg.Done()
-	br := bufio.NewReader(c.nc)
 	for {
-		f, err := readFrame(br, c.t.cfg.MaxFrameBytes)
+		f, err := readFrame(c.br, c.t.cfg.MaxFrameBytes)
 		if err == nil && f.typ != frameResponse {
 			err = fmt.Errorf("%w: server sent frame type %d", ErrProtocol, f.typ)
 		}
@@ -430,7 +564,7 @@ func (c *clientConn) fail(err error) {
 	for _, ch := range pending {
 		ch <- callResult{err: fmt.Errorf("%w: %s: %w", ErrConnLost, c.p.name, err)}
 	}
-	if !errors.Is(err, ErrClosed) {
+	if !errors.Is(err, ErrClosed) && !errors.Is(err, errIdle) {
 		c.t.log.Debug("connection lost", "peer", c.p.name, "err", err)
 	}
 }

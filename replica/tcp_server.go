@@ -67,9 +67,11 @@ type serverConn struct {
 	bw  *bufio.Writer
 }
 
-// serveConn reads the hello, then requests, running each in its own
-// goroutine (at most MaxInFlight at once) and writing responses as they
-// finish, in any order.
+// serveConn reads the hello and answers it, then reads requests, running
+// each in its own goroutine (at most MaxInFlight at once) and writing
+// responses as they finish, in any order. Each request frame holds its
+// length in the transport's and the connection's byte budgets from the
+// moment its length is read until its call is answered.
 func (t *TCPTransport) serveConn(nc net.Conn, h Handler) {
 	var calls sync.WaitGroup
 	defer func() {
@@ -81,29 +83,35 @@ func (t *TCPTransport) serveConn(nc net.Conn, h Handler) {
 		t.wg.Done()
 	}()
 	br := bufio.NewReader(nc)
-	_ = nc.SetReadDeadline(time.Now().Add(helloTimeout))
-	f, err := readFrame(br, t.cfg.MaxFrameBytes)
-	if err == nil && f.typ != frameHello {
-		err = fmt.Errorf("%w: first frame has type %d, want hello", ErrProtocol, f.typ)
-	}
-	var from string
-	if err == nil {
-		from, err = parseHello(f.body)
-	}
-	if err != nil {
-		t.log.Warn("refused rpc connection", "remote", nc.RemoteAddr().String(), "err", err)
+	sc := &serverConn{nc: nc, bw: bufio.NewWriter(nc)}
+	from, ok := t.acceptHello(sc, br)
+	if !ok {
 		return
 	}
-	_ = nc.SetReadDeadline(time.Time{})
-	sc := &serverConn{nc: nc, bw: bufio.NewWriter(nc)}
 	sem := make(chan struct{}, t.cfg.MaxInFlight)
+	conn := newByteBudget(t.cfg.MaxConnBufferedBytes)
 	for {
-		f, err := readFrame(br, t.cfg.MaxFrameBytes)
-		if err == nil && f.typ != frameRequest {
-			err = fmt.Errorf("%w: client sent frame type %d", ErrProtocol, f.typ)
+		// Waiting for the next frame: the connection may idle this long.
+		_ = nc.SetReadDeadline(time.Now().Add(t.cfg.IdleTimeout))
+		n, err := readFrameLen(br, t.cfg.MaxFrameBytes)
+		var f frame
+		if err == nil {
+			err = t.reserve(conn, int64(n))
+			if err == nil {
+				// Its bytes are reserved: the frame must now arrive
+				// whole, or the connection goes and the bytes with it.
+				_ = nc.SetReadDeadline(time.Now().Add(t.cfg.FrameTimeout))
+				f, err = readFrameBody(br, n, true)
+				if err == nil && f.typ != frameRequest {
+					err = fmt.Errorf("%w: client sent frame type %d", ErrProtocol, f.typ)
+				}
+				if err != nil {
+					t.unreserve(conn, int64(n))
+				}
+			}
 		}
 		if err != nil {
-			if !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) {
+			if !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) && !errors.Is(err, context.Canceled) {
 				t.log.Debug("rpc connection ended", "peer", from, "err", err)
 			}
 			return
@@ -113,9 +121,59 @@ func (t *TCPTransport) serveConn(nc net.Conn, h Handler) {
 		go func() {
 			defer calls.Done()
 			defer func() { <-sem }()
+			defer t.unreserve(conn, int64(n))
 			t.serveCall(sc, from, h, f)
 		}()
 	}
+}
+
+// acceptHello reads the caller's hello and answers with this node's. A
+// hello meant for another node is refused (and counted): the answer still
+// names this node, so the caller can report whom it reached, and then the
+// connection is closed. It returns the caller's name.
+func (t *TCPTransport) acceptHello(sc *serverConn, br *bufio.Reader) (string, bool) {
+	nc := sc.nc
+	_ = nc.SetDeadline(time.Now().Add(helloTimeout))
+	h, err := readHello(br)
+	if err != nil {
+		t.log.Warn("refused rpc connection", "remote", nc.RemoteAddr().String(), "err", err)
+		return "", false
+	}
+	err = writeFrame(sc.bw, &frame{typ: frameHello, body: helloBody(hello{self: t.cfg.Self, peer: h.self})})
+	if err == nil {
+		err = sc.bw.Flush()
+	}
+	if h.peer != t.cfg.Self {
+		t.wrongPeer.Add(1)
+		t.log.Warn("refused rpc connection meant for another node", "remote", nc.RemoteAddr().String(), "peer", h.self, "addressed_to", h.peer)
+		return "", false
+	}
+	if err != nil {
+		t.log.Debug("rpc hello not sent", "peer", h.self, "err", err)
+		return "", false
+	}
+	_ = nc.SetDeadline(time.Time{})
+	return h.self, true
+}
+
+// reserve takes n bytes from the connection's budget, then from the
+// transport's, waiting (and so not reading: backpressure) until both have
+// room or the transport closes.
+func (t *TCPTransport) reserve(conn *byteBudget, n int64) error {
+	if err := conn.acquire(t.srv, n); err != nil {
+		return err
+	}
+	if err := t.budget.acquire(t.srv, n); err != nil {
+		conn.release(n)
+		return err
+	}
+	return nil
+}
+
+// unreserve returns what reserve took.
+func (t *TCPTransport) unreserve(conn *byteBudget, n int64) {
+	t.budget.release(n)
+	conn.release(n)
 }
 
 // serveCall runs one request and writes its response.

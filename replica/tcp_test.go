@@ -109,7 +109,8 @@ func TestTCPFrameTooLarge(t *testing.T) {
 	expectClosed(t, nc)
 }
 
-// rawHello dials addr and sends a hello with the given version byte.
+// rawHello dials addr, sends a hello from "raw" to "srv" with the given
+// version byte and, for the current version, reads the server's hello.
 func rawHello(t *testing.T, addr string, version byte) net.Conn {
 	t.Helper()
 	nc, err := net.Dial("tcp", addr)
@@ -118,12 +119,21 @@ func rawHello(t *testing.T, addr string, version byte) net.Conn {
 	}
 	t.Cleanup(func() { _ = nc.Close() })
 	w := bufio.NewWriter(nc)
-	body := append([]byte{version}, "raw"...)
+	body := helloBody(hello{self: "raw", peer: "srv"})
+	body[0] = version
 	if err := writeFrame(w, &frame{typ: frameHello, body: body}); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
+	}
+	if version == ProtocolVersion {
+		_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		h, err := readHello(bufio.NewReader(nc))
+		if err != nil || h != (hello{self: "srv", peer: "raw"}) {
+			t.Fatalf("server hello %+v, %v", h, err)
+		}
+		_ = nc.SetReadDeadline(time.Time{})
 	}
 	return nc
 }
@@ -294,9 +304,15 @@ func TestTCPCallDeadlineWithStalledPeer(t *testing.T) {
 	accepted := make(chan net.Conn, 1)
 	go func() {
 		nc, err := ln.Accept()
-		if err == nil {
-			accepted <- nc // never read from: the peer is stalled
+		if err != nil {
+			return
 		}
+		// Answer the hello, then never read again: the peer is stalled.
+		_, _ = readHello(bufio.NewReader(nc))
+		w := bufio.NewWriter(nc)
+		_ = writeFrame(w, &frame{typ: frameHello, body: helloBody(hello{self: "srv", peer: "cli"})})
+		_ = w.Flush()
+		accepted <- nc
 	}()
 	t.Cleanup(func() {
 		select {

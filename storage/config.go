@@ -39,6 +39,10 @@ var (
 	// write or fsync). The engine refuses all further writes until it is
 	// reopened, because the state of unsynced data is then unknown.
 	ErrFailed = errors.New("storage: disk write failed; reopen required")
+	// ErrTooLarge is returned by Apply and Update for a key longer than
+	// Config.MaxKeyBytes or a new version whose value is larger than
+	// Config.MaxValueBytes. Nothing is written.
+	ErrTooLarge = errors.New("storage: key or value exceeds the configured limit")
 	// ErrInvalid is returned for bad arguments: an empty key, a sibling set
 	// that is not canonical, a partition out of range, a record too large.
 	ErrInvalid = errors.New("storage: invalid argument")
@@ -68,6 +72,16 @@ type Config struct {
 	// actor (see Engine.Incarnation), in which case it waits until the
 	// actor is renewed. Default 240h (10 days).
 	TombstoneGC time.Duration
+	// MaxKeyBytes is the longest key Apply and Update accept; a longer one
+	// fails with ErrTooLarge. The front ends check the same limit, but
+	// data also enters through replication, read repair and handoff, from
+	// peers that are not trusted to have checked. Default 1 KiB.
+	MaxKeyBytes int
+	// MaxValueBytes is the largest value of a version Apply and Update
+	// accept (versions already stored are not checked again, so lowering
+	// it never makes a key unwritable); a larger one fails with
+	// ErrTooLarge. Default 1 MiB.
+	MaxValueBytes int
 	// Partitions is the number of partitions (index shards); required >= 1.
 	Partitions int
 	// Partitioner maps a key to its partition in [0, Partitions); required.
@@ -98,6 +112,8 @@ func DefaultConfig() Config {
 		SegmentBytes:  l.SegmentBytes,
 		SnapshotBytes: 256 << 20,
 		TombstoneGC:   240 * time.Hour,
+		MaxKeyBytes:   1 << 10,
+		MaxValueBytes: 1 << 20,
 	}
 }
 
@@ -112,6 +128,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.TombstoneGC == 0 {
 		c.TombstoneGC = d.TombstoneGC
+	}
+	if c.MaxKeyBytes == 0 {
+		c.MaxKeyBytes = d.MaxKeyBytes
+	}
+	if c.MaxValueBytes == 0 {
+		c.MaxValueBytes = d.MaxValueBytes
 	}
 	return c
 }
@@ -131,6 +153,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: config: Partitioner is required", ErrInvalid)
 	case c.TombstoneGC <= 0:
 		return fmt.Errorf("%w: config: TombstoneGC is %v, need > 0", ErrInvalid, c.TombstoneGC)
+	case c.MaxKeyBytes < 1 || c.MaxValueBytes < 1:
+		return fmt.Errorf("%w: config: MaxKeyBytes (%d) and MaxValueBytes (%d) must be positive", ErrInvalid, c.MaxKeyBytes, c.MaxValueBytes)
 	}
 	return c.logConfig().Validate()
 }

@@ -201,8 +201,8 @@ func (e *Engine) Get(key []byte) vclock.Siblings {
 // still waits until the covering state is durable.
 func (e *Engine) Apply(ctx context.Context, key []byte, s vclock.Siblings) (vclock.Siblings, error) {
 	// Whatever Merge cannot repair in a non-canonical s stays in the
-	// result, which Update's check refuses with ErrInvalid: one quadratic
-	// Valid pass per write instead of two.
+	// result, which Update's check refuses with ErrInvalid: one Valid pass
+	// per write instead of two.
 	return e.Update(ctx, key, func(cur vclock.Siblings) (vclock.Siblings, error) {
 		return vclock.Merge(cur, s), nil
 	})
@@ -221,6 +221,9 @@ func (e *Engine) Apply(ctx context.Context, key []byte, s vclock.Siblings) (vclo
 func (e *Engine) Update(ctx context.Context, key []byte, fn func(cur vclock.Siblings) (vclock.Siblings, error)) (vclock.Siblings, error) {
 	if len(key) == 0 {
 		return nil, fmt.Errorf("%w: empty key", ErrInvalid)
+	}
+	if len(key) > e.cfg.MaxKeyBytes {
+		return nil, fmt.Errorf("%w: key of %d bytes, limit %d", ErrTooLarge, len(key), e.cfg.MaxKeyBytes)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -263,12 +266,36 @@ func (e *Engine) stage(sh *shard, key []byte, fn func(cur vclock.Siblings) (vclo
 		p, err = e.log.Barrier()
 		return cur, p, err
 	}
+	if err := e.checkNewValues(cur, next); err != nil {
+		return nil, p, err
+	}
 	sh.scratch = appendEntry(sh.scratch[:0], key, next)
 	if p, err = e.log.AppendAsync(sh.scratch); err != nil {
 		return nil, p, err
 	}
 	sh.set(string(key), next)
 	return next, p, nil
+}
+
+// checkNewValues refuses next if a version in it that cur does not hold
+// has a value over MaxValueBytes. Versions already stored are not checked
+// again, so a lowered limit never makes a key unwritable. Both sets are
+// sorted by dot.
+func (e *Engine) checkNewValues(cur, next vclock.Siblings) error {
+	i := 0
+	for k := range next {
+		v := &next[k]
+		for i < len(cur) && cur[i].Dot.Compare(v.Dot) < 0 {
+			i++
+		}
+		if i < len(cur) && cur[i].Dot == v.Dot {
+			continue
+		}
+		if len(v.Value) > e.cfg.MaxValueBytes {
+			return fmt.Errorf("%w: value of %d bytes, limit %d", ErrTooLarge, len(v.Value), e.cfg.MaxValueBytes)
+		}
+	}
+	return nil
 }
 
 // Range calls fn for each key of partition in no particular order until fn

@@ -16,10 +16,17 @@ var ErrBadEncoding = errors.New("vclock: malformed msgpack")
 // slices by the declared count, so a five-byte array header claiming four
 // billion elements would otherwise allocate hundreds of gigabytes. After
 // this check, whatever the decoder allocates is bounded by a small multiple
-// of len(b).
+// of len(b). Arrays and maps may nest at most MaxDepth deep: the decoder
+// recurses once per level (also to skip a field it does not know), and a
+// few megabytes of nesting would overflow the goroutine stack, a fatal
+// error that no recover catches. The check itself is iterative.
 func CheckEncoding(b []byte) error {
-	pending := 1 // values still to read
+	pending := 1 // values still to read, at every level
 	i := 0
+	// open holds, for each array or map being read, how many of its
+	// values are still to come; its length is the nesting depth of the
+	// next value once the finished containers at its top are dropped.
+	open := make([]int, 0, 8)
 	need := func(n uint64) error {
 		if n > uint64(len(b)-i) {
 			return fmt.Errorf("%w: %d bytes needed at offset %d, %d left", ErrBadEncoding, n, i, len(b)-i)
@@ -60,6 +67,12 @@ func CheckEncoding(b []byte) error {
 		if pending > len(b)-i+1 {
 			return fmt.Errorf("%w: %d values declared at offset %d, %d bytes left", ErrBadEncoding, pending, i, len(b)-i)
 		}
+		if n > 0 {
+			if len(open) == MaxDepth {
+				return fmt.Errorf("%w: nesting deeper than %d at offset %d", ErrBadEncoding, MaxDepth, i)
+			}
+			open = append(open, int(n))
+		}
 		return nil
 	}
 	for pending > 0 {
@@ -69,6 +82,15 @@ func CheckEncoding(b []byte) error {
 		c := b[i]
 		i++
 		pending--
+		// This value belongs to the innermost container that still
+		// expects one; those that got all theirs (the last of which, now
+		// read, was the top of the stack) are closed.
+		for len(open) > 0 && open[len(open)-1] == 0 {
+			open = open[:len(open)-1]
+		}
+		if len(open) > 0 {
+			open[len(open)-1]--
+		}
 		var err error
 		switch {
 		case c <= 0x7f || c >= 0xe0, c == 0xc0, c == 0xc2, c == 0xc3:
@@ -128,3 +150,7 @@ func checkCode(c byte, length func(int) (uint64, error), skip, items func(uint64
 		return skip(n)
 	}
 }
+
+// MaxDepth bounds how deeply arrays and maps may nest in bytes that
+// CheckEncoding accepts.
+const MaxDepth = 32
