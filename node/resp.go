@@ -19,7 +19,7 @@ import (
 // for drop-in clients, redis-cli and redis-benchmark: GET, SET, DEL, EXISTS,
 // MGET, PING, ECHO, INFO, QUIT, SELECT 0, CONFIG GET and COMMAND. RESP has
 // no room for siblings or contexts, so SET is a blind write and GET resolves
-// siblings by last writer wins (vclock.Siblings.Latest over the live ones).
+// siblings by last writer wins (vclock.Siblings.Latest, tombstones included).
 
 // respInfo is what INFO reports; it is gathered per call.
 type respInfo struct {
@@ -241,7 +241,9 @@ func (s *respServer) selectDB(c redcon.Conn, a [][]byte) error {
 	return nil
 }
 
-// lookup reads key and resolves its live siblings by last writer wins.
+// lookup reads key and resolves its siblings by last writer wins. A delete
+// is a write like any other: when the newest sibling is a tombstone the key
+// is absent, even if older live siblings remain.
 func (s *respServer) lookup(raw []byte) (value []byte, found bool, err error) {
 	key, err := s.key(raw)
 	if err != nil {
@@ -251,8 +253,11 @@ func (s *respServer) lookup(raw []byte) (value []byte, found bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
-	v, ok := res.Siblings.Live().Latest()
-	return v.Value, ok, nil
+	v, ok := res.Siblings.Latest()
+	if !ok || v.Tombstone {
+		return nil, false, nil
+	}
+	return v.Value, true, nil
 }
 
 func (s *respServer) get(c redcon.Conn, a [][]byte) error {
