@@ -113,8 +113,15 @@ func readReply(rd *bufio.Reader) (any, error) {
 func startRESP(t *testing.T) (*respServer, string, *fakeKV) {
 	t.Helper()
 	kv := newFakeKV()
+	s, addr := startRESPWith(t, kv, testLimits)
+	return s, addr, kv
+}
+
+// startRESPWith serves a respServer over kv with the given limits.
+func startRESPWith(t *testing.T, kv kvBackend, limits LimitsConfig) (*respServer, string) {
+	t.Helper()
 	info := func() respInfo { return respInfo{Node: "n1", RingMembers: 3, LiveMembers: 2, Keys: 7} }
-	s := newRESPServer(kv, info, newMetrics(metricSources{}), testLimits, testLogger(t))
+	s := newRESPServer(kv, info, newMetrics(metricSources{}), limits, testLogger(t))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +136,7 @@ func startRESP(t *testing.T) (*respServer, string, *fakeKV) {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return s, ln.Addr().String(), kv
+	return s, ln.Addr().String()
 }
 
 func TestRESPCommands(t *testing.T) {
