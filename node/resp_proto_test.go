@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -254,5 +255,41 @@ func TestRESPRecoversPanic(t *testing.T) {
 	defer cancel()
 	if err := s.shutdown(ctx); err != nil {
 		t.Fatalf("shutdown after a panic: %v", err)
+	}
+}
+
+// BenchmarkRESPReader reads one command of size bytes arriving chunk bytes
+// at a time: ns/op divided by size stays flat as size grows (linear), and
+// so does B/op (memory follows what arrived).
+func BenchmarkRESPReader(b *testing.B) {
+	limits := LimitsConfig{MaxKeyBytes: 1 << 10, MaxValueBytes: 1 << 20}
+	for _, chunk := range []int{1, 4096} {
+		for _, size := range []int{16 << 10, 64 << 10, 1 << 20} {
+			in := []byte("*2\r\n$4\r\nECHO\r\n$" + fmt.Sprint(size) + "\r\n" + strings.Repeat("v", size) + "\r\n")
+			b.Run(fmt.Sprintf("chunk=%d/size=%d", chunk, size), func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(len(in)))
+				for b.Loop() {
+					rd := newRESPReader(&scriptConn{in: in, chunk: chunk}, respCommandCap(limits))
+					if args, err := rd.next(); err != nil || len(args[1]) != size {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+	// An inline line, which is searched for its end as it arrives.
+	for _, size := range []int{16 << 10, 64 << 10} {
+		in := []byte("ECHO " + strings.Repeat("v", size-7) + "\r\n")
+		b.Run(fmt.Sprintf("inline/chunk=1/size=%d", size), func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(in)))
+			for b.Loop() {
+				rd := newRESPReader(&scriptConn{in: in, chunk: 1}, respCommandCap(limits))
+				if _, err := rd.next(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
