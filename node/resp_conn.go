@@ -119,6 +119,7 @@ func (s *respServer) serveConn(c *respConn) {
 		}
 		c.mark = len(c.out)
 		s.handle(c, redcon.Command{Args: args})
+		c.mark = len(c.out)
 		if c.closed {
 			_ = c.flush()
 			return
@@ -138,7 +139,7 @@ type respConn struct {
 	addr   string
 	rd     *respReader
 	out    []byte // replies not yet written
-	mark   int    // len(out) before the running command's reply
+	mark   int    // len(out) without the running command's reply
 	closed bool   // Close was called: flush and end
 	ctx    any
 	err    error // the first write error; later writes are dropped

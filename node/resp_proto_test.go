@@ -235,10 +235,11 @@ func TestRESPRecoversPanic(t *testing.T) {
 		t.Fatalf("PING = %v", got)
 	}
 	c := dialRESP(t, ln.Addr().String())
-	if _, err := io.WriteString(c.conn, "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"); err != nil {
+	// A pipeline: the reply before the panicking command is kept.
+	if _, err := io.WriteString(c.conn, "PING\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\nPING\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	if got := readAllReplies(t, c, 10*time.Second); got != "-ERR internal error; closing the connection\r\n" {
+	if got := readAllReplies(t, c, 10*time.Second); got != "+PONG\r\n-ERR internal error; closing the connection\r\n" {
 		t.Fatalf("reply to a panicking command: %q", got)
 	}
 	if got := other.do(t, "SET", "k", "v"); got != "OK" {
