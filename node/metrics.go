@@ -24,6 +24,7 @@ const (
 	metricBytes            = "ringkv_bytes"
 	metricLiveMembers      = "ringkv_live_members"
 	metricRingMembers      = "ringkv_ring_members"
+	metricPanics           = "ringkv_recovered_panics_total"
 )
 
 // metricSources are read at scrape time, so that gauges never go stale and
@@ -47,6 +48,7 @@ type metrics struct {
 	fsyncBatch       prometheus.Histogram
 	snapshotDuration prometheus.Histogram
 	snapshotFailures prometheus.Counter
+	panics           *prometheus.CounterVec
 }
 
 // newMetrics builds and registers every collector.
@@ -85,6 +87,10 @@ func newMetrics(src metricSources) *metrics {
 			Name: metricSnapshotFailures,
 			Help: "Storage snapshots that failed.",
 		}),
+		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metricPanics,
+			Help: "Panics recovered in a request handler or connection goroutine, by listener (http, resp); each is a bug, logged at error level.",
+		}, []string{"listener"}),
 	}
 	i64 := func(f func() int64) func() float64 {
 		return func() float64 {
@@ -104,7 +110,7 @@ func newMetrics(src metricSources) *metrics {
 	}
 	m.reg.MustRegister(
 		m.requests, m.latency, m.quorumFailures,
-		m.fsyncDuration, m.fsyncBatch, m.snapshotDuration, m.snapshotFailures,
+		m.fsyncDuration, m.fsyncBatch, m.snapshotDuration, m.snapshotFailures, m.panics,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: metricReadRepairs,
 			Help: "Read repairs this node sent as coordinator.",
@@ -131,6 +137,9 @@ func newMetrics(src metricSources) *metrics {
 	for _, op := range []string{"get", "put", "delete"} {
 		m.quorumFailures.WithLabelValues(op) // export zeros before the first failure
 	}
+	for _, l := range []string{"http", "resp"} {
+		m.panics.WithLabelValues(l)
+	}
 	return m
 }
 
@@ -142,6 +151,9 @@ func (m *metrics) observe(proto, op, status string, d time.Duration) {
 
 // quorumFailed counts a request that missed its quorum.
 func (m *metrics) quorumFailed(op string) { m.quorumFailures.WithLabelValues(op).Inc() }
+
+// panicked counts a panic recovered on listener (http, resp).
+func (m *metrics) panicked(listener string) { m.panics.WithLabelValues(listener).Inc() }
 
 // onFsync is storage's OnFsync hook.
 func (m *metrics) onFsync(d time.Duration, batch int) {

@@ -236,7 +236,7 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	}
 	api := &httpAPI{kv: kv, admin: admin, metrics: n.metrics, limits: cfg.Limits, n: cfg.Cluster.Replication, log: n.log}
 	n.httpSrv = &http.Server{
-		Handler:           api.handler(),
+		Handler:           recoverHTTP(api.handler(), n.metrics, n.log),
 		ReadHeaderTimeout: 5 * time.Second,
 		// A maximal value at a slow but honest 100 KiB/s, plus headers.
 		ReadTimeout:    10*time.Second + time.Duration(cfg.Limits.MaxValueBytes/(100<<10))*time.Second,

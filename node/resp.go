@@ -19,7 +19,7 @@ import (
 // for drop-in clients, redis-cli and redis-benchmark: GET, SET, DEL, EXISTS,
 // MGET, PING, ECHO, INFO, QUIT, SELECT 0, CONFIG GET and COMMAND. RESP has
 // no room for siblings or contexts, so SET is a blind write and GET resolves
-// siblings by last writer wins (vclock.Siblings.Latest over the live ones).
+// siblings by last writer wins (vclock.Siblings.Latest, tombstones included).
 
 // respInfo is what INFO reports; it is gathered per call.
 type respInfo struct {
@@ -37,37 +37,26 @@ type respServer struct {
 	metrics *metrics
 	limits  LimitsConfig
 	log     *slog.Logger
-	srv     *redcon.Server
 	cmds    map[string]respCommand // read-only after construction
 
-	// mu guards ln, active, draining and idle: the in-flight command count that
-	// a graceful shutdown waits for before closing connections.
-	mu       sync.Mutex
-	ln       net.Listener
-	active   int
-	draining bool
-	idle     chan struct{} // closed once draining and active == 0
+	// mu guards ln, conns, connsClosed, active, draining and idle: the
+	// in-flight command count that a graceful shutdown waits for before
+	// closing connections.
+	mu          sync.Mutex
+	ln          net.Listener
+	conns       map[*respConn]struct{} // connections being served
+	connsClosed bool                   // serve closed conns; close new ones at once
+	active      int
+	draining    bool
+	idle        chan struct{} // closed once draining and active == 0
 }
 
 // newRESPServer builds the server; serve starts it on a listener.
 func newRESPServer(kv kvBackend, info func() respInfo, m *metrics, limits LimitsConfig, log *slog.Logger) *respServer {
-	s := &respServer{kv: kv, info: info, metrics: m, limits: limits, log: log, idle: make(chan struct{}), cmds: respCommands()}
-	s.srv = redcon.NewServer("", s.handle, nil, nil)
-	return s
-}
-
-// serve accepts connections on ln until shutdown; it returns nil then.
-func (s *respServer) serve(ln net.Listener) error {
-	s.mu.Lock()
-	if s.draining {
-		s.mu.Unlock()
-		return ln.Close()
+	return &respServer{
+		kv: kv, info: info, metrics: m, limits: limits, log: log, cmds: respCommands(),
+		idle: make(chan struct{}), conns: map[*respConn]struct{}{},
 	}
-	s.ln = ln
-	s.mu.Unlock()
-	// redcon returns nil once its listener is closed, and closes every
-	// connection on its way out.
-	return s.srv.Serve(capListener{Listener: ln, max: int64(respCommandCap(s.limits))})
 }
 
 // shutdown stops taking commands, waits for in-flight ones (until ctx is
@@ -87,9 +76,7 @@ func (s *respServer) shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		err = fmt.Errorf("node: resp commands still running at shutdown: %w", ctx.Err())
 	}
-	// Closing the listener ourselves (not redcon's Close, which fails when
-	// Serve has not yet recorded it) makes Serve return and drop the
-	// connections whatever the interleaving.
+	// Closing the listener makes serve return and drop the connections.
 	s.mu.Lock()
 	ln := s.ln
 	s.mu.Unlock()
@@ -152,12 +139,9 @@ type errRESP string
 
 func (e errRESP) Error() string { return string(e) }
 
-// handle is redcon's per-command callback; it runs on the connection's
-// goroutine, so a slow command delays only its own client.
+// handle runs one command; it runs on the connection's goroutine, so a
+// slow command delays only its own client.
 func (s *respServer) handle(c redcon.Conn, cmd redcon.Command) {
-	if cc, ok := c.NetConn().(*capConn); ok {
-		cc.pending = 0 // a whole command arrived: the next one starts afresh
-	}
 	start := time.Now()
 	name := strings.ToLower(string(cmd.Args[0]))
 	rc, known := s.cmds[name]
@@ -165,28 +149,26 @@ func (s *respServer) handle(c redcon.Conn, cmd redcon.Command) {
 	if !known {
 		op = "unknown"
 	}
-	status := "ok"
+	status := "error" // until the command succeeded, also if it panics
 	defer func() { s.metrics.observe("resp", op, status, time.Since(start)) }()
 	if !known {
-		status = "error"
 		c.WriteError(fmt.Sprintf("ERR unknown command '%s'", truncate(cmd.Args[0], 64)))
 		return
 	}
 	if (rc.arity > 0 && len(cmd.Args) != rc.arity) || (rc.arity < 0 && len(cmd.Args) < -rc.arity) {
-		status = "error"
 		c.WriteError(fmt.Sprintf("ERR wrong number of arguments for '%s' command", name))
 		return
 	}
 	if !s.begin() {
-		status = "error"
 		c.WriteError("ERR server is shutting down")
 		return
 	}
 	defer s.end()
 	if err := rc.run(s, c, cmd.Args); err != nil {
-		status = "error"
 		c.WriteError(s.errorText(name, err))
+		return
 	}
+	status = "ok"
 }
 
 // errorText renders an error as a RESP error line (no newlines allowed).
@@ -212,7 +194,7 @@ func truncate(b []byte, n int) string {
 	return strings.NewReplacer("\r", " ", "\n", " ", "'", "").Replace(string(b))
 }
 
-// key copies a key argument out of redcon's read buffer, which is reused
+// key copies a key argument out of the connection's read buffer, which is reused
 // after the handler returns, and checks it.
 func (s *respServer) key(b []byte) ([]byte, error) {
 	if err := checkKey(b, s.limits); err != nil {
@@ -241,7 +223,9 @@ func (s *respServer) selectDB(c redcon.Conn, a [][]byte) error {
 	return nil
 }
 
-// lookup reads key and resolves its live siblings by last writer wins.
+// lookup reads key and resolves its siblings by last writer wins. A delete
+// is a write like any other: when the newest sibling is a tombstone the key
+// is absent, even if older live siblings remain.
 func (s *respServer) lookup(raw []byte) (value []byte, found bool, err error) {
 	key, err := s.key(raw)
 	if err != nil {
@@ -251,8 +235,11 @@ func (s *respServer) lookup(raw []byte) (value []byte, found bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
-	v, ok := res.Siblings.Live().Latest()
-	return v.Value, ok, nil
+	v, ok := res.Siblings.Latest()
+	if !ok || v.Tombstone {
+		return nil, false, nil
+	}
+	return v.Value, true, nil
 }
 
 func (s *respServer) get(c redcon.Conn, a [][]byte) error {
@@ -420,57 +407,9 @@ func (s *respServer) client(c redcon.Conn, a [][]byte) error {
 	return nil
 }
 
-// respCommandCap is the most a client may send towards one command: a
-// maximal key and value plus the same margin HTTP allows a body.
+// respCommandCap is the most a client may send towards one command, on
+// the wire: a maximal key and value plus the same margin HTTP allows a
+// body. The reader refuses a command that would pass it before reading on.
 func respCommandCap(l LimitsConfig) int {
 	return l.MaxKeyBytes + l.MaxValueBytes + bodyMargin
-}
-
-// capListener hands redcon connections that enforce respCommandCap.
-type capListener struct {
-	net.Listener
-	max int64
-}
-
-// Accept wraps the accepted connection in a capConn.
-func (l capListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &capConn{Conn: c, max: l.max}, nil
-}
-
-// errCommandTooLarge ends a connection that sent more towards one command
-// than respCommandCap.
-var errCommandTooLarge = errors.New("node: resp command larger than the limit")
-
-// capConn bounds what redcon buffers for one command. redcon reads until a
-// command is complete, growing its buffer without limit, so a client that
-// declares a huge bulk argument (or sends a line with no end) could make
-// the node hold everything it sends. capConn counts the bytes read since
-// the handler last saw a command and ends the connection past max.
-// redcon reads and runs handlers on one goroutine per connection, the
-// only one that touches pending.
-type capConn struct {
-	net.Conn
-	max     int64
-	pending int64
-}
-
-// Read reads at most one byte past the cap, then fails the connection with
-// an error line the client may still read.
-func (c *capConn) Read(p []byte) (int, error) {
-	if room := c.max - c.pending + 1; int64(len(p)) > room {
-		p = p[:room]
-	}
-	n, err := c.Conn.Read(p)
-	c.pending += int64(n)
-	if c.pending > c.max {
-		// Best effort: a client that reads nothing must not pin us here.
-		_ = c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
-		_, _ = fmt.Fprintf(c.Conn, "-ERR command is larger than %d bytes (limits.max_key_bytes + limits.max_value_bytes + %d); closing the connection\r\n", c.max, bodyMargin)
-		return 0, errCommandTooLarge
-	}
-	return n, err
 }

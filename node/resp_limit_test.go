@@ -46,7 +46,7 @@ func TestRESPOversizedCommandClosesConnection(t *testing.T) {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("server still reading an oversized command (%d bytes sent) instead of closing the connection", sent)
 	}
-	if len(got) > 0 && !strings.HasPrefix(string(got), "-ERR command is larger than") {
+	if len(got) > 0 && !strings.HasPrefix(string(got), "-ERR Protocol error: command is larger than") {
 		t.Fatalf("reply %q, want an error naming the limit", got)
 	}
 	if werr := <-writeErr; werr == nil {

@@ -113,8 +113,15 @@ func readReply(rd *bufio.Reader) (any, error) {
 func startRESP(t *testing.T) (*respServer, string, *fakeKV) {
 	t.Helper()
 	kv := newFakeKV()
+	s, addr := startRESPWith(t, kv, testLimits)
+	return s, addr, kv
+}
+
+// startRESPWith serves a respServer over kv with the given limits.
+func startRESPWith(t *testing.T, kv kvBackend, limits LimitsConfig) (*respServer, string) {
+	t.Helper()
 	info := func() respInfo { return respInfo{Node: "n1", RingMembers: 3, LiveMembers: 2, Keys: 7} }
-	s := newRESPServer(kv, info, newMetrics(metricSources{}), testLimits, testLogger(t))
+	s := newRESPServer(kv, info, newMetrics(metricSources{}), limits, testLogger(t))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +136,7 @@ func startRESP(t *testing.T) (*respServer, string, *fakeKV) {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return s, ln.Addr().String(), kv
+	return s, ln.Addr().String()
 }
 
 func TestRESPCommands(t *testing.T) {
@@ -198,14 +205,13 @@ func TestRESPCommands(t *testing.T) {
 
 func TestRESPLastWriterWins(t *testing.T) {
 	_, addr, kv := startRESP(t)
-	// Two concurrent siblings: GET answers the one with the later wall time,
-	// whatever the dot order; tombstones are ignored.
-	sibs := vclock.Siblings{
+	// Two concurrent live siblings and an older delete: GET answers the one
+	// with the later wall time, whatever the dot order.
+	kv.inject("k", vclock.Siblings{
 		{Dot: vclock.Dot{Actor: "a", Counter: 1}, Value: []byte("late"), WallTime: 20},
 		{Dot: vclock.Dot{Actor: "b", Counter: 1}, Value: []byte("early"), WallTime: 10},
-		{Dot: vclock.Dot{Actor: "c", Counter: 1}, Tombstone: true, WallTime: 30},
-	}
-	kv.inject("k", sibs)
+		{Dot: vclock.Dot{Actor: "c", Counter: 1}, Tombstone: true, WallTime: 5},
+	})
 	c := dialRESP(t, addr)
 	if diff := cmp.Diff([]byte("late"), c.do(t, "GET", "k")); diff != "" {
 		t.Fatal(diff)
@@ -219,6 +225,43 @@ func TestRESPLastWriterWins(t *testing.T) {
 	kv.inject("t", vclock.Siblings{{Dot: vclock.Dot{Actor: "a", Counter: 1}, Tombstone: true}})
 	if got := c.do(t, "GET", "t"); got != (nilReply{}) {
 		t.Fatalf("GET tombstone = %v", got)
+	}
+}
+
+// TestRESPGetNewestTombstone: a delete newer than every live sibling wins
+// last-writer-wins like any other write, so GET, MGET and EXISTS all see
+// the key as absent; an older live value must not resurface.
+func TestRESPGetNewestTombstone(t *testing.T) {
+	_, addr, kv := startRESP(t)
+	kv.inject("del", vclock.Siblings{
+		{Dot: vclock.Dot{Actor: "a", Counter: 1}, Value: []byte("old"), WallTime: 10},
+		{Dot: vclock.Dot{Actor: "b", Counter: 1}, Tombstone: true, WallTime: 20},
+	})
+	// Same wall time: the higher dot wins, here the tombstone.
+	kv.inject("tie", vclock.Siblings{
+		{Dot: vclock.Dot{Actor: "a", Counter: 1}, Value: []byte("old"), WallTime: 10},
+		{Dot: vclock.Dot{Actor: "b", Counter: 1}, Tombstone: true, WallTime: 10},
+	})
+	// And the reverse: the value is newer than the delete.
+	kv.inject("live", vclock.Siblings{
+		{Dot: vclock.Dot{Actor: "a", Counter: 1}, Tombstone: true, WallTime: 10},
+		{Dot: vclock.Dot{Actor: "b", Counter: 1}, Value: []byte("new"), WallTime: 20},
+	})
+	c := dialRESP(t, addr)
+	steps := []struct {
+		args []string
+		want any
+	}{
+		{[]string{"GET", "del"}, nilReply{}},
+		{[]string{"GET", "tie"}, nilReply{}},
+		{[]string{"GET", "live"}, []byte("new")},
+		{[]string{"MGET", "del", "tie", "live"}, []any{nilReply{}, nilReply{}, []byte("new")}},
+		{[]string{"EXISTS", "del", "tie", "live"}, int64(1)},
+	}
+	for _, st := range steps {
+		if diff := cmp.Diff(st.want, c.do(t, st.args...)); diff != "" {
+			t.Errorf("%q (-want +got):\n%s", st.args, diff)
+		}
 	}
 }
 

@@ -1,0 +1,88 @@
+package node
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestHTTPRecoversPanic: a handler that panics answers 500 when it had
+// written nothing yet, and cuts the connection when it had (a truncated
+// answer must not look complete); either way the panic is logged at error
+// level with the request and counted, and the server goes on.
+func TestHTTPRecoversPanic(t *testing.T) {
+	rec := &recordHandler{}
+	m := newMetrics(metricSources{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /early", func(http.ResponseWriter, *http.Request) { panic("injected bug") })
+	mux.HandleFunc("GET /late", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "partial")
+		w.(http.Flusher).Flush()
+		panic("injected bug")
+	})
+	mux.HandleFunc("GET /abort", func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) })
+	mux.HandleFunc("GET /ok", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
+	srv := httptest.NewUnstartedServer(recoverHTTP(mux, m, slog.New(rec)))
+	srv.Config.ErrorLog = slog.NewLogLogger(testLogger(t).Handler(), slog.LevelDebug)
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	status, hdr, body := do(t, "GET", srv.URL+"/early", nil, nil)
+	if status != http.StatusInternalServerError || hdr.Get("Content-Type") != "application/json" {
+		t.Fatalf("/early: %d %q %s", status, hdr.Get("Content-Type"), body)
+	}
+	if diff := cmp.Diff(ErrorBody{Error: "internal error"}, decodeError(t, body)); diff != "" {
+		t.Fatal(diff)
+	}
+
+	resp, err := http.Get(srv.URL + "/late")
+	if err == nil {
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	if err == nil {
+		t.Fatal("/late: a response cut short by a panic read as complete")
+	}
+
+	// http.ErrAbortHandler is net/http's own way to abort: not a bug.
+	if resp, err := http.Get(srv.URL + "/abort"); err == nil {
+		resp.Body.Close()
+		t.Fatal("/abort answered")
+	}
+
+	if status, _, body := do(t, "GET", srv.URL+"/ok", nil, nil); status != http.StatusOK || string(body) != "ok" {
+		t.Fatalf("/ok after panics: %d %s", status, body)
+	}
+	if got := counterValue(t, m, metricPanics, "listener", "http"); got != 2 {
+		t.Fatalf("%s{listener=http} = %v, want 2", metricPanics, got)
+	}
+	if diff := cmp.Diff([]string{"panic recovered", "panic recovered"}, rec.messages("listener", "http")); diff != "" {
+		t.Fatalf("error logs (-want +got):\n%s", diff)
+	}
+}
+
+// counterValue reads a counter series from m's registry (0 when absent).
+func counterValue(t *testing.T, m *metrics, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, s := range mf.GetMetric() {
+			for _, lp := range s.GetLabel() {
+				if lp.GetName() == label && lp.GetValue() == value {
+					return s.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
