@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ringkv/ringkv/replica"
 	"github.com/ringkv/ringkv/ring"
 )
 
@@ -215,7 +216,9 @@ func (c Config) Validate() error {
 		bad("cluster", "%v", err)
 	}
 	for key, q := range map[string]string{"quorum.r": c.Quorum.R, "quorum.w": c.Quorum.W} {
-		if err := validQuorum(q, c.Cluster.Replication); err != nil {
+		if strings.TrimSpace(q) == "" {
+			bad(key, "must be one, quorum, all or a number, got %q", q)
+		} else if _, err := checkQuorum(q, c.Cluster.Replication); err != nil {
 			bad(key, "%v", err)
 		}
 	}
@@ -263,19 +266,28 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// validQuorum checks a quorum spelling without importing replica's parser,
-// so that config errors are reported before any package starts.
-func validQuorum(q string, n int) error {
-	switch q {
-	case "one", "quorum", "all":
-		return nil
+// checkQuorum parses a quorum spelling with replica's parser, the one
+// every request uses: one, quorum, all (any case) or a number, which must
+// be in 1..n. "" is replica.QuorumDefault. The error is phrased for a
+// message that starts with the config key or parameter name.
+func checkQuorum(s string, n int) (replica.Quorum, error) {
+	q, err := replica.ParseQuorum(s)
+	if err != nil {
+		return 0, fmt.Errorf("must be one, quorum, all or a number, got %q", truncateString(s, 64))
 	}
-	var k int
-	if _, err := fmt.Sscanf(q, "%d", &k); err != nil || fmt.Sprint(k) != q {
-		return fmt.Errorf("must be one, quorum, all or a number, got %q", q)
+	if q == replica.QuorumDefault {
+		return q, nil
 	}
-	if k < 1 || k > n {
-		return fmt.Errorf("must be in 1..%d (cluster.replication), got %d", n, k)
+	if _, err := q.Resolve(n); err != nil {
+		return 0, fmt.Errorf("must be in 1..%d (cluster.replication), got %d", n, int(q))
 	}
-	return nil
+	return q, nil
+}
+
+// truncateString shortens s to at most n bytes for an error message.
+func truncateString(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }
