@@ -16,16 +16,21 @@ import (
 // RINGKV_ prefix, the environment variables (RINGKV_LISTEN_HTTP). cmd/ringkv
 // loads it with viper; configs/production.yaml documents every key.
 type Config struct {
-	Node    NodeConfig    `mapstructure:"node"`
-	Listen  ListenConfig  `mapstructure:"listen"`
-	Seeds   []string      `mapstructure:"seeds"`
-	Cluster ClusterConfig `mapstructure:"cluster"`
-	Quorum  QuorumConfig  `mapstructure:"quorum"`
-	Storage StorageConfig `mapstructure:"storage"`
-	Gossip  GossipConfig  `mapstructure:"gossip"`
-	Hints   HintsConfig   `mapstructure:"hints"`
-	Limits  LimitsConfig  `mapstructure:"limits"`
-	Log     LogConfig     `mapstructure:"log"`
+	Node   NodeConfig   `mapstructure:"node"`
+	Listen ListenConfig `mapstructure:"listen"`
+	Seeds  []string     `mapstructure:"seeds"`
+	// Bootstrap lets a node with seeds serve clients before it has reached
+	// any of them: it starts a new cluster if none answers. A node without
+	// seeds (or whose only seed is its own gossip address) always does.
+	// Default false: a node with seeds answers 503 until it has joined.
+	Bootstrap bool          `mapstructure:"bootstrap"`
+	Cluster   ClusterConfig `mapstructure:"cluster"`
+	Quorum    QuorumConfig  `mapstructure:"quorum"`
+	Storage   StorageConfig `mapstructure:"storage"`
+	Gossip    GossipConfig  `mapstructure:"gossip"`
+	Hints     HintsConfig   `mapstructure:"hints"`
+	Limits    LimitsConfig  `mapstructure:"limits"`
+	Log       LogConfig     `mapstructure:"log"`
 }
 
 // NodeConfig names the node and its data.

@@ -35,6 +35,9 @@ type httpAPI struct {
 	limits  LimitsConfig
 	n       int // cluster.replication, the bound of numeric r and w
 	log     *slog.Logger
+	// ready reports whether the node serves client requests; until it
+	// does, the /v1/kv/ routes answer 503 (ready.go). nil: always.
+	ready func() bool
 }
 
 // handler returns the root handler: client routes, admin routes, health
@@ -50,10 +53,11 @@ func (a *httpAPI) handler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
 	})
+	mux.HandleFunc("GET /readyz", a.readyz)
 	mux.Handle("GET /metrics", a.metrics.handler())
-	get := a.instrument("get", a.get)
-	put := a.instrument("put", a.put)
-	del := a.instrument("delete", a.delete)
+	get := a.instrument("get", a.gated(a.get))
+	put := a.instrument("put", a.gated(a.put))
+	del := a.instrument("delete", a.gated(a.delete))
 	maxBody := int64(a.limits.MaxValueBytes) + bodyMargin
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)

@@ -39,6 +39,7 @@ type respServer struct {
 	log     *slog.Logger
 	srv     *redcon.Server
 	cmds    map[string]respCommand // read-only after construction
+	ready   func() bool            // nil: always; see respDataCommands
 
 	// mu guards ln, active, draining and idle: the in-flight command count that
 	// a graceful shutdown waits for before closing connections.
@@ -175,6 +176,11 @@ func (s *respServer) handle(c redcon.Conn, cmd redcon.Command) {
 	if (rc.arity > 0 && len(cmd.Args) != rc.arity) || (rc.arity < 0 && len(cmd.Args) < -rc.arity) {
 		status = "error"
 		c.WriteError(fmt.Sprintf("ERR wrong number of arguments for '%s' command", name))
+		return
+	}
+	if s.ready != nil && respDataCommands[name] && !s.ready() {
+		status = "error"
+		c.WriteError(respNotJoined)
 		return
 	}
 	if !s.begin() {
