@@ -16,11 +16,6 @@ import (
 	"github.com/ringkv/ringkv/ring"
 )
 
-// version is the release name, set at build time with
-// -ldflags "-X main.version=v1.2.3"; otherwise the module version and VCS
-// revision from the build info are used.
-var version = ""
-
 func (a *app) membersCmd() *cobra.Command {
 	var o clientOpts
 	cmd := &cobra.Command{
@@ -291,7 +286,11 @@ func (a *app) versionCmd() *cobra.Command {
 			if asJSON {
 				return a.printJSON(v)
 			}
-			_, err := fmt.Fprintf(a.stdout, "ringkv %s (%s, %s/%s)\n", v.Version, v.Go, v.OS, v.Arch)
+			commit := ""
+			if v.Commit != "" {
+				commit = "commit " + v.Commit + ", "
+			}
+			_, err := fmt.Fprintf(a.stdout, "ringkv %s (%s%s, %s/%s)\n", v.Version, commit, v.Go, v.OS, v.Arch)
 			return err
 		},
 	}
@@ -301,24 +300,22 @@ func (a *app) versionCmd() *cobra.Command {
 
 // buildVersion is the answer of "ringkv version".
 type buildVersion struct {
+	// Version is node.Version, the release a server reports in Redis INFO
+	// (ringkv_version), so the two always agree.
 	Version string `json:"version"`
-	Go      string `json:"go"`
-	OS      string `json:"os"`
-	Arch    string `json:"arch"`
+	// Commit is the VCS revision the binary was built from (12 hex
+	// digits, "-dirty" for uncommitted changes), when the build recorded it.
+	Commit string `json:"commit,omitempty"`
+	Go     string `json:"go"`
+	OS     string `json:"os"`
+	Arch   string `json:"arch"`
 }
 
 func versionInfo() buildVersion {
-	v := buildVersion{Version: version, Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
-	if v.Version != "" {
-		return v
-	}
-	v.Version = "devel"
+	v := buildVersion{Version: node.Version, Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return v
-	}
-	if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		v.Version = bi.Main.Version
 	}
 	var rev, dirty string
 	for _, s := range bi.Settings {
@@ -335,7 +332,7 @@ func versionInfo() buildVersion {
 		rev = rev[:12]
 	}
 	if rev != "" {
-		v.Version += "+" + rev + dirty
+		v.Commit = rev + dirty
 	}
 	return v
 }
