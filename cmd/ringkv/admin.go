@@ -217,10 +217,11 @@ func (a *app) leaveCmd() *cobra.Command {
 		Use:   "leave",
 		Short: "Make the node given by --node leave the ring",
 		Long: `Ask the node given by --node to leave the ring: its row becomes "left" and its
-partitions get new replicas. Its data is NOT streamed to them yet (a later
-release): they fill in through read repair and hints, so keep the node running
-until what it alone holds (writes acknowledged with w=1) has been read or
-rewritten. Stopping a node (SIGTERM) does not leave the ring; this does.`,
+partitions get new replicas for new writes. Its data is NOT copied to them
+(partition transfer is not there yet): the keys it held keep one copy fewer
+until written again or read-repaired from the remaining replicas, and a write
+acknowledged by this node alone (w=1) is no longer readable. Stopping a node
+(SIGTERM) does not leave the ring; this does.`,
 		Args: exactArgs(0, "no arguments (the node is --node)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := o.client()
@@ -244,8 +245,12 @@ func (a *app) removeCmd() *cobra.Command {
 		Use:   "remove NODE",
 		Short: "Remove a node that is gone for good from the ring",
 		Long: `Remove NODE from the ring, for a node that will not come back (use "leave" on
-a node that is still running). Its partitions get new replicas, which are
-filled from the surviving ones. Any live node (--node) can do it.`,
+a node that is still running). Any live node (--node) can do it.
+
+Only the ring changes: its partitions get new replicas for new writes, but
+the data already written is not copied to them (partition transfer is not
+there yet), so those keys keep one copy fewer until written again or
+read-repaired.`,
 		Args: exactArgs(1, "NODE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
