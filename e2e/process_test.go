@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -138,8 +139,10 @@ func parseReady(line string) (map[string]string, bool) {
 	return fields, true
 }
 
-// waitReady waits for the ready line, failing the test if the process
-// exits first or the deadline passes.
+// waitReady waits for the ready line (listeners bound), then for GET
+// /readyz to answer 200 (the node has joined its cluster and serves
+// clients), failing the test if the process exits first or the deadline
+// passes.
 func (s *server) waitReady(t *testing.T, deadline time.Time) {
 	t.Helper()
 	select {
@@ -148,6 +151,25 @@ func (s *server) waitReady(t *testing.T, deadline time.Time) {
 		t.Fatalf("%s exited before it was ready: %v\n%s", s.name, s.err, s.out)
 	case <-time.After(time.Until(deadline)):
 		t.Fatalf("%s not ready by the deadline\n%s", s.name, s.out)
+	}
+	client := &http.Client{Timeout: 2 * time.Second}
+	for {
+		resp, err := client.Get("http://" + s.addrs["http"] + "/readyz")
+		if err == nil {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case <-s.done:
+			t.Fatalf("%s exited before it served clients: %v\n%s", s.name, s.err, s.out)
+		case <-time.After(min(100*time.Millisecond, time.Until(deadline))):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not serve clients (GET /readyz) by the deadline\n%s", s.name, s.out)
+		}
 	}
 }
 

@@ -14,7 +14,8 @@ import (
 // Sentinel errors. Callers test them with errors.Is.
 var (
 	// ErrHintWindow: the target has been down longer than Config.Window, so
-	// the hint was dropped (counted, not stored); anti-entropy repairs it.
+	// the hint was dropped (counted, not stored); only a read repair of
+	// the key brings the write to the target.
 	ErrHintWindow = errors.New("hints: target down longer than the hint window")
 	// ErrHintCap: storing the hint would take the target's pending hints
 	// past Config.MaxBytesPerTarget, so it was dropped (counted, not stored).

@@ -180,7 +180,7 @@ func (q *Queue) dropTooLarge(t *target, h Hint, cause error) {
 		return
 	}
 	q.st.droppedLarge.Add(1)
-	q.log.Error("hint dropped: too large to deliver; anti-entropy must repair the key",
+	q.log.Error("hint dropped: too large to deliver; the target gets the key only if a read repairs it",
 		"peer", t.name, "key", fmt.Sprintf("%q", h.Key), "bytes", e.size, "err", cause)
 }
 

@@ -33,8 +33,9 @@
 // A target that liveness (SetAlive, fed from gossip) has reported down for
 // longer than Config.Window gets no new hints (ErrHintWindow), and a target
 // whose pending bytes would pass Config.MaxBytesPerTarget gets no more
-// (ErrHintCap). Such hints are counted and never stored; anti-entropy
-// repairs what they would have. The window starts at the first down report
+// (ErrHintCap). Such hints are counted and never stored; what they would
+// have carried reaches the target only through read repair (there is no
+// anti-entropy yet). The window starts at the first down report
 // after the target was last seen alive, and is kept in memory only: after a
 // restart it starts again from gossip's first report.
 //

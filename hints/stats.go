@@ -30,7 +30,8 @@ type Stats struct {
 	DroppedWindow, DroppedCap, DroppedRemoved uint64
 	// DroppedTooLarge counts pending hints dropped from the queue because
 	// the Deliverer reported the hint alone too large to ever deliver
-	// (ErrTooLarge); anti-entropy repairs those keys.
+	// (ErrTooLarge); only a read repair brings those keys to the target
+	// (there is no anti-entropy yet).
 	DroppedTooLarge uint64
 	// DeliveryLagTotal is the sum, over delivered keys, of the time from
 	// the key's first pending hint to its acknowledgement;

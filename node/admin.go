@@ -25,7 +25,11 @@ func (a *httpAPI) stats(w http.ResponseWriter, _ *http.Request) {
 // ring serves GET /v1/ring, /v1/ring?key=K and /v1/ring?what_if=op:NAME.
 func (a *httpAPI) ring(w http.ResponseWriter, r *http.Request) {
 	var q ringQuery
-	vals := r.URL.Query()
+	vals, err := queryParams(r, "key", "what_if")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
+		return
+	}
 	if vals.Has("key") && vals.Has("what_if") {
 		writeError(w, http.StatusBadRequest, ErrorBody{Error: "give either key or what_if, not both"})
 		return

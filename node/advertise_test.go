@@ -81,7 +81,7 @@ func TestWildcardHTTPAdvertisesReachableAddress(t *testing.T) {
 	n2 := startNode(t, testConfig(t, "n2", n1.Addrs().Gossip))
 	waitFor(t, 20*time.Second, "a 2-node ring on both nodes", func() bool {
 		return n1.ring.Load().Len() == 2 && n2.ring.Load().Len() == 2 &&
-			n1.liveMembers() == 2 && n2.liveMembers() == 2
+			n1.liveMembers() == 2 && n2.liveMembers() == 2 && n2.Ready()
 	})
 
 	_, httpPort, _ := net.SplitHostPort(n1.Addrs().HTTP)

@@ -26,7 +26,7 @@ type kvBackend interface {
 	// Get reads key with read quorum r ("" = configured default).
 	Get(ctx context.Context, key []byte, r string) (kvResult, error)
 	// Put writes value. With hasContext false it is a blind write that
-	// supersedes whatever the coordinator holds (DESIGN.md).
+	// supersedes whatever the coordinator holds (docs/http-api.md).
 	Put(ctx context.Context, key, value []byte, w string, c vclock.Clock, hasContext bool) (kvResult, error)
 	// Delete writes a tombstone, with the same context rules as Put.
 	Delete(ctx context.Context, key []byte, w string, c vclock.Clock, hasContext bool) (kvResult, error)

@@ -99,7 +99,7 @@ func benchCluster(b *testing.B, fsync string) []*Node {
 	}
 	waitFor(b, 20*time.Second, "a 3-node ring", func() bool {
 		for _, n := range nodes {
-			if n.ring.Load().Len() != 3 || n.liveMembers() != 3 {
+			if n.ring.Load().Len() != 3 || n.liveMembers() != 3 || !n.Ready() {
 				return false
 			}
 		}

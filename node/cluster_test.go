@@ -87,7 +87,7 @@ func TestCluster(t *testing.T) {
 
 	waitFor(t, 20*time.Second, "3 alive members and a 3-node ring everywhere", func() bool {
 		for _, n := range nodes {
-			if n.ring.Load().Len() != 3 || n.liveMembers() != 3 {
+			if n.ring.Load().Len() != 3 || n.liveMembers() != 3 || !n.Ready() {
 				return false
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ringkv/ringkv/replica"
 	"github.com/ringkv/ringkv/ring"
 )
 
@@ -15,16 +16,21 @@ import (
 // RINGKV_ prefix, the environment variables (RINGKV_LISTEN_HTTP). cmd/ringkv
 // loads it with viper; configs/production.yaml documents every key.
 type Config struct {
-	Node    NodeConfig    `mapstructure:"node"`
-	Listen  ListenConfig  `mapstructure:"listen"`
-	Seeds   []string      `mapstructure:"seeds"`
-	Cluster ClusterConfig `mapstructure:"cluster"`
-	Quorum  QuorumConfig  `mapstructure:"quorum"`
-	Storage StorageConfig `mapstructure:"storage"`
-	Gossip  GossipConfig  `mapstructure:"gossip"`
-	Hints   HintsConfig   `mapstructure:"hints"`
-	Limits  LimitsConfig  `mapstructure:"limits"`
-	Log     LogConfig     `mapstructure:"log"`
+	Node   NodeConfig   `mapstructure:"node"`
+	Listen ListenConfig `mapstructure:"listen"`
+	Seeds  []string     `mapstructure:"seeds"`
+	// Bootstrap lets a node with seeds serve clients before it has reached
+	// any of them: it starts a new cluster if none answers. A node without
+	// seeds (or whose only seed is its own gossip address) always does.
+	// Default false: a node with seeds answers 503 until it has joined.
+	Bootstrap bool          `mapstructure:"bootstrap"`
+	Cluster   ClusterConfig `mapstructure:"cluster"`
+	Quorum    QuorumConfig  `mapstructure:"quorum"`
+	Storage   StorageConfig `mapstructure:"storage"`
+	Gossip    GossipConfig  `mapstructure:"gossip"`
+	Hints     HintsConfig   `mapstructure:"hints"`
+	Limits    LimitsConfig  `mapstructure:"limits"`
+	Log       LogConfig     `mapstructure:"log"`
 }
 
 // NodeConfig names the node and its data.
@@ -216,7 +222,9 @@ func (c Config) Validate() error {
 		bad("cluster", "%v", err)
 	}
 	for key, q := range map[string]string{"quorum.r": c.Quorum.R, "quorum.w": c.Quorum.W} {
-		if err := validQuorum(q, c.Cluster.Replication); err != nil {
+		if strings.TrimSpace(q) == "" {
+			bad(key, "must be one, quorum, all or a number, got %q", q)
+		} else if _, err := checkQuorum(q, c.Cluster.Replication); err != nil {
 			bad(key, "%v", err)
 		}
 	}
@@ -315,19 +323,28 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// validQuorum checks a quorum spelling without importing replica's parser,
-// so that config errors are reported before any package starts.
-func validQuorum(q string, n int) error {
-	switch q {
-	case "one", "quorum", "all":
-		return nil
+// checkQuorum parses a quorum spelling with replica's parser, the one
+// every request uses: one, quorum, all (any case) or a number, which must
+// be in 1..n. "" is replica.QuorumDefault. The error is phrased for a
+// message that starts with the config key or parameter name.
+func checkQuorum(s string, n int) (replica.Quorum, error) {
+	q, err := replica.ParseQuorum(s)
+	if err != nil {
+		return 0, fmt.Errorf("must be one, quorum, all or a number, got %q", truncateString(s, 64))
 	}
-	var k int
-	if _, err := fmt.Sscanf(q, "%d", &k); err != nil || fmt.Sprint(k) != q {
-		return fmt.Errorf("must be one, quorum, all or a number, got %q", q)
+	if q == replica.QuorumDefault {
+		return q, nil
 	}
-	if k < 1 || k > n {
-		return fmt.Errorf("must be in 1..%d (cluster.replication), got %d", n, k)
+	if _, err := q.Resolve(n); err != nil {
+		return 0, fmt.Errorf("must be in 1..%d (cluster.replication), got %d", n, int(q))
 	}
-	return nil
+	return q, nil
+}
+
+// truncateString shortens s to at most n bytes for an error message.
+func truncateString(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }

@@ -34,7 +34,7 @@ func (f *fakeKV) Get(_ context.Context, key []byte, r string) (kvResult, error) 
 	if f.fail != nil {
 		return kvResult{}, f.fail
 	}
-	if r != "" && validQuorum(r, 3) != nil {
+	if _, err := checkQuorum(r, 3); err != nil {
 		return kvResult{}, fmt.Errorf("%w: %q", errBadQuorum, r)
 	}
 	s := f.data[string(key)]

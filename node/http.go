@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,25 +35,29 @@ type httpAPI struct {
 	limits  LimitsConfig
 	n       int // cluster.replication, the bound of numeric r and w
 	log     *slog.Logger
+	// ready reports whether the node serves client requests; until it
+	// does, the /v1/kv/ routes answer 503 (ready.go). nil: always.
+	ready func() bool
 }
 
 // handler returns the root handler: client routes, admin routes, health
 // and metrics, with the body cap applied to every request.
 func (a *httpAPI) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /v1/members", a.instrument("members", a.members))
+	mux.Handle("GET /v1/members", a.instrument("members", noQuery(a.members)))
 	mux.Handle("GET /v1/ring", a.instrument("ring", a.ring))
-	mux.Handle("GET /v1/stats", a.instrument("stats", a.stats))
-	mux.Handle("POST /v1/leave", a.instrument("leave", a.leave))
-	mux.Handle("POST /v1/remove/{node}", a.instrument("remove", a.remove))
+	mux.Handle("GET /v1/stats", a.instrument("stats", noQuery(a.stats)))
+	mux.Handle("POST /v1/leave", a.instrument("leave", noQuery(a.leave)))
+	mux.Handle("POST /v1/remove/{node}", a.instrument("remove", noQuery(a.remove)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
 	})
+	mux.HandleFunc("GET /readyz", a.readyz)
 	mux.Handle("GET /metrics", a.metrics.handler())
-	get := a.instrument("get", a.get)
-	put := a.instrument("put", a.put)
-	del := a.instrument("delete", a.delete)
+	get := a.instrument("get", a.gated(a.get))
+	put := a.instrument("put", a.gated(a.put))
+	del := a.instrument("delete", a.gated(a.delete))
 	maxBody := int64(a.limits.MaxValueBytes) + bodyMargin
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
@@ -128,20 +133,54 @@ func checkKey(k []byte, l LimitsConfig) error {
 	return nil
 }
 
-// quorumParam reads ?r= or ?w= and checks its spelling against N.
-func (a *httpAPI) quorumParam(r *http.Request, name string) (string, error) {
-	q := r.URL.Query().Get(name)
-	if q == "" {
-		return "", nil
+// queryParams parses the request's query strictly: a malformed query, a
+// name not in allowed (names are case-sensitive, so ?R= is refused, not
+// ignored) or a name given twice is an error for a 400.
+func queryParams(r *http.Request, allowed ...string) (url.Values, error) {
+	vals, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("query is not valid: %v", err)
 	}
-	if err := validQuorum(q, a.n); err != nil {
-		return "", fmt.Errorf("parameter %s %v", name, err)
+	for name, vs := range vals {
+		if !slices.Contains(allowed, name) {
+			if len(allowed) == 0 {
+				return nil, fmt.Errorf("unknown query parameter %q: this route takes none", truncateString(name, 64))
+			}
+			return nil, fmt.Errorf("unknown query parameter %q: this route takes %s", truncateString(name, 64), strings.Join(allowed, ", "))
+		}
+		if len(vs) > 1 {
+			return nil, fmt.Errorf("query parameter %q given %d times", name, len(vs))
+		}
 	}
-	return q, nil
+	return vals, nil
 }
 
-// context reads the optional causal context header. present is false for a
-// blind write.
+// noQuery refuses a request to h that has query parameters: h takes none.
+func noQuery(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if _, err := queryParams(r); err != nil {
+			writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
+			return
+		}
+		h(w, r)
+	}
+}
+
+// quorumParam reads ?r= or ?w= from vals with the parser the config uses
+// and checks it against N. It returns the canonical spelling ("" for the
+// configured default).
+func (a *httpAPI) quorumParam(vals url.Values, name string) (string, error) {
+	q, err := checkQuorum(vals.Get(name), a.n)
+	if err != nil {
+		return "", fmt.Errorf("parameter %s %v", name, err)
+	}
+	return q.String(), nil
+}
+
+// contextHeader reads the optional causal context header. present is
+// false for a blind write: no header, or an empty one (a client that
+// always sends the header, with nothing in it before its first read,
+// means no context, not an empty one that would add a sibling per write).
 func contextHeader(r *http.Request) (c vclock.Clock, present bool, err error) {
 	vals := r.Header.Values(ContextHeader)
 	if len(vals) == 0 {
@@ -150,7 +189,11 @@ func contextHeader(r *http.Request) (c vclock.Clock, present bool, err error) {
 	if len(vals) > 1 {
 		return nil, true, fmt.Errorf("header %s given %d times", ContextHeader, len(vals))
 	}
-	c, err = vclock.DecodeContextString(strings.TrimSpace(vals[0]))
+	v := strings.TrimSpace(vals[0])
+	if v == "" {
+		return nil, false, nil
+	}
+	c, err = vclock.DecodeContextString(v)
 	if err != nil {
 		return nil, true, fmt.Errorf("header %s: %v", ContextHeader, err)
 	}
@@ -164,7 +207,12 @@ func (a *httpAPI) get(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
 		return
 	}
-	rq, err := a.quorumParam(r, "r")
+	vals, err := queryParams(r, "r")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
+		return
+	}
+	rq, err := a.quorumParam(vals, "r")
 	if err != nil {
 		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
 		return
@@ -227,7 +275,11 @@ func (a *httpAPI) writeArgs(r *http.Request) (key []byte, wq string, c vclock.Cl
 	if key, err = a.key(r); err != nil {
 		return nil, "", nil, false, err
 	}
-	if wq, err = a.quorumParam(r, "w"); err != nil {
+	vals, err := queryParams(r, "w")
+	if err != nil {
+		return nil, "", nil, false, err
+	}
+	if wq, err = a.quorumParam(vals, "w"); err != nil {
 		return nil, "", nil, false, err
 	}
 	c, hasCtx, err = contextHeader(r)

@@ -65,6 +65,10 @@ type Node struct {
 	respLn    net.Listener
 	rpcLn     net.Listener
 	ran       atomic.Bool
+	// seedJoined is set once gossip reached a seed; ready once the node
+	// serves clients (ready.go). Neither is ever cleared.
+	seedJoined atomic.Bool
+	ready      atomic.Bool
 }
 
 // New validates cfg, opens the storage engine (refusing a data directory
@@ -234,7 +238,10 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		pending: n.pendingHints,
 		log:     n.log,
 	}
-	api := &httpAPI{kv: kv, admin: admin, metrics: n.metrics, limits: cfg.Limits, n: cfg.Cluster.Replication, log: n.log}
+	if n.bootstraps() {
+		n.ready.Store(true)
+	}
+	api := &httpAPI{kv: kv, admin: admin, metrics: n.metrics, limits: cfg.Limits, n: cfg.Cluster.Replication, log: n.log, ready: n.ready.Load}
 	n.httpSrv = &http.Server{
 		Handler:           recoverHTTP(api.handler(), n.metrics, n.log),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -246,9 +253,11 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		ErrorLog:       slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
 	}
 	n.resp = newRESPServer(kv, n.respInfo, n.metrics, cfg.Limits, logger.With("component", "resp", "node", cfg.Node.Name))
+	n.resp.ready = n.ready.Load
 	ok = true
-	n.log.Info("node ready", "http", n.addrs.HTTP, "resp", n.addrs.RESP, "rpc", n.addrs.RPC,
-		"gossip", n.addrs.Gossip, "data_dir", scfg.Dir, "incarnation", n.engine.Incarnation())
+	n.log.Info("node listening", "http", n.addrs.HTTP, "resp", n.addrs.RESP, "rpc", n.addrs.RPC,
+		"gossip", n.addrs.Gossip, "data_dir", scfg.Dir, "incarnation", n.engine.Incarnation(),
+		"serving_clients", n.ready.Load())
 	return n, nil
 }
 
@@ -325,12 +334,14 @@ func (n *Node) setRing(members []string) {
 	r, err := ring.New(n.rcfg, members)
 	if err != nil {
 		n.log.Error("ring change refused; keeping the previous ring", "members", strings.Join(members, ","), "err", err)
+		n.updateReady()
 		return
 	}
 	if old := n.ring.Swap(r); old == nil || !old.Equal(r) {
 		n.log.Info("ring changed", "members", strings.Join(members, ","), "fingerprint", strconv.FormatUint(r.Fingerprint(), 16))
 		n.ringChangedHints()
 	}
+	n.updateReady()
 }
 
 func (n *Node) liveMembers() int {
@@ -375,18 +386,26 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 	}()
 	go func() {
-		if err := n.rpc.Serve(n.rpcLn, n.coord); err != nil && !errors.Is(err, replica.ErrClosed) && !errors.Is(err, net.ErrClosed) {
+		if err := n.rpc.Serve(n.rpcLn, n.rpcHandler()); err != nil && !errors.Is(err, replica.ErrClosed) && !errors.Is(err, net.ErrClosed) {
 			errc <- fmt.Errorf("node: rpc server: %w", err)
 		}
 	}()
 	life, stopGossip := context.WithCancel(context.Background())
 	defer stopGossip()
 	n.gossip.Start(life)
+	joinCtx, stopJoin := context.WithCancel(life)
+	joinDone := make(chan struct{})
+	go func() { defer close(joinDone); n.awaitJoin(joinCtx) }()
+	defer func() { stopJoin(); <-joinDone }()
 	if err := n.startHints(life); err != nil {
 		stopGossip()
 		return errors.Join(fmt.Errorf("node: hints: %w", err), n.shutdown())
 	}
-	n.log.Info("node serving")
+	if n.ready.Load() {
+		n.log.Info("node serving", "bootstrap", true)
+	} else {
+		n.log.Info("node serving internal calls; clients get 503 until it has joined through a seed", "seeds", strings.Join(n.cfg.Seeds, ","))
+	}
 
 	var runErr error
 	select {

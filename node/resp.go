@@ -38,6 +38,7 @@ type respServer struct {
 	limits  LimitsConfig
 	log     *slog.Logger
 	cmds    map[string]respCommand // read-only after construction
+	ready   func() bool            // nil: always; see respDataCommands
 
 	// mu guards ln, conns, connsClosed, active, draining and idle: the
 	// in-flight command count that a graceful shutdown waits for before
@@ -157,6 +158,11 @@ func (s *respServer) handle(c redcon.Conn, cmd redcon.Command) {
 	}
 	if (rc.arity > 0 && len(cmd.Args) != rc.arity) || (rc.arity < 0 && len(cmd.Args) < -rc.arity) {
 		c.WriteError(fmt.Sprintf("ERR wrong number of arguments for '%s' command", name))
+		return
+	}
+	if s.ready != nil && respDataCommands[name] && !s.ready() {
+		status = "error"
+		c.WriteError(respNotJoined)
 		return
 	}
 	if !s.begin() {

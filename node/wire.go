@@ -237,8 +237,8 @@ func (a *clusterAdmin) remoteStats(ctx context.Context, member, addr string) (No
 	return st, nil
 }
 
-// Leave takes this node out of the ring (bookkeeping only: data handoff on
-// leave is a later issue, docs/gossip.md).
+// Leave takes this node out of the ring (bookkeeping only: its data is not
+// handed to the new replicas; README, "Not there yet").
 func (a *clusterAdmin) Leave(ctx context.Context) error { return a.gossip.Leave(ctx) }
 
 // Remove takes another node out of the ring.

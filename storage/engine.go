@@ -31,6 +31,10 @@ type Engine struct {
 	snapMu    sync.Mutex
 	lastSnap  time.Time
 	snapshots []uint64 // start segments of the snapshot files kept, ascending
+	// snapStats is a copy of lastSnap and len(snapshots) for Stats,
+	// published under snapMu whenever they change, so that Stats never
+	// waits for a snapshot in flight (it may take seconds).
+	snapStats atomic.Pointer[snapStats]
 
 	snapAt      atomic.Int64 // log.Written() when the last snapshot rolled
 	snapRunning atomic.Bool  // a background snapshot is in flight
@@ -74,6 +78,18 @@ func (sh *shard) set(key string, s vclock.Siblings) {
 	}
 	sh.m[key] = s
 	sh.bytes.Add(int64(len(key) + s.Size()))
+}
+
+// snapStats is what Stats reports of the snapshots; see Engine.snapStats.
+type snapStats struct {
+	last  time.Time
+	count int
+}
+
+// publishSnapStats copies lastSnap and the snapshot count for Stats.
+// snapMu must be held, or the engine not yet shared (open).
+func (e *Engine) publishSnapStats() {
+	e.snapStats.Store(&snapStats{last: e.lastSnap, count: len(e.snapshots)})
 }
 
 // PartitionStat is the size of one partition's index.
@@ -149,6 +165,7 @@ func (e *Engine) open() error {
 		return err
 	}
 	e.snapAt.Store(0)
+	e.publishSnapStats()
 	var keys int64
 	for _, sh := range e.shards {
 		keys += sh.keys.Load()
@@ -340,7 +357,8 @@ func (e *Engine) PartitionStats() []PartitionStat {
 	return out
 }
 
-// Stats returns engine totals.
+// Stats returns engine totals. It takes no lock that a snapshot or a WAL
+// fsync holds, so it answers at once whatever the disk is doing.
 func (e *Engine) Stats() Stats {
 	var st Stats
 	for _, sh := range e.shards {
@@ -350,10 +368,9 @@ func (e *Engine) Stats() Stats {
 	st.WALBytes = e.log.Size()
 	st.Segments = len(e.log.Segments())
 	st.Failed = e.log.Err() != nil
-	e.snapMu.Lock()
-	st.LastSnapshot = e.lastSnap
-	st.Snapshots = len(e.snapshots)
-	e.snapMu.Unlock()
+	if ss := e.snapStats.Load(); ss != nil {
+		st.LastSnapshot, st.Snapshots = ss.last, ss.count
+	}
 	return st
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path/filepath"
 	"strings"
@@ -28,6 +29,75 @@ type identity struct {
 // probability even across thousands of wiped disks.
 const incarnationLen = 12
 
+// maxIdentityBytes bounds what is read of IDENTITY and ACTOR: both are a
+// few dozen bytes, and a larger file is damage, not something to allocate for.
+const maxIdentityBytes = 4 << 10
+
+// validActor reports whether a is an incarnation or actor as
+// newIncarnation makes them: incarnationLen characters of lower-case
+// base32. Anything else in IDENTITY or ACTOR is damage.
+func validActor(a string) bool {
+	if len(a) != incarnationLen {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		c := a[i]
+		if (c < 'a' || c > 'z') && (c < '2' || c > '7') {
+			return false
+		}
+	}
+	return true
+}
+
+// parseIdentity decodes the identity file. It checks the shape only; the
+// caller compares the node ID.
+func parseIdentity(data []byte) (identity, error) {
+	if len(data) > maxIdentityBytes {
+		return identity{}, fmt.Errorf("identity is %d bytes, more than %d", len(data), maxIdentityBytes)
+	}
+	var id identity
+	if err := json.Unmarshal(data, &id); err != nil {
+		return identity{}, fmt.Errorf("unreadable identity (%w)", err)
+	}
+	if id.NodeID == "" {
+		return identity{}, errors.New("identity names no node")
+	}
+	if !validActor(id.Incarnation) {
+		return identity{}, fmt.Errorf("incarnation %.40q is not %d characters of lower-case base32", id.Incarnation, incarnationLen)
+	}
+	return id, nil
+}
+
+// parseActor decodes the actor file: one actor, surrounding space ignored.
+func parseActor(data []byte) (string, error) {
+	if len(data) > maxIdentityBytes {
+		return "", fmt.Errorf("actor file is %d bytes, more than %d", len(data), maxIdentityBytes)
+	}
+	actor := strings.TrimSpace(string(data))
+	if !validActor(actor) {
+		return "", fmt.Errorf("actor %.40q is not %d characters of lower-case base32", actor, incarnationLen)
+	}
+	return actor, nil
+}
+
+// readSmall reads a file of at most maxIdentityBytes; a larger one is
+// refused without allocating for it, whatever its stat says.
+func readSmall(fsys FS, name string) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("storage: open %s: %w", name, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxIdentityBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("storage: read %s: %w", name, err)
+	}
+	if len(data) > maxIdentityBytes {
+		return nil, &CorruptError{File: name, Err: fmt.Errorf("more than %d bytes", maxIdentityBytes)}
+	}
+	return data, nil
+}
+
 func newIncarnation() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go >= 1.24)
@@ -39,11 +109,11 @@ func newIncarnation() string {
 // ErrWrongNode; one with data but no identity is corrupt.
 func loadIdentity(fsys FS, dir, nodeID string, now time.Time) (id identity, created bool, err error) {
 	path := filepath.Join(dir, identityFile)
-	data, err := readAll(fsys, path)
+	data, err := readSmall(fsys, path)
 	switch {
 	case err == nil:
-		if err := json.Unmarshal(data, &id); err != nil || id.NodeID == "" || len(id.Incarnation) != incarnationLen {
-			return identity{}, false, &CorruptError{File: path, Err: fmt.Errorf("unreadable identity (%v)", err)}
+		if id, err = parseIdentity(data); err != nil {
+			return identity{}, false, &CorruptError{File: path, Err: err}
 		}
 		if id.NodeID != nodeID {
 			return identity{}, false, fmt.Errorf("%w: %s was created for node %q, not %q", ErrWrongNode, dir, id.NodeID, nodeID)
@@ -130,12 +200,11 @@ const cleanFile = "CLEAN"
 // marker so that a crash from now on is detected at the next open.
 func loadActor(fsys FS, dir string, id identity, created bool) (string, error) {
 	actor := id.Incarnation
-	data, err := readAll(fsys, filepath.Join(dir, actorFile))
+	data, err := readSmall(fsys, filepath.Join(dir, actorFile))
 	switch {
 	case err == nil:
-		actor = strings.TrimSpace(string(data))
-		if len(actor) != incarnationLen {
-			return "", &CorruptError{File: filepath.Join(dir, actorFile), Err: fmt.Errorf("actor %q is not %d characters", actor, incarnationLen)}
+		if actor, err = parseActor(data); err != nil {
+			return "", &CorruptError{File: filepath.Join(dir, actorFile), Err: err}
 		}
 	case !errors.Is(err, fs.ErrNotExist):
 		return "", err

@@ -38,6 +38,7 @@ func (e *Engine) Snapshot(ctx context.Context) error {
 	}
 	start := time.Now()
 	err := e.snapshot(ctx)
+	e.publishSnapStats() // even after a failure: retain may have dropped files
 	d := time.Since(start)
 	if err != nil {
 		e.logger.Warn("snapshot failed", "err", err, "duration", d)

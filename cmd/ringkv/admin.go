@@ -16,11 +16,6 @@ import (
 	"github.com/ringkv/ringkv/ring"
 )
 
-// version is the release name, set at build time with
-// -ldflags "-X main.version=v1.2.3"; otherwise the module version and VCS
-// revision from the build info are used.
-var version = ""
-
 func (a *app) membersCmd() *cobra.Command {
 	var o clientOpts
 	cmd := &cobra.Command{
@@ -222,10 +217,11 @@ func (a *app) leaveCmd() *cobra.Command {
 		Use:   "leave",
 		Short: "Make the node given by --node leave the ring",
 		Long: `Ask the node given by --node to leave the ring: its row becomes "left" and its
-partitions get new replicas. Its data is NOT streamed to them yet (a later
-release): they fill in through read repair and hints, so keep the node running
-until what it alone holds (writes acknowledged with w=1) has been read or
-rewritten. Stopping a node (SIGTERM) does not leave the ring; this does.`,
+partitions get new replicas for new writes. Its data is NOT copied to them
+(partition transfer is not there yet): the keys it held keep one copy fewer
+until written again or read-repaired from the remaining replicas, and a write
+acknowledged by this node alone (w=1) is no longer readable. Stopping a node
+(SIGTERM) does not leave the ring; this does.`,
 		Args: exactArgs(0, "no arguments (the node is --node)"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := o.client()
@@ -249,8 +245,12 @@ func (a *app) removeCmd() *cobra.Command {
 		Use:   "remove NODE",
 		Short: "Remove a node that is gone for good from the ring",
 		Long: `Remove NODE from the ring, for a node that will not come back (use "leave" on
-a node that is still running). Its partitions get new replicas, which are
-filled from the surviving ones. Any live node (--node) can do it.`,
+a node that is still running). Any live node (--node) can do it.
+
+Only the ring changes: its partitions get new replicas for new writes, but
+the data already written is not copied to them (partition transfer is not
+there yet), so those keys keep one copy fewer until written again or
+read-repaired.`,
 		Args: exactArgs(1, "NODE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := o.client()
@@ -291,7 +291,11 @@ func (a *app) versionCmd() *cobra.Command {
 			if asJSON {
 				return a.printJSON(v)
 			}
-			_, err := fmt.Fprintf(a.stdout, "ringkv %s (%s, %s/%s)\n", v.Version, v.Go, v.OS, v.Arch)
+			commit := ""
+			if v.Commit != "" {
+				commit = "commit " + v.Commit + ", "
+			}
+			_, err := fmt.Fprintf(a.stdout, "ringkv %s (%s%s, %s/%s)\n", v.Version, commit, v.Go, v.OS, v.Arch)
 			return err
 		},
 	}
@@ -301,24 +305,22 @@ func (a *app) versionCmd() *cobra.Command {
 
 // buildVersion is the answer of "ringkv version".
 type buildVersion struct {
+	// Version is node.Version, the release a server reports in Redis INFO
+	// (ringkv_version), so the two always agree.
 	Version string `json:"version"`
-	Go      string `json:"go"`
-	OS      string `json:"os"`
-	Arch    string `json:"arch"`
+	// Commit is the VCS revision the binary was built from (12 hex
+	// digits, "-dirty" for uncommitted changes), when the build recorded it.
+	Commit string `json:"commit,omitempty"`
+	Go     string `json:"go"`
+	OS     string `json:"os"`
+	Arch   string `json:"arch"`
 }
 
 func versionInfo() buildVersion {
-	v := buildVersion{Version: version, Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
-	if v.Version != "" {
-		return v
-	}
-	v.Version = "devel"
+	v := buildVersion{Version: node.Version, Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return v
-	}
-	if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		v.Version = bi.Main.Version
 	}
 	var rev, dirty string
 	for _, s := range bi.Settings {
@@ -335,7 +337,7 @@ func versionInfo() buildVersion {
 		rev = rev[:12]
 	}
 	if rev != "" {
-		v.Version += "+" + rev + dirty
+		v.Commit = rev + dirty
 	}
 	return v
 }

@@ -31,13 +31,18 @@ var serverFlags = []struct {
 	{"rpc", "listen.rpc", "internal RPC listen address host:port (listen.rpc)"},
 	{"gossip", "listen.gossip", "gossip listen address host:port (listen.gossip)"},
 	{"seeds", "seeds", "comma-separated gossip addresses of nodes to join (seeds)"},
+	{"bootstrap", "bootstrap", "serve clients before any seed answered, starting a new cluster if none does (bootstrap)"},
 }
 
 // addServerFlags declares the server flags on fs.
 func addServerFlags(fs *pflag.FlagSet) {
 	for _, f := range serverFlags {
-		if f.key == "seeds" {
+		switch f.key {
+		case "seeds":
 			fs.StringSlice(f.flag, nil, f.usage)
+			continue
+		case "bootstrap":
+			fs.Bool(f.flag, false, f.usage)
 			continue
 		}
 		fs.String(f.flag, "", f.usage)

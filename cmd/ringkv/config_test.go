@@ -192,6 +192,19 @@ func TestLoadConfigPrecedence(t *testing.T) {
 			if c.Node.Name != "f" || c.Node.DataDir != "/tmp/x" {
 				t.Errorf("name=%s data_dir=%s", c.Node.Name, c.Node.DataDir)
 			}
+			if c.Bootstrap {
+				t.Error("bootstrap set without the flag")
+			}
+		}},
+		{"bootstrap flag", nil, []string{"--seeds", "127.0.0.1:9005", "--bootstrap"}, func(t *testing.T, c node.Config) {
+			if !c.Bootstrap {
+				t.Error("--bootstrap did not set bootstrap")
+			}
+		}},
+		{"bootstrap env", map[string]string{"RINGKV_BOOTSTRAP": "true"}, nil, func(t *testing.T, c node.Config) {
+			if !c.Bootstrap {
+				t.Error("RINGKV_BOOTSTRAP did not set bootstrap")
+			}
 		}},
 	}
 	for _, tt := range tests {

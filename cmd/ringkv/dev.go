@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,6 +48,59 @@ type devConfig struct {
 	StopTimeout time.Duration
 	// Env is added to each child's environment (after os.Environ()).
 	Env []string
+	// Ready returns once the node serving HTTP at httpAddr serves clients
+	// (it has joined the cluster), or with ctx's error when ctx ends
+	// first. Default: waitReadyz, which polls GET /readyz.
+	Ready func(ctx context.Context, httpAddr string) error
+}
+
+// readyzPoll is how often waitReadyz asks a child whether it is ready.
+const readyzPoll = 100 * time.Millisecond
+
+// waitReadyz polls GET http://httpAddr/readyz until it answers 200 or ctx
+// ends. A node with seeds answers 503 until it has joined its cluster.
+func waitReadyz(ctx context.Context, httpAddr string) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	tick := time.NewTicker(readyzPoll)
+	defer tick.Stop()
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+httpAddr+"/readyz", nil)
+		if err != nil {
+			return err
+		}
+		if resp, err := client.Do(req); err == nil {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// devOrder decides when each node's line is printed: in plan order n1..nK,
+// a node's line once it and every node before it is ready or gone, so the
+// list reads the same whichever node joined first.
+type devOrder struct {
+	done []bool // ready or exited
+	next int    // first index not yet passed
+}
+
+// settle records that node i is ready or exited and returns the nodes
+// whose turn has now come, in order.
+func (o *devOrder) settle(i int) []int {
+	o.done[i] = true
+	var out []int
+	for o.next < len(o.done) && o.done[o.next] {
+		out = append(out, o.next)
+		o.next++
+	}
+	return out
 }
 
 func (a *app) devCmd() *cobra.Command {
@@ -141,17 +195,23 @@ func devEnv(nodes int) []string {
 // devEvent is what a child's goroutines report to the supervisor loop.
 type devEvent struct {
 	idx   int
-	ready map[string]string // the parsed ready line, or nil
-	exit  error             // set with exited
+	bound map[string]string // the parsed ready line (listeners bound), or nil
+	// joined is true once the child serves clients (cfg.Ready returned).
+	joined bool
+	exit   error // set with exited
 	// exited is true once the process is gone (Wait returned).
 	exited bool
 }
 
 // devChild is a running child and what the supervisor knows of it.
 type devChild struct {
-	node    devNode
-	cmd     *exec.Cmd
-	out     *tailLog
+	node  devNode
+	cmd   *exec.Cmd
+	out   *tailLog
+	bound map[string]string // its ready line (listeners bound)
+	// stop ends the wait for the child to serve clients (the child's
+	// context in runDev); called when it exits and when dev returns.
+	stop    context.CancelFunc
 	ready   bool
 	exited  bool
 	exitErr error
@@ -166,45 +226,79 @@ func (a *app) runDev(ctx context.Context, cfg devConfig) error {
 		return fmt.Errorf("create dev data directory: %w", err)
 	}
 	plan := devPlan(cfg.DataDir, cfg.Nodes)
-	// Each child sends at most one ready and one exit event, so this buffer
-	// never blocks a child's output goroutine.
-	events := make(chan devEvent, 2*len(plan))
+	if cfg.Ready == nil {
+		cfg.Ready = waitReadyz
+	}
+	// Each child sends at most one bound, one joined and one exit event,
+	// so this buffer never blocks a child's goroutines.
+	events := make(chan devEvent, 3*len(plan))
 	children := make([]*devChild, 0, len(plan))
 	env := append(append(os.Environ(), devEnv(cfg.Nodes)...), cfg.Env...)
+	// childCtx[i] ends when child i exits or dev returns; it bounds the
+	// wait for the child to serve clients.
+	childCtx := make([]context.Context, len(plan))
+	defer func() {
+		for _, ch := range children {
+			ch.stop()
+		}
+	}()
 	for i, n := range plan {
 		ch, err := startDevChild(cfg.Exe, n, env, i, events)
 		if err != nil {
 			a.stopDevChildren(children, events, cfg.StopTimeout)
 			return err
 		}
+		childCtx[i], ch.stop = context.WithCancel(ctx)
 		children = append(children, ch)
 	}
-	fmt.Fprintf(a.stdout, "ringkv dev: starting %d nodes (data and logs in %s)\n", len(plan), cfg.DataDir)
+	fmt.Fprintf(a.stdout, "ringkv dev: starting %d nodes (data and logs in %s); each is listed once it serves clients\n", len(plan), cfg.DataDir)
 
 	readyTimer := time.NewTimer(cfg.ReadyTimeout)
 	defer readyTimer.Stop()
+	order := devOrder{done: make([]bool, len(children))}
+	show := func(idx int) {
+		for _, i := range order.settle(idx) {
+			if ch := children[i]; ch.ready {
+				fmt.Fprintf(a.stdout, "%s  http=%s  resp=%s  pid=%d  log=%s\n", ch.node.Name, ch.bound["http"], ch.bound["resp"], ch.cmd.Process.Pid, ch.node.Log)
+			}
+		}
+	}
 	running, ready := len(children), 0
 	for running > 0 {
 		select {
 		case ev := <-events:
 			ch := children[ev.idx]
 			switch {
-			case ev.ready != nil:
+			case ev.bound != nil:
+				ch.bound = ev.bound
+				go func(ctx context.Context, idx int, addr string) {
+					if cfg.Ready(ctx, addr) == nil {
+						events <- devEvent{idx: idx, joined: true}
+					}
+				}(childCtx[ev.idx], ev.idx, ev.bound["http"])
+			case ev.joined:
+				if ch.exited || ch.ready {
+					break
+				}
 				ch.ready = true
 				ready++
-				fmt.Fprintf(a.stdout, "%s  http=%s  resp=%s  pid=%d  log=%s\n", ch.node.Name, ev.ready["http"], ev.ready["resp"], ch.cmd.Process.Pid, ch.node.Log)
+				show(ev.idx)
 				if ready == len(children) {
 					a.printDevBanner(plan)
 				}
 			case ev.exited:
 				ch.exited, ch.exitErr = true, ev.exit
+				ch.stop()
 				running--
 				a.reportDeadChild(ch, running, "while running")
+				if !ch.ready {
+					show(ev.idx)
+				}
 			}
 		case <-readyTimer.C:
 			for _, ch := range children {
 				if !ch.ready && !ch.exited {
-					fmt.Fprintf(a.stderr, "ringkv dev: %s is not ready after %s; still waiting (see %s)\n", ch.node.Name, cfg.ReadyTimeout, ch.node.Log)
+					fmt.Fprintf(a.stderr, "ringkv dev: %s does not serve clients after %s; still waiting (see %s)\n", ch.node.Name, cfg.ReadyTimeout, ch.node.Log)
 				}
 			}
 		case <-ctx.Done():
@@ -233,7 +327,7 @@ func startDevChild(exe string, n devNode, env []string, idx int, events chan<- d
 	cmd.Stdout = &lineWriter{onLine: func(line string) {
 		out.line(line)
 		if fields, ok := parseReadyLine(line); ok {
-			once.Do(func() { events <- devEvent{idx: idx, ready: fields} })
+			once.Do(func() { events <- devEvent{idx: idx, bound: fields} })
 		}
 	}}
 	cmd.Stderr = &lineWriter{onLine: out.line}

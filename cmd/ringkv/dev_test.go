@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -145,7 +148,8 @@ func TestDevSupervisor(t *testing.T) {
 			cfg := devConfig{
 				Exe: exe, DataDir: dir, Nodes: tt.nodes,
 				ReadyTimeout: time.Minute, StopTimeout: 2 * time.Second,
-				Env: []string{fakeServerEnv + "=" + tt.mode},
+				Env:   []string{fakeServerEnv + "=" + tt.mode},
+				Ready: readyAtOnce,
 			}
 			done := make(chan error, 1)
 			go func() { done <- a.runDev(ctx, cfg) }()
@@ -208,7 +212,7 @@ func TestDevAllChildrenDead(t *testing.T) {
 	var out, errOut syncBuffer
 	a := &app{stdout: &out, stderr: &errOut}
 	cfg := devConfig{Exe: exe, DataDir: t.TempDir(), Nodes: 1, ReadyTimeout: time.Minute, StopTimeout: time.Second,
-		Env: []string{fakeServerEnv + "=n1:fail"}}
+		Env: []string{fakeServerEnv + "=n1:fail"}, Ready: readyAtOnce}
 	done := make(chan error, 1)
 	go func() { done <- a.runDev(t.Context(), cfg) }()
 	select {
@@ -218,6 +222,72 @@ func TestDevAllChildrenDead(t *testing.T) {
 	}
 	if err != errSilent || !strings.Contains(errOut.String(), "every node has exited") {
 		t.Errorf("err %v stderr %q", err, errOut.String())
+	}
+}
+
+// readyAtOnce stands in for polling /readyz: the fake servers serve no HTTP.
+func readyAtOnce(context.Context, string) error { return nil }
+
+// The nodes are listed n1..nK whichever joins first: here n3, then n2,
+// and n1 last, as happens when n1 starts before its seeds.
+func TestDevListsNodesInOrder(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut syncBuffer
+	a := &app{stdout: &out, stderr: &errOut}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	gates := map[string]chan struct{}{"8001": make(chan struct{}), "8002": make(chan struct{}), "8003": make(chan struct{})}
+	returned := make(chan string, 3)
+	ready := func(ctx context.Context, addr string) error {
+		port := portOf(addr)
+		select {
+		case <-gates[port]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		returned <- port
+		return nil
+	}
+	cfg := devConfig{Exe: exe, DataDir: t.TempDir(), Nodes: 3, ReadyTimeout: time.Minute, StopTimeout: 2 * time.Second,
+		Env: []string{fakeServerEnv + "=none:none"}, Ready: ready}
+	done := make(chan error, 1)
+	go func() { done <- a.runDev(ctx, cfg) }()
+	for _, port := range []string{"8003", "8002", "8001"} {
+		close(gates[port])
+		select {
+		case got := <-returned:
+			if got != port {
+				t.Fatalf("node on %s became ready, want %s", got, port)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("node on %s never became ready", port)
+		}
+	}
+	waitFor(t, "3 node(s) ready", func() bool { return strings.Contains(out.String(), "3 node(s) ready") })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("runDev: %v\n%s", err, errOut.String())
+	}
+	o := out.String()
+	i1, i2, i3 := strings.Index(o, "n1  http="), strings.Index(o, "n2  http="), strings.Index(o, "n3  http=")
+	if i1 < 0 || i2 < i1 || i3 < i2 {
+		t.Fatalf("nodes not listed n1, n2, n3:\n%s", o)
+	}
+}
+
+func TestDevOrder(t *testing.T) {
+	o := devOrder{done: make([]bool, 4)}
+	steps := []struct {
+		settle int
+		want   []int
+	}{{2, nil}, {1, nil}, {0, []int{0, 1, 2}}, {3, []int{3}}}
+	for _, st := range steps {
+		if got := o.settle(st.settle); !cmp.Equal(st.want, got) {
+			t.Fatalf("settle(%d) = %v, want %v", st.settle, got, st.want)
+		}
 	}
 }
 
@@ -286,5 +356,37 @@ func TestReadyLine(t *testing.T) {
 		if _, ok := parseReadyLine(bad); ok {
 			t.Errorf("parseReadyLine(%q) accepted", bad)
 		}
+	}
+}
+
+// waitReadyz returns once /readyz answers 200, and with ctx's error when
+// ctx ends first.
+func TestWaitReadyz(t *testing.T) {
+	var mu sync.Mutex
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if r.URL.Path != "/readyz" || calls < 3 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	if err := waitReadyz(t.Context(), addr); err != nil {
+		t.Fatalf("waitReadyz: %v", err)
+	}
+	mu.Lock()
+	if calls != 3 {
+		t.Errorf("%d calls, want 3", calls)
+	}
+	mu.Unlock()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := waitReadyz(ctx, "127.0.0.1:1"); !errors.Is(err, context.Canceled) {
+		t.Errorf("waitReadyz after cancel = %v", err)
 	}
 }

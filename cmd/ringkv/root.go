@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -71,8 +72,22 @@ Start a local 3-node cluster with "ringkv dev", then talk to it with the
 client commands (put, get, delete) and the operator commands (members, ring,
 leave, remove). Client commands reach the first dev node (127.0.0.1:8001)
 unless --node says otherwise.`,
-		SilenceErrors: true,
-		SilenceUsage:  true,
+		SilenceErrors:              true,
+		SilenceUsage:               true,
+		SuggestionsMinimumDistance: 2,
+		// With Args set, cobra leaves unknown commands to RunE, which
+		// makes them usage errors (exit 2) like bad flags and arguments.
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			hint := ""
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				hint = " (did you mean " + strings.Join(s, " or ") + "?)"
+			}
+			return usageError("unknown command %q for %q%s; see \"ringkv --help\"", args[0], cmd.CommandPath(), hint)
+		},
 	}
 	// Flag parse errors are usage errors: exit code 2, like the flag package.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {

@@ -1,0 +1,125 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/ringkv/ringkv/replica"
+)
+
+// Readiness. A node whose config names seeds serves no client request
+// until it has joined the cluster: until then its ring is only what its
+// data directory remembered (on a first start, itself alone), so with R
+// and W capped by the ring's size it would acknowledge PUT ?w=all as the
+// only replica of keys it does not hold once it joins.
+//
+// Joined means both: gossip reached a seed (memberlist's join, which
+// includes a push-pull exchange of the ring map, succeeded with at least
+// one seed: gossip.Gossip.Joined is closed), and the ring built from the
+// map received holds this node and at least one other member. A node
+// without seeds, whose only seed is its own gossip address, or started
+// with bootstrap: true is ready at once: it starts (or restarts) a cluster
+// of its own. Readiness never goes back: a joined node that loses its
+// peers later is degraded, not new.
+
+// notJoinedText is the reason given to clients of a node not joined yet.
+const notJoinedText = "not joined yet: this node has not reached a seed of its cluster; retry later or use a node that has joined"
+
+// errNotJoined is the cause a node that has not joined gives for refusing
+// to coordinate a write forwarded to it.
+var errNotJoined = errors.New("node: " + notJoinedText)
+
+// respNotJoined is the RESP error for data commands on a node not joined
+// yet. CLUSTERDOWN is a code Redis clients know to retry.
+const respNotJoined = "CLUSTERDOWN " + notJoinedText
+
+// respDataCommands are the RESP commands refused until the node joined;
+// the others (PING, INFO, ...) describe the connection or the node.
+var respDataCommands = map[string]bool{"get": true, "set": true, "del": true, "exists": true, "mget": true}
+
+// bootstraps reports whether the node serves without joining: bootstrap
+// is set, or no seed names another address than its own gossip address
+// (gossip joins no seed then either).
+func (n *Node) bootstraps() bool {
+	if n.cfg.Bootstrap {
+		return true
+	}
+	for _, s := range n.cfg.Seeds {
+		if s != n.addrs.Gossip {
+			return false
+		}
+	}
+	return true
+}
+
+// awaitJoin marks the node joined once gossip reached a seed, and rebuilds
+// the ring from the map the seed sent before deciding readiness; it
+// returns then, or when ctx ends.
+func (n *Node) awaitJoin(ctx context.Context) {
+	select {
+	case <-n.gossip.Joined():
+	case <-ctx.Done():
+		return
+	}
+	n.seedJoined.Store(true)
+	n.setRing(nil) // calls updateReady with the ring the seed's map gives
+}
+
+// updateReady makes the node ready once it has joined and its ring holds
+// itself and another member. Called by setRing under ringMu.
+func (n *Node) updateReady() {
+	if n.ready.Load() || !n.seedJoined.Load() {
+		return
+	}
+	r := n.ring.Load()
+	if r == nil || !r.Contains(n.cfg.Node.Name) || r.Len() < 2 {
+		n.log.Info("reached a seed; waiting for a ring that holds this node and another member before serving clients")
+		return
+	}
+	n.ready.Store(true)
+	n.log.Info("joined the cluster; serving clients", "ring_members", r.Len())
+}
+
+// Ready reports whether the node serves client requests (GET /readyz).
+func (n *Node) Ready() bool { return n.ready.Load() }
+
+// rpcHandler serves the internal RPC: the coordinator, except that a
+// write forwarded to a node not joined yet is refused rather than
+// coordinated on a ring that may be only itself. The refusal is a quorum
+// error, so the forwarding node answers its client 503.
+func (n *Node) rpcHandler() replica.Handler {
+	return replica.HandlerFunc(func(ctx context.Context, from string, req replica.Request) (replica.Response, error) {
+		if req.Kind == replica.KindForward && !n.ready.Load() {
+			return replica.Response{}, &replica.QuorumError{Op: "forward", Need: 1,
+				Failures: map[string]error{n.cfg.Node.Name: errNotJoined}}
+		}
+		return n.coord.Handle(ctx, from, req)
+	})
+}
+
+// gated answers 503 "not joined yet" instead of calling h while ready
+// says the node has not joined. A nil ready means always ready.
+func (a *httpAPI) gated(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if a.ready != nil && !a.ready() {
+			w.Header().Set("Retry-After", "1")
+			zero := 0
+			writeError(w, http.StatusServiceUnavailable, ErrorBody{Error: notJoinedText, Got: &zero})
+			return
+		}
+		h(w, r)
+	}
+}
+
+// readyz serves GET /readyz: 200 once the node serves clients, 503 before.
+func (a *httpAPI) readyz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if a.ready != nil && !a.ready() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(strings.SplitN(notJoinedText, ";", 2)[0] + "\n"))
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}

@@ -1,0 +1,142 @@
+package node
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ringkv/ringkv/replica"
+)
+
+// freeGossipAddr returns a loopback address whose port is free for TCP and
+// UDP (gossip uses both) at the time of the call; nothing listens on it.
+func freeGossipAddr(t *testing.T) string {
+	t.Helper()
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port))
+		l.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
+		return "127.0.0.1:" + strconv.Itoa(port)
+	}
+	t.Fatal("no free port for TCP and UDP")
+	return ""
+}
+
+// get returns the status and body of a GET.
+func getStatus(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// A node whose config names seeds serves no client request until it has
+// joined: before, a PUT ?w=all would be acknowledged by a one-node ring of
+// itself, on a node that is not a replica once it joins.
+func TestSeededNodeServesOnlyOnceJoined(t *testing.T) {
+	seedAddr := freeGossipAddr(t)
+	n2 := startNode(t, testConfig(t, "n2", seedAddr))
+
+	if code, body := getStatus(t, httpURL(n2, "/healthz")); code != 200 {
+		t.Fatalf("healthz before joining = %d %q, want 200 (liveness only)", code, body)
+	}
+	if code, body := getStatus(t, httpURL(n2, "/readyz")); code != 503 || !strings.Contains(body, "not joined yet") {
+		t.Fatalf("readyz before joining = %d %q, want 503 not joined yet", code, body)
+	}
+	code, _, body := do(t, "PUT", httpURL(n2, "/v1/kv/k?w=all"), []byte("v"), nil)
+	if code != 503 || !strings.Contains(decodeError(t, body).Error, "not joined yet") {
+		t.Fatalf("PUT w=all before joining = %d %s, want 503 not joined yet", code, body)
+	}
+	if code, _, body := do(t, "GET", httpURL(n2, "/v1/kv/k"), nil, nil); code != 503 {
+		t.Fatalf("GET before joining = %d %s, want 503", code, body)
+	}
+	if code, _, body := do(t, "GET", httpURL(n2, "/v1/members"), nil, nil); code != 200 {
+		t.Fatalf("members before joining = %d %s, want 200 (operators look at it)", code, body)
+	}
+	c := dialRESP(t, n2.Addrs().RESP)
+	if got, ok := c.do(t, "SET", "k", "v").(respError); !ok || !strings.HasPrefix(string(got), "CLUSTERDOWN not joined yet") {
+		t.Fatalf("RESP SET before joining = %v, want a not joined yet error", got)
+	}
+	if got := c.do(t, "PING"); got != "PONG" {
+		t.Fatalf("RESP PING before joining = %v, want PONG", got)
+	}
+
+	// The seed comes up as the first node of a new cluster (no seeds).
+	cfg := testConfig(t, "n1")
+	cfg.Listen.Gossip = seedAddr
+	n1 := startNode(t, cfg)
+	if code, body := getStatus(t, httpURL(n1, "/readyz")); code != 200 {
+		t.Fatalf("readyz of a node without seeds = %d %q, want 200", code, body)
+	}
+	waitFor(t, 20*time.Second, "n2 ready after its seed came up", func() bool {
+		code, _ := getStatus(t, httpURL(n2, "/readyz"))
+		return code == 200
+	})
+	if r := n2.ring.Load(); !r.Contains("n1") || !r.Contains("n2") {
+		t.Fatalf("n2 ready with ring %v", r.Members())
+	}
+	if code, _, body := do(t, "PUT", httpURL(n2, "/v1/kv/k?w=all"), []byte("v"), nil); code != 204 {
+		t.Fatalf("PUT w=all after joining = %d %s", code, body)
+	}
+	if code, _, body := do(t, "GET", httpURL(n1, "/v1/kv/k?r=all"), nil, nil); code != 200 || string(body) != "v" {
+		t.Fatalf("GET r=all on n1 = %d %q", code, body)
+	}
+	if got := c.do(t, "SET", "k2", "v2"); got != "OK" {
+		t.Fatalf("RESP SET after joining = %v", got)
+	}
+}
+
+// A node told to bootstrap serves at once even though its seeds are down,
+// and so does one whose only seed is itself.
+func TestBootstrapServesWithoutSeeds(t *testing.T) {
+	cfg := testConfig(t, "n1", freeGossipAddr(t))
+	cfg.Bootstrap = true
+	n1 := startNode(t, cfg)
+	if code, body := getStatus(t, httpURL(n1, "/readyz")); code != 200 {
+		t.Fatalf("readyz with bootstrap = %d %q, want 200", code, body)
+	}
+	if code, _, body := do(t, "PUT", httpURL(n1, "/v1/kv/k"), []byte("v"), nil); code != 204 {
+		t.Fatalf("PUT with bootstrap = %d %s", code, body)
+	}
+
+	self := freeGossipAddr(t)
+	cfg = testConfig(t, "n9", self)
+	cfg.Listen.Gossip = self
+	n9 := startNode(t, cfg)
+	if code, body := getStatus(t, httpURL(n9, "/readyz")); code != 200 {
+		t.Fatalf("readyz of a node whose only seed is itself = %d %q, want 200", code, body)
+	}
+}
+
+// A write forwarded to a node that has not joined is refused with a quorum
+// error (the forwarder answers 503), not coordinated on a ring of itself.
+func TestForwardRefusedUntilJoined(t *testing.T) {
+	n2 := startNode(t, testConfig(t, "n2", freeGossipAddr(t)))
+	req := replica.Request{Kind: replica.KindForward, Key: []byte("k"),
+		Write: &replica.ForwardWrite{Value: []byte("v"), W: replica.QuorumAll}}
+	_, err := n2.rpcHandler().Handle(t.Context(), "n1", req)
+	var qe *replica.QuorumError
+	if !errors.As(err, &qe) || !errors.Is(qe.Failures["n2"], errNotJoined) {
+		t.Fatalf("forward to a node not joined = %v, want a quorum error naming errNotJoined", err)
+	}
+	if s := n2.engine.Get([]byte("k")); len(s) != 0 {
+		t.Fatalf("the refused forward wrote %v", s)
+	}
+}
