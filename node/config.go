@@ -128,6 +128,11 @@ type LimitsConfig struct {
 	MaxKeyBytes int `mapstructure:"max_key_bytes"`
 	// MaxValueBytes is the largest value accepted. Default 1 MiB.
 	MaxValueBytes int `mapstructure:"max_value_bytes"`
+	// MaxSiblings is the most versions (siblings and tombstones) a client
+	// write may leave a key with; a write that would add one more is
+	// refused (HTTP 409). 0 turns the cap off. A warning is logged above
+	// a quarter of it. Default 100, as Riak's max_siblings.
+	MaxSiblings int `mapstructure:"max_siblings"`
 }
 
 // LogConfig selects the log output.
@@ -164,7 +169,7 @@ func DefaultConfig() Config {
 			DeliveryRate:      5000,
 			RetryInterval:     10 * time.Second,
 		},
-		Limits: LimitsConfig{MaxKeyBytes: 1024, MaxValueBytes: 1 << 20},
+		Limits: LimitsConfig{MaxKeyBytes: 1024, MaxValueBytes: 1 << 20, MaxSiblings: replica.DefaultConfig().MaxSiblings},
 		Log:    LogConfig{Level: "info", Format: "text"},
 	}
 }
@@ -258,6 +263,9 @@ func (c Config) Validate() error {
 	}
 	if c.Limits.MaxKeyBytes < 1 || c.Limits.MaxValueBytes < 0 {
 		bad("limits", "max_key_bytes must be >= 1 and max_value_bytes >= 0")
+	}
+	if c.Limits.MaxSiblings < 0 {
+		bad("limits.max_siblings", "must be >= 0 (0 turns the cap off), got %d", c.Limits.MaxSiblings)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -197,3 +197,31 @@ func TestWriteAnswers(t *testing.T) {
 		t.Fatalf("unavailable = %d %s", code, body)
 	}
 }
+
+// TestSiblingCapFromConfig: limits.max_siblings reaches the coordinator; a
+// write that would pass it is 409, a resolving write is not.
+func TestSiblingCapFromConfig(t *testing.T) {
+	cfg := testConfig(t, "n1")
+	cfg.Limits.MaxSiblings = 3
+	n := startNode(t, cfg)
+	waitFor(t, 30*time.Second, "a 1-node ring", func() bool { return n.ring.Load().Len() == 1 })
+	url := httpURL(n, "/v1/kv/k")
+	code, h, _ := do(t, "PUT", url, []byte("a"), nil)
+	if code != 204 {
+		t.Fatalf("PUT = %d", code)
+	}
+	c0 := map[string]string{ContextHeader: h.Get(ContextHeader)}
+	for i := range 3 {
+		if code, _, body := do(t, "PUT", url, []byte(fmt.Sprint(i)), c0); code != 204 && code != 300 {
+			t.Fatalf("sibling %d = %d %s", i, code, body)
+		}
+	}
+	code, _, body := do(t, "PUT", url, []byte("x"), c0)
+	if code != 409 || !strings.Contains(string(body), "more than 3") {
+		t.Fatalf("4th sibling = %d %s, want 409", code, body)
+	}
+	_, h, _ = do(t, "GET", url, nil, nil)
+	if code, _, body := do(t, "PUT", url, []byte("resolved"), map[string]string{ContextHeader: h.Get(ContextHeader)}); code != 204 {
+		t.Fatalf("resolving PUT = %d %s", code, body)
+	}
+}

@@ -226,6 +226,7 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	ccfg.Sloppy = cfg.Quorum.Sloppy
 	ccfg.DefaultR, ccfg.DefaultW = rq, wq
 	ccfg.Timeout = cfg.Quorum.Timeout
+	ccfg.MaxSiblings, ccfg.WarnSiblings = cfg.Limits.MaxSiblings, cfg.Limits.MaxSiblings/4
 	ccfg.Logger = logger // it adds its own component and node attributes
 	if n.coord, err = replica.New(ccfg); err != nil {
 		return nil, fmt.Errorf("node: coordinator: %w", err)
