@@ -68,6 +68,6 @@ func startTCP(t testing.TB, handlers map[string]replica.Handler) map[string]repl
 }
 
 func TestTransportConformance(t *testing.T) {
-	t.Run("mem", func(t *testing.T) { replicatest.TestTransport(t, memTransports) })
+	t.Run("mem", func(t *testing.T) { replicatest.TestTransportInBubble(t, memTransports) })
 	t.Run("tcp", func(t *testing.T) { replicatest.TestTransport(t, tcpTransports) })
 }
