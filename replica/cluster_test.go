@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ringkv/ringkv/replica"
@@ -190,4 +191,14 @@ func values(s vclock.Siblings) []string {
 // withCtx is WriteOptions carrying a context.
 func withCtx(ctx vclock.Clock, w replica.Quorum) replica.WriteOptions {
 	return replica.WriteOptions{W: w, Context: ctx, HasContext: true}
+}
+
+// inBubble runs a test body inside a testing/synctest bubble: the
+// in-memory network's delays, the coordinators' request deadlines and the
+// hint queues' retry timers are then fake time, which moves only while
+// every goroutine of the test is blocked. A loaded machine slows such a
+// test down but cannot change its outcome. Use it for t.Run bodies;
+// a whole test is written TestX(t) { synctest.Test(t, testX) }.
+func inBubble(fn func(t *testing.T)) func(t *testing.T) {
+	return func(t *testing.T) { synctest.Test(t, fn) }
 }
