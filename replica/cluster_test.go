@@ -121,6 +121,7 @@ func newTCPCluster(t testing.TB, size, n int) *cluster {
 		mu.Unlock()
 		cfg := replica.DefaultTCPConfig()
 		cfg.Self, cfg.Resolve = name, resolve
+		cfg.DialTimeout = realSocketTimeout
 		tr, err := replica.NewTCPTransport(cfg)
 		if err != nil {
 			t.Fatal(err)

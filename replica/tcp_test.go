@@ -32,6 +32,7 @@ func serveOn(t *testing.T, self, addr string, h Handler, mod func(*TCPConfig)) (
 	cfg := DefaultTCPConfig()
 	cfg.Self = self
 	cfg.Resolve = func(string) (string, bool) { return "", false }
+	cfg.DialTimeout = realSocketTimeout
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -50,12 +51,20 @@ func serveOn(t *testing.T, self, addr string, h Handler, mod func(*TCPConfig)) (
 	return tr, ln.Addr().String()
 }
 
+// realSocketTimeout is the DialTimeout of the tests' TCP transports. The
+// default second bounds both connecting and writing the hello; on a loaded
+// machine a process can go a second without running, which fails the dial
+// and then every call during the backoff. No test here is about a slow
+// dial, so the bound only has to catch a hang.
+const realSocketTimeout = time.Minute
+
 // client returns a transport for "cli" that resolves every node to *addr.
 func client(t *testing.T, addr *atomic.Pointer[string], mod func(*TCPConfig)) *TCPTransport {
 	t.Helper()
 	cfg := DefaultTCPConfig()
 	cfg.Self = "cli"
 	cfg.Resolve = func(string) (string, bool) { return *addr.Load(), true }
+	cfg.DialTimeout = realSocketTimeout
 	if mod != nil {
 		mod(&cfg)
 	}
