@@ -24,8 +24,9 @@ func (w tWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// fakeClock has a settable Now; After uses real time, because delivery
-// tests use short real intervals and only the window needs a fake now.
+// fakeClock has a settable Now for the window tests; After uses the
+// runtime's timers, which in the delivery tests (run in synctest bubbles)
+// are fake time already.
 type fakeClock struct {
 	mu  sync.Mutex // guards now
 	now time.Time
@@ -123,7 +124,10 @@ func (s *sink) keys(target string) int {
 	return len(s.data[target])
 }
 
-// eventually polls cond every 5ms until it holds or 10s pass.
+// eventually polls cond every 5ms until it holds or 10s pass. Its callers
+// run in synctest bubbles, where that is fake time: it passes only while
+// the queue's goroutines are blocked, so the bound counts retry rounds,
+// not how fast a loaded machine runs them.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
