@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ringkv/ringkv/storage"
@@ -124,14 +125,21 @@ func (s *sink) keys(target string) int {
 	return len(s.data[target])
 }
 
-// eventually polls cond every 5ms until it holds or 10s pass. Its callers
-// run in synctest bubbles, where that is fake time: it passes only while
-// the queue's goroutines are blocked, so the bound counts retry rounds,
-// not how fast a loaded machine runs them.
+// eventually waits until cond holds, checking it each time every goroutine
+// of the test's synctest bubble has settled (synctest.Wait) and then
+// letting 5ms of fake time pass, for at most 10s of it. Checking only once
+// the queue is idle means cond never sees a round half done (a counter
+// already moved, a directory not yet removed), and fake time passes only
+// while the queue's goroutines are blocked, so the bound counts retry
+// rounds, not how fast a loaded machine runs them. It must run in a bubble.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
+	for {
+		synctest.Wait()
+		if cond() {
+			return
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}

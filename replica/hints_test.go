@@ -145,11 +145,19 @@ func (h *hinted) pendingFor(target string) (hints, logBytes int64) {
 	return hints, logBytes
 }
 
-// eventually polls cond every 10ms until it holds or 30s pass.
+// eventually waits until cond holds, checking it each time every goroutine
+// of the test's synctest bubble has settled (synctest.Wait) and then
+// letting 10ms of fake time pass, for at most 30s of it: cond never sees a
+// delivery half done, and the bound counts retry rounds, not how fast a
+// loaded machine runs them. It must run in a bubble.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
+	for {
+		synctest.Wait()
+		if cond() {
+			return
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
