@@ -101,7 +101,9 @@ func newClusterWith(t testing.TB, size, n int, transport func(name string, h rep
 	return c
 }
 
-// newTCPCluster is newCluster over loopback TCP transports.
+// newTCPCluster is newCluster over loopback TCP transports. Requests get
+// realSocketTimeout instead of the default 2 s: sockets and their
+// goroutines run on the real clock, which a loaded machine slows.
 func newTCPCluster(t testing.TB, size, n int) *cluster {
 	var mu sync.Mutex
 	addrs := map[string]string{}
@@ -129,7 +131,7 @@ func newTCPCluster(t testing.TB, size, n int) *cluster {
 		go func() { _ = tr.Serve(ln, h) }() // returns nil at Close
 		t.Cleanup(func() { _ = tr.Close() })
 		return tr
-	})
+	}, func(cfg *replica.Config) { cfg.Timeout = realSocketTimeout })
 }
 
 // replicasOf returns key's preference list.
