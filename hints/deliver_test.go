@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ringkv/ringkv/storage"
@@ -44,7 +45,9 @@ func TestStartNeedsDeliverer(t *testing.T) {
 
 // Hints wait while the target is down, go out when it comes back, and the
 // log is reclaimed once everything is acknowledged.
-func TestDeliverWhenAlive(t *testing.T) {
+func TestDeliverWhenAlive(t *testing.T) { synctest.Test(t, testDeliverWhenAlive) }
+
+func testDeliverWhenAlive(t *testing.T) {
 	sk := newSink()
 	cfg := testConfig(t, t.TempDir())
 	cfg.Deliverer = sk
@@ -62,8 +65,10 @@ func TestDeliverWhenAlive(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Several retry intervals pass while b is down: nothing is sent.
+	// Several retry intervals pass while b is down (and every round they
+	// started has finished): nothing is sent.
 	time.Sleep(5 * cfg.RetryInterval)
+	synctest.Wait()
 	if n := sk.keys("b"); n != 0 {
 		t.Fatalf("%d keys delivered to a down target", n)
 	}
@@ -85,7 +90,9 @@ func TestDeliverWhenAlive(t *testing.T) {
 }
 
 // A failing target keeps its hints; the timer retries until it accepts.
-func TestDeliverRetriesAfterFailure(t *testing.T) {
+func TestDeliverRetriesAfterFailure(t *testing.T) { synctest.Test(t, testDeliverRetriesAfterFailure) }
+
+func testDeliverRetriesAfterFailure(t *testing.T) {
 	sk := newSink()
 	sk.setFail("b", errors.New("connection refused"))
 	cfg := testConfig(t, t.TempDir())
@@ -187,7 +194,9 @@ func TestAckKeepsNewerSet(t *testing.T) {
 }
 
 // Several targets deliver in parallel; batches respect BatchSize.
-func TestDeliverSeveralTargets(t *testing.T) {
+func TestDeliverSeveralTargets(t *testing.T) { synctest.Test(t, testDeliverSeveralTargets) }
+
+func testDeliverSeveralTargets(t *testing.T) {
 	sk := newSink()
 	cfg := testConfig(t, t.TempDir())
 	cfg.Deliverer = sk
@@ -220,7 +229,9 @@ func TestDeliverSeveralTargets(t *testing.T) {
 
 // A target removed from the ring has its hints re-hinted to each key's
 // current replicas, which then receive them; its log is deleted.
-func TestRingChangedReroutes(t *testing.T) {
+func TestRingChangedReroutes(t *testing.T) { synctest.Test(t, testRingChangedReroutes) }
+
+func testRingChangedReroutes(t *testing.T) {
 	sk := newSink()
 	cfg := testConfig(t, t.TempDir())
 	cfg.Deliverer = sk
@@ -280,7 +291,9 @@ func TestRingChangedReroutes(t *testing.T) {
 
 // Many hints to few keys make the log grow; compaction rewrites it to one
 // record per key, and a reopen still finds every pending set.
-func TestCompaction(t *testing.T) {
+func TestCompaction(t *testing.T) { synctest.Test(t, testCompaction) }
+
+func testCompaction(t *testing.T) {
 	cfg := testConfig(t, t.TempDir())
 	cfg.SegmentBytes = 4096
 	cfg.Deliverer = newSink()

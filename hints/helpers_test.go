@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ringkv/ringkv/storage"
@@ -24,8 +25,9 @@ func (w tWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// fakeClock has a settable Now; After uses real time, because delivery
-// tests use short real intervals and only the window needs a fake now.
+// fakeClock has a settable Now for the window tests; After uses the
+// runtime's timers, which in the delivery tests (run in synctest bubbles)
+// are fake time already.
 type fakeClock struct {
 	mu  sync.Mutex // guards now
 	now time.Time
@@ -123,11 +125,21 @@ func (s *sink) keys(target string) int {
 	return len(s.data[target])
 }
 
-// eventually polls cond every 5ms until it holds or 10s pass.
+// eventually waits until cond holds, checking it each time every goroutine
+// of the test's synctest bubble has settled (synctest.Wait) and then
+// letting 5ms of fake time pass, for at most 10s of it. Checking only once
+// the queue is idle means cond never sees a round half done (a counter
+// already moved, a directory not yet removed), and fake time passes only
+// while the queue's goroutines are blocked, so the bound counts retry
+// rounds, not how fast a loaded machine runs them. It must run in a bubble.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
+	for {
+		synctest.Wait()
+		if cond() {
+			return
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}

@@ -3,6 +3,7 @@ package hints
 import (
 	"errors"
 	"testing"
+	"testing/synctest"
 )
 
 // A hint stored for a removed node after its re-route finished (sent by a
@@ -10,6 +11,10 @@ import (
 // good: re-routes happened only when the ring changed. The retry timer now
 // re-routes it to the key's current replicas.
 func TestLateHintForRemovedTargetRerouted(t *testing.T) {
+	synctest.Test(t, testLateHintForRemovedTargetRerouted)
+}
+
+func testLateHintForRemovedTargetRerouted(t *testing.T) {
 	sk := newSink()
 	cfg := testConfig(t, t.TempDir())
 	cfg.Deliverer = sk
@@ -46,6 +51,10 @@ func TestLateHintForRemovedTargetRerouted(t *testing.T) {
 // its hints, a node that left has later hints re-routed on the timer, and
 // one listed again keeps its new hints.
 func TestRingSnapshotReroutesOnlyNodesThatLeft(t *testing.T) {
+	synctest.Test(t, testRingSnapshotReroutesOnlyNodesThatLeft)
+}
+
+func testRingSnapshotReroutesOnlyNodesThatLeft(t *testing.T) {
 	sk := newSink()
 	down := errors.New("connection refused")
 	sk.setFail("x", down)

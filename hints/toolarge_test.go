@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 )
 
 // framedSink is a sink behind a transport with a frame limit: a batch
@@ -41,6 +42,10 @@ func (f *framedSink) Deliver(ctx context.Context, target string, batch []Hint) e
 // it is dropped and counted, batches that are too large as a whole are
 // split, and every other hint is delivered in the same round.
 func TestTooLargeHintDoesNotBlockDelivery(t *testing.T) {
+	synctest.Test(t, testTooLargeHintDoesNotBlockDelivery)
+}
+
+func testTooLargeHintDoesNotBlockDelivery(t *testing.T) {
 	fs := &framedSink{sink: newSink(), limit: 50 << 10}
 	cfg := testConfig(t, t.TempDir())
 	cfg.Deliverer = fs
@@ -90,7 +95,9 @@ func TestTooLargeHintDoesNotBlockDelivery(t *testing.T) {
 }
 
 // A transient failure still ends the round and drops nothing.
-func TestTransientFailureKeepsHints(t *testing.T) {
+func TestTransientFailureKeepsHints(t *testing.T) { synctest.Test(t, testTransientFailureKeepsHints) }
+
+func testTransientFailureKeepsHints(t *testing.T) {
 	sk := newSink()
 	sk.setFail("b", fmt.Errorf("connection refused"))
 	cfg := testConfig(t, t.TempDir())

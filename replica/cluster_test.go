@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ringkv/ringkv/replica"
@@ -100,7 +101,9 @@ func newClusterWith(t testing.TB, size, n int, transport func(name string, h rep
 	return c
 }
 
-// newTCPCluster is newCluster over loopback TCP transports.
+// newTCPCluster is newCluster over loopback TCP transports. Requests get
+// realSocketTimeout instead of the default 2 s: sockets and their
+// goroutines run on the real clock, which a loaded machine slows.
 func newTCPCluster(t testing.TB, size, n int) *cluster {
 	var mu sync.Mutex
 	addrs := map[string]string{}
@@ -120,6 +123,7 @@ func newTCPCluster(t testing.TB, size, n int) *cluster {
 		mu.Unlock()
 		cfg := replica.DefaultTCPConfig()
 		cfg.Self, cfg.Resolve = name, resolve
+		cfg.DialTimeout = realSocketTimeout
 		tr, err := replica.NewTCPTransport(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -127,7 +131,7 @@ func newTCPCluster(t testing.TB, size, n int) *cluster {
 		go func() { _ = tr.Serve(ln, h) }() // returns nil at Close
 		t.Cleanup(func() { _ = tr.Close() })
 		return tr
-	})
+	}, func(cfg *replica.Config) { cfg.Timeout = realSocketTimeout })
 }
 
 // replicasOf returns key's preference list.
@@ -190,4 +194,14 @@ func values(s vclock.Siblings) []string {
 // withCtx is WriteOptions carrying a context.
 func withCtx(ctx vclock.Clock, w replica.Quorum) replica.WriteOptions {
 	return replica.WriteOptions{W: w, Context: ctx, HasContext: true}
+}
+
+// inBubble runs a test body inside a testing/synctest bubble: the
+// in-memory network's delays, the coordinators' request deadlines and the
+// hint queues' retry timers are then fake time, which moves only while
+// every goroutine of the test is blocked. A loaded machine slows such a
+// test down but cannot change its outcome. Use it for t.Run bodies;
+// a whole test is written TestX(t) { synctest.Test(t, testX) }.
+func inBubble(fn func(t *testing.T)) func(t *testing.T) {
+	return func(t *testing.T) { synctest.Test(t, fn) }
 }

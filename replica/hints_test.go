@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ringkv/ringkv/hints"
@@ -144,11 +145,19 @@ func (h *hinted) pendingFor(target string) (hints, logBytes int64) {
 	return hints, logBytes
 }
 
-// eventually polls cond every 10ms until it holds or 30s pass.
+// eventually waits until cond holds, checking it each time every goroutine
+// of the test's synctest bubble has settled (synctest.Wait) and then
+// letting 10ms of fake time pass, for at most 30s of it: cond never sees a
+// delivery half done, and the bound counts retry rounds, not how fast a
+// loaded machine runs them. It must run in a bubble.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
+	for {
+		synctest.Wait()
+		if cond() {
+			return
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
@@ -159,7 +168,9 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // TestHintedHandoffOneDown: N=3, W=2, one replica down: 10,000 writes all
 // succeed; when it comes back its store holds every one of them and every
 // fallback's hint log for it is empty.
-func TestHintedHandoffOneDown(t *testing.T) {
+func TestHintedHandoffOneDown(t *testing.T) { synctest.Test(t, testHintedHandoffOneDown) }
+
+func testHintedHandoffOneDown(t *testing.T) {
 	h := newHinted(t, 4, 3, nil)
 	h.down("n2")
 	const writes, keys, workers = 10000, 2500, 8
@@ -232,7 +243,9 @@ func TestHintedHandoffOneDown(t *testing.T) {
 
 // TestSloppyQuorumTwoDown: N=3, W=2 with two replicas down: writes succeed
 // through two stand-ins under sloppy quorum and fail under strict quorum.
-func TestSloppyQuorumTwoDown(t *testing.T) {
+func TestSloppyQuorumTwoDown(t *testing.T) { synctest.Test(t, testSloppyQuorumTwoDown) }
+
+func testSloppyQuorumTwoDown(t *testing.T) {
 	h := newHinted(t, 5, 3, nil)
 	key := h.keyOn("two", "n1")    // n1 n2 n3; fallbacks n4 n5
 	fwdKey := h.keyOn("fwd", "n2") // n2 n3 n4; coordinated by n4
@@ -301,7 +314,9 @@ func TestSloppyQuorumTwoDown(t *testing.T) {
 // TestStandInNeverMints: two writes sent through a stand-in with the same
 // context are coordinated by a live primary and get two distinct dots;
 // the stand-in mints nothing and keeps both in its hint.
-func TestStandInNeverMints(t *testing.T) {
+func TestStandInNeverMints(t *testing.T) { synctest.Test(t, testStandInNeverMints) }
+
+func testStandInNeverMints(t *testing.T) {
 	h := newHinted(t, 4, 3, nil)
 	key := h.keyOn("mint", "n1") // n1 n2 n3; fallback n4
 	h.mustPut("n1", key, "base", replica.WriteOptions{W: replica.QuorumAll})
@@ -338,7 +353,9 @@ func TestStandInNeverMints(t *testing.T) {
 // TestHintLimitsDoNotCount: a stand-in that drops a hint (byte cap here;
 // the window works the same way) does not count toward W, and stores
 // nothing.
-func TestHintLimitsDoNotCount(t *testing.T) {
+func TestHintLimitsDoNotCount(t *testing.T) { synctest.Test(t, testHintLimitsDoNotCount) }
+
+func testHintLimitsDoNotCount(t *testing.T) {
 	h := newHinted(t, 5, 3, func(c *hints.Config) { c.MaxBytesPerTarget = 1 })
 	key := h.keyOn("cap", "n1")
 	h.down("n2")
@@ -364,7 +381,9 @@ func TestHintLimitsDoNotCount(t *testing.T) {
 
 // TestHandoffIdempotent: the same handoff batch delivered twice leaves the
 // target as after once.
-func TestHandoffIdempotent(t *testing.T) {
+func TestHandoffIdempotent(t *testing.T) { synctest.Test(t, testHandoffIdempotent) }
+
+func testHandoffIdempotent(t *testing.T) {
 	c := newCluster(t, 3, 3)
 	var batch []replica.Entry
 	for i := range 20 {
@@ -402,7 +421,9 @@ func TestHandoffIdempotent(t *testing.T) {
 
 // TestRemovedTargetReroute: hints for a node removed from the ring go to
 // each key's new replicas.
-func TestRemovedTargetReroute(t *testing.T) {
+func TestRemovedTargetReroute(t *testing.T) { synctest.Test(t, testRemovedTargetReroute) }
+
+func testRemovedTargetReroute(t *testing.T) {
 	h := newHinted(t, 4, 3, nil)
 	h.down("n2")
 	var keys [][]byte

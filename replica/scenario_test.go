@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -40,7 +41,7 @@ func TestReadYourWrites(t *testing.T) {
 	for _, tc := range []struct{ size, n, r, w int }{
 		{3, 3, 2, 2}, {3, 3, 1, 3}, {3, 3, 3, 1}, {5, 3, 2, 2}, {5, 5, 3, 3}, {5, 5, 2, 4},
 	} {
-		t.Run(fmt.Sprintf("nodes=%d/N=%d/R=%d/W=%d", tc.size, tc.n, tc.r, tc.w), func(t *testing.T) {
+		t.Run(fmt.Sprintf("nodes=%d/N=%d/R=%d/W=%d", tc.size, tc.n, tc.r, tc.w), inBubble(func(t *testing.T) {
 			seed := rand.Uint64()
 			t.Logf("seed %d", seed)
 			rng := rand.New(rand.NewPCG(seed, 0))
@@ -88,7 +89,7 @@ func TestReadYourWrites(t *testing.T) {
 			if acked < 20 {
 				t.Errorf("only %d of 60 writes acknowledged; the test proves little", acked)
 			}
-		})
+		}))
 	}
 }
 
@@ -98,7 +99,7 @@ func TestReadYourWrites(t *testing.T) {
 func TestSiblingsResolveDeleteResurrect(t *testing.T) {
 	for _, size := range []int{3, 5} {
 		for _, sameCoordinator := range []bool{true, false} {
-			t.Run(fmt.Sprintf("nodes=%d/same_coordinator=%v", size, sameCoordinator), func(t *testing.T) {
+			t.Run(fmt.Sprintf("nodes=%d/same_coordinator=%v", size, sameCoordinator), inBubble(func(t *testing.T) {
 				c := newCluster(t, size, 3)
 				key := c.keyOn("sib", "n2")
 				reps := c.replicasOf(key)
@@ -131,7 +132,7 @@ func TestSiblingsResolveDeleteResurrect(t *testing.T) {
 				if d := cmp.Diff([]string{"again"}, values(got.Siblings)); d != "" || len(got.Siblings) != 1 {
 					t.Fatalf("after resurrect (-want +got):\n%s (set %+v)", d, got.Siblings)
 				}
-			})
+			}))
 		}
 	}
 }
@@ -142,7 +143,7 @@ func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }
 // W=3 fails naming it; after healing, a read repairs it.
 func TestPartitionedReplica(t *testing.T) {
 	for _, size := range []int{3, 5} {
-		t.Run(fmt.Sprintf("nodes=%d", size), func(t *testing.T) {
+		t.Run(fmt.Sprintf("nodes=%d", size), inBubble(func(t *testing.T) {
 			c := newCluster(t, size, 3)
 			key := c.keyOn("part", "n1")
 			reps := c.replicasOf(key)
@@ -186,13 +187,15 @@ func TestPartitionedReplica(t *testing.T) {
 			if n := c.nodes[reps[1]].Stats().ReadRepairs - before; n != 1 {
 				t.Errorf("read repairs = %d, want 1", n)
 			}
-		})
+		}))
 	}
 }
 
 // TestDownReplicaSkipped: a replica liveness reports down is not called
 // and is named as the failure.
-func TestDownReplicaSkipped(t *testing.T) {
+func TestDownReplicaSkipped(t *testing.T) { synctest.Test(t, testDownReplicaSkipped) }
+
+func testDownReplicaSkipped(t *testing.T) {
 	c := newCluster(t, 3, 3)
 	key := c.keyOn("down", "n1")
 	c.live.SetAlive("n3", false)
@@ -215,7 +218,9 @@ func TestDownReplicaSkipped(t *testing.T) {
 // TestSlowReplica: a replica delayed far beyond the request deadline does
 // not hold up an R=1 read or a W=1 write: they answer from the fast
 // replicas (had they waited, they would fail at the deadline).
-func TestSlowReplica(t *testing.T) {
+func TestSlowReplica(t *testing.T) { synctest.Test(t, testSlowReplica) }
+
+func testSlowReplica(t *testing.T) {
 	c := newCluster(t, 5, 3)
 	key := c.keyOn("slow", "n1")
 	reps := c.replicasOf(key) // n1 n2 n3
@@ -231,7 +236,11 @@ func TestSlowReplica(t *testing.T) {
 	if err != nil || res.Replies != 1 {
 		t.Fatalf("W=1 with slow replicas: %+v, %v", res, err)
 	}
-	t.Logf("W=1 write with two replicas delayed 1h took %v", time.Since(start))
+	// In the bubble only waiting moves the clock: an answer from the fast
+	// replicas takes no time at all.
+	if d := time.Since(start); d != 0 {
+		t.Fatalf("W=1 write with two replicas delayed 1h waited %v", d)
+	}
 	// Read through a node that is not a replica, so every answer crosses
 	// the network: n1 is fast, n2 and n3 are stalled.
 	reader := "n5"
@@ -243,7 +252,9 @@ func TestSlowReplica(t *testing.T) {
 	if err != nil || !slices.Equal(values(got.Siblings), []string{"fast"}) || got.Replies != 1 {
 		t.Fatalf("R=1 read with slow replicas: %+v, %v", got, err)
 	}
-	t.Logf("R=1 read with two replicas delayed 1h took %v", time.Since(start))
+	if d := time.Since(start); d != 0 {
+		t.Fatalf("R=1 read with two replicas delayed 1h waited %v", d)
+	}
 	if ctx.Err() != nil {
 		t.Fatal("requests only finished at the deadline")
 	}
@@ -253,7 +264,9 @@ func TestSlowReplica(t *testing.T) {
 // TestPartialHistory: a client that reads from a replica holding only part
 // of a key's history and writes with that context loses nothing: versions
 // the context does not cover survive as siblings.
-func TestPartialHistory(t *testing.T) {
+func TestPartialHistory(t *testing.T) { synctest.Test(t, testPartialHistory) }
+
+func testPartialHistory(t *testing.T) {
 	c := newCluster(t, 3, 3)
 	key := c.keyOn("hist", "n1")
 	// Two concurrent writes through n1; n3 misses the second.
@@ -286,7 +299,9 @@ func TestPartialHistory(t *testing.T) {
 
 // TestForward: a node outside the preference list forwards a write to the
 // first live replica, which mints the dot; a down first replica is skipped.
-func TestForward(t *testing.T) {
+func TestForward(t *testing.T) { synctest.Test(t, testForward) }
+
+func testForward(t *testing.T) {
 	c := newCluster(t, 5, 3)
 	key := c.keyOn("fwd", "n2") // n2 n3 n4
 	res := c.mustPut("n1", key, "x", replica.WriteOptions{})
@@ -329,7 +344,9 @@ func TestForward(t *testing.T) {
 
 // TestQuorumValidation: an R or W outside 1..N fails before anything is
 // sent; a cluster smaller than N serves with the replicas it has.
-func TestQuorumValidation(t *testing.T) {
+func TestQuorumValidation(t *testing.T) { synctest.Test(t, testQuorumValidation) }
+
+func testQuorumValidation(t *testing.T) {
 	c := newCluster(t, 3, 3)
 	key := []byte("k")
 	calls := c.net.Calls()
@@ -377,7 +394,9 @@ func TestQuorumValidation(t *testing.T) {
 
 // TestLocalStoreFailure: a coordinator whose disk fails answers with a
 // quorum error naming itself and sends nothing.
-func TestLocalStoreFailure(t *testing.T) {
+func TestLocalStoreFailure(t *testing.T) { synctest.Test(t, testLocalStoreFailure) }
+
+func testLocalStoreFailure(t *testing.T) {
 	c := newCluster(t, 3, 3)
 	key := c.keyOn("disk", "n1")
 	c.stores["n1"].FailWith(errors.New("disk full"))

@@ -32,6 +32,7 @@ func serveOn(t *testing.T, self, addr string, h Handler, mod func(*TCPConfig)) (
 	cfg := DefaultTCPConfig()
 	cfg.Self = self
 	cfg.Resolve = func(string) (string, bool) { return "", false }
+	cfg.DialTimeout = realSocketTimeout
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -50,12 +51,20 @@ func serveOn(t *testing.T, self, addr string, h Handler, mod func(*TCPConfig)) (
 	return tr, ln.Addr().String()
 }
 
+// realSocketTimeout is the DialTimeout of the tests' TCP transports. The
+// default second bounds both connecting and writing the hello; on a loaded
+// machine a process can go a second without running, which fails the dial
+// and then every call during the backoff. No test here is about a slow
+// dial, so the bound only has to catch a hang.
+const realSocketTimeout = time.Minute
+
 // client returns a transport for "cli" that resolves every node to *addr.
 func client(t *testing.T, addr *atomic.Pointer[string], mod func(*TCPConfig)) *TCPTransport {
 	t.Helper()
 	cfg := DefaultTCPConfig()
 	cfg.Self = "cli"
 	cfg.Resolve = func(string) (string, bool) { return *addr.Load(), true }
+	cfg.DialTimeout = realSocketTimeout
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -259,16 +268,24 @@ func TestTCPReconnect(t *testing.T) {
 	}
 }
 
-// eventually polls cond every 10ms, at most 300 times.
+// eventually polls cond every 10ms until it holds, for at most a minute.
+// Only the real-socket tests use it, where the event waited for (a redial,
+// a server's write deadline) happens on the real clock; the bound is far
+// above any healthy wait so that a loaded machine cannot decide the
+// outcome, and the wait ends as soon as cond holds.
 func eventually(t *testing.T, cond func() bool) bool {
 	t.Helper()
-	for range 300 {
+	deadline := time.Now().Add(time.Minute)
+	for range 6000 {
 		if cond() {
 			return true
 		}
+		if time.Now().After(deadline) {
+			break
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return false
+	return cond()
 }
 
 func TestTCPClosed(t *testing.T) {
@@ -340,7 +357,7 @@ func TestTCPCallDeadlineWithStalledPeer(t *testing.T) {
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("call to a stalled peer: %v, want a deadline error", err)
 		}
-	case <-time.After(20 * time.Second):
+	case <-time.After(time.Minute):
 		// Close unblocks the stuck write so the goroutine ends.
 		_ = cli.Close()
 		t.Fatal("call to a stalled peer still blocked long after its 200ms deadline")
@@ -409,7 +426,7 @@ func TestTCPServeStalledClient(t *testing.T) {
 	// nc is never read from.
 	select {
 	case <-called:
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Minute):
 		t.Fatal("the call never reached the handler")
 	}
 	served := func() int {
