@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ringkv/ringkv/replica"
@@ -16,7 +17,9 @@ import (
 // TestForgedContextRefused: a context naming a counter no node could have
 // minted is a bad request, and it leaves the key writable. Before, a
 // counter of 2^64-1 made Mint wrap to 0 and every later write fail.
-func TestForgedContextRefused(t *testing.T) {
+func TestForgedContextRefused(t *testing.T) { synctest.Test(t, testForgedContextRefused) }
+
+func testForgedContextRefused(t *testing.T) {
 	c := newCluster(t, 3, 3)
 	key := c.keyOn("forged", "n1")
 	c.mustPut("n1", key, "v1", replica.WriteOptions{})
@@ -44,6 +47,10 @@ func TestForgedContextRefused(t *testing.T) {
 // the value, because it reads at R first. Before, its tombstone covered
 // only what the coordinator held, and the value lived on elsewhere.
 func TestDeleteWithoutContextRemovesWhatAReadReturns(t *testing.T) {
+	synctest.Test(t, testDeleteWithoutContextRemovesWhatAReadReturns)
+}
+
+func testDeleteWithoutContextRemovesWhatAReadReturns(t *testing.T) {
 	c := newCluster(t, 3, 3)
 	keys := make([][]byte, 10)
 	c.net.Isolate("n3")
@@ -87,7 +94,9 @@ func TestDeleteWithoutContextRemovesWhatAReadReturns(t *testing.T) {
 // TestQuorumErrorCounts: a 503 says what answered, what was asked and has
 // not answered, and what was never asked. Before, with 2 of 3 replicas
 // alive an R=all read said "need 3, got 1".
-func TestQuorumErrorCounts(t *testing.T) {
+func TestQuorumErrorCounts(t *testing.T) { synctest.Test(t, testQuorumErrorCounts) }
+
+func testQuorumErrorCounts(t *testing.T) {
 	c := newCluster(t, 3, 3)
 	key := c.keyOn("counts", "n1")
 	c.mustPut("n1", key, "v", replica.WriteOptions{W: replica.QuorumAll})
@@ -126,6 +135,10 @@ func TestQuorumErrorCounts(t *testing.T) {
 // write, answered 503, and the write came back as a sibling once the cut
 // healed.
 func TestUnavailableWriteStoresNothing(t *testing.T) {
+	synctest.Test(t, testUnavailableWriteStoresNothing)
+}
+
+func testUnavailableWriteStoresNothing(t *testing.T) {
 	c := newCluster(t, 3, 3)
 	key := c.keyOn("cut", "n1")
 	c.net.Isolate("n1")
@@ -155,6 +168,10 @@ func TestUnavailableWriteStoresNothing(t *testing.T) {
 // TestForwardRetriesNextLiveReplica: a forward whose first target cannot
 // be reached goes to the next live replica instead of failing.
 func TestForwardRetriesNextLiveReplica(t *testing.T) {
+	synctest.Test(t, testForwardRetriesNextLiveReplica)
+}
+
+func testForwardRetriesNextLiveReplica(t *testing.T) {
 	c := newCluster(t, 5, 3)
 	key := c.keyOn("retry", "n2") // n2 n3 n4
 	c.net.Cut("n1", "n2")         // n1 cannot reach n2; liveness still says up
@@ -177,7 +194,9 @@ func TestForwardRetriesNextLiveReplica(t *testing.T) {
 
 // TestSiblingCap: a key cannot grow past MaxSiblings versions through
 // client writes; a write with the context of a read resolves them.
-func TestSiblingCap(t *testing.T) {
+func TestSiblingCap(t *testing.T) { synctest.Test(t, testSiblingCap) }
+
+func testSiblingCap(t *testing.T) {
 	c := newCluster(t, 3, 3, func(cfg *replica.Config) { cfg.MaxSiblings, cfg.WarnSiblings = 5, 3 })
 	key := c.keyOn("cap", "n1")
 	for i := range 5 {
