@@ -197,7 +197,9 @@ func testForwardRetriesNextLiveReplica(t *testing.T) {
 func TestSiblingCap(t *testing.T) { synctest.Test(t, testSiblingCap) }
 
 func testSiblingCap(t *testing.T) {
-	c := newCluster(t, 3, 3, func(cfg *replica.Config) { cfg.MaxSiblings, cfg.WarnSiblings = 5, 3 })
+	// Four nodes, N=3, so that a key can have a preference list without n1
+	// and a write through n1 is forwarded.
+	c := newCluster(t, 4, 3, func(cfg *replica.Config) { cfg.MaxSiblings, cfg.WarnSiblings = 5, 3 })
 	key := c.keyOn("cap", "n1")
 	for i := range 5 {
 		c.mustPut("n1", key, fmt.Sprint("s", i), withCtx(nil, 0))
@@ -206,13 +208,24 @@ func testSiblingCap(t *testing.T) {
 	if !errors.Is(err, replica.ErrTooManySiblings) || !strings.Contains(err.Error(), "more than 5") {
 		t.Fatalf("6th sibling: %v", err)
 	}
-	// Through a forward the sentinel survives the wire.
+	// Through a forward the sentinel survives the wire. n1 is not a
+	// replica of other: it forwards to n2, which coordinated (and stored
+	// locally) all five writes. Were n1 a replica it would check its own
+	// copy, which may still lack the third copies of writes acknowledged
+	// at W=2.
 	other := c.keyOn("cap-fwd", "n2")
+	if slices.Contains(c.replicasOf(other), "n1") {
+		t.Fatalf("test setup: n1 is a replica of %q (%v)", other, c.replicasOf(other))
+	}
 	for i := range 5 {
 		c.mustPut("n2", other, fmt.Sprint("s", i), withCtx(nil, 0))
 	}
+	forwards := c.nodes["n1"].Stats().Forwards
 	if _, err := c.put("n1", other, "s5", withCtx(nil, 0)); !errors.Is(err, replica.ErrTooManySiblings) {
 		t.Fatalf("6th sibling via a forward: %v", err)
+	}
+	if n := c.nodes["n1"].Stats().Forwards - forwards; n != 1 {
+		t.Fatalf("the 6th sibling was forwarded %d times, want 1", n)
 	}
 	read := c.mustGet("n1", key, replica.QuorumAll)
 	if len(read.Siblings) != 5 {
