@@ -176,7 +176,7 @@ func waitAlive(t *testing.T, nodes []*testNode) {
 	})
 }
 
-// TestCluster walks five nodes through the "must be shown" list:
+// TestCluster walks five nodes through the membership life cycle:
 // convergence, a crash that does not change the ring, a restart that
 // rejoins with the same ring, remove, a restart after remove, and leave.
 func TestCluster(t *testing.T) { synctest.Test(t, testCluster) }

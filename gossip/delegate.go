@@ -12,7 +12,10 @@ import (
 // ConflictDelegate. memberlist calls these from its own goroutines, some of
 // them while holding its node lock, so every method here only touches our
 // own state under our own short locks and queues work; none calls back into
-// memberlist (Members, Join, ...) or into user callbacks.
+// memberlist (Members, Join, ...) or into user callbacks. Each recovers a
+// panic (recoverPanic): a bug met while handling one peer's bytes loses
+// that message, not the node; a method with a result then returns its
+// zero value.
 type delegate struct {
 	g *Gossip
 }
@@ -26,6 +29,7 @@ var (
 
 // NodeMeta returns our encoded Meta (validated to fit at New).
 func (d *delegate) NodeMeta(limit int) []byte {
+	defer recoverPanic(d.g.log, &d.g.panics, "NodeMeta")
 	if len(d.g.meta) > limit {
 		// Validate checked against MetaMaxSize, which is the limit
 		// memberlist passes; this cannot happen unless memberlist changes.
@@ -38,6 +42,7 @@ func (d *delegate) NodeMeta(limit int) []byte {
 // NotifyMsg receives our user messages: gossiped or directly sent rows of
 // the ring map. memberlist may reuse buf after we return; decoding copies.
 func (d *delegate) NotifyMsg(buf []byte) {
+	defer recoverPanic(d.g.log, &d.g.panics, "NotifyMsg")
 	if len(buf) == 0 {
 		return
 	}
@@ -65,16 +70,19 @@ func (d *delegate) NotifyMsg(buf []byte) {
 // GetBroadcasts hands memberlist our queued ring-map rows to piggyback on
 // its gossip packets.
 func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
+	defer recoverPanic(d.g.log, &d.g.panics, "GetBroadcasts")
 	return d.g.bcast.GetBroadcasts(overhead, limit)
 }
 
 // LocalState returns the whole ring map for a push-pull exchange.
 func (d *delegate) LocalState(join bool) []byte {
+	defer recoverPanic(d.g.log, &d.g.panics, "LocalState")
 	return EncodeState(d.g.ringSnapshot())
 }
 
 // MergeRemoteState merges a peer's whole ring map from a push-pull.
 func (d *delegate) MergeRemoteState(buf []byte, join bool) {
+	defer recoverPanic(d.g.log, &d.g.panics, "MergeRemoteState")
 	if len(buf) == 0 {
 		return
 	}
@@ -88,19 +96,29 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 
 // NotifyJoin, NotifyLeave and NotifyUpdate run under memberlist's node lock:
 // they copy the node and queue it for the event goroutine.
-func (d *delegate) NotifyJoin(n *memberlist.Node) { d.g.events.push(nodeEventOf(evJoin, n)) }
+func (d *delegate) NotifyJoin(n *memberlist.Node) {
+	defer recoverPanic(d.g.log, &d.g.panics, "NotifyJoin")
+	d.g.events.push(nodeEventOf(evJoin, n))
+}
 
 // NotifyLeave is called both when a node leaves gracefully and when it is
 // declared dead; the event goroutine tells them apart by n.State.
-func (d *delegate) NotifyLeave(n *memberlist.Node) { d.g.events.push(nodeEventOf(evLeave, n)) }
+func (d *delegate) NotifyLeave(n *memberlist.Node) {
+	defer recoverPanic(d.g.log, &d.g.panics, "NotifyLeave")
+	d.g.events.push(nodeEventOf(evLeave, n))
+}
 
 // NotifyUpdate is called when a node's metadata changes.
-func (d *delegate) NotifyUpdate(n *memberlist.Node) { d.g.events.push(nodeEventOf(evUpdate, n)) }
+func (d *delegate) NotifyUpdate(n *memberlist.Node) {
+	defer recoverPanic(d.g.log, &d.g.panics, "NotifyUpdate")
+	d.g.events.push(nodeEventOf(evUpdate, n))
+}
 
 // NotifyConflict is called when two nodes claim the same name: a
 // misconfiguration an operator must fix, because the name is the ring
 // member name.
 func (d *delegate) NotifyConflict(existing, other *memberlist.Node) {
+	defer recoverPanic(d.g.log, &d.g.panics, "NotifyConflict")
 	d.g.log.Error("two nodes use the same gossip name; names must be unique",
 		"peer", existing.Name, "addr", nodeAddr(existing), "other_addr", nodeAddr(other))
 }
@@ -111,6 +129,7 @@ func (d *delegate) AckPayload() []byte { return nil }
 // NotifyPingComplete is called when our direct probe of other succeeded;
 // it is how a node we suspected is seen alive again.
 func (d *delegate) NotifyPingComplete(other *memberlist.Node, rtt time.Duration, payload []byte) {
+	defer recoverPanic(d.g.log, &d.g.panics, "NotifyPingComplete")
 	d.g.events.push(nodeEvent{kind: evPingOK, name: other.Name})
 }
 

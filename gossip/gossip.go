@@ -49,6 +49,9 @@ type Gossip struct {
 
 	persistMu sync.Mutex // serialises writes of the state file
 
+	// panics counts panics recovered in the delegate (see recoverPanic).
+	panics atomic.Uint64
+
 	// refusedLog and droppedLog keep a flood of hostile rows from
 	// flooding the log as well.
 	refusedLog, droppedLog logLimiter
@@ -383,61 +386,66 @@ func (g *Gossip) mergeRemote(m Map, fullSync bool) {
 	now := versionAt(g.cfg.now())
 	limit := now + maxVersionLead
 	var ahead, held, dropped []string
-	g.mu.Lock()
-	peers := *g.peers.Load()
-	accepted := make(Map, len(m))
-	newNames := 0
-	for name, e := range m {
-		_, inMap := g.ring[name]
-		_, seen := peers[name]
-		switch {
-		case e.Version > limit:
-			ahead = append(ahead, name)
-		case inMap || name == g.cfg.Name:
-			accepted[name] = e
-		case !seen:
-			if cur, ok := g.pending[name]; ok || len(g.pending) < maxPending {
-				if g.pending == nil {
-					g.pending = Map{}
+	// The lock is released even if merging panics (the delegate recovers
+	// the panic): memberlist calls in here again with the next message.
+	changed := func() Map {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		peers := *g.peers.Load()
+		accepted := make(Map, len(m))
+		newNames := 0
+		for name, e := range m {
+			_, inMap := g.ring[name]
+			_, seen := peers[name]
+			switch {
+			case e.Version > limit:
+				ahead = append(ahead, name)
+			case inMap || name == g.cfg.Name:
+				accepted[name] = e
+			case !seen:
+				if cur, ok := g.pending[name]; ok || len(g.pending) < maxPending {
+					if g.pending == nil {
+						g.pending = Map{}
+					}
+					if !ok || compareEntry(e, cur) > 0 {
+						g.pending[name] = e
+					}
+					held = append(held, name)
+				} else {
+					dropped = append(dropped, name)
 				}
-				if !ok || compareEntry(e, cur) > 0 {
-					g.pending[name] = e
-				}
-				held = append(held, name)
-			} else {
+			case len(g.ring)+newNames >= maxRows:
 				dropped = append(dropped, name)
+			default:
+				newNames++
+				accepted[name] = e
 			}
-		case len(g.ring)+newNames >= maxRows:
-			dropped = append(dropped, name)
-		default:
-			newNames++
-			accepted[name] = e
 		}
-	}
-	next := Merge(g.ring, accepted)
-	if self, ok := next[g.cfg.Name]; ok {
-		switch {
-		case self.Status == StatusJoined && self.Addr != g.addr:
-			// A peer knew a newer row for us with the address of an
-			// earlier run: correct it so re-joins find us.
-			next = next.Set(g.cfg.Name, StatusJoined, g.addr, now)
-		case self.Status != StatusJoined && g.reassert:
-			// A leave/remove from before this process started: starting
-			// means joining, so answer with a newer row.
-			g.log.Info("overruling a ring status for this node that predates its start",
-				"status", self.Status, "version", self.Version)
-			next = next.Set(g.cfg.Name, StatusJoined, g.addr, now)
-		case self.Status != StatusJoined && g.ring[g.cfg.Name].Status == StatusJoined:
-			g.log.Warn("this node was taken out of the ring by another node while running; it owns no partitions until restarted",
-				"status", self.Status, "version", self.Version)
+		next := Merge(g.ring, accepted)
+		if self, ok := next[g.cfg.Name]; ok {
+			switch {
+			case self.Status == StatusJoined && self.Addr != g.addr:
+				// A peer knew a newer row for us with the address of an
+				// earlier run: correct it so re-joins find us.
+				next = next.Set(g.cfg.Name, StatusJoined, g.addr, now)
+			case self.Status != StatusJoined && g.reassert:
+				// A leave/remove from before this process started: starting
+				// means joining, so answer with a newer row.
+				g.log.Info("overruling a ring status for this node that predates its start",
+					"status", self.Status, "version", self.Version)
+				next = next.Set(g.cfg.Name, StatusJoined, g.addr, now)
+			case self.Status != StatusJoined && g.ring[g.cfg.Name].Status == StatusJoined:
+				g.log.Warn("this node was taken out of the ring by another node while running; it owns no partitions until restarted",
+					"status", self.Status, "version", self.Version)
+			}
 		}
-	}
-	if fullSync {
-		g.reassert = false
-	}
-	changed := Changed(g.ring, next)
-	g.ring = next
-	g.mu.Unlock()
+		if fullSync {
+			g.reassert = false
+		}
+		changed := Changed(g.ring, next)
+		g.ring = next
+		return changed
+	}()
 	if len(ahead) > 0 {
 		if ok, skipped := g.refusedLog.allow(g.cfg.now()); ok {
 			slices.Sort(ahead)

@@ -88,8 +88,8 @@ func (g *Gossip) Members() []Member {
 // persisted, and is sent directly to every peer memberlist sees alive
 // before Leave returns (and gossiped as well). The node keeps running and
 // gossiping; call Shutdown to stop it. Handing the node's data to its
-// successors before leaving is not done here (a later issue): today Leave
-// is the bookkeeping step only.
+// successors before leaving is not implemented yet: today Leave is the
+// bookkeeping step only.
 //
 // It returns an error if the change could not be persisted, or if alive
 // peers exist and none acknowledged before ctx ended; the change is still

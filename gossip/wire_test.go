@@ -25,7 +25,7 @@ func TestMetaRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// The issue asks for "well under" the 512-byte limit.
+			// Meta must stay well under memberlist's 512-byte limit.
 			if len(b) > 128 {
 				t.Errorf("encoded meta is %d bytes, want <= 128", len(b))
 			}

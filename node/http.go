@@ -99,16 +99,26 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	return s.ResponseWriter.Write(b)
 }
 
-// instrument counts and times a route under op.
+// instrument counts and times a route under op. A request whose handler
+// panics is counted too, as 500: recoverHTTP, further out, answers 500 or
+// cuts the connection, and the panic goes on to it untouched.
 func (a *httpAPI) instrument(op string, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
+		returned := false
+		defer func() {
+			status := rec.status
+			switch {
+			case !returned:
+				status = http.StatusInternalServerError
+			case status == 0:
+				status = http.StatusOK
+			}
+			a.metrics.observe("http", op, fmt.Sprint(status), time.Since(start))
+		}()
 		h(rec, r)
-		if rec.status == 0 {
-			rec.status = http.StatusOK
-		}
-		a.metrics.observe("http", op, fmt.Sprint(rec.status), time.Since(start))
+		returned = true
 	})
 }
 

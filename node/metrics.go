@@ -1,7 +1,10 @@
 package node
 
 import (
+	"maps"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,7 +51,7 @@ type metrics struct {
 	fsyncBatch       prometheus.Histogram
 	snapshotDuration prometheus.Histogram
 	snapshotFailures prometheus.Counter
-	panics           *prometheus.CounterVec
+	panics           *panicCounter
 }
 
 // newMetrics builds and registers every collector.
@@ -87,10 +90,7 @@ func newMetrics(src metricSources) *metrics {
 			Name: metricSnapshotFailures,
 			Help: "Storage snapshots that failed.",
 		}),
-		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: metricPanics,
-			Help: "Panics recovered in a request handler or connection goroutine, by listener (http, resp); each is a bug, logged at error level.",
-		}, []string{"listener"}),
+		panics: newPanicCounter(),
 	}
 	i64 := func(f func() int64) func() float64 {
 		return func() float64 {
@@ -137,9 +137,6 @@ func newMetrics(src metricSources) *metrics {
 	for _, op := range []string{"get", "put", "delete"} {
 		m.quorumFailures.WithLabelValues(op) // export zeros before the first failure
 	}
-	for _, l := range []string{"http", "resp"} {
-		m.panics.WithLabelValues(l)
-	}
 	return m
 }
 
@@ -153,7 +150,55 @@ func (m *metrics) observe(proto, op, status string, d time.Duration) {
 func (m *metrics) quorumFailed(op string) { m.quorumFailures.WithLabelValues(op).Inc() }
 
 // panicked counts a panic recovered on listener (http, resp).
-func (m *metrics) panicked(listener string) { m.panics.WithLabelValues(listener).Inc() }
+func (m *metrics) panicked(listener string) { m.panics.own[listener].Add(1) }
+
+// registerRecovered exports a count of recovered panics that another
+// package keeps (rpc, gossip) as metricPanics{listener=listener}, read at
+// scrape time. Register each listener once, before serving.
+func (m *metrics) registerRecovered(listener string, count func() uint64) {
+	m.panics.mu.Lock()
+	defer m.panics.mu.Unlock()
+	m.panics.others[listener] = count
+}
+
+// panicCounter is metricPanics: one series per listener, the node's own
+// front ends counted here (http, resp) and the others read from their
+// packages' stats at scrape time (rpc, gossip). Every series is exported
+// from the start, at 0.
+type panicCounter struct {
+	desc   *prometheus.Desc
+	own    map[string]*atomic.Uint64 // fixed at construction
+	mu     sync.Mutex                // guards others
+	others map[string]func() uint64
+}
+
+var _ prometheus.Collector = (*panicCounter)(nil)
+
+func newPanicCounter() *panicCounter {
+	return &panicCounter{
+		desc: prometheus.NewDesc(metricPanics,
+			"Panics recovered in a request handler or connection goroutine, by listener (http, resp, rpc, gossip); each is a bug, logged at error level.",
+			[]string{"listener"}, nil),
+		own:    map[string]*atomic.Uint64{"http": new(atomic.Uint64), "resp": new(atomic.Uint64)},
+		others: map[string]func() uint64{},
+	}
+}
+
+// Describe sends the one descriptor.
+func (p *panicCounter) Describe(ch chan<- *prometheus.Desc) { ch <- p.desc }
+
+// Collect sends one counter per listener.
+func (p *panicCounter) Collect(ch chan<- prometheus.Metric) {
+	for l, n := range p.own {
+		ch <- prometheus.MustNewConstMetric(p.desc, prometheus.CounterValue, float64(n.Load()), l)
+	}
+	p.mu.Lock()
+	others := maps.Clone(p.others)
+	p.mu.Unlock()
+	for l, f := range others {
+		ch <- prometheus.MustNewConstMetric(p.desc, prometheus.CounterValue, float64(f()), l)
+	}
+}
 
 // onFsync is storage's OnFsync hook.
 func (m *metrics) onFsync(d time.Duration, batch int) {

@@ -86,3 +86,43 @@ func counterValue(t *testing.T, m *metrics, name, label, value string) float64 {
 	}
 	return 0
 }
+
+// TestHTTPPanicCounted: a request whose handler panics is still counted
+// and timed by its route, with status 500.
+func TestHTTPPanicCounted(t *testing.T) {
+	m := newMetrics(metricSources{})
+	a := &httpAPI{metrics: m}
+	h := recoverHTTP(a.instrument("get", func(http.ResponseWriter, *http.Request) { panic("injected bug") }), m, testLogger(t))
+	rr := httptest.NewRecorder()
+	h.ServeHTTP(rr, httptest.NewRequest("GET", "/v1/kv/k", nil))
+	if rr.Code != http.StatusInternalServerError {
+		t.Fatalf("status %d, want 500", rr.Code)
+	}
+	if got := requestCount(t, m, "get", "500"); got != 1 {
+		t.Fatalf("%s{proto=http,op=get,status=500} = %v, want 1", metricRequests, got)
+	}
+}
+
+// requestCount reads metricRequests for an HTTP op and status.
+func requestCount(t *testing.T, m *metrics, op, status string) float64 {
+	t.Helper()
+	mfs, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != metricRequests {
+			continue
+		}
+		for _, s := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, lp := range s.GetLabel() {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			if l["proto"] == "http" && l["op"] == op && l["status"] == status {
+				return s.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}

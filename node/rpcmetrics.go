@@ -11,8 +11,10 @@ const (
 	metricRPCBufferedBytes = "ringkv_rpc_buffered_bytes"
 )
 
-// registerRPC exports the RPC transport's counters, read at scrape time.
+// registerRPC exports the RPC transport's counters, read at scrape time;
+// its recovered panics as metricPanics{listener="rpc"}.
 func (m *metrics) registerRPC(t *replica.TCPTransport) {
+	m.registerRecovered("rpc", func() uint64 { return t.Stats().RecoveredPanics })
 	m.reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: metricRPCWrongPeer,

@@ -39,8 +39,10 @@ type WriteOptions struct {
 	W Quorum
 	// Context is the causal context the client read, used when HasContext.
 	Context vclock.Clock
-	// HasContext false is a blind write: it supersedes whatever the
-	// coordinator holds for the key (DESIGN.md, Data model).
+	// HasContext false is a blind write: a Put supersedes whatever the
+	// coordinator holds for the key at that moment (last-writer semantics
+	// for clients that never pass a context); a Delete first reads at R
+	// and supersedes what that read returns.
 	HasContext bool
 	// Strict turns sloppy quorum off for this write: stand-ins holding
 	// hints for down replicas do not count toward W.

@@ -29,6 +29,13 @@ func TestParseQuorum(t *testing.T) {
 		{"two", 0, true},
 		{"2.5", 0, true},
 		{"1e3", 0, true},
+		// Surrounding spaces are ignored alike for words and numbers.
+		{" all", QuorumAll, false},
+		{"quorum\t", QuorumMajority, false},
+		{" 2", 2, false},
+		{"2 ", 2, false},
+		{" 0 ", 0, true},
+		{"1 2", 0, true},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			got, err := ParseQuorum(tc.in)

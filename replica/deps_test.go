@@ -6,9 +6,9 @@ import (
 	"testing"
 )
 
-// TestImports keeps the dependency direction of DESIGN.md: replica (and
-// its test fakes) reach storage, gossip and hints only through interfaces,
-// and never import node or cmd. go list reads imports without compiling,
+// TestImports keeps replica a leaf below node: replica (and its test
+// fakes) import only vclock and ring of this module, reach storage, gossip
+// and hints only through interfaces, and never import node or cmd. go list reads imports without compiling,
 // so this holds even while other packages are mid-edit.
 func TestImports(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".", "./replicatest").CombinedOutput()

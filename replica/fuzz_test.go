@@ -211,6 +211,10 @@ var fuzzServer struct {
 
 const fuzzMaxFrame = 64 << 10
 
+// fuzzCallTimeout bounds one call, and the fake peer's connection, in the
+// connection fuzz targets: an input may make a call fail, never hang.
+const fuzzCallTimeout = 2 * time.Second
+
 // FuzzRPCConnection feeds raw bytes, as the client side of a real TCP
 // connection, to a serving transport: the hello, then frames. The server
 // must not panic, must hold no more than its frame budget, must answer
@@ -329,14 +333,20 @@ func FuzzRPCClientConnection(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer ln.Close()
+		// Every input ends within fuzzCallTimeout and leaves nothing
+		// running: the server goroutine is waited for, the listener and
+		// the transport are closed, so no call, socket or goroutine
+		// outlives its input.
+		served := make(chan struct{})
 		go func() {
+			defer close(served)
 			nc, err := ln.Accept()
 			if err != nil {
 				return
 			}
 			_ = nc.(*net.TCPConn).SetLinger(0) // see FuzzRPCConnection
 			defer nc.Close()
-			_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+			_ = nc.SetDeadline(time.Now().Add(fuzzCallTimeout))
 			if _, err := readHello(bufio.NewReader(nc)); err != nil {
 				return
 			}
@@ -352,10 +362,12 @@ func FuzzRPCClientConnection(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer cli.Close()
-		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-		defer cancel()
+		ctx, cancel := context.WithTimeout(t.Context(), fuzzCallTimeout)
 		_, err = cli.Call(ctx, "srv", Request{Kind: KindPing})
+		cancel()
+		_ = cli.Close()
+		_ = ln.Close() // a call that never dialed leaves Accept waiting
+		<-served
 		if err == nil {
 			h, herr := readHello(bufio.NewReader(bytes.NewReader(data)))
 			if herr != nil || h != (hello{self: "srv", peer: "cli"}) {

@@ -67,7 +67,9 @@ type Request struct {
 	// Key is the key the call is about (store, read, forward).
 	Key []byte `msgpack:"key,omitempty"`
 	// Siblings is the set to merge (store). Always a whole sibling set,
-	// never a lone version: see DESIGN.md, Data model.
+	// never a lone version: a context that covers a dot (n, c) also covers
+	// n's lower counters for the key, which is safe only when every holder
+	// of (n, c) also holds, or has superseded, n's earlier versions.
 	Siblings vclock.Siblings `msgpack:"sib,omitempty"`
 	// HintFor names the replica the receiver stands in for (store sent to
 	// a fallback while the replica is down); empty for a normal store.

@@ -23,11 +23,12 @@ const (
 )
 
 // ParseQuorum parses "", "one", "quorum", "all" (any case) or a decimal
-// number >= 1. The upper bound N is checked at request time, because the
-// parser does not know the replication factor. Bad input yields an error
-// wrapping ErrBadQuorum.
+// number >= 1; surrounding white space is ignored. The upper bound N is
+// checked at request time, because the parser does not know the
+// replication factor. Bad input yields an error wrapping ErrBadQuorum.
 func ParseQuorum(s string) (Quorum, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
+	w := strings.TrimSpace(s)
+	switch strings.ToLower(w) {
 	case "":
 		return QuorumDefault, nil
 	case "one":
@@ -37,7 +38,7 @@ func ParseQuorum(s string) (Quorum, error) {
 	case "all":
 		return QuorumAll, nil
 	}
-	k, err := strconv.Atoi(s)
+	k, err := strconv.Atoi(w)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %q is not one, quorum, all or a number", ErrBadQuorum, s)
 	}

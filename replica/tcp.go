@@ -125,12 +125,14 @@ type TCPTransport struct {
 	// wrongPeer counts connections refused because the other end's hello
 	// named a node other than the one expected (either side).
 	wrongPeer atomic.Uint64
-	mu        sync.Mutex // guards closed, peers, lns, served
-	closed    bool
-	peers     map[string]*peer
-	lns       map[net.Listener]struct{}
-	served    map[net.Conn]struct{}
-	wg        sync.WaitGroup // read loops and served connections
+	// panics counts panics recovered in the transport's goroutines.
+	panics atomic.Uint64
+	mu     sync.Mutex // guards closed, peers, lns, served
+	closed bool
+	peers  map[string]*peer
+	lns    map[net.Listener]struct{}
+	served map[net.Conn]struct{}
+	wg     sync.WaitGroup // read loops and served connections
 }
 
 var _ Transport = (*TCPTransport)(nil)
@@ -247,12 +249,17 @@ type TCPStats struct {
 	// WaitingFrames is the served connections waiting for room in
 	// MaxBufferedBytes before reading their next frame.
 	WaitingFrames int
+	// RecoveredPanics counts panics recovered in the transport's
+	// goroutines (a served connection, a served call, a client's response
+	// reader). Each is a bug, logged at error level; only the call or the
+	// connection it happened on failed.
+	RecoveredPanics uint64
 }
 
 // Stats returns the transport's counters.
 func (t *TCPTransport) Stats() TCPStats {
 	used, waiting := t.budget.inUse()
-	return TCPStats{WrongPeer: t.wrongPeer.Load(), BufferedBytes: used, WaitingFrames: waiting}
+	return TCPStats{WrongPeer: t.wrongPeer.Load(), BufferedBytes: used, WaitingFrames: waiting, RecoveredPanics: t.panics.Load()}
 }
 
 // Close closes every connection and listener, cancels served calls and
@@ -528,6 +535,11 @@ func (c *clientConn) send(f *frame, deadline time.Time) error {
 // readLoop delivers responses to their callers until the connection fails.
 func (c *clientConn) readLoop() {
 	defer c.t.wg.Done()
+	// A panic fails this connection's calls (ErrConnLost wrapping
+	// ErrInternal) and frees its pool slot, after it is logged and counted.
+	defer recoverPanic(c.t.log, &c.t.panics, "rpc response reader", func() {
+		c.fail(fmt.Errorf("%w: reading responses failed", ErrInternal))
+	}, "listener", "rpc", "peer", c.p.name)
 	for {
 		f, err := readFrame(c.br, c.t.cfg.MaxFrameBytes)
 		if err == nil && f.typ != frameResponse {
@@ -537,14 +549,20 @@ func (c *clientConn) readLoop() {
 			c.fail(err)
 			return
 		}
-		c.mu.Lock()
-		ch := c.pending[f.id]
-		delete(c.pending, f.id)
-		c.mu.Unlock()
-		if ch != nil {
+		if ch := c.take(f.id); ch != nil {
 			ch <- callResult{body: f.body} // buffered, never blocks
 		}
 	}
+}
+
+// take removes and returns the caller waiting for response id (nil if
+// it gave up).
+func (c *clientConn) take(id uint64) chan callResult {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := c.pending[id]
+	delete(c.pending, id)
+	return ch
 }
 
 // fail closes the connection once, fails every pending call with err and

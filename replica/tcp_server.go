@@ -82,12 +82,16 @@ func (t *TCPTransport) serveConn(nc net.Conn, h Handler) {
 		t.mu.Unlock()
 		t.wg.Done()
 	}()
+	// A panic ends this connection only (the deferred close above), after
+	// it is logged and counted.
+	defer recoverPanic(t.log, &t.panics, "rpc connection", nil, "listener", "rpc", "remote", nc.RemoteAddr().String())
 	br := bufio.NewReader(nc)
 	sc := &serverConn{nc: nc, bw: bufio.NewWriter(nc)}
 	from, ok := t.acceptHello(sc, br)
 	if !ok {
 		return
 	}
+	defer recoverPanic(t.log, &t.panics, "rpc connection", nil, "listener", "rpc", "peer", from)
 	sem := make(chan struct{}, t.cfg.MaxInFlight)
 	conn := newByteBudget(t.cfg.MaxConnBufferedBytes)
 	for {
@@ -122,6 +126,9 @@ func (t *TCPTransport) serveConn(nc net.Conn, h Handler) {
 			defer calls.Done()
 			defer func() { <-sem }()
 			defer t.unreserve(conn, int64(n))
+			// A panic outside the handler (encoding or writing the
+			// reply) may have left half a frame: the connection goes.
+			defer recoverPanic(t.log, &t.panics, "rpc call", func() { _ = nc.Close() }, "listener", "rpc", "peer", from)
 			t.serveCall(sc, from, h, f)
 		}()
 	}
@@ -183,11 +190,7 @@ func (t *TCPTransport) serveCall(sc *serverConn, from string, h Handler, f frame
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(f.budget))
 	}
 	defer cancel()
-	req, err := UnmarshalRequest(f.body)
-	var resp Response
-	if err == nil {
-		resp, err = h.Handle(ctx, from, req)
-	}
+	resp, err := t.handle(ctx, from, h, f.body)
 	body, merr := MarshalReply(resp, err)
 	if merr != nil {
 		body, _ = MarshalReply(Response{}, fmt.Errorf("%w: encode reply: %v", ErrInternal, merr))
@@ -207,14 +210,34 @@ func (t *TCPTransport) serveCall(sc *serverConn, from string, h Handler, f frame
 		body, _ = MarshalReply(Response{}, fmt.Errorf("%w: reply of %d bytes exceeds %d", ErrFrameTooLarge, out.encodedLen(), t.cfg.MaxFrameBytes))
 		out.body = body
 	}
+	if err := sc.write(&out, deadline); err != nil {
+		_ = sc.nc.Close() // the read loop sees the close and ends the connection
+	}
+}
+
+// handle decodes one request and runs it. A panic in either fails only
+// this call, with ErrInternal, after it is logged and counted.
+func (t *TCPTransport) handle(ctx context.Context, from string, h Handler, body []byte) (resp Response, err error) {
+	defer recoverPanic(t.log, &t.panics, "rpc handler", func() {
+		resp, err = Response{}, fmt.Errorf("%w: the call failed on %s", ErrInternal, t.cfg.Self)
+	}, "listener", "rpc", "peer", from)
+	req, err := UnmarshalRequest(body)
+	if err != nil {
+		return Response{}, err
+	}
+	return h.Handle(ctx, from, req)
+}
+
+// write writes and flushes one frame, giving up at deadline (zero: none).
+// The lock is released even if writing panics, so that the connection's
+// other calls are not stuck behind it.
+func (sc *serverConn) write(f *frame, deadline time.Time) error {
 	sc.wmu.Lock()
+	defer sc.wmu.Unlock()
 	_ = sc.nc.SetWriteDeadline(deadline) // an error here resurfaces on the write
-	err = writeFrame(sc.bw, &out)
+	err := writeFrame(sc.bw, f)
 	if err == nil {
 		err = sc.bw.Flush()
 	}
-	sc.wmu.Unlock()
-	if err != nil {
-		_ = sc.nc.Close() // the read loop sees the close and ends the connection
-	}
+	return err
 }

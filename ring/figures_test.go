@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// The figures the ring is tuned for (issue 3): with N=3, adding one node to
+// The figures the ring is tuned for: with N=3, adding one node to
 // 5 or 10 moves at most 1.25x the optimal 1/(n+1) of the replica slots, and
 // the busiest node holds at most 1.15x the average replica load, before and
 // after. docs/ring.md reports these numbers and the commands that print them.
@@ -118,8 +118,8 @@ func TestFiguresSample(t *testing.T) {
 	}
 }
 
-// TestRemoveFigures reports the cost of removing a node (no target in the
-// issue; printed for docs/ring.md) and checks what-if removal against the
+// TestRemoveFigures reports the cost of removing a node (no target is set
+// for it; printed for docs/ring.md) and checks what-if removal against the
 // lower bound. The optimum assumes perfectly even shares, so a node holding
 // less than its fair share can move less than "optimal".
 func TestRemoveFigures(t *testing.T) {

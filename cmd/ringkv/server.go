@@ -39,9 +39,10 @@ Once every listener is bound the server prints one line to stdout:
 			if err != nil {
 				return err
 			}
-			logger = logger.With("node", cfg.Node.Name)
+			// node.New and the packages it starts name the node in every
+			// line they log; only the command's own lines add it here.
 			if unknown := lookupEnvKeys(); len(unknown) > 0 {
-				logger.Warn("ignoring environment variables that match no config key", "vars", strings.Join(unknown, ","))
+				logger.Warn("ignoring environment variables that match no config key", "node", cfg.Node.Name, "vars", strings.Join(unknown, ","))
 			}
 			n, err := node.New(cfg, logger)
 			if err != nil {

@@ -1,0 +1,36 @@
+package gossip
+
+import (
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync/atomic"
+)
+
+// Stats is a snapshot of a Gossip's counters.
+type Stats struct {
+	// RecoveredPanics counts panics recovered in the delegate methods
+	// memberlist calls, most of which handle a peer's bytes. Each is a
+	// bug, logged at error level; only that message or exchange was lost.
+	RecoveredPanics uint64
+}
+
+// Stats returns the counters.
+func (g *Gossip) Stats() Stats {
+	return Stats{RecoveredPanics: g.panics.Load()}
+}
+
+// recoverPanic, deferred directly, stops a panic in the calling goroutine
+// (one of memberlist's): it logs it at error level ("panic recovered",
+// with what was running, the panic value and the stack) and adds one to
+// n. Without a panic it does nothing. memberlist does not recover panics
+// in its delegates, so one bad message would otherwise end the process.
+func recoverPanic(log *slog.Logger, n *atomic.Uint64, what string) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	n.Add(1)
+	log.Error("panic recovered", "listener", "gossip", "in", what,
+		"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+}
