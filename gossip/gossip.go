@@ -25,7 +25,10 @@ type Gossip struct {
 	// NumNodes may run before New has stored it.
 	mlist atomic.Pointer[memberlist.Memberlist]
 	bcast *memberlist.TransmitLimitedQueue
-	addr  string // advertised gossip address, set in New
+	// addr is the advertised gossip address, stored once in New right after
+	// memberlist starts; atomic because memberlist may call the delegate
+	// (mergeRemote) before that store. Read it with localAddr.
+	addr atomic.Pointer[string]
 
 	mu sync.Mutex // guards ring, reassert and pending
 	// ring is the ring-membership map; replaced, never modified in place,
@@ -139,13 +142,14 @@ func New(cfg Config) (*Gossip, error) {
 	g.mlist.Store(ml)
 	// LocalNode points into memberlist's state; read it once, now, before
 	// any join could make memberlist rewrite it.
-	g.addr = nodeAddr(ml.LocalNode())
+	addr := nodeAddr(ml.LocalNode())
+	g.addr.Store(&addr)
 
 	// A node that starts joins the ring. Bump the row only if it says
 	// otherwise, so restarts do not inflate versions.
 	g.mu.Lock()
-	if cur, ok := g.ring[cfg.Name]; !ok || cur.Status != StatusJoined || cur.Addr != g.addr {
-		g.ring = g.ring.Set(cfg.Name, StatusJoined, g.addr, now)
+	if cur, ok := g.ring[cfg.Name]; !ok || cur.Status != StatusJoined || cur.Addr != addr {
+		g.ring = g.ring.Set(cfg.Name, StatusJoined, addr, now)
 	}
 	self := g.ring[cfg.Name]
 	g.mu.Unlock()
@@ -154,7 +158,7 @@ func New(cfg Config) (*Gossip, error) {
 		return nil, err
 	}
 	g.queueRows(Map{cfg.Name: self})
-	log.Info("gossip started", "addr", g.addr, "profile", cfg.Profile,
+	log.Info("gossip started", "addr", addr, "profile", cfg.Profile,
 		"encrypted", len(cfg.SecretKey) > 0, "ring_version", self.Version, "ring_members", g.RingMembers())
 
 	g.wg.Add(1)
@@ -195,7 +199,7 @@ func (g *Gossip) Joined() <-chan struct{} { return g.joined }
 func (g *Gossip) seedTargets() []string {
 	var out []string
 	for _, s := range g.cfg.Seeds {
-		if s != g.addr {
+		if s != g.localAddr() {
 			out = append(out, s)
 		}
 	}
@@ -422,18 +426,20 @@ func (g *Gossip) mergeRemote(m Map, fullSync bool) {
 			}
 		}
 		next := Merge(g.ring, accepted)
-		if self, ok := next[g.cfg.Name]; ok {
+		// Until New has stored our address (memberlist may deliver a
+		// message first), our own row is left alone: New corrects it.
+		if self, ok := next[g.cfg.Name]; ok && g.localAddr() != "" {
 			switch {
-			case self.Status == StatusJoined && self.Addr != g.addr:
+			case self.Status == StatusJoined && self.Addr != g.localAddr():
 				// A peer knew a newer row for us with the address of an
 				// earlier run: correct it so re-joins find us.
-				next = next.Set(g.cfg.Name, StatusJoined, g.addr, now)
+				next = next.Set(g.cfg.Name, StatusJoined, g.localAddr(), now)
 			case self.Status != StatusJoined && g.reassert:
 				// A leave/remove from before this process started: starting
 				// means joining, so answer with a newer row.
 				g.log.Info("overruling a ring status for this node that predates its start",
 					"status", self.Status, "version", self.Version)
-				next = next.Set(g.cfg.Name, StatusJoined, g.addr, now)
+				next = next.Set(g.cfg.Name, StatusJoined, g.localAddr(), now)
 			case self.Status != StatusJoined && g.ring[g.cfg.Name].Status == StatusJoined:
 				g.log.Warn("this node was taken out of the ring by another node while running; it owns no partitions until restarted",
 					"status", self.Status, "version", self.Version)
@@ -531,4 +537,12 @@ func (l *logLimiter) allow(now time.Time) (bool, int) {
 	skipped := l.skipped
 	l.last, l.skipped = now, 0
 	return true, skipped
+}
+
+// localAddr is the advertised gossip address, "" until New has stored it.
+func (g *Gossip) localAddr() string {
+	if a := g.addr.Load(); a != nil {
+		return *a
+	}
+	return ""
 }

@@ -11,8 +11,9 @@ import (
 // which self is joined at version 3 on addr.
 func newMergeGossip() *Gossip {
 	g := newBareGossip(nil)
-	g.addr = "127.0.0.1:7000"
-	g.ring = Map{"self": {StatusJoined, 3, g.addr}}
+	addr := "127.0.0.1:7000"
+	g.addr.Store(&addr)
+	g.ring = Map{"self": {StatusJoined, 3, g.localAddr()}}
 	g.reassert = true
 	g.dirty = make(chan struct{}, 1)
 	g.bcast = &memberlist.TransmitLimitedQueue{NumNodes: func() int { return 3 }, RetransmitMult: 2}
@@ -67,14 +68,14 @@ func TestMergeRemoteFullSyncEndsReassert(t *testing.T) {
 	if g.reassert {
 		t.Fatal("a push-pull did not end the reassert window")
 	}
-	g.mergeRemote(Map{"self": {StatusRemoved, 4, g.addr}}, false)
+	g.mergeRemote(Map{"self": {StatusRemoved, 4, g.localAddr()}}, false)
 	if st := g.ring["self"].Status; st != StatusRemoved {
 		t.Errorf("after the first sync a removal must stick, got %q", st)
 	}
 	// Nothing new: no broadcast, no wake-up.
 	<-g.dirty
 	queued := g.bcast.NumQueued()
-	g.mergeRemote(Map{"self": {StatusRemoved, 4, g.addr}}, true)
+	g.mergeRemote(Map{"self": {StatusRemoved, 4, g.localAddr()}}, true)
 	if g.bcast.NumQueued() != queued {
 		t.Error("merging known rows queued a broadcast")
 	}
