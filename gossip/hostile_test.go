@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -329,4 +330,61 @@ func TestRefusedRowsLogSparingly(t *testing.T) {
 	if len(lines) != 2 || !strings.Contains(lines[1], "messages_not_logged=99") {
 		t.Errorf("100+1 refused messages logged %d lines: %q", len(lines), lines)
 	}
+}
+
+// deepMsgpack returns the msgpack map {"Zzz": [[[...nil...]]]} with depth
+// nested one-element arrays: an unknown field whose value memberlist's
+// decoder must skip.
+func deepMsgpack(depth int) []byte {
+	b := []byte{0x81, 0xa3, 'Z', 'z', 'z'}
+	b = append(b, bytes.Repeat([]byte{0x91}, depth)...)
+	return append(b, 0xc0)
+}
+
+// TestDeepMsgpackOnGossipPort: memberlist decodes its own messages with
+// go-msgpack, whose decoder refuses nesting deeper than 1024 (its default
+// MaxDepth) with an error instead of recursing until the stack overflows.
+// A push-pull stream and a ping datagram nested 2,000 deep are refused and
+// the node keeps gossiping. The depth stays small enough that, were the
+// limit ever gone, the decode would succeed (and this test fail) rather
+// than crash the test process.
+func TestDeepMsgpackOnGossipPort(t *testing.T) { synctest.Test(t, testDeepMsgpackOnGossipPort) }
+
+func testDeepMsgpackOnGossipPort(t *testing.T) {
+	const depth = 2000
+	const pushPullMsg, pingMsg = 6, 0 // memberlist's message type bytes
+	top := t
+	lingerInBubble(t)
+	mn := &gossiptest.Network{}
+	n1 := startNode(t, top, "n1", t.TempDir(), nodeOpts{net: mn})
+	rogue, err := mn.NewTransport("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rogue.Shutdown()
+
+	conn, err := rogue.DialTimeout(n1.addr, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	go func() { _, _ = conn.Write(append([]byte{pushPullMsg}, deepMsgpack(depth)...)) }()
+	reply, err := io.ReadAll(conn)
+	if err != nil || len(reply) != 0 {
+		t.Errorf("deep push-pull answered %d bytes, err %v; want the stream closed unanswered", len(reply), err)
+	}
+	if !n1.logw.contains("Failed to read remote state", "maximum decoding depth exceeded") {
+		t.Error("n1 did not log the refused push-pull")
+	}
+
+	if _, err := rogue.WriteTo(append([]byte{pingMsg}, deepMsgpack(depth)...), n1.addr); err != nil {
+		t.Fatal(err)
+	}
+	synctest.Wait()
+	if !n1.logw.contains("Failed to decode ping request", "maximum decoding depth exceeded") {
+		t.Error("n1 did not log the refused ping")
+	}
+
+	n2 := startNode(t, top, "n2", t.TempDir(), nodeOpts{net: mn, seeds: []string{n1.addr}})
+	waitRing(t, []*testNode{n1, n2}, []string{"n1", "n2"})
 }
