@@ -62,6 +62,13 @@ type Config struct {
 	// tests use gossiptest's in-memory network. The node advertises the
 	// address the transport reports. Default nil (UDP and TCP sockets).
 	Transport memberlist.NodeAwareTransport
+	// MaxStreamBytes caps the bytes memberlist reads from one TCP stream
+	// (a push-pull, a ping, a reliable message), accepted or dialled: at
+	// the first byte beyond it the stream is closed, counted in
+	// Stats.RefusedStreams and logged. It applies to the default sockets
+	// and to an injected Transport alike. 0 means DefaultMaxStreamBytes
+	// (2 MiB); see docs/gossip.md for how it was sized.
+	MaxStreamBytes int64
 	// Now is the wall clock ring-row versions are derived from and checked
 	// against (see docs/gossip.md); nil means time.Now.
 	Now func() time.Time
@@ -81,8 +88,9 @@ type Config struct {
 // must still be set.
 func DefaultConfig() Config {
 	return Config{
-		BindAddr: "127.0.0.1",
-		Profile:  ProfileLAN,
+		BindAddr:       "127.0.0.1",
+		Profile:        ProfileLAN,
+		MaxStreamBytes: DefaultMaxStreamBytes,
 	}
 }
 
@@ -131,6 +139,9 @@ func (c Config) Validate() error {
 	default:
 		return bad("profile %q: must be %q or %q", c.Profile, ProfileLAN, ProfileLocal)
 	}
+	if c.MaxStreamBytes < 0 {
+		return bad("max stream bytes %d is negative", c.MaxStreamBytes)
+	}
 	if c.RejoinInterval < 0 {
 		return bad("rejoin interval %v is negative", c.RejoinInterval)
 	}
@@ -168,6 +179,14 @@ func (c Config) bind() (string, int, error) {
 	return host, port, nil
 }
 
+// maxStreamBytes returns the effective stream cap.
+func (c Config) maxStreamBytes() int64 {
+	if c.MaxStreamBytes > 0 {
+		return c.MaxStreamBytes
+	}
+	return DefaultMaxStreamBytes
+}
+
 // rejoinInterval returns the effective re-join period.
 func (c Config) rejoinInterval() time.Duration {
 	if c.RejoinInterval > 0 {
@@ -180,7 +199,8 @@ func (c Config) rejoinInterval() time.Duration {
 }
 
 // memberlistConfig derives memberlist's config from the profile. The
-// delegates are filled in by New.
+// delegates and the transport (always a cappedTransport) are filled in by
+// New.
 func (c Config) memberlistConfig() (*memberlist.Config, error) {
 	var mc *memberlist.Config
 	if c.Profile == ProfileLocal {
@@ -206,9 +226,6 @@ func (c Config) memberlistConfig() (*memberlist.Config, error) {
 		return nil, err
 	}
 	mc.Name = c.Name
-	if c.Transport != nil {
-		mc.Transport = c.Transport
-	}
 	mc.BindAddr = host
 	mc.BindPort = port
 	mc.AdvertiseAddr = c.AdvertiseAddr

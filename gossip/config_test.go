@@ -34,6 +34,8 @@ func TestConfigValidate(t *testing.T) {
 		{"seed without port", func(c *Config) { c.Seeds = []string{"127.0.0.1"} }, ErrBadConfig},
 		{"key of 10 bytes", func(c *Config) { c.SecretKey = make([]byte, 10) }, ErrBadConfig},
 		{"unknown profile", func(c *Config) { c.Profile = "wan" }, ErrBadConfig},
+		{"zero max stream bytes (the default)", func(c *Config) { c.MaxStreamBytes = 0 }, nil},
+		{"negative max stream bytes", func(c *Config) { c.MaxStreamBytes = -1 }, ErrBadConfig},
 		{"negative rejoin", func(c *Config) { c.RejoinInterval = -time.Second }, ErrBadConfig},
 		{"meta too large", func(c *Config) { c.Meta.RPC = strings.Repeat("x", 600) }, ErrBadMeta},
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -54,10 +55,12 @@ type Gossip struct {
 
 	// panics counts panics recovered in the delegate (see recoverPanic).
 	panics atomic.Uint64
+	// refusedStreams counts streams cut at Config.MaxStreamBytes.
+	refusedStreams atomic.Uint64
 
 	// refusedLog and droppedLog keep a flood of hostile rows from
 	// flooding the log as well.
-	refusedLog, droppedLog logLimiter
+	refusedLog, droppedLog, streamLog logLimiter
 
 	joined   chan struct{} // closed once seeds answered (or there are none)
 	joinOnce sync.Once
@@ -135,8 +138,20 @@ func New(cfg Config) (*Gossip, error) {
 	mc.Logger = newMemberlistLogger(log, len(cfg.SecretKey) > 0, func(name string) {
 		g.events.push(nodeEvent{kind: evSuspect, name: name})
 	})
+	inner := cfg.Transport
+	if inner == nil {
+		nt, err := newNetTransport(mc, mc.Logger)
+		if err != nil {
+			return nil, err
+		}
+		inner = nt
+	}
+	tr := newCappedTransport(inner, cfg.maxStreamBytes(), g.refuseStream)
+	mc.Transport = tr
 	ml, err := memberlist.Create(mc)
 	if err != nil {
+		// memberlist does not always shut the transport down on failure.
+		_ = tr.Shutdown()
 		return nil, fmt.Errorf("gossip: start memberlist on %s:%d: %w", mc.BindAddr, mc.BindPort, err)
 	}
 	g.mlist.Store(ml)
@@ -537,6 +552,19 @@ func (l *logLimiter) allow(now time.Time) (bool, int) {
 	skipped := l.skipped
 	l.last, l.skipped = now, 0
 	return true, skipped
+}
+
+// refuseStream counts and logs (sparingly) a stream cut at the cap.
+func (g *Gossip) refuseStream(remote net.Addr) {
+	g.refusedStreams.Add(1)
+	if ok, skipped := g.streamLog.allow(g.cfg.now()); ok {
+		peer := "unknown"
+		if remote != nil {
+			peer = remote.String()
+		}
+		g.log.Warn("refusing a gossip stream over the size limit; a peer sent more than any push-pull needs, or the gossip port is exposed",
+			"peer", peer, "limit", g.cfg.maxStreamBytes(), "refused_total", g.refusedStreams.Load(), "messages_not_logged", skipped)
+	}
 }
 
 // localAddr is the advertised gossip address, "" until New has stored it.

@@ -13,11 +13,14 @@ type Stats struct {
 	// memberlist calls, most of which handle a peer's bytes. Each is a
 	// bug, logged at error level; only that message or exchange was lost.
 	RecoveredPanics uint64
+	// RefusedStreams counts TCP streams closed because a peer sent more
+	// than Config.MaxStreamBytes on them.
+	RefusedStreams uint64
 }
 
 // Stats returns the counters.
 func (g *Gossip) Stats() Stats {
-	return Stats{RecoveredPanics: g.panics.Load()}
+	return Stats{RecoveredPanics: g.panics.Load(), RefusedStreams: g.refusedStreams.Load()}
 }
 
 // recoverPanic, deferred directly, stops a panic in the calling goroutine
