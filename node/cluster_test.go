@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -78,6 +79,20 @@ func getJSON(t *testing.T, url string, v any) {
 	}
 }
 
+// waitConverged waits until every node sees all of them alive, has them
+// all in its ring and serves clients.
+func waitConverged(t testing.TB, nodes ...*runningNode) {
+	t.Helper()
+	waitFor(t, 30*time.Second, fmt.Sprintf("%d alive members, a %d-node ring and readiness everywhere", len(nodes), len(nodes)), func() bool {
+		for _, n := range nodes {
+			if n.ring.Load().Len() != len(nodes) || n.liveMembers() != len(nodes) || !n.Ready() {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 func TestCluster(t *testing.T) {
 	n1 := startNode(t, testConfig(t, "n1"))
 	seed := n1.Addrs().Gossip
@@ -85,14 +100,7 @@ func TestCluster(t *testing.T) {
 	n3 := startNode(t, testConfig(t, "n3", seed))
 	nodes := []*runningNode{n1, n2, n3}
 
-	waitFor(t, 20*time.Second, "3 alive members and a 3-node ring everywhere", func() bool {
-		for _, n := range nodes {
-			if n.ring.Load().Len() != 3 || n.liveMembers() != 3 || !n.Ready() {
-				return false
-			}
-		}
-		return true
-	})
+	waitConverged(t, nodes...)
 
 	t.Run("http", func(t *testing.T) {
 		url := "/v1/kv/user%2F1"

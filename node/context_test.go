@@ -77,14 +77,7 @@ func TestReusedPutContextsLoseNothing(t *testing.T) {
 	n2 := startNode(t, testConfig(t, "n2", seed))
 	n3 := startNode(t, testConfig(t, "n3", seed))
 	nodes := []*runningNode{n1, n2, n3}
-	waitFor(t, 30*time.Second, "a 3-node ring everywhere", func() bool {
-		for _, n := range nodes {
-			if n.ring.Load().Len() != 3 || n.liveMembers() != 3 {
-				return false
-			}
-		}
-		return true
-	})
+	waitConverged(t, nodes...)
 
 	// Every client starts from the context of a read, so that no write is
 	// blind: a blind write supersedes whatever its coordinator holds, by

@@ -17,14 +17,7 @@ func TestRESPDelRemovesValuesTheCoordinatorMissed(t *testing.T) {
 	n2 := startNode(t, testConfig(t, "n2", seed))
 	cfg3 := testConfig(t, "n3", seed)
 	n3 := startNode(t, cfg3)
-	waitFor(t, 30*time.Second, "a 3-node ring with 3 live members", func() bool {
-		for _, n := range []*runningNode{n1, n2, n3} {
-			if n.ring.Load().Len() != 3 || n.liveMembers() != 3 {
-				return false
-			}
-		}
-		return true
-	})
+	waitConverged(t, n1, n2, n3)
 	if err := n3.stop(t); err != nil {
 		t.Fatalf("stop n3: %v", err)
 	}

@@ -83,15 +83,7 @@ func (f *fakeNode) handler() http.Handler {
 			w.WriteHeader(http.StatusNoContent)
 		case http.MethodGet:
 			if key == "sib" {
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusMultipleChoices)
-				_ = json.NewEncoder(w).Encode(node.SiblingsBody{
-					Siblings: []node.SiblingJSON{
-						{Value: []byte("left"), WallTime: "2025-01-01T00:00:00Z", Dot: "n1:4"},
-						{Value: []byte{0xff, 0}, WallTime: "2025-01-01T00:00:01Z", Dot: "n2:7"},
-					},
-					Context: "sibctx",
-				})
+				writeSiblings(w)
 				return
 			}
 			v, ok := f.data[key]
