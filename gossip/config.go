@@ -97,8 +97,8 @@ type Config struct {
 // must still be set.
 func DefaultConfig() Config {
 	return Config{
-		BindAddr:       "127.0.0.1",
-		Profile:        ProfileLAN,
+		BindAddr:             "127.0.0.1",
+		Profile:              ProfileLAN,
 		MaxStreamBytes:       DefaultMaxStreamBytes,
 		MaxConcurrentStreams: DefaultMaxConcurrentStreams,
 	}
