@@ -44,6 +44,8 @@ type nodeOpts struct {
 	seeds  []string
 	key    []byte
 	rejoin time.Duration
+	// maxStreams is Config.MaxConcurrentStreams; 0 keeps the default.
+	maxStreams int
 }
 
 // startNode starts a node with the local profile on an in-memory network;
@@ -63,6 +65,7 @@ func startNode(t, owner *testing.T, name, dir string, o nodeOpts) *testNode {
 	cfg := LocalConfig()
 	cfg.Name, cfg.Dir, cfg.Transport, cfg.Seeds, cfg.SecretKey = name, dir, tr, o.seeds, o.key
 	cfg.RejoinInterval = o.rejoin
+	cfg.MaxConcurrentStreams = o.maxStreams
 	cfg.Meta = Meta{RPC: "rpc-" + name, HTTP: "http-" + name, RESP: "resp-" + name, Proto: 1}
 	cfg.Logger = lg.With("test_node", name)
 	cfg.OnRingChange = func(members []string) {

@@ -69,6 +69,15 @@ type Config struct {
 	// and to an injected Transport alike. 0 means DefaultMaxStreamBytes
 	// (2 MiB); see docs/gossip.md for how it was sized.
 	MaxStreamBytes int64
+	// MaxConcurrentStreams bounds the TCP streams peers may have open to
+	// this node at once (dialled streams do not count). A stream accepted
+	// beyond it is closed at once, counted in Stats.BusyStreams and logged;
+	// memberlist retries a push-pull on its next interval and a join on
+	// the next rejoin. It bounds what memberlist may allocate per stream
+	// (up to 40 MiB decompressing, 20 MiB for a reliable message) times
+	// the streams a peer can hold open. 0 means DefaultMaxConcurrentStreams
+	// (16); see docs/gossip.md for how it was sized.
+	MaxConcurrentStreams int
 	// Now is the wall clock ring-row versions are derived from and checked
 	// against (see docs/gossip.md); nil means time.Now.
 	Now func() time.Time
@@ -88,9 +97,10 @@ type Config struct {
 // must still be set.
 func DefaultConfig() Config {
 	return Config{
-		BindAddr:       "127.0.0.1",
-		Profile:        ProfileLAN,
-		MaxStreamBytes: DefaultMaxStreamBytes,
+		BindAddr:             "127.0.0.1",
+		Profile:              ProfileLAN,
+		MaxStreamBytes:       DefaultMaxStreamBytes,
+		MaxConcurrentStreams: DefaultMaxConcurrentStreams,
 	}
 }
 
@@ -142,6 +152,9 @@ func (c Config) Validate() error {
 	if c.MaxStreamBytes < 0 {
 		return bad("max stream bytes %d is negative", c.MaxStreamBytes)
 	}
+	if c.MaxConcurrentStreams < 0 {
+		return bad("max concurrent streams %d is negative", c.MaxConcurrentStreams)
+	}
 	if c.RejoinInterval < 0 {
 		return bad("rejoin interval %v is negative", c.RejoinInterval)
 	}
@@ -185,6 +198,14 @@ func (c Config) maxStreamBytes() int64 {
 		return c.MaxStreamBytes
 	}
 	return DefaultMaxStreamBytes
+}
+
+// maxConcurrentStreams returns the effective bound on open incoming streams.
+func (c Config) maxConcurrentStreams() int {
+	if c.MaxConcurrentStreams > 0 {
+		return c.MaxConcurrentStreams
+	}
+	return DefaultMaxConcurrentStreams
 }
 
 // rejoinInterval returns the effective re-join period.

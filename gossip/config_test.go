@@ -36,6 +36,8 @@ func TestConfigValidate(t *testing.T) {
 		{"unknown profile", func(c *Config) { c.Profile = "wan" }, ErrBadConfig},
 		{"zero max stream bytes (the default)", func(c *Config) { c.MaxStreamBytes = 0 }, nil},
 		{"negative max stream bytes", func(c *Config) { c.MaxStreamBytes = -1 }, ErrBadConfig},
+		{"zero max concurrent streams (the default)", func(c *Config) { c.MaxConcurrentStreams = 0 }, nil},
+		{"negative max concurrent streams", func(c *Config) { c.MaxConcurrentStreams = -1 }, ErrBadConfig},
 		{"negative rejoin", func(c *Config) { c.RejoinInterval = -time.Second }, ErrBadConfig},
 		{"meta too large", func(c *Config) { c.Meta.RPC = strings.Repeat("x", 600) }, ErrBadMeta},
 	}

@@ -57,10 +57,12 @@ type Gossip struct {
 	panics atomic.Uint64
 	// refusedStreams counts streams cut at Config.MaxStreamBytes.
 	refusedStreams atomic.Uint64
+	// busyStreams counts streams closed at Config.MaxConcurrentStreams.
+	busyStreams atomic.Uint64
 
 	// refusedLog and droppedLog keep a flood of hostile rows from
 	// flooding the log as well.
-	refusedLog, droppedLog, streamLog logLimiter
+	refusedLog, droppedLog, streamLog, busyLog logLimiter
 
 	joined   chan struct{} // closed once seeds answered (or there are none)
 	joinOnce sync.Once
@@ -146,7 +148,7 @@ func New(cfg Config) (*Gossip, error) {
 		}
 		inner = nt
 	}
-	tr := newCappedTransport(inner, cfg.maxStreamBytes(), g.refuseStream)
+	tr := newCappedTransport(inner, cfg.maxStreamBytes(), cfg.maxConcurrentStreams(), g.refuseStream, g.refuseBusyStream)
 	mc.Transport = tr
 	ml, err := memberlist.Create(mc)
 	if err != nil {
@@ -564,6 +566,20 @@ func (g *Gossip) refuseStream(remote net.Addr) {
 		}
 		g.log.Warn("refusing a gossip stream over the size limit; a peer sent more than any push-pull needs, or the gossip port is exposed",
 			"peer", peer, "limit", g.cfg.maxStreamBytes(), "refused_total", g.refusedStreams.Load(), "messages_not_logged", skipped)
+	}
+}
+
+// refuseBusyStream counts and logs (sparingly) a stream closed because
+// Config.MaxConcurrentStreams were open.
+func (g *Gossip) refuseBusyStream(remote net.Addr) {
+	g.busyStreams.Add(1)
+	if ok, skipped := g.busyLog.allow(g.cfg.now()); ok {
+		peer := "unknown"
+		if remote != nil {
+			peer = remote.String()
+		}
+		g.log.Warn("refusing a gossip stream, too many open; a peer holds streams open that no gossip needs, or the gossip port is exposed",
+			"peer", peer, "limit", g.cfg.maxConcurrentStreams(), "busy_total", g.busyStreams.Load(), "messages_not_logged", skipped)
 	}
 }
 

@@ -16,11 +16,18 @@ type Stats struct {
 	// RefusedStreams counts TCP streams closed because a peer sent more
 	// than Config.MaxStreamBytes on them.
 	RefusedStreams uint64
+	// BusyStreams counts incoming TCP streams closed unread because
+	// Config.MaxConcurrentStreams were already open.
+	BusyStreams uint64
 }
 
 // Stats returns the counters.
 func (g *Gossip) Stats() Stats {
-	return Stats{RecoveredPanics: g.panics.Load(), RefusedStreams: g.refusedStreams.Load()}
+	return Stats{
+		RecoveredPanics: g.panics.Load(),
+		RefusedStreams:  g.refusedStreams.Load(),
+		BusyStreams:     g.busyStreams.Load(),
+	}
 }
 
 // recoverPanic, deferred directly, stops a panic in the calling goroutine

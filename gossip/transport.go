@@ -25,6 +25,15 @@ var ErrStreamTooLong = errors.New("gossip: stream exceeds the size limit")
 // than twice the extreme case and nine times the realistic one.
 const DefaultMaxStreamBytes = 2 << 20
 
+// DefaultMaxConcurrentStreams is the default Config.MaxConcurrentStreams.
+// Legitimate incoming streams are few and short: each member push-pulls
+// with one random peer per PushPullInterval (30 s on a LAN, longer above
+// 32 members), so a node takes about one push-pull per interval; joins,
+// TCP fallback pings and reliable messages come one at a time; and each
+// stream lasts milliseconds. 16 streams open at once is many times that,
+// while memberlist may allocate up to 40 MiB for each (see docs/gossip.md).
+const DefaultMaxConcurrentStreams = 16
+
 // cappedTransport wraps the transport memberlist uses so that no stream,
 // accepted or dialled, can make memberlist read more than max bytes.
 //
@@ -36,10 +45,22 @@ const DefaultMaxStreamBytes = 2 << 20
 // x TCPTimeout x 128 concurrent push-pulls. With the cap, Read fails and
 // the connection is closed at max+1 bytes. Packets need no cap: a datagram
 // is at most 64 KiB (memberlist's UDP read buffer).
+//
+// It also bounds the incoming streams open at once: memberlist handles
+// each on its own goroutine and may allocate up to 40 MiB for one (a
+// decompressed push-pull, or a 20 MiB reliable message it allocates
+// before reading), and counts only push-pulls against its limit of 128.
+// A stream beyond the bound is closed unread; its slot is held until
+// memberlist closes the connection.
 type cappedTransport struct {
 	memberlist.NodeAwareTransport
 	max     int64
 	refused func(remote net.Addr) // called once per stream cut at the cap
+	busy    func(remote net.Addr) // called once per stream closed for lack of a slot
+
+	// slots holds one token per incoming stream memberlist has open;
+	// its capacity is the bound.
+	slots chan struct{}
 
 	streams  chan net.Conn
 	down     chan struct{} // closed by Shutdown; ends forward
@@ -51,11 +72,13 @@ var _ memberlist.NodeAwareTransport = (*cappedTransport)(nil)
 
 // newCappedTransport wraps inner and starts the goroutine that wraps its
 // incoming streams; Shutdown stops it.
-func newCappedTransport(inner memberlist.NodeAwareTransport, max int64, refused func(net.Addr)) *cappedTransport {
+func newCappedTransport(inner memberlist.NodeAwareTransport, max int64, maxOpen int, refused, busy func(net.Addr)) *cappedTransport {
 	t := &cappedTransport{
 		NodeAwareTransport: inner,
 		max:                max,
 		refused:            refused,
+		busy:               busy,
+		slots:              make(chan struct{}, maxOpen),
 		streams:            make(chan net.Conn),
 		down:               make(chan struct{}),
 	}
@@ -64,7 +87,8 @@ func newCappedTransport(inner memberlist.NodeAwareTransport, max int64, refused 
 	return t
 }
 
-// forward hands memberlist each incoming stream, wrapped.
+// forward hands memberlist each incoming stream, wrapped, while a slot is
+// free, and closes it at once otherwise.
 func (t *cappedTransport) forward() {
 	defer t.wg.Done()
 	in := t.NodeAwareTransport.StreamCh()
@@ -74,17 +98,29 @@ func (t *cappedTransport) forward() {
 			return
 		case c := <-in:
 			select {
-			case t.streams <- t.wrap(c):
-			case <-t.down:
+			case t.slots <- struct{}{}:
+			default:
 				_ = c.Close()
+				t.busy(c.RemoteAddr())
+				continue
+			}
+			w := t.wrap(c)
+			w.release = t.release
+			select {
+			case t.streams <- w:
+			case <-t.down:
+				_ = w.Close()
 				return
 			}
 		}
 	}
 }
 
+// release frees the slot of an incoming stream.
+func (t *cappedTransport) release() { <-t.slots }
+
 // wrap caps c.
-func (t *cappedTransport) wrap(c net.Conn) net.Conn {
+func (t *cappedTransport) wrap(c net.Conn) *cappedConn {
 	return &cappedConn{Conn: c, left: t.max, t: t}
 }
 
@@ -130,6 +166,21 @@ type cappedConn struct {
 	left    int64 // bytes that may still be read; only Read touches it
 	t       *cappedTransport
 	refused atomic.Bool
+	// release, set on incoming streams, frees the stream's slot; the
+	// first Close calls it, later ones do not.
+	release   func()
+	closeOnce sync.Once
+}
+
+// Close closes the connection and, the first time, frees its slot.
+func (c *cappedConn) Close() error {
+	err := c.Conn.Close()
+	c.closeOnce.Do(func() {
+		if c.release != nil {
+			c.release()
+		}
+	})
+	return err
 }
 
 // Read reads at most one byte past the cap; when that byte arrives it

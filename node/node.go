@@ -191,7 +191,7 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		return nil, fmt.Errorf("node: gossip: %w", err)
 	}
 	closers = append(closers, func() { _ = n.gossip.Shutdown() })
-	n.metrics.registerRecovered("gossip", func() uint64 { return n.gossip.Stats().RecoveredPanics })
+	n.metrics.registerGossip(n.gossip.Stats)
 	n.gossipRef.Store(n.gossip)
 	n.addrs.Gossip = n.gossip.LocalAddr()
 	n.setRing(nil) // from gossip's current membership; see setRing
