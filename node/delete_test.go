@@ -31,9 +31,7 @@ func TestRESPDelRemovesValuesTheCoordinatorMissed(t *testing.T) {
 	}
 	cfg3.Listen.HTTP, cfg3.Listen.RESP = "127.0.0.1:0", "127.0.0.1:0"
 	n3 = startNode(t, cfg3)
-	waitFor(t, 30*time.Second, "n3 back", func() bool {
-		return n1.liveMembers() == 3 && n3.liveMembers() == 3 && n3.ring.Load().Len() == 3
-	})
+	waitConverged(t, n1, n2, n3)
 	if n3.engine.Stats().Keys != 0 {
 		t.Fatalf("n3 holds %d keys it was down for", n3.engine.Stats().Keys)
 	}
