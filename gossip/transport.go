@@ -146,13 +146,17 @@ func (t *cappedTransport) DialAddressTimeout(a memberlist.Address, timeout time.
 	return t.wrap(c), nil
 }
 
-// Shutdown stops forwarding streams and shuts the wrapped transport down.
-// Safe to call more than once; later calls do nothing.
+// Shutdown shuts the wrapped transport down, then stops forwarding
+// streams. The order matters: memberlist shuts its transport down first
+// and reads streams until that returns, while the inner transport's
+// listener may be blocked handing over one last accepted stream, which
+// only a forward loop still running can take. Safe to call more than
+// once; later calls do nothing.
 func (t *cappedTransport) Shutdown() error {
 	var err error
 	t.downOnce.Do(func() {
-		close(t.down)
 		err = t.NodeAwareTransport.Shutdown()
+		close(t.down)
 		t.wg.Wait()
 	})
 	return err

@@ -5,6 +5,7 @@ import (
 	"compress/lzw"
 	"errors"
 	"fmt"
+	"github.com/hashicorp/memberlist"
 	"io"
 	"net"
 	"strings"
@@ -264,3 +265,60 @@ func TestCappedConn(t *testing.T) {
 type readerFunc func([]byte) (int, error)
 
 func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+// shutdownSender is an inner transport that, like memberlist's
+// NetTransport, accepts a stream just as it shuts down: its listener
+// goroutine blocks handing the stream to StreamCh, and Shutdown waits for
+// that goroutine to end.
+type shutdownSender struct {
+	memberlist.NodeAwareTransport
+	ch   chan net.Conn
+	conn net.Conn
+}
+
+func (s *shutdownSender) StreamCh() <-chan net.Conn { return s.ch }
+
+func (s *shutdownSender) Shutdown() error {
+	done := make(chan struct{})
+	go func() { // the listener, with a stream accepted at the last moment
+		s.ch <- s.conn
+		close(done)
+	}()
+	<-done
+	return nil
+}
+
+// TestShutdownWhileAStreamIsHandedOver: the wrapper keeps taking streams
+// while the inner transport shuts down (memberlist shuts its transport
+// down first and reads streams until then). Before, the wrapper stopped
+// forwarding first, the inner listener stayed blocked on its send, and
+// Shutdown, so a node's stop, hung for good (synctest reports the
+// deadlock). A stream taken that late is handed over or closed.
+func TestShutdownWhileAStreamIsHandedOver(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := net.Pipe()
+		defer b.Close()
+		inner := &shutdownSender{ch: make(chan net.Conn), conn: a}
+		tr := newCappedTransport(inner, 1<<20, 4, func(net.Addr) {}, func(net.Addr) {})
+		stop := make(chan struct{})
+		go func() { // memberlist's stream handler, alive until after Shutdown
+			for {
+				select {
+				case c := <-tr.StreamCh():
+					_ = c.Close()
+				case <-stop:
+					return
+				}
+			}
+		}()
+		if err := tr.Shutdown(); err != nil {
+			t.Fatal(err)
+		}
+		close(stop)
+		// Handed to memberlist or closed by the wrapper, the stream is
+		// never left open.
+		if _, err := b.Read(make([]byte, 1)); err == nil {
+			t.Error("the stream accepted during shutdown was left open")
+		}
+	})
+}

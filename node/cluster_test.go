@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -61,7 +62,9 @@ func (rn *runningNode) stop(t *testing.T) error {
 		}
 		return err
 	case <-time.After(2 * shutdownTimeout):
-		t.Fatalf("node %s did not stop", rn.cfg.Node.Name)
+		var stacks strings.Builder
+		_ = pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+		t.Fatalf("node %s did not stop; goroutines:\n%s", rn.cfg.Node.Name, stacks.String())
 		return nil
 	}
 }
