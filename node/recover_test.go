@@ -65,8 +65,9 @@ func TestHTTPRecoversPanic(t *testing.T) {
 	}
 }
 
-// counterValue reads a counter series from m's registry (0 when absent).
-func counterValue(t *testing.T, m *metrics, name, label, value string) float64 {
+// series finds the series of metric name whose labels include every pair
+// of want; ok is false when there is none. The value is the counter's.
+func series(t *testing.T, m *metrics, name string, want map[string]string) (value float64, ok bool) {
 	t.Helper()
 	mfs, err := m.reg.Gather()
 	if err != nil {
@@ -76,15 +77,29 @@ func counterValue(t *testing.T, m *metrics, name, label, value string) float64 {
 		if mf.GetName() != name {
 			continue
 		}
+	next:
 		for _, s := range mf.GetMetric() {
+			got := map[string]string{}
 			for _, lp := range s.GetLabel() {
-				if lp.GetName() == label && lp.GetValue() == value {
-					return s.GetCounter().GetValue()
+				got[lp.GetName()] = lp.GetValue()
+			}
+			for k, v := range want {
+				if got[k] != v {
+					continue next
 				}
 			}
+			return s.GetCounter().GetValue(), true
 		}
 	}
-	return 0
+	return 0, false
+}
+
+// counterValue reads the counter series of name with label=value (0 when
+// absent).
+func counterValue(t *testing.T, m *metrics, name, label, value string) float64 {
+	t.Helper()
+	v, _ := series(t, m, name, map[string]string{label: value})
+	return v
 }
 
 // TestHTTPPanicCounted: a request whose handler panics is still counted
@@ -106,23 +121,6 @@ func TestHTTPPanicCounted(t *testing.T) {
 // requestCount reads metricRequests for an HTTP op and status.
 func requestCount(t *testing.T, m *metrics, op, status string) float64 {
 	t.Helper()
-	mfs, err := m.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != metricRequests {
-			continue
-		}
-		for _, s := range mf.GetMetric() {
-			l := map[string]string{}
-			for _, lp := range s.GetLabel() {
-				l[lp.GetName()] = lp.GetValue()
-			}
-			if l["proto"] == "http" && l["op"] == op && l["status"] == status {
-				return s.GetCounter().GetValue()
-			}
-		}
-	}
-	return 0
+	v, _ := series(t, m, metricRequests, map[string]string{"proto": "http", "op": op, "status": status})
+	return v
 }

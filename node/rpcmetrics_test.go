@@ -61,21 +61,6 @@ func TestRecoveredPanicsRPCAndGossip(t *testing.T) {
 // hasSeries reports whether m exports a series of name with label=value.
 func hasSeries(t *testing.T, m *metrics, name, label, value string) bool {
 	t.Helper()
-	mfs, err := m.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, s := range mf.GetMetric() {
-			for _, lp := range s.GetLabel() {
-				if lp.GetName() == label && lp.GetValue() == value {
-					return true
-				}
-			}
-		}
-	}
-	return false
+	_, ok := series(t, m, name, map[string]string{label: value})
+	return ok
 }
