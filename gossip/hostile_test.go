@@ -352,23 +352,16 @@ func TestDeepMsgpackOnGossipPort(t *testing.T) { synctest.Test(t, testDeepMsgpac
 
 func testDeepMsgpackOnGossipPort(t *testing.T) {
 	const depth = 2000
-	const pushPullMsg, pingMsg = 6, 0 // memberlist's message type bytes
 	top := t
 	lingerInBubble(t)
-	mn := &gossiptest.Network{}
-	n1 := startNode(t, top, "n1", t.TempDir(), nodeOpts{net: mn})
-	rogue, err := mn.NewTransport("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rogue.Shutdown()
+	n1, rogue, joinAfter := rogueTarget(t, top, nodeOpts{})
 
 	conn, err := rogue.DialTimeout(n1.addr, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	go func() { _, _ = conn.Write(append([]byte{pushPullMsg}, deepMsgpack(depth)...)) }()
+	go func() { _, _ = conn.Write(append([]byte{mlPushPullMsg}, deepMsgpack(depth)...)) }()
 	reply, err := io.ReadAll(conn)
 	if err != nil || len(reply) != 0 {
 		t.Errorf("deep push-pull answered %d bytes, err %v; want the stream closed unanswered", len(reply), err)
@@ -377,7 +370,7 @@ func testDeepMsgpackOnGossipPort(t *testing.T) {
 		t.Error("n1 did not log the refused push-pull")
 	}
 
-	if _, err := rogue.WriteTo(append([]byte{pingMsg}, deepMsgpack(depth)...), n1.addr); err != nil {
+	if _, err := rogue.WriteTo(append([]byte{mlPingMsg}, deepMsgpack(depth)...), n1.addr); err != nil {
 		t.Fatal(err)
 	}
 	synctest.Wait()
@@ -385,6 +378,5 @@ func testDeepMsgpackOnGossipPort(t *testing.T) {
 		t.Error("n1 did not log the refused ping")
 	}
 
-	n2 := startNode(t, top, "n2", t.TempDir(), nodeOpts{net: mn, seeds: []string{n1.addr}})
-	waitRing(t, []*testNode{n1, n2}, []string{"n1", "n2"})
+	joinAfter()
 }

@@ -5,12 +5,7 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
-
-	"github.com/ringkv/ringkv/gossip/gossiptest"
 )
-
-// mlUserMsg is memberlist's reliable user-message stream type (net.go).
-const mlUserMsg = 8
 
 // rogueUserMsgHeader is a reliable user-message stream declaring a
 // message of memberlist's largest allowed size, 20 MiB: memberlist
@@ -33,13 +28,7 @@ func testConcurrentStreamsBounded(t *testing.T) {
 	const limit, extra = 4, 4
 	top := t
 	lingerInBubble(t)
-	mn := &gossiptest.Network{}
-	n1 := startNode(t, top, "n1", t.TempDir(), nodeOpts{net: mn, maxStreams: limit})
-	rogue, err := mn.NewTransport("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rogue.Shutdown()
+	n1, rogue, joinAfter := rogueTarget(t, top, nodeOpts{maxStreams: limit})
 	conns := make([]net.Conn, 0, limit+extra)
 	for range limit + extra {
 		c, err := rogue.DialTimeout(n1.addr, time.Second)
@@ -76,8 +65,7 @@ func testConcurrentStreamsBounded(t *testing.T) {
 	}
 	synctest.Wait()
 
-	n2 := startNode(t, top, "n2", t.TempDir(), nodeOpts{net: mn, seeds: []string{n1.addr}})
-	waitRing(t, []*testNode{n1, n2}, []string{"n1", "n2"})
+	joinAfter()
 	if got := n1.g.Stats().BusyStreams; got != extra {
 		t.Errorf("BusyStreams = %d after the join, want still %d", got, extra)
 	}

@@ -17,11 +17,34 @@ import (
 	"github.com/ringkv/ringkv/gossip/gossiptest"
 )
 
-// memberlist's stream message types (net.go).
+// memberlist's message type bytes (net.go).
 const (
+	mlPingMsg     = 0
 	mlPushPullMsg = 6
+	mlUserMsg     = 8 // a reliable user-message stream
 	mlCompressMsg = 9
 )
+
+// rogueTarget starts node n1 with opts on a fresh in-memory network, and a
+// bare transport on the same network for a test to send hostile bytes
+// from; both stop with the test. joinAfter checks, once the hostile bytes
+// are sent, that n1 still gossips: a second node joins through it and both
+// agree on the ring.
+func rogueTarget(t, top *testing.T, opts nodeOpts) (n1 *testNode, rogue *gossiptest.Transport, joinAfter func()) {
+	t.Helper()
+	opts.net = &gossiptest.Network{}
+	n1 = startNode(t, top, "n1", t.TempDir(), opts)
+	rogue, err := opts.net.NewTransport("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rogue.Shutdown() })
+	return n1, rogue, func() {
+		t.Helper()
+		n2 := startNode(t, top, "n2", t.TempDir(), nodeOpts{net: opts.net, seeds: []string{n1.addr}})
+		waitRing(t, []*testNode{n1, n2}, []string{"n1", "n2"})
+	}
+}
 
 // mlPushPullHeader and mlPushNodeState mirror memberlist's unexported
 // push-pull structs (net.go), which it encodes with go-msgpack's default
@@ -134,13 +157,7 @@ func TestLegitimatePushPullAccepted(t *testing.T) { synctest.Test(t, testLegitim
 
 func testLegitimatePushPullAccepted(t *testing.T) {
 	lingerInBubble(t)
-	mn := &gossiptest.Network{}
-	n1 := startNode(t, t, "n1", t.TempDir(), nodeOpts{net: mn})
-	rogue, err := mn.NewTransport("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rogue.Shutdown()
+	n1, rogue, _ := rogueTarget(t, t, nodeOpts{})
 	conn, err := rogue.DialTimeout(n1.addr, time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -191,13 +208,7 @@ func testRogueStreamCutAtCap(t *testing.T) {
 	const send, chunk = 8 << 20, 64 << 10
 	top := t
 	lingerInBubble(t)
-	mn := &gossiptest.Network{}
-	n1 := startNode(t, top, "n1", t.TempDir(), nodeOpts{net: mn})
-	rogue, err := mn.NewTransport("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rogue.Shutdown()
+	n1, rogue, joinAfter := rogueTarget(t, top, nodeOpts{})
 	conn, err := rogue.DialTimeout(n1.addr, time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -226,8 +237,7 @@ func testRogueStreamCutAtCap(t *testing.T) {
 		t.Error("n1 did not log the refused stream")
 	}
 
-	n2 := startNode(t, top, "n2", t.TempDir(), nodeOpts{net: mn, seeds: []string{n1.addr}})
-	waitRing(t, []*testNode{n1, n2}, []string{"n1", "n2"})
+	joinAfter()
 }
 
 // TestCappedConn: Read delivers exactly the cap, then fails with
