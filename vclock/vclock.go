@@ -220,9 +220,17 @@ func Merge(a, b Siblings) Siblings {
 // prune drops, in place, every version that another version of s obsoletes.
 func prune(s Siblings) Siblings {
 	covers := newCoverIndex(s)
+	// The decisions are taken before compacting: compacting in place
+	// overwrites versions a later decision still compares against.
+	var drop [smallSet]bool
+	if covers.tops == nil {
+		for i := range s {
+			drop[i] = covers.byOther(i, s[i].Dot)
+		}
+	}
 	out := s[:0]
 	for i := range s {
-		if !covers.byOther(i, s[i].Dot) {
+		if covers.tops == nil && !drop[i] || covers.tops != nil && !covers.byOther(i, s[i].Dot) {
 			out = append(out, s[i])
 		}
 	}
@@ -232,14 +240,23 @@ func prune(s Siblings) Siblings {
 	return out
 }
 
+// smallSet is the largest set coverIndex answers by scanning the other
+// versions: that costs nothing to build, where the map below allocates on
+// every write (most keys hold one or two versions).
+const smallSet = 8
+
 // coverIndex answers "does a version of s other than the i-th cover dot
-// d?" in O(1) after one pass over every context entry of s, where asking
-// every pair would take time quadratic in the number of siblings (40,000
-// siblings in one request took seconds of CPU). For each actor it keeps
-// the highest context counter, which version holds it, and the highest
-// counter held by any other version. It assumes canonical clocks (one
-// entry per actor), which Valid checks first and Merge's inputs have.
-type coverIndex map[string]coverTop
+// d?". Up to smallSet versions it scans the others; above, it answers in
+// O(1) after one pass over every context entry of s, where asking every
+// pair would take time quadratic in the number of siblings (40,000
+// siblings in one request took seconds of CPU). For each actor the map
+// keeps the highest context counter, which version holds it, and the
+// highest counter held by any other version. It assumes canonical clocks
+// (one entry per actor), which Valid checks first and Merge's inputs have.
+type coverIndex struct {
+	s    Siblings
+	tops map[string]coverTop // nil for a small set
+}
 
 type coverTop struct {
 	best   uint64 // highest counter for the actor in any context
@@ -248,10 +265,10 @@ type coverTop struct {
 }
 
 func newCoverIndex(s Siblings) coverIndex {
-	if len(s) < 2 {
-		return nil
+	if len(s) <= smallSet {
+		return coverIndex{s: s}
 	}
-	idx := make(coverIndex)
+	idx := make(map[string]coverTop)
 	for j := range s {
 		for _, d := range s[j].Context {
 			t, ok := idx[d.Actor]
@@ -268,13 +285,21 @@ func newCoverIndex(s Siblings) coverIndex {
 			idx[d.Actor] = t
 		}
 	}
-	return idx
+	return coverIndex{s: s, tops: idx}
 }
 
 // byOther reports whether the context of some version other than the
 // i-th covers d.
 func (idx coverIndex) byOther(i int, d Dot) bool {
-	t, ok := idx[d.Actor]
+	if idx.tops == nil {
+		for j := range idx.s {
+			if j != i && idx.s[j].Context.Covers(d) {
+				return true
+			}
+		}
+		return false
+	}
+	t, ok := idx.tops[d.Actor]
 	if !ok || d.Counter == 0 {
 		return false
 	}
