@@ -144,29 +144,35 @@ func (t *tally) err(op string, nodes []string) *QuorumError {
 	return e
 }
 
-// reachable counts the targets liveness reports up (the coordinator is
-// always up) plus, for a sloppy write, the live stand-ins that can take
-// the down replicas' copies: what could answer at best, before anything is
+// upCount counts the targets liveness reports up (the coordinator is
+// always up): what a read could hear from at best, before anything is
 // asked.
-func reachable(ts []target, fallbacks []string, sloppy bool, alive func(string) bool) int {
-	up, down := 0, 0
+func upCount(ts []target) int {
+	up := 0
 	for _, tg := range ts {
-		if tg.act == actDown {
-			down++
-		} else {
+		if tg.act != actDown {
 			up++
 		}
 	}
-	if sloppy && down > 0 {
-		for _, f := range fallbacks {
-			if down == 0 {
-				break
-			}
-			if alive(f) {
-				up++
-				down--
-			}
+	return up
+}
+
+// reachable is what a write could reach at best, before anything is
+// asked: the targets liveness reports up plus, for a sloppy write, the
+// live stand-ins (handed out as nextStandIn does) that can take the down
+// replicas' copies.
+func reachable(ts []target, fallbacks []string, sloppy bool, alive func(string) bool) int {
+	up := upCount(ts)
+	if !sloppy {
+		return up
+	}
+	next := 0
+	for down := len(ts) - up; down > 0; down-- {
+		_, n, ok := nextStandIn(fallbacks, next, alive)
+		if !ok {
+			break
 		}
+		up, next = up+1, n
 	}
 	return up
 }

@@ -28,7 +28,7 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, o ReadOptions) (Resul
 	defer cancel()
 
 	targets := plan(reps, c.cfg.Self, c.alive)
-	if reach := reachable(targets, nil, false, c.alive); reach < need {
+	if reach := upCount(targets); reach < need {
 		c.stats.quorumFailures.Add(1)
 		return Result{}, unavailable("get", need, reach, targets)
 	}
