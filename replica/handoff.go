@@ -134,10 +134,9 @@ func (c *Coordinator) applyBatch(ctx context.Context, batch []Entry) error {
 // member. Hints are kept only for members; each target gets its own hint
 // log, so names a peer made up would otherwise each cost an open file.
 func (c *Coordinator) ringMember(key []byte, node string) bool {
-	p := c.cfg.Placement()
-	if p == nil {
+	reps, fallbacks, err := c.lists(key)
+	if err != nil {
 		return false
 	}
-	part := p.Partition(key)
-	return slices.Contains(p.Replicas(part), node) || slices.Contains(p.Fallbacks(part), node)
+	return slices.Contains(reps, node) || slices.Contains(fallbacks, node)
 }
