@@ -81,14 +81,16 @@ const (
 // tally counts answers of one request toward its quorum.
 type tally struct {
 	need     int
-	total    int
+	nodes    []string // the request's replicas
 	acks     []string
 	failures map[string]error
 	answered map[string]bool
 }
 
-func newTally(need, total int) *tally {
-	return &tally{need: need, total: total, failures: map[string]error{}, answered: map[string]bool{}}
+// newTally starts the count of a request asking nodes, need of which must
+// answer.
+func newTally(need int, nodes []string) *tally {
+	return &tally{need: need, nodes: nodes, failures: map[string]error{}, answered: map[string]bool{}}
 }
 
 // ack records a success from node; later answers from the same node are
@@ -125,17 +127,17 @@ func (t *tally) state() outcome {
 	switch {
 	case len(t.acks) >= t.need:
 		return met
-	case t.total-len(t.failures) < t.need:
+	case len(t.nodes)-len(t.failures) < t.need:
 		return lost
 	}
 	return pending
 }
 
-// err is the QuorumError describing a lost or expired tally; nodes is the
-// request's replicas, so that those asked but not yet answered are named.
-func (t *tally) err(op string, nodes []string) *QuorumError {
+// err is the QuorumError describing a lost or expired tally; it names the
+// nodes asked but not yet answered.
+func (t *tally) err(op string) *QuorumError {
 	e := &QuorumError{Op: op, Need: t.need, Got: len(t.acks), Failures: maps.Clone(t.failures)}
-	for _, n := range nodes {
+	for _, n := range t.nodes {
 		if !t.answered[n] {
 			e.Pending = append(e.Pending, n)
 		}

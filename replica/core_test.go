@@ -101,10 +101,13 @@ func TestTallyProperty(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		total := rapid.IntRange(1, 7).Draw(t, "total")
 		need := rapid.IntRange(1, total).Draw(t, "need")
-		tl := newTally(need, total)
+		nodes := make([]string, total)
+		for i := range nodes {
+			nodes[i] = fmt.Sprintf("n%d", i)
+		}
+		tl := newTally(need, nodes)
 		acks, fails := 0, 0
-		for i := range total {
-			node := fmt.Sprintf("n%d", i)
+		for _, node := range nodes {
 			if rapid.Bool().Draw(t, "ok") {
 				tl.ack(node)
 				tl.ack(node) // duplicates are ignored
@@ -127,10 +130,11 @@ func TestTallyProperty(t *testing.T) {
 }
 
 func TestTallyExpire(t *testing.T) {
-	tl := newTally(2, 3)
+	nodes := []string{"a", "b", "c"}
+	tl := newTally(2, nodes)
 	tl.ack("a")
-	tl.expire([]string{"a", "b", "c"}, errors.New("deadline"))
-	e := tl.err("get", []string{"a", "b", "c"})
+	tl.expire(nodes, errors.New("deadline"))
+	e := tl.err("get")
 	if tl.state() != lost || e.Got != 1 || len(e.Failures) != 2 || !errors.Is(e, ErrQuorum) {
 		t.Fatalf("state %d err %+v", tl.state(), e)
 	}

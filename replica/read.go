@@ -32,7 +32,7 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, o ReadOptions) (Resul
 		c.stats.quorumFailures.Add(1)
 		return Result{}, unavailable("get", need, reach, targets)
 	}
-	t := newTally(need, len(reps))
+	t := newTally(need, reps)
 	sets := make(map[string]vclock.Siblings, len(reps))
 	results := make(chan reply, len(reps))
 	callCtx, callCancel := c.detached(ctx)
@@ -80,7 +80,7 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, o ReadOptions) (Resul
 	var qerr error
 	if t.state() == lost {
 		c.stats.quorumFailures.Add(1)
-		res, qerr = Result{}, t.err("get", reps)
+		res, qerr = Result{}, t.err("get")
 	}
 
 	if !c.cfg.ReadRepair {

@@ -177,7 +177,7 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, rep
 			Failures: map[string]error{c.cfg.Self: fmt.Errorf("local write: %w", err)}}
 	}
 
-	t := newTally(need, len(reps))
+	t := newTally(need, reps)
 	t.ack(c.cfg.Self)
 	results := make(chan reply, len(reps))
 	sendCtx, sendCancel := c.detached(ctx)
@@ -222,7 +222,7 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, rep
 	}
 	if t.state() == lost {
 		c.stats.quorumFailures.Add(1)
-		return Result{}, t.err(op, reps)
+		return Result{}, t.err(op)
 	}
 	return Result{Siblings: merged, Context: merged.Context(), Replies: len(t.acks), Hinted: hinted}, nil
 }
