@@ -147,8 +147,8 @@ type wireError struct {
 // bounds the work of checking and merging what a peer sends.
 const maxWireSiblings = 1000
 
-// checkSiblings refuses a set that is too large or not canonical.
-func checkSiblings(s vclock.Siblings) error {
+// checkWireSiblings refuses a set that is too large or not canonical.
+func checkWireSiblings(s vclock.Siblings) error {
 	if len(s) > maxWireSiblings {
 		return fmt.Errorf("%w: %d siblings, at most %d", vclock.ErrBadSiblings, len(s), maxWireSiblings)
 	}
@@ -171,7 +171,7 @@ func UnmarshalRequest(b []byte) (Request, error) {
 	if err := unmarshal(b, &r); err != nil {
 		return Request{}, err
 	}
-	if err := checkSiblings(r.Siblings); err != nil {
+	if err := checkWireSiblings(r.Siblings); err != nil {
 		return Request{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	if r.Write != nil && !r.Write.Context.Valid() {
@@ -181,7 +181,7 @@ func UnmarshalRequest(b []byte) (Request, error) {
 		if len(e.Key) == 0 {
 			return Request{}, fmt.Errorf("%w: batch entry %d: empty key", ErrBadRequest, i)
 		}
-		if err := checkSiblings(e.Siblings); err != nil {
+		if err := checkWireSiblings(e.Siblings); err != nil {
 			return Request{}, fmt.Errorf("%w: batch entry %d: %w", ErrBadRequest, i, err)
 		}
 	}
@@ -228,7 +228,7 @@ func UnmarshalReply(node string, b []byte) (Response, error) {
 		}
 		return Response{}, &RemoteError{Node: node, Code: w.Err.Code, Msg: w.Err.Msg}
 	}
-	if checkSiblings(w.Resp.Siblings) != nil || !w.Resp.Context.Valid() {
+	if checkWireSiblings(w.Resp.Siblings) != nil || !w.Resp.Context.Valid() {
 		return Response{}, fmt.Errorf("%w: reply from %s: non-canonical sibling set or context", ErrProtocol, node)
 	}
 	return w.Resp, nil

@@ -40,7 +40,8 @@ func (c *Coordinator) Delete(ctx context.Context, key []byte, o WriteOptions) (R
 	fw := &ForwardWrite{Delete: true, Context: o.Context, HasContext: o.HasContext, W: o.W, Strict: o.Strict}
 	if !o.HasContext {
 		// One deadline covers the read and the write.
-		ctx, cancel := c.withDeadline(ctx)
+		var cancel context.CancelFunc
+		ctx, cancel = c.withDeadline(ctx)
 		defer cancel()
 		read, err := c.Get(ctx, key, ReadOptions{R: o.R})
 		if err != nil {
@@ -51,7 +52,6 @@ func (c *Coordinator) Delete(ctx context.Context, key []byte, o WriteOptions) (R
 			return Result{}, err
 		}
 		fw.Context, fw.HasContext = read.Context, true
-		return c.write(ctx, "delete", key, fw, false)
 	}
 	return c.write(ctx, "delete", key, fw, false)
 }
@@ -166,7 +166,7 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, rep
 			return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 		}
 		_, m := vclock.Mint(cur, actor, w)
-		return m, c.checkSiblings(key, cur, m)
+		return m, c.capSiblings(key, cur, m)
 	})
 	if errors.Is(err, ErrTooManySiblings) || errors.Is(err, ErrBadRequest) {
 		return Result{}, err
@@ -235,13 +235,13 @@ func (c *Coordinator) sendCopy(ctx context.Context, node string, key []byte, set
 	return err
 }
 
-// checkSiblings refuses a write that would leave key with more versions
+// capSiblings refuses a write that would leave key with more versions
 // than Config.MaxSiblings and more than it had (Riak's max_siblings): a
 // key's set travels whole on every write and read, so an unbounded one
 // makes every request on the key slower. A write carrying the context of
 // a read resolves siblings and is never refused. Above WarnSiblings it
 // logs a warning.
-func (c *Coordinator) checkSiblings(key []byte, cur, next vclock.Siblings) error {
+func (c *Coordinator) capSiblings(key []byte, cur, next vclock.Siblings) error {
 	if len(next) <= len(cur) {
 		return nil
 	}
