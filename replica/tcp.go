@@ -470,7 +470,10 @@ type clientConn struct {
 	err     error // why the connection failed; set once
 }
 
-// errIdle retires a pooled connection that sat idle (see stale).
+// errIdle retires a pooled connection that sat idle (see retireIfIdle,
+// called by TCPTransport.conn). retireIfIdle sets it as c.err itself, so
+// fail never logs it: the read loop's error that follows the close finds
+// c.err set and returns early.
 var errIdle = errors.New("replica: idle connection retired")
 
 // retireIfIdle closes c if nothing was sent on it for longer than d and
@@ -582,7 +585,7 @@ func (c *clientConn) fail(err error) {
 	for _, ch := range pending {
 		ch <- callResult{err: fmt.Errorf("%w: %s: %w", ErrConnLost, c.p.name, err)}
 	}
-	if !errors.Is(err, ErrClosed) && !errors.Is(err, errIdle) {
+	if !errors.Is(err, ErrClosed) {
 		c.t.log.Debug("connection lost", "peer", c.p.name, "err", err)
 	}
 }
