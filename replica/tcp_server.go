@@ -83,15 +83,18 @@ func (t *TCPTransport) serveConn(nc net.Conn, h Handler) {
 		t.wg.Done()
 	}()
 	// A panic ends this connection only (the deferred close above), after
-	// it is logged and counted.
-	defer recoverPanic(t.log, &t.panics, "rpc connection", nil, "listener", "rpc", "remote", nc.RemoteAddr().String())
+	// it is logged and counted. It names the remote address until the
+	// hello names the peer: the deferred call holds this slice, not a
+	// copy, so overwriting its elements changes what a panic logs.
+	panicAttrs := []any{"listener", "rpc", "remote", nc.RemoteAddr().String()}
+	defer recoverPanic(t.log, &t.panics, "rpc connection", nil, panicAttrs...)
 	br := bufio.NewReader(nc)
 	sc := &serverConn{nc: nc, bw: bufio.NewWriter(nc)}
 	from, ok := t.acceptHello(sc, br)
 	if !ok {
 		return
 	}
-	defer recoverPanic(t.log, &t.panics, "rpc connection", nil, "listener", "rpc", "peer", from)
+	panicAttrs[2], panicAttrs[3] = "peer", from
 	sem := make(chan struct{}, t.cfg.MaxInFlight)
 	conn := newByteBudget(t.cfg.MaxConnBufferedBytes)
 	for {
