@@ -102,11 +102,7 @@ const storedLimit uint64 = 1 << 62
 // Valid reports whether the clock is in canonical form: sorted by actor,
 // no duplicate actors, no zero counters, no counter anywhere near
 // overflowing, no empty actor.
-func (c Clock) Valid() bool { return c.check(storedLimit) == nil }
-
-// Check is Valid with a reason wrapping ErrBadContext that names the first
-// offending entry.
-func (c Clock) Check() error { return c.check(storedLimit) }
+func (c Clock) Valid() bool { return c.Check() == nil }
 
 // CheckMintable checks a client's context against the coordinator's local
 // set for the key before Mint: a counter above CounterLimit that local does
@@ -114,21 +110,29 @@ func (c Clock) Check() error { return c.check(storedLimit) }
 func CheckMintable(local Siblings, ctx Clock) error {
 	for _, d := range ctx {
 		if d.Counter > CounterLimit && d.Counter > local.MaxCounter(d.Actor) {
-			return fmt.Errorf("%w: actor %q has counter %d, beyond what any node can mint (limit %d)", ErrBadContext, d.Actor, d.Counter, CounterLimit)
+			return beyondLimit(d, CounterLimit)
 		}
 	}
 	return nil
 }
 
-func (c Clock) check(limit uint64) error {
+// beyondLimit is the error, wrapping ErrBadContext, for a context entry d
+// whose counter exceeds limit.
+func beyondLimit(d Dot, limit uint64) error {
+	return fmt.Errorf("%w: actor %q has counter %d, beyond what any node can mint (limit %d)", ErrBadContext, d.Actor, d.Counter, limit)
+}
+
+// Check is Valid with a reason wrapping ErrBadContext that names the first
+// offending entry.
+func (c Clock) Check() error {
 	for i, d := range c {
 		switch {
 		case d.Actor == "":
 			return fmt.Errorf("%w: entry %d has an empty actor", ErrBadContext, i)
 		case d.Counter == 0:
 			return fmt.Errorf("%w: actor %q has counter 0", ErrBadContext, d.Actor)
-		case d.Counter > limit:
-			return fmt.Errorf("%w: actor %q has counter %d, beyond what any node can mint (limit %d)", ErrBadContext, d.Actor, d.Counter, limit)
+		case d.Counter > storedLimit:
+			return beyondLimit(d, storedLimit)
 		case i > 0 && c[i-1].Actor >= d.Actor:
 			return fmt.Errorf("%w: entries not sorted by actor or actor repeated at %d", ErrBadContext, i)
 		}
