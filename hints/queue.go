@@ -186,15 +186,16 @@ func (q *Queue) StoreHint(ctx context.Context, target string, key []byte, s vclo
 		return fmt.Errorf("%w: empty target", ErrBadHint)
 	case len(key) == 0:
 		return fmt.Errorf("%w: empty key", ErrBadHint)
-	case len(key) > q.cfg.MaxKeyBytes:
-		return fmt.Errorf("%w: %w: key of %d bytes, limit %d", ErrBadHint, storage.ErrTooLarge, len(key), q.cfg.MaxKeyBytes)
-	case len(s) == 0 || !s.Valid():
+	}
+	// The store's own limits: a hint it would refuse is refused here.
+	if err := storage.CheckKeySize(q.cfg.MaxKeyBytes, key); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadHint, err)
+	}
+	if len(s) == 0 || !s.Valid() {
 		return fmt.Errorf("%w: %w for key %q", ErrBadHint, vclock.ErrBadSiblings, key)
 	}
-	for i := range s {
-		if len(s[i].Value) > q.cfg.MaxValueBytes {
-			return fmt.Errorf("%w: %w: value of %d bytes, limit %d", ErrBadHint, storage.ErrTooLarge, len(s[i].Value), q.cfg.MaxValueBytes)
-		}
+	if err := storage.CheckNewValues(q.cfg.MaxValueBytes, nil, s); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadHint, err)
 	}
 	now := q.clock.Now()
 	q.mu.Lock()

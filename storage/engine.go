@@ -239,8 +239,8 @@ func (e *Engine) Update(ctx context.Context, key []byte, fn func(cur vclock.Sibl
 	if len(key) == 0 {
 		return nil, fmt.Errorf("%w: empty key", ErrInvalid)
 	}
-	if len(key) > e.cfg.MaxKeyBytes {
-		return nil, fmt.Errorf("%w: key of %d bytes, limit %d", ErrTooLarge, len(key), e.cfg.MaxKeyBytes)
+	if err := CheckKeySize(e.cfg.MaxKeyBytes, key); err != nil {
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -283,7 +283,7 @@ func (e *Engine) stage(sh *shard, key []byte, fn func(cur vclock.Siblings) (vclo
 		p, err = e.log.Barrier()
 		return cur, p, err
 	}
-	if err := e.checkNewValues(cur, next); err != nil {
+	if err := CheckNewValues(e.cfg.MaxValueBytes, cur, next); err != nil {
 		return nil, p, err
 	}
 	sh.scratch = appendEntry(sh.scratch[:0], key, next)
@@ -294,11 +294,22 @@ func (e *Engine) stage(sh *shard, key []byte, fn func(cur vclock.Siblings) (vclo
 	return next, p, nil
 }
 
-// checkNewValues refuses next if a version in it that cur does not hold
-// has a value over MaxValueBytes. Versions already stored are not checked
-// again, so a lowered limit never makes a key unwritable. Both sets are
-// sorted by dot.
-func (e *Engine) checkNewValues(cur, next vclock.Siblings) error {
+// CheckKeySize refuses a key longer than maxKey bytes with an error
+// wrapping ErrTooLarge: the key limit of Update, shared with whatever keeps
+// keys for the store (the hint queue).
+func CheckKeySize(maxKey int, key []byte) error {
+	if len(key) > maxKey {
+		return fmt.Errorf("%w: key of %d bytes, limit %d", ErrTooLarge, len(key), maxKey)
+	}
+	return nil
+}
+
+// CheckNewValues refuses next, with an error wrapping ErrTooLarge, if a
+// version in it that cur does not hold has a value over maxValue bytes.
+// Versions already stored are not checked again, so a lowered limit never
+// makes a key unwritable; with cur nil every version is checked. Both sets
+// are sorted by dot.
+func CheckNewValues(maxValue int, cur, next vclock.Siblings) error {
 	i := 0
 	for k := range next {
 		v := &next[k]
@@ -308,8 +319,8 @@ func (e *Engine) checkNewValues(cur, next vclock.Siblings) error {
 		if i < len(cur) && cur[i].Dot == v.Dot {
 			continue
 		}
-		if len(v.Value) > e.cfg.MaxValueBytes {
-			return fmt.Errorf("%w: value of %d bytes, limit %d", ErrTooLarge, len(v.Value), e.cfg.MaxValueBytes)
+		if len(v.Value) > maxValue {
+			return fmt.Errorf("%w: value of %d bytes, limit %d", ErrTooLarge, len(v.Value), maxValue)
 		}
 	}
 	return nil
