@@ -148,7 +148,17 @@ func New(cfg Config) (*Gossip, error) {
 		}
 		inner = nt
 	}
-	tr := newCappedTransport(inner, cfg.maxStreamBytes(), cfg.maxConcurrentStreams(), g.refuseStream, g.refuseBusyStream)
+	tooLong := func(remote net.Addr) {
+		g.refuseStream(&g.refusedStreams, &g.streamLog, remote,
+			"refusing a gossip stream over the size limit; a peer sent more than any push-pull needs, or the gossip port is exposed",
+			"refused_total", cfg.maxStreamBytes())
+	}
+	busy := func(remote net.Addr) {
+		g.refuseStream(&g.busyStreams, &g.busyLog, remote,
+			"refusing a gossip stream, too many open; a peer holds streams open that no gossip needs, or the gossip port is exposed",
+			"busy_total", int64(cfg.maxConcurrentStreams()))
+	}
+	tr := newCappedTransport(inner, cfg.maxStreamBytes(), cfg.maxConcurrentStreams(), tooLong, busy)
 	mc.Transport = tr
 	ml, err := memberlist.Create(mc)
 	if err != nil {
@@ -556,31 +566,24 @@ func (l *logLimiter) allow(now time.Time) (bool, int) {
 	return true, skipped
 }
 
-// refuseStream counts and logs (sparingly) a stream cut at the cap.
-func (g *Gossip) refuseStream(remote net.Addr) {
-	g.refusedStreams.Add(1)
-	if ok, skipped := g.streamLog.allow(g.cfg.now()); ok {
-		peer := "unknown"
-		if remote != nil {
-			peer = remote.String()
-		}
-		g.log.Warn("refusing a gossip stream over the size limit; a peer sent more than any push-pull needs, or the gossip port is exposed",
-			"peer", peer, "limit", g.cfg.maxStreamBytes(), "refused_total", g.refusedStreams.Load(), "messages_not_logged", skipped)
+// warn logs msg at Warn with args and the number of lines held back
+// ("messages_not_logged"), if l lets a line through at now.
+func (l *logLimiter) warn(log *slog.Logger, now time.Time, msg string, args ...any) {
+	if ok, skipped := l.allow(now); ok {
+		log.Warn(msg, append(args, "messages_not_logged", skipped)...)
 	}
 }
 
-// refuseBusyStream counts and logs (sparingly) a stream closed because
-// Config.MaxConcurrentStreams were open.
-func (g *Gossip) refuseBusyStream(remote net.Addr) {
-	g.busyStreams.Add(1)
-	if ok, skipped := g.busyLog.allow(g.cfg.now()); ok {
-		peer := "unknown"
-		if remote != nil {
-			peer = remote.String()
-		}
-		g.log.Warn("refusing a gossip stream, too many open; a peer holds streams open that no gossip needs, or the gossip port is exposed",
-			"peer", peer, "limit", g.cfg.maxConcurrentStreams(), "busy_total", g.busyStreams.Load(), "messages_not_logged", skipped)
+// refuseStream counts in n a stream the transport refused and logs it
+// (sparingly, through l) with msg, the remote address, the limit and the
+// count so far under totalKey.
+func (g *Gossip) refuseStream(n *atomic.Uint64, l *logLimiter, remote net.Addr, msg, totalKey string, limit int64) {
+	total := n.Add(1)
+	peer := "unknown"
+	if remote != nil {
+		peer = remote.String()
 	}
+	l.warn(g.log, g.cfg.now(), msg, "peer", peer, "limit", limit, totalKey, total)
 }
 
 // localAddr is the advertised gossip address, "" until New has stored it.
