@@ -26,10 +26,9 @@ type Gossip struct {
 	// NumNodes may run before New has stored it.
 	mlist atomic.Pointer[memberlist.Memberlist]
 	bcast *memberlist.TransmitLimitedQueue
-	// addr is the advertised gossip address, stored once in New right after
-	// memberlist starts; atomic because memberlist may call the delegate
-	// (mergeRemote) before that store. Read it with localAddr.
-	addr atomic.Pointer[string]
+	// addr is the advertised gossip address (host:port), set in New before
+	// memberlist starts, so every delegate call sees it.
+	addr string
 
 	mu sync.Mutex // guards ring, reassert and pending
 	// ring is the ring-membership map; replaced, never modified in place,
@@ -159,6 +158,17 @@ func New(cfg Config) (*Gossip, error) {
 			"busy_total", int64(cfg.maxConcurrentStreams()))
 	}
 	tr := newCappedTransport(inner, cfg.maxStreamBytes(), cfg.maxConcurrentStreams(), tooLong, busy)
+	// The address memberlist will advertise, asked of the transport the
+	// way memberlist asks it (refreshAdvertise) and formatted as nodeAddr
+	// formats memberlist's LocalNode: memberlist may call the delegate
+	// before Create returns, and the delegate needs it.
+	ip, port, err := tr.FinalAdvertiseAddr(mc.AdvertiseAddr, mc.AdvertisePort)
+	if err != nil {
+		_ = tr.Shutdown()
+		return nil, fmt.Errorf("gossip: advertise address for %s:%d: %w", mc.BindAddr, mc.BindPort, err)
+	}
+	addr := nodeAddr(&memberlist.Node{Addr: ip, Port: uint16(port)})
+	g.addr = addr
 	mc.Transport = tr
 	ml, err := memberlist.Create(mc)
 	if err != nil {
@@ -167,10 +177,16 @@ func New(cfg Config) (*Gossip, error) {
 		return nil, fmt.Errorf("gossip: start memberlist on %s:%d: %w", mc.BindAddr, mc.BindPort, err)
 	}
 	g.mlist.Store(ml)
-	// LocalNode points into memberlist's state; read it once, now, before
-	// any join could make memberlist rewrite it.
-	addr := nodeAddr(ml.LocalNode())
-	g.addr.Store(&addr)
+	// A transport bound to a wildcard address picks a private IP each time
+	// it is asked; should the interfaces have changed since we asked,
+	// memberlist advertises another address than the delegate has been
+	// using, and the node refuses to run rather than gossip a wrong row.
+	// LocalNode points into memberlist's state; read it now, before any
+	// join could make memberlist rewrite it.
+	if got := nodeAddr(ml.LocalNode()); got != addr {
+		_ = ml.Shutdown()
+		return nil, fmt.Errorf("gossip: memberlist advertises %s, not %s as its transport reported a moment before; the network interfaces changed while starting", got, addr)
+	}
 
 	// A node that starts joins the ring. Bump the row only if it says
 	// otherwise, so restarts do not inflate versions.
@@ -226,7 +242,7 @@ func (g *Gossip) Joined() <-chan struct{} { return g.joined }
 func (g *Gossip) seedTargets() []string {
 	var out []string
 	for _, s := range g.cfg.Seeds {
-		if s != g.localAddr() {
+		if s != g.addr {
 			out = append(out, s)
 		}
 	}
@@ -453,20 +469,18 @@ func (g *Gossip) mergeRemote(m Map, fullSync bool) {
 			}
 		}
 		next := Merge(g.ring, accepted)
-		// Until New has stored our address (memberlist may deliver a
-		// message first), our own row is left alone: New corrects it.
-		if self, ok := next[g.cfg.Name]; ok && g.localAddr() != "" {
+		if self, ok := next[g.cfg.Name]; ok {
 			switch {
-			case self.Status == StatusJoined && self.Addr != g.localAddr():
+			case self.Status == StatusJoined && self.Addr != g.addr:
 				// A peer knew a newer row for us with the address of an
 				// earlier run: correct it so re-joins find us.
-				next = next.Set(g.cfg.Name, StatusJoined, g.localAddr(), now)
+				next = next.Set(g.cfg.Name, StatusJoined, g.addr, now)
 			case self.Status != StatusJoined && g.reassert:
 				// A leave/remove from before this process started: starting
 				// means joining, so answer with a newer row.
 				g.log.Info("overruling a ring status for this node that predates its start",
 					"status", self.Status, "version", self.Version)
-				next = next.Set(g.cfg.Name, StatusJoined, g.localAddr(), now)
+				next = next.Set(g.cfg.Name, StatusJoined, g.addr, now)
 			case self.Status != StatusJoined && g.ring[g.cfg.Name].Status == StatusJoined:
 				g.log.Warn("this node was taken out of the ring by another node while running; it owns no partitions until restarted",
 					"status", self.Status, "version", self.Version)
@@ -584,12 +598,4 @@ func (g *Gossip) refuseStream(n *atomic.Uint64, l *logLimiter, remote net.Addr, 
 		peer = remote.String()
 	}
 	l.warn(g.log, g.cfg.now(), msg, "peer", peer, "limit", limit, totalKey, total)
-}
-
-// localAddr is the advertised gossip address, "" until New has stored it.
-func (g *Gossip) localAddr() string {
-	if a := g.addr.Load(); a != nil {
-		return *a
-	}
-	return ""
 }
