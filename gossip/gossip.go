@@ -500,7 +500,7 @@ func (g *Gossip) mergeRemote(m Map, fullSync bool) {
 				"peers", ahead, "limit", limit, "messages_not_logged", skipped)
 		}
 	}
-	if len(held) > 0 {
+	if len(held) > 0 && g.log.Enabled(context.Background(), slog.LevelDebug) {
 		slices.Sort(held)
 		g.log.Debug("holding ring-membership rows for nodes memberlist has not seen join", "peers", held)
 	}
