@@ -26,10 +26,9 @@ type Gossip struct {
 	// NumNodes may run before New has stored it.
 	mlist atomic.Pointer[memberlist.Memberlist]
 	bcast *memberlist.TransmitLimitedQueue
-	// addr is the advertised gossip address, stored once in New right after
-	// memberlist starts; atomic because memberlist may call the delegate
-	// (mergeRemote) before that store. Read it with localAddr.
-	addr atomic.Pointer[string]
+	// addr is the advertised gossip address (host:port), set in New before
+	// memberlist starts, so every delegate call sees it.
+	addr string
 
 	mu sync.Mutex // guards ring, reassert and pending
 	// ring is the ring-membership map; replaced, never modified in place,
@@ -148,7 +147,28 @@ func New(cfg Config) (*Gossip, error) {
 		}
 		inner = nt
 	}
-	tr := newCappedTransport(inner, cfg.maxStreamBytes(), cfg.maxConcurrentStreams(), g.refuseStream, g.refuseBusyStream)
+	tooLong := func(remote net.Addr) {
+		g.refuseStream(&g.refusedStreams, &g.streamLog, remote,
+			"refusing a gossip stream over the size limit; a peer sent more than any push-pull needs, or the gossip port is exposed",
+			"refused_total", cfg.maxStreamBytes())
+	}
+	busy := func(remote net.Addr) {
+		g.refuseStream(&g.busyStreams, &g.busyLog, remote,
+			"refusing a gossip stream, too many open; a peer holds streams open that no gossip needs, or the gossip port is exposed",
+			"busy_total", int64(cfg.maxConcurrentStreams()))
+	}
+	tr := newCappedTransport(inner, cfg.maxStreamBytes(), cfg.maxConcurrentStreams(), tooLong, busy)
+	// The address memberlist will advertise, asked of the transport the
+	// way memberlist asks it (refreshAdvertise) and formatted as nodeAddr
+	// formats memberlist's LocalNode: memberlist may call the delegate
+	// before Create returns, and the delegate needs it.
+	ip, port, err := tr.FinalAdvertiseAddr(mc.AdvertiseAddr, mc.AdvertisePort)
+	if err != nil {
+		_ = tr.Shutdown()
+		return nil, fmt.Errorf("gossip: advertise address for %s:%d: %w", mc.BindAddr, mc.BindPort, err)
+	}
+	addr := nodeAddr(&memberlist.Node{Addr: ip, Port: uint16(port)})
+	g.addr = addr
 	mc.Transport = tr
 	ml, err := memberlist.Create(mc)
 	if err != nil {
@@ -157,10 +177,16 @@ func New(cfg Config) (*Gossip, error) {
 		return nil, fmt.Errorf("gossip: start memberlist on %s:%d: %w", mc.BindAddr, mc.BindPort, err)
 	}
 	g.mlist.Store(ml)
-	// LocalNode points into memberlist's state; read it once, now, before
-	// any join could make memberlist rewrite it.
-	addr := nodeAddr(ml.LocalNode())
-	g.addr.Store(&addr)
+	// A transport bound to a wildcard address picks a private IP each time
+	// it is asked; should the interfaces have changed since we asked,
+	// memberlist advertises another address than the delegate has been
+	// using, and the node refuses to run rather than gossip a wrong row.
+	// LocalNode points into memberlist's state; read it now, before any
+	// join could make memberlist rewrite it.
+	if got := nodeAddr(ml.LocalNode()); got != addr {
+		_ = ml.Shutdown()
+		return nil, fmt.Errorf("gossip: memberlist advertises %s, not %s as its transport reported a moment before; the network interfaces changed while starting", got, addr)
+	}
 
 	// A node that starts joins the ring. Bump the row only if it says
 	// otherwise, so restarts do not inflate versions.
@@ -216,7 +242,7 @@ func (g *Gossip) Joined() <-chan struct{} { return g.joined }
 func (g *Gossip) seedTargets() []string {
 	var out []string
 	for _, s := range g.cfg.Seeds {
-		if s != g.localAddr() {
+		if s != g.addr {
 			out = append(out, s)
 		}
 	}
@@ -443,20 +469,18 @@ func (g *Gossip) mergeRemote(m Map, fullSync bool) {
 			}
 		}
 		next := Merge(g.ring, accepted)
-		// Until New has stored our address (memberlist may deliver a
-		// message first), our own row is left alone: New corrects it.
-		if self, ok := next[g.cfg.Name]; ok && g.localAddr() != "" {
+		if self, ok := next[g.cfg.Name]; ok {
 			switch {
-			case self.Status == StatusJoined && self.Addr != g.localAddr():
+			case self.Status == StatusJoined && self.Addr != g.addr:
 				// A peer knew a newer row for us with the address of an
 				// earlier run: correct it so re-joins find us.
-				next = next.Set(g.cfg.Name, StatusJoined, g.localAddr(), now)
+				next = next.Set(g.cfg.Name, StatusJoined, g.addr, now)
 			case self.Status != StatusJoined && g.reassert:
 				// A leave/remove from before this process started: starting
 				// means joining, so answer with a newer row.
 				g.log.Info("overruling a ring status for this node that predates its start",
 					"status", self.Status, "version", self.Version)
-				next = next.Set(g.cfg.Name, StatusJoined, g.localAddr(), now)
+				next = next.Set(g.cfg.Name, StatusJoined, g.addr, now)
 			case self.Status != StatusJoined && g.ring[g.cfg.Name].Status == StatusJoined:
 				g.log.Warn("this node was taken out of the ring by another node while running; it owns no partitions until restarted",
 					"status", self.Status, "version", self.Version)
@@ -476,7 +500,7 @@ func (g *Gossip) mergeRemote(m Map, fullSync bool) {
 				"peers", ahead, "limit", limit, "messages_not_logged", skipped)
 		}
 	}
-	if len(held) > 0 {
+	if len(held) > 0 && g.log.Enabled(context.Background(), slog.LevelDebug) {
 		slices.Sort(held)
 		g.log.Debug("holding ring-membership rows for nodes memberlist has not seen join", "peers", held)
 	}
@@ -556,37 +580,22 @@ func (l *logLimiter) allow(now time.Time) (bool, int) {
 	return true, skipped
 }
 
-// refuseStream counts and logs (sparingly) a stream cut at the cap.
-func (g *Gossip) refuseStream(remote net.Addr) {
-	g.refusedStreams.Add(1)
-	if ok, skipped := g.streamLog.allow(g.cfg.now()); ok {
-		peer := "unknown"
-		if remote != nil {
-			peer = remote.String()
-		}
-		g.log.Warn("refusing a gossip stream over the size limit; a peer sent more than any push-pull needs, or the gossip port is exposed",
-			"peer", peer, "limit", g.cfg.maxStreamBytes(), "refused_total", g.refusedStreams.Load(), "messages_not_logged", skipped)
+// warn logs msg at Warn with args and the number of lines held back
+// ("messages_not_logged"), if l lets a line through at now.
+func (l *logLimiter) warn(log *slog.Logger, now time.Time, msg string, args ...any) {
+	if ok, skipped := l.allow(now); ok {
+		log.Warn(msg, append(args, "messages_not_logged", skipped)...)
 	}
 }
 
-// refuseBusyStream counts and logs (sparingly) a stream closed because
-// Config.MaxConcurrentStreams were open.
-func (g *Gossip) refuseBusyStream(remote net.Addr) {
-	g.busyStreams.Add(1)
-	if ok, skipped := g.busyLog.allow(g.cfg.now()); ok {
-		peer := "unknown"
-		if remote != nil {
-			peer = remote.String()
-		}
-		g.log.Warn("refusing a gossip stream, too many open; a peer holds streams open that no gossip needs, or the gossip port is exposed",
-			"peer", peer, "limit", g.cfg.maxConcurrentStreams(), "busy_total", g.busyStreams.Load(), "messages_not_logged", skipped)
+// refuseStream counts in n a stream the transport refused and logs it
+// (sparingly, through l) with msg, the remote address, the limit and the
+// count so far under totalKey.
+func (g *Gossip) refuseStream(n *atomic.Uint64, l *logLimiter, remote net.Addr, msg, totalKey string, limit int64) {
+	total := n.Add(1)
+	peer := "unknown"
+	if remote != nil {
+		peer = remote.String()
 	}
-}
-
-// localAddr is the advertised gossip address, "" until New has stored it.
-func (g *Gossip) localAddr() string {
-	if a := g.addr.Load(); a != nil {
-		return *a
-	}
-	return ""
+	l.warn(g.log, g.cfg.now(), msg, "peer", peer, "limit", limit, totalKey, total)
 }

@@ -31,7 +31,7 @@ func newHostileGossip() *Gossip {
 	g := newMergeGossip()
 	g.cfg.Now = func() time.Time { return testNow }
 	g.reassert = false
-	g.ring = Map{"self": {StatusJoined, 3, g.localAddr()}, "peer": {StatusJoined, 2, "127.0.0.1:7001"}}
+	g.ring = Map{"self": {StatusJoined, 3, g.addr}, "peer": {StatusJoined, 2, "127.0.0.1:7001"}}
 	g.applyEvent(nodeEvent{kind: evJoin, name: "peer", addr: "127.0.0.1:7001"})
 	return g
 }

@@ -164,8 +164,12 @@ func (m Map) ahead(limit uint64) []string {
 	return out
 }
 
-// Validate checks that every row has a valid name and status.
+// Validate checks that m has at most maxRows rows and that every row has a
+// valid name and status.
 func (m Map) Validate() error {
+	if len(m) > maxRows {
+		return fmt.Errorf("%w: %d rows, limit %d", ErrBadState, len(m), maxRows)
+	}
 	for name, e := range m {
 		if err := validName(name); err != nil {
 			return err

@@ -11,9 +11,8 @@ import (
 // which self is joined at version 3 on addr.
 func newMergeGossip() *Gossip {
 	g := newBareGossip(nil)
-	addr := "127.0.0.1:7000"
-	g.addr.Store(&addr)
-	g.ring = Map{"self": {StatusJoined, 3, g.localAddr()}}
+	g.addr = "127.0.0.1:7000"
+	g.ring = Map{"self": {StatusJoined, 3, g.addr}}
 	g.reassert = true
 	g.dirty = make(chan struct{}, 1)
 	g.bcast = &memberlist.TransmitLimitedQueue{NumNodes: func() int { return 3 }, RetransmitMult: 2}
@@ -68,14 +67,14 @@ func TestMergeRemoteFullSyncEndsReassert(t *testing.T) {
 	if g.reassert {
 		t.Fatal("a push-pull did not end the reassert window")
 	}
-	g.mergeRemote(Map{"self": {StatusRemoved, 4, g.localAddr()}}, false)
+	g.mergeRemote(Map{"self": {StatusRemoved, 4, g.addr}}, false)
 	if st := g.ring["self"].Status; st != StatusRemoved {
 		t.Errorf("after the first sync a removal must stick, got %q", st)
 	}
 	// Nothing new: no broadcast, no wake-up.
 	<-g.dirty
 	queued := g.bcast.NumQueued()
-	g.mergeRemote(Map{"self": {StatusRemoved, 4, g.localAddr()}}, true)
+	g.mergeRemote(Map{"self": {StatusRemoved, 4, g.addr}}, true)
 	if g.bcast.NumQueued() != queued {
 		t.Error("merging known rows queued a broadcast")
 	}

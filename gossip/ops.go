@@ -14,7 +14,7 @@ import (
 
 // LocalAddr returns the gossip address (host:port) this node advertises;
 // with BindPort 0 it carries the port actually bound.
-func (g *Gossip) LocalAddr() string { return g.localAddr() }
+func (g *Gossip) LocalAddr() string { return g.addr }
 
 // Name returns this node's name.
 func (g *Gossip) Name() string { return g.cfg.Name }
@@ -74,7 +74,7 @@ func (g *Gossip) Members() []Member {
 		byName[name] = m
 	}
 	self := byName[g.cfg.Name]
-	self.Name, self.Addr, self.Meta, self.Liveness = g.cfg.Name, g.localAddr(), g.cfg.Meta, Alive
+	self.Name, self.Addr, self.Meta, self.Liveness = g.cfg.Name, g.addr, g.cfg.Meta, Alive
 	byName[g.cfg.Name] = self
 	out := make([]Member, 0, len(byName))
 	for _, m := range byName {
@@ -130,7 +130,7 @@ func (g *Gossip) change(ctx context.Context, name string, s Status, op string) e
 	}
 	addr := cur.Addr
 	if name == g.cfg.Name {
-		addr = g.localAddr()
+		addr = g.addr
 	}
 	g.ring = g.ring.Set(name, s, addr, versionAt(g.cfg.now()))
 	if name == g.cfg.Name {

@@ -76,9 +76,6 @@ func parseState(b []byte, node string) (Map, error) {
 	if body.Node != node {
 		return nil, fmt.Errorf("belongs to node %q, not %q", body.Node, node)
 	}
-	if len(body.Members) > maxRows {
-		return nil, fmt.Errorf("%d members, limit %d", len(body.Members), maxRows)
-	}
 	if body.Members == nil {
 		body.Members = Map{}
 	}

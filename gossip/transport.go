@@ -7,7 +7,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -163,13 +162,13 @@ func (t *cappedTransport) Shutdown() error {
 }
 
 // cappedConn is a stream that refuses to deliver more than its cap.
-// memberlist reads a stream from one goroutine, but Close may come from
-// another, so the counters are atomic.
+// memberlist reads a stream from one goroutine, so Read's state needs no
+// lock; Close may come from another goroutine and touches only closeOnce.
 type cappedConn struct {
 	net.Conn
 	left    int64 // bytes that may still be read; only Read touches it
 	t       *cappedTransport
-	refused atomic.Bool
+	refused bool // the cap was passed; only Read touches it
 	// release, set on incoming streams, frees the stream's slot; the
 	// first Close calls it, later ones do not.
 	release   func()
@@ -190,7 +189,7 @@ func (c *cappedConn) Close() error {
 // Read reads at most one byte past the cap; when that byte arrives it
 // closes the connection and fails with ErrStreamTooLong.
 func (c *cappedConn) Read(p []byte) (int, error) {
-	if c.refused.Load() {
+	if c.refused {
 		return 0, c.tooLong()
 	}
 	if int64(len(p)) > c.left+1 {
@@ -203,10 +202,9 @@ func (c *cappedConn) Read(p []byte) (int, error) {
 	}
 	n = int(c.left)
 	c.left = 0
-	if c.refused.CompareAndSwap(false, true) {
-		_ = c.Conn.Close()
-		c.t.refused(c.Conn.RemoteAddr())
-	}
+	c.refused = true
+	_ = c.Conn.Close()
+	c.t.refused(c.Conn.RemoteAddr())
 	return n, c.tooLong()
 }
 

@@ -106,9 +106,6 @@ func DecodeState(b []byte) (Map, error) {
 	if ws.Format != stateFormat {
 		return nil, fmt.Errorf("%w: format %d, this build reads %d", ErrBadState, ws.Format, stateFormat)
 	}
-	if len(ws.Rows) > maxRows {
-		return nil, fmt.Errorf("%w: %d rows, limit %d", ErrBadState, len(ws.Rows), maxRows)
-	}
 	m := make(Map, len(ws.Rows))
 	for _, r := range ws.Rows {
 		if _, dup := m[r.Name]; dup {
