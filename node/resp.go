@@ -8,11 +8,14 @@ import (
 	"log/slog"
 	"net"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/tidwall/redcon"
+
+	"github.com/ringkv/ringkv/vclock"
 )
 
 // The Redis-protocol front end (docs/resp.md). It speaks just enough RESP2
@@ -229,23 +232,38 @@ func (s *respServer) selectDB(c redcon.Conn, a [][]byte) error {
 	return nil
 }
 
-// lookup reads key and resolves its siblings by last writer wins. A delete
-// is a write like any other: when the newest sibling is a tombstone the key
-// is absent, even if older live siblings remain.
-func (s *respServer) lookup(raw []byte) (value []byte, found bool, err error) {
+// read checks raw, copies it and reads the key at the default R.
+func (s *respServer) read(raw []byte) ([]byte, kvResult, error) {
 	key, err := s.key(raw)
 	if err != nil {
-		return nil, false, err
+		return nil, kvResult{}, err
 	}
 	res, err := s.kv.Get(context.Background(), key, "")
 	if err != nil {
-		return nil, false, err
+		return nil, kvResult{}, err
 	}
+	return key, res, nil
+}
+
+// newest resolves a read's siblings by last writer wins. A delete is a
+// write like any other: when the newest sibling is a tombstone the key is
+// absent, even if older live siblings remain.
+func newest(res kvResult) (value []byte, found bool) {
 	v, ok := res.Siblings.Latest()
 	if !ok || v.Tombstone {
-		return nil, false, nil
+		return nil, false
 	}
-	return v.Value, true, nil
+	return v.Value, true
+}
+
+// lookup reads key and resolves its siblings as newest does.
+func (s *respServer) lookup(raw []byte) (value []byte, found bool, err error) {
+	_, res, err := s.read(raw)
+	if err != nil {
+		return nil, false, err
+	}
+	value, found = newest(res)
+	return value, found, nil
 }
 
 func (s *respServer) get(c redcon.Conn, a [][]byte) error {
@@ -287,21 +305,17 @@ func (s *respServer) set(c redcon.Conn, a [][]byte) error {
 func (s *respServer) del(c redcon.Conn, a [][]byte) error {
 	n := 0
 	for _, raw := range a[1:] {
-		key, err := s.key(raw)
+		key, res, err := s.read(raw)
 		if err != nil {
 			return err
 		}
-		res, err := s.kv.Get(context.Background(), key, "")
-		if err != nil {
-			return err
-		}
-		if len(res.Siblings.Live()) == 0 {
+		if !slices.ContainsFunc(res.Siblings, func(v vclock.Version) bool { return !v.Tombstone }) {
 			continue
 		}
-		if _, err := s.kv.Delete(context.Background(), bytes.Clone(raw), "", res.Context, true); err != nil {
+		if _, err := s.kv.Delete(context.Background(), key, "", res.Context, true); err != nil {
 			return err
 		}
-		if v, ok := res.Siblings.Latest(); ok && !v.Tombstone {
+		if _, ok := newest(res); ok {
 			n++
 		}
 	}
