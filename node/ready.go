@@ -35,10 +35,6 @@ var errNotJoined = errors.New("node: " + notJoinedText)
 // yet. CLUSTERDOWN is a code Redis clients know to retry.
 const respNotJoined = "CLUSTERDOWN " + notJoinedText
 
-// respDataCommands are the RESP commands refused until the node joined;
-// the others (PING, INFO, ...) describe the connection or the node.
-var respDataCommands = map[string]bool{"get": true, "set": true, "del": true, "exists": true, "mget": true}
-
 // bootstraps reports whether the node serves without joining: bootstrap
 // is set, or no seed names another address than its own gossip address
 // (gossip joins no seed then either).

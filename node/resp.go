@@ -41,7 +41,7 @@ type respServer struct {
 	limits  LimitsConfig
 	log     *slog.Logger
 	cmds    map[string]respCommand // read-only after construction
-	ready   func() bool            // nil: always; see respDataCommands
+	ready   func() bool            // nil: always; see respCommand.data
 
 	// mu guards ln, conns, connsClosed, active, draining and idle: the
 	// in-flight command count that a graceful shutdown waits for before
@@ -112,29 +112,32 @@ func (s *respServer) end() {
 	}
 }
 
-// respCommands returns the command table; it maps a lower-case command to its handler and arity: a
-// positive arity is exact (command name included), a negative one a minimum,
-// as in Redis's COMMAND table.
+// respCommands returns the command table; it maps a lower-case command to
+// its handler and arity: a positive arity is exact (command name included),
+// a negative one a minimum, as in Redis's COMMAND table. data marks the
+// commands refused until the node joined; the others (PING, INFO, ...)
+// describe the connection or the node.
 type respCommand struct {
 	arity int
 	run   func(s *respServer, c redcon.Conn, args [][]byte) error
+	data  bool
 }
 
 func respCommands() map[string]respCommand {
 	return map[string]respCommand{
-		"ping":    {-1, (*respServer).ping},
-		"echo":    {2, func(_ *respServer, c redcon.Conn, a [][]byte) error { c.WriteBulk(a[1]); return nil }},
-		"quit":    {1, func(_ *respServer, c redcon.Conn, _ [][]byte) error { c.WriteString("OK"); return c.Close() }},
-		"select":  {2, (*respServer).selectDB},
-		"get":     {2, (*respServer).get},
-		"set":     {-3, (*respServer).set},
-		"del":     {-2, (*respServer).del},
-		"exists":  {-2, (*respServer).exists},
-		"mget":    {-2, (*respServer).mget},
-		"info":    {-1, (*respServer).infoCmd},
-		"config":  {-2, (*respServer).config},
-		"command": {-1, (*respServer).command},
-		"client":  {-2, (*respServer).client},
+		"ping":    {-1, (*respServer).ping, false},
+		"echo":    {2, func(_ *respServer, c redcon.Conn, a [][]byte) error { c.WriteBulk(a[1]); return nil }, false},
+		"quit":    {1, func(_ *respServer, c redcon.Conn, _ [][]byte) error { c.WriteString("OK"); return c.Close() }, false},
+		"select":  {2, (*respServer).selectDB, false},
+		"get":     {2, (*respServer).get, true},
+		"set":     {-3, (*respServer).set, true},
+		"del":     {-2, (*respServer).del, true},
+		"exists":  {-2, (*respServer).exists, true},
+		"mget":    {-2, (*respServer).mget, true},
+		"info":    {-1, (*respServer).infoCmd, false},
+		"config":  {-2, (*respServer).config, false},
+		"command": {-1, (*respServer).command, false},
+		"client":  {-2, (*respServer).client, false},
 	}
 }
 
@@ -163,8 +166,7 @@ func (s *respServer) handle(c redcon.Conn, cmd redcon.Command) {
 		c.WriteError(fmt.Sprintf("ERR wrong number of arguments for '%s' command", name))
 		return
 	}
-	if s.ready != nil && respDataCommands[name] && !s.ready() {
-		status = "error"
+	if s.ready != nil && rc.data && !s.ready() {
 		c.WriteError(respNotJoined)
 		return
 	}
