@@ -290,16 +290,13 @@ func (c Config) Validate() error {
 // listen.advertise) as another address cannot be reached there at all.
 // Hostnames other than localhost are taken as not loopback.
 func (l ListenConfig) checkLoopback(bad func(key, format string, a ...any)) {
-	ghost, _, err := net.SplitHostPort(l.Gossip)
-	if err != nil {
+	if _, _, err := net.SplitHostPort(l.Gossip); err != nil {
 		return // reported as malformed
 	}
-	// What gossip advertises: listen.advertise, else the gossip host, else
-	// (a wildcard) a private IP, which is never loopback.
-	gadv := l.Advertise
-	if gadv == "" && !isWildcard(ghost) {
-		gadv = ghost
-	}
+	// What gossip advertises, by the node's own rules (advertiseHost); on
+	// a wildcard that is a private IP, never loopback, so any host that is
+	// not loopback stands in for it here.
+	gadv, _, _ := advertiseHost(l, func() (string, error) { return "private-ip", nil })
 	for _, a := range []struct{ key, addr string }{
 		{"listen.gossip", l.Gossip}, {"listen.rpc", l.RPC}, {"listen.http", l.HTTP}, {"listen.resp", l.RESP},
 	} {
@@ -307,10 +304,7 @@ func (l ListenConfig) checkLoopback(bad func(key, format string, a ...any)) {
 		if err != nil || isWildcard(host) {
 			continue // malformed (reported) or advertised as gossip's host
 		}
-		adv := host
-		if l.Advertise != "" {
-			adv = l.Advertise
-		}
+		adv, _, _ := net.SplitHostPort(advertised(a.addr, gadv, l.Advertise != ""))
 		switch {
 		case isLoopback(host) != isLoopback(adv):
 			bad(a.key, "%q is advertised as listen.advertise %q, which it does not listen on", a.addr, l.Advertise)

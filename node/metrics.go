@@ -1,9 +1,7 @@
 package node
 
 import (
-	"maps"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -51,7 +49,8 @@ type metrics struct {
 	fsyncBatch       prometheus.Histogram
 	snapshotDuration prometheus.Histogram
 	snapshotFailures prometheus.Counter
-	panics           *panicCounter
+	panicsHTTP       atomic.Uint64 // recovered panics, see panicked
+	panicsRESP       atomic.Uint64
 }
 
 // newMetrics builds and registers every collector.
@@ -90,7 +89,6 @@ func newMetrics(src metricSources) *metrics {
 			Name: metricSnapshotFailures,
 			Help: "Storage snapshots that failed.",
 		}),
-		panics: newPanicCounter(),
 	}
 	i64 := func(f func() int64) func() float64 {
 		return func() float64 {
@@ -110,7 +108,9 @@ func newMetrics(src metricSources) *metrics {
 	}
 	m.reg.MustRegister(
 		m.requests, m.latency, m.quorumFailures,
-		m.fsyncDuration, m.fsyncBatch, m.snapshotDuration, m.snapshotFailures, m.panics,
+		m.fsyncDuration, m.fsyncBatch, m.snapshotDuration, m.snapshotFailures,
+		recoveredPanics("http", m.panicsHTTP.Load),
+		recoveredPanics("resp", m.panicsRESP.Load),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: metricReadRepairs,
 			Help: "Read repairs this node sent as coordinator.",
@@ -150,54 +150,34 @@ func (m *metrics) observe(proto, op, status string, d time.Duration) {
 func (m *metrics) quorumFailed(op string) { m.quorumFailures.WithLabelValues(op).Inc() }
 
 // panicked counts a panic recovered on listener (http, resp).
-func (m *metrics) panicked(listener string) { m.panics.own[listener].Add(1) }
+func (m *metrics) panicked(listener string) {
+	switch listener {
+	case "http":
+		m.panicsHTTP.Add(1)
+	case "resp":
+		m.panicsRESP.Add(1)
+	default:
+		panic("node: no recovered-panics counter for listener " + listener)
+	}
+}
 
 // registerRecovered exports a count of recovered panics that another
 // package keeps (rpc, gossip) as metricPanics{listener=listener}, read at
 // scrape time. Register each listener once, before serving.
 func (m *metrics) registerRecovered(listener string, count func() uint64) {
-	m.panics.mu.Lock()
-	defer m.panics.mu.Unlock()
-	m.panics.others[listener] = count
+	m.reg.MustRegister(recoveredPanics(listener, count))
 }
 
-// panicCounter is metricPanics: one series per listener, the node's own
-// front ends counted here (http, resp) and the others read from their
-// packages' stats at scrape time (rpc, gossip). Every series is exported
-// from the start, at 0.
-type panicCounter struct {
-	desc   *prometheus.Desc
-	own    map[string]*atomic.Uint64 // fixed at construction
-	mu     sync.Mutex                // guards others
-	others map[string]func() uint64
-}
-
-var _ prometheus.Collector = (*panicCounter)(nil)
-
-func newPanicCounter() *panicCounter {
-	return &panicCounter{
-		desc: prometheus.NewDesc(metricPanics,
-			"Panics recovered in a request handler or connection goroutine, by listener (http, resp, rpc, gossip); each is a bug, logged at error level.",
-			[]string{"listener"}, nil),
-		own:    map[string]*atomic.Uint64{"http": new(atomic.Uint64), "resp": new(atomic.Uint64)},
-		others: map[string]func() uint64{},
-	}
-}
-
-// Describe sends the one descriptor.
-func (p *panicCounter) Describe(ch chan<- *prometheus.Desc) { ch <- p.desc }
-
-// Collect sends one counter per listener.
-func (p *panicCounter) Collect(ch chan<- prometheus.Metric) {
-	for l, n := range p.own {
-		ch <- prometheus.MustNewConstMetric(p.desc, prometheus.CounterValue, float64(n.Load()), l)
-	}
-	p.mu.Lock()
-	others := maps.Clone(p.others)
-	p.mu.Unlock()
-	for l, f := range others {
-		ch <- prometheus.MustNewConstMetric(p.desc, prometheus.CounterValue, float64(f()), l)
-	}
+// recoveredPanics is the metricPanics series of one listener: the node's
+// own front ends are counted in metrics (http, resp), the others read from
+// their packages' stats (rpc, gossip). Every series is exported from the
+// start, at 0.
+func recoveredPanics(listener string, count func() uint64) prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name:        metricPanics,
+		Help:        "Panics recovered in a request handler or connection goroutine, by listener (http, resp, rpc, gossip); each is a bug, logged at error level.",
+		ConstLabels: prometheus.Labels{"listener": listener},
+	}, func() float64 { return float64(count()) })
 }
 
 // onFsync is storage's OnFsync hook.

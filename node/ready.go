@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/ringkv/ringkv/replica"
 )
@@ -24,8 +23,12 @@ import (
 // of its own. Readiness never goes back: a joined node that loses its
 // peers later is degraded, not new.
 
-// notJoinedText is the reason given to clients of a node not joined yet.
-const notJoinedText = "not joined yet: this node has not reached a seed of its cluster; retry later or use a node that has joined"
+// notJoinedText is the reason given to clients of a node not joined yet;
+// /readyz answers its first half, notJoinedState.
+const (
+	notJoinedState = "not joined yet: this node has not reached a seed of its cluster"
+	notJoinedText  = notJoinedState + "; retry later or use a node that has joined"
+)
 
 // errNotJoined is the cause a node that has not joined gives for refusing
 // to coordinate a write forwarded to it.
@@ -34,10 +37,6 @@ var errNotJoined = errors.New("node: " + notJoinedText)
 // respNotJoined is the RESP error for data commands on a node not joined
 // yet. CLUSTERDOWN is a code Redis clients know to retry.
 const respNotJoined = "CLUSTERDOWN " + notJoinedText
-
-// respDataCommands are the RESP commands refused until the node joined;
-// the others (PING, INFO, ...) describe the connection or the node.
-var respDataCommands = map[string]bool{"get": true, "set": true, "del": true, "exists": true, "mget": true}
 
 // bootstraps reports whether the node serves without joining: bootstrap
 // is set, or no seed names another address than its own gossip address
@@ -118,7 +117,7 @@ func (a *httpAPI) readyz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if a.ready != nil && !a.ready() {
 		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte(strings.SplitN(notJoinedText, ";", 2)[0] + "\n"))
+		_, _ = w.Write([]byte(notJoinedState + "\n"))
 		return
 	}
 	_, _ = w.Write([]byte("ready\n"))

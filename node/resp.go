@@ -8,11 +8,14 @@ import (
 	"log/slog"
 	"net"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/tidwall/redcon"
+
+	"github.com/ringkv/ringkv/vclock"
 )
 
 // The Redis-protocol front end (docs/resp.md). It speaks just enough RESP2
@@ -38,7 +41,7 @@ type respServer struct {
 	limits  LimitsConfig
 	log     *slog.Logger
 	cmds    map[string]respCommand // read-only after construction
-	ready   func() bool            // nil: always; see respDataCommands
+	ready   func() bool            // nil: always; see respCommand.data
 
 	// mu guards ln, conns, connsClosed, active, draining and idle: the
 	// in-flight command count that a graceful shutdown waits for before
@@ -109,29 +112,32 @@ func (s *respServer) end() {
 	}
 }
 
-// respCommands returns the command table; it maps a lower-case command to its handler and arity: a
-// positive arity is exact (command name included), a negative one a minimum,
-// as in Redis's COMMAND table.
+// respCommands returns the command table; it maps a lower-case command to
+// its handler and arity: a positive arity is exact (command name included),
+// a negative one a minimum, as in Redis's COMMAND table. data marks the
+// commands refused until the node joined; the others (PING, INFO, ...)
+// describe the connection or the node.
 type respCommand struct {
 	arity int
 	run   func(s *respServer, c redcon.Conn, args [][]byte) error
+	data  bool
 }
 
 func respCommands() map[string]respCommand {
 	return map[string]respCommand{
-		"ping":    {-1, (*respServer).ping},
-		"echo":    {2, func(_ *respServer, c redcon.Conn, a [][]byte) error { c.WriteBulk(a[1]); return nil }},
-		"quit":    {1, func(_ *respServer, c redcon.Conn, _ [][]byte) error { c.WriteString("OK"); return c.Close() }},
-		"select":  {2, (*respServer).selectDB},
-		"get":     {2, (*respServer).get},
-		"set":     {-3, (*respServer).set},
-		"del":     {-2, (*respServer).del},
-		"exists":  {-2, (*respServer).exists},
-		"mget":    {-2, (*respServer).mget},
-		"info":    {-1, (*respServer).infoCmd},
-		"config":  {-2, (*respServer).config},
-		"command": {-1, (*respServer).command},
-		"client":  {-2, (*respServer).client},
+		"ping":    {-1, (*respServer).ping, false},
+		"echo":    {2, func(_ *respServer, c redcon.Conn, a [][]byte) error { c.WriteBulk(a[1]); return nil }, false},
+		"quit":    {1, func(_ *respServer, c redcon.Conn, _ [][]byte) error { c.WriteString("OK"); return c.Close() }, false},
+		"select":  {2, (*respServer).selectDB, false},
+		"get":     {2, (*respServer).get, true},
+		"set":     {-3, (*respServer).set, true},
+		"del":     {-2, (*respServer).del, true},
+		"exists":  {-2, (*respServer).exists, true},
+		"mget":    {-2, (*respServer).mget, true},
+		"info":    {-1, (*respServer).infoCmd, false},
+		"config":  {-2, (*respServer).config, false},
+		"command": {-1, (*respServer).command, false},
+		"client":  {-2, (*respServer).client, false},
 	}
 }
 
@@ -160,8 +166,7 @@ func (s *respServer) handle(c redcon.Conn, cmd redcon.Command) {
 		c.WriteError(fmt.Sprintf("ERR wrong number of arguments for '%s' command", name))
 		return
 	}
-	if s.ready != nil && respDataCommands[name] && !s.ready() {
-		status = "error"
+	if s.ready != nil && rc.data && !s.ready() {
 		c.WriteError(respNotJoined)
 		return
 	}
@@ -229,23 +234,38 @@ func (s *respServer) selectDB(c redcon.Conn, a [][]byte) error {
 	return nil
 }
 
-// lookup reads key and resolves its siblings by last writer wins. A delete
-// is a write like any other: when the newest sibling is a tombstone the key
-// is absent, even if older live siblings remain.
-func (s *respServer) lookup(raw []byte) (value []byte, found bool, err error) {
+// read checks raw, copies it and reads the key at the default R.
+func (s *respServer) read(raw []byte) ([]byte, kvResult, error) {
 	key, err := s.key(raw)
 	if err != nil {
-		return nil, false, err
+		return nil, kvResult{}, err
 	}
 	res, err := s.kv.Get(context.Background(), key, "")
 	if err != nil {
-		return nil, false, err
+		return nil, kvResult{}, err
 	}
+	return key, res, nil
+}
+
+// newest resolves a read's siblings by last writer wins. A delete is a
+// write like any other: when the newest sibling is a tombstone the key is
+// absent, even if older live siblings remain.
+func newest(res kvResult) (value []byte, found bool) {
 	v, ok := res.Siblings.Latest()
 	if !ok || v.Tombstone {
-		return nil, false, nil
+		return nil, false
 	}
-	return v.Value, true, nil
+	return v.Value, true
+}
+
+// lookup reads key and resolves its siblings as newest does.
+func (s *respServer) lookup(raw []byte) (value []byte, found bool, err error) {
+	_, res, err := s.read(raw)
+	if err != nil {
+		return nil, false, err
+	}
+	value, found = newest(res)
+	return value, found, nil
 }
 
 func (s *respServer) get(c redcon.Conn, a [][]byte) error {
@@ -287,21 +307,17 @@ func (s *respServer) set(c redcon.Conn, a [][]byte) error {
 func (s *respServer) del(c redcon.Conn, a [][]byte) error {
 	n := 0
 	for _, raw := range a[1:] {
-		key, err := s.key(raw)
+		key, res, err := s.read(raw)
 		if err != nil {
 			return err
 		}
-		res, err := s.kv.Get(context.Background(), key, "")
-		if err != nil {
-			return err
-		}
-		if len(res.Siblings.Live()) == 0 {
+		if !slices.ContainsFunc(res.Siblings, func(v vclock.Version) bool { return !v.Tombstone }) {
 			continue
 		}
-		if _, err := s.kv.Delete(context.Background(), bytes.Clone(raw), "", res.Context, true); err != nil {
+		if _, err := s.kv.Delete(context.Background(), key, "", res.Context, true); err != nil {
 			return err
 		}
-		if v, ok := res.Siblings.Latest(); ok && !v.Tombstone {
+		if _, ok := newest(res); ok {
 			n++
 		}
 	}

@@ -236,24 +236,18 @@ func quorumQuery(name, value string) url.Values {
 	return q
 }
 
-// writeAck is an acknowledged put or delete: the new context and, when
+// put writes value under key. The result holds the new context and, when
 // concurrent versions remain (a 300 answer), every live sibling.
-type writeAck struct {
-	Context  string
-	Siblings []node.SiblingJSON
-}
-
-// put writes value under key.
-func (c *client) put(ctx context.Context, key string, value []byte, w, causal string) (writeAck, error) {
+func (c *client) put(ctx context.Context, key string, value []byte, w, causal string) (getResult, error) {
 	return c.write(ctx, http.MethodPut, key, value, w, causal)
 }
 
-// del writes a tombstone for key.
-func (c *client) del(ctx context.Context, key, w, causal string) (writeAck, error) {
+// del writes a tombstone for key; its result is put's.
+func (c *client) del(ctx context.Context, key, w, causal string) (getResult, error) {
 	return c.write(ctx, http.MethodDelete, key, nil, w, causal)
 }
 
-func (c *client) write(ctx context.Context, method, key string, value []byte, w, causal string) (writeAck, error) {
+func (c *client) write(ctx context.Context, method, key string, value []byte, w, causal string) (getResult, error) {
 	h := http.Header{}
 	if causal != "" {
 		h.Set(node.ContextHeader, causal)
@@ -263,19 +257,15 @@ func (c *client) write(ctx context.Context, method, key string, value []byte, w,
 	}
 	r, err := c.do(ctx, method, kvPath(key), quorumQuery("w", w), h, value)
 	if err != nil {
-		return writeAck{}, err
+		return getResult{}, err
 	}
 	if r.Status == http.StatusMultipleChoices {
-		var sb node.SiblingsBody
-		if err := json.Unmarshal(r.Body, &sb); err != nil {
-			return writeAck{}, fmt.Errorf("node %s: decode siblings: %w", c.base.Host, err)
-		}
-		return writeAck{Context: sb.Context, Siblings: sb.Siblings}, nil
+		return c.siblings(r)
 	}
 	if r.Status/100 != 2 {
-		return writeAck{}, r.asError()
+		return getResult{}, r.asError()
 	}
-	return writeAck{Context: r.Context}, nil
+	return getResult{Context: r.Context}, nil
 }
 
 // getResult is what a read found: one value, siblings, or nothing.
@@ -297,18 +287,24 @@ func (c *client) get(ctx context.Context, key, r string) (getResult, error) {
 	case http.StatusOK:
 		return getResult{Found: true, Value: resp.Body, Context: resp.Context}, nil
 	case http.StatusMultipleChoices:
-		var sb node.SiblingsBody
-		if err := json.Unmarshal(resp.Body, &sb); err != nil {
-			return getResult{}, fmt.Errorf("node %s: decode siblings: %w", c.base.Host, err)
-		}
-		ctxt := sb.Context
-		if ctxt == "" {
-			ctxt = resp.Context
-		}
-		return getResult{Found: true, Siblings: sb.Siblings, Context: ctxt}, nil
+		return c.siblings(resp)
 	case http.StatusNotFound:
 		return getResult{Found: false, Context: resp.Context}, nil
 	default:
 		return getResult{}, resp.asError()
 	}
+}
+
+// siblings decodes a 300 answer, to a read or a write: every live version
+// and the context that covers them, from the body, else the header.
+func (c *client) siblings(r *response) (getResult, error) {
+	var sb node.SiblingsBody
+	if err := json.Unmarshal(r.Body, &sb); err != nil {
+		return getResult{}, fmt.Errorf("node %s: decode siblings: %w", c.base.Host, err)
+	}
+	ctxt := sb.Context
+	if ctxt == "" {
+		ctxt = r.Context
+	}
+	return getResult{Found: true, Siblings: sb.Siblings, Context: ctxt}, nil
 }

@@ -97,7 +97,7 @@ type writeResult struct {
 // the node answered with all of them, and the context it returned covers
 // them: it is printed with them, so that a later write using it resolves
 // exactly what was shown.
-func (a *app) printWrite(asJSON bool, ack writeAck) error {
+func (a *app) printWrite(asJSON bool, ack getResult) error {
 	if asJSON {
 		return a.printJSON(writeResult{OK: true, Context: ack.Context, Siblings: ack.Siblings})
 	}
@@ -106,7 +106,7 @@ func (a *app) printWrite(asJSON bool, ack writeAck) error {
 		return err
 	}
 	fmt.Fprintln(a.stdout, "OK")
-	return a.printGet(getResult{Found: true, Siblings: ack.Siblings, Context: ack.Context})
+	return a.printGet(ack) // a 300 answer: Found, with its siblings
 }
 
 func (a *app) getCmd() *cobra.Command {
