@@ -219,7 +219,7 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	ccfg := replica.DefaultConfig()
 	ccfg.Self = cfg.Node.Name
 	ccfg.N = cfg.Cluster.Replication
-	ccfg.Placement = func() replica.Placement { return n.ring.Load() }
+	ccfg.Placement = func() replica.Placement { return stablePlacement{n.ring.Load()} }
 	ccfg.Store = limitedStore{n.engine}
 	ccfg.Transport = n.rpc
 	ccfg.Liveness = n.gossip

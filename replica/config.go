@@ -27,18 +27,36 @@ type Store interface {
 	Incarnation() string
 }
 
-// Placement is an immutable ring snapshot (satisfied by *ring.Ring). Its
-// methods are pure lookups, safe for concurrent use.
+// Placement is an immutable placement snapshot (satisfied by
+// *ring.Transition). Its methods are pure lookups, safe for concurrent use.
+//
+// During a membership change a partition has two replica sets: Replicas,
+// which hold a full copy and serve reads and coordinate writes, and
+// Targets, the replicas after the change. Pending (Targets not in
+// Replicas) receive every write but serve no read until the change is
+// committed. When no change is in progress Pending is empty and Targets
+// equals Replicas.
 type Placement interface {
 	// Partition maps a key to its partition.
 	Partition(key []byte) int
-	// Replicas is the partition's preference list: up to N distinct node
-	// names, fewer when the cluster is smaller. The slice is shared: do not
-	// modify it.
+	// Replicas is the partition's serving preference list: up to N
+	// distinct node names, fewer when the cluster is smaller. The slice is
+	// shared: do not modify it.
 	Replicas(partition int) []string
 	// Fallbacks is the remaining members in ring order, the stand-ins for
-	// hinted handoff. Shared, do not modify.
+	// hinted handoff; it holds no node of Replicas or Pending. Shared, do
+	// not modify.
 	Fallbacks(partition int) []string
+	// Pending is the partition's replicas-to-be that are not serving yet:
+	// Targets minus Replicas. Empty when no change is in progress. Shared.
+	Pending(partition int) []string
+	// Targets is the partition's preference list after the change in
+	// progress; equal to Replicas when there is none. Shared.
+	Targets(partition int) []string
+	// Epoch is the epoch of the plan the snapshot was built from; requests
+	// carry it so that a replica can tell a coordinator with an older view.
+	// 0 when unknown.
+	Epoch() uint64
 }
 
 // Liveness reports whether a node is believed up (satisfied by

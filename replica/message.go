@@ -40,6 +40,15 @@ const (
 	// to the replica they were kept for). It succeeds only if every entry
 	// was stored; a repeated batch changes nothing.
 	KindHandoff Kind = 5
+	// KindTransfer asks the receiver for the next batch of a partition it
+	// holds, in key order after After (partition transfer: a new replica
+	// pulls from the current ones). The receiver refuses with ErrStalePlan
+	// while its plan is older than Epoch, so that a batch is served only
+	// once the source knows the change and forwards writes it missed.
+	KindTransfer Kind = 6
+	// KindStatus asks the receiver which plan it follows and which
+	// partitions of that plan's change it holds a full copy of.
+	KindStatus Kind = 7
 )
 
 // String names the kind for logs and errors.
@@ -55,6 +64,10 @@ func (k Kind) String() string {
 		return "forward"
 	case KindHandoff:
 		return "handoff"
+	case KindTransfer:
+		return "transfer"
+	case KindStatus:
+		return "status"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -78,6 +91,16 @@ type Request struct {
 	Write *ForwardWrite `msgpack:"fw,omitempty"`
 	// Batch is the sets to merge (handoff).
 	Batch []Entry `msgpack:"batch,omitempty"`
+	// Epoch is the epoch of the sender's plan (store, read, forward,
+	// transfer); 0 when unknown.
+	Epoch uint64 `msgpack:"ep,omitempty"`
+	// Partition is the partition a transfer pulls.
+	Partition int32 `msgpack:"part,omitempty"`
+	// After is a transfer's cursor: the batch starts after this key (empty:
+	// from the first key).
+	After []byte `msgpack:"after,omitempty"`
+	// Limit bounds the keys in a transfer batch (0: the receiver's default).
+	Limit int32 `msgpack:"lim,omitempty"`
 }
 
 // Entry is one key's sibling set inside a handoff batch.
@@ -119,6 +142,20 @@ type Response struct {
 	Replies int `msgpack:"n,omitempty"`
 	// Hinted is how many of Replies were stand-ins holding hints (forward).
 	Hinted int `msgpack:"hinted,omitempty"`
+	// Batch is a transfer batch: whole sibling sets in key order.
+	Batch []Entry `msgpack:"batch,omitempty"`
+	// More is true when the partition holds keys after the batch's last.
+	More bool `msgpack:"more,omitempty"`
+	// Keys and Bytes are the source's totals for the partition a transfer
+	// pulls (for progress), as storage.PartitionStat.
+	Keys  int64 `msgpack:"pk,omitempty"`
+	Bytes int64 `msgpack:"pb,omitempty"`
+	// Epoch and PlanHash identify the plan the receiver follows (status).
+	Epoch    uint64 `msgpack:"ep,omitempty"`
+	PlanHash uint64 `msgpack:"ph,omitempty"`
+	// Done lists, ascending, the partitions of that plan's change the
+	// receiver holds a full copy of as a new replica (status).
+	Done []int32 `msgpack:"done,omitempty"`
 }
 
 // wireReply is the body of an answer: a Response or an error.

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -339,6 +341,40 @@ func (e *Engine) Range(partition int, fn func(key []byte, s vclock.Siblings) boo
 			return
 		}
 	}
+}
+
+// Scan returns, in key order, up to maxKeys entries of partition whose
+// keys sort after after (from the first key when after is empty). It stops
+// early once the keys and sets collected reach maxBytes (by
+// vclock.Siblings.Size), but always returns at least one entry when any
+// remains. more reports that keys remain after the last one returned. It
+// is the cursor a partition transfer pages with: keys written during a
+// scan after the cursor are seen by a later call. The sets are shared and
+// must not be modified.
+func (e *Engine) Scan(partition int, after []byte, maxKeys int, maxBytes int64) (keys [][]byte, sets []vclock.Siblings, more bool) {
+	if partition < 0 || partition >= len(e.shards) || maxKeys <= 0 {
+		return nil, nil, false
+	}
+	sh := e.shards[partition]
+	sh.mu.RLock()
+	cands := make([]entry, 0, len(sh.m))
+	for k, s := range sh.m {
+		if k > string(after) {
+			cands = append(cands, entry{k, s})
+		}
+	}
+	sh.mu.RUnlock()
+	slices.SortFunc(cands, func(a, b entry) int { return strings.Compare(a.key, b.key) })
+	var size int64
+	for i, c := range cands {
+		if i == maxKeys || (i > 0 && size >= maxBytes) {
+			return keys, sets, true
+		}
+		keys = append(keys, []byte(c.key))
+		sets = append(sets, c.s)
+		size += int64(len(c.key) + c.s.Size())
+	}
+	return keys, sets, false
 }
 
 type entry struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -229,5 +230,54 @@ func TestContextCanceledBeforeWrite(t *testing.T) {
 	}
 	if e.Get([]byte("k")) != nil {
 		t.Fatal("canceled Apply wrote")
+	}
+}
+
+func TestScanPagesInKeyOrder(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.Partitions, cfg.Partitioner = 1, fnvPartitioner(1)
+	e := openT(t, cfg)
+	var want []string
+	for i := range 50 {
+		k := fmt.Sprintf("k%03d", i)
+		put(t, e, k, "v")
+		want = append(want, k)
+	}
+	var got []string
+	var after []byte
+	for pages := 0; ; pages++ {
+		if pages > 100 {
+			t.Fatal("scan does not end")
+		}
+		keys, sets, more := e.Scan(0, after, 7, 1<<20)
+		if len(keys) != len(sets) || len(keys) > 7 {
+			t.Fatalf("page of %d keys and %d sets, limit 7", len(keys), len(sets))
+		}
+		for _, k := range keys {
+			got = append(got, string(k))
+		}
+		if !more {
+			break
+		}
+		after = keys[len(keys)-1]
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("scan gave %v, want %v", got, want)
+	}
+}
+
+func TestScanStopsAtMaxBytesButReturnsOne(t *testing.T) {
+	cfg := testConfig(t, t.TempDir())
+	cfg.Partitions, cfg.Partitioner = 1, fnvPartitioner(1)
+	e := openT(t, cfg)
+	for _, k := range []string{"a", "b", "c"} {
+		put(t, e, k, "v")
+	}
+	keys, sets, more := e.Scan(0, nil, 10, 1)
+	if len(keys) != 1 || len(sets) != 1 || !more || string(keys[0]) != "a" {
+		t.Fatalf("Scan(maxBytes=1) = %q, more=%v; want one entry and more", keys, more)
+	}
+	if keys, _, more := e.Scan(0, []byte("c"), 10, 1<<20); len(keys) != 0 || more {
+		t.Fatalf("Scan after the last key = %q, more=%v", keys, more)
 	}
 }

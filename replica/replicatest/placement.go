@@ -51,6 +51,15 @@ func (p *Placement) Replicas(partition int) []string { return p.replicas[partiti
 // Fallbacks returns the partition's other members in ring order (shared).
 func (p *Placement) Fallbacks(partition int) []string { return p.fallbacks[partition] }
 
+// Pending is empty: this placement has no change in progress.
+func (p *Placement) Pending(int) []string { return nil }
+
+// Targets equals Replicas: this placement has no change in progress.
+func (p *Placement) Targets(partition int) []string { return p.replicas[partition] }
+
+// Epoch is 0: this placement comes from no plan.
+func (p *Placement) Epoch() uint64 { return 0 }
+
 // KeyFor returns a key (prefix plus a number) whose preference list starts
 // with first, searching a bounded number of candidates; ok is false if
 // none matched (first is not a member).

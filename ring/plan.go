@@ -1,0 +1,168 @@
+package ring
+
+import (
+	"cmp"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"unicode/utf8"
+)
+
+// Plan is the cluster's placement decision, spread by gossip: the members
+// whose ring serves requests now (Members) and, while a membership change
+// is in progress, the members whose ring the data is moving to (Target).
+// Ownership moves after the data: a node in Target but not in Members
+// receives writes for its new partitions and copies them from the current
+// replicas, and only when every new replica holds a full copy is the plan
+// committed (Members becomes Target). A Plan is a value; its slices are
+// sorted, distinct and never modified after construction.
+type Plan struct {
+	// Epoch numbers plans: each change (start of a transition, retarget,
+	// commit) takes the previous epoch plus one. 0 means no plan is known.
+	Epoch uint64 `json:"epoch"`
+	// Version is the proposer's clock in milliseconds when it made the
+	// plan; it breaks ties between two plans proposed from the same epoch.
+	Version uint64 `json:"version"`
+	// Members is the serving ring's member list, sorted.
+	Members []string `json:"members"`
+	// Target is the ring the data is moving to, sorted; nil when the plan
+	// is stable (no change in progress).
+	Target []string `json:"target,omitempty"`
+}
+
+// MaxPlanMembers bounds the names in Members and in Target.
+const MaxPlanMembers = 1024
+
+// Stable reports whether no membership change is in progress.
+func (p Plan) Stable() bool { return p.Target == nil }
+
+// Known reports whether p is a plan at all (a node that has not learnt the
+// cluster's plan yet holds the zero Plan).
+func (p Plan) Known() bool { return p.Epoch > 0 }
+
+// TargetMembers returns the members the plan moves to: Target during a
+// change, Members when stable. Shared; do not modify.
+func (p Plan) TargetMembers() []string {
+	if p.Stable() {
+		return p.Members
+	}
+	return p.Target
+}
+
+// Involves reports whether node is in Members or Target.
+func (p Plan) Involves(node string) bool {
+	_, in := slices.BinarySearch(p.Members, node)
+	_, tg := slices.BinarySearch(p.Target, node)
+	return in || tg
+}
+
+// Compare orders plans: by epoch, then version, then members and target
+// lexicographically. Gossip keeps the greater of two plans, so merging is
+// commutative, associative and idempotent, and two plans proposed from the
+// same epoch resolve to the same winner everywhere.
+func (p Plan) Compare(o Plan) int {
+	if c := cmp.Compare(p.Epoch, o.Epoch); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(p.Version, o.Version); c != 0 {
+		return c
+	}
+	if c := slices.Compare(p.Members, o.Members); c != 0 {
+		return c
+	}
+	if ps, os := p.Stable(), o.Stable(); ps != os {
+		if ps {
+			return -1 // a change in progress sorts after a stable plan of its epoch
+		}
+		return 1
+	}
+	return slices.Compare(p.Target, o.Target)
+}
+
+// Equal reports whether p and o are the same plan.
+func (p Plan) Equal(o Plan) bool { return p.Compare(o) == 0 }
+
+// Hash identifies the plan in a few bytes, for nodes to tell each other
+// which plan they follow; equal plans hash equal in every process.
+func (p Plan) Hash() uint64 {
+	b := binary.LittleEndian.AppendUint64(nil, p.Epoch)
+	b = binary.LittleEndian.AppendUint64(b, p.Version)
+	for _, list := range [][]string{p.Members, p.Target} {
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(list)))
+		for _, name := range list {
+			b = binary.LittleEndian.AppendUint32(b, uint32(len(name)))
+			b = append(b, name...)
+		}
+	}
+	if p.Target != nil {
+		b = append(b, 1)
+	}
+	return Sum64(b)
+}
+
+// Validate checks the plan's shape: lists sorted, distinct, valid names,
+// at most MaxPlanMembers each, and a known plan has members.
+func (p Plan) Validate() error {
+	if p.Epoch == 0 {
+		if len(p.Members) > 0 || p.Target != nil {
+			return fmt.Errorf("%w: plan epoch 0 with members", ErrBadPlan)
+		}
+		return nil
+	}
+	if len(p.Members) == 0 {
+		return fmt.Errorf("%w: epoch %d has no members", ErrBadPlan, p.Epoch)
+	}
+	if p.Target != nil && len(p.Target) == 0 {
+		return fmt.Errorf("%w: epoch %d moves to an empty ring", ErrBadPlan, p.Epoch)
+	}
+	for _, l := range []struct {
+		what string
+		list []string
+	}{{"members", p.Members}, {"target", p.Target}} {
+		if len(l.list) > MaxPlanMembers {
+			return fmt.Errorf("%w: %d %s, at most %d", ErrBadPlan, len(l.list), l.what, MaxPlanMembers)
+		}
+		for i, name := range l.list {
+			switch {
+			case name == "" || len(name) > MaxNodeNameBytes || !utf8.ValidString(name):
+				return fmt.Errorf("%w: %s holds an invalid name (%d bytes)", ErrBadPlan, l.what, len(name))
+			case i > 0 && l.list[i-1] >= name:
+				return fmt.Errorf("%w: %s not sorted and distinct at %q", ErrBadPlan, l.what, name)
+			}
+		}
+	}
+	return nil
+}
+
+// NewPlan returns the first plan of a cluster: epoch 1, members as given
+// (copied and sorted), no change in progress.
+func NewPlan(members []string, now uint64) Plan {
+	return Plan{Epoch: 1, Version: now, Members: sortedCopy(members)}
+}
+
+// MoveTo returns the next plan: a change from p's Members to target
+// (copied and sorted). A target equal to Members gives a stable plan, which
+// abandons a change in progress.
+func (p Plan) MoveTo(target []string, now uint64) Plan {
+	t := sortedCopy(target)
+	if slices.Equal(t, p.Members) {
+		t = nil
+	}
+	return Plan{Epoch: p.Epoch + 1, Version: max(now, p.Version+1), Members: p.Members, Target: t}
+}
+
+// Commit returns the next plan, in which Target serves: the change is
+// done. A stable plan commits to itself with a new epoch.
+func (p Plan) Commit(now uint64) Plan {
+	return Plan{Epoch: p.Epoch + 1, Version: max(now, p.Version+1), Members: p.TargetMembers()}
+}
+
+func sortedCopy(names []string) []string {
+	out := slices.Clone(names)
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if out == nil {
+		out = []string{}
+	}
+	return out
+}
