@@ -25,6 +25,12 @@ type Store interface {
 	Update(ctx context.Context, key []byte, fn func(cur vclock.Siblings) (vclock.Siblings, error)) (vclock.Siblings, error)
 	// Incarnation is the vclock actor for dots this node mints.
 	Incarnation() string
+	// Scan returns, in key order, up to maxKeys entries of partition whose
+	// keys sort after after (all when after is empty), stopping early once
+	// maxBytes are collected but returning at least one entry when any
+	// remains; more reports keys beyond the last returned. The sets are
+	// shared: callers must not modify them.
+	Scan(partition int, after []byte, maxKeys int, maxBytes int64) (keys [][]byte, sets []vclock.Siblings, more bool)
 }
 
 // Placement is an immutable placement snapshot (satisfied by

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 
@@ -21,6 +22,9 @@ import (
 // replaces the set, results are immutable. "Durable" here means stored in
 // the map before the call returns. It is safe for concurrent use.
 type Store struct {
+	// Partitioner maps a key to its partition for Scan; nil puts every key
+	// in partition 0. Set it before the store is shared.
+	Partitioner func(key []byte) int
 	incarnation string
 	mu          sync.Mutex // guards data and err
 	data        map[string]vclock.Siblings
@@ -71,6 +75,34 @@ func (s *Store) Update(ctx context.Context, key []byte, fn func(cur vclock.Sibli
 		s.data[string(key)] = next
 	}
 	return next, nil
+}
+
+// Scan pages the keys of partition in key order, as storage.Engine.Scan.
+func (s *Store) Scan(partition int, after []byte, maxKeys int, maxBytes int64) (keys [][]byte, sets []vclock.Siblings, more bool) {
+	s.mu.Lock()
+	var names []string
+	for k := range s.data {
+		part := 0
+		if s.Partitioner != nil {
+			part = s.Partitioner([]byte(k))
+		}
+		if part == partition && k > string(after) {
+			names = append(names, k)
+		}
+	}
+	slices.Sort(names)
+	var size int64
+	for i, k := range names {
+		if i == maxKeys || (i > 0 && size >= maxBytes) {
+			more = true
+			break
+		}
+		keys = append(keys, []byte(k))
+		sets = append(sets, s.data[k])
+		size += int64(len(k) + s.data[k].Size())
+	}
+	s.mu.Unlock()
+	return keys, sets, more
 }
 
 // Incarnation returns the actor given to NewStore.
