@@ -54,6 +54,10 @@ var (
 	// the one the caller meant (its hello named another node), so the
 	// connection was refused before any call was sent on it.
 	ErrWrongPeer = errors.New("replica: connected to the wrong node")
+	// ErrStalePlan: a transfer source refused a pull because its own plan
+	// is older than the puller's; the puller retries once the source has
+	// learnt the plan.
+	ErrStalePlan = errors.New("replica: plan not known here yet")
 	// ErrInternal: a remote failure with no more specific sentinel.
 	ErrInternal = errors.New("replica: remote error")
 )
@@ -156,6 +160,7 @@ var errorCodes = map[string]error{
 	"conn_lost":    ErrConnLost,
 	"siblings":     ErrTooManySiblings,
 	"wrong_peer":   ErrWrongPeer,
+	"stale_plan":   ErrStalePlan,
 	"deadline":     context.DeadlineExceeded,
 	"canceled":     context.Canceled,
 }
@@ -166,7 +171,7 @@ func errorCode(err error) string {
 	// QuorumError's causes may themselves wrap other sentinels.
 	for _, c := range []string{"quorum", "bad_quorum", "bad_request", "no_replicas", "not_replica",
 		"unknown_kind", "no_hints", "siblings", "replica_down", "closed", "frame_large", "protocol",
-		"unknown_peer", "unreachable", "conn_lost", "wrong_peer", "deadline", "canceled"} {
+		"unknown_peer", "unreachable", "conn_lost", "wrong_peer", "stale_plan", "deadline", "canceled"} {
 		if errors.Is(err, errorCodes[c]) {
 			return c
 		}
