@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 
 	"github.com/ringkv/ringkv/replica"
 )
@@ -15,9 +16,9 @@ import (
 // only replica of keys it does not hold once it joins.
 //
 // Joined means both: gossip reached a seed (memberlist's join, which
-// includes a push-pull exchange of the ring map, succeeded with at least
-// one seed: gossip.Gossip.Joined is closed), and the ring built from the
-// map received holds this node and at least one other member. A node
+// includes a push-pull exchange of the ring map and plan, succeeded with at
+// least one seed: gossip.Gossip.Joined is closed), and the plan received
+// has a serving ring with another node in it. A node
 // without seeds, whose only seed is its own gossip address, or started
 // with bootstrap: true is ready at once: it starts (or restarts) a cluster
 // of its own. Readiness never goes back: a joined node that loses its
@@ -63,22 +64,27 @@ func (n *Node) awaitJoin(ctx context.Context) {
 		return
 	}
 	n.seedJoined.Store(true)
-	n.setRing(nil) // calls updateReady with the ring the seed's map gives
+	n.planMu.Lock()
+	n.updateReady()
+	n.planMu.Unlock()
 }
 
-// updateReady makes the node ready once it has joined and its ring holds
-// itself and another member. Called by setRing under ringMu.
+// updateReady makes the node ready once it has reached a seed and knows a
+// plan whose serving ring holds another node: the cluster's plan, not one
+// of its own. A node that is still joining (its partitions are being
+// copied to it) serves clients as a coordinator: it reads from and
+// forwards writes to the replicas that hold the data. Called under planMu.
 func (n *Node) updateReady() {
 	if n.ready.Load() || !n.seedJoined.Load() {
 		return
 	}
-	r := n.ring.Load()
-	if r == nil || !r.Contains(n.cfg.Node.Name) || r.Len() < 2 {
-		n.log.Info("reached a seed; waiting for a ring that holds this node and another member before serving clients")
+	t := n.place.Load()
+	if t == nil || !slices.ContainsFunc(t.Plan().Members, func(m string) bool { return m != n.cfg.Node.Name }) {
+		n.log.Info("reached a seed; waiting for the cluster's plan before serving clients")
 		return
 	}
 	n.ready.Store(true)
-	n.log.Info("joined the cluster; serving clients", "ring_members", r.Len())
+	n.log.Info("joined the cluster; serving clients", "ring_members", len(t.Plan().Members), "plan_epoch", t.Epoch())
 }
 
 // Ready reports whether the node serves client requests (GET /readyz).
