@@ -32,7 +32,7 @@ type Config struct {
 	Limits    LimitsConfig  `mapstructure:"limits"`
 	// Transfer paces the partition transfers of membership changes.
 	Transfer TransferConfig `mapstructure:"transfer"`
-	Log       LogConfig     `mapstructure:"log"`
+	Log      LogConfig      `mapstructure:"log"`
 }
 
 // NodeConfig names the node and its data.
@@ -184,7 +184,7 @@ func DefaultConfig() Config {
 		},
 		Limits:   LimitsConfig{MaxKeyBytes: 1024, MaxValueBytes: 1 << 20, MaxSiblings: replica.DefaultConfig().MaxSiblings},
 		Transfer: TransferConfig{RateMB: 32, MaxInFlight: 4},
-		Log:    LogConfig{Level: "info", Format: "text"},
+		Log:      LogConfig{Level: "info", Format: "text"},
 	}
 }
 

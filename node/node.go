@@ -39,10 +39,10 @@ type Addrs struct {
 // Node is one ringkv process: storage, gossip, ring, coordinator and the
 // HTTP, RESP and internal RPC servers. Build it with New, then Run it.
 type Node struct {
-	cfg    Config
-	log    *slog.Logger
-	addrs  Addrs
-	rcfg   ring.Config
+	cfg   Config
+	log   *slog.Logger
+	addrs Addrs
+	rcfg  ring.Config
 	// place is the current placement, built from gossip's plan (plan.go);
 	// ring is its serving ring, for inspection.
 	place  atomic.Pointer[ring.Transition]
@@ -63,11 +63,11 @@ type Node struct {
 	// the ring: Run returns.
 	left     chan struct{}
 	leftOnce sync.Once
-	engine    *storage.Engine
-	gossip    *gossip.Gossip
-	rpc       *replica.TCPTransport
-	coord     *replica.Coordinator
-	hints     *hints.Queue
+	engine   *storage.Engine
+	gossip   *gossip.Gossip
+	rpc      *replica.TCPTransport
+	coord    *replica.Coordinator
+	hints    *hints.Queue
 	// hintsRing wakes the loop that re-routes hints of removed nodes,
 	// hintsStop ends it and hintsDone is closed when it has stopped.
 	hintsRing chan struct{}

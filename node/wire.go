@@ -102,8 +102,8 @@ type clusterAdmin struct {
 	puller *replica.Puller
 	// dropped counts the partitions cleanup dropped.
 	dropped *atomic.Int64
-	client *http.Client // for GET /v1/stats on the other nodes
-	log    *slog.Logger
+	client  *http.Client // for GET /v1/stats on the other nodes
+	log     *slog.Logger
 	// pending reports the hints this node holds for a member; nil for none.
 	pending func(member string) (hints, bytes int64)
 }
