@@ -75,6 +75,7 @@ func (n *Node) claimStep(ctx context.Context) {
 		return // not installed yet: setPlan wakes us again
 	}
 	s := n.situation(p)
+	s.Transition = t
 	if ring.Claimant(s) != n.cfg.Node.Name {
 		return
 	}
