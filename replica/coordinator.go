@@ -263,7 +263,6 @@ func (c *Coordinator) storeLocal(ctx context.Context, req Request) (staleStore, 
 // without them, so the write must reach them too. Any failure fails the
 // store, and the sender counts it as a failed replica.
 func (c *Coordinator) passOn(ctx context.Context, key []byte, s staleStore) error {
-	c.stats.staleForwards.Add(1)
 	errs := make(chan error, len(s.to))
 	asked := 0
 	for _, n := range s.to {
@@ -278,6 +277,9 @@ func (c *Coordinator) passOn(ctx context.Context, key []byte, s staleStore) erro
 			}
 			errs <- err
 		}()
+	}
+	if asked > 0 {
+		c.stats.staleForwards.Add(1)
 	}
 	var failed []error
 	for range asked {

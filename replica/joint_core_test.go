@@ -242,3 +242,56 @@ func TestJointQuorumErrorWire(t *testing.T) {
 		t.Fatalf("err = %v, want ErrDropAborted", err)
 	}
 }
+
+// TestRefuses: the stale check refuses only a node that is neither a
+// current nor a pending replica in a known plan not older than the
+// sender's.
+func TestRefuses(t *testing.T) {
+	reps, pending := []string{"a", "b", "c"}, []string{"d"}
+	for _, tc := range []struct {
+		self      string
+		own, sent uint64
+		want      bool
+	}{
+		{"a", 5, 4, false}, // a replica
+		{"d", 5, 4, false}, // a pending replica
+		{"x", 5, 4, true},  // sender behind
+		{"x", 5, 5, true},  // same plan: the sender should not have asked
+		{"x", 5, 0, true},  // sender without a plan
+		{"x", 5, 6, false}, // sender ahead: this node is behind
+		{"x", 0, 0, false}, // no plan here: nothing to judge by
+	} {
+		if got := refuses(tc.self, reps, pending, tc.own, tc.sent); got != tc.want {
+			t.Errorf("refuses(%s, own %d, sent %d) = %v, want %v", tc.self, tc.own, tc.sent, got, tc.want)
+		}
+	}
+}
+
+// TestCheckReach: the pre-check refuses when either side is short, and
+// says which; a stable write is judged as before.
+func TestCheckReach(t *testing.T) {
+	alive := func(n string) bool { return n != "c" && n != "d" }
+	stable, err := writeQuorums(QuorumMajority, QuorumMajority, 3, []string{"a", "b", "c"}, nil, []string{"a", "b", "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if qe := checkReach("put", stable, plan(stable.nodes, "a", alive), nil, true, alive); qe != nil {
+		t.Errorf("stable, c down: %v", qe)
+	}
+	join, err := writeQuorums(QuorumMajority, QuorumMajority, 3, []string{"a", "b", "c"}, []string{"d"}, []string{"b", "c", "d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := plan(join.nodes, "a", alive)
+	qe := checkReach("put", join, ts, nil, true, alive)
+	if qe == nil || !qe.Unavailable || qe.Reachable != 2 || qe.TargetNeed != 2 || qe.TargetReachable != 1 || len(qe.Failures) != 2 {
+		t.Fatalf("join, c and d down: %+v", qe)
+	}
+	// A live stand-in takes one down replica's copy: enough for the target side.
+	if qe := checkReach("put", join, ts, []string{"x"}, true, func(n string) bool { return alive(n) || n == "x" }); qe != nil {
+		t.Errorf("join with a stand-in: %v", qe)
+	}
+	if qe := checkReach("put", join, ts, []string{"x"}, false, func(n string) bool { return alive(n) || n == "x" }); qe == nil {
+		t.Error("join with a stand-in under strict quorum passed")
+	}
+}
