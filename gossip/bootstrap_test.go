@@ -136,6 +136,21 @@ func TestBootstrapPlan(t *testing.T) {
 		{"old map: its ring members at version 0", oldMap, false, ring.NewPlan([]string{"n1", "n2", "n3"}, 0)},
 		{"old map with bootstrap: still its ring members", oldMap, true, ring.NewPlan([]string{"n1", "n2", "n3"}, 0)},
 		{"persisted plan is kept", map[string]any{"format": 2, "node": "n1", "members": Map{}, "plan": known}, true, known},
+		// Written by this build before it learnt a plan: its own row is
+		// not the cluster's ring (a plan [n1] at version 0 would beat an
+		// upgraded cluster's [a, b] at version 0), so it waits.
+		{"map of this build without a plan waits", map[string]any{"format": 2, "node": "n1", "members": Map{
+			"n1": {StatusJoined, 5, "127.0.0.1:21001"},
+		}}, false, ring.Plan{}},
+		{"with bootstrap, a map of only itself bootstraps", map[string]any{"format": 2, "node": "n1", "members": Map{
+			"n1": {StatusJoined, 5, "127.0.0.1:21001"},
+		}}, true, ring.NewPlan([]string{"n1"}, now)},
+		// It has seen peers: they have the cluster's plan, and a new
+		// cluster of itself alone would beat an epoch-1 plan made earlier.
+		{"with bootstrap, a map with peers waits", map[string]any{"format": 2, "node": "n1", "members": Map{
+			"n1": {StatusJoined, 5, "127.0.0.1:21001"},
+			"n2": {StatusLeft, 6, "127.0.0.1:21002"},
+		}}, true, ring.Plan{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -146,7 +161,7 @@ func TestBootstrapPlan(t *testing.T) {
 			var mn gossiptest.Network
 			g, rec := startSolo(t, &mn, "n1", dir, soloOpts{bootstrap: tc.bootstrap, addr: "127.0.0.1:21001"})
 			if diff := cmp.Diff(tc.want, g.Plan()); diff != "" {
-				t.Errorf("Plan() (-want +got):\n%s", diff)
+				t.Fatalf("Plan() (-want +got):\n%s", diff)
 			}
 			rec.wait(t, "startup", tc.want, 30*time.Second)
 			if _, p, err := loadState(dir, "n1"); err != nil || !p.Equal(tc.want) {

@@ -100,11 +100,11 @@ type Config struct {
 	// same goroutine as OnRingChange, never under memberlist's locks. The
 	// plan's slices are shared: do not modify them. Optional.
 	OnPlanChange func(p ring.Plan)
-	// Bootstrap lets a node that knows no plan, and whose persisted map
-	// has no ring members, start a new cluster: New makes the first plan,
-	// with this node alone. Without it such a node waits for a peer's
-	// plan. The node package sets it for a node started without seeds or
-	// with --bootstrap. Default false.
+	// Bootstrap lets a node that knows no plan and has never seen a peer
+	// (its persisted map holds no other node) start a new cluster: New
+	// makes the first plan, with this node alone. Without it such a node
+	// waits for a peer's plan. The node package sets it for a node started
+	// without seeds or with --bootstrap. Default false.
 	Bootstrap bool
 }
 

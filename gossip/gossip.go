@@ -85,9 +85,10 @@ type Gossip struct {
 // not contact seeds: Start does, in the background.
 //
 // Without a persisted plan it makes one (docs/gossip.md, "The plan"): from
-// the persisted map's ring members at version 0, if it has any (a data
-// directory from before plans); else, with cfg.Bootstrap, the first plan
-// of a new cluster, this node alone; else none, until a peer's arrives.
+// a data directory from before plans, of the persisted map's ring members
+// at version 0; else, with cfg.Bootstrap and if it never saw a peer, the
+// first plan of a new cluster, this node alone; else none, until a peer's
+// arrives.
 func New(cfg Config) (*Gossip, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -240,32 +241,43 @@ func New(cfg Config) (*Gossip, error) {
 }
 
 // initialPlan returns the plan a node starts with (TRANSFER.md section
-// 4): the persisted one if known; else, from a persisted map with ring
-// members (a data directory from before plans), a plan of those members at
-// version 0, so that any plan the cluster has made wins over it; else,
-// with cfg.Bootstrap, the first plan of a new cluster, this node alone;
-// else none.
+// 4): the persisted one if known (a data directory from before plans has
+// the plan of its map's ring members, see parseState); else, with
+// cfg.Bootstrap and a map that holds no other node (this node has never
+// seen a peer), the first plan of a new cluster, this node alone; else
+// none, until a peer's arrives. A node that has seen peers does not
+// bootstrap: they hold the cluster's plan, and a plan of this node alone,
+// made now, would beat a first plan the cluster made earlier.
 func initialPlan(log *slog.Logger, persisted ring.Plan, loaded Map, cfg Config, now uint64) ring.Plan {
 	if persisted.Known() {
+		if persisted.Version == 0 {
+			log.Info("holding the plan made from the membership map of a build from before plans (version 0: any plan the cluster made wins)",
+				"epoch", persisted.Epoch, "members", persisted.Members)
+		}
 		return persisted
 	}
-	var p ring.Plan
-	if members := loaded.RingMembers(); len(members) > 0 {
-		p = ring.NewPlan(members, 0)
-		log.Info("no plan persisted: taking the ring members of the persisted map as the plan (version 0, any plan the cluster made wins)",
-			"members", members)
-	} else if cfg.Bootstrap {
-		p = ring.NewPlan([]string{cfg.Name}, now)
-		log.Info("bootstrapping a new cluster: the first plan has this node alone", "version", p.Version)
-	} else {
+	var others []string
+	for _, name := range loaded.Names() {
+		if name != cfg.Name {
+			others = append(others, name)
+		}
+	}
+	switch {
+	case !cfg.Bootstrap:
 		log.Info("no plan known yet: waiting for a peer's")
 		return ring.Plan{}
-	}
-	if err := checkPlan(p); err != nil {
-		// Map.Validate admits only names and counts a plan admits.
-		log.Error("could not make the initial plan; waiting for a peer's", "err", err)
+	case len(others) > 0:
+		log.Warn("not bootstrapping a new cluster: this node has seen other nodes but learnt no plan; waiting for theirs",
+			"peers", others)
 		return ring.Plan{}
 	}
+	p := ring.NewPlan([]string{cfg.Name}, now)
+	if err := checkPlan(p); err != nil {
+		// Config.Validate admits only names a plan admits.
+		log.Error("could not make the first plan; waiting for a peer's", "err", err)
+		return ring.Plan{}
+	}
+	log.Info("bootstrapping a new cluster: the first plan has this node alone", "version", p.Version)
 	return p
 }
 

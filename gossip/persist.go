@@ -16,7 +16,7 @@ import (
 const StateFile = "ring-membership.json"
 
 // stateFileFormat versions the file layout: 2 added the plan. Format 1
-// files (from before plans) are still read, as having no plan.
+// files (from before plans) are still read; see parseState.
 const stateFileFormat = 2
 
 // stateFileBody is the JSON layout of StateFile. JSON, not msgpack, because
@@ -69,6 +69,14 @@ const maxStateFileBytes = 2 << 20
 
 // parseState decodes and validates the body of a state file belonging to
 // node. Errors do not wrap ErrBadState; loadState adds it with the path.
+//
+// A format-1 file was written by a build from before plans, whose ring was
+// its map's ring members: its plan is theirs, at epoch 1 and version 0
+// (TRANSFER.md section 4), so that any plan a cluster has made wins over
+// it; none if the map has no ring members. A format-2 file without a plan
+// has none: that node never learnt one, and its map is not the cluster's
+// ring (its own row alone could beat an upgraded cluster's version-0
+// plan).
 func parseState(b []byte, node string) (Map, ring.Plan, error) {
 	if len(b) > maxStateFileBytes {
 		return nil, ring.Plan{}, fmt.Errorf("larger than %d bytes", maxStateFileBytes)
@@ -80,6 +88,10 @@ func parseState(b []byte, node string) (Map, ring.Plan, error) {
 	switch body.Format {
 	case 1:
 		body.Plan = nil // before plans: a "plan" key means nothing here
+		if members := body.Members.RingMembers(); len(members) > 0 {
+			p := ring.NewPlan(members, 0)
+			body.Plan = &p
+		}
 	case stateFileFormat:
 	default:
 		return nil, ring.Plan{}, fmt.Errorf("format %d, this build reads 1 and %d", body.Format, stateFileFormat)

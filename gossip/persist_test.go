@@ -51,9 +51,11 @@ func TestLoadStateMissingIsEmpty(t *testing.T) {
 	}
 }
 
-// TestLoadStateFormats: a file from before plans (format 1) loads with no
-// plan; a format-2 file without a plan (none known when saved) too; the
-// plan is written only when known, and the file says format 2.
+// TestLoadStateFormats: a file from before plans (format 1) loads with the
+// plan of its ring members at version 0 (so that any plan a cluster made
+// wins over it), none if it has none; a format-2 file without a plan (none
+// known when saved) has none; the plan is written only when known, and
+// the file says format 2.
 func TestLoadStateFormats(t *testing.T) {
 	row := Map{"n1": {StatusJoined, 2, "127.0.0.1:1"}}
 	tests := []struct {
@@ -61,8 +63,8 @@ func TestLoadStateFormats(t *testing.T) {
 		body string
 		plan ring.Plan
 	}{
-		{"format 1", `{"format":1,"node":"n1","members":{"n1":{"status":"joined","version":2,"addr":"127.0.0.1:1"}}}`, ring.Plan{}},
-		{"format 1 ignores a plan key", `{"format":1,"node":"n1","members":{"n1":{"status":"joined","version":2,"addr":"127.0.0.1:1"}},"plan":{"epoch":3,"version":1,"members":["n1"]}}`, ring.Plan{}},
+		{"format 1", `{"format":1,"node":"n1","members":{"n1":{"status":"joined","version":2,"addr":"127.0.0.1:1"}}}`, ring.NewPlan([]string{"n1"}, 0)},
+		{"format 1 ignores a plan key", `{"format":1,"node":"n1","members":{"n1":{"status":"joined","version":2,"addr":"127.0.0.1:1"}},"plan":{"epoch":3,"version":1,"members":["n1"]}}`, ring.NewPlan([]string{"n1"}, 0)},
 		{"format 2 without plan", `{"format":2,"node":"n1","members":{"n1":{"status":"joined","version":2,"addr":"127.0.0.1:1"}}}`, ring.Plan{}},
 		{"format 2 with plan", `{"format":2,"node":"n1","members":{"n1":{"status":"joined","version":2,"addr":"127.0.0.1:1"}},"plan":{"epoch":3,"version":1,"members":["n1"],"target":["n1","n2"]}}`,
 			ring.Plan{Epoch: 3, Version: 1, Members: []string{"n1"}, Target: []string{"n1", "n2"}}},
@@ -86,6 +88,12 @@ func TestLoadStateFormats(t *testing.T) {
 		})
 	}
 	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, StateFile), []byte(`{"format":1,"node":"n1","members":{"n1":{"status":"left","version":2}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, p, err := loadState(dir, "n1"); err != nil || p.Known() {
+		t.Errorf("format 1 file without ring members: plan %+v, %v; want none", p, err)
+	}
 	if err := saveState(dir, "n1", row, ring.Plan{}); err != nil {
 		t.Fatal(err)
 	}
