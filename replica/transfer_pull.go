@@ -431,8 +431,17 @@ func (p *Puller) finish(r pullResult) {
 		if err = p.persist(r.w, r.part); err == nil {
 			p.mu.Lock()
 			ps.done = true
+			left := 0
+			for _, q := range r.w.parts {
+				if !q.done {
+					left++
+				}
+			}
 			p.mu.Unlock()
-			p.log.Info("partition pulled", "epoch", r.w.epoch, "partition", r.part)
+			p.log.Debug("partition pulled", "epoch", r.w.epoch, "partition", r.part, "left", left)
+			if left == 0 {
+				p.log.Info("every pending partition pulled", "epoch", r.w.epoch, "partitions", len(r.w.order))
+			}
 			return
 		}
 		p.failures.Add(1)

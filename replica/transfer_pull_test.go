@@ -130,8 +130,16 @@ func testPullerRetriesStalePlan(t *testing.T) {
 		}
 	}
 
+	time.Sleep(900 * time.Millisecond) // within the retry backoff
+	synctest.Wait()
+	for _, part := range parts {
+		if n := e.transferCalls("n2", 3, part); n != 1 {
+			t.Errorf("partition %d: n2 asked %d times within the backoff, want once", part, n)
+		}
+	}
+
 	e.setView(place, "n2")
-	time.Sleep(1500 * time.Millisecond) // past the retry backoff
+	time.Sleep(600 * time.Millisecond) // past the retry backoff
 	synctest.Wait()
 	checkProgress(t, p, place, parts)
 	e.checkHolds("n4", place, want, parts)
@@ -152,7 +160,7 @@ func testPullerWaitsForSourceDownMidTransfer(t *testing.T) {
 	served := 0
 	e.hook("n3", func(ctx context.Context, req replica.Request) (replica.Response, error, bool) {
 		if req.Kind == replica.KindTransfer {
-			if served++; served == 4 {
+			if served++; served == 2 {
 				e.net.Cut("n4", "n3") // n3 goes down after this batch
 			}
 		}
@@ -171,6 +179,9 @@ func testPullerWaitsForSourceDownMidTransfer(t *testing.T) {
 		doneParts = append(doneParts, int(d))
 	}
 	e.checkHolds("n4", place, onlyParts(place, want, doneParts), doneParts) // done means complete
+	if st := p.Stats(); st.BytesLeft <= 0 || st.Failures == 0 {
+		t.Errorf("during the outage: %+v, want bytes left of the partition n3 had begun, and failures", st)
+	}
 
 	e.resetCalls()
 	e.net.Heal()
