@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -358,6 +359,7 @@ func (p *Puller) replan(ctx context.Context) *changeWork {
 			w.parts[part] = &partState{sources: map[string]*sourceState{}}
 		}
 	}
+	slices.Sort(w.order) // Progress lists done partitions ascending
 	if r := p.resume; r != nil {
 		switch {
 		case r.Epoch == epoch && r.PlanHash == hash:

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/ringkv/ringkv/replica"
 	"github.com/ringkv/ringkv/replica/replicatest"
 	"github.com/ringkv/ringkv/vclock"
+	"pgregory.net/rapid"
 )
 
 // The pull tests run inside synctest bubbles: the retry backoff, the rate
@@ -692,4 +694,83 @@ func TestNewPullerValidates(t *testing.T) {
 	if _, err := replica.NewPuller(base()); err != nil {
 		t.Errorf("NewPuller refused a good config: %v", err)
 	}
+}
+
+// TestPullerMergesUnderRandomFaults checks the puller against the
+// simplest reference: whatever the keys' spread over the sources, the
+// batch size, the parallelism and the calls that fail, once every pending
+// partition is done the new replica holds, for each of their keys, the
+// merge of every source's set. Each case runs in its own bubble (rapid
+// reads the real clock, so it stays outside).
+func TestPullerMergesUnderRandomFaults(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		// copies[i][j]: 0 source j missed key i, 1 holds the shared
+		// version, 2 holds a concurrent one of its own.
+		copies := rapid.SliceOfN(rapid.SliceOfN(rapid.IntRange(0, 2), 3, 3), 0, 60).Draw(rt, "copies")
+		failEvery := int64(rapid.SampledFrom([]int{0, 2, 3, 5}).Draw(rt, "failEvery"))
+		batch := rapid.IntRange(1, 8).Draw(rt, "batch")
+		inFlight := rapid.IntRange(1, 5).Draw(rt, "inFlight")
+		var failure string
+		synctest.Test(t, func(t *testing.T) {
+			failure = pullRandomCase(t, copies, failEvery, batch, inFlight)
+		})
+		if failure != "" {
+			rt.Fatal(failure)
+		}
+	})
+}
+
+func pullRandomCase(t *testing.T, copies [][]int, failEvery int64, batch, inFlight int) string {
+	place := joinPlace(2)
+	e := newXferEnv(t, place, allNodes...)
+	ctx := context.Background()
+	for i, c := range copies {
+		key := fmt.Appendf(nil, "key-%d", i)
+		_, shared := vclock.Mint(nil, "inc-writer", vclock.Write{Value: fmt.Appendf(nil, "v%d", i)})
+		for j, src := range srcNodes {
+			set := shared
+			switch c[j] {
+			case 0:
+				continue
+			case 2:
+				_, set = vclock.Mint(nil, "inc-"+src, vclock.Write{Value: []byte(src)})
+			}
+			if _, err := e.stores[src].Apply(ctx, key, set); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var calls atomic.Int64
+	for _, src := range srcNodes {
+		e.hook(src, func(ctx context.Context, req replica.Request) (replica.Response, error, bool) {
+			if req.Kind == replica.KindTransfer && failEvery > 0 && calls.Add(1)%failEvery == 0 {
+				return replica.Response{}, errors.New("injected failure"), true
+			}
+			return replica.Response{}, nil, false
+		})
+	}
+	p := e.puller("n4", func(c *replica.PullerConfig) { c.BatchKeys = batch; c.MaxInFlight = inFlight })
+	stop := e.run(p)
+	defer stop()
+	parts := place.PendingOf("n4")
+	waitDone(t, p, len(parts))
+	for _, part := range parts {
+		merged := map[string]vclock.Siblings{}
+		for _, src := range srcNodes {
+			keys, sets, _ := e.stores[src].Scan(part, nil, 1<<20, 1<<40)
+			for i, k := range keys {
+				merged[string(k)] = vclock.Merge(merged[string(k)], sets[i])
+			}
+		}
+		keys, _, _ := e.stores["n4"].Scan(part, nil, 1<<20, 1<<40)
+		if len(keys) != len(merged) {
+			return fmt.Sprintf("partition %d: n4 holds %d keys, the sources %d", part, len(keys), len(merged))
+		}
+		for k, s := range merged {
+			if !e.stores["n4"].Get([]byte(k)).Equal(s) {
+				return fmt.Sprintf("key %s: n4 does not hold the merge of the sources", k)
+			}
+		}
+	}
+	return ""
 }
