@@ -78,8 +78,8 @@ type Result struct {
 }
 
 // New returns a Coordinator. Zero values of N, DefaultR, DefaultW,
-// Timeout, Now and Logger get their defaults; ReadRepair is taken as given
-// (DefaultConfig sets it).
+// Timeout, Now, TransferBatchBytes and Logger get their defaults;
+// ReadRepair is taken as given (DefaultConfig sets it).
 func New(cfg Config) (*Coordinator, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -109,7 +109,9 @@ func (c *Coordinator) Close() error {
 }
 
 // Handle serves an internal call from another node: store a sibling set
-// (or a hint), read a key's set, or coordinate a forwarded write.
+// (or a hint), read a key's set, coordinate a forwarded write, serve a
+// batch of a partition to a new replica, or say which plan this node
+// follows.
 func (c *Coordinator) Handle(ctx context.Context, from string, req Request) (Response, error) {
 	if c.closed.Load() {
 		return Response{}, ErrClosed
@@ -138,6 +140,10 @@ func (c *Coordinator) Handle(ctx context.Context, from string, req Request) (Res
 			return Response{}, err
 		}
 		return Response{Siblings: res.Siblings, Context: res.Context, Replies: res.Replies, Hinted: res.Hinted}, nil
+	case KindTransfer:
+		return c.handleTransfer(ctx, from, req)
+	case KindStatus:
+		return c.handleStatus(), nil
 	}
 	c.log.Debug("unknown request kind", "peer", from, "kind", uint8(req.Kind))
 	return Response{}, fmt.Errorf("%w: %v from %s", ErrUnknownKind, req.Kind, from)

@@ -37,6 +37,13 @@ type Stats struct {
 	StaleForwards uint64
 	// Background is the number of background sends and repairs running now.
 	Background int
+	// TransferBatchesServed, TransferKeysServed and TransferBytesServed
+	// count the partition-transfer batches this node served as a source,
+	// the keys in them and their bytes (key plus sibling set size).
+	TransferBatchesServed, TransferKeysServed, TransferBytesServed uint64
+	// TransfersStale counts pulls refused with ErrStalePlan because this
+	// node's plan was older than the puller's.
+	TransfersStale uint64
 }
 
 // stats holds the live counters behind Stats.
@@ -50,6 +57,9 @@ type stats struct {
 	readRepairs, readRepairFailures atomic.Uint64
 	quorumFailures, replicaFailures atomic.Uint64
 	staleRefused, staleForwards     atomic.Uint64
+
+	transferBatchesServed, transferKeysServed atomic.Uint64
+	transferBytesServed, transfersStale       atomic.Uint64
 }
 
 // Stats returns the counters.
@@ -66,5 +76,8 @@ func (c *Coordinator) Stats() Stats {
 		QuorumFailures: s.quorumFailures.Load(), ReplicaFailures: s.replicaFailures.Load(),
 		StaleRefused: s.staleRefused.Load(), StaleForwards: s.staleForwards.Load(),
 		Background: c.bg.running(),
+
+		TransferBatchesServed: s.transferBatchesServed.Load(), TransferKeysServed: s.transferKeysServed.Load(),
+		TransferBytesServed: s.transferBytesServed.Load(), TransfersStale: s.transfersStale.Load(),
 	}
 }
