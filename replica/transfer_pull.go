@@ -151,6 +151,10 @@ type PullStats struct {
 	// Keys and Bytes count entries and their bytes received and merged
 	// since NewPuller, over every change (cumulative counters).
 	Keys, Bytes int64
+	// NewBytes counts the bytes of received entries that changed the
+	// local store: one copy of what moved, where Bytes counts the copy
+	// from every source (cumulative).
+	NewBytes int64
 	// BytesLeft estimates what remains of the partitions not done: for
 	// each source not finished, its total for the partition (from its
 	// last batch) minus what was received from it. A source not asked yet
@@ -187,6 +191,7 @@ type Puller struct {
 	rateChanged chan struct{} // closed (and replaced) by SetRate
 
 	keys, bytes, failures atomic.Int64
+	newBytes              atomic.Int64
 
 	mu sync.Mutex // guards resume, work and every partState and sourceState in it
 	// resume is the state loaded from TransfersFile, kept until Run sees
@@ -497,7 +502,7 @@ func (p *Puller) Progress() (epoch, planHash uint64, done []int32) {
 
 // Stats returns a snapshot of the puller's progress.
 func (p *Puller) Stats() PullStats {
-	s := PullStats{Keys: p.keys.Load(), Bytes: p.bytes.Load(), Failures: p.failures.Load()}
+	s := PullStats{Keys: p.keys.Load(), Bytes: p.bytes.Load(), NewBytes: p.newBytes.Load(), Failures: p.failures.Load()}
 	p.rateMu.Lock()
 	s.Rate = p.rate
 	p.rateMu.Unlock()

@@ -125,7 +125,14 @@ func (p *Puller) apply(ctx context.Context, batch []Entry) error {
 					return
 				}
 				e := batch[i]
-				if _, err := p.cfg.Store.Apply(ctx, e.Key, e.Siblings); err != nil {
+				before := p.cfg.Store.Get(e.Key)
+				after, err := p.cfg.Store.Apply(ctx, e.Key, e.Siblings)
+				if err == nil && !after.Equal(before) {
+					// The set changed this store: it brought something
+					// new (approximately: a concurrent write can too).
+					p.newBytes.Add(entrySize(e.Key, e.Siblings))
+				}
+				if err != nil {
 					mu.Lock()
 					if first == nil {
 						first = fmt.Errorf("key %q: %w", e.Key, err)
