@@ -94,7 +94,7 @@ func TestJoinCopiesAndLeaveHandsOff(t *testing.T) {
 	waitFor(t, 60*time.Second, "a stable 4-node plan with exactly 3 copies of every key", func() bool {
 		return settled(four, 4, len(data), 3)
 	})
-	if st := n4.puller.Stats(); st.Done == 0 || st.Keys == 0 {
+	if st := n4.puller.Stats(); st.Keys == 0 || st.NewBytes == 0 {
 		t.Fatalf("n4 joined without pulling anything: %+v", st)
 	}
 	checkPlacement(t, four, n4, data)
