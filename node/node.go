@@ -83,6 +83,8 @@ type Node struct {
 	// serves clients (ready.go). Neither is ever cleared.
 	seedJoined atomic.Bool
 	ready      atomic.Bool
+	// waitLogged is set once the wait for the plan was logged.
+	waitLogged atomic.Bool
 }
 
 // New validates cfg, opens the storage engine (refusing a data directory

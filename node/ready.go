@@ -17,8 +17,9 @@ import (
 //
 // Joined means both: gossip reached a seed (memberlist's join, which
 // includes a push-pull exchange of the ring map and plan, succeeded with at
-// least one seed: gossip.Gossip.Joined is closed), and the plan received
-// has a serving ring with another node in it. A node
+// least one seed: gossip.Gossip.Joined is closed), and the cluster's plan
+// has this node and another among its serving members: a new node first
+// gets a full copy of the partitions it will replicate (docs/operations.md). A node
 // without seeds, whose only seed is its own gossip address, or started
 // with bootstrap: true is ready at once: it starts (or restarts) a cluster
 // of its own. Readiness never goes back: a joined node that loses its
@@ -69,22 +70,28 @@ func (n *Node) awaitJoin(ctx context.Context) {
 	n.planMu.Unlock()
 }
 
-// updateReady makes the node ready once it has reached a seed and knows a
-// plan whose serving ring holds another node: the cluster's plan, not one
-// of its own. A node that is still joining (its partitions are being
-// copied to it) serves clients as a coordinator: it reads from and
-// forwards writes to the replicas that hold the data. Called under planMu.
+// updateReady makes the node ready once it has reached a seed and the
+// cluster's plan has it among its serving members, with another node: a
+// node that is joining serves no client until its partitions have been
+// copied to it and the change is committed (as a Cassandra node starts its
+// client transport only once it has bootstrapped), so that a load
+// balancer watching /readyz sends it clients only when it is a full
+// member. Called under planMu.
 func (n *Node) updateReady() {
 	if n.ready.Load() || !n.seedJoined.Load() {
 		return
 	}
 	t := n.place.Load()
-	if t == nil || !slices.ContainsFunc(t.Plan().Members, func(m string) bool { return m != n.cfg.Node.Name }) {
-		n.log.Info("reached a seed; waiting for the cluster's plan before serving clients")
+	members := t.Plan().Members
+	if !slices.Contains(members, n.cfg.Node.Name) || !slices.ContainsFunc(members, func(m string) bool { return m != n.cfg.Node.Name }) {
+		if !n.waitLogged.Swap(true) {
+			n.log.Info("reached a seed; serving clients once the cluster's plan has this node among its serving members (its partitions are copied to it first)",
+				"plan_epoch", t.Epoch())
+		}
 		return
 	}
 	n.ready.Store(true)
-	n.log.Info("joined the cluster; serving clients", "ring_members", len(t.Plan().Members), "plan_epoch", t.Epoch())
+	n.log.Info("joined the cluster; serving clients", "ring_members", len(members), "plan_epoch", t.Epoch())
 }
 
 // Ready reports whether the node serves client requests (GET /readyz).

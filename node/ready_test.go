@@ -90,9 +90,9 @@ func TestSeededNodeServesOnlyOnceJoined(t *testing.T) {
 		code, _ := getStatus(t, httpURL(n2, "/readyz"))
 		return code == 200
 	})
-	// Ready means n2 follows the cluster's plan, whose serving ring is n1's;
-	// n2 itself may still be joining.
-	if p := n2.place.Load().Plan(); !slices.Contains(p.Members, "n1") {
+	// Ready means the cluster's plan serves from n2 too: its partitions
+	// were copied to it first.
+	if p := n2.place.Load().Plan(); !slices.Contains(p.Members, "n1") || !slices.Contains(p.Members, "n2") {
 		t.Fatalf("n2 ready with plan %+v", p)
 	}
 	if code, _, body := do(t, "PUT", httpURL(n2, "/v1/kv/k?w=all"), []byte("v"), nil); code != 204 {
