@@ -92,13 +92,16 @@ type sideCount struct {
 	acks, fails int
 }
 
-// tally counts answers of one request toward its quorums: met when every
-// side has need acknowledgements among its nodes, lost as soon as one side
-// can no longer get them. A node in several sides counts for each.
+// tally counts answers of one request toward its quorum: need of nodes,
+// or for a joint quorum need of each side, met when every side has its
+// acknowledgements and lost as soon as one side can no longer get them.
+// A node in both sides counts for each.
 type tally struct {
-	nodes    []string // every node the request asks
-	sides    []sideCount
-	buf      [2]sideCount // backs sides: a tally is one allocation
+	need  int      // answers needed from nodes; unused when joint
+	nodes []string // every node the request asks
+	// joint holds the two sides of a joint quorum; nil for a request
+	// with one side (need of nodes), which thus costs what it always did.
+	joint    *[2]sideCount
 	acks     []string
 	failures map[string]error
 	answered map[string]bool
@@ -107,17 +110,14 @@ type tally struct {
 // newTally starts the count of a request asking nodes, need of which must
 // answer.
 func newTally(need int, nodes []string) *tally {
-	return newJointTally(nodes, side{nodes: nodes, need: need})
+	return &tally{need: need, nodes: nodes, failures: map[string]error{}, answered: map[string]bool{}}
 }
 
 // newJointTally starts the count of a request asking nodes that needs the
-// quorum of every side (each side's nodes are among nodes).
-func newJointTally(nodes []string, sides ...side) *tally {
-	t := &tally{nodes: nodes, failures: map[string]error{}, answered: map[string]bool{}}
-	t.sides = t.buf[:0]
-	for _, s := range sides {
-		t.sides = append(t.sides, sideCount{side: s})
-	}
+// quorum of both sides (each side's nodes are among nodes).
+func newJointTally(nodes []string, cur, next side) *tally {
+	t := newTally(0, nodes)
+	t.joint = &[2]sideCount{{side: cur}, {side: next}}
 	return t
 }
 
@@ -129,9 +129,11 @@ func (t *tally) ack(node string) {
 	}
 	t.answered[node] = true
 	t.acks = append(t.acks, node)
-	for i := range t.sides {
-		if slices.Contains(t.sides[i].nodes, node) {
-			t.sides[i].acks++
+	if t.joint != nil {
+		for i := range t.joint {
+			if slices.Contains(t.joint[i].nodes, node) {
+				t.joint[i].acks++
+			}
 		}
 	}
 }
@@ -143,9 +145,11 @@ func (t *tally) fail(node string, err error) {
 	}
 	t.answered[node] = true
 	t.failures[node] = err
-	for i := range t.sides {
-		if slices.Contains(t.sides[i].nodes, node) {
-			t.sides[i].fails++
+	if t.joint != nil {
+		for i := range t.joint {
+			if slices.Contains(t.joint[i].nodes, node) {
+				t.joint[i].fails++
+			}
 		}
 	}
 }
@@ -162,9 +166,18 @@ func (t *tally) expire(nodes []string, err error) {
 
 // state reports whether the quorum is met, lost, or still open.
 func (t *tally) state() outcome {
+	if t.joint == nil {
+		switch {
+		case len(t.acks) >= t.need:
+			return met
+		case len(t.nodes)-len(t.failures) < t.need:
+			return lost
+		}
+		return pending
+	}
 	out := met
-	for i := range t.sides {
-		sc := &t.sides[i]
+	for i := range t.joint {
+		sc := &t.joint[i]
 		switch {
 		case sc.acks >= sc.need:
 		case len(sc.nodes)-sc.fails < sc.need:
@@ -177,12 +190,13 @@ func (t *tally) state() outcome {
 }
 
 // err is the QuorumError describing a lost or expired tally; it names the
-// nodes asked but not yet answered. Need and Got count the first side, the
-// Target fields a second one.
+// nodes asked but not yet answered. For a joint quorum Need and Got count
+// the current replicas, the Target fields the replicas after the change.
 func (t *tally) err(op string) *QuorumError {
-	e := &QuorumError{Op: op, Need: t.sides[0].need, Got: t.sides[0].acks, Failures: maps.Clone(t.failures)}
-	if len(t.sides) > 1 {
-		e.TargetNeed, e.TargetGot = t.sides[1].need, t.sides[1].acks
+	e := &QuorumError{Op: op, Need: t.need, Got: len(t.acks), Failures: maps.Clone(t.failures)}
+	if t.joint != nil {
+		e.Need, e.Got = t.joint[0].need, t.joint[0].acks
+		e.TargetNeed, e.TargetGot = t.joint[1].need, t.joint[1].acks
 	}
 	for _, n := range t.nodes {
 		if !t.answered[n] {
@@ -210,7 +224,7 @@ func (q quorums) tally() *tally {
 	if q.joint() {
 		return newJointTally(q.nodes, q.cur, q.next)
 	}
-	return newJointTally(q.nodes, q.cur)
+	return newTally(q.cur.need, q.nodes)
 }
 
 // writeQuorums decides a write's recipients and quorums: it goes to the

@@ -89,7 +89,7 @@ func TestJointTallyProperty(t *testing.T) {
 			return s
 		}
 		sides := []side{pick("cur"), pick("next")}
-		tl := newJointTally(nodes, sides...)
+		tl := newJointTally(nodes, sides[0], sides[1])
 		acked, failed := map[string]bool{}, map[string]bool{}
 		for _, node := range rapid.Permutation(nodes).Draw(t, "order") {
 			if rapid.Bool().Draw(t, "ok") {

@@ -20,7 +20,7 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, o ReadOptions) (Resul
 	if err != nil {
 		return Result{}, err
 	}
-	reps := rt.reps
+	reps, epoch := rt.reps, rt.epoch // copied: the goroutines below must not capture rt
 	need, err := need(o.R, c.cfg.DefaultR, c.cfg.N, len(reps))
 	if err != nil {
 		return Result{}, err
@@ -49,7 +49,7 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, o ReadOptions) (Resul
 		case actSend:
 			launched++
 			c.bg.Go(func() {
-				resp, err := c.cfg.Transport.Call(callCtx, tg.node, Request{Kind: KindRead, Key: key, Epoch: rt.epoch})
+				resp, err := c.cfg.Transport.Call(callCtx, tg.node, Request{Kind: KindRead, Key: key, Epoch: epoch})
 				results <- reply{node: tg.node, set: resp.Siblings, err: err}
 			})
 		}
@@ -103,7 +103,7 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, o ReadOptions) (Resul
 				break collect // answers after the deadline are not repaired
 			}
 		}
-		c.repair(callCtx, key, reps, sets, rt.epoch)
+		c.repair(callCtx, key, reps, sets, epoch)
 	})
 	return res, qerr
 }

@@ -224,6 +224,8 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, lw 
 		}
 	}
 	stand := &standIns{list: lw.standIns, alive: c.alive}
+	// Copied so that the goroutines capture these, not all of lw.
+	merged, epoch, sloppy := lw.merged, lw.rt.epoch, lw.sloppy
 	for _, tg := range lw.targets {
 		if tg.act == actLocal {
 			continue
@@ -234,7 +236,7 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, lw 
 		inflight.Add(1)
 		c.bg.Go(func() {
 			defer release()
-			results <- c.replicate(sendCtx, tg, key, lw.merged, lw.rt.epoch, stand, lw.sloppy)
+			results <- c.replicate(sendCtx, tg, key, merged, epoch, stand, sloppy)
 		})
 	}
 	release()
@@ -259,7 +261,7 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, lw 
 		c.stats.quorumFailures.Add(1)
 		return Result{}, t.err(op)
 	}
-	return Result{Siblings: lw.merged, Context: lw.merged.Context(), Replies: len(t.acks), Hinted: hinted}, nil
+	return Result{Siblings: merged, Context: merged.Context(), Replies: len(t.acks), Hinted: hinted}, nil
 }
 
 // sendCopy delivers a write's merged set to one replica, stamped with the
