@@ -78,6 +78,28 @@
 // arriving once the node must hold the partition again is never lost
 // (ErrDropAborted). When to drop is the caller's decision.
 //
+// # Partition transfer
+//
+// A Puller makes its node a full replica of the partitions it is pending
+// in (TransferPlacement.PendingOf). For each, at most MaxInFlight at a
+// time, it pulls from every node of Replicas(p) but itself that Usable
+// allows, because a write acknowledged by W of them may be missing on any
+// single one. A pull is a sequence of KindTransfer calls: the source
+// answers a batch of whole sibling sets in key order after the cursor
+// (Store.Scan, bounded by count and Config.TransferBatchBytes), its totals
+// for the partition and whether more follow, and refuses with
+// ErrStalePlan while its own plan is older than the puller's (it has not
+// fenced yet). The puller checks each batch (count, order, partition,
+// canonical sets), paces it with a byte-rate limiter (SetRate changes it at
+// run time), merges every entry with Store.Apply (Merge makes a repeated
+// batch harmless) and only then advances the cursor. A source that is
+// down, fails or refuses makes the partition wait Retry and resume. When
+// every source finished, the partition is done for the change: the puller
+// records the epoch, plan hash and done partitions in TransfersFile in its
+// directory (temp file, fsync, rename, directory fsync) before Progress,
+// which KindStatus answers, reports it; a restart keeps the done
+// partitions of the same plan. A new plan abandons the old change's pulls.
+//
 // # Wire format
 //
 // Calls travel over persistent TCP connections, ConnsPerPeer per peer, many
