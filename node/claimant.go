@@ -79,7 +79,12 @@ func (n *Node) claimStep(ctx context.Context) {
 	if ring.Claimant(s) != n.cfg.Node.Name {
 		return
 	}
-	if !p.Stable() {
+	// A commit also needs every live node to follow the plan of the
+	// change: one still on the plan before it reads only the old replicas
+	// (R of them), which the writes of the committed plan (W of the new
+	// ones) need not reach. During the change reads and writes are joint,
+	// so from there the commit is safe to spread.
+	if !p.Stable() && n.everyoneFollows(ctx, t) {
 		done := n.doneByNode(ctx, t)
 		s.Complete = func(node string, part int) bool { return done[node][int32(part)] }
 	}

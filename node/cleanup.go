@@ -75,6 +75,13 @@ func (n *Node) cleanStep(ctx context.Context) {
 		n.log.Info("dropped a partition this node no longer replicates", "partition", part, "keys", dropped, "epoch", t.Epoch())
 	}
 	if leaving {
+		// Hints this node keeps as a stand-in counted toward their
+		// writes' W: they go to their targets (or, for removed targets,
+		// the keys' replicas) before the node stops.
+		if p := n.hints.Stats().PendingHints; p > 0 {
+			n.log.Info("leave: waiting for the hints this node holds to be delivered", "hints", p)
+			return
+		}
 		n.finishLeave(ctx)
 	}
 }
