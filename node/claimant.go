@@ -27,9 +27,9 @@ const loopInterval = time.Second
 // statusTimeout bounds one KindStatus call.
 const statusTimeout = 2 * time.Second
 
-// claimLoop runs claimStep on every wake and every loopInterval until ctx
-// ends.
-func (n *Node) claimLoop(ctx context.Context) {
+// every runs step on every wake and every loopInterval until ctx ends: the
+// claimant's and the cleanup's loop.
+func every(ctx context.Context, wake <-chan struct{}, step func(context.Context)) {
 	tick := time.NewTicker(loopInterval)
 	defer tick.Stop()
 	for {
@@ -37,9 +37,9 @@ func (n *Node) claimLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-		case <-n.claimWake:
+		case <-wake:
 		}
-		n.claimStep(ctx)
+		step(ctx)
 	}
 }
 

@@ -21,22 +21,6 @@ import (
 // deleted under its lock with the same checks repeated, so a write that a
 // newer plan sends here in the meantime survives.
 
-// cleanLoop runs cleanStep on every wake and every loopInterval until ctx
-// ends.
-func (n *Node) cleanLoop(ctx context.Context) {
-	tick := time.NewTicker(loopInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		case <-n.cleanWake:
-		}
-		n.cleanStep(ctx)
-	}
-}
-
 // cleanStep drops what can be dropped and, for a node whose leave is
 // complete, records that it left and asks Run to return.
 func (n *Node) cleanStep(ctx context.Context) {

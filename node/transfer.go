@@ -92,8 +92,8 @@ func (n *Node) startLoops(ctx context.Context) func() {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { n.puller.Run(ctx) })
-	wg.Go(func() { n.claimLoop(ctx) })
-	wg.Go(func() { n.cleanLoop(ctx) })
+	wg.Go(func() { every(ctx, n.claimWake, n.claimStep) })
+	wg.Go(func() { every(ctx, n.cleanWake, n.cleanStep) })
 	n.wakeLoops()
 	return func() { cancel(); wg.Wait() }
 }
