@@ -70,7 +70,8 @@ type Result struct {
 	// version in Siblings.
 	Context vclock.Clock
 	// Replies is how many replicas answered (read) or acknowledged (write),
-	// the coordinator included, when the request was answered.
+	// the coordinator included, when the request was answered; during a
+	// membership change the pending replicas asked are counted too.
 	Replies int
 	// Hinted is how many of a write's Replies were stand-ins keeping a
 	// hint for a down replica (sloppy quorum).
