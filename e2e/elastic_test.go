@@ -1,0 +1,276 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// This file holds the harness of the membership-change tests: a cluster
+// whose nodes are started one by one with their own configs, grown,
+// shrunk, killed and restarted, and the wait for a change to be over as
+// GET /v1/stats reports it.
+
+// planJSON is the "plan" object of GET /v1/stats: the cluster's placement
+// as the answering node knows it.
+type planJSON struct {
+	Epoch   uint64   `json:"epoch"`
+	Version uint64   `json:"version"`
+	Members []string `json:"members"`
+	// Target is absent while no change is in progress.
+	Target []string `json:"target"`
+}
+
+// transferJSON is the "transfer" object of GET /v1/stats: the partitions
+// the answering node pulls for the plan's epoch and what it received.
+type transferJSON struct {
+	Epoch     uint64  `json:"epoch"`
+	Pending   int     `json:"pending"`
+	InFlight  int     `json:"in_flight"`
+	Done      int     `json:"done"`
+	Keys      int64   `json:"keys"`
+	Bytes     int64   `json:"bytes"`
+	NewBytes  int64   `json:"new_bytes"`
+	BytesLeft int64   `json:"bytes_left"`
+	RateBytes float64 `json:"rate_bytes"`
+	Failures  int64   `json:"failures"`
+}
+
+// nodeStats is GET /v1/stats: one node about itself.
+type nodeStats struct {
+	Node              string       `json:"node"`
+	Keys              int64        `json:"keys"`
+	Bytes             int64        `json:"bytes"`
+	Plan              planJSON     `json:"plan"`
+	Transfer          transferJSON `json:"transfer"`
+	DroppedPartitions int64        `json:"dropped_partitions"`
+}
+
+// elasticCluster is a set of named nodes on reserved loopback ports with
+// fresh data directories. Each node's config is written when it starts:
+// the first node of a cluster starts it (no seeds); every later one joins
+// with seeds.
+type elasticCluster struct {
+	dir string
+	// extra is YAML appended to every node's config (a transfer section).
+	extra string
+	ports map[string][4]int // http, resp, rpc, gossip per name
+
+	mu      sync.Mutex         // guards servers
+	servers map[string]*server // the latest process of each name
+}
+
+// newElasticCluster reserves ports for every name the test will use.
+func newElasticCluster(t *testing.T, names []string, extra string) *elasticCluster {
+	t.Helper()
+	ports := freePorts(t, 4*len(names))
+	c := &elasticCluster{dir: t.TempDir(), extra: extra, ports: map[string][4]int{}, servers: map[string]*server{}}
+	for i, n := range names {
+		c.ports[n] = [4]int{ports[4*i], ports[4*i+1], ports[4*i+2], ports[4*i+3]}
+	}
+	return c
+}
+
+func loopback(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
+
+// gossipAddr is name's gossip address, what other nodes list as a seed.
+func (c *elasticCluster) gossipAddr(name string) string { return loopback(c.ports[name][3]) }
+
+// httpAddr is name's HTTP address.
+func (c *elasticCluster) httpAddr(name string) string { return loopback(c.ports[name][0]) }
+
+// respAddr is name's Redis-protocol address.
+func (c *elasticCluster) respAddr(name string) string { return loopback(c.ports[name][1]) }
+
+// server returns the latest process started for name.
+func (c *elasticCluster) server(name string) *server {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.servers[name]
+}
+
+// writeConfig writes name's config with the given seeds (none: the node
+// starts a new cluster) and returns its path.
+func (c *elasticCluster) writeConfig(t *testing.T, name string, seeds []string) string {
+	t.Helper()
+	p := c.ports[name]
+	var b strings.Builder
+	fmt.Fprintf(&b, "node:\n  name: %s\nlisten:\n  http: %s\n  resp: %s\n  rpc: %s\n  gossip: %s\n",
+		name, loopback(p[0]), loopback(p[1]), loopback(p[2]), loopback(p[3]))
+	if len(seeds) > 0 {
+		b.WriteString("seeds:\n")
+		for _, s := range seeds {
+			fmt.Fprintf(&b, "  - %s\n", c.gossipAddr(s))
+		}
+	}
+	b.WriteString("cluster:\n  replication: 3\ngossip:\n  profile: local\n")
+	b.WriteString(c.extra)
+	path := filepath.Join(c.dir, name+".yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// spawn starts name with the given seeds and returns at once; call
+// waitReady on the result.
+func (c *elasticCluster) spawn(t *testing.T, name string, seeds ...string) *server {
+	t.Helper()
+	cfg := c.writeConfig(t, name, seeds)
+	s := startServer(t, name, "server", "--config", cfg, "--data-dir", filepath.Join(c.dir, name))
+	c.mu.Lock()
+	c.servers[name] = s
+	c.mu.Unlock()
+	return s
+}
+
+// restart starts name again with the arguments and data directory of its
+// last process, which must have exited.
+func (c *elasticCluster) restart(t *testing.T, deadline time.Time, name string) *server {
+	t.Helper()
+	old := c.server(name)
+	s := startServer(t, name+"-restarted", old.args...)
+	c.mu.Lock()
+	c.servers[name] = s
+	c.mu.Unlock()
+	s.waitReady(t, deadline)
+	return s
+}
+
+// form starts a cluster of names: the first starts it alone, the others
+// join with it as their seed, and formation is over when every node
+// reports a stable plan of all of them.
+func (c *elasticCluster) form(t *testing.T, deadline time.Time, names ...string) {
+	t.Helper()
+	c.spawn(t, names[0]).waitReady(t, deadline)
+	var rest []*server
+	for _, n := range names[1:] {
+		rest = append(rest, c.spawn(t, n, names[0]))
+	}
+	for _, s := range rest {
+		s.waitReady(t, deadline)
+	}
+	c.waitChangeOver(t, deadline, names, 0, nil)
+}
+
+// stats reads GET /v1/stats of each named node.
+func (c *elasticCluster) stats(names []string) (map[string]nodeStats, error) {
+	out := map[string]nodeStats{}
+	for _, n := range names {
+		var st nodeStats
+		if err := getJSON(c.httpAddr(n), "/v1/stats", &st); err != nil {
+			return nil, fmt.Errorf("%s: %w", n, err)
+		}
+		if st.Node != n {
+			return nil, fmt.Errorf("GET /v1/stats on %s answered for %q", n, st.Node)
+		}
+		out[n] = st
+	}
+	return out, nil
+}
+
+// waitChangeOver waits until the membership change towards members is
+// over, as the nodes in members (all running) report it: every one shows
+// the same stable plan of exactly members, pulls nothing (pending and in
+// flight 0), and the nodes together hold exactly 3 copies of distinct keys
+// (drops follow the commit, so the sum settles shortly after it). distinct
+// < 0 skips the key count. observe, when not nil, sees every poll's stats.
+func (c *elasticCluster) waitChangeOver(t *testing.T, deadline time.Time, members []string, distinct int64, observe func(map[string]nodeStats)) map[string]nodeStats {
+	t.Helper()
+	want := slices.Sorted(slices.Values(members))
+	var last map[string]nodeStats
+	eventually(t, deadline, fmt.Sprintf("the change to %v is over", want), func() error {
+		st, err := c.stats(members)
+		if err != nil {
+			return err
+		}
+		if observe != nil {
+			observe(st)
+		}
+		last = st
+		return changeOver(st, want, distinct)
+	})
+	return last
+}
+
+// changeOver says why the stats of every member do not show a finished
+// change to want (sorted) holding distinct keys 3 times, or nil.
+func changeOver(st map[string]nodeStats, want []string, distinct int64) error {
+	var epoch uint64
+	var sum int64
+	for _, n := range want {
+		s := st[n]
+		switch {
+		case len(s.Plan.Target) > 0:
+			return fmt.Errorf("%s: change in progress, plan %+v, transfer %+v", n, s.Plan, s.Transfer)
+		case !slices.Equal(s.Plan.Members, want):
+			return fmt.Errorf("%s: plan members %v, want %v", n, s.Plan.Members, want)
+		case epoch != 0 && s.Plan.Epoch != epoch:
+			return fmt.Errorf("%s: plan epoch %d, another node has %d", n, s.Plan.Epoch, epoch)
+		case s.Transfer.Pending != 0 || s.Transfer.InFlight != 0:
+			return fmt.Errorf("%s: transfer %+v", n, s.Transfer)
+		}
+		epoch = s.Plan.Epoch
+		sum += s.Keys
+	}
+	if distinct >= 0 && sum != 3*distinct {
+		keys := map[string]int64{}
+		for n, s := range st {
+			keys[n] = s.Keys
+		}
+		return fmt.Errorf("nodes hold %d keys in all, want 3 x %d = %d: %v", sum, distinct, 3*distinct, keys)
+	}
+	return nil
+}
+
+// stopAll stops every named node with SIGTERM and requires exit code 0.
+func (c *elasticCluster) stopAll(t *testing.T, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if code := c.server(n).stop(t, 30*time.Second); code != 0 {
+			t.Errorf("%s exited with %d after SIGTERM, want 0", n, code)
+		}
+	}
+}
+
+// transferTally adds up what the nodes' transfer counters grew by while it
+// watched, whether a node's counters run for its whole life or restart at
+// each plan epoch (a counter that went down restarted from zero).
+type transferTally struct {
+	prev                  map[string]transferJSON
+	keys, bytes, newBytes int64
+}
+
+// newTransferTally starts from the counters in base; nodes not in base
+// start from zero.
+func newTransferTally(base map[string]nodeStats) *transferTally {
+	tt := &transferTally{prev: map[string]transferJSON{}}
+	for n, s := range base {
+		tt.prev[n] = s.Transfer
+	}
+	return tt
+}
+
+func grown(prev, cur int64) int64 {
+	if cur >= prev {
+		return cur - prev
+	}
+	return cur
+}
+
+// observe adds each node's growth since its previous reading.
+func (tt *transferTally) observe(st map[string]nodeStats) {
+	for n, s := range st {
+		p := tt.prev[n]
+		tt.keys += grown(p.Keys, s.Transfer.Keys)
+		tt.bytes += grown(p.Bytes, s.Transfer.Bytes)
+		tt.newBytes += grown(p.NewBytes, s.Transfer.NewBytes)
+		tt.prev[n] = s.Transfer
+	}
+}
