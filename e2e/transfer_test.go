@@ -77,7 +77,7 @@ func TestJoinTwoNodesKeepsEveryKeyReadable(t *testing.T) {
 	const n = 100_000
 	ks := newKeySet("jk", 100)
 	began := time.Now()
-	if err := setPipelined(ks, n, []string{c.respAddr("n1"), c.respAddr("n2"), c.respAddr("n3")}, 48); err != nil {
+	if err := setPipelined(ks, n, []string{c.respAddr("n1"), c.respAddr("n2"), c.respAddr("n3")}, 96); err != nil {
 		t.Fatalf("loading %d keys: %v", n, err)
 	}
 	took := time.Since(began)
@@ -86,7 +86,7 @@ func TestJoinTwoNodesKeepsEveryKeyReadable(t *testing.T) {
 	c.waitChangeOver(t, deadline, names[:3], n, nil)
 
 	ts := newTargets(c.httpAddr("n1"), c.httpAddr("n2"), c.httpAddr("n3"))
-	rd := startReader(t, ks, n, ts, 5_000_000)
+	rd := startReader(t, ks, n, ts, 1_000_000)
 	var final map[string]nodeStats
 	for j, name := range []string{"n4", "n5"} {
 		members := names[:4+j]
@@ -121,7 +121,7 @@ func TestJoinTwoNodesKeepsEveryKeyReadable(t *testing.T) {
 		secs := committed.Seconds()
 		t.Logf("%s transfer: received %d entries, %.2f MB (%.2f MB new) from %d sources per partition; "+
 			"%.1f MB/s, %.0f entries/s, %.0f distinct keys/s (%d keys now on %s) over the %s from start to commit",
-			name, tally.keys, float64(tally.bytes)/mb, float64(tally.newBytes)/mb, len(before),
+			name, tally.keys, float64(tally.bytes)/mb, float64(tally.newBytes)/mb, min(3, len(before)),
 			float64(tally.bytes)/mb/secs, float64(tally.keys)/secs, float64(final[name].Keys)/secs, final[name].Keys, name, committed.Round(time.Millisecond))
 		ratio := float64(tally.newBytes) / float64(wi.MovedBytes)
 		t.Logf("what_if add:%s predicted %d moved slots of %d (%.1f%%), %d bytes; the join copied %d new bytes: %.3f x the prediction",

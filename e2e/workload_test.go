@@ -221,7 +221,11 @@ func readOne(ks keySet, i int, addr string, o *outcomes) {
 }
 
 // reader reads random keys of [0, n) with R=2 from 4 goroutines until
-// stop is closed, at most maxReads in all.
+// stop is closed, at most maxReads in all, paced to about readsPerSecond
+// so that it samples the whole change without taking the 2 cores the
+// transfer runs on.
+const readsPerSecond = 1000
+
 type reader struct {
 	stop chan struct{}
 	once sync.Once // closes stop
@@ -240,11 +244,13 @@ func startReader(t *testing.T, ks keySet, n int, ts *targets, maxReads int) *rea
 		go func() {
 			defer rd.wg.Done()
 			r := rand.New(rand.NewPCG(seed, uint64(w)))
+			pace := time.NewTicker(workers * time.Second / readsPerSecond)
+			defer pace.Stop()
 			for range maxReads / workers {
 				select {
 				case <-rd.stop:
 					return
-				default:
+				case <-pace.C:
 				}
 				readOne(ks, r.IntN(n), ts.pick(r), rd.out)
 			}
