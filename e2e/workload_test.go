@@ -220,12 +220,13 @@ func readOne(ks keySet, i int, addr string, o *outcomes) {
 	}
 }
 
+// readsPerSecond paces the reader.
+const readsPerSecond = 1000
+
 // reader reads random keys of [0, n) with R=2 from 4 goroutines until
 // stop is closed, at most maxReads in all, paced to about readsPerSecond
 // so that it samples the whole change without taking the 2 cores the
 // transfer runs on.
-const readsPerSecond = 1000
-
 type reader struct {
 	stop chan struct{}
 	once sync.Once // closes stop
