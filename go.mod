@@ -15,6 +15,7 @@ require (
 	github.com/tidwall/redcon v1.6.4
 	github.com/vmihailenco/msgpack/v5 v5.4.1
 	go.yaml.in/yaml/v3 v3.0.5
+	golang.org/x/time v0.16.0
 	pgregory.net/rapid v1.3.0
 )
 

@@ -47,6 +47,10 @@ func newHintCluster(t *testing.T, deadline time.Time) *hintCluster {
 				seeds += "  - " + addr(ports[4*j+3]) + "\n"
 			}
 		}
+		boot := "false"
+		if i == 0 {
+			boot = "true" // n1 starts the cluster; the others join it
+		}
 		cfg := fmt.Sprintf(`node:
   name: %s
 listen:
@@ -55,7 +59,8 @@ listen:
   rpc: %s
   gossip: %s
 seeds:
-%scluster:
+%sbootstrap: %s
+cluster:
   replication: 2
 quorum:
   w: "2"
@@ -66,7 +71,7 @@ gossip:
   profile: local
 hints:
   retry_interval: 500ms
-`, name, addr(ports[4*i]), addr(ports[4*i+1]), addr(ports[4*i+2]), addr(ports[4*i+3]), seeds)
+`, name, addr(ports[4*i]), addr(ports[4*i+1]), addr(ports[4*i+2]), addr(ports[4*i+3]), seeds, boot)
 		path := filepath.Join(c.dir, name+".yaml")
 		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 			t.Fatal(err)

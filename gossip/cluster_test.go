@@ -30,7 +30,8 @@ type testNode struct {
 	g    *Gossip
 	logw *testLogWriter
 
-	ring atomic.Pointer[ring.Ring] // rebuilt by OnRingChange
+	ring  atomic.Pointer[ring.Ring] // rebuilt by OnRingChange
+	plans *planRecorder             // what OnPlanChange reported
 
 	mu       sync.Mutex // guards liveness, history and ringErr
 	liveness map[string]Liveness
@@ -46,6 +47,7 @@ type nodeOpts struct {
 	rejoin time.Duration
 	// maxStreams is Config.MaxConcurrentStreams; 0 keeps the default.
 	maxStreams int
+	bootstrap  bool // Config.Bootstrap
 }
 
 // startNode starts a node with the local profile on an in-memory network;
@@ -57,7 +59,7 @@ type nodeOpts struct {
 func startNode(t, owner *testing.T, name, dir string, o nodeOpts) *testNode {
 	t.Helper()
 	lg, w := newTestLogger(owner, slog.LevelInfo)
-	n := &testNode{name: name, dir: dir, logw: w, liveness: map[string]Liveness{}, history: map[string][]Liveness{}}
+	n := &testNode{name: name, dir: dir, logw: w, plans: newPlanRecorder(), liveness: map[string]Liveness{}, history: map[string][]Liveness{}}
 	tr, err := o.net.NewTransport(o.addr)
 	if err != nil {
 		t.Fatalf("start %s: %v", name, err)
@@ -66,6 +68,8 @@ func startNode(t, owner *testing.T, name, dir string, o nodeOpts) *testNode {
 	cfg.Name, cfg.Dir, cfg.Transport, cfg.Seeds, cfg.SecretKey = name, dir, tr, o.seeds, o.key
 	cfg.RejoinInterval = o.rejoin
 	cfg.MaxConcurrentStreams = o.maxStreams
+	cfg.Bootstrap = o.bootstrap
+	cfg.OnPlanChange = n.plans.record
 	cfg.Meta = Meta{RPC: "rpc-" + name, HTTP: "http-" + name, RESP: "resp-" + name, Proto: 1}
 	cfg.Logger = lg.With("test_node", name)
 	cfg.OnRingChange = func(members []string) {
@@ -311,7 +315,7 @@ func testCluster(t *testing.T) {
 			t.Errorf("n4 sees n5 as %q, want removed", st)
 		}
 		// Persisted: a fresh load of n3's file shows the removal.
-		m, err := loadState(nodes[2].dir, "n3")
+		m, _, err := loadState(nodes[2].dir, "n3")
 		if err != nil || m["n5"].Status != StatusRemoved {
 			t.Errorf("n3's persisted map: n5 = %+v, err %v", m["n5"], err)
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/ringkv/ringkv/ring"
 )
 
 // Profiles select memberlist timers.
@@ -91,6 +92,20 @@ type Config struct {
 	// (alive, suspect, dead), on the same goroutine as OnRingChange, in the
 	// order the changes were seen. Optional.
 	OnLiveness func(name string, l Liveness)
+	// OnPlanChange is called with the cluster plan each time it changes,
+	// by Propose or from a peer, and once soon after New with the plan the
+	// node starts with (the zero Plan if none is known). Calls are
+	// coalesced (always the plan held at the time of the call, so a
+	// quick succession of plans may be reported once), serial, on the
+	// same goroutine as OnRingChange, never under memberlist's locks. The
+	// plan's slices are shared: do not modify them. Optional.
+	OnPlanChange func(p ring.Plan)
+	// Bootstrap lets a node that knows no plan and has never seen a peer
+	// (its persisted map holds no other node) start a new cluster: New
+	// makes the first plan, with this node alone. Without it such a node
+	// waits for a peer's plan. The node package sets it for a node started
+	// without seeds or with --bootstrap. Default false.
+	Bootstrap bool
 }
 
 // DefaultConfig returns a Config with every default filled in; Name and Dir

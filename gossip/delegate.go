@@ -40,7 +40,8 @@ func (d *delegate) NodeMeta(limit int) []byte {
 }
 
 // NotifyMsg receives our user messages: gossiped or directly sent rows of
-// the ring map. memberlist may reuse buf after we return; decoding copies.
+// the ring map, plans, goodbyes. memberlist may reuse buf after we return;
+// decoding copies.
 func (d *delegate) NotifyMsg(buf []byte) {
 	defer recoverPanic(d.g.log, &d.g.panics, "NotifyMsg")
 	if len(buf) == 0 {
@@ -48,12 +49,20 @@ func (d *delegate) NotifyMsg(buf []byte) {
 	}
 	switch buf[0] {
 	case msgRows:
-		delta, err := DecodeState(buf[1:])
+		delta, plan, err := DecodeState(buf[1:])
 		if err != nil {
-			d.g.log.Warn("dropping bad ring-membership message", "err", err)
+			d.g.badStateLog.warn(d.g.log, d.g.cfg.now(), "dropping bad ring-membership message", "err", err)
 			return
 		}
 		d.g.mergeRemote(delta, false)
+		d.g.mergePlan(plan, "rows message")
+	case msgPlan:
+		plan, err := decodePlan(buf[1:])
+		if err != nil {
+			d.g.refusePlan("plan message", err)
+			return
+		}
+		d.g.mergePlan(plan, "plan message")
 	case msgBye:
 		name := string(buf[1:])
 		if validName(name) != nil {
@@ -74,24 +83,27 @@ func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
 	return d.g.bcast.GetBroadcasts(overhead, limit)
 }
 
-// LocalState returns the whole ring map for a push-pull exchange.
+// LocalState returns the whole ring map and the plan for a push-pull
+// exchange.
 func (d *delegate) LocalState(join bool) []byte {
 	defer recoverPanic(d.g.log, &d.g.panics, "LocalState")
-	return EncodeState(d.g.ringSnapshot())
+	return EncodeState(d.g.stateSnapshot())
 }
 
-// MergeRemoteState merges a peer's whole ring map from a push-pull.
+// MergeRemoteState merges a peer's whole ring map and plan from a
+// push-pull.
 func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 	defer recoverPanic(d.g.log, &d.g.panics, "MergeRemoteState")
 	if len(buf) == 0 {
 		return
 	}
-	m, err := DecodeState(buf)
+	m, plan, err := DecodeState(buf)
 	if err != nil {
-		d.g.log.Warn("dropping bad ring-membership state from push-pull", "err", err)
+		d.g.badStateLog.warn(d.g.log, d.g.cfg.now(), "dropping bad ring-membership state from push-pull", "err", err)
 		return
 	}
 	d.g.mergeRemote(m, true)
+	d.g.mergePlan(plan, "push-pull")
 }
 
 // NotifyJoin, NotifyLeave and NotifyUpdate run under memberlist's node lock:
@@ -141,27 +153,28 @@ func nodeAddr(n *memberlist.Node) string {
 	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
 }
 
-// rowBroadcast is one ring-map row queued for gossip. Named by node, so a
-// newer row for the same node replaces an older one still in the queue.
-type rowBroadcast struct {
+// namedBroadcast is one message queued for gossip: a ring-map row (named
+// "ring:" and the node) or the plan (named "plan"). A newer message of the
+// same name replaces an older one still in the queue.
+type namedBroadcast struct {
 	name string
 	msg  []byte
 }
 
-var _ memberlist.NamedBroadcast = (*rowBroadcast)(nil)
+var _ memberlist.NamedBroadcast = (*namedBroadcast)(nil)
 
-// Invalidates reports whether other is an older row for the same node.
-func (b *rowBroadcast) Invalidates(other memberlist.Broadcast) bool {
+// Invalidates reports whether other is an older message of the same name.
+func (b *namedBroadcast) Invalidates(other memberlist.Broadcast) bool {
 	nb, ok := other.(memberlist.NamedBroadcast)
 	return ok && nb.Name() == b.Name()
 }
 
-// Name identifies the row's node.
-func (b *rowBroadcast) Name() string { return "ring:" + b.name }
+// Name identifies what the message is about.
+func (b *namedBroadcast) Name() string { return b.name }
 
-// Message returns the encoded row.
-func (b *rowBroadcast) Message() []byte { return b.msg }
+// Message returns the encoded message.
+func (b *namedBroadcast) Message() []byte { return b.msg }
 
 // Finished is a no-op: delivery is made certain by push-pull, not by
 // counting retransmits.
-func (b *rowBroadcast) Finished() {}
+func (b *namedBroadcast) Finished() {}

@@ -1,13 +1,31 @@
 // Package gossip gives a node its view of the cluster, on
 // hashicorp/memberlist: who is alive (liveness), how to reach them
-// (metadata), and who owns partitions (ring membership).
+// (metadata), who wants to be in the ring (ring membership) and which
+// ring serves and where data is moving (the cluster plan, ring.Plan).
 //
 // Ring membership is not liveness. Liveness (Alive, Suspect, Dead) is
 // memberlist's failure detector and changes by itself. Ring membership is a
 // small map node -> Entry{Status, Version, Addr} that changes only when a
-// node starts (it becomes joined), leaves (Leave: left) or is removed by an
-// operator (Remove: removed). A crash changes nothing in the map: requests
-// skip the dead node and its writes become hints.
+// node starts (it becomes joined), starts leaving (StartLeave: leaving),
+// has left (Leave: left) or is removed by an operator (Remove: removed). A
+// crash changes nothing in the map: requests skip the dead node and its
+// writes become hints. The rows express intent; which ring serves is the
+// plan.
+//
+// # The plan
+//
+// Next to the map each node holds the cluster's ring.Plan (Plan,
+// OnPlanChange). Merging keeps the greater under Plan.Compare, so it
+// converges like the map. A plan from outside is taken only if it passes
+// Plan.Validate, has valid gossip names, an epoch of at most 2^48 and a
+// version at most a day ahead of the clock. It spreads the same three ways
+// as rows: whole in push-pull, as a named broadcast (msgPlan; a newer plan
+// replaces an older one queued; a plan too large for a gossip packet is
+// not queued), and directly over TCP from Propose. At New, a data
+// directory from before plans (state file format 1) gives a plan of its
+// map's ring members at version 0; a node with no plan that has never seen
+// a peer makes, with Config.Bootstrap, the first plan of a new cluster
+// (itself alone); any other node without a plan waits for a peer's.
 //
 // # The membership map
 //
@@ -29,18 +47,24 @@
 // # Wire and disk formats
 //
 // Node metadata: msgpack map {r: rpc, h: http, s: resp, p: proto}, at most
-// memberlist.MetaMaxSize (512) bytes. Map on the wire: msgpack array
-// [format=1, [[name, status, version, addr], ...]] with rows sorted by name;
-// a user message is one type byte (1 = rows) followed by that encoding.
-// On disk: ring-membership.json in the node's data directory,
-// {"format":1,"node":NAME,"members":{NAME:{"status","version","addr"}}},
-// replaced atomically (temp file, fsync, rename, directory fsync).
+// memberlist.MetaMaxSize (512) bytes. Push-pull state: msgpack array
+// [format=2, [[name, status, version, addr], ...], plan or nil] with rows
+// sorted by name and a plan as [epoch, version, [members], [target] or
+// nil]; format 1, [1, rows], is still read (a node from before plans). A
+// user message is one type byte followed by its body: 1 = a row delta in
+// format 1 (which older nodes read), 2 = goodbye (the sender's name), 3 =
+// a plan. On disk: ring-membership.json in the node's data directory,
+// {"format":2,"node":NAME,"members":{NAME:{"status","version","addr"}},
+// "plan":{"epoch","version","members","target"}} ("plan" absent while
+// none is known; format 1 files, without it, still load), replaced
+// atomically (temp file, fsync, rename, directory fsync).
 //
 // # memberlist traps and how they are handled
 //
 //   - Event callbacks run under memberlist's node lock: the delegate copies
 //     the node into an unbounded queue and returns; one event goroutine
-//     updates the peer table and calls OnRingChange/OnLiveness.
+//     updates the peer table and calls OnRingChange, OnPlanChange and
+//     OnLiveness.
 //   - A graceful leave and a failure both arrive as NotifyLeave, and in
 //     memberlist v0.7.0 the Node's State field is never filled in (the
 //     internal nodeState.State shadows it), so it cannot tell them apart:

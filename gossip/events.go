@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/ringkv/ringkv/ring"
 )
 
 // evKind is the memberlist callback an event came from.
@@ -81,12 +82,13 @@ type peer struct {
 }
 
 // run is the event goroutine. It alone writes the peer table, persists the
-// ring map after remote changes and calls the user's callbacks, so callbacks
-// are serial and never run under memberlist's locks.
+// ring map and plan after remote changes and calls the user's callbacks,
+// so callbacks are serial and never run under memberlist's locks.
 func (g *Gossip) run() {
 	defer g.wg.Done()
 	var lastRing []string
-	delivered := false
+	var lastPlan ring.Plan
+	delivered, planDelivered := false, false
 	for {
 		select {
 		case <-g.stop:
@@ -105,6 +107,16 @@ func (g *Gossip) run() {
 				g.log.Info("ring membership changed", "members", ring)
 				if g.cfg.OnRingChange != nil {
 					g.cfg.OnRingChange(slices.Clone(ring))
+				}
+			}
+			// Coalesced like the ring: several changes between two wake-ups
+			// are reported once, with the plan held now.
+			if plan := g.Plan(); !planDelivered || !plan.Equal(lastPlan) {
+				planDelivered, lastPlan = true, plan
+				g.log.Info("plan changed", "epoch", plan.Epoch, "version", plan.Version,
+					"members", plan.Members, "target", plan.Target)
+				if g.cfg.OnPlanChange != nil {
+					g.cfg.OnPlanChange(plan)
 				}
 			}
 		}

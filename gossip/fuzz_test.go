@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/ringkv/ringkv/ring"
 )
 
 // FuzzParseState feeds the ring-membership file read at start: no panic,
@@ -23,10 +24,18 @@ func FuzzParseState(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	plan := ring.NewPlan([]string{"n1", "n2"}, 7).MoveTo([]string{"n2"}, 8)
+	b, err := json.MarshalIndent(stateFileBody{Format: stateFileFormat, Node: "n1", Members: Map{}, Plan: &plan}, "", "  ")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
 	f.Add([]byte(`{"format":1,"node":"n1","members":null}`))
 	f.Add([]byte(`{"format":1,"node":"n1","members":{"n1":{"status":"joined","version":-1}}}`))
+	f.Add([]byte(`{"format":2,"node":"n1","members":{},"plan":{"epoch":0,"version":3,"members":[]}}`))
+	f.Add([]byte(`{"format":2,"node":"n1","members":{},"plan":{"epoch":2,"version":3,"members":["a"],"target":null}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := parseState(b, "n1")
+		m, p, err := parseState(b, "n1")
 		if err != nil {
 			return
 		}
@@ -36,16 +45,22 @@ func FuzzParseState(f *testing.F) {
 		if err := m.Validate(); err != nil {
 			t.Fatalf("accepted an invalid map: %v", err)
 		}
-		enc, err := json.Marshal(stateFileBody{Format: stateFileFormat, Node: "n1", Members: m})
+		if err := checkPlan(p); err != nil || (!p.Known() && !cmp.Equal(p, ring.Plan{})) {
+			t.Fatalf("accepted plan %+v: %v", p, err)
+		}
+		enc, err := encodeStateFile("n1", m, p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		again, err := parseState(enc, "n1")
+		again, againPlan, err := parseState(enc, "n1")
 		if err != nil {
-			t.Fatalf("re-parse of a saved map failed: %v", err)
+			t.Fatalf("re-load of a saved state failed: %v", err)
 		}
 		if diff := cmp.Diff(m, again); diff != "" {
-			t.Fatalf("parse(save(m)) != m:\n%s", diff)
+			t.Fatalf("load(save(m)) != m:\n%s", diff)
+		}
+		if diff := cmp.Diff(p, againPlan); diff != "" {
+			t.Fatalf("load(save(plan)) != plan:\n%s", diff)
 		}
 	})
 }
@@ -54,11 +69,14 @@ func FuzzParseState(f *testing.F) {
 // does: as a user message (NotifyMsg, from a datagram or a stream) and as
 // push-pull state (MergeRemoteState). Whatever the bytes, no panic, no row
 // ahead of the clock's limit, no name in the map that was neither there
-// nor seen by memberlist, and pending and the map stay within bounds.
+// nor seen by memberlist, pending and the map stay within bounds, and the
+// plan held is none or one this node accepts (checkPlan, version bound).
 func FuzzDelegateInput(f *testing.F) {
 	f.Add(encodeRowsMsg(Map{"peer": {StatusRemoved, 9, "127.0.0.1:7001"}}), false)
-	f.Add(EncodeState(Map{"self": {StatusLeft, math.MaxUint64, "127.0.0.1:7000"}, "fake": {StatusJoined, 1, "10.0.0.1:1"}}), true)
-	f.Add(EncodeState(Map{"member": {StatusJoined, 4, "127.0.0.1:7002"}}), true)
+	f.Add(EncodeState(Map{"self": {StatusLeft, math.MaxUint64, "127.0.0.1:7000"}, "fake": {StatusJoined, 1, "10.0.0.1:1"}}, ring.Plan{}), true)
+	f.Add(EncodeState(Map{"member": {StatusJoined, 4, "127.0.0.1:7002"}}, ring.NewPlan([]string{"member", "self"}, 5)), true)
+	f.Add(encodePlanMsg(ring.NewPlan([]string{"peer"}, math.MaxUint64)), false)
+	f.Add(encodePlanMsg(ring.NewPlan([]string{"a", "b"}, 9).MoveTo([]string{"b", "c"}, 10)), false)
 	f.Add(append([]byte{msgBye}, "peer"...), false)
 	f.Add([]byte{msgRows, 0x92, 0x01, 0xdd, 0x7f, 0xff, 0xff, 0xff}, false)
 	f.Fuzz(func(t *testing.T, b []byte, pushPull bool) {
@@ -71,8 +89,8 @@ func FuzzDelegateInput(f *testing.F) {
 			d.NotifyMsg(b)
 		}
 		limit := versionAt(testNow) + maxVersionLead
-		ring := g.Ring()
-		for name, e := range ring {
+		rows := g.Ring()
+		for name, e := range rows {
 			switch name {
 			case "self", "peer", "member":
 			default:
@@ -82,14 +100,21 @@ func FuzzDelegateInput(f *testing.F) {
 				t.Errorf("row %q at version %d, limit %d", name, e.Version, limit)
 			}
 		}
-		if err := ring.Validate(); err != nil {
+		if err := rows.Validate(); err != nil {
 			t.Errorf("map invalid after input: %v", err)
 		}
 		g.mu.Lock()
 		pending := len(g.pending)
 		g.mu.Unlock()
-		if pending > maxPending || len(ring) > maxRows {
-			t.Errorf("%d pending, %d rows", pending, len(ring))
+		if pending > maxPending || len(rows) > maxRows {
+			t.Errorf("%d pending, %d rows", pending, len(rows))
+		}
+		if p := g.Plan(); p.Known() {
+			if err := g.acceptable(p); err != nil {
+				t.Errorf("took plan %+v: %v", p, err)
+			}
+		} else if !cmp.Equal(p, ring.Plan{}) {
+			t.Errorf("unknown plan is not the zero Plan: %+v", p)
 		}
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/ringkv/ringkv/ring"
 )
 
 // Gossip is one node's membership: a memberlist instance for liveness and
@@ -30,10 +31,14 @@ type Gossip struct {
 	// memberlist starts, so every delegate call sees it.
 	addr string
 
-	mu sync.Mutex // guards ring, reassert and pending
+	mu sync.Mutex // guards ring, reassert and pending, and orders writes of plan
 	// ring is the ring-membership map; replaced, never modified in place,
 	// so snapshots may be shared.
 	ring Map
+	// plan is the cluster plan (nil: none known, as the zero Plan). It is
+	// replaced, never modified, and only under mu, so a compare and store
+	// is atomic; readers (Plan) take no lock.
+	plan atomic.Pointer[ring.Plan]
 	// reassert is true until the first push-pull with a peer: a row saying
 	// this node left or was removed that arrives by then predates this
 	// process, and a node that starts joins the ring, so it is overruled.
@@ -59,9 +64,9 @@ type Gossip struct {
 	// busyStreams counts streams closed at Config.MaxConcurrentStreams.
 	busyStreams atomic.Uint64
 
-	// refusedLog and droppedLog keep a flood of hostile rows from
-	// flooding the log as well.
-	refusedLog, droppedLog, streamLog, busyLog logLimiter
+	// refusedLog, droppedLog, badStateLog and planLog keep a flood of
+	// hostile rows or plans from flooding the log as well.
+	refusedLog, droppedLog, streamLog, busyLog, badStateLog, planLog logLimiter
 
 	joined   chan struct{} // closed once seeds answered (or there are none)
 	joinOnce sync.Once
@@ -74,9 +79,16 @@ type Gossip struct {
 	started bool       // guarded by lifeMu
 }
 
-// New loads the ring map persisted in cfg.Dir, marks this node joined,
-// starts memberlist on the configured address and the event goroutine. It
-// does not contact seeds: Start does, in the background.
+// New loads the ring map and plan persisted in cfg.Dir, marks this node
+// joined (unless it is leaving: a leave survives restarts), starts
+// memberlist on the configured address and the event goroutine. It does
+// not contact seeds: Start does, in the background.
+//
+// Without a persisted plan it makes one (docs/gossip.md, "The plan"): from
+// a data directory from before plans, of the persisted map's ring members
+// at version 0; else, with cfg.Bootstrap and if it never saw a peer, the
+// first plan of a new cluster, this node alone; else none, until a peer's
+// arrives.
 func New(cfg Config) (*Gossip, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -90,7 +102,7 @@ func New(cfg Config) (*Gossip, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
-	loaded, err := loadState(cfg.Dir, cfg.Name)
+	loaded, plan, err := loadState(cfg.Dir, cfg.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -104,6 +116,14 @@ func New(cfg Config) (*Gossip, error) {
 		e.Version = now
 		loaded[name] = e
 	}
+	if plan.Known() && plan.Version > now+maxVersionLead {
+		// The clock went back by more than a day since it was saved:
+		// peers would refuse the plan, and plans made from it.
+		log.Warn("plan version is far ahead of the clock; bringing it back to the clock",
+			"epoch", plan.Epoch, "version", plan.Version, "clock", now)
+		plan.Version = now
+	}
+	plan = initialPlan(log, plan, loaded, cfg, now)
 	mc, err := cfg.memberlistConfig()
 	if err != nil {
 		return nil, err
@@ -120,6 +140,7 @@ func New(cfg Config) (*Gossip, error) {
 		joined:   make(chan struct{}),
 		stop:     make(chan struct{}),
 	}
+	g.plan.Store(&plan)
 	empty := map[string]peer{}
 	g.peers.Store(&empty)
 	g.bcast = &memberlist.TransmitLimitedQueue{
@@ -188,11 +209,16 @@ func New(cfg Config) (*Gossip, error) {
 		return nil, fmt.Errorf("gossip: memberlist advertises %s, not %s as its transport reported a moment before; the network interfaces changed while starting", got, addr)
 	}
 
-	// A node that starts joins the ring. Bump the row only if it says
-	// otherwise, so restarts do not inflate versions.
+	// A node that starts joins the ring, or stays leaving if it was: an
+	// operator's leave is not undone by a crash. Bump the row only if it
+	// says otherwise, so restarts do not inflate versions.
 	g.mu.Lock()
-	if cur, ok := g.ring[cfg.Name]; !ok || cur.Status != StatusJoined || cur.Addr != addr {
-		g.ring = g.ring.Set(cfg.Name, StatusJoined, addr, now)
+	if cur, ok := g.ring[cfg.Name]; !ok || !cur.Status.InRing() || cur.Addr != addr {
+		status := StatusJoined
+		if ok && cur.Status == StatusLeaving {
+			status = StatusLeaving
+		}
+		g.ring = g.ring.Set(cfg.Name, status, addr, now)
 	}
 	self := g.ring[cfg.Name]
 	g.mu.Unlock()
@@ -201,13 +227,58 @@ func New(cfg Config) (*Gossip, error) {
 		return nil, err
 	}
 	g.queueRows(Map{cfg.Name: self})
+	if plan.Known() {
+		g.queuePlan(plan)
+	}
 	log.Info("gossip started", "addr", addr, "profile", cfg.Profile,
-		"encrypted", len(cfg.SecretKey) > 0, "ring_version", self.Version, "ring_members", g.RingMembers())
+		"encrypted", len(cfg.SecretKey) > 0, "ring_version", self.Version, "ring_members", g.RingMembers(),
+		"status", self.Status, "plan_epoch", plan.Epoch)
 
 	g.wg.Add(1)
 	go g.run()
 	g.markDirty()
 	return g, nil
+}
+
+// initialPlan returns the plan a node starts with (TRANSFER.md section
+// 4): the persisted one if known (a data directory from before plans has
+// the plan of its map's ring members, see parseState); else, with
+// cfg.Bootstrap and a map that holds no other node (this node has never
+// seen a peer), the first plan of a new cluster, this node alone; else
+// none, until a peer's arrives. A node that has seen peers does not
+// bootstrap: they hold the cluster's plan, and a plan of this node alone,
+// made now, would beat a first plan the cluster made earlier.
+func initialPlan(log *slog.Logger, persisted ring.Plan, loaded Map, cfg Config, now uint64) ring.Plan {
+	if persisted.Known() {
+		if persisted.Version == 0 {
+			log.Info("holding the plan made from the membership map of a build from before plans (version 0: any plan the cluster made wins)",
+				"epoch", persisted.Epoch, "members", persisted.Members)
+		}
+		return persisted
+	}
+	var others []string
+	for _, name := range loaded.Names() {
+		if name != cfg.Name {
+			others = append(others, name)
+		}
+	}
+	switch {
+	case !cfg.Bootstrap:
+		log.Info("no plan known yet: waiting for a peer's")
+		return ring.Plan{}
+	case len(others) > 0:
+		log.Warn("not bootstrapping a new cluster: this node has seen other nodes but learnt no plan; waiting for theirs",
+			"peers", others)
+		return ring.Plan{}
+	}
+	p := ring.NewPlan([]string{cfg.Name}, now)
+	if err := checkPlan(p); err != nil {
+		// Config.Validate admits only names a plan admits.
+		log.Error("could not make the first plan; waiting for a peer's", "err", err)
+		return ring.Plan{}
+	}
+	log.Info("bootstrapping a new cluster: the first plan has this node alone", "version", p.Version)
+	return p
 }
 
 // Start joins the seeds, retrying in the background until one answers, and
@@ -419,6 +490,14 @@ func (g *Gossip) ringSnapshot() Map {
 	return g.ring
 }
 
+// stateSnapshot returns the current map and plan, taken together; callers
+// must not modify them.
+func (g *Gossip) stateSnapshot() (Map, ring.Plan) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.ring, g.Plan()
+}
+
 // mergeRemote folds rows from a peer into the map. fullSync marks a
 // push-pull (whole map) as opposed to a broadcast row. Rows that changed
 // are re-gossiped, so news spreads epidemically rather than only from its
@@ -471,17 +550,18 @@ func (g *Gossip) mergeRemote(m Map, fullSync bool) {
 		next := Merge(g.ring, accepted)
 		if self, ok := next[g.cfg.Name]; ok {
 			switch {
-			case self.Status == StatusJoined && self.Addr != g.addr:
+			case self.Status.InRing() && self.Addr != g.addr:
 				// A peer knew a newer row for us with the address of an
 				// earlier run: correct it so re-joins find us.
-				next = next.Set(g.cfg.Name, StatusJoined, g.addr, now)
-			case self.Status != StatusJoined && g.reassert:
+				next = next.Set(g.cfg.Name, self.Status, g.addr, now)
+			case !self.Status.InRing() && g.reassert:
 				// A leave/remove from before this process started: starting
-				// means joining, so answer with a newer row.
+				// means joining, so answer with a newer row. (Leaving is
+				// kept: a leave in progress survives restarts.)
 				g.log.Info("overruling a ring status for this node that predates its start",
 					"status", self.Status, "version", self.Version)
 				next = next.Set(g.cfg.Name, StatusJoined, g.addr, now)
-			case self.Status != StatusJoined && g.ring[g.cfg.Name].Status == StatusJoined:
+			case !self.Status.InRing() && g.ring[g.cfg.Name].Status.InRing():
 				g.log.Warn("this node was taken out of the ring by another node while running; it owns no partitions until restarted",
 					"status", self.Status, "version", self.Version)
 			}
@@ -535,7 +615,7 @@ func (g *Gossip) promotePending(name string) {
 // queueRows queues one broadcast per changed row.
 func (g *Gossip) queueRows(rows Map) {
 	for name, e := range rows {
-		g.bcast.QueueBroadcast(&rowBroadcast{name: name, msg: encodeRowsMsg(Map{name: e})})
+		g.bcast.QueueBroadcast(&namedBroadcast{name: "ring:" + name, msg: encodeRowsMsg(Map{name: e})})
 	}
 }
 
@@ -547,13 +627,14 @@ func (g *Gossip) markDirty() {
 	}
 }
 
-// persist writes the current map to the data directory. Writes are
-// serialised and each takes a fresh snapshot, so a later write never
-// carries an older map than an earlier one.
+// persist writes the current map and plan to the data directory. Writes
+// are serialised and each takes a fresh snapshot, so a later write never
+// carries an older map or plan than an earlier one.
 func (g *Gossip) persist() error {
 	g.persistMu.Lock()
 	defer g.persistMu.Unlock()
-	return saveState(g.cfg.Dir, g.cfg.Name, g.ringSnapshot())
+	m, p := g.stateSnapshot()
+	return saveState(g.cfg.Dir, g.cfg.Name, m, p)
 }
 
 // logLimiter lets one log line through per logEvery and counts the rest.

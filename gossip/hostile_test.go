@@ -9,9 +9,11 @@ import (
 	"log"
 	"log/slog"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -19,6 +21,8 @@ import (
 
 	"github.com/hashicorp/memberlist"
 	"github.com/ringkv/ringkv/gossip/gossiptest"
+	"github.com/ringkv/ringkv/ring"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // testNow is the fixed wall clock of the hostile-input tests.
@@ -145,7 +149,7 @@ func TestFakeMembersStayOutOfTheRing(t *testing.T) {
 		return m
 	}
 	d.NotifyMsg(encodeRowsMsg(fakes("bcast")))
-	d.MergeRemoteState(EncodeState(fakes("pushpull")), false)
+	d.MergeRemoteState(EncodeState(fakes("pushpull"), ring.Plan{}), false)
 	want := []string{"peer", "self"}
 	if got := g.RingMembers(); !slices.Equal(got, want) {
 		t.Fatalf("ring after fake rows = %v, want %v", got, want)
@@ -160,9 +164,9 @@ func TestFakeMembersStayOutOfTheRing(t *testing.T) {
 	// memberlist join is dropped, and the next push-pull after the join
 	// brings it.
 	lateRow := Map{"late": {StatusJoined, 1, "127.0.0.1:7002"}}
-	d.MergeRemoteState(EncodeState(lateRow), false)
+	d.MergeRemoteState(EncodeState(lateRow, ring.Plan{}), false)
 	g.applyEvent(nodeEvent{kind: evJoin, name: "late", addr: "127.0.0.1:7002"})
-	d.MergeRemoteState(EncodeState(lateRow), false)
+	d.MergeRemoteState(EncodeState(lateRow, ring.Plan{}), false)
 	if got := g.RingMembers(); !slices.Equal(got, []string{"late", "peer", "self"}) {
 		t.Errorf("after late joined memberlist the ring is %v", got)
 	}
@@ -193,11 +197,11 @@ func TestMapRowLimit(t *testing.T) {
 	for i := range maxRows + 1 {
 		big[fmt.Sprintf("n%05d", i)] = Entry{StatusRemoved, 1, ""}
 	}
-	if _, err := DecodeState(EncodeState(big)); !errors.Is(err, ErrBadState) {
+	if _, _, err := DecodeState(EncodeState(big, ring.Plan{})); !errors.Is(err, ErrBadState) {
 		t.Errorf("DecodeState(%d rows) = %v, want ErrBadState", len(big), err)
 	}
 	delete(big, "n00000")
-	if _, err := DecodeState(EncodeState(big)); err != nil {
+	if _, _, err := DecodeState(EncodeState(big, ring.Plan{})); err != nil {
 		t.Errorf("DecodeState(%d rows) = %v", len(big), err)
 	}
 
@@ -242,12 +246,14 @@ func testHostileRowsLeaveTheRingAlone(t *testing.T) {
 		if i > 1 {
 			seeds = []string{nodes[0].addr}
 		}
-		nodes = append(nodes, startNode(t, t, fmt.Sprintf("n%d", i), t.TempDir(), nodeOpts{net: mn, seeds: seeds}))
+		nodes = append(nodes, startNode(t, t, fmt.Sprintf("n%d", i), t.TempDir(), nodeOpts{net: mn, seeds: seeds, bootstrap: i == 1}))
 	}
 	all := names(nodes)
 	waitRing(t, nodes, all)
 	waitAlive(t, nodes)
 	before := nodes[0].ring.Load()
+	plan := nodes[0].g.Plan()
+	waitPlan(t, "bootstrap", nodes, plan)
 
 	hostile := Map{}
 	for i := range 40 {
@@ -298,6 +304,45 @@ func testHostileRowsLeaveTheRingAlone(t *testing.T) {
 	}
 	if !nodes[0].logw.contains("refusing ring-membership rows with a version far ahead") {
 		t.Error("n1 did not log the refused rows")
+	}
+
+	// Plans no honest node makes, by datagram and by direct stream: all
+	// refused, and the nodes keep the plan they had.
+	wire := func(p wirePlan) []byte {
+		b, err := msgpack.Marshal(&p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return append([]byte{msgPlan}, b...)
+	}
+	now := versionAt(time.Now())
+	for _, bad := range [][]byte{
+		wire(wirePlan{Epoch: plan.Epoch + 1, Version: math.MaxUint64, Members: []string{"rogue"}}),
+		wire(wirePlan{Epoch: math.MaxUint64, Version: now, Members: []string{"rogue"}}),
+		wire(wirePlan{Epoch: plan.Epoch + 1, Version: now, Members: []string{"n2", "n1"}}),
+		wire(wirePlan{Epoch: plan.Epoch + 1, Version: now, Members: []string{"rogue/x"}}),
+		append([]byte{msgPlan}, bytes.Repeat([]byte{0x91}, 5000)...),
+	} {
+		for _, n := range nodes {
+			if err := rogue.SendToAddress(memberlist.Address{Addr: n.addr, Name: n.name}, bad); err != nil {
+				t.Fatal(err)
+			}
+			host, port, _ := net.SplitHostPort(n.addr)
+			pn, _ := strconv.Atoi(port)
+			if err := rogue.SendReliable(&memberlist.Node{Name: n.name, Addr: net.ParseIP(host), Port: uint16(pn)}, bad); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	time.Sleep(2 * time.Second)
+	synctest.Wait()
+	for _, n := range nodes {
+		if got := n.g.Plan(); !got.Equal(plan) {
+			t.Errorf("%s took a hostile plan: %+v", n.name, got)
+		}
+	}
+	if !nodes[1].logw.contains("refusing a cluster plan") {
+		t.Error("n2 did not log the refused plans")
 	}
 
 	// remove NODE for a dead node still works.

@@ -84,12 +84,26 @@ func (g *Gossip) Members() []Member {
 	return out
 }
 
+// StartLeave starts this node's graceful leave: its row becomes
+// StatusLeaving, persisted and announced as in Leave. A leaving node is
+// still a ring member; the claimant makes a plan without it, and the
+// node keeps serving as a source while its data moves. Once a stable
+// plan without it is agreed, the caller (the node package) calls Leave.
+// A leave survives restarts: New keeps a leaving row leaving. Calling it
+// while already leaving does nothing.
+//
+// Errors as for Leave.
+func (g *Gossip) StartLeave(ctx context.Context) error {
+	return g.change(ctx, g.cfg.Name, StatusLeaving, "start leave")
+}
+
 // Leave takes this node out of the ring: its row becomes StatusLeft, is
 // persisted, and is sent directly to every peer memberlist sees alive
 // before Leave returns (and gossiped as well). The node keeps running and
-// gossiping; call Shutdown to stop it. Handing the node's data to its
-// successors before leaving is not implemented yet: today Leave is the
-// bookkeeping step only.
+// gossiping; call Shutdown to stop it. Leave is the last step of a
+// graceful leave: the node package calls StartLeave first, waits until the
+// node's data has been handed off (a stable plan without it), then calls
+// Leave. Called alone it takes the node out without handing anything off.
 //
 // It returns an error if the change could not be persisted, or if alive
 // peers exist and none acknowledged before ctx ended; the change is still
@@ -146,7 +160,7 @@ func (g *Gossip) change(ctx context.Context, name string, s Status, op string) e
 	if err := g.persist(); err != nil {
 		return fmt.Errorf("gossip: %s %q: %w", op, name, err)
 	}
-	return g.announce(ctx, op, row)
+	return g.announce(ctx, op, encodeRowsMsg(row))
 }
 
 // reachablePeers returns a private memberlist.Node (name and address only)
@@ -174,13 +188,13 @@ func (g *Gossip) reachablePeers() []*memberlist.Node {
 	return out
 }
 
-// announce sends rows reliably (TCP) to every peer memberlist sees alive and
-// waits until every send finished or ctx ended. It succeeds if at least one
-// peer took the rows: from there gossip and push-pull carry them to
-// everyone, including peers that were unreachable now.
-func (g *Gossip) announce(ctx context.Context, op string, rows Map) error {
+// announce sends a user message (rows or a plan) reliably (TCP) to every
+// peer memberlist sees alive and waits until every send finished or ctx
+// ended. It succeeds if at least one peer took it: from there gossip and
+// push-pull carry it to everyone, including peers that were unreachable
+// now.
+func (g *Gossip) announce(ctx context.Context, op string, msg []byte) error {
 	ml := g.mlist.Load()
-	msg := encodeRowsMsg(rows)
 	targets := g.reachablePeers()
 	if len(targets) == 0 {
 		g.log.Warn("no peer alive to tell; the change spreads when peers are reached", "op", op)

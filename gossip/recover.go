@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 )
 
-// Stats is a snapshot of a Gossip's counters.
+// Stats is a snapshot of a Gossip's counters and plan epoch.
 type Stats struct {
 	// RecoveredPanics counts panics recovered in the delegate methods
 	// memberlist calls, most of which handle a peer's bytes. Each is a
@@ -19,6 +19,8 @@ type Stats struct {
 	// BusyStreams counts incoming TCP streams closed unread because
 	// Config.MaxConcurrentStreams were already open.
 	BusyStreams uint64
+	// PlanEpoch is the epoch of the cluster plan held (0: none known).
+	PlanEpoch uint64
 }
 
 // Stats returns the counters.
@@ -27,6 +29,7 @@ func (g *Gossip) Stats() Stats {
 		RecoveredPanics: g.panics.Load(),
 		RefusedStreams:  g.refusedStreams.Load(),
 		BusyStreams:     g.busyStreams.Load(),
+		PlanEpoch:       g.Plan().Epoch,
 	}
 }
 

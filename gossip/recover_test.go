@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/ringkv/ringkv/ring"
 )
 
 // TestDelegateRecoversPanic: a panic while the delegate handles a peer's
@@ -20,7 +22,7 @@ func TestDelegateRecoversPanic(t *testing.T) {
 	rows := Map{"peer": {StatusJoined, 1, "127.0.0.1:7001"}}
 
 	d.NotifyMsg(encodeRowsMsg(rows))
-	d.MergeRemoteState(EncodeState(rows), false)
+	d.MergeRemoteState(EncodeState(rows, ring.Plan{}), false)
 	if got := g.Stats().RecoveredPanics; got != 2 {
 		t.Fatalf("RecoveredPanics = %d, want 2", got)
 	}
@@ -31,7 +33,7 @@ func TestDelegateRecoversPanic(t *testing.T) {
 	}
 
 	g.cfg.Now = now
-	d.MergeRemoteState(EncodeState(rows), false)
+	d.MergeRemoteState(EncodeState(rows, ring.Plan{}), false)
 	if _, ok := g.Ring()["peer"]; !ok {
 		t.Fatalf("a merge after the recovered panics was not taken: %v", g.Ring())
 	}

@@ -17,11 +17,13 @@ import (
 var ErrStreamTooLong = errors.New("gossip: stream exceeds the size limit")
 
 // DefaultMaxStreamBytes is the default Config.MaxStreamBytes: 2 MiB. A
-// push-pull of a 1024-member cluster (the ring map's row limit) with
-// realistic names, addresses and metadata is 222 kB before compression;
-// with 128-byte names, IPv6 and metadata near memberlist's 512-byte limit
-// it is 917 kB (TestLegitimatePushPullFits measures both). The cap is more
-// than twice the extreme case and nine times the realistic one.
+// push-pull of a 1024-member cluster (the ring map's row limit) in the
+// middle of a change (a plan with 1024 members and 1023 in its target)
+// with realistic names, addresses and metadata is 279 kB before
+// compression; with 128-byte names, IPv6 and metadata near memberlist's
+// 512-byte limit it is 1.18 MB (TestLegitimatePushPullFits measures
+// both). The cap is 1.7 times the extreme case and 7.5 times the
+// realistic one.
 const DefaultMaxStreamBytes = 2 << 20
 
 // DefaultMaxConcurrentStreams is the default Config.MaxConcurrentStreams.

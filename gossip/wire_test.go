@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/memberlist"
+	"github.com/ringkv/ringkv/ring"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -74,32 +75,36 @@ func TestStateRoundTrip(t *testing.T) {
 		"n2": {StatusRemoved, 9, ""},
 		"n3": {StatusLeaving, 1, "127.0.0.1:7947"},
 	}
-	b := EncodeState(m)
-	got, err := DecodeState(b)
+	p := ring.NewPlan([]string{"n1", "n3"}, 5)
+	b := EncodeState(m, p)
+	got, gotPlan, err := DecodeState(b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(m, got); diff != "" {
 		t.Errorf("round trip (-want +got):\n%s", diff)
 	}
-	if got, err := DecodeState(EncodeState(Map{})); err != nil || len(got) != 0 {
-		t.Errorf("empty map round trip = %v, %v", got, err)
+	if diff := cmp.Diff(p, gotPlan); diff != "" {
+		t.Errorf("plan round trip (-want +got):\n%s", diff)
+	}
+	if got, gotPlan, err := DecodeState(EncodeState(Map{}, ring.Plan{})); err != nil || len(got) != 0 || gotPlan.Known() {
+		t.Errorf("empty map round trip = %v, %+v, %v", got, gotPlan, err)
 	}
 	// Equal maps encode to equal bytes (rows sorted), whatever map order.
-	if string(b) != string(EncodeState(m.Clone())) {
+	if string(b) != string(EncodeState(m.Clone(), p)) {
 		t.Error("encoding is not deterministic")
 	}
 }
 
 func TestDecodeStateRejects(t *testing.T) {
-	enc := func(ws wireState) []byte {
-		b, err := msgpack.Marshal(&ws)
+	enc := func(ws any) []byte {
+		b, err := msgpack.Marshal(ws)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return b
 	}
-	good := EncodeState(Map{"n1": {StatusJoined, 1, "a:1"}})
+	good := EncodeState(Map{"n1": {StatusJoined, 1, "a:1"}}, ring.NewPlan([]string{"n1"}, 1))
 	tests := []struct {
 		name string
 		b    []byte
@@ -107,40 +112,91 @@ func TestDecodeStateRejects(t *testing.T) {
 		{"empty", nil},
 		{"truncated", good[:len(good)-2]},
 		{"trailing", append(append([]byte{}, good...), 0x00)},
-		{"future format", enc(wireState{Format: 2})},
-		{"duplicate row", enc(wireState{Format: 1, Rows: []row{{Name: "a", Status: StatusJoined}, {Name: "a", Status: StatusLeft}}})},
-		{"bad status", enc(wireState{Format: 1, Rows: []row{{Name: "a", Status: "zombie"}}})},
-		{"bad name", enc(wireState{Format: 1, Rows: []row{{Name: "", Status: StatusJoined}}})},
+		{"future format", enc(&wireState{Format: 3})},
+		{"format 1 with a plan", enc(&wireState{Format: 1, Plan: &wirePlan{Epoch: 1, Members: []string{"a"}}})},
+		{"format 2 without a plan field", enc(&wireStateV1{Format: 2})},
+		{"not an array", enc(map[string]int{"Format": 2})},
+		{"empty array", []byte{0x90}},
+		{"format not a number", enc([]any{"2", nil, nil})},
+		{"duplicate row", enc(&wireStateV1{Format: 1, Rows: []row{{Name: "a", Status: StatusJoined}, {Name: "a", Status: StatusLeft}}})},
+		{"bad status", enc(&wireState{Format: 2, Rows: []row{{Name: "a", Status: "zombie"}}})},
+		{"bad name", enc(&wireStateV1{Format: 1, Rows: []row{{Name: "", Status: StatusJoined}}})},
+		{"unsorted plan", enc(&wireState{Format: 2, Plan: &wirePlan{Epoch: 1, Members: []string{"b", "a"}}})},
+		{"plan with epoch 0", enc(&wireState{Format: 2, Plan: &wirePlan{Members: []string{"a"}}})},
+		{"plan with bad name", enc(&wireState{Format: 2, Plan: &wirePlan{Epoch: 1, Members: []string{"a/b"}}})},
 		{"forged array length", []byte{0x92, 0x01, 0xdd, 0x7f, 0xff, 0xff, 0xff}},
 		{"oversized", make([]byte, maxStateBytes+1)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := DecodeState(tc.b); !errors.Is(err, ErrBadState) {
+			if _, _, err := DecodeState(tc.b); !errors.Is(err, ErrBadState) {
 				t.Errorf("DecodeState = %v, want ErrBadState", err)
 			}
 		})
 	}
 }
 
+// FuzzDecodeState feeds push-pull state and row deltas, with and without
+// a plan: no panic, errors wrap ErrBadState, and whatever is accepted is
+// a valid map and a plan that passes checkPlan, which encode and decode
+// back unchanged.
 func FuzzDecodeState(f *testing.F) {
-	f.Add(EncodeState(Map{}))
-	f.Add(EncodeState(Map{"n1": {StatusJoined, 1, "127.0.0.1:1"}, "n2": {StatusRemoved, 4, ""}}))
+	plan := ring.NewPlan([]string{"n1", "n2"}, 1893553445000)
+	f.Add(EncodeState(Map{}, ring.Plan{}))
+	f.Add(EncodeState(Map{"n1": {StatusJoined, 1, "127.0.0.1:1"}, "n2": {StatusRemoved, 4, ""}}, plan))
+	f.Add(EncodeState(Map{"n1": {StatusLeaving, 1, "127.0.0.1:1"}}, plan.MoveTo([]string{"n2", "n3"}, 1893553445001)))
 	f.Add(encodeRowsMsg(Map{"x": {StatusLeft, 2, "h:2"}})[1:])
+	f.Add(encodePlanMsg(plan)[1:])
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := DecodeState(b)
+		m, p, err := DecodeState(b)
 		if err != nil {
 			if !errors.Is(err, ErrBadState) {
 				t.Fatalf("error %v does not wrap ErrBadState", err)
 			}
 			return
 		}
-		again, err := DecodeState(EncodeState(m))
+		if err := checkPlan(p); err != nil {
+			t.Fatalf("accepted a bad plan %+v: %v", p, err)
+		}
+		again, againPlan, err := DecodeState(EncodeState(m, p))
 		if err != nil {
-			t.Fatalf("re-decode of a decoded map failed: %v", err)
+			t.Fatalf("re-decode of a decoded state failed: %v", err)
 		}
 		if diff := cmp.Diff(m, again); diff != "" {
 			t.Fatalf("decode(encode(m)) != m:\n%s", diff)
+		}
+		if diff := cmp.Diff(p, againPlan); diff != "" {
+			t.Fatalf("decode(encode(plan)) != plan:\n%s", diff)
+		}
+	})
+}
+
+// FuzzDecodePlan feeds the body of a plan message: no panic, errors wrap
+// ErrBadState, and an accepted plan is known, passes checkPlan and encodes
+// and decodes back unchanged.
+func FuzzDecodePlan(f *testing.F) {
+	plan := ring.NewPlan([]string{"n1", "n2"}, 1893553445000)
+	f.Add(encodePlanMsg(plan)[1:])
+	f.Add(encodePlanMsg(plan.MoveTo([]string{"n3"}, 1893553445001))[1:])
+	f.Add([]byte{0x94, 0x01, 0x01, 0x91, 0xa1, 'a', 0xc0})
+	f.Add([]byte{0x94, 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x91, 0xa1, 'a', 0x90})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := decodePlan(b)
+		if err != nil {
+			if !errors.Is(err, ErrBadState) {
+				t.Fatalf("error %v does not wrap ErrBadState", err)
+			}
+			return
+		}
+		if err := checkPlan(p); err != nil || !p.Known() {
+			t.Fatalf("accepted plan %+v: %v", p, err)
+		}
+		again, err := decodePlan(encodePlanMsg(p)[1:])
+		if err != nil {
+			t.Fatalf("re-decode of a decoded plan failed: %v", err)
+		}
+		if diff := cmp.Diff(p, again); diff != "" {
+			t.Fatalf("decode(encode(plan)) != plan:\n%s", diff)
 		}
 	})
 }

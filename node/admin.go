@@ -2,7 +2,10 @@ package node
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 )
 
 // The admin routes: membership, ring inspection and ring changes. They sit
@@ -63,7 +66,7 @@ func (a *httpAPI) leave(w http.ResponseWriter, r *http.Request) {
 		a.adminError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, OKBody{OK: true, Message: "this node left the ring; stop it when convenient"})
+	writeJSON(w, http.StatusOK, OKBody{OK: true, Message: "this node is leaving: it hands its partitions to their new replicas, then leaves the ring and stops"})
 }
 
 // remove serves POST /v1/remove/{node}.
@@ -74,6 +77,23 @@ func (a *httpAPI) remove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, OKBody{OK: true, Message: name + " removed from the ring"})
+}
+
+// transferRate serves PUT /v1/transfer/rate?mb=X: this node's transfer
+// rate limit in MB/s (0 removes it), until the next restart.
+func (a *httpAPI) transferRate(w http.ResponseWriter, r *http.Request) {
+	vals, err := queryParams(r, "mb")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
+		return
+	}
+	mb, err := strconv.ParseFloat(vals.Get("mb"), 64)
+	if err != nil || math.IsNaN(mb) || mb < 0 || mb > maxTransferRateMB {
+		writeError(w, http.StatusBadRequest, ErrorBody{Error: fmt.Sprintf("mb must be a number of MB/s between 0 (no limit) and %d, got %q", maxTransferRateMB, vals.Get("mb"))})
+		return
+	}
+	a.admin.SetTransferRate(mb)
+	writeJSON(w, http.StatusOK, OKBody{OK: true, Message: fmt.Sprintf("transfer rate set to %g MB/s on this node", mb)})
 }
 
 // adminError maps admin backend errors to statuses.

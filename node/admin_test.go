@@ -15,7 +15,7 @@ func TestAdminRoutes(t *testing.T) {
 		code               int
 		body               string // expected JSON, compared after decoding
 	}{
-		{"stats", "GET", "/v1/stats", 200, `{"node":"n1","keys":5,"bytes":50}`},
+		{"stats", "GET", "/v1/stats", 200, `{"node":"n1","keys":5,"bytes":50,"dropped_partitions":0}`},
 		{"ring", "GET", "/v1/ring", 200, `{"members":2}`},
 		{"ring key", "GET", "/v1/ring?key=a/b", 200, `{"key":"a/b"}`},
 		{"ring empty key", "GET", "/v1/ring?key=", 400, `{"error":"key must not be empty"}`},
@@ -26,7 +26,7 @@ func TestAdminRoutes(t *testing.T) {
 		{"remove self", "POST", "/v1/remove/n1", 400, `{"error":"node: bad request: cannot remove self"}`},
 		{"remove unknown", "POST", "/v1/remove/zz", 404, `{"error":"node: not found: unknown node \"zz\""}`},
 		{"remove", "POST", "/v1/remove/n2", 200, `{"ok":true,"message":"n2 removed from the ring"}`},
-		{"leave", "POST", "/v1/leave", 200, `{"ok":true,"message":"this node left the ring; stop it when convenient"}`},
+		{"leave", "POST", "/v1/leave", 200, `{"ok":true,"message":"this node is leaving: it hands its partitions to their new replicas, then leaves the ring and stops"}`},
 		{"leave by GET", "GET", "/v1/leave", 405, ``},
 	}
 	for _, tc := range tests {

@@ -1,5 +1,7 @@
 package node
 
+import "github.com/ringkv/ringkv/ring"
+
 // The JSON bodies of the HTTP API, shared by the server (node) and the CLI
 // (cmd/ringkv). docs/http-api.md documents each route.
 
@@ -53,7 +55,10 @@ type MemberInfo struct {
 	RESP     string `json:"resp"`
 	RPC      string `json:"rpc"`
 	Liveness string `json:"liveness"` // alive, suspect, dead
-	Status   string `json:"status"`   // joined, leaving, left, removed
+	// Status is the node's ring status: joining (wants in, its
+	// partitions are being copied to it), joined, leaving, left or
+	// removed.
+	Status string `json:"status"`
 	// PendingHints and PendingHintBytes are the hints this node (the one
 	// answering) holds for the member.
 	PendingHints     int64 `json:"pending_hints"`
@@ -73,4 +78,47 @@ type NodeStats struct {
 	Node  string `json:"node"`
 	Keys  int64  `json:"keys"`
 	Bytes int64  `json:"bytes"`
+	// Plan is the plan this node follows.
+	Plan *PlanJSON `json:"plan,omitempty"`
+	// Transfer is this node's progress as a new replica of the plan's
+	// partitions.
+	Transfer *TransferJSON `json:"transfer,omitempty"`
+	// DroppedPartitions counts partitions this node dropped after it
+	// stopped replicating them, since it started.
+	DroppedPartitions int64 `json:"dropped_partitions"`
+}
+
+// RingJSON is the answer of GET /v1/ring without key or what_if: the
+// serving ring's inspection, the plan, and each node's transfer progress
+// (nodes that answered; keyed by node name).
+type RingJSON struct {
+	ring.Inspection
+	Plan      *PlanJSON               `json:"plan,omitempty"`
+	Transfers map[string]TransferJSON `json:"transfers"`
+}
+
+// PlanJSON is a plan: the serving members and, during a membership
+// change, the members the data is moving to.
+type PlanJSON struct {
+	Epoch   uint64   `json:"epoch"`
+	Version uint64   `json:"version"`
+	Members []string `json:"members"`
+	Target  []string `json:"target,omitempty"`
+}
+
+// TransferJSON is a node's partition-transfer progress for the plan of
+// Epoch: partitions it must pull (pending, in flight, done), keys and
+// bytes received since it started (bytes of sets that changed its store in
+// new_bytes), the estimated bytes left and its rate limit.
+type TransferJSON struct {
+	Epoch     uint64  `json:"epoch"`
+	Pending   int     `json:"pending"`
+	InFlight  int     `json:"in_flight"`
+	Done      int     `json:"done"`
+	Keys      int64   `json:"keys"`
+	Bytes     int64   `json:"bytes"`
+	NewBytes  int64   `json:"new_bytes"`
+	BytesLeft int64   `json:"bytes_left"`
+	RateBytes float64 `json:"rate_bytes"`
+	Failures  int64   `json:"failures"`
 }

@@ -98,8 +98,12 @@ type adminBackend interface {
 	// (q.Key set) or a what-if (q.WhatIf set). The result is rendered as
 	// JSON. Errors wrapping errBadRequest or errNotFound are the client's.
 	Ring(ctx context.Context, q ringQuery) (any, error)
-	// Leave marks this node as leaving the ring for good.
+	// Leave starts this node's leave: it hands its partitions off, then
+	// leaves the ring and stops.
 	Leave(ctx context.Context) error
+	// SetTransferRate sets this node's transfer rate limit in MB/s (0:
+	// none).
+	SetTransferRate(mb float64)
 	// Remove marks another node as removed from the ring.
 	Remove(ctx context.Context, name string) error
 }

@@ -30,7 +30,9 @@ type Config struct {
 	Gossip    GossipConfig  `mapstructure:"gossip"`
 	Hints     HintsConfig   `mapstructure:"hints"`
 	Limits    LimitsConfig  `mapstructure:"limits"`
-	Log       LogConfig     `mapstructure:"log"`
+	// Transfer paces the partition transfers of membership changes.
+	Transfer TransferConfig `mapstructure:"transfer"`
+	Log      LogConfig      `mapstructure:"log"`
 }
 
 // NodeConfig names the node and its data.
@@ -135,6 +137,17 @@ type LimitsConfig struct {
 	MaxSiblings int `mapstructure:"max_siblings"`
 }
 
+// TransferConfig paces the copying of partitions to new replicas when the
+// membership changes.
+type TransferConfig struct {
+	// RateMB caps the bytes this node receives in transfers, in MB/s
+	// (10^6 bytes); 0 removes the cap. Changeable at run time with
+	// PUT /v1/transfer/rate.
+	RateMB float64 `mapstructure:"rate_mb"`
+	// MaxInFlight is how many partitions this node pulls at once.
+	MaxInFlight int `mapstructure:"max_in_flight"`
+}
+
 // LogConfig selects the log output.
 type LogConfig struct {
 	// Level is debug, info, warn or error. Default info.
@@ -169,8 +182,9 @@ func DefaultConfig() Config {
 			DeliveryRate:      5000,
 			RetryInterval:     10 * time.Second,
 		},
-		Limits: LimitsConfig{MaxKeyBytes: 1024, MaxValueBytes: 1 << 20, MaxSiblings: replica.DefaultConfig().MaxSiblings},
-		Log:    LogConfig{Level: "info", Format: "text"},
+		Limits:   LimitsConfig{MaxKeyBytes: 1024, MaxValueBytes: 1 << 20, MaxSiblings: replica.DefaultConfig().MaxSiblings},
+		Transfer: TransferConfig{RateMB: 32, MaxInFlight: 4},
+		Log:      LogConfig{Level: "info", Format: "text"},
 	}
 }
 
@@ -266,6 +280,12 @@ func (c Config) Validate() error {
 	}
 	if c.Limits.MaxSiblings < 0 {
 		bad("limits.max_siblings", "must be >= 0 (0 turns the cap off), got %d", c.Limits.MaxSiblings)
+	}
+	if c.Transfer.RateMB < 0 || c.Transfer.RateMB > maxTransferRateMB {
+		bad("transfer.rate_mb", "must be between 0 (no cap) and %d, got %v", maxTransferRateMB, c.Transfer.RateMB)
+	}
+	if c.Transfer.MaxInFlight < 1 || c.Transfer.MaxInFlight > 64 {
+		bad("transfer.max_in_flight", "must be between 1 and 64, got %d", c.Transfer.MaxInFlight)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

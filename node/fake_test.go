@@ -84,7 +84,8 @@ func (f *fakeKV) inject(key string, s vclock.Siblings) {
 
 // fakeAdmin is an adminBackend over a fixed member list.
 type fakeAdmin struct {
-	mu      sync.Mutex // guards members and left
+	mu      sync.Mutex // guards members, left and rateMB
+	rateMB  float64
 	members map[string]MemberInfo
 	self    string
 	left    bool
@@ -121,6 +122,12 @@ func (f *fakeAdmin) Leave(context.Context) error {
 	defer f.mu.Unlock()
 	f.left = true
 	return nil
+}
+
+func (f *fakeAdmin) SetTransferRate(mb float64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rateMB = mb
 }
 
 func (f *fakeAdmin) Remove(_ context.Context, name string) error {

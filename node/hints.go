@@ -115,11 +115,14 @@ func (n *Node) startHints(ctx context.Context) error {
 	go func() {
 		defer close(n.hintsDone)
 		snapshot := func() {
-			r := n.ring.Load()
-			if r == nil {
+			t := n.place.Load()
+			if t == nil || !t.Plan().Known() {
 				return
 			}
-			if err := n.hints.RingSnapshot(ctx, r.Members()); err != nil && ctx.Err() == nil {
+			// A node the data is moving to is a member too: hints kept
+			// for it while it was down are its to receive.
+			members := append(t.Current().Members(), t.Target().Members()...)
+			if err := n.hints.RingSnapshot(ctx, members); err != nil && ctx.Err() == nil {
 				n.log.Warn("re-routing hints of removed nodes failed", "err", err)
 			}
 		}

@@ -49,6 +49,7 @@ func (a *httpAPI) handler() http.Handler {
 	mux.Handle("GET /v1/stats", a.instrument("stats", noQuery(a.stats)))
 	mux.Handle("POST /v1/leave", a.instrument("leave", noQuery(a.leave)))
 	mux.Handle("POST /v1/remove/{node}", a.instrument("remove", noQuery(a.remove)))
+	mux.Handle("PUT /v1/transfer/rate", a.instrument("transfer_rate", a.transferRate))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")

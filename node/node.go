@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,20 +38,35 @@ type Addrs struct {
 // Node is one ringkv process: storage, gossip, ring, coordinator and the
 // HTTP, RESP and internal RPC servers. Build it with New, then Run it.
 type Node struct {
-	cfg    Config
-	log    *slog.Logger
-	addrs  Addrs
-	rcfg   ring.Config
-	ring   atomic.Pointer[ring.Ring] // the current snapshot, swapped on ring change
-	ringMu sync.Mutex                // serialises setRing
-	// gossipRef is gossip for setRing, which gossip's goroutine may call
-	// before New has assigned n.gossip.
+	cfg   Config
+	log   *slog.Logger
+	addrs Addrs
+	rcfg  ring.Config
+	// place is the current placement, built from gossip's plan (plan.go);
+	// ring is its serving ring, for inspection.
+	place  atomic.Pointer[ring.Transition]
+	ring   atomic.Pointer[ring.Ring]
+	planMu sync.Mutex // serialises setPlan
+	// gossipRef, coordRef and pullerRef are gossip, the coordinator and
+	// the puller for setPlan and wakeLoops, which gossip's goroutine may
+	// call before New has assigned them.
 	gossipRef atomic.Pointer[gossip.Gossip]
-	engine    *storage.Engine
-	gossip    *gossip.Gossip
-	rpc       *replica.TCPTransport
-	coord     *replica.Coordinator
-	hints     *hints.Queue
+	coordRef  atomic.Pointer[replica.Coordinator]
+	pullerRef atomic.Pointer[replica.Puller]
+	puller    *replica.Puller
+	// claimWake and cleanWake wake the claimant and cleanup loops.
+	claimWake, cleanWake chan struct{}
+	// droppedParts and droppedKeys count what cleanup dropped.
+	droppedParts, droppedKeys atomic.Int64
+	// left is closed once this node has handed everything off and left
+	// the ring: Run returns.
+	left     chan struct{}
+	leftOnce sync.Once
+	engine   *storage.Engine
+	gossip   *gossip.Gossip
+	rpc      *replica.TCPTransport
+	coord    *replica.Coordinator
+	hints    *hints.Queue
 	// hintsRing wakes the loop that re-routes hints of removed nodes,
 	// hintsStop ends it and hintsDone is closed when it has stopped.
 	hintsRing chan struct{}
@@ -69,6 +83,8 @@ type Node struct {
 	// serves clients (ready.go). Neither is ever cleared.
 	seedJoined atomic.Bool
 	ready      atomic.Bool
+	// waitLogged is set once the wait for the plan was logged.
+	waitLogged atomic.Bool
 }
 
 // New validates cfg, opens the storage engine (refusing a data directory
@@ -83,7 +99,8 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	n := &Node{cfg: cfg, log: logger.With("component", "node", "node", cfg.Node.Name)}
+	n := &Node{cfg: cfg, log: logger.With("component", "node", "node", cfg.Node.Name),
+		claimWake: make(chan struct{}, 1), cleanWake: make(chan struct{}, 1), left: make(chan struct{})}
 	n.rcfg = cfg.RingConfig()
 	base, err := ring.New(n.rcfg, nil)
 	if err != nil {
@@ -182,7 +199,9 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	gcfg.Dir = scfg.Dir
 	gcfg.SecretKey = secret
 	gcfg.Logger = logger // it adds its own component and node attributes
-	gcfg.OnRingChange = n.setRing
+	gcfg.OnRingChange = n.onRowsChanged
+	gcfg.OnPlanChange = n.setPlan
+	gcfg.Bootstrap = n.bootstraps()
 	gcfg.OnLiveness = n.onLiveness
 	if n.gossip, err = gossip.New(gcfg); err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use") {
@@ -194,9 +213,9 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	n.metrics.registerGossip(n.gossip.Stats)
 	n.gossipRef.Store(n.gossip)
 	n.addrs.Gossip = n.gossip.LocalAddr()
-	n.setRing(nil) // from gossip's current membership; see setRing
-	if n.ring.Load() == nil {
-		return nil, fmt.Errorf("node: cannot build the ring of %v", n.gossip.RingMembers())
+	n.setPlan(n.gossip.Plan())
+	if n.place.Load() == nil {
+		return nil, fmt.Errorf("node: cannot build the placement of plan %+v", n.gossip.Plan())
 	}
 
 	tcfg := replica.DefaultTCPConfig()
@@ -219,7 +238,7 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	ccfg := replica.DefaultConfig()
 	ccfg.Self = cfg.Node.Name
 	ccfg.N = cfg.Cluster.Replication
-	ccfg.Placement = func() replica.Placement { return stablePlacement{n.ring.Load()} }
+	ccfg.Placement = n.placement
 	ccfg.Store = limitedStore{n.engine}
 	ccfg.Transport = n.rpc
 	ccfg.Liveness = n.gossip
@@ -229,13 +248,22 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	ccfg.Timeout = cfg.Quorum.Timeout
 	ccfg.MaxSiblings, ccfg.WarnSiblings = cfg.Limits.MaxSiblings, cfg.Limits.MaxSiblings/4
 	ccfg.Logger = logger // it adds its own component and node attributes
+	ccfg.Partitions = cfg.Cluster.Partitions
+	ccfg.PartitionStats = n.partitionStat
+	ccfg.TransferBatchBytes = transferBatchBytes(tcfg.MaxFrameBytes)
+	ccfg.Progress = func() (uint64, uint64, []int32) { return n.pullerRef.Load().Progress() }
 	if n.coord, err = replica.New(ccfg); err != nil {
 		return nil, fmt.Errorf("node: coordinator: %w", err)
 	}
+	if err := n.newPuller(logger); err != nil {
+		return nil, err
+	}
+	n.coordRef.Store(n.coord)
 
 	kv := coordinatorKV{c: n.coord}
 	admin := &clusterAdmin{
-		self: cfg.Node.Name, gossip: n.gossip, ring: &n.ring, engine: n.engine,
+		self: cfg.Node.Name, gossip: n.gossip, ring: &n.ring, place: &n.place, engine: n.engine,
+		puller: n.puller, dropped: &n.droppedParts,
 		client:  &http.Client{Timeout: statsTimeout},
 		pending: n.pendingHints,
 		log:     n.log,
@@ -322,30 +350,6 @@ func advertised(bound, host string, override bool) string {
 	return net.JoinHostPort(host, port)
 }
 
-// setRing builds and installs the ring for a new member list. It runs on
-// gossip's event goroutine; a list the ring refuses keeps the old ring.
-func (n *Node) setRing(members []string) {
-	// New's initial build and gossip's callback goroutine can race; always
-	// building from gossip's current membership under ringMu makes the
-	// newest membership win whichever call comes last.
-	n.ringMu.Lock()
-	defer n.ringMu.Unlock()
-	if g := n.gossipRef.Load(); g != nil {
-		members = g.RingMembers()
-	}
-	r, err := ring.New(n.rcfg, members)
-	if err != nil {
-		n.log.Error("ring change refused; keeping the previous ring", "members", strings.Join(members, ","), "err", err)
-		n.updateReady()
-		return
-	}
-	if old := n.ring.Swap(r); old == nil || !old.Equal(r) {
-		n.log.Info("ring changed", "members", strings.Join(members, ","), "fingerprint", strconv.FormatUint(r.Fingerprint(), 16))
-		n.ringChangedHints()
-	}
-	n.updateReady()
-}
-
 func (n *Node) liveMembers() int {
 	c := 0
 	for _, m := range n.gossip.Members() {
@@ -403,6 +407,8 @@ func (n *Node) Run(ctx context.Context) error {
 		stopGossip()
 		return errors.Join(fmt.Errorf("node: hints: %w", err), n.shutdown())
 	}
+	loops := n.startLoops(life)
+	defer loops()
 	if n.ready.Load() {
 		n.log.Info("node serving", "bootstrap", true)
 	} else {
@@ -415,7 +421,10 @@ func (n *Node) Run(ctx context.Context) error {
 		n.log.Info("node stopping")
 	case runErr = <-errc:
 		n.log.Error("node stopping after a server failed", "err", runErr)
+	case <-n.left:
+		n.log.Info("node stopping: it left the ring")
 	}
+	loops()
 	return errors.Join(runErr, n.shutdown())
 }
 

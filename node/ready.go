@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 
 	"github.com/ringkv/ringkv/replica"
 )
@@ -15,9 +16,10 @@ import (
 // only replica of keys it does not hold once it joins.
 //
 // Joined means both: gossip reached a seed (memberlist's join, which
-// includes a push-pull exchange of the ring map, succeeded with at least
-// one seed: gossip.Gossip.Joined is closed), and the ring built from the
-// map received holds this node and at least one other member. A node
+// includes a push-pull exchange of the ring map and plan, succeeded with at
+// least one seed: gossip.Gossip.Joined is closed), and the cluster's plan
+// has this node and another among its serving members: a new node first
+// gets a full copy of the partitions it will replicate (docs/operations.md). A node
 // without seeds, whose only seed is its own gossip address, or started
 // with bootstrap: true is ready at once: it starts (or restarts) a cluster
 // of its own. Readiness never goes back: a joined node that loses its
@@ -63,22 +65,33 @@ func (n *Node) awaitJoin(ctx context.Context) {
 		return
 	}
 	n.seedJoined.Store(true)
-	n.setRing(nil) // calls updateReady with the ring the seed's map gives
+	n.planMu.Lock()
+	n.updateReady()
+	n.planMu.Unlock()
 }
 
-// updateReady makes the node ready once it has joined and its ring holds
-// itself and another member. Called by setRing under ringMu.
+// updateReady makes the node ready once it has reached a seed and the
+// cluster's plan has it among its serving members, with another node: a
+// node that is joining serves no client until its partitions have been
+// copied to it and the change is committed (as a Cassandra node starts its
+// client transport only once it has bootstrapped), so that a load
+// balancer watching /readyz sends it clients only when it is a full
+// member. Called under planMu.
 func (n *Node) updateReady() {
 	if n.ready.Load() || !n.seedJoined.Load() {
 		return
 	}
-	r := n.ring.Load()
-	if r == nil || !r.Contains(n.cfg.Node.Name) || r.Len() < 2 {
-		n.log.Info("reached a seed; waiting for a ring that holds this node and another member before serving clients")
+	t := n.place.Load()
+	members := t.Plan().Members
+	if !slices.Contains(members, n.cfg.Node.Name) || !slices.ContainsFunc(members, func(m string) bool { return m != n.cfg.Node.Name }) {
+		if !n.waitLogged.Swap(true) {
+			n.log.Info("reached a seed; serving clients once the cluster's plan has this node among its serving members (its partitions are copied to it first)",
+				"plan_epoch", t.Epoch())
+		}
 		return
 	}
 	n.ready.Store(true)
-	n.log.Info("joined the cluster; serving clients", "ring_members", r.Len())
+	n.log.Info("joined the cluster; serving clients", "ring_members", len(members), "plan_epoch", t.Epoch())
 }
 
 // Ready reports whether the node serves client requests (GET /readyz).

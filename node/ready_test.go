@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -89,8 +90,10 @@ func TestSeededNodeServesOnlyOnceJoined(t *testing.T) {
 		code, _ := getStatus(t, httpURL(n2, "/readyz"))
 		return code == 200
 	})
-	if r := n2.ring.Load(); !r.Contains("n1") || !r.Contains("n2") {
-		t.Fatalf("n2 ready with ring %v", r.Members())
+	// Ready means the cluster's plan serves from n2 too: its partitions
+	// were copied to it first.
+	if p := n2.place.Load().Plan(); !slices.Contains(p.Members, "n1") || !slices.Contains(p.Members, "n2") {
+		t.Fatalf("n2 ready with plan %+v", p)
 	}
 	if code, _, body := do(t, "PUT", httpURL(n2, "/v1/kv/k?w=all"), []byte("v"), nil); code != 204 {
 		t.Fatalf("PUT w=all after joining = %d %s", code, body)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,9 +97,13 @@ type clusterAdmin struct {
 	self   string
 	gossip *gossip.Gossip
 	ring   *atomic.Pointer[ring.Ring]
+	place  *atomic.Pointer[ring.Transition]
 	engine *storage.Engine
-	client *http.Client // for GET /v1/stats on the other nodes
-	log    *slog.Logger
+	puller *replica.Puller
+	// dropped counts the partitions cleanup dropped.
+	dropped *atomic.Int64
+	client  *http.Client // for GET /v1/stats on the other nodes
+	log     *slog.Logger
 	// pending reports the hints this node holds for a member; nil for none.
 	pending func(member string) (hints, bytes int64)
 }
@@ -113,7 +118,7 @@ func (a *clusterAdmin) Members() []MemberInfo {
 		out[i] = MemberInfo{
 			Name: m.Name, Gossip: m.Addr,
 			HTTP: m.Meta.HTTP, RESP: m.Meta.RESP, RPC: m.Meta.RPC,
-			Liveness: m.Liveness.String(), Status: string(m.Status),
+			Liveness: m.Liveness.String(), Status: a.status(m),
 		}
 		if a.pending != nil {
 			out[i].PendingHints, out[i].PendingHintBytes = a.pending(m.Name)
@@ -122,10 +127,38 @@ func (a *clusterAdmin) Members() []MemberInfo {
 	return out
 }
 
-// LocalStats is what this node's engine holds.
+// status is m's ring status as users see it: a node that wants to be in
+// the ring but is not in the serving ring yet is joining.
+func (a *clusterAdmin) status(m gossip.Member) string {
+	if m.Status == gossip.StatusJoined {
+		if t := a.place.Load(); t != nil && !slices.Contains(t.Plan().Members, m.Name) {
+			return "joining"
+		}
+	}
+	return string(m.Status)
+}
+
+// LocalStats is what this node's engine holds, the plan it follows and
+// its transfer progress.
 func (a *clusterAdmin) LocalStats() NodeStats {
 	st := a.engine.Stats()
-	return NodeStats{Node: a.self, Keys: st.Keys, Bytes: st.Bytes}
+	out := NodeStats{Node: a.self, Keys: st.Keys, Bytes: st.Bytes, DroppedPartitions: a.dropped.Load()}
+	if t := a.place.Load(); t != nil {
+		p := t.Plan()
+		out.Plan = &PlanJSON{Epoch: p.Epoch, Version: p.Version, Members: p.Members, Target: p.Target}
+	}
+	if a.puller != nil {
+		ps := a.puller.Stats()
+		out.Transfer = &TransferJSON{Epoch: ps.Epoch, Pending: ps.Pending, InFlight: ps.InFlight, Done: ps.Done,
+			Keys: ps.Keys, Bytes: ps.Bytes, NewBytes: ps.NewBytes, BytesLeft: ps.BytesLeft, RateBytes: ps.Rate, Failures: ps.Failures}
+	}
+	return out
+}
+
+// SetTransferRate sets the puller's rate limit.
+func (a *clusterAdmin) SetTransferRate(mb float64) {
+	a.puller.SetRate(mb * bytesPerMB)
+	a.log.Info("transfer rate changed", "mb_per_s", mb)
 }
 
 // Ring answers inspections, key placements and what-ifs on the current ring.
@@ -152,11 +185,26 @@ func (a *clusterAdmin) Ring(ctx context.Context, q ringQuery) (any, error) {
 		w.EstimateBytes(a.partitionBytes(r))
 		return w, nil
 	}
-	stats := a.gatherStats(ctx, r.Members())
-	return r.Inspect(func(node string) (int64, int64, bool) {
+	t := a.place.Load()
+	names := r.Members()
+	if t != nil {
+		names = append(names, t.Target().Members()...)
+	}
+	stats := a.gatherStats(ctx, names)
+	out := RingJSON{Inspection: r.Inspect(func(node string) (int64, int64, bool) {
 		s, ok := stats[node]
 		return s.Keys, s.Bytes, ok
-	}), nil
+	}), Transfers: map[string]TransferJSON{}}
+	if t != nil {
+		p := t.Plan()
+		out.Plan = &PlanJSON{Epoch: p.Epoch, Version: p.Version, Members: p.Members, Target: p.Target}
+	}
+	for name, st := range stats {
+		if st.Transfer != nil {
+			out.Transfers[name] = *st.Transfer
+		}
+	}
+	return out, nil
 }
 
 // partitionBytes estimates one replica's bytes per partition for what-if.
@@ -228,7 +276,7 @@ func (a *clusterAdmin) remoteStats(ctx context.Context, member, addr string) (No
 		return NodeStats{}, fmt.Errorf("status %s", resp.Status)
 	}
 	var st NodeStats
-	if err := json.NewDecoder(http.MaxBytesReader(nil, resp.Body, 1<<16)).Decode(&st); err != nil {
+	if err := json.NewDecoder(http.MaxBytesReader(nil, resp.Body, 1<<20)).Decode(&st); err != nil {
 		return NodeStats{}, err
 	}
 	if st.Node != member {
@@ -237,9 +285,10 @@ func (a *clusterAdmin) remoteStats(ctx context.Context, member, addr string) (No
 	return st, nil
 }
 
-// Leave takes this node out of the ring (bookkeeping only: its data is not
-// handed to the new replicas; README, "Not there yet").
-func (a *clusterAdmin) Leave(ctx context.Context) error { return a.gossip.Leave(ctx) }
+// Leave marks this node leaving: the claimant moves its partitions to
+// their new replicas, and the node leaves the ring and stops once they
+// hold them (cleanup.go).
+func (a *clusterAdmin) Leave(ctx context.Context) error { return a.gossip.StartLeave(ctx) }
 
 // Remove takes another node out of the ring.
 func (a *clusterAdmin) Remove(ctx context.Context, name string) error {

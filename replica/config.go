@@ -124,6 +124,31 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives debug and warning lines; nil discards.
 	Logger *slog.Logger
+
+	// Partitions is the number of partitions of the ring; a transfer pull
+	// for a partition outside 0..Partitions-1 is refused with
+	// ErrBadRequest. Without it (0) such a pull would be answered with an
+	// empty batch, which a puller with a mismatched ring would take for a
+	// finished partition. 0 checks only that the partition is not
+	// negative.
+	Partitions int
+	// TransferBatchBytes bounds the keys and sets (by
+	// vclock.Siblings.Size) of one transfer batch this node serves; a
+	// batch holds at least one entry when any remains, so a single larger
+	// set still goes out alone. It must stay well below the RPC frame
+	// limit (TCPConfig.MaxFrameBytes / 4 at most). Default 1 MiB.
+	TransferBatchBytes int64
+	// PartitionStats returns this node's totals for a partition, keys and
+	// bytes (as storage.Engine.PartitionStats), which a transfer batch
+	// carries so that the puller can estimate what is left. Optional: nil
+	// answers 0, 0.
+	PartitionStats func(partition int) (keys, bytes int64)
+	// Progress answers KindStatus: the plan this node follows (epoch and
+	// hash) and, ascending, the partitions of that plan's change it holds
+	// a full copy of as a new replica (Puller.Progress). Optional: nil
+	// answers the placement's epoch, its PlanHash when the placement has
+	// one, and no done partitions.
+	Progress func() (epoch, planHash uint64, done []int32)
 }
 
 // DefaultConfig returns a Config with every default set; the caller fills
@@ -139,8 +164,14 @@ func DefaultConfig() Config {
 		MaxSiblings:  100,
 		WarnSiblings: 25,
 		Now:          time.Now,
+
+		TransferBatchBytes: DefaultTransferBatchBytes,
 	}
 }
+
+// DefaultTransferBatchBytes is the default Config.TransferBatchBytes: a
+// sixty-fourth of the default RPC frame limit.
+const DefaultTransferBatchBytes = 1 << 20
 
 // Validate checks required fields and ranges after zero values were given
 // their documented defaults.
@@ -176,6 +207,12 @@ func (c Config) Validate() error {
 	if c.MaxSiblings < 0 || c.WarnSiblings < 0 {
 		bad("MaxSiblings and WarnSiblings must not be negative, got %d and %d", c.MaxSiblings, c.WarnSiblings)
 	}
+	if c.Partitions < 0 {
+		bad("Partitions must not be negative, got %d", c.Partitions)
+	}
+	if c.TransferBatchBytes < 0 {
+		bad("TransferBatchBytes must not be negative, got %d", c.TransferBatchBytes)
+	}
 	return errors.Join(errs...)
 }
 
@@ -196,6 +233,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = d.Now
+	}
+	if c.TransferBatchBytes == 0 {
+		c.TransferBatchBytes = d.TransferBatchBytes
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

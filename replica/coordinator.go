@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -23,6 +24,13 @@ type Coordinator struct {
 	// closed is set by Close; requests after it fail with ErrClosed.
 	closed atomic.Bool
 	stats  stats
+	// fence orders placement swaps (Fence holds it for writing) against
+	// the stores and local writes that apply data under a placement (they
+	// hold it for reading from reading the placement through the local
+	// apply); see Fence.
+	fence sync.RWMutex
+	// maxEpoch is the highest plan epoch a request served here carried.
+	maxEpoch atomic.Uint64
 }
 
 var _ Handler = (*Coordinator)(nil)
@@ -70,8 +78,8 @@ type Result struct {
 }
 
 // New returns a Coordinator. Zero values of N, DefaultR, DefaultW,
-// Timeout, Now and Logger get their defaults; ReadRepair is taken as given
-// (DefaultConfig sets it).
+// Timeout, Now, TransferBatchBytes and Logger get their defaults;
+// ReadRepair is taken as given (DefaultConfig sets it).
 func New(cfg Config) (*Coordinator, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -101,20 +109,19 @@ func (c *Coordinator) Close() error {
 }
 
 // Handle serves an internal call from another node: store a sibling set
-// (or a hint), read a key's set, or coordinate a forwarded write.
+// (or a hint), read a key's set, coordinate a forwarded write, serve a
+// batch of a partition to a new replica, or say which plan this node
+// follows.
 func (c *Coordinator) Handle(ctx context.Context, from string, req Request) (Response, error) {
 	if c.closed.Load() {
 		return Response{}, ErrClosed
 	}
+	c.seeEpoch(req.Epoch)
 	switch req.Kind {
 	case KindPing:
 		return Response{}, nil
 	case KindRead:
-		if len(req.Key) == 0 {
-			return Response{}, fmt.Errorf("%w: read without a key", ErrBadRequest)
-		}
-		c.stats.readsServed.Add(1)
-		return Response{Siblings: c.cfg.Store.Get(req.Key)}, nil
+		return c.handleRead(req)
 	case KindStore:
 		return Response{}, c.handleStore(ctx, req)
 	case KindHandoff:
@@ -133,9 +140,73 @@ func (c *Coordinator) Handle(ctx context.Context, from string, req Request) (Res
 			return Response{}, err
 		}
 		return Response{Siblings: res.Siblings, Context: res.Context, Replies: res.Replies, Hinted: res.Hinted}, nil
+	case KindTransfer:
+		return c.handleTransfer(ctx, from, req)
+	case KindStatus:
+		return c.handleStatus(), nil
 	}
 	c.log.Debug("unknown request kind", "peer", from, "kind", uint8(req.Kind))
 	return Response{}, fmt.Errorf("%w: %v from %s", ErrUnknownKind, req.Kind, from)
+}
+
+// Fence runs swap, which installs a new placement (Config.Placement
+// returns it from then on), at a moment when no store and no local write
+// is between reading the placement and applying its data here. So once
+// Fence returns, every set stored, and every write coordinated, under the
+// old placement is in the local store, and every later one reads the new
+// placement.
+//
+// This is what makes a partition transfer complete (docs: TRANSFER.md,
+// section 3): a source serves a pull for a plan only once it follows that
+// plan, which it installs through Fence. A write it applied under the old
+// plan was not sent to the new replica, but it is in the store the pull
+// scans; a store it applies after the swap from a sender still on the old
+// plan is passed on to the new replicas (stale-store forwarding). The lock
+// is held only across local applies, never across a network call, so a
+// swap waits at most for those. swap must not call into the Coordinator.
+func (c *Coordinator) Fence(swap func()) {
+	c.fence.Lock()
+	defer c.fence.Unlock()
+	swap()
+}
+
+// MaxEpochSeen returns the highest plan epoch carried by a request this
+// node served (0 when none carried one). A node whose own plan is older
+// than it is behind, and must not drop data on the strength of its plan.
+func (c *Coordinator) MaxEpochSeen() uint64 { return c.maxEpoch.Load() }
+
+// seeEpoch records a request's plan epoch in maxEpoch.
+func (c *Coordinator) seeEpoch(e uint64) {
+	for {
+		cur := c.maxEpoch.Load()
+		if e <= cur || c.maxEpoch.CompareAndSwap(cur, e) {
+			return
+		}
+	}
+}
+
+// handleRead serves a replica read, unless the sender routes by an older
+// plan in which this node is no replica of the key.
+func (c *Coordinator) handleRead(req Request) (Response, error) {
+	if len(req.Key) == 0 {
+		return Response{}, fmt.Errorf("%w: read without a key", ErrBadRequest)
+	}
+	if p := c.cfg.Placement(); p != nil {
+		part := p.Partition(req.Key)
+		if own := p.Epoch(); refuses(c.cfg.Self, p.Replicas(part), p.Pending(part), own, req.Epoch) {
+			return Response{}, c.notReplica(part, own, req.Epoch)
+		}
+	}
+	c.stats.readsServed.Add(1)
+	return Response{Siblings: c.cfg.Store.Get(req.Key)}, nil
+}
+
+// notReplica is the refusal of a store or read from a sender with an
+// older plan (or none), counted in Stats.StaleRefused.
+func (c *Coordinator) notReplica(part int, own, sent uint64) error {
+	c.stats.staleRefused.Add(1)
+	return fmt.Errorf("%w: %s is not a replica of partition %d in plan epoch %d; sender follows epoch %d",
+		ErrNotReplica, c.cfg.Self, part, own, sent)
 }
 
 func (c *Coordinator) handleStore(ctx context.Context, req Request) error {
@@ -154,9 +225,75 @@ func (c *Coordinator) handleStore(ctx context.Context, req Request) error {
 		c.stats.hintsServed.Add(1)
 		return c.cfg.Hints.StoreHint(ctx, req.HintFor, req.Key, req.Siblings)
 	}
+	pass, err := c.storeLocal(ctx, req)
+	if err != nil || len(pass.to) == 0 {
+		return err
+	}
+	return c.passOn(ctx, req.Key, pass)
+}
+
+// staleStore is a set applied here for a sender with an older plan, to
+// pass on to the pending replicas of this node's plan, which that sender
+// does not know of.
+type staleStore struct {
+	set   vclock.Siblings
+	to    []string
+	epoch uint64
+}
+
+// storeLocal applies a store under the fence (see Fence) after the stale
+// check, and says whom to pass the result on to.
+func (c *Coordinator) storeLocal(ctx context.Context, req Request) (staleStore, error) {
+	c.fence.RLock()
+	defer c.fence.RUnlock()
+	var own uint64
+	var pending []string
+	if p := c.cfg.Placement(); p != nil {
+		part := p.Partition(req.Key)
+		own, pending = p.Epoch(), p.Pending(part)
+		if refuses(c.cfg.Self, p.Replicas(part), pending, own, req.Epoch) {
+			return staleStore{}, c.notReplica(part, own, req.Epoch)
+		}
+	}
 	c.stats.storesServed.Add(1)
-	_, err := c.cfg.Store.Apply(ctx, req.Key, req.Siblings)
-	return err
+	merged, err := c.cfg.Store.Apply(ctx, req.Key, req.Siblings)
+	if err != nil || req.Epoch >= own || len(pending) == 0 {
+		return staleStore{}, err
+	}
+	return staleStore{set: merged, to: pending, epoch: own}, nil
+}
+
+// passOn sends a stale sender's store, as applied here, to the pending
+// replicas (all at once) before the store is acknowledged: the sender
+// counts this node's acknowledgement toward a quorum its plan computed
+// without them, so the write must reach them too. Any failure fails the
+// store, and the sender counts it as a failed replica.
+func (c *Coordinator) passOn(ctx context.Context, key []byte, s staleStore) error {
+	errs := make(chan error, len(s.to))
+	asked := 0
+	for _, n := range s.to {
+		if n == c.cfg.Self {
+			continue
+		}
+		asked++
+		go func() {
+			_, err := c.cfg.Transport.Call(ctx, n, Request{Kind: KindStore, Key: key, Siblings: s.set, Epoch: s.epoch})
+			if err != nil {
+				err = fmt.Errorf("stored on %s, but passing it on to pending replica %s failed: %w", c.cfg.Self, n, err)
+			}
+			errs <- err
+		}()
+	}
+	if asked > 0 {
+		c.stats.staleForwards.Add(1)
+	}
+	var failed []error
+	for range asked {
+		if err := <-errs; err != nil {
+			failed = append(failed, err)
+		}
+	}
+	return errors.Join(failed...)
 }
 
 // withDeadline gives ctx the configured per-request deadline unless it
@@ -186,28 +323,42 @@ func (c *Coordinator) alive(node string) bool {
 	return c.cfg.Liveness == nil || c.cfg.Liveness.Alive(node)
 }
 
-// replicas returns the preference list of key, and checks the key.
-func (c *Coordinator) replicas(key []byte) ([]string, error) {
-	reps, _, err := c.lists(key)
-	return reps, err
+// route is one request's view of a key's placement, all from one
+// placement snapshot.
+type route struct {
+	part      int
+	reps      []string // Replicas: serve reads, coordinate writes
+	pending   []string // Pending: receive writes, serve no reads yet
+	targets   []string // Targets: the replicas after the change
+	fallbacks []string // stand-ins for hinted handoff
+	epoch     uint64   // the snapshot's plan epoch, stamped on requests
 }
 
-// lists returns the preference list and the fallbacks of key from one
-// placement snapshot, and checks the key.
-func (c *Coordinator) lists(key []byte) (reps, fallbacks []string, err error) {
+// route reads the placement once and returns key's lists, and checks the
+// key.
+func (c *Coordinator) route(key []byte) (route, error) {
 	if len(key) == 0 {
-		return nil, nil, fmt.Errorf("%w: empty key", ErrBadRequest)
+		return route{}, fmt.Errorf("%w: empty key", ErrBadRequest)
 	}
 	p := c.cfg.Placement()
 	if p == nil {
-		return nil, nil, fmt.Errorf("%w: no ring yet", ErrNoReplicas)
+		return route{}, fmt.Errorf("%w: no ring yet", ErrNoReplicas)
 	}
 	part := p.Partition(key)
-	reps = p.Replicas(part)
-	if len(reps) == 0 {
-		return nil, nil, ErrNoReplicas
+	r := route{part: part, reps: p.Replicas(part)}
+	if len(r.reps) == 0 {
+		return route{}, ErrNoReplicas
 	}
-	return reps, p.Fallbacks(part), nil
+	r.pending, r.targets, r.fallbacks, r.epoch = p.Pending(part), p.Targets(part), p.Fallbacks(part), p.Epoch()
+	return r, nil
+}
+
+// epoch is the current placement's plan epoch, 0 without one.
+func (c *Coordinator) epoch() uint64 {
+	if p := c.cfg.Placement(); p != nil {
+		return p.Epoch()
+	}
+	return 0
 }
 
 // reply is one replica's answer inside a fan-out.

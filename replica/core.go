@@ -78,10 +78,30 @@ const (
 	lost                   // too many failures: need can no longer be met
 )
 
-// tally counts answers of one request toward its quorum.
+// side is one replica set whose quorum a request needs. A write during a
+// membership change has two, the key's current replicas and its replicas
+// after the change (joint quorum); every other request has one.
+type side struct {
+	nodes []string
+	need  int
+}
+
+// sideCount is a side and the answers counted toward it.
+type sideCount struct {
+	side
+	acks, fails int
+}
+
+// tally counts answers of one request toward its quorum: need of nodes,
+// or for a joint quorum need of each side, met when every side has its
+// acknowledgements and lost as soon as one side can no longer get them.
+// A node in both sides counts for each.
 type tally struct {
-	need     int
-	nodes    []string // the request's replicas
+	need  int      // answers needed from nodes; unused when joint
+	nodes []string // every node the request asks
+	// joint holds the two sides of a joint quorum; nil for a request
+	// with one side (need of nodes), which thus costs what it always did.
+	joint    *[2]sideCount
 	acks     []string
 	failures map[string]error
 	answered map[string]bool
@@ -93,6 +113,14 @@ func newTally(need int, nodes []string) *tally {
 	return &tally{need: need, nodes: nodes, failures: map[string]error{}, answered: map[string]bool{}}
 }
 
+// newJointTally starts the count of a request asking nodes that needs the
+// quorum of both sides (each side's nodes are among nodes).
+func newJointTally(nodes []string, cur, next side) *tally {
+	t := newTally(0, nodes)
+	t.joint = &[2]sideCount{{side: cur}, {side: next}}
+	return t
+}
+
 // ack records a success from node; later answers from the same node are
 // ignored.
 func (t *tally) ack(node string) {
@@ -101,6 +129,13 @@ func (t *tally) ack(node string) {
 	}
 	t.answered[node] = true
 	t.acks = append(t.acks, node)
+	if t.joint != nil {
+		for i := range t.joint {
+			if slices.Contains(t.joint[i].nodes, node) {
+				t.joint[i].acks++
+			}
+		}
+	}
 }
 
 // fail records a failure of node.
@@ -110,6 +145,13 @@ func (t *tally) fail(node string, err error) {
 	}
 	t.answered[node] = true
 	t.failures[node] = err
+	if t.joint != nil {
+		for i := range t.joint {
+			if slices.Contains(t.joint[i].nodes, node) {
+				t.joint[i].fails++
+			}
+		}
+	}
 }
 
 // expire fails every node in nodes that has not answered, with err (the
@@ -124,19 +166,38 @@ func (t *tally) expire(nodes []string, err error) {
 
 // state reports whether the quorum is met, lost, or still open.
 func (t *tally) state() outcome {
-	switch {
-	case len(t.acks) >= t.need:
-		return met
-	case len(t.nodes)-len(t.failures) < t.need:
-		return lost
+	if t.joint == nil {
+		switch {
+		case len(t.acks) >= t.need:
+			return met
+		case len(t.nodes)-len(t.failures) < t.need:
+			return lost
+		}
+		return pending
 	}
-	return pending
+	out := met
+	for i := range t.joint {
+		sc := &t.joint[i]
+		switch {
+		case sc.acks >= sc.need:
+		case len(sc.nodes)-sc.fails < sc.need:
+			return lost
+		default:
+			out = pending
+		}
+	}
+	return out
 }
 
 // err is the QuorumError describing a lost or expired tally; it names the
-// nodes asked but not yet answered.
+// nodes asked but not yet answered. For a joint quorum Need and Got count
+// the current replicas, the Target fields the replicas after the change.
 func (t *tally) err(op string) *QuorumError {
 	e := &QuorumError{Op: op, Need: t.need, Got: len(t.acks), Failures: maps.Clone(t.failures)}
+	if t.joint != nil {
+		e.Need, e.Got = t.joint[0].need, t.joint[0].acks
+		e.TargetNeed, e.TargetGot = t.joint[1].need, t.joint[1].acks
+	}
 	for _, n := range t.nodes {
 		if !t.answered[n] {
 			e.Pending = append(e.Pending, n)
@@ -144,6 +205,91 @@ func (t *tally) err(op string) *QuorumError {
 	}
 	slices.Sort(e.Pending)
 	return e
+}
+
+// quorums is what a write must gather, decided from one placement
+// snapshot: the nodes it is sent to and W of each side.
+type quorums struct {
+	nodes []string // Replicas, then the Pending replicas not among them
+	cur   side     // W of the current replicas
+	next  side     // W of the replicas after the change; nodes nil when none is in progress
+}
+
+// joint reports whether a membership change is in progress, so that the
+// write needs both quorums.
+func (q quorums) joint() bool { return q.next.nodes != nil }
+
+// tally starts the count of the write's answers.
+func (q quorums) tally() *tally {
+	if q.joint() {
+		return newJointTally(q.nodes, q.cur, q.next)
+	}
+	return newTally(q.cur.need, q.nodes)
+}
+
+// writeQuorums decides a write's recipients and quorums: it goes to the
+// current replicas and the pending ones, and needs W (resolved against n,
+// capped by each side's size) of the current replicas and, while a change
+// is in progress (targets differ from replicas), W of the targets. A node
+// in both counts for both. Without a change it is one side, the replicas,
+// as it always was.
+func writeQuorums(w, def Quorum, n int, reps, pending, targets []string) (quorums, error) {
+	k, err := need(w, def, n, len(reps))
+	if err != nil {
+		return quorums{}, err
+	}
+	q := quorums{nodes: reps, cur: side{nodes: reps, need: k}}
+	if len(pending) == 0 && (len(targets) == 0 || sameSet(reps, targets)) {
+		return q, nil
+	}
+	q.nodes = slices.Clip(reps)
+	for _, p := range pending {
+		if !slices.Contains(q.nodes, p) {
+			q.nodes = append(q.nodes, p)
+		}
+	}
+	k, err = need(w, def, n, len(targets))
+	if err != nil {
+		return quorums{}, err
+	}
+	q.next = side{nodes: targets, need: k}
+	return q, nil
+}
+
+// sameSet reports whether a and b, each without repeats, hold the same
+// names.
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range b {
+		if !slices.Contains(a, x) {
+			return false
+		}
+	}
+	return true
+}
+
+// standInPool returns fallbacks without any of nodes (the write's
+// replicas and pending replicas): a node that gets its own copy of a write
+// must not also keep another's as a hint, or its one acknowledgement would
+// count twice. Placement promises this already; checking it keeps a wrong
+// placement from weakening the quorum. It returns fallbacks itself when
+// nothing is removed.
+func standInPool(fallbacks, nodes []string) []string {
+	for i, f := range fallbacks {
+		if !slices.Contains(nodes, f) {
+			continue
+		}
+		out := slices.Clone(fallbacks[:i])
+		for _, g := range fallbacks[i+1:] {
+			if !slices.Contains(nodes, g) {
+				out = append(out, g)
+			}
+		}
+		return out
+	}
+	return fallbacks
 }
 
 // upCount counts the targets liveness reports up (the coordinator is
@@ -159,17 +305,27 @@ func upCount(ts []target) int {
 	return up
 }
 
-// reachable is what a write could reach at best, before anything is
-// asked: the targets liveness reports up plus, for a sloppy write, the
-// live stand-ins (handed out as nextStandIn does) that can take the down
-// replicas' copies.
-func reachable(ts []target, fallbacks []string, sloppy bool, alive func(string) bool) int {
-	up := upCount(ts)
+// reachable is what a write could reach at best among side (every target
+// when side is nil), before anything is asked: the side's targets
+// liveness reports up plus, for a sloppy write, as many of its down ones
+// as there are live stand-ins (handed out as nextStandIn does). Each side
+// is counted on its own: at best the stand-ins go to its down replicas.
+func reachable(ts []target, side, fallbacks []string, sloppy bool, alive func(string) bool) int {
+	up, down := 0, 0
+	for _, tg := range ts {
+		switch {
+		case side != nil && !slices.Contains(side, tg.node):
+		case tg.act == actDown:
+			down++
+		default:
+			up++
+		}
+	}
 	if !sloppy {
 		return up
 	}
 	next := 0
-	for down := len(ts) - up; down > 0; down-- {
+	for ; down > 0; down-- {
 		_, n, ok := nextStandIn(fallbacks, next, alive)
 		if !ok {
 			break
@@ -189,6 +345,39 @@ func unavailable(op string, need, reach int, ts []target) *QuorumError {
 		}
 	}
 	return e
+}
+
+// checkReach is the unavailable pre-check of a write: nil when each side
+// could reach its need (see reachable), else the error to answer before
+// anything is written or sent.
+func checkReach(op string, q quorums, ts []target, standIns []string, sloppy bool, alive func(string) bool) *QuorumError {
+	var cur []string // nil: every target is a current replica
+	if q.joint() {
+		cur = q.cur.nodes
+	}
+	reach := reachable(ts, cur, standIns, sloppy, alive)
+	treach := 0
+	if q.joint() {
+		treach = reachable(ts, q.next.nodes, standIns, sloppy, alive)
+	}
+	if reach >= q.cur.need && treach >= q.next.need {
+		return nil
+	}
+	e := unavailable(op, q.cur.need, reach, ts)
+	if q.joint() {
+		e.TargetNeed, e.TargetReachable = q.next.need, treach
+	}
+	return e
+}
+
+// refuses is the stale check of a store or read: a node refuses when it is
+// neither a current nor a pending replica of the partition in its own
+// plan, that plan is known (own > 0), and the sender's plan is not newer
+// (sent <= own). The sender routes by an older plan, and an answer from
+// here would count as a replica's. A sender with a newer plan is believed:
+// this node is behind.
+func refuses(self string, reps, pending []string, own, sent uint64) bool {
+	return own > 0 && sent <= own && !slices.Contains(reps, self) && !slices.Contains(pending, self)
 }
 
 // repairs returns the nodes, among those that answered a read, whose set

@@ -27,7 +27,56 @@
 // reach, yield a *QuorumError naming each replica that failed and why.
 //
 // The decisions (who gets what, when a quorum is met or lost, whom to
-// repair) are pure functions in core.go; write.go and read.go drive them.
+// repair, whom to refuse) are pure functions in core.go; write.go and
+// read.go drive them.
+//
+// # Membership changes
+//
+// During a change the Placement gives a partition p two replica sets:
+// Replicas(p), which hold a full copy, serve reads and coordinate writes,
+// and Targets(p), the replicas after the change; Pending(p) are the
+// targets that are not replicas yet (they are pulling p). Reads are
+// unchanged: R of Replicas(p). A write is coordinated only by a node of
+// Replicas(p) (a pending node lacks part of the key's history, so it
+// forwards like any other non-replica) and goes to Replicas(p) and
+// Pending(p). It succeeds on a joint quorum: W of Replicas(p) and W of
+// Targets(p), each resolved against N and capped by that set's size, a
+// node in both counting for both; it is lost as soon as either side can
+// no longer be met, and refused unsent when liveness says either cannot
+// (QuorumError's Target fields then describe the second side). A
+// stand-in's hint counts, under sloppy quorum, for the sides of the
+// replica it stands in for, and no node that gets its own copy of the
+// write is used as a stand-in. Without a change there is one side and
+// everything is as described above.
+//
+// Every store, read, forward and handoff carries Request.Epoch, the plan
+// epoch of the placement snapshot the sender routed by (read once per
+// request). A node receiving a store (not a hint) or a read for a
+// partition of which it is neither a replica nor a pending replica in
+// its own plan refuses it with ErrNotReplica when its plan is known and
+// the sender's is not newer; the sender counts that as a failed replica
+// (never as an empty answer, and a write sends no hint for it). A sender
+// with a newer plan is believed. MaxEpochSeen reports the newest epoch
+// any request carried.
+//
+// A replica that applies a store from a sender with an older plan while
+// its own plan has pending replicas for the key passes the resulting set
+// on to them (stale-store forwarding) before it acknowledges; if that
+// fails the store fails. So a coordinator that has not learnt of a change
+// still reaches the new replicas through the ones that have.
+//
+// Fence(swap) installs a new placement under a write lock, while a store
+// holds the read lock from reading the placement through its local apply
+// and a coordinated write from reading it through its local Update (never
+// across network calls). Once Fence returns, everything applied here under
+// the old placement is in the local store, which a transfer source scans
+// only after it follows the puller's plan; later stores see the new
+// placement and are forwarded as above.
+//
+// DropPartition deletes a partition the node no longer holds, key by key,
+// checking the caller's condition under each key's lock so that a store
+// arriving once the node must hold the partition again is never lost
+// (ErrDropAborted). When to drop is the caller's decision.
 //
 // # Wire format
 //

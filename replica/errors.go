@@ -26,7 +26,9 @@ var (
 	// ErrReplicaDown: liveness reports the replica down, so nothing was sent.
 	ErrReplicaDown = errors.New("replica: replica down")
 	// ErrNotReplica: a forwarded write reached a node outside the key's
-	// preference list (the two nodes' ring views differ).
+	// preference list (the two nodes' ring views differ), or a store or
+	// read reached a node that is no replica of the key's partition in a
+	// plan at least as new as the sender's.
 	ErrNotReplica = errors.New("replica: node is not a replica of the key")
 	// ErrUnknownKind: the request kind is not one this node serves (a newer
 	// peer sent a call this version does not know).
@@ -58,6 +60,9 @@ var (
 	// is older than the puller's; the puller retries once the source has
 	// learnt the plan.
 	ErrStalePlan = errors.New("replica: plan not known here yet")
+	// ErrDropAborted: dropping a partition stopped because the node must
+	// hold the partition again (its plan changed while it was dropping).
+	ErrDropAborted = errors.New("replica: partition drop aborted")
 	// ErrInternal: a remote failure with no more specific sentinel.
 	ErrInternal = errors.New("replica: remote error")
 )
@@ -87,14 +92,27 @@ type QuorumError struct {
 	// Reachable is, when Unavailable, how many replicas (and, for a sloppy
 	// write, stand-ins) liveness reported up, the coordinator included.
 	Reachable int
+	// TargetNeed, TargetGot and TargetReachable are set for a write during
+	// a membership change, which needs W acknowledgements among the key's
+	// current replicas and W among its replicas after the change (joint
+	// quorum): Need, Got and Reachable then count the current replicas,
+	// and these the replicas after the change. TargetNeed is 0 otherwise.
+	TargetNeed, TargetGot, TargetReachable int
 }
 
 // Error names the missing replicas and why each failed, in name order.
 func (e *QuorumError) Error() string {
 	var b strings.Builder
-	if e.Unavailable {
+	switch {
+	case e.Unavailable && e.TargetNeed > 0:
+		fmt.Fprintf(&b, "replica: %s unavailable: need %d, only %d reachable of the current replicas and need %d, only %d reachable of the replicas after the change; nothing was sent",
+			e.Op, e.Need, e.Reachable, e.TargetNeed, e.TargetReachable)
+	case e.Unavailable:
 		fmt.Fprintf(&b, "replica: %s unavailable: need %d, only %d reachable; nothing was sent", e.Op, e.Need, e.Reachable)
-	} else {
+	case e.TargetNeed > 0:
+		fmt.Fprintf(&b, "replica: %s quorum not reached: need %d, got %d of the current replicas and need %d, got %d of the replicas after the change",
+			e.Op, e.Need, e.Got, e.TargetNeed, e.TargetGot)
+	default:
 		fmt.Fprintf(&b, "replica: %s quorum not reached: need %d, got %d", e.Op, e.Need, e.Got)
 	}
 	if len(e.Pending) > 0 {
@@ -161,6 +179,7 @@ var errorCodes = map[string]error{
 	"siblings":     ErrTooManySiblings,
 	"wrong_peer":   ErrWrongPeer,
 	"stale_plan":   ErrStalePlan,
+	"drop_aborted": ErrDropAborted,
 	"deadline":     context.DeadlineExceeded,
 	"canceled":     context.Canceled,
 }
@@ -171,7 +190,7 @@ func errorCode(err error) string {
 	// QuorumError's causes may themselves wrap other sentinels.
 	for _, c := range []string{"quorum", "bad_quorum", "bad_request", "no_replicas", "not_replica",
 		"unknown_kind", "no_hints", "siblings", "replica_down", "closed", "frame_large", "protocol",
-		"unknown_peer", "unreachable", "conn_lost", "wrong_peer", "stale_plan", "deadline", "canceled"} {
+		"unknown_peer", "unreachable", "conn_lost", "wrong_peer", "stale_plan", "drop_aborted", "deadline", "canceled"} {
 		if errors.Is(err, errorCodes[c]) {
 			return c
 		}

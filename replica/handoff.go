@@ -44,14 +44,20 @@ func (s *standIns) take() (string, bool) {
 // the next live fallback as a hint for it, trying further fallbacks while
 // stand-ins refuse. The reply is for tg.node; a stand-in's acknowledgement
 // is a success only under sloppy quorum.
-func (c *Coordinator) replicate(ctx context.Context, tg target, key []byte, set vclock.Siblings, stand *standIns, sloppy bool) reply {
+func (c *Coordinator) replicate(ctx context.Context, tg target, key []byte, set vclock.Siblings, epoch uint64, stand *standIns, sloppy bool) reply {
 	var cause error
 	if tg.act == actSend {
-		err := c.sendCopy(ctx, tg.node, key, set)
+		err := c.sendCopy(ctx, tg.node, key, set, epoch)
 		if err == nil {
 			return reply{node: tg.node}
 		}
 		c.stats.replicaFailures.Add(1)
+		if errors.Is(err, ErrNotReplica) {
+			// The node follows a newer plan in which it holds no copy of
+			// the key: a hint kept for it would be delivered to a node
+			// that is no replica, and count toward W for nothing.
+			return reply{node: tg.node, err: err}
+		}
 		cause = err
 	} else {
 		cause = downErr(tg.node)
@@ -61,7 +67,7 @@ func (c *Coordinator) replicate(ctx context.Context, tg target, key []byte, set 
 		if !ok {
 			break
 		}
-		err := c.sendHint(ctx, fb, tg.node, key, set)
+		err := c.sendHint(ctx, fb, tg.node, key, set, epoch)
 		if err != nil {
 			c.stats.hintFailures.Add(1)
 			c.log.Debug("stand-in refused hint", "peer", fb, "target", tg.node, "err", err)
@@ -78,8 +84,8 @@ func (c *Coordinator) replicate(ctx context.Context, tg target, key []byte, set 
 }
 
 // sendHint asks stand-in to keep set for key on behalf of target.
-func (c *Coordinator) sendHint(ctx context.Context, standIn, target string, key []byte, set vclock.Siblings) error {
-	_, err := c.cfg.Transport.Call(ctx, standIn, Request{Kind: KindStore, Key: key, Siblings: set, HintFor: target})
+func (c *Coordinator) sendHint(ctx context.Context, standIn, target string, key []byte, set vclock.Siblings, epoch uint64) error {
+	_, err := c.cfg.Transport.Call(ctx, standIn, Request{Kind: KindStore, Key: key, Siblings: set, HintFor: target, Epoch: epoch})
 	return err
 }
 
@@ -98,7 +104,7 @@ func (c *Coordinator) Handoff(ctx context.Context, target string, batch []Entry)
 	if target == c.cfg.Self {
 		return c.applyBatch(ctx, batch)
 	}
-	_, err := c.cfg.Transport.Call(ctx, target, Request{Kind: KindHandoff, Batch: batch})
+	_, err := c.cfg.Transport.Call(ctx, target, Request{Kind: KindHandoff, Batch: batch, Epoch: c.epoch()})
 	if err == nil {
 		c.stats.handoffsSent.Add(1)
 	}
@@ -130,13 +136,15 @@ func (c *Coordinator) applyBatch(ctx context.Context, batch []Entry) error {
 }
 
 // ringMember reports whether node is a member of the current ring: one of
-// the replicas or fallbacks of key's partition, which together are every
-// member. Hints are kept only for members; each target gets its own hint
-// log, so names a peer made up would otherwise each cost an open file.
+// the replicas, pending replicas or fallbacks of key's partition, which
+// together are every member (of the serving ring and of the one a change
+// moves to). Hints are kept only for members; each target gets its own
+// hint log, so names a peer made up would otherwise each cost an open
+// file.
 func (c *Coordinator) ringMember(key []byte, node string) bool {
-	reps, fallbacks, err := c.lists(key)
+	rt, err := c.route(key)
 	if err != nil {
 		return false
 	}
-	return slices.Contains(reps, node) || slices.Contains(fallbacks, node)
+	return slices.Contains(rt.reps, node) || slices.Contains(rt.pending, node) || slices.Contains(rt.fallbacks, node)
 }

@@ -176,6 +176,9 @@ type wireError struct {
 	Pending  []string          `msgpack:"pend,omitempty"`
 	Unavail  bool              `msgpack:"unavail,omitempty"`
 	Reach    int               `msgpack:"reach,omitempty"`
+	TNeed    int               `msgpack:"tneed,omitempty"`
+	TGot     int               `msgpack:"tgot,omitempty"`
+	TReach   int               `msgpack:"treach,omitempty"`
 }
 
 // maxWireSiblings bounds the versions of one sibling set in a message. The
@@ -237,6 +240,7 @@ func MarshalReply(resp Response, err error) ([]byte, error) {
 		if errors.As(err, &qe) {
 			w.Err.Op, w.Err.Need, w.Err.Got = qe.Op, qe.Need, qe.Got
 			w.Err.Pending, w.Err.Unavail, w.Err.Reach = qe.Pending, qe.Unavailable, qe.Reachable
+			w.Err.TNeed, w.Err.TGot, w.Err.TReach = qe.TargetNeed, qe.TargetGot, qe.TargetReachable
 			w.Err.Failures = make(map[string]string, len(qe.Failures))
 			for n, f := range qe.Failures {
 				w.Err.Failures[n] = f.Error()
@@ -257,7 +261,8 @@ func UnmarshalReply(node string, b []byte) (Response, error) {
 	if w.Err != nil {
 		if w.Err.Code == "quorum" && w.Err.Op != "" {
 			qe := &QuorumError{Op: w.Err.Op, Need: w.Err.Need, Got: w.Err.Got, Failures: make(map[string]error, len(w.Err.Failures)),
-				Pending: w.Err.Pending, Unavailable: w.Err.Unavail, Reachable: w.Err.Reach}
+				Pending: w.Err.Pending, Unavailable: w.Err.Unavail, Reachable: w.Err.Reach,
+				TargetNeed: w.Err.TNeed, TargetGot: w.Err.TGot, TargetReachable: w.Err.TReach}
 			for n, m := range w.Err.Failures {
 				qe.Failures[n] = errors.New(m)
 			}

@@ -16,10 +16,11 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, o ReadOptions) (Resul
 	if c.closed.Load() {
 		return Result{}, ErrClosed
 	}
-	reps, err := c.replicas(key)
+	rt, err := c.route(key)
 	if err != nil {
 		return Result{}, err
 	}
+	reps, epoch := rt.reps, rt.epoch // copied: the goroutines below must not capture rt
 	need, err := need(o.R, c.cfg.DefaultR, c.cfg.N, len(reps))
 	if err != nil {
 		return Result{}, err
@@ -48,7 +49,7 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, o ReadOptions) (Resul
 		case actSend:
 			launched++
 			c.bg.Go(func() {
-				resp, err := c.cfg.Transport.Call(callCtx, tg.node, Request{Kind: KindRead, Key: key})
+				resp, err := c.cfg.Transport.Call(callCtx, tg.node, Request{Kind: KindRead, Key: key, Epoch: epoch})
 				results <- reply{node: tg.node, set: resp.Siblings, err: err}
 			})
 		}
@@ -102,14 +103,14 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, o ReadOptions) (Resul
 				break collect // answers after the deadline are not repaired
 			}
 		}
-		c.repair(callCtx, key, reps, sets)
+		c.repair(callCtx, key, reps, sets, epoch)
 	})
 	return res, qerr
 }
 
 // repair sends the merge of every set received to each replica that
 // answered with less. The local store is repaired directly.
-func (c *Coordinator) repair(ctx context.Context, key []byte, reps []string, sets map[string]vclock.Siblings) {
+func (c *Coordinator) repair(ctx context.Context, key []byte, reps []string, sets map[string]vclock.Siblings, epoch uint64) {
 	var final vclock.Siblings
 	for _, n := range reps {
 		final = vclock.Merge(final, sets[n])
@@ -119,7 +120,7 @@ func (c *Coordinator) repair(ctx context.Context, key []byte, reps []string, set
 		if n == c.cfg.Self {
 			_, err = c.cfg.Store.Apply(ctx, key, final)
 		} else {
-			err = c.sendCopy(ctx, n, key, final)
+			err = c.sendCopy(ctx, n, key, final, epoch)
 		}
 		if err != nil {
 			c.stats.readRepairFailures.Add(1)

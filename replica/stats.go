@@ -29,8 +29,21 @@ type Stats struct {
 	// ReplicaFailures counts individual replica calls that failed or were
 	// skipped because the replica was down.
 	ReplicaFailures uint64
+	// StaleRefused counts stores and reads refused because this node is
+	// no replica of the key in a plan at least as new as the sender's.
+	StaleRefused uint64
+	// StaleForwards counts stores from senders with an older plan that
+	// this node passed on to the pending replicas of its own plan.
+	StaleForwards uint64
 	// Background is the number of background sends and repairs running now.
 	Background int
+	// TransferBatchesServed, TransferKeysServed and TransferBytesServed
+	// count the partition-transfer batches this node served as a source,
+	// the keys in them and their bytes (key plus sibling set size).
+	TransferBatchesServed, TransferKeysServed, TransferBytesServed uint64
+	// TransfersStale counts pulls refused with ErrStalePlan because this
+	// node's plan was older than the puller's.
+	TransfersStale uint64
 }
 
 // stats holds the live counters behind Stats.
@@ -43,6 +56,10 @@ type stats struct {
 	handoffsSent, handoffsServed    atomic.Uint64
 	readRepairs, readRepairFailures atomic.Uint64
 	quorumFailures, replicaFailures atomic.Uint64
+	staleRefused, staleForwards     atomic.Uint64
+
+	transferBatchesServed, transferKeysServed atomic.Uint64
+	transferBytesServed, transfersStale       atomic.Uint64
 }
 
 // Stats returns the counters.
@@ -57,6 +74,10 @@ func (c *Coordinator) Stats() Stats {
 		HandoffsSent: s.handoffsSent.Load(), HandoffsServed: s.handoffsServed.Load(),
 		ReadRepairs: s.readRepairs.Load(), ReadRepairFailures: s.readRepairFailures.Load(),
 		QuorumFailures: s.quorumFailures.Load(), ReplicaFailures: s.replicaFailures.Load(),
+		StaleRefused: s.staleRefused.Load(), StaleForwards: s.staleForwards.Load(),
 		Background: c.bg.running(),
+
+		TransferBatchesServed: s.transferBatchesServed.Load(), TransferKeysServed: s.transferKeysServed.Load(),
+		TransferBytesServed: s.transferBytesServed.Load(), TransfersStale: s.transfersStale.Load(),
 	}
 }

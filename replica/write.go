@@ -68,23 +68,93 @@ func (c *Coordinator) write(ctx context.Context, op string, key []byte, fw *Forw
 			return Result{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
 		}
 	}
-	reps, fallbacks, err := c.lists(key)
-	if err != nil {
-		return Result{}, err
-	}
-	need, err := need(fw.W, c.cfg.DefaultW, c.cfg.N, len(reps))
-	if err != nil {
-		return Result{}, err
-	}
 	ctx, cancel := c.withDeadline(ctx)
 	defer cancel()
-	if !slices.Contains(reps, c.cfg.Self) {
-		if forwarded {
-			return Result{}, fmt.Errorf("%w: %s is not in %v", ErrNotReplica, c.cfg.Self, reps)
-		}
-		return c.forward(ctx, op, key, reps, need, fw)
+	lw, err := c.prepare(ctx, op, key, fw, forwarded)
+	if err != nil {
+		return Result{}, err
 	}
-	return c.coordinate(ctx, op, key, reps, fallbacks, need, fw)
+	if lw.forward {
+		return c.forward(ctx, op, key, lw.rt, lw.q.cur.need, fw)
+	}
+	return c.coordinate(ctx, op, key, lw)
+}
+
+// localWrite is a write decided from one placement snapshot and, unless
+// it is to be forwarded, applied here: ready to be sent to the others.
+type localWrite struct {
+	rt       route
+	q        quorums
+	forward  bool     // this node is no replica: forward to one
+	targets  []target // q.nodes, each local, to send, or down
+	standIns []string // fallbacks that may keep hints
+	sloppy   bool     // stand-ins' hints count toward W
+	merged   vclock.Siblings
+}
+
+// prepare reads the placement, decides the write's recipients and quorums,
+// refuses it if liveness already says they cannot be met, and mints and
+// stores the new version locally, all under the fence's read lock, so
+// that a placement swap (Fence) waits until the write is in the local
+// store. The lock is released before anything is sent.
+func (c *Coordinator) prepare(ctx context.Context, op string, key []byte, fw *ForwardWrite, forwarded bool) (localWrite, error) {
+	c.fence.RLock()
+	defer c.fence.RUnlock()
+	rt, err := c.route(key)
+	if err != nil {
+		return localWrite{}, err
+	}
+	q, err := writeQuorums(fw.W, c.cfg.DefaultW, c.cfg.N, rt.reps, rt.pending, rt.targets)
+	if err != nil {
+		return localWrite{}, err
+	}
+	lw := localWrite{rt: rt, q: q}
+	if !slices.Contains(rt.reps, c.cfg.Self) {
+		// A pending replica does not coordinate either: it lacks part of
+		// the key's history until its transfer is done.
+		if forwarded {
+			return localWrite{}, fmt.Errorf("%w: %s is not in %v", ErrNotReplica, c.cfg.Self, rt.reps)
+		}
+		lw.forward = true
+		return lw, nil
+	}
+	w := vclock.Write{
+		Context:   fw.Context,
+		Blind:     !fw.HasContext,
+		Value:     fw.Value,
+		Tombstone: fw.Delete,
+		WallTime:  c.cfg.Now().UnixNano(),
+	}
+	lw.sloppy = c.cfg.Sloppy && !fw.Strict
+	lw.targets = plan(q.nodes, c.cfg.Self, c.alive)
+	lw.standIns = standInPool(rt.fallbacks, q.nodes)
+	// Refuse before writing anything when liveness already says W cannot be
+	// met: a write stored here and then answered 503 would come back as a
+	// sibling once the cut heals, though nobody was told it succeeded.
+	if qe := checkReach(op, q, lw.targets, lw.standIns, lw.sloppy, c.alive); qe != nil {
+		c.stats.quorumFailures.Add(1)
+		return localWrite{}, qe
+	}
+	actor := c.cfg.Store.Incarnation()
+	// Minting inside Update makes read-mint-store atomic per key, and Update
+	// returns only once the set is durable: a crash after this point cannot
+	// let this node re-mint a dot that the other replicas already hold.
+	lw.merged, err = c.cfg.Store.Update(ctx, key, func(cur vclock.Siblings) (vclock.Siblings, error) {
+		if err := vclock.CheckMintable(cur, w.Context); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+		}
+		_, m := vclock.Mint(cur, actor, w)
+		return m, c.capSiblings(key, cur, m)
+	})
+	if errors.Is(err, ErrTooManySiblings) || errors.Is(err, ErrBadRequest) {
+		return localWrite{}, err
+	}
+	if err != nil {
+		c.stats.quorumFailures.Add(1)
+		return localWrite{}, &QuorumError{Op: op, Need: q.cur.need, Got: 0,
+			Failures: map[string]error{c.cfg.Self: fmt.Errorf("local write: %w", err)}}
+	}
+	return lw, nil
 }
 
 // forward sends the write to the first live replica, which coordinates it.
@@ -93,17 +163,17 @@ func (c *Coordinator) write(ctx context.Context, op string, key []byte, fw *Forw
 // retried write is a second version, as in Dynamo). A quorum error, a bad
 // request or a coordinator whose ring says it is not a replica ends the
 // attempt, as does the deadline.
-func (c *Coordinator) forward(ctx context.Context, op string, key []byte, reps []string, need int, fw *ForwardWrite) (Result, error) {
+func (c *Coordinator) forward(ctx context.Context, op string, key []byte, rt route, need int, fw *ForwardWrite) (Result, error) {
 	failures := map[string]error{}
 	asked := 0
-	for _, n := range reps {
+	for _, n := range rt.reps {
 		if !c.alive(n) {
 			failures[n] = downErr(n)
 			continue
 		}
 		asked++
 		c.stats.forwards.Add(1)
-		resp, err := c.cfg.Transport.Call(ctx, n, Request{Kind: KindForward, Key: key, Write: fw})
+		resp, err := c.cfg.Transport.Call(ctx, n, Request{Kind: KindForward, Key: key, Write: fw, Epoch: rt.epoch})
 		if err == nil {
 			return Result{Siblings: resp.Siblings, Context: resp.Context, Replies: resp.Replies, Hinted: resp.Hinted}, nil
 		}
@@ -135,51 +205,16 @@ func retryable(err error) bool {
 		errors.Is(err, ErrUnknownPeer) || errors.Is(err, ErrClosed) || errors.Is(err, ErrReplicaDown)
 }
 
-// coordinate mints the new version against the local set, makes it durable
-// locally, then sends the merged set to the other replicas in parallel and
-// answers at W acknowledgements. Sends still in flight when it answers go
-// on in the background until the request's deadline, so slow replicas
-// still converge without holding up the client.
-func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, reps, fallbacks []string, need int, fw *ForwardWrite) (Result, error) {
-	w := vclock.Write{
-		Context:   fw.Context,
-		Blind:     !fw.HasContext,
-		Value:     fw.Value,
-		Tombstone: fw.Delete,
-		WallTime:  c.cfg.Now().UnixNano(),
-	}
-	sloppy := c.cfg.Sloppy && !fw.Strict
-	targets := plan(reps, c.cfg.Self, c.alive)
-	// Refuse before writing anything when liveness already says W cannot be
-	// met: a write stored here and then answered 503 would come back as a
-	// sibling once the cut heals, though nobody was told it succeeded.
-	if reach := reachable(targets, fallbacks, sloppy, c.alive); reach < need {
-		c.stats.quorumFailures.Add(1)
-		return Result{}, unavailable(op, need, reach, targets)
-	}
-	actor := c.cfg.Store.Incarnation()
-	// Minting inside Update makes read-mint-store atomic per key, and Update
-	// returns only once the set is durable: a crash after this point cannot
-	// let this node re-mint a dot that the other replicas already hold.
-	merged, err := c.cfg.Store.Update(ctx, key, func(cur vclock.Siblings) (vclock.Siblings, error) {
-		if err := vclock.CheckMintable(cur, w.Context); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
-		}
-		_, m := vclock.Mint(cur, actor, w)
-		return m, c.capSiblings(key, cur, m)
-	})
-	if errors.Is(err, ErrTooManySiblings) || errors.Is(err, ErrBadRequest) {
-		return Result{}, err
-	}
-	if err != nil {
-		c.stats.quorumFailures.Add(1)
-		return Result{}, &QuorumError{Op: op, Need: need, Got: 0,
-			Failures: map[string]error{c.cfg.Self: fmt.Errorf("local write: %w", err)}}
-	}
-
-	t := newTally(need, reps)
+// coordinate sends the merged set of a write prepared here to the other
+// replicas, current and pending, in parallel and answers once each side
+// has W acknowledgements (the coordinator's own among them). Sends still in
+// flight when it answers go on in the background until the request's
+// deadline, so slow replicas still converge without holding up the
+// client.
+func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, lw localWrite) (Result, error) {
+	t := lw.q.tally()
 	t.ack(c.cfg.Self)
-	results := make(chan reply, len(reps))
+	results := make(chan reply, len(lw.targets))
 	sendCtx, sendCancel := c.detached(ctx)
 	var inflight atomic.Int32
 	inflight.Store(1) // released below, after the loop, so a fast send cannot cancel early
@@ -188,8 +223,10 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, rep
 			sendCancel()
 		}
 	}
-	stand := &standIns{list: fallbacks, alive: c.alive}
-	for _, tg := range targets {
+	stand := &standIns{list: lw.standIns, alive: c.alive}
+	// Copied so that the goroutines capture these, not all of lw.
+	merged, epoch, sloppy := lw.merged, lw.rt.epoch, lw.sloppy
+	for _, tg := range lw.targets {
 		if tg.act == actLocal {
 			continue
 		}
@@ -199,7 +236,7 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, rep
 		inflight.Add(1)
 		c.bg.Go(func() {
 			defer release()
-			results <- c.replicate(sendCtx, tg, key, merged, stand, sloppy)
+			results <- c.replicate(sendCtx, tg, key, merged, epoch, stand, sloppy)
 		})
 	}
 	release()
@@ -217,7 +254,7 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, rep
 				t.ack(r.node)
 			}
 		case <-ctx.Done():
-			t.expire(reps, ctx.Err())
+			t.expire(lw.q.nodes, ctx.Err())
 		}
 	}
 	if t.state() == lost {
@@ -227,11 +264,12 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, rep
 	return Result{Siblings: merged, Context: merged.Context(), Replies: len(t.acks), Hinted: hinted}, nil
 }
 
-// sendCopy delivers a write's merged set to one replica. It is the
-// per-target seam of the write fan-out: replicate (handoff.go) falls back
-// to sendHint, the same Request with HintFor set, sent to a stand-in.
-func (c *Coordinator) sendCopy(ctx context.Context, node string, key []byte, set vclock.Siblings) error {
-	_, err := c.cfg.Transport.Call(ctx, node, Request{Kind: KindStore, Key: key, Siblings: set})
+// sendCopy delivers a write's merged set to one replica, stamped with the
+// epoch of the plan the sender routed by. It is the per-target seam of the
+// write fan-out: replicate (handoff.go) falls back to sendHint, the same
+// Request with HintFor set, sent to a stand-in.
+func (c *Coordinator) sendCopy(ctx context.Context, node string, key []byte, set vclock.Siblings, epoch uint64) error {
+	_, err := c.cfg.Transport.Call(ctx, node, Request{Kind: KindStore, Key: key, Siblings: set, Epoch: epoch})
 	return err
 }
 

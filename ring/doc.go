@@ -27,6 +27,31 @@
 // collisions, more replicas than members). A ring with fewer members than N
 // is valid and Degraded: each partition gets every member as a replica.
 //
+// # Membership changes: Plan, Transition, Decide
+//
+// Ownership moves after the data. The cluster agrees, by gossip, on a Plan:
+// an epoch, the serving Members and, while a change is in progress, the
+// Target members the data moves to. Gossip keeps the greater plan under
+// Plan.Compare, so every node ends up following the same one.
+//
+// A Transition is the placement of one plan: the serving ring S (Members)
+// and the target ring T (Target, or S itself when the plan is stable). For
+// partition p, Replicas(p) = S(p) serve reads and coordinate writes,
+// Pending(p) = T(p) \ S(p) receive writes and pull p from the serving
+// replicas, Retiring(p) = S(p) \ T(p) drop p after the commit, and
+// Fallbacks(p) are S's fallbacks without the pending nodes. Moves lists
+// every pending (partition, node) pair. Like a Ring, a Transition is
+// immutable and its lookups allocate nothing.
+//
+// Decide is the claimant's pure decision (Claimant names the lowest-named
+// live node involved): with a stable plan whose Members differ from the
+// nodes that want to be in the ring, and everyone up, start moving to them
+// (MoveTo); with a change in progress whose target holds a node that no
+// longer wants in, retarget at once, since that drops no data; with a
+// change in progress, everyone up and every move complete, Commit. Joins
+// arriving during a change wait for its commit. A commit therefore never
+// happens before every new replica holds its partitions.
+//
 // Inspection, Preference and the what-if functions form the
 // capacity-planning view printed by the admin API and CLI; docs/ring.md
 // records the balance and movement figures the defaults were tuned for.

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -24,9 +25,11 @@ func (a *app) membersCmd() *cobra.Command {
 		Long: `List the cluster members as the node given by --node sees them.
 
 LIVENESS is what gossip says now (alive, suspect, dead); STATUS is ring
-membership (joined, leaving, left, removed), which only "leave" and "remove"
-change: a crashed node stays joined and its writes go to stand-ins as hints.
-HINTS counts the hints the answering node holds for each member.`,
+membership: joining (started with seeds; its partitions are being copied
+to it), joined, leaving (handing its partitions off), left, removed. Only
+starting a node, "leave" and "remove" change it: a crashed node stays
+joined and its writes go to stand-ins as hints. HINTS counts the hints the
+answering node holds for each member.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := o.client()
@@ -54,12 +57,17 @@ func (a *app) printMembers(members []node.MemberInfo) error {
 func (a *app) ringCmd() *cobra.Command {
 	var o clientOpts
 	var key, whatIf string
+	var watch time.Duration
 	cmd := &cobra.Command{
 		Use:   "ring [--key KEY | --what-if add:NAME|remove:NAME]",
 		Short: "Inspect the ring: ownership per node, a key's replicas, or what a change would move",
 		Long: `Without flags, print per node: partitions owned (first replica of), partitions
 replicated (stored, owned included), share of the key space, and the keys and
-bytes the node holds.
+bytes the node holds; then the plan (the serving members and, during a
+membership change, the members the data is moving to) and each node's
+transfer progress.
+
+--watch 2s redraws that view every 2 seconds with progress bars.
 
 --key KEY prints the key's partition, its preference list (the N replicas,
 owner first) and the fallbacks that take hints when replicas are down.
@@ -79,6 +87,12 @@ the capacity-planning view. Nothing changes in the cluster.`,
 			}
 			if key != "" && whatIf != "" {
 				return usageError("--key and --what-if cannot be combined")
+			}
+			if watch > 0 && (key != "" || whatIf != "" || o.json) {
+				return usageError("--watch cannot be combined with --key, --what-if or --json")
+			}
+			if watch < 0 {
+				return usageError("--watch must be a positive interval, got %s", watch)
 			}
 			q := url.Values{}
 			if key != "" {
@@ -102,14 +116,17 @@ the capacity-planning view. Nothing changes in the cluster.`,
 				})
 			case whatIf != "":
 				return show(cmd.Context(), a, c, "/v1/ring", q, o.json, a.printWhatIf)
+			case watch > 0:
+				return a.watchRing(cmd.Context(), c, watch)
 			default:
-				return show(cmd.Context(), a, c, "/v1/ring", nil, o.json, a.printInspection)
+				return show(cmd.Context(), a, c, "/v1/ring", nil, o.json, a.printRing)
 			}
 		},
 	}
 	o.addFlags(cmd)
 	cmd.Flags().StringVar(&key, "key", "", "print the preference list of this key")
 	cmd.Flags().StringVar(&whatIf, "what-if", "", "add:NAME or remove:NAME: print what would move")
+	cmd.Flags().DurationVar(&watch, "watch", 0, "redraw every INTERVAL (e.g. 2s) with transfer progress bars, until interrupted")
 	return cmd
 }
 
@@ -209,63 +226,6 @@ func (a *app) printWhatIf(w ring.WhatIf) error {
 			listOrNone(m.Before), listOrNone(m.After), listOrNone(m.Added), listOrNone(m.Dropped))
 	}
 	return nil
-}
-
-func (a *app) leaveCmd() *cobra.Command {
-	var o clientOpts
-	cmd := &cobra.Command{
-		Use:   "leave",
-		Short: "Make the node given by --node leave the ring",
-		Long: `Ask the node given by --node to leave the ring: its row becomes "left" and its
-partitions get new replicas for new writes. Its data is NOT copied to them
-(partition transfer is not there yet): the keys it held keep one copy fewer
-until written again or read-repaired from the remaining replicas, and a write
-acknowledged by this node alone (w=1) is no longer readable. Stopping a node
-(SIGTERM) does not leave the ring; this does.`,
-		Args: exactArgs(0, "no arguments (the node is --node)"),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			ok, err := c.postOK(cmd.Context(), "/v1/leave")
-			if err != nil {
-				return err
-			}
-			return a.printOK(o.json, ok)
-		},
-	}
-	o.addFlags(cmd)
-	return cmd
-}
-
-func (a *app) removeCmd() *cobra.Command {
-	var o clientOpts
-	cmd := &cobra.Command{
-		Use:   "remove NODE",
-		Short: "Remove a node that is gone for good from the ring",
-		Long: `Remove NODE from the ring, for a node that will not come back (use "leave" on
-a node that is still running). Any live node (--node) can do it.
-
-Only the ring changes: its partitions get new replicas for new writes, but
-the data already written is not copied to them (partition transfer is not
-there yet), so those keys keep one copy fewer until written again or
-read-repaired.`,
-		Args: exactArgs(1, "NODE"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			ok, err := c.postOK(cmd.Context(), "/v1/remove/"+url.PathEscape(args[0]))
-			if err != nil {
-				return err
-			}
-			return a.printOK(o.json, ok)
-		},
-	}
-	o.addFlags(cmd)
-	return cmd
 }
 
 func (a *app) printOK(asJSON bool, ok node.OKBody) error {

@@ -179,6 +179,11 @@ func (d devNode) args() []string {
 	if len(d.Seeds) > 0 {
 		args = append(args, "--seeds", strings.Join(d.Seeds, ","))
 	}
+	if d.Name == "n1" {
+		// n1 starts the cluster (a no-op once it has a plan on disk); the
+		// others join it.
+		args = append(args, "--bootstrap")
+	}
 	return args
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -48,6 +49,7 @@ func fakeServer(mode string, args []string) int {
 	gossip := fs.String("gossip", "", "")
 	fs.String("data-dir", "", "")
 	fs.String("seeds", "", "")
+	fs.Bool("bootstrap", false, "")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -324,6 +326,10 @@ func TestDevPlan(t *testing.T) {
 	}
 	if got := devPlan("d", 1)[0].args(); strings.Contains(strings.Join(got, " "), "--seeds") {
 		t.Errorf("a lone node got seeds: %q", got)
+	}
+	// n1 starts the cluster; the others join it.
+	if got := plan[0].args(); !slices.Contains(got, "--bootstrap") {
+		t.Errorf("n1 does not bootstrap: %q", got)
 	}
 }
 

@@ -1,0 +1,140 @@
+package node
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ringkv/ringkv/gossip"
+	"github.com/ringkv/ringkv/replica"
+	"github.com/ringkv/ringkv/ring"
+)
+
+// The claimant turns membership intent (gossip rows: joined, leaving, left,
+// removed) into plans. Every node runs claimLoop; only the node that
+// ring.Claimant names acts, and ring.Decide says what to do: start moving
+// to the desired members, retarget a change whose target lost a member, or
+// commit a change whose every new replica holds a full copy. Safety does
+// not rest on there being one claimant: a commit needs every pending
+// replica's own report for that exact plan, and data is dropped only once
+// every live node follows the same stable plan (cleanup.go).
+
+// loopInterval is how often the claimant and cleanup loops look again
+// without being woken (liveness changes do not wake them).
+const loopInterval = time.Second
+
+// statusTimeout bounds one KindStatus call.
+const statusTimeout = 2 * time.Second
+
+// claimLoop runs claimStep on every wake and every loopInterval until ctx
+// ends.
+func (n *Node) claimLoop(ctx context.Context) {
+	tick := time.NewTicker(loopInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-n.claimWake:
+		}
+		n.claimStep(ctx)
+	}
+}
+
+// situation gathers what ring.Decide needs from gossip.
+func (n *Node) situation(p ring.Plan) ring.Situation {
+	rows := n.gossip.Ring()
+	var desired []string
+	for name, e := range rows {
+		if e.Status == gossip.StatusJoined {
+			desired = append(desired, name)
+		}
+	}
+	slices.Sort(desired)
+	self := n.cfg.Node.Name
+	return ring.Situation{
+		Plan:    p,
+		Desired: desired,
+		Gone: func(name string) bool {
+			st := rows[name].Status
+			return st == gossip.StatusRemoved || st == gossip.StatusLeft
+		},
+		Alive:    func(name string) bool { return name == self || n.gossip.Alive(name) },
+		Complete: func(string, int) bool { return false },
+		Now:      uint64(max(time.Now().UnixMilli(), 0)),
+	}
+}
+
+// claimStep makes one claimant decision, if this node is the claimant.
+func (n *Node) claimStep(ctx context.Context) {
+	p := n.gossip.Plan()
+	t := n.place.Load()
+	if !p.Known() || t == nil || !t.Plan().Equal(p) {
+		return // not installed yet: setPlan wakes us again
+	}
+	s := n.situation(p)
+	s.Transition = t
+	if ring.Claimant(s) != n.cfg.Node.Name {
+		return
+	}
+	if !p.Stable() {
+		done := n.doneByNode(ctx, t)
+		s.Complete = func(node string, part int) bool { return done[node][int32(part)] }
+	}
+	next, reason, ok := ring.Decide(n.rcfg, s)
+	if !ok {
+		return
+	}
+	n.log.Info("claimant: "+reason, "epoch", next.Epoch, "members", strings.Join(next.Members, ","), "target", strings.Join(next.Target, ","))
+	pctx, cancel := context.WithTimeout(ctx, statusTimeout)
+	defer cancel()
+	if err := n.gossip.Propose(pctx, next); err != nil {
+		n.log.Warn("claimant: proposing the plan failed", "epoch", next.Epoch, "err", err)
+	}
+}
+
+// doneByNode asks every pending replica of t which partitions it holds a
+// full copy of, for t's plan. A node that does not answer, or answers for
+// another plan, has nothing done.
+func (n *Node) doneByNode(ctx context.Context, t *ring.Transition) map[string]map[int32]bool {
+	out := map[string]map[int32]bool{}
+	for _, m := range t.Moves() {
+		if _, asked := out[m.To]; asked {
+			continue
+		}
+		done := map[int32]bool{}
+		out[m.To] = done
+		st, err := n.status(ctx, m.To)
+		if err != nil || st.Epoch != t.Epoch() || st.PlanHash != t.PlanHash() {
+			continue
+		}
+		for _, part := range st.Done {
+			done[part] = true
+		}
+	}
+	return out
+}
+
+// nodeStatus is a node's answer to KindStatus.
+type nodeStatus struct {
+	Epoch, PlanHash uint64
+	Done            []int32
+}
+
+// status asks node which plan it follows and what it has pulled; this
+// node answers from its own puller.
+func (n *Node) status(ctx context.Context, node string) (nodeStatus, error) {
+	if node == n.cfg.Node.Name {
+		e, h, done := n.pullerRef.Load().Progress()
+		return nodeStatus{Epoch: e, PlanHash: h, Done: done}, nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, statusTimeout)
+	defer cancel()
+	resp, err := n.rpc.Call(cctx, node, replica.Request{Kind: replica.KindStatus})
+	if err != nil {
+		return nodeStatus{}, err
+	}
+	return nodeStatus{Epoch: resp.Epoch, PlanHash: resp.PlanHash, Done: resp.Done}, nil
+}
