@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -131,7 +132,7 @@ func (c *elasticCluster) spawn(t *testing.T, name string, seeds ...string) *serv
 }
 
 // restart starts name again with the arguments and data directory of its
-// last process, which must have exited.
+// last process, which must have exited, and waits for its listeners.
 func (c *elasticCluster) restart(t *testing.T, deadline time.Time, name string) *server {
 	t.Helper()
 	old := c.server(name)
@@ -139,13 +140,33 @@ func (c *elasticCluster) restart(t *testing.T, deadline time.Time, name string) 
 	c.mu.Lock()
 	c.servers[name] = s
 	c.mu.Unlock()
-	s.waitReady(t, deadline)
+	s.waitBound(t, deadline)
 	return s
+}
+
+// waitBound waits for the ready line (every listener bound, the admin
+// routes served) but not for /readyz: a joining node serves clients only
+// once the change that adds it is committed.
+func (s *server) waitBound(t *testing.T, deadline time.Time) {
+	t.Helper()
+	select {
+	case <-s.ready:
+	case <-s.done:
+		t.Fatalf("%s exited before its listeners were bound: %v\n%s", s.name, s.err, s.out)
+	case <-time.After(time.Until(deadline)):
+		t.Fatalf("%s has not bound its listeners by the deadline\n%s", s.name, s.out)
+	}
+}
+
+// serves reports whether the node at addr answers GET /readyz with 200.
+func serves(addr string) bool {
+	code, _, err := httpDo(http.MethodGet, "http://"+addr+"/readyz", nil)
+	return err == nil && code == http.StatusOK
 }
 
 // form starts a cluster of names: the first starts it alone, the others
 // join with it as their seed, and formation is over when every node
-// reports a stable plan of all of them.
+// reports a stable plan of all of them and serves clients.
 func (c *elasticCluster) form(t *testing.T, deadline time.Time, names ...string) {
 	t.Helper()
 	c.spawn(t, names[0]).waitReady(t, deadline)
@@ -154,9 +175,12 @@ func (c *elasticCluster) form(t *testing.T, deadline time.Time, names ...string)
 		rest = append(rest, c.spawn(t, n, names[0]))
 	}
 	for _, s := range rest {
-		s.waitReady(t, deadline)
+		s.waitBound(t, deadline)
 	}
 	c.waitChangeOver(t, deadline, names, 0, nil)
+	for _, s := range rest {
+		s.waitReady(t, deadline)
+	}
 }
 
 // stats reads GET /v1/stats of each named node.
