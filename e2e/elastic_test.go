@@ -298,3 +298,23 @@ func (tt *transferTally) observe(st map[string]nodeStats) {
 		tt.prev[n] = s.Transfer
 	}
 }
+
+// stopwatch logs how long each phase of a test took, so that a slow run
+// in CI shows where the time went.
+type stopwatch struct {
+	t           *testing.T
+	start, last time.Time
+}
+
+func newStopwatch(t *testing.T) *stopwatch {
+	now := time.Now()
+	return &stopwatch{t: t, start: now, last: now}
+}
+
+// lap logs that what is done, with the time since the previous lap.
+func (s *stopwatch) lap(what string) {
+	s.t.Helper()
+	now := time.Now()
+	s.t.Logf("%s: %s (%s into the test)", what, now.Sub(s.last).Round(time.Millisecond), now.Sub(s.start).Round(time.Millisecond))
+	s.last = now
+}

@@ -73,7 +73,9 @@ func TestJoinTwoNodesKeepsEveryKeyReadable(t *testing.T) {
 	names := []string{"n1", "n2", "n3", "n4", "n5"}
 	// No rate cap: the logged figures are what this machine does.
 	c := newElasticCluster(t, names, "transfer:\n  rate_mb: 0\n")
+	sw := newStopwatch(t)
 	c.form(t, deadline, "n1", "n2", "n3")
+	sw.lap("3 nodes formed a cluster")
 
 	const n = 100_000
 	ks := newKeySet("jk", 100)
@@ -85,6 +87,7 @@ func TestJoinTwoNodesKeepsEveryKeyReadable(t *testing.T) {
 	t.Logf("loaded %d keys of %d bytes with SET (W=2) in %s: %.0f keys/s", n, ks.size, took.Round(time.Millisecond), n/took.Seconds())
 	// W=2 acknowledges before the third copy is stored; wait for it.
 	c.waitChangeOver(t, deadline, names[:3], n, nil)
+	sw.lap(fmt.Sprintf("%d keys loaded, 3 copies each", n))
 
 	ts := newTargets(c.httpAddr("n1"), c.httpAddr("n2"), c.httpAddr("n3"))
 	rd := startReader(t, ks, n, ts, 1_000_000)
@@ -142,6 +145,7 @@ func TestJoinTwoNodesKeepsEveryKeyReadable(t *testing.T) {
 			t.Errorf("what_if add:%s predicted %d bytes, the join copied %d new bytes (%.3f x): not within 10%%", name, wi.MovedBytes, tally.newBytes, ratio)
 		}
 	}
+	sw.lap("both joins over")
 	out := rd.halt()
 	t.Logf("reader (R=2, random keys, through every serving node) during both joins: %s", out)
 	if out.failures() > 0 {
@@ -152,6 +156,7 @@ func TestJoinTwoNodesKeepsEveryKeyReadable(t *testing.T) {
 	}
 
 	checkPlacement(t, c.httpAddr("n3"), ks.keys(upTo(n)), final)
+	sw.lap("placement of every key checked")
 	avg := float64(3*n) / float64(len(names))
 	for _, name := range names {
 		share := float64(final[name].Keys) / avg
@@ -173,7 +178,9 @@ func TestLeaveUnderWritesLosesNothing(t *testing.T) {
 	names := []string{"n1", "n2", "n3", "n4", "n5"}
 	stay := names[:4]
 	c := newElasticCluster(t, names, "")
+	sw := newStopwatch(t)
 	c.form(t, deadline, names...)
+	sw.lap("5 nodes formed a cluster")
 
 	const preloaded = 20_000
 	pre := newKeySet("lp", 100)
@@ -185,6 +192,7 @@ func TestLeaveUnderWritesLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.waitChangeOver(t, deadline, names, preloaded, nil)
+	sw.lap(fmt.Sprintf("%d keys loaded, 3 copies each", preloaded))
 
 	ws := newKeySet("lw", 100)
 	var addrs []string
@@ -232,6 +240,7 @@ func TestLeaveUnderWritesLosesNothing(t *testing.T) {
 	}
 
 	final := c.waitChangeOver(t, deadline, stay, distinct, nil)
+	sw.lap("the 4 remaining nodes hold 3 copies")
 	if o := readAll(pre, upTo(preloaded), addrs); o.failures() > 0 {
 		t.Errorf("preloaded keys after n5 left (R=2): %s", o)
 	}
@@ -239,6 +248,7 @@ func TestLeaveUnderWritesLosesNothing(t *testing.T) {
 		t.Errorf("keys written during the leave (R=2): %s", o)
 	}
 	checkPlacement(t, c.httpAddr("n1"), append(pre.keys(upTo(preloaded)), ws.keys(acked)...), final)
+	sw.lap("every key read back and its placement checked")
 
 	var ms []member
 	if err := getJSON(c.httpAddr("n2"), "/v1/members", &ms); err != nil {
@@ -260,7 +270,9 @@ func TestRemoveKilledNodeRestoresCopies(t *testing.T) {
 	deadline := testDeadline(t, 3*time.Minute)
 	names := []string{"n1", "n2", "n3", "n4"}
 	c := newElasticCluster(t, names, "")
+	sw := newStopwatch(t)
 	c.form(t, deadline, names...)
+	sw.lap("4 nodes formed a cluster")
 
 	const n = 20_000
 	ks := newKeySet("rk", 100)
@@ -272,6 +284,7 @@ func TestRemoveKilledNodeRestoresCopies(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.waitChangeOver(t, deadline, names, n, nil)
+	sw.lap(fmt.Sprintf("%d keys loaded, 3 copies each", n))
 
 	// n1 started the cluster and, as the lowest name, drives changes:
 	// the survivors must take over.
@@ -281,9 +294,8 @@ func TestRemoveKilledNodeRestoresCopies(t *testing.T) {
 	if err != nil || code != http.StatusOK {
 		t.Fatalf("POST /v1/remove/n1 on n2: %d %s %v", code, body, err)
 	}
-	began := time.Now()
 	final := c.waitChangeOver(t, deadline, survivors, n, nil)
-	t.Logf("the survivors restored 3 copies in %s", time.Since(began).Round(time.Millisecond))
+	sw.lap("n1 killed and removed; the survivors hold 3 copies again")
 	for _, s := range survivors {
 		if final[s].Keys != n {
 			t.Errorf("%s holds %d keys, want all %d (3 nodes, N=3)", s, final[s].Keys, n)
@@ -296,6 +308,7 @@ func TestRemoveKilledNodeRestoresCopies(t *testing.T) {
 	if o := readAll(ks, upTo(n), addrs); o.failures() > 0 {
 		t.Errorf("reads after removing n1 (R=2): %s", o)
 	}
+	sw.lap("every key read back")
 	var ms []member
 	if err := getJSON(c.httpAddr("n3"), "/v1/members", &ms); err != nil {
 		t.Fatal(err)
@@ -317,7 +330,9 @@ func TestTransferResumesAfterReceiverKilled(t *testing.T) {
 	deadline := testDeadline(t, 3*time.Minute)
 	names := []string{"n1", "n2", "n3", "n4"}
 	c := newElasticCluster(t, names, "transfer:\n  rate_mb: 0.25\n")
+	sw := newStopwatch(t)
 	c.form(t, deadline, "n1", "n2", "n3")
+	sw.lap("3 nodes formed a cluster")
 
 	const n = 20_000
 	ks := newKeySet("tk", 100)
@@ -325,6 +340,7 @@ func TestTransferResumesAfterReceiverKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.waitChangeOver(t, deadline, names[:3], n, nil)
+	sw.lap(fmt.Sprintf("%d keys loaded, 3 copies each", n))
 	var wi whatIfJSON
 	if err := getJSON(c.httpAddr("n1"), "/v1/ring?what_if=add:n4", &wi); err != nil {
 		t.Fatal(err)
@@ -348,6 +364,7 @@ func TestTransferResumesAfterReceiverKilled(t *testing.T) {
 		return nil
 	})
 	c.server("n4").kill(t)
+	sw.lap("n4 joined part-way and was killed")
 	t.Logf("n4 killed after its transfer reported %+v (%d partitions to pull in all)", before, total)
 
 	c.restart(t, deadline, "n4")
@@ -377,6 +394,7 @@ func TestTransferResumesAfterReceiverKilled(t *testing.T) {
 	final := c.waitChangeOver(t, deadline, names, n, func(st map[string]nodeStats) {
 		tally.observe(map[string]nodeStats{"n4": st["n4"]})
 	})
+	sw.lap("n4 restarted and the join is over")
 	// n4 pulls every partition from all 3 old replicas, each sending all
 	// its keys: starting over would receive 3 entries per key n4 holds.
 	full := 3 * final["n4"].Keys
