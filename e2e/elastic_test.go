@@ -74,6 +74,8 @@ func newElasticCluster(t *testing.T, names []string, extra string) *elasticClust
 	c := &elasticCluster{dir: t.TempDir(), extra: extra, ports: map[string][4]int{}, servers: map[string]*server{}}
 	for i, n := range names {
 		c.ports[n] = [4]int{ports[4*i], ports[4*i+1], ports[4*i+2], ports[4*i+3]}
+		// Failure messages name addresses; this maps them back.
+		t.Logf("%s: http=%s resp=%s rpc=%s gossip=%s", n, loopback(ports[4*i]), loopback(ports[4*i+1]), loopback(ports[4*i+2]), loopback(ports[4*i+3]))
 	}
 	return c
 }
@@ -317,4 +319,67 @@ func (s *stopwatch) lap(what string) {
 	now := time.Now()
 	s.t.Logf("%s: %s (%s into the test)", what, now.Sub(s.last).Round(time.Millisecond), now.Sub(s.start).Round(time.Millisecond))
 	s.last = now
+}
+
+// planGuard records every plan the nodes report during a change that must
+// keep some nodes (a join keeps the old members; a leave keeps everyone
+// but the leaver): a plan whose members or target lacks one of them would
+// hand that node's partitions away, which no operator asked for.
+type planGuard struct {
+	keep       []string
+	mu         sync.Mutex // guards violations: polls come from several goroutines
+	violations []string
+}
+
+// observe checks the plans of one poll.
+func (g *planGuard) observe(st map[string]nodeStats) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for n, s := range st {
+		for _, k := range g.keep {
+			if !slices.Contains(s.Plan.Members, k) || (len(s.Plan.Target) > 0 && !slices.Contains(s.Plan.Target, k)) {
+				if len(g.violations) < 10 {
+					g.violations = append(g.violations, fmt.Sprintf("%s follows plan %+v, which lacks %s", n, s.Plan, k))
+				}
+				break
+			}
+		}
+	}
+}
+
+// check fails the test if any plan lacked a node to keep.
+func (g *planGuard) check(t *testing.T) {
+	t.Helper()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.violations) > 0 {
+		t.Errorf("plans dropped nodes that stay members:\n%s", strings.Join(g.violations, "\n"))
+	}
+}
+
+// watch polls GET /v1/stats of names every 200ms in the background and
+// passes each full poll to fn, until the returned stop is called (at most
+// 3000 polls); stop waits for the poller.
+func (c *elasticCluster) watch(names []string, fn func(map[string]nodeStats)) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for range 3000 {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			if st, err := c.stats(names); err == nil {
+				fn(st)
+			}
+		}
+	})
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(done) })
+		wg.Wait()
+	}
 }

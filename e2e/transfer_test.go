@@ -112,8 +112,10 @@ func TestJoinTwoNodesKeepsEveryKeyReadable(t *testing.T) {
 		// The reader goes through the new node too once it serves
 		// clients, which it does once the change is committed.
 		var planned, committed, ready time.Duration
+		guard := &planGuard{keep: before}
 		final = c.waitChangeOver(t, deadline, members, n, func(st map[string]nodeStats) {
 			tally.observe(st)
+			guard.observe(st)
 			since := time.Since(start)
 			if planned == 0 && slices.Contains(st[name].Plan.Target, name) {
 				planned = since
@@ -127,6 +129,7 @@ func TestJoinTwoNodesKeepsEveryKeyReadable(t *testing.T) {
 			}
 		})
 		settled := time.Since(start)
+		guard.check(t)
 		if ready == 0 {
 			c.server(name).waitReady(t, deadline)
 			ts.add(c.httpAddr(name))
@@ -213,6 +216,9 @@ func TestLeaveUnderWritesLosesNothing(t *testing.T) {
 	waitWrites("the writer is under way", 500)
 
 	leaver := c.server("n5")
+	guard := &planGuard{keep: stay}
+	stopWatch := c.watch(stay, guard.observe)
+	defer stopWatch()
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	began := time.Now()
@@ -239,7 +245,9 @@ func TestLeaveUnderWritesLosesNothing(t *testing.T) {
 		distinct = -1 // a refused write may have reached one replica
 	}
 
-	final := c.waitChangeOver(t, deadline, stay, distinct, nil)
+	final := c.waitChangeOver(t, deadline, stay, distinct, guard.observe)
+	stopWatch()
+	guard.check(t)
 	sw.lap("the 4 remaining nodes hold 3 copies")
 	if o := readAll(pre, upTo(preloaded), addrs); o.failures() > 0 {
 		t.Errorf("preloaded keys after n5 left (R=2): %s", o)
@@ -290,11 +298,13 @@ func TestRemoveKilledNodeRestoresCopies(t *testing.T) {
 	// the survivors must take over.
 	c.server("n1").kill(t)
 	survivors := names[1:]
+	guard := &planGuard{keep: survivors}
 	code, body, err := httpDo(http.MethodPost, "http://"+c.httpAddr("n2")+"/v1/remove/n1", nil)
 	if err != nil || code != http.StatusOK {
 		t.Fatalf("POST /v1/remove/n1 on n2: %d %s %v", code, body, err)
 	}
-	final := c.waitChangeOver(t, deadline, survivors, n, nil)
+	final := c.waitChangeOver(t, deadline, survivors, n, guard.observe)
+	guard.check(t)
 	sw.lap("n1 killed and removed; the survivors hold 3 copies again")
 	for _, s := range survivors {
 		if final[s].Keys != n {
@@ -349,6 +359,9 @@ func TestTransferResumesAfterReceiverKilled(t *testing.T) {
 	// partition n4 pulls.
 	total := wi.MovedSlots
 
+	guard := &planGuard{keep: names[:3]}
+	stopWatch := c.watch(names[:3], guard.observe)
+	defer stopWatch()
 	c.spawn(t, "n4", "n1", "n2", "n3").waitBound(t, deadline)
 	var before transferJSON
 	eventually(t, deadline, "n4 has finished part of its transfer", func() error {
@@ -393,7 +406,10 @@ func TestTransferResumesAfterReceiverKilled(t *testing.T) {
 	tally := newTransferTally(nil)
 	final := c.waitChangeOver(t, deadline, names, n, func(st map[string]nodeStats) {
 		tally.observe(map[string]nodeStats{"n4": st["n4"]})
+		guard.observe(st)
 	})
+	stopWatch()
+	guard.check(t)
 	sw.lap("n4 restarted and the join is over")
 	// n4 pulls every partition from all 3 old replicas, each sending all
 	// its keys: starting over would receive 3 entries per key n4 holds.
