@@ -383,3 +383,52 @@ func (c *elasticCluster) watch(names []string, fn func(map[string]nodeStats)) (s
 		wg.Wait()
 	}
 }
+
+// poll is eventually without failing: it returns cond's last error if it
+// did not return nil by the deadline (at most 100000 polls).
+func poll(deadline time.Time, cond func() error) error {
+	var err error
+	for i := 0; i < 100000; i++ {
+		if err = cond(); err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return err
+}
+
+// loaded waits until members, a stable cluster, hold keys [0, n) of ks 3
+// times, the starting point of a change. A write acknowledged with W=2
+// whose third copy failed is not stored again by anything but read repair
+// when no stand-in was free to keep a hint (3 nodes and N=3, with a
+// replica that gossip suspected for a moment: docs/hints.md). If the
+// copies have not settled within 15 s, every key is read with R=all,
+// whose read repair stores the missing copies, and the copies must then
+// settle by the deadline.
+func (c *elasticCluster) loaded(t *testing.T, deadline time.Time, members []string, ks keySet, n int) {
+	t.Helper()
+	want := slices.Sorted(slices.Values(members))
+	settle := time.Now().Add(15 * time.Second)
+	if deadline.Before(settle) {
+		settle = deadline
+	}
+	err := poll(settle, func() error {
+		st, err := c.stats(members)
+		if err != nil {
+			return err
+		}
+		return changeOver(st, want, int64(n))
+	})
+	if err == nil {
+		return
+	}
+	t.Logf("after loading: %v; repairing with R=all reads of every key", err)
+	var addrs []string
+	for _, m := range members {
+		addrs = append(addrs, c.httpAddr(m))
+	}
+	if o := readAll(ks, upTo(n), addrs, "all"); o.failures() > 0 {
+		t.Fatalf("R=all reads of the loaded keys: %s", o)
+	}
+	c.waitChangeOver(t, deadline, members, int64(n), nil)
+}

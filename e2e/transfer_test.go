@@ -85,8 +85,7 @@ func TestJoinTwoNodesKeepsEveryKeyReadable(t *testing.T) {
 	}
 	took := time.Since(began)
 	t.Logf("loaded %d keys of %d bytes with SET (W=2) in %s: %.0f keys/s", n, ks.size, took.Round(time.Millisecond), n/took.Seconds())
-	// W=2 acknowledges before the third copy is stored; wait for it.
-	c.waitChangeOver(t, deadline, names[:3], n, nil)
+	c.loaded(t, deadline, names[:3], ks, n)
 	sw.lap(fmt.Sprintf("%d keys loaded, 3 copies each", n))
 
 	ts := newTargets(c.httpAddr("n1"), c.httpAddr("n2"), c.httpAddr("n3"))
@@ -194,7 +193,7 @@ func TestLeaveUnderWritesLosesNothing(t *testing.T) {
 	if err := setPipelined(pre, preloaded, resp, 20); err != nil {
 		t.Fatal(err)
 	}
-	c.waitChangeOver(t, deadline, names, preloaded, nil)
+	c.loaded(t, deadline, names, pre, preloaded)
 	sw.lap(fmt.Sprintf("%d keys loaded, 3 copies each", preloaded))
 
 	ws := newKeySet("lw", 100)
@@ -249,10 +248,10 @@ func TestLeaveUnderWritesLosesNothing(t *testing.T) {
 	stopWatch()
 	guard.check(t)
 	sw.lap("the 4 remaining nodes hold 3 copies")
-	if o := readAll(pre, upTo(preloaded), addrs); o.failures() > 0 {
+	if o := readAll(pre, upTo(preloaded), addrs, "2"); o.failures() > 0 {
 		t.Errorf("preloaded keys after n5 left (R=2): %s", o)
 	}
-	if o := readAll(ws, acked, addrs); o.failures() > 0 {
+	if o := readAll(ws, acked, addrs, "2"); o.failures() > 0 {
 		t.Errorf("keys written during the leave (R=2): %s", o)
 	}
 	checkPlacement(t, c.httpAddr("n1"), append(pre.keys(upTo(preloaded)), ws.keys(acked)...), final)
@@ -291,7 +290,7 @@ func TestRemoveKilledNodeRestoresCopies(t *testing.T) {
 	if err := setPipelined(ks, n, resp, 20); err != nil {
 		t.Fatal(err)
 	}
-	c.waitChangeOver(t, deadline, names, n, nil)
+	c.loaded(t, deadline, names, ks, n)
 	sw.lap(fmt.Sprintf("%d keys loaded, 3 copies each", n))
 
 	// n1 started the cluster and, as the lowest name, drives changes:
@@ -315,7 +314,7 @@ func TestRemoveKilledNodeRestoresCopies(t *testing.T) {
 	for _, s := range survivors {
 		addrs = append(addrs, c.httpAddr(s))
 	}
-	if o := readAll(ks, upTo(n), addrs); o.failures() > 0 {
+	if o := readAll(ks, upTo(n), addrs, "2"); o.failures() > 0 {
 		t.Errorf("reads after removing n1 (R=2): %s", o)
 	}
 	sw.lap("every key read back")
@@ -349,7 +348,7 @@ func TestTransferResumesAfterReceiverKilled(t *testing.T) {
 	if err := setPipelined(ks, n, []string{c.respAddr("n1"), c.respAddr("n2"), c.respAddr("n3")}, 24); err != nil {
 		t.Fatal(err)
 	}
-	c.waitChangeOver(t, deadline, names[:3], n, nil)
+	c.loaded(t, deadline, names[:3], ks, n)
 	sw.lap(fmt.Sprintf("%d keys loaded, 3 copies each", n))
 	var wi whatIfJSON
 	if err := getJSON(c.httpAddr("n1"), "/v1/ring?what_if=add:n4", &wi); err != nil {

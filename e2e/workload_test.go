@@ -201,10 +201,10 @@ func (o *outcomes) String() string {
 	return s
 }
 
-// readOne reads key i of ks with R=2 through addr and classifies the
+// readOne reads key i of ks with R=r through addr and classifies the
 // answer.
-func readOne(ks keySet, i int, addr string, o *outcomes) {
-	code, body, err := loadDo(http.MethodGet, "http://"+addr+"/v1/kv/"+ks.key(i)+"?r=2", "")
+func readOne(ks keySet, i int, addr, r string, o *outcomes) {
+	code, body, err := loadDo(http.MethodGet, "http://"+addr+"/v1/kv/"+ks.key(i)+"?r="+r, "")
 	want := ks.value(i)
 	switch {
 	case err != nil:
@@ -253,7 +253,7 @@ func startReader(t *testing.T, ks keySet, n int, ts *targets, maxReads int) *rea
 					return
 				case <-pace.C:
 				}
-				readOne(ks, r.IntN(n), ts.pick(r), rd.out)
+				readOne(ks, r.IntN(n), ts.pick(r), "2", rd.out)
 			}
 		}()
 	}
@@ -329,9 +329,9 @@ func (wr *writer) halt() (acked []int, attempted int) {
 	return acked, attempted
 }
 
-// readAll reads every listed key of ks with R=2, spread over addrs from 8
+// readAll reads every listed key of ks with R=r, spread over addrs from 8
 // goroutines, and returns the outcomes.
-func readAll(ks keySet, idx []int, addrs []string) *outcomes {
+func readAll(ks keySet, idx []int, addrs []string, r string) *outcomes {
 	o := newOutcomes()
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -344,7 +344,7 @@ func readAll(ks keySet, idx []int, addrs []string) *outcomes {
 				if j >= len(idx) {
 					return
 				}
-				readOne(ks, idx[j], addrs[(j+w)%len(addrs)], o)
+				readOne(ks, idx[j], addrs[(j+w)%len(addrs)], r, o)
 			}
 		}()
 	}
