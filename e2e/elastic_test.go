@@ -211,6 +211,8 @@ func (c *elasticCluster) waitChangeOver(t *testing.T, deadline time.Time, member
 	t.Helper()
 	want := slices.Sorted(slices.Values(members))
 	var last map[string]nodeStats
+	began := time.Now()
+	var waitedFor error // the last reason to wait, for the log
 	eventually(t, deadline, fmt.Sprintf("the change to %v is over", want), func() error {
 		st, err := c.stats(members)
 		if err != nil {
@@ -220,8 +222,15 @@ func (c *elasticCluster) waitChangeOver(t *testing.T, deadline time.Time, member
 			observe(st)
 		}
 		last = st
-		return changeOver(st, want, distinct)
+		if err := changeOver(st, want, distinct); err != nil {
+			waitedFor = err
+			return err
+		}
+		return nil
 	})
+	if waitedFor != nil {
+		t.Logf("the change to %v was over after %s; the last thing it waited for: %.300v", want, time.Since(began).Round(time.Millisecond), waitedFor)
+	}
 	return last
 }
 

@@ -201,7 +201,7 @@ func TestLeaveUnderWritesLosesNothing(t *testing.T) {
 	for _, n := range stay {
 		addrs = append(addrs, c.httpAddr(n))
 	}
-	wr := startWriter(t, ws, newTargets(addrs...), 200_000)
+	wr := startWriter(t, ws, newTargets(addrs...), 100_000)
 	waitWrites := func(what string, atLeast int) {
 		eventually(t, deadline, what, func() error {
 			wr.out.mu.Lock()

@@ -267,9 +267,12 @@ func (rd *reader) halt() *outcomes {
 	return rd.out
 }
 
+// writesPerSecond paces the writer.
+const writesPerSecond = 400
+
 // writer writes keys 0, 1, 2, ... of ks with W=2 through addresses of ts
-// from 8 goroutines until stop is closed, at most max keys, and records
-// which were acknowledged.
+// from 8 goroutines until stop is closed, at most max keys, paced to about
+// writesPerSecond, and records which were acknowledged.
 type writer struct {
 	stop  chan struct{}
 	once  sync.Once // closes stop
@@ -288,11 +291,13 @@ func startWriter(t *testing.T, ks keySet, ts *targets, max int) *writer {
 		go func() {
 			defer wr.wg.Done()
 			r := rand.New(rand.NewPCG(uint64(w), 0))
+			pace := time.NewTicker(workers * time.Second / writesPerSecond)
+			defer pace.Stop()
 			for range max {
 				select {
 				case <-wr.stop:
 					return
-				default:
+				case <-pace.C:
 				}
 				i := int(wr.next.Add(1)) - 1
 				if i >= max {
