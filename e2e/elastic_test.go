@@ -345,6 +345,9 @@ func (g *planGuard) observe(st map[string]nodeStats) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for n, s := range st {
+		if s.Plan.Epoch == 0 {
+			continue // a node that has not learnt the plan yet follows none
+		}
 		for _, k := range g.keep {
 			if !slices.Contains(s.Plan.Members, k) || (len(s.Plan.Target) > 0 && !slices.Contains(s.Plan.Target, k)) {
 				if len(g.violations) < 10 {
