@@ -29,6 +29,14 @@ type whatIfJSON struct {
 
 const mb = 1e6
 
+// fastStorage is the storage section of the tests that check the change
+// protocol rather than measure it: with fsync every 10ms instead of after
+// every write, dropping a partition (one durable delete per key) and
+// merging transfers take a fraction of the time. A SIGKILL loses nothing
+// either way: the WAL is written to the operating system at once, and only
+// a machine crash could lose the last 10ms.
+const fastStorage = "storage:\n  fsync: interval\n"
+
 // Balance bounds from docs/ring.md: the ring's target is a busiest node
 // at most 1.15 x the average replica load (the worst of 200 random name
 // sets was 1.145). The lower bound is the same distance below the
@@ -179,7 +187,7 @@ func TestLeaveUnderWritesLosesNothing(t *testing.T) {
 	deadline := testDeadline(t, 4*time.Minute)
 	names := []string{"n1", "n2", "n3", "n4", "n5"}
 	stay := names[:4]
-	c := newElasticCluster(t, names, "")
+	c := newElasticCluster(t, names, fastStorage)
 	sw := newStopwatch(t)
 	c.form(t, deadline, names...)
 	sw.lap("5 nodes formed a cluster")
@@ -276,7 +284,7 @@ func TestLeaveUnderWritesLosesNothing(t *testing.T) {
 func TestRemoveKilledNodeRestoresCopies(t *testing.T) {
 	deadline := testDeadline(t, 3*time.Minute)
 	names := []string{"n1", "n2", "n3", "n4"}
-	c := newElasticCluster(t, names, "")
+	c := newElasticCluster(t, names, fastStorage)
 	sw := newStopwatch(t)
 	c.form(t, deadline, names...)
 	sw.lap("4 nodes formed a cluster")
@@ -338,7 +346,7 @@ func TestRemoveKilledNodeRestoresCopies(t *testing.T) {
 func TestTransferResumesAfterReceiverKilled(t *testing.T) {
 	deadline := testDeadline(t, 3*time.Minute)
 	names := []string{"n1", "n2", "n3", "n4"}
-	c := newElasticCluster(t, names, "transfer:\n  rate_mb: 0.25\n")
+	c := newElasticCluster(t, names, fastStorage+"transfer:\n  rate_mb: 0.25\n")
 	sw := newStopwatch(t)
 	c.form(t, deadline, "n1", "n2", "n3")
 	sw.lap("3 nodes formed a cluster")
