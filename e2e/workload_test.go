@@ -197,7 +197,7 @@ func (o *outcomes) failures() int {
 func (o *outcomes) String() string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	s := fmt.Sprintf("%d ok (%d after retrying a 503)", o.ok, o.retried)
+	s := fmt.Sprintf("%d ok (%d 503s retried)", o.ok, o.retried)
 	for kind, c := range o.counts {
 		s += fmt.Sprintf("; %d %s, e.g. %v", c, kind, o.examples[kind])
 	}
