@@ -160,6 +160,9 @@ type outcomes struct {
 	ok       int
 	counts   map[string]int
 	examples map[string][]string
+	// retried counts 503 answers a read retried (and then got right): a
+	// refusal a client retries, never a wrong answer.
+	retried int
 }
 
 func newOutcomes() *outcomes {
@@ -194,17 +197,31 @@ func (o *outcomes) failures() int {
 func (o *outcomes) String() string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	s := fmt.Sprintf("%d ok", o.ok)
+	s := fmt.Sprintf("%d ok (%d 503s retried)", o.ok, o.retried)
 	for kind, c := range o.counts {
 		s += fmt.Sprintf("; %d %s, e.g. %v", c, kind, o.examples[kind])
 	}
 	return s
 }
 
+// readRetries bounds the retries of a read answered 503.
+const readRetries = 20
+
 // readOne reads key i of ks with R=r through addr and classifies the
-// answer.
+// answer. A 503 (the coordinator's failure detector, starved on a loaded
+// machine, briefly believed replicas down, or no quorum answered in time)
+// is retried as a client would, up to readRetries times: the invariant
+// under test is that no read answers 404 or a wrong value, and a refusal
+// is neither.
 func readOne(ks keySet, i int, addr, r string, o *outcomes) {
 	code, body, err := loadDo(http.MethodGet, "http://"+addr+"/v1/kv/"+ks.key(i)+"?r="+r, "")
+	for try := 0; err == nil && code == http.StatusServiceUnavailable && try < readRetries; try++ {
+		o.mu.Lock()
+		o.retried++
+		o.mu.Unlock()
+		time.Sleep(100 * time.Millisecond) // a client's backoff, not a synchronisation
+		code, body, err = loadDo(http.MethodGet, "http://"+addr+"/v1/kv/"+ks.key(i)+"?r="+r, "")
+	}
 	want := ks.value(i)
 	switch {
 	case err != nil:

@@ -562,7 +562,7 @@ func (g *Gossip) mergeRemote(m Map, fullSync bool) {
 					"status", self.Status, "version", self.Version)
 				next = next.Set(g.cfg.Name, StatusJoined, g.addr, now)
 			case !self.Status.InRing() && g.ring[g.cfg.Name].Status.InRing():
-				g.log.Warn("this node was taken out of the ring by another node while running; it owns no partitions until restarted",
+				g.log.Warn("this node was taken out of the ring by another node while running; its partitions move to other nodes (it keeps serving them until that change is committed); restart it to join again",
 					"status", self.Status, "version", self.Version)
 			}
 		}

@@ -27,9 +27,9 @@ const loopInterval = time.Second
 // statusTimeout bounds one KindStatus call.
 const statusTimeout = 2 * time.Second
 
-// claimLoop runs claimStep on every wake and every loopInterval until ctx
-// ends.
-func (n *Node) claimLoop(ctx context.Context) {
+// every runs step on every wake and every loopInterval until ctx ends: the
+// claimant's and the cleanup's loop.
+func every(ctx context.Context, wake <-chan struct{}, step func(context.Context)) {
 	tick := time.NewTicker(loopInterval)
 	defer tick.Stop()
 	for {
@@ -37,9 +37,9 @@ func (n *Node) claimLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-		case <-n.claimWake:
+		case <-wake:
 		}
-		n.claimStep(ctx)
+		step(ctx)
 	}
 }
 
@@ -79,7 +79,12 @@ func (n *Node) claimStep(ctx context.Context) {
 	if ring.Claimant(s) != n.cfg.Node.Name {
 		return
 	}
-	if !p.Stable() {
+	// A commit also needs every live node to follow the plan of the
+	// change: one still on the plan before it reads only the old replicas
+	// (R of them), which the writes of the committed plan (W of the new
+	// ones) need not reach. During the change reads and writes are joint,
+	// so from there the commit is safe to spread.
+	if !p.Stable() && n.everyoneFollows(ctx, t) {
 		done := n.doneByNode(ctx, t)
 		s.Complete = func(node string, part int) bool { return done[node][int32(part)] }
 	}

@@ -21,22 +21,6 @@ import (
 // deleted under its lock with the same checks repeated, so a write that a
 // newer plan sends here in the meantime survives.
 
-// cleanLoop runs cleanStep on every wake and every loopInterval until ctx
-// ends.
-func (n *Node) cleanLoop(ctx context.Context) {
-	tick := time.NewTicker(loopInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		case <-n.cleanWake:
-		}
-		n.cleanStep(ctx)
-	}
-}
-
 // cleanStep drops what can be dropped and, for a node whose leave is
 // complete, records that it left and asks Run to return.
 func (n *Node) cleanStep(ctx context.Context) {
@@ -75,6 +59,13 @@ func (n *Node) cleanStep(ctx context.Context) {
 		n.log.Info("dropped a partition this node no longer replicates", "partition", part, "keys", dropped, "epoch", t.Epoch())
 	}
 	if leaving {
+		// Hints this node keeps as a stand-in counted toward their
+		// writes' W: they go to their targets (or, for removed targets,
+		// the keys' replicas) before the node stops.
+		if p := n.hints.Stats().PendingHints; p > 0 {
+			n.log.Info("leave: waiting for the hints this node holds to be delivered", "hints", p)
+			return
+		}
 		n.finishLeave(ctx)
 	}
 }

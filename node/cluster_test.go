@@ -86,7 +86,7 @@ func getJSON(t *testing.T, url string, v any) {
 // all in its ring and serves clients.
 func waitConverged(t testing.TB, nodes ...*runningNode) {
 	t.Helper()
-	waitFor(t, 30*time.Second, fmt.Sprintf("%d alive members, a %d-node ring and readiness everywhere", len(nodes), len(nodes)), func() bool {
+	waitFor(t, 2*time.Minute, fmt.Sprintf("%d alive members, a %d-node ring and readiness everywhere", len(nodes), len(nodes)), func() bool {
 		for _, n := range nodes {
 			if n.ring.Load().Len() != len(nodes) || n.liveMembers() != len(nodes) || !n.Ready() {
 				return false

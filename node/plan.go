@@ -86,7 +86,7 @@ func (n *Node) wakeLoops() {
 		default:
 		}
 	}
-	if p := n.puller; p != nil {
+	if p := n.pullerRef.Load(); p != nil {
 		p.Wake()
 	}
 }

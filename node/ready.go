@@ -28,7 +28,7 @@ import (
 // notJoinedText is the reason given to clients of a node not joined yet;
 // /readyz answers its first half, notJoinedState.
 const (
-	notJoinedState = "not joined yet: this node has not reached a seed of its cluster"
+	notJoinedState = "not joined yet: this node has not reached a seed of its cluster, or is still getting a copy of the partitions it will replicate"
 	notJoinedText  = notJoinedState + "; retry later or use a node that has joined"
 )
 

@@ -28,6 +28,8 @@ const (
 	metricTransferFail    = "ringkv_transfer_failures_total"
 	metricPlanEpoch       = "ringkv_plan_epoch"
 	metricPlanStable      = "ringkv_plan_stable"
+	metricStaleRefused    = "ringkv_stale_plan_refused_total"
+	metricStaleForwards   = "ringkv_stale_plan_forwards_total"
 	metricDroppedParts    = "ringkv_partitions_dropped_total"
 	metricDroppedKeys     = "ringkv_partition_keys_dropped_total"
 	bytesPerMB            = 1e6
@@ -90,8 +92,8 @@ func (n *Node) startLoops(ctx context.Context) func() {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { n.puller.Run(ctx) })
-	wg.Go(func() { n.claimLoop(ctx) })
-	wg.Go(func() { n.cleanLoop(ctx) })
+	wg.Go(func() { every(ctx, n.claimWake, n.claimStep) })
+	wg.Go(func() { every(ctx, n.cleanWake, n.cleanStep) })
 	n.wakeLoops()
 	return func() { cancel(); wg.Wait() }
 }
@@ -128,6 +130,10 @@ func (n *Node) registerTransferMetrics() {
 			}
 			return 0
 		}),
+		counter(metricStaleRefused, "Stores and reads refused because this node is no replica of the key in a plan at least as new as the sender's.",
+			func() float64 { return float64(n.coord.Stats().StaleRefused) }),
+		counter(metricStaleForwards, "Stores from senders with an older plan that this node passed on to the new replicas of its own plan.",
+			func() float64 { return float64(n.coord.Stats().StaleForwards) }),
 		counter(metricDroppedParts, "Partitions dropped after this node stopped replicating them.", func() float64 { return float64(n.droppedParts.Load()) }),
 		counter(metricDroppedKeys, "Keys dropped with those partitions.", func() float64 { return float64(n.droppedKeys.Load()) }),
 	)

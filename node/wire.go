@@ -288,7 +288,14 @@ func (a *clusterAdmin) remoteStats(ctx context.Context, member, addr string) (No
 // Leave marks this node leaving: the claimant moves its partitions to
 // their new replicas, and the node leaves the ring and stops once they
 // hold them (cleanup.go).
-func (a *clusterAdmin) Leave(ctx context.Context) error { return a.gossip.StartLeave(ctx) }
+func (a *clusterAdmin) Leave(ctx context.Context) error {
+	for name, e := range a.gossip.Ring() {
+		if name != a.self && e.Status == gossip.StatusJoined {
+			return a.gossip.StartLeave(ctx)
+		}
+	}
+	return fmt.Errorf("%w: %s is the last node of the ring; there is no one to hand its data to", errBadRequest, a.self)
+}
 
 // Remove takes another node out of the ring.
 func (a *clusterAdmin) Remove(ctx context.Context, name string) error {

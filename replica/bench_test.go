@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ringkv/ringkv/replica"
+	"github.com/ringkv/ringkv/replica/replicatest"
 )
 
 // reportQuantiles adds p50 and p99 latency metrics from per-op samples.
@@ -130,5 +131,47 @@ func BenchmarkRPCRoundTrip(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// BenchmarkGet measures one read at a time through the in-memory network:
+// N=3 on three nodes at R=1 (local answer) and R=2, and during a change
+// adding a fourth node, where a read must also hear from the replicas after
+// the change.
+func BenchmarkGet(b *testing.B) {
+	value := bytes.Repeat([]byte("v"), 100)
+	const keys = 1000
+	three, four := []string{"n1", "n2", "n3"}, []string{"n1", "n2", "n3", "n4"}
+	for _, tc := range []struct {
+		name  string
+		size  int
+		place *replicatest.Placement
+	}{
+		{"stable", 3, replicatest.NewTransitionPlacement(three, nil, 3, 64, 1)},
+		{"change", 4, replicatest.NewTransitionPlacement(three, four, 3, 64, 2)},
+	} {
+		for _, r := range []replica.Quorum{1, 2} {
+			b.Run(fmt.Sprintf("placement=%s/r=%d", tc.name, r), func(b *testing.B) {
+				c := newCluster(b, tc.size, 3)
+				c.place = tc.place // before any request: the nodes read it unlocked
+				key := func(i int) []byte { return fmt.Appendf(nil, "key-%d", i%keys) }
+				for i := range keys {
+					if _, err := c.nodes[three[i%3]].Put(context.Background(), key(i), value, replica.WriteOptions{W: replica.QuorumAll}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				c.drain()
+				b.ReportAllocs()
+				b.SetBytes(int64(len(value)))
+				b.ResetTimer()
+				for i := range b.N {
+					if _, err := c.nodes[three[i%3]].Get(context.Background(), key(i), replica.ReadOptions{R: r}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				c.drain()
+			})
+		}
 	}
 }

@@ -70,7 +70,7 @@ func minus(a, b []string) []string {
 
 // TestJoinJointQuorum (scenario a): three nodes hold data written at W=2;
 // the placement switches to a change adding n4. Writes during the change
-// reach n4 through any coordinator, reads ask only the serving replicas,
+// reach n4 through any coordinator, reads ask n4 too (joint read),
 // and a write needs W of the current replicas and W of the replicas after
 // the change: with one side short it is refused (503) even though the
 // other side has W.
@@ -110,11 +110,32 @@ func testJoinJointQuorum(t *testing.T) {
 			t.Errorf("after the write via %s n4 holds %v, want %v", via, values(got), values(res.Siblings))
 		}
 	}
-	// Reads ask the current replicas only.
+	// Reads ask the pending replica too (joint read): R=all needs every
+	// current replica and every replica after the change.
 	served := c.nodes["n4"].Stats().ReadsServed
-	c.mustGet(only, key, replica.QuorumAll)
-	if c.nodes["n4"].Stats().ReadsServed != served {
-		t.Error("a read during the change asked the pending replica")
+	if res := c.mustGet(only, key, replica.QuorumAll); res.Replies != 4 {
+		t.Errorf("R=all during the change: %d replies, want 4", res.Replies)
+	}
+	if c.nodes["n4"].Stats().ReadsServed != served+1 {
+		t.Error("a read during the change did not ask the pending replica")
+	}
+	// A key written before the change, not transferred yet: the read
+	// repairs n4 as well (harmless: it is a replica after the change).
+	repaired := false
+	for i := 0; i < 20 && !repaired; i++ {
+		pre := fmt.Appendf(nil, "pre-%d", i)
+		if !slices.Contains(e2.Pending(e2.Partition(pre)), "n4") {
+			continue
+		}
+		res := c.mustGet(old[i%3], pre, 2)
+		c.drain()
+		if got := c.stores["n4"].Get(pre); len(got) == 0 || !got.Equal(res.Siblings) {
+			t.Errorf("after a read of %s n4 holds %v, want %v (read repair)", pre, values(got), values(res.Siblings))
+		}
+		repaired = true
+	}
+	if !repaired {
+		t.Error("test setup: no pre-change key in a partition n4 is pending in")
 	}
 
 	// Liveness: both[0] and n4 down. The current side has W=2 (only,
@@ -355,5 +376,31 @@ func testEpochStamped(t *testing.T) {
 	}
 	if r := c.nodes["n1"].Stats().ReadRepairs; r == 0 {
 		t.Error("no read repair: its store's epoch went unchecked")
+	}
+}
+
+// TestForwardRetriesNotReplica: a forward refused with ErrNotReplica (the
+// first replica's newer plan says it holds no copy) ran nothing there, so
+// the forwarder tries the next live replica, which coordinates the write.
+func TestForwardRetriesNotReplica(t *testing.T) { synctest.Test(t, testForwardRetriesNotReplica) }
+
+func testForwardRetriesNotReplica(t *testing.T) {
+	e1 := replicatest.NewTransitionPlacement([]string{"n1", "n2", "n3", "n4"}, nil, 3, 64, 1)
+	e2 := replicatest.NewTransitionPlacement([]string{"n2", "n3", "n4"}, nil, 3, 64, 2)
+	c := newChangeCluster(t, 4, 3, e1)
+	c.swap(e2, "n1") // only n1 has learnt that it is out
+	key, part := mustKey(t, e1, "refwd", func(p int) bool { return slices.Equal(e1.Replicas(p), []string{"n1", "n2", "n3"}) })
+	if slices.Contains(e1.Replicas(part), "n4") {
+		t.Fatal("test setup: n4 is a replica")
+	}
+	res := c.mustPut("n4", key, "retried", replica.WriteOptions{W: 2})
+	if d := dotOf(t, res, "retried"); d.Actor != "inc-n2" {
+		t.Errorf("minted by %s, want inc-n2 (the next replica)", d.Actor)
+	}
+	if f := c.nodes["n4"].Stats().Forwards; f != 2 {
+		t.Errorf("forwards = %d, want 2 (n1 refused, n2 coordinated)", f)
+	}
+	if got := c.stores["n1"].Get(key); len(got) != 0 {
+		t.Errorf("n1, no replica in its plan, stored %v", values(got))
 	}
 }

@@ -39,9 +39,10 @@ type Store interface {
 // During a membership change a partition has two replica sets: Replicas,
 // which hold a full copy and serve reads and coordinate writes, and
 // Targets, the replicas after the change. Pending (Targets not in
-// Replicas) receive every write but serve no read until the change is
-// committed. When no change is in progress Pending is empty and Targets
-// equals Replicas.
+// Replicas) receive every write and coordinate none; a read asks them too,
+// and their answers count only toward the quorum of Targets (a read also
+// needs R of Replicas, which hold a full copy). When no change is in
+// progress Pending is empty and Targets equals Replicas.
 type Placement interface {
 	// Partition maps a key to its partition.
 	Partition(key []byte) int

@@ -70,7 +70,8 @@ type Result struct {
 	// version in Siblings.
 	Context vclock.Clock
 	// Replies is how many replicas answered (read) or acknowledged (write),
-	// the coordinator included, when the request was answered.
+	// the coordinator included, when the request was answered; during a
+	// membership change the pending replicas asked are counted too.
 	Replies int
 	// Hinted is how many of a write's Replies were stand-ins keeping a
 	// hint for a down replica (sloppy quorum).
@@ -116,7 +117,6 @@ func (c *Coordinator) Handle(ctx context.Context, from string, req Request) (Res
 	if c.closed.Load() {
 		return Response{}, ErrClosed
 	}
-	c.seeEpoch(req.Epoch)
 	switch req.Kind {
 	case KindPing:
 		return Response{}, nil
@@ -127,9 +127,10 @@ func (c *Coordinator) Handle(ctx context.Context, from string, req Request) (Res
 	case KindHandoff:
 		return Response{}, c.handleHandoff(ctx, from, req)
 	case KindForward:
-		if req.Write == nil {
-			return Response{}, fmt.Errorf("%w: forward without a write", ErrBadRequest)
+		if err := c.checkForward(req); err != nil {
+			return Response{}, err
 		}
+		c.seeEpoch(req.Epoch)
 		c.stats.forwardsServed.Add(1)
 		op := "put"
 		if req.Write.Delete {
@@ -170,12 +171,17 @@ func (c *Coordinator) Fence(swap func()) {
 	swap()
 }
 
-// MaxEpochSeen returns the highest plan epoch carried by a request this
-// node served (0 when none carried one). A node whose own plan is older
-// than it is behind, and must not drop data on the strength of its plan.
+// MaxEpochSeen returns the highest plan epoch carried by a store (not a
+// hint), read or forward this node accepted (0 when none carried one). A
+// node whose own plan is older than it is behind, and must not drop data
+// on the strength of its plan. Other calls (ping, status, transfer,
+// handoff) and malformed or refused requests do not count: their epoch
+// says nothing about a plan that routes data here, and a forged huge one
+// would block this node's drops for good.
 func (c *Coordinator) MaxEpochSeen() uint64 { return c.maxEpoch.Load() }
 
-// seeEpoch records a request's plan epoch in maxEpoch.
+// seeEpoch records the plan epoch of an accepted store, read or forward
+// in maxEpoch.
 func (c *Coordinator) seeEpoch(e uint64) {
 	for {
 		cur := c.maxEpoch.Load()
@@ -197,8 +203,30 @@ func (c *Coordinator) handleRead(req Request) (Response, error) {
 			return Response{}, c.notReplica(part, own, req.Epoch)
 		}
 	}
+	c.seeEpoch(req.Epoch)
 	c.stats.readsServed.Add(1)
 	return Response{Siblings: c.cfg.Store.Get(req.Key)}, nil
+}
+
+// checkForward validates a forwarded write before its epoch is believed:
+// it needs a write, a key, a well-formed context and a quorum within 1..N.
+// The coordination checks all of these again (it serves local writes too);
+// checking here first keeps a malformed forward from raising MaxEpochSeen.
+func (c *Coordinator) checkForward(req Request) error {
+	fw := req.Write
+	switch {
+	case fw == nil:
+		return fmt.Errorf("%w: forward without a write", ErrBadRequest)
+	case len(req.Key) == 0:
+		return fmt.Errorf("%w: forward without a key", ErrBadRequest)
+	}
+	if fw.HasContext {
+		if err := fw.Context.Check(); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadRequest, err)
+		}
+	}
+	_, err := need(fw.W, c.cfg.DefaultW, c.cfg.N, c.cfg.N)
+	return err
 }
 
 // notReplica is the refusal of a store or read from a sender with an
@@ -255,6 +283,7 @@ func (c *Coordinator) storeLocal(ctx context.Context, req Request) (staleStore, 
 			return staleStore{}, c.notReplica(part, own, req.Epoch)
 		}
 	}
+	c.seeEpoch(req.Epoch)
 	c.stats.storesServed.Add(1)
 	merged, err := c.cfg.Store.Apply(ctx, req.Key, req.Siblings)
 	if err != nil || req.Epoch >= own || len(pending) == 0 {
@@ -328,7 +357,7 @@ func (c *Coordinator) alive(node string) bool {
 type route struct {
 	part      int
 	reps      []string // Replicas: serve reads, coordinate writes
-	pending   []string // Pending: receive writes, serve no reads yet
+	pending   []string // Pending: receive writes, answer reads, coordinate nothing yet
 	targets   []string // Targets: the replicas after the change
 	fallbacks []string // stand-ins for hinted handoff
 	epoch     uint64   // the snapshot's plan epoch, stamped on requests

@@ -78,9 +78,9 @@ const (
 	lost                   // too many failures: need can no longer be met
 )
 
-// side is one replica set whose quorum a request needs. A write during a
-// membership change has two, the key's current replicas and its replicas
-// after the change (joint quorum); every other request has one.
+// side is one replica set whose quorum a request needs. A read or write
+// during a membership change has two, the key's current replicas and its
+// replicas after the change (joint quorum); every other request has one.
 type side struct {
 	nodes []string
 	need  int
@@ -207,19 +207,19 @@ func (t *tally) err(op string) *QuorumError {
 	return e
 }
 
-// quorums is what a write must gather, decided from one placement
-// snapshot: the nodes it is sent to and W of each side.
+// quorums is what a read or write must gather, decided from one
+// placement snapshot: the nodes it asks and R or W of each side.
 type quorums struct {
 	nodes []string // Replicas, then the Pending replicas not among them
-	cur   side     // W of the current replicas
-	next  side     // W of the replicas after the change; nodes nil when none is in progress
+	cur   side     // R or W of the current replicas
+	next  side     // R or W of the replicas after the change; nodes nil when none is in progress
 }
 
 // joint reports whether a membership change is in progress, so that the
-// write needs both quorums.
+// request needs both quorums.
 func (q quorums) joint() bool { return q.next.nodes != nil }
 
-// tally starts the count of the write's answers.
+// tally starts the count of the request's answers.
 func (q quorums) tally() *tally {
 	if q.joint() {
 		return newJointTally(q.nodes, q.cur, q.next)
@@ -227,18 +227,26 @@ func (q quorums) tally() *tally {
 	return newTally(q.cur.need, q.nodes)
 }
 
-// writeQuorums decides a write's recipients and quorums: it goes to the
-// current replicas and the pending ones, and needs W (resolved against n,
-// capped by each side's size) of the current replicas and, while a change
-// is in progress (targets differ from replicas), W of the targets. A node
-// in both counts for both. Without a change it is one side, the replicas,
-// as it always was.
-func writeQuorums(w, def Quorum, n int, reps, pending, targets []string) (quorums, error) {
-	k, err := need(w, def, n, len(reps))
+// quorumsFor decides the recipients and quorums of a read (k is R) or a
+// write (k is W): it asks the current replicas and the pending ones, and
+// needs k (resolved against n, capped by each side's size) of the current
+// replicas and, while a change is in progress (pending replicas, or
+// targets that differ from the replicas), k of the targets. A node in both
+// counts for both. Without a change it is one side, the replicas, as it
+// always was, and allocates nothing.
+//
+// Reads and writes take the same quorums because nodes do not learn a
+// plan at the same moment: a node that installed the commit writes to W of
+// the targets alone while a node still on the change reads, and a node
+// still on the change writes while one that installed the commit reads R
+// of the targets alone. A joint read (R of each side) overlaps both kinds
+// of write on the targets, and a joint write overlaps both kinds of read.
+func quorumsFor(k, def Quorum, n int, reps, pending, targets []string) (quorums, error) {
+	cur, err := need(k, def, n, len(reps))
 	if err != nil {
 		return quorums{}, err
 	}
-	q := quorums{nodes: reps, cur: side{nodes: reps, need: k}}
+	q := quorums{nodes: reps, cur: side{nodes: reps, need: cur}}
 	if len(pending) == 0 && (len(targets) == 0 || sameSet(reps, targets)) {
 		return q, nil
 	}
@@ -248,11 +256,11 @@ func writeQuorums(w, def Quorum, n int, reps, pending, targets []string) (quorum
 			q.nodes = append(q.nodes, p)
 		}
 	}
-	k, err = need(w, def, n, len(targets))
+	next, err := need(k, def, n, len(targets))
 	if err != nil {
 		return quorums{}, err
 	}
-	q.next = side{nodes: targets, need: k}
+	q.next = side{nodes: targets, need: next}
 	return q, nil
 }
 
@@ -292,24 +300,13 @@ func standInPool(fallbacks, nodes []string) []string {
 	return fallbacks
 }
 
-// upCount counts the targets liveness reports up (the coordinator is
-// always up): what a read could hear from at best, before anything is
-// asked.
-func upCount(ts []target) int {
-	up := 0
-	for _, tg := range ts {
-		if tg.act != actDown {
-			up++
-		}
-	}
-	return up
-}
-
-// reachable is what a write could reach at best among side (every target
-// when side is nil), before anything is asked: the side's targets
-// liveness reports up plus, for a sloppy write, as many of its down ones
-// as there are live stand-ins (handed out as nextStandIn does). Each side
-// is counted on its own: at best the stand-ins go to its down replicas.
+// reachable is what a read or write could reach at best among side
+// (every target when side is nil), before anything is asked: the side's
+// targets liveness reports up (the coordinator always is) plus, for a
+// sloppy write, as many of its down ones as there are live stand-ins
+// (handed out as nextStandIn does). Each side is counted on its own: at
+// best the stand-ins go to its down replicas. A read has no stand-ins and
+// is never sloppy.
 func reachable(ts []target, side, fallbacks []string, sloppy bool, alive func(string) bool) int {
 	up, down := 0, 0
 	for _, tg := range ts {
@@ -347,9 +344,10 @@ func unavailable(op string, need, reach int, ts []target) *QuorumError {
 	return e
 }
 
-// checkReach is the unavailable pre-check of a write: nil when each side
-// could reach its need (see reachable), else the error to answer before
-// anything is written or sent.
+// checkReach is the unavailable pre-check of a read or write: nil when
+// each side could reach its need (see reachable), else the error to answer
+// before anything is written or sent. A read passes no stand-ins and
+// sloppy false.
 func checkReach(op string, q quorums, ts []target, standIns []string, sloppy bool, alive func(string) bool) *QuorumError {
 	var cur []string // nil: every target is a current replica
 	if q.joint() {

@@ -33,21 +33,38 @@
 // # Membership changes
 //
 // During a change the Placement gives a partition p two replica sets:
-// Replicas(p), which hold a full copy, serve reads and coordinate writes,
-// and Targets(p), the replicas after the change; Pending(p) are the
-// targets that are not replicas yet (they are pulling p). Reads are
-// unchanged: R of Replicas(p). A write is coordinated only by a node of
-// Replicas(p) (a pending node lacks part of the key's history, so it
-// forwards like any other non-replica) and goes to Replicas(p) and
-// Pending(p). It succeeds on a joint quorum: W of Replicas(p) and W of
-// Targets(p), each resolved against N and capped by that set's size, a
-// node in both counting for both; it is lost as soon as either side can
-// no longer be met, and refused unsent when liveness says either cannot
-// (QuorumError's Target fields then describe the second side). A
-// stand-in's hint counts, under sloppy quorum, for the sides of the
-// replica it stands in for, and no node that gets its own copy of the
-// write is used as a stand-in. Without a change there is one side and
-// everything is as described above.
+// Replicas(p), which hold a full copy and coordinate writes, and
+// Targets(p), the replicas after the change; Pending(p) are the targets
+// that are not replicas yet (they are pulling p). A write is coordinated
+// only by a node of Replicas(p) (a pending node lacks part of the key's
+// history, so it forwards like any other non-replica) and goes to
+// Replicas(p) and Pending(p). It succeeds on a joint quorum: W of
+// Replicas(p) and W of Targets(p), each resolved against N and capped by
+// that set's size, a node in both counting for both; it is lost as soon as
+// either side can no longer be met, and refused unsent when liveness says
+// either cannot (QuorumError's Target fields then describe the second
+// side). A stand-in's hint counts, under sloppy quorum, for the sides of
+// the replica it stands in for, and no node that gets its own copy of the
+// write is used as a stand-in.
+//
+// Reads are joint too: a read asks Replicas(p) and Pending(p) and answers,
+// with the merge of every answer, once R of Replicas(p) and R of
+// Targets(p) replied (the same rule and the same per-side pre-check as a
+// write's, without stand-ins). Read repair covers every node asked, pending
+// ones included: they are replicas after the change. Reads cannot stay on
+// Replicas(p) alone because nodes learn the commit at different moments. A
+// node that installed it writes to W of the targets only, while a retiring
+// node still on the change reads: with S = {n1, n2, n3} moving to T =
+// {n1, n2, n4}, a write acknowledged by n1 and n4 is on neither n3 nor n2,
+// and R=2 of S answered by them would be a 404 for an acknowledged write.
+// R of Targets(p) overlaps any W of Targets(p), whichever plan the writer
+// followed, and R of Replicas(p) overlaps writes from nodes that have not
+// learnt of the change (the transfer and stale-store forwarding bring
+// those to the targets before the commit). Answers from a pending node,
+// which may still lack older keys, count only toward the targets' side.
+// A Delete without a context reads through Get, so it is joint as well.
+// Without a change there is one side and everything is as described above,
+// at the same cost.
 //
 // Every store, read, forward and handoff carries Request.Epoch, the plan
 // epoch of the placement snapshot the sender routed by (read once per
@@ -57,7 +74,11 @@
 // the sender's is not newer; the sender counts that as a failed replica
 // (never as an empty answer, and a write sends no hint for it). A sender
 // with a newer plan is believed. MaxEpochSeen reports the newest epoch
-// any request carried.
+// carried by a store (not a hint), read or forward this node accepted;
+// other calls, and malformed or refused ones, do not count, so that a
+// forged epoch cannot hold off the node's drops for good. A forward
+// refused with ErrNotReplica ran nothing, so the forwarder tries the next
+// live replica.
 //
 // A replica that applies a store from a sender with an older plan while
 // its own plan has pending replicas for the key passes the resulting set
@@ -77,6 +98,28 @@
 // checking the caller's condition under each key's lock so that a store
 // arriving once the node must hold the partition again is never lost
 // (ErrDropAborted). When to drop is the caller's decision.
+//
+// # Partition transfer
+//
+// A Puller makes its node a full replica of the partitions it is pending
+// in (TransferPlacement.PendingOf). For each, at most MaxInFlight at a
+// time, it pulls from every node of Replicas(p) but itself that Usable
+// allows, because a write acknowledged by W of them may be missing on any
+// single one. A pull is a sequence of KindTransfer calls: the source
+// answers a batch of whole sibling sets in key order after the cursor
+// (Store.Scan, bounded by count and Config.TransferBatchBytes), its totals
+// for the partition and whether more follow, and refuses with
+// ErrStalePlan while its own plan is older than the puller's (it has not
+// fenced yet). The puller checks each batch (count, order, partition,
+// canonical sets), paces it with a byte-rate limiter (SetRate changes it at
+// run time), merges every entry with Store.Apply (Merge makes a repeated
+// batch harmless) and only then advances the cursor. A source that is
+// down, fails or refuses makes the partition wait Retry and resume. When
+// every source finished, the partition is done for the change: the puller
+// records the epoch, plan hash and done partitions in TransfersFile in its
+// directory (temp file, fsync, rename, directory fsync) before Progress,
+// which KindStatus answers, reports it; a restart keeps the done
+// partitions of the same plan. A new plan abandons the old change's pulls.
 //
 // # Wire format
 //

@@ -92,11 +92,12 @@ type QuorumError struct {
 	// Reachable is, when Unavailable, how many replicas (and, for a sloppy
 	// write, stand-ins) liveness reported up, the coordinator included.
 	Reachable int
-	// TargetNeed, TargetGot and TargetReachable are set for a write during
-	// a membership change, which needs W acknowledgements among the key's
-	// current replicas and W among its replicas after the change (joint
-	// quorum): Need, Got and Reachable then count the current replicas,
-	// and these the replicas after the change. TargetNeed is 0 otherwise.
+	// TargetNeed, TargetGot and TargetReachable are set for a read or
+	// write during a membership change, which needs R or W answers among
+	// the key's current replicas and as many among its replicas after the
+	// change (joint quorum): Need, Got and Reachable then count the current
+	// replicas, and these the replicas after the change. TargetNeed is 0
+	// otherwise.
 	TargetNeed, TargetGot, TargetReachable int
 }
 

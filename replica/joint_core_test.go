@@ -11,10 +11,10 @@ import (
 	"pgregory.net/rapid"
 )
 
-// TestWriteQuorums: a write goes to Replicas then Pending, and needs W of
-// each side, resolved against N and capped by the side's size; without a
-// change in progress there is one side, exactly as before.
-func TestWriteQuorums(t *testing.T) {
+// TestQuorumsFor: a read or write goes to Replicas then Pending, and
+// needs R or W of each side, resolved against N and capped by the side's
+// size; without a change in progress there is one side, exactly as before.
+func TestQuorumsFor(t *testing.T) {
 	abc, abd := []string{"a", "b", "c"}, []string{"a", "b", "d"}
 	for _, tc := range []struct {
 		name                   string
@@ -41,7 +41,7 @@ func TestWriteQuorums(t *testing.T) {
 		{name: "bad quorum", w: 4, reps: abc, pending: []string{"d"}, targets: abd, err: ErrBadQuorum},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			q, err := writeQuorums(tc.w, QuorumMajority, 3, tc.reps, tc.pending, tc.targets)
+			q, err := quorumsFor(tc.w, QuorumMajority, 3, tc.reps, tc.pending, tc.targets)
 			if tc.err != nil {
 				if !errors.Is(err, tc.err) {
 					t.Fatalf("err = %v, want %v", err, tc.err)
@@ -271,14 +271,14 @@ func TestRefuses(t *testing.T) {
 // says which; a stable write is judged as before.
 func TestCheckReach(t *testing.T) {
 	alive := func(n string) bool { return n != "c" && n != "d" }
-	stable, err := writeQuorums(QuorumMajority, QuorumMajority, 3, []string{"a", "b", "c"}, nil, []string{"a", "b", "c"})
+	stable, err := quorumsFor(QuorumMajority, QuorumMajority, 3, []string{"a", "b", "c"}, nil, []string{"a", "b", "c"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if qe := checkReach("put", stable, plan(stable.nodes, "a", alive), nil, true, alive); qe != nil {
 		t.Errorf("stable, c down: %v", qe)
 	}
-	join, err := writeQuorums(QuorumMajority, QuorumMajority, 3, []string{"a", "b", "c"}, []string{"d"}, []string{"b", "c", "d"})
+	join, err := quorumsFor(QuorumMajority, QuorumMajority, 3, []string{"a", "b", "c"}, []string{"d"}, []string{"b", "c", "d"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,5 +293,106 @@ func TestCheckReach(t *testing.T) {
 	}
 	if qe := checkReach("put", join, ts, []string{"x"}, false, func(n string) bool { return alive(n) || n == "x" }); qe == nil {
 		t.Error("join with a stand-in under strict quorum passed")
+	}
+}
+
+// TestJointReadTally: a read during a change (S = n1 n2 n3 moving to T =
+// n1 n2 n4) asks n1 n2 n3 n4 and is met only when R of S and R of T
+// answered. Two answers from S alone (the retiring n3 and n2) meet R=2 of
+// S but not of T: a write acknowledged by W=2 of T (n1 and n4) may be on
+// neither, so the read waits. Without a change the same answers meet it,
+// as before.
+func TestJointReadTally(t *testing.T) {
+	s, tg := []string{"n3", "n1", "n2"}, []string{"n4", "n1", "n2"}
+	for _, tc := range []struct {
+		name    string
+		r       Quorum
+		targets []string
+		pending []string
+		acks    []string
+		fails   []string
+		want    outcome
+	}{
+		{"stable two", 2, s, nil, []string{"n3", "n2"}, nil, met},
+		{"stable two failed", 2, s, nil, []string{"n3"}, []string{"n1", "n2"}, lost},
+		{"retiring and a shared node", 2, tg, []string{"n4"}, []string{"n3", "n2"}, nil, pending},
+		{"then the pending node", 2, tg, []string{"n4"}, []string{"n3", "n2", "n4"}, nil, met},
+		{"shared nodes count for both", 2, tg, []string{"n4"}, []string{"n1", "n2"}, nil, met},
+		{"target side lost", 2, tg, []string{"n4"}, []string{"n3", "n2"}, []string{"n1", "n4"}, lost},
+		{"current side lost", 2, tg, []string{"n4"}, []string{"n4", "n2"}, []string{"n1", "n3"}, lost},
+		{"one: the retiring node is not enough", 1, tg, []string{"n4"}, []string{"n3"}, nil, pending},
+		{"one: a shared node is", 1, tg, []string{"n4"}, []string{"n1"}, nil, met},
+		{"one: pending and retiring", 1, tg, []string{"n4"}, []string{"n4", "n3"}, nil, met},
+		{"all", QuorumAll, tg, []string{"n4"}, []string{"n1", "n2", "n3"}, nil, pending},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q, err := quorumsFor(tc.r, QuorumMajority, 3, s, tc.pending, tc.targets)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.pending != nil && !slices.Equal(q.nodes, []string{"n3", "n1", "n2", "n4"}) {
+				t.Fatalf("asks %v, want every current and pending replica", q.nodes)
+			}
+			tl := q.tally()
+			for _, n := range tc.acks {
+				tl.ack(n)
+			}
+			for _, n := range tc.fails {
+				tl.fail(n, errors.New("x"))
+			}
+			if got := tl.state(); got != tc.want {
+				t.Fatalf("state %d, want %d", got, tc.want)
+			}
+			if tc.want == lost && q.joint() {
+				if e := tl.err("get"); e.TargetNeed == 0 || !strings.Contains(e.Error(), "get quorum not reached") {
+					t.Errorf("err %v does not describe both sides", e)
+				}
+			}
+		})
+	}
+}
+
+// TestJointReadReach: a read's pre-check (no stand-ins, never sloppy)
+// refuses when either side has fewer than R live nodes, and otherwise
+// counts exactly as the single-side check always did.
+func TestJointReadReach(t *testing.T) {
+	s, tg := []string{"n3", "n1", "n2"}, []string{"n4", "n1", "n2"}
+	down := func(ds ...string) func(string) bool {
+		return func(n string) bool { return !slices.Contains(ds, n) }
+	}
+	for _, tc := range []struct {
+		name          string
+		r             Quorum
+		targets       []string
+		pending       []string
+		alive         func(string) bool
+		ok            bool
+		reach, treach int
+	}{
+		{"stable all up", 2, s, nil, down(), true, 0, 0},
+		{"stable one down", 2, s, nil, down("n2"), true, 0, 0},
+		{"stable two down", 2, s, nil, down("n1", "n2"), false, 1, 0},
+		{"change all up", 2, tg, []string{"n4"}, down(), true, 0, 0},
+		{"change retiring only down", 2, tg, []string{"n4"}, down("n3"), true, 0, 0},
+		{"change target side short", 2, tg, []string{"n4"}, down("n1", "n4"), false, 2, 1},
+		{"change current side short", 2, tg, []string{"n4"}, down("n1", "n2"), false, 1, 1},
+		{"change one, only the coordinator up", 1, tg, []string{"n4"}, down("n1", "n2", "n4"), false, 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q, err := quorumsFor(tc.r, QuorumMajority, 3, s, tc.pending, tc.targets)
+			if err != nil {
+				t.Fatal(err)
+			}
+			qe := checkReach("get", q, plan(q.nodes, "n3", tc.alive), nil, false, tc.alive)
+			if tc.ok {
+				if qe != nil {
+					t.Fatalf("refused: %v", qe)
+				}
+				return
+			}
+			if qe == nil || !qe.Unavailable || qe.Reachable != tc.reach || qe.TargetReachable != tc.treach || qe.Op != "get" {
+				t.Fatalf("= %+v, want unavailable with %d and %d reachable", qe, tc.reach, tc.treach)
+			}
+		})
 	}
 }

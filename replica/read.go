@@ -8,9 +8,12 @@ import (
 
 // Get reads key from its replicas (this node's store included when it is
 // one) in parallel, and answers once R have replied, with the merge of
-// their sets. With ReadRepair, it then waits in the background, until the
-// request's deadline, for the other replicas, and sends the merge of
-// everything received to each replica that answered with less.
+// their sets. During a membership change it also asks the pending
+// replicas and answers once R of the current replicas and R of the
+// replicas after the change have replied (joint quorum, see quorumsFor).
+// With ReadRepair, it then waits in the background, until the request's
+// deadline, for the other nodes asked, and sends the merge of everything
+// received to each one that answered with less.
 func (c *Coordinator) Get(ctx context.Context, key []byte, o ReadOptions) (Result, error) {
 	c.stats.gets.Add(1)
 	if c.closed.Load() {
@@ -20,22 +23,22 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, o ReadOptions) (Resul
 	if err != nil {
 		return Result{}, err
 	}
-	reps, epoch := rt.reps, rt.epoch // copied: the goroutines below must not capture rt
-	need, err := need(o.R, c.cfg.DefaultR, c.cfg.N, len(reps))
+	q, err := quorumsFor(o.R, c.cfg.DefaultR, c.cfg.N, rt.reps, rt.pending, rt.targets)
 	if err != nil {
 		return Result{}, err
 	}
+	nodes, epoch := q.nodes, rt.epoch // copied: the goroutines below must not capture rt
 	ctx, cancel := c.withDeadline(ctx)
 	defer cancel()
 
-	targets := plan(reps, c.cfg.Self, c.alive)
-	if reach := upCount(targets); reach < need {
+	targets := plan(nodes, c.cfg.Self, c.alive)
+	if qe := checkReach("get", q, targets, nil, false, c.alive); qe != nil {
 		c.stats.quorumFailures.Add(1)
-		return Result{}, unavailable("get", need, reach, targets)
+		return Result{}, qe
 	}
-	t := newTally(need, reps)
-	sets := make(map[string]vclock.Siblings, len(reps))
-	results := make(chan reply, len(reps))
+	t := q.tally()
+	sets := make(map[string]vclock.Siblings, len(nodes))
+	results := make(chan reply, len(nodes))
 	callCtx, callCancel := c.detached(ctx)
 	launched := 0
 	for _, tg := range targets {
@@ -70,11 +73,11 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, o ReadOptions) (Resul
 		case r := <-results:
 			record(r)
 		case <-ctx.Done():
-			t.expire(reps, ctx.Err())
+			t.expire(nodes, ctx.Err())
 		}
 	}
 	var merged vclock.Siblings
-	for _, n := range reps {
+	for _, n := range nodes {
 		merged = vclock.Merge(merged, sets[n])
 	}
 	res := Result{Siblings: merged, Context: merged.Context(), Replies: len(t.acks)}
@@ -103,19 +106,21 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, o ReadOptions) (Resul
 				break collect // answers after the deadline are not repaired
 			}
 		}
-		c.repair(callCtx, key, reps, sets, epoch)
+		c.repair(callCtx, key, nodes, sets, epoch)
 	})
 	return res, qerr
 }
 
-// repair sends the merge of every set received to each replica that
-// answered with less. The local store is repaired directly.
-func (c *Coordinator) repair(ctx context.Context, key []byte, reps []string, sets map[string]vclock.Siblings, epoch uint64) {
+// repair sends the merge of every set received to each node asked (a
+// current or, during a change, pending replica) that answered with less.
+// The local store is repaired directly. Repairing a pending replica is
+// harmless: it is a replica after the change, and gets every write anyway.
+func (c *Coordinator) repair(ctx context.Context, key []byte, nodes []string, sets map[string]vclock.Siblings, epoch uint64) {
 	var final vclock.Siblings
-	for _, n := range reps {
+	for _, n := range nodes {
 		final = vclock.Merge(final, sets[n])
 	}
-	for _, n := range repairs(reps, sets, final) {
+	for _, n := range repairs(nodes, sets, final) {
 		var err error
 		if n == c.cfg.Self {
 			_, err = c.cfg.Store.Apply(ctx, key, final)

@@ -104,7 +104,7 @@ func (c *Coordinator) prepare(ctx context.Context, op string, key []byte, fw *Fo
 	if err != nil {
 		return localWrite{}, err
 	}
-	q, err := writeQuorums(fw.W, c.cfg.DefaultW, c.cfg.N, rt.reps, rt.pending, rt.targets)
+	q, err := quorumsFor(fw.W, c.cfg.DefaultW, c.cfg.N, rt.reps, rt.pending, rt.targets)
 	if err != nil {
 		return localWrite{}, err
 	}
@@ -160,9 +160,10 @@ func (c *Coordinator) prepare(ctx context.Context, op string, key []byte, fw *Fo
 // forward sends the write to the first live replica, which coordinates it.
 // When that replica cannot be reached, or its connection breaks, the next
 // live one is tried (the write may then have reached the first one too: a
-// retried write is a second version, as in Dynamo). A quorum error, a bad
-// request or a coordinator whose ring says it is not a replica ends the
-// attempt, as does the deadline.
+// retried write is a second version, as in Dynamo). The next one is also
+// tried when the replica refuses because its newer plan says it is no
+// replica of the key: it ran nothing. A quorum error or a bad request ends
+// the attempt, as does the deadline.
 func (c *Coordinator) forward(ctx context.Context, op string, key []byte, rt route, need int, fw *ForwardWrite) (Result, error) {
 	failures := map[string]error{}
 	asked := 0
@@ -198,11 +199,13 @@ func (c *Coordinator) forward(ctx context.Context, op string, key []byte, rt rou
 }
 
 // retryable reports whether a forward that failed with err certainly or
-// probably never ran on its target (no connection, or the target went away
-// mid-call), so that the next replica may coordinate it.
+// probably never ran on its target (no connection, the target went away
+// mid-call, or it refused as no replica of the key before minting
+// anything), so that the next replica may coordinate it.
 func retryable(err error) bool {
 	return errors.Is(err, ErrUnreachable) || errors.Is(err, ErrConnLost) ||
-		errors.Is(err, ErrUnknownPeer) || errors.Is(err, ErrClosed) || errors.Is(err, ErrReplicaDown)
+		errors.Is(err, ErrUnknownPeer) || errors.Is(err, ErrClosed) || errors.Is(err, ErrReplicaDown) ||
+		errors.Is(err, ErrNotReplica)
 }
 
 // coordinate sends the merged set of a write prepared here to the other

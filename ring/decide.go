@@ -63,13 +63,19 @@ func (s Situation) involved(desired []string) []string {
 }
 
 // Claimant returns the node that acts on the cluster's behalf: the
-// lowest-named node of Members ∪ Target ∪ Desired that is not Gone and is
-// Alive. "" when there is none.
+// lowest-named node of Members ∪ Target ∪ Desired that is not Gone, "" when
+// there is none. Liveness does not choose it: two nodes that disagree about
+// who is alive would otherwise both act from the same epoch, and plans
+// proposed concurrently could undo each other (a retarget racing a
+// commit). While the claimant is down nothing changes, which costs
+// nothing extra: a change can start or commit only with everyone up
+// anyway, and removing the down claimant (it is then Gone) hands the role
+// to the next node.
 func Claimant(s Situation) string {
 	best := ""
 	for _, list := range [][]string{s.Plan.Members, s.Plan.Target, s.Desired} {
 		for _, name := range list {
-			if name != "" && (best == "" || name < best) && !s.gone(name) && s.alive(name) {
+			if name != "" && (best == "" || name < best) && !s.gone(name) {
 				best = name
 			}
 		}

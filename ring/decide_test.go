@@ -35,13 +35,14 @@ func TestClaimant(t *testing.T) {
 		want string
 	}{
 		{"lowest member", Situation{Plan: NewPlan([]string{"b", "a", "c"}, 1), Desired: []string{"a", "b", "c"}, Gone: nobody, Alive: all}, "a"},
-		{"lowest is down", Situation{Plan: NewPlan([]string{"a", "b", "c"}, 1), Desired: []string{"a", "b", "c"}, Gone: nobody, Alive: allBut("a")}, "b"},
+		{"lowest is down: still the claimant", Situation{Plan: NewPlan([]string{"a", "b", "c"}, 1), Desired: []string{"a", "b", "c"}, Gone: nobody, Alive: allBut("a")}, "a"},
 		{"lowest is gone", Situation{Plan: NewPlan([]string{"a", "b", "c"}, 1), Desired: []string{"b", "c"}, Gone: isOneOf("a"), Alive: all}, "b"},
 		{"joining node is lowest", Situation{Plan: NewPlan([]string{"b", "c"}, 1), Desired: []string{"a", "b", "c"}, Gone: nobody, Alive: all}, "a"},
-		{"target only", Situation{Plan: change, Desired: []string{"c", "d", "e"}, Gone: nobody, Alive: isOneOf("e")}, "e"},
+		{"liveness does not matter", Situation{Plan: change, Desired: []string{"c", "d", "e"}, Gone: nobody, Alive: isOneOf("e")}, "b"},
+		{"target only", Situation{Plan: change, Desired: []string{"c", "d", "e"}, Gone: isOneOf("b", "c", "d"), Alive: all}, "e"},
 		{"member leaving still counts", Situation{Plan: change, Desired: []string{"c", "d", "e"}, Gone: nobody, Alive: all}, "b"},
-		{"no one alive", Situation{Plan: change, Desired: []string{"c"}, Gone: nobody, Alive: nobody}, ""},
-		{"nil Alive", Situation{Plan: change, Desired: []string{"c"}, Gone: nobody}, ""},
+		{"no one alive", Situation{Plan: change, Desired: []string{"c"}, Gone: nobody, Alive: nobody}, "b"},
+		{"everyone gone", Situation{Plan: change, Desired: []string{"c"}, Gone: all}, ""},
 		{"nil Gone", Situation{Plan: change, Desired: []string{"c"}, Alive: all}, "b"},
 		{"zero plan, desired only", Situation{Desired: []string{"z", "y"}, Alive: all}, "y"},
 		{"empty", Situation{Alive: all}, ""},

@@ -36,7 +36,9 @@
 //
 // A Transition is the placement of one plan: the serving ring S (Members)
 // and the target ring T (Target, or S itself when the plan is stable). For
-// partition p, Replicas(p) = S(p) serve reads and coordinate writes,
+// partition p, Replicas(p) = S(p) hold the data and coordinate writes
+// (reads and writes during a change need a quorum of Replicas and one of
+// Targets: see package replica),
 // Pending(p) = T(p) \ S(p) receive writes and pull p from the serving
 // replicas, Retiring(p) = S(p) \ T(p) drop p after the commit, and
 // Fallbacks(p) are S's fallbacks without the pending nodes. Moves lists

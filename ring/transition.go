@@ -10,7 +10,7 @@ import (
 // serves reads and coordinates writes, T = New(cfg, plan.TargetMembers())
 // is where the data moves. For partition p:
 //
-//	Replicas(p)  = S(p)                       serve reads, coordinate writes
+//	Replicas(p)  = S(p)                       hold the data, coordinate writes
 //	Targets(p)   = T(p)                       the replicas once the plan commits
 //	Pending(p)   = T(p) \ S(p)                pull p and receive its writes
 //	Retiring(p)  = S(p) \ T(p)                drop p after the commit
