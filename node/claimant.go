@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -43,16 +44,28 @@ func every(ctx context.Context, wake <-chan struct{}, step func(context.Context)
 	}
 }
 
-// situation gathers what ring.Decide needs from gossip.
-func (n *Node) situation(p ring.Plan) ring.Situation {
-	rows := n.gossip.Ring()
-	var desired []string
+// desiredFrom returns the nodes that want to be in the ring: those whose
+// row says joined. known is false while rows lacks a node of p: a node
+// that has the plan but not yet every row (a joiner that just reached a
+// seed) would take the missing members for nodes that do not want to be
+// in, and retarget the cluster to what it knows.
+func desiredFrom(p ring.Plan, rows gossip.Map) (desired []string, known bool) {
+	for _, name := range slices.Concat(p.Members, p.Target) {
+		if _, ok := rows[name]; !ok {
+			return nil, false
+		}
+	}
 	for name, e := range rows {
 		if e.Status == gossip.StatusJoined {
 			desired = append(desired, name)
 		}
 	}
 	slices.Sort(desired)
+	return desired, true
+}
+
+// situation gathers what ring.Decide needs from gossip's plan p and rows.
+func (n *Node) situation(p ring.Plan, rows gossip.Map, desired []string) ring.Situation {
 	self := n.cfg.Node.Name
 	return ring.Situation{
 		Plan:    p,
@@ -74,7 +87,12 @@ func (n *Node) claimStep(ctx context.Context) {
 	if !p.Known() || t == nil || !t.Plan().Equal(p) {
 		return // not installed yet: setPlan wakes us again
 	}
-	s := n.situation(p)
+	rows := n.gossip.Ring()
+	desired, known := desiredFrom(p, rows)
+	if !known {
+		return
+	}
+	s := n.situation(p, rows, desired)
 	s.Transition = t
 	if ring.Claimant(s) != n.cfg.Node.Name {
 		return
@@ -90,6 +108,10 @@ func (n *Node) claimStep(ctx context.Context) {
 	}
 	next, reason, ok := ring.Decide(n.rcfg, s)
 	if !ok {
+		return
+	}
+	// The calls above take time: decide only on what still holds.
+	if !n.gossip.Plan().Equal(p) || !maps.Equal(n.gossip.Ring(), rows) {
 		return
 	}
 	n.log.Info("claimant: "+reason, "epoch", next.Epoch, "members", strings.Join(next.Members, ","), "target", strings.Join(next.Target, ","))
