@@ -109,7 +109,8 @@ type PlanJSON struct {
 // TransferJSON is a node's partition-transfer progress for the plan of
 // Epoch: partitions it must pull (pending, in flight, done), keys and
 // bytes received since it started (bytes of sets that changed its store in
-// new_bytes), the estimated bytes left and its rate limit.
+// new_bytes), the estimated bytes left, its rate limit, and the keys and
+// bytes it sent as a source.
 type TransferJSON struct {
 	Epoch     uint64  `json:"epoch"`
 	Pending   int     `json:"pending"`
@@ -121,4 +122,8 @@ type TransferJSON struct {
 	BytesLeft int64   `json:"bytes_left"`
 	RateBytes float64 `json:"rate_bytes"`
 	Failures  int64   `json:"failures"`
+	// KeysSent and BytesSent count what this node served to other nodes'
+	// pulls as a source, since it started.
+	KeysSent  int64 `json:"keys_sent"`
+	BytesSent int64 `json:"bytes_sent"`
 }

@@ -263,7 +263,7 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	kv := coordinatorKV{c: n.coord}
 	admin := &clusterAdmin{
 		self: cfg.Node.Name, gossip: n.gossip, ring: &n.ring, place: &n.place, engine: n.engine,
-		puller: n.puller, dropped: &n.droppedParts,
+		puller: n.puller, coord: n.coord, dropped: &n.droppedParts,
 		client:  &http.Client{Timeout: statsTimeout},
 		pending: n.pendingHints,
 		log:     n.log,

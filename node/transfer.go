@@ -19,21 +19,23 @@ import (
 
 // Transfer metric names.
 const (
-	metricTransferParts   = "ringkv_transfer_partitions"
-	metricTransferKeys    = "ringkv_transfer_keys_total"
-	metricTransferBytes   = "ringkv_transfer_bytes_total"
-	metricTransferNew     = "ringkv_transfer_new_bytes_total"
-	metricTransferLeft    = "ringkv_transfer_bytes_left"
-	metricTransferRate    = "ringkv_transfer_rate_bytes"
-	metricTransferFail    = "ringkv_transfer_failures_total"
-	metricPlanEpoch       = "ringkv_plan_epoch"
-	metricPlanStable      = "ringkv_plan_stable"
-	metricStaleRefused    = "ringkv_stale_plan_refused_total"
-	metricStaleForwards   = "ringkv_stale_plan_forwards_total"
-	metricDroppedParts    = "ringkv_partitions_dropped_total"
-	metricDroppedKeys     = "ringkv_partition_keys_dropped_total"
-	bytesPerMB            = 1e6
-	minTransferBatchBytes = 64 << 10
+	metricTransferParts     = "ringkv_transfer_partitions"
+	metricTransferKeys      = "ringkv_transfer_keys_total"
+	metricTransferBytes     = "ringkv_transfer_bytes_total"
+	metricTransferNew       = "ringkv_transfer_new_bytes_total"
+	metricTransferLeft      = "ringkv_transfer_bytes_left"
+	metricTransferSentKeys  = "ringkv_transfer_sent_keys_total"
+	metricTransferSentBytes = "ringkv_transfer_sent_bytes_total"
+	metricTransferRate      = "ringkv_transfer_rate_bytes"
+	metricTransferFail      = "ringkv_transfer_failures_total"
+	metricPlanEpoch         = "ringkv_plan_epoch"
+	metricPlanStable        = "ringkv_plan_stable"
+	metricStaleRefused      = "ringkv_stale_plan_refused_total"
+	metricStaleForwards     = "ringkv_stale_plan_forwards_total"
+	metricDroppedParts      = "ringkv_partitions_dropped_total"
+	metricDroppedKeys       = "ringkv_partition_keys_dropped_total"
+	bytesPerMB              = 1e6
+	minTransferBatchBytes   = 64 << 10
 )
 
 // maxTransferRateMB bounds transfer.rate_mb (and the admin route): far above
@@ -120,6 +122,8 @@ func (n *Node) registerTransferMetrics() {
 		counter(metricTransferKeys, "Keys received in partition transfers.", func() float64 { return float64(p.Stats().Keys) }),
 		counter(metricTransferBytes, "Bytes of sibling sets received in partition transfers.", func() float64 { return float64(p.Stats().Bytes) }),
 		counter(metricTransferNew, "Bytes of received sibling sets that changed this node's store (one copy of what moved).", func() float64 { return float64(p.Stats().NewBytes) }),
+		counter(metricTransferSentKeys, "Keys this node sent to other nodes' pulls as a source.", func() float64 { return float64(n.coord.Stats().TransferKeysServed) }),
+		counter(metricTransferSentBytes, "Bytes of sibling sets this node sent to other nodes' pulls as a source.", func() float64 { return float64(n.coord.Stats().TransferBytesServed) }),
 		gauge(metricTransferLeft, "Estimated bytes still to receive for the current plan.", func() float64 { return float64(p.Stats().BytesLeft) }),
 		gauge(metricTransferRate, "Transfer rate limit in bytes per second (0: none).", func() float64 { return p.Stats().Rate }),
 		counter(metricTransferFail, "Partition pulls that failed or were refused and will be retried.", func() float64 { return float64(p.Stats().Failures) }),

@@ -100,6 +100,7 @@ type clusterAdmin struct {
 	place  *atomic.Pointer[ring.Transition]
 	engine *storage.Engine
 	puller *replica.Puller
+	coord  *replica.Coordinator
 	// dropped counts the partitions cleanup dropped.
 	dropped *atomic.Int64
 	client  *http.Client // for GET /v1/stats on the other nodes
@@ -151,6 +152,10 @@ func (a *clusterAdmin) LocalStats() NodeStats {
 		ps := a.puller.Stats()
 		out.Transfer = &TransferJSON{Epoch: ps.Epoch, Pending: ps.Pending, InFlight: ps.InFlight, Done: ps.Done,
 			Keys: ps.Keys, Bytes: ps.Bytes, NewBytes: ps.NewBytes, BytesLeft: ps.BytesLeft, RateBytes: ps.Rate, Failures: ps.Failures}
+		if a.coord != nil {
+			cs := a.coord.Stats()
+			out.Transfer.KeysSent, out.Transfer.BytesSent = int64(cs.TransferKeysServed), int64(cs.TransferBytesServed)
+		}
 	}
 	return out
 }

@@ -185,7 +185,7 @@ func printPlan(w io.Writer, rj node.RingJSON, bars bool) error {
 	}
 	slices.Sort(names)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tPENDING\tIN FLIGHT\tDONE\tKEYS IN\tBYTES IN\tLEFT\tRATE\t")
+	fmt.Fprintln(tw, "NODE\tPENDING\tIN FLIGHT\tDONE\tKEYS IN\tBYTES IN\tLEFT\tBYTES OUT\tRATE\t")
 	for _, name := range names {
 		t := rj.Transfers[name]
 		if t.Epoch != p.Epoch {
@@ -199,8 +199,8 @@ func printPlan(w io.Writer, rj node.RingJSON, bars bool) error {
 		if bars {
 			bar = progressBar(t.Done, t.Done+t.Pending+t.InFlight, 20)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", name, t.Pending, t.InFlight, t.Done,
-			t.Keys, humanBytes(t.Bytes), humanBytes(t.BytesLeft), rate, bar)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", name, t.Pending, t.InFlight, t.Done,
+			t.Keys, humanBytes(t.Bytes), humanBytes(t.BytesLeft), humanBytes(t.BytesSent), rate, bar)
 	}
 	return tw.Flush()
 }

@@ -61,3 +61,26 @@ func TestProgressBar(t *testing.T) {
 		}
 	}
 }
+
+// During a change, ring prints the plan and one row per node with what it
+// received, has left and sent.
+func TestPrintPlanDuringAChange(t *testing.T) {
+	var b strings.Builder
+	rj := node.RingJSON{
+		Plan: &node.PlanJSON{Epoch: 7, Members: []string{"n1", "n2", "n3"}, Target: []string{"n1", "n2", "n3", "n4"}},
+		Transfers: map[string]node.TransferJSON{
+			"n4": {Epoch: 7, Pending: 10, InFlight: 2, Done: 12, Keys: 300, Bytes: 3 << 20, BytesLeft: 1 << 20, RateBytes: 32e6},
+			"n1": {Epoch: 7, BytesSent: 1 << 20},
+		},
+	}
+	if err := printPlan(&b, rj, true); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"plan 7: moving from n1 n2 n3", "to n1 n2 n3 n4", "BYTES OUT",
+		"n4    10", "3.0 MiB", "1.0 MiB", "[##########..........]"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("printPlan output lacks %q:\n%s", want, out)
+		}
+	}
+}
