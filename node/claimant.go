@@ -134,11 +134,16 @@ func (n *Node) doneByNode(ctx context.Context, t *ring.Transition) map[string]ma
 		done := map[int32]bool{}
 		out[m.To] = done
 		st, err := n.status(ctx, m.To)
-		if err != nil || st.Epoch != t.Epoch() || st.PlanHash != t.PlanHash() {
+		// A peer's list is outside input: one longer than the partition
+		// count, or naming a partition that does not exist, is ignored
+		// rather than allowed to size a map.
+		if err != nil || st.Epoch != t.Epoch() || st.PlanHash != t.PlanHash() || len(st.Done) > n.rcfg.Partitions {
 			continue
 		}
 		for _, part := range st.Done {
-			done[part] = true
+			if part >= 0 && int(part) < n.rcfg.Partitions {
+				done[part] = true
+			}
 		}
 	}
 	return out
