@@ -149,12 +149,17 @@ func (t *TCPTransport) acceptHello(sc *serverConn, br *bufio.Reader) (string, bo
 		t.log.Warn("refused rpc connection", "remote", nc.RemoteAddr().String(), "err", err)
 		return "", false
 	}
+	// Counted before the answer goes out, so a caller that has read the
+	// answer sees the count.
+	wrong := h.peer != t.cfg.Self
+	if wrong {
+		t.wrongPeer.Add(1)
+	}
 	err = writeFrame(sc.bw, &frame{typ: frameHello, body: helloBody(hello{self: t.cfg.Self, peer: h.self})})
 	if err == nil {
 		err = sc.bw.Flush()
 	}
-	if h.peer != t.cfg.Self {
-		t.wrongPeer.Add(1)
+	if wrong {
 		t.log.Warn("refused rpc connection meant for another node", "remote", nc.RemoteAddr().String(), "peer", h.self, "addressed_to", h.peer)
 		return "", false
 	}
