@@ -411,6 +411,23 @@ type Write struct {
 	Tombstone bool
 	// WallTime is the coordinator's clock, Unix nanoseconds.
 	WallTime int64
+	// MinCounter is the lowest counter the new dot may take. A coordinator
+	// that numbers its dots from one counter across all keys passes it, so
+	// that forgetting a key (a collected tombstone, a pruned context) can
+	// never make it mint a dot it minted before. 0: no floor.
+	MinCounter uint64
+}
+
+// NextCounter is the counter Mint gives the new dot when w.MinCounter is
+// below it: one above every counter of actor in local's causal history and
+// in the context the new version will carry. A caller reserving counters
+// asks for at least this much and passes what it got as w.MinCounter.
+func NextCounter(local Siblings, actor string, w Write) uint64 {
+	ctx := w.Context
+	if w.Blind {
+		ctx = Join(ctx, local.Context())
+	}
+	return max(local.MaxCounter(actor), ctx.Get(actor)) + 1
 }
 
 // Mint creates a new version at a coordinator whose incarnation is actor,
@@ -424,18 +441,16 @@ func Mint(local Siblings, actor string, w Write) (Version, Siblings) {
 	if w.Blind {
 		ctx = Join(ctx, local.Context())
 	}
+	// A client context can name counters of this actor the local set has
+	// never seen (it came from another replica holding a later write of
+	// ours, or was forged); the dot goes above it so that it stays unique.
 	v := Version{
-		Dot:       Dot{Actor: actor, Counter: local.MaxCounter(actor) + 1},
+		Dot:       Dot{Actor: actor, Counter: max(local.MaxCounter(actor), ctx.Get(actor)) + 1},
 		Context:   slices.Clone(ctx),
 		Tombstone: w.Tombstone,
 		WallTime:  w.WallTime,
 	}
-	if v.Context.Covers(v.Dot) {
-		// A client context can name counters of this actor the local set has
-		// never seen (it came from another replica holding a later write of
-		// ours, or was forged); mint above it so the new dot stays unique.
-		v.Dot.Counter = v.Context.Get(actor) + 1
-	}
+	v.Dot.Counter = max(v.Dot.Counter, w.MinCounter)
 	if !w.Tombstone {
 		v.Value = w.Value
 	}
