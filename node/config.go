@@ -32,6 +32,7 @@ type Config struct {
 	Limits    LimitsConfig  `mapstructure:"limits"`
 	// Transfer paces the partition transfers of membership changes.
 	Transfer TransferConfig `mapstructure:"transfer"`
+	AAE      AAEConfig      `mapstructure:"aae"`
 	Log      LogConfig      `mapstructure:"log"`
 }
 
@@ -148,6 +149,18 @@ type TransferConfig struct {
 	MaxInFlight int `mapstructure:"max_in_flight"`
 }
 
+// AAEConfig paces active anti-entropy: replicas of a partition compare
+// hash trees of its keys and exchange what differs.
+type AAEConfig struct {
+	// Interval is how long one pass over this node's partitions takes: each
+	// partition is compared with each of its other replicas once per
+	// interval. 0 turns anti-entropy off. Default 30s.
+	Interval time.Duration `mapstructure:"interval"`
+	// RateMB caps the bytes of sibling sets anti-entropy repairs per
+	// second, in MB/s (10^6 bytes). Default 8.
+	RateMB float64 `mapstructure:"rate_mb"`
+}
+
 // LogConfig selects the log output.
 type LogConfig struct {
 	// Level is debug, info, warn or error. Default info.
@@ -184,6 +197,7 @@ func DefaultConfig() Config {
 		},
 		Limits:   LimitsConfig{MaxKeyBytes: 1024, MaxValueBytes: 1 << 20, MaxSiblings: replica.DefaultConfig().MaxSiblings},
 		Transfer: TransferConfig{RateMB: 32, MaxInFlight: 4},
+		AAE:      AAEConfig{Interval: 30 * time.Second, RateMB: 8},
 		Log:      LogConfig{Level: "info", Format: "text"},
 	}
 }
@@ -286,6 +300,12 @@ func (c Config) Validate() error {
 	}
 	if c.Transfer.MaxInFlight < 1 || c.Transfer.MaxInFlight > 64 {
 		bad("transfer.max_in_flight", "must be between 1 and 64, got %d", c.Transfer.MaxInFlight)
+	}
+	if c.AAE.Interval < 0 {
+		bad("aae.interval", "must be >= 0 (0 turns anti-entropy off), got %s", c.AAE.Interval)
+	}
+	if c.AAE.RateMB <= 0 || c.AAE.RateMB > maxTransferRateMB {
+		bad("aae.rate_mb", "must be above 0 and at most %d, got %v", maxTransferRateMB, c.AAE.RateMB)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -39,7 +39,10 @@ func (n *Node) openHints(logger *slog.Logger) error {
 	hcfg.Dir = filepath.Join(n.cfg.DataDir(), "hints")
 	hcfg.Fsync = storage.FsyncPolicy(n.cfg.Storage.Fsync)
 	hcfg.FsyncInterval = n.cfg.Storage.FsyncInterval
-	hcfg.Window = n.cfg.Hints.Window
+	// A hint older than the tombstone grace is dropped: delivered after the
+	// tombstone that superseded it was collected, it would bring the value
+	// back. So no hint is taken for a target down longer than that.
+	hcfg.Window = min(n.cfg.Hints.Window, n.cfg.Storage.TombstoneGC)
 	hcfg.MaxBytesPerTarget = n.cfg.Hints.MaxBytesPerTarget
 	hcfg.DeliveryRate = n.cfg.Hints.DeliveryRate
 	hcfg.RetryInterval = n.cfg.Hints.RetryInterval
