@@ -25,6 +25,16 @@ func (a *httpAPI) stats(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, a.admin.LocalStats())
 }
 
+// aaeStatus serves GET /v1/aae: this node's anti-entropy state per
+// partition (an empty list when anti-entropy is off).
+func (a *httpAPI) aaeStatus(w http.ResponseWriter, _ *http.Request) {
+	st := a.admin.AAE()
+	if st == nil {
+		st = []AAEPartitionJSON{}
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
 // ring serves GET /v1/ring, /v1/ring?key=K and /v1/ring?what_if=op:NAME.
 func (a *httpAPI) ring(w http.ResponseWriter, r *http.Request) {
 	var q ringQuery

@@ -86,6 +86,73 @@ type NodeStats struct {
 	// DroppedPartitions counts partitions this node dropped after it
 	// stopped replicating them, since it started.
 	DroppedPartitions int64 `json:"dropped_partitions"`
+	// AAE is this node's anti-entropy totals since it started; absent when
+	// anti-entropy is off.
+	AAE *AAEJSON `json:"aae,omitempty"`
+	// Hints is this node's hinted-handoff totals since it started.
+	Hints *HintsJSON `json:"hints,omitempty"`
+}
+
+// AAEJSON is a node's anti-entropy totals (GET /v1/stats).
+type AAEJSON struct {
+	// Exchanges and ExchangeFailures count exchanges with another replica
+	// of a partition that completed or failed.
+	Exchanges        uint64 `json:"exchanges"`
+	ExchangeFailures uint64 `json:"exchange_failures"`
+	// KeysRepaired and BytesRepaired count the keys (and their sets'
+	// bytes) that exchanges changed, here or on the peer.
+	KeysRepaired  uint64 `json:"keys_repaired"`
+	BytesRepaired uint64 `json:"bytes_repaired"`
+	// Partitions is how many partitions this node replicates;
+	// PartitionsSynced how many of them were seen in sync on every replica
+	// at least once since it started; PartitionsInSync how many were in
+	// sync at their last exchanges.
+	Partitions       int `json:"partitions"`
+	PartitionsSynced int `json:"partitions_synced"`
+	PartitionsInSync int `json:"partitions_in_sync"`
+	// LastFullPass is when the last pass in which every exchange completed
+	// ended (RFC 3339), "" before the first.
+	LastFullPass string `json:"last_full_pass"`
+	// TombstonesCollected and ContextsPruned count what collection after a
+	// sync dropped: tombstone-only keys, and keys whose contexts lost
+	// entries no version needs.
+	TombstonesCollected int64 `json:"tombstones_collected"`
+	ContextsPruned      int64 `json:"contexts_pruned"`
+}
+
+// HintsJSON is a node's hinted-handoff totals (GET /v1/stats).
+type HintsJSON struct {
+	// Pending is the hints this node holds for other nodes now.
+	Pending int64 `json:"pending"`
+	// Stored and Delivered count hints stored here and delivered from here.
+	Stored    uint64 `json:"stored"`
+	Delivered uint64 `json:"delivered"`
+	// KeptByCoordinator counts copies of writes this node coordinated that
+	// it kept itself for a down replica because no stand-in was free.
+	KeptByCoordinator uint64 `json:"kept_by_coordinator"`
+	// DroppedExpired counts hints dropped for being older than the
+	// tombstone grace.
+	DroppedExpired uint64 `json:"dropped_expired"`
+}
+
+// AAEPartitionJSON is one partition's anti-entropy state on this node
+// (GET /v1/aae).
+type AAEPartitionJSON struct {
+	Partition int      `json:"partition"`
+	Replicas  []string `json:"replicas"`
+	// LastFull is when every exchange of the partition last completed in
+	// one pass; LastExchange when the last one ended; Synced the time
+	// before which everything this node received is known to be on every
+	// replica. RFC 3339, "" for never.
+	LastFull     string `json:"last_full"`
+	LastExchange string `json:"last_exchange"`
+	Synced       string `json:"synced"`
+	// KeysRepaired and BytesRepaired are totals since the node started.
+	KeysRepaired  uint64 `json:"keys_repaired"`
+	BytesRepaired uint64 `json:"bytes_repaired"`
+	// InSync is whether the trees matched at the last exchanges.
+	InSync    bool   `json:"in_sync"`
+	LastError string `json:"last_error,omitempty"`
 }
 
 // RingJSON is the answer of GET /v1/ring without key or what_if: the

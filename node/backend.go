@@ -106,6 +106,9 @@ type adminBackend interface {
 	SetTransferRate(mb float64)
 	// Remove marks another node as removed from the ring.
 	Remove(ctx context.Context, name string) error
+	// AAE is this node's anti-entropy state per partition it replicates;
+	// nil when anti-entropy is off.
+	AAE() []AAEPartitionJSON
 }
 
 // ringQuery selects what GET /v1/ring answers.

@@ -104,6 +104,10 @@ func (f *fakeAdmin) Members() []MemberInfo {
 
 func (f *fakeAdmin) LocalStats() NodeStats { return NodeStats{Node: f.self, Keys: 5, Bytes: 50} }
 
+func (f *fakeAdmin) AAE() []AAEPartitionJSON {
+	return []AAEPartitionJSON{{Partition: 7, Replicas: []string{f.self, "n2"}, InSync: true, KeysRepaired: 3}}
+}
+
 func (f *fakeAdmin) Ring(_ context.Context, q ringQuery) (any, error) {
 	switch {
 	case q.HasKey:

@@ -47,6 +47,7 @@ func (a *httpAPI) handler() http.Handler {
 	mux.Handle("GET /v1/members", a.instrument("members", noQuery(a.members)))
 	mux.Handle("GET /v1/ring", a.instrument("ring", a.ring))
 	mux.Handle("GET /v1/stats", a.instrument("stats", noQuery(a.stats)))
+	mux.Handle("GET /v1/aae", a.instrument("aae", noQuery(a.aaeStatus)))
 	mux.Handle("POST /v1/leave", a.instrument("leave", noQuery(a.leave)))
 	mux.Handle("POST /v1/remove/{node}", a.instrument("remove", noQuery(a.remove)))
 	mux.Handle("PUT /v1/transfer/rate", a.instrument("transfer_rate", a.transferRate))

@@ -67,6 +67,9 @@ type Node struct {
 	rpc      *replica.TCPTransport
 	coord    *replica.Coordinator
 	hints    *hints.Queue
+	// aae is the anti-entropy driver; nil when aae.interval is 0.
+	aae       *replica.AntiEntropy
+	collected collected
 	// hintsRing wakes the loop that re-routes hints of removed nodes,
 	// hintsStop ends it and hintsDone is closed when it has stopped.
 	hintsRing chan struct{}
@@ -243,6 +246,8 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	ccfg.Transport = n.rpc
 	ccfg.Liveness = n.gossip
 	ccfg.Hints = limitedHints{n.hints}
+	ccfg.Tree = engineTree{n.engine}
+	ccfg.MaxKeyBytes = cfg.Limits.MaxKeyBytes
 	ccfg.Sloppy = cfg.Quorum.Sloppy
 	ccfg.DefaultR, ccfg.DefaultW = rq, wq
 	ccfg.Timeout = cfg.Quorum.Timeout
@@ -258,12 +263,16 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	if err := n.newPuller(logger); err != nil {
 		return nil, err
 	}
+	if err := n.newAntiEntropy(logger); err != nil {
+		return nil, fmt.Errorf("node: anti-entropy: %w", err)
+	}
 	n.coordRef.Store(n.coord)
 
 	kv := coordinatorKV{c: n.coord}
 	admin := &clusterAdmin{
 		self: cfg.Node.Name, gossip: n.gossip, ring: &n.ring, place: &n.place, engine: n.engine,
 		puller: n.puller, coord: n.coord, dropped: &n.droppedParts,
+		aae: n.aae, hints: n.hints, collected: &n.collected,
 		client:  &http.Client{Timeout: statsTimeout},
 		pending: n.pendingHints,
 		log:     n.log,

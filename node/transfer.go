@@ -88,7 +88,8 @@ func (n *Node) partitionStat(part int) (keys, bytes int64) {
 	return ps[part].Keys, ps[part].Bytes
 }
 
-// startLoops runs the puller, the claimant and the cleanup loop under ctx;
+// startLoops runs the puller, the claimant, the cleanup loop and
+// anti-entropy under ctx;
 // the function it returns stops them and waits (it may be called twice).
 func (n *Node) startLoops(ctx context.Context) func() {
 	ctx, cancel := context.WithCancel(ctx)
@@ -96,6 +97,13 @@ func (n *Node) startLoops(ctx context.Context) func() {
 	wg.Go(func() { n.puller.Run(ctx) })
 	wg.Go(func() { every(ctx, n.claimWake, n.claimStep) })
 	wg.Go(func() { every(ctx, n.cleanWake, n.cleanStep) })
+	if n.aae != nil {
+		wg.Go(func() {
+			if err := n.aae.Run(ctx); err != nil && ctx.Err() == nil {
+				n.log.Error("anti-entropy stopped", "err", err)
+			}
+		})
+	}
 	n.wakeLoops()
 	return func() { cancel(); wg.Wait() }
 }

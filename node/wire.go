@@ -107,6 +107,11 @@ type clusterAdmin struct {
 	log     *slog.Logger
 	// pending reports the hints this node holds for a member; nil for none.
 	pending func(member string) (hints, bytes int64)
+	// aae is the anti-entropy driver (nil: off); hints the hint queue;
+	// collected what tombstone collection did.
+	aae       *replica.AntiEntropy
+	hints     *hints.Queue
+	collected *collected
 }
 
 var _ adminBackend = (*clusterAdmin)(nil)
@@ -157,7 +162,52 @@ func (a *clusterAdmin) LocalStats() NodeStats {
 			out.Transfer.KeysSent, out.Transfer.BytesSent = int64(cs.TransferKeysServed), int64(cs.TransferBytesServed)
 		}
 	}
+	if a.aae != nil {
+		s := a.aae.Stats()
+		out.AAE = &AAEJSON{Exchanges: s.Exchanges, ExchangeFailures: s.ExchangeFailures,
+			KeysRepaired: s.KeysRepaired, BytesRepaired: s.BytesRepaired,
+			Partitions: s.Partitions, PartitionsSynced: s.PartitionsSynced, PartitionsInSync: s.PartitionsInSync,
+			LastFullPass: timeString(s.LastFullPass)}
+		if a.collected != nil {
+			out.AAE.TombstonesCollected = a.collected.tombstones.Load()
+			out.AAE.ContextsPruned = a.collected.pruned.Load()
+		}
+	}
+	if a.hints != nil {
+		hs := a.hints.Stats()
+		out.Hints = &HintsJSON{Stored: hs.Stored, Delivered: hs.Delivered, DroppedExpired: hs.DroppedExpired}
+		for _, p := range a.hints.Pending() {
+			out.Hints.Pending += int64(p.Hints)
+		}
+		if a.coord != nil {
+			out.Hints.KeptByCoordinator = a.coord.Stats().HintsKept
+		}
+	}
 	return out
+}
+
+// AAE reports this node's anti-entropy state per partition it replicates;
+// nil when anti-entropy is off.
+func (a *clusterAdmin) AAE() []AAEPartitionJSON {
+	if a.aae == nil {
+		return nil
+	}
+	st := a.aae.Status()
+	out := make([]AAEPartitionJSON, len(st))
+	for i, p := range st {
+		out[i] = AAEPartitionJSON{Partition: p.Partition, Replicas: p.Replicas,
+			LastFull: timeString(p.LastFull), LastExchange: timeString(p.LastExchange), Synced: timeString(p.Synced),
+			KeysRepaired: p.KeysRepaired, BytesRepaired: p.BytesRepaired, InSync: p.InSync, LastError: p.LastError}
+	}
+	return out
+}
+
+// timeString is t in RFC 3339 with milliseconds, or "" for the zero time.
+func timeString(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
 }
 
 // SetTransferRate sets the puller's rate limit.
