@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 )
@@ -91,6 +92,11 @@ func (c *Coordinator) handleKeys(req Request) (Response, error) {
 	if err := checkTreeNodes(req.Nodes, TreeLeaves); err != nil {
 		return Response{}, err
 	}
+	if len(req.After) > 0 && len(req.Nodes) != 1 {
+		// A page after a cursor rereads the group from its first key
+		// (leafKeysAfter): one leaf at a time bounds that work.
+		return Response{}, fmt.Errorf("%w: keys call with a cursor names %d leaves, want 1", ErrBadRequest, len(req.Nodes))
+	}
 	limit := int(req.Limit)
 	switch {
 	case limit == 0:
@@ -98,12 +104,9 @@ func (c *Coordinator) handleKeys(req Request) (Response, error) {
 	case limit < 0 || limit > MaxDigests:
 		return Response{}, fmt.Errorf("%w: keys limit %d, want 1..%d", ErrBadRequest, limit, MaxDigests)
 	}
-	kd, more, err := c.cfg.Tree.LeafKeys(int(req.Partition), req.Nodes, limit)
+	kd, more, err := leafKeysAfter(c.cfg.Tree, int(req.Partition), req.Nodes, req.After, limit)
 	if err != nil {
-		return Response{}, fmt.Errorf("leaf keys of partition %d: %w", req.Partition, err)
-	}
-	if len(kd) > limit { // a Tree breaking its contract must not break ours
-		kd, more = kd[:limit], true
+		return Response{}, err
 	}
 	var size int64
 	for i := range kd {
@@ -114,6 +117,43 @@ func (c *Coordinator) handleKeys(req Request) (Response, error) {
 		}
 	}
 	return Response{Digests: kd, More: more}, nil
+}
+
+// maxLeafScan bounds the keys of a leaf group read to serve a page after
+// a cursor: Tree.LeafKeys has none, so a page after After reads the
+// group's keys from the first. Only a leaf holding more keys than one
+// call carries needs pages; a leaf of more than maxLeafScan keys (a
+// partition of some sixteen million) cannot be compared.
+const maxLeafScan = 1 << 16
+
+// leafKeysAfter returns up to limit keys of partition in leaves that sort
+// after after (all when after is empty), and whether more follow.
+func leafKeysAfter(t Tree, partition int, leaves []uint32, after []byte, limit int) ([]KeyDigest, bool, error) {
+	scan := limit
+	if len(after) > 0 {
+		scan = maxLeafScan
+	}
+	kd, more, err := t.LeafKeys(partition, leaves, scan)
+	if err != nil {
+		return nil, false, fmt.Errorf("leaf keys of partition %d: %w", partition, err)
+	}
+	if len(after) > 0 {
+		if more {
+			return nil, false, fmt.Errorf("leaf keys of partition %d: more than %d keys in leaves %v", partition, maxLeafScan, leaves)
+		}
+		i, found := slices.BinarySearchFunc(kd, after, func(d KeyDigest, k []byte) int { return bytes.Compare(d.Key, k) })
+		if found {
+			i++
+		}
+		kd = kd[i:]
+	}
+	if len(kd) > limit { // also guards against a Tree returning more than asked
+		kd, more = kd[:limit], true
+	}
+	if more && len(kd) == 0 {
+		return nil, false, fmt.Errorf("leaf keys of partition %d: more keys, none listed", partition)
+	}
+	return kd, more, nil
 }
 
 // handleFetch serves KindFetch: the sets of the keys asked, in order,

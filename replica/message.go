@@ -54,9 +54,10 @@ const (
 	// empty), answered in Hashes in the order named (anti-entropy).
 	KindTree Kind = 8
 	// KindKeys asks for the keys of Partition in the tree leaves named in
-	// Nodes, with their digests, sorted by key: at most Limit (0: the
-	// receiver's default of DefaultMaxKeysPerCall), answered in Digests;
-	// More says keys were left out.
+	// Nodes, with their digests, sorted by key, those after After when it
+	// is set: at most Limit (0: the receiver's default of
+	// DefaultMaxKeysPerCall), answered in Digests; More says keys were
+	// left out.
 	KindKeys Kind = 9
 	// KindFetch asks for the receiver's sibling sets of Keys, all of
 	// Partition, answered in Batch in the order asked; keys absent there
@@ -117,8 +118,8 @@ type Request struct {
 	Epoch uint64 `msgpack:"ep,omitempty"`
 	// Partition is the partition a transfer pulls.
 	Partition int32 `msgpack:"part,omitempty"`
-	// After is a transfer's cursor: the batch starts after this key (empty:
-	// from the first key).
+	// After is a transfer's or a KindKeys call's cursor: the batch starts
+	// after this key (empty: from the first key).
 	After []byte `msgpack:"after,omitempty"`
 	// Limit bounds the keys in a transfer batch or a KindKeys answer (0:
 	// the receiver's default).
