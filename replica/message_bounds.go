@@ -64,12 +64,19 @@ func checkReplyCounts(b []byte) error {
 	if err != nil {
 		return err
 	}
-	for range max(n, 0) {
+	// Every "r" entry is checked (the decoder keeps the last of repeated
+	// keys), skipping values only to reach a later key: a reply as
+	// MarshalReply writes it has "r" alone, or an empty "r" before "e".
+	for i := range max(n, 0) {
 		name, err := d.DecodeString()
 		if err != nil {
 			return err
 		}
+		last := i == n-1
 		if name != "r" {
+			if last {
+				return nil
+			}
 			if err := d.Skip(); err != nil {
 				return err
 			}
@@ -82,12 +89,17 @@ func checkReplyCounts(b []byte) error {
 		if c != msgpcode.Nil && !isMap(c) {
 			return fmt.Errorf("response is not a map (code %#x)", c)
 		}
-		if mentions(b, replyLimits) {
+		switch {
+		case mentions(b, replyLimits):
 			if err := checkCounts(d, replyLimits); err != nil {
 				return err
 			}
-		} else if err := d.Skip(); err != nil {
-			return err
+		case last:
+			return nil
+		default:
+			if err := d.Skip(); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -90,6 +90,12 @@ func TestAAECountBounds(t *testing.T) {
 	if _, err := UnmarshalReply("peer", arrReply); !errors.Is(err, ErrProtocol) {
 		t.Errorf("response in array form: %v, want ErrProtocol", err)
 	}
+	// A repeated "r": the decoder keeps the last one.
+	dup := []byte{ProtocolVersion, 0x82, 0xa1, 'r', 0x80, 0xa1, 'r'}
+	dup = append(dup, encodeRaw(t, []any{nil, nil, 0, 0, nil, false, 0, 0, 0, 0, nil, make([]uint64, 300), nil})[1:]...)
+	if _, err := UnmarshalReply("peer", dup); !errors.Is(err, ErrProtocol) {
+		t.Errorf("reply with a second response in array form: %v, want ErrProtocol", err)
+	}
 	// The error may come first.
 	errFirst := encodeRaw(t, map[string]any{"e": map[string]any{"c": "internal", "m": "x"}, "r": map[string]any{"hashes": make([]uint64, 300)}})
 	if _, err := UnmarshalReply("peer", errFirst); !errors.Is(err, ErrProtocol) {
