@@ -80,6 +80,69 @@ type HintSink interface {
 	StoreHint(ctx context.Context, target string, key []byte, s vclock.Siblings) error
 }
 
+// Tree constants fix the shape of every partition's hash tree: level 0 is
+// the root, level 1 has TreeFanout nodes, level 2 (the leaves) has
+// TreeLeaves. They are protocol: peers compare node hashes by index, so
+// every node of a cluster must agree (node checks at wiring that storage
+// builds the same tree).
+const (
+	// TreeLevels is the number of levels: root, inner nodes, leaves.
+	TreeLevels = 3
+	// TreeFanout is the number of children of every inner node.
+	TreeFanout = 16
+	// TreeLeaves is the number of leaves: TreeFanout^(TreeLevels-1). A key's
+	// leaf is xxhash64(key) % TreeLeaves.
+	TreeLeaves = TreeFanout * TreeFanout
+)
+
+// KeyDigest is one key of a tree leaf as the anti-entropy exchange
+// compares it (storage.KeyDigest, adapted by node).
+type KeyDigest struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	// Key is the key; never empty.
+	Key []byte
+	// Digest hashes the key and the dots of its sibling set (not their
+	// contexts): equal digests mean equal sets.
+	Digest uint64
+	// Collectable is set when every version is a tombstone that the holder
+	// may forget (older than the tombstone grace and than the partition's
+	// last full sync): a replica lacking such a key dropped it on the same
+	// rule, so anti-entropy neither sends it there nor pulls it.
+	Collectable bool
+}
+
+// Tree is the local store's anti-entropy view: a hash tree per partition
+// over its keys' sibling sets (satisfied, through a small adapter in node,
+// by *storage.Engine). Every method is safe for concurrent use and does
+// not block on I/O.
+type Tree interface {
+	// TreeHashes returns the hashes of the named nodes of partition's tree
+	// at level (0..TreeLevels-1), in the order named; nodes nil or empty
+	// names every node of the level. A bad partition, level or index is an
+	// error. The result belongs to the caller.
+	TreeHashes(partition, level int, nodes []uint32) ([]uint64, error)
+	// LeafKeys returns partition's keys whose leaf is in leaves, sorted by
+	// key, with their digests and Collectable flags; at most maxKeys of
+	// them, the first in key order, and more reports that keys were left
+	// out. The result belongs to the caller.
+	LeafKeys(partition int, leaves []uint32, maxKeys int) (keys []KeyDigest, more bool, err error)
+	// MarkSynced records that anti-entropy saw every replica of partition
+	// in sync for everything this node received before at (the store
+	// keeps the latest such time; tombstone collection depends on it).
+	MarkSynced(partition int, at time.Time)
+}
+
+// CounterReserver is an optional interface of a Store (type-asserted by
+// the coordinator; *storage.Engine has it): it numbers the dots this node
+// mints from one counter across all keys, so that a key the store forgot
+// (a collected tombstone) can never make the coordinator mint a dot it
+// minted before. A Store without it mints as vclock.Mint alone does.
+type CounterReserver interface {
+	// ReserveCounter returns a counter c >= atLeast, strictly greater than
+	// every counter it returned before under the store's incarnation.
+	ReserveCounter(atLeast uint64) uint64
+}
+
 // Config configures a Coordinator.
 type Config struct {
 	// Self is this node's name as it appears in preference lists. Required.
@@ -96,9 +159,19 @@ type Config struct {
 	Transport Transport
 	// Liveness says which replicas to skip; nil treats every node as alive.
 	Liveness Liveness
-	// Hints keeps hinted copies sent to this node as a stand-in; nil refuses
-	// them.
+	// Hints keeps hinted copies sent to this node as a stand-in, and the
+	// copies of a write for a down replica that no stand-in took (the
+	// coordinator keeps them itself, as Cassandra does; they never count
+	// toward W); nil refuses the former and drops the latter.
 	Hints HintSink
+	// Tree serves peers' anti-entropy exchanges (KindTree, KindKeys,
+	// KindFetch). Optional: without it those calls are refused with
+	// ErrNoTree.
+	Tree Tree
+	// MaxKeyBytes refuses a KindFetch naming a longer key (no such key can
+	// be stored here); 0 checks only the RPC frame limit. Node sets it to
+	// limits.max_key_bytes.
+	MaxKeyBytes int
 	// DefaultR and DefaultW replace QuorumDefault in requests. Default
 	// QuorumMajority.
 	DefaultR, DefaultW Quorum
@@ -210,6 +283,9 @@ func (c Config) Validate() error {
 	}
 	if c.Partitions < 0 {
 		bad("Partitions must not be negative, got %d", c.Partitions)
+	}
+	if c.MaxKeyBytes < 0 {
+		bad("MaxKeyBytes must not be negative, got %d", c.MaxKeyBytes)
 	}
 	if c.TransferBatchBytes < 0 {
 		bad("TransferBatchBytes must not be negative, got %d", c.TransferBatchBytes)

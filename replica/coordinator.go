@@ -111,8 +111,8 @@ func (c *Coordinator) Close() error {
 
 // Handle serves an internal call from another node: store a sibling set
 // (or a hint), read a key's set, coordinate a forwarded write, serve a
-// batch of a partition to a new replica, or say which plan this node
-// follows.
+// batch of a partition to a new replica, say which plan this node
+// follows, or answer a peer's anti-entropy exchange (aae_serve.go).
 func (c *Coordinator) Handle(ctx context.Context, from string, req Request) (Response, error) {
 	if c.closed.Load() {
 		return Response{}, ErrClosed
@@ -145,6 +145,12 @@ func (c *Coordinator) Handle(ctx context.Context, from string, req Request) (Res
 		return c.handleTransfer(ctx, from, req)
 	case KindStatus:
 		return c.handleStatus(), nil
+	case KindTree:
+		return c.handleTree(req)
+	case KindKeys:
+		return c.handleKeys(req)
+	case KindFetch:
+		return c.handleFetch(req)
 	}
 	c.log.Debug("unknown request kind", "peer", from, "kind", uint8(req.Kind))
 	return Response{}, fmt.Errorf("%w: %v from %s", ErrUnknownKind, req.Kind, from)

@@ -23,8 +23,15 @@
 // from Placement.Fallbacks, marked HintFor (hinted handoff, handoff.go);
 // under sloppy quorum (Config.Sloppy, unless WriteOptions.Strict) the
 // stand-in's ack counts toward W. Stand-ins never mint: see docs/hints.md.
+// When no stand-in takes the copy (none is free, as in 3 nodes with N=3,
+// or all refuse), the coordinator keeps it in its own HintSink (not for a
+// replica that refused with ErrNotReplica); such a hint never counts
+// toward W (Stats.HintsKept).
 // Too few answers by the deadline, or as soon as the quorum is out of
 // reach, yield a *QuorumError naming each replica that failed and why.
+// With a Store offering ReserveCounter (CounterReserver), dots are
+// numbered from one counter across keys, so a forgotten key (a collected
+// tombstone) never makes this node mint a dot it minted before.
 //
 // The decisions (who gets what, when a quorum is met or lost, whom to
 // repair, whom to refuse) are pure functions in core.go; write.go and
@@ -121,6 +128,30 @@
 // which KindStatus answers, reports it; a restart keeps the done
 // partitions of the same plan. A new plan abandons the old change's pulls.
 //
+// # Active anti-entropy
+//
+// AntiEntropy (aae.go) makes, every AEConfig.Interval, a pass over the
+// partitions this node replicates and no change is moving, spread evenly
+// over the interval, and exchanges each with every other replica that
+// Liveness reports up, one exchange per partition at a time. An exchange
+// (aae_exchange.go) compares the partition's hash trees (Tree: levels
+// TreeLevels, fan-out TreeFanout, TreeLeaves leaves) top down: the root
+// (KindTree level 0; equal roots end the exchange in one call), the 16
+// inner nodes, the leaves under those that differ; then the keys and
+// digests of the leaves that differ (KindKeys; groups whose keys do not
+// fit MaxKeysPerCall split in halves, a single leaf is read in pages after
+// a cursor). Keys whose digests differ, or that only the peer holds, are
+// fetched (KindFetch, batched), merged into the local store, and the
+// merged set pushed back when the peer lacked part of it; keys only held
+// here are pushed (KindHandoff). A key that one side lacks while the
+// other's copy is Collectable is left alone: the side lacking it collected
+// it. Fetched and pushed bytes are paced by RateBytes. An exchange that
+// completes records its start per peer; once every other replica of the
+// partition has one, Tree.MarkSynced gets the earliest (tombstone
+// collection depends on it) and OnSynced runs. The serving side
+// (aae_serve.go) answers only for partitions this node replicates, and
+// checks partitions, levels, indexes, limits and keys first.
+//
 // # Wire format
 //
 // Calls travel over persistent TCP connections, ConnsPerPeer per peer, many
@@ -158,7 +189,10 @@
 // starts for IdleTimeout is closed (clients retire pooled connections idle
 // for half of that). A sibling set of more than 1000 versions in a message
 // is refused, and msgpack nested deeper than vclock.MaxDepth is refused
-// before it is decoded. A broken connection fails its pending calls with ErrConnLost and is
+// before it is decoded, as is a message that is not a map (the decoder
+// would fill a struct from an array by position) and one whose
+// anti-entropy lists exceed their bounds (MaxTreeNodes nodes or hashes,
+// MaxFetchKeys keys, MaxDigests digests). A broken connection fails its pending calls with ErrConnLost and is
 // redialed by the next call; a failed dial puts the peer in exponential
 // backoff, during which calls fail at once with ErrUnreachable.
 //

@@ -63,6 +63,9 @@ var (
 	// ErrDropAborted: dropping a partition stopped because the node must
 	// hold the partition again (its plan changed while it was dropping).
 	ErrDropAborted = errors.New("replica: partition drop aborted")
+	// ErrNoTree: an anti-entropy call (KindTree, KindKeys, KindFetch)
+	// reached a node that serves none (its coordinator has no Tree).
+	ErrNoTree = errors.New("replica: anti-entropy not served here")
 	// ErrInternal: a remote failure with no more specific sentinel.
 	ErrInternal = errors.New("replica: remote error")
 )
@@ -181,6 +184,7 @@ var errorCodes = map[string]error{
 	"wrong_peer":   ErrWrongPeer,
 	"stale_plan":   ErrStalePlan,
 	"drop_aborted": ErrDropAborted,
+	"no_tree":      ErrNoTree,
 	"deadline":     context.DeadlineExceeded,
 	"canceled":     context.Canceled,
 }
@@ -191,7 +195,7 @@ func errorCode(err error) string {
 	// QuorumError's causes may themselves wrap other sentinels.
 	for _, c := range []string{"quorum", "bad_quorum", "bad_request", "no_replicas", "not_replica",
 		"unknown_kind", "no_hints", "siblings", "replica_down", "closed", "frame_large", "protocol",
-		"unknown_peer", "unreachable", "conn_lost", "wrong_peer", "stale_plan", "drop_aborted", "deadline", "canceled"} {
+		"unknown_peer", "unreachable", "conn_lost", "wrong_peer", "stale_plan", "drop_aborted", "no_tree", "deadline", "canceled"} {
 		if errors.Is(err, errorCodes[c]) {
 			return c
 		}

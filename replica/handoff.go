@@ -42,7 +42,8 @@ func (s *standIns) take() (string, bool) {
 // replicate delivers one replica's copy of a write: to the replica itself
 // when liveness says it is up, and when it is down or the call fails, to
 // the next live fallback as a hint for it, trying further fallbacks while
-// stand-ins refuse. The reply is for tg.node; a stand-in's acknowledgement
+// stand-ins refuse; when none takes it, the coordinator keeps the hint
+// itself (keepHint). The reply is for tg.node; a stand-in's acknowledgement
 // is a success only under sloppy quorum.
 func (c *Coordinator) replicate(ctx context.Context, tg target, key []byte, set vclock.Siblings, epoch uint64, stand *standIns, sloppy bool) reply {
 	var cause error
@@ -80,7 +81,24 @@ func (c *Coordinator) replicate(ctx context.Context, tg target, key []byte, set 
 		}
 		return reply{node: tg.node, via: fb}
 	}
-	return reply{node: tg.node, err: cause}
+	return reply{node: tg.node, err: c.keepHint(ctx, tg.node, key, set, cause)}
+}
+
+// keepHint keeps a down replica's copy in this node's own hint sink when
+// no stand-in took it (none free, as in 3 nodes with N=3, or all
+// refused), as Cassandra's coordinator does, so that the replica still
+// gets the write once it is back. It never counts toward W: the returned
+// error is the replica's cause, with what became of the hint.
+func (c *Coordinator) keepHint(ctx context.Context, target string, key []byte, set vclock.Siblings, cause error) error {
+	if c.cfg.Hints == nil || ctx.Err() != nil {
+		return cause
+	}
+	if err := c.cfg.Hints.StoreHint(ctx, target, key, set); err != nil {
+		c.log.Debug("keeping hint failed", "target", target, "err", err)
+		return fmt.Errorf("%w; keeping a hint here failed: %w", cause, err)
+	}
+	c.stats.hintsKept.Add(1)
+	return fmt.Errorf("%w (kept as a hint by the coordinator, not counted)", cause)
 }
 
 // sendHint asks stand-in to keep set for key on behalf of target.

@@ -49,6 +49,22 @@ const (
 	// KindStatus asks the receiver which plan it follows and which
 	// partitions of that plan's change it holds a full copy of.
 	KindStatus Kind = 7
+	// KindTree asks for hashes of the receiver's hash tree of Partition:
+	// the nodes named in Nodes at Level (all of the level when Nodes is
+	// empty), answered in Hashes in the order named (anti-entropy).
+	KindTree Kind = 8
+	// KindKeys asks for the keys of Partition in the tree leaves named in
+	// Nodes, with their digests, sorted by key, those after After when it
+	// is set: at most Limit (0: the receiver's default of
+	// DefaultMaxKeysPerCall), answered in Digests; More says keys were
+	// left out.
+	KindKeys Kind = 9
+	// KindFetch asks for the receiver's sibling sets of Keys, all of
+	// Partition, answered in Batch in the order asked; keys absent there
+	// are omitted. When the sets would make the answer too large it stops
+	// after an entry and sets More: the keys after that entry's were not
+	// looked up.
+	KindFetch Kind = 10
 )
 
 // String names the kind for logs and errors.
@@ -68,6 +84,12 @@ func (k Kind) String() string {
 		return "transfer"
 	case KindStatus:
 		return "status"
+	case KindTree:
+		return "tree"
+	case KindKeys:
+		return "keys"
+	case KindFetch:
+		return "fetch"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -96,11 +118,21 @@ type Request struct {
 	Epoch uint64 `msgpack:"ep,omitempty"`
 	// Partition is the partition a transfer pulls.
 	Partition int32 `msgpack:"part,omitempty"`
-	// After is a transfer's cursor: the batch starts after this key (empty:
-	// from the first key).
+	// After is a transfer's or a KindKeys call's cursor: the batch starts
+	// after this key (empty: from the first key).
 	After []byte `msgpack:"after,omitempty"`
-	// Limit bounds the keys in a transfer batch (0: the receiver's default).
+	// Limit bounds the keys in a transfer batch or a KindKeys answer (0:
+	// the receiver's default).
 	Limit int32 `msgpack:"lim,omitempty"`
+	// Level is the tree level a KindTree call asks about: 0 the root, 1
+	// the inner nodes, 2 the leaves.
+	Level int32 `msgpack:"lvl,omitempty"`
+	// Nodes names tree nodes at Level (KindTree; empty: all of the level)
+	// or leaves (KindKeys); at most MaxTreeNodes.
+	Nodes []uint32 `msgpack:"nodes,omitempty"`
+	// Keys are the keys a KindFetch asks for; at most MaxFetchKeys, none
+	// empty.
+	Keys [][]byte `msgpack:"keys,omitempty"`
 }
 
 // Entry is one key's sibling set inside a handoff batch.
@@ -156,6 +188,12 @@ type Response struct {
 	// Done lists, ascending, the partitions of that plan's change the
 	// receiver holds a full copy of as a new replica (status).
 	Done []int32 `msgpack:"done,omitempty"`
+	// Hashes are the tree node hashes a KindTree call asked for, in its
+	// order; at most MaxTreeNodes.
+	Hashes []uint64 `msgpack:"hashes,omitempty"`
+	// Digests are the keys of a KindKeys answer, sorted by key; at most
+	// MaxDigests.
+	Digests []KeyDigest `msgpack:"digests,omitempty"`
 }
 
 // wireReply is the body of an answer: a Response or an error.
@@ -208,7 +246,10 @@ func MarshalRequest(r Request) ([]byte, error) {
 // (ErrProtocol or ErrBadRequest), never a panic.
 func UnmarshalRequest(b []byte) (Request, error) {
 	var r Request
-	if err := unmarshal(b, &r); err != nil {
+	if err := unmarshal(b, &r, checkRequestCounts); err != nil {
+		if errors.Is(err, errTooMany) {
+			return Request{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
+		}
 		return Request{}, err
 	}
 	if err := checkWireSiblings(r.Siblings); err != nil {
@@ -223,6 +264,11 @@ func UnmarshalRequest(b []byte) (Request, error) {
 		}
 		if err := checkWireSiblings(e.Siblings); err != nil {
 			return Request{}, fmt.Errorf("%w: batch entry %d: %w", ErrBadRequest, i, err)
+		}
+	}
+	for i, k := range r.Keys {
+		if len(k) == 0 {
+			return Request{}, fmt.Errorf("%w: key %d: empty", ErrBadRequest, i)
 		}
 	}
 	return r, nil
@@ -255,7 +301,7 @@ func MarshalReply(resp Response, err error) ([]byte, error) {
 // malformed reply as ErrProtocol.
 func UnmarshalReply(node string, b []byte) (Response, error) {
 	var w wireReply
-	if err := unmarshal(b, &w); err != nil {
+	if err := unmarshal(b, &w, checkReplyCounts); err != nil {
 		return Response{}, err
 	}
 	if w.Err != nil {
@@ -273,6 +319,11 @@ func UnmarshalReply(node string, b []byte) (Response, error) {
 	if checkWireSiblings(w.Resp.Siblings) != nil || !w.Resp.Context.Valid() {
 		return Response{}, fmt.Errorf("%w: reply from %s: non-canonical sibling set or context", ErrProtocol, node)
 	}
+	for i, d := range w.Resp.Digests {
+		if len(d.Key) == 0 {
+			return Response{}, fmt.Errorf("%w: reply from %s: digest %d has an empty key", ErrProtocol, node, i)
+		}
+	}
 	return w.Resp, nil
 }
 
@@ -287,7 +338,10 @@ func marshal(v any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func unmarshal(b []byte, v any) error {
+// unmarshal decodes b into v after the version byte and two checks of
+// the msgpack body: CheckEncoding, which bounds every length by the bytes
+// present, and bound, which bounds the counts of v's list fields.
+func unmarshal(b []byte, v any, bound func(body []byte) error) error {
 	if len(b) == 0 {
 		return fmt.Errorf("%w: empty message", ErrProtocol)
 	}
@@ -297,6 +351,9 @@ func unmarshal(b []byte, v any) error {
 	// A length prefix from a hostile peer must not size an allocation.
 	if err := vclock.CheckEncoding(b[1:]); err != nil {
 		return fmt.Errorf("%w: %v", ErrProtocol, err)
+	}
+	if err := bound(b[1:]); err != nil {
+		return fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
 	r := bytes.NewReader(b[1:])
 	if err := msgpack.NewDecoder(r).Decode(v); err != nil {

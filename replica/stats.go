@@ -18,6 +18,10 @@ type Stats struct {
 	// HintsSent counts write copies a stand-in accepted as a hint for a
 	// down replica; HintFailures the stand-ins that refused one.
 	HintsSent, HintFailures uint64
+	// HintsKept counts write copies for a down replica that no stand-in
+	// took and that this coordinator kept in its own hint sink (never
+	// counted toward W).
+	HintsKept uint64
 	// HandoffsSent and HandoffsServed count hint batches delivered to, and
 	// received from, other nodes.
 	HandoffsSent, HandoffsServed uint64
@@ -53,6 +57,7 @@ type stats struct {
 	storesServed, readsServed       atomic.Uint64
 	hintsServed                     atomic.Uint64
 	hintsSent, hintFailures         atomic.Uint64
+	hintsKept                       atomic.Uint64
 	handoffsSent, handoffsServed    atomic.Uint64
 	readRepairs, readRepairFailures atomic.Uint64
 	quorumFailures, replicaFailures atomic.Uint64
@@ -71,6 +76,7 @@ func (c *Coordinator) Stats() Stats {
 		StoresServed: s.storesServed.Load(), ReadsServed: s.readsServed.Load(),
 		HintsServed: s.hintsServed.Load(),
 		HintsSent:   s.hintsSent.Load(), HintFailures: s.hintFailures.Load(),
+		HintsKept:    s.hintsKept.Load(),
 		HandoffsSent: s.handoffsSent.Load(), HandoffsServed: s.handoffsServed.Load(),
 		ReadRepairs: s.readRepairs.Load(), ReadRepairFailures: s.readRepairFailures.Load(),
 		QuorumFailures: s.quorumFailures.Load(), ReplicaFailures: s.replicaFailures.Load(),

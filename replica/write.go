@@ -136,12 +136,21 @@ func (c *Coordinator) prepare(ctx context.Context, op string, key []byte, fw *Fo
 		return localWrite{}, qe
 	}
 	actor := c.cfg.Store.Incarnation()
+	reserver, _ := c.cfg.Store.(CounterReserver)
 	// Minting inside Update makes read-mint-store atomic per key, and Update
 	// returns only once the set is durable: a crash after this point cannot
 	// let this node re-mint a dot that the other replicas already hold.
 	lw.merged, err = c.cfg.Store.Update(ctx, key, func(cur vclock.Siblings) (vclock.Siblings, error) {
 		if err := vclock.CheckMintable(cur, w.Context); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+		}
+		w := w
+		if reserver != nil {
+			// Reserved under the key's lock, after CheckMintable: a refused
+			// write wastes no counter, and a counter reserved is used at
+			// once. Counters only grow, so a gap from an aborted write
+			// (sibling cap) costs nothing.
+			w.MinCounter = reserver.ReserveCounter(vclock.NextCounter(cur, actor, w))
 		}
 		_, m := vclock.Mint(cur, actor, w)
 		return m, c.capSiblings(key, cur, m)

@@ -10,6 +10,11 @@ import (
 // directory lock are released, nothing else runs.
 func crash(t testing.TB, e *Engine) {
 	t.Helper()
+	abandon(e)
+}
+
+// abandon is crash without a testing.TB (for rapid's T).
+func abandon(e *Engine) {
 	e.closeMu.Lock()
 	e.closed = true
 	e.closeMu.Unlock()

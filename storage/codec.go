@@ -11,24 +11,31 @@ import (
 
 // Entry payloads (WAL records and snapshot entries) are msgpack:
 //
-//	[key bin, siblings]
+//	[key bin, siblings, recv int]
 //
-// where siblings is exactly what vclock.EncodeSiblings produces and
+// where recv is when the key's set last changed on this node (Unix
+// nanoseconds, this node's clock; see item.recv), and siblings is exactly what vclock.EncodeSiblings produces and
 // vclock.DecodeSiblings accepts: an array of versions, each
 // [[actor str, counter uint], context [[actor, counter]...] | nil,
 // value bin | nil, tombstone bool, wall_time int]. The codec is written
 // by hand rather than through reflection because recovery decodes every
 // record of the WAL and every key of the snapshot: it is several times
 // faster and lets the decoder intern actor strings.
+//
+// Entries written before receipt times existed are [key bin, siblings];
+// the decoder still reads them, giving them the decoder's default receipt
+// time (the engine's open time: never earlier than the truth, so tombstone
+// GC, which waits for recv to be old enough, can only be late).
 
 // errBadEntry is wrapped by every entry decoding failure.
 var errBadEntry = errors.New("malformed entry")
 
-// appendEntry appends the msgpack encoding of (key, s) to dst.
-func appendEntry(dst, key []byte, s vclock.Siblings) []byte {
-	dst = appendArrayLen(dst, 2)
+// appendEntry appends the msgpack encoding of (key, s, recv) to dst.
+func appendEntry(dst, key []byte, s vclock.Siblings, recv int64) []byte {
+	dst = appendArrayLen(dst, 3)
 	dst = appendBin(dst, key)
-	return appendSiblings(dst, s)
+	dst = appendSiblings(dst, s)
+	return appendInt(dst, recv)
 }
 
 func appendSiblings(dst []byte, s vclock.Siblings) []byte {
@@ -136,50 +143,68 @@ func appendInt(dst []byte, n int64) []byte {
 // safe for concurrent use.
 type entryDecoder struct {
 	actors map[string]string
+	// defaultRecv is the receipt time of entries in the old 2-element
+	// form, which carry none.
+	defaultRecv int64
 }
 
 // maxInterned bounds the intern table so hostile input cannot grow it.
 const maxInterned = 4096
 
-func newEntryDecoder() *entryDecoder { return &entryDecoder{actors: make(map[string]string)} }
+// newEntryDecoder returns a decoder that gives 2-element entries the
+// receipt time defaultRecv (Unix nanoseconds).
+func newEntryDecoder(defaultRecv int64) *entryDecoder {
+	return &entryDecoder{actors: make(map[string]string), defaultRecv: defaultRecv}
+}
 
 // decode parses an entry payload. The key and siblings it returns do not
 // alias b. Hostile input yields an error wrapping errBadEntry, never a
 // panic, and allocation is bounded by len(b).
-func (d *entryDecoder) decode(b []byte) (key []byte, s vclock.Siblings, err error) {
+func (d *entryDecoder) decode(b []byte) (key []byte, s vclock.Siblings, recv int64, err error) {
 	p := mpReader{b: b}
-	key, s = d.parse(&p)
+	key, s, recv = d.parse(&p)
 	if p.err == nil && p.off != len(b) {
 		p.fail("trailing bytes")
 	}
 	if p.err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", errBadEntry, p.err)
+		return nil, nil, 0, fmt.Errorf("%w: %v", errBadEntry, p.err)
 	}
 	if len(key) == 0 {
-		return nil, nil, fmt.Errorf("%w: empty key", errBadEntry)
+		return nil, nil, 0, fmt.Errorf("%w: empty key", errBadEntry)
 	}
 	if !s.Valid() {
-		return nil, nil, fmt.Errorf("%w: sibling set not canonical", errBadEntry)
+		return nil, nil, 0, fmt.Errorf("%w: sibling set not canonical", errBadEntry)
 	}
-	return key, s, nil
+	return key, s, recv, nil
 }
 
-func (d *entryDecoder) parse(p *mpReader) ([]byte, vclock.Siblings) {
-	if n, _ := p.arrayLen(); n != 2 {
-		p.fail("entry is not a 2-element array")
-		return nil, nil
+func (d *entryDecoder) parse(p *mpReader) ([]byte, vclock.Siblings, int64) {
+	fields, _ := p.arrayLen()
+	if fields != 2 && fields != 3 {
+		p.fail("entry is not a 2- or 3-element array")
+		return nil, nil, 0
 	}
 	key := p.bin(true)
+	s := d.siblings(p)
+	recv := d.defaultRecv
+	if fields == 3 {
+		recv = p.int()
+	}
+	return key, s, recv
+}
+
+// siblings parses a sibling set; nil and the empty array read as nil.
+func (d *entryDecoder) siblings(p *mpReader) vclock.Siblings {
 	n, isNil := p.arrayLen()
 	if isNil || p.err != nil || n == 0 {
-		return key, nil
+		return nil
 	}
 	s := make(vclock.Siblings, n)
 	for i := range s {
 		v := &s[i]
 		if m, _ := p.arrayLen(); m != 5 {
 			p.fail("version is not a 5-element array")
-			return nil, nil
+			return nil
 		}
 		v.Dot = d.dot(p)
 		if m, isNil := p.arrayLen(); !isNil && p.err == nil {
@@ -192,10 +217,10 @@ func (d *entryDecoder) parse(p *mpReader) ([]byte, vclock.Siblings) {
 		v.Tombstone = p.boolean()
 		v.WallTime = p.int()
 		if p.err != nil {
-			return nil, nil
+			return nil
 		}
 	}
-	return key, s
+	return s
 }
 
 func (d *entryDecoder) dot(p *mpReader) vclock.Dot {

@@ -42,13 +42,19 @@ func TestEntryCodecMatchesVclock(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		s := genSiblings(t)
 		key := rapid.SliceOfN(rapid.Byte(), 1, 300).Draw(t, "key")
-		enc := appendEntry(nil, key, s)
-		k2, s2, err := newEntryDecoder().decode(enc)
+		recv := rapid.Int64().Draw(t, "recv")
+		enc := appendEntry(nil, key, s, recv)
+		k2, s2, r2, err := newEntryDecoder(-1).decode(enc)
 		if err != nil {
 			t.Fatalf("decode own encoding: %v", err)
 		}
-		if !bytes.Equal(k2, key) || !s2.Equal(s) {
-			t.Fatalf("round trip changed (%q, %v) to (%q, %v)", key, s, k2, s2)
+		if !bytes.Equal(k2, key) || !s2.Equal(s) || r2 != recv {
+			t.Fatalf("round trip changed (%q, %v, %d) to (%q, %v, %d)", key, s, recv, k2, s2, r2)
+		}
+		// The old 2-element form reads with the decoder's default time.
+		k2, s2, r2, err = newEntryDecoder(77).decode(appendEntryV1(nil, key, s))
+		if err != nil || !bytes.Equal(k2, key) || !s2.Equal(s) || r2 != 77 {
+			t.Fatalf("old form decoded as (%q, %v, %d), %v", k2, s2, r2, err)
 		}
 		// Our siblings encoding is accepted by vclock.DecodeSiblings...
 		sib := appendSiblings(nil, s)
@@ -61,8 +67,8 @@ func TestEntryCodecMatchesVclock(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		framed := append(appendBin(appendArrayLen(nil, 2), key), theirs...)
-		_, s3, err := newEntryDecoder().decode(framed)
+		framed := appendInt(append(appendBin(appendArrayLen(nil, 3), key), theirs...), recv)
+		_, s3, _, err := newEntryDecoder(0).decode(framed)
 		if err != nil || !s3.Equal(s) {
 			t.Fatalf("decode(vclock encoding) = %v, %v", s3, err)
 		}
@@ -71,22 +77,28 @@ func TestEntryCodecMatchesVclock(t *testing.T) {
 
 func TestEntryDecodeRejects(t *testing.T) {
 	_, valid := vclock.Mint(nil, "a", vclock.Write{Value: []byte("v")})
-	good := appendEntry(nil, []byte("k"), valid)
+	good := appendEntry(nil, []byte("k"), valid, 5)
 	tests := []struct {
 		name string
 		b    []byte
 	}{
 		{"empty", nil},
 		{"not an array", []byte{0xc0}},
-		{"empty key", appendEntry(nil, nil, valid)},
+		{"empty key", appendEntry(nil, nil, valid, 5)},
+		{"empty key, old form", appendEntryV1(nil, nil, valid)},
+		{"1-element array", appendBin(appendArrayLen(nil, 1), []byte("k"))},
+		{"4-element array", appendInt(append(good[:0:0], append([]byte{0x94}, good[1:]...)...), 1)},
+		{"recv not an integer", append(append([]byte{0x93}, appendEntryV1(nil, []byte("k"), valid)[1:]...), 0xc0)},
+		{"recv missing", append([]byte{0x93}, appendEntryV1(nil, []byte("k"), valid)[1:]...)},
+		{"recv overflows", append(append([]byte{0x93}, appendEntryV1(nil, []byte("k"), valid)[1:]...), 0xcf, 0xff, 0, 0, 0, 0, 0, 0, 0)},
 		{"truncated", good[:len(good)-1]},
 		{"trailing bytes", append(append([]byte(nil), good...), 0)},
-		{"huge array claim", []byte{0x92, 0xc4, 1, 'k', 0xdd, 0xff, 0xff, 0xff, 0xff}},
-		{"non-canonical set", appendEntry(nil, []byte("k"), vclock.Siblings{{Dot: vclock.Dot{Actor: "a"}}})},
+		{"huge array claim", []byte{0x93, 0xc4, 1, 'k', 0xdd, 0xff, 0xff, 0xff, 0xff, 1}},
+		{"non-canonical set", appendEntry(nil, []byte("k"), vclock.Siblings{{Dot: vclock.Dot{Actor: "a"}}}, 1)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, _, err := newEntryDecoder().decode(tc.b); !errors.Is(err, errBadEntry) {
+			if _, _, _, err := newEntryDecoder(0).decode(tc.b); !errors.Is(err, errBadEntry) {
 				t.Fatalf("decode = %v, want errBadEntry", err)
 			}
 		})
@@ -142,20 +154,36 @@ func FuzzDecodeRecord(f *testing.F) {
 func FuzzDecodeEntry(f *testing.F) {
 	_, s := vclock.Mint(nil, "a", vclock.Write{Value: []byte("v"), WallTime: -5})
 	_, s = vclock.Mint(s, "b", vclock.Write{Tombstone: true, Context: s.Context(), WallTime: 1 << 40})
-	f.Add(appendEntry(nil, []byte("k"), s))
-	f.Add(appendEntry(nil, []byte("key"), nil))
+	f.Add(appendEntry(nil, []byte("k"), s, 1_700_000_000_000_000_000))
+	f.Add(appendEntry(nil, []byte("key"), nil, -3))
+	f.Add(appendEntry(nil, []byte("k"), s, 0))
+	f.Add(appendEntryV1(nil, []byte("k"), s))
+	f.Add(appendEntryV1(nil, []byte("key"), nil))
 	f.Add([]byte{0x92, 0xc4, 1, 'k', 0xdd, 0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{0x93, 0xc4, 1, 'k', 0xc0, 0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		key, s, err := newEntryDecoder().decode(b)
+		const def = 12345
+		key, s, recv, err := newEntryDecoder(def).decode(b)
 		if err != nil {
 			return
 		}
 		if !s.Valid() || len(key) == 0 {
 			t.Fatal("decoded an invalid entry")
 		}
-		k2, s2, err := newEntryDecoder().decode(appendEntry(nil, key, s))
-		if err != nil || !bytes.Equal(k2, key) || !s2.Equal(s) {
+		if b[0] == 0x92 && recv != def {
+			t.Fatalf("old-form entry got receipt time %d, want the default", recv)
+		}
+		k2, s2, r2, err := newEntryDecoder(0).decode(appendEntry(nil, key, s, recv))
+		if err != nil || !bytes.Equal(k2, key) || !s2.Equal(s) || r2 != recv {
 			t.Fatalf("round trip failed: %v", err)
 		}
 	})
+}
+
+// appendEntryV1 encodes an entry in the form written before receipt
+// times: [key bin, siblings].
+func appendEntryV1(dst, key []byte, s vclock.Siblings) []byte {
+	dst = appendArrayLen(dst, 2)
+	dst = appendBin(dst, key)
+	return appendSiblings(dst, s)
 }

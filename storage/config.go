@@ -66,11 +66,11 @@ type Config struct {
 	// snapshot began that triggers a background snapshot. Default 256 MiB
 	// (also for 0); a negative value disables automatic snapshots.
 	SnapshotBytes int64
-	// TombstoneGC is how long a tombstone is kept: a key whose versions
-	// are all tombstones with a wall time older than this is dropped when
-	// a snapshot is written, unless its history names the engine's minting
-	// actor (see Engine.Incarnation), in which case it waits until the
-	// actor is renewed. Default 240h (10 days).
+	// TombstoneGC is how long a tombstone is kept: Engine.Collect drops a
+	// key whose versions are all tombstones once it was received (by Now,
+	// this node's clock) more than this long ago and anti-entropy marked
+	// its partition in sync after it was received (Engine.MarkSynced).
+	// Snapshots never drop keys. Default 240h (10 days).
 	TombstoneGC time.Duration
 	// MaxKeyBytes is the longest key Apply and Update accept; a longer one
 	// fails with ErrTooLarge. The front ends check the same limit, but
@@ -88,7 +88,8 @@ type Config struct {
 	// It must be a pure function: the index, Range and PartitionStats rely
 	// on a key always landing in the same partition.
 	Partitioner func(key []byte) int
-	// Now is the clock for tombstone GC; nil means time.Now.
+	// Now is the clock for keys' receipt times and tombstone GC; nil
+	// means time.Now.
 	Now func() time.Time
 	// Logger receives lifecycle and recovery messages; nil discards.
 	Logger *slog.Logger

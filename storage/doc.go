@@ -20,7 +20,9 @@
 // # Data directory
 //
 //	IDENTITY                  JSON {node_id, incarnation, created}; written once
-//	ACTOR                     vclock actor dots are minted under; renewed after an unclean shutdown
+//	ACTOR                     "<actor> <counter>\n": the vclock actor dots are minted under, renewed
+//	                          after an unclean shutdown, and its minting counter as of the last
+//	                          clean Close (a file holding only the actor reads as counter 0)
 //	CLEAN                     present only between a clean Close and the next Open
 //	LOCK                      flock(2) held while open
 //	wal/0000000000000001.wal  WAL segments, numbered from 1, contiguous
@@ -35,26 +37,59 @@
 //	uint32 LE  CRC-32C of the payload
 //	n bytes    payload
 //
-// A WAL record's payload is the msgpack array [key bin, siblings], where
-// siblings is the encoding of vclock.EncodeSiblings.
+// A WAL record's payload is the msgpack array [key bin, siblings, recv
+// int], where siblings is the encoding of vclock.EncodeSiblings (nil for a
+// deleted key) and recv is the key's receipt time: Unix nanoseconds, by
+// Config.Now, when its set last changed on this node. Records written
+// before receipt times existed are [key bin, siblings]; they are still
+// read, and get the engine's open time as receipt time (never earlier than
+// the truth, so tombstone GC can only be late).
 //
 // # Snapshot file
 //
 //	"RKVSNAP1"
 //	record [1, node_id, incarnation, start_segment, created_unix_nano]
-//	record [key, siblings]   one per key
+//	record [key, siblings, recv]   one per key (older files: [key, siblings])
 //	record [entry_count]     trailer; must be the last bytes of the file
 //
 // A snapshot starts by rolling the WAL to a new segment S, then walks the
 // index partition by partition while writes continue, writes snap-S.snap
-// through a temp file, fsync, rename and directory fsync. Keys whose
-// versions are all tombstones older than Config.TombstoneGC are left out
-// and dropped from the index, unless their causal history names the actor
-// this engine mints under (forgetting it would let the next write reuse a
-// dot that replicas still holding the tombstone treat as deleted); those
-// wait until the actor is renewed. The two newest snapshots are kept, and the
+// through a temp file, fsync, rename and directory fsync. Every key is
+// written, tombstones included (Collect forgets them, see below). The two
+// newest snapshots are kept, and the
 // WAL from the older one's start, so that a damaged newest snapshot can be
 // skipped for the previous one.
+//
+// # Anti-entropy hash tree
+//
+// Each partition has a hash tree of TreeLevels levels (root, TreeFanout
+// inner nodes, TreeLeaves leaves). Key k lies in leaf Leaf(k); a leaf's
+// hash is the XOR of Digest(key, set) of its keys and an inner node's the
+// XOR of its children. Digest covers the key and each version's dot and
+// tombstone flag, not contexts. Every change of a key's set XORs the
+// change of its digest into its leaf and the leaf's ancestors, under the
+// partition's lock. The tree is not persisted: recovery rebuilds it.
+// TreeHashes and LeafKeys are what replicas compare.
+//
+// # Tombstone GC and the minting counter
+//
+// Collect forgets a key whose versions are all tombstones once it was
+// received more than Config.TombstoneGC ago and before the partition's
+// MarkSynced time (anti-entropy saw every replica in sync), both by this
+// node's clock; it also prunes context entries of actors with no version
+// in the set (vclock.PruneContexts) for keys received before that time.
+// Each change is an ordinary WAL record made only if the key is still as
+// the pass read it. The MarkSynced time is kept in memory only.
+//
+// Forgetting a key this node's actor wrote to must not let the actor mint
+// a dot of it again (replicas still holding the tombstone would discard
+// that write). So a coordinator numbers its dots from one counter per
+// actor, ReserveCounter, passed to vclock.Mint as Write.MinCounter; Collect
+// raises the counter past every counter of the actor in what it drops or
+// prunes; the counter is saved in ACTOR by a clean Close and on Open is
+// the maximum of that and every counter of the actor in the recovered
+// sets. After an unclean shutdown the actor is renewed and its counter
+// starts at 0.
 //
 // # Recovery
 //

@@ -25,9 +25,15 @@ type Engine struct {
 	logger *slog.Logger
 	id     identity
 	actor  string // vclock actor for minted dots; see actorFile
-	lock   io.Closer
-	log    *Log
-	shards []*shard
+	// openedAt is when Open began (Unix nanoseconds by Config.Now): the
+	// receipt time of recovered entries that carry none.
+	openedAt int64
+	// counter is the highest minting counter handed out or seen for
+	// actor; see ReserveCounter.
+	counter atomic.Uint64
+	lock    io.Closer
+	log     *Log
+	shards  []*shard
 
 	// snapMu serialises snapshots; it guards lastSnap and snapshots.
 	snapMu    sync.Mutex
@@ -50,23 +56,42 @@ type Engine struct {
 
 // shard is the index of one partition.
 type shard struct {
-	// mu guards m and scratch. Writers hold it exclusively while they
-	// compute the new set, queue its WAL record and install it, so a
+	// mu guards m, tree and scratch. Writers hold it exclusively while
+	// they compute the new set, queue its WAL record and install it, so a
 	// key's records reach the WAL in the order its sets were installed;
 	// they release it before waiting for the fsync.
 	mu      sync.RWMutex
-	m       map[string]vclock.Siblings
+	m       map[string]item
+	tree    tree   // hash tree of the entries of m, see tree.go
 	scratch []byte // record encoding buffer
 	keys    atomic.Int64
 	bytes   atomic.Int64
+	// synced is the latest time (Unix nanoseconds, this node's clock)
+	// anti-entropy saw every replica of the partition hold everything this
+	// node received before it (MarkSynced); 0 until the first full sync
+	// after open.
+	synced atomic.Int64
 }
 
-// set installs s (nil deletes) for key and updates the stats. mu must be
-// held exclusively.
-func (sh *shard) set(key string, s vclock.Siblings) {
+// item is the index entry of one key.
+type item struct {
+	s vclock.Siblings
+	// recv is when the key's set last changed on this node: Unix
+	// nanoseconds by Config.Now. Tombstone GC and context pruning go by
+	// it (see Collect), never by versions' wall times, which come from
+	// other nodes' clocks.
+	recv int64
+}
+
+// set installs s (nil deletes) for key with receipt time recv, and
+// updates the hash tree and the stats. mu must be held exclusively.
+func (sh *shard) set(key string, s vclock.Siblings, recv int64) {
 	old, had := sh.m[key]
+	if delta := digestString(key, old.s) ^ digestString(key, s); delta != 0 {
+		sh.tree.add(leafString(key), delta)
+	}
 	if had {
-		sh.bytes.Add(-int64(len(key) + old.Size()))
+		sh.bytes.Add(-int64(len(key) + old.s.Size()))
 	}
 	if len(s) == 0 {
 		if had {
@@ -78,7 +103,7 @@ func (sh *shard) set(key string, s vclock.Siblings) {
 	if !had {
 		sh.keys.Add(1)
 	}
-	sh.m[key] = s
+	sh.m[key] = item{s: s, recv: recv}
 	sh.bytes.Add(int64(len(key) + s.Size()))
 }
 
@@ -154,9 +179,13 @@ func (e *Engine) open() error {
 		return err
 	}
 	e.id = id
-	if e.actor, err = loadActor(e.fs, e.cfg.Dir, id, created); err != nil {
+	actor, counter, err := loadActor(e.fs, e.cfg.Dir, id, created)
+	if err != nil {
 		return err
 	}
+	e.actor = actor
+	e.counter.Store(counter)
+	e.openedAt = e.cfg.Now().UnixNano()
 	e.resetIndex()
 	lc := e.cfg.logConfig()
 	lc.FS = e.fs
@@ -180,7 +209,7 @@ func (e *Engine) open() error {
 func (e *Engine) resetIndex() {
 	e.shards = make([]*shard, e.cfg.Partitions)
 	for i := range e.shards {
-		e.shards[i] = &shard{m: make(map[string]vclock.Siblings)}
+		e.shards[i] = &shard{m: make(map[string]item)}
 	}
 }
 
@@ -210,9 +239,9 @@ func (e *Engine) Get(key []byte) vclock.Siblings {
 		return nil
 	}
 	sh.mu.RLock()
-	s := sh.m[string(key)]
+	it := sh.m[string(key)]
 	sh.mu.RUnlock()
-	return s
+	return it.s
 }
 
 // Apply merges s into key's sibling set, persists the result per the fsync
@@ -273,7 +302,7 @@ func (e *Engine) stage(sh *shard, key []byte, fn func(cur vclock.Siblings) (vclo
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	cur := sh.m[string(key)]
+	cur := sh.m[string(key)].s
 	if next, err = fn(cur); err != nil {
 		return nil, p, err
 	}
@@ -288,11 +317,12 @@ func (e *Engine) stage(sh *shard, key []byte, fn func(cur vclock.Siblings) (vclo
 	if err := CheckNewValues(e.cfg.MaxValueBytes, cur, next); err != nil {
 		return nil, p, err
 	}
-	sh.scratch = appendEntry(sh.scratch[:0], key, next)
+	recv := e.cfg.Now().UnixNano()
+	sh.scratch = appendEntry(sh.scratch[:0], key, next, recv)
 	if p, err = e.log.AppendAsync(sh.scratch); err != nil {
 		return nil, p, err
 	}
-	sh.set(string(key), next)
+	sh.set(string(key), next, recv)
 	return next, p, nil
 }
 
@@ -358,9 +388,9 @@ func (e *Engine) Scan(partition int, after []byte, maxKeys int, maxBytes int64) 
 	sh := e.shards[partition]
 	sh.mu.RLock()
 	cands := make([]entry, 0, len(sh.m))
-	for k, s := range sh.m {
+	for k, it := range sh.m {
 		if k > string(after) {
-			cands = append(cands, entry{k, s})
+			cands = append(cands, entry{k, it})
 		}
 	}
 	sh.mu.RUnlock()
@@ -379,7 +409,7 @@ func (e *Engine) Scan(partition int, after []byte, maxKeys int, maxBytes int64) 
 
 type entry struct {
 	key string
-	s   vclock.Siblings
+	item
 }
 
 // entries copies out the shard's entries; the sibling sets are shared
@@ -388,8 +418,8 @@ func (sh *shard) entries() []entry {
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
 	out := make([]entry, 0, len(sh.m))
-	for k, s := range sh.m {
-		out = append(out, entry{k, s})
+	for k, it := range sh.m {
+		out = append(out, entry{k, it})
 	}
 	return out
 }
@@ -440,8 +470,11 @@ func (e *Engine) Close() error {
 	}
 	if err == nil && e.log.Err() == nil {
 		// Every dot handed out is now on disk: the next open may keep
-		// minting under the same actor.
-		err = markClean(e.fs, e.cfg.Dir)
+		// minting under the same actor, from the counter saved first.
+		err = writeActor(e.fs, e.cfg.Dir, e.actor, e.counter.Load())
+		if err == nil {
+			err = markClean(e.fs, e.cfg.Dir)
+		}
 	}
 	return errors.Join(err, e.lock.Close())
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -109,4 +110,39 @@ func sameContents(a, b map[string]vclock.Siblings) error {
 		}
 	}
 	return nil
+}
+
+// fakeClock is a settable clock for Config.Now, safe for concurrent use.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+}
+
+// Now returns the clock's time.
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock forward by d.
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// recvOf returns key's receipt time in e's index (0 if absent).
+func recvOf(e *Engine, key string) int64 {
+	sh, err := e.shardOf([]byte(key))
+	if err != nil {
+		return 0
+	}
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	return sh.m[key].recv
 }

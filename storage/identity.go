@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -68,16 +69,35 @@ func parseIdentity(data []byte) (identity, error) {
 	return id, nil
 }
 
-// parseActor decodes the actor file: one actor, surrounding space ignored.
-func parseActor(data []byte) (string, error) {
+// maxSavedCounter bounds the counter read from ACTOR: far above anything
+// minted (vclock refuses stored counters beyond 2^62), so a larger value
+// is damage.
+const maxSavedCounter = 1 << 62
+
+// parseActor decodes the actor file: "<actor> <counter>", surrounding
+// space ignored. A file from before the counter existed holds the actor
+// alone and reads as counter 0.
+func parseActor(data []byte) (string, uint64, error) {
 	if len(data) > maxIdentityBytes {
-		return "", fmt.Errorf("actor file is %d bytes, more than %d", len(data), maxIdentityBytes)
+		return "", 0, fmt.Errorf("actor file is %d bytes, more than %d", len(data), maxIdentityBytes)
 	}
-	actor := strings.TrimSpace(string(data))
+	fields := strings.Fields(string(data))
+	if len(fields) == 0 || len(fields) > 2 {
+		return "", 0, fmt.Errorf("actor file holds %d fields, want the actor and a counter", len(fields))
+	}
+	actor := fields[0]
 	if !validActor(actor) {
-		return "", fmt.Errorf("actor %.40q is not %d characters of lower-case base32", actor, incarnationLen)
+		return "", 0, fmt.Errorf("actor %.40q is not %d characters of lower-case base32", actor, incarnationLen)
 	}
-	return actor, nil
+	var counter uint64
+	if len(fields) == 2 {
+		c, err := strconv.ParseUint(fields[1], 10, 64)
+		if err != nil || c > maxSavedCounter {
+			return "", 0, fmt.Errorf("counter %.40q is not a decimal number up to %d", fields[1], uint64(maxSavedCounter))
+		}
+		counter = c
+	}
+	return actor, counter, nil
 }
 
 // readSmall reads a file of at most maxIdentityBytes; a larger one is
@@ -195,40 +215,51 @@ const actorFile = "ACTOR"
 // WAL holds every dot the node ever handed out.
 const cleanFile = "CLEAN"
 
-// loadActor returns the actor to mint under, renewing it unless the last
-// shutdown was clean (or the directory is new), and removes the clean
-// marker so that a crash from now on is detected at the next open.
-func loadActor(fsys FS, dir string, id identity, created bool) (string, error) {
+// loadActor returns the actor to mint under and its counter, renewing the
+// actor (counter 0) unless the last shutdown was clean (or the directory
+// is new), and removes the clean marker so that a crash from now on is
+// detected at the next open. The counter in ACTOR is trusted only after a
+// clean shutdown, which wrote it.
+func loadActor(fsys FS, dir string, id identity, created bool) (string, uint64, error) {
 	actor := id.Incarnation
+	var counter uint64
 	data, err := readSmall(fsys, filepath.Join(dir, actorFile))
 	switch {
 	case err == nil:
-		if actor, err = parseActor(data); err != nil {
-			return "", &CorruptError{File: filepath.Join(dir, actorFile), Err: err}
+		if actor, counter, err = parseActor(data); err != nil {
+			return "", 0, &CorruptError{File: filepath.Join(dir, actorFile), Err: err}
 		}
 	case !errors.Is(err, fs.ErrNotExist):
-		return "", err
+		return "", 0, err
 	}
 	_, cleanErr := readAll(fsys, filepath.Join(dir, cleanFile))
 	clean := cleanErr == nil
 	if !clean && !errors.Is(cleanErr, fs.ErrNotExist) {
-		return "", cleanErr
+		return "", 0, cleanErr
+	}
+	if !clean {
+		counter = 0
 	}
 	if !clean && !created {
 		actor = newIncarnation()
-		if err := writeFileAtomic(fsys, dir, actorFile, []byte(actor+"\n")); err != nil {
-			return "", err
+		if err := writeActor(fsys, dir, actor, 0); err != nil {
+			return "", 0, err
 		}
 	}
 	if clean {
 		if err := fsys.Remove(filepath.Join(dir, cleanFile)); err != nil {
-			return "", fmt.Errorf("storage: remove %s: %w", cleanFile, err)
+			return "", 0, fmt.Errorf("storage: remove %s: %w", cleanFile, err)
 		}
 		if err := fsys.SyncDir(dir); err != nil {
-			return "", fmt.Errorf("storage: sync %s: %w", dir, err)
+			return "", 0, fmt.Errorf("storage: sync %s: %w", dir, err)
 		}
 	}
-	return actor, nil
+	return actor, counter, nil
+}
+
+// writeActor replaces the actor file with actor and its counter.
+func writeActor(fsys FS, dir, actor string, counter uint64) error {
+	return writeFileAtomic(fsys, dir, actorFile, fmt.Appendf(nil, "%s %d\n", actor, counter))
 }
 
 // markClean records a clean shutdown; called after the WAL is closed.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,20 +50,21 @@ func FuzzParseIdentity(f *testing.F) {
 // FuzzParseActor feeds raw bytes to the ACTOR parser: no panic, and an
 // accepted actor is exactly what newIncarnation could have made.
 func FuzzParseActor(f *testing.F) {
-	for _, seed := range []string{"abcdefgh2345\n", "abcdefgh2345", "  q7x2m4k9z3aa \r\n", "abcdefgh234", "abcdefgh23456", "ABCDEFGH2345", "abcdefgh23:5", "abcdefgh2\x00345", ""} {
+	for _, seed := range []string{"abcdefgh2345\n", "abcdefgh2345", "abcdefgh2345 17\n", "abcdefgh2345 4611686018427387905\n", "abcdefgh2345 -1", "abcdefgh2345 1 2", "  q7x2m4k9z3aa \r\n", "abcdefgh234", "abcdefgh23456", "ABCDEFGH2345", "abcdefgh23:5", "abcdefgh2\x00345", ""} {
 		f.Add([]byte(seed))
 	}
 	f.Add([]byte(newIncarnation() + "\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		actor, err := parseActor(data)
+		actor, counter, err := parseActor(data)
 		if err != nil {
 			return
 		}
-		if !validActor(actor) || !bytes.Contains(data, []byte(actor)) {
-			t.Fatalf("accepted %q as %q", data, actor)
+		if !validActor(actor) || !bytes.Contains(data, []byte(actor)) || counter > maxSavedCounter {
+			t.Fatalf("accepted %q as %q %d", data, actor, counter)
 		}
-		if back, err := parseActor([]byte(actor + "\n")); err != nil || back != actor {
-			t.Fatalf("round trip of %q: %q, %v", actor, back, err)
+		back, c2, err := parseActor(fmt.Appendf(nil, "%s %d\n", actor, counter))
+		if err != nil || back != actor || c2 != counter {
+			t.Fatalf("round trip of %q %d: %q %d, %v", actor, counter, back, c2, err)
 		}
 	})
 }
@@ -80,6 +82,9 @@ func TestHostileIdentityFiles(t *testing.T) {
 		{"actor with a colon", actorFile, "abcdefgh23:5\n"},
 		{"actor with a NUL", actorFile, "abcdefg\x002345"},
 		{"actor of 64 MiB", actorFile, "abcdefgh2345" + huge},
+		{"actor with a negative counter", actorFile, "abcdefgh2345 -1\n"},
+		{"actor with a huge counter", actorFile, "abcdefgh2345 99999999999999999999\n"},
+		{"actor with three fields", actorFile, "abcdefgh2345 1 2\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -67,19 +67,29 @@ func (e *Engine) recover() error {
 		}
 		from = 1
 	}
-	dec := newEntryDecoder()
+	dec := newEntryDecoder(e.openedAt)
 	return e.log.Replay(Position{Segment: from}, func(pos Position, rec []byte) error {
-		key, s, err := dec.decode(rec)
+		key, s, recv, err := dec.decode(rec)
 		if err != nil {
 			return &CorruptError{File: filepath.Join(e.cfg.Dir, "wal", segmentName(pos.Segment)), Offset: pos.Offset, Err: err}
 		}
-		sh, err := e.shardOf(key)
-		if err != nil {
-			return err
-		}
-		sh.set(string(key), s)
-		return nil
+		return e.install(key, s, recv)
 	})
+}
+
+// install puts a recovered entry in the index and raises the minting
+// counter to the actor's counters in it (a set later replaced counts too:
+// its dots may survive on other replicas).
+func (e *Engine) install(key []byte, s vclock.Siblings, recv int64) error {
+	sh, err := e.shardOf(key)
+	if err != nil {
+		return err
+	}
+	sh.set(string(key), s, recv)
+	if c := s.MaxCounter(e.actor); c > e.counter.Load() {
+		e.counter.Store(c) // open is single-threaded
+	}
+	return nil
 }
 
 var errMissing = errors.New("data missing")
@@ -94,13 +104,10 @@ func (e *Engine) loadSnapshot(name string, start, first, last uint64) error {
 		return err
 	}
 	var serr error
-	h, err := decodeSnapshot(data, func(key []byte, s vclock.Siblings) {
-		sh, err := e.shardOf(key)
-		if err != nil {
+	h, err := decodeSnapshot(data, e.openedAt, func(key []byte, s vclock.Siblings, recv int64) {
+		if err := e.install(key, s, recv); err != nil {
 			serr = err
-			return
 		}
-		sh.set(string(key), s)
 	})
 	if err != nil {
 		return &CorruptError{File: name, Err: err}

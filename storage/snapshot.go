@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"time"
 	"unsafe"
-
-	"github.com/ringkv/ringkv/vclock"
 )
 
 // snapshotsKept is how many snapshot files are kept: the newest and the
@@ -51,12 +49,6 @@ func (e *Engine) Snapshot(ctx context.Context) error {
 	return err
 }
 
-type gcCandidate struct {
-	sh  *shard
-	key string
-	s   vclock.Siblings
-}
-
 // snapshot does the work of Snapshot; snapMu is held.
 func (e *Engine) snapshot(ctx context.Context) error {
 	written := e.log.Written()
@@ -82,18 +74,12 @@ func (e *Engine) snapshot(ctx context.Context) error {
 	if err != nil {
 		return fail(err)
 	}
-	cutoff := now.Add(-e.cfg.TombstoneGC).UnixNano()
-	var gc []gcCandidate
 	for _, sh := range e.shards {
 		if err := ctx.Err(); err != nil {
 			return fail(err)
 		}
 		for _, ent := range sh.entries() {
-			if collectable(ent.s, cutoff, e.actor) {
-				gc = append(gc, gcCandidate{sh, ent.key, ent.s})
-				continue
-			}
-			if err := sw.add(unsafe.Slice(unsafe.StringData(ent.key), len(ent.key)), ent.s); err != nil {
+			if err := sw.add(unsafe.Slice(unsafe.StringData(ent.key), len(ent.key)), ent.s, ent.recv); err != nil {
 				return fail(err)
 			}
 		}
@@ -117,45 +103,7 @@ func (e *Engine) snapshot(ctx context.Context) error {
 	}
 	e.lastSnap = now
 	e.snapshots = append(e.snapshots, pos.Segment)
-	e.dropTombstones(gc)
 	return e.retain()
-}
-
-// collectable reports whether every version of s is a tombstone older than
-// cutoff (Unix nanoseconds), so that no live sibling depends on them, and
-// the set's causal history does not name actor, the one this engine mints
-// under. Such a key can be forgotten. One that names actor cannot: Mint
-// numbers a key's next dot from the local set's history, so forgetting it
-// would make the next write here reuse a dot (actor, c) that the tombstone
-// still held by other replicas covers, and they would discard that
-// acknowledged write as obsolete. It becomes collectable once the actor is
-// renewed (after an unclean shutdown).
-func collectable(s vclock.Siblings, cutoff int64, actor string) bool {
-	if s.MaxCounter(actor) > 0 {
-		return false
-	}
-	for i := range s {
-		if !s[i].Tombstone || s[i].WallTime >= cutoff {
-			return false
-		}
-	}
-	return len(s) > 0
-}
-
-// dropTombstones removes collected keys from the index unless they changed
-// since the snapshot read them. No WAL record is needed: the snapshot
-// already lacks them and recovery replays only later records.
-func (e *Engine) dropTombstones(gc []gcCandidate) {
-	for _, c := range gc {
-		c.sh.mu.Lock()
-		if cur := c.sh.m[c.key]; len(cur) == len(c.s) && &cur[0] == &c.s[0] {
-			c.sh.set(c.key, nil)
-		}
-		c.sh.mu.Unlock()
-	}
-	if len(gc) > 0 {
-		e.logger.Info("tombstones collected", "keys", len(gc))
-	}
 }
 
 // retain deletes snapshots beyond the newest snapshotsKept and the WAL

@@ -14,7 +14,7 @@ import (
 // (the WAL's framing): one header, one per key, one trailer.
 //
 //	header  [format uint, node_id str, incarnation str, start_segment uint, created_unix_nano int]
-//	entry   [key bin, siblings]            (as in the WAL)
+//	entry   [key bin, siblings, recv int]  (as in the WAL; older files: [key bin, siblings])
 //	trailer [entry_count uint]
 //
 // The trailer proves the file is complete; nothing may follow it.
@@ -76,8 +76,8 @@ func (sw *snapshotWriter) writeRecord(p []byte) error {
 	return err
 }
 
-func (sw *snapshotWriter) add(key []byte, s vclock.Siblings) error {
-	sw.scratch = appendEntry(sw.scratch[:0], key, s)
+func (sw *snapshotWriter) add(key []byte, s vclock.Siblings, recv int64) error {
+	sw.scratch = appendEntry(sw.scratch[:0], key, s, recv)
 	sw.count++
 	return sw.writeRecord(sw.scratch)
 }
@@ -92,9 +92,10 @@ func (sw *snapshotWriter) finish() error {
 }
 
 // decodeSnapshot parses a whole snapshot file's contents, calling fn for
-// every entry. Any damage, including a missing trailer, is an error that
+// every entry; entries in the old form without a receipt time get
+// defaultRecv. Any damage, including a missing trailer, is an error that
 // wraps errBadSnapshot and gives the offset; it never panics.
-func decodeSnapshot(data []byte, fn func(key []byte, s vclock.Siblings)) (snapHeader, error) {
+func decodeSnapshot(data []byte, defaultRecv int64, fn func(key []byte, s vclock.Siblings, recv int64)) (snapHeader, error) {
 	var h snapHeader
 	bad := func(off int, format string, args ...any) (snapHeader, error) {
 		return h, fmt.Errorf("%w at offset %d: %s", errBadSnapshot, off, fmt.Sprintf(format, args...))
@@ -123,7 +124,7 @@ func decodeSnapshot(data []byte, fn func(key []byte, s vclock.Siblings)) (snapHe
 		return bad(off, "format %d, want %d", format, snapshotFormat)
 	}
 	off += n
-	dec := newEntryDecoder()
+	dec := newEntryDecoder(defaultRecv)
 	var count uint64
 	for {
 		rec, n, err := DecodeRecord(data[off:])
@@ -144,12 +145,12 @@ func decodeSnapshot(data []byte, fn func(key []byte, s vclock.Siblings)) (snapHe
 			}
 			return h, nil
 		}
-		key, s, err := dec.decode(rec)
+		key, s, recv, err := dec.decode(rec)
 		if err != nil {
 			return bad(off, "%v", err)
 		}
 		if fn != nil {
-			fn(key, s)
+			fn(key, s, recv)
 		}
 		count++
 		off += n

@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/ringkv/ringkv/vclock"
@@ -15,7 +16,7 @@ func (*memFile) Sync() error            { return nil }
 func (*memFile) Close() error           { return nil }
 func (m *memFile) Size() (int64, error) { return int64(m.Len()), nil }
 
-func encodeSnapshotT(t testing.TB, h snapHeader, keys []string, sets []vclock.Siblings) []byte {
+func encodeSnapshotT(t testing.TB, h snapHeader, keys []string, sets []vclock.Siblings, recvs []int64) []byte {
 	t.Helper()
 	var f memFile
 	sw, err := newSnapshotWriter(&f, h)
@@ -23,7 +24,7 @@ func encodeSnapshotT(t testing.TB, h snapHeader, keys []string, sets []vclock.Si
 		t.Fatal(err)
 	}
 	for i := range keys {
-		if err := sw.add([]byte(keys[i]), sets[i]); err != nil {
+		if err := sw.add([]byte(keys[i]), sets[i], recvs[i]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -37,21 +38,25 @@ func sampleSnapshot(t testing.TB) []byte {
 	_, a := vclock.Mint(nil, "inc1", vclock.Write{Value: []byte("one"), WallTime: 7})
 	_, b := vclock.Mint(a, "inc2", vclock.Write{Tombstone: true, WallTime: -1})
 	h := snapHeader{NodeID: "n1", Incarnation: "abcdefghijkl", StartSegment: 3, Created: 42}
-	return encodeSnapshotT(t, h, []string{"a", "b"}, []vclock.Siblings{a, b})
+	return encodeSnapshotT(t, h, []string{"a", "b"}, []vclock.Siblings{a, b}, []int64{1_700_000_000_000_000_000, -9})
 }
 
 func TestSnapshotFileRoundTrip(t *testing.T) {
 	data := sampleSnapshot(t)
 	got := map[string]vclock.Siblings{}
-	h, err := decodeSnapshot(data, func(k []byte, s vclock.Siblings) { got[string(k)] = s })
+	recvs := map[string]int64{}
+	h, err := decodeSnapshot(data, 0, func(k []byte, s vclock.Siblings, recv int64) { got[string(k)], recvs[string(k)] = s, recv })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if h != (snapHeader{NodeID: "n1", Incarnation: "abcdefghijkl", StartSegment: 3, Created: 42}) || len(got) != 2 {
 		t.Fatalf("header %+v, %d keys", h, len(got))
 	}
-	empty := encodeSnapshotT(t, snapHeader{NodeID: "n", StartSegment: 1}, nil, nil)
-	if _, err := decodeSnapshot(empty, nil); err != nil {
+	if recvs["a"] != 1_700_000_000_000_000_000 || recvs["b"] != -9 {
+		t.Fatalf("receipt times %v", recvs)
+	}
+	empty := encodeSnapshotT(t, snapHeader{NodeID: "n", StartSegment: 1}, nil, nil, nil)
+	if _, err := decodeSnapshot(empty, 0, nil); err != nil {
 		t.Fatalf("empty snapshot: %v", err)
 	}
 }
@@ -60,18 +65,18 @@ func TestSnapshotFileRoundTrip(t *testing.T) {
 func TestSnapshotFileDamageDetected(t *testing.T) {
 	data := sampleSnapshot(t)
 	for n := range len(data) {
-		if _, err := decodeSnapshot(data[:n], nil); !errors.Is(err, errBadSnapshot) {
+		if _, err := decodeSnapshot(data[:n], 0, nil); !errors.Is(err, errBadSnapshot) {
 			t.Fatalf("truncated to %d: %v", n, err)
 		}
 	}
 	for off := range data {
 		d := append([]byte(nil), data...)
 		d[off] ^= 1 << (off % 8)
-		if _, err := decodeSnapshot(d, nil); !errors.Is(err, errBadSnapshot) {
+		if _, err := decodeSnapshot(d, 0, nil); !errors.Is(err, errBadSnapshot) {
 			t.Fatalf("flip at %d not detected: %v", off, err)
 		}
 	}
-	if _, err := decodeSnapshot(append(append([]byte(nil), data...), 0), nil); !errors.Is(err, errBadSnapshot) {
+	if _, err := decodeSnapshot(append(append([]byte(nil), data...), 0), 0, nil); !errors.Is(err, errBadSnapshot) {
 		t.Fatal("trailing byte not detected")
 	}
 }
@@ -80,20 +85,60 @@ func FuzzDecodeSnapshot(f *testing.F) {
 	f.Add(sampleSnapshot(f))
 	f.Add([]byte(snapshotMagic))
 	f.Add(append([]byte(snapshotMagic), appendRecord(nil, []byte{0x91, 0})...))
+	f.Add(sampleSnapshotV1(f))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var keys []string
 		var sets []vclock.Siblings
-		h, err := decodeSnapshot(b, func(k []byte, s vclock.Siblings) {
+		var recvs []int64
+		h, err := decodeSnapshot(b, 5, func(k []byte, s vclock.Siblings, recv int64) {
 			keys = append(keys, string(k))
 			sets = append(sets, s)
+			recvs = append(recvs, recv)
 		})
 		if err != nil {
 			return
 		}
-		again := encodeSnapshotT(t, h, keys, sets)
-		h2, err := decodeSnapshot(again, nil)
-		if err != nil || h2 != h {
-			t.Fatalf("re-encoded snapshot: %+v, %v", h2, err)
+		again := encodeSnapshotT(t, h, keys, sets, recvs)
+		var recvs2 []int64
+		h2, err := decodeSnapshot(again, 0, func(_ []byte, _ vclock.Siblings, recv int64) { recvs2 = append(recvs2, recv) })
+		if err != nil || h2 != h || !slices.Equal(recvs, recvs2) {
+			t.Fatalf("re-encoded snapshot: %+v, %v (receipt times %v, then %v)", h2, err, recvs, recvs2)
 		}
 	})
+}
+
+// sampleSnapshotV1 is a snapshot whose entries have the form written
+// before receipt times, [key, siblings].
+func sampleSnapshotV1(t testing.TB) []byte {
+	_, a := vclock.Mint(nil, "inc1", vclock.Write{Value: []byte("one"), WallTime: 7})
+	var f memFile
+	sw, err := newSnapshotWriter(&f, snapHeader{NodeID: "n1", Incarnation: "abcdefghijkl", StartSegment: 3, Created: 42})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"a", "b"} {
+		if err := sw.writeRecord(appendEntryV1(nil, []byte(k), a)); err != nil {
+			t.Fatal(err)
+		}
+		sw.count++
+	}
+	if err := sw.finish(); err != nil {
+		t.Fatal(err)
+	}
+	return f.Bytes()
+}
+
+// A snapshot written before receipt times existed still loads; its
+// entries get the default time.
+func TestSnapshotFileOldEntries(t *testing.T) {
+	n := 0
+	_, err := decodeSnapshot(sampleSnapshotV1(t), 99, func(k []byte, s vclock.Siblings, recv int64) {
+		n++
+		if recv != 99 || len(s) != 1 {
+			t.Errorf("key %q: set %v, receipt time %d", k, s, recv)
+		}
+	})
+	if err != nil || n != 2 {
+		t.Fatalf("decode: %d entries, %v", n, err)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ringkv/ringkv/replica"
 	"github.com/ringkv/ringkv/vclock"
@@ -25,10 +26,22 @@ type Store struct {
 	// Partitioner maps a key to its partition for Scan; nil puts every key
 	// in partition 0. Set it before the store is shared.
 	Partitioner func(key []byte) int
+	// Partitions bounds the partitions the Tree methods accept (0: any
+	// that is not negative). Set it before the store is shared.
+	Partitions int
+	// Now is the clock of receipt times and of the Collectable rule; nil
+	// is time.Now. Set it before the store is shared.
+	Now func() time.Time
+	// TombstoneGC is the grace of the Collectable rule; 0 is
+	// DefaultTombstoneGC. Set it before the store is shared.
+	TombstoneGC time.Duration
 	incarnation string
-	mu          sync.Mutex // guards data and err
+	mu          sync.Mutex // guards data, err and tree
 	data        map[string]vclock.Siblings
 	err         error
+	// tree is the anti-entropy view (tree.go), nil until a Tree method is
+	// first called, so that stores of tests that never use it pay nothing.
+	tree *tree
 }
 
 var _ replica.Store = (*Store)(nil)
@@ -62,12 +75,16 @@ func (s *Store) Update(ctx context.Context, key []byte, fn func(cur vclock.Sibli
 	if s.err != nil {
 		return nil, s.err
 	}
-	next, err := fn(s.data[string(key)])
+	old := s.data[string(key)]
+	next, err := fn(old)
 	if err != nil {
 		return nil, err
 	}
 	if !next.Valid() {
 		return nil, fmt.Errorf("replicatest: store: %w: non-canonical set for %q", vclock.ErrBadSiblings, key)
+	}
+	if s.tree != nil {
+		s.treeUpdate(string(key), old, next, s.now().UnixNano())
 	}
 	if next == nil {
 		delete(s.data, string(key))

@@ -1,0 +1,94 @@
+package replica_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/ringkv/ringkv/replica"
+	"github.com/ringkv/ringkv/replica/replicatest"
+	"github.com/ringkv/ringkv/vclock"
+)
+
+// soloCoordinator is a one-node, N=1 coordinator over st.
+func soloCoordinator(t *testing.T, st replica.Store) *replica.Coordinator {
+	t.Helper()
+	pl := replicatest.NewPlacement([]string{"n1"}, 1, 4)
+	cfg := replica.DefaultConfig()
+	cfg.Self, cfg.N, cfg.Store = "n1", 1, st
+	cfg.Placement = func() replica.Placement { return pl }
+	cfg.Transport = replicatest.NewNetwork(1).Transport("n1")
+	co, err := replica.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = co.Close() })
+	return co
+}
+
+// counterOf returns the counter of the only live version of a write's result.
+func counterOf(t *testing.T, r replica.Result) uint64 {
+	t.Helper()
+	if len(r.Siblings) != 1 {
+		t.Fatalf("want one version, got %v", r.Siblings)
+	}
+	return r.Siblings[0].Dot.Counter
+}
+
+// TestReserveCounter: with a store that reserves counters, dots are
+// numbered from one counter across keys, so a key the store forgot (a
+// collected tombstone) never gets a dot it had before; without one, each
+// key counts on its own as before.
+func TestReserveCounter(t *testing.T) {
+	ctx := context.Background()
+	forget := func(st replica.Store, key string) {
+		if _, err := st.Update(ctx, []byte(key), func(vclock.Siblings) (vclock.Siblings, error) { return nil, nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("reserving", func(t *testing.T) {
+		st := replicatest.NewCountingStore("inc-n1")
+		co := soloCoordinator(t, st)
+		var got []uint64
+		for _, k := range []string{"a", "b", "a"} {
+			r, err := co.Put(ctx, []byte(k), []byte("v"), replica.WriteOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, counterOf(t, r))
+		}
+		if got[0] != 1 || got[1] != 2 || got[2] != 3 {
+			t.Fatalf("counters %v, want 1 2 3", got)
+		}
+		r, err := co.Delete(ctx, []byte("b"), replica.WriteOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := counterOf(t, r); c != 4 {
+			t.Fatalf("tombstone counter %d, want 4", c)
+		}
+		forget(st, "b") // tombstone collected
+		r, err = co.Put(ctx, []byte("b"), []byte("again"), replica.WriteOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := counterOf(t, r); c != 5 {
+			t.Fatalf("counter after the key was forgotten: %d, want 5", c)
+		}
+		if n := st.Reserved(); n != 5 {
+			t.Fatalf("%d counters reserved, want 5", n)
+		}
+	})
+	t.Run("plain store", func(t *testing.T) {
+		st := replicatest.NewStore("inc-n1")
+		co := soloCoordinator(t, st)
+		for _, k := range []string{"a", "b"} {
+			r, err := co.Put(ctx, []byte(k), []byte("v"), replica.WriteOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c := counterOf(t, r); c != 1 {
+				t.Fatalf("key %s: counter %d, want 1 (per-key counting)", k, c)
+			}
+		}
+	})
+}

@@ -1,0 +1,202 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"time"
+	"unsafe"
+
+	"github.com/ringkv/ringkv/vclock"
+)
+
+// Tombstone GC and context pruning, driven by anti-entropy.
+//
+// A tombstone may be forgotten only when no replica can still hold a
+// version it obsoletes: otherwise the next anti-entropy exchange would copy
+// that version back and the deleted value would return. Anti-entropy tells
+// the engine, per partition, a time before which everything this node
+// received is known to be on every replica (MarkSynced); Collect forgets a
+// tombstone-only key received (recv, this node's clock) before that time
+// and more than Config.TombstoneGC ago. The tombstones' own wall times are
+// not used: they come from other nodes' clocks.
+//
+// The same rule lets Collect prune contexts: once every replica holds a
+// set, context entries naming actors with no version in it decide nothing
+// (vclock.PruneContexts).
+
+// collectBatch is how many keys Collect rewrites before it waits for their
+// WAL records and checks its context.
+const collectBatch = 256
+
+// CollectStats counts what one Collect pass changed.
+type CollectStats struct {
+	// Dropped is the number of tombstone-only keys forgotten.
+	Dropped int
+	// Pruned is the number of keys whose contexts were pruned.
+	Pruned int
+}
+
+// gcRule is the collection rule of one partition at one instant.
+type gcRule struct {
+	cutoff int64 // recv must be before this: now - TombstoneGC
+	synced int64 // recv must be before this: the partition's MarkSynced time
+}
+
+// gcRule returns sh's rule now.
+func (e *Engine) gcRule(sh *shard) gcRule {
+	return gcRule{cutoff: e.cfg.Now().Add(-e.cfg.TombstoneGC).UnixNano(), synced: sh.synced.Load()}
+}
+
+// collectable reports whether the entry may be forgotten: every version is
+// a tombstone, and it was received before the grace and before the
+// partition's last full sync.
+func (g gcRule) collectable(it item) bool {
+	if len(it.s) == 0 || it.recv >= g.cutoff || it.recv >= g.synced {
+		return false
+	}
+	for i := range it.s {
+		if !it.s[i].Tombstone {
+			return false
+		}
+	}
+	return true
+}
+
+// MarkSynced records that anti-entropy saw every replica of partition in
+// sync for everything this node received before at. The latest time is
+// kept; an earlier one, or a bad partition, is ignored. It is held in
+// memory only: after a restart nothing is collected until the next full
+// sync.
+func (e *Engine) MarkSynced(partition int, at time.Time) {
+	if partition < 0 || partition >= len(e.shards) {
+		return
+	}
+	t := at.UnixNano()
+	synced := &e.shards[partition].synced
+	for { // each failed CAS means another caller made progress
+		cur := synced.Load()
+		if t <= cur || synced.CompareAndSwap(cur, t) {
+			return
+		}
+	}
+}
+
+// Collect makes one pass over partition. For each key received before the
+// partition's MarkSynced time, it drops the key if every version is a
+// tombstone received more than Config.TombstoneGC ago, and otherwise
+// prunes contexts entries naming actors with no version in the set
+// (vclock.PruneContexts; dots, values, digest and tree do not change).
+// Each change is a WAL record made under the partition's lock, and only if
+// the key is still exactly as the pass read it, so a key written
+// meanwhile is never touched. Keys are rewritten in batches, waiting for
+// each batch's records to be durable; ctx is checked between batches.
+// Before a key is dropped or pruned the minting counter is raised above
+// every counter of this engine's actor in it (see ReserveCounter), so the
+// engine never mints a dot the forgotten history named.
+func (e *Engine) Collect(ctx context.Context, partition int) (CollectStats, error) {
+	var st CollectStats
+	if partition < 0 || partition >= len(e.shards) {
+		return st, fmt.Errorf("%w: partition %d, have %d", ErrInvalid, partition, len(e.shards))
+	}
+	sh := e.shards[partition]
+	gc := e.gcRule(sh)
+	if gc.synced == 0 {
+		return st, nil
+	}
+	cands := sh.receivedBefore(gc.synced)
+	pending := make([]Pending, 0, collectBatch)
+	for len(cands) > 0 {
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		batch := cands[:min(len(cands), collectBatch)]
+		cands = cands[len(batch):]
+		pending = pending[:0]
+		for _, c := range batch {
+			drop := gc.collectable(c.item)
+			var next vclock.Siblings
+			if !drop {
+				next = vclock.PruneContexts(c.s)
+				if sameSet(next, c.s) {
+					continue
+				}
+				if !next.Valid() {
+					// PruneContexts keeps sets canonical (a property test
+					// checks it); a record the decoder refuses would make
+					// the WAL unreadable, so never write one.
+					e.logger.Error("pruned sibling set not canonical; key left as is", "key", c.key)
+					continue
+				}
+			}
+			p, ok, err := e.replaceIf(sh, c, next)
+			if err != nil {
+				return st, fmt.Errorf("storage: collect partition %d: %w", partition, err)
+			}
+			if !ok {
+				continue
+			}
+			pending = append(pending, p)
+			if drop {
+				st.Dropped++
+			} else {
+				st.Pruned++
+			}
+		}
+		for _, p := range pending {
+			if _, err := p.Wait(ctx); err != nil {
+				return st, fmt.Errorf("storage: collect partition %d: %w", partition, err)
+			}
+		}
+	}
+	if st.Dropped > 0 || st.Pruned > 0 {
+		e.logger.Info("tombstones collected", "partition", partition, "dropped", st.Dropped, "pruned", st.Pruned)
+	}
+	return st, nil
+}
+
+// receivedBefore copies out the entries received before t.
+func (sh *shard) receivedBefore(t int64) []entry {
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	var out []entry
+	for k, it := range sh.m {
+		if it.recv < t {
+			out = append(out, entry{k, it})
+		}
+	}
+	return out
+}
+
+// sameSet reports whether a and b are the same slice (not merely equal).
+// Installed sets are never modified, so an entry whose slice and recv are
+// those read earlier has not changed since.
+func sameSet(a, b vclock.Siblings) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
+
+// replaceIf installs next (nil drops the key) in place of was.s, keeping
+// the receipt time, if the key still holds exactly was; it reports
+// whether it did. The record is queued, not waited for.
+func (e *Engine) replaceIf(sh *shard, was entry, next vclock.Siblings) (Pending, bool, error) {
+	e.closeMu.RLock()
+	defer e.closeMu.RUnlock()
+	if e.closed {
+		return Pending{}, false, ErrClosed
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	cur, ok := sh.m[was.key]
+	if !ok || cur.recv != was.recv || !sameSet(cur.s, was.s) {
+		return Pending{}, false, nil
+	}
+	// Raised before the history is forgotten, under the key's lock, so
+	// that a coordinator minting this key next already sees it.
+	e.raiseCounter(cur.s.MaxCounter(e.actor))
+	sh.scratch = appendEntry(sh.scratch[:0], unsafe.Slice(unsafe.StringData(was.key), len(was.key)), next, cur.recv)
+	p, err := e.log.AppendAsync(sh.scratch)
+	if err != nil {
+		return Pending{}, false, err
+	}
+	sh.set(was.key, next, cur.recv)
+	return p, true, nil
+}

@@ -1,0 +1,40 @@
+package storage
+
+// The minting counter. A coordinator numbering the dots it mints for every
+// key from one counter (vclock.Write.MinCounter) never mints a dot twice,
+// even for a key this node forgot (a collected tombstone, a pruned
+// context): without it, Mint numbers a key's next dot from the local set's
+// history, which forgetting resets, and replicas still holding the old
+// tombstone would discard the new write as obsolete.
+//
+// The counter belongs to the current actor (Incarnation). It survives a
+// clean Close in the ACTOR file; on Open it is the maximum of that value
+// and every counter of the actor in the recovered sets. After an unclean
+// shutdown the actor is renewed and the counter starts again from 0: no
+// dot of the new actor exists anywhere.
+
+// ReserveCounter returns a counter c >= atLeast that is strictly greater
+// than every value it returned before under the current actor (and than
+// every counter of the actor in any set this engine held since open). A
+// coordinator calls it inside its Update fn with vclock.NextCounter and
+// mints with the result as vclock.Write.MinCounter. Safe for concurrent
+// use.
+func (e *Engine) ReserveCounter(atLeast uint64) uint64 {
+	for { // each failed CAS means another caller made progress
+		cur := e.counter.Load()
+		next := max(cur+1, atLeast)
+		if e.counter.CompareAndSwap(cur, next) {
+			return next
+		}
+	}
+}
+
+// raiseCounter makes the counter at least c.
+func (e *Engine) raiseCounter(c uint64) {
+	for { // each failed CAS means another caller made progress
+		cur := e.counter.Load()
+		if c <= cur || e.counter.CompareAndSwap(cur, c) {
+			return
+		}
+	}
+}
