@@ -263,7 +263,7 @@ func TestMissedDeleteNotResurrected(t *testing.T) {
 	// time), with anti-entropy between n1 and n2 running all along: each
 	// completes at least three exchanges per partition.
 	var waited map[string]convergeStats
-	eventually(t, deadline, "three graces and three anti-entropy passes on n1 and n2", func() error {
+	eventuallyAAE(t, deadline, "three graces and three anti-entropy passes on n1 and n2", func() error {
 		st, err := statsAll(survivors)
 		if err != nil {
 			return err

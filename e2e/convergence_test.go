@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -71,17 +72,35 @@ func statsOf(addr string) (convergeStats, error) {
 	return st, err
 }
 
-// statsWithAAE is statsOf, failing when the answer lacks the anti-entropy
-// or hint counters (a binary without anti-entropy).
+// errNoAAE: GET /v1/stats lacks the anti-entropy or hint counters (a
+// binary without anti-entropy). Waiting does not help, so the waits below
+// fail at once on it.
+var errNoAAE = errors.New(`GET /v1/stats has no "aae" or "hints" object`)
+
+// statsWithAAE is statsOf, failing with errNoAAE when the answer lacks the
+// anti-entropy or hint counters.
 func statsWithAAE(addr string) (convergeStats, error) {
 	st, err := statsOf(addr)
 	if err != nil {
 		return st, err
 	}
 	if st.AAE == nil || st.Hints == nil {
-		return st, fmt.Errorf("GET /v1/stats on %s (node %q) has no \"aae\" or \"hints\" object", addr, st.Node)
+		return st, fmt.Errorf("%w (%s, node %q)", errNoAAE, addr, st.Node)
 	}
 	return st, nil
+}
+
+// eventuallyAAE is eventually, failing at once when cond's error is
+// errNoAAE.
+func eventuallyAAE(t *testing.T, deadline time.Time, what string, cond func() error) {
+	t.Helper()
+	eventually(t, deadline, what, func() error {
+		err := cond()
+		if errors.Is(err, errNoAAE) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return err
+	})
 }
 
 // statsAll reads the stats of every named node (name -> HTTP address),
@@ -221,7 +240,7 @@ func checkGone(t *testing.T, nodes map[string]string, key, old string) {
 func waitKeys(t *testing.T, deadline time.Time, nodes map[string]string, want int64, what string) map[string]convergeStats {
 	t.Helper()
 	var last map[string]convergeStats
-	eventually(t, deadline, what, func() error {
+	eventuallyAAE(t, deadline, what, func() error {
 		st, err := statsAll(nodes)
 		if err != nil {
 			return err
@@ -243,7 +262,7 @@ func waitKeys(t *testing.T, deadline time.Time, nodes map[string]string, want in
 func waitFullPassAfter(t *testing.T, deadline time.Time, nodes map[string]string, after time.Time, what string) map[string]convergeStats {
 	t.Helper()
 	var last map[string]convergeStats
-	eventually(t, deadline, what, func() error {
+	eventuallyAAE(t, deadline, what, func() error {
 		st, err := statsAll(nodes)
 		if err != nil {
 			return err
