@@ -210,8 +210,8 @@ func TestWipedNodeRestoredByAntiEntropy(t *testing.T) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err = cmd.Run()
 	head, _, _ := strings.Cut(out.String(), "\n")
-	t.Logf("ringkv ring --aae on n3: %v; first line %q", err, head)
-	if err != nil || !strings.Contains(head, "KEYS REPAIRED") {
+	t.Logf("ringkv ring --aae on n3: %v; %d lines, the first %q", err, strings.Count(out.String(), "\n"), head)
+	if err != nil || !strings.Contains(out.String(), "KEYS REPAIRED") {
 		t.Errorf("ringkv ring --aae --node n3: %v\n%.2000s", err, out.String())
 	}
 	c.stopAll(t, names...)
@@ -403,7 +403,7 @@ func TestStandInRestartDoesNotResurrect(t *testing.T) {
 
 	sendKV(t, nodes[a], key, nil, "all")
 	deletedAt := time.Now()
-	waitKeys(t, deadline, replicas, 0, "every replica collects the tombstone of "+key)
+	waitKeys(t, earliest(deletedAt.Add(grace+time.Minute), deadline), replicas, 0, "every replica collects the tombstone of "+key)
 	t.Logf("every replica collected the tombstone %s after the delete (grace %s)", time.Since(deletedAt).Round(time.Millisecond), grace)
 	sw.lap(key + " deleted with W=all; its tombstone collected")
 

@@ -213,12 +213,13 @@ func sendKV(t *testing.T, addr, key string, value []byte, w string) {
 	}
 }
 
-// checkGone reads key through every node with R=all and R=one: each must
-// answer 404, and above all never the deleted value old.
+// checkGone reads key through every node with R=one, then with R=all:
+// each must answer 404, and above all never the deleted value old. The
+// R=one reads come first, before R=all reads repair the replicas.
 func checkGone(t *testing.T, nodes map[string]string, key, old string) {
 	t.Helper()
-	for _, name := range sortedNames(nodes) {
-		for _, r := range []string{"all", "one"} {
+	for _, r := range []string{"one", "all"} {
+		for _, name := range sortedNames(nodes) {
 			code, body, _, err := getKey(nodes[name], key, r)
 			switch {
 			case err != nil:
