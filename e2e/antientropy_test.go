@@ -377,8 +377,13 @@ func TestStandInRestartDoesNotResurrect(t *testing.T) {
 		}
 		return err
 	})
-	if st, err := statsOf(nodes[d]); err == nil && st.Hints != nil {
-		t.Logf("%s hints after the write: %+v", d, *st.Hints)
+	dst, err := statsWithAAE(nodes[d])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s hints after the write: %+v", d, *dst.Hints)
+	if dst.Hints.Pending < 1 {
+		t.Errorf("%s reports hints.pending %d in /v1/stats while /v1/members lists a hint for %s", d, dst.Hints.Pending, cn)
 	}
 	sw.lap(cn + " killed; " + key + " written with W=2; " + d + " keeps a hint")
 
