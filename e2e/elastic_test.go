@@ -61,7 +61,11 @@ type elasticCluster struct {
 	dir string
 	// extra is YAML appended to every node's config (a transfer section).
 	extra string
-	ports map[string][4]int // http, resp, rpc, gossip per name
+	// partitions, when not zero, sets cluster.partitions (the default
+	// otherwise): tests whose background work is per partition keep it
+	// small.
+	partitions int
+	ports      map[string][4]int // http, resp, rpc, gossip per name
 
 	mu      sync.Mutex         // guards servers
 	servers map[string]*server // the latest process of each name
@@ -112,7 +116,11 @@ func (c *elasticCluster) writeConfig(t *testing.T, name string, seeds []string) 
 			fmt.Fprintf(&b, "  - %s\n", c.gossipAddr(s))
 		}
 	}
-	b.WriteString("cluster:\n  replication: 3\ngossip:\n  profile: local\n")
+	b.WriteString("cluster:\n  replication: 3\n")
+	if c.partitions > 0 {
+		fmt.Fprintf(&b, "  partitions: %d\n", c.partitions)
+	}
+	b.WriteString("gossip:\n  profile: local\n")
 	b.WriteString(c.extra)
 	path := filepath.Join(c.dir, name+".yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
