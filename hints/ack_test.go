@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ringkv/ringkv/storage"
@@ -223,5 +225,97 @@ func TestV1LogReplays(t *testing.T) {
 				t.Fatalf("k2 since %d", e.since)
 			}
 		})
+	}
+}
+
+// gatedFS holds every log write back, once armed, until the test opens
+// the gate: it makes "the round went on before its forget records were
+// written" observable without timing.
+type gatedFS struct {
+	storage.OSFS
+	mu      sync.Mutex    // guards armed
+	armed   bool          // writes wait for open
+	blocked chan struct{} // a write is waiting (buffered 1)
+	open    chan struct{} // closed by release to let writes through
+	once    sync.Once
+}
+
+// release lets every write through, now and later.
+func (g *gatedFS) release() { g.once.Do(func() { close(g.open) }) }
+
+func newGatedFS() *gatedFS {
+	return &gatedFS{blocked: make(chan struct{}, 1), open: make(chan struct{})}
+}
+
+func (g *gatedFS) arm() {
+	g.mu.Lock()
+	g.armed = true
+	g.mu.Unlock()
+}
+
+func (g *gatedFS) Create(name string) (storage.File, error) {
+	f, err := g.OSFS.Create(name)
+	return gatedFile{f, g}, err
+}
+
+func (g *gatedFS) OpenAppend(name string) (storage.File, error) {
+	f, err := g.OSFS.OpenAppend(name)
+	return gatedFile{f, g}, err
+}
+
+type gatedFile struct {
+	storage.File
+	g *gatedFS
+}
+
+func (f gatedFile) Write(p []byte) (int, error) {
+	f.g.mu.Lock()
+	armed := f.g.armed
+	f.g.mu.Unlock()
+	if armed {
+		signal(f.g.blocked)
+		<-f.g.open
+	}
+	return f.File.Write(p)
+}
+
+// A round does not send its next batch before the previous batch's
+// forget records are durable.
+func TestAckWaitsForForgetRecords(t *testing.T) { synctest.Test(t, testAckWaitsForForgetRecords) }
+
+func testAckWaitsForForgetRecords(t *testing.T) {
+	gfs := newGatedFS()
+	defer gfs.release() // also on failure, so that Close can finish
+	cfg := testConfig(t, t.TempDir())
+	cfg.fs = gfs
+	cfg.BatchSize = 1
+	var calls atomic.Int32
+	cfg.Deliverer = DelivererFunc(func(ctx context.Context, target string, batch []Hint) error {
+		if calls.Add(1) == 1 {
+			gfs.arm() // the first batch's forget record will wait
+		}
+		return nil
+	})
+	q := openQueue(t, cfg)
+	for i := range 3 {
+		store(t, q, "b", fmt.Sprintf("k%d", i), mint(nil, "a", fmt.Sprint(i)))
+	}
+	if err := q.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	<-gfs.blocked
+	// Let fake time pass for pacing with the write held back. Less than
+	// RetryInterval: were the round not waiting, it would be in reclaim,
+	// holding t.mu for the held-back write, and a retry tick's sweep would
+	// wait on that mutex, which synctest does not count as blocked.
+	time.Sleep(cfg.RetryInterval / 4)
+	synctest.Wait()
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("%d batches sent while the first batch's forget record was not written, want 1", n)
+	}
+	gfs.release()
+	eventually(t, "every hint delivered", func() bool { return q.PendingFor("b").Hints == 0 })
+	if n := calls.Load(); n != 3 {
+		t.Fatalf("%d batches sent, want 3", n)
 	}
 }

@@ -140,6 +140,10 @@ type Config struct {
 	Clock Clock
 	// Logger receives lifecycle and warning lines; nil discards.
 	Logger *slog.Logger
+
+	// fs is the hint logs' filesystem; nil means the operating system's.
+	// Tests set it to hold writes back.
+	fs storage.FS
 }
 
 // DefaultConfig returns a complete Config except for Dir and Deliverer.
@@ -259,5 +263,6 @@ func (c Config) logConfig(dir string) storage.LogConfig {
 		FsyncInterval: c.FsyncInterval,
 		SegmentBytes:  c.SegmentBytes,
 		Logger:        c.Logger,
+		FS:            c.fs,
 	}
 }
