@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -153,11 +154,26 @@ func TestCompactionWithForgetRecords(t *testing.T) {
 		}
 		keys = keys[10:]
 	}
+	before := crashCopy(t, dir)
 	if err := q.compactLog(tg); err != nil {
+		t.Fatal(err)
+	}
+	// A crash after the rewrite and before the old segments were deleted
+	// leaves both: the old segments and the rewritten one after them.
+	if err := os.CopyFS(filepath.Join(before, "b"), os.DirFS(filepath.Join(dir, "b"))); err != nil {
 		t.Fatal(err)
 	}
 	if err := q.Close(); err != nil {
 		t.Fatal(err)
+	}
+	mid := openQueue(t, testConfig(t, before))
+	if got := len(mid.targets["b"].index); got != 50 {
+		t.Fatalf("old and rewritten segments replay to %d pending, want 50", got)
+	}
+	for k, s := range want {
+		if !mid.targets["b"].index[k].sibs.Equal(s) {
+			t.Fatalf("%s after old and rewritten segments: %v, want %v", k, mid.targets["b"].index[k].sibs, s)
+		}
 	}
 	recs := logRecords(t, filepath.Join(dir, "b"))
 	if len(recs) != 50 {
