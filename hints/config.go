@@ -95,8 +95,17 @@ type Config struct {
 	SegmentBytes int64
 	// Window is how long a target may be down and still get new hints;
 	// hints for a target down longer are dropped with ErrHintWindow.
-	// Default 3h (Cassandra's max_hint_window).
+	// Default 3h (Cassandra's max_hint_window). At most Grace.
 	Window time.Duration
+	// Grace is the longest a pending hint is kept: a key whose oldest
+	// pending hint was stored longer ago than Grace (by Clock) is dropped,
+	// never delivered, counted in Stats.DroppedExpired, and left to
+	// anti-entropy. It must not exceed the target's tombstone GC grace
+	// (storage.Config.TombstoneGC; node sets it from storage.tombstone_gc):
+	// a hint delivered after the tombstone that superseded its value was
+	// collected would bring the deleted value back. Default 240h (storage's
+	// default TombstoneGC).
+	Grace time.Duration
 	// MaxKeyBytes and MaxValueBytes are the key and value limits of the
 	// store (storage.Config's fields of the same names): a hint whose key
 	// or one of whose values is larger fails with ErrBadHint wrapping
@@ -131,6 +140,10 @@ type Config struct {
 	Clock Clock
 	// Logger receives lifecycle and warning lines; nil discards.
 	Logger *slog.Logger
+
+	// fs is the hint logs' filesystem; nil means the operating system's.
+	// Tests set it to hold writes back.
+	fs storage.FS
 }
 
 // DefaultConfig returns a complete Config except for Dir and Deliverer.
@@ -140,6 +153,7 @@ func DefaultConfig() Config {
 		FsyncInterval:     10 * time.Millisecond,
 		SegmentBytes:      8 << 20,
 		Window:            3 * time.Hour,
+		Grace:             240 * time.Hour,
 		MaxBytesPerTarget: 1 << 30,
 		DeliveryRate:      5000,
 		RetryInterval:     10 * time.Second,
@@ -161,6 +175,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Window == 0 {
 		c.Window = d.Window
+	}
+	if c.Grace == 0 {
+		c.Grace = d.Grace
 	}
 	if c.MaxBytesPerTarget == 0 {
 		c.MaxBytesPerTarget = d.MaxBytesPerTarget
@@ -207,6 +224,13 @@ func (c Config) Validate() error {
 	if c.Window < 0 {
 		bad("Window is %v, need > 0", c.Window)
 	}
+	if c.Grace < 0 {
+		bad("Grace is %v, need > 0", c.Grace)
+	} else if c.Window > c.Grace {
+		// A hint stored at the end of the window must still be
+		// deliverable for a while before it expires.
+		bad("Window %v is longer than Grace %v, need Window <= Grace", c.Window, c.Grace)
+	}
 	if c.MaxBytesPerTarget < 0 {
 		bad("MaxBytesPerTarget is %d, need > 0", c.MaxBytesPerTarget)
 	}
@@ -239,5 +263,6 @@ func (c Config) logConfig(dir string) storage.LogConfig {
 		FsyncInterval: c.FsyncInterval,
 		SegmentBytes:  c.SegmentBytes,
 		Logger:        c.Logger,
+		FS:            c.fs,
 	}
 }

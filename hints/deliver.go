@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/ringkv/ringkv/storage"
 )
 
 // Start begins delivery under ctx, the node's lifetime context: every
@@ -45,16 +47,21 @@ func (q *Queue) spawn(t *target) {
 	})
 }
 
-// retryLoop wakes every target with pending hints once per RetryInterval,
-// and re-routes the hints held for nodes that have left the ring: a
-// coordinator with an older ring view can still hint for a node after its
-// re-route finished, and nothing else would ever move those hints.
+// retryLoop, once per RetryInterval, drops the expired hints of every
+// target (those liveness reports down included: no round would otherwise
+// look at them), wakes every target, and re-routes the hints held for
+// nodes that have left the ring: a coordinator with an older ring view can
+// still hint for a node after its re-route finished, and nothing else
+// would ever move those hints.
 func (q *Queue) retryLoop() {
 	for {
 		select {
 		case <-q.life.Done():
 			return
 		case <-q.clock.After(q.cfg.RetryInterval):
+		}
+		if _, err := q.expire(q.life, q.snapshot()); err != nil && q.life.Err() == nil {
+			q.log.Warn("dropping expired hints failed", "err", err)
 		}
 		q.mu.Lock()
 		for _, t := range q.targets {
@@ -95,14 +102,21 @@ func (q *Queue) work(ctx context.Context, t *target) {
 // too large (ErrTooLarge) is split, and a hint too large alone is dropped
 // (see deliverBatch), so one oversized set never holds back the others.
 // Keys hinted again during the round keep their newer set pending and go
-// in the next round, so a round always ends.
+// in the next round, so a round always ends. Expired keys are dropped
+// first, and a batch never takes a key that expired since.
 func (q *Queue) deliverRound(ctx context.Context, t *target) {
 	q.st.rounds.Add(1)
+	if _, err := q.expire(ctx, []*target{t}); err != nil {
+		if ctx.Err() == nil {
+			q.log.Warn("dropping expired hints failed", "peer", t.name, "err", err)
+		}
+		return
+	}
 	keys := t.pendingKeys()
 	sent := 0
 	for len(keys) > 0 {
 		var batch []Hint
-		batch, keys = t.batch(keys, q.cfg.BatchSize, q.cfg.BatchBytes)
+		batch, keys = t.batch(keys, q.cfg.BatchSize, q.cfg.BatchBytes, q.cutoff(q.clock.Now()))
 		if len(batch) == 0 {
 			continue
 		}
@@ -137,8 +151,7 @@ func (q *Queue) deliverBatch(ctx context.Context, t *target, batch []Hint) (int,
 	if errors.Is(err, ErrTooLarge) && ctx.Err() == nil {
 		q.st.failures.Add(1)
 		if len(batch) == 1 {
-			q.dropTooLarge(t, batch[0], err)
-			return 0, nil
+			return 0, q.dropTooLarge(ctx, t, batch[0], err)
 		}
 		half := len(batch) / 2
 		n, err := q.deliverBatch(ctx, t, batch[:half])
@@ -153,7 +166,9 @@ func (q *Queue) deliverBatch(ctx context.Context, t *target, batch []Hint) (int,
 		return 0, err
 	}
 	now := q.clock.Now()
-	q.ack(t, batch, now)
+	if err := q.ack(ctx, t, batch, now); err != nil {
+		return 0, err
+	}
 	if wait := pace(len(batch), q.cfg.DeliveryRate, now.Sub(start)); wait > 0 {
 		select {
 		case <-ctx.Done():
@@ -164,24 +179,31 @@ func (q *Queue) deliverBatch(ctx context.Context, t *target, batch []Hint) (int,
 	return len(batch), nil
 }
 
-// dropTooLarge forgets h, which its target can never be sent, unless the
-// key was hinted again since the batch was taken: the newer set may be
-// smaller (a write that superseded siblings) and gets its own attempt.
-func (q *Queue) dropTooLarge(t *target, h Hint, cause error) {
+// dropTooLarge forgets h, which its target can never be sent, with a
+// durable forget record (else a restart would bring it back to block the
+// target again), unless the key was hinted again since the batch was
+// taken: the newer set may be smaller (a write that superseded siblings)
+// and gets its own attempt. An error (the record could not be made
+// durable) ends the round.
+func (q *Queue) dropTooLarge(ctx context.Context, t *target, h Hint, cause error) error {
 	t.mu.Lock()
 	e, ok := t.index[string(h.Key)]
-	drop := ok && e.sibs.Equal(h.Siblings)
-	if drop {
-		delete(t.index, string(h.Key))
-		t.bytes -= e.size
+	if !ok || !e.sibs.Equal(h.Siblings) {
+		t.mu.Unlock()
+		return nil
 	}
+	p, err := t.forgetLocked(string(h.Key), e)
 	t.mu.Unlock()
-	if !drop {
-		return
+	if err != nil {
+		return err
 	}
 	q.st.droppedLarge.Add(1)
-	q.log.Error("hint dropped: too large to deliver; the target gets the key only if a read repairs it",
+	q.log.Error("hint dropped: too large to deliver; anti-entropy repairs the key on the target",
 		"peer", t.name, "key", fmt.Sprintf("%q", h.Key), "bytes", e.size, "err", cause)
+	if _, err := p.Wait(ctx); err != nil {
+		return fmt.Errorf("hints: forget %q for %s: %w", h.Key, t.name, err)
+	}
+	return nil
 }
 
 // pace is how long to wait after sending n hints in elapsed so that a
@@ -219,8 +241,9 @@ func (t *target) pendingKeys() []string {
 
 // batch takes keys from the front of keys, up to size hints and maxBytes
 // bytes (at least one), and returns their current sets and the keys left.
-// Keys no longer pending are skipped.
-func (t *target) batch(keys []string, size, maxBytes int) ([]Hint, []string) {
+// Keys no longer pending are skipped, and so are keys expired by cutoff
+// (see Queue.cutoff): the next sweep drops them.
+func (t *target) batch(keys []string, size, maxBytes int, cutoff int64) ([]Hint, []string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []Hint
@@ -228,7 +251,7 @@ func (t *target) batch(keys []string, size, maxBytes int) ([]Hint, []string) {
 	i := 0
 	for ; i < len(keys) && len(out) < size; i++ {
 		e, ok := t.index[keys[i]]
-		if !ok {
+		if !ok || e.since <= cutoff {
 			continue
 		}
 		if len(out) > 0 && bytes+int(e.size) > maxBytes {
@@ -242,21 +265,42 @@ func (t *target) batch(keys []string, size, maxBytes int) ([]Hint, []string) {
 
 // ack forgets the hints of an acknowledged batch, except keys hinted again
 // since the batch was taken: their set grew and is delivered next round.
-func (q *Queue) ack(t *target, batch []Hint, now time.Time) {
+// Each forgotten key gets a forget record, and ack returns once they are
+// durable (one wait per batch), so an acknowledged hint is never resent
+// after a restart. An error ends the round; keys whose record could not be
+// queued stay pending (a resend is harmless within the grace).
+func (q *Queue) ack(ctx context.Context, t *target, batch []Hint, now time.Time) error {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	var last *storage.Pending
+	var err error
 	for _, h := range batch {
 		e, ok := t.index[string(h.Key)]
 		if !ok || !e.sibs.Equal(h.Siblings) {
 			continue
 		}
-		delete(t.index, string(h.Key))
-		t.bytes -= e.size
+		var p storage.Pending
+		if p, err = t.forgetLocked(string(h.Key), e); err != nil {
+			break
+		}
+		last = &p
 		lag := now.Sub(time.Unix(0, e.since))
 		q.st.delivered.Add(1)
 		q.st.lagTotal.Add(int64(lag))
 		q.st.lagLast.Store(int64(lag))
 	}
+	// Forget records grow the log while keys stay pending.
+	needCompact := len(t.index) > 0 && t.wal.Size() > q.compactAt(t.bytes)
+	t.mu.Unlock()
+	if needCompact {
+		signal(t.compact)
+	}
+	if last != nil {
+		// Records complete in order: the last one durable means all are.
+		if _, werr := last.Wait(ctx); werr != nil && err == nil {
+			err = fmt.Errorf("hints: acknowledge batch for %s: %w", t.name, werr)
+		}
+	}
+	return err
 }
 
 // reclaim deletes t's log segments once nothing is pending: everything

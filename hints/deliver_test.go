@@ -148,7 +148,7 @@ func TestRedeliveryIsIdempotent(t *testing.T) {
 			t.Fatal(err)
 		}
 		keys := q.targets["b"].pendingKeys()
-		batch, _ := q.targets["b"].batch(keys, 1000, 1<<30)
+		batch, _ := q.targets["b"].batch(keys, 1000, 1<<30, noCutoff)
 		if err := sk.Deliver(t.Context(), "b", batch); err != nil {
 			t.Fatal(err)
 		}
@@ -179,12 +179,14 @@ func TestAckKeepsNewerSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	tg := q.targets["b"]
-	batch, _ := tg.batch(tg.pendingKeys(), 10, 1<<20)
+	batch, _ := tg.batch(tg.pendingKeys(), 10, 1<<20, noCutoff)
 	s2 := mint(s1, "a", "2")
 	if err := q.StoreHint(t.Context(), "b", []byte("k"), s2); err != nil {
 		t.Fatal(err)
 	}
-	q.ack(tg, batch, time.Now())
+	if err := q.ack(t.Context(), tg, batch, time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	if got := tg.index["k"].sibs; !got.Equal(s2) {
 		t.Fatalf("pending %v, want the newer %v", got, s2)
 	}

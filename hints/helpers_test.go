@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -146,3 +149,45 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// crashCopy returns a copy of the hint directory dir taken now, while the
+// queue that owns it is still open: what a SIGKILL at this instant leaves
+// on disk (every byte the logs have written, since the page cache
+// survives a process kill; nothing that Close would still have done). The
+// caller takes it at a quiescent point (the queue's goroutines blocked) so
+// that the copy is not torn mid-record, and opens a new queue on it.
+func crashCopy(t testing.TB, dir string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "crashed")
+	if err := os.CopyFS(dst, os.DirFS(dir)); err != nil {
+		t.Fatalf("copy %s: %v", dir, err)
+	}
+	return dst
+}
+
+// logRecords returns every record of the log in dir, decoded, in order.
+// The log must not be open elsewhere for writing.
+func logRecords(t testing.TB, dir string) []record {
+	t.Helper()
+	l, err := storage.OpenLog(storage.LogConfig{Dir: dir, Fsync: storage.FsyncNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var out []record
+	err = l.Replay(storage.Position{}, func(_ storage.Position, rec []byte) error {
+		r, err := decodeRecord(rec)
+		if err != nil {
+			return err
+		}
+		out = append(out, r)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// noCutoff makes target.batch take keys of any age.
+const noCutoff int64 = math.MinInt64

@@ -83,16 +83,18 @@ const recordOverhead = 12
 type counters struct {
 	stored, delivered, failures, rerouted  atomic.Uint64
 	droppedWindow, droppedCap, droppedGone atomic.Uint64
-	droppedLarge                           atomic.Uint64
+	droppedLarge, droppedExpired           atomic.Uint64
 	lagTotal, lagLast                      atomic.Int64 // ns
 	rounds                                 atomic.Uint64
 }
 
 // Open opens (creating if needed) the hint logs under cfg.Dir and rebuilds
 // each target's pending index by replaying its log, so hints held by a
-// node killed with SIGKILL survive its restart. A damaged record before a
-// log's tail fails Open with an error naming file and offset (delete that
-// target's directory to discard its hints); a torn tail is cut off.
+// node killed with SIGKILL survive its restart. It then drops every key
+// whose oldest hint is past Config.Grace, with durable forget records. A
+// damaged record before a log's tail fails Open with an error naming file
+// and offset (delete that target's directory to discard its hints); a torn
+// tail is cut off.
 func Open(cfg Config) (*Queue, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -129,8 +131,14 @@ func Open(cfg Config) (*Queue, error) {
 			return nil, err
 		}
 		q.targets[name] = t
+	}
+	if _, err := q.expire(context.Background(), q.snapshot()); err != nil {
+		q.closeLogs()
+		return nil, err
+	}
+	for _, t := range q.targets {
 		if len(t.index) > 0 {
-			q.log.Info("hints recovered", "peer", name, "hints", len(t.index), "bytes", t.bytes)
+			q.log.Info("hints recovered", "peer", t.name, "hints", len(t.index), "bytes", t.bytes)
 		}
 	}
 	return q, nil
@@ -149,6 +157,12 @@ func (q *Queue) openTarget(name string) (*target, error) {
 		r, err := decodeRecord(rec)
 		if err != nil {
 			return fmt.Errorf("hints: %s segment %d offset %d: %w", dir, pos.Segment, pos.Offset, err)
+		}
+		if r.Forget {
+			// Records were appended under t.mu in the order the index
+			// changed, so this reproduces the removal.
+			delete(t.index, string(r.Key))
+			return nil
 		}
 		e, ok := t.index[string(r.Key)]
 		if ok {
@@ -213,7 +227,7 @@ func (q *Queue) StoreHint(ctx context.Context, target string, key []byte, s vclo
 	if err != nil {
 		return err
 	}
-	return q.add(ctx, t, key, s, now)
+	return q.add(ctx, t, key, s, now, now.UnixNano())
 }
 
 // targetLocked returns target's state, opening its log the first time.
@@ -237,16 +251,31 @@ func (q *Queue) targetLocked(name string) (*target, error) {
 	return t, nil
 }
 
-// add merges s into t's pending set for key, appends the merged set to
-// t's log and waits until it is durable. The cap is checked against the
-// growth of the pending bytes: a set already covered adds nothing.
-func (q *Queue) add(ctx context.Context, t *target, key []byte, s vclock.Siblings, now time.Time) error {
+// add merges s, first stored at since (Unix ns), into t's pending set for
+// key, appends the merged set to t's log and waits until it is durable.
+// The cap is checked against the growth of the pending bytes: a set
+// already covered adds nothing. A pending set past the grace at now is
+// dropped first (its old versions must not be delivered), so s starts a
+// new entry.
+func (q *Queue) add(ctx context.Context, t *target, key []byte, s vclock.Siblings, now time.Time, since int64) error {
 	t.mu.Lock()
 	if t.removed {
 		t.mu.Unlock()
 		return fmt.Errorf("%w: %s was removed from the ring", ErrClosed, t.name)
 	}
 	old, had := t.index[string(key)]
+	var forgot *storage.Pending
+	if had && old.since <= q.cutoff(now) {
+		p, err := t.forgetLocked(string(key), old)
+		if err != nil {
+			t.mu.Unlock()
+			return fmt.Errorf("hints: store hint for %s: %w", t.name, err)
+		}
+		forgot = &p
+		q.st.droppedExpired.Add(1)
+		q.log.Debug("expired hint replaced by a new one", "peer", t.name, "key", fmt.Sprintf("%q", key))
+		old, had = entry{}, false
+	}
 	merged := vclock.Merge(old.sibs, s)
 	if had && merged.Equal(old.sibs) {
 		// Nothing new. Its record may still be on its way to disk under
@@ -262,9 +291,8 @@ func (q *Queue) add(ctx context.Context, t *target, key []byte, s vclock.Sibling
 		q.st.stored.Add(1)
 		return nil
 	}
-	since := now.UnixNano()
 	if had {
-		since = old.since
+		since = min(since, old.since)
 	}
 	rec, err := encodeRecord(key, merged, since)
 	if err != nil {
@@ -275,6 +303,12 @@ func (q *Queue) add(ctx context.Context, t *target, key []byte, s vclock.Sibling
 	if t.bytes-old.size+size > q.cfg.MaxBytesPerTarget {
 		pending := t.bytes
 		t.mu.Unlock()
+		if forgot != nil {
+			// The expired entry's removal is durable like any other.
+			if _, err := forgot.Wait(ctx); err != nil {
+				return fmt.Errorf("hints: store hint for %s: %w", t.name, err)
+			}
+		}
 		q.st.droppedCap.Add(1)
 		return fmt.Errorf("%w: %s holds %d bytes, hint of %d bytes, cap %d", ErrHintCap, t.name, pending, size, q.cfg.MaxBytesPerTarget)
 	}
@@ -371,9 +405,17 @@ func (q *Queue) reroute(ctx context.Context, t *target) error {
 	}
 	t.mu.Unlock()
 	now := q.clock.Now()
+	cutoff := q.cutoff(now)
 	var errs []error
-	moved := 0
+	moved, expired := 0, 0
 	for k, e := range pending {
+		if e.since <= cutoff {
+			// Past the grace: delivered to anyone it could resurrect a
+			// delete. Its log is deleted below, so no forget record.
+			expired++
+			q.st.droppedExpired.Add(1)
+			continue
+		}
 		var reps []string
 		if q.cfg.Replicas != nil {
 			reps = q.cfg.Replicas([]byte(k))
@@ -387,7 +429,9 @@ func (q *Queue) reroute(ctx context.Context, t *target) error {
 			nt, err := q.targetLocked(r)
 			q.mu.Unlock()
 			if err == nil {
-				err = q.add(ctx, nt, []byte(k), e.sibs, now)
+				// The hint keeps its age: re-routing must not extend
+				// its life past the grace.
+				err = q.add(ctx, nt, []byte(k), e.sibs, now, e.since)
 			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("hints: reroute %q from %s to %s: %w", k, t.name, r, err))
@@ -401,6 +445,9 @@ func (q *Queue) reroute(ctx context.Context, t *target) error {
 		} else {
 			q.st.droppedGone.Add(1)
 		}
+	}
+	if expired > 0 {
+		q.log.Warn("expired hints dropped", "hints", expired, "peers", []string{t.name}, "grace", q.cfg.Grace)
 	}
 	q.log.Info("hints rerouted from removed node", "peer", t.name, "hints", len(pending), "rerouted", moved)
 	if err := t.wal.Close(); err != nil {

@@ -1,6 +1,7 @@
 package hints
 
 import (
+	"encoding/hex"
 	"errors"
 	"testing"
 
@@ -23,6 +24,49 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 }
 
+func TestForgetRecordRoundTrip(t *testing.T) {
+	rec, err := encodeForget([]byte("k1"), -42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec[0] != forgetVersion {
+		t.Fatalf("version byte %d, want %d", rec[0], forgetVersion)
+	}
+	got, err := decodeRecord(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Forget || string(got.Key) != "k1" || got.Since != -42 || got.Siblings != nil {
+		t.Fatalf("round trip: got %+v", got)
+	}
+}
+
+// Version 1 records written before forget records existed (bytes made by
+// that code) still decode, as hint records.
+func TestDecodeRecordV1Golden(t *testing.T) {
+	for _, tc := range []struct {
+		hex   string
+		key   string
+		since int64
+		value string
+	}{
+		{"0193c4026b31919592a162cf00000000000000019192a161cf0000000000000001c40179c2d30000000000000001d317979cfe362a0000", "k1", 1_700_000_000_000_000_000, "y"},
+		{"0193c4026b32919592a161cf000000000000000190c4027632c2d30000000000000001d317979cfe71c4ca00", "k2", 1_700_000_001_000_000_000, "v2"},
+	} {
+		b, err := hex.DecodeString(tc.hex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := decodeRecord(b)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.key, err)
+		}
+		if r.Forget || string(r.Key) != tc.key || r.Since != tc.since || len(r.Siblings) != 1 || string(r.Siblings[0].Value) != tc.value {
+			t.Fatalf("%s: decoded %+v", tc.key, r)
+		}
+	}
+}
+
 func TestDecodeRecordRejects(t *testing.T) {
 	good, _ := encodeRecord([]byte("k"), mint(nil, "a", "v"), 1)
 	emptyKey, _ := encodeRecord(nil, mint(nil, "a", "v"), 1)
@@ -41,6 +85,19 @@ func TestDecodeRecordRejects(t *testing.T) {
 		"huge length":   {recordVersion, 0x93, 0xc6, 0xff, 0xff, 0xff, 0xff},
 		"wrong type":    {recordVersion, 0x01},
 		"array too big": {recordVersion, 0xdd, 0x7f, 0xff, 0xff, 0xff},
+		// Forget records: exactly [key bin, since int].
+		"forget empty":         {forgetVersion},
+		"forget empty key":     {forgetVersion, 0x92, 0xc4, 0x00, 0x01},
+		"forget nil key":       {forgetVersion, 0x92, 0xc0, 0x01},
+		"forget one element":   {forgetVersion, 0x91, 0xc4, 0x01, 'k'},
+		"forget three":         {forgetVersion, 0x93, 0xc4, 0x01, 'k', 0x01, 0x01},
+		"forget since not int": {forgetVersion, 0x92, 0xc4, 0x01, 'k', 0xc4, 0x00},
+		"forget key not bytes": {forgetVersion, 0x92, 0x92, 0x01, 0x01, 0x01},
+		"forget trailing":      {forgetVersion, 0x92, 0xc4, 0x01, 'k', 0x01, 0xc0},
+		"forget truncated":     {forgetVersion, 0x92, 0xc4, 0x05, 'k'},
+		"forget not array":     {forgetVersion, 0x01},
+		"forget huge key":      {forgetVersion, 0x92, 0xc6, 0xff, 0xff, 0xff, 0xff},
+		"hint as forget":       append([]byte{forgetVersion}, good[1:]...),
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := decodeRecord(b); !errors.Is(err, ErrBadRecord) {
@@ -55,13 +112,23 @@ func FuzzDecodeRecord(f *testing.F) {
 		rec, _ := encodeRecord([]byte("key"), s, 7)
 		f.Add(rec)
 	}
+	for _, since := range []int64{0, 7, -1, 1_700_000_000_000_000_000} {
+		rec, _ := encodeForget([]byte("key"), since)
+		f.Add(rec)
+	}
 	f.Add([]byte{recordVersion})
+	f.Add([]byte{forgetVersion})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := decodeRecord(b)
 		if err != nil {
 			return
 		}
-		again, err := encodeRecord(r.Key, r.Siblings, r.Since)
+		var again []byte
+		if r.Forget {
+			again, err = encodeForget(r.Key, r.Since)
+		} else {
+			again, err = encodeRecord(r.Key, r.Siblings, r.Since)
+		}
 		if err != nil {
 			t.Fatalf("re-encode: %v", err)
 		}
@@ -69,7 +136,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		if err != nil {
 			t.Fatalf("decode of re-encoding: %v", err)
 		}
-		if string(r2.Key) != string(r.Key) || r2.Since != r.Since || !r2.Siblings.Equal(r.Siblings) {
+		if r2.Forget != r.Forget || string(r2.Key) != string(r.Key) || r2.Since != r.Since || !r2.Siblings.Equal(r.Siblings) {
 			t.Fatal("decode(encode(r)) != r")
 		}
 	})

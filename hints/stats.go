@@ -30,9 +30,13 @@ type Stats struct {
 	DroppedWindow, DroppedCap, DroppedRemoved uint64
 	// DroppedTooLarge counts pending hints dropped from the queue because
 	// the Deliverer reported the hint alone too large to ever deliver
-	// (ErrTooLarge); only a read repair brings those keys to the target
-	// (there is no anti-entropy yet).
+	// (ErrTooLarge); anti-entropy (or a read repair) brings those keys to
+	// the target.
 	DroppedTooLarge uint64
+	// DroppedExpired counts pending keys dropped because their oldest
+	// hint was stored longer ago than Config.Grace; anti-entropy repairs
+	// those keys.
+	DroppedExpired uint64
 	// DeliveryLagTotal is the sum, over delivered keys, of the time from
 	// the key's first pending hint to its acknowledgement;
 	// LastDeliveryLag is that time for the latest delivered key.
@@ -67,6 +71,7 @@ func (q *Queue) Stats() Stats {
 		DroppedWindow: q.st.droppedWindow.Load(), DroppedCap: q.st.droppedCap.Load(),
 		DroppedRemoved:   q.st.droppedGone.Load(),
 		DroppedTooLarge:  q.st.droppedLarge.Load(),
+		DroppedExpired:   q.st.droppedExpired.Load(),
 		DeliveryLagTotal: time.Duration(q.st.lagTotal.Load()),
 		LastDeliveryLag:  time.Duration(q.st.lagLast.Load()),
 	}
