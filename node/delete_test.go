@@ -7,15 +7,20 @@ import (
 )
 
 // TestRESPDelRemovesValuesTheCoordinatorMissed: n3 is down while keys are
-// SET through n1, comes back without them (three nodes, N=3: no stand-in
-// keeps a hint), and DEL through n3 removes them all the same. Before,
-// n3's tombstone covered only what n3 held, and GET through n1 still
-// returned the values.
+// SET through n1, comes back without them (the others keep no hint for it:
+// their hint window is a nanosecond, and anti-entropy is off), and DEL
+// through n3 removes them all the same. Before, n3's tombstone covered only
+// what n3 held, and GET through n1 still returned the values.
 func TestRESPDelRemovesValuesTheCoordinatorMissed(t *testing.T) {
-	n1 := startNode(t, testConfig(t, "n1"))
+	noRepair := func(c Config) Config {
+		c.Hints.Window = time.Nanosecond
+		c.AAE.Interval = 0
+		return c
+	}
+	n1 := startNode(t, noRepair(testConfig(t, "n1")))
 	seed := n1.Addrs().Gossip
-	n2 := startNode(t, testConfig(t, "n2", seed))
-	cfg3 := testConfig(t, "n3", seed)
+	n2 := startNode(t, noRepair(testConfig(t, "n2", seed)))
+	cfg3 := noRepair(testConfig(t, "n3", seed))
 	n3 := startNode(t, cfg3)
 	waitConverged(t, n1, n2, n3)
 	if err := n3.stop(t); err != nil {

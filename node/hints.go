@@ -43,6 +43,7 @@ func (n *Node) openHints(logger *slog.Logger) error {
 	// tombstone that superseded it was collected, it would bring the value
 	// back. So no hint is taken for a target down longer than that.
 	hcfg.Window = min(n.cfg.Hints.Window, n.cfg.Storage.TombstoneGC)
+	hcfg.Grace = n.cfg.Storage.TombstoneGC
 	hcfg.MaxBytesPerTarget = n.cfg.Hints.MaxBytesPerTarget
 	hcfg.DeliveryRate = n.cfg.Hints.DeliveryRate
 	hcfg.RetryInterval = n.cfg.Hints.RetryInterval

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ringkv/ringkv/gossip"
+	"github.com/ringkv/ringkv/hints"
 	"github.com/ringkv/ringkv/replica"
 	"github.com/ringkv/ringkv/ring"
 	"github.com/ringkv/ringkv/storage"

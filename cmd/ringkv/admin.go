@@ -58,8 +58,9 @@ func (a *app) ringCmd() *cobra.Command {
 	var o clientOpts
 	var key, whatIf string
 	var watch time.Duration
+	var aae bool
 	cmd := &cobra.Command{
-		Use:   "ring [--key KEY | --what-if add:NAME|remove:NAME]",
+		Use:   "ring [--key KEY | --what-if add:NAME|remove:NAME | --aae]",
 		Short: "Inspect the ring: ownership per node, a key's replicas, or what a change would move",
 		Long: `Without flags, print per node: partitions owned (first replica of), partitions
 replicated (stored, owned included), share of the key space, and the keys and
@@ -74,7 +75,12 @@ owner first) and the fallbacks that take hints when replicas are down.
 
 --what-if add:NAME or remove:NAME (also "--what-if add NAME") prints which
 partitions and roughly how many bytes would move if that node joined or left:
-the capacity-planning view. Nothing changes in the cluster.`,
+the capacity-planning view. Nothing changes in the cluster.
+
+--aae prints the anti-entropy state of the node asked (--addr), one row per
+partition it replicates: its replicas, when every exchange with them last
+completed in one pass, the keys repaired since the node started, and whether
+the replicas' hash trees matched at the last exchanges.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -87,6 +93,9 @@ the capacity-planning view. Nothing changes in the cluster.`,
 			}
 			if key != "" && whatIf != "" {
 				return usageError("--key and --what-if cannot be combined")
+			}
+			if aae && (key != "" || whatIf != "" || watch > 0) {
+				return usageError("--aae cannot be combined with --key, --what-if or --watch")
 			}
 			if watch > 0 && (key != "" || whatIf != "" || o.json) {
 				return usageError("--watch cannot be combined with --key, --what-if or --json")
@@ -110,6 +119,8 @@ the capacity-planning view. Nothing changes in the cluster.`,
 				return err
 			}
 			switch {
+			case aae:
+				return show(cmd.Context(), a, c, "/v1/aae", nil, o.json, a.printAAE)
 			case key != "":
 				return show(cmd.Context(), a, c, "/v1/ring", q, o.json, func(kp ring.KeyPlacement) error {
 					return a.printPlacement(key, kp)
@@ -127,7 +138,54 @@ the capacity-planning view. Nothing changes in the cluster.`,
 	cmd.Flags().StringVar(&key, "key", "", "print the preference list of this key")
 	cmd.Flags().StringVar(&whatIf, "what-if", "", "add:NAME or remove:NAME: print what would move")
 	cmd.Flags().DurationVar(&watch, "watch", 0, "redraw every INTERVAL (e.g. 2s) with transfer progress bars, until interrupted")
+	cmd.Flags().BoolVar(&aae, "aae", false, "print the node's anti-entropy state per partition")
 	return cmd
+}
+
+// printAAE prints one row per partition the node replicates, after a
+// summary line.
+func (a *app) printAAE(parts []node.AAEPartitionJSON) error {
+	if len(parts) == 0 {
+		fmt.Fprintln(a.stdout, "anti-entropy is off on this node, or it replicates no partition yet")
+		return nil
+	}
+	inSync, never := 0, 0
+	var repaired uint64
+	for _, p := range parts {
+		if p.InSync {
+			inSync++
+		}
+		if p.LastFull == "" {
+			never++
+		}
+		repaired += p.KeysRepaired
+	}
+	fmt.Fprintf(a.stdout, "partitions=%d in_sync=%d never_fully_exchanged=%d keys_repaired=%d\n", len(parts), inSync, never, repaired)
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PARTITION\tREPLICAS\tLAST FULL EXCHANGE\tKEYS REPAIRED\tIN SYNC\t")
+	for _, p := range parts {
+		last := p.LastFull
+		if last == "" {
+			last = "never"
+		}
+		sync := "yes"
+		if !p.InSync {
+			sync = "no"
+			if p.LastError != "" {
+				sync = "no (" + truncate(p.LastError, 60) + ")"
+			}
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t\n", p.Partition, strings.Join(p.Replicas, ","), last, p.KeysRepaired, sync)
+	}
+	return tw.Flush()
+}
+
+// truncate shortens s to at most n bytes for a table cell.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }
 
 // parseWhatIf checks a --what-if value and returns the server's spelling,
