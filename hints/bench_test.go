@@ -37,11 +37,19 @@ func BenchmarkStoreHint(b *testing.B) {
 }
 
 // BenchmarkDeliverRound: one delivery round of 10,000 pending hints to an
-// in-memory target, unthrottled; reports hints/s.
+// in-memory target, unthrottled, per fsync policy (each acknowledged batch
+// waits for its forget records); reports hints/s.
 func BenchmarkDeliverRound(b *testing.B) {
+	for _, fs := range []storage.FsyncPolicy{storage.FsyncNone, storage.FsyncAlways} {
+		b.Run("fsync="+string(fs), func(b *testing.B) { benchmarkDeliverRound(b, fs) })
+	}
+}
+
+func benchmarkDeliverRound(b *testing.B, fs storage.FsyncPolicy) {
 	for range b.N {
 		b.StopTimer()
 		cfg := testConfig(b, b.TempDir())
+		cfg.Fsync = fs
 		sk := newSink()
 		cfg.Deliverer = sk
 		cfg.DeliveryRate = 1 << 30
