@@ -183,7 +183,7 @@ type hintCollector struct{ q *hints.Queue }
 var (
 	descPending  = prometheus.NewDesc(metricHintsPending, "Hints pending for a target node.", []string{"target"}, nil)
 	descPendingB = prometheus.NewDesc(metricHintsPendingB, "Encoded bytes of hints pending for a target node.", []string{"target"}, nil)
-	descDropped  = prometheus.NewDesc(metricHintsDropped, "Hints dropped, by reason: not stored (window, cap), no replica left after a removal (removed), or too large for an RPC frame (too_large).", []string{"reason"}, nil)
+	descDropped  = prometheus.NewDesc(metricHintsDropped, "Hints dropped, by reason: not stored (window, cap), no replica left after a removal (removed), too large for an RPC frame (too_large), or older than the tombstone grace (expired).", []string{"reason"}, nil)
 )
 
 // Describe implements prometheus.Collector.
@@ -202,6 +202,7 @@ func (c *hintCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.q.Stats()
 	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(s.DroppedWindow), "window")
 	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(s.DroppedCap), "cap")
+	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(s.DroppedExpired), "expired")
 	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(s.DroppedRemoved), "removed")
 	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(s.DroppedTooLarge), "too_large")
 }
