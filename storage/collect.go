@@ -22,7 +22,11 @@ import (
 //
 // The same rule lets Collect prune contexts: once every replica holds a
 // set, context entries naming actors with no version in it decide nothing
-// (vclock.PruneContexts).
+// (vclock.PruneContexts), except against a version that arrives late: a
+// hint still queued somewhere for a replica. Pruning before the grace
+// would let such a hint bring back a value the set's version deleted or
+// overwrote, so pruning waits for the grace as dropping does (hints expire
+// after it).
 
 // collectBatch is how many keys Collect rewrites before it waits for their
 // WAL records and checks its context.
@@ -47,11 +51,15 @@ func (e *Engine) gcRule(sh *shard) gcRule {
 	return gcRule{cutoff: e.cfg.Now().Add(-e.cfg.TombstoneGC).UnixNano(), synced: sh.synced.Load()}
 }
 
-// collectable reports whether the entry may be forgotten: every version is
-// a tombstone, and it was received before the grace and before the
-// partition's last full sync.
+// settled reports whether the entry was received before the grace and
+// before the partition's last full sync: every replica holds it, and any
+// hint older than it has expired.
+func (g gcRule) settled(it item) bool { return it.recv < g.cutoff && it.recv < g.synced }
+
+// collectable reports whether the entry may be forgotten: it is settled
+// and every version is a tombstone.
 func (g gcRule) collectable(it item) bool {
-	if len(it.s) == 0 || it.recv >= g.cutoff || it.recv >= g.synced {
+	if len(it.s) == 0 || !g.settled(it) {
 		return false
 	}
 	for i := range it.s {
@@ -81,11 +89,12 @@ func (e *Engine) MarkSynced(partition int, at time.Time) {
 	}
 }
 
-// Collect makes one pass over partition. For each key received before the
-// partition's MarkSynced time, it drops the key if every version is a
-// tombstone received more than Config.TombstoneGC ago, and otherwise
-// prunes contexts entries naming actors with no version in the set
-// (vclock.PruneContexts; dots, values, digest and tree do not change).
+// Collect makes one pass over partition. For each key received (by this
+// node's clock) before the partition's MarkSynced time and more than
+// Config.TombstoneGC ago, it drops the key if every version is a
+// tombstone, and otherwise prunes context entries naming actors with no
+// version in the set (vclock.PruneContexts; dots, values, digest and tree
+// do not change).
 // Each change is a WAL record made under the partition's lock, and only if
 // the key is still exactly as the pass read it, so a key written
 // meanwhile is never touched. Keys are rewritten in batches, waiting for
@@ -103,7 +112,7 @@ func (e *Engine) Collect(ctx context.Context, partition int) (CollectStats, erro
 	if gc.synced == 0 {
 		return st, nil
 	}
-	cands := sh.receivedBefore(gc.synced)
+	cands := sh.receivedBefore(min(gc.synced, gc.cutoff))
 	pending := make([]Pending, 0, collectBatch)
 	for len(cands) > 0 {
 		if err := ctx.Err(); err != nil {

@@ -77,7 +77,8 @@ func TestPrunedContextRaisesCounter(t *testing.T) {
 	if e.counter.Load() != 0 {
 		t.Fatalf("counter %d before collect; the test wants it to learn 40 from pruning", e.counter.Load())
 	}
-	e.MarkSynced(0, clk.Now().Add(time.Second))
+	clk.Advance(48 * time.Hour)
+	e.MarkSynced(0, clk.Now())
 	if st := collectT(t, e); st.Pruned != 1 {
 		t.Fatalf("%+v", st)
 	}

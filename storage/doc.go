@@ -76,8 +76,10 @@
 // Collect forgets a key whose versions are all tombstones once it was
 // received more than Config.TombstoneGC ago and before the partition's
 // MarkSynced time (anti-entropy saw every replica in sync), both by this
-// node's clock; it also prunes context entries of actors with no version
-// in the set (vclock.PruneContexts) for keys received before that time.
+// node's clock; under the same rule it prunes context entries of actors
+// with no version in the set (vclock.PruneContexts) of other keys. The
+// grace applies to pruning too: a hint still queued for a replica could
+// otherwise bring back a version the pruned context obsoleted.
 // Each change is an ordinary WAL record made only if the key is still as
 // the pass read it. The MarkSynced time is kept in memory only.
 //

@@ -260,7 +260,8 @@ func (e *Engine) Apply(ctx context.Context, key []byte, s vclock.Siblings) (vclo
 // installs fn's result in its place (fn must merge itself; a nil or empty
 // result deletes the key). Two concurrent Updates of one key see each
 // other's results, so a coordinator can vclock.Mint atomically. If fn
-// fails, nothing is written. The lock is released before waiting for the
+// fails, nothing is written. A change sets the key's receipt time to
+// Config.Now (see Collect). The lock is released before waiting for the
 // fsync, so group commit batches concurrent writers of any keys.
 //
 // fn must be quick and must not call back into the Engine (the lock is the

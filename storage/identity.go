@@ -209,6 +209,10 @@ func writeFileAtomic(fsys FS, dir, name string, data []byte) error {
 // would keep only one of the two versions that share the dot. A fresh actor
 // after a crash makes such a collision impossible, at the cost of one more
 // entry in the contexts of keys written after each crash.
+//
+// The file reads "<actor> <counter>\n": the counter is the actor's minting
+// counter (see ReserveCounter) as of the last clean Close, trusted only
+// when CLEAN says that Close completed.
 const actorFile = "ACTOR"
 
 // cleanFile marks a data directory whose engine was closed cleanly: its

@@ -81,21 +81,48 @@ func digestString(key string, s vclock.Siblings) uint64 {
 	if len(s) == 0 {
 		return 0
 	}
+	// Most sets are a short key and one or two versions: hashing them in
+	// one call from a stack buffer is about twice as fast as streaming.
+	n := len(key)
+	for i := range s {
+		n += len(s[i].Dot.Actor) + 9
+	}
+	if n <= digestBuf {
+		var buf [digestBuf]byte
+		b := append(buf[:0], key...)
+		for i := range s {
+			b = appendVersionDigest(b, &s[i])
+		}
+		return xxhash.Sum64(b)
+	}
 	var d xxhash.Digest
 	d.Reset()
 	_, _ = d.WriteString(key)
 	var b [9]byte
 	for i := range s {
-		v := &s[i]
-		_, _ = d.WriteString(v.Dot.Actor)
-		binary.LittleEndian.PutUint64(b[:8], v.Dot.Counter)
-		b[8] = 0
-		if v.Tombstone {
-			b[8] = 1
-		}
-		_, _ = d.Write(b[:])
+		_, _ = d.WriteString(s[i].Dot.Actor)
+		_, _ = d.Write(appendDotTail(b[:0], &s[i]))
 	}
 	return d.Sum64()
+}
+
+// digestBuf is the largest digest input hashed from a stack buffer.
+const digestBuf = 192
+
+// appendVersionDigest appends what Digest hashes of v: its actor, then
+// appendDotTail.
+func appendVersionDigest(b []byte, v *vclock.Version) []byte {
+	return appendDotTail(append(b, v.Dot.Actor...), v)
+}
+
+// appendDotTail appends v's counter (8 bytes, little endian) and its
+// tombstone flag (1 or 0).
+func appendDotTail(b []byte, v *vclock.Version) []byte {
+	b = binary.LittleEndian.AppendUint64(b, v.Dot.Counter)
+	if v.Tombstone {
+		return append(b, 1)
+	}
+	return append(b, 0)
 }
 
 // levelSize is the number of nodes at level l of the tree.

@@ -422,3 +422,29 @@ func TestTreeRootsEqualAcrossEngines(t *testing.T) {
 		t.Fatal("an extra key left the root unchanged")
 	}
 }
+
+// Long keys and many versions take the streaming path; it hashes the same
+// bytes, and neither path allocates.
+func TestDigestLongInput(t *testing.T) {
+	var s vclock.Siblings
+	for i := range 12 {
+		_, v := vclock.Mint(nil, fmt.Sprintf("actor-%02d-abcdefgh", i), vclock.Write{Tombstone: i%2 == 0})
+		s = vclock.Merge(s, v)
+	}
+	for _, tc := range []struct {
+		key []byte
+		s   vclock.Siblings
+	}{
+		{[]byte(strings.Repeat("k", 1000)), s[:1]},
+		{[]byte("k"), s},
+		{[]byte(strings.Repeat("k", digestBuf-len(s[0].Dot.Actor)-9)), s[:1]},   // exactly the buffer
+		{[]byte(strings.Repeat("k", digestBuf-len(s[0].Dot.Actor)-9+1)), s[:1]}, // one byte over
+	} {
+		if got, want := Digest(tc.key, tc.s), refDigest(tc.key, tc.s); got != want {
+			t.Fatalf("key of %d bytes, %d versions: %x, want %x", len(tc.key), len(tc.s), got, want)
+		}
+		if n := testing.AllocsPerRun(20, func() { Digest(tc.key, tc.s) }); n != 0 {
+			t.Fatalf("key of %d bytes, %d versions: %v allocations", len(tc.key), len(tc.s), n)
+		}
+	}
+}
