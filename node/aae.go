@@ -57,7 +57,7 @@ func (t engineTree) LeafKeys(partition int, leaves []uint32, maxKeys int) ([]rep
 	}
 	out := make([]replica.KeyDigest, len(ks))
 	for i, k := range ks {
-		out[i] = replica.KeyDigest{Key: k.Key, Digest: k.Digest, Collectable: k.Collectable}
+		out[i] = replica.KeyDigest{Key: k.Key, Digest: k.Digest, Tombstone: k.Tombstone}
 	}
 	return out, more, nil
 }

@@ -256,9 +256,8 @@ func upTo(kd []KeyDigest, last []byte) []KeyDigest {
 
 // diffKeys merge-joins two sorted key lists: pull are the keys to fetch
 // from the peer (it holds them and here they are absent or differ), push
-// those only held here. A key one side lacks while the other's copy is
-// Collectable is left alone: the side lacking it collected it on the same
-// rule, and sending it back would resurrect the tombstone's garbage.
+// those only held here. A key one side lacks while the other holds only
+// tombstones for it is left alone (see KeyDigest.Tombstone).
 func diffKeys(local, remote []KeyDigest) (pull, push [][]byte) {
 	i, j := 0, 0
 	for i < len(local) || j < len(remote) {
@@ -273,12 +272,12 @@ func diffKeys(local, remote []KeyDigest) (pull, push [][]byte) {
 		}
 		switch {
 		case c < 0: // only here
-			if !local[i].Collectable {
+			if !local[i].Tombstone {
 				push = append(push, local[i].Key)
 			}
 			i++
 		case c > 0: // only there
-			if !remote[j].Collectable {
+			if !remote[j].Tombstone {
 				pull = append(pull, remote[j].Key)
 			}
 			j++

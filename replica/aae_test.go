@@ -22,7 +22,7 @@ func TestAAERestoresWipedReplica(t *testing.T) { synctest.Test(t, testAAERestore
 
 func testAAERestoresWipedReplica(t *testing.T) {
 	c := newAECluster(t, 3, 3, func(cfg *replica.AEConfig) { cfg.Interval = time.Minute })
-	var keys [][]byte
+	var keys, deleted [][]byte
 	want := map[string]vclock.Siblings{}
 	for i := range 500 {
 		k := []byte(fmt.Sprintf("key-%d", i))
@@ -36,6 +36,12 @@ func testAAERestoresWipedReplica(t *testing.T) {
 			res = r
 		} else {
 			res = c.mustPut("n1", k, fmt.Sprint("v", i), replica.WriteOptions{W: replica.QuorumAll})
+		}
+		if i%7 == 0 {
+			// Tombstones alone are not sent to a replica lacking the key:
+			// there is no value there for them to delete.
+			deleted = append(deleted, k)
+			continue
 		}
 		keys, want[string(k)] = append(keys, k), res.Siblings
 	}
@@ -56,6 +62,11 @@ func testAAERestoresWipedReplica(t *testing.T) {
 		t.Fatalf("n3 holds %d keys after a pass, want %d", n, len(keys))
 	}
 	c.sameEverywhere(t, keys, want)
+	for _, k := range deleted {
+		if got := c.stores["n3"].Get(k); got != nil {
+			t.Fatalf("tombstones of %s sent to the wiped replica: %v", k, got)
+		}
+	}
 	st := c.ae["n3"].Stats()
 	t.Logf("stats after the pass: %+v", st)
 	if st.KeysRepaired != uint64(len(keys)) || st.ExchangeFailures != 0 || st.Exchanges != 2*aeParts || st.LastFullPass.IsZero() {
@@ -128,50 +139,47 @@ func testAAEMissingKeysBothWays(t *testing.T) {
 	}
 }
 
-// TestAAECollectableNotResent: a tombstone that its holder may collect is
-// neither pushed to a replica that lacks it (which collected it) nor
-// pulled from one that has it; a tombstone that is not yet collectable is
-// repaired like any set.
-func TestAAECollectableNotResent(t *testing.T) { synctest.Test(t, testAAECollectableNotResent) }
+// TestAAETombstonesNotSentWhereKeyAbsent: a set of tombstones alone is
+// neither pushed to a replica that lacks the key nor pulled by one, however
+// fresh (there is no value there for it to delete, and a replica that
+// collected it would get it back from one whose grace ends later, for
+// good); a tombstone whose key the other replica holds alive is repaired
+// like any set.
+func TestAAETombstonesNotSentWhereKeyAbsent(t *testing.T) {
+	synctest.Test(t, testAAETombstonesNotSentWhereKeyAbsent)
+}
 
-func testAAECollectableNotResent(t *testing.T) {
+func testAAETombstonesNotSentWhereKeyAbsent(t *testing.T) {
 	c := newAECluster(t, 2, 2, nil)
 	const p = 9
-	for _, n := range c.names {
-		c.stores[n].TombstoneGC = time.Hour
-	}
 	keys := keysIn(t, c.place, "t", p, 2)
-	old, fresh := keys[0], keys[1]
-	_, tomb := vclock.Mint(nil, "inc-n1", vclock.Write{Tombstone: true})
-	c.apply(t, "n1", old, tomb)
-	c.apply(t, "n1", fresh, tomb)
-	now := time.Now()
-	c.stores["n1"].SetReceived(old, now.Add(-3*time.Hour))
-	c.stores["n1"].MarkSynced(p, now.Add(-2*time.Hour))
+	absent, held := keys[0], keys[1]
+	_, live := vclock.Mint(nil, "inc-n1", vclock.Write{Value: []byte("v")})
+	_, tomb := vclock.Mint(live, "inc-n1", vclock.Write{Tombstone: true, Context: live.Context()})
+	c.apply(t, "n1", absent, tomb)
+	c.apply(t, "n1", held, tomb)
+	c.apply(t, "n2", held, live)
 
 	for _, dir := range [][2]string{{"n1", "n2"}, {"n2", "n1"}, {"n1", "n2"}} {
 		if _, err := c.ae[dir[0]].Exchange(t.Context(), p, dir[1]); err != nil {
 			t.Fatal(err)
 		}
-		if got := c.stores["n2"].Get(old); got != nil {
-			t.Fatalf("after %s exchanged with %s: collectable tombstone on n2: %v", dir[0], dir[1], got)
+		if got := c.stores["n2"].Get(absent); got != nil {
+			t.Fatalf("after %s exchanged with %s: tombstones sent where the key was absent: %v", dir[0], dir[1], got)
 		}
-		if got := c.stores["n2"].Get(fresh); !got.Equal(tomb) {
-			t.Fatalf("after %s exchanged with %s: fresh tombstone on n2: %v, want it", dir[0], dir[1], got)
+		if got := c.stores["n2"].Get(held); !got.Equal(tomb) {
+			t.Fatalf("after %s exchanged with %s: n2 holds %v for a deleted key, want the tombstone", dir[0], dir[1], got)
 		}
 	}
-	// The other way: n2 holds the collectable tombstone, n1 collected it.
+	// The other way: n2 holds the tombstones, n1 lacks the key.
 	c2 := newAECluster(t, 2, 2, nil)
-	c2.stores["n2"].TombstoneGC = time.Hour
-	c2.apply(t, "n2", old, tomb)
-	c2.stores["n2"].SetReceived(old, now.Add(-3*time.Hour))
-	c2.stores["n2"].MarkSynced(p, now.Add(-2*time.Hour))
+	c2.apply(t, "n2", absent, tomb)
 	res, err := c2.ae["n1"].Exchange(t.Context(), p, "n2")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c2.stores["n1"].Get(old); got != nil || res.KeysRepaired != 0 || c2.calls.count("n1", "n2", replica.KindFetch) != 0 {
-		t.Fatalf("collectable tombstone pulled: %v (%+v)", got, res)
+	if got := c2.stores["n1"].Get(absent); got != nil || res.KeysRepaired != 0 || c2.calls.count("n1", "n2", replica.KindFetch) != 0 {
+		t.Fatalf("tombstones pulled where the key was absent: %v (%+v)", got, res)
 	}
 }
 

@@ -104,11 +104,13 @@ type KeyDigest struct {
 	// Digest hashes the key and the dots of its sibling set (not their
 	// contexts): equal digests mean equal sets.
 	Digest uint64
-	// Collectable is set when every version is a tombstone that the holder
-	// may forget (older than the tombstone grace and than the partition's
-	// last full sync): a replica lacking such a key dropped it on the same
-	// rule, so anti-entropy neither sends it there nor pulls it.
-	Collectable bool
+	// Tombstone is set when every version of the set is a tombstone. A
+	// key one replica lacks while the other holds only tombstones for it
+	// is left alone by anti-entropy: the side lacking it has no value the
+	// tombstones could delete (or collected them after a full sync), and
+	// sending them back would only bounce them between replicas whose
+	// grace periods end at different times, never letting them go.
+	Tombstone bool
 }
 
 // Tree is the local store's anti-entropy view: a hash tree per partition
@@ -122,7 +124,7 @@ type Tree interface {
 	// error. The result belongs to the caller.
 	TreeHashes(partition, level int, nodes []uint32) ([]uint64, error)
 	// LeafKeys returns partition's keys whose leaf is in leaves, sorted by
-	// key, with their digests and Collectable flags; at most maxKeys of
+	// key, with their digests and Tombstone flags; at most maxKeys of
 	// them, the first in key order, and more reports that keys were left
 	// out. The result belongs to the caller.
 	LeafKeys(partition int, leaves []uint32, maxKeys int) (keys []KeyDigest, more bool, err error)

@@ -144,8 +144,9 @@
 // fetched (KindFetch, batched), merged into the local store, and the
 // merged set pushed back when the peer lacked part of it; keys only held
 // here are pushed (KindHandoff). A key that one side lacks while the
-// other's copy is Collectable is left alone: the side lacking it collected
-// it. Fetched and pushed bytes are paced by RateBytes. An exchange that
+// other holds only tombstones for it is left alone: there is no value on
+// the lacking side for them to delete, and resending collected tombstones
+// would keep them alive. Fetched and pushed bytes are paced by RateBytes. An exchange that
 // completes records its start per peer; once every other replica of the
 // partition has one, Tree.MarkSynced gets the earliest (tombstone
 // collection depends on it) and OnSynced runs. The serving side

@@ -76,7 +76,7 @@ func FuzzUnmarshalReply(f *testing.F) {
 		{Response{}, &QuorumError{Op: "put", Need: 2, Got: 1, Failures: map[string]error{"n2": ErrReplicaDown}}},
 		{Response{}, ErrBadQuorum},
 		{Response{Hashes: []uint64{1, 1 << 63, 0}}, nil},
-		{Response{Digests: []KeyDigest{{Key: []byte("a"), Digest: 7}, {Key: []byte("b"), Digest: 1 << 60, Collectable: true}}, More: true}, nil},
+		{Response{Digests: []KeyDigest{{Key: []byte("a"), Digest: 7}, {Key: []byte("b"), Digest: 1 << 60, Tombstone: true}}, More: true}, nil},
 		{Response{Batch: []Entry{{Key: []byte("a"), Siblings: s}}, More: true}, nil},
 		{Response{}, ErrNoTree},
 	} {

@@ -69,7 +69,11 @@ func leafString(key string) uint32 { return uint32(xxhash.Sum64String(key) % Tre
 // Digest returns the hash of key's sibling set that anti-entropy compares:
 // xxhash64 over the key bytes, then for each version in order its dot's
 // actor bytes, its counter (8 bytes, little endian) and a tombstone byte
-// (1 or 0). It is 0 for an empty set. Dots name writes, so two replicas
+// (1 or 0). It is 0 for an empty set, and for a set of tombstones alone:
+// those take no part in anti-entropy (a replica lacking the key has no
+// value for them to delete, and one holding a value compares unequal
+// anyway), so a replica that collected them is in sync with one that has
+// not yet. Dots name writes, so two replicas
 // holding the same dots hold the same set; contexts are left out, so a set
 // whose contexts were pruned (vclock.PruneContexts) compares equal to the
 // unpruned one.
@@ -78,7 +82,7 @@ func Digest(key []byte, s vclock.Siblings) uint64 {
 }
 
 func digestString(key string, s vclock.Siblings) uint64 {
-	if len(s) == 0 {
+	if !hasLive(s) {
 		return 0
 	}
 	// Most sets are a short key and one or two versions: hashing them in
@@ -175,15 +179,20 @@ type KeyDigest struct {
 	Key []byte
 	// Digest is Digest(Key, set).
 	Digest uint64
+	// Tombstone says every version of the set is a tombstone. Anti-entropy
+	// neither sends nor pulls such a set when the other replica lacks the
+	// key: there is no value there for it to delete, and a replica that
+	// collected it would otherwise get it back from one whose grace ends
+	// later, and so on for good.
+	Tombstone bool
 	// Collectable says the key is a tombstone-only set that this node may
 	// forget (see Engine.Collect): every replica of the partition held it
-	// and the grace passed. A replica lacking it must not be sent it (it
-	// dropped it by the same rule), nor it pulled.
+	// and the grace passed.
 	Collectable bool
 }
 
 // LeafKeys returns the keys of partition that lie in the given leaves,
-// sorted by key, with their digests and Collectable flags: at most maxKeys
+// sorted by key, with their digests and Tombstone and Collectable flags: at most maxKeys
 // of them, the first in key order; more reports that keys were left out.
 // A bad partition, a leaf index >= TreeLeaves, more than TreeLeaves leaves
 // or maxKeys < 1 is ErrInvalid.
@@ -222,7 +231,8 @@ func (e *Engine) LeafKeys(partition int, leaves []uint32, maxKeys int) ([]KeyDig
 	found = found[:min(len(found), maxKeys)]
 	out := make([]KeyDigest, len(found))
 	for i, f := range found {
-		out[i] = KeyDigest{Key: []byte(f.key), Digest: digestString(f.key, f.s), Collectable: gc.collectable(f.item)}
+		out[i] = KeyDigest{Key: []byte(f.key), Digest: digestString(f.key, f.s),
+			Tombstone: len(f.s) > 0 && !hasLive(f.s), Collectable: gc.collectable(f.item)}
 	}
 	return out, more, nil
 }

@@ -29,10 +29,10 @@ type Store struct {
 	// Partitions bounds the partitions the Tree methods accept (0: any
 	// that is not negative). Set it before the store is shared.
 	Partitions int
-	// Now is the clock of receipt times and of the Collectable rule; nil
+	// Now is the clock of receipt times and of the Tombstone rule; nil
 	// is time.Now. Set it before the store is shared.
 	Now func() time.Time
-	// TombstoneGC is the grace of the Collectable rule; 0 is
+	// TombstoneGC is the grace of the Tombstone rule; 0 is
 	// DefaultTombstoneGC. Set it before the store is shared.
 	TombstoneGC time.Duration
 	incarnation string

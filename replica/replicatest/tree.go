@@ -17,7 +17,7 @@ import (
 // (replica.Tree): a hash tree per partition, kept incrementally by Update
 // once any tree method was called, with the digest and leaf definitions
 // of storage (docs: AAE note, section 2b), receipt times per key and the
-// Collectable rule.
+// Tombstone rule.
 
 var _ replica.Tree = (*Store)(nil)
 
@@ -27,9 +27,10 @@ const DefaultTombstoneGC = 240 * time.Hour
 
 // Digest hashes a key's sibling set as storage does: xxhash64 over the key,
 // then per version its dot's actor, counter (8 bytes little-endian) and
-// tombstone byte. Contexts are not hashed. 0 for an empty set.
+// tombstone byte. Contexts are not hashed. 0 for an empty set and for a
+// set of tombstones alone.
 func Digest(key []byte, s vclock.Siblings) uint64 {
-	if len(s) == 0 {
+	if tombstoneOnly(s) || len(s) == 0 {
 		return 0
 	}
 	d := xxhash.New()
@@ -168,7 +169,7 @@ func (t *tree) leavesOf(p int) *[replica.TreeLeaves]uint64 {
 }
 
 // LeafKeys returns partition's keys in leaves, sorted, with digests and
-// Collectable flags: at most maxKeys, more telling that some were left
+// Tombstone flags: at most maxKeys, more telling that some were left
 // out.
 func (s *Store) LeafKeys(partition int, leaves []uint32, maxKeys int) ([]replica.KeyDigest, bool, error) {
 	if err := s.checkPartition(partition); err != nil {
@@ -192,29 +193,22 @@ func (s *Store) LeafKeys(partition int, leaves []uint32, maxKeys int) ([]replica
 	if len(names) > maxKeys {
 		names, more = names[:max(maxKeys, 0)], true
 	}
-	now := s.now()
-	gc := s.TombstoneGC
-	if gc == 0 {
-		gc = DefaultTombstoneGC
-	}
 	out := make([]replica.KeyDigest, len(names))
 	for i, k := range names {
 		set := s.data[k]
-		out[i] = replica.KeyDigest{Key: []byte(k), Digest: Digest([]byte(k), set),
-			Collectable: collectable(set, t.recv[k], now.Add(-gc), t.synced[partition])}
+		out[i] = replica.KeyDigest{Key: []byte(k), Digest: Digest([]byte(k), set), Tombstone: tombstoneOnly(set)}
 	}
 	return out, more, nil
 }
 
-// collectable is storage's rule: every version a tombstone, received
-// before the grace and before the partition's last full sync.
-func collectable(set vclock.Siblings, recv int64, graceEnd, synced time.Time) bool {
+// tombstoneOnly reports whether every version of set is a tombstone.
+func tombstoneOnly(set vclock.Siblings) bool {
 	for i := range set {
 		if !set[i].Tombstone {
 			return false
 		}
 	}
-	return len(set) > 0 && recv < graceEnd.UnixNano() && recv < synced.UnixNano()
+	return len(set) > 0
 }
 
 // MarkSynced keeps the latest time anti-entropy saw partition in sync, and

@@ -76,8 +76,8 @@ func TestTreeIncremental(t *testing.T) {
 	}
 }
 
-// TestLeafKeysCollectable checks sorting, the key cap and the Collectable
-// rule: tombstones only, past the grace and before the last sync.
+// TestLeafKeysCollectable checks sorting, the key cap and the Tombstone
+// flag: set for a set of tombstones alone.
 func TestLeafKeysCollectable(t *testing.T) {
 	ctx := context.Background()
 	now := time.Unix(1_800_000_000, 0)
@@ -102,11 +102,11 @@ func TestLeafKeysCollectable(t *testing.T) {
 		if err != nil || more || len(kd) != 2 || string(kd[0].Key) != "dead" || string(kd[1].Key) != "live" {
 			t.Fatalf("LeafKeys = %v, %v, %v", kd, more, err)
 		}
-		if kd[0].Collectable != wantDead || kd[1].Collectable {
-			t.Fatalf("collectable: dead %v live %v, want %v false", kd[0].Collectable, kd[1].Collectable, wantDead)
+		if kd[0].Tombstone != wantDead || kd[1].Tombstone {
+			t.Fatalf("collectable: dead %v live %v, want %v false", kd[0].Tombstone, kd[1].Tombstone, wantDead)
 		}
 	}
-	check(false) // never synced
+	check(true) // tombstones only, synced or not
 	s.MarkSynced(0, now.Add(-90*time.Minute))
 	check(true)
 	kd, more, _ := s.LeafKeys(0, all, 1)
