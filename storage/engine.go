@@ -265,7 +265,7 @@ func (e *Engine) Apply(ctx context.Context, key []byte, s vclock.Siblings) (vclo
 // fsync, so group commit batches concurrent writers of any keys.
 //
 // fn must be quick and must not call back into the Engine (the lock is the
-// partition's). If ctx ends while waiting for disk, Update returns ctx's
+// partition's), except ReserveCounter, which takes no lock. If ctx ends while waiting for disk, Update returns ctx's
 // error and the write may still become durable.
 func (e *Engine) Update(ctx context.Context, key []byte, fn func(cur vclock.Siblings) (vclock.Siblings, error)) (vclock.Siblings, error) {
 	if len(key) == 0 {
