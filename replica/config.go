@@ -143,6 +143,9 @@ type CounterReserver interface {
 	// ReserveCounter returns a counter c >= atLeast, strictly greater than
 	// every counter it returned before under the store's incarnation.
 	ReserveCounter(atLeast uint64) uint64
+	// Counter returns the highest counter reserved or seen under the
+	// store's incarnation: no genuine dot of it is higher.
+	Counter() uint64
 }
 
 // Config configures a Coordinator.

@@ -2,6 +2,7 @@ package replica_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/ringkv/ringkv/replica"
@@ -91,4 +92,30 @@ func TestReserveCounter(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestForgedCounterRefused: a context naming a dot of this node above its
+// counter was forged (genuine ones never are); the write is refused as a
+// bad request and the counter stays where it was, so other keys keep
+// minting small counters.
+func TestForgedCounterRefused(t *testing.T) {
+	ctx := context.Background()
+	st := replicatest.NewCountingStore("inc-n1")
+	co := soloCoordinator(t, st)
+	if _, err := co.Put(ctx, []byte("a"), []byte("v"), replica.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	forged := vclock.Clock{{Actor: "inc-n1", Counter: 1 << 50}}
+	_, err := co.Put(ctx, []byte("k"), []byte("x"), replica.WriteOptions{Context: forged, HasContext: true})
+	if !errors.Is(err, replica.ErrBadRequest) {
+		t.Fatalf("forged context: err = %v, want ErrBadRequest", err)
+	}
+	// A context naming what this node did mint is fine.
+	r, err := co.Put(ctx, []byte("b"), []byte("v"), replica.WriteOptions{Context: vclock.Clock{{Actor: "inc-n1", Counter: 1}}, HasContext: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := counterOf(t, r); c != 2 {
+		t.Fatalf("counter after the forged write: %d, want 2", c)
+	}
 }

@@ -150,7 +150,15 @@ func (c *Coordinator) prepare(ctx context.Context, op string, key []byte, fw *Fo
 			// write wastes no counter, and a counter reserved is used at
 			// once. Counters only grow, so a gap from an aborted write
 			// (sibling cap) costs nothing.
-			w.MinCounter = reserver.ReserveCounter(vclock.NextCounter(cur, actor, w))
+			next := vclock.NextCounter(cur, actor, w)
+			if next > reserver.Counter()+1 {
+				// A genuine context or stored set never names a dot of this
+				// node above its counter: this one was forged. Minting from
+				// it would raise the counter for every key.
+				return nil, fmt.Errorf("%w: the context or the stored versions name dot (%s, %d) of this node, which it never minted",
+					ErrBadRequest, actor, next-1)
+			}
+			w.MinCounter = reserver.ReserveCounter(next)
 		}
 		_, m := vclock.Mint(cur, actor, w)
 		return m, c.capSiblings(key, cur, m)

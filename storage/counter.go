@@ -1,5 +1,7 @@
 package storage
 
+import "github.com/ringkv/ringkv/vclock"
+
 // The minting counter. A coordinator numbering the dots it mints for every
 // key from one counter (vclock.Write.MinCounter) never mints a dot twice,
 // even for a key this node forgot (a collected tombstone, a pruned
@@ -29,8 +31,20 @@ func (e *Engine) ReserveCounter(atLeast uint64) uint64 {
 	}
 }
 
-// raiseCounter makes the counter at least c.
+// Counter returns the highest counter handed out or seen under the
+// current actor: no genuine dot of the actor is above it, so a context or
+// set that names a higher one was forged (or corrupted), and a coordinator
+// refuses to mint from it instead of raising the counter for every key.
+func (e *Engine) Counter() uint64 { return e.counter.Load() }
+
+// raiseCounter makes the counter at least c. A c beyond
+// vclock.CounterLimit is ignored: no write ever reserved it (that would
+// take 2^53 writes), so it comes from a forged or damaged set, and taking
+// it would push every later dot past what peers accept.
 func (e *Engine) raiseCounter(c uint64) {
+	if c > vclock.CounterLimit {
+		return
+	}
 	for { // each failed CAS means another caller made progress
 		cur := e.counter.Load()
 		if c <= cur || e.counter.CompareAndSwap(cur, c) {

@@ -174,3 +174,33 @@ func TestCounterAcrossRestarts(t *testing.T) {
 		t.Fatalf("ReserveCounter after recovering (actor,77) = %d, want 78", c)
 	}
 }
+
+// TestForgedCounterIgnored: a set from a peer naming this engine's actor
+// far beyond vclock.CounterLimit does not raise the counter, neither when
+// Collect forgets it nor at recovery, so a clean close writes an ACTOR file
+// the next Open accepts.
+func TestForgedCounterIgnored(t *testing.T) {
+	clk := newFakeClock()
+	dir := t.TempDir()
+	e := gcEngine(t, dir, clk)
+	forged := vclock.Siblings{{Dot: vclock.Dot{Actor: e.Incarnation(), Counter: 1 << 62}, Tombstone: true}}
+	applyT(t, e, "k", forged)
+	before := e.Counter()
+	clk.Advance(48 * time.Hour)
+	e.MarkSynced(0, clk.Now())
+	if st := collectT(t, e); st.Dropped != 1 {
+		t.Fatalf("collect: %+v, want the forged tombstone dropped", st)
+	}
+	if got := e.Counter(); got != before {
+		t.Fatalf("counter raised from %d to %d by a forged set", before, got)
+	}
+	applyT(t, e, "j", forged)
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e = gcEngine(t, dir, clk)
+	defer e.Close()
+	if got := e.Counter(); got > vclock.CounterLimit {
+		t.Fatalf("counter %d after recovering a forged set", got)
+	}
+}

@@ -79,16 +79,14 @@ func (e *Engine) recover() error {
 
 // install puts a recovered entry in the index and raises the minting
 // counter to the actor's counters in it (a set later replaced counts too:
-// its dots may survive on other replicas).
+// its dots may survive on other replicas), up to vclock.CounterLimit.
 func (e *Engine) install(key []byte, s vclock.Siblings, recv int64) error {
 	sh, err := e.shardOf(key)
 	if err != nil {
 		return err
 	}
 	sh.set(string(key), s, recv)
-	if c := s.MaxCounter(e.actor); c > e.counter.Load() {
-		e.counter.Store(c) // open is single-threaded
-	}
+	e.raiseCounter(s.MaxCounter(e.actor))
 	return nil
 }
 

@@ -282,6 +282,13 @@ func (c *CountingStore) ReserveCounter(atLeast uint64) uint64 {
 	return c.last
 }
 
+// Counter returns the highest counter reserved.
+func (c *CountingStore) Counter() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last
+}
+
 // Reserved is how many counters were reserved.
 func (c *CountingStore) Reserved() int {
 	c.mu.Lock()
