@@ -100,10 +100,13 @@ func (n *Node) newAntiEntropy(logger *slog.Logger) error {
 }
 
 // collect drops the tombstones and prunes the contexts of partition that
-// its sync made safe to forget. It runs on the anti-entropy goroutine,
-// which stops before the engine closes.
-func (n *Node) collect(partition int) {
-	st, err := n.engine.Collect(context.Background(), partition)
+// its sync made safe to forget. It runs on the anti-entropy goroutine under
+// its ctx, which ends before the engine closes.
+func (n *Node) collect(ctx context.Context, partition int) {
+	st, err := n.engine.Collect(ctx, partition)
+	if ctx.Err() != nil {
+		return
+	}
 	if err != nil {
 		n.log.Warn("tombstone collection failed", "partition", partition, "err", err)
 		return
@@ -122,7 +125,7 @@ func (n *Node) registerAAEMetrics() {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return f(ae.Stats()) })
 	}
 	n.metrics.reg.MustRegister(
-		counter(metricAAEExchanges, "Anti-entropy exchanges with another replica of a partition that completed.", func(s replica.AEStats) float64 { return float64(s.Exchanges) }),
+		counter(metricAAEExchanges, "Anti-entropy exchanges with another replica of a partition, failed ones included.", func(s replica.AEStats) float64 { return float64(s.Exchanges) }),
 		counter(metricAAEFailures, "Anti-entropy exchanges that failed (retried next pass).", func(s replica.AEStats) float64 { return float64(s.ExchangeFailures) }),
 		counter(metricAAEKeys, "Keys anti-entropy repaired, here or on a peer.", func(s replica.AEStats) float64 { return float64(s.KeysRepaired) }),
 		counter(metricAAEBytes, "Bytes of sibling sets anti-entropy repaired.", func(s replica.AEStats) float64 { return float64(s.BytesRepaired) }),

@@ -95,8 +95,8 @@ type NodeStats struct {
 
 // AAEJSON is a node's anti-entropy totals (GET /v1/stats).
 type AAEJSON struct {
-	// Exchanges and ExchangeFailures count exchanges with another replica
-	// of a partition that completed or failed.
+	// Exchanges counts exchanges with another replica of a partition,
+	// failed ones included; ExchangeFailures those that failed.
 	Exchanges        uint64 `json:"exchanges"`
 	ExchangeFailures uint64 `json:"exchange_failures"`
 	// KeysRepaired and BytesRepaired count the keys (and their sets'
@@ -140,10 +140,10 @@ type HintsJSON struct {
 type AAEPartitionJSON struct {
 	Partition int      `json:"partition"`
 	Replicas  []string `json:"replicas"`
-	// LastFull is when every exchange of the partition last completed in
-	// one pass; LastExchange when the last one ended; Synced the time
-	// before which everything this node received is known to be on every
-	// replica. RFC 3339, "" for never.
+	// LastFull is when the last round in which every exchange of the
+	// partition completed began; LastExchange when the last exchange
+	// began; Synced the time before which everything this node received
+	// is known to be on every replica. RFC 3339, "" for never.
 	LastFull     string `json:"last_full"`
 	LastExchange string `json:"last_exchange"`
 	Synced       string `json:"synced"`

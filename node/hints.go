@@ -41,9 +41,11 @@ func (n *Node) openHints(logger *slog.Logger) error {
 	hcfg.FsyncInterval = n.cfg.Storage.FsyncInterval
 	// A hint older than the tombstone grace is dropped: delivered after the
 	// tombstone that superseded it was collected, it would bring the value
-	// back. So no hint is taken for a target down longer than that.
-	hcfg.Window = min(n.cfg.Hints.Window, n.cfg.Storage.TombstoneGC)
-	hcfg.Grace = n.cfg.Storage.TombstoneGC
+	// back. The hint's age is counted by this node's clock and the grace
+	// by the replicas', so a tenth of the grace is kept as margin for
+	// skew between them. No hint is taken for a target down longer.
+	hcfg.Grace = n.cfg.Storage.TombstoneGC - n.cfg.Storage.TombstoneGC/10
+	hcfg.Window = min(n.cfg.Hints.Window, hcfg.Grace)
 	hcfg.MaxBytesPerTarget = n.cfg.Hints.MaxBytesPerTarget
 	hcfg.DeliveryRate = n.cfg.Hints.DeliveryRate
 	hcfg.RetryInterval = n.cfg.Hints.RetryInterval

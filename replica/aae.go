@@ -66,7 +66,7 @@ type AEConfig struct {
 	// advanced the partition's sync time, on the goroutine of the exchange
 	// that completed the round (node runs storage's Collect there). No
 	// other exchange of the partition runs meanwhile.
-	OnSynced func(partition int)
+	OnSynced func(ctx context.Context, partition int)
 }
 
 // DefaultAEConfig returns an AEConfig with every default set; the caller
@@ -260,7 +260,7 @@ func (a *AntiEntropy) runPartition(ctx context.Context, p int) bool {
 	start := a.cfg.Now()
 	if len(peers) == 0 {
 		// The only replica is in sync with itself.
-		a.settle(p, nil, start)
+		a.settle(ctx, p, nil, start)
 		a.mu.Lock()
 		a.state(p).lastFull = start
 		a.mu.Unlock()
@@ -298,8 +298,10 @@ func (a *AntiEntropy) runPartition(ctx context.Context, p int) bool {
 }
 
 // mine returns, ascending, the partitions this node replicates now.
-func (a *AntiEntropy) mine() []int {
-	pl := a.cfg.Placement()
+func (a *AntiEntropy) mine() []int { return a.mineOf(a.cfg.Placement()) }
+
+// mineOf returns, ascending, the partitions this node replicates in pl.
+func (a *AntiEntropy) mineOf(pl Placement) []int {
 	if pl == nil {
 		return nil
 	}
@@ -324,7 +326,7 @@ func (a *AntiEntropy) state(p int) *aePart {
 
 // record books an exchange's outcome, then settles the partition's sync
 // round. Called with the partition's busy token held.
-func (a *AntiEntropy) record(p int, peer string, start time.Time, res ExchangeResult, err error) {
+func (a *AntiEntropy) record(ctx context.Context, p int, peer string, start time.Time, res ExchangeResult, err error) {
 	a.exchanges.Add(1)
 	a.keysRepaired.Add(uint64(res.KeysRepaired))
 	a.bytesRepaired.Add(uint64(res.Bytes))
@@ -355,7 +357,7 @@ func (a *AntiEntropy) record(p int, peer string, start time.Time, res ExchangeRe
 	}
 	if err == nil {
 		if pl := a.cfg.Placement(); pl != nil {
-			a.settle(p, others(pl.Replicas(p), a.cfg.Self), time.Time{})
+			a.settle(ctx, p, others(pl.Replicas(p), a.cfg.Self), time.Time{})
 		}
 	}
 }
@@ -364,7 +366,7 @@ func (a *AntiEntropy) record(p int, peer string, start time.Time, res ExchangeRe
 // exchange with this node, with the earliest of those exchanges' starts
 // (alone when there are no peers: at), when that advances the
 // partition's sync time; then OnSynced.
-func (a *AntiEntropy) settle(p int, peers []string, at time.Time) {
+func (a *AntiEntropy) settle(ctx context.Context, p int, peers []string, at time.Time) {
 	a.mu.Lock()
 	st := a.state(p)
 	for i, peer := range peers {
@@ -385,7 +387,7 @@ func (a *AntiEntropy) settle(p int, peers []string, at time.Time) {
 	a.mu.Unlock()
 	a.cfg.Tree.MarkSynced(p, at)
 	if a.cfg.OnSynced != nil {
-		a.cfg.OnSynced(p)
+		a.cfg.OnSynced(ctx, p)
 	}
 }
 
@@ -470,8 +472,8 @@ type PartitionAAE struct {
 // Status returns, ascending, the state of every partition this node
 // replicates now.
 func (a *AntiEntropy) Status() []PartitionAAE {
-	pl := a.cfg.Placement()
-	parts := a.mine()
+	pl := a.cfg.Placement() // one snapshot: it may change between two calls
+	parts := a.mineOf(pl)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	out := make([]PartitionAAE, 0, len(parts))

@@ -70,7 +70,7 @@ func (a *AntiEntropy) Exchange(ctx context.Context, partition int, peer string) 
 	if err != nil {
 		err = fmt.Errorf("replica: exchange of partition %d with %s: %w", partition, peer, err)
 	}
-	a.record(partition, peer, start, x.res, err)
+	a.record(ctx, partition, peer, start, x.res, err)
 	return x.res, err
 }
 

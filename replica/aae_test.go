@@ -195,7 +195,7 @@ func testAAEPeerDown(t *testing.T) {
 	c := newAECluster(t, 3, 3, func(cfg *replica.AEConfig) {
 		cfg.Interval = 640 * time.Millisecond
 		if cfg.Self == "n1" {
-			cfg.OnSynced = func(p int) {
+			cfg.OnSynced = func(_ context.Context, p int) {
 				mu.Lock()
 				synced[p]++
 				mu.Unlock()

@@ -102,7 +102,8 @@ type KeyDigest struct {
 	// Key is the key; never empty.
 	Key []byte
 	// Digest hashes the key and the dots of its sibling set (not their
-	// contexts): equal digests mean equal sets.
+	// contexts): equal digests mean equal sets, except that every set
+	// of tombstones alone has digest 0.
 	Digest uint64
 	// Tombstone is set when every version of the set is a tombstone. A
 	// key one replica lacks while the other holds only tombstones for it

@@ -381,14 +381,31 @@ func refuses(self string, reps, pending []string, own, sent uint64) bool {
 // repairs returns the nodes, among those that answered a read, whose set
 // differs from final (they answered with less), in the order given.
 // Because Merge is a canonical join, a replica holding everything in final
-// holds exactly final.
+// holds the same versions. Sets are compared by dots and tombstone flags,
+// as anti-entropy's digest does: a replica that pruned a version's context
+// and one that did not yet hold the same write, and repairing one from the
+// other would change nothing but cost a write on every read.
 func repairs(order []string, replies map[string]vclock.Siblings, final vclock.Siblings) []string {
 	var out []string
 	for _, n := range order {
 		s, ok := replies[n]
-		if ok && !s.Equal(final) {
+		if ok && !sameVersions(s, final) {
 			out = append(out, n)
 		}
 	}
 	return out
+}
+
+// sameVersions reports whether a and b hold the same dots with the same
+// tombstone flags, in order (sets are sorted by dot).
+func sameVersions(a, b vclock.Siblings) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Dot != b[i].Dot || a[i].Tombstone != b[i].Tombstone {
+			return false
+		}
+	}
+	return true
 }

@@ -90,8 +90,15 @@ func (c *Coordinator) replicate(ctx context.Context, tg target, key []byte, set 
 // gets the write once it is back. It never counts toward W: the returned
 // error is the replica's cause, with what became of the hint.
 func (c *Coordinator) keepHint(ctx context.Context, target string, key []byte, set vclock.Siblings, cause error) error {
-	if c.cfg.Hints == nil || ctx.Err() != nil {
+	if c.cfg.Hints == nil {
 		return cause
+	}
+	if ctx.Err() != nil {
+		// The replica held the send until the request's deadline: the copy
+		// still needs keeping, and keeping it is a local write.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), c.cfg.Timeout)
+		defer cancel()
 	}
 	if err := c.cfg.Hints.StoreHint(ctx, target, key, set); err != nil {
 		c.log.Debug("keeping hint failed", "target", target, "err", err)

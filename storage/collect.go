@@ -20,16 +20,15 @@ import (
 // and more than Config.TombstoneGC ago. The tombstones' own wall times are
 // not used: they come from other nodes' clocks.
 //
-// Sync alone lets Collect prune contexts: once every replica holds a set,
-// context entries naming actors with no version in it decide nothing
-// (vclock.PruneContexts), except against a version that arrives late (a
-// hint still queued somewhere). Against a live version, such a late copy
-// of what it overwrote comes back as a sibling beside it: spurious, and
-// resolved by the next write with a read's context, but nothing is lost
-// (the trade Riak's vclock pruning makes). Against a tombstone it would be
-// a deleted value back, so a set holding a tombstone is pruned only once
-// the grace has passed too, as dropping waits for it (hints expire after
-// the grace).
+// The same rule lets Collect prune contexts: once every replica holds a
+// set, context entries naming actors with no version in it decide nothing
+// (vclock.PruneContexts), except against a version that arrives late: a
+// hint still queued somewhere for a replica. Pruning before the grace
+// would let such a hint bring back a value the set's version deleted or
+// overwrote, also when the tombstone itself is long gone (a key deleted and
+// written again: the new version's context is then the only thing that
+// still covers the deleted value). So pruning waits for the grace as
+// dropping does (hints expire before it).
 
 // collectBatch is how many keys Collect rewrites before it waits for their
 // WAL records and checks its context.
@@ -115,7 +114,7 @@ func (e *Engine) Collect(ctx context.Context, partition int) (CollectStats, erro
 	if gc.synced == 0 {
 		return st, nil
 	}
-	cands := sh.receivedBefore(gc.synced)
+	cands := sh.receivedBefore(min(gc.synced, gc.cutoff))
 	pending := make([]Pending, 0, collectBatch)
 	for len(cands) > 0 {
 		if err := ctx.Err(); err != nil {
@@ -128,9 +127,6 @@ func (e *Engine) Collect(ctx context.Context, partition int) (CollectStats, erro
 			drop := gc.collectable(c.item)
 			var next vclock.Siblings
 			if !drop {
-				if hasTombstone(c.s) && !gc.settled(c.item) {
-					continue
-				}
 				next = vclock.PruneContexts(c.s)
 				if sameSet(next, c.s) {
 					continue
@@ -167,16 +163,6 @@ func (e *Engine) Collect(ctx context.Context, partition int) (CollectStats, erro
 		e.logger.Info("tombstones collected", "partition", partition, "dropped", st.Dropped, "pruned", st.Pruned)
 	}
 	return st, nil
-}
-
-// hasTombstone reports whether some version of s is a tombstone.
-func hasTombstone(s vclock.Siblings) bool {
-	for i := range s {
-		if s[i].Tombstone {
-			return true
-		}
-	}
-	return false
 }
 
 // hasLive reports whether some version of s is not a tombstone.
