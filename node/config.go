@@ -154,7 +154,9 @@ type TransferConfig struct {
 type AAEConfig struct {
 	// Interval is how long one pass over this node's partitions takes: each
 	// partition is compared with each of its other replicas once per
-	// interval. 0 turns anti-entropy off. Default 30s.
+	// interval. 0 turns anti-entropy off. Default 2m: with 2,039 partitions
+	// and three replicas each that is about 34 exchanges a second per node,
+	// about 1% of a core when everything is in sync.
 	Interval time.Duration `mapstructure:"interval"`
 	// RateMB caps the bytes of sibling sets anti-entropy repairs per
 	// second, in MB/s (10^6 bytes). Default 8.
@@ -197,7 +199,7 @@ func DefaultConfig() Config {
 		},
 		Limits:   LimitsConfig{MaxKeyBytes: 1024, MaxValueBytes: 1 << 20, MaxSiblings: replica.DefaultConfig().MaxSiblings},
 		Transfer: TransferConfig{RateMB: 32, MaxInFlight: 4},
-		AAE:      AAEConfig{Interval: 30 * time.Second, RateMB: 8},
+		AAE:      AAEConfig{Interval: 2 * time.Minute, RateMB: 8},
 		Log:      LogConfig{Level: "info", Format: "text"},
 	}
 }

@@ -77,7 +77,7 @@ owner first) and the fallbacks that take hints when replicas are down.
 partitions and roughly how many bytes would move if that node joined or left:
 the capacity-planning view. Nothing changes in the cluster.
 
---aae prints the anti-entropy state of the node asked (--addr), one row per
+--aae prints the anti-entropy state of the node asked (--node), one row per
 partition it replicates: its replicas, when every exchange with them last
 completed in one pass, the keys repaired since the node started, and whether
 the replicas' hash trees matched at the last exchanges.`,
@@ -169,7 +169,10 @@ func (a *app) printAAE(parts []node.AAEPartitionJSON) error {
 			last = "never"
 		}
 		sync := "yes"
-		if !p.InSync {
+		switch {
+		case p.LastExchange == "":
+			sync = "not compared yet"
+		case !p.InSync:
 			sync = "no"
 			if p.LastError != "" {
 				sync = "no (" + truncate(p.LastError, 60) + ")"
