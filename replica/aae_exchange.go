@@ -122,16 +122,16 @@ func (x *exchange) compare(ctx context.Context, level int, nodes []uint32) ([]ui
 	if err != nil {
 		return nil, fmt.Errorf("local tree level %d: %w", level, err)
 	}
-	resp, err := x.call(ctx, Request{Kind: KindTree, Partition: int32(x.part), Level: int32(level), Nodes: nodes})
+	resp, err := x.call(ctx, Request{Kind: KindTree, Partition: int32(x.part), AEQuery: &AEQuery{Level: int32(level), Nodes: nodes}})
 	if err != nil {
 		return nil, err
 	}
-	if len(resp.Hashes) != len(local) {
-		return nil, fmt.Errorf("%w: %s answered %d hashes at level %d, want %d", ErrProtocol, x.peer, len(resp.Hashes), level, len(local))
+	if len(resp.ae().Hashes) != len(local) {
+		return nil, fmt.Errorf("%w: %s answered %d hashes at level %d, want %d", ErrProtocol, x.peer, len(resp.ae().Hashes), level, len(local))
 	}
 	var diff []uint32
 	for i, h := range local {
-		if resp.Hashes[i] != h {
+		if resp.ae().Hashes[i] != h {
 			n := uint32(i)
 			if len(nodes) > 0 {
 				n = nodes[i]
@@ -217,11 +217,11 @@ func (x *exchange) leafPages(ctx context.Context, leaf uint32) error {
 // when nil) and checks the list.
 func (x *exchange) remoteKeys(ctx context.Context, leaves []uint32, after []byte) ([]KeyDigest, bool, error) {
 	max := x.a.cfg.MaxKeysPerCall
-	resp, err := x.call(ctx, Request{Kind: KindKeys, Partition: int32(x.part), Nodes: leaves, After: after, Limit: int32(max)})
+	resp, err := x.call(ctx, Request{Kind: KindKeys, Partition: int32(x.part), AEQuery: &AEQuery{Nodes: leaves}, After: after, Limit: int32(max)})
 	if err != nil {
 		return nil, false, err
 	}
-	kd := resp.Digests
+	kd := resp.ae().Digests
 	if len(kd) > max || (resp.More && len(kd) == 0) {
 		return nil, false, fmt.Errorf("%w: %s listed %d keys (more: %v), asked for %d", ErrProtocol, x.peer, len(kd), resp.More, max)
 	}
@@ -325,7 +325,7 @@ func (x *exchange) fetch(ctx context.Context, keys [][]byte) (int, error) {
 	if err := x.stillReplica(); err != nil {
 		return 0, err
 	}
-	resp, err := x.call(ctx, Request{Kind: KindFetch, Partition: int32(x.part), Keys: keys, Epoch: x.epoch})
+	resp, err := x.call(ctx, Request{Kind: KindFetch, Partition: int32(x.part), AEQuery: &AEQuery{Keys: keys}, Epoch: x.epoch})
 	if err != nil {
 		return 0, err
 	}

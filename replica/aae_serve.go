@@ -66,17 +66,17 @@ func (c *Coordinator) handleTree(req Request) (Response, error) {
 	if _, err := c.checkAAEPartition(req.Partition); err != nil {
 		return Response{}, err
 	}
-	if req.Level < 0 || req.Level >= TreeLevels {
-		return Response{}, fmt.Errorf("%w: tree level %d", ErrBadRequest, req.Level)
+	if req.ae().Level < 0 || req.ae().Level >= TreeLevels {
+		return Response{}, fmt.Errorf("%w: tree level %d", ErrBadRequest, req.ae().Level)
 	}
-	if err := checkTreeNodes(req.Nodes, levelWidth(int(req.Level))); err != nil {
+	if err := checkTreeNodes(req.ae().Nodes, levelWidth(int(req.ae().Level))); err != nil {
 		return Response{}, err
 	}
-	h, err := c.cfg.Tree.TreeHashes(int(req.Partition), int(req.Level), req.Nodes)
+	h, err := c.cfg.Tree.TreeHashes(int(req.Partition), int(req.ae().Level), req.ae().Nodes)
 	if err != nil {
 		return Response{}, fmt.Errorf("tree of partition %d: %w", req.Partition, err)
 	}
-	return Response{Hashes: h}, nil
+	return Response{AEAnswer: &AEAnswer{Hashes: h}}, nil
 }
 
 // handleKeys serves KindKeys. The answer is cut to TransferBatchBytes of
@@ -86,16 +86,16 @@ func (c *Coordinator) handleKeys(req Request) (Response, error) {
 	if _, err := c.checkAAEPartition(req.Partition); err != nil {
 		return Response{}, err
 	}
-	if len(req.Nodes) == 0 {
+	if len(req.ae().Nodes) == 0 {
 		return Response{}, fmt.Errorf("%w: keys call names no leaf", ErrBadRequest)
 	}
-	if err := checkTreeNodes(req.Nodes, TreeLeaves); err != nil {
+	if err := checkTreeNodes(req.ae().Nodes, TreeLeaves); err != nil {
 		return Response{}, err
 	}
-	if len(req.After) > 0 && len(req.Nodes) != 1 {
+	if len(req.After) > 0 && len(req.ae().Nodes) != 1 {
 		// A page after a cursor rereads the group from its first key
 		// (leafKeysAfter): one leaf at a time bounds that work.
-		return Response{}, fmt.Errorf("%w: keys call with a cursor names %d leaves, want 1", ErrBadRequest, len(req.Nodes))
+		return Response{}, fmt.Errorf("%w: keys call with a cursor names %d leaves, want 1", ErrBadRequest, len(req.ae().Nodes))
 	}
 	limit := int(req.Limit)
 	switch {
@@ -104,7 +104,7 @@ func (c *Coordinator) handleKeys(req Request) (Response, error) {
 	case limit < 0 || limit > MaxDigests:
 		return Response{}, fmt.Errorf("%w: keys limit %d, want 1..%d", ErrBadRequest, limit, MaxDigests)
 	}
-	kd, more, err := leafKeysAfter(c.cfg.Tree, int(req.Partition), req.Nodes, req.After, limit)
+	kd, more, err := leafKeysAfter(c.cfg.Tree, int(req.Partition), req.ae().Nodes, req.After, limit)
 	if err != nil {
 		return Response{}, err
 	}
@@ -116,7 +116,7 @@ func (c *Coordinator) handleKeys(req Request) (Response, error) {
 			break
 		}
 	}
-	return Response{Digests: kd, More: more}, nil
+	return Response{AEAnswer: &AEAnswer{Digests: kd}, More: more}, nil
 }
 
 // maxLeafScan bounds the keys of a leaf group read to serve a page after
@@ -163,7 +163,7 @@ func (c *Coordinator) handleFetch(req Request) (Response, error) {
 	if err != nil {
 		return Response{}, err
 	}
-	for i, k := range req.Keys {
+	for i, k := range req.ae().Keys {
 		if c.cfg.MaxKeyBytes > 0 && len(k) > c.cfg.MaxKeyBytes {
 			return Response{}, fmt.Errorf("%w: key %d is %d bytes, more than %d", ErrBadRequest, i, len(k), c.cfg.MaxKeyBytes)
 		}
@@ -173,14 +173,14 @@ func (c *Coordinator) handleFetch(req Request) (Response, error) {
 	}
 	var resp Response
 	var size int64
-	for i, k := range req.Keys {
+	for i, k := range req.ae().Keys {
 		s := c.cfg.Store.Get(k)
 		if len(s) == 0 {
 			continue
 		}
 		resp.Batch = append(resp.Batch, Entry{Key: k, Siblings: s})
 		size += int64(len(k) + s.Size())
-		if size >= c.cfg.TransferBatchBytes && i < len(req.Keys)-1 {
+		if size >= c.cfg.TransferBatchBytes && i < len(req.ae().Keys)-1 {
 			resp.More = true
 			break
 		}

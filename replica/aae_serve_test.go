@@ -40,27 +40,27 @@ func TestAAEServeRefusesHostile(t *testing.T) {
 		want error // nil: accepted
 	}{
 		{"tree root", replica.Request{Kind: replica.KindTree, Partition: mine}, nil},
-		{"tree leaves", replica.Request{Kind: replica.KindTree, Partition: mine, Level: 2, Nodes: []uint32{0, 255}}, nil},
-		{"tree level 3", replica.Request{Kind: replica.KindTree, Partition: mine, Level: 3}, replica.ErrBadRequest},
-		{"tree level -1", replica.Request{Kind: replica.KindTree, Partition: mine, Level: -1}, replica.ErrBadRequest},
-		{"tree node 16 at level 1", replica.Request{Kind: replica.KindTree, Partition: mine, Level: 1, Nodes: []uint32{16}}, replica.ErrBadRequest},
-		{"tree 17 nodes at level 1", replica.Request{Kind: replica.KindTree, Partition: mine, Level: 1, Nodes: many(17)}, replica.ErrBadRequest},
-		{"tree node twice", replica.Request{Kind: replica.KindTree, Partition: mine, Level: 2, Nodes: []uint32{3, 3}}, replica.ErrBadRequest},
-		{"tree node 1 at level 0", replica.Request{Kind: replica.KindTree, Partition: mine, Nodes: []uint32{1}}, replica.ErrBadRequest},
+		{"tree leaves", replica.Request{Kind: replica.KindTree, Partition: mine, AEQuery: &replica.AEQuery{Level: 2, Nodes: []uint32{0, 255}}}, nil},
+		{"tree level 3", replica.Request{Kind: replica.KindTree, Partition: mine, AEQuery: &replica.AEQuery{Level: 3}}, replica.ErrBadRequest},
+		{"tree level -1", replica.Request{Kind: replica.KindTree, Partition: mine, AEQuery: &replica.AEQuery{Level: -1}}, replica.ErrBadRequest},
+		{"tree node 16 at level 1", replica.Request{Kind: replica.KindTree, Partition: mine, AEQuery: &replica.AEQuery{Level: 1, Nodes: []uint32{16}}}, replica.ErrBadRequest},
+		{"tree 17 nodes at level 1", replica.Request{Kind: replica.KindTree, Partition: mine, AEQuery: &replica.AEQuery{Level: 1, Nodes: many(17)}}, replica.ErrBadRequest},
+		{"tree node twice", replica.Request{Kind: replica.KindTree, Partition: mine, AEQuery: &replica.AEQuery{Level: 2, Nodes: []uint32{3, 3}}}, replica.ErrBadRequest},
+		{"tree node 1 at level 0", replica.Request{Kind: replica.KindTree, Partition: mine, AEQuery: &replica.AEQuery{Nodes: []uint32{1}}}, replica.ErrBadRequest},
 		{"tree partition -1", replica.Request{Kind: replica.KindTree, Partition: -1}, replica.ErrBadRequest},
 		{"tree partition past the ring", replica.Request{Kind: replica.KindTree, Partition: aeParts}, replica.ErrBadRequest},
 		{"tree of a partition not here", replica.Request{Kind: replica.KindTree, Partition: notMine}, replica.ErrNotReplica},
-		{"keys", replica.Request{Kind: replica.KindKeys, Partition: mine, Nodes: many(256), Limit: replica.MaxDigests}, nil},
+		{"keys", replica.Request{Kind: replica.KindKeys, Partition: mine, Limit: replica.MaxDigests, AEQuery: &replica.AEQuery{Nodes: many(256)}}, nil},
 		{"keys without leaves", replica.Request{Kind: replica.KindKeys, Partition: mine}, replica.ErrBadRequest},
-		{"keys leaf 256", replica.Request{Kind: replica.KindKeys, Partition: mine, Nodes: []uint32{256}}, replica.ErrBadRequest},
-		{"keys limit -1", replica.Request{Kind: replica.KindKeys, Partition: mine, Nodes: []uint32{1}, Limit: -1}, replica.ErrBadRequest},
-		{"keys limit too high", replica.Request{Kind: replica.KindKeys, Partition: mine, Nodes: []uint32{1}, Limit: replica.MaxDigests + 1}, replica.ErrBadRequest},
-		{"keys cursor over two leaves", replica.Request{Kind: replica.KindKeys, Partition: mine, Nodes: []uint32{1, 2}, After: []byte("k")}, replica.ErrBadRequest},
-		{"keys of a partition not here", replica.Request{Kind: replica.KindKeys, Partition: notMine, Nodes: []uint32{1}}, replica.ErrNotReplica},
-		{"fetch", replica.Request{Kind: replica.KindFetch, Partition: mine, Keys: [][]byte{ok}}, nil},
-		{"fetch key of another partition", replica.Request{Kind: replica.KindFetch, Partition: mine, Keys: [][]byte{ok, otherKey}}, replica.ErrBadRequest},
-		{"fetch key too long", replica.Request{Kind: replica.KindFetch, Partition: mine, Keys: [][]byte{long}}, replica.ErrBadRequest},
-		{"fetch partition past the ring", replica.Request{Kind: replica.KindFetch, Partition: aeParts + 7, Keys: [][]byte{ok}}, replica.ErrBadRequest},
+		{"keys leaf 256", replica.Request{Kind: replica.KindKeys, Partition: mine, AEQuery: &replica.AEQuery{Nodes: []uint32{256}}}, replica.ErrBadRequest},
+		{"keys limit -1", replica.Request{Kind: replica.KindKeys, Partition: mine, Limit: -1, AEQuery: &replica.AEQuery{Nodes: []uint32{1}}}, replica.ErrBadRequest},
+		{"keys limit too high", replica.Request{Kind: replica.KindKeys, Partition: mine, Limit: replica.MaxDigests + 1, AEQuery: &replica.AEQuery{Nodes: []uint32{1}}}, replica.ErrBadRequest},
+		{"keys cursor over two leaves", replica.Request{Kind: replica.KindKeys, Partition: mine, After: []byte("k"), AEQuery: &replica.AEQuery{Nodes: []uint32{1, 2}}}, replica.ErrBadRequest},
+		{"keys of a partition not here", replica.Request{Kind: replica.KindKeys, Partition: notMine, AEQuery: &replica.AEQuery{Nodes: []uint32{1}}}, replica.ErrNotReplica},
+		{"fetch", replica.Request{Kind: replica.KindFetch, Partition: mine, AEQuery: &replica.AEQuery{Keys: [][]byte{ok}}}, nil},
+		{"fetch key of another partition", replica.Request{Kind: replica.KindFetch, Partition: mine, AEQuery: &replica.AEQuery{Keys: [][]byte{ok, otherKey}}}, replica.ErrBadRequest},
+		{"fetch key too long", replica.Request{Kind: replica.KindFetch, Partition: mine, AEQuery: &replica.AEQuery{Keys: [][]byte{long}}}, replica.ErrBadRequest},
+		{"fetch partition past the ring", replica.Request{Kind: replica.KindFetch, Partition: aeParts + 7, AEQuery: &replica.AEQuery{Keys: [][]byte{ok}}}, replica.ErrBadRequest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, direct := c.nodes["n1"].Handle(t.Context(), "n2", tc.req)
@@ -79,7 +79,7 @@ func TestAAEServeRefusesHostile(t *testing.T) {
 func TestAAEServeWithoutTree(t *testing.T) {
 	c := newCluster(t, 2, 2)
 	for _, k := range []replica.Kind{replica.KindTree, replica.KindKeys, replica.KindFetch} {
-		_, err := c.net.Transport("n2").Call(t.Context(), "n1", replica.Request{Kind: k, Nodes: []uint32{1}, Keys: [][]byte{[]byte("k")}})
+		_, err := c.net.Transport("n2").Call(t.Context(), "n1", replica.Request{Kind: k, AEQuery: &replica.AEQuery{Nodes: []uint32{1}, Keys: [][]byte{[]byte("k")}}})
 		if !errors.Is(err, replica.ErrNoTree) || !strings.Contains(err.Error(), "no tree") {
 			t.Errorf("%v without a tree: %v", k, err)
 		}
@@ -106,7 +106,7 @@ func TestAAEFetchCutShort(t *testing.T) {
 	for _, k := range keys[1:] {
 		c.apply(t, "n1", k, set("inc-n1", strings.Repeat("v", 60)))
 	}
-	resp, err := co.Handle(t.Context(), "n2", replica.Request{Kind: replica.KindFetch, Partition: 3, Keys: keys})
+	resp, err := co.Handle(t.Context(), "n2", replica.Request{Kind: replica.KindFetch, Partition: 3, AEQuery: &replica.AEQuery{Keys: keys}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,10 +26,10 @@ func sampleRequests() []Request {
 		{Kind: KindStore, Key: []byte("k"), Siblings: set, HintFor: "n3"},
 		{Kind: KindForward, Key: []byte("k"), Write: &ForwardWrite{Value: []byte("x"), Context: set.Context(), HasContext: true, W: QuorumAll}},
 		{Kind: Kind(200), Key: []byte("future")},
-		{Kind: KindTree, Partition: 3, Level: 1},
-		{Kind: KindTree, Partition: 3, Level: 2, Nodes: []uint32{0, 17, 255}},
-		{Kind: KindKeys, Partition: 3, Nodes: []uint32{4, 200}, Limit: 1024},
-		{Kind: KindFetch, Partition: 3, Keys: [][]byte{[]byte("a"), []byte("b")}},
+		{Kind: KindTree, Partition: 3, AEQuery: &AEQuery{Level: 1}},
+		{Kind: KindTree, Partition: 3, AEQuery: &AEQuery{Level: 2, Nodes: []uint32{0, 17, 255}}},
+		{Kind: KindKeys, Partition: 3, AEQuery: &AEQuery{Nodes: []uint32{4, 200}}, Limit: 1024},
+		{Kind: KindFetch, Partition: 3, AEQuery: &AEQuery{Keys: [][]byte{[]byte("a"), []byte("b")}}},
 		{Kind: KindHandoff, Batch: []Entry{{Key: []byte("k"), Siblings: set}}},
 	}
 }
@@ -75,8 +75,8 @@ func FuzzUnmarshalReply(f *testing.F) {
 		{Response{Siblings: s, Context: s.Context(), Replies: 2}, nil},
 		{Response{}, &QuorumError{Op: "put", Need: 2, Got: 1, Failures: map[string]error{"n2": ErrReplicaDown}}},
 		{Response{}, ErrBadQuorum},
-		{Response{Hashes: []uint64{1, 1 << 63, 0}}, nil},
-		{Response{Digests: []KeyDigest{{Key: []byte("a"), Digest: 7}, {Key: []byte("b"), Digest: 1 << 60, Tombstone: true}}, More: true}, nil},
+		{Response{AEAnswer: &AEAnswer{Hashes: []uint64{1, 1 << 63, 0}}}, nil},
+		{Response{More: true, AEAnswer: &AEAnswer{Digests: []KeyDigest{{Key: []byte("a"), Digest: 7}, {Key: []byte("b"), Digest: 1 << 60, Tombstone: true}}}}, nil},
 		{Response{Batch: []Entry{{Key: []byte("a"), Siblings: s}}, More: true}, nil},
 		{Response{}, ErrNoTree},
 	} {

@@ -124,6 +124,26 @@ type Request struct {
 	// Limit bounds the keys in a transfer batch or a KindKeys answer (0:
 	// the receiver's default).
 	Limit int32 `msgpack:"lim,omitempty"`
+	// AEQuery holds the fields of the anti-entropy calls, inlined on the
+	// wire; nil in every other request.
+	*AEQuery
+}
+
+// Entry is one key's sibling set inside a handoff batch.
+type Entry struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	// Key is the key; never empty.
+	Key []byte
+	// Siblings is the whole set to merge into Key.
+	Siblings vclock.Siblings
+}
+
+// AEQuery is the part of a Request only the anti-entropy calls use
+// (KindTree, KindKeys, KindFetch). It is embedded by pointer so that every
+// other request leaves it nil: msgpack omits the fields of a nil embedded
+// struct without looking at them, where each empty slice field of the
+// Request itself costs an allocation per encoded message.
+type AEQuery struct {
 	// Level is the tree level a KindTree call asks about: 0 the root, 1
 	// the inner nodes, 2 the leaves.
 	Level int32 `msgpack:"lvl,omitempty"`
@@ -135,13 +155,31 @@ type Request struct {
 	Keys [][]byte `msgpack:"keys,omitempty"`
 }
 
-// Entry is one key's sibling set inside a handoff batch.
-type Entry struct {
-	_msgpack struct{} `msgpack:",as_array"`
-	// Key is the key; never empty.
-	Key []byte
-	// Siblings is the whole set to merge into Key.
-	Siblings vclock.Siblings
+// AEAnswer is the part of a Response only anti-entropy answers use,
+// embedded by pointer for the reason AEQuery is.
+type AEAnswer struct {
+	// Hashes are the tree node hashes a KindTree call asked for, in its
+	// order; at most MaxTreeNodes.
+	Hashes []uint64 `msgpack:"hashes,omitempty"`
+	// Digests are the keys of a KindKeys answer, sorted by key; at most
+	// MaxDigests.
+	Digests []KeyDigest `msgpack:"digests,omitempty"`
+}
+
+// ae returns the request's anti-entropy fields, empty when it has none.
+func (r *Request) ae() AEQuery {
+	if r.AEQuery == nil {
+		return AEQuery{}
+	}
+	return *r.AEQuery
+}
+
+// ae returns the response's anti-entropy fields, empty when it has none.
+func (r *Response) ae() AEAnswer {
+	if r.AEAnswer == nil {
+		return AEAnswer{}
+	}
+	return *r.AEAnswer
 }
 
 // ForwardWrite is a client write forwarded to a coordinator: everything it
@@ -188,12 +226,9 @@ type Response struct {
 	// Done lists, ascending, the partitions of that plan's change the
 	// receiver holds a full copy of as a new replica (status).
 	Done []int32 `msgpack:"done,omitempty"`
-	// Hashes are the tree node hashes a KindTree call asked for, in its
-	// order; at most MaxTreeNodes.
-	Hashes []uint64 `msgpack:"hashes,omitempty"`
-	// Digests are the keys of a KindKeys answer, sorted by key; at most
-	// MaxDigests.
-	Digests []KeyDigest `msgpack:"digests,omitempty"`
+	// AEAnswer holds the fields of anti-entropy answers, inlined on the
+	// wire; nil in every other response.
+	*AEAnswer
 }
 
 // wireReply is the body of an answer: a Response or an error.
@@ -266,7 +301,7 @@ func UnmarshalRequest(b []byte) (Request, error) {
 			return Request{}, fmt.Errorf("%w: batch entry %d: %w", ErrBadRequest, i, err)
 		}
 	}
-	for i, k := range r.Keys {
+	for i, k := range r.ae().Keys {
 		if len(k) == 0 {
 			return Request{}, fmt.Errorf("%w: key %d: empty", ErrBadRequest, i)
 		}
@@ -319,7 +354,7 @@ func UnmarshalReply(node string, b []byte) (Response, error) {
 	if checkWireSiblings(w.Resp.Siblings) != nil || !w.Resp.Context.Valid() {
 		return Response{}, fmt.Errorf("%w: reply from %s: non-canonical sibling set or context", ErrProtocol, node)
 	}
-	for i, d := range w.Resp.Digests {
+	for i, d := range w.Resp.ae().Digests {
 		if len(d.Key) == 0 {
 			return Response{}, fmt.Errorf("%w: reply from %s: digest %d has an empty key", ErrProtocol, node, i)
 		}

@@ -39,11 +39,11 @@ func TestAAECountBounds(t *testing.T) {
 		req  Request
 		ok   bool
 	}{
-		{"256 nodes", Request{Kind: KindTree, Level: 2, Nodes: nodes(256)}, true},
-		{"257 nodes", Request{Kind: KindTree, Level: 2, Nodes: nodes(257)}, false},
-		{"1024 keys", Request{Kind: KindFetch, Keys: keys(1024)}, true},
-		{"1025 keys", Request{Kind: KindFetch, Keys: keys(1025)}, false},
-		{"empty key", Request{Kind: KindFetch, Keys: [][]byte{{'a'}, {}}}, false},
+		{"256 nodes", Request{Kind: KindTree, AEQuery: &AEQuery{Level: 2, Nodes: nodes(256)}}, true},
+		{"257 nodes", Request{Kind: KindTree, AEQuery: &AEQuery{Level: 2, Nodes: nodes(257)}}, false},
+		{"1024 keys", Request{Kind: KindFetch, AEQuery: &AEQuery{Keys: keys(1024)}}, true},
+		{"1025 keys", Request{Kind: KindFetch, AEQuery: &AEQuery{Keys: keys(1025)}}, false},
+		{"empty key", Request{Kind: KindFetch, AEQuery: &AEQuery{Keys: [][]byte{{'a'}, {}}}}, false},
 	} {
 		b, err := MarshalRequest(c.req)
 		if err != nil {
@@ -71,10 +71,10 @@ func TestAAECountBounds(t *testing.T) {
 		resp Response
 		ok   bool
 	}{
-		{"256 hashes", Response{Hashes: make([]uint64, 256)}, true},
-		{"257 hashes", Response{Hashes: make([]uint64, 257)}, false},
-		{"4097 digests", Response{Digests: make([]KeyDigest, 4097)}, false},
-		{"empty digest key", Response{Digests: []KeyDigest{{Digest: 1}}}, false},
+		{"256 hashes", Response{AEAnswer: &AEAnswer{Hashes: make([]uint64, 256)}}, true},
+		{"257 hashes", Response{AEAnswer: &AEAnswer{Hashes: make([]uint64, 257)}}, false},
+		{"4097 digests", Response{AEAnswer: &AEAnswer{Digests: make([]KeyDigest, 4097)}}, false},
+		{"empty digest key", Response{AEAnswer: &AEAnswer{Digests: []KeyDigest{{Digest: 1}}}}, false},
 	} {
 		b, err := MarshalReply(c.resp, nil)
 		if err != nil {
@@ -107,7 +107,7 @@ func TestAAECountBounds(t *testing.T) {
 // in a few megabytes is refused after allocating a small fraction of what
 // decoding it would take.
 func TestAAECountCheckedBeforeAllocating(t *testing.T) {
-	b, err := MarshalRequest(Request{Kind: KindTree, Level: 2, Nodes: make([]uint32, 1<<20)})
+	b, err := MarshalRequest(Request{Kind: KindTree, AEQuery: &AEQuery{Level: 2, Nodes: make([]uint32, 1<<20)}})
 	if err != nil {
 		t.Fatal(err)
 	}
