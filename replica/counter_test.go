@@ -94,10 +94,9 @@ func TestReserveCounter(t *testing.T) {
 	})
 }
 
-// TestForgedCounterRefused: a context naming a dot of this node above its
-// counter was forged (genuine ones never are); the write is refused as a
-// bad request and the counter stays where it was, so other keys keep
-// minting small counters.
+// TestForgedCounterRefused: a context naming a dot of this node far above
+// its counter was forged; the write is refused as a bad request and the
+// counter stays where it was, so other keys keep minting small counters.
 func TestForgedCounterRefused(t *testing.T) {
 	ctx := context.Background()
 	st := replicatest.NewCountingStore("inc-n1")
@@ -117,5 +116,15 @@ func TestForgedCounterRefused(t *testing.T) {
 	}
 	if c := counterOf(t, r); c != 2 {
 		t.Fatalf("counter after the forged write: %d, want 2", c)
+	}
+	// A dot a little above the counter (minted per key by a binary from
+	// before the counter, on a key this node no longer held) is taken, and
+	// the new dot goes above it.
+	r, err = co.Put(ctx, []byte("c"), []byte("v"), replica.WriteOptions{Context: vclock.Clock{{Actor: "inc-n1", Counter: 40}}, HasContext: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := counterOf(t, r); c != 41 {
+		t.Fatalf("counter above an old per-key dot: %d, want 41", c)
 	}
 }

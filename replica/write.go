@@ -92,6 +92,13 @@ type localWrite struct {
 	merged   vclock.Siblings
 }
 
+// forgedCounterGap is how far above the store's minting counter a context
+// or stored set may name a dot of this node before the write is refused as
+// forged. Genuine ones stay at or below the counter, except dots minted by
+// a binary from before the counter existed on keys this node no longer
+// held when it was upgraded: per-key counters, far below this gap.
+const forgedCounterGap = 1 << 32
+
 // prepare reads the placement, decides the write's recipients and quorums,
 // refuses it if liveness already says they cannot be met, and mints and
 // stores the new version locally, all under the fence's read lock, so
@@ -151,10 +158,10 @@ func (c *Coordinator) prepare(ctx context.Context, op string, key []byte, fw *Fo
 			// once. Counters only grow, so a gap from an aborted write
 			// (sibling cap) costs nothing.
 			next := vclock.NextCounter(cur, actor, w)
-			if next > reserver.Counter()+1 {
-				// A genuine context or stored set never names a dot of this
-				// node above its counter: this one was forged. Minting from
-				// it would raise the counter for every key.
+			if next > reserver.Counter()+forgedCounterGap {
+				// A context or stored set naming a dot of this node far
+				// above its counter was forged: minting from it would raise
+				// the counter for every key, toward vclock.CounterLimit.
 				return nil, fmt.Errorf("%w: the context or the stored versions name dot (%s, %d) of this node, which it never minted",
 					ErrBadRequest, actor, next-1)
 			}
