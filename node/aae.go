@@ -42,7 +42,10 @@ const (
 // engineTree is the storage engine as replica.Tree.
 type engineTree struct{ e *storage.Engine }
 
-var _ replica.Tree = engineTree{}
+var (
+	_ replica.Tree      = engineTree{}
+	_ replica.TreePager = engineTree{}
+)
 
 // TreeHashes implements replica.Tree.
 func (t engineTree) TreeHashes(partition, level int, nodes []uint32) ([]uint64, error) {
@@ -55,11 +58,25 @@ func (t engineTree) LeafKeys(partition int, leaves []uint32, maxKeys int) ([]rep
 	if err != nil {
 		return nil, false, err
 	}
+	return keyDigests(ks), more, nil
+}
+
+// LeafKeysAfter implements replica.TreePager.
+func (t engineTree) LeafKeysAfter(partition int, leaves []uint32, after []byte, maxKeys int) ([]replica.KeyDigest, bool, error) {
+	ks, more, err := t.e.LeafKeysAfter(partition, leaves, after, maxKeys)
+	if err != nil {
+		return nil, false, err
+	}
+	return keyDigests(ks), more, nil
+}
+
+// keyDigests converts storage's digests to replica's.
+func keyDigests(ks []storage.KeyDigest) []replica.KeyDigest {
 	out := make([]replica.KeyDigest, len(ks))
 	for i, k := range ks {
 		out[i] = replica.KeyDigest{Key: k.Key, Digest: k.Digest, Tombstone: k.Tombstone}
 	}
-	return out, more, nil
+	return out
 }
 
 // MarkSynced implements replica.Tree.

@@ -129,6 +129,19 @@ const maxLeafScan = 1 << 16
 // leafKeysAfter returns up to limit keys of partition in leaves that sort
 // after after (all when after is empty), and whether more follow.
 func leafKeysAfter(t Tree, partition int, leaves []uint32, after []byte, limit int) ([]KeyDigest, bool, error) {
+	if pager, ok := t.(TreePager); ok && len(after) > 0 {
+		kd, more, err := pager.LeafKeysAfter(partition, leaves, after, limit)
+		if err != nil {
+			return nil, false, fmt.Errorf("leaf keys of partition %d: %w", partition, err)
+		}
+		if len(kd) > limit {
+			kd, more = kd[:limit], true
+		}
+		if more && len(kd) == 0 {
+			return nil, false, fmt.Errorf("leaf keys of partition %d: more keys, none listed", partition)
+		}
+		return kd, more, nil
+	}
 	scan := limit
 	if len(after) > 0 {
 		scan = maxLeafScan

@@ -135,6 +135,15 @@ type Tree interface {
 	MarkSynced(partition int, at time.Time)
 }
 
+// TreePager is an optional interface of a Tree (type-asserted by the
+// server of KindKeys; *storage.Engine has it through node's adapter):
+// LeafKeys for the keys after a cursor, so that reading a large leaf page
+// by page does not list the whole leaf for every page.
+type TreePager interface {
+	// LeafKeysAfter is Tree.LeafKeys for the keys that sort after after.
+	LeafKeysAfter(partition int, leaves []uint32, after []byte, maxKeys int) (keys []KeyDigest, more bool, err error)
+}
+
 // CounterReserver is an optional interface of a Store (type-asserted by
 // the coordinator; *storage.Engine has it): it numbers the dots this node
 // mints from one counter across all keys, so that a key the store forgot

@@ -197,6 +197,15 @@ type KeyDigest struct {
 // A bad partition, a leaf index >= TreeLeaves, more than TreeLeaves leaves
 // or maxKeys < 1 is ErrInvalid.
 func (e *Engine) LeafKeys(partition int, leaves []uint32, maxKeys int) ([]KeyDigest, bool, error) {
+	return e.LeafKeysAfter(partition, leaves, nil, maxKeys)
+}
+
+// LeafKeysAfter is LeafKeys for the keys that sort after after (all when
+// after is empty): the next page of a large leaf. Keys up to after are
+// passed over before anything is sorted, copied or digested, so reading a
+// leaf page by page costs a pass over the partition per page, not a copy
+// of the whole leaf.
+func (e *Engine) LeafKeysAfter(partition int, leaves []uint32, after []byte, maxKeys int) ([]KeyDigest, bool, error) {
 	if partition < 0 || partition >= len(e.shards) {
 		return nil, false, fmt.Errorf("%w: partition %d, have %d", ErrInvalid, partition, len(e.shards))
 	}
@@ -220,8 +229,9 @@ func (e *Engine) LeafKeys(partition int, leaves []uint32, maxKeys int) ([]KeyDig
 	// the whole partition out first.
 	var found []entry
 	sh.mu.RLock()
+	from := string(after)
 	for k, it := range sh.m {
-		if want[leafString(k)] {
+		if (from == "" || k > from) && want[leafString(k)] {
 			found = append(found, entry{k, it})
 		}
 	}

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -450,6 +451,43 @@ func TestDigestLongInput(t *testing.T) {
 		}
 		if n := testing.AllocsPerRun(20, func() { Digest(tc.key, tc.s) }); n != 0 {
 			t.Fatalf("key of %d bytes, %d versions: %v allocations", len(tc.key), len(tc.s), n)
+		}
+	}
+}
+
+// TestLeafKeysAfterPages: reading leaves page by page after a cursor lists
+// every key of those leaves once, in key order, as one LeafKeys call does.
+func TestLeafKeysAfterPages(t *testing.T) {
+	clk := newFakeClock()
+	e := gcEngine(t, t.TempDir(), clk)
+	defer e.Close()
+	for i := range 300 {
+		put(t, e, fmt.Sprintf("key-%03d", i), "v")
+	}
+	leaves := []uint32{1, 2, 3, 100, 200}
+	whole, more, err := e.LeafKeys(0, leaves, 10000)
+	if err != nil || more || len(whole) == 0 {
+		t.Fatalf("LeafKeys: %d keys, more %v, %v", len(whole), more, err)
+	}
+	var paged []KeyDigest
+	var after []byte
+	for range len(whole) + 1 {
+		kd, more, err := e.LeafKeysAfter(0, leaves, after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		paged = append(paged, kd...)
+		if !more {
+			break
+		}
+		after = kd[len(kd)-1].Key
+	}
+	if len(paged) != len(whole) {
+		t.Fatalf("pages listed %d keys, one call %d", len(paged), len(whole))
+	}
+	for i := range whole {
+		if !bytes.Equal(paged[i].Key, whole[i].Key) || paged[i].Digest != whole[i].Digest {
+			t.Fatalf("key %d: paged %q, whole %q", i, paged[i].Key, whole[i].Key)
 		}
 	}
 }

@@ -172,6 +172,12 @@ func (t *tree) leavesOf(p int) *[replica.TreeLeaves]uint64 {
 // Tombstone flags: at most maxKeys, more telling that some were left
 // out.
 func (s *Store) LeafKeys(partition int, leaves []uint32, maxKeys int) ([]replica.KeyDigest, bool, error) {
+	return s.LeafKeysAfter(partition, leaves, nil, maxKeys)
+}
+
+// LeafKeysAfter is LeafKeys for the keys after after
+// (replica.TreePager).
+func (s *Store) LeafKeysAfter(partition int, leaves []uint32, after []byte, maxKeys int) ([]replica.KeyDigest, bool, error) {
 	if err := s.checkPartition(partition); err != nil {
 		return nil, false, err
 	}
@@ -184,7 +190,9 @@ func (s *Store) LeafKeys(partition int, leaves []uint32, maxKeys int) ([]replica
 			return nil, false, fmt.Errorf("replicatest: tree: leaf %d out of range", l)
 		}
 		for k := range t.keys[partition][l] {
-			names = append(names, k)
+			if len(after) == 0 || k > string(after) {
+				names = append(names, k)
+			}
 		}
 	}
 	slices.Sort(names)
