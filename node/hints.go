@@ -155,12 +155,6 @@ func (n *Node) stopHints() error {
 	return n.hints.Close()
 }
 
-// pendingHints is what this node holds for member (MemberInfo columns).
-func (n *Node) pendingHints(member string) (hintsN, bytes int64) {
-	p := n.hints.PendingFor(member)
-	return int64(p.Hints), p.Bytes
-}
-
 // registerHintMetrics exports the queue's counters, read at scrape time.
 func (n *Node) registerHintMetrics() {
 	q := n.hints

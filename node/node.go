@@ -273,9 +273,8 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		self: cfg.Node.Name, gossip: n.gossip, ring: &n.ring, place: &n.place, engine: n.engine,
 		puller: n.puller, coord: n.coord, dropped: &n.droppedParts,
 		aae: n.aae, hints: n.hints, collected: &n.collected,
-		client:  &http.Client{Timeout: statsTimeout},
-		pending: n.pendingHints,
-		log:     n.log,
+		client: &http.Client{Timeout: statsTimeout},
+		log:    n.log,
 	}
 	if n.bootstraps() {
 		n.ready.Store(true)

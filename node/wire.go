@@ -106,10 +106,8 @@ type clusterAdmin struct {
 	dropped *atomic.Int64
 	client  *http.Client // for GET /v1/stats on the other nodes
 	log     *slog.Logger
-	// pending reports the hints this node holds for a member; nil for none.
-	pending func(member string) (hints, bytes int64)
-	// aae is the anti-entropy driver (nil: off); hints the hint queue;
-	// collected what tombstone collection did.
+	// aae is the anti-entropy driver (nil: off); hints the hint queue
+	// (nil: none); collected what tombstone collection did.
 	aae       *replica.AntiEntropy
 	hints     *hints.Queue
 	collected *collected
@@ -127,8 +125,9 @@ func (a *clusterAdmin) Members() []MemberInfo {
 			HTTP: m.Meta.HTTP, RESP: m.Meta.RESP, RPC: m.Meta.RPC,
 			Liveness: m.Liveness.String(), Status: a.status(m),
 		}
-		if a.pending != nil {
-			out[i].PendingHints, out[i].PendingHintBytes = a.pending(m.Name)
+		if a.hints != nil {
+			p := a.hints.PendingFor(m.Name)
+			out[i].PendingHints, out[i].PendingHintBytes = int64(p.Hints), p.Bytes
 		}
 	}
 	return out
@@ -176,10 +175,7 @@ func (a *clusterAdmin) LocalStats() NodeStats {
 	}
 	if a.hints != nil {
 		hs := a.hints.Stats()
-		out.Hints = &HintsJSON{Stored: hs.Stored, Delivered: hs.Delivered, DroppedExpired: hs.DroppedExpired}
-		for _, p := range a.hints.Pending() {
-			out.Hints.Pending += int64(p.Hints)
-		}
+		out.Hints = &HintsJSON{Pending: hs.PendingHints, Stored: hs.Stored, Delivered: hs.Delivered, DroppedExpired: hs.DroppedExpired}
 		if a.coord != nil {
 			out.Hints.KeptByCoordinator = a.coord.Stats().HintsKept
 		}

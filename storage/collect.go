@@ -61,15 +61,7 @@ func (g gcRule) settled(it item) bool { return it.recv < g.cutoff && it.recv < g
 // collectable reports whether the entry may be forgotten: it is settled
 // and every version is a tombstone.
 func (g gcRule) collectable(it item) bool {
-	if len(it.s) == 0 || !g.settled(it) {
-		return false
-	}
-	for i := range it.s {
-		if !it.s[i].Tombstone {
-			return false
-		}
-	}
-	return true
+	return len(it.s) > 0 && g.settled(it) && !hasLive(it.s)
 }
 
 // MarkSynced records that anti-entropy saw every replica of partition in
