@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -117,14 +117,7 @@ func statsAll(nodes map[string]string) (map[string]convergeStats, error) {
 	return out, nil
 }
 
-func sortedNames[V any](m map[string]V) []string {
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func sortedNames[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 // keyCounts formats each node's "keys" for messages.
 func keyCounts(st map[string]convergeStats) string {
@@ -247,9 +240,9 @@ func checkGone(t *testing.T, nodes map[string]string, key, old string) {
 	}
 }
 
-// waitKeys waits until each named node's "keys" is want and returns the
-// last stats.
-func waitKeys(t *testing.T, deadline time.Time, nodes map[string]string, want int64, what string) map[string]convergeStats {
+// waitEvery waits until check passes for the stats of every named node,
+// and returns the last stats read.
+func waitEvery(t *testing.T, deadline time.Time, nodes map[string]string, what string, check func(name string, st convergeStats) error) map[string]convergeStats {
 	t.Helper()
 	var last map[string]convergeStats
 	eventuallyAAE(t, deadline, what, func() error {
@@ -259,8 +252,8 @@ func waitKeys(t *testing.T, deadline time.Time, nodes map[string]string, want in
 		}
 		last = st
 		for _, n := range sortedNames(st) {
-			if st[n].Keys != want {
-				return fmt.Errorf("keys per node %s, want %d each", keyCounts(st), want)
+			if err := check(n, st[n]); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -268,30 +261,33 @@ func waitKeys(t *testing.T, deadline time.Time, nodes map[string]string, want in
 	return last
 }
 
+// waitKeys waits until each named node's "keys" is want and returns the
+// last stats.
+func waitKeys(t *testing.T, deadline time.Time, nodes map[string]string, want int64, what string) map[string]convergeStats {
+	t.Helper()
+	return waitEvery(t, deadline, nodes, what, func(n string, st convergeStats) error {
+		if st.Keys != want {
+			return fmt.Errorf("%s holds %d keys, want %d", n, st.Keys, want)
+		}
+		return nil
+	})
+}
+
 // waitFullPassAfter waits until every named node reports a full
 // anti-entropy pass (last_full_pass) later than after, and returns the
 // last stats.
 func waitFullPassAfter(t *testing.T, deadline time.Time, nodes map[string]string, after time.Time, what string) map[string]convergeStats {
 	t.Helper()
-	var last map[string]convergeStats
-	eventuallyAAE(t, deadline, what, func() error {
-		st, err := statsAll(nodes)
+	return waitEvery(t, deadline, nodes, what, func(n string, st convergeStats) error {
+		at, ok, err := st.AAE.lastFull()
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", n, err)
 		}
-		last = st
-		for _, n := range sortedNames(st) {
-			at, ok, err := st[n].AAE.lastFull()
-			if err != nil {
-				return fmt.Errorf("%s: %w", n, err)
-			}
-			if !ok || !at.After(after) {
-				return fmt.Errorf("%s: last full pass %q, want after %s", n, st[n].AAE.LastFullPass, after.Format(time.RFC3339))
-			}
+		if !ok || !at.After(after) {
+			return fmt.Errorf("%s: last full pass %q, want after %s", n, st.AAE.LastFullPass, after.Format(time.RFC3339))
 		}
 		return nil
 	})
-	return last
 }
 
 // keyPlacementFB is GET /v1/ring?key=K with the hinted-handoff fallbacks.
