@@ -190,7 +190,7 @@ func TestCollectSkipsKeysChangedSinceRead(t *testing.T) {
 	e.MarkSynced(0, clk.Now())
 	sh := e.shards[0]
 	read := map[string]entry{}
-	for _, c := range sh.receivedBefore(clk.Now().UnixNano()) {
+	for _, c := range sh.collectable(e.gcRule(sh)) {
 		read[c.key] = c
 	}
 	// After the read: a new tombstone, a live write, and the same set
@@ -204,7 +204,7 @@ func TestCollectSkipsKeysChangedSinceRead(t *testing.T) {
 	clk.Advance(time.Second)
 	applyT(t, e, "reapplied", old)
 	for k, c := range read {
-		if _, ok, err := e.replaceIf(sh, c, nil); err != nil || ok {
+		if _, ok, err := e.replaceIf(sh, c, collectChange{}); err != nil || ok {
 			t.Errorf("%s changed since read but was dropped (%v)", k, err)
 		}
 		if e.Get([]byte(k)) == nil {
@@ -213,10 +213,11 @@ func TestCollectSkipsKeysChangedSinceRead(t *testing.T) {
 	}
 	// Unchanged since read: dropped.
 	applyT(t, e, "still", old)
-	c := sh.receivedBefore(clk.Now().UnixNano() + 1)
-	for _, c := range c {
+	clk.Advance(48 * time.Hour)
+	e.MarkSynced(0, clk.Now())
+	for _, c := range sh.collectable(e.gcRule(sh)) {
 		if c.key == "still" {
-			if _, ok, err := e.replaceIf(sh, c, nil); err != nil || !ok {
+			if _, ok, err := e.replaceIf(sh, c, collectChange{}); err != nil || !ok {
 				t.Fatalf("unchanged key not dropped: %v, %v", ok, err)
 			}
 		}
@@ -250,9 +251,10 @@ func TestCollectPrunesContexts(t *testing.T) {
 	_, late = vclock.Mint(late, "coord2", vclock.Write{Value: []byte("y"), Context: late.Context()})
 	applyT(t, e, "after-sync", late)
 	// Synced but within the grace: a hint still queued somewhere could
-	// carry (gone2,1); with the context pruned it would come back.
-	if st := collectT(t, e); st != (CollectStats{}) {
-		t.Fatalf("pruned within the grace: %+v", st)
+	// carry (gone2,1); with the context pruned it would come back. Both
+	// keys get a candidate instead.
+	if st := collectT(t, e); st != (CollectStats{Noted: 2}) {
+		t.Fatalf("within the grace: %+v, want two candidates noted and nothing pruned", st)
 	}
 	clk.Advance(48 * time.Hour)
 	treeBefore := treeLevels(t, e, 0)
@@ -335,5 +337,90 @@ func TestCollectManyKeys(t *testing.T) {
 	}
 	if root, _ := e.TreeHashes(0, 0, nil); root[0] != Digest([]byte("live"), e.Get([]byte("live"))) {
 		t.Fatal("root is not the one remaining key's digest")
+	}
+}
+
+// A key's candidate is persisted: writes of the request path leave it as
+// it is, and it survives a crash, a snapshot and a crash after the
+// snapshot; deleting the key forgets it.
+func TestCandidatePersists(t *testing.T) {
+	clk := newFakeClock()
+	dir := t.TempDir()
+	e := gcEngine(t, dir, clk)
+	_, s := vclock.Mint(nil, "gone", vclock.Write{Value: []byte("v1")})
+	_, s = vclock.Mint(s, "coord", vclock.Write{Value: []byte("v2"), Context: s.Context()})
+	applyT(t, e, "k", s)
+	e.MarkSynced(0, clk.Now())
+	if st := collectT(t, e); st != (CollectStats{Noted: 1}) {
+		t.Fatalf("collect: %+v, want a candidate noted", st)
+	}
+	want := e.shards[0].cands["k"]
+	if want == nil || !want.upTo.Equal(vclock.Clock{{Actor: "gone", Counter: 1}}) {
+		t.Fatalf("candidate %+v", want)
+	}
+	check := func(when string) {
+		t.Helper()
+		got := e.shards[0].cands["k"]
+		if got == nil || got.at != want.at || !got.upTo.Equal(want.upTo) {
+			t.Fatalf("%s: candidate %+v, want %+v", when, got, want)
+		}
+	}
+	clk.Advance(time.Second)
+	_, s = vclock.Mint(s, "coord", vclock.Write{Value: []byte("v3"), Context: s.Context()})
+	applyT(t, e, "k", s)
+	check("after a write")
+	crash(t, e)
+	e = gcEngine(t, dir, clk)
+	check("after a crash")
+	if err := e.Snapshot(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	crash(t, e)
+	e = gcEngine(t, dir, clk)
+	defer e.Close()
+	check("after a snapshot and a crash")
+	if _, err := e.Update(t.Context(), []byte("k"), func(vclock.Siblings) (vclock.Siblings, error) { return nil, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := e.shards[0].cands["k"]; ok {
+		t.Fatalf("deleted key kept its candidate %+v", c)
+	}
+}
+
+// A hot key is pruned up to its candidate once the candidate's time is
+// settled, whatever was written since; entries that appeared after the
+// candidate stay and become the next candidate.
+func TestCollectPrunesHotKeyUpToCandidate(t *testing.T) {
+	clk := newFakeClock()
+	e := gcEngine(t, t.TempDir(), clk)
+	defer e.Close()
+	_, s := vclock.Mint(nil, "old", vclock.Write{Value: []byte("v1")})
+	_, s = vclock.Mint(s, "coord", vclock.Write{Value: []byte("v2"), Context: s.Context()})
+	applyT(t, e, "k", s)
+	e.MarkSynced(0, clk.Now())
+	collectT(t, e) // candidate: old:1
+	// Written every hour for two days; another actor writes once and is
+	// overwritten after the candidate was noted.
+	for h := range 48 {
+		clk.Advance(time.Hour)
+		actor := "coord"
+		if h == 40 {
+			actor = "later"
+		}
+		_, s = vclock.Mint(s, actor, vclock.Write{Value: []byte("v"), Context: s.Context()})
+		applyT(t, e, "k", s)
+	}
+	_, s = vclock.Mint(s, "coord", vclock.Write{Value: []byte("last"), Context: s.Context()})
+	applyT(t, e, "k", s)
+	e.MarkSynced(0, clk.Now())
+	if st := collectT(t, e); st != (CollectStats{Pruned: 1}) {
+		t.Fatalf("collect: %+v, want the hot key pruned", st)
+	}
+	got := e.Get([]byte("k"))
+	if ctx := got[0].Context; ctx.Get("old") != 0 || ctx.Get("later") == 0 || string(got[0].Value) != "last" {
+		t.Fatalf("pruned set %v: want old gone, later kept", got)
+	}
+	if c := e.shards[0].cands["k"]; c == nil || !c.upTo.Equal(vclock.Clock{{Actor: "later", Counter: 1}}) {
+		t.Fatalf("next candidate %+v, want later:1", c)
 	}
 }
