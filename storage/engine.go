@@ -63,8 +63,8 @@ type shard struct {
 	mu      sync.RWMutex
 	m       map[string]item
 	cands   map[string]*candidate // pruning candidates (candidate.go); nil until one is noted
-	tree    tree   // hash tree of the entries of m, see tree.go
-	scratch []byte // record encoding buffer
+	tree    tree                  // hash tree of the entries of m, see tree.go
+	scratch []byte                // record encoding buffer
 	keys    atomic.Int64
 	bytes   atomic.Int64
 	// synced is the latest time (Unix nanoseconds, this node's clock)

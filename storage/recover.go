@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
 )
 
 // recover rebuilds the index: the newest snapshot that decodes, then every
