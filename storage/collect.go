@@ -41,8 +41,8 @@ type CollectStats struct {
 	Dropped int
 	// Pruned is the number of keys whose contexts were pruned.
 	Pruned int
-	// Noted is the number of keys given a new pruning candidate without
-	// being pruned (keys written since the grace began; candidate.go).
+	// Noted is the number of keys whose pruning candidate alone was
+	// written: noted, confirmed or cleared (candidate.go).
 	Noted int
 }
 
@@ -116,8 +116,10 @@ func (e *Engine) Collect(ctx context.Context, partition int) (CollectStats, erro
 	if gc.synced == 0 {
 		return st, nil
 	}
-	now := e.cfg.Now().UnixNano()
 	cands := sh.collectable(gc)
+	// After the scan: a candidate's time must not precede the receipt
+	// of the set it describes.
+	now := e.cfg.Now().UnixNano()
 	pending := make([]Pending, 0, collectBatch)
 	for len(cands) > 0 {
 		if err := ctx.Err(); err != nil {
@@ -161,8 +163,8 @@ func (e *Engine) Collect(ctx context.Context, partition int) (CollectStats, erro
 			}
 		}
 	}
-	if st.Dropped > 0 || st.Pruned > 0 {
-		e.logger.Info("tombstones collected", "partition", partition, "dropped", st.Dropped, "pruned", st.Pruned, "noted", st.Noted)
+	if st != (CollectStats{}) {
+		e.logger.Info("partition collected", "partition", partition, "dropped", st.Dropped, "pruned", st.Pruned, "noted", st.Noted)
 	}
 	return st, nil
 }
@@ -185,11 +187,18 @@ func (g gcRule) change(c entry, now int64) (collectChange, bool) {
 	case c.cand == nil:
 		cand := newCandidate(c.s, now)
 		return collectChange{next: c.s, cand: cand}, cand != nil
-	case g.settledAt(c.cand.at):
+	case c.cand.confirmed == 0:
+		if c.cand.at >= g.synced {
+			return collectChange{}, false // no full sync since it was noted
+		}
+		confirmed := *c.cand
+		confirmed.confirmed = now
+		return collectChange{next: c.s, cand: &confirmed}, true
+	case c.cand.confirmed < g.cutoff:
 		next := vclock.PruneContextsUpTo(c.s, c.cand.upTo)
 		return collectChange{next: next, cand: newCandidate(next, now)}, true
 	}
-	return collectChange{}, false // the candidate is not settled yet
+	return collectChange{}, false // confirmed less than a grace ago
 }
 
 // hasLive reports whether some version of s is not a tombstone.
@@ -211,7 +220,7 @@ func (sh *shard) collectable(g gcRule) []entry {
 	var out []entry
 	for k, it := range sh.m {
 		cand := sh.cands[k]
-		if g.settled(it) || cand != nil || len(vclock.ContextOnly(it.s)) > 0 {
+		if g.settled(it) || cand != nil || newCandidate(it.s, 0) != nil {
 			out = append(out, entry{key: k, item: it, cand: cand})
 		}
 	}

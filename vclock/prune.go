@@ -1,5 +1,10 @@
 package vclock
 
+import (
+	"cmp"
+	"slices"
+)
+
 // PruneContexts returns s with every context entry removed whose actor is
 // not the actor of some version's dot in s. It returns s itself (no copy)
 // when nothing is removed.
@@ -69,11 +74,19 @@ func ContextOnly(s Siblings) Clock {
 	for i := range s {
 		for _, d := range s[i].Context {
 			if !has(d.Actor) {
-				out = out.add(d)
+				out = append(out, d)
 			}
 		}
 	}
-	return out
+	if len(out) == 0 {
+		return nil
+	}
+	// Sorted once and folded, not joined entry by entry: a context of
+	// many actors would make that quadratic.
+	slices.SortFunc(out, func(a, b Dot) int {
+		return cmp.Or(cmp.Compare(a.Actor, b.Actor), cmp.Compare(b.Counter, a.Counter))
+	})
+	return slices.CompactFunc(out, func(a, b Dot) bool { return a.Actor == b.Actor })
 }
 
 // anyContextEntry reports whether drop selects some context entry of s.
