@@ -22,6 +22,13 @@ import (
 // record of the WAL and every key of the snapshot: it is several times
 // faster and lets the decoder intern actor strings.
 //
+// Collect also writes the 4-element form
+//
+//	[key bin, siblings, recv int, candidate]
+//
+// which in addition sets (or, with nil, clears) the key's pruning
+// candidate (candidate.go); the 3-element form leaves it as it is.
+//
 // Entries written before receipt times existed are [key bin, siblings];
 // the decoder still reads them, giving them the decoder's default receipt
 // time (the engine's open time: never earlier than the truth, so tombstone
@@ -36,6 +43,27 @@ func appendEntry(dst, key []byte, s vclock.Siblings, recv int64) []byte {
 	dst = appendBin(dst, key)
 	dst = appendSiblings(dst, s)
 	return appendInt(dst, recv)
+}
+
+// appendEntryCandidate appends the 4-element form: (key, s, recv) and the
+// key's candidate c (nil clears it).
+func appendEntryCandidate(dst, key []byte, s vclock.Siblings, recv int64, c *candidate) []byte {
+	dst = appendArrayLen(dst, 4)
+	dst = appendBin(dst, key)
+	dst = appendSiblings(dst, s)
+	dst = appendInt(dst, recv)
+	return appendCandidate(dst, c)
+}
+
+// decodedEntry is one decoded entry payload.
+type decodedEntry struct {
+	key  []byte
+	s    vclock.Siblings
+	recv int64
+	// setsCand says the entry is in the 4-element form: the key's
+	// candidate becomes cand (nil: none).
+	setsCand bool
+	cand     *candidate
 }
 
 func appendSiblings(dst []byte, s vclock.Siblings) []byte {
@@ -157,40 +185,43 @@ func newEntryDecoder(defaultRecv int64) *entryDecoder {
 	return &entryDecoder{actors: make(map[string]string), defaultRecv: defaultRecv}
 }
 
-// decode parses an entry payload. The key and siblings it returns do not
-// alias b. Hostile input yields an error wrapping errBadEntry, never a
-// panic, and allocation is bounded by len(b).
-func (d *entryDecoder) decode(b []byte) (key []byte, s vclock.Siblings, recv int64, err error) {
+// decode parses an entry payload. Nothing it returns aliases b. Hostile
+// input yields an error wrapping errBadEntry, never a panic, and
+// allocation is bounded by len(b).
+func (d *entryDecoder) decode(b []byte) (decodedEntry, error) {
 	p := mpReader{b: b}
-	key, s, recv = d.parse(&p)
+	e := d.parse(&p)
 	if p.err == nil && p.off != len(b) {
 		p.fail("trailing bytes")
 	}
 	if p.err != nil {
-		return nil, nil, 0, fmt.Errorf("%w: %v", errBadEntry, p.err)
+		return decodedEntry{}, fmt.Errorf("%w: %v", errBadEntry, p.err)
 	}
-	if len(key) == 0 {
-		return nil, nil, 0, fmt.Errorf("%w: empty key", errBadEntry)
+	if len(e.key) == 0 {
+		return decodedEntry{}, fmt.Errorf("%w: empty key", errBadEntry)
 	}
-	if !s.Valid() {
-		return nil, nil, 0, fmt.Errorf("%w: sibling set not canonical", errBadEntry)
+	if !e.s.Valid() {
+		return decodedEntry{}, fmt.Errorf("%w: sibling set not canonical", errBadEntry)
 	}
-	return key, s, recv, nil
+	return e, nil
 }
 
-func (d *entryDecoder) parse(p *mpReader) ([]byte, vclock.Siblings, int64) {
+func (d *entryDecoder) parse(p *mpReader) decodedEntry {
 	fields, _ := p.arrayLen()
-	if fields != 2 && fields != 3 {
-		p.fail("entry is not a 2- or 3-element array")
-		return nil, nil, 0
+	if fields < 2 || fields > 4 {
+		p.fail("entry is not a 2- to 4-element array")
+		return decodedEntry{}
 	}
-	key := p.bin(true)
-	s := d.siblings(p)
-	recv := d.defaultRecv
-	if fields == 3 {
-		recv = p.int()
+	e := decodedEntry{key: p.bin(true), recv: d.defaultRecv}
+	e.s = d.siblings(p)
+	if fields >= 3 {
+		e.recv = p.int()
 	}
-	return key, s, recv
+	if fields == 4 {
+		e.setsCand = true
+		e.cand = d.candidate(p)
+	}
+	return e
 }
 
 // siblings parses a sibling set; nil and the empty array read as nil.

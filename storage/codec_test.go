@@ -44,17 +44,23 @@ func TestEntryCodecMatchesVclock(t *testing.T) {
 		key := rapid.SliceOfN(rapid.Byte(), 1, 300).Draw(t, "key")
 		recv := rapid.Int64().Draw(t, "recv")
 		enc := appendEntry(nil, key, s, recv)
-		k2, s2, r2, err := newEntryDecoder(-1).decode(enc)
+		e2, err := newEntryDecoder(-1).decode(enc)
 		if err != nil {
 			t.Fatalf("decode own encoding: %v", err)
 		}
-		if !bytes.Equal(k2, key) || !s2.Equal(s) || r2 != recv {
-			t.Fatalf("round trip changed (%q, %v, %d) to (%q, %v, %d)", key, s, recv, k2, s2, r2)
+		if !bytes.Equal(e2.key, key) || !e2.s.Equal(s) || e2.recv != recv || e2.setsCand {
+			t.Fatalf("round trip changed (%q, %v, %d) to %+v", key, s, recv, e2)
+		}
+		// The 4-element form carries the candidate, nil included.
+		cand := newCandidate(s, rapid.Int64().Draw(t, "at"))
+		e2, err = newEntryDecoder(-1).decode(appendEntryCandidate(nil, key, s, recv, cand))
+		if err != nil || !bytes.Equal(e2.key, key) || !e2.s.Equal(s) || e2.recv != recv || !e2.setsCand || !sameCandidate(e2.cand, cand) {
+			t.Fatalf("4-element form decoded as %+v, %v; candidate %+v", e2, err, cand)
 		}
 		// The old 2-element form reads with the decoder's default time.
-		k2, s2, r2, err = newEntryDecoder(77).decode(appendEntryV1(nil, key, s))
-		if err != nil || !bytes.Equal(k2, key) || !s2.Equal(s) || r2 != 77 {
-			t.Fatalf("old form decoded as (%q, %v, %d), %v", k2, s2, r2, err)
+		e2, err = newEntryDecoder(77).decode(appendEntryV1(nil, key, s))
+		if err != nil || !bytes.Equal(e2.key, key) || !e2.s.Equal(s) || e2.recv != 77 {
+			t.Fatalf("old form decoded as %+v, %v", e2, err)
 		}
 		// Our siblings encoding is accepted by vclock.DecodeSiblings...
 		sib := appendSiblings(nil, s)
@@ -68,9 +74,9 @@ func TestEntryCodecMatchesVclock(t *testing.T) {
 			t.Fatal(err)
 		}
 		framed := appendInt(append(appendBin(appendArrayLen(nil, 3), key), theirs...), recv)
-		_, s3, _, err := newEntryDecoder(0).decode(framed)
-		if err != nil || !s3.Equal(s) {
-			t.Fatalf("decode(vclock encoding) = %v, %v", s3, err)
+		e3, err := newEntryDecoder(0).decode(framed)
+		if err != nil || !e3.s.Equal(s) {
+			t.Fatalf("decode(vclock encoding) = %v, %v", e3.s, err)
 		}
 	})
 }
@@ -78,6 +84,8 @@ func TestEntryCodecMatchesVclock(t *testing.T) {
 func TestEntryDecodeRejects(t *testing.T) {
 	_, valid := vclock.Mint(nil, "a", vclock.Write{Value: []byte("v")})
 	good := appendEntry(nil, []byte("k"), valid, 5)
+	withCand := func(c []byte) []byte { return append(append([]byte{0x94}, good[1:]...), c...) }
+	dot := appendDot(nil, vclock.Dot{Actor: "x", Counter: 3})
 	tests := []struct {
 		name string
 		b    []byte
@@ -87,7 +95,14 @@ func TestEntryDecodeRejects(t *testing.T) {
 		{"empty key", appendEntry(nil, nil, valid, 5)},
 		{"empty key, old form", appendEntryV1(nil, nil, valid)},
 		{"1-element array", appendBin(appendArrayLen(nil, 1), []byte("k"))},
-		{"4-element array", appendInt(append(good[:0:0], append([]byte{0x94}, good[1:]...)...), 1)},
+		{"5-element array", append(append([]byte{0x95}, good[1:]...), 0xc0, 0xc0)},
+		{"candidate missing", withCand(nil)},
+		{"candidate not an array", withCand([]byte{0x01})},
+		{"candidate of 3 elements", withCand(append([]byte{0x93, 0x01, 0x91}, append(dot, 0xc0)...))},
+		{"candidate with an empty clock", withCand([]byte{0x92, 0x01, 0x90})},
+		{"candidate clock not canonical", withCand(append(append([]byte{0x92, 0x01, 0x92}, dot...), dot...))},
+		{"candidate clock huge claim", withCand([]byte{0x92, 0x01, 0xdd, 0xff, 0xff, 0xff, 0xff})},
+		{"candidate time not an integer", withCand(append([]byte{0x92, 0xc0, 0x91}, dot...))},
 		{"recv not an integer", append(append([]byte{0x93}, appendEntryV1(nil, []byte("k"), valid)[1:]...), 0xc0)},
 		{"recv missing", append([]byte{0x93}, appendEntryV1(nil, []byte("k"), valid)[1:]...)},
 		{"recv overflows", append(append([]byte{0x93}, appendEntryV1(nil, []byte("k"), valid)[1:]...), 0xcf, 0xff, 0, 0, 0, 0, 0, 0, 0)},
@@ -98,7 +113,7 @@ func TestEntryDecodeRejects(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, _, _, err := newEntryDecoder(0).decode(tc.b); !errors.Is(err, errBadEntry) {
+			if _, err := newEntryDecoder(0).decode(tc.b); !errors.Is(err, errBadEntry) {
 				t.Fatalf("decode = %v, want errBadEntry", err)
 			}
 		})
@@ -158,23 +173,29 @@ func FuzzDecodeEntry(f *testing.F) {
 	f.Add(appendEntry(nil, []byte("key"), nil, -3))
 	f.Add(appendEntry(nil, []byte("k"), s, 0))
 	f.Add(appendEntryV1(nil, []byte("k"), s))
+	f.Add(appendEntryCandidate(nil, []byte("k"), s, 9, &candidate{at: 3, upTo: vclock.Clock{{Actor: "z", Counter: 4}}}))
+	f.Add(appendEntryCandidate(nil, []byte("k"), s, 9, nil))
 	f.Add(appendEntryV1(nil, []byte("key"), nil))
 	f.Add([]byte{0x92, 0xc4, 1, 'k', 0xdd, 0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{0x93, 0xc4, 1, 'k', 0xc0, 0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		const def = 12345
-		key, s, recv, err := newEntryDecoder(def).decode(b)
+		e, err := newEntryDecoder(def).decode(b)
 		if err != nil {
 			return
 		}
-		if !s.Valid() || len(key) == 0 {
+		if !e.s.Valid() || len(e.key) == 0 || e.cand != nil && (len(e.cand.upTo) == 0 || !e.cand.upTo.Valid()) {
 			t.Fatal("decoded an invalid entry")
 		}
-		if b[0] == 0x92 && recv != def {
-			t.Fatalf("old-form entry got receipt time %d, want the default", recv)
+		if b[0] == 0x92 && e.recv != def {
+			t.Fatalf("old-form entry got receipt time %d, want the default", e.recv)
 		}
-		k2, s2, r2, err := newEntryDecoder(0).decode(appendEntry(nil, key, s, recv))
-		if err != nil || !bytes.Equal(k2, key) || !s2.Equal(s) || r2 != recv {
+		enc := appendEntry(nil, e.key, e.s, e.recv)
+		if e.setsCand {
+			enc = appendEntryCandidate(nil, e.key, e.s, e.recv, e.cand)
+		}
+		e2, err := newEntryDecoder(0).decode(enc)
+		if err != nil || !bytes.Equal(e2.key, e.key) || !e2.s.Equal(e.s) || e2.recv != e.recv || e2.setsCand != e.setsCand || !sameCandidate(e2.cand, e.cand) {
 			t.Fatalf("round trip failed: %v", err)
 		}
 	})
@@ -186,4 +207,12 @@ func appendEntryV1(dst, key []byte, s vclock.Siblings) []byte {
 	dst = appendArrayLen(dst, 2)
 	dst = appendBin(dst, key)
 	return appendSiblings(dst, s)
+}
+
+// sameCandidate reports whether a and b are equal candidates (or both nil).
+func sameCandidate(a, b *candidate) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.at == b.at && a.upTo.Equal(b.upTo)
 }

@@ -28,7 +28,8 @@ import (
 // overwrote, also when the tombstone itself is long gone (a key deleted and
 // written again: the new version's context is then the only thing that
 // still covers the deleted value). So pruning waits for the grace as
-// dropping does (hints expire before it).
+// dropping does (hints expire before it). Keys written too often ever to
+// be settled are pruned by candidate instead (candidate.go).
 
 // collectBatch is how many keys Collect rewrites before it waits for their
 // WAL records and checks its context.
@@ -40,6 +41,9 @@ type CollectStats struct {
 	Dropped int
 	// Pruned is the number of keys whose contexts were pruned.
 	Pruned int
+	// Noted is the number of keys whose pruning candidate alone was
+	// written: noted, confirmed or cleared (candidate.go).
+	Noted int
 }
 
 // gcRule is the collection rule of one partition at one instant.
@@ -53,10 +57,14 @@ func (e *Engine) gcRule(sh *shard) gcRule {
 	return gcRule{cutoff: e.cfg.Now().Add(-e.cfg.TombstoneGC).UnixNano(), synced: sh.synced.Load()}
 }
 
-// settled reports whether the entry was received before the grace and
-// before the partition's last full sync: every replica holds it, and any
-// hint older than it has expired.
-func (g gcRule) settled(it item) bool { return it.recv < g.cutoff && it.recv < g.synced }
+// settledAt reports whether t (Unix nanoseconds, this node's clock) is
+// before the grace and before the partition's last full sync: every
+// replica holds what this node held then, and any hint older than it has
+// expired.
+func (g gcRule) settledAt(t int64) bool { return t < g.cutoff && t < g.synced }
+
+// settled reports whether the entry was received at a settled time.
+func (g gcRule) settled(it item) bool { return g.settledAt(it.recv) }
 
 // collectable reports whether the entry may be forgotten: it is settled
 // and every version is a tombstone.
@@ -88,7 +96,9 @@ func (e *Engine) MarkSynced(partition int, at time.Time) {
 // Config.TombstoneGC ago, it drops the key if every version is a
 // tombstone, and otherwise prunes context entries naming actors with no
 // version in the set (vclock.PruneContexts; dots, values, digest and tree
-// do not change).
+// do not change). A key received later is pruned up to its candidate once
+// the candidate's time is settled the same way, and given a new candidate
+// (candidate.go).
 // Each change is a WAL record made under the partition's lock, and only if
 // the key is still exactly as the pass read it, so a key written
 // meanwhile is never touched. Keys are rewritten in batches, waiting for
@@ -106,7 +116,10 @@ func (e *Engine) Collect(ctx context.Context, partition int) (CollectStats, erro
 	if gc.synced == 0 {
 		return st, nil
 	}
-	cands := sh.receivedBefore(min(gc.synced, gc.cutoff))
+	cands := sh.collectable(gc)
+	// After the scan: a candidate's time must not precede the receipt
+	// of the set it describes.
+	now := e.cfg.Now().UnixNano()
 	pending := make([]Pending, 0, collectBatch)
 	for len(cands) > 0 {
 		if err := ctx.Err(); err != nil {
@@ -116,22 +129,18 @@ func (e *Engine) Collect(ctx context.Context, partition int) (CollectStats, erro
 		cands = cands[len(batch):]
 		pending = pending[:0]
 		for _, c := range batch {
-			drop := gc.collectable(c.item)
-			var next vclock.Siblings
-			if !drop {
-				next = vclock.PruneContexts(c.s)
-				if sameSet(next, c.s) {
-					continue
-				}
-				if !next.Valid() {
-					// PruneContexts keeps sets canonical (a property test
-					// checks it); a record the decoder refuses would make
-					// the WAL unreadable, so never write one.
-					e.logger.Error("pruned sibling set not canonical; key left as is", "key", c.key)
-					continue
-				}
+			ch, ok := gc.change(c, now)
+			if !ok {
+				continue
 			}
-			p, ok, err := e.replaceIf(sh, c, next)
+			if ch.next != nil && !ch.next.Valid() {
+				// PruneContexts keeps sets canonical (a property test
+				// checks it); a record the decoder refuses would make
+				// the WAL unreadable, so never write one.
+				e.logger.Error("pruned sibling set not canonical; key left as is", "key", c.key)
+				continue
+			}
+			p, ok, err := e.replaceIf(sh, c, ch)
 			if err != nil {
 				return st, fmt.Errorf("storage: collect partition %d: %w", partition, err)
 			}
@@ -139,10 +148,13 @@ func (e *Engine) Collect(ctx context.Context, partition int) (CollectStats, erro
 				continue
 			}
 			pending = append(pending, p)
-			if drop {
+			switch {
+			case ch.next == nil:
 				st.Dropped++
-			} else {
+			case !sameSet(ch.next, c.s):
 				st.Pruned++
+			default:
+				st.Noted++
 			}
 		}
 		for _, p := range pending {
@@ -151,10 +163,42 @@ func (e *Engine) Collect(ctx context.Context, partition int) (CollectStats, erro
 			}
 		}
 	}
-	if st.Dropped > 0 || st.Pruned > 0 {
-		e.logger.Info("tombstones collected", "partition", partition, "dropped", st.Dropped, "pruned", st.Pruned)
+	if st != (CollectStats{}) {
+		e.logger.Info("partition collected", "partition", partition, "dropped", st.Dropped, "pruned", st.Pruned, "noted", st.Noted)
 	}
 	return st, nil
+}
+
+// collectChange is what Collect does to one key: install next (nil drops
+// the key) and cand as its candidate.
+type collectChange struct {
+	next vclock.Siblings
+	cand *candidate
+}
+
+// change decides what Collect does to c at time now; false means nothing.
+func (g gcRule) change(c entry, now int64) (collectChange, bool) {
+	switch {
+	case g.collectable(c.item):
+		return collectChange{}, true
+	case g.settled(c.item):
+		next := vclock.PruneContexts(c.s)
+		return collectChange{next: next}, !sameSet(next, c.s) || c.cand != nil
+	case c.cand == nil:
+		cand := newCandidate(c.s, now)
+		return collectChange{next: c.s, cand: cand}, cand != nil
+	case c.cand.confirmed == 0:
+		if c.cand.at >= g.synced {
+			return collectChange{}, false // no full sync since it was noted
+		}
+		confirmed := *c.cand
+		confirmed.confirmed = now
+		return collectChange{next: c.s, cand: &confirmed}, true
+	case c.cand.confirmed < g.cutoff:
+		next := vclock.PruneContextsUpTo(c.s, c.cand.upTo)
+		return collectChange{next: next, cand: newCandidate(next, now)}, true
+	}
+	return collectChange{}, false // confirmed less than a grace ago
 }
 
 // hasLive reports whether some version of s is not a tombstone.
@@ -167,14 +211,17 @@ func hasLive(s vclock.Siblings) bool {
 	return false
 }
 
-// receivedBefore copies out the entries received before t.
-func (sh *shard) receivedBefore(t int64) []entry {
+// collectable copies out the entries Collect may change: those received
+// at a settled time, those with a candidate and those whose contexts name
+// actors with no version in the set (they get a candidate).
+func (sh *shard) collectable(g gcRule) []entry {
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
 	var out []entry
 	for k, it := range sh.m {
-		if it.recv < t {
-			out = append(out, entry{k, it})
+		cand := sh.cands[k]
+		if g.settled(it) || cand != nil || newCandidate(it.s, 0) != nil {
+			out = append(out, entry{key: k, item: it, cand: cand})
 		}
 	}
 	return out
@@ -187,10 +234,10 @@ func sameSet(a, b vclock.Siblings) bool {
 	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
-// replaceIf installs next (nil drops the key) in place of was.s, keeping
-// the receipt time, if the key still holds exactly was; it reports
-// whether it did. The record is queued, not waited for.
-func (e *Engine) replaceIf(sh *shard, was entry, next vclock.Siblings) (Pending, bool, error) {
+// replaceIf installs ch in place of was, keeping the receipt time, if the
+// key still holds exactly was (set, receipt time and candidate); it
+// reports whether it did. The record is queued, not waited for.
+func (e *Engine) replaceIf(sh *shard, was entry, ch collectChange) (Pending, bool, error) {
 	e.closeMu.RLock()
 	defer e.closeMu.RUnlock()
 	if e.closed {
@@ -199,17 +246,21 @@ func (e *Engine) replaceIf(sh *shard, was entry, next vclock.Siblings) (Pending,
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	cur, ok := sh.m[was.key]
-	if !ok || cur.recv != was.recv || !sameSet(cur.s, was.s) {
+	if !ok || cur.recv != was.recv || !sameSet(cur.s, was.s) || sh.cands[was.key] != was.cand {
 		return Pending{}, false, nil
 	}
 	// Raised before the history is forgotten, under the key's lock, so
 	// that a coordinator minting this key next already sees it.
 	e.raiseCounter(cur.s.MaxCounter(e.actor))
-	sh.scratch = appendEntry(sh.scratch[:0], unsafe.Slice(unsafe.StringData(was.key), len(was.key)), next, cur.recv)
+	key := unsafe.Slice(unsafe.StringData(was.key), len(was.key))
+	sh.scratch = appendEntryCandidate(sh.scratch[:0], key, ch.next, cur.recv, ch.cand)
 	p, err := e.log.AppendAsync(sh.scratch)
 	if err != nil {
 		return Pending{}, false, err
 	}
-	sh.set(was.key, next, cur.recv)
+	sh.set(was.key, ch.next, cur.recv)
+	if ch.next != nil {
+		sh.setCandidate(was.key, ch.cand)
+	}
 	return p, true, nil
 }

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -190,7 +191,7 @@ func TestCollectSkipsKeysChangedSinceRead(t *testing.T) {
 	e.MarkSynced(0, clk.Now())
 	sh := e.shards[0]
 	read := map[string]entry{}
-	for _, c := range sh.receivedBefore(clk.Now().UnixNano()) {
+	for _, c := range sh.collectable(e.gcRule(sh)) {
 		read[c.key] = c
 	}
 	// After the read: a new tombstone, a live write, and the same set
@@ -204,7 +205,7 @@ func TestCollectSkipsKeysChangedSinceRead(t *testing.T) {
 	clk.Advance(time.Second)
 	applyT(t, e, "reapplied", old)
 	for k, c := range read {
-		if _, ok, err := e.replaceIf(sh, c, nil); err != nil || ok {
+		if _, ok, err := e.replaceIf(sh, c, collectChange{}); err != nil || ok {
 			t.Errorf("%s changed since read but was dropped (%v)", k, err)
 		}
 		if e.Get([]byte(k)) == nil {
@@ -213,10 +214,11 @@ func TestCollectSkipsKeysChangedSinceRead(t *testing.T) {
 	}
 	// Unchanged since read: dropped.
 	applyT(t, e, "still", old)
-	c := sh.receivedBefore(clk.Now().UnixNano() + 1)
-	for _, c := range c {
+	clk.Advance(48 * time.Hour)
+	e.MarkSynced(0, clk.Now())
+	for _, c := range sh.collectable(e.gcRule(sh)) {
 		if c.key == "still" {
-			if _, ok, err := e.replaceIf(sh, c, nil); err != nil || !ok {
+			if _, ok, err := e.replaceIf(sh, c, collectChange{}); err != nil || !ok {
 				t.Fatalf("unchanged key not dropped: %v, %v", ok, err)
 			}
 		}
@@ -250,9 +252,10 @@ func TestCollectPrunesContexts(t *testing.T) {
 	_, late = vclock.Mint(late, "coord2", vclock.Write{Value: []byte("y"), Context: late.Context()})
 	applyT(t, e, "after-sync", late)
 	// Synced but within the grace: a hint still queued somewhere could
-	// carry (gone2,1); with the context pruned it would come back.
+	// carry (gone2,1); with the context pruned it would come back. (Too
+	// few actors for a candidate: candidate.go.)
 	if st := collectT(t, e); st != (CollectStats{}) {
-		t.Fatalf("pruned within the grace: %+v", st)
+		t.Fatalf("within the grace: %+v, want nothing", st)
 	}
 	clk.Advance(48 * time.Hour)
 	treeBefore := treeLevels(t, e, 0)
@@ -335,5 +338,147 @@ func TestCollectManyKeys(t *testing.T) {
 	}
 	if root, _ := e.TreeHashes(0, 0, nil); root[0] != Digest([]byte("live"), e.Get([]byte("live"))) {
 		t.Fatal("root is not the one remaining key's digest")
+	}
+}
+
+// overwritten returns the set of a key written by n actors in turn
+// (gone0, gone1, ...), each over the last, and then by coord: n
+// context-only actors.
+func overwritten(n int) vclock.Siblings {
+	var s vclock.Siblings
+	for i := range n {
+		_, s = vclock.Mint(s, fmt.Sprintf("gone%d", i), vclock.Write{Value: []byte("old"), Context: s.Context()})
+	}
+	_, s = vclock.Mint(s, "coord", vclock.Write{Value: []byte("v"), Context: s.Context()})
+	return s
+}
+
+// A key's candidate is persisted: writes of the request path leave it as
+// it is, and it survives a crash, a snapshot and a crash after the
+// snapshot; deleting the key forgets it.
+func TestCandidatePersists(t *testing.T) {
+	clk := newFakeClock()
+	dir := t.TempDir()
+	e := gcEngine(t, dir, clk)
+	s := overwritten(candidateMinActors)
+	applyT(t, e, "k", s)
+	applyT(t, e, "few", overwritten(candidateMinActors-1))
+	e.MarkSynced(0, clk.Now())
+	if st := collectT(t, e); st != (CollectStats{Noted: 1}) {
+		t.Fatalf("collect: %+v, want one candidate noted", st)
+	}
+	want := e.shards[0].cands["k"]
+	if want == nil || !want.upTo.Equal(vclock.ContextOnly(s)) || want.confirmed != 0 {
+		t.Fatalf("candidate %+v", want)
+	}
+	check := func(when string) {
+		t.Helper()
+		got := e.shards[0].cands["k"]
+		if got == nil || got.at != want.at || got.confirmed != want.confirmed || !got.upTo.Equal(want.upTo) {
+			t.Fatalf("%s: candidate %+v, want %+v", when, got, want)
+		}
+	}
+	clk.Advance(time.Second)
+	_, s = vclock.Mint(s, "coord", vclock.Write{Value: []byte("v3"), Context: s.Context()})
+	applyT(t, e, "k", s)
+	check("after a write")
+	crash(t, e)
+	e = gcEngine(t, dir, clk)
+	check("after a crash")
+	e.MarkSynced(0, clk.Now())
+	if st := collectT(t, e); st != (CollectStats{Noted: 1}) {
+		t.Fatalf("collect after a sync: %+v, want the candidate confirmed", st)
+	}
+	want = e.shards[0].cands["k"]
+	if want.confirmed == 0 {
+		t.Fatal("not confirmed")
+	}
+	if err := e.Snapshot(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	crash(t, e)
+	e = gcEngine(t, dir, clk)
+	defer e.Close()
+	check("after a snapshot and a crash")
+	if _, err := e.Update(t.Context(), []byte("k"), func(vclock.Siblings) (vclock.Siblings, error) { return nil, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := e.shards[0].cands["k"]; ok {
+		t.Fatalf("deleted key kept its candidate %+v", c)
+	}
+}
+
+// A hot key is pruned up to its candidate once the candidate was confirmed
+// by a full sync more than a grace ago, whatever was written since. A hint
+// made after the candidate was noted, by a replica that had not yet seen
+// the write the candidate's entries record, still carries an overwritten
+// version live: pruning before it expires would bring that value back. So
+// the grace counts from the confirmation, not from the candidate.
+func TestCollectHotKeyWaitsForLateHints(t *testing.T) {
+	clk := newFakeClock() // the grace of gcEngine is 24 h
+	e := gcEngine(t, t.TempDir(), clk)
+	defer e.Close()
+	var old vclock.Siblings
+	for i := range candidateMinActors {
+		_, old = vclock.Mint(old, fmt.Sprintf("gone%d", i), vclock.Write{Value: []byte("old"), Context: old.Context()})
+	}
+	_, s := vclock.Mint(old, "coord", vclock.Write{Value: []byte("new"), Context: old.Context()})
+	applyT(t, e, "k", s)
+	e.MarkSynced(0, clk.Now())
+	clk.Advance(time.Second)
+	if st := collectT(t, e); st != (CollectStats{Noted: 1}) { // noted at T
+		t.Fatalf("collect: %+v, want a candidate", st)
+	}
+	// T+1s: replica B, which never saw coord's write, takes a write with
+	// no context and keeps a hint of its set for this node.
+	clk.Advance(time.Second)
+	_, hint := vclock.Mint(old, "b", vclock.Write{Value: []byte("b")})
+	// T+2s: anti-entropy merges B's set here; then a full sync.
+	clk.Advance(time.Second)
+	applyT(t, e, "k", hint)
+	clk.Advance(time.Second)
+	e.MarkSynced(0, clk.Now())
+	if st := collectT(t, e); st != (CollectStats{Noted: 1}) {
+		t.Fatalf("collect after the sync: %+v, want the candidate confirmed", st)
+	}
+	confirmed := time.Unix(0, e.shards[0].cands["k"].confirmed)
+	// The key stays hot: written every hour; another actor writes once,
+	// after the candidate, and is overwritten.
+	for h := range 24 {
+		clk.Advance(time.Hour)
+		actor := "coord"
+		if h == 20 {
+			actor = "later"
+		}
+		cur := e.Get([]byte("k"))
+		_, next := vclock.Mint(cur, actor, vclock.Write{Value: []byte("hot"), Context: cur.Context()})
+		applyT(t, e, "k", next)
+		e.MarkSynced(0, clk.Now())
+		if st := collectT(t, e); st.Pruned != 0 && clk.Now().Sub(confirmed) <= 24*time.Hour {
+			t.Fatalf("pruned less than a grace after the confirmation: %+v", st)
+		}
+	}
+	// The hint, made before the confirmation and less than a grace old
+	// had the rule counted from T, arrives now: its overwritten
+	// versions must stay overwritten.
+	applyT(t, e, "k", hint)
+	for _, v := range e.Get([]byte("k")) {
+		if string(v.Value) == "old" {
+			t.Fatalf("an overwritten value came back: %v", e.Get([]byte("k")))
+		}
+	}
+	clk.Advance(2 * time.Hour)
+	e.MarkSynced(0, clk.Now())
+	if st := collectT(t, e); st.Pruned != 1 {
+		t.Fatalf("collect a grace after the confirmation: %+v, want the key pruned", st)
+	}
+	got := e.Get([]byte("k"))
+	for _, v := range got {
+		if v.Context.Get("gone0") != 0 {
+			t.Fatalf("pruned set %v: want the gone actors pruned", got)
+		}
+	}
+	if got.Context().Get("later") == 0 {
+		t.Fatalf("pruned set %v lost the entry of an actor that wrote after the candidate", got)
 	}
 }

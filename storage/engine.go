@@ -56,14 +56,15 @@ type Engine struct {
 
 // shard is the index of one partition.
 type shard struct {
-	// mu guards m, tree and scratch. Writers hold it exclusively while
+	// mu guards m, cands, tree and scratch. Writers hold it exclusively while
 	// they compute the new set, queue its WAL record and install it, so a
 	// key's records reach the WAL in the order its sets were installed;
 	// they release it before waiting for the fsync.
 	mu      sync.RWMutex
 	m       map[string]item
-	tree    tree   // hash tree of the entries of m, see tree.go
-	scratch []byte // record encoding buffer
+	cands   map[string]*candidate // pruning candidates (candidate.go); nil until one is noted
+	tree    tree                  // hash tree of the entries of m, see tree.go
+	scratch []byte                // record encoding buffer
 	keys    atomic.Int64
 	bytes   atomic.Int64
 	// synced is the latest time (Unix nanoseconds, this node's clock)
@@ -96,6 +97,7 @@ func (sh *shard) set(key string, s vclock.Siblings, recv int64) {
 	if len(s) == 0 {
 		if had {
 			delete(sh.m, key)
+			delete(sh.cands, key)
 			sh.keys.Add(-1)
 		}
 		return
@@ -391,7 +393,7 @@ func (e *Engine) Scan(partition int, after []byte, maxKeys int, maxBytes int64) 
 	cands := make([]entry, 0, len(sh.m))
 	for k, it := range sh.m {
 		if k > string(after) {
-			cands = append(cands, entry{k, it})
+			cands = append(cands, entry{key: k, item: it})
 		}
 	}
 	sh.mu.RUnlock()
@@ -411,16 +413,17 @@ func (e *Engine) Scan(partition int, after []byte, maxKeys int, maxBytes int64) 
 type entry struct {
 	key string
 	item
+	cand *candidate // the key's pruning candidate, nil when none
 }
 
-// entries copies out the shard's entries; the sibling sets are shared
-// (they are immutable).
+// entries copies out the shard's entries; the sibling sets and candidates
+// are shared (they are immutable).
 func (sh *shard) entries() []entry {
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
 	out := make([]entry, 0, len(sh.m))
 	for k, it := range sh.m {
-		out = append(out, entry{k, it})
+		out = append(out, entry{k, it, sh.cands[k]})
 	}
 	return out
 }

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/ringkv/ringkv/vclock"
 )
 
 // recover rebuilds the index: the newest snapshot that decodes, then every
@@ -69,24 +67,28 @@ func (e *Engine) recover() error {
 	}
 	dec := newEntryDecoder(e.openedAt)
 	return e.log.Replay(Position{Segment: from}, func(pos Position, rec []byte) error {
-		key, s, recv, err := dec.decode(rec)
+		ent, err := dec.decode(rec)
 		if err != nil {
 			return &CorruptError{File: filepath.Join(e.cfg.Dir, "wal", segmentName(pos.Segment)), Offset: pos.Offset, Err: err}
 		}
-		return e.install(key, s, recv)
+		return e.install(ent)
 	})
 }
 
 // install puts a recovered entry in the index and raises the minting
 // counter to the actor's counters in it (a set later replaced counts too:
 // its dots may survive on other replicas), up to vclock.CounterLimit.
-func (e *Engine) install(key []byte, s vclock.Siblings, recv int64) error {
-	sh, err := e.shardOf(key)
+func (e *Engine) install(ent decodedEntry) error {
+	sh, err := e.shardOf(ent.key)
 	if err != nil {
 		return err
 	}
-	sh.set(string(key), s, recv)
-	e.raiseCounter(s.MaxCounter(e.actor))
+	key := string(ent.key)
+	sh.set(key, ent.s, ent.recv)
+	if ent.setsCand && len(ent.s) > 0 {
+		sh.setCandidate(key, ent.cand)
+	}
+	e.raiseCounter(ent.s.MaxCounter(e.actor))
 	return nil
 }
 
@@ -102,8 +104,8 @@ func (e *Engine) loadSnapshot(name string, start, first, last uint64) error {
 		return err
 	}
 	var serr error
-	h, err := decodeSnapshot(data, e.openedAt, func(key []byte, s vclock.Siblings, recv int64) {
-		if err := e.install(key, s, recv); err != nil {
+	h, err := decodeSnapshot(data, e.openedAt, func(ent decodedEntry) {
+		if err := e.install(ent); err != nil {
 			serr = err
 		}
 	})

@@ -76,8 +76,13 @@ func (sw *snapshotWriter) writeRecord(p []byte) error {
 	return err
 }
 
-func (sw *snapshotWriter) add(key []byte, s vclock.Siblings, recv int64) error {
-	sw.scratch = appendEntry(sw.scratch[:0], key, s, recv)
+// add writes one entry; a key with a candidate gets the 4-element form.
+func (sw *snapshotWriter) add(key []byte, s vclock.Siblings, recv int64, c *candidate) error {
+	if c != nil {
+		sw.scratch = appendEntryCandidate(sw.scratch[:0], key, s, recv, c)
+	} else {
+		sw.scratch = appendEntry(sw.scratch[:0], key, s, recv)
+	}
 	sw.count++
 	return sw.writeRecord(sw.scratch)
 }
@@ -95,7 +100,7 @@ func (sw *snapshotWriter) finish() error {
 // every entry; entries in the old form without a receipt time get
 // defaultRecv. Any damage, including a missing trailer, is an error that
 // wraps errBadSnapshot and gives the offset; it never panics.
-func decodeSnapshot(data []byte, defaultRecv int64, fn func(key []byte, s vclock.Siblings, recv int64)) (snapHeader, error) {
+func decodeSnapshot(data []byte, defaultRecv int64, fn func(decodedEntry)) (snapHeader, error) {
 	var h snapHeader
 	bad := func(off int, format string, args ...any) (snapHeader, error) {
 		return h, fmt.Errorf("%w at offset %d: %s", errBadSnapshot, off, fmt.Sprintf(format, args...))
@@ -145,12 +150,12 @@ func decodeSnapshot(data []byte, defaultRecv int64, fn func(key []byte, s vclock
 			}
 			return h, nil
 		}
-		key, s, recv, err := dec.decode(rec)
+		ent, err := dec.decode(rec)
 		if err != nil {
 			return bad(off, "%v", err)
 		}
 		if fn != nil {
-			fn(key, s, recv)
+			fn(ent)
 		}
 		count++
 		off += n

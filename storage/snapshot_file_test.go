@@ -24,7 +24,7 @@ func encodeSnapshotT(t testing.TB, h snapHeader, keys []string, sets []vclock.Si
 		t.Fatal(err)
 	}
 	for i := range keys {
-		if err := sw.add([]byte(keys[i]), sets[i], recvs[i]); err != nil {
+		if err := sw.add([]byte(keys[i]), sets[i], recvs[i], nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -45,7 +45,7 @@ func TestSnapshotFileRoundTrip(t *testing.T) {
 	data := sampleSnapshot(t)
 	got := map[string]vclock.Siblings{}
 	recvs := map[string]int64{}
-	h, err := decodeSnapshot(data, 0, func(k []byte, s vclock.Siblings, recv int64) { got[string(k)], recvs[string(k)] = s, recv })
+	h, err := decodeSnapshot(data, 0, func(e decodedEntry) { got[string(e.key)], recvs[string(e.key)] = e.s, e.recv })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,17 +90,17 @@ func FuzzDecodeSnapshot(f *testing.F) {
 		var keys []string
 		var sets []vclock.Siblings
 		var recvs []int64
-		h, err := decodeSnapshot(b, 5, func(k []byte, s vclock.Siblings, recv int64) {
-			keys = append(keys, string(k))
-			sets = append(sets, s)
-			recvs = append(recvs, recv)
+		h, err := decodeSnapshot(b, 5, func(e decodedEntry) {
+			keys = append(keys, string(e.key))
+			sets = append(sets, e.s)
+			recvs = append(recvs, e.recv)
 		})
 		if err != nil {
 			return
 		}
 		again := encodeSnapshotT(t, h, keys, sets, recvs)
 		var recvs2 []int64
-		h2, err := decodeSnapshot(again, 0, func(_ []byte, _ vclock.Siblings, recv int64) { recvs2 = append(recvs2, recv) })
+		h2, err := decodeSnapshot(again, 0, func(e decodedEntry) { recvs2 = append(recvs2, e.recv) })
 		if err != nil || h2 != h || !slices.Equal(recvs, recvs2) {
 			t.Fatalf("re-encoded snapshot: %+v, %v (receipt times %v, then %v)", h2, err, recvs, recvs2)
 		}
@@ -132,10 +132,10 @@ func sampleSnapshotV1(t testing.TB) []byte {
 // entries get the default time.
 func TestSnapshotFileOldEntries(t *testing.T) {
 	n := 0
-	_, err := decodeSnapshot(sampleSnapshotV1(t), 99, func(k []byte, s vclock.Siblings, recv int64) {
+	_, err := decodeSnapshot(sampleSnapshotV1(t), 99, func(e decodedEntry) {
 		n++
-		if recv != 99 || len(s) != 1 {
-			t.Errorf("key %q: set %v, receipt time %d", k, s, recv)
+		if e.recv != 99 || len(e.s) != 1 {
+			t.Errorf("key %q: set %v, receipt time %d", e.key, e.s, e.recv)
 		}
 	})
 	if err != nil || n != 2 {

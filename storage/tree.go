@@ -232,7 +232,7 @@ func (e *Engine) LeafKeysAfter(partition int, leaves []uint32, after []byte, max
 	from := string(after)
 	for k, it := range sh.m {
 		if (from == "" || k > from) && want[leafString(k)] {
-			found = append(found, entry{k, it})
+			found = append(found, entry{key: k, item: it})
 		}
 	}
 	sh.mu.RUnlock()

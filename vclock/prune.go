@@ -1,5 +1,10 @@
 package vclock
 
+import (
+	"cmp"
+	"slices"
+)
+
 // PruneContexts returns s with every context entry removed whose actor is
 // not the actor of some version's dot in s. It returns s itself (no copy)
 // when nothing is removed.
@@ -19,7 +24,31 @@ package vclock
 // set (Write.MinCounter).
 func PruneContexts(s Siblings) Siblings {
 	has := dotActors(s)
-	if !needsPrune(s, has) {
+	return pruneWhere(s, func(d Dot) bool { return !has(d.Actor) })
+}
+
+// PruneContextsUpTo is PruneContexts limited to what upTo covers: it
+// removes a context entry (a, c) only when no version's dot is of actor a
+// and upTo covers (a, c). It returns s itself when nothing is removed.
+//
+// It serves keys written too often for PruneContexts's precondition (no
+// write since every replica was seen holding the set) ever to hold: upTo is
+// ContextOnly of the set as it was at some earlier time T, and once every
+// replica held that set and the hints of T's time have expired, what upTo
+// covers decides nothing, however often the key was written since.
+// Entries above upTo (an actor that wrote the key again after T) stay.
+func PruneContextsUpTo(s Siblings, upTo Clock) Siblings {
+	if len(upTo) == 0 {
+		return s
+	}
+	has := dotActors(s)
+	return pruneWhere(s, func(d Dot) bool { return !has(d.Actor) && upTo.Covers(d) })
+}
+
+// pruneWhere returns s with the context entries drop selects removed, or s
+// itself when it selects none.
+func pruneWhere(s Siblings, drop func(Dot) bool) Siblings {
+	if !anyContextEntry(s, drop) {
 		return s
 	}
 	out := make(Siblings, len(s))
@@ -27,7 +56,7 @@ func PruneContexts(s Siblings) Siblings {
 	for i := range out {
 		var kept Clock
 		for _, d := range out[i].Context {
-			if has(d.Actor) {
+			if !drop(d) {
 				kept = append(kept, d)
 			}
 		}
@@ -36,12 +65,35 @@ func PruneContexts(s Siblings) Siblings {
 	return out
 }
 
-// needsPrune reports whether some context entry of s names an actor has
-// says no version's dot has.
-func needsPrune(s Siblings, has func(string) bool) bool {
+// ContextOnly returns, for every actor named in some context of s but by
+// no version's dot, the highest counter the contexts give it: what
+// PruneContexts would remove, as a canonical Clock (nil when nothing).
+func ContextOnly(s Siblings) Clock {
+	has := dotActors(s)
+	var out Clock
 	for i := range s {
 		for _, d := range s[i].Context {
 			if !has(d.Actor) {
+				out = append(out, d)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	// Sorted once and folded, not joined entry by entry: a context of
+	// many actors would make that quadratic.
+	slices.SortFunc(out, func(a, b Dot) int {
+		return cmp.Or(cmp.Compare(a.Actor, b.Actor), cmp.Compare(b.Counter, a.Counter))
+	})
+	return slices.CompactFunc(out, func(a, b Dot) bool { return a.Actor == b.Actor })
+}
+
+// anyContextEntry reports whether drop selects some context entry of s.
+func anyContextEntry(s Siblings, drop func(Dot) bool) bool {
+	for i := range s {
+		for _, d := range s[i].Context {
+			if drop(d) {
 				return true
 			}
 		}

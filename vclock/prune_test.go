@@ -107,3 +107,71 @@ func TestPruneContextsProperty(t *testing.T) {
 		}
 	})
 }
+
+func TestPruneContextsUpTo(t *testing.T) {
+	v := func(actor string, c uint64, ctx ...Dot) Version {
+		return Version{Dot: Dot{Actor: actor, Counter: c}, Context: Clock(ctx), Value: []byte("x")}
+	}
+	d := func(actor string, c uint64) Dot { return Dot{Actor: actor, Counter: c} }
+	s := Siblings{v("a", 3, d("a", 2), d("c", 7), d("e", 4)), v("b", 1, d("c", 9), d("d", 2))}
+	tests := []struct {
+		name string
+		upTo Clock
+		want Siblings
+		same bool
+	}{
+		{"nothing", nil, s, true},
+		{"actor with a dot is kept", Clock{d("a", 9), d("b", 9)}, s, true},
+		{"entry above the bound is kept", Clock{d("c", 7)},
+			Siblings{v("a", 3, d("a", 2), d("e", 4)), v("b", 1, d("c", 9), d("d", 2))}, false},
+		{"all covered", Clock{d("c", 9), d("d", 2), d("e", 5)},
+			Siblings{v("a", 3, d("a", 2)), v("b", 1)}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := PruneContextsUpTo(s, tc.upTo)
+			if !got.Equal(tc.want) || !got.Valid() {
+				t.Fatalf("PruneContextsUpTo(%v, %v) = %v, want %v", s, tc.upTo, got, tc.want)
+			}
+			if same := &got[0] == &s[0]; same != tc.same {
+				t.Fatalf("returned the argument itself: %v, want %v", same, tc.same)
+			}
+		})
+	}
+	if got, want := ContextOnly(s), (Clock{d("c", 9), d("d", 2), d("e", 4)}); !got.Equal(want) {
+		t.Fatalf("ContextOnly = %v, want %v", got, want)
+	}
+	if got := ContextOnly(Siblings{v("a", 1, d("a", 1))}); got != nil {
+		t.Fatalf("ContextOnly of a set naming only dot actors = %v, want nil", got)
+	}
+}
+
+// PruneContextsUpTo with any bound never loses a live value either, and
+// with the bound ContextOnly it is PruneContexts.
+func TestPruneContextsUpToProperty(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		h := drawHistory(t)
+		a := rapid.SampledFrom(append(h.seen, h.replicas...)).Draw(t, "a")
+		b := rapid.SampledFrom(append(h.seen, h.replicas...)).Draw(t, "b")
+		if got, want := PruneContextsUpTo(a, ContextOnly(a)), PruneContexts(a); !got.Equal(want) {
+			t.Fatalf("PruneContextsUpTo(a, ContextOnly(a)) = %v, PruneContexts(a) = %v", got, want)
+		}
+		var upTo Clock
+		for _, d := range ContextOnly(Merge(a, b)) {
+			if c := rapid.Uint64Range(0, d.Counter+1).Draw(t, "bound"); c > 0 {
+				upTo = append(upTo, Dot{Actor: d.Actor, Counter: c})
+			}
+		}
+		pa := PruneContextsUpTo(a, upTo)
+		if !pa.Valid() || len(pa) != len(a) {
+			t.Fatalf("PruneContextsUpTo(%v, %v) = %v: not canonical or versions changed", a, upTo, pa)
+		}
+		want := liveDots(Merge(a, b))
+		live := liveDots(Merge(pa, b))
+		for d, val := range want {
+			if g, ok := live[d]; !ok || g != val {
+				t.Fatalf("Merge lost live version %v=%q after pruning up to %v", d, val, upTo)
+			}
+		}
+	})
+}
