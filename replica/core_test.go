@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -168,5 +169,27 @@ func TestConfigValidate(t *testing.T) {
 	err := c.Validate()
 	if err == nil || !strings.Contains(err.Error(), "Store") || !strings.Contains(err.Error(), "DefaultW") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestForwardRetryable: a forward goes to the next replica only when its
+// target certainly ran nothing.
+func TestForwardRetryable(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{fmt.Errorf("dial: %w", ErrUnreachable), true},
+		{fmt.Errorf("x: %w: %w: conn failed earlier", ErrConnLost, ErrNotSent), true},
+		{fmt.Errorf("%w: n2", ErrUnknownPeer), true},
+		{fmt.Errorf("%w: n2", ErrReplicaDown), true},
+		{fmt.Errorf("%w: plan", ErrNotReplica), true},
+		{fmt.Errorf("x: %w: broke while waiting", ErrConnLost), false},
+		{context.DeadlineExceeded, false},
+		{ErrClosed, false},
+	} {
+		if got := retryable(tc.err); got != tc.want {
+			t.Errorf("retryable(%v) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }

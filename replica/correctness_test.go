@@ -192,6 +192,47 @@ func testForwardRetriesNextLiveReplica(t *testing.T) {
 	}
 }
 
+// TestForwardNotRetriedAfterItRan: a forward whose target ran it and then
+// lost the connection (it crashed after storing) is not sent to the next
+// replica. Retrying there minted a second version of the same write; the
+// client's context then named only the second, so the first came back as
+// a sibling of the client's next write: an overwritten value alive again
+// (found by the chaos kill scenario).
+func TestForwardNotRetriedAfterItRan(t *testing.T) {
+	synctest.Test(t, testForwardNotRetriedAfterItRan)
+}
+
+func testForwardNotRetriedAfterItRan(t *testing.T) {
+	c := newCluster(t, 5, 3)
+	key := c.keyOn("ran", "n2") // n2 n3 n4
+	if slices.Contains(c.replicasOf(key), "n1") {
+		t.Fatalf("test setup: n1 is a replica of %q (%v)", key, c.replicasOf(key))
+	}
+	c.net.BreakAfter("n1", "n2")
+	forwards := c.nodes["n1"].Stats().Forwards
+	_, err := c.put("n1", key, "x", replica.WriteOptions{W: 2})
+	var qe *replica.QuorumError
+	if !errors.As(err, &qe) || qe.Unavailable || !errors.Is(qe.Failures["n2"], replica.ErrConnLost) {
+		t.Fatalf("forward whose answer was lost: %v; want a quorum error, not unavailable, naming n2's lost connection", err)
+	}
+	if n := c.nodes["n1"].Stats().Forwards - forwards; n != 1 {
+		t.Fatalf("forwarded %d times, want 1 (no retry after the target ran it)", n)
+	}
+	c.net.Heal()
+	c.drain()
+	read := c.mustGet("n1", key, replica.QuorumAll)
+	if got := values(read.Siblings); !slices.Equal(got, []string{"x"}) {
+		t.Fatalf("after the lost answer: %v, want the one version n2 stored", got)
+	}
+	// The next write with the read's context covers it: nothing comes back.
+	c.mustPut("n1", key, "y", withCtx(read.Context, 2))
+	c.drain()
+	if got := values(c.mustGet("n3", key, replica.QuorumAll).Siblings); !slices.Equal(got, []string{"y"}) {
+		t.Fatalf("after a write with the read's context: %v, want [y]", got)
+	}
+
+}
+
 // TestSiblingCap: a key cannot grow past MaxSiblings versions through
 // client writes; a write with the context of a read resolves them.
 func TestSiblingCap(t *testing.T) { synctest.Test(t, testSiblingCap) }

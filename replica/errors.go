@@ -43,7 +43,12 @@ var (
 	// ErrUnreachable: dialing the peer failed, or it is in reconnect backoff.
 	ErrUnreachable = errors.New("replica: peer unreachable")
 	// ErrConnLost: the connection carrying the call broke before the reply.
+	// The peer may have run the request.
 	ErrConnLost = errors.New("replica: connection lost")
+	// ErrNotSent: the call failed before its request left this node (its
+	// connection had already failed, or writing the frame failed), so the
+	// peer did not run it. Such errors wrap ErrConnLost too.
+	ErrNotSent = errors.New("replica: request not sent")
 	// ErrFrameTooLarge: a frame exceeds the configured maximum size.
 	ErrFrameTooLarge = errors.New("replica: frame too large")
 	// ErrProtocol: bytes on the wire that are not a valid frame or message.

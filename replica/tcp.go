@@ -498,7 +498,7 @@ func (c *clientConn) register(ch chan callResult) (uint64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err != nil {
-		return 0, fmt.Errorf("%w: %s: %w", ErrConnLost, c.p.name, c.err)
+		return 0, fmt.Errorf("%w: %w: %s: %w", ErrConnLost, ErrNotSent, c.p.name, c.err)
 	}
 	id := c.ids.Add(1)
 	c.pending[id] = ch
@@ -528,9 +528,9 @@ func (c *clientConn) send(f *frame, deadline time.Time) error {
 	if err != nil {
 		c.fail(err)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return fmt.Errorf("%w: %s: sending at the call's deadline: %w", ErrConnLost, c.p.name, context.DeadlineExceeded)
+			return fmt.Errorf("%w: %w: %s: sending at the call's deadline: %w", ErrConnLost, ErrNotSent, c.p.name, context.DeadlineExceeded)
 		}
-		return fmt.Errorf("%w: %s: %w", ErrConnLost, c.p.name, err)
+		return fmt.Errorf("%w: %w: %s: %w", ErrConnLost, ErrNotSent, c.p.name, err)
 	}
 	return nil
 }

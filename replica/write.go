@@ -182,12 +182,16 @@ func (c *Coordinator) prepare(ctx context.Context, op string, key []byte, fw *Fo
 }
 
 // forward sends the write to the first live replica, which coordinates it.
-// When that replica cannot be reached, or its connection breaks, the next
-// live one is tried (the write may then have reached the first one too: a
-// retried write is a second version, as in Dynamo). The next one is also
-// tried when the replica refuses because its newer plan says it is no
-// replica of the key: it ran nothing. A quorum error or a bad request ends
-// the attempt, as does the deadline.
+// The next live replica is tried only when the first certainly ran nothing:
+// it could not be reached, the request never left this node, or it refused
+// as no replica of the key under its newer plan. A forward whose
+// connection broke after the request was sent is not retried: the target
+// may have minted and stored a version, and a second coordinator would mint
+// another, so the client's context (naming only the second) could not
+// cover the first, which would come back beside the client's next write.
+// That write's outcome is unknown to the client (a 503 without
+// unavailable), as in Dynamo. A quorum error or a bad request ends the
+// attempt, as does the deadline.
 func (c *Coordinator) forward(ctx context.Context, op string, key []byte, rt route, need int, fw *ForwardWrite) (Result, error) {
 	failures := map[string]error{}
 	asked := 0
@@ -222,13 +226,13 @@ func (c *Coordinator) forward(ctx context.Context, op string, key []byte, rt rou
 	return Result{}, qe
 }
 
-// retryable reports whether a forward that failed with err certainly or
-// probably never ran on its target (no connection, the target went away
-// mid-call, or it refused as no replica of the key before minting
-// anything), so that the next replica may coordinate it.
+// retryable reports whether a forward that failed with err certainly
+// never ran on its target (no connection, the request never sent, the
+// target down or unknown, or it refused as no replica of the key before
+// minting anything), so that the next replica may coordinate it.
 func retryable(err error) bool {
-	return errors.Is(err, ErrUnreachable) || errors.Is(err, ErrConnLost) ||
-		errors.Is(err, ErrUnknownPeer) || errors.Is(err, ErrClosed) || errors.Is(err, ErrReplicaDown) ||
+	return errors.Is(err, ErrUnreachable) || errors.Is(err, ErrNotSent) ||
+		errors.Is(err, ErrUnknownPeer) || errors.Is(err, ErrReplicaDown) ||
 		errors.Is(err, ErrNotReplica)
 }
 

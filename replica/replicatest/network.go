@@ -26,6 +26,9 @@ import (
 //   - Drop: the request is lost with probability p; the caller waits for
 //     its deadline, as with a lost packet.
 //   - Delay: the request is held for d before delivery.
+//   - BreakAfter(from, to): the call runs on to, then the caller gets
+//     ErrConnLost instead of the answer, as when the target crashes (or
+//     its connection breaks) after it acted but before it replied.
 //
 // Heal removes every fault. Handlers keep running after their caller gave
 // up, bounded by the caller's deadline, as on a real server; Wait waits for
@@ -36,6 +39,7 @@ type Network struct {
 	cut      map[link]bool
 	drop     map[link]float64
 	delay    map[link]time.Duration
+	broken   map[link]bool
 	rng      *rand.Rand
 	calls    atomic.Uint64
 	running  sync.WaitGroup
@@ -51,6 +55,7 @@ func NewNetwork(seed uint64) *Network {
 		cut:      map[link]bool{},
 		drop:     map[link]float64{},
 		delay:    map[link]time.Duration{},
+		broken:   map[link]bool{},
 		rng:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 	}
 }
@@ -115,10 +120,19 @@ func (n *Network) Delay(from, to string, d time.Duration) {
 	n.delay[link{from, to}] = d
 }
 
-// Heal removes every cut, drop and delay.
+// BreakAfter makes calls from one node to another run on the target and
+// then fail with ErrConnLost, the answer lost: see Network.
+func (n *Network) BreakAfter(from, to string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.broken[link{from, to}] = true
+}
+
+// Heal removes every cut, drop, delay and break.
 func (n *Network) Heal() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	clear(n.broken)
 	clear(n.cut)
 	clear(n.drop)
 	clear(n.delay)
@@ -131,10 +145,11 @@ func (n *Network) Calls() uint64 { return n.calls.Load() }
 func (n *Network) Wait() { n.running.Wait() }
 
 // faults looks up the handler and faults for a call.
-func (n *Network) faults(from, to string) (h replica.Handler, cut, replyLost, dropped bool, delay time.Duration) {
+func (n *Network) faults(from, to string) (h replica.Handler, cut, replyLost, dropped, broken bool, delay time.Duration) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	h = n.handlers[to]
+	broken = n.broken[link{from, to}]
 	cut = n.cut[link{from, to}]
 	replyLost = n.cut[link{to, from}]
 	p := 0.0
@@ -151,7 +166,7 @@ func (n *Network) faults(from, to string) (h replica.Handler, cut, replyLost, dr
 			break
 		}
 	}
-	return h, cut, replyLost, dropped, delay
+	return h, cut, replyLost, dropped, broken, delay
 }
 
 // Endpoint is one node's side of a Network; it implements
@@ -173,7 +188,7 @@ func (e *Endpoint) Call(ctx context.Context, to string, req replica.Request) (re
 	if err != nil {
 		return replica.Response{}, err
 	}
-	h, cut, replyLost, dropped, delay := e.net.faults(e.self, to)
+	h, cut, replyLost, dropped, broken, delay := e.net.faults(e.self, to)
 	switch {
 	case h == nil:
 		return replica.Response{}, fmt.Errorf("%w: %s", replica.ErrUnknownPeer, to)
@@ -223,6 +238,9 @@ func (e *Endpoint) Call(ctx context.Context, to string, req replica.Request) (re
 		if out == nil {
 			// The delay outlasted the caller's deadline.
 			return replica.Response{}, fmt.Errorf("replicatest: %v to %s delayed: %w", req.Kind, to, context.DeadlineExceeded)
+		}
+		if broken {
+			return replica.Response{}, fmt.Errorf("replicatest: %v to %s ran, then: %w", req.Kind, to, replica.ErrConnLost)
 		}
 		return replica.UnmarshalReply(to, out)
 	case <-ctx.Done():
