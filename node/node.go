@@ -228,6 +228,10 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		return m.RPC, ok && m.RPC != ""
 	}
 	tcfg.Logger = logger // it adds its own component and node attributes
+	// Peer connections leave from the RPC listen IP, as gossip's leave
+	// from its bind IP: rules that match a node by its address then see
+	// its traffic both ways.
+	tcfg.SourceIP = sourceIP(cfg.Listen.RPC)
 	// A store carries a whole sibling set: leave room for a few maximal values.
 	tcfg.MaxFrameBytes = max(tcfg.MaxFrameBytes, 8*cfg.Limits.MaxValueBytes+(1<<20))
 	if n.rpc, err = replica.NewTCPTransport(tcfg); err != nil {
@@ -311,6 +315,21 @@ func listen(key, addr string) (net.Listener, error) {
 		return nil, fmt.Errorf("%s %s: %w", key, addr, cause)
 	}
 	return ln, nil
+}
+
+// sourceIP returns the IP outgoing connections leave from for a listener
+// on addr: its host when that is one specific IP, nil (the kernel picks by
+// route) for a wildcard or a host name.
+func sourceIP(addr string) net.IP {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || ip.IsUnspecified() {
+		return nil
+	}
+	return ip
 }
 
 // isWildcard reports whether a listen host means every interface: empty,
