@@ -300,6 +300,9 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	n.log.Info("node listening", "http", n.addrs.HTTP, "resp", n.addrs.RESP, "rpc", n.addrs.RPC,
 		"gossip", n.addrs.Gossip, "data_dir", scfg.Dir, "incarnation", n.engine.Incarnation(),
 		"serving_clients", n.ready.Load())
+	if replica.BrokenBuild {
+		n.log.Error("this binary was built with the ringkvbroken tag: it acknowledges writes from other nodes without storing them, and exists only to test the chaos checker")
+	}
 	return n, nil
 }
 
