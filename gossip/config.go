@@ -26,8 +26,9 @@ type Config struct {
 	// name. Required; at most 128 bytes, no '/' or control characters.
 	Name string
 	// BindAddr is the IP address memberlist listens on (TCP and UDP). It may
-	// also be "host:port", in which case BindPort must be 0 or equal.
-	// Default "127.0.0.1".
+	// also be "host:port", in which case BindPort must be 0 or equal. When
+	// it is one specific IP (not 0.0.0.0 or ::), the streams this node
+	// dials leave from it too, as its packets do. Default "127.0.0.1".
 	BindAddr string
 	// BindPort is the gossip port; 0 picks a free port (tests). Default 0.
 	BindPort int

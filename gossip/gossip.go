@@ -166,7 +166,7 @@ func New(cfg Config) (*Gossip, error) {
 		if err != nil {
 			return nil, err
 		}
-		inner = nt
+		inner = bindDials(nt, mc.BindAddr)
 	}
 	tooLong := func(remote net.Addr) {
 		g.refuseStream(&g.refusedStreams, &g.streamLog, remote,

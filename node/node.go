@@ -228,6 +228,10 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		return m.RPC, ok && m.RPC != ""
 	}
 	tcfg.Logger = logger // it adds its own component and node attributes
+	// Peer connections leave from the RPC listen IP, as gossip's leave
+	// from its bind IP: rules that match a node by its address then see
+	// its traffic both ways.
+	tcfg.SourceIP = sourceIP(cfg.Listen.RPC)
 	// A store carries a whole sibling set: leave room for a few maximal values.
 	tcfg.MaxFrameBytes = max(tcfg.MaxFrameBytes, 8*cfg.Limits.MaxValueBytes+(1<<20))
 	if n.rpc, err = replica.NewTCPTransport(tcfg); err != nil {
@@ -296,6 +300,9 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	n.log.Info("node listening", "http", n.addrs.HTTP, "resp", n.addrs.RESP, "rpc", n.addrs.RPC,
 		"gossip", n.addrs.Gossip, "data_dir", scfg.Dir, "incarnation", n.engine.Incarnation(),
 		"serving_clients", n.ready.Load())
+	if replica.BrokenBuild {
+		n.log.Error("this binary was built with the ringkvbroken tag: it acknowledges writes from other nodes without storing them, and exists only to test the chaos checker")
+	}
 	return n, nil
 }
 
@@ -311,6 +318,21 @@ func listen(key, addr string) (net.Listener, error) {
 		return nil, fmt.Errorf("%s %s: %w", key, addr, cause)
 	}
 	return ln, nil
+}
+
+// sourceIP returns the IP outgoing connections leave from for a listener
+// on addr: its host when that is one specific IP, nil (the kernel picks by
+// route) for a wildcard or a host name.
+func sourceIP(addr string) net.IP {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || ip.IsUnspecified() {
+		return nil
+	}
+	return ip
 }
 
 // isWildcard reports whether a listen host means every interface: empty,

@@ -291,7 +291,7 @@ func (c *Coordinator) storeLocal(ctx context.Context, req Request) (staleStore, 
 	}
 	c.seeEpoch(req.Epoch)
 	c.stats.storesServed.Add(1)
-	merged, err := c.cfg.Store.Apply(ctx, req.Key, req.Siblings)
+	merged, err := applyRemote(ctx, c.cfg.Store, req.Key, req.Siblings)
 	if err != nil || req.Epoch >= own || len(pending) == 0 {
 		return staleStore{}, err
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,15 @@ type TCPConfig struct {
 	// request is larger fails with ErrFrameTooLarge without being sent; a
 	// larger incoming frame closes the connection. Default 64 MiB.
 	MaxFrameBytes int
+	// SourceIP, when set, is the local address every outgoing connection
+	// leaves from (the kernel picks the port). A node listening on one
+	// specific IP dials from it too, so that firewall rules written per
+	// node address (chaos tests on 127.0.0.x, multi-homed hosts) match its
+	// traffic in both directions; without it a loopback connection leaves
+	// from 127.0.0.1 whatever the listen address. It must be a specific
+	// IP, not 0.0.0.0 or ::, and of the peers' family. Default nil: the
+	// kernel picks by route.
+	SourceIP net.IP
 	// DialTimeout bounds connecting to a peer. Default 1s.
 	DialTimeout time.Duration
 	// BackoffMin and BackoffMax bound the wait after a failed dial before
@@ -108,6 +118,9 @@ func (c TCPConfig) Validate() error {
 	if len(c.Self) > maxNameBytes {
 		bad("Self must be at most %d bytes", maxNameBytes)
 	}
+	if len(c.SourceIP) > 0 && (c.SourceIP.To16() == nil || c.SourceIP.IsUnspecified()) {
+		bad("SourceIP must be a specific IP address, got %v", c.SourceIP)
+	}
 	return errors.Join(errs...)
 }
 
@@ -177,6 +190,7 @@ func NewTCPTransport(cfg TCPConfig) (*TCPTransport, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg.SourceIP = slices.Clone(cfg.SourceIP) // the caller keeps its slice
 	srv, cancel := context.WithCancel(context.Background())
 	return &TCPTransport{
 		cfg: cfg, log: cfg.Logger.With("component", "rpc", "node", cfg.Self),
@@ -374,6 +388,9 @@ func (t *TCPTransport) conn(ctx context.Context, to string) (*clientConn, error)
 // the dial with ErrWrongPeer, before any call is sent.
 func (t *TCPTransport) dial(ctx context.Context, to, addr string) (net.Conn, *bufio.Reader, error) {
 	d := net.Dialer{Timeout: t.cfg.DialTimeout}
+	if len(t.cfg.SourceIP) > 0 {
+		d.LocalAddr = &net.TCPAddr{IP: t.cfg.SourceIP}
+	}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, nil, err
