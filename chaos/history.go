@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -17,6 +18,17 @@ const (
 	Write
 )
 
+// String names the kind as the history file and reports spell it.
+func (k Kind) String() string {
+	switch k {
+	case Read:
+		return "read"
+	case Write:
+		return "write"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
 // Outcome is what the client learned about an operation.
 type Outcome uint8
 
@@ -29,6 +41,19 @@ const (
 	Failed
 	Unknown
 )
+
+// String names the outcome as the history file and reports spell it.
+func (o Outcome) String() string {
+	switch o {
+	case OK:
+		return "ok"
+	case Failed:
+		return "failed"
+	case Unknown:
+		return "unknown"
+	}
+	return fmt.Sprintf("outcome(%d)", uint8(o))
+}
 
 // Op is one recorded operation.
 type Op struct {
@@ -43,6 +68,10 @@ type Op struct {
 	// the key (or its own last write and what that covered). A write
 	// without a context has none.
 	Known []string
+	// Blind marks a write sent without a context: it supersedes whatever
+	// its coordinator held, which Known cannot say. The workload sends
+	// such writes only to seed a key before any client uses it.
+	Blind bool
 	// Values lists, for an OK Read, the live values returned (none: not
 	// found).
 	Values []string
