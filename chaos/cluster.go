@@ -602,7 +602,7 @@ func (c *Cluster) LogTail(name string, n int) string {
 // left to copy.
 func (c *Cluster) waitStable(ctx context.Context, names []string) error {
 	return pollUntil(ctx, 200*time.Millisecond, "a stable plan of "+strings.Join(names, ","), func() error {
-		views := c.views(ctx, names, false)
+		views := c.views(ctx, names, nil)
 		return firstProblem(stableProblems(slices.Sorted(slices.Values(names)), views))
 	})
 }

@@ -115,14 +115,16 @@ func (c *Cluster) Cut(from, to []string, oneWay bool) error {
 			}
 		}
 	}
+	// stopped is read under fwMu: Stop sets it before it takes fwMu to
+	// remove the chain, so a chain made here is always removed.
+	c.fwMu.Lock()
+	defer c.fwMu.Unlock()
 	c.mu.Lock()
 	stopped := c.stopped
 	c.mu.Unlock()
 	if stopped {
 		return errStopped
 	}
-	c.fwMu.Lock()
-	defer c.fwMu.Unlock()
 	if !c.chain {
 		if err := ensureChain(); err != nil {
 			return err

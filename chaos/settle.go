@@ -42,7 +42,7 @@ func Settle(ctx context.Context, c *Cluster) error {
 	}
 	var last []string
 	err := pollUntil(ctx, settlePoll, "the cluster to settle", func() error {
-		views := c.views(ctx, want, true)
+		views := c.views(ctx, want, want)
 		last = settleProblems(want, since, views)
 		return firstProblem(last)
 	})
@@ -60,9 +60,9 @@ type nodeView struct {
 	aae     []aaePartitionJSON // read only when asked for
 }
 
-// views reads the members, stats and, with aae, the anti-entropy state of
-// every named node in parallel.
-func (c *Cluster) views(ctx context.Context, names []string, aae bool) map[string]nodeView {
+// views reads the members and stats of every named node in parallel, and
+// the anti-entropy state of those also in aae.
+func (c *Cluster) views(ctx context.Context, names, aae []string) map[string]nodeView {
 	out := make(map[string]nodeView, len(names))
 	var mu sync.Mutex // guards out
 	var wg sync.WaitGroup
@@ -74,7 +74,7 @@ func (c *Cluster) views(ctx context.Context, names []string, aae bool) map[strin
 			if v.err == nil {
 				v.err = getJSON(ctx, addr, "/v1/stats", maxAnswerBytes, &v.stats)
 			}
-			if v.err == nil && aae {
+			if v.err == nil && slices.Contains(aae, name) {
 				v.err = getJSON(ctx, addr, "/v1/aae", maxAAEBytes, &v.aae)
 			}
 			mu.Lock()
@@ -134,8 +134,9 @@ func stableProblems(want []string, views map[string]nodeView) []string {
 	return probs
 }
 
-// settleProblems is stableProblems plus: no node holds a hint, and every
-// partition of every node had a full anti-entropy round begun after since.
+// settleProblems is stableProblems plus, on every node of want: no hint
+// held, and a full anti-entropy round of every partition begun after
+// since.
 func settleProblems(want []string, since time.Time, views map[string]nodeView) []string {
 	probs := stableProblems(want, views)
 	for _, name := range want {
@@ -149,33 +150,42 @@ func settleProblems(want []string, since time.Time, views map[string]nodeView) [
 		case v.stats.Hints.Pending > 0:
 			probs = append(probs, fmt.Sprintf("%s holds %d hints", name, v.stats.Hints.Pending))
 		}
-		if v.stats.AAE == nil {
-			probs = append(probs, name+": anti-entropy is off (aae.interval 0s): nothing repairs what hints missed")
-			continue
-		}
-		if len(v.aae) == 0 {
-			probs = append(probs, name+": GET /v1/aae lists no partition")
-			continue
-		}
-		behind, bad := 0, ""
-		for _, p := range v.aae {
-			at, err := time.Parse(time.RFC3339Nano, p.LastFull)
-			if p.LastFull == "" || err != nil || !at.After(since) {
-				if behind == 0 {
-					bad = fmt.Sprintf("partition %d last full round %q", p.Partition, p.LastFull)
-					if p.LastError != "" {
-						bad += ", last error " + p.LastError
-					}
-				}
-				behind++
-			}
-		}
-		if behind > 0 {
-			probs = append(probs, fmt.Sprintf("%s: %d of %d partitions without a full anti-entropy round since %s (%s)",
-				name, behind, len(v.aae), since.Format(time.RFC3339Nano), bad))
-		}
+		probs = append(probs, aaeProblems(name, since, v)...)
 	}
 	return probs
+}
+
+// aaeProblems says why v (read with its anti-entropy state) does not show
+// a full anti-entropy round of every partition begun after since.
+func aaeProblems(name string, since time.Time, v nodeView) []string {
+	if v.err != nil {
+		return []string{fmt.Sprintf("%s: %v", name, v.err)}
+	}
+	if v.stats.AAE == nil {
+		return []string{name + ": anti-entropy is off (aae.interval 0s): nothing repairs what hints missed"}
+	}
+	if len(v.aae) == 0 {
+		return []string{name + ": GET /v1/aae lists no partition"}
+	}
+	behind, first := 0, ""
+	for _, p := range v.aae {
+		at, err := time.Parse(time.RFC3339Nano, p.LastFull)
+		if p.LastFull != "" && err == nil && at.After(since) {
+			continue
+		}
+		if behind == 0 {
+			first = fmt.Sprintf("partition %d last full round %q", p.Partition, p.LastFull)
+			if p.LastError != "" {
+				first += ", last error " + p.LastError
+			}
+		}
+		behind++
+	}
+	if behind == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("%s: %d of %d partitions without a full anti-entropy round since %s (%s)",
+		name, behind, len(v.aae), since.Format(time.RFC3339Nano), first)}
 }
 
 // firstProblem is nil for no problems, else an error listing a few.
