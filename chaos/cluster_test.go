@@ -114,6 +114,7 @@ func dumpOnFailure(t *testing.T, c *Cluster) {
 // every process operation, runs the kill scenario briefly, settles, and
 // stops.
 func TestClusterProcesses(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Second)
 	defer cancel()
 	dir := t.TempDir()
@@ -246,5 +247,67 @@ func TestClusterProcesses(t *testing.T) {
 	}
 	if tail := c.LogTail("n1", 3); strings.Count(tail, "\n") != 2 {
 		t.Errorf("LogTail(n1, 3) = %q, want 3 lines", tail)
+	}
+}
+
+// TestMembershipScenario runs the membership scenario on three nodes and
+// a spare: the spare joins, another node leaves, the cluster settles.
+func TestMembershipScenario(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Second)
+	defer cancel()
+	c, err := StartCluster(ctx, ClusterConfig{Binary: binary, Dir: t.TempDir(), Nodes: 3, Spare: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dumpOnFailure(t, c)
+	defer c.Stop()
+	if got := c.Running(); !slices.Equal(got, []string{"n1", "n2", "n3"}) {
+		t.Fatalf("Running() = %v, want the 3 nodes without the spare", got)
+	}
+	for i := range 20 {
+		if code, body := kv(t, http.MethodPut, c.HTTP("n1"), fmt.Sprintf("m%d", i), "w=all", "v"); code != http.StatusNoContent {
+			t.Fatalf("PUT: %d %s", code, body)
+		}
+	}
+
+	sc, err := ScenarioByName("membership")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var windows []FaultWindow
+	sctx, scancel := context.WithTimeout(ctx, 40*time.Second)
+	err = sc.Run(sctx, c, rand.New(rand.NewPCG(5, 6)), func(w FaultWindow) { windows = append(windows, w) })
+	scancel()
+	t.Logf("membership windows: %+v", windows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(windows) != 2 || windows[0].Kind != FaultJoin || windows[1].Kind != FaultLeave ||
+		!slices.Equal(windows[0].Nodes, []string{"n4"}) || windows[1].Nodes[0] == "n4" {
+		t.Fatalf("windows %+v, want n4 joining, then another node leaving", windows)
+	}
+	leaver := windows[1].Nodes[0]
+	for _, w := range windows {
+		if !w.End.After(w.Start) {
+			t.Errorf("window %+v has no end", w)
+		}
+	}
+	if got := c.Running(); len(got) != 3 || !slices.Contains(got, "n4") || slices.Contains(got, leaver) {
+		t.Errorf("Running() = %v after n4 joined and %s left", got, leaver)
+	}
+	if err := Settle(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if code, body := kv(t, http.MethodGet, c.Serving()[0], fmt.Sprintf("m%d", i), "r=all", ""); code != http.StatusOK || body != "v" {
+			t.Errorf("GET m%d r=all after the changes: %d %q", i, code, body)
+		}
+	}
+	if err := c.Start(ctx, leaver); err == nil {
+		t.Errorf("Start of %s, which left, succeeded", leaver)
+	}
+	if err := c.Stop(); err != nil {
+		t.Error(err)
 	}
 }

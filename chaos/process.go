@@ -152,8 +152,10 @@ func (w *lineWriter) Write(b []byte) (int, error) {
 	n := len(b)
 	for len(b) > 0 {
 		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			room := maxLine - len(w.partial)
+		room := maxLine - len(w.partial)
+		if i < 0 || i > room {
+			// No line end within the room left: keep what fits, and
+			// cut the line when it is full.
 			if len(b) < room {
 				w.partial = append(w.partial, b...)
 				break
