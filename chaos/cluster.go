@@ -284,14 +284,11 @@ func (c *Cluster) Kill(name string) error {
 		return err
 	}
 	select {
-	case <-p.done:
+	case <-p.done: // exited marked it down
+		return nil
 	case <-time.After(exitLimit):
 		return fmt.Errorf("chaos: %s still running %s after SIGKILL", name, exitLimit)
 	}
-	c.mu.Lock()
-	n.proc, n.ready, n.frozen = nil, false, false
-	c.mu.Unlock()
-	return nil
 }
 
 // Start starts the node on its data directory (a fresh one after Wipe,
@@ -368,7 +365,8 @@ func (c *Cluster) spawn(n *node, bootstrap bool) (*process, error) {
 		return nil, err
 	}
 	n.out.add(fmt.Sprintf("chaos| starting %s (%s)", n.name, time.Now().Format(time.RFC3339Nano)))
-	p, err := startProcess(c.cfg.Binary, []string{"server", "--config", n.config, "--data-dir", n.dataDir}, newLineWriter(n.out))
+	args := []string{"server", "--config", n.config, "--data-dir", n.dataDir}
+	p, err := startProcess(c.cfg.Binary, args, newLineWriter(n.out), func(p *process) { c.exited(n, p) })
 	if err != nil {
 		return nil, err
 	}
@@ -376,15 +374,20 @@ func (c *Cluster) spawn(n *node, bootstrap bool) (*process, error) {
 	return p, nil
 }
 
+// exited marks n down once its process p has exited, whether the harness
+// ended it or it crashed or stopped by itself.
+func (c *Cluster) exited(n *node, p *process) {
+	c.mu.Lock()
+	if n.proc == p {
+		n.proc, n.ready, n.frozen = nil, false, false
+	}
+	c.mu.Unlock()
+	n.out.add(fmt.Sprintf("chaos| %s exited (%v) at %s", n.name, p.err, time.Now().Format(time.RFC3339Nano)))
+}
+
 // waitReady waits for p's ready line, then for GET /readyz to answer 200.
-// If p exits first its node is marked down.
 func (c *Cluster) waitReady(ctx context.Context, n *node, p *process) error {
 	exited := func() error {
-		c.mu.Lock()
-		if n.proc == p {
-			n.proc = nil
-		}
-		c.mu.Unlock()
 		return fmt.Errorf("chaos: %s exited before it served clients (%v); its last lines:\n%s", n.name, p.err, c.LogTail(n.name, 30))
 	}
 	select {
@@ -501,9 +504,8 @@ func (c *Cluster) Leave(ctx context.Context, name string) error {
 	case <-ctx.Done():
 		return fmt.Errorf("chaos: %s has not stopped after its leave: %w", name, ctx.Err())
 	}
-	c.mu.Lock()
-	n.proc, n.ready = nil, false
 	ok := p.exitCode() == 0
+	c.mu.Lock()
 	n.left = ok
 	c.mu.Unlock()
 	if !ok {
@@ -570,9 +572,6 @@ func (c *Cluster) stopOne(n *node, p *process) error {
 		}
 		err = fmt.Errorf("chaos: %s still running %s after SIGTERM: killed", n.name, stopLimit)
 	}
-	c.mu.Lock()
-	n.proc, n.ready, n.frozen = nil, false, false
-	c.mu.Unlock()
 	return err
 }
 

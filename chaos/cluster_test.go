@@ -276,7 +276,8 @@ func TestMembershipScenario(t *testing.T) {
 		t.Fatal(err)
 	}
 	var windows []FaultWindow
-	sctx, scancel := context.WithTimeout(ctx, 40*time.Second)
+	// Long enough that a slow join still leaves the 20 s a leave needs.
+	sctx, scancel := context.WithTimeout(ctx, 50*time.Second)
 	err = sc.Run(sctx, c, rand.New(rand.NewPCG(5, 6)), func(w FaultWindow) { windows = append(windows, w) })
 	scancel()
 	t.Logf("membership windows: %+v", windows)

@@ -83,6 +83,7 @@ func udpArrives(t *testing.T, src string, to *net.UDPConn) bool {
 // TestCutHeal proves the iptables cuts with plain sockets bound to node
 // addresses, in a network namespace.
 func TestCutHeal(t *testing.T) {
+	t.Parallel()
 	if !inNamespace(t) {
 		return
 	}
@@ -167,6 +168,7 @@ func TestCutHeal(t *testing.T) {
 // ports in a network namespace, runs the isolate scenario briefly, and
 // settles.
 func TestNetNSCluster(t *testing.T) {
+	t.Parallel()
 	if !inNamespace(t) {
 		return
 	}

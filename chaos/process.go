@@ -43,10 +43,11 @@ func (p *process) exited() bool {
 	}
 }
 
-// startProcess runs binary with args; its output goes line by line to out.
-// The child is in its own process group (signals reach the node and
-// nothing else) and, on Linux, is killed if the harness dies.
-func startProcess(binary string, args []string, out *lineWriter) (*process, error) {
+// startProcess runs binary with args; its output goes line by line to out,
+// and onExit is called once it has exited, before done is closed. The
+// child is in its own process group (signals reach the node and nothing
+// else) and, on Linux, is killed if the harness dies.
+func startProcess(binary string, args []string, out *lineWriter, onExit func(*process)) (*process, error) {
 	p := &process{out: out, ready: make(chan struct{}), done: make(chan struct{})}
 	p.cmd = exec.Command(binary, args...)
 	// The harness's own environment must not configure the nodes.
@@ -68,6 +69,7 @@ func startProcess(binary string, args []string, out *lineWriter) (*process, erro
 	go func() {
 		p.err = p.cmd.Wait()
 		out.flush()
+		onExit(p)
 		close(p.done)
 	}()
 	return p, nil
