@@ -71,7 +71,9 @@ type aaePartitionJSON struct {
 	LastError string `json:"last_error"`
 }
 
-// Bounds on what the harness reads from a node: answers are small except
+// Bounds on what the harness and the workload read from a node: answers
+// (the workload's values are short, so even a sibling list at the server's
+// cap fits in maxAnswerBytes) are small except
 // GET /v1/aae, one entry per partition the node replicates (cluster.partitions
 // is at most a few tens of thousands).
 const (

@@ -22,10 +22,6 @@ import (
 // (docs/http-api.md); the package does not import node for one name.
 const contextHeader = "X-Ringkv-Context"
 
-// maxAnswerBytes bounds the body of an answer the workload reads: its own
-// values are short, so even a sibling list at the server's cap fits.
-const maxAnswerBytes = 4 << 20
-
 // maxKeyBytes is the server's default key limit; keys the workload makes
 // stay under it.
 const maxKeyBytes = 1024
