@@ -52,8 +52,9 @@ type Cluster struct {
 	mu      sync.Mutex // guards the nodes' state fields and stopped
 	stopped bool
 
-	fwMu  sync.Mutex // guards chain; held across iptables runs
+	fwMu  sync.Mutex // guards chain and cuts; held across iptables runs
 	chain bool       // the iptables chain exists
+	cuts  []string   // the cuts in place, described for progress lines
 
 	opMu map[string]*sync.Mutex // per node: one operation at a time
 }

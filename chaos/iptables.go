@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 )
@@ -136,7 +137,20 @@ func (c *Cluster) Cut(from, to []string, oneWay bool) error {
 			return err
 		}
 	}
+	arrow := " <-/-> "
+	if oneWay {
+		arrow = " -/-> "
+	}
+	c.cuts = append(c.cuts, strings.Join(from, ",")+arrow+strings.Join(to, ","))
 	return nil
+}
+
+// Cuts describes the cuts in place now ("n1,n2 <-/-> n3": both ways;
+// "n1 -/-> n2": one way).
+func (c *Cluster) Cuts() []string {
+	c.fwMu.Lock()
+	defer c.fwMu.Unlock()
+	return slices.Clone(c.cuts)
 }
 
 // Heal removes every cut.
@@ -146,5 +160,9 @@ func (c *Cluster) Heal() error {
 	if !c.chain {
 		return nil
 	}
-	return iptables("-F", chainName)
+	if err := iptables("-F", chainName); err != nil {
+		return err
+	}
+	c.cuts = nil
+	return nil
 }

@@ -45,11 +45,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return 0
 	}
+	var ec *exitCodeError
 	if errors.Is(err, errSilent) {
+		if errors.As(err, &ec) {
+			return ec.code
+		}
 		return 1
 	}
 	fmt.Fprintf(stderr, "error: %v\n", err)
-	var ec *exitCodeError
 	if errors.As(err, &ec) {
 		return ec.code
 	}
@@ -103,6 +106,7 @@ unless --node says otherwise.`,
 		a.ringCmd(),
 		a.leaveCmd(),
 		a.removeCmd(),
+		a.chaosCmd(),
 		a.versionCmd(),
 	)
 	return root

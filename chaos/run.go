@@ -1,0 +1,224 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// RunConfig configures one chaos run: a cluster of real processes, a
+// recorded workload and a fault scenario.
+type RunConfig struct {
+	Scenario    string
+	Duration    time.Duration
+	Nodes       int
+	Replication int
+	// R and W are the workload's quorums ("quorum", "one", "all", or a
+	// count).
+	R, W    string
+	Clients int
+	Keys    int
+	// Mode is ModeContext or ModeReadFirst.
+	Mode string
+	Seed int64
+	// Binary is the ringkv binary the nodes run.
+	Binary string
+	// Dir holds the nodes' data, configs and logs, and a kept history.
+	Dir string
+	// KeepHistory writes the history even when the run passes (a failing
+	// run's history is always kept).
+	KeepHistory bool
+	// Progress, when set, gets a line per second while the run goes.
+	Progress io.Writer
+	// Log, when set, gets every node's output.
+	Log io.Writer
+	// SettleTimeout bounds the wait for the cluster to converge after the
+	// faults. Default 3m.
+	SettleTimeout time.Duration
+}
+
+// RunResult is what a run found.
+type RunResult struct {
+	Scenario    string        `json:"scenario"`
+	DurationSec float64       `json:"duration_s"`
+	Nodes       int           `json:"nodes"`
+	Replication int           `json:"replication"`
+	R           string        `json:"r"`
+	W           string        `json:"w"`
+	Mode        string        `json:"mode"`
+	Seed        int64         `json:"seed"`
+	Faults      []FaultWindow `json:"faults"`
+	Check       Result        `json:"check"`
+	// SettleError says what did not converge in time; the final reads
+	// were still made.
+	SettleError string `json:"settle_error,omitempty"`
+	// History is the path of the kept history, if any.
+	History string `json:"history,omitempty"`
+}
+
+// Failed reports whether the run found a violation.
+func (r RunResult) Failed() bool { return r.Check.Failed() }
+
+func (c *RunConfig) withDefaults() error {
+	if c.Scenario == "" {
+		c.Scenario = "kill"
+	}
+	if c.Duration == 0 {
+		c.Duration = time.Minute
+	}
+	if c.Nodes == 0 {
+		c.Nodes = 5
+	}
+	if c.Replication == 0 {
+		c.Replication = 3
+	}
+	if c.R == "" {
+		c.R = "quorum"
+	}
+	if c.W == "" {
+		c.W = "quorum"
+	}
+	if c.Mode == "" {
+		c.Mode = ModeContext
+	}
+	if c.SettleTimeout == 0 {
+		c.SettleTimeout = 3 * time.Minute
+	}
+	switch {
+	case c.Duration < 5*time.Second || c.Duration > 24*time.Hour:
+		return fmt.Errorf("chaos: duration %v out of range [5s, 24h]", c.Duration)
+	case c.Nodes < 3 || c.Nodes > 9:
+		return fmt.Errorf("chaos: nodes %d out of range [3, 9]", c.Nodes)
+	case c.Replication < 1 || c.Replication > c.Nodes:
+		return fmt.Errorf("chaos: replication %d out of range [1, nodes=%d]", c.Replication, c.Nodes)
+	case c.Binary == "":
+		return errors.New("chaos: no ringkv binary given")
+	case c.Dir == "":
+		return errors.New("chaos: no directory given")
+	}
+	return nil
+}
+
+// Run starts a cluster, runs the workload and the scenario's faults for
+// cfg.Duration, heals, waits for the cluster to settle, reads every key
+// with R=all and checks the history. The error is for a run that could
+// not be made (bad config, a cluster that would not start); violations are
+// in the result.
+func Run(ctx context.Context, cfg RunConfig) (RunResult, error) {
+	if err := cfg.withDefaults(); err != nil {
+		return RunResult{}, err
+	}
+	sc, err := ScenarioByName(cfg.Scenario)
+	if err != nil {
+		return RunResult{}, err
+	}
+	if sc.NeedsCuts && !InNetNS() {
+		return RunResult{}, fmt.Errorf("chaos: scenario %s cuts the network and must run inside the chaos network namespace", sc.Name)
+	}
+	res := RunResult{Scenario: sc.Name, DurationSec: cfg.Duration.Seconds(), Nodes: cfg.Nodes, Replication: cfg.Replication,
+		R: cfg.R, W: cfg.W, Mode: cfg.Mode, Seed: cfg.Seed}
+	c, err := StartCluster(ctx, ClusterConfig{Binary: cfg.Binary, Dir: cfg.Dir, Nodes: cfg.Nodes, Spare: sc.NeedsSpare,
+		Replication: cfg.Replication, IPs: InNetNS(), Log: cfg.Log})
+	if err != nil {
+		return res, err
+	}
+	defer c.Stop()
+
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	defer client.CloseIdleConnections()
+	var h History
+	w, err := NewWorkload(WorkloadConfig{Nodes: c.Serving, Clients: cfg.Clients, Keys: cfg.Keys, R: cfg.R, W: cfg.W,
+		Mode: cfg.Mode, Seed: cfg.Seed, Client: client}, &h)
+	if err != nil {
+		return res, err
+	}
+
+	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	health := watchHealth(runCtx, c)
+	workDone := make(chan struct{})
+	go func() { defer close(workDone); w.Run(runCtx) }()
+	progDone := make(chan struct{})
+	go func() { defer close(progDone); progress(runCtx, cfg.Progress, c, w, health) }()
+	var windows []FaultWindow
+	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(cfg.Seed)^0x5eed))
+	scErr := sc.Run(runCtx, c, rng, func(fw FaultWindow) { windows = append(windows, fw) })
+	<-runCtx.Done()
+	<-workDone
+	<-progDone
+	if scErr != nil && ctx.Err() == nil {
+		return res, fmt.Errorf("chaos: scenario %s: %w", sc.Name, scErr)
+	}
+	if err := w.Err(); err != nil {
+		return res, fmt.Errorf("chaos: the workload is broken: %w", err)
+	}
+
+	say(cfg.Progress, "faults healed; waiting for the cluster to settle (hints delivered, a full anti-entropy round)")
+	settleCtx, settleCancel := context.WithTimeout(ctx, cfg.SettleTimeout)
+	if err := Settle(settleCtx, c); err != nil {
+		res.SettleError = err.Error()
+		say(cfg.Progress, "%v", err)
+	}
+	settleCancel()
+	say(cfg.Progress, "reading %d keys with R=all", len(w.Keys()))
+	finalCtx, finalCancel := context.WithTimeout(ctx, 2*time.Minute)
+	finals := FinalReads(finalCtx, client, c.Serving(), w.Keys())
+	finalCancel()
+
+	windows = append(windows, health.windows()...)
+	res.Faults = windows
+	res.Check = Check(h.Ops(), finals, CheckConfig{
+		Windows:     windows,
+		LaxKinds:    []FaultKind{FaultCut, FaultDegraded},
+		StrictReads: strictReads(cfg),
+	})
+	if res.Failed() || cfg.KeepHistory {
+		path := filepath.Join(cfg.Dir, "history.jsonl")
+		if err := WriteHistory(path, h.Ops(), windows, finals); err != nil {
+			return res, err
+		}
+		res.History = path
+	}
+	return res, ctx.Err()
+}
+
+// strictReads: R+W > N, so that outside faults every read meets every
+// acknowledged write.
+func strictReads(cfg RunConfig) bool {
+	r, okR := quorumCount(cfg.R, cfg.Replication)
+	w, okW := quorumCount(cfg.W, cfg.Replication)
+	return okR && okW && r+w > cfg.Replication
+}
+
+// quorumCount resolves a quorum spelling against N as the server does.
+func quorumCount(q string, n int) (int, bool) {
+	switch q {
+	case "one":
+		return 1, true
+	case "quorum", "default":
+		return n/2 + 1, true
+	case "all":
+		return n, true
+	}
+	var k int
+	if _, err := fmt.Sscanf(q, "%d", &k); err != nil || k < 1 || k > n {
+		return 0, false
+	}
+	return k, true
+}
+
+func say(w io.Writer, format string, args ...any) {
+	if w != nil {
+		fmt.Fprintf(w, format+"\n", args...)
+	}
+}
+
+// DefaultDir makes a fresh directory for a run under the system's temp
+// directory.
+func DefaultDir() (string, error) { return os.MkdirTemp("", "ringkv-chaos-") }
