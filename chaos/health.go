@@ -26,8 +26,8 @@ const healthPoll = 300 * time.Millisecond
 type health struct {
 	mu      sync.Mutex // guards every field
 	done    []FaultWindow
-	since   time.Time // start of the current degraded stretch; zero if healthy
-	problem string    // the first problem seen in the last poll
+	since   time.Time     // start of the current degraded stretch; zero if healthy
+	problem string        // the first problem seen in the last poll
 	exited  chan struct{} // closed when the watch has ended
 }
 
