@@ -62,8 +62,9 @@ type RunResult struct {
 	History string `json:"history,omitempty"`
 }
 
-// Failed reports whether the run found a violation.
-func (r RunResult) Failed() bool { return r.Check.Failed() }
+// Failed reports whether the run found a violation, or could not read
+// every key at the end (the check of those keys is then incomplete).
+func (r RunResult) Failed() bool { return r.Check.Failed() || r.Check.FinalErrors > 0 }
 
 func (c *RunConfig) withDefaults() error {
 	if c.Scenario == "" {
