@@ -64,12 +64,23 @@ func runChaos(t *testing.T, bin string, args ...string) (int, chaosReport) {
 	t.Helper()
 	ctx, cancel := context.WithDeadline(context.Background(), testDeadline(t, 10*time.Minute))
 	defer cancel()
-	dir := t.TempDir()
+	// Kept when the test fails: the nodes' logs and the history.
+	dir, err := os.MkdirTemp("", "ringkv-chaos-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("kept %s (node logs, history)", dir)
+			return
+		}
+		os.RemoveAll(dir)
+	})
 	args = append([]string{"chaos", "--json", "--dir", dir}, args...)
 	cmd := exec.CommandContext(ctx, bin, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
+	err = cmd.Run()
 	code := 0
 	var ee *exec.ExitError
 	switch {
