@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -22,9 +23,7 @@ type chaosReport struct {
 	Scenario    string `json:"scenario"`
 	SettleError string `json:"settle_error"`
 	History     string `json:"history"`
-	Faults      []struct {
-		Kind string `json:"kind"`
-	} `json:"faults"`
+	Faults      []chaosFault `json:"faults"`
 	Check struct {
 		Ops                   int     `json:"ops"`
 		OK                    int     `json:"ok"`
@@ -46,15 +45,21 @@ type chaosReport struct {
 	} `json:"check"`
 }
 
+// chaosFault is one fault window of a chaos report.
+type chaosFault struct {
+	Kind string `json:"kind"`
+}
+
 // chaosDuration is how long each scenario injects faults:
 // RINGKV_CHAOS_DURATION, default 30s.
-func chaosDuration(t *testing.T) string {
-	d := os.Getenv("RINGKV_CHAOS_DURATION")
-	if d == "" {
-		return "30s"
+func chaosDuration(t *testing.T) time.Duration {
+	v := os.Getenv("RINGKV_CHAOS_DURATION")
+	if v == "" {
+		return 30 * time.Second
 	}
-	if _, err := time.ParseDuration(d); err != nil {
-		t.Fatalf("RINGKV_CHAOS_DURATION=%q: %v", d, err)
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		t.Fatalf("RINGKV_CHAOS_DURATION=%q: %v", v, err)
 	}
 	return d
 }
@@ -130,20 +135,29 @@ func TestChaosScenarios(t *testing.T) {
 	for _, sc := range []struct {
 		name, scenario, mode string
 		cuts                 bool
+		// faults lists kinds of fault the run must have injected.
+		faults []string
+		// atLeast is the shortest duration that fits those faults.
+		atLeast time.Duration
 	}{
-		{"kill", "kill", "context", false},
-		{"kill-read-first", "kill", "read-first", false},
-		{"freeze", "freeze", "context", false},
-		{"isolate", "isolate", "context", true},
-		{"isolate-minority", "isolate-minority", "context", true},
-		{"wipe", "wipe", "context", false},
-		{"membership", "membership", "context", false},
+		{"kill", "kill", "context", false, []string{"kill"}, 0},
+		{"kill-read-first", "kill", "read-first", false, []string{"kill"}, 0},
+		{"freeze", "freeze", "context", false, []string{"freeze"}, 0},
+		{"isolate", "isolate", "context", true, []string{"cut"}, 0},
+		{"isolate-minority", "isolate-minority", "context", true, []string{"cut"}, 0},
+		{"wipe", "wipe", "context", false, []string{"wipe"}, 0},
+		// A join, its transfers, then a leave while the clients run.
+		{"membership", "membership", "context", false, []string{"join", "leave"}, time.Minute},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			if sc.cuts && netnsErr != "" {
 				t.Skipf("scenario %s cuts the network: %s", sc.scenario, netnsErr)
 			}
-			code, rep := runChaos(t, binary, "--scenario", sc.scenario, "--mode", sc.mode, "--duration", chaosDuration(t))
+			d := chaosDuration(t)
+			if sc.atLeast > d {
+				d = sc.atLeast
+			}
+			code, rep := runChaos(t, binary, "--scenario", sc.scenario, "--mode", sc.mode, "--duration", d.String())
 			c := rep.Check
 			t.Logf("%s: %d ops, availability %.2f%% (ok %d, failed %d, unknown %d), p99 write %.1f ms read %.1f ms, %d reads with siblings, %d stale reads under faults, %d fault windows",
 				sc.name, c.Ops, 100*c.Availability, c.OK, c.Failed, c.Unknown, c.P99WriteMS, c.P99ReadMS, c.SiblingsSeen, c.StaleReadsUnderFaults, len(rep.Faults))
@@ -151,8 +165,13 @@ func TestChaosScenarios(t *testing.T) {
 				t.Fatalf("%s: exit %d: lost %d, invented %d, resurrected %d, stale reads %d, final read errors %d; settle: %q; first violations %+v; history %s",
 					sc.name, code, c.Lost, c.Invented, c.Resurrected, c.StaleReads, c.FinalErrors, rep.SettleError, first(c.Violations, 5), rep.History)
 			}
-			if c.OK == 0 || len(rep.Faults) == 0 {
-				t.Fatalf("%s: %d operations acknowledged, %d faults: the run tested nothing", sc.name, c.OK, len(rep.Faults))
+			if c.OK == 0 {
+				t.Fatalf("%s: no operation acknowledged: the run tested nothing", sc.name)
+			}
+			for _, kind := range sc.faults {
+				if !slices.Contains(rep.Faults, chaosFault{Kind: kind}) {
+					t.Errorf("%s: no %s fault was injected (faults %+v)", sc.name, kind, rep.Faults)
+				}
 			}
 		})
 	}
@@ -176,7 +195,7 @@ func TestChaosBrokenBuild(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build -tags ringkvbroken: %v\n%s", err, out)
 	}
-	code, rep := runChaos(t, broken, "--scenario", "wipe", "--duration", chaosDuration(t))
+	code, rep := runChaos(t, broken, "--scenario", "wipe", "--duration", chaosDuration(t).String())
 	c := rep.Check
 	t.Logf("broken build: exit %d, lost %d, invented %d, resurrected %d, stale reads %d (%d under faults)",
 		code, c.Lost, c.Invented, c.Resurrected, c.StaleReads, c.StaleReadsUnderFaults)
