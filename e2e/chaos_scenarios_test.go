@@ -20,11 +20,11 @@ import (
 
 // chaosReport is the part of "ringkv chaos --json" the tests read.
 type chaosReport struct {
-	Scenario    string `json:"scenario"`
-	SettleError string `json:"settle_error"`
-	History     string `json:"history"`
+	Scenario    string       `json:"scenario"`
+	SettleError string       `json:"settle_error"`
+	History     string       `json:"history"`
 	Faults      []chaosFault `json:"faults"`
-	Check struct {
+	Check       struct {
 		Ops                   int     `json:"ops"`
 		OK                    int     `json:"ok"`
 		Failed                int     `json:"failed"`
