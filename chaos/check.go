@@ -41,6 +41,11 @@ const (
 	// ViolationStaleRead: a read that began after a write was
 	// acknowledged returned neither it nor anything that superseded it.
 	ViolationStaleRead = "stale-read"
+	// ViolationDuplicated: one answer listed the same value twice. Every
+	// write's value is unique, so the store holds one write as two
+	// versions (say a retried forward minted it twice); the copy the
+	// client's context does not name would outlive its next write.
+	ViolationDuplicated = "duplicated"
 )
 
 // maxViolations caps Result.Violations; the counts stay complete.
@@ -64,8 +69,9 @@ type Result struct {
 	Availability float64
 	// Latencies of OK operations (0 without any).
 	P50Write, P99Write, P50Read, P99Read time.Duration
-	// Lost, Invented and Resurrected count distinct (key, value) pairs.
-	Lost, Invented, Resurrected int
+	// Lost, Invented, Resurrected and Duplicated count distinct (key,
+	// value) pairs.
+	Lost, Invented, Resurrected, Duplicated int
 	// StaleReads counts stale reads that are violations; StaleReadsUnderFaults
 	// those under a lax fault window; StaleReadsWeak those outside such a
 	// window when the run did not ask for strict reads (R+W <= N).
@@ -82,10 +88,13 @@ type Result struct {
 	Violations []Violation
 }
 
-// Failed reports whether the history broke a guarantee: a lost, invented
-// or resurrected value, or a stale read counted as a violation.
+// Failed reports whether the history broke a guarantee (a lost, invented,
+// resurrected or duplicated value, or a stale read counted as a
+// violation) or could not be checked in full (a key whose final read
+// failed).
 func (r Result) Failed() bool {
-	return r.Lost > 0 || r.Invented > 0 || r.Resurrected > 0 || r.StaleReads > 0
+	return r.Lost > 0 || r.Invented > 0 || r.Resurrected > 0 || r.Duplicated > 0 || r.StaleReads > 0 ||
+		r.FinalErrors > 0
 }
 
 // Check checks a history and the final reads of its keys.
@@ -349,6 +358,7 @@ func (c *checker) checkLost(key string, ki *keyIndex) {
 func (c *checker) checkReturned(key string, ki *keyIndex) {
 	invented := map[string]bool{}
 	resurrected := map[int32]bool{}
+	duplicated := map[int32]bool{}
 	var set []int32
 	check := func(vals []string, where string) {
 		set = set[:0]
@@ -370,6 +380,11 @@ func (c *checker) checkReturned(key string, ki *keyIndex) {
 			}
 			if !slices.Contains(set, n) {
 				set = append(set, n)
+			} else if !duplicated[n] {
+				duplicated[n] = true
+				c.res.Duplicated++
+				c.violate(Violation{Kind: ViolationDuplicated, Key: key, Value: v,
+					Detail: where + ": the same value twice in one answer"})
 			}
 		}
 		for _, b := range set {

@@ -34,7 +34,7 @@ func TestCheckRules(t *testing.T) {
 	kill := []FaultWindow{{Kind: FaultKill, Start: ms(1.5), End: ms(3.5)}}
 	// want lists the counts that must be non-zero; every other count of
 	// interest must be zero.
-	type counts struct{ lost, invented, resurrected, stale, staleFaults, staleWeak int }
+	type counts struct{ lost, invented, resurrected, duplicated, stale, staleFaults, staleWeak int }
 	cases := []struct {
 		name   string
 		ops    []Op
@@ -113,6 +113,13 @@ func TestCheckRules(t *testing.T) {
 			kinds:  l(ViolationResurrected),
 		},
 		{
+			name:   "one write twice in one answer",
+			ops:    []Op{seed, wr("a", l("s"), OK, 2, 3), rd(l("a", "a"), 4, 5)},
+			finals: final("a", "a"),
+			want:   counts{duplicated: 1},
+			kinds:  l(ViolationDuplicated),
+		},
+		{
 			name:   "stale read",
 			ops:    []Op{seed, wr("a", l("s"), OK, 2, 3), rd(l("s"), 4, 5)},
 			finals: final("a"),
@@ -168,7 +175,7 @@ func TestCheckRules(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := Check(tc.ops, tc.finals, tc.cfg)
-			got := counts{r.Lost, r.Invented, r.Resurrected, r.StaleReads, r.StaleReadsUnderFaults, r.StaleReadsWeak}
+			got := counts{r.Lost, r.Invented, r.Resurrected, r.Duplicated, r.StaleReads, r.StaleReadsUnderFaults, r.StaleReadsWeak}
 			if got != tc.want {
 				t.Errorf("counts = %+v, want %+v; violations %+v", got, tc.want, r.Violations)
 			}
@@ -179,7 +186,7 @@ func TestCheckRules(t *testing.T) {
 			if !slices.Equal(kinds, tc.kinds) {
 				t.Errorf("violation kinds = %q, want %q", kinds, tc.kinds)
 			}
-			if r.Failed() != (tc.want.lost+tc.want.invented+tc.want.resurrected+tc.want.stale > 0) {
+			if r.Failed() != (tc.want.lost+tc.want.invented+tc.want.resurrected+tc.want.duplicated+tc.want.stale > 0) {
 				t.Errorf("Failed() = %v with %+v", r.Failed(), got)
 			}
 		})
@@ -350,5 +357,16 @@ func BenchmarkCheck100k(b *testing.B) {
 		if r := Check(ops, finals, CheckConfig{StrictReads: true}); r.Failed() {
 			b.Fatalf("correct history fails: %+v", r.Violations)
 		}
+	}
+}
+
+// TestCheckUnreadKeyFails: a key whose final read failed cannot be checked
+// for lost writes, so the check does not pass.
+func TestCheckUnreadKeyFails(t *testing.T) {
+	seed := wr("s", nil, OK, 0, 1)
+	seed.Blind = true
+	r := Check([]Op{seed, wr("a", l("s"), OK, 2, 3)}, []FinalRead{{Key: "k", Err: "timeout"}}, CheckConfig{})
+	if r.FinalErrors != 1 || !r.Failed() {
+		t.Fatalf("final errors %d, Failed() %v; want 1, true", r.FinalErrors, r.Failed())
 	}
 }

@@ -27,6 +27,7 @@ type health struct {
 	mu      sync.Mutex // guards every field
 	done    []FaultWindow
 	since   time.Time     // start of the current degraded stretch; zero if healthy
+	healthy time.Time     // when the last poll that found no problem began
 	problem string        // the first problem seen in the last poll
 	exited  chan struct{} // closed when the watch has ended
 }
@@ -53,7 +54,11 @@ func watchHealth(ctx context.Context, c *Cluster) *health {
 	return h
 }
 
+// poll looks at the cluster once. A degraded stretch is taken to begin
+// when the last healthy poll began: the fault happened at some time after
+// that, and a poll can take seconds when a node does not answer.
 func (h *health) poll(ctx context.Context, c *Cluster) {
+	began := time.Now()
 	probs := healthProblems(ctx, c)
 	now := time.Now()
 	h.mu.Lock()
@@ -62,10 +67,14 @@ func (h *health) poll(ctx context.Context, c *Cluster) {
 	if len(probs) > 0 {
 		h.problem = probs[0]
 		if h.since.IsZero() {
-			h.since = now
+			h.since = h.healthy
+			if h.since.IsZero() {
+				h.since = began
+			}
 		}
 		return
 	}
+	h.healthy = began
 	if !h.since.IsZero() {
 		h.done = append(h.done, FaultWindow{Kind: FaultDegraded, Start: h.since, End: now})
 		h.since = time.Time{}

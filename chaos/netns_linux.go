@@ -45,8 +45,12 @@ func NetNSCommand(args []string, env []string) (*exec.Cmd, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chaos: finding this program to re-run it: %w", err)
 	}
+	parent, err := os.Readlink(netnsSelf)
+	if err != nil {
+		return nil, fmt.Errorf("chaos: reading this process's network namespace: %w", err)
+	}
 	cmd := exec.Command(exe, args...)
-	cmd.Env = append(append(os.Environ(), env...), netnsEnv+"=1")
+	cmd.Env = append(append(os.Environ(), env...), netnsEnv+"="+parent)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
 	return cmd, nil
 }

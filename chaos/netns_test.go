@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -216,6 +217,19 @@ func TestIptablesRefusedOnHost(t *testing.T) {
 	}
 	if err := iptables("-n", "-L"); !errors.Is(err, errHostFirewall) {
 		t.Errorf("iptables outside the namespace: %v, want errHostFirewall", err)
+	}
+	// An inherited or copied marker naming this very namespace, or a
+	// made-up one, does not make the host a namespace.
+	if self, err := os.Readlink(netnsSelf); err == nil {
+		for _, v := range []string{self, "1", "yes"} {
+			t.Setenv(netnsEnv, v)
+			if InNetNS() {
+				t.Errorf("InNetNS with %s=%q in the namespace %s", netnsEnv, v, self)
+			}
+			if err := iptables("-n", "-L"); !errors.Is(err, errHostFirewall) {
+				t.Errorf("iptables with %s=%q: %v, want errHostFirewall", netnsEnv, v, err)
+			}
+		}
 	}
 	c := &Cluster{cfg: ClusterConfig{IPs: true}, nodes: []*node{{name: "n1", ip: nodeIP(0)}, {name: "n2", ip: nodeIP(1)}}}
 	if err := c.Cut([]string{"n1"}, []string{"n2"}, false); !errors.Is(err, errHostFirewall) {

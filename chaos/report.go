@@ -23,12 +23,12 @@ func (r Result) WriteText(w io.Writer) {
 		r.OK, r.FailedOps, r.Unknown, 100*r.Availability)
 	fmt.Fprintf(w, "  latency write p50 %s p99 %s, read p50 %s p99 %s\n",
 		roundDur(r.P50Write), roundDur(r.P99Write), roundDur(r.P50Read), roundDur(r.P99Read))
-	fmt.Fprintf(w, "  violations (must be 0): lost %d, invented %d, resurrected %d, stale reads %d\n",
-		r.Lost, r.Invented, r.Resurrected, r.StaleReads)
+	fmt.Fprintf(w, "  violations (must be 0): lost %d, invented %d, resurrected %d, duplicated %d, stale reads %d\n",
+		r.Lost, r.Invented, r.Resurrected, r.Duplicated, r.StaleReads)
 	fmt.Fprintf(w, "  stale reads allowed: %d under faults, %d with R+W <= N\n", r.StaleReadsUnderFaults, r.StaleReadsWeak)
 	fmt.Fprintf(w, "  siblings: %d reads saw more than one value (at most %d)\n", r.SiblingsSeen, r.MaxSiblings)
 	if r.FinalErrors > 0 {
-		fmt.Fprintf(w, "  final reads: %d keys unread, not checked for lost writes\n", r.FinalErrors)
+		fmt.Fprintf(w, "  final reads (must be 0 unread): %d keys unread, not checked for lost writes\n", r.FinalErrors)
 	}
 	for i, v := range r.Violations {
 		if i == reportViolations {
@@ -65,6 +65,7 @@ type resultJSON struct {
 	Lost                  int         `json:"lost"`
 	Invented              int         `json:"invented"`
 	Resurrected           int         `json:"resurrected"`
+	Duplicated            int         `json:"duplicated"`
 	StaleReads            int         `json:"stale_reads"`
 	StaleReadsUnderFaults int         `json:"stale_reads_under_faults"`
 	StaleReadsWeak        int         `json:"stale_reads_weak"`
@@ -91,7 +92,7 @@ func (r Result) MarshalJSON() ([]byte, error) {
 		Ops: r.Ops, Writes: r.Writes, Reads: r.Reads, OK: r.OK, Failed: r.FailedOps, Unknown: r.Unknown,
 		Availability: r.Availability,
 		P50WriteMS:   toMS(r.P50Write), P99WriteMS: toMS(r.P99Write), P50ReadMS: toMS(r.P50Read), P99ReadMS: toMS(r.P99Read),
-		Lost: r.Lost, Invented: r.Invented, Resurrected: r.Resurrected,
+		Lost: r.Lost, Invented: r.Invented, Resurrected: r.Resurrected, Duplicated: r.Duplicated,
 		StaleReads: r.StaleReads, StaleReadsUnderFaults: r.StaleReadsUnderFaults, StaleReadsWeak: r.StaleReadsWeak,
 		SiblingsSeen: r.SiblingsSeen, MaxSiblings: r.MaxSiblings, Keys: r.Keys, FinalErrors: r.FinalErrors,
 		Violations: v, Pass: !r.Failed(),
@@ -109,7 +110,7 @@ func (r *Result) UnmarshalJSON(b []byte) error {
 		Ops: j.Ops, Writes: j.Writes, Reads: j.Reads, OK: j.OK, FailedOps: j.Failed, Unknown: j.Unknown,
 		Availability: j.Availability,
 		P50Write:     fromMS(j.P50WriteMS), P99Write: fromMS(j.P99WriteMS), P50Read: fromMS(j.P50ReadMS), P99Read: fromMS(j.P99ReadMS),
-		Lost: j.Lost, Invented: j.Invented, Resurrected: j.Resurrected,
+		Lost: j.Lost, Invented: j.Invented, Resurrected: j.Resurrected, Duplicated: j.Duplicated,
 		StaleReads: j.StaleReads, StaleReadsUnderFaults: j.StaleReadsUnderFaults, StaleReadsWeak: j.StaleReadsWeak,
 		SiblingsSeen: j.SiblingsSeen, MaxSiblings: j.MaxSiblings, Keys: j.Keys, FinalErrors: j.FinalErrors,
 		Violations: j.Violations,

@@ -64,9 +64,12 @@ type RunResult struct {
 
 // Failed reports whether the run found a violation, or could not read
 // every key at the end (the check of those keys is then incomplete).
-func (r RunResult) Failed() bool { return r.Check.Failed() || r.Check.FinalErrors > 0 }
+func (r RunResult) Failed() bool { return r.Check.Failed() }
 
-func (c *RunConfig) withDefaults() error {
+// Validate fills cfg's defaults, spells the quorums as the server does
+// and checks every bound, so that a bad flag is refused before anything
+// starts.
+func (c *RunConfig) Validate() error {
 	if c.Scenario == "" {
 		c.Scenario = "kill"
 	}
@@ -98,10 +101,22 @@ func (c *RunConfig) withDefaults() error {
 		return fmt.Errorf("chaos: nodes %d out of range [3, 9]", c.Nodes)
 	case c.Replication < 1 || c.Replication > c.Nodes:
 		return fmt.Errorf("chaos: replication %d out of range [1, nodes=%d]", c.Replication, c.Nodes)
-	case c.Binary == "":
-		return errors.New("chaos: no ringkv binary given")
-	case c.Dir == "":
-		return errors.New("chaos: no directory given")
+	case c.Clients < 0 || c.Clients > maxClients:
+		return fmt.Errorf("chaos: clients %d out of range [1, %d]", c.Clients, maxClients)
+	case c.Keys < 0 || c.Keys > maxKeys/2:
+		return fmt.Errorf("chaos: keys %d out of range [1, %d]", c.Keys, maxKeys/2)
+	case c.Mode != ModeContext && c.Mode != ModeReadFirst:
+		return fmt.Errorf("chaos: mode %q: want %s or %s", c.Mode, ModeContext, ModeReadFirst)
+	}
+	var err error
+	if c.R, err = checkQuorumParam("R", c.R); err != nil {
+		return err
+	}
+	if c.W, err = checkQuorumParam("W", c.W); err != nil {
+		return err
+	}
+	if _, err := ScenarioByName(c.Scenario); err != nil {
+		return err
 	}
 	return nil
 }
@@ -112,8 +127,11 @@ func (c *RunConfig) withDefaults() error {
 // not be made (bad config, a cluster that would not start); violations are
 // in the result.
 func Run(ctx context.Context, cfg RunConfig) (RunResult, error) {
-	if err := cfg.withDefaults(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return RunResult{}, err
+	}
+	if cfg.Binary == "" || cfg.Dir == "" {
+		return RunResult{}, errors.New("chaos: RunConfig needs Binary and Dir")
 	}
 	sc, err := ScenarioByName(cfg.Scenario)
 	if err != nil {
@@ -150,14 +168,21 @@ func Run(ctx context.Context, cfg RunConfig) (RunResult, error) {
 	var windows []FaultWindow
 	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(cfg.Seed)^0x5eed))
 	scErr := sc.Run(runCtx, c, rng, func(fw FaultWindow) { windows = append(windows, fw) })
+	if scErr != nil {
+		// The check still runs on what was recorded: the error is
+		// returned beside the result.
+		say(cfg.Progress, "scenario %s failed: %v; stopping the workload", sc.Name, scErr)
+		cancel()
+	}
 	<-runCtx.Done()
 	<-workDone
 	<-progDone
-	if scErr != nil && ctx.Err() == nil {
-		return res, fmt.Errorf("chaos: scenario %s: %w", sc.Name, scErr)
-	}
-	if err := w.Err(); err != nil {
-		return res, fmt.Errorf("chaos: the workload is broken: %w", err)
+	var runErr error
+	switch {
+	case scErr != nil && ctx.Err() == nil:
+		runErr = fmt.Errorf("chaos: scenario %s: %w", sc.Name, scErr)
+	case w.Err() != nil:
+		runErr = fmt.Errorf("chaos: the workload is broken: %w", w.Err())
 	}
 
 	say(cfg.Progress, "faults healed; waiting for the cluster to settle (hints delivered, a full anti-entropy round)")
@@ -176,15 +201,18 @@ func Run(ctx context.Context, cfg RunConfig) (RunResult, error) {
 	res.Faults = windows
 	res.Check = Check(h.Ops(), finals, CheckConfig{
 		Windows:     windows,
-		LaxKinds:    []FaultKind{FaultCut, FaultDegraded},
+		LaxKinds:    []FaultKind{FaultCut, FaultDegraded, FaultKill, FaultFreeze, FaultWipe},
 		StrictReads: strictReads(cfg),
 	})
-	if res.Failed() || cfg.KeepHistory {
+	if res.Failed() || runErr != nil || cfg.KeepHistory {
 		path := filepath.Join(cfg.Dir, "history.jsonl")
 		if err := WriteHistory(path, h.Ops(), windows, finals); err != nil {
-			return res, err
+			return res, errors.Join(runErr, err)
 		}
 		res.History = path
+	}
+	if runErr != nil {
+		return res, runErr
 	}
 	return res, ctx.Err()
 }
@@ -202,7 +230,7 @@ func quorumCount(q string, n int) (int, bool) {
 	switch q {
 	case "one":
 		return 1, true
-	case "quorum", "default":
+	case "quorum":
 		return n/2 + 1, true
 	case "all":
 		return n, true

@@ -35,6 +35,7 @@ type chaosReport struct {
 		Lost                  int     `json:"lost"`
 		Invented              int     `json:"invented"`
 		Resurrected           int     `json:"resurrected"`
+		Duplicated            int     `json:"duplicated"`
 		StaleReads            int     `json:"stale_reads"`
 		StaleReadsUnderFaults int     `json:"stale_reads_under_faults"`
 		SiblingsSeen          int     `json:"siblings_seen"`
@@ -161,9 +162,9 @@ func TestChaosScenarios(t *testing.T) {
 			c := rep.Check
 			t.Logf("%s: %d ops, availability %.2f%% (ok %d, failed %d, unknown %d), p99 write %.1f ms read %.1f ms, %d reads with siblings, %d stale reads under faults, %d fault windows",
 				sc.name, c.Ops, 100*c.Availability, c.OK, c.Failed, c.Unknown, c.P99WriteMS, c.P99ReadMS, c.SiblingsSeen, c.StaleReadsUnderFaults, len(rep.Faults))
-			if code != 0 || c.Lost+c.Invented+c.Resurrected+c.StaleReads+c.FinalErrors > 0 {
-				t.Fatalf("%s: exit %d: lost %d, invented %d, resurrected %d, stale reads %d, final read errors %d; settle: %q; first violations %+v; history %s",
-					sc.name, code, c.Lost, c.Invented, c.Resurrected, c.StaleReads, c.FinalErrors, rep.SettleError, first(c.Violations, 5), rep.History)
+			if code != 0 || c.Lost+c.Invented+c.Resurrected+c.Duplicated+c.StaleReads+c.FinalErrors > 0 {
+				t.Fatalf("%s: exit %d: lost %d, invented %d, resurrected %d, duplicated %d, stale reads %d, final read errors %d; settle: %q; first violations %+v; history %s",
+					sc.name, code, c.Lost, c.Invented, c.Resurrected, c.Duplicated, c.StaleReads, c.FinalErrors, rep.SettleError, first(c.Violations, 5), rep.History)
 			}
 			if c.OK == 0 {
 				t.Fatalf("%s: no operation acknowledged: the run tested nothing", sc.name)

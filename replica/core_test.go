@@ -186,7 +186,7 @@ func TestForwardRetryable(t *testing.T) {
 		{fmt.Errorf("%w: plan", ErrNotReplica), true},
 		{fmt.Errorf("x: %w: broke while waiting", ErrConnLost), false},
 		{context.DeadlineExceeded, false},
-		{ErrClosed, false},
+		{fmt.Errorf("remote: %w", ErrClosed), true},
 	} {
 		if got := retryable(tc.err); got != tc.want {
 			t.Errorf("retryable(%v) = %v, want %v", tc.err, got, tc.want)

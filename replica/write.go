@@ -228,12 +228,13 @@ func (c *Coordinator) forward(ctx context.Context, op string, key []byte, rt rou
 
 // retryable reports whether a forward that failed with err certainly
 // never ran on its target (no connection, the request never sent, the
-// target down or unknown, or it refused as no replica of the key before
-// minting anything), so that the next replica may coordinate it.
+// target down or unknown, or it refused before minting anything: as no
+// replica of the key, or because it is shutting down), so that the next
+// replica may coordinate it.
 func retryable(err error) bool {
 	return errors.Is(err, ErrUnreachable) || errors.Is(err, ErrNotSent) ||
 		errors.Is(err, ErrUnknownPeer) || errors.Is(err, ErrReplicaDown) ||
-		errors.Is(err, ErrNotReplica)
+		errors.Is(err, ErrNotReplica) || errors.Is(err, ErrClosed)
 }
 
 // coordinate sends the merged set of a write prepared here to the other

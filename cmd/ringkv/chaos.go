@@ -81,12 +81,12 @@ func (a *app) chaos(cmd *cobra.Command, o *chaosOpts) error {
 		fmt.Fprintln(a.stdout, "network namespaces and iptables available")
 		return nil
 	}
+	if err := o.run.Validate(); err != nil {
+		return usageError("%v", err)
+	}
 	sc, err := chaos.ScenarioByName(o.run.Scenario)
 	if err != nil {
 		return usageError("%v", err)
-	}
-	if o.run.Mode != chaos.ModeContext && o.run.Mode != chaos.ModeReadFirst {
-		return usageError("--mode %q: want %s or %s", o.run.Mode, chaos.ModeContext, chaos.ModeReadFirst)
 	}
 	if sc.NeedsCuts && !chaos.InNetNS() {
 		return a.chaosInNetNS(cmd, sc.Name)
@@ -153,15 +153,32 @@ func (a *app) chaosInNetNS(cmd *cobra.Command, scenario string) error {
 	if err := chaos.NetNSSupport(); err != nil {
 		return &exitCodeError{code: 2, err: fmt.Errorf("scenario %s cuts the network, which this machine cannot do here: %w", scenario, err)}
 	}
-	child, err := chaos.NetNSCommand(os.Args[1:], nil)
+	child, err := chaos.NetNSCommand(a.args, nil)
 	if err != nil {
 		return err
 	}
 	child.Stdin, child.Stdout, child.Stderr = a.stdin, a.stdout, a.stderr
-	// The child handles Ctrl-C itself; this process waits for it.
-	signal.Ignore(os.Interrupt, syscall.SIGTERM)
-	defer signal.Reset(os.Interrupt, syscall.SIGTERM)
-	err = child.Run()
+	// Ctrl-C or SIGTERM is passed on: the child stops its run, reports
+	// and exits, and this process waits for it.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	if err := child.Start(); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case sig := <-sigs:
+				_ = child.Process.Signal(sig)
+			case <-done:
+				return
+			}
+		}
+	}()
+	err = child.Wait()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) && ee.ExitCode() > 0 {
 		return &exitCodeError{code: ee.ExitCode(), err: errSilent}

@@ -16,6 +16,9 @@ type app struct {
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// args is the command line run was given, for a command that runs
+	// itself again (chaos, in a network namespace).
+	args []string
 }
 
 // errSilent marks an error whose message a command already printed (for
@@ -35,7 +38,7 @@ func (e *exitCodeError) Unwrap() error { return e.err }
 // 0 on success, 2 for usage errors, 1 for everything else. Errors are
 // printed to stderr as "error: <message>".
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, args: args}
 	root := a.rootCmd()
 	root.SetArgs(args)
 	root.SetIn(stdin)
