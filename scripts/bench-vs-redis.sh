@@ -73,8 +73,20 @@ if ((${#need_pkgs[@]} > 0)); then
 		die "apt-get install ${need_pkgs[*]} failed"
 fi
 
+# Checked before anything starts: the dev cluster's ports are fixed.
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for p in "$REDIS_PORT" "$REDIS_AOF_PORT" "$SINGLE_RESP_PORT" "${SINGLE_HTTP##*:}" \
+	"${SINGLE_RPC##*:}" "${SINGLE_GOSSIP##*:}" "${DEV_PORTS[@]}"; do
+	if port_busy "$p"; then
+		die "port 127.0.0.1:$p is in use; stop what listens there (another ringkv dev?) and re-run"
+	fi
+done
+
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench-vs-redis.XXXXXX")
-PIDS=() # background processes, stopped in reverse order at exit
+PIDS=()    # background processes, stopped in reverse order at exit
+BENCH_PID= # the redis-benchmark running, if any
+# A run that takes longer than this is stuck: even 50 req/s finish in time.
+BENCH_TIMEOUT=$((600 + BENCH_N / 50))
 
 # stop_pid sends SIGTERM and waits up to $2 seconds, then SIGKILLs.
 stop_pid() {
@@ -95,6 +107,7 @@ stop_pid() {
 cleanup() {
 	local rc=$? i
 	trap - EXIT INT TERM
+	[[ -n $BENCH_PID ]] && stop_pid "$BENCH_PID" 10
 	# ringkv dev stops its children one at a time (up to 30 s each).
 	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
 		stop_pid "${PIDS[i]}" 100
@@ -121,14 +134,6 @@ else
 fi
 
 # --- start the targets ---------------------------------------------------------
-
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for p in "$REDIS_PORT" "$REDIS_AOF_PORT" "$SINGLE_RESP_PORT" "${SINGLE_HTTP##*:}" \
-	"${SINGLE_RPC##*:}" "${SINGLE_GOSSIP##*:}" "${DEV_PORTS[@]}"; do
-	if port_busy "$p"; then
-		die "port 127.0.0.1:$p is in use; stop what listens there (another ringkv dev?) and re-run"
-	fi
-done
 
 # wait_for runs "$@" every 0.1 s until it succeeds, for at most $1 seconds.
 wait_for() {
@@ -241,8 +246,15 @@ for ((round = 1; round <= BENCH_ROUNDS; round++)); do
 			failed=1
 			continue
 		fi
+		# In the background so that a signal to this script is handled at
+		# once (bash runs traps only between foreground commands).
 		# shellcheck disable=SC2086 # BENCH_CMD is split into words on purpose
-		if ! timeout 1800 $BENCH_CMD -h 127.0.0.1 -p "$port" >"$out" 2>"$out.err"; then
+		timeout "$BENCH_TIMEOUT" $BENCH_CMD -h 127.0.0.1 -p "$port" >"$out" 2>"$out.err" &
+		BENCH_PID=$!
+		bench_ok=1
+		wait "$BENCH_PID" || bench_ok=0
+		BENCH_PID=
+		if ((!bench_ok)); then
 			echo "bench-vs-redis: round $round: redis-benchmark against $t (port $port) failed:" >&2
 			tail -n 5 "$out.err" "$out" >&2
 			failed=1
@@ -275,6 +287,15 @@ for ((round = 1; round <= BENCH_ROUNDS; round++)); do
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "loadavg after:  $LOAD_AFTER"
+# A node that logged errors or warnings during the runs is worth a look
+# before the figures are believed.
+for log in "$TMP"/dev/n*.log "$TMP/single.log"; do
+	errs=$(grep -c 'level=ERROR' "$log" || true)
+	warns=$(grep -c 'level=WARN' "$log" || true)
+	if ((errs + warns > 0)); then
+		echo "note: $(basename "$log"): $errs error and $warns warning lines (kept with BENCH_KEEP=1)"
+	fi
+done
 
 # --- report -------------------------------------------------------------------
 
