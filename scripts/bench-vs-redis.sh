@@ -293,7 +293,8 @@ for log in "$TMP"/dev/n*.log "$TMP/single.log"; do
 	errs=$(grep -c 'level=ERROR' "$log" || true)
 	warns=$(grep -c 'level=WARN' "$log" || true)
 	if ((errs + warns > 0)); then
-		echo "note: $(basename "$log"): $errs error and $warns warning lines (kept with BENCH_KEEP=1)"
+		echo "note: $(basename "$log"): $errs error and $warns warning lines; the first ones:"
+		grep -E 'level=(ERROR|WARN)' "$log" | head -n 3 | cut -c 1-300 | sed 's/^/    /'
 	fi
 done
 
