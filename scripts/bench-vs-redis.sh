@@ -21,7 +21,7 @@
 #   BENCH_N        requests per test and run (default 100000)
 #   BENCH_ROUNDS   interleaved rounds (default 3)
 #   BENCH_CLIENTS  parallel connections (default 50)
-#   RINGKV_BIN     a ringkv binary to use instead of building ./cmd/ringkv
+#   BENCH_RINGKV     a ringkv binary to use instead of building ./cmd/ringkv
 #   BENCH_KEEP=1   keep the temp directory (data and logs) at exit
 set -euo pipefail
 
@@ -123,11 +123,11 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-if [[ -n ${RINGKV_BIN:-} ]]; then
-	[[ -x $RINGKV_BIN ]] || die "RINGKV_BIN=$RINGKV_BIN is not an executable"
-	RINGKV=$RINGKV_BIN
+if [[ -n ${BENCH_RINGKV:-} ]]; then
+	[[ -x $BENCH_RINGKV ]] || die "BENCH_RINGKV=$BENCH_RINGKV is not an executable"
+	RINGKV=$BENCH_RINGKV
 else
-	command -v go >/dev/null || die "go is needed to build ringkv (or set RINGKV_BIN)"
+	command -v go >/dev/null || die "go is needed to build ringkv (or set BENCH_RINGKV)"
 	echo "bench-vs-redis: building ringkv"
 	go build -o "$TMP/ringkv" ./cmd/ringkv || die "go build ./cmd/ringkv failed"
 	RINGKV=$TMP/ringkv
