@@ -21,7 +21,7 @@
 #   BENCH_N        requests per test and run (default 100000)
 #   BENCH_ROUNDS   interleaved rounds (default 3)
 #   BENCH_CLIENTS  parallel connections (default 50)
-#   BENCH_RINGKV     a ringkv binary to use instead of building ./cmd/ringkv
+#   BENCH_RINGKV   a ringkv binary to use instead of building ./cmd/ringkv
 #   BENCH_KEEP=1   keep the temp directory (data and logs) at exit
 set -euo pipefail
 
