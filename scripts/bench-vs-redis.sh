@@ -254,6 +254,8 @@ for ((round = 1; round <= BENCH_ROUNDS; round++)); do
 		bench_ok=1
 		wait "$BENCH_PID" || bench_ok=0
 		BENCH_PID=
+		# redis-benchmark 7 exits 1 at the first error reply ("Error from
+		# server: ..." on stdout), so a failed request lands here too.
 		if ((!bench_ok)); then
 			echo "bench-vs-redis: round $round: redis-benchmark against $t (port $port) failed:" >&2
 			tail -n 5 "$out.err" "$out" >&2
