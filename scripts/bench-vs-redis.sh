@@ -1,0 +1,356 @@
+#!/usr/bin/env bash
+# bench-vs-redis.sh: the same redis-benchmark run against Redis and ringkv,
+# side by side, on one machine.
+#
+# Targets, all on 127.0.0.1 with fresh temp directories:
+#   redis      redis-server without persistence            port 16379
+#   redis-aof  redis-server, appendonly + appendfsync always port 16380
+#   cluster    ringkv dev: 3 nodes, N=3, fsync always       RESP 6380 (n1)
+#   single     one ringkv server, N=1, fsync always         RESP 16381
+#
+# Every round runs each target once, in that order, so that a change in the
+# machine's load hits all targets alike; the table gives the median of the
+# rounds per target and the ratios the project's targets are stated in.
+# The figures are measurements: the script exits non-zero only when
+# something could not run (install, build, start, or a benchmark failed),
+# never because a ratio is low.
+#
+# Usage, from anywhere in the repository (root installs missing packages):
+#   scripts/bench-vs-redis.sh
+# Environment:
+#   BENCH_N        requests per test and run (default 100000)
+#   BENCH_ROUNDS   interleaved rounds (default 3)
+#   BENCH_CLIENTS  parallel connections (default 50)
+#   BENCH_RINGKV   a ringkv binary to use instead of building ./cmd/ringkv
+#   BENCH_KEEP=1   keep the temp directory (data and logs) at exit
+set -euo pipefail
+
+BENCH_N=${BENCH_N:-100000}
+BENCH_ROUNDS=${BENCH_ROUNDS:-3}
+BENCH_CLIENTS=${BENCH_CLIENTS:-50}
+BENCH_KEEP=${BENCH_KEEP:-0}
+
+REDIS_PORT=16379
+REDIS_AOF_PORT=16380
+CLUSTER_RESP_PORT=6380
+SINGLE_HTTP=127.0.0.1:18001
+SINGLE_RESP_PORT=16381
+SINGLE_RPC=127.0.0.1:17001
+SINGLE_GOSSIP=127.0.0.1:19001
+# ringkv dev's fixed layout (docs/cli.md): HTTP 800i, RESP 638(i-1), RPC
+# 700i, gossip 900i.
+DEV_PORTS=(8001 8002 8003 6380 6381 6382 7001 7002 7003 9001 9002 9003)
+TARGETS=(redis redis-aof cluster single)
+
+die() {
+	echo "bench-vs-redis: $*" >&2
+	exit 1
+}
+
+is_uint() { [[ $1 =~ ^[0-9]+$ ]] && ((10#$1 > 0)); }
+is_uint "$BENCH_N" || die "BENCH_N must be a positive integer, got '$BENCH_N'"
+is_uint "$BENCH_ROUNDS" || die "BENCH_ROUNDS must be a positive integer, got '$BENCH_ROUNDS'"
+is_uint "$BENCH_CLIENTS" || die "BENCH_CLIENTS must be a positive integer, got '$BENCH_CLIENTS'"
+((BENCH_ROUNDS <= 100)) || die "BENCH_ROUNDS must be at most 100, got $BENCH_ROUNDS"
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+[[ -f go.mod && -d cmd/ringkv ]] || die "run from the ringkv repository (no go.mod and cmd/ringkv in $PWD)"
+
+# --- tools -------------------------------------------------------------------
+
+need_pkgs=()
+command -v redis-server >/dev/null || need_pkgs+=(redis-server)
+if ! command -v redis-benchmark >/dev/null || ! command -v redis-cli >/dev/null; then
+	need_pkgs+=(redis-tools)
+fi
+command -v curl >/dev/null || need_pkgs+=(curl)
+if ((${#need_pkgs[@]} > 0)); then
+	command -v apt-get >/dev/null || die "missing ${need_pkgs[*]} and no apt-get to install them; install them and re-run"
+	[[ $(id -u) -eq 0 ]] || die "missing ${need_pkgs[*]}; run as root to install them with apt-get, or install them yourself"
+	echo "bench-vs-redis: installing ${need_pkgs[*]}"
+	apt-get update -qq || die "apt-get update failed"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null ||
+		die "apt-get install ${need_pkgs[*]} failed"
+fi
+
+# Checked before anything starts: the dev cluster's ports are fixed.
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for p in "$REDIS_PORT" "$REDIS_AOF_PORT" "$SINGLE_RESP_PORT" "${SINGLE_HTTP##*:}" \
+	"${SINGLE_RPC##*:}" "${SINGLE_GOSSIP##*:}" "${DEV_PORTS[@]}"; do
+	if port_busy "$p"; then
+		die "port 127.0.0.1:$p is in use; stop what listens there (another ringkv dev?) and re-run"
+	fi
+done
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench-vs-redis.XXXXXX")
+PIDS=()    # background processes, stopped in reverse order at exit
+BENCH_PID= # the redis-benchmark running, if any
+# A run that takes longer than this is stuck: even 50 req/s finish in time.
+BENCH_TIMEOUT=$((600 + BENCH_N / 50))
+
+# stop_pid sends SIGTERM and waits up to $2 seconds, then SIGKILLs.
+stop_pid() {
+	local pid=$1 secs=$2 i
+	kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < secs * 10; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "bench-vs-redis: pid $pid still running ${secs}s after SIGTERM; killing it" >&2
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	local rc=$? i
+	trap - EXIT INT TERM
+	[[ -n $BENCH_PID ]] && stop_pid "$BENCH_PID" 10
+	# ringkv dev stops its children one at a time (up to 30 s each).
+	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+		stop_pid "${PIDS[i]}" 100
+	done
+	if [[ $BENCH_KEEP == 1 || $rc -ne 0 ]]; then
+		echo "bench-vs-redis: data and logs kept in $TMP" >&2
+	else
+		rm -rf "$TMP"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if [[ -n ${BENCH_RINGKV:-} ]]; then
+	[[ -x $BENCH_RINGKV ]] || die "BENCH_RINGKV=$BENCH_RINGKV is not an executable"
+	RINGKV=$BENCH_RINGKV
+else
+	command -v go >/dev/null || die "go is needed to build ringkv (or set BENCH_RINGKV)"
+	echo "bench-vs-redis: building ringkv"
+	go build -o "$TMP/ringkv" ./cmd/ringkv || die "go build ./cmd/ringkv failed"
+	RINGKV=$TMP/ringkv
+fi
+
+# --- start the targets ---------------------------------------------------------
+
+# wait_for runs "$@" every 0.1 s until it succeeds, for at most $1 seconds.
+wait_for() {
+	local secs=$1 i
+	shift
+	for ((i = 0; i < secs * 10; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+redis_up() { [[ $(redis-cli -h 127.0.0.1 -p "$1" PING 2>/dev/null) == PONG ]]; }
+readyz_ok() { [[ $(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://$1/readyz") == 200 ]]; }
+alive() { kill -0 "$1" 2>/dev/null; }
+
+# start_redis NAME PORT EXTRA-ARGS...
+start_redis() {
+	local name=$1 port=$2
+	shift 2
+	mkdir -p "$TMP/$name"
+	redis-server --bind 127.0.0.1 --port "$port" --dir "$TMP/$name" \
+		--daemonize no --protected-mode yes "$@" >"$TMP/$name.log" 2>&1 &
+	PIDS+=($!)
+	wait_for 30 redis_up "$port" || {
+		tail -n 20 "$TMP/$name.log" >&2
+		die "$name (redis-server on port $port) did not answer PING within 30 s"
+	}
+}
+
+echo "bench-vs-redis: starting redis, redis-aof, the ringkv dev cluster and a single ringkv node in $TMP"
+start_redis redis "$REDIS_PORT" --save '' --appendonly no
+start_redis redis-aof "$REDIS_AOF_PORT" --save '' --appendonly yes --appendfsync always
+
+# storage.fsync is always by default; set it anyway so a changed default
+# cannot make the comparison unfair. ringkv dev passes its environment on
+# to its children.
+RINGKV_STORAGE_FSYNC=always "$RINGKV" dev --data "$TMP/dev" >"$TMP/dev.log" 2>&1 &
+DEV_PID=$!
+PIDS+=("$DEV_PID")
+
+RINGKV_STORAGE_FSYNC=always RINGKV_CLUSTER_REPLICATION=1 "$RINGKV" server --name s1 \
+	--data-dir "$TMP/single" --http "$SINGLE_HTTP" --resp "127.0.0.1:$SINGLE_RESP_PORT" \
+	--rpc "$SINGLE_RPC" --gossip "$SINGLE_GOSSIP" >"$TMP/single.log" 2>&1 &
+SINGLE_PID=$!
+PIDS+=("$SINGLE_PID")
+
+# ready_or_die PID LOG ADDR NAME: wait up to 90 s for GET /readyz = 200.
+ready_or_die() {
+	local pid=$1 log=$2 addr=$3 name=$4 i
+	for ((i = 0; i < 900; i++)); do
+		readyz_ok "$addr" && return 0
+		alive "$pid" || {
+			tail -n 20 "$log" >&2
+			die "$name exited before it was ready (log: $log)"
+		}
+		sleep 0.1
+	done
+	tail -n 20 "$log" >&2
+	die "$name: GET http://$addr/readyz did not answer 200 within 90 s (log: $log)"
+}
+for a in 127.0.0.1:8001 127.0.0.1:8002 127.0.0.1:8003; do
+	ready_or_die "$DEV_PID" "$TMP/dev.log" "$a" "ringkv dev node at $a"
+done
+ready_or_die "$SINGLE_PID" "$TMP/single.log" "$SINGLE_HTTP" "the single ringkv node"
+
+port_of() {
+	case $1 in
+	redis) echo "$REDIS_PORT" ;;
+	redis-aof) echo "$REDIS_AOF_PORT" ;;
+	cluster) echo "$CLUSTER_RESP_PORT" ;;
+	single) echo "$SINGLE_RESP_PORT" ;;
+	esac
+}
+pid_of() {
+	case $1 in
+	redis) echo "${PIDS[0]}" ;;
+	redis-aof) echo "${PIDS[1]}" ;;
+	cluster) echo "$DEV_PID" ;;
+	single) echo "$SINGLE_PID" ;;
+	esac
+}
+
+# --- run ----------------------------------------------------------------------
+
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ $commit != unknown && -n $(git status --porcelain --untracked-files=no 2>/dev/null) ]]; then
+	commit+="+dirty"
+fi
+BENCH_CMD="redis-benchmark -t set,get -c $BENCH_CLIENTS -n $BENCH_N -r 100000 -d 100 -q --csv"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+{
+	echo "date:       $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+	echo "commit:     $commit"
+	echo "nproc:      $(nproc)"
+	echo "redis:      $(redis-server --version | sed -n 's/.*\(v=[^ ]*\).*/\1/p') ($(redis-benchmark --version 2>/dev/null | head -n 1 || echo 'redis-benchmark version unknown'))"
+	echo "command:    $BENCH_CMD -h 127.0.0.1 -p PORT"
+	echo "rounds:     $BENCH_ROUNDS (in each: ${TARGETS[*]})"
+	echo "loadavg before: $LOAD_BEFORE"
+} | tee "$TMP/header.txt"
+
+# results.tsv: round target test rps p50 p99 (ms; "-" when not printed).
+: >"$TMP/results.tsv"
+failed=0
+for ((round = 1; round <= BENCH_ROUNDS; round++)); do
+	for t in "${TARGETS[@]}"; do
+		port=$(port_of "$t")
+		out=$TMP/bench-$round-$t.csv
+		if ! alive "$(pid_of "$t")"; then
+			echo "bench-vs-redis: round $round: $t is no longer running; skipped" >&2
+			failed=1
+			continue
+		fi
+		# In the background so that a signal to this script is handled at
+		# once (bash runs traps only between foreground commands).
+		# shellcheck disable=SC2086 # BENCH_CMD is split into words on purpose
+		timeout "$BENCH_TIMEOUT" $BENCH_CMD -h 127.0.0.1 -p "$port" >"$out" 2>"$out.err" &
+		BENCH_PID=$!
+		bench_ok=1
+		wait "$BENCH_PID" || bench_ok=0
+		BENCH_PID=
+		# redis-benchmark 7 exits 1 at the first error reply ("Error from
+		# server: ..." on stdout), so a failed request lands here too.
+		if ((!bench_ok)); then
+			echo "bench-vs-redis: round $round: redis-benchmark against $t (port $port) failed:" >&2
+			tail -n 5 "$out.err" "$out" >&2
+			failed=1
+			continue
+		fi
+		# redis-benchmark 7 prints a header row naming its columns
+		# ("test","rps","avg_latency_ms",...,"p50_latency_ms",...); older
+		# versions print only "TEST","rps" rows. Columns are found by name.
+		if ! awk -F, -v round="$round" -v t="$t" '
+			{ for (i = 1; i <= NF; i++) gsub(/"/, "", $i) }
+			$1 == "test" { for (i = 1; i <= NF; i++) col[$i] = i; next }
+			$1 == "SET" || $1 == "GET" {
+				rps = ("rps" in col) ? $(col["rps"]) : $2
+				p50 = ("p50_latency_ms" in col) ? $(col["p50_latency_ms"]) : "-"
+				p99 = ("p99_latency_ms" in col) ? $(col["p99_latency_ms"]) : "-"
+				if (rps !~ /^[0-9.]+$/) exit 1
+				printf "%s\t%s\t%s\t%s\t%s\t%s\n", round, t, $1, rps, p50, p99
+				n++
+			}
+			END { exit n == 2 ? 0 : 1 }' "$out" >>"$TMP/results.tsv"; then
+			echo "bench-vs-redis: round $round: no SET and GET figures from redis-benchmark against $t:" >&2
+			head -n 5 "$out" "$out.err" >&2
+			failed=1
+			continue
+		fi
+		awk -F'\t' -v r="$round" -v t="$t" '$1 == r && $2 == t {
+			printf "  round %s %-9s %s %10.0f req/s  p50 %s  p99 %s\n", r, t, $3, $4, $5, $6 }' "$TMP/results.tsv"
+	done
+	echo "  round $round done, loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
+done
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "loadavg after:  $LOAD_AFTER"
+# A node that logged errors or warnings during the runs is worth a look
+# before the figures are believed.
+for log in "$TMP"/dev/n*.log "$TMP/single.log"; do
+	errs=$(grep -c 'level=ERROR' "$log" || true)
+	warns=$(grep -c 'level=WARN' "$log" || true)
+	if ((errs + warns > 0)); then
+		echo "note: $(basename "$log"): $errs error and $warns warning lines; the first ones:"
+		grep -E 'level=(ERROR|WARN)' "$log" | head -n 3 | cut -c 1-300 | sed 's/^/    /'
+	fi
+done
+
+# --- report -------------------------------------------------------------------
+
+# Median per target, test and column over the rounds (each column on its
+# own), then the table and the ratios.
+echo
+awk -F'\t' -v order="${TARGETS[*]}" '
+	function median(list,    a, n, i, j, x) {
+		n = split(list, a, " ")
+		if (n == 0) return ""
+		for (i = 2; i <= n; i++) {      # insertion sort: n is the rounds
+			x = a[i] + 0
+			for (j = i - 1; j >= 1 && a[j] + 0 > x; j--) a[j + 1] = a[j]
+			a[j + 1] = x
+		}
+		return n % 2 ? a[(n + 1) / 2] + 0 : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	{
+		k = $2 SUBSEP $3
+		rps[k] = rps[k] " " $4
+		if ($5 != "-") p50[k] = p50[k] " " $5
+		if ($6 != "-") p99[k] = p99[k] " " $6
+		runs[k]++
+	}
+	END {
+		nt = split(order, tg, " ")
+		print "| target | SET req/s | SET p50 ms | SET p99 ms | GET req/s | GET p50 ms | GET p99 ms | runs |"
+		print "|---|--:|--:|--:|--:|--:|--:|--:|"
+		for (i = 1; i <= nt; i++) {
+			t = tg[i]; line = "| " t
+			for (s = 1; s <= 2; s++) {
+				k = t SUBSEP (s == 1 ? "SET" : "GET")
+				m = median(rps[k]); M[k] = m
+				line = line sprintf(" | %s", m == "" ? "-" : sprintf("%.0f", m))
+				m = median(p50[k]); line = line sprintf(" | %s", m == "" ? "-" : sprintf("%.3f", m))
+				m = median(p99[k]); line = line sprintf(" | %s", m == "" ? "-" : sprintf("%.3f", m))
+			}
+			print line sprintf(" | %d |", runs[t SUBSEP "SET"])
+		}
+		print ""
+		print "| ratio (median req/s) | value |"
+		print "|---|--:|"
+		ratio("cluster", "SET", "redis-aof", "SET")
+		ratio("cluster", "GET", "redis", "GET")
+		ratio("single", "SET", "redis-aof", "SET")
+		ratio("single", "GET", "redis", "GET")
+	}
+	function ratio(a, ta, b, tb,    x, y) {
+		x = M[a SUBSEP ta]; y = M[b SUBSEP tb]
+		printf "| %s %s / %s %s | %s |\n", a, ta, b, tb, (x == "" || y == "" || y == 0) ? "-" : sprintf("%.2f", x / y)
+	}' "$TMP/results.tsv" | tee "$TMP/table.md"
+
+if ((failed)); then
+	die "some runs failed (see above); the table holds the runs that completed"
+fi
