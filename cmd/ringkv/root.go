@@ -110,6 +110,7 @@ unless --node says otherwise.`,
 		a.leaveCmd(),
 		a.removeCmd(),
 		a.chaosCmd(),
+		a.benchCmd(),
 		a.versionCmd(),
 	)
 	return root
