@@ -4,6 +4,8 @@
 //	ringkv dev                                   run a local 3-node cluster
 //	ringkv put KEY VALUE / get KEY / delete KEY  talk to a node over HTTP
 //	ringkv members / ring / leave / remove NODE  operate the cluster
+//	ringkv bench                                 load-test a cluster (YCSB-style workloads)
+//	ringkv chaos                                 inject faults into a cluster it starts, check the history
 //
 // Run "ringkv help" for every command and flag.
 package main
