@@ -34,6 +34,7 @@ type Config struct {
 	Transfer TransferConfig `mapstructure:"transfer"`
 	AAE      AAEConfig      `mapstructure:"aae"`
 	Log      LogConfig      `mapstructure:"log"`
+	Debug    DebugConfig    `mapstructure:"debug"`
 }
 
 // NodeConfig names the node and its data.
@@ -169,6 +170,13 @@ type LogConfig struct {
 	Level string `mapstructure:"level"`
 	// Format is text or json. Default text.
 	Format string `mapstructure:"format"`
+}
+
+// DebugConfig switches on what an operator needs to see inside a running
+// node, off by default because it exposes internals on the HTTP port.
+type DebugConfig struct {
+	// Pprof serves Go's profiler under /debug/pprof/ on listen.http.
+	Pprof bool `mapstructure:"pprof"`
 }
 
 // DefaultConfig returns a complete single-node configuration.

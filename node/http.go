@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"slices"
 	"strings"
@@ -38,6 +39,8 @@ type httpAPI struct {
 	// ready reports whether the node serves client requests; until it
 	// does, the /v1/kv/ routes answer 503 (ready.go). nil: always.
 	ready func() bool
+	// pprof serves /debug/pprof/ (debug.pprof).
+	pprof bool
 }
 
 // handler returns the root handler: client routes, admin routes, health
@@ -57,6 +60,13 @@ func (a *httpAPI) handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", a.readyz)
 	mux.Handle("GET /metrics", a.metrics.handler())
+	if a.pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	get := a.instrument("get", a.gated(a.get))
 	put := a.instrument("put", a.gated(a.put))
 	del := a.instrument("delete", a.gated(a.delete))

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -283,7 +284,14 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	if n.bootstraps() {
 		n.ready.Store(true)
 	}
-	api := &httpAPI{kv: kv, admin: admin, metrics: n.metrics, limits: cfg.Limits, n: cfg.Cluster.Replication, log: n.log, ready: n.ready.Load}
+	if cfg.Debug.Pprof {
+		// Mutex and block profiles are empty unless sampled; these rates
+		// cost little next to a request's work.
+		runtime.SetMutexProfileFraction(20)
+		runtime.SetBlockProfileRate(int(20 * time.Microsecond))
+		n.log.Warn("debug.pprof is on: /debug/pprof/ serves profiles on the HTTP port", "http", cfg.Listen.HTTP)
+	}
+	api := &httpAPI{kv: kv, admin: admin, metrics: n.metrics, limits: cfg.Limits, n: cfg.Cluster.Replication, log: n.log, ready: n.ready.Load, pprof: cfg.Debug.Pprof}
 	n.httpSrv = &http.Server{
 		Handler:           recoverHTTP(api.handler(), n.metrics, n.log),
 		ReadHeaderTimeout: 5 * time.Second,
