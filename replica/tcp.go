@@ -478,9 +478,11 @@ type clientConn struct {
 	ids atomic.Uint64
 	// lastSend is when the last frame was sent, Unix nanoseconds.
 	lastSend atomic.Int64
-	wmu      sync.Mutex // guards bw: one frame written and flushed at a time
+	wmu      sync.Mutex // guards bw: one frame written at a time
 	bw       *bufio.Writer
-	mu       sync.Mutex // guards pending and err
+	// writers counts the senders waiting for wmu: see send.
+	writers atomic.Int32
+	mu      sync.Mutex // guards pending and err
 	// pending maps request IDs to the waiting caller; a caller that gives
 	// up removes its entry and a late response is dropped.
 	pending map[uint64]chan callResult
@@ -533,11 +535,20 @@ func (c *clientConn) unregister(id uint64) {
 // stops reading (hung, or its socket buffers full): without it the write,
 // and every call queued behind it, would block past the callers' deadlines.
 // A frame cut off midway leaves the stream unusable, hence the failure.
+//
+// Frames ready together leave in one write: a sender that sees another
+// waiting for the lock leaves its frame in the buffer for that one to
+// flush, and the last in line flushes them all. Under load that is one
+// syscall for many calls instead of one each (profiled: the flushes were
+// most of a replicated write's CPU). A frame left in the buffer whose
+// flush then fails is failed with the connection (ErrConnLost).
 func (c *clientConn) send(f *frame, deadline time.Time) error {
+	c.writers.Add(1)
 	c.wmu.Lock()
+	c.writers.Add(-1)
 	_ = c.nc.SetWriteDeadline(deadline) // an error here resurfaces on the write
 	err := writeFrame(c.bw, f)
-	if err == nil {
+	if err == nil && c.writers.Load() == 0 {
 		err = c.bw.Flush()
 	}
 	c.lastSend.Store(time.Now().UnixNano())

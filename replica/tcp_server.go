@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -63,8 +64,10 @@ func (t *TCPTransport) Serve(ln net.Listener, h Handler) error {
 // serverConn is the write side of one accepted connection.
 type serverConn struct {
 	nc  net.Conn
-	wmu sync.Mutex // guards bw: one frame written and flushed at a time
+	wmu sync.Mutex // guards bw: one frame written at a time
 	bw  *bufio.Writer
+	// writers counts the responses waiting for wmu: see write.
+	writers atomic.Int32
 }
 
 // serveConn reads the hello and answers it, then reads requests, running
@@ -236,15 +239,19 @@ func (t *TCPTransport) handle(ctx context.Context, from string, h Handler, body 
 	return h.Handle(ctx, from, req)
 }
 
-// write writes and flushes one frame, giving up at deadline (zero: none).
-// The lock is released even if writing panics, so that the connection's
-// other calls are not stuck behind it.
+// write writes one frame, giving up at deadline (zero: none), and flushes
+// unless another response waits for the lock: the last in line flushes
+// them all (as clientConn.send does). The lock is released even if
+// writing panics, so that the connection's other calls are not stuck
+// behind it.
 func (sc *serverConn) write(f *frame, deadline time.Time) error {
+	sc.writers.Add(1)
 	sc.wmu.Lock()
 	defer sc.wmu.Unlock()
+	sc.writers.Add(-1)
 	_ = sc.nc.SetWriteDeadline(deadline) // an error here resurfaces on the write
 	err := writeFrame(sc.bw, f)
-	if err == nil {
+	if err == nil && sc.writers.Load() == 0 {
 		err = sc.bw.Flush()
 	}
 	return err
