@@ -45,10 +45,12 @@ func (s *standIns) take() (string, bool) {
 // stand-ins refuse; when none takes it, the coordinator keeps the hint
 // itself (keepHint). The reply is for tg.node; a stand-in's acknowledgement
 // is a success only under sloppy quorum.
-func (c *Coordinator) replicate(ctx context.Context, tg target, key []byte, set vclock.Siblings, epoch uint64, stand *standIns, sloppy bool) reply {
+// store is the write's KindStore request (storeRequest).
+func (c *Coordinator) replicate(ctx context.Context, tg target, store Request, stand *standIns, sloppy bool) reply {
+	key, set, epoch := store.Key, store.Siblings, store.Epoch
 	var cause error
 	if tg.act == actSend {
-		err := c.sendCopy(ctx, tg.node, key, set, epoch)
+		err := c.sendCopy(ctx, tg.node, store)
 		if err == nil {
 			return reply{node: tg.node}
 		}

@@ -120,12 +120,16 @@ func (c *Coordinator) repair(ctx context.Context, key []byte, nodes []string, se
 	for _, n := range nodes {
 		final = vclock.Merge(final, sets[n])
 	}
+	var store Request
 	for _, n := range repairs(nodes, sets, final) {
 		var err error
 		if n == c.cfg.Self {
 			_, err = c.cfg.Store.Apply(ctx, key, final)
 		} else {
-			err = c.sendCopy(ctx, n, key, final, epoch)
+			if store.Kind == 0 {
+				store = storeRequest(key, final, epoch)
+			}
+			err = c.sendCopy(ctx, n, store)
 		}
 		if err != nil {
 			c.stats.readRepairFailures.Add(1)

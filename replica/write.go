@@ -258,6 +258,7 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, lw 
 	stand := &standIns{list: lw.standIns, alive: c.alive}
 	// Copied so that the goroutines capture these, not all of lw.
 	merged, epoch, sloppy := lw.merged, lw.rt.epoch, lw.sloppy
+	store := storeRequest(key, merged, epoch)
 	for _, tg := range lw.targets {
 		if tg.act == actLocal {
 			continue
@@ -268,7 +269,7 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, lw 
 		inflight.Add(1)
 		c.bg.Go(func() {
 			defer release()
-			results <- c.replicate(sendCtx, tg, key, merged, epoch, stand, sloppy)
+			results <- c.replicate(sendCtx, tg, store, stand, sloppy)
 		})
 	}
 	release()
@@ -300,9 +301,15 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, lw 
 // epoch of the plan the sender routed by. It is the per-target seam of the
 // write fan-out: replicate (handoff.go) falls back to sendHint, the same
 // Request with HintFor set, sent to a stand-in.
-func (c *Coordinator) sendCopy(ctx context.Context, node string, key []byte, set vclock.Siblings, epoch uint64) error {
-	_, err := c.cfg.Transport.Call(ctx, node, Request{Kind: KindStore, Key: key, Siblings: set, Epoch: epoch})
+func (c *Coordinator) sendCopy(ctx context.Context, node string, store Request) error {
+	_, err := c.cfg.Transport.Call(ctx, node, store)
 	return err
+}
+
+// storeRequest is the KindStore request that sends set to a replica,
+// encoded once for every replica it goes to.
+func storeRequest(key []byte, set vclock.Siblings, epoch uint64) Request {
+	return prepare(Request{Kind: KindStore, Key: key, Siblings: set, Epoch: epoch})
 }
 
 // capSiblings refuses a write that would leave key with more versions
