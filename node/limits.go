@@ -36,6 +36,15 @@ func (s limitedStore) Update(ctx context.Context, key []byte, fn func(cur vclock
 	return out, badRequest(err)
 }
 
+// UpdateAsync implements replica.AsyncUpdater: the coordinator sends a
+// new version to the other replicas while this node syncs its own copy.
+func (s limitedStore) UpdateAsync(ctx context.Context, key []byte, fn func(cur vclock.Siblings) (vclock.Siblings, error)) (vclock.Siblings, func(context.Context) error, error) {
+	out, durable, err := s.Engine.UpdateAsync(ctx, key, fn)
+	return out, durable, badRequest(err)
+}
+
+var _ replica.AsyncUpdater = limitedStore{}
+
 // limitedHints is the hint queue as replica.HintSink, with refused hints
 // (bad shape, over the limits) marked as bad requests.
 type limitedHints struct{ *hints.Queue }

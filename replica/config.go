@@ -158,6 +158,18 @@ type CounterReserver interface {
 	Counter() uint64
 }
 
+// AsyncUpdater is an optional Store extension: Update without the wait
+// for disk, which durable does. A coordinator whose store has it mints and
+// installs the new version, sends it to the other replicas at once and
+// counts its own acknowledgement when durable returns, so its fsync and
+// theirs overlap instead of running one after the other. The store must
+// renew its Incarnation after a crash that may have lost such a version
+// (as storage.Engine does after any unclean stop), so that a dot the other
+// replicas hold is never minted again.
+type AsyncUpdater interface {
+	UpdateAsync(ctx context.Context, key []byte, fn func(cur vclock.Siblings) (vclock.Siblings, error)) (vclock.Siblings, func(context.Context) error, error)
+}
+
 // Config configures a Coordinator.
 type Config struct {
 	// Self is this node's name as it appears in preference lists. Required.

@@ -90,6 +90,9 @@ type localWrite struct {
 	standIns []string // fallbacks that may keep hints
 	sloppy   bool     // stand-ins' hints count toward W
 	merged   vclock.Siblings
+	// durable, when set, waits until merged is durable here
+	// (AsyncUpdater); nil: it already is.
+	durable func(context.Context) error
 }
 
 // forgedCounterGap is how far above the store's minting counter a context
@@ -144,10 +147,11 @@ func (c *Coordinator) prepare(ctx context.Context, op string, key []byte, fw *Fo
 	}
 	actor := c.cfg.Store.Incarnation()
 	reserver, _ := c.cfg.Store.(CounterReserver)
-	// Minting inside Update makes read-mint-store atomic per key, and Update
-	// returns only once the set is durable: a crash after this point cannot
-	// let this node re-mint a dot that the other replicas already hold.
-	lw.merged, err = c.cfg.Store.Update(ctx, key, func(cur vclock.Siblings) (vclock.Siblings, error) {
+	// Minting inside Update makes read-mint-store atomic per key. Update
+	// returns only once the set is durable, and AsyncUpdater's store
+	// renews its incarnation after a crash that lost a version: either way
+	// a crash cannot let this node re-mint a dot the other replicas hold.
+	mint := func(cur vclock.Siblings) (vclock.Siblings, error) {
 		if err := vclock.CheckMintable(cur, w.Context); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 		}
@@ -169,7 +173,12 @@ func (c *Coordinator) prepare(ctx context.Context, op string, key []byte, fw *Fo
 		}
 		_, m := vclock.Mint(cur, actor, w)
 		return m, c.capSiblings(key, cur, m)
-	})
+	}
+	if async, ok := c.cfg.Store.(AsyncUpdater); ok {
+		lw.merged, lw.durable, err = async.UpdateAsync(ctx, key, mint)
+	} else {
+		lw.merged, err = c.cfg.Store.Update(ctx, key, mint)
+	}
 	if errors.Is(err, ErrTooManySiblings) || errors.Is(err, ErrBadRequest) {
 		return localWrite{}, err
 	}
@@ -245,7 +254,9 @@ func retryable(err error) bool {
 // client.
 func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, lw localWrite) (Result, error) {
 	t := lw.q.tally()
-	t.ack(c.cfg.Self)
+	if lw.durable == nil {
+		t.ack(c.cfg.Self)
+	}
 	results := make(chan reply, len(lw.targets))
 	sendCtx, sendCancel := c.detached(ctx)
 	var inflight atomic.Int32
@@ -259,6 +270,19 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, lw 
 	// Copied so that the goroutines capture these, not all of lw.
 	merged, epoch, sloppy := lw.merged, lw.rt.epoch, lw.sloppy
 	store := storeRequest(key, merged, epoch)
+	if lw.durable != nil {
+		// The local copy counts once durable; the sends below run
+		// meanwhile, so this node's fsync overlaps the others'.
+		inflight.Add(1)
+		c.bg.Go(func() {
+			defer release()
+			err := lw.durable(sendCtx)
+			if err != nil {
+				err = fmt.Errorf("local write: %w", err)
+			}
+			results <- reply{node: c.cfg.Self, err: err}
+		})
+	}
 	for _, tg := range lw.targets {
 		if tg.act == actLocal {
 			continue

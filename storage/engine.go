@@ -270,28 +270,48 @@ func (e *Engine) Apply(ctx context.Context, key []byte, s vclock.Siblings) (vclo
 // partition's), except ReserveCounter, which takes no lock. If ctx ends while waiting for disk, Update returns ctx's
 // error and the write may still become durable.
 func (e *Engine) Update(ctx context.Context, key []byte, fn func(cur vclock.Siblings) (vclock.Siblings, error)) (vclock.Siblings, error) {
+	next, durable, err := e.UpdateAsync(ctx, key, fn)
+	if err != nil {
+		return nil, err
+	}
+	if err := durable(ctx); err != nil {
+		return nil, err
+	}
+	return next, nil
+}
+
+// UpdateAsync is Update without the wait for disk: the result is installed
+// (readers see it) and its record queued when it returns, and durable
+// reports when the record is durable per the fsync policy (it may be
+// called once). A coordinator uses it to send a new version to the other
+// replicas while its own copy is being synced. A crash before durable
+// returns loses the version here; the node then renews its minting actor
+// (an unclean stop), so the dot it held is never minted again.
+func (e *Engine) UpdateAsync(ctx context.Context, key []byte, fn func(cur vclock.Siblings) (vclock.Siblings, error)) (next vclock.Siblings, durable func(context.Context) error, err error) {
 	if len(key) == 0 {
-		return nil, fmt.Errorf("%w: empty key", ErrInvalid)
+		return nil, nil, fmt.Errorf("%w: empty key", ErrInvalid)
 	}
 	if err := CheckKeySize(e.cfg.MaxKeyBytes, key); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sh, err := e.shardOf(key)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	next, p, err := e.stage(sh, key, fn)
 	if err != nil {
-		return nil, fmt.Errorf("storage: update key %q: %w", key, err)
+		return nil, nil, fmt.Errorf("storage: update key %q: %w", key, err)
 	}
-	if _, err := p.Wait(ctx); err != nil {
-		return nil, fmt.Errorf("storage: update key %q: %w", key, err)
-	}
-	e.maybeSnapshot()
-	return next, nil
+	return next, func(ctx context.Context) error {
+		if _, err := p.Wait(ctx); err != nil {
+			return fmt.Errorf("storage: update key %q: %w", key, err)
+		}
+		e.maybeSnapshot()
+		return nil
+	}, nil
 }
 
 // stage runs fn under the shard lock, queues the record (or a barrier if
