@@ -35,16 +35,15 @@ func (g syncGatedStore) UpdateAsync(ctx context.Context, key []byte, fn func(cur
 
 // TestAsyncLocalWriteOverlapsSends: with a store that syncs
 // asynchronously, the coordinator sends the new version to the other
-// replicas before its own copy is durable, and counts its own
-// acknowledgement only once it is: W=2 is met by two other replicas while
-// the local sync is pending, W=all waits for it, and a failed local sync
-// fails a W=all write.
+// replicas before its own copy is durable, yet answers only once its own
+// copy is durable too (it is always among the W), and a failed local sync
+// fails the write.
 func TestAsyncLocalWriteOverlapsSends(t *testing.T) {
 	synctest.Test(t, testAsyncLocalWriteOverlapsSends)
 }
 
 func testAsyncLocalWriteOverlapsSends(t *testing.T) {
-	gate := make(chan error, 4)
+	gate := make(chan error)
 	c := newCluster(t, 3, 3, func(cfg *replica.Config) {
 		if cfg.Self == "n1" {
 			cfg.Store = syncGatedStore{Store: cfg.Store, gate: gate}
@@ -52,44 +51,39 @@ func testAsyncLocalWriteOverlapsSends(t *testing.T) {
 	})
 	key := c.keyOn("async", "n1")
 
-	// W=2: answered by n2 and n3 while n1's own copy is not durable.
-	res, err := c.put("n1", key, "x", replica.WriteOptions{W: 2})
-	if err != nil {
-		t.Fatalf("W=2 with the local sync pending: %v", err)
-	}
-	for _, n := range []string{"n2", "n3"} {
-		got := c.stores[n].Get(key)
-		if !slices.Contains(values(got), "x") {
-			t.Fatalf("%s lacks the write answered at W=2: %v", n, values(got))
-		}
-	}
-	if res.Replies < 2 {
-		t.Fatalf("replies %d, want >= 2", res.Replies)
-	}
-	gate <- nil // the first write's local sync ends
-
-	// W=all waits for the local sync.
 	done := make(chan error, 1)
 	go func() {
-		_, err := c.put("n1", key, "y", withCtx(res.Context, replica.QuorumAll))
+		_, err := c.put("n1", key, "x", replica.WriteOptions{W: 2})
 		done <- err
 	}()
 	synctest.Wait()
+	// Sent while n1's own sync is pending: n2 and n3 hold it...
+	for _, n := range []string{"n2", "n3"} {
+		if got := values(c.stores[n].Get(key)); !slices.Contains(got, "x") {
+			t.Fatalf("%s lacks the write while n1 syncs: %v", n, got)
+		}
+	}
+	// ...but W=2 met by them is not an answer without n1's copy.
 	select {
 	case err := <-done:
-		t.Fatalf("W=all answered before the local copy was durable: %v", err)
+		t.Fatalf("answered before the coordinator's copy was durable: %v", err)
 	default:
 	}
 	gate <- nil
 	if err := <-done; err != nil {
-		t.Fatalf("W=all after the local sync: %v", err)
+		t.Fatalf("W=2 after the local sync: %v", err)
 	}
 
-	// A local sync that fails is a failed acknowledgement.
+	// A local sync that fails fails the write, though n2 and n3 acked.
+	go func() {
+		_, err := c.put("n1", key, "y", replica.WriteOptions{W: 2})
+		done <- err
+	}()
+	synctest.Wait()
 	gate <- errors.New("disk full")
-	_, err = c.put("n1", key, "z", replica.WriteOptions{W: replica.QuorumAll})
+	err := <-done
 	var qe *replica.QuorumError
 	if !errors.As(err, &qe) || qe.Failures["n1"] == nil {
-		t.Fatalf("W=all with a failed local sync: %v; want a quorum error naming n1", err)
+		t.Fatalf("a failed local sync: %v; want a quorum error naming n1", err)
 	}
 }

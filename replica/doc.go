@@ -7,9 +7,11 @@
 // A write (Put or Delete) is coordinated by the receiving node when it is in
 // the key's preference list, otherwise forwarded, one hop, to the first live
 // replica. The coordinator mints the new version with vclock.Mint inside
-// Store.Update (atomic per key, durable before it returns), then sends the
-// resulting merged sibling set, never a lone version, to the other replicas
-// in parallel and answers once W replicas, itself included, acknowledged.
+// Store.Update (atomic per key, durable before it returns; with an
+// AsyncUpdater store, installed at once and synced while the sends run),
+// then sends the resulting merged sibling set, never a lone version, to the
+// other replicas in parallel and answers once W replicas, itself (durably)
+// included, acknowledged.
 // Sends still in flight then continue in the background until the request's
 // deadline. A read asks all replicas (the local store directly), answers at
 // R replies with their merge, and afterwards sends the merge of everything

@@ -270,13 +270,14 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, lw 
 	// Copied so that the goroutines capture these, not all of lw.
 	merged, epoch, sloppy := lw.merged, lw.rt.epoch, lw.sloppy
 	store := storeRequest(key, merged, epoch)
-	if lw.durable != nil {
+	durable := lw.durable
+	if durable != nil {
 		// The local copy counts once durable; the sends below run
 		// meanwhile, so this node's fsync overlaps the others'.
 		inflight.Add(1)
 		c.bg.Go(func() {
 			defer release()
-			err := lw.durable(sendCtx)
+			err := durable(sendCtx)
 			if err != nil {
 				err = fmt.Errorf("local write: %w", err)
 			}
@@ -298,10 +299,23 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, lw 
 	}
 	release()
 	hinted := 0
-	for t.state() == pending {
+	// The coordinator's own durable copy is always among the W (the
+	// answer promises it): with an asynchronous local sync, the write is
+	// answered only once that sync is done too, and fails if it failed.
+	selfPending := durable != nil
+	var selfErr error
+	for t.state() == pending || (selfPending && t.state() != lost) {
 		select {
 		case r := <-results:
 			switch {
+			case r.node == c.cfg.Self:
+				selfPending = false
+				if r.err != nil {
+					selfErr = r.err
+					t.fail(r.node, r.err)
+				} else {
+					t.ack(r.node)
+				}
 			case r.err != nil:
 				t.fail(r.node, r.err)
 			case r.via != "":
@@ -312,11 +326,19 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, lw 
 			}
 		case <-ctx.Done():
 			t.expire(lw.q.nodes, ctx.Err())
+			if selfPending {
+				selfPending, selfErr = false, fmt.Errorf("local write: %w", ctx.Err())
+			}
 		}
 	}
 	if t.state() == lost {
 		c.stats.quorumFailures.Add(1)
 		return Result{}, t.err(op)
+	}
+	if selfErr != nil {
+		c.stats.quorumFailures.Add(1)
+		c.log.Warn("local write failed after the other replicas were sent the version", "key", key, "err", selfErr)
+		return Result{}, &QuorumError{Op: op, Need: lw.q.cur.need, Got: len(t.acks), Failures: map[string]error{c.cfg.Self: selfErr}}
 	}
 	return Result{Siblings: merged, Context: merged.Context(), Replies: len(t.acks), Hinted: hinted}, nil
 }

@@ -270,13 +270,14 @@ func (e *Engine) Apply(ctx context.Context, key []byte, s vclock.Siblings) (vclo
 // partition's), except ReserveCounter, which takes no lock. If ctx ends while waiting for disk, Update returns ctx's
 // error and the write may still become durable.
 func (e *Engine) Update(ctx context.Context, key []byte, fn func(cur vclock.Siblings) (vclock.Siblings, error)) (vclock.Siblings, error) {
-	next, durable, err := e.UpdateAsync(ctx, key, fn)
+	next, p, err := e.queue(ctx, key, fn)
 	if err != nil {
 		return nil, err
 	}
-	if err := durable(ctx); err != nil {
-		return nil, err
+	if _, err := p.Wait(ctx); err != nil {
+		return nil, fmt.Errorf("storage: update key %q: %w", key, err)
 	}
+	e.maybeSnapshot()
 	return next, nil
 }
 
@@ -288,22 +289,9 @@ func (e *Engine) Update(ctx context.Context, key []byte, fn func(cur vclock.Sibl
 // returns loses the version here; the node then renews its minting actor
 // (an unclean stop), so the dot it held is never minted again.
 func (e *Engine) UpdateAsync(ctx context.Context, key []byte, fn func(cur vclock.Siblings) (vclock.Siblings, error)) (next vclock.Siblings, durable func(context.Context) error, err error) {
-	if len(key) == 0 {
-		return nil, nil, fmt.Errorf("%w: empty key", ErrInvalid)
-	}
-	if err := CheckKeySize(e.cfg.MaxKeyBytes, key); err != nil {
-		return nil, nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, nil, err
-	}
-	sh, err := e.shardOf(key)
+	next, p, err := e.queue(ctx, key, fn)
 	if err != nil {
 		return nil, nil, err
-	}
-	next, p, err := e.stage(sh, key, fn)
-	if err != nil {
-		return nil, nil, fmt.Errorf("storage: update key %q: %w", key, err)
 	}
 	return next, func(ctx context.Context) error {
 		if _, err := p.Wait(ctx); err != nil {
@@ -312,6 +300,28 @@ func (e *Engine) UpdateAsync(ctx context.Context, key []byte, fn func(cur vclock
 		e.maybeSnapshot()
 		return nil
 	}, nil
+}
+
+// queue checks an update's arguments, then stages it (stage).
+func (e *Engine) queue(ctx context.Context, key []byte, fn func(cur vclock.Siblings) (vclock.Siblings, error)) (vclock.Siblings, Pending, error) {
+	if len(key) == 0 {
+		return nil, Pending{}, fmt.Errorf("%w: empty key", ErrInvalid)
+	}
+	if err := CheckKeySize(e.cfg.MaxKeyBytes, key); err != nil {
+		return nil, Pending{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, Pending{}, err
+	}
+	sh, err := e.shardOf(key)
+	if err != nil {
+		return nil, Pending{}, err
+	}
+	next, p, err := e.stage(sh, key, fn)
+	if err != nil {
+		return nil, Pending{}, fmt.Errorf("storage: update key %q: %w", key, err)
+	}
+	return next, p, nil
 }
 
 // stage runs fn under the shard lock, queues the record (or a barrier if
