@@ -343,10 +343,11 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, lw 
 	return Result{Siblings: merged, Context: merged.Context(), Replies: len(t.acks), Hinted: hinted}, nil
 }
 
-// sendCopy delivers a write's merged set to one replica, stamped with the
-// epoch of the plan the sender routed by. It is the per-target seam of the
-// write fan-out: replicate (handoff.go) falls back to sendHint, the same
-// Request with HintFor set, sent to a stand-in.
+// sendCopy delivers a store request (storeRequest: the merged set, encoded
+// once, stamped with the epoch of the plan the sender routed by) to one
+// replica. It is the per-target seam of the write fan-out: replicate
+// (handoff.go) falls back to sendHint, the same set with HintFor, sent to a
+// stand-in.
 func (c *Coordinator) sendCopy(ctx context.Context, node string, store Request) error {
 	_, err := c.cfg.Transport.Call(ctx, node, store)
 	return err

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/ringkv/ringkv/replica"
 	"io"
 	"net"
 	"net/url"
@@ -210,19 +211,15 @@ func (o *benchOpts) config(cmd *cobra.Command) (benchConfig, error) {
 	return c, nil
 }
 
-// benchQuorum checks an R or W the way the node parses it (one, quorum,
-// all, or a count), so that a typo fails at once instead of as thousands of
-// 400 answers. "" leaves the node's default.
+// benchQuorum checks an R or W with the node's own parser
+// (replica.ParseQuorum), so that a typo fails at once instead of as
+// thousands of 400 answers. "" leaves the node's default.
 func benchQuorum(name, v string) (string, error) {
-	v = strings.ToLower(strings.TrimSpace(v))
-	switch v {
-	case "", "one", "quorum", "all":
-		return v, nil
+	q, err := replica.ParseQuorum(v)
+	if err != nil {
+		return "", usageError("--%s %q: want one, quorum, all or a count 1..N", name, v)
 	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 1 && n <= 255 {
-		return v, nil
-	}
-	return "", usageError("--%s %q: want one, quorum, all or a count 1..N", name, v)
+	return q.String(), nil
 }
 
 // parseBenchNodes splits --nodes. HTTP takes host:port or http(s)://host:port,
