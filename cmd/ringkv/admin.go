@@ -29,29 +29,85 @@ membership: joining (started with seeds; its partitions are being copied
 to it), joined, leaving (handing its partitions off), left, removed. Only
 starting a node, "leave" and "remove" change it: a crashed node stays
 joined and its writes go to stand-ins as hints. HINTS counts the hints the
-answering node holds for each member.`,
+answering node holds for each member.
+
+During a membership change (or while any node still has partitions to
+copy), TRANSFER shows each node's partition copies: done of all it must
+pull, how many are in flight, and the bytes estimated left. "ringkv ring"
+shows the same progress in more detail.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := o.client()
 			if err != nil {
 				return err
 			}
-			return show(cmd.Context(), a, c, "/v1/members", nil, o.json, a.printMembers)
+			if o.json {
+				return show[[]node.MemberInfo](cmd.Context(), a, c, "/v1/members", nil, true, nil)
+			}
+			var members []node.MemberInfo
+			if err := c.getJSON(cmd.Context(), "/v1/members", nil, &members); err != nil {
+				return err
+			}
+			// Transfer progress comes from the ring view, which asks every
+			// node; without it the member list is still worth printing.
+			var rj node.RingJSON
+			if err := c.getJSON(cmd.Context(), "/v1/ring", nil, &rj); err != nil {
+				fmt.Fprintf(a.stderr, "transfer progress unavailable: %v\n", err)
+				return a.printMembers(members, nil)
+			}
+			return a.printMembers(members, transferColumn(rj))
 		},
 	}
 	o.addFlags(cmd)
 	return cmd
 }
 
-func (a *app) printMembers(members []node.MemberInfo) error {
+// printMembers prints one row per member; transfer, when not nil, adds a
+// TRANSFER column from it (a node it does not name shows "-").
+func (a *app) printMembers(members []node.MemberInfo, transfer map[string]string) error {
 	sort.Slice(members, func(i, j int) bool { return members[i].Name < members[j].Name })
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tLIVENESS\tSTATUS\tHTTP\tRESP\tRPC\tGOSSIP\tHINTS")
+	head := "NAME\tLIVENESS\tSTATUS\tHTTP\tRESP\tRPC\tGOSSIP\tHINTS"
+	if transfer != nil {
+		head += "\tTRANSFER"
+	}
+	fmt.Fprintln(tw, head)
 	for _, m := range members {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d (%s)\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d (%s)",
 			m.Name, m.Liveness, m.Status, m.HTTP, m.RESP, m.RPC, m.Gossip, m.PendingHints, humanBytes(m.PendingHintBytes))
+		if transfer != nil {
+			t, ok := transfer[m.Name]
+			if !ok {
+				t = "-"
+			}
+			fmt.Fprintf(tw, "\t%s", t)
+		}
+		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
+}
+
+// transferColumn is the TRANSFER cell per node while a change is in
+// progress or any node has copies left, and nil when all is still (the
+// column is then left out). Progress reported for an older plan than the
+// current one counts as nothing to do, as in "ringkv ring".
+func transferColumn(rj node.RingJSON) map[string]string {
+	busy := rj.Plan != nil && rj.Plan.Target != nil
+	for _, t := range rj.Transfers {
+		busy = busy || t.Pending+t.InFlight > 0
+	}
+	if !busy {
+		return nil
+	}
+	out := make(map[string]string, len(rj.Transfers))
+	for name, t := range rj.Transfers {
+		if rj.Plan != nil && t.Epoch != rj.Plan.Epoch {
+			t.Pending, t.InFlight, t.Done, t.BytesLeft = 0, 0, 0, 0
+		}
+		out[name] = fmt.Sprintf("%d/%d done, %d in flight, %s left",
+			t.Done, t.Done+t.Pending+t.InFlight, t.InFlight, humanBytes(t.BytesLeft))
+	}
+	return out
 }
 
 func (a *app) ringCmd() *cobra.Command {
