@@ -114,7 +114,7 @@ func WriteCerts(cfg CertsConfig) ([]string, error) {
 		return nil
 	}
 	ca, caKey, err := loadCA(cfg.Dir)
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, errNoCA) {
 		ca, caKey, err = newCA(cfg.Now, cfg.Validity)
 		if err == nil {
 			if err = write(CAKeyFile, "EC PRIVATE KEY", mustMarshalKey(caKey)); err == nil {
@@ -216,14 +216,16 @@ func newCA(now time.Time, validity time.Duration) (*x509.Certificate, *ecdsa.Pri
 	return ca, key, nil
 }
 
-// loadCA reads dir's ca.crt and ca.key; fs.ErrNotExist when neither is
-// there. One without the other is an error, not a reason to make a new CA
+// errNoCA is loadCA's answer for a directory without ca.crt and ca.key.
+var errNoCA = errors.New("node: certs: no CA")
+
+// loadCA reads dir's ca.crt and ca.key; errNoCA when neither is there. One without the other is an error, not a reason to make a new CA
 // that the existing certificates would not chain to.
 func loadCA(dir string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 	certPEM, cerr := os.ReadFile(filepath.Join(dir, CACertFile))
 	keyPEM, kerr := os.ReadFile(filepath.Join(dir, CAKeyFile))
 	if errors.Is(cerr, fs.ErrNotExist) && errors.Is(kerr, fs.ErrNotExist) {
-		return nil, nil, fs.ErrNotExist
+		return nil, nil, errNoCA
 	}
 	if err := errors.Join(cerr, kerr); err != nil {
 		return nil, nil, fmt.Errorf("node: certs: existing CA in %s is incomplete: %w", dir, err)

@@ -33,6 +33,9 @@ func (t *nodeTLS) watch(ctx context.Context) {
 			t.log.Warn("cannot watch a tls directory; reload with SIGHUP", "dir", d, "err", err)
 		}
 	}
+	if t.watching != nil {
+		t.watching()
+	}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
