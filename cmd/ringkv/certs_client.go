@@ -21,9 +21,9 @@ import (
 // about them.
 var clientTLSEnv = []struct{ flag, env string }{
 	{"tls-dir", "RINGKV_TLS_DIR"},
-	{"ca", "RINGKV_CA"},
-	{"cert", "RINGKV_CERT"},
-	{"key", "RINGKV_KEY"},
+	{"tls-ca", "RINGKV_TLS_CA"},
+	{"tls-cert", "RINGKV_TLS_CERT"},
+	{"tls-key", "RINGKV_TLS_KEY"},
 }
 
 // clientTLS is how a client command reaches a node over TLS.
@@ -34,14 +34,14 @@ type clientTLS struct {
 func (o *clientTLS) addFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&o.dir, "tls-dir", "", "directory written by \"ringkv certs\": its ca.crt, and client.crt and client.key when there (env RINGKV_TLS_DIR)")
-	f.StringVar(&o.ca, "ca", "", "CA certificate to verify the node with; talks HTTPS (env RINGKV_CA)")
-	f.StringVar(&o.cert, "cert", "", "client certificate to present (env RINGKV_CERT)")
-	f.StringVar(&o.key, "key", "", "key of --cert (env RINGKV_KEY)")
+	f.StringVar(&o.ca, "tls-ca", "", "CA certificate to verify the node with; talks HTTPS (env RINGKV_TLS_CA)")
+	f.StringVar(&o.cert, "tls-cert", "", "client certificate to present (env RINGKV_TLS_CERT)")
+	f.StringVar(&o.key, "tls-key", "", "key of --tls-cert (env RINGKV_TLS_KEY)")
 }
 
 // resolve fills unset flags from the environment and from --tls-dir.
 func (o *clientTLS) resolve(cmd *cobra.Command) {
-	vals := map[string]*string{"tls-dir": &o.dir, "ca": &o.ca, "cert": &o.cert, "key": &o.key}
+	vals := map[string]*string{"tls-dir": &o.dir, "tls-ca": &o.ca, "tls-cert": &o.cert, "tls-key": &o.key}
 	for _, e := range clientTLSEnv {
 		if cmd != nil && cmd.Flags().Changed(e.flag) {
 			continue
@@ -68,28 +68,28 @@ func (o *clientTLS) resolve(cmd *cobra.Command) {
 func (o *clientTLS) enabled() bool { return o.ca != "" || o.cert != "" || o.key != "" }
 
 // config builds the client's TLS configuration: the node is verified with
-// the CA (the system's roots without --ca) and the client certificate is
+// the CA (the system's roots without --tls-ca) and the client certificate is
 // presented when given.
 func (o *clientTLS) config() (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if o.ca != "" {
 		b, err := os.ReadFile(o.ca)
 		if err != nil {
-			return nil, fmt.Errorf("--ca: %w", err)
+			return nil, fmt.Errorf("--tls-ca: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(b) {
-			return nil, fmt.Errorf("--ca %s: no PEM certificate in it", o.ca)
+			return nil, fmt.Errorf("--tls-ca %s: no PEM certificate in it", o.ca)
 		}
 		cfg.RootCAs = pool
 	}
 	if (o.cert == "") != (o.key == "") {
-		return nil, usageError("--cert and --key go together")
+		return nil, usageError("--tls-cert and --tls-key go together")
 	}
 	if o.cert != "" {
 		c, err := tls.LoadX509KeyPair(o.cert, o.key)
 		if err != nil {
-			return nil, fmt.Errorf("--cert %s, --key %s: %w", o.cert, o.key, err)
+			return nil, fmt.Errorf("--tls-cert %s, --tls-key %s: %w", o.cert, o.key, err)
 		}
 		cfg.Certificates = []tls.Certificate{c}
 	}
