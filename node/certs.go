@@ -63,7 +63,8 @@ const defaultCertValidity = 825 * 24 * time.Hour
 
 // WriteCerts writes a cluster CA and, signed by it, a key and certificate
 // per node (usable for both server and client authentication, since nodes
-// dial each other) and optionally one for the CLI. Every node certificate
+// dial each other) and optionally one for the CLI (client authentication
+// only, which the RPC port refuses). Every node certificate
 // names the node, localhost, 127.0.0.1, ::1 and cfg.Hosts. An existing
 // ca.key and ca.crt are reused, so that nodes added later join the same
 // CA; every other file must not exist unless Force. Keys are ECDSA P-256,
@@ -125,7 +126,7 @@ func WriteCerts(cfg CertsConfig) ([]string, error) {
 	if err != nil {
 		return written, err
 	}
-	issue := func(name string, dns []string, ips []net.IP) error {
+	issue := func(name string, dns []string, ips []net.IP, usage []x509.ExtKeyUsage) error {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
 			return fmt.Errorf("node: certs: %w", err)
@@ -135,7 +136,7 @@ func WriteCerts(cfg CertsConfig) ([]string, error) {
 			return err
 		}
 		tmpl.DNSNames, tmpl.IPAddresses = dns, ips
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+		tmpl.ExtKeyUsage = usage
 		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 		if err != nil {
 			return fmt.Errorf("node: certs: sign %s: %w", name, err)
@@ -147,17 +148,23 @@ func WriteCerts(cfg CertsConfig) ([]string, error) {
 	}
 	for _, n := range cfg.Nodes {
 		dns, ips := certNames(append([]string{n, "localhost", "127.0.0.1", "::1"}, cfg.Hosts...))
-		if err := issue(n, dns, ips); err != nil {
+		if err := issue(n, dns, ips, nodeUsage); err != nil {
 			return written, err
 		}
 	}
 	if cfg.Client {
-		if err := issue("client", []string{ClientCertName}, nil); err != nil {
+		// Client authentication only: the RPC port takes node
+		// certificates alone (tlsMaterial.verifyNode).
+		if err := issue("client", []string{ClientCertName}, nil, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}); err != nil {
 			return written, err
 		}
 	}
 	return written, nil
 }
+
+// nodeUsage is a node certificate's: it serves and, dialing its peers,
+// is a client.
+var nodeUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
 
 // certNames splits names into DNS names and IP addresses, dropping repeats.
 func certNames(names []string) (dns []string, ips []net.IP) {

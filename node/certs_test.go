@@ -68,8 +68,9 @@ func TestWriteCerts(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, usage := range []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth} {
-			if _, err := c.Leaf.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{usage}}); err != nil {
-				t.Fatalf("%s for usage %v: %v", name, usage, err)
+			_, err := c.Leaf.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{usage}})
+			if want := name != "client" || usage == x509.ExtKeyUsageClientAuth; (err == nil) != want {
+				t.Fatalf("%s for usage %v: %v, want accepted=%v", name, usage, err, want)
 			}
 		}
 		if name == "client" {

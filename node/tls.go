@@ -215,7 +215,12 @@ func (t *nodeTLS) rpc() *replica.TCPTLS {
 			// missing one with an error the refusal counter can name.
 			ClientAuth: tls.RequestClientCert,
 			VerifyConnection: func(cs tls.ConnectionState) error {
-				_, err := t.verifyPeer(cs, x509.ExtKeyUsageClientAuth)
+				leaf, err := t.verifyPeer(cs, x509.ExtKeyUsageClientAuth)
+				if err == nil && !slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageServerAuth) {
+					// Node certificates serve too; a client-only one (the
+					// CLI's) is not a node's, whatever name it has.
+					err = x509.CertificateInvalidError{Cert: leaf, Reason: x509.IncompatibleUsage, Detail: "a client-only certificate is not a node's"}
+				}
 				return err
 			},
 		},

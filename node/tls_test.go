@@ -161,6 +161,14 @@ func TestRPCRefusesForeignAndMissingCerts(t *testing.T) {
 	if err := pingFrom(t, "n2", "n1", addr, n2.rpc()); err == nil {
 		t.Fatal("node of another CA was served")
 	}
+	// The CLI's certificate (client usage only) is not a node's.
+	cli, _ := testTLS(t, dir, "client", ClientCertName)
+	if err := pingFrom(t, ClientCertName, "n1", addr, cli.rpc()); err == nil {
+		t.Fatal("the CLI's certificate was served as a node")
+	}
+	waitFor(t, 10*time.Second, "the client certificate refused as invalid_cert", func() bool {
+		return counterValue(t, m1, metricRPCRefused, "reason", "invalid_cert") == 1
+	})
 	// And a plaintext caller.
 	if err := pingFrom(t, "n2", "n1", addr, nil); err == nil {
 		t.Fatal("plaintext caller was served")
@@ -241,6 +249,27 @@ func TestTLSCluster(t *testing.T) {
 	code, body := call("GET", "https://"+n2.Addrs().HTTP+"/v1/ring", nil)
 	if code != 200 || strings.Count(string(body), `"has_stats":true`) != 3 {
 		t.Fatalf("ring over HTTPS = %d %s, want stats of 3 nodes", code, body)
+	}
+	// A client certificate is optional on HTTPS; one of another CA is refused.
+	other := makeCerts(t, "n1")
+	foreign, err := tls.LoadX509KeyPair(filepath.Join(other, "client.crt"), filepath.Join(other, "client.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: caPool(t, dir), Certificates: []tls.Certificate{foreign}}}}
+	if resp, err := fc.Get("https://" + n1.Addrs().HTTP + "/v1/kv/k1"); err == nil {
+		resp.Body.Close()
+		t.Fatal("HTTPS served a client certificate of another CA")
+	}
+	own, err := tls.LoadX509KeyPair(filepath.Join(dir, "client.crt"), filepath.Join(dir, "client.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	oc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: caPool(t, dir), Certificates: []tls.Certificate{own}}}}
+	if resp, err := oc.Get("https://" + n1.Addrs().HTTP + "/v1/kv/k1"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("HTTPS with the cluster's client certificate: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 	// Plain HTTP on the TLS port gets nothing served.
 	if resp, err := http.Get("http://" + n1.Addrs().HTTP + "/v1/kv/k1"); err == nil {
