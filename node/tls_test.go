@@ -342,8 +342,9 @@ func TestTLSReload(t *testing.T) {
 	if err := os.WriteFile(key, good, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if v := counterValue(t, n.metrics, metricTLSReloads, "result", "error"); v != 1 {
-		t.Fatalf("failed reloads counted %v, want 1", v)
+	// The node's own watcher may have tried the bad files too.
+	if v := counterValue(t, n.metrics, metricTLSReloads, "result", "error"); v < 1 {
+		t.Fatalf("failed reloads counted %v, want at least 1", v)
 	}
 }
 
