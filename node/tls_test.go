@@ -396,3 +396,21 @@ func (s *safeBuffer) lines() []string {
 	defer s.mu.Unlock()
 	return strings.Split(strings.TrimSpace(s.b.String()), "\n")
 }
+
+func TestTLSConfigAllOrNone(t *testing.T) {
+	cfg := testConfig(t, "n1")
+	cfg.TLS = TLSConfig{CertFile: "n1.crt", KeyFile: "n1.key"}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "config tls:") {
+		t.Fatalf("cert and key without ca: %v", err)
+	}
+	cfg.TLS.CAFile = "ca.crt"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	// A certificate for another node stops New before anything is bound.
+	dir := makeCerts(t, "n2")
+	cfg.TLS = tlsFiles(dir, "n2")
+	if _, err := New(cfg, testLogger(t)); !errors.Is(err, ErrCertName) {
+		t.Fatalf("New with n2's certificate as n1: %v, want ErrCertName", err)
+	}
+}

@@ -152,3 +152,20 @@ func TestBenchOverTLS(t *testing.T) {
 		}
 	})
 }
+
+func TestTLSConfigFromEnv(t *testing.T) {
+	t.Setenv("RINGKV_TLS_CERT_FILE", "/etc/ringkv/n1.crt")
+	t.Setenv("RINGKV_TLS_KEY_FILE", "/etc/ringkv/n1.key")
+	t.Setenv("RINGKV_TLS_CA_FILE", "/etc/ringkv/ca.crt")
+	cfg, err := loadConfig("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (node.TLSConfig{CertFile: "/etc/ringkv/n1.crt", KeyFile: "/etc/ringkv/n1.key", CAFile: "/etc/ringkv/ca.crt"}); cfg.TLS != want {
+		t.Fatalf("tls from env = %+v, want %+v", cfg.TLS, want)
+	}
+	t.Setenv("RINGKV_TLS_CA_FILE", "")
+	if _, err := loadConfig("", nil); err == nil || !strings.Contains(err.Error(), "tls") {
+		t.Fatalf("partial tls from env: %v", err)
+	}
+}
