@@ -112,7 +112,7 @@ func TestRemoteStatsChecksTheNode(t *testing.T) {
 		_ = json.NewEncoder(w).Encode(NodeStats{Node: "n1", Keys: 42, Bytes: 4200})
 	}))
 	defer srv.Close()
-	a := &clusterAdmin{self: "n1", client: srv.Client(), log: slog.New(slog.DiscardHandler)}
+	a := &clusterAdmin{self: "n1", client: srv.Client(), scheme: "http", log: slog.New(slog.DiscardHandler)}
 	addr := strings.TrimPrefix(srv.URL, "http://")
 
 	st, err := a.remoteStats(context.Background(), "n1", addr)

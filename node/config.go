@@ -35,6 +35,8 @@ type Config struct {
 	AAE      AAEConfig      `mapstructure:"aae"`
 	Log      LogConfig      `mapstructure:"log"`
 	Debug    DebugConfig    `mapstructure:"debug"`
+	// TLS secures the HTTP, RESP and internal RPC ports (tls.go).
+	TLS TLSConfig `mapstructure:"tls"`
 }
 
 // NodeConfig names the node and its data.
@@ -178,6 +180,26 @@ type DebugConfig struct {
 	// Pprof serves Go's profiler under /debug/pprof/ on listen.http.
 	Pprof bool `mapstructure:"pprof"`
 }
+
+// TLSConfig names the PEM files of the node's certificate and of the
+// cluster CA, as "ringkv certs" writes them. All three set: HTTP and RESP
+// serve TLS, and the internal RPC runs mutual TLS in which each end's
+// certificate must name the node it claims to be. All empty (the default):
+// every port is plaintext. The files are read again on SIGHUP and when
+// they change.
+type TLSConfig struct {
+	// CertFile is this node's certificate, signed by the CA, whose DNS
+	// names include node.name.
+	CertFile string `mapstructure:"cert_file"`
+	// KeyFile is the certificate's private key.
+	KeyFile string `mapstructure:"key_file"`
+	// CAFile is the cluster CA's certificate: peers' and clients'
+	// certificates must chain to it.
+	CAFile string `mapstructure:"ca_file"`
+}
+
+// Enabled reports whether TLS is configured.
+func (c TLSConfig) Enabled() bool { return c.CertFile != "" || c.KeyFile != "" || c.CAFile != "" }
 
 // DefaultConfig returns a complete single-node configuration.
 func DefaultConfig() Config {
@@ -326,6 +348,9 @@ func (c Config) Validate() error {
 	case "text", "json":
 	default:
 		bad("log.format", "must be text or json, got %q", c.Log.Format)
+	}
+	if c.TLS.Enabled() && (c.TLS.CertFile == "" || c.TLS.KeyFile == "" || c.TLS.CAFile == "") {
+		bad("tls", "cert_file, key_file and ca_file must be set together (or none of them for plaintext)")
 	}
 	return errors.Join(errs...)
 }

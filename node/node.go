@@ -82,7 +82,9 @@ type Node struct {
 	httpLn    net.Listener
 	respLn    net.Listener
 	rpcLn     net.Listener
-	ran       atomic.Bool
+	// tls is the node's certificate and CA; nil without TLS (tls.go).
+	tls *nodeTLS
+	ran atomic.Bool
 	// seedJoined is set once gossip reached a seed; ready once the node
 	// serves clients (ready.go). Neither is ever cleared.
 	seedJoined atomic.Bool
@@ -123,6 +125,13 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		RingMembers: func() int { return n.ring.Load().Len() },
 		ReadRepairs: func() int64 { return int64(n.coord.Stats().ReadRepairs) },
 	})
+
+	if cfg.TLS.Enabled() {
+		if n.tls, err = newNodeTLS(cfg.TLS, cfg.Node.Name, n.log); err != nil {
+			return nil, err
+		}
+		n.tls.register(n.metrics.reg)
+	}
 
 	// Everything opened below is closed again if a later step fails.
 	ok := false
@@ -235,6 +244,7 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	tcfg.SourceIP = sourceIP(cfg.Listen.RPC)
 	// A store carries a whole sibling set: leave room for a few maximal values.
 	tcfg.MaxFrameBytes = max(tcfg.MaxFrameBytes, 8*cfg.Limits.MaxValueBytes+(1<<20))
+	n.secureListeners(&tcfg)
 	if n.rpc, err = replica.NewTCPTransport(tcfg); err != nil {
 		return nil, fmt.Errorf("node: rpc: %w", err)
 	}
@@ -278,8 +288,8 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		self: cfg.Node.Name, gossip: n.gossip, ring: &n.ring, place: &n.place, engine: n.engine,
 		puller: n.puller, coord: n.coord, dropped: &n.droppedParts,
 		aae: n.aae, hints: n.hints, collected: &n.collected,
-		client: &http.Client{Timeout: statsTimeout},
-		log:    n.log,
+		client: n.peerHTTPClient(), scheme: n.peerHTTPScheme(),
+		log: n.log,
 	}
 	if n.bootstraps() {
 		n.ready.Store(true)
@@ -447,6 +457,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	loops := n.startLoops(life)
 	defer loops()
+	defer n.watchTLS(life)()
 	if n.ready.Load() {
 		n.log.Info("node serving", "bootstrap", true)
 	} else {

@@ -105,6 +105,7 @@ type clusterAdmin struct {
 	// dropped counts the partitions cleanup dropped.
 	dropped *atomic.Int64
 	client  *http.Client // for GET /v1/stats on the other nodes
+	scheme  string       // of their HTTP API: http, or https with TLS
 	log     *slog.Logger
 	// aae is the anti-entropy driver (nil: off); hints the hint queue
 	// (nil: none); collected what tombstone collection did.
@@ -315,7 +316,7 @@ func (a *clusterAdmin) gatherStats(ctx context.Context, members []string) map[st
 // advertised 0.0.0.0 sends the asker to itself) must not credit that
 // node's numbers to the member.
 func (a *clusterAdmin) remoteStats(ctx context.Context, member, addr string) (NodeStats, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/stats", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.scheme+"://"+addr+"/v1/stats", nil)
 	if err != nil {
 		return NodeStats{}, err
 	}

@@ -70,6 +70,9 @@ type TCPConfig struct {
 	FrameTimeout time.Duration
 	// Logger receives connection lifecycle lines; nil discards.
 	Logger *slog.Logger
+	// TLS, when set, runs every connection over TLS (tcp_tls.go).
+	// Default nil: plaintext.
+	TLS *TCPTLS
 }
 
 // DefaultTCPConfig returns a TCPConfig with defaults; the caller fills Self
@@ -121,7 +124,7 @@ func (c TCPConfig) Validate() error {
 	if len(c.SourceIP) > 0 && (c.SourceIP.To16() == nil || c.SourceIP.IsUnspecified()) {
 		bad("SourceIP must be a specific IP address, got %v", c.SourceIP)
 	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, c.TLS.validate())...)
 }
 
 // TCPTransport is the internal RPC over TCP: the client side (Call) and
@@ -391,18 +394,23 @@ func (t *TCPTransport) dial(ctx context.Context, to, addr string) (net.Conn, *bu
 	if len(t.cfg.SourceIP) > 0 {
 		d.LocalAddr = &net.TCPAddr{IP: t.cfg.SourceIP}
 	}
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, nil, err
 	}
-	// The hello exchange is bounded by DialTimeout and by ctx.
-	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
+	// The TLS handshake and the hello exchange are bounded by
+	// DialTimeout and by ctx.
+	stop := context.AfterFunc(ctx, func() { _ = raw.Close() })
 	defer stop()
 	fail := func(err error) (net.Conn, *bufio.Reader, error) {
-		_ = nc.Close() // the dial failed; err says why
+		_ = raw.Close() // the dial failed; err says why
 		return nil, nil, err
 	}
-	_ = nc.SetDeadline(time.Now().Add(t.cfg.DialTimeout))
+	_ = raw.SetDeadline(time.Now().Add(t.cfg.DialTimeout))
+	nc, err := t.secureDialed(ctx, raw, to)
+	if err != nil {
+		return fail(err)
+	}
 	bw := bufio.NewWriter(nc)
 	err = writeFrame(bw, &frame{typ: frameHello, body: helloBody(hello{self: t.cfg.Self, peer: to})})
 	if err == nil {

@@ -75,13 +75,13 @@ type serverConn struct {
 // responses as they finish, in any order. Each request frame holds its
 // length in the transport's and the connection's byte budgets from the
 // moment its length is read until its call is answered.
-func (t *TCPTransport) serveConn(nc net.Conn, h Handler) {
+func (t *TCPTransport) serveConn(raw net.Conn, h Handler) {
 	var calls sync.WaitGroup
 	defer func() {
-		_ = nc.Close() // ends the connection; nothing to report
+		_ = raw.Close() // ends the connection; nothing to report
 		calls.Wait()
 		t.mu.Lock()
-		delete(t.served, nc)
+		delete(t.served, raw)
 		t.mu.Unlock()
 		t.wg.Done()
 	}()
@@ -89,8 +89,12 @@ func (t *TCPTransport) serveConn(nc net.Conn, h Handler) {
 	// it is logged and counted. It names the remote address until the
 	// hello names the peer: the deferred call holds this slice, not a
 	// copy, so overwriting its elements changes what a panic logs.
-	panicAttrs := []any{"listener", "rpc", "remote", nc.RemoteAddr().String()}
+	panicAttrs := []any{"listener", "rpc", "remote", raw.RemoteAddr().String()}
 	defer recoverPanic(t.log, &t.panics, "rpc connection", nil, panicAttrs...)
+	nc, ok := t.secureServed(raw)
+	if !ok {
+		return
+	}
 	br := bufio.NewReader(nc)
 	sc := &serverConn{nc: nc, bw: bufio.NewWriter(nc)}
 	from, ok := t.acceptHello(sc, br)
@@ -150,6 +154,9 @@ func (t *TCPTransport) acceptHello(sc *serverConn, br *bufio.Reader) (string, bo
 	h, err := readHello(br)
 	if err != nil {
 		t.log.Warn("refused rpc connection", "remote", nc.RemoteAddr().String(), "err", err)
+		return "", false
+	}
+	if !t.checkServedPeer(nc, h.self) {
 		return "", false
 	}
 	// Counted before the answer goes out, so a caller that has read the

@@ -52,6 +52,7 @@ type benchOpts struct {
 	timeout      time.Duration
 	seed         uint64
 	json         bool
+	tls          clientTLS
 }
 
 // benchConfig is the validated run, echoed in the report.
@@ -132,6 +133,7 @@ Exit status: 0 after a run, 1 when every operation failed, 2 for bad flags.`,
 	f.StringVar(&o.w, "w", "", "write quorum per request: one, quorum, all or a count (default: the node's quorum.w; HTTP only)")
 	f.StringVar(&o.nodes, "nodes", "", "comma-separated node addresses (default: the dev nodes, "+benchDefaultHTTPNodes+" for http, "+benchDefaultRESPNodes+" for resp)")
 	f.StringVar(&o.protocol, "protocol", "http", "http (GET/PUT /v1/kv/KEY) or resp (GET/SET)")
+	o.tls.addFlags(cmd)
 	f.DurationVar(&o.timeout, "timeout", 5*time.Second, "an operation without an answer after this long is a timeout error")
 	f.Uint64Var(&o.seed, "seed", 0, "seed of the clients' random choices (0: random)")
 	f.BoolVar(&o.json, "json", false, "print the summary as one JSON object on stdout")
@@ -261,6 +263,10 @@ func (a *app) bench(cmd *cobra.Command, o *benchOpts) error {
 	if cfg.Distribution == "zipfian" {
 		chooser = newScrambledZipfian(cfg.Records)
 	}
+	tlsCfg, err := o.tls.benchConfig(cmd)
+	if err != nil {
+		return err
+	}
 	workers := make([]*benchWorker, cfg.Clients)
 	for i := range workers {
 		addr := cfg.Nodes[i%len(cfg.Nodes)]
@@ -270,6 +276,7 @@ func (a *app) bench(cmd *cobra.Command, o *benchOpts) error {
 		} else {
 			drv = newHTTPDriver(addr, cfg.R, cfg.W, o.timeout)
 		}
+		secureBenchDriver(drv, tlsCfg)
 		workers[i] = newBenchWorker(drv, cfg.Seed, i, cfg.ValueSize)
 	}
 	defer func() {

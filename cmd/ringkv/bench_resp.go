@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,8 @@ type respDriver struct {
 	conn    net.Conn
 	rd      *bufio.Reader
 	wr      *bufio.Writer
+	// tls, when set, wraps each connection (certs_client.go).
+	tls *tls.Config
 }
 
 var _ benchDriver = (*respDriver)(nil)
@@ -91,6 +94,9 @@ func (d *respDriver) dial(ctx context.Context) error {
 	conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", d.addr)
 	if err != nil {
 		return classifyNetErr(err)
+	}
+	if conn, err = d.secure(dctx, conn); err != nil {
+		return err
 	}
 	d.conn = conn
 	d.rd = bufio.NewReaderSize(conn, respMaxLine)

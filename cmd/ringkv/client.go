@@ -31,12 +31,16 @@ type clientOpts struct {
 	node    string
 	json    bool
 	timeout time.Duration
+	tls     clientTLS
+	cmd     *cobra.Command
 }
 
 func (o *clientOpts) addFlags(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&o.node, "node", defaultNode, "HTTP address of any node (host:port or http://host:port)")
+	cmd.Flags().StringVar(&o.node, "node", defaultNode, "HTTP address of any node (host:port, http://host:port or https://host:port)")
 	cmd.Flags().BoolVar(&o.json, "json", false, "print JSON for scripts instead of human-readable text")
 	cmd.Flags().DurationVar(&o.timeout, "timeout", 10*time.Second, "give up on the node after this long")
+	o.tls.addFlags(cmd)
+	o.cmd = cmd
 }
 
 // client is a small client of a node's HTTP API (docs/http-api.md).
@@ -51,6 +55,9 @@ func (o *clientOpts) client() (*client, error) {
 		return nil, err
 	}
 	c.hc.Timeout = o.timeout
+	if err := o.tls.apply(o.cmd, c); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 

@@ -180,6 +180,9 @@ func envKey(key string) string {
 // ignored.
 func lookupEnvKeys() []string {
 	valid := map[string]bool{}
+	for _, e := range clientTLSEnv {
+		valid[e.env] = true // the client commands'
+	}
 	for _, k := range configKeys() {
 		valid[envKey(k.Key)] = true
 	}

@@ -111,6 +111,7 @@ unless --node says otherwise.`,
 		a.removeCmd(),
 		a.chaosCmd(),
 		a.benchCmd(),
+		a.certsCmd(),
 		a.versionCmd(),
 	)
 	return root

@@ -27,6 +27,9 @@ environment variables (the YAML key upper-cased with "." -> "_", e.g.
 RINGKV_LISTEN_HTTP, RINGKV_QUORUM_W), the --config YAML file, and the
 defaults. configs/production.yaml lists every key with its default.
 
+SIGHUP reloads the TLS files (tls.cert_file, tls.key_file, tls.ca_file);
+the node also reloads them when they change.
+
 Once every listener is bound the server prints one line to stdout:
   ringkv ready name=<name> http=<addr> resp=<addr> rpc=<addr> gossip=<addr>`,
 		Args: exactArgs(0, "no arguments"),
@@ -48,6 +51,7 @@ Once every listener is bound the server prints one line to stdout:
 			if err != nil {
 				return fmt.Errorf("start node %s: %w", cfg.Node.Name, err)
 			}
+			defer reloadOnSIGHUP(cmd.Context(), n, logger)()
 			fmt.Fprintln(a.stdout, readyLine(cfg.Node.Name, n.Addrs()))
 			if err := n.Run(cmd.Context()); err != nil {
 				return fmt.Errorf("node %s: %w", cfg.Node.Name, err)

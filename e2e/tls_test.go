@@ -1,0 +1,154 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestTLSCluster runs three servers with certificates from "ringkv certs":
+// HTTPS and the CLI over TLS work, replication crosses mutual TLS, a node
+// takes a re-issued certificate on SIGHUP without a restart, and plaintext
+// is refused.
+func TestTLSCluster(t *testing.T) {
+	deadline := testDeadline(t, 3*time.Minute)
+	dir := t.TempDir()
+	certs := filepath.Join(dir, "certs")
+	if out, err := exec.Command(binary, "certs", "--dir", certs, "--client", "n1", "n2", "n3").CombinedOutput(); err != nil {
+		t.Fatalf("ringkv certs: %v\n%s", err, out)
+	}
+	pem, err := os.ReadFile(filepath.Join(certs, "ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	defer hc.CloseIdleConnections()
+	do := func(method, url string, body []byte) (int, []byte, error) {
+		req, err := http.NewRequest(method, url, bytes.NewReader(body))
+		if err != nil {
+			return 0, nil, err
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return 0, nil, err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return resp.StatusCode, b, err
+	}
+
+	// The dev cluster's layout on free ports, with a tls section each.
+	const n = 3
+	ports := freePorts(t, 4*n)
+	var pairs []string
+	for i := range n {
+		for k, base := range []int{8001, 6380, 7001, 9001} {
+			pairs = append(pairs, "127.0.0.1:"+strconv.Itoa(base+i), "127.0.0.1:"+strconv.Itoa(ports[4*i+k]))
+		}
+	}
+	mapping := strings.NewReplacer(pairs...)
+	servers := make([]*server, n)
+	for i := range n {
+		name := fmt.Sprintf("n%d", i+1)
+		cfg := devConfigFor(t, i+1, mapping, dir)
+		f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = fmt.Fprintf(f, "\ntls:\n  cert_file: %s\n  key_file: %s\n  ca_file: %s\n",
+			filepath.Join(certs, name+".crt"), filepath.Join(certs, name+".key"), filepath.Join(certs, "ca.crt"))
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		servers[i] = startServer(t, name, "server", "--config", cfg, "--data-dir", filepath.Join(dir, name))
+	}
+	for _, s := range servers {
+		select {
+		case <-s.ready:
+		case <-s.done:
+			t.Fatalf("%s exited: %v\n%s", s.name, s.err, s.out)
+		case <-time.After(time.Until(deadline)):
+			t.Fatalf("%s not ready\n%s", s.name, s.out)
+		}
+		eventually(t, deadline, s.name+" serves clients over HTTPS", func() error {
+			code, body, err := do("GET", "https://"+s.addrs["http"]+"/readyz", nil)
+			if err == nil && code != 200 {
+				err = fmt.Errorf("readyz %d %s", code, body)
+			}
+			return err
+		})
+	}
+	n1, n2, n3 := servers[0], servers[1], servers[2]
+
+	eventually(t, deadline, "a write with w=all over mutual TLS", func() error {
+		code, body, err := do("PUT", "https://"+n1.addrs["http"]+"/v1/kv/k?w=all", []byte("secret"))
+		if err == nil && code != 204 {
+			err = fmt.Errorf("PUT %d %s", code, body)
+		}
+		return err
+	})
+	for _, s := range []*server{n2, n3} {
+		if code, body, err := do("GET", "https://"+s.addrs["http"]+"/v1/kv/k?r=all", nil); err != nil || code != 200 || string(body) != "secret" {
+			t.Fatalf("GET on %s: %d %q %v", s.name, code, body, err)
+		}
+	}
+	out, err := exec.Command(binary, "get", "--node", n3.addrs["http"], "--tls-dir", certs, "k").Output()
+	if err != nil || strings.TrimSpace(string(out)) != "secret" {
+		t.Fatalf("ringkv get --tls-dir: %q %v", out, err)
+	}
+	if code, _, err := httpDo("GET", "http://"+n1.addrs["http"]+"/v1/kv/k", nil); err == nil && code == 200 {
+		t.Fatal("plaintext HTTP served by a TLS node")
+	}
+
+	serial := func() string {
+		c, err := tls.Dial("tcp", n1.addrs["http"], &tls.Config{RootCAs: roots, ServerName: "n1"})
+		if err != nil {
+			return "dial: " + err.Error()
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].SerialNumber.String()
+	}
+	before := serial()
+	if out, err := exec.Command(binary, "certs", "--dir", certs, "--force", "n1").CombinedOutput(); err != nil {
+		t.Fatalf("re-issue n1: %v\n%s", err, out)
+	}
+	if err := n1.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, deadline, "n1 serves its re-issued certificate", func() error {
+		select {
+		case <-n1.done:
+			t.Fatalf("n1 exited on SIGHUP: %v\n%s", n1.err, n1.out)
+		default:
+		}
+		if s := serial(); s == before || strings.HasPrefix(s, "dial: ") {
+			return fmt.Errorf("serial %s, before %s", s, before)
+		}
+		return nil
+	})
+	// Peers still talk to n1 under its new certificate.
+	if code, body, err := do("PUT", "https://"+n2.addrs["http"]+"/v1/kv/k2?w=all", []byte("v2")); err != nil || code != 204 {
+		t.Fatalf("PUT after rotation: %d %s %v", code, body, err)
+	}
+	for _, s := range servers {
+		if code := s.stop(t, 30*time.Second); code != 0 {
+			t.Fatalf("%s exited %d\n%s", s.name, code, s.out)
+		}
+	}
+}

@@ -1,0 +1,294 @@
+package node
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// ErrCertExists is returned by WriteCerts when a file it would write is
+// already there and Force is off: keys are not replaced by accident.
+var ErrCertExists = errors.New("node: certificate file exists")
+
+// File names WriteCerts uses inside its directory. Node files are
+// <name>.crt and <name>.key.
+const (
+	CAKeyFile      = "ca.key"
+	CACertFile     = "ca.crt"
+	ClientCertFile = "client.crt"
+	ClientKeyFile  = "client.key"
+)
+
+// ClientCertName is the common name of the CLI's client certificate. It is
+// not a node name, so that a stolen CLI key cannot pose as a node on the
+// internal RPC port.
+const ClientCertName = "ringkv-client"
+
+// CertsConfig says what WriteCerts makes.
+type CertsConfig struct {
+	// Dir receives the files; it is created 0700 if missing.
+	Dir string
+	// Nodes are the node names, each written into its certificate as a
+	// DNS name: the internal RPC checks that name against node.name.
+	Nodes []string
+	// Hosts are extra DNS names or IP addresses put into every node
+	// certificate, the names clients reach the nodes at.
+	Hosts []string
+	// Client also writes a client certificate for the CLI.
+	Client bool
+	// Validity is how long the certificates are valid. Default 825 days.
+	Validity time.Duration
+	// Force replaces existing files; otherwise any of them existing is
+	// ErrCertExists and nothing is written.
+	Force bool
+	// Now is the issue time; zero means time.Now.
+	Now time.Time
+}
+
+// defaultCertValidity is 825 days, the longest lifetime browsers accept
+// for a server certificate.
+const defaultCertValidity = 825 * 24 * time.Hour
+
+// WriteCerts writes a cluster CA and, signed by it, a key and certificate
+// per node (usable for both server and client authentication, since nodes
+// dial each other) and optionally one for the CLI (client authentication
+// only, which the RPC port refuses). Every node certificate
+// names the node, localhost, 127.0.0.1, ::1 and cfg.Hosts. An existing
+// ca.key and ca.crt are reused, so that nodes added later join the same
+// CA; every other file must not exist unless Force. Keys are ECDSA P-256,
+// files are 0600 in a 0700 directory. It returns the paths written.
+func WriteCerts(cfg CertsConfig) ([]string, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("node: certs: no directory")
+	}
+	if len(cfg.Nodes) == 0 && !cfg.Client {
+		return nil, errors.New("node: certs: no node names and no client certificate asked for")
+	}
+	for _, n := range cfg.Nodes {
+		if n == "" || strings.ContainsAny(n, " \t\n/\\") || n == ClientCertName || n == "ca" || n == "client" {
+			return nil, fmt.Errorf("node: certs: bad node name %q", n)
+		}
+	}
+	if cfg.Validity <= 0 {
+		cfg.Validity = defaultCertValidity
+	}
+	if cfg.Now.IsZero() {
+		cfg.Now = time.Now()
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("node: certs: %w", err)
+	}
+	var outputs []string
+	for _, n := range cfg.Nodes {
+		outputs = append(outputs, n+".crt", n+".key")
+	}
+	if cfg.Client {
+		outputs = append(outputs, ClientCertFile, ClientKeyFile)
+	}
+	if !cfg.Force {
+		for _, f := range outputs {
+			if _, err := os.Lstat(filepath.Join(cfg.Dir, f)); err == nil {
+				return nil, fmt.Errorf("%w: %s (use --force to replace it)", ErrCertExists, filepath.Join(cfg.Dir, f))
+			}
+		}
+	}
+
+	var written []string
+	write := func(name string, blockType string, der []byte) error {
+		p := filepath.Join(cfg.Dir, name)
+		if err := writeFileAtomic(p, pem.EncodeToMemory(&pem.Block{Type: blockType, Bytes: der})); err != nil {
+			return fmt.Errorf("node: certs: %w", err)
+		}
+		written = append(written, p)
+		return nil
+	}
+	ca, caKey, err := loadCA(cfg.Dir)
+	if errors.Is(err, errNoCA) {
+		ca, caKey, err = newCA(cfg.Now, cfg.Validity)
+		if err == nil {
+			if err = write(CAKeyFile, "EC PRIVATE KEY", mustMarshalKey(caKey)); err == nil {
+				err = write(CACertFile, "CERTIFICATE", ca.Raw)
+			}
+		}
+	}
+	if err != nil {
+		return written, err
+	}
+	issue := func(name string, dns []string, ips []net.IP, usage []x509.ExtKeyUsage) error {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return fmt.Errorf("node: certs: %w", err)
+		}
+		tmpl, err := certTemplate(name, cfg.Now, cfg.Validity)
+		if err != nil {
+			return err
+		}
+		tmpl.DNSNames, tmpl.IPAddresses = dns, ips
+		tmpl.ExtKeyUsage = usage
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+		if err != nil {
+			return fmt.Errorf("node: certs: sign %s: %w", name, err)
+		}
+		if err := write(name+".key", "EC PRIVATE KEY", mustMarshalKey(key)); err != nil {
+			return err
+		}
+		return write(name+".crt", "CERTIFICATE", der)
+	}
+	for _, n := range cfg.Nodes {
+		dns, ips := certNames(append([]string{n, "localhost", "127.0.0.1", "::1"}, cfg.Hosts...))
+		if err := issue(n, dns, ips, nodeUsage); err != nil {
+			return written, err
+		}
+	}
+	if cfg.Client {
+		// Client authentication only: the RPC port takes node
+		// certificates alone (tlsMaterial.verifyNode).
+		if err := issue("client", []string{ClientCertName}, nil, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}); err != nil {
+			return written, err
+		}
+	}
+	return written, nil
+}
+
+// nodeUsage is a node certificate's: it serves and, dialing its peers,
+// is a client.
+var nodeUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+
+// certNames splits names into DNS names and IP addresses, dropping repeats.
+func certNames(names []string) (dns []string, ips []net.IP) {
+	seen := map[string]bool{}
+	for _, h := range names {
+		if h == "" || seen[h] {
+			continue
+		}
+		seen[h] = true
+		if ip := net.ParseIP(h); ip != nil {
+			ips = append(ips, ip)
+		} else {
+			dns = append(dns, h)
+		}
+	}
+	return dns, ips
+}
+
+// certTemplate is the common part of every certificate: a random serial
+// and the validity window, backdated an hour for clocks that lag.
+func certTemplate(cn string, now time.Time, validity time.Duration) (*x509.Certificate, error) {
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return nil, fmt.Errorf("node: certs: serial: %w", err)
+	}
+	return &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: cn, Organization: []string{"ringkv"}},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(validity),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+	}, nil
+}
+
+// newCA makes a self-signed CA that may sign only leaf certificates.
+func newCA(now time.Time, validity time.Duration) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("node: certs: %w", err)
+	}
+	tmpl, err := certTemplate("ringkv cluster CA", now, validity)
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
+	tmpl.MaxPathLenZero = true
+	tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("node: certs: self-sign CA: %w", err)
+	}
+	ca, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, fmt.Errorf("node: certs: %w", err)
+	}
+	return ca, key, nil
+}
+
+// errNoCA is loadCA's answer for a directory without ca.crt and ca.key.
+var errNoCA = errors.New("node: certs: no CA")
+
+// loadCA reads dir's ca.crt and ca.key; errNoCA when neither is there. One without the other is an error, not a reason to make a new CA
+// that the existing certificates would not chain to.
+func loadCA(dir string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+	certPEM, cerr := os.ReadFile(filepath.Join(dir, CACertFile))
+	keyPEM, kerr := os.ReadFile(filepath.Join(dir, CAKeyFile))
+	if errors.Is(cerr, fs.ErrNotExist) && errors.Is(kerr, fs.ErrNotExist) {
+		return nil, nil, errNoCA
+	}
+	if err := errors.Join(cerr, kerr); err != nil {
+		return nil, nil, fmt.Errorf("node: certs: existing CA in %s is incomplete: %w", dir, err)
+	}
+	cb, _ := pem.Decode(certPEM)
+	kb, _ := pem.Decode(keyPEM)
+	if cb == nil || kb == nil {
+		return nil, nil, fmt.Errorf("node: certs: %s or %s in %s is not PEM", CACertFile, CAKeyFile, dir)
+	}
+	ca, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("node: certs: %s: %w", CACertFile, err)
+	}
+	key, err := x509.ParseECPrivateKey(kb.Bytes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("node: certs: %s: %w", CAKeyFile, err)
+	}
+	if !ca.IsCA || !key.PublicKey.Equal(ca.PublicKey) {
+		return nil, nil, fmt.Errorf("node: certs: %s is not a CA certificate for %s", CACertFile, CAKeyFile)
+	}
+	return ca, key, nil
+}
+
+// mustMarshalKey encodes a P-256 key, which cannot fail for a key
+// ecdsa.GenerateKey made.
+func mustMarshalKey(k *ecdsa.PrivateKey) []byte {
+	der, err := x509.MarshalECPrivateKey(k)
+	if err != nil {
+		panic(fmt.Sprintf("node: marshal a generated P-256 key: %v", err))
+	}
+	return der
+}
+
+// writeFileAtomic writes b to path with mode 0600 through a temporary file
+// and a rename, so that a node reloading the file never reads half of it.
+func writeFileAtomic(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Chmod(0o600) // CreateTemp makes 0600 already; umask cannot widen it
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp) // the write already failed; err says why
+	}
+	return err
+}

@@ -1,0 +1,91 @@
+package replica
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"time"
+)
+
+// TCPTLS runs a TCPTransport's connections over TLS. The transport only
+// performs the handshakes and asks CheckPeer; which certificates are good
+// is the caller's policy.
+type TCPTLS struct {
+	// Server secures accepted connections. For mutual TLS it asks for the
+	// caller's certificate and verifies it. Required.
+	Server *tls.Config
+	// Client returns the config to dial node peer with: it presents this
+	// node's certificate and must refuse a server whose certificate does
+	// not name peer. Called once per dial. Required.
+	Client func(peer string) *tls.Config
+	// CheckPeer is called on an accepted connection once the caller's
+	// hello names it, with the finished handshake; an error refuses the
+	// connection before the hello is answered (one node's certificate
+	// used in the name of another). Nil accepts every name.
+	CheckPeer func(claimed string, state tls.ConnectionState) error
+	// Refused is told of each connection refused at the TLS layer: a
+	// failed handshake on either side, or CheckPeer's error. remote is
+	// the other end's address. It is called on the connection's goroutine
+	// and must not block; nil ignores refusals.
+	Refused func(remote string, err error)
+}
+
+// validate checks the required fields.
+func (c *TCPTLS) validate() error {
+	if c != nil && (c.Server == nil || c.Client == nil) {
+		return fmt.Errorf("replica: tcp config: TLS needs Server and Client")
+	}
+	return nil
+}
+
+// refused reports a refusal to the TLS hook.
+func (t *TCPTransport) refused(remote string, err error) {
+	if t.cfg.TLS.Refused != nil {
+		t.cfg.TLS.Refused(remote, err)
+	}
+}
+
+// secureServed runs the server side of the handshake on an accepted
+// connection (within helloTimeout), or returns nc as is without TLS.
+func (t *TCPTransport) secureServed(nc net.Conn) (net.Conn, bool) {
+	if t.cfg.TLS == nil {
+		return nc, true
+	}
+	tc := tls.Server(nc, t.cfg.TLS.Server)
+	_ = nc.SetDeadline(time.Now().Add(helloTimeout))
+	if err := tc.HandshakeContext(t.srv); err != nil {
+		t.refused(nc.RemoteAddr().String(), err)
+		return nil, false
+	}
+	return tc, true
+}
+
+// checkServedPeer asks CheckPeer whether the accepted connection nc may
+// speak for the node its hello claims; a refusal is reported.
+func (t *TCPTransport) checkServedPeer(nc net.Conn, claimed string) bool {
+	tc, ok := nc.(*tls.Conn)
+	if !ok || t.cfg.TLS.CheckPeer == nil {
+		return true
+	}
+	if err := t.cfg.TLS.CheckPeer(claimed, tc.ConnectionState()); err != nil {
+		t.refused(nc.RemoteAddr().String(), err)
+		return false
+	}
+	return true
+}
+
+// secureDialed runs the client side of the handshake with node to on a
+// dialed connection, under ctx and the deadline already set on nc, or
+// returns nc as is without TLS. On error the caller closes nc.
+func (t *TCPTransport) secureDialed(ctx context.Context, nc net.Conn, to string) (net.Conn, error) {
+	if t.cfg.TLS == nil {
+		return nc, nil
+	}
+	tc := tls.Client(nc, t.cfg.TLS.Client(to))
+	if err := tc.HandshakeContext(ctx); err != nil {
+		t.refused(nc.RemoteAddr().String(), err)
+		return nil, fmt.Errorf("replica: TLS handshake with %s: %w", to, err)
+	}
+	return tc, nil
+}
