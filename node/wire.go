@@ -319,6 +319,9 @@ func (a *clusterAdmin) remoteStats(ctx context.Context, member, addr string) (No
 	if err != nil {
 		return NodeStats{}, err
 	}
+	if tok := bearerFrom(ctx); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
 	resp, err := a.client.Do(req)
 	if err != nil {
 		return NodeStats{}, err
