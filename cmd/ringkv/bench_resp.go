@@ -24,6 +24,7 @@ type respDriver struct {
 	conn    net.Conn
 	rd      *bufio.Reader
 	wr      *bufio.Writer
+	token   string // sent with AUTH on every new connection when not empty
 }
 
 var _ benchDriver = (*respDriver)(nil)
@@ -95,6 +96,12 @@ func (d *respDriver) dial(ctx context.Context) error {
 	d.conn = conn
 	d.rd = bufio.NewReaderSize(conn, respMaxLine)
 	d.wr = bufio.NewWriterSize(conn, 64<<10)
+	if d.token != "" {
+		if err := d.do(ctx, []byte("AUTH"), []byte(d.token)); err != nil {
+			d.close()
+			return err
+		}
+	}
 	return nil
 }
 
