@@ -399,7 +399,7 @@ func TestProtectedModeDecision(t *testing.T) {
 		{true, false, ":8001", true},
 		{true, false, "10.0.0.5:8001", true},
 		{true, false, "db.example:8001", true},
-		{true, true, "0.0.0.0:8001", false},  // tokens configured
+		{true, true, "0.0.0.0:8001", false},   // tokens configured
 		{false, false, "0.0.0.0:8001", false}, // turned off
 	} {
 		if got := protectedMode(tc.on, tc.tokens, tc.addr); got != tc.want {
