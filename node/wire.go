@@ -295,8 +295,12 @@ func (a *clusterAdmin) gatherStats(ctx context.Context, members []string) map[st
 		if m == a.self || !ok || meta.HTTP == "" || !a.gossip.Alive(m) {
 			continue
 		}
+		addr := meta.HTTP
+		if meta.Admin != "" { // its HTTP listener no longer serves /v1/stats
+			addr = meta.Admin
+		}
 		wg.Go(func() {
-			st, err := a.remoteStats(ctx, m, meta.HTTP)
+			st, err := a.remoteStats(ctx, m, addr)
 			if err != nil {
 				a.log.Debug("node stats unavailable", "peer", m, "err", err)
 				return
