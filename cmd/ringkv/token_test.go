@@ -7,10 +7,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/ringkv/ringkv/node"
 )
@@ -177,5 +181,47 @@ func TestRESPDriverAuth(t *testing.T) {
 	defer none.close()
 	if _, err := none.read(t.Context(), "k"); err == nil || !strings.Contains(err.Error(), "NOAUTH") {
 		t.Errorf("read without a token: err %v, want NOAUTH", err)
+	}
+}
+
+// TestLoadConfigTokens: auth.tokens, a list of maps in YAML, reaches the
+// node's config, and a bad entry is refused naming it.
+func TestLoadConfigTokens(t *testing.T) {
+	dir := t.TempDir()
+	hash := strings.Repeat("ab", 32)
+	path := filepath.Join(dir, "auth.yaml")
+	yaml := "auth:\n  tokens:\n    - name: app\n      token_sha256: " + hash + "\n      role: read-write\n" +
+		"    - {name: ops, token_sha256: " + hash + "0, role: admin}\nsecurity:\n  protected_mode: false\nlisten:\n  admin: 127.0.0.1:0\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadConfig(path, nil); err == nil || !strings.Contains(err.Error(), "auth.tokens[1]") {
+		t.Fatalf("65 hex digits: err = %v, want one naming auth.tokens[1]", err)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(yaml, hash+"0", hash, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []node.TokenConfig{{Name: "app", TokenSHA256: hash, Role: "read-write"}, {Name: "ops", TokenSHA256: hash, Role: "admin"}}
+	if diff := cmp.Diff(want, cfg.Auth.Tokens); diff != "" {
+		t.Errorf("tokens (-want +got):\n%s", diff)
+	}
+	if cfg.Security.ProtectedMode || cfg.Listen.Admin != "127.0.0.1:0" {
+		t.Errorf("security %+v, listen.admin %q", cfg.Security, cfg.Listen.Admin)
+	}
+	t.Setenv("RINGKV_AUTH_TOKENS_FILE", filepath.Join(dir, "tokens"))
+	t.Setenv(tokenEnv, "secret")
+	cfg, err = loadConfig("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Auth.TokensFile != filepath.Join(dir, "tokens") {
+		t.Errorf("RINGKV_AUTH_TOKENS_FILE: tokens_file = %q", cfg.Auth.TokensFile)
+	}
+	if unknown := lookupEnvKeys(); len(unknown) != 0 {
+		t.Errorf("%s reported as an unknown variable: %v", tokenEnv, unknown)
 	}
 }
