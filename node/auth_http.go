@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 )
@@ -75,7 +76,7 @@ func unauthorized(w http.ResponseWriter, reason string) {
 	challenge := bearerRealm // RFC 6750: no error code when no credentials came
 	switch reason {
 	case refuseMalformed:
-		msg = "the Authorization header must be one \"Bearer <token>\" of at most 512 bytes"
+		msg = fmt.Sprintf("the Authorization header must be one \"Bearer <token>\" with a token of at most %d bytes", maxTokenBytes)
 		challenge += `, error="invalid_request"`
 	case refuseBadToken:
 		msg = "the token is not valid on this node"
