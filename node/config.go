@@ -37,6 +37,10 @@ type Config struct {
 	Debug    DebugConfig    `mapstructure:"debug"`
 	// TLS secures the HTTP, RESP and internal RPC ports (tls.go).
 	TLS TLSConfig `mapstructure:"tls"`
+	// Auth lists the tokens clients and operators present (auth.go).
+	Auth AuthConfig `mapstructure:"auth"`
+	// Security holds protected mode.
+	Security SecurityConfig `mapstructure:"security"`
 }
 
 // NodeConfig names the node and its data.
@@ -59,6 +63,12 @@ type ListenConfig struct {
 	RPC string `mapstructure:"rpc"`
 	// Gossip is the memberlist port (TCP and UDP). Default 127.0.0.1:9001.
 	Gossip string `mapstructure:"gossip"`
+	// Admin, if set, is a second HTTP listener for operators: it serves
+	// /metrics, /v1/members, /v1/ring, /v1/stats, /v1/aae, the routes
+	// that change the cluster and /debug/pprof/, and listen.http then
+	// serves only /v1/kv/, /healthz and /readyz. /metrics needs no token
+	// there. Default empty: listen.http serves everything.
+	Admin string `mapstructure:"admin"`
 	// Advertise, if set, is the IP other nodes and the cluster's members
 	// list use to reach this one: it replaces the host of every listen
 	// address in what gossip advertises (to cross NAT, or for 0.0.0.0).
@@ -231,6 +241,7 @@ func DefaultConfig() Config {
 		Transfer: TransferConfig{RateMB: 32, MaxInFlight: 4},
 		AAE:      AAEConfig{Interval: 2 * time.Minute, RateMB: 8},
 		Log:      LogConfig{Level: "info", Format: "text"},
+		Security: SecurityConfig{ProtectedMode: true},
 	}
 }
 
@@ -277,7 +288,16 @@ func (c Config) Validate() error {
 			bad("listen.rpc", "%q listens on every interface, which peers cannot dial: set listen.advertise to the address they reach this node at", c.Listen.RPC)
 		}
 	}
+	if c.Listen.Admin != "" {
+		if _, _, err := net.SplitHostPort(c.Listen.Admin); err != nil {
+			bad("listen.admin", "must be host:port or empty, got %q", c.Listen.Admin)
+		}
+	}
 	c.Listen.checkLoopback(bad)
+	// The tokens file is read by New; the inline tokens are checked here.
+	if _, err := newAuthenticator(AuthConfig{Tokens: c.Auth.Tokens}); err != nil && !errors.Is(err, errNoTokens) {
+		errs = append(errs, err)
+	}
 	for _, s := range c.Seeds {
 		if _, _, err := net.SplitHostPort(s); err != nil {
 			bad("seeds", "each seed must be host:port, got %q", s)

@@ -41,36 +41,73 @@ type httpAPI struct {
 	ready func() bool
 	// pprof serves /debug/pprof/ (debug.pprof).
 	pprof bool
+	// gate admits requests by peer and token (auth_gate.go); nil
+	// admits everyone.
+	gate *gate
 }
 
-// handler returns the root handler: client routes, admin routes, health
-// and metrics, with the body cap applied to every request.
-func (a *httpAPI) handler() http.Handler {
+// routeSet selects which routes a listener serves.
+type routeSet int
+
+const (
+	// routesAll: listen.http without listen.admin, everything.
+	routesAll routeSet = iota
+	// routesClient: listen.http when listen.admin is set: /v1/kv/ and
+	// the probes.
+	routesClient
+	// routesAdmin: listen.admin: the operator routes, metrics, pprof and
+	// the probes.
+	routesAdmin
+)
+
+// handler returns the root handler of a listener serving every route.
+func (a *httpAPI) handler() http.Handler { return a.handlerFor(routesAll) }
+
+// handlerFor returns the root handler of a listener serving set: client
+// routes, admin routes, health and metrics, with the body cap applied to
+// every request and each route behind the role it needs (auth_http.go).
+// The probes are open to all, so that orchestrators need no token.
+func (a *httpAPI) handlerFor(set routeSet) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /v1/members", a.instrument("members", noQuery(a.members)))
-	mux.Handle("GET /v1/ring", a.instrument("ring", a.ring))
-	mux.Handle("GET /v1/stats", a.instrument("stats", noQuery(a.stats)))
-	mux.Handle("GET /v1/aae", a.instrument("aae", noQuery(a.aaeStatus)))
-	mux.Handle("POST /v1/leave", a.instrument("leave", noQuery(a.leave)))
-	mux.Handle("POST /v1/remove/{node}", a.instrument("remove", noQuery(a.remove)))
-	mux.Handle("PUT /v1/transfer/rate", a.instrument("transfer_rate", a.transferRate))
+	if set != routesClient {
+		mux.Handle("GET /v1/members", a.instrument("members", a.authorize(RoleRead, noQuery(a.members))))
+		mux.Handle("GET /v1/ring", a.instrument("ring", a.authorize(RoleRead, a.ring)))
+		mux.Handle("GET /v1/stats", a.instrument("stats", a.authorize(RoleRead, noQuery(a.stats))))
+		mux.Handle("GET /v1/aae", a.instrument("aae", a.authorize(RoleRead, noQuery(a.aaeStatus))))
+		mux.Handle("POST /v1/leave", a.instrument("leave", a.authorize(RoleAdmin, noQuery(a.leave))))
+		mux.Handle("POST /v1/remove/{node}", a.instrument("remove", a.authorize(RoleAdmin, noQuery(a.remove))))
+		mux.Handle("PUT /v1/transfer/rate", a.instrument("transfer_rate", a.authorize(RoleAdmin, a.transferRate)))
+		// Scrapers on the admin listener need no token: that listener is
+		// meant for a network only operators reach.
+		metricsRole := RoleRead
+		if set == routesAdmin {
+			metricsRole = RoleNone
+		}
+		mux.Handle("GET /metrics", a.authorize(metricsRole, a.metrics.handler().ServeHTTP))
+		if a.pprof {
+			// Profiles and the command line are internals: admin only.
+			mux.Handle("GET /debug/pprof/", a.authorize(RoleAdmin, pprof.Index))
+			mux.Handle("GET /debug/pprof/cmdline", a.authorize(RoleAdmin, pprof.Cmdline))
+			mux.Handle("GET /debug/pprof/profile", a.authorize(RoleAdmin, pprof.Profile))
+			mux.Handle("GET /debug/pprof/symbol", a.authorize(RoleAdmin, pprof.Symbol))
+			mux.Handle("GET /debug/pprof/trace", a.authorize(RoleAdmin, pprof.Trace))
+		}
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	mux.HandleFunc("GET /readyz", a.readyz)
-	mux.Handle("GET /metrics", a.metrics.handler())
-	if a.pprof {
-		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	}
-	get := a.instrument("get", a.gated(a.get))
-	put := a.instrument("put", a.gated(a.put))
-	del := a.instrument("delete", a.gated(a.delete))
 	maxBody := int64(a.limits.MaxValueBytes) + bodyMargin
+	if set == routesAdmin {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+			mux.ServeHTTP(w, r)
+		})
+	}
+	get := a.instrument("get", a.authorize(RoleRead, a.gated(a.get)))
+	put := a.instrument("put", a.authorize(RoleReadWrite, a.gated(a.put)))
+	del := a.instrument("delete", a.authorize(RoleReadWrite, a.gated(a.delete)))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		if !strings.HasPrefix(r.URL.EscapedPath(), kvPrefix) {

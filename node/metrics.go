@@ -26,6 +26,7 @@ const (
 	metricLiveMembers      = "ringkv_live_members"
 	metricRingMembers      = "ringkv_ring_members"
 	metricPanics           = "ringkv_recovered_panics_total"
+	metricAuthRefused      = "ringkv_auth_refused_total"
 )
 
 // metricSources are read at scrape time, so that gauges never go stale and
@@ -49,6 +50,7 @@ type metrics struct {
 	fsyncBatch       prometheus.Histogram
 	snapshotDuration prometheus.Histogram
 	snapshotFailures prometheus.Counter
+	authRefused      *prometheus.CounterVec
 	panicsHTTP       atomic.Uint64 // recovered panics, see panicked
 	panicsRESP       atomic.Uint64
 }
@@ -89,6 +91,10 @@ func newMetrics(src metricSources) *metrics {
 			Name: metricSnapshotFailures,
 			Help: "Storage snapshots that failed.",
 		}),
+		authRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metricAuthRefused,
+			Help: "Client requests and commands refused by authentication, authorisation or protected mode, by api (http, resp) and reason.",
+		}, []string{"api", "reason"}),
 	}
 	i64 := func(f func() int64) func() float64 {
 		return func() float64 {
@@ -108,7 +114,7 @@ func newMetrics(src metricSources) *metrics {
 	}
 	m.reg.MustRegister(
 		m.requests, m.latency, m.quorumFailures,
-		m.fsyncDuration, m.fsyncBatch, m.snapshotDuration, m.snapshotFailures,
+		m.fsyncDuration, m.fsyncBatch, m.snapshotDuration, m.snapshotFailures, m.authRefused,
 		recoveredPanics("http", m.panicsHTTP.Load),
 		recoveredPanics("resp", m.panicsRESP.Load),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -136,6 +142,11 @@ func newMetrics(src metricSources) *metrics {
 	)
 	for _, op := range []string{"get", "put", "delete"} {
 		m.quorumFailures.WithLabelValues(op) // export zeros before the first failure
+	}
+	for _, api := range []string{"http", "resp"} {
+		for _, reason := range refusalReasons {
+			m.authRefused.WithLabelValues(api, reason)
+		}
 	}
 	return m
 }

@@ -34,6 +34,8 @@ const shutdownTimeout = 10 * time.Second
 // Addrs are the addresses a node actually bound (port 0 resolved).
 type Addrs struct {
 	HTTP, RESP, RPC, Gossip string
+	// Admin is the admin listener's address; empty without listen.admin.
+	Admin string
 }
 
 // Node is one ringkv process: storage, gossip, ring, coordinator and the
@@ -78,8 +80,10 @@ type Node struct {
 	hintsDone chan struct{}
 	metrics   *metrics
 	httpSrv   *http.Server
+	adminSrv  *http.Server // nil without listen.admin
 	resp      *respServer
 	httpLn    net.Listener
+	adminLn   net.Listener // nil without listen.admin
 	respLn    net.Listener
 	rpcLn     net.Listener
 	// tls is the node's certificate and CA; nil without TLS (tls.go).
@@ -186,6 +190,17 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		closers = append(closers, func() { _ = ln.Close() })
 	}
 	n.addrs = Addrs{HTTP: n.httpLn.Addr().String(), RESP: n.respLn.Addr().String(), RPC: n.rpcLn.Addr().String()}
+	if cfg.Listen.Admin != "" {
+		if n.adminLn, err = listen("listen.admin", cfg.Listen.Admin); err != nil {
+			return nil, err
+		}
+		closers = append(closers, func() { _ = n.adminLn.Close() })
+		n.addrs.Admin = n.adminLn.Addr().String()
+	}
+	auth, err := newAuthenticator(cfg.Auth)
+	if err != nil && !errors.Is(err, errNoTokens) {
+		return nil, err
+	}
 
 	gcfg := gossip.DefaultConfig()
 	if cfg.Gossip.Profile == "local" {
@@ -208,6 +223,9 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		HTTP:  advertised(n.addrs.HTTP, host, cfg.Listen.Advertise != ""),
 		RESP:  advertised(n.addrs.RESP, host, cfg.Listen.Advertise != ""),
 		Proto: int(replica.ProtocolVersion),
+		// Only a wildcard host is replaced: an admin listener usually
+		// sits on a network of its own, which listen.advertise is not.
+		Admin: advertised(n.addrs.Admin, host, false),
 	}
 	gcfg.Dir = scfg.Dir
 	gcfg.SecretKey = secret
@@ -301,9 +319,34 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		runtime.SetBlockProfileRate(int(20 * time.Microsecond))
 		n.log.Warn("debug.pprof is on: /debug/pprof/ serves profiles on the HTTP port", "http", cfg.Listen.HTTP)
 	}
-	api := &httpAPI{kv: kv, admin: admin, metrics: n.metrics, limits: cfg.Limits, n: cfg.Cluster.Replication, log: n.log, ready: n.ready.Load, pprof: cfg.Debug.Pprof}
-	n.httpSrv = &http.Server{
-		Handler:           recoverHTTP(api.handler(), n.metrics, n.log),
+	api := &httpAPI{kv: kv, admin: admin, metrics: n.metrics, limits: cfg.Limits, n: cfg.Cluster.Replication, log: n.log, ready: n.ready.Load, pprof: cfg.Debug.Pprof,
+		gate: n.newGate(auth, "listen.http", cfg.Listen.HTTP)}
+	clientRoutes := routesAll
+	if n.adminLn != nil {
+		clientRoutes = routesClient
+		adminAPI := *api
+		adminAPI.gate = n.newGate(auth, "listen.admin", cfg.Listen.Admin)
+		n.adminSrv = n.newHTTPServer(adminAPI.handlerFor(routesAdmin))
+	}
+	n.httpSrv = n.newHTTPServer(api.handlerFor(clientRoutes))
+	n.resp = newRESPServer(kv, n.respInfo, n.metrics, cfg.Limits, logger.With("component", "resp", "node", cfg.Node.Name))
+	n.resp.gate = n.newGate(auth, "listen.resp", cfg.Listen.RESP)
+	n.resp.ready = n.ready.Load
+	ok = true
+	n.log.Info("node listening", "http", n.addrs.HTTP, "admin", n.addrs.Admin, "resp", n.addrs.RESP, "rpc", n.addrs.RPC,
+		"gossip", n.addrs.Gossip, "data_dir", scfg.Dir, "incarnation", n.engine.Incarnation(),
+		"serving_clients", n.ready.Load())
+	if replica.BrokenBuild {
+		n.log.Error("this binary was built with the ringkvbroken tag: it acknowledges writes from other nodes without storing them, and exists only to test the chaos checker")
+	}
+	return n, nil
+}
+
+// newHTTPServer returns the server of an HTTP listener serving h.
+func (n *Node) newHTTPServer(h http.Handler) *http.Server {
+	cfg := n.cfg
+	return &http.Server{
+		Handler:           recoverHTTP(h, n.metrics, n.log),
 		ReadHeaderTimeout: 5 * time.Second,
 		// A maximal value at a slow but honest 100 KiB/s, plus headers.
 		ReadTimeout:    10*time.Second + time.Duration(cfg.Limits.MaxValueBytes/(100<<10))*time.Second,
@@ -312,16 +355,17 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		MaxHeaderBytes: 256 << 10, // room for a maximal causal context
 		ErrorLog:       slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
 	}
-	n.resp = newRESPServer(kv, n.respInfo, n.metrics, cfg.Limits, logger.With("component", "resp", "node", cfg.Node.Name))
-	n.resp.ready = n.ready.Load
-	ok = true
-	n.log.Info("node listening", "http", n.addrs.HTTP, "resp", n.addrs.RESP, "rpc", n.addrs.RPC,
-		"gossip", n.addrs.Gossip, "data_dir", scfg.Dir, "incarnation", n.engine.Incarnation(),
-		"serving_clients", n.ready.Load())
-	if replica.BrokenBuild {
-		n.log.Error("this binary was built with the ringkvbroken tag: it acknowledges writes from other nodes without storing them, and exists only to test the chaos checker")
+}
+
+// newGate returns the gate of the listener key bound at addr, and warns
+// when protected mode is on there: clients elsewhere will be refused.
+func (n *Node) newGate(auth *authenticator, key, addr string) *gate {
+	g := newGate(auth, n.cfg.Security.ProtectedMode, addr, n.metrics, n.log)
+	if g.protected {
+		n.log.Warn("protected mode: no auth.tokens are configured and this listener is not on loopback, so only loopback clients are served; configure auth.tokens or set security.protected_mode: false",
+			"listener", key, "addr", addr)
 	}
-	return n, nil
+	return g
 }
 
 // listen binds addr, naming the config key and the plain cause on failure.
@@ -428,12 +472,19 @@ func (n *Node) Run(ctx context.Context) error {
 	if !n.ran.CompareAndSwap(false, true) {
 		return ErrRunning
 	}
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	go func() {
 		if err := n.httpSrv.Serve(n.httpLn); !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("node: http server: %w", err)
 		}
 	}()
+	if n.adminSrv != nil {
+		go func() {
+			if err := n.adminSrv.Serve(n.adminLn); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("node: admin http server: %w", err)
+			}
+		}()
+	}
 	go func() {
 		if err := n.resp.serve(n.respLn); err != nil {
 			errc <- fmt.Errorf("node: resp server: %w", err)
@@ -484,6 +535,11 @@ func (n *Node) shutdown() error {
 	var errs []error
 	if err := n.httpSrv.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("node: http shutdown: %w", err))
+	}
+	if n.adminSrv != nil {
+		if err := n.adminSrv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("node: admin http shutdown: %w", err))
+		}
 	}
 	if err := n.resp.shutdown(ctx); err != nil {
 		errs = append(errs, err)

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tidwall/redcon"
@@ -20,7 +21,8 @@ import (
 
 // The Redis-protocol front end (docs/resp.md). It speaks just enough RESP2
 // for drop-in clients, redis-cli and redis-benchmark: GET, SET, DEL, EXISTS,
-// MGET, PING, ECHO, INFO, QUIT, SELECT 0, CONFIG GET and COMMAND. RESP has
+// MGET, PING, ECHO, INFO, QUIT, SELECT 0, CONFIG GET, COMMAND, AUTH and
+// HELLO 2. RESP has
 // no room for siblings or contexts, so SET is a blind write and GET resolves
 // siblings by last writer wins (vclock.Siblings.Latest, tombstones included).
 
@@ -42,6 +44,9 @@ type respServer struct {
 	log     *slog.Logger
 	cmds    map[string]respCommand // read-only after construction
 	ready   func() bool            // nil: always; see respCommand.data
+	// gate admits connections and commands (resp_auth.go); nil admits all.
+	gate       *gate
+	sessionIDs atomic.Int64 // numbers connections for HELLO
 
 	// mu guards ln, conns, connsClosed, active, draining and idle: the
 	// in-flight command count that a graceful shutdown waits for before
@@ -138,6 +143,8 @@ func respCommands() map[string]respCommand {
 		"config":  {-2, (*respServer).config, false},
 		"command": {-1, (*respServer).command, false},
 		"client":  {-2, (*respServer).client, false},
+		"auth":    {-2, (*respServer).auth, false},
+		"hello":   {-1, (*respServer).hello, false},
 	}
 }
 
@@ -164,6 +171,9 @@ func (s *respServer) handle(c redcon.Conn, cmd redcon.Command) {
 	}
 	if (rc.arity > 0 && len(cmd.Args) != rc.arity) || (rc.arity < 0 && len(cmd.Args) < -rc.arity) {
 		c.WriteError(fmt.Sprintf("ERR wrong number of arguments for '%s' command", name))
+		return
+	}
+	if s.gate != nil && !s.admit(c, name) {
 		return
 	}
 	if s.ready != nil && rc.data && !s.ready() {

@@ -61,7 +61,7 @@ type nodeTLS struct {
 // newNodeTLS loads the files of cfg, checking that the certificate chains
 // to the CA and names self.
 func newNodeTLS(cfg TLSConfig, self string, log *slog.Logger) (*nodeTLS, error) {
-	t := &nodeTLS{cfg: cfg, self: self, log: log, refusals: newRefusalLog(log),
+	t := &nodeTLS{cfg: cfg, self: self, log: log, refusals: newRefusalLog(log, nil),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: metricTLSReloads,
 			Help: "Reloads of the TLS certificate, key and CA files (SIGHUP or a file change), by result (ok, error).",

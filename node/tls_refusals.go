@@ -2,44 +2,36 @@ package node
 
 import (
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// refusalLogInterval is the least time between two log lines of one
+// rpcRefusalLogInterval is the least time between two log lines of one
 // refusal reason: a peer that opens connections in a loop must not be
 // able to flood the log.
-const refusalLogInterval = 10 * time.Second
+const rpcRefusalLogInterval = 10 * time.Second
 
 // maxRefusalErrBytes bounds the error text logged, which can quote what
 // the peer sent (names in its certificate).
 const maxRefusalErrBytes = 256
 
 // refusalLog counts every refused RPC connection by reason and logs at
-// most one line per reason per interval, with how many it left out since
-// the previous line.
+// most one line per reason per interval (RateLog), with how many it left
+// out since the previous line.
 type refusalLog struct {
-	counter  *prometheus.CounterVec
-	log      *slog.Logger
-	interval time.Duration
-	now      func() time.Time
-	mu       sync.Mutex // guards last and suppressed
-	// last is when each reason was last logged; suppressed how many
-	// refusals of it were not logged since.
-	last       map[string]time.Time
-	suppressed map[string]int
+	counter *prometheus.CounterVec
+	lines   *RateLog
 }
 
-func newRefusalLog(log *slog.Logger) *refusalLog {
+// newRefusalLog logs on log; now is the clock (nil: time.Now).
+func newRefusalLog(log *slog.Logger, now func() time.Time) *refusalLog {
 	return &refusalLog{
 		counter: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: metricRPCRefused,
 			Help: "RPC connections refused by TLS, by reason: no_cert, unknown_ca (a certificate from another CA), invalid_cert (expired, wrong usage), name (the certificate does not name the node claimed or dialed), handshake (any other handshake failure).",
 		}, []string{"reason"}),
-		log: log, interval: refusalLogInterval, now: time.Now,
-		last: map[string]time.Time{}, suppressed: map[string]int{},
+		lines: NewRateLog(log, slog.LevelWarn, "refused rpc connection", rpcRefusalLogInterval, now),
 	}
 }
 
@@ -47,17 +39,5 @@ func newRefusalLog(log *slog.Logger) *refusalLog {
 // less than an interval ago.
 func (r *refusalLog) refused(reason, remote string, err error) {
 	r.counter.WithLabelValues(reason).Inc()
-	r.mu.Lock()
-	now := r.now()
-	if t, ok := r.last[reason]; ok && now.Sub(t) < r.interval {
-		r.suppressed[reason]++
-		r.mu.Unlock()
-		return
-	}
-	r.last[reason] = now
-	n := r.suppressed[reason]
-	r.suppressed[reason] = 0
-	r.mu.Unlock()
-	r.log.Warn("refused rpc connection", "reason", reason, "remote", remote,
-		"err", truncateString(err.Error(), maxRefusalErrBytes), "suppressed", n, "interval", r.interval)
+	r.lines.Log(reason, "remote", remote, "err", truncateString(err.Error(), maxRefusalErrBytes))
 }

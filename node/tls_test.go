@@ -179,9 +179,8 @@ func TestRPCRefusesForeignAndMissingCerts(t *testing.T) {
 // count of lines left out; the counter counts every refusal.
 func TestRefusalLogRateLimited(t *testing.T) {
 	var buf safeBuffer
-	r := newRefusalLog(slog.New(slog.NewTextHandler(&buf, nil)))
 	now := time.Unix(1000, 0)
-	r.now = func() time.Time { return now }
+	r := newRefusalLog(slog.New(slog.NewTextHandler(&buf, nil)), func() time.Time { return now })
 	cause := errors.New(strings.Repeat("x", 10_000))
 	for range 50 {
 		r.refused("unknown_ca", "127.0.0.1:1", cause)
@@ -190,7 +189,7 @@ func TestRefusalLogRateLimited(t *testing.T) {
 	if lines := buf.lines(); len(lines) != 2 {
 		t.Fatalf("logged %d lines for 51 refusals of two reasons, want 2:\n%s", len(lines), strings.Join(lines, "\n"))
 	}
-	now = now.Add(refusalLogInterval)
+	now = now.Add(rpcRefusalLogInterval)
 	r.refused("unknown_ca", "127.0.0.1:1", cause)
 	lines := buf.lines()
 	if len(lines) != 3 || !strings.Contains(lines[2], "suppressed=49") {

@@ -296,8 +296,12 @@ func (a *clusterAdmin) gatherStats(ctx context.Context, members []string) map[st
 		if m == a.self || !ok || meta.HTTP == "" || !a.gossip.Alive(m) {
 			continue
 		}
+		addr := meta.HTTP
+		if meta.Admin != "" { // its HTTP listener no longer serves /v1/stats
+			addr = meta.Admin
+		}
 		wg.Go(func() {
-			st, err := a.remoteStats(ctx, m, meta.HTTP)
+			st, err := a.remoteStats(ctx, m, addr)
 			if err != nil {
 				a.log.Debug("node stats unavailable", "peer", m, "err", err)
 				return
@@ -319,6 +323,9 @@ func (a *clusterAdmin) remoteStats(ctx context.Context, member, addr string) (No
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.scheme+"://"+addr+"/v1/stats", nil)
 	if err != nil {
 		return NodeStats{}, err
+	}
+	if tok := bearerFrom(ctx); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	resp, err := a.client.Do(req)
 	if err != nil {

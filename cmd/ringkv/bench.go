@@ -53,6 +53,7 @@ type benchOpts struct {
 	seed         uint64
 	json         bool
 	tls          clientTLS
+	token        string
 }
 
 // benchConfig is the validated run, echoed in the report.
@@ -137,6 +138,7 @@ Exit status: 0 after a run, 1 when every operation failed, 2 for bad flags.`,
 	f.DurationVar(&o.timeout, "timeout", 5*time.Second, "an operation without an answer after this long is a timeout error")
 	f.Uint64Var(&o.seed, "seed", 0, "seed of the clients' random choices (0: random)")
 	f.BoolVar(&o.json, "json", false, "print the summary as one JSON object on stdout")
+	addTokenFlag(cmd, &o.token)
 	return cmd
 }
 
@@ -272,9 +274,13 @@ func (a *app) bench(cmd *cobra.Command, o *benchOpts) error {
 		addr := cfg.Nodes[i%len(cfg.Nodes)]
 		var drv benchDriver
 		if cfg.Protocol == "resp" {
-			drv = newRESPDriver(addr, o.timeout)
+			d := newRESPDriver(addr, o.timeout)
+			d.token = resolveToken(o.token)
+			drv = d
 		} else {
-			drv = newHTTPDriver(addr, cfg.R, cfg.W, o.timeout)
+			d := newHTTPDriver(addr, cfg.R, cfg.W, o.timeout)
+			d.token = resolveToken(o.token)
+			drv = d
 		}
 		secureBenchDriver(drv, tlsCfg)
 		workers[i] = newBenchWorker(drv, cfg.Seed, i, cfg.ValueSize)

@@ -35,6 +35,7 @@ type httpDriver struct {
 	rQuery  string // "?r=..." or ""
 	wQuery  string
 	timeout time.Duration
+	token   string // sent as a bearer when not empty
 }
 
 var _ benchDriver = (*httpDriver)(nil)
@@ -119,6 +120,9 @@ func (d *httpDriver) do(ctx context.Context, method, u string, body []byte) (int
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
 		return 0, &benchError{kind: errOther, err: err}
+	}
+	if d.token != "" {
+		req.Header.Set("Authorization", "Bearer "+d.token)
 	}
 	resp, err := d.hc.Do(req)
 	if err != nil {

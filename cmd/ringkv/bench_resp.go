@@ -27,6 +27,7 @@ type respDriver struct {
 	wr      *bufio.Writer
 	// tls, when set, wraps each connection (certs_client.go).
 	tls *tls.Config
+	token   string // sent with AUTH on every new connection when not empty
 }
 
 var _ benchDriver = (*respDriver)(nil)
@@ -101,6 +102,12 @@ func (d *respDriver) dial(ctx context.Context) error {
 	d.conn = conn
 	d.rd = bufio.NewReaderSize(conn, respMaxLine)
 	d.wr = bufio.NewWriterSize(conn, 64<<10)
+	if d.token != "" {
+		if err := d.do(ctx, []byte("AUTH"), []byte(d.token)); err != nil {
+			d.close()
+			return err
+		}
+	}
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -26,6 +27,11 @@ const defaultNode = "127.0.0.1:8001"
 // (1 MiB by default) base64-encoded in a sibling list, with room to spare.
 const maxResponseBytes = 64 << 20
 
+// tokenEnv is the environment variable a client command takes its token
+// from when --token is not given; it keeps the token out of shell history
+// and process listings.
+const tokenEnv = "RINGKV_TOKEN"
+
 // clientOpts are the flags every command that talks to a node shares.
 type clientOpts struct {
 	node    string
@@ -33,6 +39,7 @@ type clientOpts struct {
 	timeout time.Duration
 	tls     clientTLS
 	cmd     *cobra.Command
+	token   string
 }
 
 func (o *clientOpts) addFlags(cmd *cobra.Command) {
@@ -41,12 +48,28 @@ func (o *clientOpts) addFlags(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&o.timeout, "timeout", 10*time.Second, "give up on the node after this long")
 	o.tls.addFlags(cmd)
 	o.cmd = cmd
+	addTokenFlag(cmd, &o.token)
+}
+
+// addTokenFlag declares --token. Its default is not shown in --help, so
+// that the help never prints a token taken from the environment.
+func addTokenFlag(cmd *cobra.Command, token *string) {
+	cmd.Flags().StringVar(token, "token", "", "bearer token for nodes with auth.tokens (default: $"+tokenEnv+")")
+}
+
+// resolveToken is --token, or else $RINGKV_TOKEN.
+func resolveToken(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	return strings.TrimSpace(os.Getenv(tokenEnv))
 }
 
 // client is a small client of a node's HTTP API (docs/http-api.md).
 type client struct {
-	base *url.URL
-	hc   *http.Client
+	base  *url.URL
+	hc    *http.Client
+	token string // sent as a bearer when not empty
 }
 
 func (o *clientOpts) client() (*client, error) {
@@ -58,6 +81,7 @@ func (o *clientOpts) client() (*client, error) {
 	if err := o.tls.apply(o.cmd, c); err != nil {
 		return nil, err
 	}
+	c.token = resolveToken(o.token)
 	return c, nil
 }
 
@@ -86,6 +110,12 @@ func (e *apiError) Error() string {
 	msg := e.Body.Error
 	if msg == "" {
 		msg = http.StatusText(e.Status)
+	}
+	switch e.Status {
+	case http.StatusUnauthorized:
+		return "not authorised: the node wants a valid token (give --token or set " + tokenEnv + "): " + msg
+	case http.StatusForbidden:
+		return "refused: " + msg
 	}
 	if e.Body.Need > 0 && e.Body.Got != nil && !strings.Contains(msg, "need") {
 		msg += fmt.Sprintf(" (need %d, got %d)", e.Body.Need, *e.Body.Got)
@@ -141,6 +171,9 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 		for _, v := range vs {
 			req.Header.Add(k, v)
 		}
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

@@ -177,9 +177,10 @@ func envKey(key string) string {
 
 // lookupEnvKeys lists the RINGKV_* variables set in the environment that
 // match no config key, so that a misspelt variable is reported instead of
-// ignored.
+// ignored. The client commands' RINGKV_TOKEN is not a server key but is
+// no mistake either.
 func lookupEnvKeys() []string {
-	valid := map[string]bool{}
+	valid := map[string]bool{tokenEnv: true}
 	for _, e := range clientTLSEnv {
 		valid[e.env] = true // the client commands'
 	}

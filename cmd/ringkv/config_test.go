@@ -132,8 +132,11 @@ func TestProductionNamesEveryKey(t *testing.T) {
 	}
 }
 
-// cmpEmptySlices treats nil and empty slices (seeds: []) as equal.
-var cmpEmptySlices = cmp.FilterValues(func(a, b []string) bool { return len(a) == 0 && len(b) == 0 }, cmp.Comparer(func(_, _ []string) bool { return true }))
+// cmpEmptySlices treats nil and empty slices (seeds: [], tokens: []) as equal.
+var cmpEmptySlices = cmp.Options{
+	cmp.FilterValues(func(a, b []string) bool { return len(a) == 0 && len(b) == 0 }, cmp.Comparer(func(_, _ []string) bool { return true })),
+	cmp.FilterValues(func(a, b []node.TokenConfig) bool { return len(a) == 0 && len(b) == 0 }, cmp.Comparer(func(_, _ []node.TokenConfig) bool { return true })),
+}
 
 func TestConfigKeysCoverStruct(t *testing.T) {
 	keys := configKeys()

@@ -67,7 +67,11 @@ Once every listener is bound the server prints one line to stdout:
 // readyLine formats the ready line from the addresses the node bound, which
 // differ from the configured ones when a port was 0.
 func readyLine(name string, a node.Addrs) string {
-	return fmt.Sprintf("%sname=%s http=%s resp=%s rpc=%s gossip=%s", readyPrefix, name, a.HTTP, a.RESP, a.RPC, a.Gossip)
+	line := fmt.Sprintf("%sname=%s http=%s resp=%s rpc=%s gossip=%s", readyPrefix, name, a.HTTP, a.RESP, a.RPC, a.Gossip)
+	if a.Admin != "" {
+		line += " admin=" + a.Admin
+	}
+	return line
 }
 
 // parseReadyLine is the inverse of readyLine: it returns the key=value
