@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -147,4 +148,46 @@ func TestFrameWriterFailureFailsOnceAndSticks(t *testing.T) {
 	if fails.Load() != 1 {
 		t.Fatalf("fail called %d times, want once", fails.Load())
 	}
+}
+
+// TestFrameWriterBoundsTheQueue: while a write is stuck (a peer that does
+// not read), senders queue up to the bound and the next one waits, so
+// the server's replies cannot pile up without limit; once the write goes
+// through, the waiting sender's frame follows.
+func TestFrameWriterBoundsTheQueue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := net.Pipe()
+		defer a.Close()
+		defer b.Close()
+		g := &gatedConn{Conn: a, entered: make(chan struct{}), release: make(chan struct{})}
+		w := newFrameWriter(g, func(err error) { t.Errorf("fail(%v) on a healthy connection", err) })
+		body := make([]byte, 100)
+		w.maxQueued = 2 * (frameHeader + len(body)) // two queued frames
+		got := readFrames(b, 4)
+		go func() { _ = w.write(&frame{typ: frameResponse, id: 1, body: body}, time.Time{}) }()
+		<-g.entered
+		for id := uint64(2); id <= 3; id++ {
+			if err := w.write(&frame{typ: frameResponse, id: id, body: body}, time.Time{}); err != nil {
+				t.Fatalf("write %d: %v", id, err)
+			}
+		}
+		var fourth atomic.Bool
+		go func() {
+			_ = w.write(&frame{typ: frameResponse, id: 4, body: body}, time.Time{})
+			fourth.Store(true)
+		}()
+		synctest.Wait()
+		if fourth.Load() {
+			t.Fatal("a sender beyond the bound queued while the write was stuck")
+		}
+		close(g.release)
+		frames := <-got
+		if len(frames) != 4 {
+			t.Fatalf("read %d frames, want 4", len(frames))
+		}
+		synctest.Wait()
+		if !fourth.Load() {
+			t.Fatal("the waiting sender never returned")
+		}
+	})
 }
