@@ -114,12 +114,12 @@ func (w *frameWriter) write(f *frame, deadline time.Time) error {
 	}
 }
 
-// flush writes batch in one syscall when it fits the buffer, under the
-// latest of its frames' deadlines (none if one has none): a frame whose
-// own deadline passed still goes out with the others, as its sender may
-// have given up but the stream must stay whole. A panic marks the writer
-// failed before it propagates, so that later senders do not queue behind
-// a flush that will never come.
+// flush writes batch in one syscall when it fits the buffer, giving up
+// at the earliest of its frames' deadlines (none if none has one): a peer
+// that stops reading fails the connection, and the calls on it, when the
+// first of them runs out of time, as a stuck write of that frame alone
+// would. A panic marks the writer failed before it propagates, so that
+// later senders do not queue behind a flush that will never come.
 func (w *frameWriter) flush(batch []queuedFrame) (err error) {
 	done := false
 	defer func() {
@@ -133,12 +133,7 @@ func (w *frameWriter) flush(batch []queuedFrame) (err error) {
 	}()
 	var deadline time.Time
 	for i := range batch {
-		d := batch[i].deadline
-		if d.IsZero() {
-			deadline = time.Time{}
-			break
-		}
-		if d.After(deadline) {
+		if d := batch[i].deadline; !d.IsZero() && (deadline.IsZero() || d.Before(deadline)) {
 			deadline = d
 		}
 	}
