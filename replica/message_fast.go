@@ -229,7 +229,11 @@ func (r *reader) uint(size int) uint64 {
 }
 
 // str reads a string in any of msgpack's string forms.
-func (r *reader) str() string {
+func (r *reader) str() string { return string(r.strBytes()) }
+
+// strBytes is str without the copy, for field names: comparing
+// string(b) with a constant allocates nothing.
+func (r *reader) strBytes() []byte {
 	c := r.byte1()
 	var n int
 	switch {
@@ -244,7 +248,7 @@ func (r *reader) str() string {
 	default:
 		r.ok = false
 	}
-	return string(r.take(n))
+	return r.take(n)
 }
 
 // bin reads a byte string as the reflection decoder does: a fresh copy,
@@ -384,7 +388,7 @@ func decodeRequest(b []byte) (req Request, ok bool) {
 		seen[i] = true
 	}
 	for range n {
-		switch r.str() {
+		switch string(r.strBytes()) {
 		case "k":
 			field(0)
 			if r.byte1() != msgpcode.Uint8 {
@@ -427,7 +431,7 @@ func decodeReply(b []byte) (resp Response, ok bool) {
 	switch r.mapLen() {
 	case 0:
 	case 1:
-		if r.str() != "r" || r.mapLen() != 1 || r.str() != "sib" {
+		if string(r.strBytes()) != "r" || r.mapLen() != 1 || string(r.strBytes()) != "sib" {
 			return Response{}, false
 		}
 		resp.Siblings = r.siblings()

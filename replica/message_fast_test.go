@@ -171,3 +171,20 @@ func TestFastDecodersFallBack(t *testing.T) {
 		t.Fatal("a huge claimed set took the fast path")
 	}
 }
+
+// TestFastDecodeAllocations pins what decoding a store request costs: the
+// request's own key, set, value and actor strings, nothing for its field
+// names or framing.
+func TestFastDecodeAllocations(t *testing.T) {
+	b, _ := marshalRequest(&Request{Kind: KindStore, Key: []byte("key"), Epoch: 3,
+		Siblings: vclock.Siblings{{Dot: vclock.Dot{Actor: "a", Counter: 1}, Value: []byte("v"), WallTime: 5}}})
+	n := testing.AllocsPerRun(100, func() {
+		if _, ok := decodeRequest(b[1:]); !ok {
+			t.Fatal("not decoded")
+		}
+	})
+	// Key, the Siblings array, the actor string and the value.
+	if n > 4 {
+		t.Fatalf("decoding a store request allocates %v times, want at most 4", n)
+	}
+}
