@@ -101,16 +101,27 @@ type tally struct {
 	nodes []string // every node the request asks
 	// joint holds the two sides of a joint quorum; nil for a request
 	// with one side (need of nodes), which thus costs what it always did.
-	joint    *[2]sideCount
-	acks     []string
+	joint *[2]sideCount
+	acks  []string
+	// failures is nil until the first failure: a request that meets its
+	// quorum allocates no map (a request asks a handful of nodes, so
+	// answered scans acks).
 	failures map[string]error
-	answered map[string]bool
 }
 
 // newTally starts the count of a request asking nodes, need of which must
 // answer.
 func newTally(need int, nodes []string) *tally {
-	return &tally{need: need, nodes: nodes, failures: map[string]error{}, answered: map[string]bool{}}
+	return &tally{need: need, nodes: nodes, acks: make([]string, 0, len(nodes))}
+}
+
+// answered reports whether node has acknowledged or failed.
+func (t *tally) answered(node string) bool {
+	if slices.Contains(t.acks, node) {
+		return true
+	}
+	_, failed := t.failures[node]
+	return failed
 }
 
 // newJointTally starts the count of a request asking nodes that needs the
@@ -124,10 +135,9 @@ func newJointTally(nodes []string, cur, next side) *tally {
 // ack records a success from node; later answers from the same node are
 // ignored.
 func (t *tally) ack(node string) {
-	if t.answered[node] {
+	if t.answered(node) {
 		return
 	}
-	t.answered[node] = true
 	t.acks = append(t.acks, node)
 	if t.joint != nil {
 		for i := range t.joint {
@@ -140,10 +150,12 @@ func (t *tally) ack(node string) {
 
 // fail records a failure of node.
 func (t *tally) fail(node string, err error) {
-	if t.answered[node] {
+	if t.answered(node) {
 		return
 	}
-	t.answered[node] = true
+	if t.failures == nil {
+		t.failures = map[string]error{}
+	}
 	t.failures[node] = err
 	if t.joint != nil {
 		for i := range t.joint {
@@ -158,7 +170,7 @@ func (t *tally) fail(node string, err error) {
 // request's deadline passed).
 func (t *tally) expire(nodes []string, err error) {
 	for _, n := range nodes {
-		if !t.answered[n] {
+		if !t.answered(n) {
 			t.fail(n, fmt.Errorf("no answer before the deadline: %w", err))
 		}
 	}
@@ -193,13 +205,14 @@ func (t *tally) state() outcome {
 // nodes asked but not yet answered. For a joint quorum Need and Got count
 // the current replicas, the Target fields the replicas after the change.
 func (t *tally) err(op string) *QuorumError {
-	e := &QuorumError{Op: op, Need: t.need, Got: len(t.acks), Failures: maps.Clone(t.failures)}
+	e := &QuorumError{Op: op, Need: t.need, Got: len(t.acks), Failures: make(map[string]error, len(t.failures))}
+	maps.Copy(e.Failures, t.failures)
 	if t.joint != nil {
 		e.Need, e.Got = t.joint[0].need, t.joint[0].acks
 		e.TargetNeed, e.TargetGot = t.joint[1].need, t.joint[1].acks
 	}
 	for _, n := range t.nodes {
-		if !t.answered[n] {
+		if !t.answered(n) {
 			e.Pending = append(e.Pending, n)
 		}
 	}

@@ -3,6 +3,7 @@ package replica
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 )
@@ -44,18 +45,17 @@ func (f *frame) encodedLen() int {
 }
 
 // writeFrame writes f to w (the caller holds the connection's write lock
-// and flushes).
+// and flushes). The header is built in w's free buffer: a local array
+// handed to Write would escape to the heap, one allocation per frame.
 func writeFrame(w *bufio.Writer, f *frame) error {
-	var hdr [4 + frameHeader + 8]byte
-	binary.BigEndian.PutUint32(hdr[0:], uint32(f.encodedLen()))
-	hdr[4] = f.typ
-	binary.BigEndian.PutUint64(hdr[5:], f.id)
-	n := 4 + frameHeader
+	hdr := w.AvailableBuffer()
+	hdr = binary.BigEndian.AppendUint32(hdr, uint32(f.encodedLen()))
+	hdr = append(hdr, f.typ)
+	hdr = binary.BigEndian.AppendUint64(hdr, f.id)
 	if f.typ == frameRequest {
-		binary.BigEndian.PutUint64(hdr[n:], uint64(f.budget))
-		n += 8
+		hdr = binary.BigEndian.AppendUint64(hdr, uint64(f.budget))
 	}
-	if _, err := w.Write(hdr[:n]); err != nil {
+	if _, err := w.Write(hdr); err != nil {
 		return err
 	}
 	_, err := w.Write(f.body)
@@ -77,11 +77,17 @@ func readFrame(r *bufio.Reader, maxLen int) (frame, error) {
 // and the header size. io.EOF means the peer closed the connection
 // between frames.
 func readFrameLen(r *bufio.Reader, maxLen int) (int, error) {
-	var lb [4]byte
-	if _, err := io.ReadFull(r, lb[:]); err != nil {
+	// Peeked rather than read into a local array, which would escape to
+	// the heap: one allocation per frame.
+	lb, err := r.Peek(4)
+	if err != nil {
+		if len(lb) > 0 && errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF // cut off inside the length, as io.ReadFull says
+		}
 		return 0, err
 	}
-	n := int(binary.BigEndian.Uint32(lb[:]))
+	n := int(binary.BigEndian.Uint32(lb))
+	_, _ = r.Discard(4) // peeked: cannot fail
 	if n > maxLen {
 		return 0, fmt.Errorf("%w: %d bytes exceeds %d", ErrFrameTooLarge, n, maxLen)
 	}

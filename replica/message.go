@@ -281,7 +281,17 @@ func MarshalRequest(r Request) ([]byte, error) {
 	if r.Encoded != nil {
 		return r.Encoded, nil
 	}
-	return marshal(&r)
+	return marshalRequest(&r)
+}
+
+// marshalRequest encodes r by hand when it is a store or read request
+// (message_fast.go), else by reflection.
+func marshalRequest(r *Request) ([]byte, error) {
+	if fastRequest(r) {
+		b := make([]byte, 0, 32+len(r.Key)+len(r.HintFor)+sizeSiblings(r.Siblings))
+		return appendRequest(append(b, ProtocolVersion), r), nil
+	}
+	return marshal(r)
 }
 
 // prepare encodes r once for several sends (a write's merged set to each
@@ -290,7 +300,7 @@ func MarshalRequest(r Request) ([]byte, error) {
 // not be changed afterwards. An r that cannot be encoded is returned as
 // is, so that each send reports the error.
 func prepare(r Request) Request {
-	if b, err := marshal(&r); err == nil {
+	if b, err := marshalRequest(&r); err == nil {
 		r.Encoded = b
 	}
 	return r
@@ -300,8 +310,13 @@ func prepare(r Request) Request {
 // sibling sets and clocks are canonical. Hostile input yields an error
 // (ErrProtocol or ErrBadRequest), never a panic.
 func UnmarshalRequest(b []byte) (Request, error) {
-	var r Request
-	if err := unmarshal(b, &r, checkRequestCounts); err != nil {
+	r, ok := Request{}, false
+	if len(b) > 0 && b[0] == ProtocolVersion {
+		r, ok = decodeRequest(b[1:])
+	}
+	if ok {
+		// Decoded by hand (message_fast.go); the checks below apply.
+	} else if err := unmarshal(b, &r, checkRequestCounts); err != nil {
 		if errors.Is(err, errTooMany) {
 			return Request{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
 		}
@@ -333,6 +348,10 @@ func UnmarshalRequest(b []byte) (Request, error) {
 // otherwise err with its sentinel code (and, for a *QuorumError, its
 // details).
 func MarshalReply(resp Response, err error) ([]byte, error) {
+	if fastReply(&resp, err) {
+		b := make([]byte, 0, 16+sizeSiblings(resp.Siblings))
+		return appendReply(append(b, ProtocolVersion), &resp), nil
+	}
 	w := wireReply{Resp: resp}
 	if err != nil {
 		w.Resp = Response{}
@@ -356,7 +375,13 @@ func MarshalReply(resp Response, err error) ([]byte, error) {
 // malformed reply as ErrProtocol.
 func UnmarshalReply(node string, b []byte) (Response, error) {
 	var w wireReply
-	if err := unmarshal(b, &w, checkReplyCounts); err != nil {
+	ok := false
+	if len(b) > 0 && b[0] == ProtocolVersion {
+		w.Resp, ok = decodeReply(b[1:])
+	}
+	if ok {
+		// Decoded by hand (message_fast.go); the checks below apply.
+	} else if err := unmarshal(b, &w, checkReplyCounts); err != nil {
 		return Response{}, err
 	}
 	if w.Err != nil {

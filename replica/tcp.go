@@ -370,7 +370,8 @@ func (t *TCPTransport) conn(ctx context.Context, to string) (*clientConn, error)
 		return nil, fmt.Errorf("%w: %s at %s: %w", ErrUnreachable, to, addr, err)
 	}
 	p.fails, p.lastErr = 0, nil
-	c := &clientConn{t: t, p: p, nc: nc, br: br, bw: bufio.NewWriter(nc), pending: map[uint64]chan callResult{}}
+	c := &clientConn{t: t, p: p, nc: nc, br: br, pending: map[uint64]chan callResult{}}
+	c.fw = newFrameWriter(nc, c.fail)
 	c.lastSend.Store(time.Now().UnixNano())
 	t.mu.Lock()
 	if t.closed {
@@ -419,7 +420,7 @@ func (t *TCPTransport) dial(ctx context.Context, to, addr string) (net.Conn, *bu
 	if err != nil {
 		return fail(err)
 	}
-	br := bufio.NewReader(nc)
+	br := bufio.NewReaderSize(nc, rpcBufferBytes)
 	h, err := readHello(br)
 	if err != nil {
 		return fail(fmt.Errorf("reading the server's hello: %w", err))
@@ -486,11 +487,8 @@ type clientConn struct {
 	ids atomic.Uint64
 	// lastSend is when the last frame was sent, Unix nanoseconds.
 	lastSend atomic.Int64
-	wmu      sync.Mutex // guards bw: one frame written at a time
-	bw       *bufio.Writer
-	// writers counts the senders waiting for wmu: see send.
-	writers atomic.Int32
-	mu      sync.Mutex // guards pending and err
+	fw       *frameWriter
+	mu       sync.Mutex // guards pending and err
 	// pending maps request IDs to the waiting caller; a caller that gives
 	// up removes its entry and a late response is dropped.
 	pending map[uint64]chan callResult
@@ -544,25 +542,13 @@ func (c *clientConn) unregister(id uint64) {
 // and every call queued behind it, would block past the callers' deadlines.
 // A frame cut off midway leaves the stream unusable, hence the failure.
 //
-// Frames ready together leave in one write: a sender that sees another
-// waiting for the lock leaves its frame in the buffer for that one to
-// flush, and the last in line flushes them all. Under load that is one
-// syscall for many calls instead of one each (profiled: the flushes were
-// most of a replicated write's CPU). A frame left in the buffer whose
-// flush then fails is failed with the connection (ErrConnLost).
+// Frames ready together leave in one write (frameWriter). A frame queued
+// behind another sender's write that then fails is failed with the
+// connection (ErrConnLost).
 func (c *clientConn) send(f *frame, deadline time.Time) error {
-	c.writers.Add(1)
-	c.wmu.Lock()
-	c.writers.Add(-1)
-	_ = c.nc.SetWriteDeadline(deadline) // an error here resurfaces on the write
-	err := writeFrame(c.bw, f)
-	if err == nil && c.writers.Load() == 0 {
-		err = c.bw.Flush()
-	}
+	err := c.fw.write(f, deadline)
 	c.lastSend.Store(time.Now().UnixNano())
-	c.wmu.Unlock()
 	if err != nil {
-		c.fail(err)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return fmt.Errorf("%w: %w: %s: sending at the call's deadline: %w", ErrConnLost, ErrNotSent, c.p.name, context.DeadlineExceeded)
 		}

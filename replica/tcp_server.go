@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -63,11 +62,10 @@ func (t *TCPTransport) Serve(ln net.Listener, h Handler) error {
 
 // serverConn is the write side of one accepted connection.
 type serverConn struct {
-	nc  net.Conn
-	wmu sync.Mutex // guards bw: one frame written at a time
-	bw  *bufio.Writer
-	// writers counts the responses waiting for wmu: see write.
-	writers atomic.Int32
+	nc net.Conn
+	bw *bufio.Writer // the hello's, before any call; then fw's
+	// fw writes the responses, many per syscall; a failed write closes nc.
+	fw *frameWriter
 }
 
 // serveConn reads the hello and answers it, then reads requests, running
@@ -95,8 +93,9 @@ func (t *TCPTransport) serveConn(raw net.Conn, h Handler) {
 	if !ok {
 		return
 	}
-	br := bufio.NewReader(nc)
-	sc := &serverConn{nc: nc, bw: bufio.NewWriter(nc)}
+	br := bufio.NewReaderSize(nc, rpcBufferBytes)
+	fw := newFrameWriter(nc, func(error) { _ = nc.Close() }) // the read loop sees the close and ends the connection
+	sc := &serverConn{nc: nc, bw: fw.bw, fw: fw}
 	from, ok := t.acceptHello(sc, br)
 	if !ok {
 		return
@@ -228,9 +227,8 @@ func (t *TCPTransport) serveCall(sc *serverConn, from string, h Handler, f frame
 		body, _ = MarshalReply(Response{}, fmt.Errorf("%w: reply of %d bytes exceeds %d", ErrFrameTooLarge, out.encodedLen(), t.cfg.MaxFrameBytes))
 		out.body = body
 	}
-	if err := sc.write(&out, deadline); err != nil {
-		_ = sc.nc.Close() // the read loop sees the close and ends the connection
-	}
+	_ = sc.fw.write(&out, deadline) // a failed write closes the connection
+
 }
 
 // handle decodes one request and runs it. A panic in either fails only
@@ -244,22 +242,4 @@ func (t *TCPTransport) handle(ctx context.Context, from string, h Handler, body 
 		return Response{}, err
 	}
 	return h.Handle(ctx, from, req)
-}
-
-// write writes one frame, giving up at deadline (zero: none), and flushes
-// unless another response waits for the lock: the last in line flushes
-// them all (as clientConn.send does). The lock is released even if
-// writing panics, so that the connection's other calls are not stuck
-// behind it.
-func (sc *serverConn) write(f *frame, deadline time.Time) error {
-	sc.writers.Add(1)
-	sc.wmu.Lock()
-	defer sc.wmu.Unlock()
-	sc.writers.Add(-1)
-	_ = sc.nc.SetWriteDeadline(deadline) // an error here resurfaces on the write
-	err := writeFrame(sc.bw, f)
-	if err == nil && sc.writers.Load() == 0 {
-		err = sc.bw.Flush()
-	}
-	return err
 }
