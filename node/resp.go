@@ -169,16 +169,15 @@ func respCommands() map[string]*respCommand {
 	return t
 }
 
-// respMaxName is the longest command name in the table: a longer
-// argument 0 is an unknown command without looking.
-const respMaxName = len("command")
-
-// findCommand finds the command named by arg, in any case, without a copy of it.
+// findCommand finds the command named by arg, in any case. A name of up
+// to 16 bytes (every command's) is lowered on the stack; the map index
+// with a converted []byte does not copy it either.
 func (s *respServer) findCommand(arg []byte) (*respCommand, bool) {
-	if len(arg) > respMaxName {
-		return nil, false
+	var buf [16]byte
+	if len(arg) > len(buf) {
+		rc, ok := s.cmds[strings.ToLower(string(arg))]
+		return rc, ok
 	}
-	var buf [respMaxName]byte
 	lower := buf[:len(arg)]
 	for i, c := range arg {
 		if 'A' <= c && c <= 'Z' {
@@ -186,7 +185,7 @@ func (s *respServer) findCommand(arg []byte) (*respCommand, bool) {
 		}
 		lower[i] = c
 	}
-	rc, ok := s.cmds[string(lower)] // the conversion in an index does not allocate
+	rc, ok := s.cmds[string(lower)]
 	return rc, ok
 }
 
