@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tidwall/redcon"
 
 	"github.com/ringkv/ringkv/vclock"
@@ -42,8 +43,9 @@ type respServer struct {
 	metrics *metrics
 	limits  LimitsConfig
 	log     *slog.Logger
-	cmds    map[string]respCommand // read-only after construction
-	ready   func() bool            // nil: always; see respCommand.data
+	cmds    map[string]*respCommand // read-only after construction
+	unknown *respCommand            // counts the commands cmds lacks
+	ready   func() bool             // nil: always; see respCommand.data
 	// gate admits connections and commands (resp_auth.go); nil admits all.
 	gate       *gate
 	sessionIDs atomic.Int64 // numbers connections for HELLO
@@ -64,7 +66,8 @@ type respServer struct {
 func newRESPServer(kv kvBackend, info func() respInfo, m *metrics, limits LimitsConfig, log *slog.Logger) *respServer {
 	return &respServer{
 		kv: kv, info: info, metrics: m, limits: limits, log: log, cmds: respCommands(),
-		idle: make(chan struct{}), conns: map[*respConn]struct{}{},
+		unknown: &respCommand{name: "unknown"},
+		idle:    make(chan struct{}), conns: map[*respConn]struct{}{},
 	}
 }
 
@@ -117,35 +120,96 @@ func (s *respServer) end() {
 	}
 }
 
-// respCommands returns the command table; it maps a lower-case command to
-// its handler and arity: a positive arity is exact (command name included),
-// a negative one a minimum, as in Redis's COMMAND table. data marks the
-// commands refused until the node joined; the others (PING, INFO, ...)
-// describe the connection or the node.
+// respCommand is one entry of the command table: its handler and arity
+// (a positive arity is exact, command name included, a negative one a
+// minimum, as in Redis's COMMAND table). data marks the commands refused
+// until the node joined; the others (PING, INFO, ...) describe the
+// connection or the node.
 type respCommand struct {
 	arity int
 	run   func(s *respServer, c redcon.Conn, args [][]byte) error
 	data  bool
+	name  string // the lower-case name, the op label of its metrics
+	// series caches the command's metric series by outcome (respFailed,
+	// respOK): looking them up by label values costs more than the rest
+	// of a GET's front end. Filled on first use, so that only commands
+	// that ran are exported, as before.
+	series [2]atomic.Pointer[respSeries]
 }
 
-func respCommands() map[string]respCommand {
-	return map[string]respCommand{
-		"ping":    {-1, (*respServer).ping, false},
-		"echo":    {2, func(_ *respServer, c redcon.Conn, a [][]byte) error { c.WriteBulk(a[1]); return nil }, false},
-		"quit":    {1, func(_ *respServer, c redcon.Conn, _ [][]byte) error { c.WriteString("OK"); return c.Close() }, false},
-		"select":  {2, (*respServer).selectDB, false},
-		"get":     {2, (*respServer).get, true},
-		"set":     {-3, (*respServer).set, true},
-		"del":     {-2, (*respServer).del, true},
-		"exists":  {-2, (*respServer).exists, true},
-		"mget":    {-2, (*respServer).mget, true},
-		"info":    {-1, (*respServer).infoCmd, false},
-		"config":  {-2, (*respServer).config, false},
-		"command": {-1, (*respServer).command, false},
-		"client":  {-2, (*respServer).client, false},
-		"auth":    {-2, (*respServer).auth, false},
-		"hello":   {-1, (*respServer).hello, false},
+// respSeries are one command's request counter and latency histogram for
+// one outcome.
+type respSeries struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
+}
+
+// Indexes of respCommand.series.
+const (
+	respFailed = 0
+	respOK     = 1
+)
+
+// respCommands returns a new command table, keyed by lower-case name.
+func respCommands() map[string]*respCommand {
+	t := map[string]*respCommand{
+		"ping":    {arity: -1, run: (*respServer).ping},
+		"echo":    {arity: 2, run: func(_ *respServer, c redcon.Conn, a [][]byte) error { c.WriteBulk(a[1]); return nil }},
+		"quit":    {arity: 1, run: func(_ *respServer, c redcon.Conn, _ [][]byte) error { c.WriteString("OK"); return c.Close() }},
+		"select":  {arity: 2, run: (*respServer).selectDB},
+		"get":     {arity: 2, run: (*respServer).get, data: true},
+		"set":     {arity: -3, run: (*respServer).set, data: true},
+		"del":     {arity: -2, run: (*respServer).del, data: true},
+		"exists":  {arity: -2, run: (*respServer).exists, data: true},
+		"mget":    {arity: -2, run: (*respServer).mget, data: true},
+		"info":    {arity: -1, run: (*respServer).infoCmd},
+		"config":  {arity: -2, run: (*respServer).config},
+		"command": {arity: -1, run: (*respServer).command},
+		"client":  {arity: -2, run: (*respServer).client},
+		"auth":    {arity: -2, run: (*respServer).auth},
+		"hello":   {arity: -1, run: (*respServer).hello},
 	}
+	for name, rc := range t {
+		rc.name = name
+	}
+	return t
+}
+
+// findCommand finds the command named by arg, in any case. A name of up
+// to 16 bytes (every command's) is lowered on the stack; the map index
+// with a converted []byte does not copy it either.
+func (s *respServer) findCommand(arg []byte) (*respCommand, bool) {
+	var buf [16]byte
+	if len(arg) > len(buf) {
+		rc, ok := s.cmds[strings.ToLower(string(arg))]
+		return rc, ok
+	}
+	lower := buf[:len(arg)]
+	for i, c := range arg {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lower[i] = c
+	}
+	rc, ok := s.cmds[string(lower)]
+	return rc, ok
+}
+
+// observe counts one run of rc with its outcome and latency.
+func (s *respServer) observe(rc *respCommand, outcome int, d time.Duration) {
+	sr := rc.series[outcome].Load()
+	if sr == nil {
+		// Two connections may get here at once: both find the same
+		// series, so either pointer is right.
+		status := [...]string{respFailed: "error", respOK: "ok"}[outcome]
+		sr = &respSeries{
+			requests: s.metrics.requests.WithLabelValues("resp", rc.name, status),
+			latency:  s.metrics.latency.WithLabelValues("resp", rc.name, status),
+		}
+		rc.series[outcome].Store(sr)
+	}
+	sr.requests.Inc()
+	sr.latency.Observe(d.Seconds())
 }
 
 // errRESP is an error whose text is sent to the client as is.
@@ -157,23 +221,21 @@ func (e errRESP) Error() string { return string(e) }
 // slow command delays only its own client.
 func (s *respServer) handle(c redcon.Conn, cmd redcon.Command) {
 	start := time.Now()
-	name := strings.ToLower(string(cmd.Args[0]))
-	rc, known := s.cmds[name]
-	op := name
+	rc, known := s.findCommand(cmd.Args[0])
 	if !known {
-		op = "unknown"
+		rc = s.unknown
 	}
-	status := "error" // until the command succeeded, also if it panics
-	defer func() { s.metrics.observe("resp", op, status, time.Since(start)) }()
+	outcome := respFailed // until the command succeeded, also if it panics
+	defer func() { s.observe(rc, outcome, time.Since(start)) }()
 	if !known {
 		c.WriteError(fmt.Sprintf("ERR unknown command '%s'", truncate(cmd.Args[0], 64)))
 		return
 	}
 	if (rc.arity > 0 && len(cmd.Args) != rc.arity) || (rc.arity < 0 && len(cmd.Args) < -rc.arity) {
-		c.WriteError(fmt.Sprintf("ERR wrong number of arguments for '%s' command", name))
+		c.WriteError(fmt.Sprintf("ERR wrong number of arguments for '%s' command", rc.name))
 		return
 	}
-	if s.gate != nil && !s.admit(c, name) {
+	if s.gate != nil && !s.admit(c, rc.name) {
 		return
 	}
 	if s.ready != nil && rc.data && !s.ready() {
@@ -186,10 +248,10 @@ func (s *respServer) handle(c redcon.Conn, cmd redcon.Command) {
 	}
 	defer s.end()
 	if err := rc.run(s, c, cmd.Args); err != nil {
-		c.WriteError(s.errorText(name, err))
+		c.WriteError(s.errorText(rc.name, err))
 		return
 	}
-	status = "ok"
+	outcome = respOK
 }
 
 // errorText renders an error as a RESP error line (no newlines allowed).

@@ -141,20 +141,28 @@ type respConn struct {
 	out    []byte // replies not yet written
 	mark   int    // len(out) without the running command's reply
 	closed bool   // Close was called: flush and end
-	ctx    any
-	err    error // the first write error; later writes are dropped
+	// deadline is the write deadline set on nc (zero: none yet).
+	deadline time.Time
+	ctx      any
+	err      error // the first write error; later writes are dropped
 }
 
 var _ redcon.Conn = (*respConn)(nil)
 
-// flush writes the pending replies, within respWriteTimeout.
+// flush writes the pending replies, within respWriteTimeout/2 at least.
 func (c *respConn) flush() error {
 	if c.err != nil || len(c.out) == 0 {
 		return c.err
 	}
-	if err := c.nc.SetWriteDeadline(time.Now().Add(respWriteTimeout)); err != nil {
-		c.err = err
-		return err
+	// Moving the deadline resets a runtime timer under a lock: it is moved
+	// only once less than half of respWriteTimeout is left, so a flush
+	// still has at least that long.
+	if now := time.Now(); c.deadline.Sub(now) < respWriteTimeout/2 {
+		c.deadline = now.Add(respWriteTimeout)
+		if err := c.nc.SetWriteDeadline(c.deadline); err != nil {
+			c.err = err
+			return err
+		}
 	}
 	_, c.err = c.nc.Write(c.out)
 	if cap(c.out) > respFlushAt {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -76,4 +77,58 @@ func TestRESPOversizedCommandClosesConnection(t *testing.T) {
 			t.Fatalf("pipelined reply %d: %v", i, err)
 		}
 	}
+}
+
+// deadlineConn records the write deadlines set on it.
+type deadlineConn struct {
+	scriptConn
+	deadlines []time.Time
+}
+
+func (c *deadlineConn) SetWriteDeadline(t time.Time) error {
+	c.deadlines = append(c.deadlines, t)
+	return nil
+}
+
+// TestRESPFlushDeadline checks that every flush runs under a write
+// deadline at least half of respWriteTimeout away, and that flushes in
+// quick succession do not move it each time. The bubble's clock moves only
+// when the test sleeps.
+func TestRESPFlushDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nc := &deadlineConn{}
+		c := &respConn{nc: nc}
+		flush := func(step string) {
+			t.Helper()
+			c.WriteString("OK")
+			if err := c.flush(); err != nil {
+				t.Fatal(err)
+			}
+			if len(nc.deadlines) == 0 {
+				t.Fatalf("%s: no write deadline set", step)
+			}
+			if left := time.Until(nc.deadlines[len(nc.deadlines)-1]); left < respWriteTimeout/2 {
+				t.Fatalf("%s: the flush had %v, want at least %v", step, left, respWriteTimeout/2)
+			}
+		}
+		for range 3 {
+			flush("quick flushes")
+		}
+		if len(nc.deadlines) != 1 {
+			t.Fatalf("%d deadlines set for 3 flushes at one instant, want 1", len(nc.deadlines))
+		}
+		time.Sleep(respWriteTimeout / 4)
+		flush("a quarter of the timeout later")
+		if len(nc.deadlines) != 1 {
+			t.Fatalf("deadline moved with %v of it left", respWriteTimeout*3/4)
+		}
+		time.Sleep(respWriteTimeout / 2)
+		flush("three quarters of the timeout later")
+		if len(nc.deadlines) != 2 {
+			t.Fatalf("%d deadlines set, want 2 once less than half was left", len(nc.deadlines))
+		}
+		if got := nc.out.String(); got != strings.Repeat("+OK\r\n", 5) {
+			t.Errorf("written %q", got)
+		}
+	})
 }

@@ -320,3 +320,31 @@ func TestRESPShutdownWaitsForInFlight(t *testing.T) {
 	}
 	s2.end()
 }
+
+// TestRESPFindCommand: command names match in any case, and only whole
+// names of the table match.
+func TestRESPFindCommand(t *testing.T) {
+	s := newRESPServer(newFakeKV(), nil, newMetrics(metricSources{}), testLimits, testLogger(t))
+	for _, tc := range []struct {
+		arg, want string // want "": unknown
+	}{
+		{"get", "get"}, {"GET", "get"}, {"gEt", "get"}, {"COMMAND", "command"}, {"Client", "client"},
+		{"ge", ""}, {"gett", ""}, {"", ""}, {"get\x00", ""}, {"GET ", ""},
+		{"commandcommandcommand", ""}, {"\xffget", ""},
+	} {
+		rc, ok := s.findCommand([]byte(tc.arg))
+		switch {
+		case tc.want == "" && ok:
+			t.Errorf("%q found %q, want unknown", tc.arg, rc.name)
+		case tc.want != "" && !ok:
+			t.Errorf("%q unknown, want %q", tc.arg, tc.want)
+		case ok && rc.name != tc.want:
+			t.Errorf("%q found %q, want %q", tc.arg, rc.name, tc.want)
+		}
+	}
+	for name := range s.cmds {
+		if rc, ok := s.findCommand([]byte(strings.ToUpper(name))); !ok || rc.name != name {
+			t.Errorf("%q not found in upper case", name)
+		}
+	}
+}

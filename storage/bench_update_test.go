@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"runtime"
@@ -55,17 +56,28 @@ func BenchmarkUpdate(b *testing.B) {
 	}
 }
 
-// BenchmarkIndexMemory loads 1,000,000 keys of 16 bytes with 10-byte values
-// and reports the heap in use per key (runtime.MemStats.HeapInuse after a
-// GC, minus the empty engine's). Run with -benchtime=1x; skipped with
-// -short.
+// BenchmarkIndexMemory loads 1,000,000 keys and reports the heap in use
+// per key (runtime.MemStats.HeapInuse after a GC, minus the empty
+// engine's). The first cases share one 10-byte value among all keys (the
+// index's own cost, 16-byte keys); the last is what one node (N=1, the
+// default 2039 partitions) holds after scripts/mem-1m.sh loaded it:
+// 10-byte keys, each with its own 100-byte value. Run with -benchtime=1x;
+// skipped with -short.
 func BenchmarkIndexMemory(b *testing.B) {
 	if testing.Short() {
 		b.Skip("loads 1M keys")
 	}
 	const keys = 1_000_000
-	for _, parts := range []int{64, 1024} {
-		b.Run(fmt.Sprintf("keys=%d/partitions=%d", keys, parts), func(b *testing.B) {
+	for _, c := range []struct {
+		parts, value int
+		copied       bool
+	}{{64, 10, false}, {1024, 10, false}, {2039, 100, true}} {
+		name := fmt.Sprintf("keys=%d/partitions=%d", keys, c.parts)
+		if c.copied {
+			name += fmt.Sprintf("/value=%d", c.value)
+		}
+		parts := c.parts
+		b.Run(name, func(b *testing.B) {
 			for range b.N {
 				cfg := DefaultConfig()
 				cfg.Dir = b.TempDir()
@@ -82,10 +94,15 @@ func BenchmarkIndexMemory(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				value := make([]byte, 10)
+				value := make([]byte, c.value)
 				for i := range keys {
 					v := vclock.Version{Dot: vclock.Dot{Actor: "coordinator1", Counter: 1}, Value: value, WallTime: 1}
-					if _, err := e.Apply(context.Background(), fmt.Appendf(nil, "key-%011d", i), vclock.Siblings{v}); err != nil {
+					key := fmt.Appendf(nil, "key-%011d", i)
+					if c.copied {
+						v.Value = bytes.Clone(value)
+						key = fmt.Appendf(key[:0], "user%d", i)
+					}
+					if _, err := e.Apply(context.Background(), key, vclock.Siblings{v}); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -69,7 +69,7 @@ func (g gcRule) settled(it item) bool { return g.settledAt(it.recv) }
 // collectable reports whether the entry may be forgotten: it is settled
 // and every version is a tombstone.
 func (g gcRule) collectable(it item) bool {
-	return len(it.s) > 0 && g.settled(it) && !hasLive(it.s)
+	return it.n > 0 && g.settled(it) && !hasLive(it.siblings())
 }
 
 // MarkSynced records that anti-entropy saw every replica of partition in
@@ -151,7 +151,7 @@ func (e *Engine) Collect(ctx context.Context, partition int) (CollectStats, erro
 			switch {
 			case ch.next == nil:
 				st.Dropped++
-			case !sameSet(ch.next, c.s):
+			case !sameSet(ch.next, c.siblings()):
 				st.Pruned++
 			default:
 				st.Noted++
@@ -178,24 +178,25 @@ type collectChange struct {
 
 // change decides what Collect does to c at time now; false means nothing.
 func (g gcRule) change(c entry, now int64) (collectChange, bool) {
+	cs := c.siblings()
 	switch {
 	case g.collectable(c.item):
 		return collectChange{}, true
 	case g.settled(c.item):
-		next := vclock.PruneContexts(c.s)
-		return collectChange{next: next}, !sameSet(next, c.s) || c.cand != nil
+		next := vclock.PruneContexts(cs)
+		return collectChange{next: next}, !sameSet(next, cs) || c.cand != nil
 	case c.cand == nil:
-		cand := newCandidate(c.s, now)
-		return collectChange{next: c.s, cand: cand}, cand != nil
+		cand := newCandidate(cs, now)
+		return collectChange{next: cs, cand: cand}, cand != nil
 	case c.cand.confirmed == 0:
 		if c.cand.at >= g.synced {
 			return collectChange{}, false // no full sync since it was noted
 		}
 		confirmed := *c.cand
 		confirmed.confirmed = now
-		return collectChange{next: c.s, cand: &confirmed}, true
+		return collectChange{next: cs, cand: &confirmed}, true
 	case c.cand.confirmed < g.cutoff:
-		next := vclock.PruneContextsUpTo(c.s, c.cand.upTo)
+		next := vclock.PruneContextsUpTo(cs, c.cand.upTo)
 		return collectChange{next: next, cand: newCandidate(next, now)}, true
 	}
 	return collectChange{}, false // confirmed less than a grace ago
@@ -220,7 +221,7 @@ func (sh *shard) collectable(g gcRule) []entry {
 	var out []entry
 	for k, it := range sh.m {
 		cand := sh.cands[k]
-		if g.settled(it) || cand != nil || newCandidate(it.s, 0) != nil {
+		if g.settled(it) || cand != nil || newCandidate(it.siblings(), 0) != nil {
 			out = append(out, entry{key: k, item: it, cand: cand})
 		}
 	}
@@ -246,12 +247,12 @@ func (e *Engine) replaceIf(sh *shard, was entry, ch collectChange) (Pending, boo
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	cur, ok := sh.m[was.key]
-	if !ok || cur.recv != was.recv || !sameSet(cur.s, was.s) || sh.cands[was.key] != was.cand {
+	if !ok || cur.recv != was.recv || !sameSet(cur.siblings(), was.siblings()) || sh.cands[was.key] != was.cand {
 		return Pending{}, false, nil
 	}
 	// Raised before the history is forgotten, under the key's lock, so
 	// that a coordinator minting this key next already sees it.
-	e.raiseCounter(cur.s.MaxCounter(e.actor))
+	e.raiseCounter(cur.siblings().MaxCounter(e.actor))
 	key := unsafe.Slice(unsafe.StringData(was.key), len(was.key))
 	sh.scratch = appendEntryCandidate(sh.scratch[:0], key, ch.next, cur.recv, ch.cand)
 	p, err := e.log.AppendAsync(sh.scratch)

@@ -26,8 +26,17 @@ type respDriver struct {
 	rd      *bufio.Reader
 	wr      *bufio.Writer
 	// tls, when set, wraps each connection (certs_client.go).
-	tls *tls.Config
+	tls     *tls.Config
 	token   string // sent with AUTH on every new connection when not empty
+	scratch []byte // a header being formatted
+}
+
+// appendRESPHeader appends a RESP header line: kind ('*' array, '$' bulk
+// string), n and CRLF.
+func appendRESPHeader(dst []byte, kind byte, n int) []byte {
+	dst = append(dst, kind)
+	dst = strconv.AppendInt(dst, int64(n), 10)
+	return append(dst, '\r', '\n')
 }
 
 var _ benchDriver = (*respDriver)(nil)
@@ -72,9 +81,12 @@ func (d *respDriver) do(ctx context.Context, args ...[]byte) error {
 	// Ctrl-C ends a blocked read at once; the answer is then discarded.
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	fmt.Fprintf(d.wr, "*%d\r\n", len(args))
+	// Errors of the buffered writes come back from Flush.
+	d.scratch = appendRESPHeader(d.scratch[:0], '*', len(args))
+	_, _ = d.wr.Write(d.scratch)
 	for _, a := range args {
-		fmt.Fprintf(d.wr, "$%d\r\n", len(a))
+		d.scratch = appendRESPHeader(d.scratch[:0], '$', len(a))
+		_, _ = d.wr.Write(d.scratch)
 		_, _ = d.wr.Write(a)
 		_, _ = d.wr.WriteString("\r\n")
 	}
