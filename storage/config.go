@@ -190,6 +190,10 @@ type LogConfig struct {
 	OnFsync func(d time.Duration, batch int)
 	// FS is the filesystem; nil means the operating system's.
 	FS FS
+	// Expect, when set, is where a clean close left the log (see
+	// LogEnd): OpenLog refuses a log that ends anywhere else instead of
+	// cutting or accepting it. Default nil (no check).
+	Expect *LogEnd
 }
 
 // DefaultLogConfig returns a complete LogConfig except for Dir.

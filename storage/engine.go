@@ -181,7 +181,17 @@ func (e *Engine) open() error {
 		return err
 	}
 	e.id = id
-	actor, counter, err := loadActor(e.fs, e.cfg.Dir, id, created)
+	cs, err := readClean(e.fs, e.cfg.Dir)
+	if err != nil {
+		return err
+	}
+	lc := e.cfg.logConfig()
+	lc.FS = e.fs
+	lc.Expect = cs.end
+	if e.log, err = OpenLog(lc); err != nil {
+		return err
+	}
+	actor, counter, err := loadActor(e.fs, e.cfg.Dir, id, created, cs.clean, e.log.Truncated() > 0)
 	if err != nil {
 		return err
 	}
@@ -189,13 +199,13 @@ func (e *Engine) open() error {
 	e.counter.Store(counter)
 	e.openedAt = e.cfg.Now().UnixNano()
 	e.resetIndex()
-	lc := e.cfg.logConfig()
-	lc.FS = e.fs
-	if e.log, err = OpenLog(lc); err != nil {
-		return err
-	}
 	if err := e.recover(); err != nil {
 		return err
+	}
+	if cs.clean {
+		if err := removeClean(e.fs, e.cfg.Dir); err != nil {
+			return err
+		}
 	}
 	e.snapAt.Store(0)
 	e.publishSnapStats()
@@ -507,7 +517,7 @@ func (e *Engine) Close() error {
 		// minting under the same actor, from the counter saved first.
 		err = writeActor(e.fs, e.cfg.Dir, e.actor, e.counter.Load())
 		if err == nil {
-			err = markClean(e.fs, e.cfg.Dir)
+			err = markClean(e.fs, e.cfg.Dir, e.log.End())
 		}
 	}
 	return errors.Join(err, e.lock.Close())
