@@ -4,11 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ringkv/ringkv/replica"
 	"github.com/ringkv/ringkv/ring"
+	"github.com/ringkv/ringkv/storage"
 )
 
 // Config is everything one ringkv process needs. Its mapstructure tags are
@@ -101,6 +104,12 @@ type StorageConfig struct {
 	SnapshotBytes int64 `mapstructure:"snapshot_bytes"`
 	// TombstoneGC is how long tombstones are kept. Default 240h (10 days).
 	TombstoneGC time.Duration `mapstructure:"tombstone_gc"`
+	// FileMode is the octal permission, as a string, of every file the
+	// node writes in its data directory (WAL, snapshots, identity, hints,
+	// gossip and transfer state); directories get search permission
+	// wherever this allows reading. Anything more open already there is
+	// tightened at start, with a warning. Default "0600" (directories 0700).
+	FileMode string `mapstructure:"file_mode"`
 }
 
 // GossipConfig tunes membership and failure detection.
@@ -197,6 +206,7 @@ func DefaultConfig() Config {
 			SegmentBytes:  64 << 20,
 			SnapshotBytes: 256 << 20,
 			TombstoneGC:   240 * time.Hour,
+			FileMode:      "0600",
 		},
 		Gossip: GossipConfig{Profile: "lan"},
 		Hints: HintsConfig{
@@ -281,6 +291,9 @@ func (c Config) Validate() error {
 	}
 	if c.Storage.Fsync == "interval" && c.Storage.FsyncInterval <= 0 {
 		bad("storage.fsync_interval", "must be positive with fsync: interval, got %s", c.Storage.FsyncInterval)
+	}
+	if _, err := c.Storage.fileMode(); err != nil {
+		bad("storage.file_mode", "%v", err)
 	}
 	if c.Storage.SegmentBytes < 1<<16 {
 		bad("storage.segment_bytes", "must be at least 65536, got %d", c.Storage.SegmentBytes)
@@ -399,4 +412,18 @@ func truncateString(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
+}
+
+// fileMode parses storage.file_mode: octal, with or without a leading 0
+// or 0o, e.g. "0600" or "640".
+func (s StorageConfig) fileMode() (os.FileMode, error) {
+	t := strings.TrimPrefix(strings.TrimPrefix(s.FileMode, "0o"), "0O")
+	m, err := strconv.ParseUint(t, 8, 32)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not an octal file mode such as \"0600\"", s.FileMode)
+	}
+	if err := storage.ValidFileMode(os.FileMode(m)); err != nil {
+		return 0, err
+	}
+	return os.FileMode(m), nil
 }

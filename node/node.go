@@ -143,6 +143,8 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	scfg.SegmentBytes = cfg.Storage.SegmentBytes
 	scfg.SnapshotBytes = cfg.Storage.SnapshotBytes
 	scfg.TombstoneGC = cfg.Storage.TombstoneGC
+	// Validate parsed it already.
+	scfg.FileMode, _ = cfg.Storage.fileMode()
 	// The limits hold where data enters storage, not only at the front
 	// doors: peers' stores, repairs and handoffs go through the engine.
 	scfg.MaxKeyBytes = cfg.Limits.MaxKeyBytes

@@ -152,12 +152,22 @@ func Open(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{cfg: cfg, fs: cfg.FS, logger: discardIfNil(cfg.Logger).With("component", "storage", "node", cfg.NodeID)}
 	if e.fs == nil {
-		e.fs = OSFS{}
+		e.fs = OSFS{FileMode: cfg.FileMode}
 	}
 	cfg.Logger = e.logger
 	e.cfg.Logger = e.logger
 	if err := e.fs.MkdirAll(cfg.Dir); err != nil {
 		return nil, fmt.Errorf("storage: create %s: %w", cfg.Dir, err)
+	}
+	if t, ok := e.fs.(tightener); ok {
+		changed, total, err := t.Tighten(cfg.Dir)
+		if err != nil {
+			return nil, err
+		}
+		if total > 0 {
+			e.logger.Warn("took permissions away from data directory entries more open than storage.file_mode allows",
+				"dir", cfg.Dir, "file_mode", fmt.Sprintf("%#o", cfg.FileMode), "changed", total, "first", changed)
+		}
 	}
 	lock, err := e.fs.Lock(filepath.Join(cfg.Dir, "LOCK"))
 	if err != nil {
