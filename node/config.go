@@ -1,6 +1,7 @@
 package node
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ringkv/ringkv/gossip"
 	"github.com/ringkv/ringkv/replica"
 	"github.com/ringkv/ringkv/ring"
 	"github.com/ringkv/ringkv/storage"
@@ -117,9 +119,47 @@ type GossipConfig struct {
 	// Profile is "lan" (memberlist's LAN defaults) or "local" (fast timers
 	// for tests and the dev cluster). Default lan.
 	Profile string `mapstructure:"profile"`
-	// SecretKey is a base64 AES key (16, 24 or 32 bytes decoded) that
-	// encrypts gossip; empty disables encryption. Default empty.
+	// Keys are base64 AES keys (16, 24 or 32 bytes decoded) that encrypt
+	// and authenticate gossip: the first encrypts what this node sends,
+	// every one decrypts what it receives, so keys can be rotated while
+	// running (SIGHUP or PUT /v1/gossip/keys; docs/gossip.md). At most 8.
+	// Empty, with secret_key empty, disables encryption. Default empty.
+	Keys []string `mapstructure:"keys"`
+	// SecretKey is a single base64 AES key, the same as keys with one
+	// element; set one of the two. Default empty.
 	SecretKey string `mapstructure:"secret_key"`
+}
+
+// keys decodes gossip.keys (or gossip.secret_key), primary first.
+func (g GossipConfig) keys() ([][]byte, error) {
+	list := g.Keys
+	if g.SecretKey != "" {
+		if len(g.Keys) > 0 {
+			return nil, errors.New("set gossip.keys or gossip.secret_key, not both")
+		}
+		list = []string{g.SecretKey}
+	}
+	return decodeGossipKeys(list)
+}
+
+// decodeGossipKeys decodes base64 keys and checks them as gossip would.
+func decodeGossipKeys(list []string) ([][]byte, error) {
+	if len(list) > gossip.MaxKeys {
+		return nil, fmt.Errorf("%d keys, at most %d", len(list), gossip.MaxKeys)
+	}
+	keys := make([][]byte, 0, len(list))
+	for i, k := range list {
+		b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(k))
+		if err != nil {
+			return nil, fmt.Errorf("key %d is not base64: %w", i+1, err)
+		}
+		keys = append(keys, b)
+	}
+	cfg := gossip.Config{Keys: keys}
+	if err := cfg.ValidateKeys(); err != nil {
+		return nil, err
+	}
+	return keys, nil
 }
 
 // HintsConfig bounds hinted handoff.
@@ -303,6 +343,9 @@ func (c Config) Validate() error {
 	}
 	if c.Storage.TombstoneGC <= 0 {
 		bad("storage.tombstone_gc", "must be positive, got %s", c.Storage.TombstoneGC)
+	}
+	if _, err := c.Gossip.keys(); err != nil {
+		bad("gossip.keys", "%v", err)
 	}
 	switch c.Gossip.Profile {
 	case "lan", "local":

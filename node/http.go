@@ -41,6 +41,8 @@ type httpAPI struct {
 	ready func() bool
 	// pprof serves /debug/pprof/ (debug.pprof).
 	pprof bool
+	// keyring serves the gossip key routes; nil leaves them out.
+	keyring keyringBackend
 }
 
 // handler returns the root handler: client routes, admin routes, health
@@ -54,6 +56,10 @@ func (a *httpAPI) handler() http.Handler {
 	mux.Handle("POST /v1/leave", a.instrument("leave", noQuery(a.leave)))
 	mux.Handle("POST /v1/remove/{node}", a.instrument("remove", noQuery(a.remove)))
 	mux.Handle("PUT /v1/transfer/rate", a.instrument("transfer_rate", a.transferRate))
+	if a.keyring != nil {
+		mux.Handle("GET /v1/gossip/keys", a.instrument("gossip_keys", noQuery(a.gossipKeys)))
+		mux.Handle("PUT /v1/gossip/keys", a.instrument("gossip_keys", noQuery(a.setGossipKeys)))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -110,11 +109,9 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config cluster: %w", err)
 	}
-	var secret []byte
-	if cfg.Gossip.SecretKey != "" {
-		if secret, err = base64.StdEncoding.DecodeString(cfg.Gossip.SecretKey); err != nil {
-			return nil, fmt.Errorf("config gossip.secret_key: not base64: %w", err)
-		}
+	gossipKeys, err := cfg.Gossip.keys()
+	if err != nil {
+		return nil, fmt.Errorf("config gossip.keys: %w", err)
 	}
 	n.metrics = newMetrics(metricSources{
 		Keys:        func() int64 { return n.engine.Stats().Keys },
@@ -203,7 +200,7 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		Proto: int(replica.ProtocolVersion),
 	}
 	gcfg.Dir = scfg.Dir
-	gcfg.SecretKey = secret
+	gcfg.Keys = gossipKeys
 	gcfg.Logger = logger // it adds its own component and node attributes
 	gcfg.OnRingChange = n.onRowsChanged
 	gcfg.OnPlanChange = n.setPlan
@@ -293,7 +290,7 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		runtime.SetBlockProfileRate(int(20 * time.Microsecond))
 		n.log.Warn("debug.pprof is on: /debug/pprof/ serves profiles on the HTTP port", "http", cfg.Listen.HTTP)
 	}
-	api := &httpAPI{kv: kv, admin: admin, metrics: n.metrics, limits: cfg.Limits, n: cfg.Cluster.Replication, log: n.log, ready: n.ready.Load, pprof: cfg.Debug.Pprof}
+	api := &httpAPI{kv: kv, admin: admin, keyring: n, metrics: n.metrics, limits: cfg.Limits, n: cfg.Cluster.Replication, log: n.log, ready: n.ready.Load, pprof: cfg.Debug.Pprof}
 	n.httpSrv = &http.Server{
 		Handler:           recoverHTTP(api.handler(), n.metrics, n.log),
 		ReadHeaderTimeout: 5 * time.Second,

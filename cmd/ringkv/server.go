@@ -27,6 +27,10 @@ environment variables (the YAML key upper-cased with "." -> "_", e.g.
 RINGKV_LISTEN_HTTP, RINGKV_QUORUM_W), the --config YAML file, and the
 defaults. configs/production.yaml lists every key with its default.
 
+On SIGHUP it reads its configuration again (file, environment, flags) and
+applies gossip.keys to the running node, for key rotation without a restart
+(docs/gossip.md); nothing else is reloaded.
+
 Once every listener is bound the server prints one line to stdout:
   ringkv ready name=<name> http=<addr> resp=<addr> rpc=<addr> gossip=<addr>`,
 		Args: exactArgs(0, "no arguments"),
@@ -49,6 +53,14 @@ Once every listener is bound the server prints one line to stdout:
 				return fmt.Errorf("start node %s: %w", cfg.Node.Name, err)
 			}
 			fmt.Fprintln(a.stdout, readyLine(cfg.Node.Name, n.Addrs()))
+			stopReload := reloadOnHangup(cmd.Context(), logger.With("node", cfg.Node.Name), func() error {
+				next, err := loadConfig(configFile, cmd.Flags())
+				if err != nil {
+					return err
+				}
+				return n.ReloadGossipKeys(next)
+			})
+			defer stopReload()
 			if err := n.Run(cmd.Context()); err != nil {
 				return fmt.Errorf("node %s: %w", cfg.Node.Name, err)
 			}
