@@ -43,3 +43,16 @@ func TestReloadOnHangup(t *testing.T) {
 	default:
 	}
 }
+
+// gossip.keys comes from the environment as a comma-separated list, as
+// seeds do, so a rotation can be driven by RINGKV_GOSSIP_KEYS too.
+func TestGossipKeysFromEnvironment(t *testing.T) {
+	t.Setenv("RINGKV_GOSSIP_KEYS", "MDEyMzQ1Njc4OWFiY2RlZg==,ZmVkY2JhOTg3NjU0MzIxMA==")
+	cfg, err := loadConfig("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Gossip.Keys) != 2 || cfg.Gossip.Keys[1] != "ZmVkY2JhOTg3NjU0MzIxMA==" {
+		t.Fatalf("gossip.keys = %q", cfg.Gossip.Keys)
+	}
+}
