@@ -142,6 +142,14 @@ func (g GossipConfig) keys() ([][]byte, error) {
 	return decodeGossipKeys(list)
 }
 
+// keysName is the config key the gossip keys came from, for errors.
+func (g GossipConfig) keysName() string {
+	if g.SecretKey != "" && len(g.Keys) == 0 {
+		return "gossip.secret_key"
+	}
+	return "gossip.keys"
+}
+
 // decodeGossipKeys decodes base64 keys and checks them as gossip would.
 func decodeGossipKeys(list []string) ([][]byte, error) {
 	if len(list) > gossip.MaxKeys {
@@ -345,7 +353,7 @@ func (c Config) Validate() error {
 		bad("storage.tombstone_gc", "must be positive, got %s", c.Storage.TombstoneGC)
 	}
 	if _, err := c.Gossip.keys(); err != nil {
-		bad("gossip.keys", "%v", err)
+		bad(c.Gossip.keysName(), "%v", err)
 	}
 	switch c.Gossip.Profile {
 	case "lan", "local":

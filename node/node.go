@@ -111,7 +111,7 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	}
 	gossipKeys, err := cfg.Gossip.keys()
 	if err != nil {
-		return nil, fmt.Errorf("config gossip.keys: %w", err)
+		return nil, fmt.Errorf("config %s: %w", cfg.Gossip.keysName(), err)
 	}
 	n.metrics = newMetrics(metricSources{
 		Keys:        func() int64 { return n.engine.Stats().Keys },
