@@ -44,6 +44,7 @@ type nodeOpts struct {
 	addr   string              // empty: a fresh address on net
 	seeds  []string
 	key    []byte
+	keys   [][]byte // Config.Keys
 	rejoin time.Duration
 	// maxStreams is Config.MaxConcurrentStreams; 0 keeps the default.
 	maxStreams int
@@ -67,6 +68,7 @@ func startNode(t, owner *testing.T, name, dir string, o nodeOpts) *testNode {
 	cfg := LocalConfig()
 	cfg.Name, cfg.Dir, cfg.Transport, cfg.Seeds, cfg.SecretKey = name, dir, tr, o.seeds, o.key
 	cfg.RejoinInterval = o.rejoin
+	cfg.Keys = o.keys
 	cfg.MaxConcurrentStreams = o.maxStreams
 	cfg.Bootstrap = o.bootstrap
 	cfg.OnPlanChange = n.plans.record

@@ -46,9 +46,16 @@ type Config struct {
 	// Dir is the node's data directory, where the ring-membership map is
 	// persisted (file ring-membership.json). Required; must exist.
 	Dir string
-	// SecretKey enables gossip encryption (AES-GCM, memberlist keyring) when
-	// non-nil; 16, 24 or 32 bytes. Nodes with different keys never join each
+	// Keys enables gossip encryption (AES-GCM, memberlist's keyring) and
+	// message verification when non-empty: the first key encrypts what
+	// this node sends (the primary), every key is tried on what it
+	// receives, so a cluster can rotate keys without a restart (see
+	// SetKeys and docs/gossip.md). Each is 16, 24 or 32 bytes, no two
+	// equal, at most MaxKeys. Nodes that share no key never join each
 	// other. Default nil (no encryption).
+	Keys [][]byte
+	// SecretKey is a single key, the form from before Keys; it is the
+	// same as Keys with one element. At most one of the two may be set.
 	SecretKey []byte
 	// Profile is ProfileLAN (default) or ProfileLocal.
 	Profile string
@@ -155,10 +162,11 @@ func (c Config) Validate() error {
 	if _, err := EncodeMeta(c.Meta); err != nil {
 		return fmt.Errorf("%w: meta: %w", ErrBadConfig, err)
 	}
-	switch len(c.SecretKey) {
-	case 0, 16, 24, 32:
-	default:
-		return bad("secret key is %d bytes; it must be 16, 24 or 32", len(c.SecretKey))
+	if len(c.SecretKey) > 0 && len(c.Keys) > 0 {
+		return bad("both a secret key and keys are set; use keys alone")
+	}
+	if err := validKeys(c.keys()); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
 	switch c.Profile {
 	case ProfileLAN, ProfileLocal:
@@ -173,6 +181,17 @@ func (c Config) Validate() error {
 	}
 	if c.RejoinInterval < 0 {
 		return bad("rejoin interval %v is negative", c.RejoinInterval)
+	}
+	return nil
+}
+
+// keys returns the keyring's keys, primary first: Keys, or SecretKey alone.
+func (c Config) keys() [][]byte {
+	if len(c.Keys) > 0 {
+		return c.Keys
+	}
+	if len(c.SecretKey) > 0 {
+		return [][]byte{c.SecretKey}
 	}
 	return nil
 }
@@ -272,10 +291,10 @@ func (c Config) memberlistConfig() (*memberlist.Config, error) {
 		// BindPort 0 the transport reports the port it actually got.
 		mc.AdvertisePort = port
 	}
-	if len(c.SecretKey) > 0 {
-		kr, err := memberlist.NewKeyring(nil, c.SecretKey)
+	if keys := c.keys(); len(keys) > 0 {
+		kr, err := memberlist.NewKeyring(keys[1:], keys[0])
 		if err != nil {
-			return nil, fmt.Errorf("%w: secret key: %w", ErrBadConfig, err)
+			return nil, fmt.Errorf("%w: keys: %w", ErrBadConfig, err)
 		}
 		mc.Keyring = kr
 		mc.GossipVerifyIncoming = true

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,6 +64,15 @@ type Gossip struct {
 	refusedStreams atomic.Uint64
 	// busyStreams counts streams closed at Config.MaxConcurrentStreams.
 	busyStreams atomic.Uint64
+	// mlWarnings counts memberlist's Warn and Error lines, mlSuppressed
+	// those of them not written (see mlLogWriter).
+	mlWarnings, mlSuppressed atomic.Uint64
+	// keyMu serialises changes of memberlist's keyring (SetKeys), which
+	// take several keyring calls.
+	keyMu sync.Mutex
+	// keyring is memberlist's (nil without keys); memberlist offers no
+	// accessor, so New keeps the one it hands over.
+	keyring *memberlist.Keyring
 
 	// refusedLog, droppedLog, badStateLog and planLog keep a flood of
 	// hostile rows or plans from flooding the log as well.
@@ -141,6 +151,7 @@ func New(cfg Config) (*Gossip, error) {
 		stop:     make(chan struct{}),
 	}
 	g.plan.Store(&plan)
+	g.keyring = mc.Keyring
 	empty := map[string]peer{}
 	g.peers.Store(&empty)
 	g.bcast = &memberlist.TransmitLimitedQueue{
@@ -157,8 +168,13 @@ func New(cfg Config) (*Gossip, error) {
 	mc.Events = d
 	mc.Conflict = d
 	mc.Ping = d
-	mc.Logger = newMemberlistLogger(log, len(cfg.SecretKey) > 0, func(name string) {
-		g.events.push(nodeEvent{kind: evSuspect, name: name})
+	encrypted := len(cfg.keys()) > 0
+	mc.Logger = newMemberlistLogger(&mlLogWriter{
+		log:       log,
+		encrypted: func() bool { return encrypted },
+		onSuspect: func(name string) { g.events.push(nodeEvent{kind: evSuspect, name: name}) },
+		now:       cfg.now,
+		warnings:  &g.mlWarnings, suppressed: &g.mlSuppressed,
 	})
 	inner := cfg.Transport
 	if inner == nil {
@@ -177,6 +193,10 @@ func New(cfg Config) (*Gossip, error) {
 		g.refuseStream(&g.busyStreams, &g.busyLog, remote,
 			"refusing a gossip stream, too many open; a peer holds streams open that no gossip needs, or the gossip port is exposed",
 			"busy_total", int64(cfg.maxConcurrentStreams()))
+	}
+	if exposedWithoutKeys(cfg, mc.BindAddr) {
+		log.Warn("gossip binds a non-loopback address without encryption: anyone who reaches it can join the ring and receive its data; set gossip.keys",
+			"bind", net.JoinHostPort(mc.BindAddr, strconv.Itoa(mc.BindPort)))
 	}
 	tr := newCappedTransport(inner, cfg.maxStreamBytes(), cfg.maxConcurrentStreams(), tooLong, busy)
 	// The address memberlist will advertise, asked of the transport the
@@ -231,7 +251,7 @@ func New(cfg Config) (*Gossip, error) {
 		g.queuePlan(plan)
 	}
 	log.Info("gossip started", "addr", addr, "profile", cfg.Profile,
-		"encrypted", len(cfg.SecretKey) > 0, "ring_version", self.Version, "ring_members", g.RingMembers(),
+		"encrypted", encrypted, "keys", len(cfg.keys()), "ring_version", self.Version, "ring_members", g.RingMembers(),
 		"status", self.Status, "plan_epoch", plan.Epoch)
 
 	g.wg.Add(1)
@@ -339,7 +359,7 @@ func (g *Gossip) joinSeeds(ctx context.Context) {
 			g.joinOnce.Do(func() { close(g.joined) })
 			return
 		}
-		if len(g.cfg.SecretKey) > 0 {
+		if len(g.cfg.keys()) > 0 {
 			g.log.Warn("could not join any seed, retrying; if the seeds are up, check that they use the same gossip encryption key",
 				"seeds", seeds, "attempt", attempt, "retry_in", backoff, "err", err)
 		} else {

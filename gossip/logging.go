@@ -6,22 +6,54 @@ import (
 	"log"
 	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // mlLogWriter turns memberlist's "[LEVEL] memberlist: text" lines into slog
 // records. memberlist only takes a *log.Logger, so this writer is the seam.
+//
+// Most of memberlist's warnings and errors are caused by bytes from
+// outside (one 3-byte datagram makes one "UDP packet too short" line), so
+// a peer without the key, or anyone who reaches the gossip port, could
+// otherwise fill the disk with logs. Each such line is counted, and at
+// most one per reason per logEvery is written, with the number held back.
 type mlLogWriter struct {
-	log       *slog.Logger
-	encrypted bool
+	log *slog.Logger
+	// encrypted reports whether this node has gossip keys; read per line
+	// because keys may be installed while running.
+	encrypted func() bool
 	// onSuspect, if set, is called with a node's name when our own probe
 	// of it failed: memberlist has no callback for suspicion, only this
 	// log line. It must not block (it runs on memberlist's probe path).
 	onSuspect func(name string)
+	now       func() time.Time
+	limits    *reasonLimiter
+	// warnings counts memberlist's Warn and Error lines, suppressed
+	// those of them held back by limits.
+	warnings, suppressed *atomic.Uint64
 }
 
 // newMemberlistLogger returns a *log.Logger for memberlist.Config.Logger.
-func newMemberlistLogger(l *slog.Logger, encrypted bool, onSuspect func(string)) *log.Logger {
-	return log.New(&mlLogWriter{log: l.With("source", "memberlist"), encrypted: encrypted, onSuspect: onSuspect}, "", 0)
+func newMemberlistLogger(w *mlLogWriter) *log.Logger {
+	w.log = w.log.With("source", "memberlist")
+	if w.limits == nil {
+		w.limits = newReasonLimiter()
+	}
+	if w.warnings == nil {
+		w.warnings = new(atomic.Uint64)
+	}
+	if w.suppressed == nil {
+		w.suppressed = new(atomic.Uint64)
+	}
+	if w.now == nil {
+		w.now = time.Now
+	}
+	if w.encrypted == nil {
+		w.encrypted = func() bool { return false }
+	}
+	return log.New(w, "", 0)
 }
 
 // suspectName extracts the node from memberlist's line
@@ -37,10 +69,12 @@ func suspectName(line string) (string, bool) {
 // keyMismatchHints are memberlist texts that mean a peer's traffic could not
 // be authenticated with our keyring, or one side encrypts and the other
 // does not: in practice, nodes configured with different gossip keys.
+// Matched in lower case: memberlist's spelling varies between versions
+// ("No installed keys..." before v0.5, "no installed keys..." since).
 var keyMismatchHints = []string{
-	"No installed keys could decrypt",
+	"no installed keys could decrypt",
 	"failed to decrypt",
-	"Failed to decrypt",
+	"decrypt packet failed",
 	"remote state is encrypted and encryption is not configured",
 	"encryption is configured but remote state is not encrypted",
 	"message authentication failed",
@@ -70,14 +104,16 @@ func (w *mlLogWriter) Write(p []byte) (int, error) {
 	if name, ok := suspectName(line); ok && w.onSuspect != nil {
 		w.onSuspect(name)
 	}
+	msg, reason := "memberlist", ""
+	lower := strings.ToLower(line)
 	for _, h := range keyMismatchHints {
-		if strings.Contains(line, h) {
-			msg := "gossip encryption key mismatch: a peer's traffic could not be decrypted; every node must use the same gossip key"
-			if !w.encrypted {
+		if strings.Contains(lower, h) {
+			msg = "gossip encryption key mismatch: a peer's traffic could not be decrypted; every node must use the same gossip key"
+			if !w.encrypted() {
 				msg = "gossip encryption mismatch: a peer sends encrypted gossip but this node has no key configured"
 			}
-			w.log.Error(msg, "detail", line)
-			return len(p), nil
+			level, reason = slog.LevelError, "key mismatch"
+			break
 		}
 	}
 	// memberlist is chatty at INFO about routine events; keep its lines
@@ -85,6 +121,75 @@ func (w *mlLogWriter) Write(p []byte) (int, error) {
 	if level == slog.LevelInfo {
 		level = slog.LevelDebug
 	}
-	w.log.Log(context.Background(), level, "memberlist", "detail", line)
+	if level < slog.LevelWarn {
+		w.log.Log(context.Background(), level, msg, "detail", line)
+		return len(p), nil
+	}
+	if reason == "" {
+		reason = lineReason(line)
+	}
+	w.warnings.Add(1)
+	ok, held := w.limits.allow(reason, w.now())
+	if !ok {
+		w.suppressed.Add(1)
+		return len(p), nil
+	}
+	w.log.Log(context.Background(), level, msg, "detail", line, "reason", reason, "messages_not_logged", held)
 	return len(p), nil
+}
+
+// lineReason names the kind of a memberlist line for rate limiting: its
+// text up to the first part that varies (a colon before an error, a
+// parenthesis or quote around a value, a digit, memberlist's " from="),
+// at most maxReasonBytes. "Failed to decode ping request: EOF from=..."
+// and "UDP packet too short (3 bytes) from=..." become "Failed to decode
+// ping request" and "UDP packet too short".
+func lineReason(line string) string {
+	end := len(line)
+	if i := strings.Index(line, " from="); i >= 0 {
+		end = i
+	}
+	if i := strings.IndexAny(line[:end], ":('\"0123456789"); i >= 0 {
+		end = i
+	}
+	r := strings.TrimSpace(line[:min(end, maxReasonBytes)])
+	if r == "" {
+		return "other"
+	}
+	return r
+}
+
+// maxReasonBytes bounds a reason, and maxReasons the reasons tracked at
+// once: names in lines ("Got ping for unexpected node X") come from
+// outside, so beyond the bound lines share the reason "other".
+const (
+	maxReasonBytes = 64
+	maxReasons     = 64
+)
+
+// reasonLimiter is one logLimiter per reason, for at most maxReasons.
+type reasonLimiter struct {
+	mu sync.Mutex // guards by
+	by map[string]*logLimiter
+}
+
+func newReasonLimiter() *reasonLimiter { return &reasonLimiter{by: map[string]*logLimiter{}} }
+
+// allow reports whether a line of reason may be logged at now, and how
+// many of that reason were held back since its last line.
+func (r *reasonLimiter) allow(reason string, now time.Time) (bool, int) {
+	r.mu.Lock()
+	l, ok := r.by[reason]
+	if !ok {
+		if len(r.by) >= maxReasons-1 {
+			reason = "other"
+			l = r.by[reason]
+		}
+		if l == nil {
+			l = &logLimiter{}
+			r.by[reason] = l
+		}
+	}
+	r.mu.Unlock()
+	return l.allow(now)
 }

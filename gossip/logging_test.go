@@ -1,10 +1,12 @@
 package gossip
 
 import (
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestMemberlistLogLevels(t *testing.T) {
@@ -25,7 +27,8 @@ func TestMemberlistLogLevels(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var sb strings.Builder
 			l := slog.New(slog.NewTextHandler(&sb, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			newMemberlistLogger(l, tc.encrypted, nil).Print(tc.line)
+			enc := tc.encrypted
+			newMemberlistLogger(&mlLogWriter{log: l, encrypted: func() bool { return enc }}).Print(tc.line)
 			if !strings.Contains(sb.String(), tc.want) {
 				t.Errorf("logged %q, want it to contain %q", sb.String(), tc.want)
 			}
@@ -38,12 +41,72 @@ func TestMemberlistLogLevels(t *testing.T) {
 
 func TestMemberlistSuspectLine(t *testing.T) {
 	var got []string
-	l := newMemberlistLogger(slog.New(slog.DiscardHandler), false, func(n string) { got = append(got, n) })
+	l := newMemberlistLogger(&mlLogWriter{log: slog.New(slog.DiscardHandler), onSuspect: func(n string) { got = append(got, n) }})
 	l.Print("[INFO] memberlist: Suspect n5 has failed, no acks received")
 	l.Print("[INFO] memberlist: Suspect node with spaces has failed, no acks received")
 	l.Print("[INFO] memberlist: Marking n5 as failed, suspect timeout reached (0 peer confirmations)")
 	l.Print("[WARN] memberlist: Refuting a suspect message (from: n2)")
 	if want := []string{"n5", "node with spaces"}; !slices.Equal(got, want) {
 		t.Errorf("suspects = %q, want %q", got, want)
+	}
+}
+
+func TestLineReason(t *testing.T) {
+	for line, want := range map[string]string{
+		"UDP packet too short (3 bytes) from=127.0.0.1:4":              "UDP packet too short",
+		"Failed to decode ping request: EOF from=[::1]:7946":           "Failed to decode ping request",
+		"Got invalid checksum for UDP packet: 1a2b, 3c4d":              "Got invalid checksum for UDP packet",
+		"Message type (77) not supported 127.0.0.1:5 (packet handler)": "Message type",
+		"Got ping for unexpected node 'evil' from=127.0.0.1:6":         "Got ping for unexpected node",
+		"12345":                               "other",
+		strings.Repeat("x", 200):              strings.Repeat("x", maxReasonBytes),
+		"Too many pending push/pull requests": "Too many pending push/pull requests",
+		"failed to receive: No installed keys could decrypt the message from=1.2.3": "failed to receive",
+	} {
+		if got := lineReason(line); got != want {
+			t.Errorf("lineReason(%q) = %q, want %q", line, got, want)
+		}
+	}
+}
+
+// TestMemberlistWarningsRateLimited: lines caused by bytes from outside
+// are written at most once per reason per logEvery, the next one saying
+// how many were held back, and every one is counted.
+func TestMemberlistWarningsRateLimited(t *testing.T) {
+	lg, w := newTestLogger(t, slog.LevelInfo)
+	now := testNow
+	mw := &mlLogWriter{log: lg, now: func() time.Time { return now }}
+	l := newMemberlistLogger(mw)
+	for i := range 1000 {
+		l.Printf("[ERR] memberlist: UDP packet too short (3 bytes) from=127.0.0.1:%d", 1000+i)
+		l.Printf("[WARN] memberlist: Got ping for unexpected node 'n%d' from=127.0.0.1:1", i)
+		l.Printf("[ERR] memberlist: failed to receive: No installed keys could decrypt the message from=127.0.0.1:%d", i)
+	}
+	l.Print("[INFO] memberlist: Marking n5 as failed") // below Warn: neither limited nor counted
+	if got := len(w.lines); got != 3 {
+		t.Fatalf("3000 hostile lines wrote %d log lines, want 3 (one per reason): %q", got, w.lines)
+	}
+	now = now.Add(logEvery)
+	l.Print("[ERR] memberlist: UDP packet too short (3 bytes) from=127.0.0.1:9")
+	if got := len(w.lines); got != 4 || !strings.Contains(w.lines[3], "messages_not_logged=999") ||
+		!strings.Contains(w.lines[3], `reason="UDP packet too short"`) {
+		t.Fatalf("after the interval: %q", w.lines[3:])
+	}
+	if !strings.Contains(w.lines[2], "encryption key mismatch") && !strings.Contains(w.lines[2], "no key configured") {
+		t.Errorf("key mismatch line lost its explanation: %q", w.lines[2])
+	}
+	if mw.warnings.Load() != 3001 || mw.suppressed.Load() != 2997 {
+		t.Errorf("counted %d warnings, %d suppressed; want 3001, 2997", mw.warnings.Load(), mw.suppressed.Load())
+	}
+}
+
+// Names from outside cannot make the limiter grow without bound.
+func TestReasonLimiterBounded(t *testing.T) {
+	r := newReasonLimiter()
+	for i := range 10 * maxReasons {
+		r.allow(fmt.Sprintf("reason %d", i), testNow)
+	}
+	if len(r.by) > maxReasons {
+		t.Fatalf("%d reasons tracked, bound %d", len(r.by), maxReasons)
 	}
 }

@@ -21,15 +21,25 @@ type Stats struct {
 	BusyStreams uint64
 	// PlanEpoch is the epoch of the cluster plan held (0: none known).
 	PlanEpoch uint64
+	// LogWarnings counts memberlist's warning and error lines, most of
+	// them caused by bytes from outside (malformed or undecryptable
+	// packets); LogSuppressed counts those of them not written because a
+	// line of the same reason was written less than 10 s before.
+	LogWarnings, LogSuppressed uint64
 }
 
 // Stats returns the counters.
 func (g *Gossip) Stats() Stats {
+	// Suppressed before warnings: a line is counted in warnings first,
+	// so this order never reports more suppressed than warnings.
+	suppressed := g.mlSuppressed.Load()
 	return Stats{
 		RecoveredPanics: g.panics.Load(),
 		RefusedStreams:  g.refusedStreams.Load(),
 		BusyStreams:     g.busyStreams.Load(),
 		PlanEpoch:       g.Plan().Epoch,
+		LogWarnings:     g.mlWarnings.Load(),
+		LogSuppressed:   suppressed,
 	}
 }
 

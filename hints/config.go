@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/ringkv/ringkv/storage"
@@ -140,6 +141,10 @@ type Config struct {
 	Clock Clock
 	// Logger receives lifecycle and warning lines; nil discards.
 	Logger *slog.Logger
+	// FileMode is the most a hint file may allow; directories get
+	// storage.DirMode(FileMode). Default storage.DefaultFileMode (0600,
+	// directories 0700).
+	FileMode os.FileMode
 
 	// fs is the hint logs' filesystem; nil means the operating system's.
 	// Tests set it to hold writes back.
@@ -172,6 +177,9 @@ func (c Config) withDefaults() Config {
 	// own defaults for zero values.
 	if c.SegmentBytes == 0 {
 		c.SegmentBytes = d.SegmentBytes
+	}
+	if c.FileMode == 0 {
+		c.FileMode = storage.DefaultFileMode
 	}
 	if c.Window == 0 {
 		c.Window = d.Window
@@ -252,6 +260,9 @@ func (c Config) Validate() error {
 	if err := c.logConfig("x").Validate(); err != nil {
 		bad("%w", err)
 	}
+	if err := storage.ValidFileMode(c.FileMode); err != nil {
+		bad("FileMode: %w", err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -263,6 +274,15 @@ func (c Config) logConfig(dir string) storage.LogConfig {
 		FsyncInterval: c.FsyncInterval,
 		SegmentBytes:  c.SegmentBytes,
 		Logger:        c.Logger,
-		FS:            c.fs,
+		FS:            c.logFS(),
 	}
+}
+
+// logFS is the hint logs' filesystem: the injected one, else the
+// operating system's with the configured modes.
+func (c Config) logFS() storage.FS {
+	if c.fs != nil {
+		return c.fs
+	}
+	return storage.OSFS{FileMode: c.FileMode}
 }

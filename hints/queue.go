@@ -100,7 +100,7 @@ func Open(cfg Config) (*Queue, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(cfg.Dir, storage.DirMode(cfg.FileMode)); err != nil {
 		return nil, fmt.Errorf("hints: create %s: %w", cfg.Dir, err)
 	}
 	q := &Queue{

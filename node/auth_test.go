@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"github.com/ringkv/ringkv/gossip"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -234,7 +235,7 @@ func newAuthAPI(t *testing.T, set routeSet) (*httptest.Server, *metrics) {
 		"n2": {Name: "n2", Liveness: "alive", Status: "joined"},
 	}}
 	m := newMetrics(metricSources{})
-	api := &httpAPI{kv: kv, admin: adm, metrics: m, limits: testLimits, n: 3, log: testLogger(t), pprof: true,
+	api := &httpAPI{kv: kv, admin: adm, keyring: fakeKeyring{}, metrics: m, limits: testLimits, n: 3, log: testLogger(t), pprof: true,
 		gate: newGate(testAuthenticator(t), true, "127.0.0.1:0", m, testLogger(t))}
 	srv := httptest.NewServer(api.handlerFor(set))
 	t.Cleanup(srv.Close)
@@ -258,6 +259,8 @@ var authRoutes = []struct {
 	{http.MethodPost, "/v1/leave", RoleAdmin},
 	{http.MethodPost, "/v1/remove/n2", RoleAdmin},
 	{http.MethodPut, "/v1/transfer/rate?mb=5", RoleAdmin},
+	{http.MethodGet, "/v1/gossip/keys", RoleAdmin},
+	{http.MethodPut, "/v1/gossip/keys", RoleAdmin},
 	{http.MethodGet, "/debug/pprof/", RoleAdmin},
 	{http.MethodGet, "/debug/pprof/cmdline", RoleAdmin},
 	{http.MethodGet, "/healthz", RoleNone},
@@ -466,3 +469,9 @@ func TestHTTPProtectedModeServesLoopback(t *testing.T) {
 		t.Errorf("refused{http,protected_mode} = %v, want 0", got)
 	}
 }
+
+// fakeKeyring answers the gossip key routes without gossip.
+type fakeKeyring struct{}
+
+func (fakeKeyring) GossipKeyring() gossip.KeyringStatus { return gossip.KeyringStatus{} }
+func (fakeKeyring) SetGossipKeys([][]byte) error        { return gossip.ErrNoEncryption }

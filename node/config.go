@@ -1,14 +1,19 @@
 package node
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/ringkv/ringkv/gossip"
 	"github.com/ringkv/ringkv/replica"
 	"github.com/ringkv/ringkv/ring"
+	"github.com/ringkv/ringkv/storage"
 )
 
 // Config is everything one ringkv process needs. Its mapstructure tags are
@@ -113,6 +118,12 @@ type StorageConfig struct {
 	SnapshotBytes int64 `mapstructure:"snapshot_bytes"`
 	// TombstoneGC is how long tombstones are kept. Default 240h (10 days).
 	TombstoneGC time.Duration `mapstructure:"tombstone_gc"`
+	// FileMode is the octal permission, as a string, of every file the
+	// node writes in its data directory (WAL, snapshots, identity, hints,
+	// gossip and transfer state); directories get search permission
+	// wherever this allows reading. Anything more open already there is
+	// tightened at start, with a warning. Default "0600" (directories 0700).
+	FileMode string `mapstructure:"file_mode"`
 }
 
 // GossipConfig tunes membership and failure detection.
@@ -120,9 +131,55 @@ type GossipConfig struct {
 	// Profile is "lan" (memberlist's LAN defaults) or "local" (fast timers
 	// for tests and the dev cluster). Default lan.
 	Profile string `mapstructure:"profile"`
-	// SecretKey is a base64 AES key (16, 24 or 32 bytes decoded) that
-	// encrypts gossip; empty disables encryption. Default empty.
+	// Keys are base64 AES keys (16, 24 or 32 bytes decoded) that encrypt
+	// and authenticate gossip: the first encrypts what this node sends,
+	// every one decrypts what it receives, so keys can be rotated while
+	// running (SIGHUP or PUT /v1/gossip/keys; docs/gossip.md). At most 8.
+	// Empty, with secret_key empty, disables encryption. Default empty.
+	Keys []string `mapstructure:"keys"`
+	// SecretKey is a single base64 AES key, the same as keys with one
+	// element; set one of the two. Default empty.
 	SecretKey string `mapstructure:"secret_key"`
+}
+
+// keys decodes gossip.keys (or gossip.secret_key), primary first.
+func (g GossipConfig) keys() ([][]byte, error) {
+	list := g.Keys
+	if g.SecretKey != "" {
+		if len(g.Keys) > 0 {
+			return nil, errors.New("set gossip.keys or gossip.secret_key, not both")
+		}
+		list = []string{g.SecretKey}
+	}
+	return decodeGossipKeys(list)
+}
+
+// keysName is the config key the gossip keys came from, for errors.
+func (g GossipConfig) keysName() string {
+	if g.SecretKey != "" && len(g.Keys) == 0 {
+		return "gossip.secret_key"
+	}
+	return "gossip.keys"
+}
+
+// decodeGossipKeys decodes base64 keys and checks them as gossip would.
+func decodeGossipKeys(list []string) ([][]byte, error) {
+	if len(list) > gossip.MaxKeys {
+		return nil, fmt.Errorf("%d keys, at most %d", len(list), gossip.MaxKeys)
+	}
+	keys := make([][]byte, 0, len(list))
+	for i, k := range list {
+		b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(k))
+		if err != nil {
+			return nil, fmt.Errorf("key %d is not base64: %w", i+1, err)
+		}
+		keys = append(keys, b)
+	}
+	cfg := gossip.Config{Keys: keys}
+	if err := cfg.ValidateKeys(); err != nil {
+		return nil, err
+	}
+	return keys, nil
 }
 
 // HintsConfig bounds hinted handoff.
@@ -229,6 +286,7 @@ func DefaultConfig() Config {
 			SegmentBytes:  64 << 20,
 			SnapshotBytes: 256 << 20,
 			TombstoneGC:   240 * time.Hour,
+			FileMode:      "0600",
 		},
 		Gossip: GossipConfig{Profile: "lan"},
 		Hints: HintsConfig{
@@ -324,6 +382,9 @@ func (c Config) Validate() error {
 	if c.Storage.Fsync == "interval" && c.Storage.FsyncInterval <= 0 {
 		bad("storage.fsync_interval", "must be positive with fsync: interval, got %s", c.Storage.FsyncInterval)
 	}
+	if _, err := c.Storage.fileMode(); err != nil {
+		bad("storage.file_mode", "%v", err)
+	}
 	if c.Storage.SegmentBytes < 1<<16 {
 		bad("storage.segment_bytes", "must be at least 65536, got %d", c.Storage.SegmentBytes)
 	}
@@ -332,6 +393,9 @@ func (c Config) Validate() error {
 	}
 	if c.Storage.TombstoneGC <= 0 {
 		bad("storage.tombstone_gc", "must be positive, got %s", c.Storage.TombstoneGC)
+	}
+	if _, err := c.Gossip.keys(); err != nil {
+		bad(c.Gossip.keysName(), "%v", err)
 	}
 	switch c.Gossip.Profile {
 	case "lan", "local":
@@ -444,4 +508,18 @@ func truncateString(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
+}
+
+// fileMode parses storage.file_mode: octal, with or without a leading 0
+// or 0o, e.g. "0600" or "640".
+func (s StorageConfig) fileMode() (os.FileMode, error) {
+	t := strings.TrimPrefix(strings.TrimPrefix(s.FileMode, "0o"), "0O")
+	m, err := strconv.ParseUint(t, 8, 32)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not an octal file mode such as \"0600\"", s.FileMode)
+	}
+	if err := storage.ValidFileMode(os.FileMode(m)); err != nil {
+		return 0, err
+	}
+	return os.FileMode(m), nil
 }

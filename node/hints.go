@@ -39,6 +39,7 @@ func (n *Node) openHints(logger *slog.Logger) error {
 	hcfg.Dir = filepath.Join(n.cfg.DataDir(), "hints")
 	hcfg.Fsync = storage.FsyncPolicy(n.cfg.Storage.Fsync)
 	hcfg.FsyncInterval = n.cfg.Storage.FsyncInterval
+	hcfg.FileMode, _ = n.cfg.Storage.fileMode() // Validate parsed it already
 	// A hint older than the tombstone grace is dropped: delivered after the
 	// tombstone that superseded it was collected, it would bring the value
 	// back. The hint's age is counted by this node's clock and the grace

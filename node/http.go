@@ -44,6 +44,8 @@ type httpAPI struct {
 	// gate admits requests by peer and token (auth_gate.go); nil
 	// admits everyone.
 	gate *gate
+	// keyring serves the gossip key routes; nil leaves them out.
+	keyring keyringBackend
 }
 
 // routeSet selects which routes a listener serves.
@@ -91,6 +93,10 @@ func (a *httpAPI) handlerFor(set routeSet) http.Handler {
 			mux.Handle("GET /debug/pprof/profile", a.authorize(RoleAdmin, pprof.Profile))
 			mux.Handle("GET /debug/pprof/symbol", a.authorize(RoleAdmin, pprof.Symbol))
 			mux.Handle("GET /debug/pprof/trace", a.authorize(RoleAdmin, pprof.Trace))
+		}
+		if a.keyring != nil {
+			mux.Handle("GET /v1/gossip/keys", a.instrument("gossip_keys", a.authorize(RoleAdmin, noQuery(a.gossipKeys))))
+			mux.Handle("PUT /v1/gossip/keys", a.instrument("gossip_keys", a.authorize(RoleAdmin, noQuery(a.setGossipKeys))))
 		}
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -116,11 +115,9 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config cluster: %w", err)
 	}
-	var secret []byte
-	if cfg.Gossip.SecretKey != "" {
-		if secret, err = base64.StdEncoding.DecodeString(cfg.Gossip.SecretKey); err != nil {
-			return nil, fmt.Errorf("config gossip.secret_key: not base64: %w", err)
-		}
+	gossipKeys, err := cfg.Gossip.keys()
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", cfg.Gossip.keysName(), err)
 	}
 	n.metrics = newMetrics(metricSources{
 		Keys:        func() int64 { return n.engine.Stats().Keys },
@@ -156,6 +153,8 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	scfg.SegmentBytes = cfg.Storage.SegmentBytes
 	scfg.SnapshotBytes = cfg.Storage.SnapshotBytes
 	scfg.TombstoneGC = cfg.Storage.TombstoneGC
+	// Validate parsed it already.
+	scfg.FileMode, _ = cfg.Storage.fileMode()
 	// The limits hold where data enters storage, not only at the front
 	// doors: peers' stores, repairs and handoffs go through the engine.
 	scfg.MaxKeyBytes = cfg.Limits.MaxKeyBytes
@@ -228,7 +227,7 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		Admin: advertised(n.addrs.Admin, host, false),
 	}
 	gcfg.Dir = scfg.Dir
-	gcfg.SecretKey = secret
+	gcfg.Keys = gossipKeys
 	gcfg.Logger = logger // it adds its own component and node attributes
 	gcfg.OnRingChange = n.onRowsChanged
 	gcfg.OnPlanChange = n.setPlan
@@ -319,7 +318,7 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		runtime.SetBlockProfileRate(int(20 * time.Microsecond))
 		n.log.Warn("debug.pprof is on: /debug/pprof/ serves profiles on the HTTP port", "http", cfg.Listen.HTTP)
 	}
-	api := &httpAPI{kv: kv, admin: admin, metrics: n.metrics, limits: cfg.Limits, n: cfg.Cluster.Replication, log: n.log, ready: n.ready.Load, pprof: cfg.Debug.Pprof,
+	api := &httpAPI{kv: kv, admin: admin, keyring: n, metrics: n.metrics, limits: cfg.Limits, n: cfg.Cluster.Replication, log: n.log, ready: n.ready.Load, pprof: cfg.Debug.Pprof,
 		gate: n.newGate(auth, "listen.http", cfg.Listen.HTTP)}
 	clientRoutes := routesAll
 	if n.adminLn != nil {

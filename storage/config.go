@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 )
 
@@ -101,6 +102,12 @@ type Config struct {
 	// FS is the filesystem; nil means the operating system's. Tests inject
 	// faults through it.
 	FS FS
+	// FileMode is the most a file the engine writes may allow; directories
+	// get DirMode(FileMode). Open takes away anything more from what is
+	// already in Dir (hints and gossip state included), logging what it
+	// changed. Used when FS is nil (OSFS) or implements Tighten. Default
+	// DefaultFileMode (0600, directories 0700).
+	FileMode os.FileMode
 }
 
 // DefaultConfig returns a complete Config except for Dir, NodeID,
@@ -136,6 +143,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxValueBytes == 0 {
 		c.MaxValueBytes = d.MaxValueBytes
 	}
+	if c.FileMode == 0 {
+		c.FileMode = DefaultFileMode
+	}
 	return c
 }
 
@@ -156,6 +166,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: config: TombstoneGC is %v, need > 0", ErrInvalid, c.TombstoneGC)
 	case c.MaxKeyBytes < 1 || c.MaxValueBytes < 1:
 		return fmt.Errorf("%w: config: MaxKeyBytes (%d) and MaxValueBytes (%d) must be positive", ErrInvalid, c.MaxKeyBytes, c.MaxValueBytes)
+	}
+	if err := ValidFileMode(c.FileMode); err != nil {
+		return fmt.Errorf("config: FileMode: %w", err)
 	}
 	return c.logConfig().Validate()
 }
@@ -190,6 +203,10 @@ type LogConfig struct {
 	OnFsync func(d time.Duration, batch int)
 	// FS is the filesystem; nil means the operating system's.
 	FS FS
+	// Expect, when set, is where a clean close left the log (see
+	// LogEnd): OpenLog refuses a log that ends anywhere else instead of
+	// cutting or accepting it. Default nil (no check).
+	Expect *LogEnd
 }
 
 // DefaultLogConfig returns a complete LogConfig except for Dir.

@@ -23,7 +23,9 @@
 //	ACTOR                     "<actor> <counter>\n": the vclock actor dots are minted under, renewed
 //	                          after an unclean shutdown, and its minting counter as of the last
 //	                          clean Close (a file holding only the actor reads as counter 0)
-//	CLEAN                     present only between a clean Close and the next Open
+//	CLEAN                     JSON LogEnd where a clean Close left the WAL; present only between
+//	                          that Close and the end of the next Open's recovery (empty from older
+//	                          builds); a WAL that ends earlier is refused as corrupt
 //	LOCK                      flock(2) held while open
 //	wal/0000000000000001.wal  WAL segments, numbered from 1, contiguous
 //	snap-000000000000000c.snap snapshot; the number is the WAL segment replay starts at

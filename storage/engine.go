@@ -173,12 +173,22 @@ func Open(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{cfg: cfg, fs: cfg.FS, logger: discardIfNil(cfg.Logger).With("component", "storage", "node", cfg.NodeID)}
 	if e.fs == nil {
-		e.fs = OSFS{}
+		e.fs = OSFS{FileMode: cfg.FileMode}
 	}
 	cfg.Logger = e.logger
 	e.cfg.Logger = e.logger
 	if err := e.fs.MkdirAll(cfg.Dir); err != nil {
 		return nil, fmt.Errorf("storage: create %s: %w", cfg.Dir, err)
+	}
+	if t, ok := e.fs.(tightener); ok {
+		changed, total, err := t.Tighten(cfg.Dir)
+		if err != nil {
+			return nil, err
+		}
+		if total > 0 {
+			e.logger.Warn("took permissions away from data directory entries more open than storage.file_mode allows",
+				"dir", cfg.Dir, "file_mode", fmt.Sprintf("%#o", cfg.FileMode), "changed", total, "first", changed)
+		}
 	}
 	lock, err := e.fs.Lock(filepath.Join(cfg.Dir, "LOCK"))
 	if err != nil {
@@ -202,7 +212,17 @@ func (e *Engine) open() error {
 		return err
 	}
 	e.id = id
-	actor, counter, err := loadActor(e.fs, e.cfg.Dir, id, created)
+	cs, err := readClean(e.fs, e.cfg.Dir)
+	if err != nil {
+		return err
+	}
+	lc := e.cfg.logConfig()
+	lc.FS = e.fs
+	lc.Expect = cs.end
+	if e.log, err = OpenLog(lc); err != nil {
+		return err
+	}
+	actor, counter, err := loadActor(e.fs, e.cfg.Dir, id, created, cs.clean, e.log.Truncated() > 0)
 	if err != nil {
 		return err
 	}
@@ -210,13 +230,13 @@ func (e *Engine) open() error {
 	e.counter.Store(counter)
 	e.openedAt = e.cfg.Now().UnixNano()
 	e.resetIndex()
-	lc := e.cfg.logConfig()
-	lc.FS = e.fs
-	if e.log, err = OpenLog(lc); err != nil {
-		return err
-	}
 	if err := e.recover(); err != nil {
 		return err
+	}
+	if cs.clean {
+		if err := removeClean(e.fs, e.cfg.Dir); err != nil {
+			return err
+		}
 	}
 	e.snapAt.Store(0)
 	e.publishSnapStats()
@@ -528,7 +548,7 @@ func (e *Engine) Close() error {
 		// minting under the same actor, from the counter saved first.
 		err = writeActor(e.fs, e.cfg.Dir, e.actor, e.counter.Load())
 		if err == nil {
-			err = markClean(e.fs, e.cfg.Dir)
+			err = markClean(e.fs, e.cfg.Dir, e.log.End())
 		}
 	}
 	return errors.Join(err, e.lock.Close())

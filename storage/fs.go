@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -50,8 +51,33 @@ type FS interface {
 	Lock(name string) (io.Closer, error)
 }
 
-// OSFS is the operating system's filesystem.
-type OSFS struct{}
+// DefaultFileMode is the permission of every file a node writes in its data
+// directory (etcd's choice): the data, hints and identity are the node's
+// alone. Directories get DirMode(DefaultFileMode), 0700.
+const DefaultFileMode os.FileMode = 0o600
+
+// DirMode returns the directory permission that goes with file mode m:
+// search (x) wherever read is allowed, so 0600 gives 0700 and 0640 0750.
+func DirMode(m os.FileMode) os.FileMode {
+	m &= 0o666
+	return m | (m&0o444)>>2
+}
+
+// ValidFileMode checks a file mode for the data directory: permission bits
+// only, no execute, and the owner may read and write.
+func ValidFileMode(m os.FileMode) error {
+	if m&^0o666 != 0 || m&0o600 != 0o600 {
+		return fmt.Errorf("%w: file mode %#o: want read and write for the owner and no bits beyond 0666", ErrInvalid, m)
+	}
+	return nil
+}
+
+// OSFS is the operating system's filesystem. It creates files with at most
+// FileMode and directories with at most DirMode(FileMode) (the umask may
+// take more away); zero FileMode means DefaultFileMode.
+type OSFS struct {
+	FileMode os.FileMode
+}
 
 var _ FS = OSFS{}
 
@@ -65,8 +91,15 @@ func (f osFile) Size() (int64, error) {
 	return st.Size(), nil
 }
 
+func (o OSFS) fileMode() os.FileMode {
+	if o.FileMode == 0 {
+		return DefaultFileMode
+	}
+	return o.FileMode
+}
+
 // MkdirAll implements FS.
-func (OSFS) MkdirAll(dir string) error { return os.MkdirAll(dir, 0o755) }
+func (o OSFS) MkdirAll(dir string) error { return os.MkdirAll(dir, DirMode(o.fileMode())) }
 
 // Open implements FS.
 func (OSFS) Open(name string) (File, error) {
@@ -78,8 +111,8 @@ func (OSFS) Open(name string) (File, error) {
 }
 
 // Create implements FS.
-func (OSFS) Create(name string) (File, error) {
-	f, err := os.OpenFile(name, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+func (o OSFS) Create(name string) (File, error) {
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, o.fileMode())
 	if err != nil {
 		return nil, err
 	}
@@ -87,8 +120,8 @@ func (OSFS) Create(name string) (File, error) {
 }
 
 // OpenAppend implements FS.
-func (OSFS) OpenAppend(name string) (File, error) {
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND, 0o644)
+func (o OSFS) OpenAppend(name string) (File, error) {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND, o.fileMode())
 	if err != nil {
 		return nil, err
 	}
@@ -130,8 +163,8 @@ func (OSFS) SyncDir(dir string) error {
 
 // Lock implements FS with flock(2); the lock dies with the process, so a
 // SIGKILLed node never leaves a stale lock behind.
-func (OSFS) Lock(name string) (io.Closer, error) {
-	f, err := os.OpenFile(name, os.O_CREATE|os.O_RDWR, 0o644)
+func (o OSFS) Lock(name string) (io.Closer, error) {
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_RDWR, o.fileMode())
 	if err != nil {
 		return nil, err
 	}
@@ -141,3 +174,55 @@ func (OSFS) Lock(name string) (io.Closer, error) {
 	}
 	return f, nil
 }
+
+// Tighten takes away, under dir and from dir itself, every permission bit
+// beyond FileMode (files) and DirMode(FileMode) (directories), so that data
+// written by an older version or copied in with a looser umask becomes
+// private too. Symbolic links are neither followed nor changed. It returns
+// the paths it changed, at most maxReported of them (and their total).
+func (o OSFS) Tighten(dir string) (changed []string, total int, err error) {
+	fileMode := o.fileMode()
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		allowed := fileMode
+		if d.IsDir() {
+			allowed = DirMode(fileMode)
+		}
+		perm := info.Mode().Perm()
+		if perm&^allowed == 0 {
+			return nil
+		}
+		if err := os.Chmod(path, perm&allowed); err != nil {
+			return err
+		}
+		if total++; len(changed) < maxReported {
+			changed = append(changed, fmt.Sprintf("%s %#o->%#o", path, perm, perm&allowed))
+		}
+		return nil
+	})
+	if err != nil {
+		return changed, total, fmt.Errorf("storage: tighten modes under %s: %w", dir, err)
+	}
+	return changed, total, nil
+}
+
+// maxReported bounds the paths Tighten names, so that a data directory of
+// thousands of loose files logs one line of reasonable length.
+const maxReported = 8
+
+// tightener is the optional interface of an FS whose files have Unix
+// permissions; OSFS implements it.
+type tightener interface {
+	Tighten(dir string) (changed []string, total int, err error)
+}
+
+var _ tightener = OSFS{}

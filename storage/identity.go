@@ -216,15 +216,21 @@ func writeFileAtomic(fsys FS, dir, name string, data []byte) error {
 const actorFile = "ACTOR"
 
 // cleanFile marks a data directory whose engine was closed cleanly: its
-// WAL holds every dot the node ever handed out.
+// WAL holds every dot the node ever handed out. It holds the LogEnd the
+// close left (JSON; empty from builds before it was recorded) and is
+// present only between a clean Close and the end of the next Open's
+// recovery.
 const cleanFile = "CLEAN"
 
-// loadActor returns the actor to mint under and its counter, renewing the
-// actor (counter 0) unless the last shutdown was clean (or the directory
-// is new), and removes the clean marker so that a crash from now on is
-// detected at the next open. The counter in ACTOR is trusted only after a
-// clean shutdown, which wrote it.
-func loadActor(fsys FS, dir string, id identity, created bool) (string, uint64, error) {
+// loadActor returns the actor to mint under and its counter. It renews
+// the actor (counter 0) unless the directory is new or the last shutdown
+// was clean and the WAL ended where it should (shortened is false): after
+// a crash, or a WAL that lost its tail, dots this node handed out may be
+// missing here while they live on elsewhere, and the same actor would
+// mint them again for other writes. The counter in ACTOR is trusted only
+// after a clean shutdown, which wrote it. The clean marker is left for
+// the caller to remove once recovery succeeded (removeClean).
+func loadActor(fsys FS, dir string, id identity, created, clean, shortened bool) (string, uint64, error) {
 	actor := id.Incarnation
 	var counter uint64
 	data, err := readSmall(fsys, filepath.Join(dir, actorFile))
@@ -236,37 +242,20 @@ func loadActor(fsys FS, dir string, id identity, created bool) (string, uint64, 
 	case !errors.Is(err, fs.ErrNotExist):
 		return "", 0, err
 	}
-	_, cleanErr := readAll(fsys, filepath.Join(dir, cleanFile))
-	clean := cleanErr == nil
-	if !clean && !errors.Is(cleanErr, fs.ErrNotExist) {
-		return "", 0, cleanErr
+	if clean && !shortened {
+		return actor, counter, nil
 	}
-	if !clean {
-		counter = 0
+	if created {
+		return actor, 0, nil
 	}
-	if !clean && !created {
-		actor = newIncarnation()
-		if err := writeActor(fsys, dir, actor, 0); err != nil {
-			return "", 0, err
-		}
+	actor = newIncarnation()
+	if err := writeActor(fsys, dir, actor, 0); err != nil {
+		return "", 0, err
 	}
-	if clean {
-		if err := fsys.Remove(filepath.Join(dir, cleanFile)); err != nil {
-			return "", 0, fmt.Errorf("storage: remove %s: %w", cleanFile, err)
-		}
-		if err := fsys.SyncDir(dir); err != nil {
-			return "", 0, fmt.Errorf("storage: sync %s: %w", dir, err)
-		}
-	}
-	return actor, counter, nil
+	return actor, 0, nil
 }
 
 // writeActor replaces the actor file with actor and its counter.
 func writeActor(fsys FS, dir, actor string, counter uint64) error {
 	return writeFileAtomic(fsys, dir, actorFile, fmt.Appendf(nil, "%s %d\n", actor, counter))
-}
-
-// markClean records a clean shutdown; called after the WAL is closed.
-func markClean(fsys FS, dir string) error {
-	return writeFileAtomic(fsys, dir, cleanFile, nil)
 }

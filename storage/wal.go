@@ -48,6 +48,10 @@ type Log struct {
 	seg     uint64
 	segSize int64
 	dirty   bool // written since the last fsync
+
+	// truncated is the torn tail OpenLog cut off, in bytes; set before
+	// the writer starts, read-only after.
+	truncated int64
 }
 
 // batch is a group of appends committed together. Appenders hold a
@@ -101,8 +105,11 @@ func (l *Log) path(seg uint64) string { return filepath.Join(l.cfg.Dir, segmentN
 
 // OpenLog opens (creating if needed) the log in cfg.Dir. It checks the
 // last segment: a torn tail is cut off (and logged); damage before the
-// tail returns a *CorruptError. Earlier segments are checked by Replay.
-// New records are appended to the last segment.
+// tail returns a *CorruptError. With cfg.Expect, a log that does not end
+// exactly there (a segment missing or added, a last segment shorter,
+// longer or with a torn tail) returns a *CorruptError and is left as it
+// is. Earlier segments are checked by Replay. New records are appended to
+// the last segment.
 func OpenLog(cfg LogConfig) (*Log, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -129,6 +136,11 @@ func OpenLog(cfg LogConfig) (*Log, error) {
 	}
 	l.segments = segs
 	if len(segs) == 0 {
+		if cfg.Expect != nil {
+			if err := l.checkEnd(*cfg.Expect, 0, 0); err != nil {
+				return nil, err
+			}
+		}
 		if err := l.createSegment(1); err != nil {
 			return nil, err
 		}
@@ -178,6 +190,12 @@ func (l *Log) openLast() error {
 	if err != nil {
 		return err
 	}
+	if l.cfg.Expect != nil {
+		if err := l.checkEnd(*l.cfg.Expect, end, int64(len(data))); err != nil {
+			return err
+		}
+	}
+	l.truncated = int64(len(data)) - end
 	if end < int64(len(data)) {
 		l.logger.Warn("truncating torn wal tail", "file", name, "offset", end, "bytes", int64(len(data))-end)
 		if err := l.fs.Truncate(name, end); err != nil {

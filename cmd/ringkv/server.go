@@ -27,8 +27,11 @@ environment variables (the YAML key upper-cased with "." -> "_", e.g.
 RINGKV_LISTEN_HTTP, RINGKV_QUORUM_W), the --config YAML file, and the
 defaults. configs/production.yaml lists every key with its default.
 
-SIGHUP reloads the TLS files (tls.cert_file, tls.key_file, tls.ca_file);
-the node also reloads them when they change.
+On SIGHUP it reloads the TLS files (tls.cert_file, tls.key_file,
+tls.ca_file; the node also reloads them when they change) and reads its
+configuration again (file, environment, flags) to apply gossip.keys to the
+running node, for key rotation without a restart (docs/gossip.md); nothing
+else is reloaded.
 
 Once every listener is bound the server prints one line to stdout:
   ringkv ready name=<name> http=<addr> resp=<addr> rpc=<addr> gossip=<addr>`,
@@ -53,6 +56,14 @@ Once every listener is bound the server prints one line to stdout:
 			}
 			defer reloadOnSIGHUP(cmd.Context(), n, logger)()
 			fmt.Fprintln(a.stdout, readyLine(cfg.Node.Name, n.Addrs()))
+			stopReload := reloadOnHangup(cmd.Context(), logger.With("node", cfg.Node.Name), func() error {
+				next, err := loadConfig(configFile, cmd.Flags())
+				if err != nil {
+					return err
+				}
+				return n.ReloadGossipKeys(next)
+			})
+			defer stopReload()
 			if err := n.Run(cmd.Context()); err != nil {
 				return fmt.Errorf("node %s: %w", cfg.Node.Name, err)
 			}

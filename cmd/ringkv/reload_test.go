@@ -1,0 +1,58 @@
+//go:build unix
+
+package main
+
+import (
+	"errors"
+	"log/slog"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// SIGHUP runs the reload; a failed reload is logged and the next SIGHUP
+// runs it again; after stop, SIGHUP no longer reaches it.
+func TestReloadOnHangup(t *testing.T) {
+	calls := make(chan int, 4)
+	n := 0
+	stop := reloadOnHangup(t.Context(), slog.New(slog.DiscardHandler), func() error {
+		n++
+		calls <- n
+		if n == 1 {
+			return errors.New("bad config")
+		}
+		return nil
+	})
+	for want := 1; want <= 2; want++ {
+		if err := syscall.Kill(syscall.Getpid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case got := <-calls:
+			if got != want {
+				t.Fatalf("reload call %d, want %d", got, want)
+			}
+		case <-time.After(time.Minute): // a generous deadline: the signal is delivered asynchronously
+			t.Fatalf("SIGHUP %d ran no reload", want)
+		}
+	}
+	stop()
+	select {
+	case got := <-calls:
+		t.Fatalf("a reload ran after stop: call %d", got)
+	default:
+	}
+}
+
+// gossip.keys comes from the environment as a comma-separated list, as
+// seeds do, so a rotation can be driven by RINGKV_GOSSIP_KEYS too.
+func TestGossipKeysFromEnvironment(t *testing.T) {
+	t.Setenv("RINGKV_GOSSIP_KEYS", "MDEyMzQ1Njc4OWFiY2RlZg==,ZmVkY2JhOTg3NjU0MzIxMA==")
+	cfg, err := loadConfig("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Gossip.Keys) != 2 || cfg.Gossip.Keys[1] != "ZmVkY2JhOTg3NjU0MzIxMA==" {
+		t.Fatalf("gossip.keys = %q", cfg.Gossip.Keys)
+	}
+}

@@ -1,0 +1,95 @@
+package node
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// Everything a node writes in its data directory is the node's alone
+// (files 0600, directories 0700 by default), and what an older version
+// left more open is tightened at start.
+func TestDataDirectoryModes(t *testing.T) {
+	cfg := testConfig(t, "n1")
+	dir := cfg.DataDir()
+	// As an older version, or a looser umask, would have left them.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	loose := filepath.Join(dir, "hints", "old")
+	if err := os.MkdirAll(loose, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(loose, "note"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(loose, "note"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rn := startNode(t, cfg)
+	if err := rn.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	checkModes(t, dir, 0o600, 0o700)
+	for _, name := range []string{"IDENTITY", "ACTOR", "CLEAN", "ring-membership.json", "wal"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("expected %s in the data directory: %v", name, err)
+		}
+	}
+
+	// storage.file_mode opens them up to the group, and no further.
+	cfg.Storage.FileMode = "0640"
+	rn = startNode(t, cfg)
+	if err := rn.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	checkModes(t, dir, 0o640, 0o750)
+}
+
+// checkModes fails for any entry under dir with a permission beyond file
+// (files) or dirMode (directories).
+func checkModes(t *testing.T, dir string, file, dirMode fs.FileMode) {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		allowed := file
+		if d.IsDir() {
+			allowed = dirMode
+		}
+		if perm := info.Mode().Perm(); perm&^allowed != 0 {
+			t.Errorf("%s has mode %#o, more than %#o", path, perm, allowed)
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 5 {
+		t.Fatalf("walked only %d entries under %s", n, dir)
+	}
+}
+
+func TestFileModeConfig(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want fs.FileMode
+		ok   bool
+	}{
+		{"0600", 0o600, true}, {"600", 0o600, true}, {"0o640", 0o640, true}, {"0644", 0o644, true},
+		{"0400", 0, false}, {"0700", 0, false}, {"0999", 0, false}, {"", 0, false}, {"01600", 0, false},
+	} {
+		got, err := StorageConfig{FileMode: tc.in}.fileMode()
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("file_mode %q: got %#o, %v; want %#o, ok=%v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
