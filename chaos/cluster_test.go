@@ -152,6 +152,7 @@ func TestClusterProcesses(t *testing.T) {
 	if err := c.Start(ctx, "n2"); err != nil {
 		t.Fatal(err)
 	}
+	waitHealthy(ctx, t, c) // serving is not yet seeing the others alive: R=all needs them
 	if code, body := kv(t, http.MethodGet, c.HTTP("n2"), "k1", "r=all", ""); code != http.StatusOK || body != "v1" {
 		t.Fatalf("GET k1 r=all on the restarted n2: %d %q", code, body)
 	}
@@ -187,6 +188,7 @@ func TestClusterProcesses(t *testing.T) {
 	if err := c.Start(ctx, "n3"); err != nil {
 		t.Fatal(err)
 	}
+	waitHealthy(ctx, t, c)
 	if code, body := kv(t, http.MethodGet, c.HTTP("n3"), "k1", "r=all", ""); code != http.StatusOK || body != "v1" {
 		t.Fatalf("GET k1 r=all on the wiped n3: %d %q", code, body)
 	}
@@ -310,5 +312,27 @@ func TestMembershipScenario(t *testing.T) {
 	}
 	if err := c.Stop(); err != nil {
 		t.Error(err)
+	}
+}
+
+// waitHealthy waits until every member serves and every serving node sees
+// every member alive and joined: a restarted node serves as soon as it has
+// joined, before gossip has told it the others are alive.
+func waitHealthy(ctx context.Context, t *testing.T, c *Cluster) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		probs := healthProblems(ctx, c)
+		if len(probs) == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("cluster not healthy: %v", probs)
+		case <-tick.C:
+		}
 	}
 }
