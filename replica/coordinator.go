@@ -406,6 +406,22 @@ type reply struct {
 	via string
 }
 
+// callAsync runs one call for a fan-out, counted in c.bg until done has
+// run: through the transport's AsyncCaller when it has one, so that no
+// goroutine waits for the answer, else in a goroutine of its own. done
+// must not block (see AsyncCaller).
+func (c *Coordinator) callAsync(ctx context.Context, to string, req Request, done func(Response, error)) {
+	if a, ok := c.cfg.Transport.(AsyncCaller); ok {
+		c.bg.add()
+		a.Go(ctx, to, req, func(resp Response, err error) {
+			defer c.bg.done()
+			done(resp, err)
+		})
+		return
+	}
+	c.bg.Go(func() { done(c.cfg.Transport.Call(ctx, to, req)) })
+}
+
 // tracker counts background goroutines so that Drain and Close can wait
 // for them. Unlike sync.WaitGroup it allows Wait concurrently with Go
 // from zero, and Wait takes a ctx.
@@ -417,16 +433,22 @@ type tracker struct {
 
 // Go runs f in a new goroutine, counted until it returns.
 func (t *tracker) Go(f func()) {
+	t.add()
+	go func() {
+		defer t.done()
+		f()
+	}()
+}
+
+// add counts one piece of work that is not a goroutine of Go (an
+// asynchronous call in flight) until done is called for it.
+func (t *tracker) add() {
 	t.mu.Lock()
 	if t.n == 0 {
 		t.idle = make(chan struct{})
 	}
 	t.n++
 	t.mu.Unlock()
-	go func() {
-		defer t.done()
-		f()
-	}()
 }
 
 func (t *tracker) done() {

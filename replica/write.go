@@ -285,16 +285,32 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, lw 
 		})
 	}
 	for _, tg := range lw.targets {
-		if tg.act == actLocal {
+		switch tg.act {
+		case actLocal:
+			continue
+		case actDown:
+			c.stats.replicaFailures.Add(1)
+			inflight.Add(1)
+			c.bg.Go(func() {
+				defer release()
+				results <- c.replicate(sendCtx, tg, store, stand, sloppy)
+			})
 			continue
 		}
-		if tg.act == actDown {
-			c.stats.replicaFailures.Add(1)
-		}
 		inflight.Add(1)
-		c.bg.Go(func() {
-			defer release()
-			results <- c.replicate(sendCtx, tg, store, stand, sloppy)
+		c.callAsync(sendCtx, tg.node, store, func(_ Response, err error) {
+			r, final := c.copySent(tg.node, err)
+			if final {
+				results <- r
+				release()
+				return
+			}
+			// A stand-in is tried with blocking calls: not in the
+			// transport's callback, which must not block.
+			c.bg.Go(func() {
+				defer release()
+				results <- c.standIn(sendCtx, tg.node, store, stand, sloppy, r.err)
+			})
 		})
 	}
 	release()
