@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/ringkv/ringkv/vclock"
@@ -103,6 +104,12 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, o ReadOptions) (Resul
 		case <-hedge:
 			askHeld()
 		case <-ctx.Done():
+			for _, tg := range targets {
+				if held > 0 && tg.act == actLater {
+					// Only when ReadHedge is not shorter than the deadline.
+					t.fail(tg.node, fmt.Errorf("not asked: the deadline came before the read's speculative retry (%v): %w", c.cfg.ReadHedge, ctx.Err()))
+				}
+			}
 			t.expire(nodes, ctx.Err())
 		}
 	}
