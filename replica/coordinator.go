@@ -340,6 +340,20 @@ func (c *Coordinator) withDeadline(ctx context.Context) (context.Context, contex
 	return context.WithTimeout(ctx, c.cfg.Timeout)
 }
 
+// requestCtx is the context a request waits under: ctx with the
+// configured deadline (withDeadline), or, when ctx can never end (no
+// deadline, no cancellation: the RESP front end's), bg itself, the
+// request's detached context (see detached), which ends at the same
+// deadline. One timer then serves the request and its background sends.
+// A request waiting under bg must not let bg end before it has counted
+// its answers.
+func (c *Coordinator) requestCtx(ctx, bg context.Context) (context.Context, context.CancelFunc) {
+	if ctx.Done() == nil {
+		return bg, func() {}
+	}
+	return c.withDeadline(ctx)
+}
+
 // detached returns a context for work that outlives the answer to the
 // client (stragglers, repairs): not canceled with the request, but bounded
 // by its deadline and by Close.

@@ -35,11 +35,15 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, o ReadOptions) (Resul
 		return Result{}, err
 	}
 	nodes, epoch := q.nodes, rt.epoch // copied: the callbacks below must not capture rt
-	ctx, cancel := c.withDeadline(ctx)
+	// callCtx bounds the calls, which may outlive the answer (read
+	// repair); it is canceled only once they are collected.
+	callCtx, callCancel := c.detached(ctx)
+	ctx, cancel := c.requestCtx(ctx, callCtx)
 	defer cancel()
 
 	targets := plan(nodes, c.cfg.Self, c.alive)
 	if qe := checkReach("get", q, targets, nil, false, c.alive); qe != nil {
+		callCancel()
 		c.stats.quorumFailures.Add(1)
 		return Result{}, qe
 	}
@@ -50,7 +54,6 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, o ReadOptions) (Resul
 	t := q.tally()
 	sets := make(map[string]vclock.Siblings, len(nodes))
 	results := make(chan reply, len(nodes))
-	callCtx, callCancel := c.detached(ctx)
 	launched := 0
 	ask := func(node string) {
 		launched++
