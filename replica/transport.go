@@ -17,7 +17,9 @@ type Transport interface {
 
 // AsyncCaller is an optional Transport extension (type-asserted by the
 // coordinator; the TCP transport has it): Call without a goroutine
-// waiting for the answer. Go sends req to node to and returns; done is
+// waiting for the answer. Go sends req to node to and returns (it may
+// block while a connection is dialed or the frame written, as Call does,
+// but never for the answer); done is
 // called exactly once, with what Call would have returned, when the answer
 // arrives, the call fails or ctx ends: possibly before Go returns, else
 // from the transport's own goroutine, so done must not block. A
