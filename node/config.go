@@ -104,6 +104,11 @@ type QuorumConfig struct {
 	// Sloppy lets acknowledgements from fallback nodes holding hints count
 	// toward W while replicas are down. Default true.
 	Sloppy bool `mapstructure:"sloppy"`
+	// ReadHedge is how long a read waits for the replicas it asks first
+	// (the local one and as many others as R needs) before it asks the
+	// rest too (speculative retry); 0 asks every replica at once.
+	// Default replica.DefaultReadHedge (5ms).
+	ReadHedge time.Duration `mapstructure:"read_hedge"`
 }
 
 // StorageConfig tunes the storage engine.
@@ -279,7 +284,7 @@ func DefaultConfig() Config {
 			Gossip: "127.0.0.1:9001",
 		},
 		Cluster: ClusterConfig{Partitions: 2039, Replication: 3},
-		Quorum:  QuorumConfig{R: "quorum", W: "quorum", Timeout: 2 * time.Second, Sloppy: true},
+		Quorum:  QuorumConfig{R: "quorum", W: "quorum", Timeout: 2 * time.Second, Sloppy: true, ReadHedge: replica.DefaultReadHedge},
 		Storage: StorageConfig{
 			Fsync:         "always",
 			FsyncInterval: 10 * time.Millisecond,
@@ -373,6 +378,9 @@ func (c Config) Validate() error {
 	}
 	if c.Quorum.Timeout <= 0 {
 		bad("quorum.timeout", "must be positive, got %s", c.Quorum.Timeout)
+	}
+	if c.Quorum.ReadHedge < 0 {
+		bad("quorum.read_hedge", "must not be negative, got %s", c.Quorum.ReadHedge)
 	}
 	switch c.Storage.Fsync {
 	case "always", "interval", "none":

@@ -17,6 +17,7 @@ const (
 	metricRequestDuration  = "ringkv_request_duration_seconds"
 	metricQuorumFailures   = "ringkv_quorum_failures_total"
 	metricReadRepairs      = "ringkv_read_repairs_total"
+	metricReadHedges       = "ringkv_read_hedges_total"
 	metricFsyncDuration    = "ringkv_wal_fsync_duration_seconds"
 	metricFsyncBatch       = "ringkv_wal_fsync_batch_size"
 	metricSnapshotDuration = "ringkv_snapshot_duration_seconds"
@@ -37,6 +38,7 @@ type metricSources struct {
 	LiveMembers func() int   // members gossip sees alive, self included
 	RingMembers func() int   // members of the current ring
 	ReadRepairs func() int64 // read repairs the coordinator has sent
+	ReadHedges  func() int64 // reads that asked the replicas beyond those R needs
 }
 
 // metrics owns the node's Prometheus registry. It is not the global
@@ -121,6 +123,10 @@ func newMetrics(src metricSources) *metrics {
 			Name: metricReadRepairs,
 			Help: "Read repairs this node sent as coordinator.",
 		}, i64(src.ReadRepairs)),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: metricReadHedges,
+			Help: "Reads this node coordinated that asked the replicas beyond the first ones R needs (one of those failed or was slower than quorum.read_hedge).",
+		}, i64(src.ReadHedges)),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: metricKeys,
 			Help: "Keys held by this node's storage engine (all partitions it stores).",

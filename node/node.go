@@ -125,6 +125,7 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		LiveMembers: n.liveMembers,
 		RingMembers: func() int { return n.ring.Load().Len() },
 		ReadRepairs: func() int64 { return int64(n.coord.Stats().ReadRepairs) },
+		ReadHedges:  func() int64 { return int64(n.coord.Stats().ReadHedges) },
 	})
 
 	if cfg.TLS.Enabled() {
@@ -281,6 +282,7 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	ccfg.Tree = engineTree{n.engine}
 	ccfg.MaxKeyBytes = cfg.Limits.MaxKeyBytes
 	ccfg.Sloppy = cfg.Quorum.Sloppy
+	ccfg.ReadHedge = cfg.Quorum.ReadHedge
 	ccfg.DefaultR, ccfg.DefaultW = rq, wq
 	ccfg.Timeout = cfg.Quorum.Timeout
 	ccfg.MaxSiblings, ccfg.WarnSiblings = cfg.Limits.MaxSiblings, cfg.Limits.MaxSiblings/4

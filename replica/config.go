@@ -208,6 +208,13 @@ type Config struct {
 	// ReadRepair sends the merged set to replicas that answered a read
 	// with less. DefaultConfig sets true.
 	ReadRepair bool
+	// ReadHedge is how long a read waits for the replicas it asks first
+	// (this node when it is a replica, then the first live ones of the
+	// preference list, as many as R needs) before it asks the others too
+	// (a speculative retry); a failure among the first asks the others at
+	// once. 0 asks every replica at once. It is taken as given, like
+	// ReadRepair; DefaultConfig sets DefaultReadHedge.
+	ReadHedge time.Duration
 	// Sloppy lets a write count the acknowledgement of a stand-in that
 	// keeps a hint for a down replica toward W (sloppy quorum). Without
 	// it, and for writes with WriteOptions.Strict, hints are still sent
@@ -261,6 +268,7 @@ func DefaultConfig() Config {
 		DefaultW:     QuorumMajority,
 		Timeout:      2 * time.Second,
 		ReadRepair:   true,
+		ReadHedge:    DefaultReadHedge,
 		Sloppy:       true,
 		MaxSiblings:  100,
 		WarnSiblings: 25,
@@ -269,6 +277,11 @@ func DefaultConfig() Config {
 		TransferBatchBytes: DefaultTransferBatchBytes,
 	}
 }
+
+// DefaultReadHedge is the default Config.ReadHedge: tens of times a
+// loopback or LAN round trip, so that a healthy replica almost never
+// triggers the speculative retry, and short beside a request's deadline.
+const DefaultReadHedge = 5 * time.Millisecond
 
 // DefaultTransferBatchBytes is the default Config.TransferBatchBytes: a
 // sixty-fourth of the default RPC frame limit.
@@ -304,6 +317,9 @@ func (c Config) Validate() error {
 	}
 	if c.Timeout < 0 {
 		bad("Timeout must not be negative, got %v", c.Timeout)
+	}
+	if c.ReadHedge < 0 {
+		bad("ReadHedge must not be negative, got %v", c.ReadHedge)
 	}
 	if c.MaxSiblings < 0 || c.WarnSiblings < 0 {
 		bad("MaxSiblings and WarnSiblings must not be negative, got %d and %d", c.MaxSiblings, c.WarnSiblings)

@@ -340,6 +340,20 @@ func (c *Coordinator) withDeadline(ctx context.Context) (context.Context, contex
 	return context.WithTimeout(ctx, c.cfg.Timeout)
 }
 
+// requestCtx is the context a request waits under: ctx with the
+// configured deadline (withDeadline), or, when ctx can never end (no
+// deadline, no cancellation: the RESP front end's), bg itself, the
+// request's detached context (see detached), which ends at the same
+// deadline. One timer then serves the request and its background sends.
+// A request waiting under bg must not let bg end before it has counted
+// its answers.
+func (c *Coordinator) requestCtx(ctx, bg context.Context) (context.Context, context.CancelFunc) {
+	if ctx.Done() == nil {
+		return bg, func() {}
+	}
+	return c.withDeadline(ctx)
+}
+
 // detached returns a context for work that outlives the answer to the
 // client (stragglers, repairs): not canceled with the request, but bounded
 // by its deadline and by Close.
@@ -406,6 +420,22 @@ type reply struct {
 	via string
 }
 
+// callAsync runs one call for a fan-out, counted in c.bg until done has
+// run: through the transport's AsyncCaller when it has one, so that no
+// goroutine waits for the answer, else in a goroutine of its own. done
+// must not block (see AsyncCaller).
+func (c *Coordinator) callAsync(ctx context.Context, to string, req Request, done func(Response, error)) {
+	if a, ok := c.cfg.Transport.(AsyncCaller); ok {
+		c.bg.add()
+		a.Go(ctx, to, req, func(resp Response, err error) {
+			defer c.bg.done()
+			done(resp, err)
+		})
+		return
+	}
+	c.bg.Go(func() { done(c.cfg.Transport.Call(ctx, to, req)) })
+}
+
 // tracker counts background goroutines so that Drain and Close can wait
 // for them. Unlike sync.WaitGroup it allows Wait concurrently with Go
 // from zero, and Wait takes a ctx.
@@ -417,16 +447,22 @@ type tracker struct {
 
 // Go runs f in a new goroutine, counted until it returns.
 func (t *tracker) Go(f func()) {
+	t.add()
+	go func() {
+		defer t.done()
+		f()
+	}()
+}
+
+// add counts one piece of work that is not a goroutine of Go (an
+// asynchronous call in flight) until done is called for it.
+func (t *tracker) add() {
 	t.mu.Lock()
 	if t.n == 0 {
 		t.idle = make(chan struct{})
 	}
 	t.n++
 	t.mu.Unlock()
-	go func() {
-		defer t.done()
-		f()
-	}()
 }
 
 func (t *tracker) done() {

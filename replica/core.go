@@ -26,6 +26,10 @@ const (
 	// straight to a stand-in (hinted handoff, see nextStandIn); a read
 	// counts it as a failure.
 	actDown
+	// actLater: a live replica a read does not ask at first, because the
+	// replicas asked before it cover R (holdBack); it is asked when one of
+	// those fails or is slow (speculative retry).
+	actLater
 )
 
 // target is one replica's part in a write or read.
@@ -49,6 +53,48 @@ func plan(replicas []string, self string, alive func(string) bool) []target {
 		}
 	}
 	return ts
+}
+
+// holdBack marks, among a read's targets, the live replicas it need not
+// ask at first (actLater) and returns how many it marked: the read asks
+// the coordinator itself when it is a target, then the live targets in
+// preference order until each side of q has its need among those asked.
+// Down targets stay actDown. A side that cannot be covered (checkReach
+// refuses that read first) keeps every live target of it.
+func holdBack(q quorums, ts []target) int {
+	for i := range ts {
+		if ts[i].act == actSend {
+			ts[i].act = actLater
+		}
+	}
+	held := 0
+	cover := func(s side) {
+		have := 0
+		for _, tg := range ts {
+			if tg.act != actLater && tg.act != actDown && slices.Contains(s.nodes, tg.node) {
+				have++
+			}
+		}
+		for i := range ts {
+			if have >= s.need {
+				return
+			}
+			if ts[i].act == actLater && slices.Contains(s.nodes, ts[i].node) {
+				ts[i].act = actSend
+				have++
+			}
+		}
+	}
+	cover(q.cur)
+	if q.joint() {
+		cover(q.next)
+	}
+	for _, tg := range ts {
+		if tg.act == actLater {
+			held++
+		}
+	}
+	return held
 }
 
 // nextStandIn returns the first node of fallbacks[from:] that alive

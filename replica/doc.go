@@ -13,7 +13,9 @@
 // other replicas in parallel and answers once W replicas, itself (durably)
 // included, acknowledged.
 // Sends still in flight then continue in the background until the request's
-// deadline. A read asks all replicas (the local store directly), answers at
+// deadline. A read asks first what R needs (the local store directly, then
+// the first live replicas of the preference list), the others when one of
+// those fails or after Config.ReadHedge (speculative retry); it answers at
 // R replies with their merge, and afterwards sends the merge of everything
 // received to each replica that answered with less (read repair).
 //
@@ -56,7 +58,8 @@
 // the replica it stands in for, and no node that gets its own copy of the
 // write is used as a stand-in.
 //
-// Reads are joint too: a read asks Replicas(p) and Pending(p) and answers,
+// Reads are joint too: a read asks among Replicas(p) and Pending(p) (first
+// what each side's R needs, as above) and answers,
 // with the merge of every answer, once R of Replicas(p) and R of
 // Targets(p) replied (the same rule and the same per-side pre-check as a
 // write's, without stand-ins). Read repair covers every node asked, pending

@@ -47,43 +47,58 @@ func (s *standIns) take() (string, bool) {
 // is a success only under sloppy quorum.
 // store is the write's KindStore request (storeRequest).
 func (c *Coordinator) replicate(ctx context.Context, tg target, store Request, stand *standIns, sloppy bool) reply {
-	key, set, epoch := store.Key, store.Siblings, store.Epoch
-	var cause error
-	if tg.act == actSend {
-		err := c.sendCopy(ctx, tg.node, store)
-		if err == nil {
-			return reply{node: tg.node}
-		}
-		c.stats.replicaFailures.Add(1)
-		if errors.Is(err, ErrNotReplica) {
-			// The node follows a newer plan in which it holds no copy of
-			// the key: a hint kept for it would be delivered to a node
-			// that is no replica, and count toward W for nothing.
-			return reply{node: tg.node, err: err}
-		}
-		cause = err
-	} else {
-		cause = downErr(tg.node)
+	if tg.act != actSend {
+		return c.standIn(ctx, tg.node, store, stand, sloppy, downErr(tg.node))
 	}
+	r, final := c.copySent(tg.node, c.sendCopy(ctx, tg.node, store))
+	if final {
+		return r
+	}
+	return c.standIn(ctx, tg.node, store, stand, sloppy, r.err)
+}
+
+// copySent judges the answer err of a replica's own copy of a write: a
+// success or a refusal as no replica is final; any other failure is to be
+// tried on a stand-in (final false, the reply's err the cause).
+func (c *Coordinator) copySent(node string, err error) (r reply, final bool) {
+	if err == nil {
+		return reply{node: node}, true
+	}
+	c.stats.replicaFailures.Add(1)
+	if errors.Is(err, ErrNotReplica) {
+		// The node follows a newer plan in which it holds no copy of
+		// the key: a hint kept for it would be delivered to a node
+		// that is no replica, and count toward W for nothing.
+		return reply{node: node, err: err}, true
+	}
+	return reply{node: node, err: err}, false
+}
+
+// standIn sends the copy of a write for target, whose own copy failed
+// with cause (or which is down), to the next live fallback as a hint,
+// trying further fallbacks while stand-ins refuse; when none takes it,
+// the coordinator keeps the hint itself (keepHint).
+func (c *Coordinator) standIn(ctx context.Context, target string, store Request, stand *standIns, sloppy bool, cause error) reply {
+	key, set, epoch := store.Key, store.Siblings, store.Epoch
 	for ctx.Err() == nil {
 		fb, ok := stand.take()
 		if !ok {
 			break
 		}
-		err := c.sendHint(ctx, fb, tg.node, key, set, epoch)
+		err := c.sendHint(ctx, fb, target, key, set, epoch)
 		if err != nil {
 			c.stats.hintFailures.Add(1)
-			c.log.Debug("stand-in refused hint", "peer", fb, "target", tg.node, "err", err)
+			c.log.Debug("stand-in refused hint", "peer", fb, "target", target, "err", err)
 			cause = fmt.Errorf("%w; stand-in %s: %w", cause, fb, err)
 			continue
 		}
 		c.stats.hintsSent.Add(1)
 		if !sloppy {
-			return reply{node: tg.node, err: fmt.Errorf("%w (%s keeps a hint, not counted: strict quorum)", cause, fb)}
+			return reply{node: target, err: fmt.Errorf("%w (%s keeps a hint, not counted: strict quorum)", cause, fb)}
 		}
-		return reply{node: tg.node, via: fb}
+		return reply{node: target, via: fb}
 	}
-	return reply{node: tg.node, err: c.keepHint(ctx, tg.node, key, set, cause)}
+	return reply{node: target, err: c.keepHint(ctx, target, key, set, cause)}
 }
 
 // keepHint keeps a down replica's copy in this node's own hint sink when

@@ -2,18 +2,25 @@ package replica
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/ringkv/ringkv/vclock"
 )
 
-// Get reads key from its replicas (this node's store included when it is
-// one) in parallel, and answers once R have replied, with the merge of
-// their sets. During a membership change it also asks the pending
-// replicas and answers once R of the current replicas and R of the
-// replicas after the change have replied (joint quorum, see quorumsFor).
-// With ReadRepair, it then waits in the background, until the request's
+// Get reads key from its replicas and answers once R have replied, with
+// the merge of their sets. It asks first only what R needs: this node's
+// store when it is a replica (read in line), then the first live replicas
+// of the preference list until R are asked. When one of those fails, it
+// asks the others at once; when they have not all answered after
+// Config.ReadHedge, it asks the others too (speculative retry). ReadHedge 0
+// asks every replica at once. During a membership change it needs R of
+// the current replicas and R of the replicas after the change (joint
+// quorum, see quorumsFor), and asks first what each side needs. With
+// ReadRepair, it then waits in the background, until the request's
 // deadline, for the other nodes asked, and sends the merge of everything
-// received to each one that answered with less.
+// received to each one that answered with less; replicas never asked are
+// left to anti-entropy.
 func (c *Coordinator) Get(ctx context.Context, key []byte, o ReadOptions) (Result, error) {
 	c.stats.gets.Add(1)
 	if c.closed.Load() {
@@ -27,20 +34,33 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, o ReadOptions) (Resul
 	if err != nil {
 		return Result{}, err
 	}
-	nodes, epoch := q.nodes, rt.epoch // copied: the goroutines below must not capture rt
-	ctx, cancel := c.withDeadline(ctx)
+	nodes, epoch := q.nodes, rt.epoch // copied: the callbacks below must not capture rt
+	// callCtx bounds the calls, which may outlive the answer (read
+	// repair); it is canceled only once they are collected.
+	callCtx, callCancel := c.detached(ctx)
+	ctx, cancel := c.requestCtx(ctx, callCtx)
 	defer cancel()
 
 	targets := plan(nodes, c.cfg.Self, c.alive)
 	if qe := checkReach("get", q, targets, nil, false, c.alive); qe != nil {
+		callCancel()
 		c.stats.quorumFailures.Add(1)
 		return Result{}, qe
+	}
+	held := 0
+	if c.cfg.ReadHedge > 0 {
+		held = holdBack(q, targets)
 	}
 	t := q.tally()
 	sets := make(map[string]vclock.Siblings, len(nodes))
 	results := make(chan reply, len(nodes))
-	callCtx, callCancel := c.detached(ctx)
 	launched := 0
+	ask := func(node string) {
+		launched++
+		c.callAsync(callCtx, node, Request{Kind: KindRead, Key: key, Epoch: epoch}, func(resp Response, err error) {
+			results <- reply{node: node, set: resp.Siblings, err: err} // buffered for every node
+		})
+	}
 	for _, tg := range targets {
 		switch tg.act {
 		case actLocal:
@@ -50,29 +70,49 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, o ReadOptions) (Resul
 			c.stats.replicaFailures.Add(1)
 			t.fail(tg.node, downErr(tg.node))
 		case actSend:
-			launched++
-			c.bg.Go(func() {
-				resp, err := c.cfg.Transport.Call(callCtx, tg.node, Request{Kind: KindRead, Key: key, Epoch: epoch})
-				results <- reply{node: tg.node, set: resp.Siblings, err: err}
-			})
+			ask(tg.node)
 		}
 	}
-	received := 0
-	record := func(r reply) {
-		received++
-		if r.err != nil {
-			c.stats.replicaFailures.Add(1)
-			t.fail(r.node, r.err)
+	var hedge <-chan time.Time
+	if held > 0 && t.state() == pending {
+		timer := time.NewTimer(c.cfg.ReadHedge)
+		defer timer.Stop()
+		hedge = timer.C
+	}
+	askHeld := func() {
+		if held == 0 {
 			return
 		}
-		sets[r.node] = r.set
-		t.ack(r.node)
+		c.stats.readHedges.Add(1)
+		for _, tg := range targets {
+			if tg.act == actLater {
+				ask(tg.node)
+			}
+		}
+		held, hedge = 0, nil
 	}
+	received := 0
 	for t.state() == pending {
 		select {
 		case r := <-results:
-			record(r)
+			received++
+			if r.err != nil {
+				c.stats.replicaFailures.Add(1)
+				t.fail(r.node, r.err)
+				askHeld()
+				continue
+			}
+			sets[r.node] = r.set
+			t.ack(r.node)
+		case <-hedge:
+			askHeld()
 		case <-ctx.Done():
+			for _, tg := range targets {
+				if held > 0 && tg.act == actLater {
+					// Only when ReadHedge is not shorter than the deadline.
+					t.fail(tg.node, fmt.Errorf("not asked: the deadline came before the read's speculative retry (%v): %w", c.cfg.ReadHedge, ctx.Err()))
+				}
+			}
 			t.expire(nodes, ctx.Err())
 		}
 	}
@@ -91,8 +131,14 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, o ReadOptions) (Resul
 		callCancel()
 		return res, qerr
 	}
-	// From here on sets and results belong to the repair goroutine.
 	outstanding := launched - received
+	if outstanding == 0 && len(repairs(nodes, sets, merged)) == 0 {
+		// Every node asked answered, with the same versions: a goroutine
+		// would have nothing to wait for or repair.
+		callCancel()
+		return res, qerr
+	}
+	// From here on sets and results belong to the repair goroutine.
 	c.bg.Go(func() {
 		defer callCancel()
 	collect:

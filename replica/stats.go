@@ -25,6 +25,10 @@ type Stats struct {
 	// HandoffsSent and HandoffsServed count hint batches delivered to, and
 	// received from, other nodes.
 	HandoffsSent, HandoffsServed uint64
+	// ReadHedges counts reads that asked the replicas beyond the first
+	// ones R needs, because one of those was slower than Config.ReadHedge
+	// or failed.
+	ReadHedges uint64
 	// ReadRepairs counts replicas sent the merged set after a read because
 	// they answered with less; ReadRepairFailures the sends that failed.
 	ReadRepairs, ReadRepairFailures uint64
@@ -60,6 +64,7 @@ type stats struct {
 	hintsKept                       atomic.Uint64
 	handoffsSent, handoffsServed    atomic.Uint64
 	readRepairs, readRepairFailures atomic.Uint64
+	readHedges                      atomic.Uint64
 	quorumFailures, replicaFailures atomic.Uint64
 	staleRefused, staleForwards     atomic.Uint64
 
@@ -78,6 +83,7 @@ func (c *Coordinator) Stats() Stats {
 		HintsSent:   s.hintsSent.Load(), HintFailures: s.hintFailures.Load(),
 		HintsKept:    s.hintsKept.Load(),
 		HandoffsSent: s.handoffsSent.Load(), HandoffsServed: s.handoffsServed.Load(),
+		ReadHedges:  s.readHedges.Load(),
 		ReadRepairs: s.readRepairs.Load(), ReadRepairFailures: s.readRepairFailures.Load(),
 		QuorumFailures: s.quorumFailures.Load(), ReplicaFailures: s.replicaFailures.Load(),
 		StaleRefused: s.staleRefused.Load(), StaleForwards: s.staleForwards.Load(),

@@ -204,41 +204,9 @@ func NewTCPTransport(cfg TCPConfig) (*TCPTransport, error) {
 
 // Call sends req to node to and waits for its answer (see Transport).
 func (t *TCPTransport) Call(ctx context.Context, to string, req Request) (Response, error) {
-	if err := ctx.Err(); err != nil {
-		return Response{}, fmt.Errorf("replica: %v to %s: %w", req.Kind, to, err)
-	}
-	body, err := MarshalRequest(req)
-	if err != nil {
-		return Response{}, err
-	}
-	f := frame{typ: frameRequest, body: body}
-	if n := f.encodedLen(); n > t.cfg.MaxFrameBytes {
-		return Response{}, fmt.Errorf("%w: %v to %s is %d bytes, limit %d", ErrFrameTooLarge, req.Kind, to, n, t.cfg.MaxFrameBytes)
-	}
-	if d, ok := ctx.Deadline(); ok {
-		f.budget = int64(time.Until(d))
-		if f.budget <= 0 {
-			return Response{}, fmt.Errorf("replica: %v to %s: %w", req.Kind, to, context.DeadlineExceeded)
-		}
-	}
 	ch := make(chan callResult, 1)
-	var c *clientConn
-	// A pooled connection can die between being picked and the call being
-	// registered (the peer restarted); nothing was sent yet, so one retry
-	// on a fresh connection is safe even for calls that are not idempotent.
-	for attempt := 0; ; attempt++ {
-		if c, err = t.conn(ctx, to); err != nil {
-			return Response{}, err
-		}
-		if f.id, err = c.register(ch); err == nil {
-			break
-		}
-		if attempt == 1 {
-			return Response{}, err
-		}
-	}
-	deadline, _ := ctx.Deadline()
-	if err := c.send(&f, deadline); err != nil {
+	c, id, err := t.start(ctx, to, req, waiter{ch: ch})
+	if err != nil {
 		return Response{}, err
 	}
 	select {
@@ -248,9 +216,85 @@ func (t *TCPTransport) Call(ctx context.Context, to string, req Request) (Respon
 		}
 		return UnmarshalReply(to, r.body)
 	case <-ctx.Done():
-		c.unregister(f.id)
+		c.unregister(id)
 		return Response{}, fmt.Errorf("replica: %v to %s: %w", req.Kind, to, ctx.Err())
 	}
+}
+
+var _ AsyncCaller = (*TCPTransport)(nil)
+
+// Go is Call without waiting (see AsyncCaller): the connection's response
+// reader decodes the answer and calls done; when ctx ends first, done is
+// called with the ctx error from ctx's AfterFunc goroutine, and a late
+// answer is dropped.
+func (t *TCPTransport) Go(ctx context.Context, to string, req Request, done func(Response, error)) {
+	w := waiter{done: done, to: to}
+	c, id, err := t.start(ctx, to, req, w)
+	if err != nil {
+		done(Response{}, err)
+		return
+	}
+	if ctx.Done() == nil {
+		return // no deadline, no cancel: the answer or the connection's failure ends the call
+	}
+	stop := context.AfterFunc(ctx, func() {
+		if w, ok := c.take(id); ok {
+			w.finish(nil, fmt.Errorf("replica: %v to %s: %w", req.Kind, to, ctx.Err()))
+		}
+	})
+	if !c.setStop(id, stop) {
+		stop() // answered already: the AfterFunc is not needed
+	}
+}
+
+// start encodes req, registers w for its answer on a connection to node to
+// and sends the frame. On error nothing waits and w is not called.
+func (t *TCPTransport) start(ctx context.Context, to string, req Request, w waiter) (*clientConn, uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, 0, fmt.Errorf("replica: %v to %s: %w", req.Kind, to, err)
+	}
+	body, err := MarshalRequest(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	f := frame{typ: frameRequest, body: body}
+	if n := f.encodedLen(); n > t.cfg.MaxFrameBytes {
+		return nil, 0, fmt.Errorf("%w: %v to %s is %d bytes, limit %d", ErrFrameTooLarge, req.Kind, to, n, t.cfg.MaxFrameBytes)
+	}
+	deadline, hasDeadline := ctx.Deadline()
+	if hasDeadline {
+		f.budget = int64(time.Until(deadline))
+		if f.budget <= 0 {
+			return nil, 0, fmt.Errorf("replica: %v to %s: %w", req.Kind, to, context.DeadlineExceeded)
+		}
+	}
+	var c *clientConn
+	// A pooled connection can die between being picked and the call being
+	// registered (the peer restarted); nothing was sent yet, so one retry
+	// on a fresh connection is safe even for calls that are not idempotent.
+	for attempt := 0; ; attempt++ {
+		if c, err = t.conn(ctx, to); err != nil {
+			return nil, 0, err
+		}
+		if f.id, err = c.register(w); err == nil {
+			break
+		}
+		if attempt == 1 {
+			return nil, 0, err
+		}
+	}
+	if err := c.send(&f, deadline); err != nil {
+		if _, ok := c.take(f.id); !ok {
+			// The connection's failure already answered the call: its
+			// waiter must not be answered twice, and a Go caller has had
+			// done called.
+			if w.done != nil {
+				return c, f.id, nil
+			}
+		}
+		return nil, 0, err
+	}
+	return c, f.id, nil
 }
 
 // TCPStats is a snapshot of a transport's counters.
@@ -370,7 +414,7 @@ func (t *TCPTransport) conn(ctx context.Context, to string) (*clientConn, error)
 		return nil, fmt.Errorf("%w: %s at %s: %w", ErrUnreachable, to, addr, err)
 	}
 	p.fails, p.lastErr = 0, nil
-	c := &clientConn{t: t, p: p, nc: nc, br: br, pending: map[uint64]chan callResult{}}
+	c := &clientConn{t: t, p: p, nc: nc, br: br, pending: map[uint64]waiter{}}
 	c.fw = newFrameWriter(nc, c.fail)
 	c.lastSend.Store(time.Now().UnixNano())
 	t.mu.Lock()
@@ -478,6 +522,33 @@ type callResult struct {
 	err  error
 }
 
+// waiter is who waits for a call's answer: a Call's channel, or a Go's
+// callback, the peer's name (for decoding the answer) and the stop of the
+// AfterFunc that fails the call when its ctx ends.
+type waiter struct {
+	ch   chan callResult
+	done func(Response, error)
+	to   string
+	stop func() bool
+}
+
+// finish delivers a call's answer: body, or err when the call failed. A
+// Go's AfterFunc is stopped first, so that it does not run once ctx ends.
+func (w waiter) finish(body []byte, err error) {
+	if w.ch != nil {
+		w.ch <- callResult{body: body, err: err} // buffered, never blocks
+		return
+	}
+	if w.stop != nil {
+		w.stop()
+	}
+	if err != nil {
+		w.done(Response{}, err)
+		return
+	}
+	w.done(UnmarshalReply(w.to, body))
+}
+
 // clientConn is one multiplexed connection to a peer.
 type clientConn struct {
 	t   *TCPTransport
@@ -491,7 +562,7 @@ type clientConn struct {
 	mu       sync.Mutex // guards pending and err
 	// pending maps request IDs to the waiting caller; a caller that gives
 	// up removes its entry and a late response is dropped.
-	pending map[uint64]chan callResult
+	pending map[uint64]waiter
 	err     error // why the connection failed; set once
 }
 
@@ -519,15 +590,28 @@ func (c *clientConn) retireIfIdle(d time.Duration) bool {
 	return true
 }
 
-func (c *clientConn) register(ch chan callResult) (uint64, error) {
+func (c *clientConn) register(w waiter) (uint64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err != nil {
 		return 0, fmt.Errorf("%w: %w: %s: %w", ErrConnLost, ErrNotSent, c.p.name, c.err)
 	}
 	id := c.ids.Add(1)
-	c.pending[id] = ch
+	c.pending[id] = w
 	return id, nil
+}
+
+// setStop records the stop of a Go call's AfterFunc, and reports false
+// when the call was answered already (the caller then stops it).
+func (c *clientConn) setStop(id uint64, stop func() bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w, ok := c.pending[id]
+	if ok {
+		w.stop = stop
+		c.pending[id] = w
+	}
+	return ok
 }
 
 func (c *clientConn) unregister(id uint64) {
@@ -574,20 +658,20 @@ func (c *clientConn) readLoop() {
 			c.fail(err)
 			return
 		}
-		if ch := c.take(f.id); ch != nil {
-			ch <- callResult{body: f.body} // buffered, never blocks
+		if w, ok := c.take(f.id); ok {
+			w.finish(f.body, nil)
 		}
 	}
 }
 
-// take removes and returns the caller waiting for response id (nil if
-// it gave up).
-func (c *clientConn) take(id uint64) chan callResult {
+// take removes and returns the caller waiting for response id (false if
+// it gave up or was answered).
+func (c *clientConn) take(id uint64) (waiter, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ch := c.pending[id]
+	w, ok := c.pending[id]
 	delete(c.pending, id)
-	return ch
+	return w, ok
 }
 
 // fail closes the connection once, fails every pending call with err and
@@ -604,8 +688,8 @@ func (c *clientConn) fail(err error) {
 	c.mu.Unlock()
 	_ = c.nc.Close() // already failing; the cause is err
 	c.p.remove(c)
-	for _, ch := range pending {
-		ch <- callResult{err: fmt.Errorf("%w: %s: %w", ErrConnLost, c.p.name, err)}
+	for _, w := range pending {
+		w.finish(nil, fmt.Errorf("%w: %s: %w", ErrConnLost, c.p.name, err))
 	}
 	if !errors.Is(err, ErrClosed) {
 		c.t.log.Debug("connection lost", "peer", c.p.name, "err", err)

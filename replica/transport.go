@@ -15,6 +15,21 @@ type Transport interface {
 	Call(ctx context.Context, to string, req Request) (Response, error)
 }
 
+// AsyncCaller is an optional Transport extension (type-asserted by the
+// coordinator; the TCP transport has it): Call without a goroutine
+// waiting for the answer. Go sends req to node to and returns (it may
+// block while a connection is dialed or the frame written, as Call does,
+// but never for the answer); done is
+// called exactly once, with what Call would have returned, when the answer
+// arrives, the call fails or ctx ends: possibly before Go returns, else
+// from the transport's own goroutine, so done must not block. A
+// coordinator fanning a write out to N-1 replicas then needs no goroutine
+// (and no stack growth) per replica. The request's slices may be retained
+// until done is called.
+type AsyncCaller interface {
+	Go(ctx context.Context, to string, req Request, done func(Response, error))
+}
+
 // TransportFunc adapts a function to Transport.
 type TransportFunc func(ctx context.Context, to string, req Request) (Response, error)
 

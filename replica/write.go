@@ -68,7 +68,16 @@ func (c *Coordinator) write(ctx context.Context, op string, key []byte, fw *Forw
 			return Result{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
 		}
 	}
-	ctx, cancel := c.withDeadline(ctx)
+	// bg bounds the sends that outlive the answer (detached); coordinate
+	// takes it over, every other path ends it here.
+	bg, bgCancel := c.detached(ctx)
+	handed := false
+	defer func() {
+		if !handed {
+			bgCancel()
+		}
+	}()
+	ctx, cancel := c.requestCtx(ctx, bg)
 	defer cancel()
 	lw, err := c.prepare(ctx, op, key, fw, forwarded)
 	if err != nil {
@@ -77,7 +86,8 @@ func (c *Coordinator) write(ctx context.Context, op string, key []byte, fw *Forw
 	if lw.forward {
 		return c.forward(ctx, op, key, lw.rt, lw.q.cur.need, fw)
 	}
-	return c.coordinate(ctx, op, key, lw)
+	handed = true
+	return c.coordinate(ctx, op, key, lw, bg, bgCancel)
 }
 
 // localWrite is a write decided from one placement snapshot and, unless
@@ -252,15 +262,19 @@ func retryable(err error) bool {
 // flight when it answers go on in the background until the request's
 // deadline, so slow replicas still converge without holding up the
 // client.
-func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, lw localWrite) (Result, error) {
+//
+// sendCtx (from detached) bounds the sends; coordinate cancels it through
+// sendCancel once every send has ended.
+func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, lw localWrite, sendCtx context.Context, sendCancel context.CancelFunc) (Result, error) {
 	t := lw.q.tally()
 	if lw.durable == nil {
 		t.ack(c.cfg.Self)
 	}
 	results := make(chan reply, len(lw.targets))
-	sendCtx, sendCancel := c.detached(ctx)
 	var inflight atomic.Int32
-	inflight.Store(1) // released below, after the loop, so a fast send cannot cancel early
+	// Released when coordinate returns: ctx may be sendCtx itself
+	// (requestCtx), which must not end while the answers are counted.
+	inflight.Store(1)
 	release := func() {
 		if inflight.Add(-1) == 0 {
 			sendCancel()
@@ -285,19 +299,35 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, lw 
 		})
 	}
 	for _, tg := range lw.targets {
-		if tg.act == actLocal {
+		switch tg.act {
+		case actLocal:
+			continue
+		case actDown:
+			c.stats.replicaFailures.Add(1)
+			inflight.Add(1)
+			c.bg.Go(func() {
+				defer release()
+				results <- c.replicate(sendCtx, tg, store, stand, sloppy)
+			})
 			continue
 		}
-		if tg.act == actDown {
-			c.stats.replicaFailures.Add(1)
-		}
 		inflight.Add(1)
-		c.bg.Go(func() {
-			defer release()
-			results <- c.replicate(sendCtx, tg, store, stand, sloppy)
+		c.callAsync(sendCtx, tg.node, store, func(_ Response, err error) {
+			r, final := c.copySent(tg.node, err)
+			if final {
+				results <- r
+				release()
+				return
+			}
+			// A stand-in is tried with blocking calls: not in the
+			// transport's callback, which must not block.
+			c.bg.Go(func() {
+				defer release()
+				results <- c.standIn(sendCtx, tg.node, store, stand, sloppy, r.err)
+			})
 		})
 	}
-	release()
+	defer release()
 	hinted := 0
 	// The coordinator's own durable copy is always among the W (the
 	// answer promises it): with an asynchronous local sync, the write is

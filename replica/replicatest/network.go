@@ -176,7 +176,21 @@ type Endpoint struct {
 	self string
 }
 
-var _ replica.Transport = (*Endpoint)(nil)
+var (
+	_ replica.Transport   = (*Endpoint)(nil)
+	_ replica.AsyncCaller = (*Endpoint)(nil)
+)
+
+// Go runs Call in a goroutine of the network's (Wait waits for it too)
+// and hands its result to done, so that coordinators take their
+// asynchronous path over this transport as over TCP.
+func (e *Endpoint) Go(ctx context.Context, to string, req replica.Request, done func(replica.Response, error)) {
+	e.net.running.Add(1)
+	go func() {
+		defer e.net.running.Done()
+		done(e.Call(ctx, to, req))
+	}()
+}
 
 // Call delivers req to node to through the network's faults.
 func (e *Endpoint) Call(ctx context.Context, to string, req replica.Request) (replica.Response, error) {
