@@ -301,14 +301,17 @@ func (n *Node) ReloadTLS() error {
 	return n.tls.reload()
 }
 
-// secureListeners wraps the HTTP and RESP listeners in TLS and gives the
-// RPC transport config its mutual TLS, when TLS is configured.
+// secureListeners wraps the HTTP, admin and RESP listeners in TLS and
+// gives the RPC transport config its mutual TLS, when TLS is configured.
 func (n *Node) secureListeners(tcfg *replica.TCPConfig) {
 	if n.tls == nil {
 		return
 	}
 	n.httpLn = tls.NewListener(n.httpLn, n.tls.clientFacing())
 	n.respLn = tls.NewListener(n.respLn, n.tls.clientFacing())
+	if n.adminLn != nil {
+		n.adminLn = tls.NewListener(n.adminLn, n.tls.clientFacing())
+	}
 	tcfg.TLS = n.tls.rpc()
 }
 
