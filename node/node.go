@@ -69,6 +69,8 @@ type Node struct {
 	rpc      *replica.TCPTransport
 	coord    *replica.Coordinator
 	hints    *hints.Queue
+	// admin answers the operator routes, and peers' KindNodeStats.
+	admin *clusterAdmin
 	// aae is the anti-entropy driver; nil when aae.interval is 0.
 	aae       *replica.AntiEntropy
 	collected collected
@@ -305,9 +307,9 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		self: cfg.Node.Name, gossip: n.gossip, ring: &n.ring, place: &n.place, engine: n.engine,
 		puller: n.puller, coord: n.coord, dropped: &n.droppedParts,
 		aae: n.aae, hints: n.hints, collected: &n.collected,
-		client: n.peerHTTPClient(), scheme: n.peerHTTPScheme(),
-		log: n.log,
+		rpc: n.rpc, log: n.log,
 	}
+	n.admin = admin
 	if n.bootstraps() {
 		n.ready.Store(true)
 	}
