@@ -318,7 +318,11 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		// cost little next to a request's work.
 		runtime.SetMutexProfileFraction(20)
 		runtime.SetBlockProfileRate(int(20 * time.Microsecond))
-		n.log.Warn("debug.pprof is on: /debug/pprof/ serves profiles on the HTTP port", "http", cfg.Listen.HTTP)
+		if n.adminLn != nil {
+			n.log.Warn("debug.pprof is on: /debug/pprof/ serves profiles on the admin listener", "admin", n.addrs.Admin)
+		} else {
+			n.log.Warn("debug.pprof is on: /debug/pprof/ serves profiles on the HTTP listener", "http", n.addrs.HTTP)
+		}
 	}
 	api := &httpAPI{kv: kv, admin: admin, keyring: n, metrics: n.metrics, limits: cfg.Limits, n: cfg.Cluster.Replication, log: n.log, ready: n.ready.Load, pprof: cfg.Debug.Pprof,
 		gate: n.newGate(auth, "listen.http", cfg.Listen.HTTP)}
