@@ -72,8 +72,9 @@ type OKBody struct {
 }
 
 // NodeStats is the answer of GET /v1/stats: what this node's storage engine
-// holds. Nodes ask each other for it to fill the keys and bytes columns of
-// GET /v1/ring.
+// holds. Nodes ask each other for it over the internal RPC
+// (replica.KindNodeStats, stats_rpc.go) to fill the keys and bytes columns
+// of GET /v1/ring; its JSON names are also its field names there.
 type NodeStats struct {
 	Node  string `json:"node"`
 	Keys  int64  `json:"keys"`

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -63,9 +62,6 @@ func (a *httpAPI) authorize(need Role, h http.HandlerFunc) http.HandlerFunc {
 			writeError(w, http.StatusForbidden, ErrorBody{Error: "token " + name + " has role " + role.String() + "; this request needs " + need.String()})
 			return
 		}
-		// Ring inspection asks the other nodes for their stats with the
-		// caller's own credentials, which they check as this node did.
-		r = r.WithContext(context.WithValue(r.Context(), bearerKey{}, tok))
 		h(w, r)
 	}
 }
@@ -84,13 +80,4 @@ func unauthorized(w http.ResponseWriter, reason string) {
 	}
 	w.Header().Set("WWW-Authenticate", challenge)
 	writeError(w, http.StatusUnauthorized, ErrorBody{Error: msg})
-}
-
-// bearerKey is the context key of the caller's token.
-type bearerKey struct{}
-
-// bearerFrom returns the token a request was authorised with, or "".
-func bearerFrom(ctx context.Context) string {
-	s, _ := ctx.Value(bearerKey{}).(string)
-	return s
 }

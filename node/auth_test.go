@@ -3,6 +3,7 @@ package node
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"github.com/ringkv/ringkv/gossip"
 	"net/http"
@@ -352,33 +353,51 @@ func TestHTTPAdminListenerSplit(t *testing.T) {
 	client, _ := newAuthAPI(t, routesClient)
 	admin, _ := newAuthAPI(t, routesAdmin)
 	adminTok := map[string]string{"Authorization": "Bearer " + tokAdmin}
+	// A 404 is either the mux's (no such route on this listener) or a
+	// route's own (the key is absent): served tells which is wanted.
+	const (
+		noRoute = false
+		served  = true
+	)
 	for _, tc := range []struct {
 		srv    *httptest.Server
 		method string
 		path   string
 		hdr    map[string]string
 		want   int
+		served bool // for a 404: the route answered, not the mux
 	}{
-		{client, http.MethodGet, "/v1/members", adminTok, http.StatusNotFound},
-		{client, http.MethodGet, "/metrics", adminTok, http.StatusNotFound},
-		{client, http.MethodPost, "/v1/leave", adminTok, http.StatusNotFound},
-		{client, http.MethodGet, "/debug/pprof/", adminTok, http.StatusNotFound},
-		{client, http.MethodGet, "/v1/kv/k", adminTok, http.StatusNotFound}, // the fake has no key k: served
-		{client, http.MethodGet, "/healthz", nil, http.StatusOK},
-		{admin, http.MethodGet, "/metrics", nil, http.StatusOK},
-		{admin, http.MethodGet, "/v1/members", nil, http.StatusUnauthorized},
-		{admin, http.MethodGet, "/v1/members", adminTok, http.StatusOK},
-		{admin, http.MethodGet, "/debug/pprof/cmdline", adminTok, http.StatusOK},
-		{admin, http.MethodGet, "/v1/kv/k", adminTok, http.StatusNotFound},
-		{admin, http.MethodGet, "/readyz", nil, http.StatusOK},
+		{client, http.MethodGet, "/v1/members", adminTok, http.StatusNotFound, noRoute},
+		{client, http.MethodGet, "/metrics", adminTok, http.StatusNotFound, noRoute},
+		{client, http.MethodPost, "/v1/leave", adminTok, http.StatusNotFound, noRoute},
+		{client, http.MethodGet, "/debug/pprof/", adminTok, http.StatusNotFound, noRoute},
+		{client, http.MethodGet, "/v1/kv/k", adminTok, http.StatusNotFound, served}, // the fake has no key k
+		{client, http.MethodGet, "/healthz", nil, http.StatusOK, served},
+		{admin, http.MethodGet, "/metrics", nil, http.StatusOK, served},
+		{admin, http.MethodGet, "/v1/members", nil, http.StatusUnauthorized, served},
+		{admin, http.MethodGet, "/v1/members", adminTok, http.StatusOK, served},
+		{admin, http.MethodGet, "/debug/pprof/cmdline", adminTok, http.StatusOK, served},
+		{admin, http.MethodGet, "/v1/kv/k", adminTok, http.StatusNotFound, noRoute},
+		{admin, http.MethodGet, "/readyz", nil, http.StatusOK, served},
 	} {
 		name := "client"
 		if tc.srv == admin {
 			name = "admin"
 		}
-		status, _, b := do(t, tc.method, tc.srv.URL+tc.path, nil, tc.hdr)
+		status, hdr, b := do(t, tc.method, tc.srv.URL+tc.path, nil, tc.hdr)
 		if status != tc.want {
 			t.Errorf("%s listener %s %s: %d, want %d; body %s", name, tc.method, tc.path, status, tc.want, b)
+			continue
+		}
+		if status != http.StatusNotFound {
+			continue
+		}
+		// The key route answers a JSON error; the mux answers text.
+		var eb ErrorBody
+		isRoute := strings.HasPrefix(hdr.Get("Content-Type"), "application/json") &&
+			json.Unmarshal(b, &eb) == nil && eb.Error == "not found"
+		if isRoute != tc.served {
+			t.Errorf("%s listener %s %s: 404 from the route %v, want %v; body %q", name, tc.method, tc.path, isRoute, tc.served, b)
 		}
 	}
 	// The kv route of the client listener is really served, not a 404 of

@@ -69,6 +69,8 @@ type Node struct {
 	rpc      *replica.TCPTransport
 	coord    *replica.Coordinator
 	hints    *hints.Queue
+	// admin answers the operator routes, and peers' KindNodeStats.
+	admin *clusterAdmin
 	// aae is the anti-entropy driver; nil when aae.interval is 0.
 	aae       *replica.AntiEntropy
 	collected collected
@@ -307,9 +309,9 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		self: cfg.Node.Name, gossip: n.gossip, ring: &n.ring, place: &n.place, engine: n.engine,
 		puller: n.puller, coord: n.coord, dropped: &n.droppedParts,
 		aae: n.aae, hints: n.hints, collected: &n.collected,
-		client: n.peerHTTPClient(), scheme: n.peerHTTPScheme(),
-		log: n.log,
+		rpc: n.rpc, log: n.log,
 	}
+	n.admin = admin
 	if n.bootstraps() {
 		n.ready.Store(true)
 	}
@@ -318,7 +320,11 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		// cost little next to a request's work.
 		runtime.SetMutexProfileFraction(20)
 		runtime.SetBlockProfileRate(int(20 * time.Microsecond))
-		n.log.Warn("debug.pprof is on: /debug/pprof/ serves profiles on the HTTP port", "http", cfg.Listen.HTTP)
+		if n.adminLn != nil {
+			n.log.Warn("debug.pprof is on: /debug/pprof/ serves profiles on the admin listener", "admin", n.addrs.Admin)
+		} else {
+			n.log.Warn("debug.pprof is on: /debug/pprof/ serves profiles on the HTTP listener", "http", n.addrs.HTTP)
+		}
 	}
 	api := &httpAPI{kv: kv, admin: admin, keyring: n, metrics: n.metrics, limits: cfg.Limits, n: cfg.Cluster.Replication, log: n.log, ready: n.ready.Load, pprof: cfg.Debug.Pprof,
 		gate: n.newGate(auth, "listen.http", cfg.Listen.HTTP)}

@@ -1,6 +1,8 @@
 package node
 
 import (
+	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -30,5 +32,42 @@ func TestPprofSwitch(t *testing.T) {
 			}
 		}
 		srv.Close()
+	}
+}
+
+// TestPprofWarningNamesItsListener: the start-up warning names the
+// listener that serves the profiles, the admin one when there is one.
+func TestPprofWarningNamesItsListener(t *testing.T) {
+	for _, admin := range []bool{false, true} {
+		cfg := testConfig(t, "n1")
+		cfg.Debug.Pprof = true
+		if admin {
+			cfg.Listen.Admin = "127.0.0.1:0"
+		}
+		var buf safeBuffer
+		n, err := New(cfg, slog.New(slog.NewTextHandler(&buf, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- n.Run(ctx) }()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		want := "admin=" + n.Addrs().Admin
+		if !admin {
+			want = "http=" + n.Addrs().HTTP
+		}
+		var warning string
+		for _, l := range buf.lines() {
+			if strings.Contains(l, "debug.pprof is on") {
+				warning = l
+			}
+		}
+		if !strings.Contains(warning, want) {
+			t.Errorf("admin listener %v: pprof warning %q, want it to name %s", admin, warning, want)
+		}
 	}
 }

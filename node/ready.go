@@ -99,10 +99,14 @@ func (n *Node) Ready() bool { return n.ready.Load() }
 
 // rpcHandler serves the internal RPC: the coordinator, except that a
 // write forwarded to a node not joined yet is refused rather than
-// coordinated on a ring that may be only itself. The refusal is a quorum
-// error, so the forwarding node answers its client 503.
+// coordinated on a ring that may be only itself (the refusal is a quorum
+// error, so the forwarding node answers its client 503), and that the
+// node itself answers a peer's ring inspection (KindNodeStats).
 func (n *Node) rpcHandler() replica.Handler {
 	return replica.HandlerFunc(func(ctx context.Context, from string, req replica.Request) (replica.Response, error) {
+		if req.Kind == replica.KindNodeStats {
+			return n.admin.statsReply()
+		}
 		if req.Kind == replica.KindForward && !n.ready.Load() {
 			return replica.Response{}, &replica.QuorumError{Op: "forward", Need: 1,
 				Failures: map[string]error{n.cfg.Node.Name: errNotJoined}}

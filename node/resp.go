@@ -221,12 +221,16 @@ func (e errRESP) Error() string { return string(e) }
 // slow command delays only its own client.
 func (s *respServer) handle(c redcon.Conn, cmd redcon.Command) {
 	start := time.Now()
+	peerOK := s.gate == nil || s.admitPeer(c)
 	rc, known := s.findCommand(cmd.Args[0])
 	if !known {
 		rc = s.unknown
 	}
 	outcome := respFailed // until the command succeeded, also if it panics
 	defer func() { s.observe(rc, outcome, time.Since(start)) }()
+	if !peerOK {
+		return
+	}
 	if !known {
 		c.WriteError(fmt.Sprintf("ERR unknown command '%s'", truncate(cmd.Args[0], 64)))
 		return

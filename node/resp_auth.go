@@ -60,13 +60,15 @@ func respRole(cmd string) Role {
 	return RoleRead
 }
 
-// admit decides whether the command cmd (lower case) may run on c. When it
-// may not, it writes the refusal (and closes c for protected mode, as
-// Redis does) and returns false.
-func (s *respServer) admit(c redcon.Conn, cmd string) bool {
+// admitPeer decides whether protected mode lets c's peer in at all. It
+// runs before anything looks at the command, so that a refused peer gets
+// DENIED whatever it sends (an unknown command or a wrong arity
+// included). When it does not, it writes the refusal, closes c, as Redis
+// does, and returns false.
+func (s *respServer) admitPeer(c redcon.Conn) bool {
 	g := s.gate
-	if g.auth == nil && !g.protected {
-		return true // nothing to check: keep the command path as it was
+	if !g.protected {
+		return true
 	}
 	sess := s.session(c)
 	if !sess.peerChecked {
@@ -78,6 +80,18 @@ func (s *respServer) admit(c redcon.Conn, cmd string) bool {
 		_ = c.Close()
 		return false
 	}
+	return true
+}
+
+// admit decides whether the command cmd (lower case) may run on c, whose
+// peer admitPeer let in. When it may not, it writes the refusal and
+// returns false.
+func (s *respServer) admit(c redcon.Conn, cmd string) bool {
+	g := s.gate
+	if g.auth == nil {
+		return true // nothing to check: keep the command path as it was
+	}
+	sess := s.session(c)
 	need := respRole(cmd)
 	if g.auth == nil || need == RoleNone {
 		return true

@@ -51,6 +51,9 @@ func (s *respServer) serve(ln net.Listener) error {
 		}
 		backoff = 0
 		c := &respConn{nc: nc, addr: nc.RemoteAddr().String(), rd: newRESPReader(nc, respCommandCap(s.limits))}
+		if s.gate != nil && s.gate.auth != nil {
+			c.rd.restrict()
+		}
 		if !s.track(c) {
 			_ = nc.Close()
 			continue
@@ -120,6 +123,9 @@ func (s *respServer) serveConn(c *respConn) {
 		c.mark = len(c.out)
 		s.handle(c, redcon.Command{Args: args})
 		c.mark = len(c.out)
+		if c.rd.unauth && authenticated(c) {
+			c.rd.allow()
+		}
 		if c.closed {
 			_ = c.flush()
 			return
@@ -244,3 +250,9 @@ func (c *respConn) PeekPipeline() []redcon.Command { return nil }
 
 // NetConn returns the client's connection.
 func (c *respConn) NetConn() net.Conn { return c.nc }
+
+// authenticated reports whether c's client has logged in with a token.
+func authenticated(c *respConn) bool {
+	sess, ok := c.ctx.(*respSession)
+	return ok && sess.role != RoleNone
+}

@@ -34,6 +34,16 @@ const (
 	respLengthDigits = 18
 )
 
+// What one command may take from a client that has not authenticated
+// while tokens are configured: room for AUTH and HELLO ... AUTH ...
+// SETNAME, not for a value. Redis limits unauthenticated clients the same
+// way (CVE-2021-32675), so that a client without a token cannot make the
+// node buffer large commands.
+const (
+	respUnauthArgs  = 10
+	respUnauthBytes = 16 << 10
+)
+
 // errRESPProtocol marks malformed input; the connection answers it with
 // "-ERR Protocol error: ..." and is closed.
 var errRESPProtocol = errors.New("node: resp protocol error")
@@ -58,9 +68,14 @@ func protocolError(format string, a ...any) error {
 // current command's arguments, which grow with the bytes that arrived
 // (never by a declared length alone) and never past max on the wire.
 type respReader struct {
-	br   *bufio.Reader
-	max  int // bytes one command may take on the wire
-	used int // bytes of the current command read so far
+	br      *bufio.Reader
+	max     int // bytes one command may take on the wire
+	maxArgs int // arguments one command may have
+	used    int // bytes of the current command read so far
+	// full is max once the client authenticated; unauth is set while
+	// the smaller limits of a client that has not apply.
+	full   int
+	unauth bool
 
 	arena []byte   // the current command's arguments, back to back
 	ends  []int    // end offset in arena of each argument
@@ -73,7 +88,18 @@ type respReader struct {
 // newRESPReader reads from r; max bounds the wire size of one command
 // (headers included).
 func newRESPReader(r io.Reader, max int) *respReader {
-	return &respReader{br: bufio.NewReaderSize(r, respReadBuffer), max: max}
+	return &respReader{br: bufio.NewReaderSize(r, respReadBuffer), max: max, maxArgs: respMaxMultibulk, full: max}
+}
+
+// restrict applies the limits of a client that has not authenticated
+// (respUnauthArgs, respUnauthBytes) from the next command on.
+func (rd *respReader) restrict() {
+	rd.unauth, rd.max, rd.maxArgs = true, min(rd.full, respUnauthBytes), respUnauthArgs
+}
+
+// allow lifts restrict's limits from the next command on.
+func (rd *respReader) allow() {
+	rd.unauth, rd.max, rd.maxArgs = false, rd.full, respMaxMultibulk
 }
 
 // buffered reports whether input that has arrived is still unread: the
@@ -108,6 +134,9 @@ func (rd *respReader) next() ([][]byte, error) {
 				err = io.ErrUnexpectedEOF // the client left inside a command
 			}
 			return nil, err
+		}
+		if ok && len(rd.ends) > rd.maxArgs { // an inline command; arrays are refused by their header
+			return nil, rd.tooMany()
 		}
 		if ok {
 			start := 0
@@ -193,7 +222,17 @@ func (rd *respReader) spend(n int) error {
 }
 
 func (rd *respReader) tooLarge() error {
+	if rd.unauth {
+		return protocolError("unauthenticated command is larger than %d bytes: AUTH first", rd.max)
+	}
 	return protocolError("command is larger than %d bytes (limits.max_key_bytes + limits.max_value_bytes + %d)", rd.max, bodyMargin)
+}
+
+// tooMany is a command with more than maxArgs arguments, which only a
+// client that has not authenticated can send (maxArgs is otherwise
+// respMaxMultibulk, which the header check refuses past first).
+func (rd *respReader) tooMany() error {
+	return protocolError("unauthenticated multibulk length: at most %d arguments before AUTH", rd.maxArgs)
 }
 
 // multibulk reads "*<count>\r\n" and count bulk strings "$<len>\r\n<data>\r\n".
@@ -206,6 +245,9 @@ func (rd *respReader) multibulk() (ok bool, err error) {
 	count, valid := parseRESPLength(line[1:])
 	if !valid || count > respMaxMultibulk {
 		return false, protocolError("invalid multibulk length")
+	}
+	if count > rd.maxArgs {
+		return false, rd.tooMany()
 	}
 	if count <= 0 {
 		return false, nil

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"slices"
 	"sync/atomic"
@@ -252,21 +251,6 @@ func (t *nodeTLS) rpc() *replica.TCPTLS {
 	}
 }
 
-// peerHTTP is the configuration for calling other nodes' HTTP API (the
-// cluster statistics): it presents this node's certificate and accepts
-// any node of the cluster's CA; the caller checks which node answered.
-func (t *nodeTLS) peerHTTP() *tls.Config {
-	return &tls.Config{
-		MinVersion:           tls.VersionTLS12,
-		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return t.currentCert(), nil },
-		InsecureSkipVerify:   true, //nolint:gosec // verified in VerifyConnection
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			_, err := t.verifyPeer(cs, x509.ExtKeyUsageServerAuth)
-			return err
-		},
-	}
-}
-
 // refusalReason names the cause of a refused connection for the metric's
 // reason label: a small fixed set, whatever the peer sent.
 func refusalReason(err error) string {
@@ -301,14 +285,17 @@ func (n *Node) ReloadTLS() error {
 	return n.tls.reload()
 }
 
-// secureListeners wraps the HTTP and RESP listeners in TLS and gives the
-// RPC transport config its mutual TLS, when TLS is configured.
+// secureListeners wraps the HTTP, admin and RESP listeners in TLS and
+// gives the RPC transport config its mutual TLS, when TLS is configured.
 func (n *Node) secureListeners(tcfg *replica.TCPConfig) {
 	if n.tls == nil {
 		return
 	}
 	n.httpLn = tls.NewListener(n.httpLn, n.tls.clientFacing())
 	n.respLn = tls.NewListener(n.respLn, n.tls.clientFacing())
+	if n.adminLn != nil {
+		n.adminLn = tls.NewListener(n.adminLn, n.tls.clientFacing())
+	}
 	tcfg.TLS = n.tls.rpc()
 }
 
@@ -322,21 +309,4 @@ func (n *Node) watchTLS(ctx context.Context) (stop func()) {
 	done := make(chan struct{})
 	go func() { defer close(done); n.tls.watch(ctx) }()
 	return func() { cancel(); <-done }
-}
-
-// peerHTTPClient is the client for other nodes' HTTP API.
-func (n *Node) peerHTTPClient() *http.Client {
-	c := &http.Client{Timeout: statsTimeout}
-	if n.tls != nil {
-		c.Transport = &http.Transport{TLSClientConfig: n.tls.peerHTTP(), MaxIdleConnsPerHost: 2, IdleConnTimeout: time.Minute}
-	}
-	return c
-}
-
-// peerHTTPScheme is the URL scheme of other nodes' HTTP API.
-func (n *Node) peerHTTPScheme() string {
-	if n.tls != nil {
-		return "https"
-	}
-	return "http"
 }

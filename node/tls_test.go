@@ -207,7 +207,7 @@ func TestRefusalLogRateLimited(t *testing.T) {
 
 // TestTLSCluster: three nodes with certificates from WriteCerts serve
 // HTTPS and RESP over TLS, replicate over mutual TLS and answer the ring
-// inspection with every node's statistics (HTTPS between nodes).
+// inspection with every node's statistics (over the RPC's mutual TLS).
 func TestTLSCluster(t *testing.T) {
 	dir := makeCerts(t, "n1", "n2", "n3")
 	cfg := func(name string, seeds ...string) Config {

@@ -2,11 +2,9 @@ package node
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -104,9 +102,9 @@ type clusterAdmin struct {
 	coord  *replica.Coordinator
 	// dropped counts the partitions cleanup dropped.
 	dropped *atomic.Int64
-	client  *http.Client // for GET /v1/stats on the other nodes
-	scheme  string       // of their HTTP API: http, or https with TLS
-	log     *slog.Logger
+	// rpc asks the other nodes for their statistics (stats_rpc.go).
+	rpc replica.Transport
+	log *slog.Logger
 	// aae is the anti-entropy driver (nil: off); hints the hint queue
 	// (nil: none); collected what tombstone collection did.
 	aae       *replica.AntiEntropy
@@ -284,24 +282,20 @@ func (a *clusterAdmin) partitionBytes(r *ring.Ring) func(int) int64 {
 	}
 }
 
-// gatherStats asks every alive ring member for its totals over HTTP, in
-// parallel, each bounded by the client's timeout; a node that does not
-// answer is left out (Inspect then reports has_stats false for it).
+// gatherStats asks every alive ring member for its totals over the
+// internal RPC, in parallel, each bounded by statsTimeout; a node that
+// does not answer (down, or too old to know the call) is left out
+// (Inspect then reports has_stats false for it).
 func (a *clusterAdmin) gatherStats(ctx context.Context, members []string) map[string]NodeStats {
 	out := map[string]NodeStats{a.self: a.LocalStats()}
 	var mu sync.Mutex // guards out
 	var wg sync.WaitGroup
 	for _, m := range members {
-		meta, ok := a.gossip.Meta(m)
-		if m == a.self || !ok || meta.HTTP == "" || !a.gossip.Alive(m) {
+		if m == a.self || !a.gossip.Alive(m) {
 			continue
 		}
-		addr := meta.HTTP
-		if meta.Admin != "" { // its HTTP listener no longer serves /v1/stats
-			addr = meta.Admin
-		}
 		wg.Go(func() {
-			st, err := a.remoteStats(ctx, m, addr)
+			st, err := a.remoteStats(ctx, m)
 			if err != nil {
 				a.log.Debug("node stats unavailable", "peer", m, "err", err)
 				return
@@ -313,36 +307,6 @@ func (a *clusterAdmin) gatherStats(ctx context.Context, members []string) map[st
 	}
 	wg.Wait()
 	return out
-}
-
-// remoteStats asks the node at addr for its totals and checks that it is
-// the member named: an address that reaches another node (a peer that
-// advertised 0.0.0.0 sends the asker to itself) must not credit that
-// node's numbers to the member.
-func (a *clusterAdmin) remoteStats(ctx context.Context, member, addr string) (NodeStats, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.scheme+"://"+addr+"/v1/stats", nil)
-	if err != nil {
-		return NodeStats{}, err
-	}
-	if tok := bearerFrom(ctx); tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := a.client.Do(req)
-	if err != nil {
-		return NodeStats{}, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return NodeStats{}, fmt.Errorf("status %s", resp.Status)
-	}
-	var st NodeStats
-	if err := json.NewDecoder(http.MaxBytesReader(nil, resp.Body, 1<<20)).Decode(&st); err != nil {
-		return NodeStats{}, err
-	}
-	if st.Node != member {
-		return NodeStats{}, fmt.Errorf("%s answered as node %q, not %q", addr, st.Node, member)
-	}
-	return st, nil
 }
 
 // Leave marks this node leaving: the claimant moves its partitions to
@@ -368,6 +332,3 @@ func (a *clusterAdmin) Remove(ctx context.Context, name string) error {
 	}
 	return err
 }
-
-// statsTimeout bounds one GET /v1/stats to a peer during an inspection.
-const statsTimeout = time.Second

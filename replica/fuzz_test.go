@@ -31,6 +31,7 @@ func sampleRequests() []Request {
 		{Kind: KindKeys, Partition: 3, AEQuery: &AEQuery{Nodes: []uint32{4, 200}}, Limit: 1024},
 		{Kind: KindFetch, Partition: 3, AEQuery: &AEQuery{Keys: [][]byte{[]byte("a"), []byte("b")}}},
 		{Kind: KindHandoff, Batch: []Entry{{Key: []byte("k"), Siblings: set}}},
+		{Kind: KindNodeStats},
 	}
 }
 
@@ -78,6 +79,7 @@ func FuzzUnmarshalReply(f *testing.F) {
 		{Response{AEAnswer: &AEAnswer{Hashes: []uint64{1, 1 << 63, 0}}}, nil},
 		{Response{More: true, AEAnswer: &AEAnswer{Digests: []KeyDigest{{Key: []byte("a"), Digest: 7}, {Key: []byte("b"), Digest: 1 << 60, Tombstone: true}}}}, nil},
 		{Response{Batch: []Entry{{Key: []byte("a"), Siblings: s}}, More: true}, nil},
+		{Response{Stats: []byte{0x81, 0xa4, 'n', 'o', 'd', 'e', 0xa2, 'n', '2'}}, nil},
 		{Response{}, ErrNoTree},
 	} {
 		b, err := MarshalReply(c.r, c.err)

@@ -65,6 +65,11 @@ const (
 	// after an entry and sets More: the keys after that entry's were not
 	// looked up.
 	KindFetch Kind = 10
+	// KindNodeStats asks the receiver for its statistics as an operator
+	// sees them (ring inspection), answered in Stats. The coordinator does
+	// not serve it: the process that runs it answers, in an encoding of
+	// its own.
+	KindNodeStats Kind = 11
 )
 
 // String names the kind for logs and errors.
@@ -90,6 +95,8 @@ func (k Kind) String() string {
 		return "keys"
 	case KindFetch:
 		return "fetch"
+	case KindNodeStats:
+		return "node_stats"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -234,6 +241,9 @@ type Response struct {
 	// AEAnswer holds the fields of anti-entropy answers, inlined on the
 	// wire; nil in every other response.
 	*AEAnswer
+	// Stats is the receiver's statistics (KindNodeStats), opaque here; at
+	// most MaxStatsBytes.
+	Stats []byte `msgpack:"stats,omitempty"`
 }
 
 // wireReply is the body of an answer: a Response or an error.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
@@ -23,6 +24,10 @@ const (
 	MaxDigests = 4096
 )
 
+// MaxStatsBytes bounds the Stats of a KindNodeStats answer: a node's
+// statistics are a few hundred bytes, plus its plan's member names.
+const MaxStatsBytes = 1 << 20
+
 // errTooMany is a list field beyond its protocol bound; UnmarshalRequest
 // reports it as ErrBadRequest, UnmarshalReply as ErrProtocol.
 var errTooMany = errors.New("list too long")
@@ -35,7 +40,7 @@ type countLimit struct {
 
 var (
 	requestLimits = []countLimit{{"nodes", MaxTreeNodes}, {"keys", MaxFetchKeys}}
-	replyLimits   = []countLimit{{"hashes", MaxTreeNodes}, {"digests", MaxDigests}}
+	replyLimits   = []countLimit{{"hashes", MaxTreeNodes}, {"digests", MaxDigests}, {"stats", MaxStatsBytes}}
 )
 
 // checkRequestCounts refuses a request body (msgpack, after the version
@@ -158,6 +163,16 @@ func checkCounts(d *msgpack.Decoder, limits []countLimit) error {
 			}
 			continue
 		}
+		c, err := d.PeekCode()
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if isBin(c) {
+			if err := checkBinLen(d, name, limit); err != nil {
+				return err
+			}
+			continue
+		}
 		m, err := d.DecodeArrayLen()
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
@@ -170,6 +185,25 @@ func checkCounts(d *msgpack.Decoder, limits []countLimit) error {
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+func isBin(c byte) bool { return c == msgpcode.Bin8 || c == msgpcode.Bin16 || c == msgpcode.Bin32 }
+
+// checkBinLen reads a byte string's length from d, refuses it beyond
+// limit, and skips its bytes without copying them.
+func checkBinLen(d *msgpack.Decoder, name string, limit int) error {
+	m, err := d.DecodeBytesLen()
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if m > limit {
+		return fmt.Errorf("%w: %s holds %d bytes, at most %d", errTooMany, name, m, limit)
+	}
+	// CheckEncoding has already bounded m by the bytes present.
+	if _, err := io.CopyN(io.Discard, d.Buffered(), int64(max(m, 0))); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
 }

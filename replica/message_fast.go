@@ -72,7 +72,7 @@ func appendRequest(b []byte, r *Request) []byte {
 func fastReply(resp *Response, err error) bool {
 	return err == nil && len(resp.Context) == 0 && resp.Replies == 0 && resp.Hinted == 0 &&
 		len(resp.Batch) == 0 && !resp.More && resp.Keys == 0 && resp.Bytes == 0 && resp.Epoch == 0 &&
-		resp.PlanHash == 0 && len(resp.Done) == 0 && resp.AEAnswer == nil
+		resp.PlanHash == 0 && len(resp.Done) == 0 && resp.AEAnswer == nil && len(resp.Stats) == 0
 }
 
 // appendReply appends the wireReply encoding of resp (no version byte);
