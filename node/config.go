@@ -455,10 +455,7 @@ func (c Config) Validate() error {
 // on fewer); the reverse advertises a routable address while the cluster
 // runs on loopback. A listener bound to loopback but advertised (through
 // listen.advertise) as another address cannot be reached there at all.
-// listen.admin is held to the same rule (gossip carries it too), except
-// that listen.advertise never replaces its host: it usually sits on a
-// network of its own. Hostnames other than localhost are taken as not
-// loopback.
+// Hostnames other than localhost are taken as not loopback.
 func (l ListenConfig) checkLoopback(bad func(key, format string, a ...any)) {
 	if _, _, err := net.SplitHostPort(l.Gossip); err != nil {
 		return // reported as malformed
@@ -467,18 +464,14 @@ func (l ListenConfig) checkLoopback(bad func(key, format string, a ...any)) {
 	// a wildcard that is a private IP, never loopback, so any host that is
 	// not loopback stands in for it here.
 	gadv, _, _ := advertiseHost(l, func() (string, error) { return "private-ip", nil })
-	for _, a := range []struct {
-		key, addr string
-		override  bool // listen.advertise replaces a concrete host
-	}{
-		{"listen.gossip", l.Gossip, true}, {"listen.rpc", l.RPC, true}, {"listen.http", l.HTTP, true},
-		{"listen.resp", l.RESP, true}, {"listen.admin", l.Admin, false},
+	for _, a := range []struct{ key, addr string }{
+		{"listen.gossip", l.Gossip}, {"listen.rpc", l.RPC}, {"listen.http", l.HTTP}, {"listen.resp", l.RESP},
 	} {
 		host, _, err := net.SplitHostPort(a.addr)
 		if err != nil || isWildcard(host) {
-			continue // empty admin, malformed (reported) or advertised as gossip's host
+			continue // malformed (reported) or advertised as gossip's host
 		}
-		adv, _, _ := net.SplitHostPort(advertised(a.addr, gadv, a.override && l.Advertise != ""))
+		adv, _, _ := net.SplitHostPort(advertised(a.addr, gadv, l.Advertise != ""))
 		switch {
 		case isLoopback(host) != isLoopback(adv):
 			bad(a.key, "%q is advertised as listen.advertise %q, which it does not listen on", a.addr, l.Advertise)

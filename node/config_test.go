@@ -1,7 +1,6 @@
 package node
 
 import (
-	"net"
 	"strings"
 	"testing"
 )
@@ -40,41 +39,6 @@ func TestValidateWildcardRPCNeedsAdvertise(t *testing.T) {
 		}
 		if err != nil && (!strings.Contains(err.Error(), "listen.rpc") || !strings.Contains(err.Error(), "listen.advertise")) {
 			t.Errorf("rpc %q: error %q should name listen.rpc and listen.advertise", tc.rpc, err)
-		}
-	}
-}
-
-// TestValidateLoopbackAdmin: listen.admin follows the other listeners'
-// loopback rule, gossip advertising it as well; listen.advertise does not
-// replace its host, so a management network of its own is fine.
-func TestValidateLoopbackAdmin(t *testing.T) {
-	for _, tc := range []struct {
-		name, gossip, admin, advertise string
-		wantErr                        bool
-	}{
-		{"all loopback", "127.0.0.1:9001", "127.0.0.1:8002", "", false},
-		{"management network", "10.0.0.5:9001", "192.168.7.5:8002", "", false},
-		{"wildcard", "10.0.0.5:9001", "0.0.0.0:8002", "", false},
-		{"management network beside advertise", "0.0.0.0:9001", "192.168.7.5:8002", "10.0.0.5", false},
-		{"admin on loopback", "10.0.0.5:9001", "127.0.0.1:8002", "", true},
-		{"admin on localhost", "10.0.0.5:9001", "localhost:8002", "", true},
-		{"admin on loopback beside advertise", "0.0.0.0:9001", "[::1]:8002", "10.0.0.5", true},
-		{"reverse: gossip on loopback", "127.0.0.1:9001", "192.168.7.5:8002", "", true},
-	} {
-		cfg := DefaultConfig()
-		// The other listeners share gossip's host, which they may.
-		host, _, _ := net.SplitHostPort(tc.gossip)
-		cfg.Listen = ListenConfig{Gossip: tc.gossip, RPC: net.JoinHostPort(host, "7001"), HTTP: net.JoinHostPort(host, "8001"),
-			RESP: net.JoinHostPort(host, "6380"), Admin: tc.admin, Advertise: tc.advertise}
-		err := cfg.Validate()
-		if named := err != nil && strings.Contains(err.Error(), "config listen.admin:"); named != tc.wantErr {
-			t.Errorf("%s: Validate = %v, want an error naming listen.admin: %v", tc.name, err, tc.wantErr)
-		}
-		if tc.wantErr && err != nil && strings.Count(err.Error(), "config listen.") != 1 {
-			t.Errorf("%s: Validate = %v, want only listen.admin refused", tc.name, err)
-		}
-		if !tc.wantErr && err != nil {
-			t.Errorf("%s: Validate = %v, want nil", tc.name, err)
 		}
 	}
 }
