@@ -24,9 +24,6 @@ type Meta struct {
 	RESP string `json:"resp" msgpack:"s"`
 	// Proto is the node's protocol version.
 	Proto int `json:"proto" msgpack:"p"`
-	// Admin is the operators' HTTP address (listen.admin), empty when the
-	// node has none; older nodes ignore the field.
-	Admin string `json:"admin,omitempty" msgpack:"a,omitempty"`
 }
 
 // EncodeMeta returns the msgpack encoding of m, or ErrBadMeta if it exceeds

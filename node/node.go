@@ -225,9 +225,6 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		HTTP:  advertised(n.addrs.HTTP, host, cfg.Listen.Advertise != ""),
 		RESP:  advertised(n.addrs.RESP, host, cfg.Listen.Advertise != ""),
 		Proto: int(replica.ProtocolVersion),
-		// Only a wildcard host is replaced: an admin listener usually
-		// sits on a network of its own, which listen.advertise is not.
-		Admin: advertised(n.addrs.Admin, host, false),
 	}
 	gcfg.Dir = scfg.Dir
 	gcfg.Keys = gossipKeys
