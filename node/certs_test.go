@@ -145,6 +145,11 @@ func TestLoadTLSMaterialChecks(t *testing.T) {
 	if _, err := loadTLSMaterial(mixed, "n1"); err == nil {
 		t.Fatal("certificate of another CA accepted")
 	}
+	// The CLI's certificate (client usage only) cannot serve: a node
+	// with it would be refused by every peer that dials it.
+	if _, err := loadTLSMaterial(tlsFiles(dir, "client"), ClientCertName); err == nil {
+		t.Fatal("a client-only certificate accepted as a node's")
+	}
 	missing := tlsFiles(dir, "n9")
 	if _, err := loadTLSMaterial(missing, "n9"); err == nil {
 		t.Fatal("missing files accepted")

@@ -133,8 +133,11 @@ func loadTLSMaterial(cfg TLSConfig, self string) (*tlsMaterial, error) {
 	m := &tlsMaterial{cert: &cert, pool: pool}
 	// A node whose own certificate its peers would refuse must not start
 	// (or swap it in): the failure would show only as refused connections.
-	if _, err := m.verify(cert.Leaf, nil, x509.ExtKeyUsageClientAuth); err != nil {
-		return nil, fmt.Errorf("config tls.cert_file %s: %w", cfg.CertFile, err)
+	// Peers check both usages: a node serves and dials.
+	for _, usage := range nodeUsage {
+		if _, err := m.verify(cert.Leaf, nil, usage); err != nil {
+			return nil, fmt.Errorf("config tls.cert_file %s: %w", cfg.CertFile, err)
+		}
 	}
 	if err := checkCertName(cert.Leaf, self); err != nil {
 		return nil, fmt.Errorf("config tls.cert_file %s (node.name %s): %w", cfg.CertFile, self, err)
