@@ -34,6 +34,10 @@ const maxPeerChain = 4
 type tlsMaterial struct {
 	cert *tls.Certificate
 	pool *x509.CertPool
+	// expiry is when the certificate stops verifying: the earliest
+	// NotAfter along its chain to the CA (of the chain that lasts
+	// longest, when ca_file holds several CAs it chains to).
+	expiry time.Time
 }
 
 // nodeTLS holds the node's current certificate and CA and hands out the
@@ -48,7 +52,7 @@ type nodeTLS struct {
 	// refusals counts and logs refused RPC connections.
 	refusals *refusalLog
 	// reloads counts reloads by result; expiry is the current
-	// certificate's NotAfter.
+	// material's, Unix seconds.
 	reloads *prometheus.CounterVec
 	expiry  atomic.Int64
 	// reloaded, when set (tests), receives each reload's result if it
@@ -87,13 +91,13 @@ func (t *nodeTLS) register(reg prometheus.Registerer) {
 	reg.MustRegister(t.reloads, t.refusals.counter,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: metricTLSCertExpiry,
-			Help: "When this node's TLS certificate expires, Unix seconds.",
+			Help: "When this node's TLS certificate stops verifying, Unix seconds: the earliest expiry of the certificate and the CA it chains to.",
 		}, func() float64 { return float64(t.expiry.Load()) }))
 }
 
 func (t *nodeTLS) store(m *tlsMaterial) {
 	t.cur.Store(m)
-	t.expiry.Store(m.cert.Leaf.NotAfter.Unix())
+	t.expiry.Store(m.expiry.Unix())
 }
 
 // reload reads the files again. On any error the current material stays.
@@ -102,7 +106,7 @@ func (t *nodeTLS) reload() error {
 	if err == nil {
 		t.store(m)
 		t.reloads.WithLabelValues("ok").Inc()
-		t.log.Info("tls certificate reloaded", "not_after", m.cert.Leaf.NotAfter.UTC())
+		t.log.Info("tls certificate reloaded", "not_after", m.cert.Leaf.NotAfter.UTC(), "chain_not_after", m.expiry.UTC())
 	} else {
 		t.reloads.WithLabelValues("error").Inc()
 		t.log.Error("tls reload failed; keeping the previous certificate", "err", err)
@@ -135,9 +139,11 @@ func loadTLSMaterial(cfg TLSConfig, self string) (*tlsMaterial, error) {
 	// (or swap it in): the failure would show only as refused connections.
 	// Peers check both usages: a node serves and dials.
 	for _, usage := range nodeUsage {
-		if _, err := m.verify(cert.Leaf, nil, usage); err != nil {
+		chains, err := m.verify(cert.Leaf, nil, usage)
+		if err != nil {
 			return nil, fmt.Errorf("config tls.cert_file %s: %w", cfg.CertFile, err)
 		}
+		m.expiry = chainExpiry(chains)
 	}
 	if err := checkCertName(cert.Leaf, self); err != nil {
 		return nil, fmt.Errorf("config tls.cert_file %s (node.name %s): %w", cfg.CertFile, self, err)
@@ -146,16 +152,31 @@ func loadTLSMaterial(cfg TLSConfig, self string) (*tlsMaterial, error) {
 }
 
 // verify checks that leaf, with intermediates, chains to the CA and may
-// be used for usage.
-func (m *tlsMaterial) verify(leaf *x509.Certificate, intermediates []*x509.Certificate, usage x509.ExtKeyUsage) (*x509.Certificate, error) {
+// be used for usage; it returns the chains found.
+func (m *tlsMaterial) verify(leaf *x509.Certificate, intermediates []*x509.Certificate, usage x509.ExtKeyUsage) ([][]*x509.Certificate, error) {
 	inter := x509.NewCertPool()
 	for _, c := range intermediates {
 		inter.AddCert(c)
 	}
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: m.pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{usage}}); err != nil {
-		return nil, err
+	return leaf.Verify(x509.VerifyOptions{Roots: m.pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{usage}})
+}
+
+// chainExpiry is when the longest-lasting of chains stops verifying: a
+// chain ends with its first certificate to expire.
+func chainExpiry(chains [][]*x509.Certificate) time.Time {
+	var best time.Time
+	for _, chain := range chains {
+		end := chain[0].NotAfter
+		for _, c := range chain[1:] {
+			if c.NotAfter.Before(end) {
+				end = c.NotAfter
+			}
+		}
+		if end.After(best) {
+			best = end
+		}
 	}
-	return leaf, nil
+	return best
 }
 
 // verifyPeer checks a handshake's peer chain against the current CA.
@@ -167,7 +188,10 @@ func (t *nodeTLS) verifyPeer(cs tls.ConnectionState, usage x509.ExtKeyUsage) (*x
 	if len(certs) > maxPeerChain {
 		return nil, fmt.Errorf("node: peer presented %d certificates, at most %d accepted", len(certs), maxPeerChain)
 	}
-	return t.cur.Load().verify(certs[0], certs[1:], usage)
+	if _, err := t.cur.Load().verify(certs[0], certs[1:], usage); err != nil {
+		return nil, err
+	}
+	return certs[0], nil
 }
 
 // checkCertName requires name among leaf's DNS names, exactly: node
