@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,6 +50,10 @@ type nodeTLS struct {
 	self string
 	log  *slog.Logger
 	cur  atomic.Pointer[tlsMaterial]
+	// reloadMu serializes reloads (SIGHUP and the watcher): reading the
+	// files and storing what was read happen as one, so that a slower,
+	// older reading never replaces a newer one.
+	reloadMu sync.Mutex
 	// refusals counts and logs refused RPC connections.
 	refusals *refusalLog
 	// reloads counts reloads by result; expiry is the current
@@ -102,6 +107,8 @@ func (t *nodeTLS) store(m *tlsMaterial) {
 
 // reload reads the files again. On any error the current material stays.
 func (t *nodeTLS) reload() error {
+	t.reloadMu.Lock()
+	defer t.reloadMu.Unlock()
 	m, err := loadTLSMaterial(t.cfg, t.self)
 	if err == nil {
 		t.store(m)
