@@ -2,10 +2,13 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -39,6 +42,9 @@ type tlsMaterial struct {
 	// NotAfter along its chain to the CA (of the chain that lasts
 	// longest, when ca_file holds several CAs it chains to).
 	expiry time.Time
+	// digest identifies the files' bytes, so that the watcher can tell
+	// a rewrite with the same content from a change.
+	digest [sha256.Size]byte
 }
 
 // nodeTLS holds the node's current certificate and CA and hands out the
@@ -106,10 +112,22 @@ func (t *nodeTLS) store(m *tlsMaterial) {
 }
 
 // reload reads the files again. On any error the current material stays.
-func (t *nodeTLS) reload() error {
+func (t *nodeTLS) reload() error { return t.reloadFiles(false) }
+
+// reloadFiles reads the files again; with ifChanged, files whose bytes
+// are those already loaded are left alone, neither counted nor logged
+// (the watcher sees writes that change nothing: a touch, a sync job).
+func (t *nodeTLS) reloadFiles(ifChanged bool) error {
 	t.reloadMu.Lock()
 	defer t.reloadMu.Unlock()
-	m, err := loadTLSMaterial(t.cfg, t.self)
+	f, err := readTLSFiles(t.cfg)
+	if err == nil && ifChanged && f.digest() == t.cur.Load().digest {
+		return nil
+	}
+	var m *tlsMaterial
+	if err == nil {
+		m, err = f.material(t.cfg, t.self)
+	}
 	if err == nil {
 		t.store(m)
 		t.reloads.WithLabelValues("ok").Inc()
@@ -129,19 +147,78 @@ func (t *nodeTLS) reload() error {
 
 // loadTLSMaterial reads and checks cfg's files.
 func loadTLSMaterial(cfg TLSConfig, self string) (*tlsMaterial, error) {
-	cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+	f, err := readTLSFiles(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return f.material(cfg, self)
+}
+
+// maxTLSFileBytes bounds each TLS file read: certificates, keys and a
+// CA bundle are a few KiB.
+const maxTLSFileBytes = 1 << 20
+
+// tlsFileBytes are the bytes of the certificate, key and CA files.
+type tlsFileBytes struct{ cert, key, ca []byte }
+
+// readTLSFiles reads cfg's three files, each at most maxTLSFileBytes.
+func readTLSFiles(cfg TLSConfig) (tlsFileBytes, error) {
+	var f tlsFileBytes
+	for _, r := range []struct {
+		key, path string
+		dst       *[]byte
+	}{{"tls.cert_file", cfg.CertFile, &f.cert}, {"tls.key_file", cfg.KeyFile, &f.key}, {"tls.ca_file", cfg.CAFile, &f.ca}} {
+		b, err := readFileBounded(r.path, maxTLSFileBytes)
+		if err != nil {
+			return tlsFileBytes{}, fmt.Errorf("config %s: %w", r.key, err)
+		}
+		*r.dst = b
+	}
+	return f, nil
+}
+
+// readFileBounded reads path, refusing a file over limit bytes.
+func readFileBounded(path string, limit int64) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	b, err := io.ReadAll(io.LimitReader(fh, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s is over %d bytes", path, limit)
+	}
+	return b, nil
+}
+
+// digest identifies the three files' contents together.
+func (f tlsFileBytes) digest() [sha256.Size]byte {
+	h := sha256.New()
+	for _, b := range [][]byte{f.cert, f.key, f.ca} {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		h.Write(n[:])
+		h.Write(b)
+	}
+	var d [sha256.Size]byte
+	h.Sum(d[:0])
+	return d
+}
+
+// material parses and checks the files read for node self.
+func (f tlsFileBytes) material(cfg TLSConfig, self string) (*tlsMaterial, error) {
+	cert, err := tls.X509KeyPair(f.cert, f.key)
 	if err != nil {
 		return nil, fmt.Errorf("config tls.cert_file %s, tls.key_file %s: %w", cfg.CertFile, cfg.KeyFile, err)
 	}
-	caPEM, err := os.ReadFile(cfg.CAFile)
-	if err != nil {
-		return nil, fmt.Errorf("config tls.ca_file: %w", err)
-	}
 	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
+	if !pool.AppendCertsFromPEM(f.ca) {
 		return nil, fmt.Errorf("config tls.ca_file %s: no PEM certificate in it", cfg.CAFile)
 	}
-	m := &tlsMaterial{cert: &cert, pool: pool}
+	m := &tlsMaterial{cert: &cert, pool: pool, digest: f.digest()}
 	// A node whose own certificate its peers would refuse must not start
 	// (or swap it in): the failure would show only as refused connections.
 	// Peers check both usages: a node serves and dials.
