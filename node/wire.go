@@ -318,7 +318,8 @@ func (a *clusterAdmin) gatherStats(ctx context.Context, members []string) map[st
 // remoteStats asks the node at addr for its totals and checks that it is
 // the member named: an address that reaches another node (a peer that
 // advertised 0.0.0.0 sends the asker to itself) must not credit that
-// node's numbers to the member.
+// node's numbers to the member. Over HTTPS the certificate must name the
+// member too.
 func (a *clusterAdmin) remoteStats(ctx context.Context, member, addr string) (NodeStats, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.scheme+"://"+addr+"/v1/stats", nil)
 	if err != nil {
@@ -332,6 +333,17 @@ func (a *clusterAdmin) remoteStats(ctx context.Context, member, addr string) (No
 		return NodeStats{}, err
 	}
 	defer resp.Body.Close()
+	if a.scheme == "https" {
+		// The body's node name is the peer's word; its certificate is
+		// the CA's. Any node's certificate verifies, so it must name the
+		// member asked.
+		if resp.TLS == nil || len(resp.TLS.PeerCertificates) == 0 {
+			return NodeStats{}, fmt.Errorf("%s: %w", addr, errNoCert)
+		}
+		if err := checkCertName(resp.TLS.PeerCertificates[0], member); err != nil {
+			return NodeStats{}, fmt.Errorf("%s: %w", addr, err)
+		}
+	}
 	if resp.StatusCode != http.StatusOK {
 		return NodeStats{}, fmt.Errorf("status %s", resp.Status)
 	}
