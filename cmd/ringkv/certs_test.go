@@ -57,6 +57,10 @@ func TestCertsCommand(t *testing.T) {
 	if code, _, _ := runCLI(t, "", "certs", "--dir", dir); code != 2 {
 		t.Fatalf("no names: exit %d, want 2", code)
 	}
+	// The CA lives 10 years: longer certificates end with it, and say so.
+	if code, out, errOut := runCLI(t, "", "certs", "--dir", dir, "--days", "5000", "n6"); code != 0 || !strings.Contains(out, "note: the certificates expire with the CA") {
+		t.Fatalf("--days beyond the CA: exit %d, %q %s", code, out, errOut)
+	}
 	if code, _, _ := runCLI(t, "", "certs", "--dir", dir, "--days", "0", "n5"); code != 2 {
 		t.Fatalf("--days 0: exit %d, want 2", code)
 	}
