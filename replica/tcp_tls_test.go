@@ -95,17 +95,23 @@ func TestTLSServedQuietEndIsNoRefusal(t *testing.T) {
 	if _, ok := tr.secureServed(server); ok {
 		t.Fatal("handshake with a closed connection succeeded")
 	}
-	// A caller whose ctx ends after its ClientHello.
+	// A caller whose ctx ends after it began its ClientHello: the server
+	// reads on only once the caller has given up and closed.
 	client, server = net.Pipe()
 	ctx, cancel := context.WithCancel(t.Context())
-	served := make(chan bool, 1)
-	go func() { _, ok := tr.secureServed(&cancelOnRead{Conn: server, cancel: cancel}); served <- ok }()
-	if err := tls.Client(client, s.Client("n1")).HandshakeContext(ctx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("client handshake: %v, want its ctx's cancel", err)
-	}
-	_ = client.Close()
-	if <-served {
+	gaveUp := make(chan error, 1)
+	go func() {
+		err := tls.Client(client, s.Client("n1")).HandshakeContext(ctx)
+		_ = client.Close()
+		gaveUp <- err
+	}()
+	var clientErr error
+	_, ok := tr.secureServed(&cancelOnRead{Conn: server, cancel: func() { cancel(); clientErr = <-gaveUp }})
+	if ok {
 		t.Fatal("handshake with a caller that gave up succeeded")
+	}
+	if !errors.Is(clientErr, context.Canceled) {
+		t.Fatalf("client handshake: %v, want its ctx's cancel", clientErr)
 	}
 	if n := r.count(); n != 0 {
 		t.Fatalf("%d refusals counted for connections that hung up: %v", n, r.errs)
@@ -127,12 +133,12 @@ func TestTLSServedQuietEndIsNoRefusal(t *testing.T) {
 	}
 }
 
-// cancelOnRead cancels a ctx once the first bytes (the ClientHello)
-// were read: the dialer's ctx ends mid-handshake.
+// cancelOnRead calls cancel once the first bytes (of the ClientHello)
+// were read, before returning them: the dialer's ctx ends mid-handshake.
 type cancelOnRead struct {
 	net.Conn
 	once   sync.Once
-	cancel context.CancelFunc
+	cancel func()
 }
 
 func (c *cancelOnRead) Read(p []byte) (int, error) {
