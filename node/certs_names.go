@@ -5,9 +5,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 )
@@ -58,17 +56,9 @@ func existingNodeNames(dir string) (map[string][]string, error) {
 // ReadCertFile parses the first certificate of a PEM file; a file over
 // 64 KiB is refused unread.
 func ReadCertFile(path string) (*x509.Certificate, error) {
-	f, err := os.Open(path)
+	b, err := readFileBounded(path, maxCertFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("node: certs: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxCertFileBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("node: certs: %w", err)
-	}
-	if len(b) > maxCertFileBytes {
-		return nil, fmt.Errorf("node: certs: %s is over %d bytes, not a certificate", path, maxCertFileBytes)
 	}
 	block, _ := pem.Decode(b)
 	if block == nil || block.Type != "CERTIFICATE" {
