@@ -37,9 +37,11 @@ With --client it also writes client.crt and client.key for the CLI.
 
 An existing ca.crt and ca.key in --dir are reused, so nodes added later
 join the same CA. A new CA is valid 10 years; --days is the node and client
-certificates' validity, cut short to the CA's expiry. Other existing files are left alone and the command
-fails, unless --force. Keys are ECDSA P-256; files are written 0600 and a
-new directory 0700. Keep ca.key off the nodes: only "ringkv certs" needs it.
+certificates' validity, cut short to the CA's expiry. Other existing files
+are left alone and the command fails, unless --force (which does not revoke
+the replaced certificate: only a new CA does). Keys are ECDSA P-256; files
+are written 0600 and a new directory 0700. Keep ca.key off the nodes: only
+"ringkv certs" needs it.
 
   ringkv certs --dir certs n1 n2 n3
   ringkv certs --dir certs --host n1=db1.example.com --host n1=10.0.0.11 n1 n2
