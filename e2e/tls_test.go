@@ -19,8 +19,10 @@ import (
 
 // TestTLSCluster runs three servers with certificates from "ringkv certs":
 // HTTPS and the CLI over TLS work, replication crosses mutual TLS, a node
-// takes a re-issued certificate on SIGHUP without a restart, and plaintext
-// is refused.
+// takes a re-issued certificate on SIGHUP without a restart (its files are
+// symlinks from a directory that does not change, so its file watcher sees
+// nothing and only the signal can reload them), new connections between
+// the nodes use it, and plaintext is refused.
 func TestTLSCluster(t *testing.T) {
 	deadline := testDeadline(t, 3*time.Minute)
 	dir := t.TempDir()
@@ -68,8 +70,20 @@ func TestTLSCluster(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		files := certs
+		if name == "n1" {
+			files = filepath.Join(dir, "n1-tls")
+			if err := os.Mkdir(files, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range []string{"n1.crt", "n1.key", "ca.crt"} {
+				if err := os.Symlink(filepath.Join(certs, f), filepath.Join(files, f)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
 		_, err = fmt.Fprintf(f, "\ntls:\n  cert_file: %s\n  key_file: %s\n  ca_file: %s\n",
-			filepath.Join(certs, name+".crt"), filepath.Join(certs, name+".key"), filepath.Join(certs, "ca.crt"))
+			filepath.Join(files, name+".crt"), filepath.Join(files, name+".key"), filepath.Join(files, "ca.crt"))
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -124,6 +138,18 @@ func TestTLSCluster(t *testing.T) {
 		defer c.Close()
 		return c.ConnectionState().PeerCertificates[0].SerialNumber.String()
 	}
+	reloads := func(result string) string {
+		_, body, err := do("GET", "https://"+n1.addrs["http"]+"/metrics", nil)
+		if err != nil {
+			t.Fatalf("n1 /metrics: %v", err)
+		}
+		for _, line := range strings.Split(string(body), "\n") {
+			if v, ok := strings.CutPrefix(line, `ringkv_tls_reloads_total{result="`+result+`"} `); ok {
+				return v
+			}
+		}
+		return "0"
+	}
 	before := serial()
 	if out, err := exec.Command(binary, "certs", "--dir", certs, "--force", "n1").CombinedOutput(); err != nil {
 		t.Fatalf("re-issue n1: %v\n%s", err, out)
@@ -142,9 +168,34 @@ func TestTLSCluster(t *testing.T) {
 		}
 		return nil
 	})
-	// Peers still talk to n1 under its new certificate.
-	if code, body, err := do("PUT", "https://"+n2.addrs["http"]+"/v1/kv/k2?w=all", []byte("v2")); err != nil || code != 204 {
-		t.Fatalf("PUT after rotation: %d %s %v", code, body, err)
+	if ok, bad := reloads("ok"), reloads("error"); ok != "1" || bad != "0" {
+		t.Fatalf("n1 reloads: ok=%s error=%s, want the one SIGHUP's", ok, bad)
+	}
+	if !strings.Contains(n1.out.String(), "SIGHUP: reloading tls files") {
+		t.Fatalf("n1 did not log the SIGHUP:\n%s", n1.out)
+	}
+	// Peers talk to n1 under its new certificate on new connections: a
+	// restarted n2 dials n1 afresh, and n1 dials the new n2 process.
+	if code := n2.stop(t, 30*time.Second); code != 0 {
+		t.Fatalf("n2 exited %d\n%s", code, n2.out)
+	}
+	n2 = startServer(t, n2.name, n2.args...)
+	servers[1] = n2
+	select {
+	case <-n2.ready:
+	case <-n2.done:
+		t.Fatalf("restarted n2 exited: %v\n%s", n2.err, n2.out)
+	case <-time.After(time.Until(deadline)):
+		t.Fatalf("restarted n2 not ready\n%s", n2.out)
+	}
+	for _, s := range []*server{n2, n1} {
+		eventually(t, deadline, "a write with w=all through "+s.name+" after the rotation", func() error {
+			code, body, err := do("PUT", "https://"+s.addrs["http"]+"/v1/kv/k2?w=all", []byte("v2"))
+			if err == nil && code != 204 {
+				err = fmt.Errorf("PUT %d %s", code, body)
+			}
+			return err
+		})
 	}
 	for _, s := range servers {
 		if code := s.stop(t, 30*time.Second); code != 0 {

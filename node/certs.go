@@ -14,7 +14,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 )
 
@@ -43,12 +42,14 @@ type CertsConfig struct {
 	// Nodes are the node names, each written into its certificate as a
 	// DNS name: the internal RPC checks that name against node.name.
 	Nodes []string
-	// Hosts are extra DNS names or IP addresses put into every node
-	// certificate, the names clients reach the nodes at.
-	Hosts []string
+	// Hosts are, by node name, the extra DNS names and IP addresses put
+	// into that node's certificate: the names clients reach it at. A
+	// host is never another node's name.
+	Hosts map[string][]string
 	// Client also writes a client certificate for the CLI.
 	Client bool
-	// Validity is how long the certificates are valid. Default 825 days.
+	// Validity is how long the node and client certificates are valid,
+	// capped at the CA's own expiry. Default 825 days.
 	Validity time.Duration
 	// Force replaces existing files; otherwise any of them existing is
 	// ErrCertExists and nothing is written.
@@ -61,14 +62,29 @@ type CertsConfig struct {
 // for a server certificate.
 const defaultCertValidity = 825 * 24 * time.Hour
 
+// caValidity is a new CA's lifetime, whatever the leaves': a CA that
+// expires with the first leaves would take every later one with it.
+const caValidity = 10 * 365 * 24 * time.Hour
+
+// loopbackNames are in every node certificate, so that a client on the
+// node's own host can dial it by loopback. No node may be named one of
+// them: every node's certificate would name it.
+var loopbackNames = []string{"localhost", "127.0.0.1", "::1"}
+
 // WriteCerts writes a cluster CA and, signed by it, a key and certificate
 // per node (usable for both server and client authentication, since nodes
 // dial each other) and optionally one for the CLI (client authentication
 // only, which the RPC port refuses). Every node certificate
-// names the node, localhost, 127.0.0.1, ::1 and cfg.Hosts. An existing
-// ca.key and ca.crt are reused, so that nodes added later join the same
-// CA; every other file must not exist unless Force. Keys are ECDSA P-256,
-// files are 0600 in a 0700 directory. It returns the paths written.
+// names the node, localhost, 127.0.0.1, ::1 and the node's cfg.Hosts.
+// Because a node certificate's DNS names are what peers check node names
+// against, a node name may not be a loopback name, an IP address, or a
+// name any other node's certificate carries (in this run or among the
+// certificates already in Dir), and a host may not be another node's
+// name. An existing ca.key and ca.crt are reused, so that nodes added
+// later join the same CA; every other file must not exist unless Force.
+// A new CA is valid caValidity; no certificate outlives its CA. Keys are
+// ECDSA P-256, files are 0600 in a 0700 directory. It returns the paths
+// written.
 func WriteCerts(cfg CertsConfig) ([]string, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("node: certs: no directory")
@@ -76,16 +92,18 @@ func WriteCerts(cfg CertsConfig) ([]string, error) {
 	if len(cfg.Nodes) == 0 && !cfg.Client {
 		return nil, errors.New("node: certs: no node names and no client certificate asked for")
 	}
-	for _, n := range cfg.Nodes {
-		if n == "" || strings.ContainsAny(n, " \t\n/\\") || n == ClientCertName || n == "ca" || n == "client" {
-			return nil, fmt.Errorf("node: certs: bad node name %q", n)
-		}
-	}
 	if cfg.Validity <= 0 {
 		cfg.Validity = defaultCertValidity
 	}
 	if cfg.Now.IsZero() {
 		cfg.Now = time.Now()
+	}
+	existing, err := existingNodeNames(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkNodeNames(cfg.Nodes, cfg.Hosts, existing); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: certs: %w", err)
@@ -116,7 +134,7 @@ func WriteCerts(cfg CertsConfig) ([]string, error) {
 	}
 	ca, caKey, err := loadCA(cfg.Dir)
 	if errors.Is(err, errNoCA) {
-		ca, caKey, err = newCA(cfg.Now, cfg.Validity)
+		ca, caKey, err = newCA(cfg.Now, caValidity)
 		if err == nil {
 			if err = write(CAKeyFile, "EC PRIVATE KEY", mustMarshalKey(caKey)); err == nil {
 				err = write(CACertFile, "CERTIFICATE", ca.Raw)
@@ -126,12 +144,17 @@ func WriteCerts(cfg CertsConfig) ([]string, error) {
 	if err != nil {
 		return written, err
 	}
+	if !cfg.Now.Before(ca.NotAfter) {
+		return written, fmt.Errorf("node: certs: the CA in %s expired on %s: make a new one (move ca.crt and ca.key away) and re-issue every certificate",
+			cfg.Dir, ca.NotAfter.UTC().Format(time.DateOnly))
+	}
+	validity := min(cfg.Validity, ca.NotAfter.Sub(cfg.Now))
 	issue := func(name string, dns []string, ips []net.IP, usage []x509.ExtKeyUsage) error {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
 			return fmt.Errorf("node: certs: %w", err)
 		}
-		tmpl, err := certTemplate(name, cfg.Now, cfg.Validity)
+		tmpl, err := certTemplate(name, cfg.Now, validity)
 		if err != nil {
 			return err
 		}
@@ -147,14 +170,15 @@ func WriteCerts(cfg CertsConfig) ([]string, error) {
 		return write(name+".crt", "CERTIFICATE", der)
 	}
 	for _, n := range cfg.Nodes {
-		dns, ips := certNames(append([]string{n, "localhost", "127.0.0.1", "::1"}, cfg.Hosts...))
+		names := append(append([]string{n}, loopbackNames...), cfg.Hosts[n]...)
+		dns, ips := certNames(names)
 		if err := issue(n, dns, ips, nodeUsage); err != nil {
 			return written, err
 		}
 	}
 	if cfg.Client {
 		// Client authentication only: the RPC port takes node
-		// certificates alone (tlsMaterial.verifyNode).
+		// certificates alone (nodeTLS.rpc).
 		if err := issue("client", []string{ClientCertName}, nil, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}); err != nil {
 			return written, err
 		}

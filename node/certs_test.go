@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 )
 
 // makeCerts writes a CA, node certificates for names and a client
@@ -45,7 +46,7 @@ func caPool(t *testing.T, dir string) *x509.CertPool {
 
 func TestWriteCerts(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "certs")
-	cfg := CertsConfig{Dir: dir, Nodes: []string{"n1", "n2"}, Hosts: []string{"db.example", "10.0.0.7"}, Client: true}
+	cfg := CertsConfig{Dir: dir, Nodes: []string{"n1", "n2"}, Hosts: map[string][]string{"n1": {"db.example", "10.0.0.7"}, "n2": {"db.example"}}, Client: true}
 	written, err := WriteCerts(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -83,8 +84,8 @@ func TestWriteCerts(t *testing.T) {
 			t.Fatalf("%s DNS names %v, want %v", name, c.Leaf.DNSNames, want)
 		}
 		for _, h := range []string{"127.0.0.1", "::1", "10.0.0.7"} {
-			if err := c.Leaf.VerifyHostname(h); err != nil {
-				t.Fatalf("%s: %v", name, err)
+			if err := c.Leaf.VerifyHostname(h); (err == nil) != (name == "n1" || h != "10.0.0.7") {
+				t.Fatalf("%s for %s: %v", name, h, err)
 			}
 		}
 	}
@@ -144,8 +145,105 @@ func TestLoadTLSMaterialChecks(t *testing.T) {
 	if _, err := loadTLSMaterial(mixed, "n1"); err == nil {
 		t.Fatal("certificate of another CA accepted")
 	}
+	// The CLI's certificate (client usage only) cannot serve: a node
+	// with it would be refused by every peer that dials it.
+	if _, err := loadTLSMaterial(tlsFiles(dir, "client"), ClientCertName); err == nil {
+		t.Fatal("a client-only certificate accepted as a node's")
+	}
 	missing := tlsFiles(dir, "n9")
 	if _, err := loadTLSMaterial(missing, "n9"); err == nil {
 		t.Fatal("missing files accepted")
+	}
+}
+
+// TestWriteCertsNameClashes: no certificate may carry another node's
+// name, and a node named by an IP address or a loopback name is refused
+// (every node certificate would name it, or peers could not check it).
+func TestWriteCertsNameClashes(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "certs")
+	if _, err := WriteCerts(CertsConfig{Dir: dir, Nodes: []string{"n1"}, Hosts: map[string][]string{"n1": {"db1.example"}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		cfg   CertsConfig
+		clash bool // ErrCertNameClash rather than another refusal
+	}{
+		{"localhost", CertsConfig{Nodes: []string{"localhost"}}, true},
+		{"LOCALHOST", CertsConfig{Nodes: []string{"LOCALHOST"}}, true},
+		{"IPv4 literal", CertsConfig{Nodes: []string{"10.0.0.1"}}, true},
+		{"IPv6 literal", CertsConfig{Nodes: []string{"::1"}}, true},
+		{"host of another node in the run", CertsConfig{Nodes: []string{"n2", "n3"}, Hosts: map[string][]string{"n2": {"n3"}}}, true},
+		{"host of another node, other case", CertsConfig{Nodes: []string{"n2", "n3"}, Hosts: map[string][]string{"n2": {"N3"}}}, true},
+		{"node named like a host of an existing certificate", CertsConfig{Nodes: []string{"db1.example"}}, true},
+		{"host naming an existing node", CertsConfig{Nodes: []string{"n2"}, Hosts: map[string][]string{"n2": {"n1"}}}, true},
+		{"hosts for a node not issued", CertsConfig{Nodes: []string{"n2"}, Hosts: map[string][]string{"n9": {"x.example"}}}, false},
+		{"wildcard", CertsConfig{Nodes: []string{"*.example"}}, false},
+		{"twice", CertsConfig{Nodes: []string{"n2", "n2"}}, false},
+		{"empty host", CertsConfig{Nodes: []string{"n2"}, Hosts: map[string][]string{"n2": {""}}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			cfg.Dir = dir
+			written, err := WriteCerts(cfg)
+			if err == nil || errors.Is(err, ErrCertNameClash) != tc.clash || len(written) != 0 {
+				t.Fatalf("WriteCerts: %v (wrote %v), want a refusal (name clash: %v)", err, written, tc.clash)
+			}
+		})
+	}
+	// Re-issuing a node may keep its own names; nodes may share a host
+	// that is no node's name (a load balancer's).
+	if _, err := WriteCerts(CertsConfig{Dir: dir, Nodes: []string{"n1"}, Hosts: map[string][]string{"n1": {"db1.example", "lb.example"}}, Force: true}); err != nil {
+		t.Fatalf("re-issue n1: %v", err)
+	}
+	if _, err := WriteCerts(CertsConfig{Dir: dir, Nodes: []string{"n2"}, Hosts: map[string][]string{"n2": {"lb.example", "10.0.0.2"}}}); err != nil {
+		t.Fatalf("n2 sharing lb.example: %v", err)
+	}
+	// Every node certificate still names loopback, which no node is.
+	c, err := tls.LoadX509KeyPair(filepath.Join(dir, "n2.crt"), filepath.Join(dir, "n2.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []string{"n2", "localhost", "127.0.0.1", "::1", "lb.example", "10.0.0.2"} {
+		if err := c.Leaf.VerifyHostname(h); err != nil {
+			t.Fatalf("n2 certificate: %v", err)
+		}
+	}
+	if err := c.Leaf.VerifyHostname("db1.example"); err == nil {
+		t.Fatal("n2's certificate names n1's host")
+	}
+}
+
+// TestWriteCertsCAValidity: a new CA lives caValidity whatever --days
+// says, and no certificate outlives the CA it is issued under.
+func TestWriteCertsCAValidity(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "certs")
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := WriteCerts(CertsConfig{Dir: dir, Nodes: []string{"n1"}, Validity: 24 * time.Hour, Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	ca, err := ReadCertFile(filepath.Join(dir, CACertFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := now.Add(caValidity); !ca.NotAfter.Equal(want) {
+		t.Fatalf("CA valid until %v, want %v (its own lifetime, not the first leaf's)", ca.NotAfter, want)
+	}
+	// Nine years on, 825-day leaves would outlive the CA: they end with it.
+	later := now.Add(9 * 365 * 24 * time.Hour)
+	if _, err := WriteCerts(CertsConfig{Dir: dir, Nodes: []string{"n2"}, Client: true, Now: later}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"n2.crt", ClientCertFile} {
+		c, err := ReadCertFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !c.NotAfter.Equal(ca.NotAfter) {
+			t.Fatalf("%s valid until %v, want the CA's %v", f, c.NotAfter, ca.NotAfter)
+		}
+	}
+	if _, err := WriteCerts(CertsConfig{Dir: dir, Nodes: []string{"n3"}, Now: ca.NotAfter}); err == nil {
+		t.Fatal("issued under an expired CA")
 	}
 }

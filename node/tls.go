@@ -2,13 +2,17 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,6 +37,13 @@ const maxPeerChain = 4
 type tlsMaterial struct {
 	cert *tls.Certificate
 	pool *x509.CertPool
+	// expiry is when the certificate stops verifying: the earliest
+	// NotAfter along its chain to the CA (of the chain that lasts
+	// longest, when ca_file holds several CAs it chains to).
+	expiry time.Time
+	// digest identifies the files' bytes, so that the watcher can tell
+	// a rewrite with the same content from a change.
+	digest [sha256.Size]byte
 }
 
 // nodeTLS holds the node's current certificate and CA and hands out the
@@ -44,10 +55,14 @@ type nodeTLS struct {
 	self string
 	log  *slog.Logger
 	cur  atomic.Pointer[tlsMaterial]
+	// reloadMu serializes reloads (SIGHUP and the watcher): reading the
+	// files and storing what was read happen as one, so that a slower,
+	// older reading never replaces a newer one.
+	reloadMu sync.Mutex
 	// refusals counts and logs refused RPC connections.
 	refusals *refusalLog
 	// reloads counts reloads by result; expiry is the current
-	// certificate's NotAfter.
+	// material's, Unix seconds.
 	reloads *prometheus.CounterVec
 	expiry  atomic.Int64
 	// reloaded, when set (tests), receives each reload's result if it
@@ -86,22 +101,36 @@ func (t *nodeTLS) register(reg prometheus.Registerer) {
 	reg.MustRegister(t.reloads, t.refusals.counter,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: metricTLSCertExpiry,
-			Help: "When this node's TLS certificate expires, Unix seconds.",
+			Help: "When this node's TLS certificate stops verifying, Unix seconds: the earliest expiry of the certificate and the CA it chains to.",
 		}, func() float64 { return float64(t.expiry.Load()) }))
 }
 
 func (t *nodeTLS) store(m *tlsMaterial) {
 	t.cur.Store(m)
-	t.expiry.Store(m.cert.Leaf.NotAfter.Unix())
+	t.expiry.Store(m.expiry.Unix())
 }
 
 // reload reads the files again. On any error the current material stays.
-func (t *nodeTLS) reload() error {
-	m, err := loadTLSMaterial(t.cfg, t.self)
+func (t *nodeTLS) reload() error { return t.reloadFiles(false) }
+
+// reloadFiles reads the files again; with ifChanged, files whose bytes
+// are those already loaded are left alone, neither counted nor logged
+// (the watcher sees writes that change nothing: a touch, a sync job).
+func (t *nodeTLS) reloadFiles(ifChanged bool) error {
+	t.reloadMu.Lock()
+	defer t.reloadMu.Unlock()
+	f, err := readTLSFiles(t.cfg)
+	if err == nil && ifChanged && f.digest() == t.cur.Load().digest {
+		return nil
+	}
+	var m *tlsMaterial
+	if err == nil {
+		m, err = f.material(t.cfg, t.self)
+	}
 	if err == nil {
 		t.store(m)
 		t.reloads.WithLabelValues("ok").Inc()
-		t.log.Info("tls certificate reloaded", "not_after", m.cert.Leaf.NotAfter.UTC())
+		t.log.Info("tls certificate reloaded", "not_after", m.cert.Leaf.NotAfter.UTC(), "chain_not_after", m.expiry.UTC())
 	} else {
 		t.reloads.WithLabelValues("error").Inc()
 		t.log.Error("tls reload failed; keeping the previous certificate", "err", err)
@@ -117,23 +146,87 @@ func (t *nodeTLS) reload() error {
 
 // loadTLSMaterial reads and checks cfg's files.
 func loadTLSMaterial(cfg TLSConfig, self string) (*tlsMaterial, error) {
-	cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+	f, err := readTLSFiles(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return f.material(cfg, self)
+}
+
+// maxTLSFileBytes bounds each TLS file read: certificates, keys and a
+// CA bundle are a few KiB.
+const maxTLSFileBytes = 1 << 20
+
+// tlsFileBytes are the bytes of the certificate, key and CA files.
+type tlsFileBytes struct{ cert, key, ca []byte }
+
+// readTLSFiles reads cfg's three files, each at most maxTLSFileBytes.
+func readTLSFiles(cfg TLSConfig) (tlsFileBytes, error) {
+	var f tlsFileBytes
+	for _, r := range []struct {
+		key, path string
+		dst       *[]byte
+	}{{"tls.cert_file", cfg.CertFile, &f.cert}, {"tls.key_file", cfg.KeyFile, &f.key}, {"tls.ca_file", cfg.CAFile, &f.ca}} {
+		b, err := readFileBounded(r.path, maxTLSFileBytes)
+		if err != nil {
+			return tlsFileBytes{}, fmt.Errorf("config %s: %w", r.key, err)
+		}
+		*r.dst = b
+	}
+	return f, nil
+}
+
+// readFileBounded reads path, refusing a file over limit bytes.
+func readFileBounded(path string, limit int64) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	b, err := io.ReadAll(io.LimitReader(fh, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s is over %d bytes", path, limit)
+	}
+	return b, nil
+}
+
+// digest identifies the three files' contents together.
+func (f tlsFileBytes) digest() [sha256.Size]byte {
+	h := sha256.New()
+	for _, b := range [][]byte{f.cert, f.key, f.ca} {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		h.Write(n[:])
+		h.Write(b)
+	}
+	var d [sha256.Size]byte
+	h.Sum(d[:0])
+	return d
+}
+
+// material parses and checks the files read for node self.
+func (f tlsFileBytes) material(cfg TLSConfig, self string) (*tlsMaterial, error) {
+	cert, err := tls.X509KeyPair(f.cert, f.key)
 	if err != nil {
 		return nil, fmt.Errorf("config tls.cert_file %s, tls.key_file %s: %w", cfg.CertFile, cfg.KeyFile, err)
 	}
-	caPEM, err := os.ReadFile(cfg.CAFile)
-	if err != nil {
-		return nil, fmt.Errorf("config tls.ca_file: %w", err)
-	}
 	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
+	if !pool.AppendCertsFromPEM(f.ca) {
 		return nil, fmt.Errorf("config tls.ca_file %s: no PEM certificate in it", cfg.CAFile)
 	}
-	m := &tlsMaterial{cert: &cert, pool: pool}
+	m := &tlsMaterial{cert: &cert, pool: pool, digest: f.digest()}
 	// A node whose own certificate its peers would refuse must not start
 	// (or swap it in): the failure would show only as refused connections.
-	if _, err := m.verify(cert.Leaf, nil, x509.ExtKeyUsageClientAuth); err != nil {
-		return nil, fmt.Errorf("config tls.cert_file %s: %w", cfg.CertFile, err)
+	// Peers check both usages: a node serves and dials.
+	for _, usage := range nodeUsage {
+		chains, err := m.verify(cert.Leaf, nil, usage)
+		if err != nil {
+			return nil, fmt.Errorf("config tls.cert_file %s: %w", cfg.CertFile, err)
+		}
+		m.expiry = chainExpiry(chains)
 	}
 	if err := checkCertName(cert.Leaf, self); err != nil {
 		return nil, fmt.Errorf("config tls.cert_file %s (node.name %s): %w", cfg.CertFile, self, err)
@@ -142,16 +235,31 @@ func loadTLSMaterial(cfg TLSConfig, self string) (*tlsMaterial, error) {
 }
 
 // verify checks that leaf, with intermediates, chains to the CA and may
-// be used for usage.
-func (m *tlsMaterial) verify(leaf *x509.Certificate, intermediates []*x509.Certificate, usage x509.ExtKeyUsage) (*x509.Certificate, error) {
+// be used for usage; it returns the chains found.
+func (m *tlsMaterial) verify(leaf *x509.Certificate, intermediates []*x509.Certificate, usage x509.ExtKeyUsage) ([][]*x509.Certificate, error) {
 	inter := x509.NewCertPool()
 	for _, c := range intermediates {
 		inter.AddCert(c)
 	}
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: m.pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{usage}}); err != nil {
-		return nil, err
+	return leaf.Verify(x509.VerifyOptions{Roots: m.pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{usage}})
+}
+
+// chainExpiry is when the longest-lasting of chains stops verifying: a
+// chain ends with its first certificate to expire.
+func chainExpiry(chains [][]*x509.Certificate) time.Time {
+	var best time.Time
+	for _, chain := range chains {
+		end := chain[0].NotAfter
+		for _, c := range chain[1:] {
+			if c.NotAfter.Before(end) {
+				end = c.NotAfter
+			}
+		}
+		if end.After(best) {
+			best = end
+		}
 	}
-	return leaf, nil
+	return best
 }
 
 // verifyPeer checks a handshake's peer chain against the current CA.
@@ -163,7 +271,10 @@ func (t *nodeTLS) verifyPeer(cs tls.ConnectionState, usage x509.ExtKeyUsage) (*x
 	if len(certs) > maxPeerChain {
 		return nil, fmt.Errorf("node: peer presented %d certificates, at most %d accepted", len(certs), maxPeerChain)
 	}
-	return t.cur.Load().verify(certs[0], certs[1:], usage)
+	if _, err := t.cur.Load().verify(certs[0], certs[1:], usage); err != nil {
+		return nil, err
+	}
+	return certs[0], nil
 }
 
 // checkCertName requires name among leaf's DNS names, exactly: node

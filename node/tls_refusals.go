@@ -29,7 +29,7 @@ func newRefusalLog(log *slog.Logger, now func() time.Time) *refusalLog {
 	return &refusalLog{
 		counter: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: metricRPCRefused,
-			Help: "RPC connections refused by TLS, by reason: no_cert, unknown_ca (a certificate from another CA), invalid_cert (expired, wrong usage), name (the certificate does not name the node claimed or dialed), handshake (any other handshake failure).",
+			Help: "RPC connections refused by TLS, by reason: no_cert, unknown_ca (a certificate from another CA), invalid_cert (expired, wrong usage), name (the certificate does not name the node claimed or dialed), handshake (any other handshake failure). Peers that hang up or go quiet mid-handshake are not counted.",
 		}, []string{"reason"}),
 		lines: NewRateLog(log, slog.LevelWarn, "refused rpc connection", rpcRefusalLogInterval, now),
 	}

@@ -3,8 +3,11 @@ package replica
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"io"
 	"net"
+	"syscall"
 	"time"
 )
 
@@ -26,8 +29,12 @@ type TCPTLS struct {
 	CheckPeer func(claimed string, state tls.ConnectionState) error
 	// Refused is told of each connection refused at the TLS layer: a
 	// failed handshake on either side, or CheckPeer's error. remote is
-	// the other end's address. It is called on the connection's goroutine
-	// and must not block; nil ignores refusals.
+	// the other end's address. It is not told of handshakes that end for
+	// reasons of their own: a dial whose ctx ended, an accepted
+	// connection that closes or goes quiet without an alert (a port
+	// probe, a load balancer's check, a caller that gave up), or any
+	// handshake cut short by Close. It is called on the connection's goroutine and must not
+	// block; nil ignores refusals.
 	Refused func(remote string, err error)
 }
 
@@ -55,10 +62,28 @@ func (t *TCPTransport) secureServed(nc net.Conn) (net.Conn, bool) {
 	tc := tls.Server(nc, t.cfg.TLS.Server)
 	_ = nc.SetDeadline(time.Now().Add(helloTimeout))
 	if err := tc.HandshakeContext(t.srv); err != nil {
-		t.refused(nc.RemoteAddr().String(), err)
+		switch {
+		case t.srv.Err() != nil: // closing
+		case silentEnd(err):
+			// A refusal by either side's policy comes as an error or an
+			// alert; a peer that hangs up or goes quiet (a port probe, a
+			// caller whose own deadline passed) refused nothing.
+			t.log.Debug("rpc connection ended during the tls handshake", "remote", nc.RemoteAddr().String(), "err", err)
+		default:
+			t.refused(nc.RemoteAddr().String(), err)
+		}
 		return nil, false
 	}
 	return tc, true
+}
+
+// silentEnd reports whether err is the peer going away or going quiet
+// rather than saying something wrong.
+func silentEnd(err error) bool {
+	var ne net.Error
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.ErrClosedPipe) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed) ||
+		errors.As(err, &ne) && ne.Timeout()
 }
 
 // checkServedPeer asks CheckPeer whether the accepted connection nc may
@@ -84,7 +109,9 @@ func (t *TCPTransport) secureDialed(ctx context.Context, nc net.Conn, to string)
 	}
 	tc := tls.Client(nc, t.cfg.TLS.Client(to))
 	if err := tc.HandshakeContext(ctx); err != nil {
-		t.refused(nc.RemoteAddr().String(), err)
+		if ctx.Err() == nil { // the caller giving up refuses nothing
+			t.refused(nc.RemoteAddr().String(), err)
+		}
 		return nil, fmt.Errorf("replica: TLS handshake with %s: %w", to, err)
 	}
 	return tc, nil

@@ -17,7 +17,7 @@ import (
 
 func TestCertsCommand(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "certs")
-	code, out, errOut := runCLI(t, "", "certs", "--dir", dir, "--host", "db.example", "--client", "n1", "n2")
+	code, out, errOut := runCLI(t, "", "certs", "--dir", dir, "--host", "n2=db.example", "--client", "n1", "n2")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -33,6 +33,21 @@ func TestCertsCommand(t *testing.T) {
 	if err != nil || c.Leaf.VerifyHostname("db.example") != nil || c.Leaf.VerifyHostname("n2") != nil {
 		t.Fatalf("n2 certificate: %v", err)
 	}
+	if c, err := tls.LoadX509KeyPair(filepath.Join(dir, "n1.crt"), filepath.Join(dir, "n1.key")); err != nil || c.Leaf.VerifyHostname("db.example") == nil {
+		t.Fatalf("n1's certificate names n2's host (%v)", err)
+	}
+	// A bare --host needs a single node; a node name may not be a host.
+	if code, _, errOut := runCLI(t, "", "certs", "--dir", dir, "--host", "db3.example", "n3", "n4"); code != 2 || !strings.Contains(errOut, "--host NODE=") {
+		t.Fatalf("bare --host with two nodes: exit %d, %s", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, "", "certs", "--dir", dir, "--host", "n1", "n3"); code != 1 || !strings.Contains(errOut, "name of node") {
+		t.Fatalf("--host naming node n1: exit %d, %s", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, "", "certs", "--dir", dir, "--host", "db3.example", "n3"); code != 0 {
+		t.Fatalf("bare --host with one node: exit %d, %s", code, errOut)
+	} else if c, err := tls.LoadX509KeyPair(filepath.Join(dir, "n3.crt"), filepath.Join(dir, "n3.key")); err != nil || c.Leaf.VerifyHostname("db3.example") != nil {
+		t.Fatalf("n3 certificate: %v", err)
+	}
 	if code, _, errOut := runCLI(t, "", "certs", "--dir", dir, "n1"); code != 1 || !strings.Contains(errOut, "--force") {
 		t.Fatalf("overwrite without --force: exit %d, %s", code, errOut)
 	}
@@ -41,6 +56,10 @@ func TestCertsCommand(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t, "", "certs", "--dir", dir); code != 2 {
 		t.Fatalf("no names: exit %d, want 2", code)
+	}
+	// The CA lives 10 years: longer certificates end with it, and say so.
+	if code, out, errOut := runCLI(t, "", "certs", "--dir", dir, "--days", "5000", "n6"); code != 0 || !strings.Contains(out, "note: the certificates expire with the CA") {
+		t.Fatalf("--days beyond the CA: exit %d, %q %s", code, out, errOut)
 	}
 	if code, _, _ := runCLI(t, "", "certs", "--dir", dir, "--days", "0", "n5"); code != 2 {
 		t.Fatalf("--days 0: exit %d, want 2", code)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -50,29 +51,47 @@ Once every listener is bound the server prints one line to stdout:
 			if unknown := lookupEnvKeys(); len(unknown) > 0 {
 				logger.Warn("ignoring environment variables that match no config key", "node", cfg.Node.Name, "vars", strings.Join(unknown, ","))
 			}
-			n, err := node.New(cfg, logger)
-			if err != nil {
-				return fmt.Errorf("start node %s: %w", cfg.Node.Name, err)
-			}
-			defer reloadOnSIGHUP(cmd.Context(), n, logger)()
-			fmt.Fprintln(a.stdout, readyLine(cfg.Node.Name, n.Addrs()))
-			stopReload := reloadOnHangup(cmd.Context(), logger.With("node", cfg.Node.Name), func() error {
-				next, err := loadConfig(configFile, cmd.Flags())
-				if err != nil {
-					return err
-				}
-				return n.ReloadGossipKeys(next)
-			})
-			defer stopReload()
-			if err := n.Run(cmd.Context()); err != nil {
-				return fmt.Errorf("node %s: %w", cfg.Node.Name, err)
-			}
-			return nil
+			reread := func() (node.Config, error) { return loadConfig(configFile, cmd.Flags()) }
+			return a.runServer(cmd.Context(), cfg, logger, node.New, reread)
 		},
 	}
 	cmd.Flags().StringVarP(&configFile, "config", "c", "", "YAML config file (see configs/)")
 	addServerFlags(cmd.Flags())
 	return cmd
+}
+
+// runServer starts the node with newNode (node.New; tests replace it),
+// prints the ready line and runs the node until ctx ends.
+// runServer starts the node newNode makes and runs it until ctx ends. On
+// SIGHUP it reloads the TLS files and, with reread, the configuration's
+// gossip keys.
+func (a *app) runServer(ctx context.Context, cfg node.Config, logger *slog.Logger,
+	newNode func(node.Config, *slog.Logger) (*node.Node, error), reread func() (node.Config, error)) error {
+	// SIGHUP is caught before the node starts: uncaught, it kills the
+	// process, and a rotation script's signal may come while a node
+	// replays its WAL.
+	hup := notifySIGHUP()
+	defer hup.stop()
+	n, err := newNode(cfg, logger)
+	if err != nil {
+		return fmt.Errorf("start node %s: %w", cfg.Node.Name, err)
+	}
+	hup.start(ctx, logger.With("node", cfg.Node.Name), func() error {
+		_ = n.ReloadTLS() // logged and counted by the node
+		if reread == nil {
+			return nil
+		}
+		next, err := reread()
+		if err != nil {
+			return err
+		}
+		return n.ReloadGossipKeys(next)
+	})
+	fmt.Fprintln(a.stdout, readyLine(cfg.Node.Name, n.Addrs()))
+	if err := n.Run(ctx); err != nil {
+		return fmt.Errorf("node %s: %w", cfg.Node.Name, err)
+	}
+	return nil
 }
 
 // readyLine formats the ready line from the addresses the node bound, which
