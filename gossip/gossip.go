@@ -681,6 +681,21 @@ func (l *logLimiter) allow(now time.Time) (bool, int) {
 	return true, skipped
 }
 
+// idle reports whether l's last line is logEvery old or more at now, so
+// that its next line would be written, and how many it held back since.
+func (l *logLimiter) idle(now time.Time) (held int, idle bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.skipped, l.last.IsZero() || now.Sub(l.last) >= logEvery || now.Before(l.last)
+}
+
+// addHeld counts n lines as held back by l.
+func (l *logLimiter) addHeld(n int) {
+	l.mu.Lock()
+	l.skipped += n
+	l.mu.Unlock()
+}
+
 // warn logs msg at Warn with args and the number of lines held back
 // ("messages_not_logged"), if l lets a line through at now.
 func (l *logLimiter) warn(log *slog.Logger, now time.Time, msg string, args ...any) {
