@@ -385,8 +385,11 @@ func (l *Log) DeleteBefore(seg uint64) error {
 	return errors.Join(errs...)
 }
 
-// Close writes and fsyncs everything queued, whatever the policy, and
-// closes the log. Appends after Close fail with ErrClosed.
+// Close writes everything queued and, whatever the policy, fsyncs the
+// current segment if anything was written to it since its last fsync (by
+// this process: OpenLog fsyncs what an earlier one left), then closes the
+// log. After a disk error nothing more is written and Close returns
+// that error. Appends after Close fail with ErrClosed.
 func (l *Log) Close() error {
 	l.mu.Lock()
 	if l.closed {
