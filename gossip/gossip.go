@@ -68,7 +68,8 @@ type Gossip struct {
 	// those of them not written (see mlLogWriter).
 	mlWarnings, mlSuppressed atomic.Uint64
 	// keyMu serialises changes of memberlist's keyring (SetKeys), which
-	// take several keyring calls.
+	// take several keyring calls, and orders Keyring's reads after them
+	// (RemoveKey shifts the slice GetKeys hands out in place).
 	keyMu sync.Mutex
 	// keyring is memberlist's (nil without keys); memberlist offers no
 	// accessor, so New keeps the one it hands over.
