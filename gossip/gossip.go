@@ -68,7 +68,8 @@ type Gossip struct {
 	// those of them not written (see mlLogWriter).
 	mlWarnings, mlSuppressed atomic.Uint64
 	// keyMu serialises changes of memberlist's keyring (SetKeys), which
-	// take several keyring calls.
+	// take several keyring calls, and orders Keyring's reads after them
+	// (RemoveKey shifts the slice GetKeys hands out in place).
 	keyMu sync.Mutex
 	// keyring is memberlist's (nil without keys); memberlist offers no
 	// accessor, so New keeps the one it hands over.
@@ -679,6 +680,21 @@ func (l *logLimiter) allow(now time.Time) (bool, int) {
 	skipped := l.skipped
 	l.last, l.skipped = now, 0
 	return true, skipped
+}
+
+// idle reports whether l's last line is logEvery old or more at now, so
+// that its next line would be written, and how many it held back since.
+func (l *logLimiter) idle(now time.Time) (held int, idle bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.skipped, l.last.IsZero() || now.Sub(l.last) >= logEvery || now.Before(l.last)
+}
+
+// addHeld counts n lines as held back by l.
+func (l *logLimiter) addHeld(n int) {
+	l.mu.Lock()
+	l.skipped += n
+	l.mu.Unlock()
 }
 
 // warn logs msg at Warn with args and the number of lines held back

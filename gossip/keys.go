@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 )
 
 // MaxKeys bounds the keys of a keyring: memberlist tries each on every
@@ -71,21 +72,28 @@ type KeyringStatus struct {
 
 // Keyring returns the fingerprints of the keys in use.
 func (g *Gossip) Keyring() KeyringStatus {
+	// keyMu keeps SetKeys from changing the keyring while it is read:
+	// memberlist's RemoveKey shifts the slice GetKeys returned in place.
+	g.keyMu.Lock()
+	defer g.keyMu.Unlock()
+	return g.keyringLocked()
+}
+
+// keyringLocked is Keyring with g.keyMu held.
+func (g *Gossip) keyringLocked() KeyringStatus {
 	kr := g.keyring
 	st := KeyringStatus{Keys: []string{}}
 	if kr == nil {
 		return st
 	}
-	primary := kr.GetPrimaryKey()
-	if primary == nil {
+	keys := slices.Clone(kr.GetKeys())
+	if len(keys) == 0 {
 		return st
 	}
-	st.Encrypted, st.Primary = true, KeyFingerprint(primary)
-	st.Keys = append(st.Keys, st.Primary)
-	for _, k := range kr.GetKeys() {
-		if !bytes.Equal(k, primary) {
-			st.Keys = append(st.Keys, KeyFingerprint(k))
-		}
+	// memberlist keeps the primary key first.
+	st.Encrypted, st.Primary = true, KeyFingerprint(keys[0])
+	for _, k := range keys {
+		st.Keys = append(st.Keys, KeyFingerprint(k))
 	}
 	return st
 }
@@ -118,20 +126,45 @@ func (g *Gossip) SetKeys(keys [][]byte) error {
 	if err := kr.UseKey(keys[0]); err != nil {
 		return fmt.Errorf("gossip: use key %s: %w", KeyFingerprint(keys[0]), err)
 	}
-	for _, old := range kr.GetKeys() {
-		keep := false
-		for _, k := range keys {
-			keep = keep || bytes.Equal(old, k)
-		}
-		if !keep {
+	// A copy: RemoveKey shifts the slice GetKeys returned in place, and
+	// looping over it would skip the key after each one removed.
+	for _, old := range slices.Clone(kr.GetKeys()) {
+		if !slices.ContainsFunc(keys, func(k []byte) bool { return bytes.Equal(old, k) }) {
 			if err := kr.RemoveKey(old); err != nil {
 				return fmt.Errorf("gossip: remove key %s: %w", KeyFingerprint(old), err)
 			}
 		}
 	}
-	st := g.Keyring()
+	// Checked rather than trusted: memberlist reports no error for much
+	// of what it does not do.
+	if got := kr.GetKeys(); !sameKeyring(got, keys) {
+		return fmt.Errorf("gossip: the keyring holds %d keys (primary %s) after the change, want %d (primary %s)",
+			len(got), fingerprintOrNone(got), len(keys), KeyFingerprint(keys[0]))
+	}
+	st := g.keyringLocked()
 	g.log.Info("gossip keyring changed", "primary", st.Primary, "keys", st.Keys)
 	return nil
+}
+
+// sameKeyring reports whether got holds exactly want's keys with want[0]
+// primary (first); want has no duplicates.
+func sameKeyring(got, want [][]byte) bool {
+	if len(got) != len(want) || !bytes.Equal(got[0], want[0]) {
+		return false
+	}
+	for _, k := range want {
+		if !slices.ContainsFunc(got, func(g []byte) bool { return bytes.Equal(g, k) }) {
+			return false
+		}
+	}
+	return true
+}
+
+func fingerprintOrNone(keys [][]byte) string {
+	if len(keys) == 0 {
+		return "none"
+	}
+	return KeyFingerprint(keys[0])
 }
 
 // exposedWithoutKeys reports whether a node would gossip in clear on an

@@ -107,6 +107,82 @@ func testSetKeysRefusals(t *testing.T) {
 	}
 }
 
+// SetKeys leaves exactly the listed keys, however many it removes and
+// wherever they sit in the keyring.
+func TestSetKeysRemovesEveryUnlistedKey(t *testing.T) {
+	synctest.Test(t, testSetKeysRemovesEveryUnlistedKey)
+}
+
+func testSetKeysRemovesEveryUnlistedKey(t *testing.T) {
+	top := t
+	lingerInBubble(t)
+	mn := &gossiptest.Network{}
+	p := []byte("pppppppppppppppp")
+	a := []byte("aaaaaaaaaaaaaaaa")
+	b := []byte("bbbbbbbbbbbbbbbb")
+	c := []byte("cccccccccccccccc")
+	n := startNode(t, top, "n", t.TempDir(), nodeOpts{net: mn, keys: [][]byte{p, a, b, c}})
+	for i, keys := range [][][]byte{
+		{p},          // three removed in a row after the primary
+		{p, a, b, c}, // back to four
+		{c},          // a new primary, the old one and two more removed
+		{a, p, b, c},
+		{b, a},
+	} {
+		if err := n.g.SetKeys(keys); err != nil {
+			t.Fatalf("step %d: SetKeys: %v", i+1, err)
+		}
+		st := n.g.Keyring()
+		want := make([]string, len(keys))
+		for j, k := range keys {
+			want[j] = KeyFingerprint(k)
+		}
+		got := slices.Clone(st.Keys)
+		slices.Sort(got[1:])
+		slices.Sort(want[1:])
+		if st.Primary != want[0] || !slices.Equal(got, want) {
+			t.Fatalf("step %d: keyring %+v, want %v", i+1, st, want)
+		}
+	}
+}
+
+// Keyring may be read while SetKeys runs (the race detector judges).
+func TestKeyringWhileSetKeys(t *testing.T) { synctest.Test(t, testKeyringWhileSetKeys) }
+
+func testKeyringWhileSetKeys(t *testing.T) {
+	top := t
+	lingerInBubble(t)
+	mn := &gossiptest.Network{}
+	p := []byte("pppppppppppppppp")
+	a := []byte("aaaaaaaaaaaaaaaa")
+	b := []byte("bbbbbbbbbbbbbbbb")
+	n := startNode(t, top, "n", t.TempDir(), nodeOpts{net: mn, keys: [][]byte{p, a, b}})
+	started, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 2000 {
+			if st := n.g.Keyring(); !st.Encrypted || len(st.Keys) == 0 || len(st.Keys) > 3 {
+				t.Errorf("keyring read during SetKeys: %+v", st)
+				return
+			}
+			if i == 0 {
+				close(started)
+			}
+		}
+	}()
+	<-started
+	for i := range 400 {
+		keys := [][]byte{p, a, b}
+		if i%2 == 1 {
+			keys = [][]byte{p}
+		}
+		if err := n.g.SetKeys(keys); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-done
+}
+
 func TestExposedWithoutKeys(t *testing.T) {
 	key := []byte("0123456789abcdef")
 	for _, tc := range []struct {

@@ -112,7 +112,7 @@ func (w *mlLogWriter) Write(p []byte) (int, error) {
 			if !w.encrypted() {
 				msg = "gossip encryption mismatch: a peer sends encrypted gossip but this node has no key configured"
 			}
-			level, reason = slog.LevelError, "key mismatch"
+			level, reason = slog.LevelError, keyMismatchReason
 			break
 		}
 	}
@@ -129,7 +129,7 @@ func (w *mlLogWriter) Write(p []byte) (int, error) {
 		reason = lineReason(line)
 	}
 	w.warnings.Add(1)
-	ok, held := w.limits.allow(reason, w.now())
+	reason, ok, held := w.limits.allow(reason, w.now())
 	if !ok {
 		w.suppressed.Add(1)
 		return len(p), nil
@@ -138,13 +138,19 @@ func (w *mlLogWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// lineReason names the kind of a memberlist line for rate limiting: its
-// text up to the first part that varies (a colon before an error, a
+// lineReason names the kind of a memberlist line for rate limiting: a
+// known reason whose line goes on with a value from outside (fixedPrefixes),
+// or its text up to the first part that varies (a colon before an error, a
 // parenthesis or quote around a value, a digit, memberlist's " from="),
 // at most maxReasonBytes. "Failed to decode ping request: EOF from=..."
 // and "UDP packet too short (3 bytes) from=..." become "Failed to decode
 // ping request" and "UDP packet too short".
 func lineReason(line string) string {
+	for _, p := range fixedPrefixes {
+		if strings.HasPrefix(line, p) {
+			return p
+		}
+	}
 	end := len(line)
 	if i := strings.Index(line, " from="); i >= 0 {
 		end = i
@@ -154,42 +160,84 @@ func lineReason(line string) string {
 	}
 	r := strings.TrimSpace(line[:min(end, maxReasonBytes)])
 	if r == "" {
-		return "other"
+		return otherReason
 	}
 	return r
 }
 
+// fixedPrefixes are lines memberlist writes with a name from outside, not
+// always quoted ("Got ping for unexpected node evil from=..." on the
+// stream path): the prefix is the reason, so that one sender cannot make
+// a reason per name.
+var fixedPrefixes = []string{"Got ping for unexpected node"}
+
+// keyMismatchReason is the reason of every decryption failure (see
+// keyMismatchHints); otherReason that of lines past the table's bound.
+const (
+	keyMismatchReason = "key mismatch"
+	otherReason       = "other"
+)
+
 // maxReasonBytes bounds a reason, and maxReasons the reasons tracked at
-// once: names in lines ("Got ping for unexpected node X") come from
-// outside, so beyond the bound lines share the reason "other".
+// once besides the fixed ones: names in lines come from outside, so
+// while the table is full of reasons seen within logEvery, lines of a
+// new reason share the reason "other".
 const (
 	maxReasonBytes = 64
 	maxReasons     = 64
 )
 
-// reasonLimiter is one logLimiter per reason, for at most maxReasons.
+// reasonLimiter is one logLimiter per reason: fixed ones for the reasons
+// known in advance, which the table of reasons taken from lines can never
+// crowd out, and at most maxReasons more.
 type reasonLimiter struct {
-	mu sync.Mutex // guards by
-	by map[string]*logLimiter
+	fixed map[string]*logLimiter // read-only after newReasonLimiter
+	mu    sync.Mutex             // guards by
+	by    map[string]*logLimiter
 }
 
-func newReasonLimiter() *reasonLimiter { return &reasonLimiter{by: map[string]*logLimiter{}} }
+func newReasonLimiter() *reasonLimiter {
+	r := &reasonLimiter{fixed: map[string]*logLimiter{}, by: map[string]*logLimiter{}}
+	for _, reason := range append([]string{keyMismatchReason, otherReason}, fixedPrefixes...) {
+		r.fixed[reason] = &logLimiter{}
+	}
+	return r
+}
 
-// allow reports whether a line of reason may be logged at now, and how
-// many of that reason were held back since its last line.
-func (r *reasonLimiter) allow(reason string, now time.Time) (bool, int) {
-	r.mu.Lock()
-	l, ok := r.by[reason]
-	if !ok {
-		if len(r.by) >= maxReasons-1 {
-			reason = "other"
-			l = r.by[reason]
+// allow reports whether a line of reason may be logged at now, how many
+// of that reason were held back since its last line, and the reason it
+// was counted under (otherReason when the table is full).
+func (r *reasonLimiter) allow(reason string, now time.Time) (string, bool, int) {
+	l := r.fixed[reason]
+	if l == nil {
+		r.mu.Lock()
+		l = r.by[reason]
+		if l == nil && len(r.by) >= maxReasons {
+			r.evictIdle(now)
 		}
-		if l == nil {
+		switch {
+		case l != nil:
+		case len(r.by) < maxReasons:
 			l = &logLimiter{}
 			r.by[reason] = l
+		default:
+			reason, l = otherReason, r.fixed[otherReason]
+		}
+		r.mu.Unlock()
+	}
+	ok, held := l.allow(now)
+	return reason, ok, held
+}
+
+// evictIdle drops the reasons whose last line is logEvery old or more:
+// their next line would be written anyway, so forgetting them changes
+// nothing but the count of lines held back since, which moves to "other"
+// to stay counted. r.mu must be held; the table is at most maxReasons.
+func (r *reasonLimiter) evictIdle(now time.Time) {
+	for reason, l := range r.by {
+		if held, idle := l.idle(now); idle {
+			delete(r.by, reason)
+			r.fixed[otherReason].addHeld(held)
 		}
 	}
-	r.mu.Unlock()
-	return l.allow(now)
 }

@@ -58,6 +58,7 @@ func TestLineReason(t *testing.T) {
 		"Got invalid checksum for UDP packet: 1a2b, 3c4d":              "Got invalid checksum for UDP packet",
 		"Message type (77) not supported 127.0.0.1:5 (packet handler)": "Message type",
 		"Got ping for unexpected node 'evil' from=127.0.0.1:6":         "Got ping for unexpected node",
+		"Got ping for unexpected node evil from=127.0.0.1:6":           "Got ping for unexpected node",
 		"12345":                               "other",
 		strings.Repeat("x", 200):              strings.Repeat("x", maxReasonBytes),
 		"Too many pending push/pull requests": "Too many pending push/pull requests",
@@ -108,5 +109,43 @@ func TestReasonLimiterBounded(t *testing.T) {
 	}
 	if len(r.by) > maxReasons {
 		t.Fatalf("%d reasons tracked, bound %d", len(r.by), maxReasons)
+	}
+}
+
+// A table filled with names from outside frees up once they go quiet: a
+// new reason logEvery later gets its own line and reason, and what the
+// evicted reasons held back is reported under "other".
+func TestReasonLimiterEvictsIdle(t *testing.T) {
+	r := newReasonLimiter()
+	for i := range maxReasons {
+		for range 2 { // the second is held back
+			r.allow(fmt.Sprintf("unexpected n%d", i), testNow)
+		}
+	}
+	if reason, ok, _ := r.allow("new", testNow); reason != otherReason || !ok {
+		t.Fatalf("a new reason with the table full of busy ones: %q, %v; want it under %q", reason, ok, otherReason)
+	}
+	later := testNow.Add(logEvery)
+	if reason, ok, held := r.allow("new", later); reason != "new" || !ok || held != 0 {
+		t.Fatalf("a new reason once the table went idle: %q, %v, %d held; want its own", reason, ok, held)
+	}
+	if len(r.by) != 1 {
+		t.Errorf("%d reasons tracked after eviction, want 1", len(r.by))
+	}
+	if _, ok, held := r.allow(otherReason, later); !ok || held != maxReasons {
+		t.Errorf("other: %v, %d held; want the %d lines the evicted reasons held back", ok, held, maxReasons)
+	}
+}
+
+// The known reasons keep their own slots however full the table is.
+func TestReasonLimiterFixedSlots(t *testing.T) {
+	r := newReasonLimiter()
+	for i := range 10 * maxReasons {
+		r.allow(fmt.Sprintf("reason %d", i), testNow)
+	}
+	for _, reason := range []string{keyMismatchReason, "Got ping for unexpected node"} {
+		if got, ok, _ := r.allow(reason, testNow); got != reason || !ok {
+			t.Errorf("%q with the table full: counted as %q, logged %v", reason, got, ok)
+		}
 	}
 }

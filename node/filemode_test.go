@@ -4,6 +4,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -45,6 +47,47 @@ func TestDataDirectoryModes(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkModes(t, dir, 0o640, 0o750)
+	// What the node wrote since then is created with the wider mode (less
+	// what the umask takes): CLEAN is written anew at every clean stop.
+	// What was there keeps its mode: nothing is opened up.
+	umask, ok := processUmask(t)
+	if !ok {
+		t.Skip("umask unknown (no Umask line in /proc/self/status): the exact mode cannot be predicted")
+	}
+	if got, want := modeOf(t, filepath.Join(dir, "CLEAN")), fs.FileMode(0o640)&^umask; got != want {
+		t.Errorf("CLEAN written under file_mode 0640 has mode %#o, want %#o (umask %#o)", got, want, umask)
+	}
+	if got := modeOf(t, filepath.Join(dir, "IDENTITY")); got != 0o600 {
+		t.Errorf("IDENTITY, written once under 0600, has mode %#o after a start under 0640", got)
+	}
+}
+
+func modeOf(t *testing.T, name string) fs.FileMode {
+	t.Helper()
+	st, err := os.Stat(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Mode().Perm()
+}
+
+// processUmask reads the umask without setting it (syscall.Umask would
+// change it for every goroutine meanwhile).
+func processUmask(t *testing.T) (fs.FileMode, bool) {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32)
+			if err != nil {
+				t.Fatalf("Umask line %q: %v", line, err)
+			}
+			return fs.FileMode(m), true
+		}
+	}
+	return 0, false
 }
 
 // checkModes fails for any entry under dir with a permission beyond file

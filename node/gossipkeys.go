@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 
 	"github.com/ringkv/ringkv/gossip"
 )
@@ -32,12 +33,18 @@ func (n *Node) SetGossipKeys(keys [][]byte) error { return n.gossip.SetKeys(keys
 
 // ReloadGossipKeys applies gossip.keys (or gossip.secret_key) of cfg, a
 // configuration read again (on SIGHUP), to the running node. Nothing else
-// of cfg is applied. Keys equal to those in use change nothing.
+// of cfg is applied. The keys are compared with those of the configuration
+// last applied, not with the live keyring: keys unchanged since then
+// change nothing, so a SIGHUP sent for another reason (a renewed TLS
+// certificate) does not undo a rotation made with PUT /v1/gossip/keys; that
+// difference is logged at Warn.
 func (n *Node) ReloadGossipKeys(cfg Config) error {
 	keys, err := cfg.Gossip.keys()
 	if err != nil {
 		return fmt.Errorf("config gossip.keys: %w", err)
 	}
+	n.keysMu.Lock()
+	defer n.keysMu.Unlock()
 	cur := n.gossip.Keyring()
 	if len(keys) == 0 {
 		if cur.Encrypted {
@@ -45,17 +52,46 @@ func (n *Node) ReloadGossipKeys(cfg Config) error {
 		}
 		return nil
 	}
-	want := make([]string, len(keys))
-	for i, k := range keys {
-		want[i] = gossip.KeyFingerprint(k)
-	}
-	if fmt.Sprint(want) == fmt.Sprint(cur.Keys) {
+	want := keyFingerprints(keys)
+	if sameKeys(want, n.appliedKeys) {
+		if !sameKeys(want, cur.Keys) {
+			n.log.Warn("gossip.keys unchanged since last applied; keeping the keyring set through PUT /v1/gossip/keys (change gossip.keys to replace it)",
+				"config_keys", want, "keyring", cur.Keys)
+		}
 		return nil
 	}
-	if err := n.gossip.SetKeys(keys); err != nil {
-		return fmt.Errorf("config gossip.keys: %w", err)
+	if !sameKeys(want, cur.Keys) {
+		if err := n.gossip.SetKeys(keys); err != nil {
+			return fmt.Errorf("config gossip.keys: %w", err)
+		}
 	}
+	n.appliedKeys = want
 	return nil
+}
+
+// keyFingerprints names keys by gossip.KeyFingerprint, in order.
+func keyFingerprints(keys [][]byte) []string {
+	fps := make([]string, len(keys))
+	for i, k := range keys {
+		fps[i] = gossip.KeyFingerprint(k)
+	}
+	return fps
+}
+
+// sameKeys reports whether two keyrings, as fingerprints primary first,
+// hold the same keys with the same primary; the order of the others does
+// not matter to memberlist.
+func sameKeys(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	if len(a) == 0 {
+		return true
+	}
+	if a[0] != b[0] {
+		return false
+	}
+	return slices.Equal(slices.Sorted(slices.Values(a[1:])), slices.Sorted(slices.Values(b[1:])))
 }
 
 // maxKeysBody bounds the body of PUT /v1/gossip/keys: eight base64 keys of

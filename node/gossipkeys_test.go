@@ -1,11 +1,16 @@
 package node
 
 import (
+	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ringkv/ringkv/gossip"
@@ -106,5 +111,109 @@ func TestGossipKeysRotateAndRogueStaysOut(t *testing.T) {
 	next.Gossip.Keys = nil
 	if err := n1.ReloadGossipKeys(next); err == nil {
 		t.Error("a reload without keys on an encrypting node was accepted")
+	}
+}
+
+// lockedBuffer is a log destination safe for memberlist's goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// A SIGHUP whose configuration kept the gossip keys of the last one
+// applied leaves a keyring set through PUT /v1/gossip/keys alone (and
+// warns); a configuration with other keys replaces it.
+func TestGossipKeysReloadKeepsKeyringSetByPUT(t *testing.T) {
+	raw1, raw2, raw3 := []byte("0123456789abcdef"), []byte("fedcba9876543210"), []byte("abcdef0123456789")
+	b64 := base64.StdEncoding.EncodeToString
+	cfg := testConfig(t, "n1")
+	cfg.Gossip.Keys = []string{b64(raw1)}
+	var logs lockedBuffer
+	n, err := New(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := n.Run(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	keyring := func(want ...[]byte) {
+		t.Helper()
+		if st := n.GossipKeyring(); !sameKeys(st.Keys, keyFingerprints(want)) {
+			t.Fatalf("keyring %v, want %v", st.Keys, keyFingerprints(want))
+		}
+	}
+
+	// The first two steps of a rotation through the HTTP route.
+	if err := n.SetGossipKeys([][]byte{raw2, raw1}); err != nil {
+		t.Fatal(err)
+	}
+	// A SIGHUP for a renewed certificate: the file still says [k1].
+	if err := n.ReloadGossipKeys(cfg); err != nil {
+		t.Fatal(err)
+	}
+	keyring(raw2, raw1)
+	if !strings.Contains(logs.String(), "keeping the keyring set through PUT") {
+		t.Errorf("no warning about the keyring differing from gossip.keys; logs:\n%s", logs.String())
+	}
+
+	// The operator updates the file: it is applied.
+	cfg.Gossip.Keys = []string{b64(raw2)}
+	if err := n.ReloadGossipKeys(cfg); err != nil {
+		t.Fatal(err)
+	}
+	keyring(raw2)
+	// Again after another PUT, then a SIGHUP with the file unchanged.
+	if err := n.SetGossipKeys([][]byte{raw3, raw2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.ReloadGossipKeys(cfg); err != nil {
+		t.Fatal(err)
+	}
+	keyring(raw3, raw2)
+	// The file catching up with the PUT changes nothing, and from then
+	// on it is the configuration applied.
+	cfg.Gossip.Keys = []string{b64(raw3), b64(raw2)}
+	if err := n.ReloadGossipKeys(cfg); err != nil {
+		t.Fatal(err)
+	}
+	keyring(raw3, raw2)
+	cfg.Gossip.Keys = []string{b64(raw3)}
+	if err := n.ReloadGossipKeys(cfg); err != nil {
+		t.Fatal(err)
+	}
+	keyring(raw3)
+}
+
+func TestSameKeys(t *testing.T) {
+	for _, tc := range []struct {
+		a, b []string
+		want bool
+	}{
+		{nil, nil, true},
+		{[]string{"p"}, []string{"p"}, true},
+		{[]string{"p", "a", "b"}, []string{"p", "b", "a"}, true},
+		{[]string{"p", "a"}, []string{"a", "p"}, false},
+		{[]string{"p", "a"}, []string{"p"}, false},
+		{[]string{"p", "a"}, []string{"p", "b"}, false},
+	} {
+		if got := sameKeys(tc.a, tc.b); got != tc.want {
+			t.Errorf("sameKeys(%v, %v) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
 	}
 }

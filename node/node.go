@@ -96,6 +96,11 @@ type Node struct {
 	ready      atomic.Bool
 	// waitLogged is set once the wait for the plan was logged.
 	waitLogged atomic.Bool
+	// keysMu serialises ReloadGossipKeys; appliedKeys are the
+	// fingerprints of the configuration's gossip keys last applied (at
+	// start or by a reload), primary first.
+	keysMu      sync.Mutex
+	appliedKeys []string
 }
 
 // New validates cfg, opens the storage engine (refusing a data directory
@@ -121,6 +126,7 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", cfg.Gossip.keysName(), err)
 	}
+	n.appliedKeys = keyFingerprints(gossipKeys)
 	n.metrics = newMetrics(metricSources{
 		Keys:        func() int64 { return n.engine.Stats().Keys },
 		Bytes:       func() int64 { return n.engine.Stats().Bytes },

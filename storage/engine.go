@@ -180,21 +180,29 @@ func Open(cfg Config) (*Engine, error) {
 	if err := e.fs.MkdirAll(cfg.Dir); err != nil {
 		return nil, fmt.Errorf("storage: create %s: %w", cfg.Dir, err)
 	}
-	if t, ok := e.fs.(tightener); ok {
-		changed, total, err := t.Tighten(cfg.Dir)
-		if err != nil {
-			return nil, err
-		}
-		if total > 0 {
-			e.logger.Warn("took permissions away from data directory entries more open than storage.file_mode allows",
-				"dir", cfg.Dir, "file_mode", fmt.Sprintf("%#o", cfg.FileMode), "changed", total, "first", changed)
-		}
-	}
+	// The lock first: tightening a directory another process owns would
+	// change modes under a running node, and then be refused anyway.
 	lock, err := e.fs.Lock(filepath.Join(cfg.Dir, "LOCK"))
 	if err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
 	e.lock = lock
+	if t, ok := e.fs.(tightener); ok {
+		res, err := t.Tighten(cfg.Dir)
+		if err != nil {
+			_ = lock.Close()
+			return nil, err
+		}
+		mode := fmt.Sprintf("%#o", cfg.FileMode)
+		if res.ChangedTotal > 0 {
+			e.logger.Warn("took permissions away from data directory entries more open than storage.file_mode allows",
+				"dir", cfg.Dir, "file_mode", mode, "changed", res.ChangedTotal, "first", res.Changed)
+		}
+		if res.SkippedTotal > 0 {
+			e.logger.Warn("left data directory entries more open than storage.file_mode allows as they are: another user owns them or the node may not change them",
+				"dir", cfg.Dir, "file_mode", mode, "skipped", res.SkippedTotal, "first", res.Skipped)
+		}
+	}
 	if err := e.open(); err != nil {
 		if e.log != nil {
 			_ = e.log.Close()

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -174,55 +173,3 @@ func (o OSFS) Lock(name string) (io.Closer, error) {
 	}
 	return f, nil
 }
-
-// Tighten takes away, under dir and from dir itself, every permission bit
-// beyond FileMode (files) and DirMode(FileMode) (directories), so that data
-// written by an older version or copied in with a looser umask becomes
-// private too. Symbolic links are neither followed nor changed. It returns
-// the paths it changed, at most maxReported of them (and their total).
-func (o OSFS) Tighten(dir string) (changed []string, total int, err error) {
-	fileMode := o.fileMode()
-	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.Type()&fs.ModeSymlink != 0 {
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		allowed := fileMode
-		if d.IsDir() {
-			allowed = DirMode(fileMode)
-		}
-		perm := info.Mode().Perm()
-		if perm&^allowed == 0 {
-			return nil
-		}
-		if err := os.Chmod(path, perm&allowed); err != nil {
-			return err
-		}
-		if total++; len(changed) < maxReported {
-			changed = append(changed, fmt.Sprintf("%s %#o->%#o", path, perm, perm&allowed))
-		}
-		return nil
-	})
-	if err != nil {
-		return changed, total, fmt.Errorf("storage: tighten modes under %s: %w", dir, err)
-	}
-	return changed, total, nil
-}
-
-// maxReported bounds the paths Tighten names, so that a data directory of
-// thousands of loose files logs one line of reasonable length.
-const maxReported = 8
-
-// tightener is the optional interface of an FS whose files have Unix
-// permissions; OSFS implements it.
-type tightener interface {
-	Tighten(dir string) (changed []string, total int, err error)
-}
-
-var _ tightener = OSFS{}

@@ -206,8 +206,12 @@ func (l *Log) openLast() error {
 	if err != nil {
 		return fmt.Errorf("storage: open %s: %w", name, err)
 	}
-	if end < int64(len(data)) {
-		// Make the truncation durable before anything is appended after it.
+	if len(data) > 0 {
+		// Make the truncation durable before anything is appended after
+		// it, and the bytes a killed process left unsynced durable before
+		// this one records the segment's length at Close or seals it with
+		// a roll: both trust that those bytes survive a power loss, and
+		// without a write of our own nothing else would fsync them.
 		if err := f.Sync(); err != nil {
 			_ = f.Close()
 			return fmt.Errorf("storage: sync %s: %w", name, err)
@@ -381,8 +385,11 @@ func (l *Log) DeleteBefore(seg uint64) error {
 	return errors.Join(errs...)
 }
 
-// Close writes and fsyncs everything queued, whatever the policy, and
-// closes the log. Appends after Close fail with ErrClosed.
+// Close writes everything queued and, whatever the policy, fsyncs the
+// current segment if anything was written to it since its last fsync (by
+// this process: OpenLog fsyncs what an earlier one left), then closes the
+// log. After a disk error nothing more is written and Close returns
+// that error. Appends after Close fail with ErrClosed.
 func (l *Log) Close() error {
 	l.mu.Lock()
 	if l.closed {

@@ -5,6 +5,8 @@ package main
 import (
 	"errors"
 	"log/slog"
+	"os"
+	"os/signal"
 	"syscall"
 	"testing"
 	"time"
@@ -36,7 +38,22 @@ func TestReloadOnHangup(t *testing.T) {
 			t.Fatalf("SIGHUP %d ran no reload", want)
 		}
 	}
+	// Another handler keeps the SIGHUP after stop from killing the test
+	// binary (signal.Stop restores the default action when no one else
+	// listens) and says when it has been delivered: the runtime hands a
+	// signal to every listening channel in one pass.
+	guard := make(chan os.Signal, 1)
+	signal.Notify(guard, syscall.SIGHUP)
+	defer signal.Stop(guard)
 	stop()
+	if err := syscall.Kill(syscall.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-guard:
+	case <-time.After(time.Minute): // a generous deadline: the signal is delivered asynchronously
+		t.Fatal("the SIGHUP after stop was never delivered")
+	}
 	select {
 	case got := <-calls:
 		t.Fatalf("a reload ran after stop: call %d", got)

@@ -1,0 +1,168 @@
+package storage
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func writeMode(t *testing.T, name string, mode fs.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(name, []byte("x"), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(name, mode); err != nil { // past the umask
+		t.Fatal(err)
+	}
+}
+
+func modeOf(t *testing.T, name string) fs.FileMode {
+	t.Helper()
+	st, err := os.Lstat(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Mode().Perm()
+}
+
+// A data directory reached through a symbolic link is tightened like any
+// other: the link is resolved, not taken for an entry to leave alone.
+func TestTightenSymlinkedDataDir(t *testing.T) {
+	real := filepath.Join(t.TempDir(), "real")
+	if err := os.Mkdir(real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeMode(t, filepath.Join(real, "old"), 0o644)
+	link := filepath.Join(t.TempDir(), "data")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	e := openT(t, testConfig(t, link))
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := modeOf(t, real); got != 0o700 {
+		t.Errorf("data directory behind the link has mode %#o, want 0700", got)
+	}
+	if got := modeOf(t, filepath.Join(real, "old")); got != 0o600 {
+		t.Errorf("file under the linked data directory has mode %#o, want 0600", got)
+	}
+}
+
+// Open tightens nothing in a directory another process holds: it takes
+// the lock first.
+func TestTightenAfterLock(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir)
+	e := openT(t, cfg)
+	defer e.Close()
+	loose := filepath.Join(dir, "loose")
+	writeMode(t, loose, 0o644)
+	if e2, err := Open(cfg); err == nil {
+		_ = e2.Close()
+		t.Fatal("a second Open of a locked directory succeeded")
+	}
+	if got := modeOf(t, loose); got != 0o644 {
+		t.Errorf("a refused Open changed %s to %#o", loose, got)
+	}
+}
+
+// Entries another user owns (a root-owned lost+found on a mount point)
+// are left alone and reported, and do not stop the node from starting.
+func TestTightenSkipsEntriesOfOtherUsers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give entries another owner")
+	}
+	const other = 65534
+	dir := t.TempDir()
+	lost := filepath.Join(dir, "lost+found")
+	if err := os.Mkdir(lost, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	foreign := filepath.Join(dir, "foreign")
+	writeMode(t, foreign, 0o644)
+	own := filepath.Join(dir, "own")
+	writeMode(t, own, 0o644)
+	for _, name := range []string{lost, foreign} {
+		if err := os.Chmod(name, modeOf(t, name)|0o055); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Lchown(name, other, other); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := OSFS{}.Tighten(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := modeOf(t, lost); got != 0o755 {
+		t.Errorf("another user's directory changed to %#o", got)
+	}
+	if got := modeOf(t, foreign); got != 0o655 {
+		t.Errorf("another user's file changed to %#o", got)
+	}
+	if got := modeOf(t, own); got != 0o600 {
+		t.Errorf("own file has mode %#o, want 0600", got)
+	}
+	if res.SkippedTotal != 2 || res.ChangedTotal < 1 || !strings.Contains(strings.Join(res.Skipped, " "), "owned by uid 65534") {
+		t.Errorf("result %+v, want 2 skipped (owned by uid %d) and own changed", res, other)
+	}
+	e := openT(t, testConfig(t, dir))
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A directory the node may not read is skipped with a report, not an
+// error that stops the node.
+func TestTightenSkipsUnreadableDirectory(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root reads every directory")
+	}
+	dir := t.TempDir()
+	locked := filepath.Join(dir, "locked")
+	if err := os.Mkdir(locked, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeMode(t, filepath.Join(locked, "inside"), 0o644)
+	if err := os.Chmod(locked, 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Chmod(locked, 0o700) }) // so TempDir can remove it
+	res, err := OSFS{}.Tighten(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.SkippedTotal != 1 || !strings.Contains(res.Skipped[0], "permission denied") {
+		t.Errorf("result %+v, want the locked directory skipped", res)
+	}
+}
+
+// The chmod goes through a handle opened without following links: a link
+// (as an entry swapped for one after the walk saw it would be) has its
+// target left alone.
+func TestChmodNoFollow(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "target")
+	writeMode(t, target, 0o644)
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	from, to, err := chmodNoFollow(link, false, 0o600, os.Geteuid())
+	if err != nil || from != to {
+		t.Fatalf("chmodNoFollow on a link: %#o->%#o, %v; want no change", from, to, err)
+	}
+	if got := modeOf(t, target); got != 0o644 {
+		t.Errorf("the link's target changed to %#o", got)
+	}
+	from, to, err = chmodNoFollow(target, false, 0o600, os.Geteuid())
+	if err != nil || from != 0o644 || to != 0o600 || modeOf(t, target) != 0o600 {
+		t.Errorf("chmodNoFollow on the file: %#o->%#o, %v, mode now %#o", from, to, err, modeOf(t, target))
+	}
+}
