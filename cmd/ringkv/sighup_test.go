@@ -17,7 +17,9 @@ import (
 func TestReloadOnHangup(t *testing.T) {
 	calls := make(chan int, 4)
 	n := 0
-	stop := reloadOnHangup(t.Context(), slog.New(slog.DiscardHandler), func() error {
+	r := notifySIGHUP()
+	stop := r.stop
+	r.start(t.Context(), slog.New(slog.DiscardHandler), func() error {
 		n++
 		calls <- n
 		if n == 1 {
