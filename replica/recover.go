@@ -32,6 +32,6 @@ func recoverPanic(log *slog.Logger, n *atomic.Uint64, what string, cleanup func(
 func (t *TCPTransport) writerPanicked(peer string) func(v any) {
 	return func(v any) {
 		t.panics.Add(1)
-		t.log.Error("panic recovered", "in", "rpc frame writer", "peer", peer, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		t.log.Error("panic recovered", "in", "rpc frame writer", "listener", "rpc", "peer", peer, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 	}
 }

@@ -268,7 +268,7 @@ type TCPStats struct {
 	WaitingFrames int
 	// RecoveredPanics counts panics recovered in the transport's
 	// goroutines (a served connection, a served call, a client's response
-	// reader). Each is a bug, logged at error level; only the call or the
+	// reader, a connection's frame writer). Each is a bug, logged at error level; only the call or the
 	// connection it happened on failed.
 	RecoveredPanics uint64
 }
