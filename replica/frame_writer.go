@@ -52,6 +52,7 @@ type frameWriter struct {
 	// (errSendDeadline; the connection goes on), or writing failed before
 	// them (called just before fail). Their calls certainly did not reach
 	// the peer. A sender told by write's error is not told again here.
+	// Late frames are reported on a goroutine of their own.
 	unsent func(ids []uint64, err error)
 	// panicked, when set, is told of a panic in the drain goroutine, after
 	// the connection was failed; nil lets the panic crash the process.
@@ -234,7 +235,9 @@ func (w *frameWriter) drain() {
 		w.mu.Unlock()
 		live, late := dropLate(batch, time.Now())
 		if len(late) > 0 && w.unsent != nil {
-			w.unsent(late, errSendDeadline)
+			// Not on this goroutine: a caller told there may send again
+			// at once, and wait for room only this goroutine makes.
+			go w.unsent(late, errSendDeadline)
 		}
 		written, err := w.flush(live)
 		clear(batch[len(live):]) // dropped frames' bodies, past what settle clears
