@@ -3,7 +3,9 @@ package replica
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"net"
+	"os"
 	"sync"
 	"time"
 )
@@ -23,29 +25,51 @@ const maxQueuedBytes = 4 << 20
 // errWriterPanicked fails the frames of a connection whose flush panicked.
 var errWriterPanicked = errors.New("replica: writing frames panicked")
 
+// errSendDeadline: a frame's deadline passed before it was written (while
+// its sender waited for room, or while it was queued). Nothing of it was
+// sent and the connection is unharmed. It wraps os.ErrDeadlineExceeded,
+// as a write that timed out does.
+var errSendDeadline = fmt.Errorf("replica: frame not written by its deadline: %w", os.ErrDeadlineExceeded)
+
 // frameWriter sends the frames of one connection (client or server side),
-// many per syscall, as a group commit: a sender that finds no write in
-// progress writes its frame and then every frame queued meanwhile, until
-// the queue is empty; a sender that finds one in progress queues its frame
-// and returns at once. Profiled, the write syscalls were the largest share
-// of a replicated request's CPU: under load each now carries the frames of
-// many calls, and no sender sleeps on a lock held across a syscall.
+// many per syscall, as a group commit. A sender that finds no write in
+// progress writes its own frame at once; senders that come meanwhile
+// queue theirs and return, and a drain goroutine, started when that write
+// ends, writes everything queued in one batch per syscall until the queue
+// is empty. No sender writes frames of others: its call then ends by its
+// own deadline, however steady the traffic behind it. Profiled, the write
+// syscalls were the largest share of a replicated request's CPU: under
+// load each now carries the frames of many calls, and no sender sleeps on
+// a lock held across a syscall.
 type frameWriter struct {
 	nc net.Conn
-	bw *bufio.Writer // used only by the sender that holds flushing
+	bw *bufio.Writer // used only by the one writing (flushing set)
 	// fail is called once, with the error that ended writing, when a
 	// write fails: a frame cut off midway leaves the stream unusable.
 	fail func(error)
+	// unsent, when set, is told the ids of queued frames that were never
+	// written, with why: their deadline passed while they were queued
+	// (errSendDeadline; the connection goes on), or writing failed before
+	// them (called just before fail). Their calls certainly did not reach
+	// the peer. A sender told by write's error is not told again here.
+	// Late frames are reported on a goroutine of their own.
+	unsent func(ids []uint64, err error)
+	// panicked, when set, is told of a panic in the drain goroutine, after
+	// the connection was failed; nil lets the panic crash the process.
+	panicked func(v any)
 	// maxQueued is maxQueuedBytes (tests lower it).
 	maxQueued int
 
 	mu          sync.Mutex // guards the fields below
-	room        sync.Cond  // signalled when the writer takes the queue or fails
 	queue       []queuedFrame
 	queuedBytes int
 	spare       []queuedFrame // the previous batch's array, reused
-	flushing    bool
-	err         error // set once writing failed; every later write fails with it
+	flushing    bool          // a sender or the drain goroutine is writing
+	// waiters are the senders waiting for room in the queue, first come
+	// first; each is signalled on its channel when it is first in line
+	// and room may have appeared, or when writing failed.
+	waiters []chan struct{}
+	err     error // set once writing failed; every later write fails with it
 }
 
 // queuedFrame is a frame waiting to be written and the time by which its
@@ -56,27 +80,21 @@ type queuedFrame struct {
 }
 
 func newFrameWriter(nc net.Conn, fail func(error)) *frameWriter {
-	w := &frameWriter{nc: nc, bw: bufio.NewWriterSize(nc, rpcBufferBytes), fail: fail, maxQueued: maxQueuedBytes}
-	w.room.L = &w.mu
-	return w
+	return &frameWriter{nc: nc, bw: bufio.NewWriterSize(nc, rpcBufferBytes), fail: fail, maxQueued: maxQueuedBytes}
 }
 
-// write sends f, or queues it for the sender writing now, first waiting
-// while the queue holds maxQueuedBytes (a frame larger than that waits for
-// an empty queue; frames are queued only while a sender writes, so the
-// wait ends when it takes them or fails). It returns an
-// error only when f certainly did not arrive whole: writing had failed
-// before, or this call's own write of f failed. A queued frame whose
-// batch then fails is reported through fail instead (the connection's
-// calls fail with it). f's body must not change after the call.
+// write sends f, or queues it when a write is in progress. A sender
+// first waits, in turn, while the queue lacks room for f (a frame larger
+// than maxQueued waits for an empty queue; while one waits, later senders
+// wait behind it), giving up at deadline. It returns an error only when
+// f certainly did not arrive whole: writing had failed before, the
+// deadline passed before f was queued (errSendDeadline), or this call's
+// own write of f failed. What becomes of a queued frame is reported
+// through unsent and fail. f's body must not change after the call.
 func (w *frameWriter) write(f *frame, deadline time.Time) error {
 	size := f.encodedLen()
 	w.mu.Lock()
-	for w.err == nil && w.queuedBytes > 0 && w.queuedBytes+size > w.maxQueued {
-		w.room.Wait()
-	}
-	if w.err != nil {
-		err := w.err
+	if err := w.waitForRoom(size, deadline); err != nil {
 		w.mu.Unlock()
 		return err
 	}
@@ -86,49 +104,235 @@ func (w *frameWriter) write(f *frame, deadline time.Time) error {
 		w.mu.Unlock()
 		return nil
 	}
+	// Nothing is written, so nothing was queued: the batch is f alone,
+	// under f's own deadline.
 	w.flushing = true
-	for own := true; ; own = false {
-		batch := w.queue
-		w.queue, w.queuedBytes = w.spare[:0], 0
-		w.room.Broadcast()
+	batch := w.take()
+	w.mu.Unlock()
+	written, err := w.flush(batch)
+	if !w.settle(batch, written, err) {
+		return err
+	}
+	w.mu.Lock()
+	if len(w.queue) == 0 {
+		w.flushing = false
 		w.mu.Unlock()
-		err := w.flush(batch)
-		clear(batch) // the bodies are garbage once sent
-		w.mu.Lock()
-		w.spare = batch[:0]
-		if err != nil {
-			w.err, w.queue, w.queuedBytes, w.flushing = err, nil, 0, false
-			w.room.Broadcast()
-			w.mu.Unlock()
-			w.fail(err)
-			if own {
-				return err
-			}
-			return nil
+		return nil
+	}
+	w.mu.Unlock()
+	go w.drain()
+	return nil
+}
+
+// waitForRoom returns, with mu held throughout its checks, once a frame
+// of size bytes may be queued and no sender waits before it; or the
+// error that stops it: writing failed, or deadline passed.
+func (w *frameWriter) waitForRoom(size int, deadline time.Time) error {
+	if w.err != nil {
+		return w.err
+	}
+	if len(w.waiters) == 0 && w.fits(size) {
+		return expired(deadline, time.Now())
+	}
+	ready := make(chan struct{}, 1)
+	w.waiters = append(w.waiters, ready)
+	var timeout <-chan time.Time
+	if !deadline.IsZero() {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		timeout = t.C
+	}
+	for {
+		w.mu.Unlock()
+		timedOut := false
+		select {
+		case <-ready:
+		case <-timeout:
+			timedOut = true
 		}
+		w.mu.Lock()
+		switch {
+		case w.err != nil:
+			w.leave(ready)
+			return w.err
+		case timedOut:
+			w.leave(ready)
+			return errSendDeadline
+		case w.waiters[0] == ready && w.fits(size):
+			w.leave(ready)
+			return expired(deadline, time.Now())
+		}
+	}
+}
+
+// expired returns errSendDeadline when deadline (zero: none) is not after now.
+func expired(deadline, now time.Time) error {
+	if !deadline.IsZero() && !now.Before(deadline) {
+		return errSendDeadline
+	}
+	return nil
+}
+
+// fits reports whether size more bytes may be queued (mu held).
+func (w *frameWriter) fits(size int) bool {
+	return w.queuedBytes == 0 || w.queuedBytes+size <= w.maxQueued
+}
+
+// leave removes a waiter from the line (mu held) and, when it was first,
+// signals the next, who may fit now.
+func (w *frameWriter) leave(ready chan struct{}) {
+	for i, c := range w.waiters {
+		if c == ready {
+			w.waiters = append(w.waiters[:i], w.waiters[i+1:]...)
+			if i == 0 {
+				w.signalFirst()
+			}
+			return
+		}
+	}
+}
+
+// signalFirst wakes the first waiter, if any (mu held).
+func (w *frameWriter) signalFirst() {
+	if len(w.waiters) > 0 {
+		select {
+		case w.waiters[0] <- struct{}{}:
+		default: // already signalled and not yet awake
+		}
+	}
+}
+
+// take empties the queue into a batch (mu held) and wakes the first
+// waiter, who may fit now.
+func (w *frameWriter) take() []queuedFrame {
+	batch := w.queue
+	w.queue, w.queuedBytes = w.spare[:0], 0
+	w.spare = nil
+	w.signalFirst()
+	return batch
+}
+
+// drain writes the queue, one batch per write, until it is empty or
+// writing fails. It leaves out frames whose deadline passed while queued:
+// their callers gave up, and writing under a deadline already past would
+// fail the connection and every call on it.
+func (w *frameWriter) drain() {
+	if w.panicked != nil {
+		defer func() {
+			if v := recover(); v != nil {
+				w.panicked(v) // flush failed the connection already
+			}
+		}()
+	}
+	for {
+		w.mu.Lock()
 		if len(w.queue) == 0 {
 			w.flushing = false
 			w.mu.Unlock()
-			return nil
+			return
+		}
+		batch := w.take()
+		w.mu.Unlock()
+		live, late := dropLate(batch, time.Now())
+		if len(late) > 0 && w.unsent != nil {
+			// Not on this goroutine: a caller told there may send again
+			// at once, and wait for room only this goroutine makes.
+			go w.unsent(late, errSendDeadline)
+		}
+		written, err := w.flush(live)
+		clear(batch[len(live):]) // dropped frames' bodies, past what settle clears
+		if !w.settle(live, written, err) {
+			return
 		}
 	}
+}
+
+// dropLate moves the frames of batch whose deadline is not after now out
+// of it, in place, and returns the rest and the dropped frames' ids.
+func dropLate(batch []queuedFrame, now time.Time) (live []queuedFrame, late []uint64) {
+	live = batch[:0]
+	for _, q := range batch {
+		if expired(q.deadline, now) != nil {
+			late = append(late, q.f.id)
+			continue
+		}
+		live = append(live, q)
+	}
+	return live, late
+}
+
+// settle ends a batch that flush wrote (the first written frames were
+// handed to the connection) and recycles its array. When err is set it
+// fails the writer: the frames never written, those of the batch after
+// the failed one and those queued meanwhile, go to unsent, and then the
+// error to fail. It reports whether writing may go on.
+func (w *frameWriter) settle(batch []queuedFrame, written int, err error) bool {
+	var ids []uint64
+	if err != nil {
+		for _, q := range batch[written:] {
+			ids = append(ids, q.f.id)
+		}
+	}
+	clear(batch) // the bodies are garbage once sent
+	w.mu.Lock()
+	if w.spare == nil {
+		w.spare = batch[:0]
+	}
+	w.mu.Unlock()
+	if err != nil {
+		w.abort(err, ids)
+	}
+	return err == nil
+}
+
+// abort fails the writer with err, unless it failed before: every later
+// write fails with err, waiting senders return it, and the ids given and
+// those of the queued frames are reported to unsent, then err to fail.
+func (w *frameWriter) abort(err error, ids []uint64) {
+	w.mu.Lock()
+	if w.err != nil {
+		w.mu.Unlock()
+		return
+	}
+	w.err = err
+	for _, q := range w.queue {
+		ids = append(ids, q.f.id)
+	}
+	w.queue, w.queuedBytes, w.flushing = nil, 0, false
+	for _, c := range w.waiters {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
+	w.mu.Unlock()
+	if len(ids) > 0 && w.unsent != nil {
+		w.unsent(ids, err)
+	}
+	w.fail(err)
 }
 
 // flush writes batch in one syscall when it fits the buffer, giving up
 // at the earliest of its frames' deadlines (none if none has one): a peer
 // that stops reading fails the connection, and the calls on it, when the
 // first of them runs out of time, as a stuck write of that frame alone
-// would. A panic marks the writer failed before it propagates, so that
-// later senders do not queue behind a flush that will never come.
-func (w *frameWriter) flush(batch []queuedFrame) (err error) {
+// would. It returns how many frames it handed to the connection, in part
+// or whole: those after them were certainly not sent. A panic fails the
+// writer before it propagates, so that later senders do not queue behind
+// a flush that will never come.
+func (w *frameWriter) flush(batch []queuedFrame) (written int, err error) {
+	if len(batch) == 0 {
+		return 0, nil
+	}
 	done := false
 	defer func() {
 		if !done {
-			w.mu.Lock()
-			w.err, w.queue, w.queuedBytes, w.flushing = errWriterPanicked, nil, 0, false
-			w.room.Broadcast()
-			w.mu.Unlock()
-			_ = w.nc.Close() // half a frame may be out: the stream is unusable
+			_ = rawConn(w.nc).Close() // half a frame may be out: the stream is unusable
+			var ids []uint64
+			for _, q := range batch[min(written+1, len(batch)):] {
+				ids = append(ids, q.f.id)
+			}
+			w.abort(errWriterPanicked, ids)
 		}
 	}()
 	var deadline time.Time
@@ -138,8 +342,10 @@ func (w *frameWriter) flush(batch []queuedFrame) (err error) {
 		}
 	}
 	_ = w.nc.SetWriteDeadline(deadline) // an error here resurfaces on the write
-	for i := range batch {
-		if err = writeFrame(w.bw, &batch[i].f); err != nil {
+	for written < len(batch) {
+		err = writeFrame(w.bw, &batch[written].f)
+		written++
+		if err != nil {
 			break
 		}
 	}
@@ -147,5 +353,5 @@ func (w *frameWriter) flush(batch []queuedFrame) (err error) {
 		err = w.bw.Flush()
 	}
 	done = true
-	return err
+	return written, err
 }

@@ -25,3 +25,13 @@ func recoverPanic(log *slog.Logger, n *atomic.Uint64, what string, cleanup func(
 		cleanup()
 	}
 }
+
+// writerPanicked is a frameWriter's panicked hook for a connection to
+// peer: it logs and counts a panic of the drain goroutine as
+// recoverPanic does (the writer has failed the connection already).
+func (t *TCPTransport) writerPanicked(peer string) func(v any) {
+	return func(v any) {
+		t.panics.Add(1)
+		t.log.Error("panic recovered", "in", "rpc frame writer", "listener", "rpc", "peer", peer, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	}
+}

@@ -312,7 +312,7 @@ type TCPStats struct {
 	WaitingFrames int
 	// RecoveredPanics counts panics recovered in the transport's
 	// goroutines (a served connection, a served call, a client's response
-	// reader). Each is a bug, logged at error level; only the call or the
+	// reader, a connection's frame writer). Each is a bug, logged at error level; only the call or the
 	// connection it happened on failed.
 	RecoveredPanics uint64
 }
@@ -417,6 +417,7 @@ func (t *TCPTransport) conn(ctx context.Context, to string) (*clientConn, error)
 	c := &clientConn{t: t, p: p, nc: nc, br: br, pending: map[uint64]waiter{}}
 	c.fw = newFrameWriter(nc, c.fail)
 	c.lastSend.Store(time.Now().UnixNano())
+	c.fw.unsent, c.fw.panicked = c.failUnsent, t.writerPanicked(to)
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -626,19 +627,37 @@ func (c *clientConn) unregister(id uint64) {
 // and every call queued behind it, would block past the callers' deadlines.
 // A frame cut off midway leaves the stream unusable, hence the failure.
 //
-// Frames ready together leave in one write (frameWriter). A frame queued
-// behind another sender's write that then fails is failed with the
-// connection (ErrConnLost).
+// Frames ready together leave in one write (frameWriter). A queued frame
+// fails its call later: with ErrNotSent when it was never written (its
+// deadline passed in the queue, or writing failed before it), with the
+// connection (ErrConnLost) when its batch's write failed.
 func (c *clientConn) send(f *frame, deadline time.Time) error {
 	err := c.fw.write(f, deadline)
 	c.lastSend.Store(time.Now().UnixNano())
 	if err != nil {
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return fmt.Errorf("%w: %w: %s: sending at the call's deadline: %w", ErrConnLost, ErrNotSent, c.p.name, context.DeadlineExceeded)
-		}
-		return fmt.Errorf("%w: %w: %s: %w", ErrConnLost, ErrNotSent, c.p.name, err)
+		return c.notSent(err)
 	}
 	return nil
+}
+
+// notSent is the error of a call whose frame was not sent, for why.
+func (c *clientConn) notSent(err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("%w: %w: %s: sending at the call's deadline: %w", ErrConnLost, ErrNotSent, c.p.name, context.DeadlineExceeded)
+	}
+	return fmt.Errorf("%w: %w: %s: %w", ErrConnLost, ErrNotSent, c.p.name, err)
+}
+
+// failUnsent is the frame writer's unsent hook: the calls of frames it
+// never wrote fail with ErrNotSent, so that a forward may try another
+// replica. Called before fail when writing failed, it answers those calls
+// first.
+func (c *clientConn) failUnsent(ids []uint64, err error) {
+	for _, id := range ids {
+		if ch := c.take(id); ch != nil {
+			ch <- callResult{err: c.notSent(err)} // buffered, never blocks
+		}
+	}
 }
 
 // readLoop delivers responses to their callers until the connection fails.
@@ -686,7 +705,7 @@ func (c *clientConn) fail(err error) {
 	pending := c.pending
 	c.pending = nil
 	c.mu.Unlock()
-	_ = c.nc.Close() // already failing; the cause is err
+	_ = rawConn(c.nc).Close() // already failing; the cause is err
 	c.p.remove(c)
 	for _, w := range pending {
 		w.finish(nil, fmt.Errorf("%w: %s: %w", ErrConnLost, c.p.name, err))

@@ -94,13 +94,16 @@ func (t *TCPTransport) serveConn(raw net.Conn, h Handler) {
 		return
 	}
 	br := bufio.NewReaderSize(nc, rpcBufferBytes)
-	fw := newFrameWriter(nc, func(error) { _ = nc.Close() }) // the read loop sees the close and ends the connection
+	// The read loop sees the close and ends the connection. The TCP
+	// connection is closed, not the TLS one (rawConn).
+	fw := newFrameWriter(nc, func(error) { _ = raw.Close() })
 	sc := &serverConn{nc: nc, bw: fw.bw, fw: fw}
 	from, ok := t.acceptHello(sc, br)
 	if !ok {
 		return
 	}
 	panicAttrs[2], panicAttrs[3] = "peer", from
+	fw.panicked = t.writerPanicked(from)
 	sem := make(chan struct{}, t.cfg.MaxInFlight)
 	conn := newByteBudget(t.cfg.MaxConnBufferedBytes)
 	for {
@@ -137,7 +140,7 @@ func (t *TCPTransport) serveConn(raw net.Conn, h Handler) {
 			defer t.unreserve(conn, int64(n))
 			// A panic outside the handler (encoding or writing the
 			// reply) may have left half a frame: the connection goes.
-			defer recoverPanic(t.log, &t.panics, "rpc call", func() { _ = nc.Close() }, "listener", "rpc", "peer", from)
+			defer recoverPanic(t.log, &t.panics, "rpc call", func() { _ = raw.Close() }, "listener", "rpc", "peer", from)
 			t.serveCall(sc, from, h, f)
 		}()
 	}

@@ -116,3 +116,14 @@ func (t *TCPTransport) secureDialed(ctx context.Context, nc net.Conn, to string)
 	}
 	return tc, nil
 }
+
+// rawConn returns the TCP connection under nc when nc is a TLS one, else
+// nc. A connection given up on is closed through it: tls.Conn.Close first
+// sends close_notify under a 5 s write deadline, which blocks against a
+// peer that stopped reading, the very peer that made a write fail.
+func rawConn(nc net.Conn) net.Conn {
+	if tc, ok := nc.(*tls.Conn); ok {
+		return tc.NetConn()
+	}
+	return nc
+}
