@@ -654,8 +654,8 @@ func (c *clientConn) notSent(err error) error {
 // first.
 func (c *clientConn) failUnsent(ids []uint64, err error) {
 	for _, id := range ids {
-		if ch := c.take(id); ch != nil {
-			ch <- callResult{err: c.notSent(err)} // buffered, never blocks
+		if w, ok := c.take(id); ok {
+			w.finish(nil, c.notSent(err)) // never blocks
 		}
 	}
 }

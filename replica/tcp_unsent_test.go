@@ -10,11 +10,11 @@ import (
 // reports unsent fail with ErrNotSent (a forward may then try another
 // replica), a late frame's as its deadline; the others keep waiting.
 func TestClientFailsUnsentCallsAsNotSent(t *testing.T) {
-	c := &clientConn{p: &peer{name: "n2"}, pending: map[uint64]chan callResult{}}
+	c := &clientConn{p: &peer{name: "n2"}, pending: map[uint64]waiter{}}
 	chs := map[uint64]chan callResult{}
 	for id := uint64(1); id <= 3; id++ {
 		chs[id] = make(chan callResult, 1)
-		c.pending[id] = chs[id]
+		c.pending[id] = waiter{ch: chs[id]}
 	}
 	c.failUnsent([]uint64{1}, errSendDeadline)
 	c.failUnsent([]uint64{2, 99}, errors.New("connection reset")) // 99 gave up already
