@@ -32,7 +32,9 @@ import (
 // risen and the data files must be private.
 func TestSecuredClusterSurvivesHostileInput(t *testing.T) {
 	deadline := testDeadline(t, 5*time.Minute)
+	sw := newStopwatch(t)
 	c := startSecuredCluster(t, deadline)
+	sw.lap("three secured nodes serve")
 	n1, n2, n3 := c.nodes[0], c.nodes[1], c.nodes[2]
 	rw := c.tokens["read-write"]
 
@@ -68,6 +70,7 @@ func TestSecuredClusterSurvivesHostileInput(t *testing.T) {
 		put(c.nodes[i%3], fmt.Sprintf("key-%04d", i), fmt.Sprintf("value-%04d-%s", i, strings.Repeat("x", i%97)), nil)
 	}
 
+	sw.lap(fmt.Sprintf("%d keys written at w=all", len(want)))
 	t.Run("resp", func(t *testing.T) { hostileRESP(t, c, n1, want) })
 	t.Run("rpc", func(t *testing.T) { hostileRPC(t, c, n2, want, deadline) })
 	t.Run("http", func(t *testing.T) { hostileHTTP(t, c, n3, want) })
@@ -77,6 +80,7 @@ func TestSecuredClusterSurvivesHostileInput(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
+	sw.lap("hostile inputs sent")
 
 	// Every node still runs, serves, and takes a write.
 	for _, s := range c.nodes {
@@ -120,6 +124,7 @@ func TestSecuredClusterSurvivesHostileInput(t *testing.T) {
 			return nil
 		})
 	}
+	sw.lap("every node holds every key")
 	// And every value reads back through every node from all replicas.
 	for _, s := range c.nodes {
 		bad := 0
@@ -135,6 +140,7 @@ func TestSecuredClusterSurvivesHostileInput(t *testing.T) {
 			t.Errorf("%s: %d of %d keys did not read back", s.name, bad, len(want))
 		}
 	}
+	sw.lap("every key read back through every node")
 	// The refusals were counted.
 	after := map[string]map[string]float64{}
 	for _, s := range c.nodes {
@@ -152,7 +158,7 @@ func TestSecuredClusterSurvivesHostileInput(t *testing.T) {
 			t.Errorf("%s: %s%v did not rise (%v -> %v)", s.name, name, labels, b, a)
 		}
 	}
-	for _, reason := range []string{"no_cert", "invalid_cert", "handshake"} {
+	for _, reason := range []string{"no_cert", "invalid_cert", "handshake", "name"} {
 		rose(n2, "ringkv_rpc_refused_total", `reason="`+reason+`"`)
 	}
 	rose(n1, "ringkv_auth_refused_total", `api="resp"`, `reason="no_token"`)
@@ -422,6 +428,7 @@ func hostileRPC(t *testing.T, c *securedCluster, s *server, want map[string]stri
 			t.Logf("%s: write %v, read %d bytes, %v", what, werr, len(got), rerr)
 		}
 	}
+	stolenNodeKey(t, c, s, nested)
 	// Peers still replicate through the port that refused all of that.
 	eventually(t, deadline, "a write at w=all after the RPC attacks", func() error {
 		code, _, body, err := c.do(http.MethodPut, s, "/v1/kv/after-rpc?w=all", c.tokens["read-write"], nil, []byte("x"))
@@ -431,6 +438,91 @@ func hostileRPC(t *testing.T, c *securedCluster, s *server, want map[string]stri
 		return err
 	})
 	want["after-rpc"] = "x"
+}
+
+// stolenNodeKey attacks s's RPC port as a holder of n1's key would: a
+// hello naming another node is refused; as n1 itself the hello is
+// answered (which shows the frames this test builds are well formed), a
+// deeply nested request is refused without taking the node down, and a
+// frame of 60 MiB - 1 bytes sent but for its last byte is abandoned.
+func stolenNodeKey(t *testing.T, c *securedCluster, s *server, nested []byte) {
+	cert, err := tls.LoadX509KeyPair(filepath.Join(c.certs, "n1.crt"), filepath.Join(c.certs, "n1.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial := func() net.Conn {
+		t.Helper()
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", s.addrs["rpc"], c.tlsConfig(&cert))
+		if err != nil {
+			t.Fatalf("TLS with n1's certificate: %v", err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+		return conn
+	}
+
+	conn := dial()
+	werr := writeAll(conn, rpcHello("n3", s.name), 0)
+	got, rerr := io.ReadAll(io.LimitReader(conn, 4096))
+	conn.Close()
+	var ne net.Error
+	if errors.As(rerr, &ne) && ne.Timeout() {
+		t.Errorf("n1's certificate claiming n3: the RPC port kept the connection open (write: %v)", werr)
+	}
+	if len(got) >= 5 && got[4] == 1 {
+		t.Errorf("n1's certificate claiming n3: answered with a hello %q", got[:min(len(got), 64)])
+	}
+
+	conn = dial()
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	if err := writeAll(conn, rpcHello("n1", s.name), 0); err != nil {
+		t.Fatal(err)
+	}
+	typ, id, body, err := readRPCFrame(br)
+	if err != nil || typ != 1 || !bytes.Contains(body, []byte(s.name)) {
+		t.Fatalf("hello as n1: frame type %d body %q %v, want %s's hello", typ, body, err, s.name)
+	}
+	if err := writeAll(conn, rpcFrame(2, 1, nested), 0); err != nil {
+		t.Fatalf("nested request as n1: %v", err)
+	}
+	typ, id, body, err = readRPCFrame(br)
+	switch {
+	case err == nil && (typ != 3 || id != 1):
+		t.Errorf("nested request as n1: answered with frame type %d id %d, want the response to 1", typ, id)
+	case err == nil:
+		t.Logf("nested request as n1: answered %q", body[:min(len(body), 120)])
+	case errors.As(err, &ne) && ne.Timeout():
+		t.Errorf("nested request as n1: neither answered nor closed: %v", err)
+	default:
+		t.Logf("nested request as n1: connection closed: %v", err)
+	}
+
+	conn2 := dial()
+	defer conn2.Close()
+	big := rpcHello("n1", s.name)
+	big = bin.BigEndian.AppendUint32(big, 60<<20-1)
+	big = append(big, 2)
+	if err := writeAll(conn2, big, 60<<20-3); err != nil {
+		t.Logf("60 MiB - 1 frame as n1: %v", err)
+	}
+}
+
+// readRPCFrame reads one frame of at most 1 MiB: its type, its id and
+// what follows the id.
+func readRPCFrame(br *bufio.Reader) (typ byte, id uint64, body []byte, err error) {
+	var hdr [13]byte
+	if _, err := io.ReadFull(br, hdr[:]); err != nil {
+		return 0, 0, nil, err
+	}
+	n := int(bin.BigEndian.Uint32(hdr[:4]))
+	if n < 9 || n > 1<<20 {
+		return 0, 0, nil, fmt.Errorf("frame length %d", n)
+	}
+	body = make([]byte, n-9)
+	if _, err := io.ReadFull(br, body); err != nil {
+		return 0, 0, nil, err
+	}
+	return hdr[4], bin.BigEndian.Uint64(hdr[5:]), body, nil
 }
 
 // writeAll writes b and then tail zero bytes in 1 MiB chunks, stopping at
@@ -723,6 +815,12 @@ func rogueServer(t *testing.T, c *securedCluster, seed *server, deadline time.Ti
 		case <-rogue.done:
 			t.Fatalf("the rogue exited: %v\n%s", rogue.err, rogue.out)
 		default:
+		}
+		for _, s := range c.nodes {
+			code, _, body, err := c.do(http.MethodGet, s, "/v1/members", c.tokens["read"], nil, nil)
+			if err == nil && code == http.StatusOK && bytes.Contains(body, []byte(`"rogue"`)) {
+				t.Fatalf("%s lists the rogue: %s", s.name, body)
+			}
 		}
 		if n := strings.Count(rogue.out.String(), "could not join any seed"); n < 3 {
 			return fmt.Errorf("%d failed joins logged", n)
