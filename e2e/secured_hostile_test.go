@@ -602,6 +602,34 @@ func hostileHTTP(t *testing.T, c *securedCluster, s *server, want map[string]str
 		t.Errorf("GET after empty-context writes: %d %.200s, want 200 %q", code, b, want["empty-ctx"])
 	}
 
+	// Writes that all reuse one stale context pile up siblings until the
+	// cap (limits.max_siblings, 100) refuses the next with 409; a write
+	// with a read's context still resolves the key.
+	code, h, b := do(http.MethodPut, "/v1/kv/siblings?w=all", nil, []byte("s0"))
+	if code != http.StatusNoContent {
+		t.Fatalf("PUT siblings: %d %s", code, b)
+	}
+	stale := h.Get("X-Ringkv-Context")
+	for i := 1; i <= 101; i++ {
+		code, _, b := do(http.MethodPut, "/v1/kv/siblings?w=all", http.Header{"X-Ringkv-Context": {stale}}, []byte(fmt.Sprintf("s%d", i)))
+		switch {
+		case i == 1 && code == http.StatusNoContent, i > 1 && i <= 100 && code == http.StatusMultipleChoices, i == 101 && code == http.StatusConflict:
+		default:
+			t.Fatalf("sibling write %d: %d %.200s", i, code, b)
+		}
+	}
+	code, h, b = do(http.MethodGet, "/v1/kv/siblings?r=all", nil, nil)
+	var sib struct {
+		Siblings []json.RawMessage `json:"siblings"`
+	}
+	if err := json.Unmarshal(b, &sib); code != http.StatusMultipleChoices || err != nil || len(sib.Siblings) != 100 {
+		t.Fatalf("GET siblings: %d, %d siblings, %v", code, len(sib.Siblings), err)
+	}
+	if code, _, b := do(http.MethodPut, "/v1/kv/siblings?w=all", http.Header{"X-Ringkv-Context": {h.Get("X-Ringkv-Context")}}, []byte("resolved")); code != http.StatusNoContent {
+		t.Fatalf("PUT resolving 100 siblings: %d %.200s", code, b)
+	}
+	want["siblings"] = "resolved"
+
 	// Keys and values over the limits: refused, nothing written.
 	key := strings.Repeat("k", 1024)
 	if code, _, b := do(http.MethodPut, "/v1/kv/"+key+"?w=all", nil, []byte("max key")); code != http.StatusNoContent {
@@ -640,7 +668,7 @@ func hostileHTTP(t *testing.T, c *securedCluster, s *server, want map[string]str
 
 	// Forged contexts: a real actor's counter at 2^64-1, one past what
 	// any node stores, one nested far too deep, and the header twice.
-	code, h, b := do(http.MethodGet, "/v1/kv/key-0007?r=all", nil, nil)
+	code, h, b = do(http.MethodGet, "/v1/kv/key-0007?r=all", nil, nil)
 	if code != http.StatusOK {
 		t.Fatalf("GET key-0007: %d %s", code, b)
 	}
