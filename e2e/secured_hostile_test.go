@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -158,7 +159,7 @@ func TestSecuredClusterSurvivesHostileInput(t *testing.T) {
 			t.Errorf("%s: %s%v did not rise (%v -> %v)", s.name, name, labels, b, a)
 		}
 	}
-	for _, reason := range []string{"no_cert", "invalid_cert", "handshake", "name"} {
+	for _, reason := range []string{"no_cert", "invalid_cert", "handshake", "name", "unknown_ca"} {
 		rose(n2, "ringkv_rpc_refused_total", `reason="`+reason+`"`)
 	}
 	rose(n1, "ringkv_auth_refused_total", `api="resp"`, `reason="no_token"`)
@@ -388,6 +389,16 @@ func hostileRPC(t *testing.T, c *securedCluster, s *server, want map[string]stri
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A node certificate of the same name from another CA, as anyone can
+	// make with the same tool.
+	otherCA := filepath.Join(c.dir, "other-ca")
+	if out, err := exec.Command(binary, "certs", "--dir", otherCA, "n1").CombinedOutput(); err != nil {
+		t.Fatalf("ringkv certs for another CA: %v\n%s", err, out)
+	}
+	foreign, err := tls.LoadX509KeyPair(filepath.Join(otherCA, "n1.crt"), filepath.Join(otherCA, "n1.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	dialers := []struct {
 		name string
 		dial func() (net.Conn, error)
@@ -397,6 +408,9 @@ func hostileRPC(t *testing.T, c *securedCluster, s *server, want map[string]stri
 		}},
 		{"TLS with the CLI's certificate", func() (net.Conn, error) {
 			return tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", s.addrs["rpc"], c.tlsConfig(&cli))
+		}},
+		{"TLS with n1's name from another CA", func() (net.Conn, error) {
+			return tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", s.addrs["rpc"], c.tlsConfig(&foreign))
 		}},
 		{"plaintext", func() (net.Conn, error) { return net.DialTimeout("tcp", s.addrs["rpc"], 10*time.Second) }},
 	}
