@@ -841,6 +841,80 @@ func hostileGossip(t *testing.T, c *securedCluster, before map[string]map[string
 			t.Errorf("%s after the datagrams: %v", s.name, err)
 		}
 	}
+	hostileGossipStreams(t, c, c.nodes[0], deadline)
+}
+
+// hostileGossipStreams opens TCP streams to s's gossip port that declare
+// an encrypted payload of 19 MiB (memberlist takes up to 20 MiB): one
+// that sends 3 MiB of it, past the 2 MiB stream cap, and batches of 40
+// that send nothing more, past the bound of 16 streams open at once. Both
+// must be cut and counted, and membership must recover.
+func hostileGossipStreams(t *testing.T, c *securedCluster, s *server, deadline time.Time) {
+	header := []byte{10} // memberlist's encryptMsg
+	header = bin.BigEndian.AppendUint32(header, 19<<20)
+	refused := func(reason string) float64 {
+		m, err := c.metrics(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sumOf(m, "ringkv_gossip_refused_streams_total", `reason="`+reason+`"`)
+	}
+	dial := func() (net.Conn, error) {
+		conn, err := net.DialTimeout("tcp", s.addrs["gossip"], 10*time.Second)
+		if err == nil {
+			_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+			_, err = conn.Write(header)
+		}
+		return conn, err
+	}
+
+	// Plaintext where encryption is required: dropped unread.
+	if conn, err := net.DialTimeout("tcp", s.addrs["gossip"], 10*time.Second); err == nil {
+		_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+		_, _ = conn.Write(append([]byte{6}, bytes.Repeat([]byte{0x91}, 1<<10)...)) // pushPullMsg
+		ended(t, "an unencrypted push-pull", conn, conn)
+		conn.Close()
+	}
+
+	before := refused("too_long")
+	eventually(t, deadline, s.name+" cuts a gossip stream at the size cap", func() error {
+		conn, err := dial()
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		werr := writeAll(conn, nil, 3<<20)
+		if a := refused("too_long"); a <= before {
+			return fmt.Errorf("too_long %v -> %v (write: %v)", before, a, werr)
+		}
+		return nil
+	})
+
+	before = refused("too_many")
+	eventually(t, deadline, s.name+" closes gossip streams beyond the bound", func() error {
+		var conns []net.Conn
+		defer func() {
+			for _, conn := range conns {
+				conn.Close()
+			}
+		}()
+		for range 40 {
+			conn, err := dial()
+			if conn != nil {
+				conns = append(conns, conn)
+			}
+			if err != nil {
+				break // refused streams may be closed before the header is written
+			}
+		}
+		if a := refused("too_many"); a <= before {
+			return fmt.Errorf("too_many %v -> %v", before, a)
+		}
+		return nil
+	})
+	for _, n := range c.nodes {
+		eventually(t, deadline, n.name+" lists n1..n3 alive after the gossip streams", func() error { return exactMembers(c, n) })
+	}
 }
 
 // rogueServer starts a ringkv server that knows only n1's gossip address:
