@@ -132,8 +132,10 @@ auth:
 			t.Fatalf("%s printed no ready line\n%s", s.name, s.out)
 		}
 	}
+	start := time.Now()
 	for _, s := range c.nodes {
 		eventually(t, deadline, s.name+" serves clients over HTTPS", func() error { return c.serving(s) })
+		t.Logf("%s serves %s after the ready lines", s.name, time.Since(start).Round(time.Millisecond))
 	}
 	return c
 }
