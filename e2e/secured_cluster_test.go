@@ -33,6 +33,7 @@ type securedCluster struct {
 	dataDirs  map[string]string // node name -> its data directory
 	gossip    map[string]string // node name -> gossip address
 	hc        *http.Client
+	deadline  time.Time // the test's: retries stop there
 }
 
 // randomHex returns n random bytes in hex.
@@ -49,7 +50,7 @@ func randomHex(t *testing.T, n int) string {
 // config per node and waits until every node serves HTTPS /readyz.
 func startSecuredCluster(t *testing.T, deadline time.Time) *securedCluster {
 	t.Helper()
-	c := &securedCluster{dir: t.TempDir(), dataDirs: map[string]string{}, gossip: map[string]string{}}
+	c := &securedCluster{deadline: deadline, dir: t.TempDir(), dataDirs: map[string]string{}, gossip: map[string]string{}}
 	c.certs = filepath.Join(c.dir, "certs")
 	if out, err := exec.Command(binary, "certs", "--dir", c.certs, "--client", "n1", "n2", "n3").CombinedOutput(); err != nil {
 		t.Fatalf("ringkv certs: %v\n%s", err, out)
@@ -175,6 +176,27 @@ func (c *securedCluster) do(method string, s *server, path, token string, hdr ht
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 2<<20))
 	return resp.StatusCode, resp.Header, b, err
+}
+
+// retry is do, repeated while the answer is a 503 that changed nothing:
+// any 503 to a read, and to a write only one refused before anything was
+// stored (`"unavailable":true`). Under load the failure detector may
+// suspect a live node for a moment, and a w=all or r=all request is then
+// refused; any other 503 is returned, as a write it answers may have
+// reached some replicas.
+func (c *securedCluster) retry(t *testing.T, method string, s *server, path, token string, hdr http.Header, body []byte) (int, http.Header, []byte, error) {
+	t.Helper()
+	for i := 0; ; i++ {
+		code, h, b, err := c.do(method, s, path, token, hdr, body)
+		nothingDone := method == http.MethodGet || method == http.MethodHead || bytes.Contains(b, []byte(`"unavailable":true`))
+		if err != nil || code != http.StatusServiceUnavailable || !nothingDone || i == 1000 || time.Now().After(c.deadline) {
+			return code, h, b, err
+		}
+		if i == 0 {
+			t.Logf("%s %.60s through %s: 503 %.200s; retrying", method, path, s.name, b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // tlsConfig is a client configuration trusting the cluster CA, presenting
