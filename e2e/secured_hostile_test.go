@@ -70,6 +70,7 @@ func TestSecuredClusterSurvivesHostileInput(t *testing.T) {
 	t.Run("auth", func(t *testing.T) { unauthorised(t, c, n3, n1) })
 	t.Run("gossip", func(t *testing.T) { hostileGossip(t, c, before, deadline) })
 	t.Run("rogue", func(t *testing.T) { rogueServer(t, c, n1, deadline) })
+	t.Run("silent", func(t *testing.T) { silentClients(t, n2) })
 	if t.Failed() {
 		t.FailNow()
 	}

@@ -22,6 +22,30 @@ func dialRESPTLS(c *securedCluster, s *server) (*respConn, error) {
 	return &respConn{c: tc, r: bufio.NewReader(tc)}, nil
 }
 
+// silentClients opens a TCP connection to each TLS port of s and sends
+// nothing: each port must hang up once its handshake deadline (5 s) has
+// passed, or one host could hold the node's file descriptors for good.
+func silentClients(t *testing.T, s *server) {
+	var conns []net.Conn
+	for _, port := range []string{"http", "resp", "rpc"} {
+		conn, err := net.DialTimeout("tcp", s.addrs[port], 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conns = append(conns, conn)
+	}
+	for i, port := range []string{"http", "resp", "rpc"} {
+		// Far past the deadline, for a loaded machine.
+		_ = conns[i].SetReadDeadline(time.Now().Add(60 * time.Second))
+		_, err := io.Copy(io.Discard, io.LimitReader(conns[i], 1<<20))
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Errorf("%s's %s port kept a connection that never began its TLS handshake for 60 s", s.name, port)
+		}
+	}
+}
+
 // ended fails unless the peer closes conn (EOF or reset) before a 10 s
 // read deadline: a connection the server kept open after a protocol error
 // is what a spinning or stuck reader looks like from outside.
