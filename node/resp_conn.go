@@ -1,6 +1,7 @@
 package node
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,10 @@ const (
 	// replies cannot hold the connection's goroutine for good.
 	respWriteTimeout = 30 * time.Second
 )
+
+// respHandshakeTimeout bounds a RESP client's TLS handshake, as the HTTP
+// listener's ReadHeaderTimeout and the RPC hello deadline bound theirs.
+const respHandshakeTimeout = 5 * time.Second
 
 // serve accepts connections on ln until shutdown closes it; it then
 // closes every connection and returns nil.
@@ -109,6 +114,16 @@ func (s *respServer) serveConn(c *respConn) {
 		delete(s.conns, c)
 		s.mu.Unlock()
 	}()
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		// Without a deadline a client that never completes the handshake
+		// holds a descriptor and a goroutine for good, and one host can
+		// open enough of them to use up the process's file limit.
+		_ = tc.SetDeadline(time.Now().Add(respHandshakeTimeout))
+		if err := tc.Handshake(); err != nil {
+			return
+		}
+		_ = tc.SetDeadline(time.Time{})
+	}
 	for {
 		args, err := c.rd.next()
 		if err != nil {

@@ -425,3 +425,39 @@ func TestTLSConfigAllOrNone(t *testing.T) {
 		t.Fatalf("New with n2's certificate as n1: %v, want ErrCertName", err)
 	}
 }
+
+// TestRESPHandshakeDeadline: a client that opens a TLS RESP connection and
+// never sends its hello is disconnected after respHandshakeTimeout, as on
+// the HTTP and RPC ports; before, it held a descriptor and a goroutine for
+// good (3,000 such connections held 3,000 descriptors, and the file limit
+// was 20,000).
+func TestRESPHandshakeDeadline(t *testing.T) {
+	dir := makeCerts(t, "n1")
+	cfg := testConfig(t, "n1")
+	cfg.TLS = tlsFiles(dir, "n1")
+	n1 := startNode(t, cfg)
+	c, err := net.Dial("tcp", n1.Addrs().RESP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Far beyond the server's deadline: a read that times out here means
+	// the server never let go.
+	_ = c.SetReadDeadline(time.Now().Add(respHandshakeTimeout + 60*time.Second))
+	if _, err := io.Copy(io.Discard, c); err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("the server kept a connection without a TLS handshake open for %s", respHandshakeTimeout+60*time.Second)
+		}
+	}
+	// A client that does complete the handshake is served as before.
+	rc, err := tls.Dial("tcp", n1.Addrs().RESP, &tls.Config{RootCAs: caPool(t, dir), ServerName: "n1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	resp := &respClient{conn: rc, rd: bufio.NewReader(rc)}
+	if got := resp.do(t, "PING"); got != "PONG" {
+		t.Fatalf("PING over TLS = %v", got)
+	}
+}
