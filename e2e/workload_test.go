@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -411,6 +412,29 @@ type keyPlacement struct {
 // partition and checks that the node's partition of that key is the one
 // computed here.
 func expectedHolders(addr string, keys []string) (map[string]int64, error) {
+	pl, err := placements(addr, keys)
+	if err != nil {
+		return nil, err
+	}
+	want := map[string]int64{}
+	for _, p := range pl {
+		for _, r := range p.replicas {
+			want[r] += int64(p.count)
+		}
+	}
+	return want, nil
+}
+
+// placement is one partition's replicas and how many of the keys asked
+// about it holds.
+type placement struct {
+	replicas []string
+	count    int
+}
+
+// placements asks the node at addr for the replicas of every partition
+// that holds one of keys (one key per partition, 8 at a time).
+func placements(addr string, keys []string) (map[int]placement, error) {
 	var in inspection
 	if err := getJSON(addr, "/v1/ring", &in); err != nil {
 		return nil, err
@@ -433,14 +457,12 @@ func expectedHolders(addr string, keys []string) (map[string]int64, error) {
 		jobs <- job{p, ks[0], len(ks)}
 	}
 	close(jobs)
-	var mu sync.Mutex // guards want and errs
-	want := map[string]int64{}
+	var mu sync.Mutex // guards out and errs
+	out := map[int]placement{}
 	var errs []error
 	var wg sync.WaitGroup
 	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for j := range jobs {
 				var kp keyPlacement
 				err := getJSON(addr, "/v1/ring?key="+url.QueryEscape(j.first), &kp)
@@ -450,14 +472,28 @@ func expectedHolders(addr string, keys []string) (map[string]int64, error) {
 				mu.Lock()
 				if err != nil {
 					errs = append(errs, err)
-				}
-				for _, r := range kp.Replicas {
-					want[r] += int64(j.count)
+				} else {
+					out[j.p] = placement{replicas: kp.Replicas, count: j.count}
 				}
 				mu.Unlock()
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	return want, errors.Join(errs...)
+	return out, errors.Join(errs...)
+}
+
+// newCopies counts the key copies a change from before to after must put
+// on replicas that did not hold them: for every partition, its keys times
+// the replicas after that were not replicas before.
+func newCopies(before, after map[int]placement) int64 {
+	var n int64
+	for p, a := range after {
+		for _, r := range a.replicas {
+			if !slices.Contains(before[p].replicas, r) {
+				n += int64(a.count)
+			}
+		}
+	}
+	return n
 }
