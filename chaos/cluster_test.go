@@ -327,6 +327,9 @@ func waitHealthy(ctx context.Context, t *testing.T, c *Cluster) {
 	for {
 		probs := healthProblems(ctx, c)
 		if len(probs) == 0 {
+			probs = unlisted(ctx, c)
+		}
+		if len(probs) == 0 {
 			return
 		}
 		select {
@@ -335,4 +338,20 @@ func waitHealthy(ctx context.Context, t *testing.T, c *Cluster) {
 		case <-tick.C:
 		}
 	}
+}
+
+// unlisted names the members a serving node does not list at all (a
+// wiped node learns of the others through gossip after it serves).
+func unlisted(ctx context.Context, c *Cluster) []string {
+	var probs []string
+	serving := c.servingNames()
+	views := c.views(ctx, serving, nil)
+	for _, name := range serving {
+		for _, m := range c.members() {
+			if !slices.ContainsFunc(views[name].members, func(v memberJSON) bool { return v.Name == m }) {
+				probs = append(probs, fmt.Sprintf("%s does not list %s", name, m))
+			}
+		}
+	}
+	return probs
 }

@@ -93,19 +93,17 @@ func (a *app) printMembers(members []node.MemberInfo, transfer map[string]string
 // current one counts as nothing to do, as in "ringkv ring".
 func transferColumn(rj node.RingJSON) map[string]string {
 	busy := rj.Plan != nil && rj.Plan.Target != nil
-	for _, t := range rj.Transfers {
-		busy = busy || t.Pending+t.InFlight > 0
-	}
-	if !busy {
-		return nil
-	}
 	out := make(map[string]string, len(rj.Transfers))
 	for name, t := range rj.Transfers {
 		if rj.Plan != nil && t.Epoch != rj.Plan.Epoch {
 			t.Pending, t.InFlight, t.Done, t.BytesLeft = 0, 0, 0, 0
 		}
+		busy = busy || t.Pending+t.InFlight > 0
 		out[name] = fmt.Sprintf("%d/%d done, %d in flight, %s left",
 			t.Done, t.Done+t.Pending+t.InFlight, t.InFlight, humanBytes(t.BytesLeft))
+	}
+	if !busy {
+		return nil
 	}
 	return out
 }

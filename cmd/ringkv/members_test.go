@@ -14,6 +14,11 @@ func TestTransferColumn(t *testing.T) {
 	if got := transferColumn(still); got != nil {
 		t.Fatalf("stable plan with no work left: got %v, want no column", got)
 	}
+	stale := node.RingJSON{Plan: &node.PlanJSON{Epoch: 4, Members: []string{"n1", "n2"}},
+		Transfers: map[string]node.TransferJSON{"n1": {Epoch: 3, Pending: 5}}}
+	if got := transferColumn(stale); got != nil {
+		t.Fatalf("work left only for an older plan: got %v, want no column", got)
+	}
 	moving := node.RingJSON{Plan: &node.PlanJSON{Epoch: 5, Members: []string{"n1", "n2"}, Target: []string{"n1", "n2", "n3"}},
 		Transfers: map[string]node.TransferJSON{
 			"n3": {Epoch: 5, Pending: 6, InFlight: 4, Done: 10, BytesLeft: 3 << 20},

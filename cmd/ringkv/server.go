@@ -61,9 +61,8 @@ Once every listener is bound the server prints one line to stdout:
 }
 
 // runServer starts the node with newNode (node.New; tests replace it),
-// prints the ready line and runs the node until ctx ends.
-// runServer starts the node newNode makes and runs it until ctx ends. On
-// SIGHUP it reloads the TLS files and, with reread, the configuration's
+// prints the ready line and runs the node until ctx ends. On SIGHUP it
+// reloads the TLS files and, with reread (nil: none), the configuration's
 // gossip keys.
 func (a *app) runServer(ctx context.Context, cfg node.Config, logger *slog.Logger,
 	newNode func(node.Config, *slog.Logger) (*node.Node, error), reread func() (node.Config, error)) error {
