@@ -1,10 +1,8 @@
 package node
 
 import (
-	"context"
 	"errors"
 	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -17,21 +15,7 @@ func startRESPGate(t *testing.T, g *gate, m *metrics) string {
 	info := func() respInfo { return respInfo{Node: "n1", RingMembers: 3, LiveMembers: 3} }
 	s := newRESPServer(newFakeKV(), info, m, testLimits, testLogger(t))
 	s.gate = g
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = s.shutdown(ctx)
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return ln.Addr().String()
+	return serveRESP(t, s)
 }
 
 // startRESPAuth serves RESP with the test tokens.

@@ -122,6 +122,13 @@ func startRESPWith(t *testing.T, kv kvBackend, limits LimitsConfig) (*respServer
 	t.Helper()
 	info := func() respInfo { return respInfo{Node: "n1", RingMembers: 3, LiveMembers: 2, Keys: 7} }
 	s := newRESPServer(kv, info, newMetrics(metricSources{}), limits, testLogger(t))
+	return s, serveRESP(t, s)
+}
+
+// serveRESP serves s on a loopback port until the test ends and returns
+// its address.
+func serveRESP(t *testing.T, s *respServer) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +143,7 @@ func startRESPWith(t *testing.T, kv kvBackend, limits LimitsConfig) (*respServer
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return s, ln.Addr().String()
+	return ln.Addr().String()
 }
 
 func TestRESPCommands(t *testing.T) {
