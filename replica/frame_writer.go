@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -33,14 +34,16 @@ var errSendDeadline = fmt.Errorf("replica: frame not written by its deadline: %w
 
 // frameWriter sends the frames of one connection (client or server side),
 // many per syscall, as a group commit. A sender that finds no write in
-// progress writes its own frame at once; senders that come meanwhile
-// queue theirs and return, and a drain goroutine, started when that write
-// ends, writes everything queued in one batch per syscall until the queue
-// is empty. No sender writes frames of others: its call then ends by its
-// own deadline, however steady the traffic behind it. Profiled, the write
-// syscalls were the largest share of a replicated request's CPU: under
-// load each now carries the frames of many calls, and no sender sleeps on
-// a lock held across a syscall.
+// progress yields the processor once (gather), then writes its own frame
+// and every frame queued meanwhile in one batch; senders that come while
+// a write is in progress queue theirs and return, and a drain goroutine,
+// started when that write ends, writes everything queued in one batch per
+// syscall until the queue is empty. A sender writes at most one batch,
+// under the earliest deadline in it, its own among them: its call then
+// ends by its own deadline, however steady the traffic behind it.
+// Profiled, the write syscalls were the largest share of a replicated
+// request's CPU: under load each now carries the frames of many calls,
+// and no sender sleeps on a lock held across a syscall.
 type frameWriter struct {
 	nc net.Conn
 	bw *bufio.Writer // used only by the one writing (flushing set)
@@ -104,24 +107,55 @@ func (w *frameWriter) write(f *frame, deadline time.Time) error {
 		w.mu.Unlock()
 		return nil
 	}
-	// Nothing is written, so nothing was queued: the batch is f alone,
-	// under f's own deadline.
+	// Nothing is written, so nothing was queued: f is first in line.
 	w.flushing = true
-	batch := w.take()
 	w.mu.Unlock()
+	batch, ownErr := w.gather(deadline)
 	written, err := w.flush(batch)
 	if !w.settle(batch, written, err) {
+		if ownErr != nil {
+			return ownErr
+		}
 		return err
 	}
 	w.mu.Lock()
 	if len(w.queue) == 0 {
 		w.flushing = false
 		w.mu.Unlock()
-		return nil
+		return ownErr
 	}
 	w.mu.Unlock()
 	go w.drain()
-	return nil
+	return ownErr
+}
+
+// gather yields the processor once, so that the goroutines made runnable
+// together with this sender (the requests of one network poll, the
+// stores that one fsync made durable) queue their frames too, then takes
+// the queue as one batch, the sender's own frame first. Profiled under
+// load, one write syscall per frame was the largest share of a replicated
+// request's CPU; the yield costs nothing when nothing else is runnable.
+// Frames whose deadline passed meanwhile are left out: the sender's own
+// with ownErr (errSendDeadline, so that it is told by write's error),
+// the others through unsent.
+func (w *frameWriter) gather(deadline time.Time) (batch []queuedFrame, ownErr error) {
+	runtime.Gosched()
+	w.mu.Lock()
+	all := w.take()
+	w.mu.Unlock()
+	now := time.Now()
+	rest, late := dropLate(all[1:], now)
+	if len(late) > 0 && w.unsent != nil {
+		go w.unsent(late, errSendDeadline) // on its own goroutine: see drain
+	}
+	// dropLate moved the live frames down in place, behind the sender's.
+	batch = all[:1+len(rest)]
+	clear(all[len(batch):]) // dropped frames' bodies
+	if ownErr = expired(deadline, now); ownErr != nil {
+		batch[0] = queuedFrame{}
+		batch = batch[1:]
+	}
+	return batch, ownErr
 }
 
 // waitForRoom returns, with mu held throughout its checks, once a frame
@@ -225,6 +259,7 @@ func (w *frameWriter) drain() {
 		}()
 	}
 	for {
+		runtime.Gosched() // as in gather: let the frames of senders made runnable together join
 		w.mu.Lock()
 		if len(w.queue) == 0 {
 			w.flushing = false
