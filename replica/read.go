@@ -45,22 +45,24 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, o ReadOptions) (Resul
 		c.stats.quorumFailures.Add(1)
 		return Result{}, qe
 	}
-	r := &readRun{c: c, key: key, nodes: q.nodes, epoch: rt.epoch, targets: targets, t: q.tally(),
+	// t and targets are kept out of r, so that they stay on this stack.
+	t := q.tally()
+	r := readRun{c: c, key: key, nodes: q.nodes, epoch: rt.epoch,
 		sets: make(map[string]vclock.Siblings, len(q.nodes)), results: make(chan reply, len(q.nodes)), callCtx: callCtx}
 	if c.cfg.ReadHedge > 0 {
 		r.held = holdBack(q, targets)
 	}
-	r.start()
-	r.collect(ctx)
+	r.start(targets, t)
+	r.collect(ctx, targets, t)
 	var merged vclock.Siblings
 	for _, n := range r.nodes {
 		merged = vclock.Merge(merged, r.sets[n])
 	}
-	res := Result{Siblings: merged, Context: merged.Context(), Replies: len(r.t.acks)}
+	res := Result{Siblings: merged, Context: merged.Context(), Replies: len(t.acks)}
 	var qerr error
-	if r.t.state() == lost {
+	if t.state() == lost {
 		c.stats.quorumFailures.Add(1)
-		res, qerr = Result{}, r.t.err("get")
+		res, qerr = Result{}, t.err("get")
 	}
 	r.repairLater(merged, callCancel)
 	return res, qerr
@@ -72,8 +74,6 @@ type readRun struct {
 	key     []byte
 	nodes   []string // q.nodes, copied: the callbacks must not capture the route
 	epoch   uint64
-	targets []target
-	t       *tally
 	sets    map[string]vclock.Siblings // the answers, by node
 	results chan reply                 // buffered for every node
 	callCtx context.Context            // bounds the calls (see Get)
@@ -85,22 +85,23 @@ type readRun struct {
 // ask sends a replica read to node; its answer lands in results.
 func (r *readRun) ask(node string) {
 	r.launched++
+	results := r.results // the callback holds the channel, not r: r stays on Get's stack
 	r.c.callAsync(r.callCtx, node, Request{Kind: KindRead, Key: r.key, Epoch: r.epoch}, func(resp Response, err error) {
-		r.results <- reply{node: node, set: resp.Siblings, err: err} // buffered for every node
+		results <- reply{node: node, set: resp.Siblings, err: err} // buffered for every node
 	})
 }
 
 // start reads the local store in line, counts the replicas down, and asks
 // those first in line.
-func (r *readRun) start() {
-	for _, tg := range r.targets {
+func (r *readRun) start(targets []target, t *tally) {
+	for _, tg := range targets {
 		switch tg.act {
 		case actLocal:
 			r.sets[tg.node] = r.c.cfg.Store.Get(r.key)
-			r.t.ack(tg.node)
+			t.ack(tg.node)
 		case actDown:
 			r.c.stats.replicaFailures.Add(1)
-			r.t.fail(tg.node, downErr(tg.node))
+			t.fail(tg.node, downErr(tg.node))
 		case actSend:
 			r.ask(tg.node)
 		}
@@ -109,12 +110,12 @@ func (r *readRun) start() {
 
 // askHeld asks the replicas held back, once: one of those asked failed,
 // or they were slower than ReadHedge.
-func (r *readRun) askHeld() {
+func (r *readRun) askHeld(targets []target) {
 	if r.held == 0 {
 		return
 	}
 	r.c.stats.readHedges.Add(1)
-	for _, tg := range r.targets {
+	for _, tg := range targets {
 		if tg.act == actLater {
 			r.ask(tg.node)
 		}
@@ -123,37 +124,37 @@ func (r *readRun) askHeld() {
 }
 
 // collect counts answers until the quorum is met or lost, or ctx ends.
-func (r *readRun) collect(ctx context.Context) {
+func (r *readRun) collect(ctx context.Context, targets []target, t *tally) {
 	var hedge <-chan time.Time
-	if r.held > 0 && r.t.state() == pending {
+	if r.held > 0 && t.state() == pending {
 		timer := time.NewTimer(r.c.cfg.ReadHedge)
 		defer timer.Stop()
 		hedge = timer.C
 	}
-	for r.t.state() == pending {
+	for t.state() == pending {
 		select {
 		case rep := <-r.results:
 			r.received++
 			if rep.err != nil {
 				r.c.stats.replicaFailures.Add(1)
-				r.t.fail(rep.node, rep.err)
-				r.askHeld()
+				t.fail(rep.node, rep.err)
+				r.askHeld(targets)
 				hedge = nil
 				continue
 			}
 			r.sets[rep.node] = rep.set
-			r.t.ack(rep.node)
+			t.ack(rep.node)
 		case <-hedge:
-			r.askHeld()
+			r.askHeld(targets)
 			hedge = nil
 		case <-ctx.Done():
-			for _, tg := range r.targets {
+			for _, tg := range targets {
 				if r.held > 0 && tg.act == actLater {
 					// Only when ReadHedge is not shorter than the deadline.
-					r.t.fail(tg.node, fmt.Errorf("not asked: the deadline came before the read's speculative retry (%v): %w", r.c.cfg.ReadHedge, ctx.Err()))
+					t.fail(tg.node, fmt.Errorf("not asked: the deadline came before the read's speculative retry (%v): %w", r.c.cfg.ReadHedge, ctx.Err()))
 				}
 			}
-			r.t.expire(r.nodes, ctx.Err())
+			t.expire(r.nodes, ctx.Err())
 		}
 	}
 }
@@ -170,21 +171,23 @@ func (r *readRun) repairLater(merged vclock.Siblings, callCancel context.CancelF
 		callCancel()
 		return
 	}
-	// From here on sets and results belong to the repair goroutine.
+	// From here on sets and results belong to the repair goroutine, which
+	// holds copies of r's fields, not r: r stays on Get's stack.
+	key, nodes, sets, results, callCtx, epoch := r.key, r.nodes, r.sets, r.results, r.callCtx, r.epoch
 	c.bg.Go(func() {
 		defer callCancel()
 	collect:
 		for ; outstanding > 0; outstanding-- {
 			select {
-			case rep := <-r.results:
+			case rep := <-results:
 				if rep.err == nil {
-					r.sets[rep.node] = rep.set
+					sets[rep.node] = rep.set
 				}
-			case <-r.callCtx.Done():
+			case <-callCtx.Done():
 				break collect // answers after the deadline are not repaired
 			}
 		}
-		c.repair(r.callCtx, r.key, r.nodes, r.sets, r.epoch)
+		c.repair(callCtx, key, nodes, sets, epoch)
 	})
 }
 
