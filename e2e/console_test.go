@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -54,7 +55,12 @@ func TestConsole(t *testing.T) {
 	t.Run("charts", func(t *testing.T) {
 		// The writes of the siblings step went to c1 over HTTP.
 		page.poll(t, "a throughput chart for HTTP PUT", `document.querySelector('#charts .chart[data-op="http put"]') !== null`)
+		// A few samples more, for a line in the screenshot.
+		page.poll(t, "three points on the HTTP PUT chart", `(() => { const l = document.querySelector('#charts .chart[data-op="http put"] g.ops polyline');
+			return l !== null && l.points.length >= 3; })()`)
+		page.shot(t, "console-charts.png", "main > section:nth-of-type(3)")
 	})
+	t.Run("remove asks first", func(t *testing.T) { checkRemoveConfirm(t, page, c.httpAddr("c1"), deadline) })
 	t.Run("killed node turns red", func(t *testing.T) {
 		c.server("c3").kill(t)
 		page.poll(t, "c3's row marked down", `(() => { const r = document.querySelector('#members tr[data-node="c3"]');
@@ -236,4 +242,42 @@ func checkWhatIf(t *testing.T, page *consolePage, addr string) {
 	}
 	page.shot(t, "console-whatif.png", "#ring-section")
 	page.run(t, "clear the what-if", chromedp.Click(chromedp.CSS("#whatif-clear")))
+}
+
+// checkRemoveConfirm clicks remove on c3's row, answers the confirmation
+// with Cancel, and checks that c3 is still in the ring.
+func checkRemoveConfirm(t *testing.T, cp *consolePage, addr string, deadline time.Time) {
+	questions := make(chan string, 1)
+	dialogs := chromedp.Events(cp.ctx, page.JavascriptDialogOpening)
+	go func() {
+		for ev, err := range dialogs {
+			if err != nil {
+				return
+			}
+			questions <- ev.Message
+			// Cancel: the page must then send nothing.
+			_, _ = chromedp.Call(cp.ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: false})
+			return
+		}
+	}()
+	// No token on a node without tokens: admin, so the button is there.
+	cp.poll(t, "a remove button on c3", `document.querySelector('#members tr[data-node="c3"] button[data-action="remove"]') !== null`)
+	cp.run(t, "click remove", chromedp.Click(chromedp.CSS(`#members tr[data-node="c3"] button[data-action="remove"]`)))
+	select {
+	case q := <-questions:
+		if !bytes.Contains([]byte(q), []byte("Remove c3")) {
+			t.Errorf("confirmation %q does not name the removal of c3", q)
+		}
+	case <-time.After(time.Until(deadline)):
+		t.Fatal("no confirmation asked before remove")
+	}
+	var ms []member
+	if err := getJSON(addr, "/v1/members", &ms); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.Name == "c3" && m.Status != "joined" {
+			t.Errorf("c3 is %s after a cancelled remove", m.Status)
+		}
+	}
 }

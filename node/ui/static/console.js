@@ -439,16 +439,21 @@ function points() {
   return out;
 }
 
-function polyline(pts, field, scale, cls, t0, span) {
-  const coords = pts.filter(p => p[field] !== null).map(p =>
-    ((p.t - t0) / span * 260).toFixed(1) + "," + (68 - p[field] / scale * 64).toFixed(1));
-  return svgEl("polyline", { points: coords.join(" "), class: cls });
+// series draws one line of a chart, with a dot on the newest point so that
+// a line of a single sample shows too.
+function series(pts, field, scale, cls, t0, span) {
+  const xy = pts.filter(p => p[field] !== null).map(p =>
+    [((p.t - t0) / span * 258 + 1).toFixed(1), (68 - p[field] / scale * 64).toFixed(1)]);
+  const g = svgEl("g", { class: cls });
+  g.append(svgEl("polyline", { points: xy.map(c => c.join(",")).join(" ") }));
+  if (xy.length) g.append(svgEl("circle", { cx: xy[xy.length - 1][0], cy: xy[xy.length - 1][1], r: 2 }));
+  return g;
 }
 
 function chart(title, pts, lines, unit, t0, span) {
   const max = Math.max(1e-9, ...pts.flatMap(p => lines.map(l => p[l] || 0)));
   const svg = svgEl("svg", { viewBox: "0 0 260 70", preserveAspectRatio: "none" });
-  for (const l of lines) svg.append(polyline(pts, l, max, l, t0, span));
+  for (const l of lines) svg.append(series(pts, l, max, l, t0, span));
   const last = pts[pts.length - 1];
   const legend = lines.map(l => l + " " + (last[l] === null ? "-" : unit(last[l]))).join(", ");
   return el("div", {}, el("div", { class: "legend" }, title + ": " + legend + " (max " + unit(max) + ")"), svg);
