@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -55,9 +56,28 @@ func TestConsole(t *testing.T) {
 	t.Run("charts", func(t *testing.T) {
 		// The writes of the siblings step went to c1 over HTTP.
 		page.poll(t, "a throughput chart for HTTP PUT", `document.querySelector('#charts .chart[data-op="http put"]') !== null`)
-		// A few samples more, for a line in the screenshot.
-		page.poll(t, "three points on the HTTP PUT chart", `(() => { const l = document.querySelector('#charts .chart[data-op="http put"] g.ops polyline');
-			return l !== null && l.points.length >= 3; })()`)
+		// Reads while the page takes a few samples, for lines in the
+		// screenshot: bounded in count, and they stop once the chart has
+		// its points.
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			pace := time.NewTicker(20 * time.Millisecond) // a steady client, at most 20 s
+			defer pace.Stop()
+			for i := 0; i < 1000; i++ {
+				select {
+				case <-stop:
+					return
+				case <-pace.C:
+				}
+				_, _, _ = httpDo(http.MethodGet, "http://"+c.httpAddr("c1")+"/v1/kv/console-chart-"+strconv.Itoa(i%10), nil)
+			}
+		}()
+		page.poll(t, "six points on the HTTP GET chart", `(() => { const l = document.querySelector('#charts .chart[data-op="http get"] g.ops polyline');
+			return l !== null && l.points.length >= 6; })()`)
+		close(stop)
+		<-done
 		page.shot(t, "console-charts.png", "main > section:nth-of-type(3)")
 	})
 	t.Run("remove asks first", func(t *testing.T) { checkRemoveConfirm(t, page, c.httpAddr("c1"), deadline) })

@@ -464,7 +464,7 @@ function renderCharts() {
   const box = $("charts");
   if (state.samples.length < 2) return;
   const t1 = state.samples[state.samples.length - 1].t;
-  const t0 = Math.min(state.samples[0].t, t1 - POLL_MS * (WINDOW_SAMPLES - 1));
+  const t0 = state.samples[0].t; // the charts widen as history builds up
   const span = Math.max(t1 - t0, 1);
   const ms = (s) => (s * 1000).toFixed(s < 0.001 ? 3 : 1) + " ms";
   const rate = (x) => x.toFixed(x < 10 ? 1 : 0) + "/s";
