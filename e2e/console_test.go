@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -299,5 +300,45 @@ func checkRemoveConfirm(t *testing.T, cp *consolePage, addr string, deadline tim
 		if m.Name == "c3" && m.Status != "joined" {
 			t.Errorf("c3 is %s after a cancelled remove", m.Status)
 		}
+	}
+}
+
+// TestConsoleTokens opens the console of a node that asks for tokens: read
+// only without one or with a read token, leave offered with an admin token.
+func TestConsoleTokens(t *testing.T) {
+	if !fileExists(chromiumPath) {
+		t.Skipf("the console browser test needs %s (Debian package chromium; .ci/run installs it)", chromiumPath)
+	}
+	deadline := testDeadline(t, 2*time.Minute)
+	readTok, adminTok := randomHex(t, 16), randomHex(t, 16)
+	rs, as := sha256.Sum256([]byte(readTok)), sha256.Sum256([]byte(adminTok))
+	extra := fmt.Sprintf("auth:\n  tokens:\n    - {name: viewer, token_sha256: %x, role: read}\n    - {name: operator, token_sha256: %x, role: admin}\n", rs, as)
+	c := newElasticCluster(t, []string{"s1"}, extra)
+	c.spawn(t, "s1").waitReady(t, deadline)
+	page := &consolePage{ctx: newBrowser(t, deadline), shots: t.TempDir()}
+	page.run(t, "open the console", chromedp.Navigate("http://"+c.httpAddr("s1")+"/ui/"))
+
+	page.poll(t, "read-only without a token", `document.querySelector('#role').textContent.includes('read-only (none)')`)
+	page.poll(t, "the refusal shown", `document.querySelector('#status').className === 'error' &&
+		document.querySelector('#status').textContent.startsWith('401')`)
+	if n := eval[int](t, page, "count rows", `document.querySelectorAll('#members tbody tr').length`); n != 0 {
+		t.Errorf("%d member rows without a token", n)
+	}
+
+	useToken := func(tok string) {
+		page.run(t, "type a token", chromedp.SetValue(chromedp.CSS("#token"), tok),
+			chromedp.Click(chromedp.CSS("#token-form button[type=submit]")))
+	}
+	useToken(readTok)
+	page.poll(t, "read-only with a read token, members shown", `document.querySelector('#role').textContent.includes('read-only (read)') &&
+		document.querySelectorAll('#members tbody tr').length === 1`)
+	if n := eval[int](t, page, "count actions", `document.querySelectorAll('#members button[data-action]').length`); n != 0 {
+		t.Errorf("%d leave/remove buttons for a read token", n)
+	}
+	useToken(adminTok)
+	page.poll(t, "leave offered to an admin", `document.querySelector('#role').textContent === 'admin' &&
+		document.querySelector('#members tr[data-node="s1"] button[data-action="leave"]') !== null`)
+	if got := eval[string](t, page, "read the stored token", `sessionStorage.getItem('ringkv-token')`); got != adminTok {
+		t.Errorf("sessionStorage holds %q, want the admin token", got)
 	}
 }
