@@ -163,6 +163,9 @@ type RingJSON struct {
 	ring.Inspection
 	Plan      *PlanJSON               `json:"plan,omitempty"`
 	Transfers map[string]TransferJSON `json:"transfers"`
+	// AAE is each answering node's anti-entropy totals (nodes with
+	// anti-entropy on; keyed by node name).
+	AAE map[string]AAEJSON `json:"aae"`
 }
 
 // PlanJSON is a plan: the serving members and, during a membership

@@ -256,6 +256,8 @@ var authRoutes = []struct {
 	{http.MethodGet, "/v1/ring", RoleRead},
 	{http.MethodGet, "/v1/stats", RoleRead},
 	{http.MethodGet, "/v1/aae", RoleRead},
+	{http.MethodGet, "/v1/ring/partitions", RoleRead},
+	{http.MethodGet, "/v1/versions?key=k", RoleRead},
 	{http.MethodGet, "/metrics", RoleRead},
 	{http.MethodPost, "/v1/leave", RoleAdmin},
 	{http.MethodPost, "/v1/remove/n2", RoleAdmin},
@@ -264,6 +266,8 @@ var authRoutes = []struct {
 	{http.MethodPut, "/v1/gossip/keys", RoleAdmin},
 	{http.MethodGet, "/debug/pprof/", RoleAdmin},
 	{http.MethodGet, "/debug/pprof/cmdline", RoleAdmin},
+	{http.MethodGet, "/ui/", RoleNone},
+	{http.MethodGet, "/v1/whoami", RoleNone},
 	{http.MethodGet, "/healthz", RoleNone},
 	{http.MethodGet, "/readyz", RoleNone},
 }

@@ -110,6 +110,8 @@ func (f *fakeAdmin) AAE() []AAEPartitionJSON {
 
 func (f *fakeAdmin) Ring(_ context.Context, q ringQuery) (any, error) {
 	switch {
+	case q.Partitions:
+		return map[string]any{"partitions": [][]string{{"n1", "n2"}, {"n2", "n1"}}}, nil
 	case q.HasKey:
 		return map[string]any{"key": string(q.Key)}, nil
 	case q.WhatIf != "":

@@ -216,6 +216,8 @@ func (a *clusterAdmin) SetTransferRate(mb float64) {
 func (a *clusterAdmin) Ring(ctx context.Context, q ringQuery) (any, error) {
 	r := a.ring.Load()
 	switch {
+	case q.Partitions:
+		return partitionsJSON(r), nil
 	case q.HasKey:
 		return r.Preference(q.Key), nil
 	case q.WhatIf == "add":
@@ -245,7 +247,7 @@ func (a *clusterAdmin) Ring(ctx context.Context, q ringQuery) (any, error) {
 	out := RingJSON{Inspection: r.Inspect(func(node string) (int64, int64, bool) {
 		s, ok := stats[node]
 		return s.Keys, s.Bytes, ok
-	}), Transfers: map[string]TransferJSON{}}
+	}), Transfers: map[string]TransferJSON{}, AAE: map[string]AAEJSON{}}
 	if t != nil {
 		p := t.Plan()
 		out.Plan = &PlanJSON{Epoch: p.Epoch, Version: p.Version, Members: p.Members, Target: p.Target}
@@ -253,6 +255,9 @@ func (a *clusterAdmin) Ring(ctx context.Context, q ringQuery) (any, error) {
 	for name, st := range stats {
 		if st.Transfer != nil {
 			out.Transfers[name] = *st.Transfer
+		}
+		if st.AAE != nil {
+			out.AAE[name] = *st.AAE
 		}
 	}
 	return out, nil
