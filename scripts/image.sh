@@ -14,6 +14,8 @@ image="${IMAGE:-ringkv}"
 out=bin/image
 rm -rf "$out"
 mkdir -p "$out/data"
+# 0700: the node tightens its data directory to storage.file_mode anyway.
+chmod 700 "$out/data"
 
 # The release is node.Version; the commit is stamped with -X (Go's own VCS
 # stamping misses git worktrees), "-dirty" when the tree has changes.
