@@ -60,16 +60,7 @@ func runRingkv(t *testing.T, args ...string) (int, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
-	out, err := cmd.CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); ok {
-		return ee.ExitCode(), string(out)
-	}
-	if err != nil {
-		t.Fatalf("ringkv %v: %v", args, err)
-	}
-	return 0, string(out)
+	return runRingkvCtx(ctx, t, args...)
 }
 
 // checkCommand checks that args (without the program) is a command line
@@ -82,4 +73,25 @@ func checkCommand(t *testing.T, what string, args []string) {
 	if code != 0 || !bytes.Contains([]byte(out), []byte("Usage:")) {
 		t.Errorf("%s: ringkv %v is not a command ringkv accepts (exit %d):\n%s", what, args, code, out)
 	}
+}
+
+// runRingkvCtx is runRingkv under ctx, for commands that take long.
+func runRingkvCtx(ctx context.Context, t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), string(out)
+	}
+	if err != nil {
+		t.Fatalf("ringkv %v: %v", args, err)
+	}
+	return 0, string(out)
+}
+
+// execOutput runs a command under ctx and returns its combined output.
+func execOutput(ctx context.Context, name string, args ...string) (string, error) {
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	return string(out), err
 }
