@@ -134,7 +134,20 @@ func buildImage(ctx context.Context, t *testing.T, tag string) string {
 	if err != nil {
 		t.Fatalf("scripts/image.sh: %v\n%s", err, stderr.String())
 	}
-	t.Cleanup(func() { _ = exec.Command("docker", "rmi", "-f", tag+":latest").Run() })
+	t.Cleanup(func() {
+		// By name, every tag image.sh gave it (latest and the version):
+		// an image ID may be shared with another run's identical build.
+		refs, err := exec.Command("docker", "images", "--format", "{{.Repository}}:{{.Tag}}", tag).Output()
+		if err != nil {
+			t.Logf("listing images %s: %v", tag, err)
+			return
+		}
+		for _, ref := range strings.Fields(string(refs)) {
+			if out, err := exec.Command("docker", "rmi", ref).CombinedOutput(); err != nil {
+				t.Errorf("docker rmi %s: %v\n%s", ref, err, out)
+			}
+		}
+	})
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	return lines[len(lines)-1]
 }
