@@ -391,8 +391,15 @@ type buildVersion struct {
 	Arch   string `json:"arch"`
 }
 
+// stampedCommit is the commit a build names with
+// -ldflags "-X main.stampedCommit=<rev>" (scripts/image.sh does), for builds
+// where Go records no VCS revision itself: a git worktree, whose .git is a
+// file Go does not recognise, or a source tree without git.
+var stampedCommit string
+
 func versionInfo() buildVersion {
 	v := buildVersion{Version: node.Version, Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
+	v.Commit = stampedCommit
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return v
