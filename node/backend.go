@@ -119,6 +119,8 @@ type ringQuery struct {
 	// WhatIf is "add" or "remove" with WhatIfNode, or empty.
 	WhatIf     string
 	WhatIfNode string
+	// WhatIfZone is the zone of the node a what-if adds; "" for none.
+	WhatIfZone string
 }
 
 // parseWhatIf splits "add:NAME" or "remove:NAME".
