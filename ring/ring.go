@@ -31,7 +31,7 @@ type Ring struct {
 	// zones[i] is the zone of members[i]; nil when no member has one.
 	zones []string
 	m     int // len(members)
-	n    int // replicas per partition: min(ReplicationFactor, m)
+	n     int // replicas per partition: min(ReplicationFactor, m)
 	// fingerprint is a hash of cfg, members, owners and zones (see
 	// Fingerprint).
 	fingerprint uint64
