@@ -62,6 +62,9 @@ func (n *Node) setPlan(p ring.Plan) {
 	n.updateReady()
 }
 
+// The coordinator hands hints to fallbacks of the down replica's zone.
+var _ replica.ZonedPlacement = (*ring.Transition)(nil)
+
 // placement is the current placement as the coordinator sees it.
 func (n *Node) placement() replica.Placement {
 	if t := n.place.Load(); t != nil {

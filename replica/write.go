@@ -280,7 +280,7 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, lw 
 			sendCancel()
 		}
 	}
-	stand := &standIns{list: lw.standIns, alive: c.alive}
+	stand := &standIns{list: lw.standIns, alive: c.alive, zoneOf: lw.rt.zoneOf}
 	// Copied so that the goroutines capture these, not all of lw.
 	merged, epoch, sloppy := lw.merged, lw.rt.epoch, lw.sloppy
 	store := storeRequest(key, merged, epoch)

@@ -209,3 +209,16 @@ func (r *Ring) WithZone(node, zone string) (*Ring, error) {
 	}
 	return NewZoned(r.cfg, append(slices.Clone(r.members), node), zones)
 }
+
+// Zoned reports whether any member of the serving or target ring has a
+// zone.
+func (t *Transition) Zoned() bool { return t.cur.Zoned() || t.tgt.Zoned() }
+
+// Zone returns node's zone in the plan: "" when it has none or is in
+// neither ring. It does not allocate.
+func (t *Transition) Zone(node string) string {
+	if z := t.cur.Zone(node); z != "" {
+		return z
+	}
+	return t.tgt.Zone(node)
+}

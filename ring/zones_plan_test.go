@@ -107,6 +107,9 @@ func TestZonedTransitionMovesAsPredicted(t *testing.T) {
 			t.Fatalf("target partition %d spans zones %v", p, z)
 		}
 	}
+	if !moving.Zoned() || moving.Zone("n10") != "z2" || moving.Zone("n1") != "z1" || moving.Zone("x") != "" {
+		t.Fatalf("transition zones: n10 %q, n1 %q", moving.Zone("n10"), moving.Zone("n1"))
+	}
 	done := mustTransition(t, cfg, next.Commit(3))
 	if !done.Current().Equal(moving.Target()) {
 		t.Fatal("the committed ring is not the transition's target")
