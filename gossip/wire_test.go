@@ -147,6 +147,9 @@ func FuzzDecodeState(f *testing.F) {
 	f.Add(EncodeState(Map{"n1": {StatusLeaving, 1, "127.0.0.1:1", ""}}, plan.MoveTo([]string{"n2", "n3"}, 1893553445001)))
 	f.Add(encodeRowsMsg(Map{"x": {StatusLeft, 2, "h:2", ""}})[1:])
 	f.Add(encodePlanMsg(plan)[1:])
+	zoned := plan
+	zoned.Zones = map[string]string{"n1": "z1", "n2": "z2"}
+	f.Add(EncodeState(Map{"n1": {StatusJoined, 1, "127.0.0.1:1", "z1"}, "n2": {StatusJoined, 2, "127.0.0.1:2", ""}}, zoned))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, p, err := DecodeState(b)
 		if err != nil {
@@ -178,6 +181,10 @@ func FuzzDecodePlan(f *testing.F) {
 	plan := ring.NewPlan([]string{"n1", "n2"}, 1893553445000)
 	f.Add(encodePlanMsg(plan)[1:])
 	f.Add(encodePlanMsg(plan.MoveTo([]string{"n3"}, 1893553445001))[1:])
+	zoned := plan
+	zoned.Zones = map[string]string{"n2": "z2"}
+	f.Add(encodePlanMsg(zoned)[1:])
+	f.Add([]byte{0x95, 0x01, 0x01, 0x91, 0xa1, 'a', 0xc0, 0x92, 0xa1, 'a', 0xa1, 'z'})
 	f.Add([]byte{0x94, 0x01, 0x01, 0x91, 0xa1, 'a', 0xc0})
 	f.Add([]byte{0x94, 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x91, 0xa1, 'a', 0x90})
 	f.Fuzz(func(t *testing.T, b []byte) {
