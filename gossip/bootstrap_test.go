@@ -118,11 +118,11 @@ func TestBootstrapPlan(t *testing.T) {
 	// A data directory from before plans: a format-1 map with three ring
 	// members, one node that left and one removed.
 	oldMap := map[string]any{"format": 1, "node": "n1", "members": Map{
-		"n1": {StatusJoined, 5, "127.0.0.1:21001"},
-		"n2": {StatusJoined, 6, "127.0.0.1:21002"},
-		"n3": {StatusLeaving, 7, "127.0.0.1:21003"},
-		"n4": {StatusLeft, 8, "127.0.0.1:21004"},
-		"n5": {StatusRemoved, 9, "127.0.0.1:21005"},
+		"n1": {StatusJoined, 5, "127.0.0.1:21001", ""},
+		"n2": {StatusJoined, 6, "127.0.0.1:21002", ""},
+		"n3": {StatusLeaving, 7, "127.0.0.1:21003", ""},
+		"n4": {StatusLeft, 8, "127.0.0.1:21004", ""},
+		"n5": {StatusRemoved, 9, "127.0.0.1:21005", ""},
 	}}
 	known := ring.Plan{Epoch: 4, Version: now - 1, Members: []string{"n2", "n9"}}
 	tests := []struct {
@@ -140,16 +140,16 @@ func TestBootstrapPlan(t *testing.T) {
 		// not the cluster's ring (a plan [n1] at version 0 would beat an
 		// upgraded cluster's [a, b] at version 0), so it waits.
 		{"map of this build without a plan waits", map[string]any{"format": 2, "node": "n1", "members": Map{
-			"n1": {StatusJoined, 5, "127.0.0.1:21001"},
+			"n1": {StatusJoined, 5, "127.0.0.1:21001", ""},
 		}}, false, ring.Plan{}},
 		{"with bootstrap, a map of only itself bootstraps", map[string]any{"format": 2, "node": "n1", "members": Map{
-			"n1": {StatusJoined, 5, "127.0.0.1:21001"},
+			"n1": {StatusJoined, 5, "127.0.0.1:21001", ""},
 		}}, true, ring.NewPlan([]string{"n1"}, now)},
 		// It has seen peers: they have the cluster's plan, and a new
 		// cluster of itself alone would beat an epoch-1 plan made earlier.
 		{"with bootstrap, a map with peers waits", map[string]any{"format": 2, "node": "n1", "members": Map{
-			"n1": {StatusJoined, 5, "127.0.0.1:21001"},
-			"n2": {StatusLeft, 6, "127.0.0.1:21002"},
+			"n1": {StatusJoined, 5, "127.0.0.1:21001", ""},
+			"n2": {StatusLeft, 6, "127.0.0.1:21002", ""},
 		}}, true, ring.Plan{}},
 	}
 	for _, tc := range tests {
@@ -308,12 +308,12 @@ func TestStartLeave(t *testing.T) {
 // status kept.
 func TestMergeRemoteKeepsOwnLeaving(t *testing.T) {
 	g := newMergeGossip()
-	g.mergeRemote(Map{"self": {StatusLeaving, 5, g.addr}}, false)
-	if got := g.ring["self"]; got != (Entry{StatusLeaving, 5, g.addr}) {
+	g.mergeRemote(Map{"self": {StatusLeaving, 5, g.addr, ""}}, false)
+	if got := g.ring["self"]; got != (Entry{StatusLeaving, 5, g.addr, ""}) {
 		t.Errorf("own leaving row from a peer became %+v", got)
 	}
-	g.mergeRemote(Map{"self": {StatusLeaving, 7, "127.0.0.1:6999"}}, false)
-	if got := g.ring["self"]; got != (Entry{StatusLeaving, 8, g.addr}) {
+	g.mergeRemote(Map{"self": {StatusLeaving, 7, "127.0.0.1:6999", ""}}, false)
+	if got := g.ring["self"]; got != (Entry{StatusLeaving, 8, g.addr, ""}) {
 		t.Errorf("own leaving row with an old address became %+v, want re-stamped leaving", got)
 	}
 }

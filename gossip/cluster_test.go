@@ -49,6 +49,7 @@ type nodeOpts struct {
 	// maxStreams is Config.MaxConcurrentStreams; 0 keeps the default.
 	maxStreams int
 	bootstrap  bool // Config.Bootstrap
+	zone       string
 }
 
 // startNode starts a node with the local profile on an in-memory network;
@@ -71,6 +72,7 @@ func startNode(t, owner *testing.T, name, dir string, o nodeOpts) *testNode {
 	cfg.Keys = o.keys
 	cfg.MaxConcurrentStreams = o.maxStreams
 	cfg.Bootstrap = o.bootstrap
+	cfg.Zone = o.zone
 	cfg.OnPlanChange = n.plans.record
 	cfg.Meta = Meta{RPC: "rpc-" + name, HTTP: "http-" + name, RESP: "resp-" + name, Proto: 1}
 	cfg.Logger = lg.With("test_node", name)

@@ -117,6 +117,9 @@ func New(cfg Config) (*Gossip, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkOwnZone(plan, cfg.Name, cfg.Zone); err != nil {
+		return nil, err
+	}
 	now := versionAt(cfg.now())
 	for _, name := range loaded.ahead(now + maxVersionLead) {
 		// Written before versions were bounded, or by hand: a row from the
@@ -234,12 +237,12 @@ func New(cfg Config) (*Gossip, error) {
 	// operator's leave is not undone by a crash. Bump the row only if it
 	// says otherwise, so restarts do not inflate versions.
 	g.mu.Lock()
-	if cur, ok := g.ring[cfg.Name]; !ok || !cur.Status.InRing() || cur.Addr != addr {
+	if cur, ok := g.ring[cfg.Name]; !ok || !cur.Status.InRing() || cur.Addr != addr || cur.Zone != cfg.Zone {
 		status := StatusJoined
 		if ok && cur.Status == StatusLeaving {
 			status = StatusLeaving
 		}
-		g.ring = g.ring.Set(cfg.Name, status, addr, now)
+		g.ring = g.ring.SetZoned(cfg.Name, status, addr, cfg.Zone, now)
 	}
 	self := g.ring[cfg.Name]
 	g.mu.Unlock()
@@ -293,6 +296,9 @@ func initialPlan(log *slog.Logger, persisted ring.Plan, loaded Map, cfg Config, 
 		return ring.Plan{}
 	}
 	p := ring.NewPlan([]string{cfg.Name}, now)
+	if cfg.Zone != "" {
+		p.Zones = map[string]string{cfg.Name: cfg.Zone}
+	}
 	if err := checkPlan(p); err != nil {
 		// Config.Validate admits only names a plan admits.
 		log.Error("could not make the first plan; waiting for a peer's", "err", err)
@@ -571,17 +577,17 @@ func (g *Gossip) mergeRemote(m Map, fullSync bool) {
 		next := Merge(g.ring, accepted)
 		if self, ok := next[g.cfg.Name]; ok {
 			switch {
-			case self.Status.InRing() && self.Addr != g.addr:
-				// A peer knew a newer row for us with the address of an
-				// earlier run: correct it so re-joins find us.
-				next = next.Set(g.cfg.Name, self.Status, g.addr, now)
+			case self.Status.InRing() && (self.Addr != g.addr || self.Zone != g.cfg.Zone):
+				// A peer knew a newer row for us with the address or zone
+				// of an earlier run: correct it so re-joins find us.
+				next = next.SetZoned(g.cfg.Name, self.Status, g.addr, g.cfg.Zone, now)
 			case !self.Status.InRing() && g.reassert:
 				// A leave/remove from before this process started: starting
 				// means joining, so answer with a newer row. (Leaving is
 				// kept: a leave in progress survives restarts.)
 				g.log.Info("overruling a ring status for this node that predates its start",
 					"status", self.Status, "version", self.Version)
-				next = next.Set(g.cfg.Name, StatusJoined, g.addr, now)
+				next = next.SetZoned(g.cfg.Name, StatusJoined, g.addr, g.cfg.Zone, now)
 			case !self.Status.InRing() && g.ring[g.cfg.Name].Status.InRing():
 				g.log.Warn("this node was taken out of the ring by another node while running; its partitions move to other nodes (it keeps serving them until that change is committed); restart it to join again",
 					"status", self.Status, "version", self.Version)

@@ -13,7 +13,7 @@ import (
 
 func TestPersistRoundTrip(t *testing.T) {
 	dir := t.TempDir()
-	m := Map{"n1": {StatusJoined, 2, "127.0.0.1:1"}, "n2": {StatusRemoved, 5, "127.0.0.1:2"}}
+	m := Map{"n1": {StatusJoined, 2, "127.0.0.1:1", ""}, "n2": {StatusRemoved, 5, "127.0.0.1:2", ""}}
 	p := ring.NewPlan([]string{"n1", "n2"}, 9).MoveTo([]string{"n1"}, 10)
 	if err := saveState(dir, "n1", m, p); err != nil {
 		t.Fatal(err)
@@ -30,7 +30,7 @@ func TestPersistRoundTrip(t *testing.T) {
 	}
 	// Overwrite with a newer map and plan: the file is replaced, no temp
 	// files stay.
-	m2 := Merge(m, Map{"n3": {StatusJoined, 1, "127.0.0.1:3"}})
+	m2 := Merge(m, Map{"n3": {StatusJoined, 1, "127.0.0.1:3", ""}})
 	p2 := p.Commit(11)
 	if err := saveState(dir, "n1", m2, p2); err != nil {
 		t.Fatal(err)
@@ -57,7 +57,7 @@ func TestLoadStateMissingIsEmpty(t *testing.T) {
 // known when saved) has none; the plan is written only when known, and
 // the file says format 2.
 func TestLoadStateFormats(t *testing.T) {
-	row := Map{"n1": {StatusJoined, 2, "127.0.0.1:1"}}
+	row := Map{"n1": {StatusJoined, 2, "127.0.0.1:1", ""}}
 	tests := []struct {
 		name string
 		body string

@@ -23,6 +23,8 @@ func TestAdminRoutes(t *testing.T) {
 		{"what-if remove unknown", "GET", "/v1/ring?what_if=remove:n9", 404, `{"error":"node: not found: n9"}`},
 		{"what-if bad", "GET", "/v1/ring?what_if=grow:n9", 400, `{"error":"node: bad request: what_if must be add:NAME or remove:NAME, got \"grow:n9\""}`},
 		{"what-if and key", "GET", "/v1/ring?what_if=add:x&key=k", 400, `{"error":"give either key or what_if, not both"}`},
+		{"what-if zone without add", "GET", "/v1/ring?what_if=remove:n2&zone=z1", 400, `{"error":"zone goes with what_if=add:NAME only"}`},
+		{"what-if bad zone", "GET", "/v1/ring?what_if=add:n9&zone=a/b", 400, `{"error":"ring: invalid zone: \"a/b\" contains '/'"}`},
 		{"remove self", "POST", "/v1/remove/n1", 400, `{"error":"node: bad request: cannot remove self"}`},
 		{"remove unknown", "POST", "/v1/remove/zz", 404, `{"error":"node: not found: unknown node \"zz\""}`},
 		{"remove", "POST", "/v1/remove/n2", 200, `{"ok":true,"message":"n2 removed from the ring"}`},

@@ -49,11 +49,13 @@ type SiblingJSON struct {
 
 // MemberInfo is one row of GET /v1/members.
 type MemberInfo struct {
-	Name     string `json:"name"`
-	Gossip   string `json:"gossip"`
-	HTTP     string `json:"http"`
-	RESP     string `json:"resp"`
-	RPC      string `json:"rpc"`
+	Name   string `json:"name"`
+	Gossip string `json:"gossip"`
+	HTTP   string `json:"http"`
+	RESP   string `json:"resp"`
+	RPC    string `json:"rpc"`
+	// Zone is the zone the member declares; absent when none.
+	Zone     string `json:"zone,omitempty"`
 	Liveness string `json:"liveness"` // alive, suspect, dead
 	// Status is the node's ring status: joining (wants in, its
 	// partitions are being copied to it), joined, leaving, left or

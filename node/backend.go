@@ -122,6 +122,8 @@ type ringQuery struct {
 	WhatIfNode string
 	// Partitions asks for every partition's replicas (PartitionsJSON).
 	Partitions bool
+	// WhatIfZone is the zone of the node a what-if adds; "" for none.
+	WhatIfZone string
 }
 
 // parseWhatIf splits "add:NAME" or "remove:NAME".

@@ -75,6 +75,7 @@ func (n *Node) situation(p ring.Plan, rows gossip.Map, desired []string) ring.Si
 			return st == gossip.StatusRemoved || st == gossip.StatusLeft
 		},
 		Alive:    func(name string) bool { return name == self || n.gossip.Alive(name) },
+		Zone:     func(name string) string { return rows[name].Zone },
 		Complete: func(string, int) bool { return false },
 		Now:      uint64(max(time.Now().UnixMilli(), 0)),
 	}

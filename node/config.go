@@ -53,6 +53,11 @@ type NodeConfig struct {
 	// Name is the node's stable ID: its gossip name and ring member name.
 	// Default "n1".
 	Name string `mapstructure:"name"`
+	// Zone is the failure domain the node is in (a rack, a data centre, a
+	// cloud availability zone): each partition's replicas are spread over
+	// as many zones as the ring has. At most 64 bytes, no spaces or
+	// slashes; fixed while the node is in the ring. Default "" (none).
+	Zone string `mapstructure:"zone"`
 	// DataDir holds the WAL, snapshots, hints, the ring membership and the
 	// node's identity. Default "./ringkv-data/<name>".
 	DataDir string `mapstructure:"data_dir"`
@@ -334,6 +339,9 @@ func (c Config) Validate() error {
 	}
 	if c.Node.Name == "" || strings.ContainsAny(c.Node.Name, " \t\n/\\") {
 		bad("node.name", "must be non-empty without spaces or slashes, got %q", c.Node.Name)
+	}
+	if err := ring.ValidZone(c.Node.Zone); err != nil {
+		bad("node.zone", "must be at most %d bytes without spaces or slashes, got %q", ring.MaxZoneBytes, c.Node.Zone)
 	}
 	for key, addr := range map[string]string{
 		"listen.http": c.Listen.HTTP, "listen.resp": c.Listen.RESP,

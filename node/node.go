@@ -215,6 +215,7 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		gcfg = gossip.LocalConfig()
 	}
 	gcfg.Name = cfg.Node.Name
+	gcfg.Zone = cfg.Node.Zone
 	gcfg.BindAddr = cfg.Listen.Gossip
 	// Meta cannot change once gossip runs, so the host it advertises is
 	// chosen here and handed to gossip too: both then name the same host.

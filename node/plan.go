@@ -51,10 +51,19 @@ func (n *Node) setPlan(p ring.Plan) {
 	n.log.Info("plan installed", "epoch", p.Epoch, "members", strings.Join(p.Members, ","),
 		"target", strings.Join(p.Target, ","), "stable", p.Stable(),
 		"fingerprint", strconv.FormatUint(t.Current().Fingerprint(), 16))
+	if self := n.cfg.Node.Name; p.Involves(self) && p.Zones[self] != n.cfg.Node.Zone {
+		// Learnt from a peer (a persisted plan with another zone refuses
+		// the start): the cluster places this node by the plan's zone.
+		n.log.Error("the cluster's plan places this node in another zone than node.zone; placement follows the plan: leave the ring and join again to change zones",
+			"plan_zone", p.Zones[self], "zone", n.cfg.Node.Zone, "epoch", p.Epoch)
+	}
 	n.ringChangedHints()
 	n.wakeLoops()
 	n.updateReady()
 }
+
+// The coordinator hands hints to fallbacks of the down replica's zone.
+var _ replica.ZonedPlacement = (*ring.Transition)(nil)
 
 // placement is the current placement as the coordinator sees it.
 func (n *Node) placement() replica.Placement {

@@ -121,7 +121,7 @@ func (a *clusterAdmin) Members() []MemberInfo {
 	for i, m := range ms {
 		out[i] = MemberInfo{
 			Name: m.Name, Gossip: m.Addr,
-			HTTP: m.Meta.HTTP, RESP: m.Meta.RESP, RPC: m.Meta.RPC,
+			HTTP: m.Meta.HTTP, RESP: m.Meta.RESP, RPC: m.Meta.RPC, Zone: m.Zone,
 			Liveness: m.Liveness.String(), Status: a.status(m),
 		}
 		if a.hints != nil {
@@ -221,7 +221,7 @@ func (a *clusterAdmin) Ring(ctx context.Context, q ringQuery) (any, error) {
 	case q.HasKey:
 		return r.Preference(q.Key), nil
 	case q.WhatIf == "add":
-		w, err := r.WhatIfAdd(q.WhatIfNode)
+		w, err := r.WhatIfAddZone(q.WhatIfNode, q.WhatIfZone)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", errBadRequest, err)
 		}

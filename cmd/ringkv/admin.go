@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/url"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -67,14 +69,22 @@ shows the same progress in more detail.`,
 func (a *app) printMembers(members []node.MemberInfo, transfer map[string]string) error {
 	sort.Slice(members, func(i, j int) bool { return members[i].Name < members[j].Name })
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	zoned := slices.ContainsFunc(members, func(m node.MemberInfo) bool { return m.Zone != "" })
 	head := "NAME\tLIVENESS\tSTATUS\tHTTP\tRESP\tRPC\tGOSSIP\tHINTS"
+	if zoned {
+		head = "NAME\tZONE" + strings.TrimPrefix(head, "NAME")
+	}
 	if transfer != nil {
 		head += "\tTRANSFER"
 	}
 	fmt.Fprintln(tw, head)
 	for _, m := range members {
+		name := m.Name
+		if zoned {
+			name += "\t" + cmp.Or(m.Zone, "-")
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d (%s)",
-			m.Name, m.Liveness, m.Status, m.HTTP, m.RESP, m.RPC, m.Gossip, m.PendingHints, humanBytes(m.PendingHintBytes))
+			name, m.Liveness, m.Status, m.HTTP, m.RESP, m.RPC, m.Gossip, m.PendingHints, humanBytes(m.PendingHintBytes))
 		if transfer != nil {
 			t, ok := transfer[m.Name]
 			if !ok {
@@ -110,7 +120,7 @@ func transferColumn(rj node.RingJSON) map[string]string {
 
 func (a *app) ringCmd() *cobra.Command {
 	var o clientOpts
-	var key, whatIf string
+	var key, whatIf, zone string
 	var watch time.Duration
 	var aae bool
 	cmd := &cobra.Command{
@@ -168,6 +178,12 @@ the replicas' hash trees matched at the last exchanges.`,
 				}
 				q.Set("what_if", spec)
 			}
+			if zone != "" {
+				if !strings.HasPrefix(q.Get("what_if"), "add:") {
+					return usageError("--zone goes with --what-if add NAME only")
+				}
+				q.Set("zone", zone)
+			}
 			c, err := o.client()
 			if err != nil {
 				return err
@@ -191,6 +207,7 @@ the replicas' hash trees matched at the last exchanges.`,
 	o.addFlags(cmd)
 	cmd.Flags().StringVar(&key, "key", "", "print the preference list of this key")
 	cmd.Flags().StringVar(&whatIf, "what-if", "", "add:NAME or remove:NAME: print what would move")
+	cmd.Flags().StringVar(&zone, "zone", "", "with --what-if add: the zone of the added node")
 	cmd.Flags().DurationVar(&watch, "watch", 0, "redraw every INTERVAL (e.g. 2s) with transfer progress bars, until interrupted")
 	cmd.Flags().BoolVar(&aae, "aae", false, "print the node's anti-entropy state per partition")
 	return cmd
@@ -288,6 +305,9 @@ func (a *app) printInspection(in ring.Inspection) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if err := a.printZones(in); err != nil {
+		return err
+	}
 	if owned != in.Partitions && len(in.Nodes) > 0 {
 		fmt.Fprintf(a.stdout, "warning: %d of %d partitions have an owner\n", owned, in.Partitions)
 	}
@@ -297,6 +317,35 @@ func (a *app) printInspection(in ring.Inspection) error {
 func (a *app) printPlacement(key string, kp ring.KeyPlacement) error {
 	fmt.Fprintf(a.stdout, "key:       %s\npartition: %d\nreplicas:  %s\nfallbacks: %s\n",
 		displayValue([]byte(key)), kp.Partition, listOrNone(kp.Replicas), listOrNone(kp.Fallbacks))
+	if kp.ReplicaZones != nil {
+		fmt.Fprintf(a.stdout, "zones:     %s\n", strings.Join(kp.ReplicaZones, " "))
+	}
+	return nil
+}
+
+// printZones prints replicas per zone when the ring has zones, and warns
+// about every zone that holds more than ceil(N/zones) replicas of some
+// partition (losing it loses more copies than an even spread would).
+func (a *app) printZones(in ring.Inspection) error {
+	if len(in.Zones) == 0 {
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "zones=%d limit=%d replica(s) of a partition per zone\n", len(in.Zones), in.ZoneLimit)
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "ZONE\tNODES\tREPLICATED\tREPLICA SHARE\tMAX PER PARTITION\tOVER LIMIT\t")
+	for _, z := range in.Zones {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f%%\t%d\t%d\t\n", cmp.Or(z.Zone, "(none)"), z.Nodes, z.Replicated,
+			100*z.ReplicaShare, z.MaxReplicas, z.OverLimit)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, z := range in.Zones {
+		if z.OverLimit > 0 {
+			fmt.Fprintf(a.stdout, "warning: zone %s holds more than %d replica(s) of %d partition(s) (up to %d); add nodes to the other zones\n",
+				cmp.Or(z.Zone, "(none)"), in.ZoneLimit, z.OverLimit, z.MaxReplicas)
+		}
+	}
 	return nil
 }
 

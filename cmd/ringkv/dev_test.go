@@ -327,6 +327,15 @@ func TestDevPlan(t *testing.T) {
 	if got := devPlan("d", 1)[0].args(); strings.Contains(strings.Join(got, " "), "--seeds") {
 		t.Errorf("a lone node got seeds: %q", got)
 	}
+	zoned := devZones(devPlan("d", 5), 2)
+	for i, want := range []string{"z1", "z2", "z1", "z2", "z1"} {
+		if zoned[i].Zone != want || !slices.Contains(zoned[i].args(), want) {
+			t.Errorf("node %d: zone %q, args %q; want zone %s", i+1, zoned[i].Zone, zoned[i].args(), want)
+		}
+	}
+	if code, _, errOut := runCLI(t, "", "dev", "--nodes", "3", "--zones", "4"); code != 2 || !strings.Contains(errOut, "--zones must be in 0..3") {
+		t.Errorf("--zones 4 of 3 nodes: code %d stderr %q", code, errOut)
+	}
 	// n1 starts the cluster; the others join it.
 	if got := plan[0].args(); !slices.Contains(got, "--bootstrap") {
 		t.Errorf("n1 does not bootstrap: %q", got)
