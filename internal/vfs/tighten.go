@@ -139,4 +139,3 @@ func chmodNoFollow(path string, dir bool, allowed fs.FileMode, uid int) (from, t
 // maxReported bounds the paths Tighten names, so that a data directory of
 // thousands of loose files logs one line of reasonable length.
 const maxReported = 8
-
