@@ -425,3 +425,18 @@ func (l *memLock) Close() error {
 	})
 	return nil
 }
+
+// CrashPoints runs op on c and returns what a crash would leave at every
+// point of it: a CrashClone and a CrashCloneTorn (torn by r) taken before
+// each mutating operation op makes, and a pair taken after op returned,
+// last. op's error is returned. It replaces c's hook while it runs.
+func CrashPoints(c *CrashFS, r *rand.Rand, op func(*CrashFS) error) ([]*CrashFS, error) {
+	var states []*CrashFS
+	c.SetHook(func(Op, string) error {
+		states = append(states, c.CrashClone(), c.CrashCloneTorn(r))
+		return nil
+	})
+	err := op(c)
+	c.SetHook(nil)
+	return append(states, c.CrashClone(), c.CrashCloneTorn(r)), err
+}
