@@ -169,3 +169,36 @@ func (o OSFS) Lock(name string) (io.Closer, error) {
 	}
 	return f, nil
 }
+
+// DirFS is the optional interface of an FS that also tells directories
+// from files and removes whole trees; OSFS implements it. The hint queue,
+// which keeps one directory per target node, needs it.
+type DirFS interface {
+	FS
+	// ListDirs returns the names (not paths) of the directories in dir,
+	// sorted; other entries are left out.
+	ListDirs(dir string) ([]string, error)
+	// RemoveAll removes dir and everything under it; a missing dir is
+	// not an error.
+	RemoveAll(dir string) error
+}
+
+var _ DirFS = OSFS{}
+
+// ListDirs implements DirFS.
+func (OSFS) ListDirs(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range ents {
+		if e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	return names, nil
+}
+
+// RemoveAll implements DirFS.
+func (OSFS) RemoveAll(dir string) error { return os.RemoveAll(dir) }

@@ -20,6 +20,34 @@ func RunFSTests(t *testing.T, fsys vfs.FS, root string) {
 	t.Run("RemoveTruncateList", func(t *testing.T) { testRemoveTruncateList(t, fsys, root) })
 	t.Run("Missing", func(t *testing.T) { testMissing(t, fsys, root) })
 	t.Run("Lock", func(t *testing.T) { testLock(t, fsys, root) })
+	if d, ok := fsys.(vfs.DirFS); ok {
+		t.Run("DirFS", func(t *testing.T) { testDirFS(t, d, root) })
+	}
+}
+
+func testDirFS(t *testing.T, fsys vfs.DirFS, root string) {
+	dir := filepath.Join(root, "dirfs")
+	for _, sub := range []string{"b", "a", "a/deep"} {
+		if err := fsys.MkdirAll(filepath.Join(dir, sub)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustWrite(t, fsys, filepath.Join(dir, "file"), []byte("x"))
+	mustWrite(t, fsys, filepath.Join(dir, "a", "deep", "f"), []byte("y"))
+	names, err := fsys.ListDirs(dir)
+	if err != nil || !slices.Equal(names, []string{"a", "b"}) {
+		t.Errorf("ListDirs = %q, %v; want [a b]", names, err)
+	}
+	if err := fsys.RemoveAll(filepath.Join(dir, "a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsys.RemoveAll(filepath.Join(dir, "missing")); err != nil {
+		t.Errorf("RemoveAll of a missing directory: %v", err)
+	}
+	names, err = fsys.List(dir)
+	if err != nil || !slices.Equal(names, []string{"b", "file"}) {
+		t.Errorf("after RemoveAll, List = %q, %v; want [b file]", names, err)
+	}
 }
 
 func mustWrite(t *testing.T, fsys vfs.FS, name string, data []byte) {

@@ -440,3 +440,45 @@ func CrashPoints(c *CrashFS, r *rand.Rand, op func(*CrashFS) error) ([]*CrashFS,
 	c.SetHook(nil)
 	return append(states, c.CrashClone(), c.CrashCloneTorn(r)), err
 }
+
+var _ vfs.DirFS = (*CrashFS)(nil)
+
+// ListDirs implements vfs.DirFS.
+func (c *CrashFS) ListDirs(dir string) ([]string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d, err := c.lookup("open", dir)
+	if err != nil {
+		return nil, err
+	}
+	if !d.dir {
+		return nil, pathErr("readdir", dir, errors.New("not a directory"))
+	}
+	var names []string
+	for name, ch := range d.children {
+		if ch.dir {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// RemoveAll implements vfs.DirFS: dir leaves its parent (durably once the
+// parent is synced; what is under it goes with it).
+func (c *CrashFS) RemoveAll(dir string) error {
+	if err := c.before(OpRemove, dir); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d, base, err := c.parent("remove", dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	delete(d.children, base)
+	return nil
+}
