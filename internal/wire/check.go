@@ -38,10 +38,29 @@ const MaxDepth = 32
 // check itself is iterative.
 func CheckEncoding(b []byte) error {
 	c := checker{b: b, pending: 1}
-	c.open = c.stack[:0]
+	// open holds, for each array or map being read, how many of its
+	// values are still to come; its length is the nesting depth of the
+	// next value once the finished containers at its top are dropped. It
+	// is a local, not a field, so that it stays on the stack.
+	open := make([]int, 0, 8)
 	for c.pending > 0 {
-		if err := c.value(); err != nil {
+		// The next value belongs to the innermost container that still
+		// expects one; those that got all theirs are closed.
+		for len(open) > 0 && open[len(open)-1] == 0 {
+			open = open[:len(open)-1]
+		}
+		if len(open) > 0 {
+			open[len(open)-1]--
+		}
+		n, err := c.value()
+		if err != nil {
 			return err
+		}
+		if n > 0 {
+			if len(open) == MaxDepth {
+				return fmt.Errorf("%w: nesting deeper than %d at offset %d", ErrBadEncoding, MaxDepth, c.i)
+			}
+			open = append(open, n)
 		}
 	}
 	if c.i != len(b) {
@@ -55,59 +74,46 @@ type checker struct {
 	b       []byte
 	i       int // offset of the next byte to read
 	pending int // values still to read, at every level
-	// open holds, for each array or map being read, how many of its
-	// values are still to come; its length is the nesting depth of the
-	// next value once the finished containers at its top are dropped.
-	open  []int
-	stack [8]int // open's first backing array, so shallow input allocates nothing
 }
 
 // value reads the header of the next value and accounts for what it
-// declares.
-func (c *checker) value() error {
+// declares; n is the number of values of the array or map it opens (0 for
+// a scalar or an empty container).
+func (c *checker) value() (n int, err error) {
 	if c.i >= len(c.b) {
-		return fmt.Errorf("%w: truncated at offset %d", ErrBadEncoding, c.i)
+		return 0, fmt.Errorf("%w: truncated at offset %d", ErrBadEncoding, c.i)
 	}
 	code := c.b[c.i]
 	c.i++
 	c.pending--
-	// This value belongs to the innermost container that still expects
-	// one; those that got all theirs (the last of which, now read, was
-	// the top of the stack) are closed.
-	for len(c.open) > 0 && c.open[len(c.open)-1] == 0 {
-		c.open = c.open[:len(c.open)-1]
-	}
-	if len(c.open) > 0 {
-		c.open[len(c.open)-1]--
-	}
 	switch {
 	case code <= 0x7f || code >= 0xe0, code == 0xc0, code == 0xc2, code == 0xc3:
-		return nil
+		return 0, nil
 	case code >= 0x80 && code <= 0x8f:
 		return c.items(2 * uint64(code&0x0f))
 	case code >= 0x90 && code <= 0x9f:
 		return c.items(uint64(code & 0x0f))
 	case code >= 0xa0 && code <= 0xbf:
-		return c.skip(uint64(code & 0x1f))
+		return 0, c.skip(uint64(code & 0x1f))
 	default:
 		return c.code(code)
 	}
 }
 
 // code handles the codes with a fixed-size payload or a length field.
-func (c *checker) code(code byte) error {
+func (c *checker) code(code byte) (int, error) {
 	var w int // width of the length field
 	switch code {
 	case 0xcc, 0xd0:
-		return c.skip(1)
+		return 0, c.skip(1)
 	case 0xcd, 0xd1:
-		return c.skip(2)
+		return 0, c.skip(2)
 	case 0xca, 0xce, 0xd2:
-		return c.skip(4)
+		return 0, c.skip(4)
 	case 0xcb, 0xcf, 0xd3:
-		return c.skip(8)
+		return 0, c.skip(8)
 	case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8: // fixext: type byte + 1,2,4,8,16
-		return c.skip(1 + 1<<(code-0xd4))
+		return 0, c.skip(1 + 1<<(code-0xd4))
 	case 0xc4, 0xd9, 0xc7:
 		w = 1
 	case 0xc5, 0xda, 0xc8, 0xdc, 0xde:
@@ -115,11 +121,11 @@ func (c *checker) code(code byte) error {
 	case 0xc6, 0xdb, 0xc9, 0xdd, 0xdf:
 		w = 4
 	default:
-		return fmt.Errorf("%w: reserved code 0x%02x", ErrBadEncoding, code)
+		return 0, fmt.Errorf("%w: reserved code 0x%02x", ErrBadEncoding, code)
 	}
 	n, err := c.length(w)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	switch code {
 	case 0xdc, 0xdd:
@@ -127,9 +133,9 @@ func (c *checker) code(code byte) error {
 	case 0xde, 0xdf:
 		return c.items(2 * n)
 	case 0xc7, 0xc8, 0xc9:
-		return c.skip(n + 1) // ext type byte
+		return 0, c.skip(n + 1) // ext type byte
 	default:
-		return c.skip(n)
+		return 0, c.skip(n)
 	}
 }
 
@@ -166,21 +172,15 @@ func (c *checker) skip(n uint64) error {
 	return nil
 }
 
-// items adds n values (2n for a map) to read; each takes at least one
-// byte, so a count larger than what is left is a lie.
-func (c *checker) items(n uint64) error {
+// items accounts for n values (2n for a map) to read and returns n; each
+// takes at least one byte, so a count larger than what is left is a lie.
+func (c *checker) items(n uint64) (int, error) {
 	if err := c.need(n); err != nil {
-		return err
+		return 0, err
 	}
 	c.pending += int(n)
 	if c.pending > len(c.b)-c.i+1 {
-		return fmt.Errorf("%w: %d values declared at offset %d, %d bytes left", ErrBadEncoding, c.pending, c.i, len(c.b)-c.i)
+		return 0, fmt.Errorf("%w: %d values declared at offset %d, %d bytes left", ErrBadEncoding, c.pending, c.i, len(c.b)-c.i)
 	}
-	if n > 0 {
-		if len(c.open) == MaxDepth {
-			return fmt.Errorf("%w: nesting deeper than %d at offset %d", ErrBadEncoding, MaxDepth, c.i)
-		}
-		c.open = append(c.open, int(n))
-	}
-	return nil
+	return int(n), nil
 }
