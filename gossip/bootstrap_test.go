@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/ringkv/ringkv/gossip/gossiptest"
+	"github.com/ringkv/ringkv/internal/vfs"
 	"github.com/ringkv/ringkv/ring"
 )
 
@@ -164,7 +165,7 @@ func TestBootstrapPlan(t *testing.T) {
 				t.Fatalf("Plan() (-want +got):\n%s", diff)
 			}
 			rec.wait(t, "startup", tc.want, 30*time.Second)
-			if _, p, err := loadState(dir, "n1"); err != nil || !p.Equal(tc.want) {
+			if _, p, err := loadState(vfs.OSFS{}, dir, "n1"); err != nil || !p.Equal(tc.want) {
 				t.Errorf("persisted plan = %+v, %v; want %+v", p, err, tc.want)
 			}
 			if err := g.Shutdown(); err != nil {
@@ -195,7 +196,7 @@ func TestProposeAlone(t *testing.T) {
 	if !g.Plan().Equal(next) {
 		t.Fatalf("Plan() = %+v after Propose, want %+v", g.Plan(), next)
 	}
-	if _, p, err := loadState(dir, "n1"); err != nil || !p.Equal(next) {
+	if _, p, err := loadState(vfs.OSFS{}, dir, "n1"); err != nil || !p.Equal(next) {
 		t.Errorf("Propose returned before persisting: file holds %+v, %v", p, err)
 	}
 	rec.wait(t, "after Propose", next, 30*time.Second)
@@ -239,7 +240,7 @@ func TestProposeAlone(t *testing.T) {
 	if err := g.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
-	if _, p, err := loadState(dir, "n1"); err != nil || !p.Equal(want) {
+	if _, p, err := loadState(vfs.OSFS{}, dir, "n1"); err != nil || !p.Equal(want) {
 		t.Errorf("plan after shutdown %+v, %v; want %+v", p, err, want)
 	}
 	if err := g.Propose(t.Context(), want.Commit(now+2)); !errors.Is(err, ErrShutdown) {
@@ -267,7 +268,7 @@ func TestStartLeave(t *testing.T) {
 	if st := g.Ring()["n1"].Status; st != StatusLeaving {
 		t.Fatalf("status after StartLeave = %s", st)
 	}
-	if m, _, _ := loadState(dir, "n1"); m["n1"].Status != StatusLeaving {
+	if m, _, _ := loadState(vfs.OSFS{}, dir, "n1"); m["n1"].Status != StatusLeaving {
 		t.Errorf("StartLeave not persisted: %+v", m["n1"])
 	}
 	if got := g.RingMembers(); !slices.Equal(got, []string{"n1"}) {

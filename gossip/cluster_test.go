@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ringkv/ringkv/gossip/gossiptest"
+	"github.com/ringkv/ringkv/internal/vfs"
 	"github.com/ringkv/ringkv/ring"
 )
 
@@ -319,7 +320,7 @@ func testCluster(t *testing.T) {
 			t.Errorf("n4 sees n5 as %q, want removed", st)
 		}
 		// Persisted: a fresh load of n3's file shows the removal.
-		m, _, err := loadState(nodes[2].dir, "n3")
+		m, _, err := loadState(vfs.OSFS{}, nodes[2].dir, "n3")
 		if err != nil || m["n5"].Status != StatusRemoved {
 			t.Errorf("n3's persisted map: n5 = %+v, err %v", m["n5"], err)
 		}

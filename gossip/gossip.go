@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/ringkv/ringkv/internal/vfs"
 	"github.com/ringkv/ringkv/ring"
 )
 
@@ -113,7 +114,7 @@ func New(cfg Config) (*Gossip, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
-	loaded, plan, err := loadState(cfg.Dir, cfg.Name)
+	loaded, plan, err := loadState(vfs.OSFS{}, cfg.Dir, cfg.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -661,7 +662,7 @@ func (g *Gossip) persist() error {
 	g.persistMu.Lock()
 	defer g.persistMu.Unlock()
 	m, p := g.stateSnapshot()
-	return saveState(g.cfg.Dir, g.cfg.Name, m, p)
+	return saveState(vfs.OSFS{}, g.cfg.Dir, g.cfg.Name, m, p)
 }
 
 // logLimiter lets one log line through per logEvery and counts the rest.

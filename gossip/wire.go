@@ -5,8 +5,8 @@ import (
 	"fmt"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/ringkv/ringkv/internal/wire"
 	"github.com/ringkv/ringkv/ring"
-	"github.com/ringkv/ringkv/vclock"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -331,7 +331,7 @@ func decodeOne(b []byte, v any) error {
 	if len(b) == 0 {
 		return fmt.Errorf("empty input")
 	}
-	if err := vclock.CheckEncoding(b); err != nil {
+	if err := wire.CheckEncoding(b); err != nil {
 		return err
 	}
 	r := bytes.NewReader(b)

@@ -5,13 +5,15 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"github.com/ringkv/ringkv/gossip"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ringkv/ringkv/gossip"
+	"github.com/ringkv/ringkv/internal/testkit"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -236,8 +238,8 @@ func newAuthAPI(t *testing.T, set routeSet) (*httptest.Server, *metrics) {
 		"n2": {Name: "n2", Liveness: "alive", Status: "joined"},
 	}}
 	m := newMetrics(metricSources{})
-	api := &httpAPI{kv: kv, admin: adm, keyring: fakeKeyring{}, metrics: m, limits: testLimits, n: 3, log: testLogger(t), pprof: true,
-		gate: newGate(testAuthenticator(t), true, "127.0.0.1:0", m, testLogger(t))}
+	api := &httpAPI{kv: kv, admin: adm, keyring: fakeKeyring{}, metrics: m, limits: testLimits, n: 3, log: testkit.Logger(t), pprof: true,
+		gate: newGate(testAuthenticator(t), true, "127.0.0.1:0", m, testkit.Logger(t))}
 	srv := httptest.NewServer(api.handlerFor(set))
 	t.Cleanup(srv.Close)
 	return srv, m
@@ -342,8 +344,8 @@ func TestHTTPAuthEveryRoute(t *testing.T) {
 func TestHTTPAuthOffServesAll(t *testing.T) {
 	m := newMetrics(metricSources{})
 	adm := &fakeAdmin{self: "n1", members: map[string]MemberInfo{}}
-	api := &httpAPI{kv: newFakeKV(), admin: adm, metrics: m, limits: testLimits, n: 3, log: testLogger(t),
-		gate: newGate(nil, true, "127.0.0.1:0", m, testLogger(t))}
+	api := &httpAPI{kv: newFakeKV(), admin: adm, metrics: m, limits: testLimits, n: 3, log: testkit.Logger(t),
+		gate: newGate(nil, true, "127.0.0.1:0", m, testkit.Logger(t))}
 	srv := httptest.NewServer(api.handler())
 	t.Cleanup(srv.Close)
 	for _, p := range []string{"/v1/members", "/metrics", "/v1/kv/k"} {
@@ -448,7 +450,7 @@ func TestProtectedModeDecision(t *testing.T) {
 func protectedAPI(t *testing.T, remote bool) (*httptest.Server, *metrics) {
 	t.Helper()
 	m := newMetrics(metricSources{})
-	g := newGate(nil, true, "0.0.0.0:8001", m, testLogger(t))
+	g := newGate(nil, true, "0.0.0.0:8001", m, testkit.Logger(t))
 	if !g.protected {
 		t.Fatal("protected mode off for a wildcard listener without tokens")
 	}
@@ -456,7 +458,7 @@ func protectedAPI(t *testing.T, remote bool) (*httptest.Server, *metrics) {
 		g.loopbackPeer = func(string) bool { return false }
 	}
 	adm := &fakeAdmin{self: "n1", members: map[string]MemberInfo{}}
-	api := &httpAPI{kv: newFakeKV(), admin: adm, metrics: m, limits: testLimits, n: 3, log: testLogger(t), gate: g}
+	api := &httpAPI{kv: newFakeKV(), admin: adm, metrics: m, limits: testLimits, n: 3, log: testkit.Logger(t), gate: g}
 	srv := httptest.NewServer(api.handler())
 	t.Cleanup(srv.Close)
 	return srv, m

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -10,10 +9,10 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/ringkv/ringkv/gossip"
+	"github.com/ringkv/ringkv/internal/testkit"
 )
 
 // TestGossipKeysRotateAndRogueStaysOut: a three-node cluster with gossip
@@ -114,24 +113,6 @@ func TestGossipKeysRotateAndRogueStaysOut(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log destination safe for memberlist's goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // A SIGHUP whose configuration kept the gossip keys of the last one
 // applied leaves a keyring set through PUT /v1/gossip/keys alone (and
 // warns); a configuration with other keys replaces it.
@@ -140,7 +121,7 @@ func TestGossipKeysReloadKeepsKeyringSetByPUT(t *testing.T) {
 	b64 := base64.StdEncoding.EncodeToString
 	cfg := testConfig(t, "n1")
 	cfg.Gossip.Keys = []string{b64(raw1)}
-	var logs lockedBuffer
+	var logs testkit.Buffer
 	n, err := New(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
