@@ -17,12 +17,12 @@ func TestSaveStateCrashPoints(t *testing.T) {
 	if err := c.MkdirAll("/data"); err != nil {
 		t.Fatal(err)
 	}
-	oldMap := Map{"n1": {StatusJoined, 2, "127.0.0.1:1"}}
+	oldMap := Map{"n1": {StatusJoined, 2, "127.0.0.1:1", ""}}
 	oldPlan := ring.NewPlan([]string{"n1"}, 3)
 	if err := saveState(c, "/data", "n1", oldMap, oldPlan); err != nil {
 		t.Fatal(err)
 	}
-	newMap := Merge(oldMap, Map{"n2": {StatusJoined, 4, "127.0.0.1:2"}})
+	newMap := Merge(oldMap, Map{"n2": {StatusJoined, 4, "127.0.0.1:2", ""}})
 	newPlan := oldPlan.MoveTo([]string{"n1", "n2"}, 5)
 	crashes, err := vfstest.CrashPoints(c, rand.New(rand.NewPCG(7, 7)), func(c *vfstest.CrashFS) error {
 		return saveState(c, "/data", "n1", newMap, newPlan)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/ringkv/ringkv/gossip/gossiptest"
+	"github.com/ringkv/ringkv/internal/vfs"
 	"github.com/ringkv/ringkv/ring"
 )
 
@@ -122,10 +123,10 @@ func TestZonedStateRoundTrip(t *testing.T) {
 	}
 	// Persisted zones come back.
 	dir := t.TempDir()
-	if err := saveState(dir, "n1", m, p); err != nil {
+	if err := saveState(vfs.OSFS{}, dir, "n1", m, p); err != nil {
 		t.Fatal(err)
 	}
-	lm, lp, err := loadState(dir, "n1")
+	lm, lp, err := loadState(vfs.OSFS{}, dir, "n1")
 	if err != nil || !cmp.Equal(lm, m) || !lp.Equal(p) {
 		t.Fatalf("loadState = %v %+v %v", lm, lp, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ringkv/ringkv/gossip"
+	"github.com/ringkv/ringkv/internal/testkit"
 )
 
 // TestZonesJoinThePlan: three nodes in three zones form a cluster; the
@@ -54,7 +55,7 @@ func TestZonesJoinThePlan(t *testing.T) {
 	moved := cfg2
 	moved.Node.Zone = "zq"
 	moved.Listen = ListenConfig{HTTP: "127.0.0.1:0", RESP: "127.0.0.1:0", RPC: "127.0.0.1:0", Gossip: "127.0.0.1:0"}
-	if n, err := New(moved, testLogger(t)); !errors.Is(err, gossip.ErrZoneChanged) {
+	if n, err := New(moved, testkit.Logger(t)); !errors.Is(err, gossip.ErrZoneChanged) {
 		if n != nil {
 			t.Error("New returned a node")
 		}
