@@ -134,8 +134,8 @@ func TestGossipJoinAcrossBoundIPs(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = g.Shutdown() })
 		if err := g.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+			t.Fatal(err)
+		}
 		return g
 	}
 	b := start("n3", "127.0.0.3", nil)
