@@ -600,62 +600,15 @@ func (g *Gossip) stateSnapshot() (Map, ring.Plan) {
 // map never grows past maxRows names.
 func (g *Gossip) mergeRemote(m Map, fullSync bool) {
 	now := versionAt(g.cfg.now())
-	limit := now + maxVersionLead
-	var ahead, held, dropped []string
+	var sorted mergeSort
 	// The lock is released even if merging panics (the delegate recovers
 	// the panic): memberlist calls in here again with the next message.
 	changed := func() Map {
 		g.mu.Lock()
 		defer g.mu.Unlock()
-		peers := *g.peers.Load()
-		accepted := make(Map, len(m))
-		newNames := 0
-		for name, e := range m {
-			_, inMap := g.ring[name]
-			_, seen := peers[name]
-			switch {
-			case e.Version > limit:
-				ahead = append(ahead, name)
-			case inMap || name == g.cfg.Name:
-				accepted[name] = e
-			case !seen:
-				if cur, ok := g.pending[name]; ok || len(g.pending) < maxPending {
-					if g.pending == nil {
-						g.pending = Map{}
-					}
-					if !ok || compareEntry(e, cur) > 0 {
-						g.pending[name] = e
-					}
-					held = append(held, name)
-				} else {
-					dropped = append(dropped, name)
-				}
-			case len(g.ring)+newNames >= maxRows:
-				dropped = append(dropped, name)
-			default:
-				newNames++
-				accepted[name] = e
-			}
-		}
-		next := Merge(g.ring, accepted)
-		if self, ok := next[g.cfg.Name]; ok {
-			switch {
-			case self.Status.InRing() && self.Addr != g.addr:
-				// A peer knew a newer row for us with the address of an
-				// earlier run: correct it so re-joins find us.
-				next = next.Set(g.cfg.Name, self.Status, g.addr, now)
-			case !self.Status.InRing() && g.reassert:
-				// A leave/remove from before this process started: starting
-				// means joining, so answer with a newer row. (Leaving is
-				// kept: a leave in progress survives restarts.)
-				g.log.Info("overruling a ring status for this node that predates its start",
-					"status", self.Status, "version", self.Version)
-				next = next.Set(g.cfg.Name, StatusJoined, g.addr, now)
-			case !self.Status.InRing() && g.ring[g.cfg.Name].Status.InRing():
-				g.log.Warn("this node was taken out of the ring by another node while running; its partitions move to other nodes (it keeps serving them until that change is committed); restart it to join again",
-					"status", self.Status, "version", self.Version)
-			}
-		}
+		var accepted Map
+		accepted, sorted = g.sortRows(m, now+maxVersionLead)
+		next := g.correctSelf(Merge(g.ring, accepted), now)
 		if fullSync {
 			g.reassert = false
 		}
@@ -663,29 +616,116 @@ func (g *Gossip) mergeRemote(m Map, fullSync bool) {
 		g.ring = next
 		return changed
 	}()
-	if len(ahead) > 0 {
-		if ok, skipped := g.refusedLog.allow(g.cfg.now()); ok {
-			slices.Sort(ahead)
-			g.log.Warn("refusing ring-membership rows with a version far ahead of this node's clock; check the clocks, or the gossip port is exposed",
-				"peers", ahead, "limit", limit, "messages_not_logged", skipped)
-		}
-	}
-	if len(held) > 0 && g.log.Enabled(context.Background(), slog.LevelDebug) {
-		slices.Sort(held)
-		g.log.Debug("holding ring-membership rows for nodes memberlist has not seen join", "peers", held)
-	}
-	if len(dropped) > 0 {
-		if ok, skipped := g.droppedLog.allow(g.cfg.now()); ok {
-			slices.Sort(dropped)
-			g.log.Warn("dropping ring-membership rows for unknown nodes: too many rows", "peers", dropped,
-				"max_rows", maxRows, "max_pending", maxPending, "messages_not_logged", skipped)
-		}
-	}
+	g.logMergeRefusals(sorted, now+maxVersionLead)
 	if len(changed) == 0 {
 		return
 	}
 	g.queueRows(changed)
 	g.markDirty()
+}
+
+// mergeSort names the rows of a merge that were not accepted.
+type mergeSort struct {
+	ahead   []string // versions beyond the limit: refused
+	held    []string // names memberlist has not seen join: pending
+	dropped []string // no room in the map or the pending rows
+}
+
+// sortRows returns the rows of m to merge, and holds in g.pending those
+// for names memberlist has not seen join. Called with g.mu held.
+func (g *Gossip) sortRows(m Map, limit uint64) (Map, mergeSort) {
+	var ms mergeSort
+	peers := *g.peers.Load()
+	accepted := make(Map, len(m))
+	newNames := 0
+	for name, e := range m {
+		_, inMap := g.ring[name]
+		_, seen := peers[name]
+		switch {
+		case e.Version > limit:
+			ms.ahead = append(ms.ahead, name)
+		case inMap || name == g.cfg.Name:
+			accepted[name] = e
+		case !seen:
+			if g.holdPending(name, e) {
+				ms.held = append(ms.held, name)
+			} else {
+				ms.dropped = append(ms.dropped, name)
+			}
+		case len(g.ring)+newNames >= maxRows:
+			ms.dropped = append(ms.dropped, name)
+		default:
+			newNames++
+			accepted[name] = e
+		}
+	}
+	return accepted, ms
+}
+
+// holdPending keeps e as the pending row of name if it is newer than the
+// one held, and reports false when there is no room for another name.
+// Called with g.mu held.
+func (g *Gossip) holdPending(name string, e Entry) bool {
+	cur, ok := g.pending[name]
+	if !ok && len(g.pending) >= maxPending {
+		return false
+	}
+	if g.pending == nil {
+		g.pending = Map{}
+	}
+	if !ok || compareEntry(e, cur) > 0 {
+		g.pending[name] = e
+	}
+	return true
+}
+
+// correctSelf answers rows about this node in next that it knows to be
+// wrong, and warns when a peer took it out of the ring. Called with g.mu
+// held.
+func (g *Gossip) correctSelf(next Map, now uint64) Map {
+	self, ok := next[g.cfg.Name]
+	if !ok {
+		return next
+	}
+	switch {
+	case self.Status.InRing() && self.Addr != g.addr:
+		// A peer knew a newer row for us with the address of an
+		// earlier run: correct it so re-joins find us.
+		next = next.Set(g.cfg.Name, self.Status, g.addr, now)
+	case !self.Status.InRing() && g.reassert:
+		// A leave/remove from before this process started: starting
+		// means joining, so answer with a newer row. (Leaving is
+		// kept: a leave in progress survives restarts.)
+		g.log.Info("overruling a ring status for this node that predates its start",
+			"status", self.Status, "version", self.Version)
+		next = next.Set(g.cfg.Name, StatusJoined, g.addr, now)
+	case !self.Status.InRing() && g.ring[g.cfg.Name].Status.InRing():
+		g.log.Warn("this node was taken out of the ring by another node while running; its partitions move to other nodes (it keeps serving them until that change is committed); restart it to join again",
+			"status", self.Status, "version", self.Version)
+	}
+	return next
+}
+
+// logMergeRefusals logs, sparingly, the rows a merge did not accept.
+func (g *Gossip) logMergeRefusals(ms mergeSort, limit uint64) {
+	if len(ms.ahead) > 0 {
+		if ok, skipped := g.refusedLog.allow(g.cfg.now()); ok {
+			slices.Sort(ms.ahead)
+			g.log.Warn("refusing ring-membership rows with a version far ahead of this node's clock; check the clocks, or the gossip port is exposed",
+				"peers", ms.ahead, "limit", limit, "messages_not_logged", skipped)
+		}
+	}
+	if len(ms.held) > 0 && g.log.Enabled(context.Background(), slog.LevelDebug) {
+		slices.Sort(ms.held)
+		g.log.Debug("holding ring-membership rows for nodes memberlist has not seen join", "peers", ms.held)
+	}
+	if len(ms.dropped) > 0 {
+		if ok, skipped := g.droppedLog.allow(g.cfg.now()); ok {
+			slices.Sort(ms.dropped)
+			g.log.Warn("dropping ring-membership rows for unknown nodes: too many rows", "peers", ms.dropped,
+				"max_rows", maxRows, "max_pending", maxPending, "messages_not_logged", skipped)
+		}
+	}
 }
 
 // promotePending merges the row held for name, if any, now that memberlist
