@@ -97,6 +97,9 @@ func startSolo(t *testing.T, mn *gossiptest.Network, name, dir string, o soloOpt
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = g.Shutdown() })
+	if err := g.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	return g, rec
 }
 

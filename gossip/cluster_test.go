@@ -98,7 +98,9 @@ func startNode(t, owner *testing.T, name, dir string, o nodeOpts) *testNode {
 	}
 	n.g, n.addr = g, g.LocalAddr()
 	owner.Cleanup(func() { _ = g.Shutdown() })
-	g.Start(owner.Context())
+	if err := g.Start(owner.Context()); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
 	return n
 }
 

@@ -160,7 +160,7 @@ type nodeStatus struct {
 // node answers from its own puller.
 func (n *Node) status(ctx context.Context, node string) (nodeStatus, error) {
 	if node == n.cfg.Node.Name {
-		e, h, done := n.pullerRef.Load().Progress()
+		e, h, done := n.puller.Progress()
 		return nodeStatus{Epoch: e, PlanHash: h, Done: done}, nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, statusTimeout)
