@@ -73,7 +73,7 @@ type serverConn struct {
 // length in the transport's and the connection's byte budgets from the
 // moment its length is read until its call is answered.
 func (t *TCPTransport) serveConn(raw net.Conn, h Handler) {
-	workers := newCallWorkers()
+	workers := newCallWorkers(t.cfg.MaxInFlight, idleWorkersKept)
 	defer func() {
 		_ = raw.Close() // ends the connection; nothing to report
 		workers.stop()  // waits for the calls running
