@@ -85,7 +85,7 @@ func (h *hinted) openQueue(t *testing.T, name string) *hints.Queue {
 	cfg.Fsync = storage.FsyncNone
 	cfg.RetryInterval = 50 * time.Millisecond
 	cfg.DeliveryRate = 200_000
-	cfg.Logger = replicatest.Logger(t).With("node", name)
+	cfg.Logger = testkit.Logger(t).With("node", name)
 	cfg.Deliverer = deliverer(func() *replica.Coordinator { return h.nodes[name] })
 	cfg.Replicas = func(key []byte) []string { return h.replicasOf(key) }
 	if h.edit != nil {

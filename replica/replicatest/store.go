@@ -5,14 +5,11 @@
 package replicatest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/ringkv/ringkv/replica"
@@ -169,20 +166,6 @@ func (l *Liveness) SetAlive(node string, alive bool) {
 		l.down = map[string]bool{}
 	}
 	l.down[node] = !alive
-}
-
-// Logger returns a logger that writes to t.Log, so that logs show only
-// when a test fails.
-func Logger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(string(bytes.TrimRight(p, "\n")))
-	return len(p), nil
 }
 
 // ErrInvalid is Store's refusal of a bad argument (an empty key, a
