@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/ringkv/ringkv/gossip/gossiptest"
+	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/internal/vfs"
 	"github.com/ringkv/ringkv/ring"
 )
@@ -38,7 +39,7 @@ func testZonesSpreadAndPersist(t *testing.T) {
 	nodes := []*testNode{n1, n2, n3}
 
 	step(t, "every node learns every declared zone", func(t *testing.T) {
-		waitFor(t, converge, func() bool {
+		testkit.Eventually(t, converge, "every declared zone on every node", func() bool {
 			for _, n := range nodes {
 				for name, z := range zones {
 					if n.g.Ring()[name].Zone != z {
@@ -47,7 +48,7 @@ func testZonesSpreadAndPersist(t *testing.T) {
 				}
 			}
 			return true
-		}, func() string { return "zones not spread" })
+		})
 		for _, m := range n3.g.Members() {
 			if m.Zone != zones[m.Name] {
 				t.Errorf("n3 lists %s in zone %q, want %q", m.Name, m.Zone, zones[m.Name])

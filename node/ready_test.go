@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/replica"
 )
 
@@ -86,7 +87,7 @@ func TestSeededNodeServesOnlyOnceJoined(t *testing.T) {
 	if code, body := getStatus(t, httpURL(n1, "/readyz")); code != 200 {
 		t.Fatalf("readyz of a node without seeds = %d %q, want 200", code, body)
 	}
-	waitFor(t, 20*time.Second, "n2 ready after its seed came up", func() bool {
+	testkit.Eventually(t, 20*time.Second, "n2 ready after its seed came up", func() bool {
 		code, _ := getStatus(t, httpURL(n2, "/readyz"))
 		return code == 200
 	})
