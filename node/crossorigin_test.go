@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/ringkv/ringkv/internal/testkit"
 )
 
 // newOpenAPI serves every route of listener set without tokens (the dev
@@ -16,8 +18,8 @@ func newOpenAPI(t *testing.T, set routeSet) (*httptest.Server, *fakeKV, *fakeAdm
 		"n2": {Name: "n2", Liveness: "alive", Status: "joined"},
 	}}
 	m := newMetrics(metricSources{})
-	api := &httpAPI{kv: kv, admin: adm, keyring: fakeKeyring{}, metrics: m, limits: testLimits, n: 3, log: testLogger(t),
-		gate: newGate(nil, true, "127.0.0.1:0", m, testLogger(t))}
+	api := &httpAPI{kv: kv, admin: adm, keyring: fakeKeyring{}, metrics: m, limits: testLimits, n: 3, log: testkit.Logger(t),
+		gate: newGate(nil, true, "127.0.0.1:0", m, testkit.Logger(t))}
 	srv := httptest.NewServer(api.handlerFor(set))
 	t.Cleanup(srv.Close)
 	return srv, kv, adm, m
