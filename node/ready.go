@@ -55,6 +55,23 @@ func (n *Node) bootstraps() bool {
 	return true
 }
 
+// readyAtStart reports whether the node serves clients as soon as it
+// starts: it bootstraps and has never seen a peer (gossip's persisted map
+// and plan name no other node). Called after gossip is built, before it
+// starts.
+func (n *Node) readyAtStart() bool {
+	if !n.bootstraps() {
+		return false
+	}
+	if !n.cfg.Bootstrap {
+		return true // no seed but itself: a cluster of its own by config
+	}
+	self := n.cfg.Node.Name
+	other := func(name string) bool { return name != self }
+	return !slices.ContainsFunc(n.gossip.Ring().Names(), other) &&
+		!slices.ContainsFunc(n.gossip.Plan().Members, other)
+}
+
 // awaitJoin marks the node joined once gossip reached a seed, and rebuilds
 // the ring from the map the seed sent before deciding readiness; it
 // returns then, or when ctx ends.
