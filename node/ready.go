@@ -3,9 +3,14 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 
+	"github.com/ringkv/ringkv/gossip"
 	"github.com/ringkv/ringkv/replica"
 )
 
@@ -155,4 +160,18 @@ func (a *httpAPI) readyz(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	_, _ = w.Write([]byte("ready\n"))
+}
+
+// HasClusterState reports whether dataDir holds a node's cluster state
+// (gossip's ring-membership file): the node has run there before, so it
+// must not start a new cluster. A missing directory holds none.
+func HasClusterState(dataDir string) (bool, error) {
+	_, err := os.Stat(filepath.Join(dataDir, gossip.StateFile))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	}
+	return false, fmt.Errorf("node: data directory %s: %w", dataDir, err)
 }
