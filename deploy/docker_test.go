@@ -100,7 +100,9 @@ func TestDockerCompose(t *testing.T) {
 		name string
 		run  func(t *testing.T) []chaos.FaultWindow
 	}{
-		{"kill one zone", func(t *testing.T) []chaos.FaultWindow { return []chaos.FaultWindow{c.killZone(ctx, t, "zone-a", fixed)} }},
+		{"kill one zone", func(t *testing.T) []chaos.FaultWindow {
+			return []chaos.FaultWindow{c.killZone(ctx, t, "zone-a", fixed)}
+		}},
 		{"rolling restart", func(t *testing.T) []chaos.FaultWindow { return c.rollingRestart(ctx, t, five) }},
 		{"grow and shrink", func(t *testing.T) []chaos.FaultWindow { return c.growShrink(ctx, t, five) }},
 	}
