@@ -113,6 +113,7 @@ unless --node says otherwise.`,
 		a.benchCmd(),
 		a.certsCmd(),
 		a.healthCmd(),
+		a.k8sZoneCmd(),
 		a.versionCmd(),
 	)
 	return root
