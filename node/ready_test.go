@@ -143,7 +143,7 @@ func TestBootstrapRestartWaitsForPeers(t *testing.T) {
 		t.Fatalf("readyz of a fresh bootstrap node = %d %q, want 200", code, body)
 	}
 	n2 := startNode(t, cfg2)
-	waitFor(t, 20*time.Second, "n2 ready", func() bool {
+	testkit.Eventually(t, 2*time.Minute, "n2 ready", func() bool {
 		code, _ := getStatus(t, httpURL(n2, "/readyz"))
 		return code == 200
 	})
@@ -159,7 +159,7 @@ func TestBootstrapRestartWaitsForPeers(t *testing.T) {
 		t.Fatalf("readyz of a bootstrap node restarted while its peer is down = %d %q, want 503 not joined yet", code, body)
 	}
 	startNode(t, cfg2)
-	waitFor(t, 30*time.Second, "n1 ready once n2 is back", func() bool {
+	testkit.Eventually(t, 2*time.Minute, "n1 ready once n2 is back", func() bool {
 		code, _ := getStatus(t, httpURL(n1, "/readyz"))
 		return code == 200
 	})
