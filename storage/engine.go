@@ -78,7 +78,12 @@ type shard struct {
 // updates the hash tree and the stats. mu must be held exclusively.
 func (sh *shard) set(key string, s vclock.Siblings, recv int64) {
 	old, had := sh.m[key]
-	olds := old.siblings()
+	sh.replace(key, old.siblings(), had, s, recv)
+}
+
+// replace is set for a caller that has already decoded key's current set
+// olds (had: the key is present), saving a second decoding.
+func (sh *shard) replace(key string, olds vclock.Siblings, had bool, s vclock.Siblings, recv int64) {
 	if delta := digestString(key, olds) ^ digestString(key, s); delta != 0 {
 		sh.tree.add(leafString(key), delta)
 	}
@@ -358,7 +363,8 @@ func (e *Engine) stage(sh *shard, key []byte, fn func(cur vclock.Siblings) (vclo
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	cur := sh.m[string(key)].siblings()
+	it, had := sh.m[string(key)]
+	cur := it.siblings()
 	if next, err = fn(cur); err != nil {
 		return nil, p, err
 	}
@@ -378,7 +384,7 @@ func (e *Engine) stage(sh *shard, key []byte, fn func(cur vclock.Siblings) (vclo
 	if p, err = e.log.AppendAsync(sh.scratch); err != nil {
 		return nil, p, err
 	}
-	sh.set(string(key), next, recv)
+	sh.replace(string(key), cur, had, next, recv)
 	return next, p, nil
 }
 
