@@ -54,38 +54,21 @@ func newItem(key string, s vclock.Siblings, recv int64) (item, string) {
 	if len(s) == 0 {
 		return item{}, key
 	}
-	n := itemSize(key, s, recv)
-	blob := make([]byte, 0, uvarintLen(uint64(n))+n)
-	blob = binary.AppendUvarint(blob, uint64(n))
-	blob = binary.AppendUvarint(blob, uint64(len(key)))
-	k := len(blob)
-	blob = append(blob, key...)
-	blob = binary.LittleEndian.AppendUint64(blob, uint64(recv))
-	blob = binary.AppendUvarint(blob, uint64(len(s)))
+	// One encoding pass (each actor looked up once) into a buffer on the
+	// stack for most sets, then one copy into a blob of the exact size.
+	var buf [256]byte
+	rest := binary.AppendUvarint(buf[:0], uint64(len(key)))
+	rest = append(rest, key...)
+	rest = binary.LittleEndian.AppendUint64(rest, uint64(recv))
+	rest = binary.AppendUvarint(rest, uint64(len(s)))
 	for i := range s {
-		blob = appendItemVersion(blob, &s[i], recv)
+		rest = appendItemVersion(rest, &s[i], recv)
 	}
+	blob := make([]byte, 0, uvarintLen(uint64(len(rest)))+len(rest))
+	blob = binary.AppendUvarint(blob, uint64(len(rest)))
+	k := len(blob) + uvarintLen(uint64(len(key)))
+	blob = append(blob, rest...)
 	return item{p: &blob[0]}, unsafe.String(&blob[k], len(key))
-}
-
-// itemSize is the length of the blob of (key, s, recv) after its first
-// uvarint.
-func itemSize(key string, s vclock.Siblings, recv int64) int {
-	n := uvarintLen(uint64(len(key))) + len(key) + 8 + uvarintLen(uint64(len(s)))
-	for i := range s {
-		v := &s[i]
-		n += 1 + dotSize(v.Dot) + varintLen(recv-v.WallTime)
-		if v.Context != nil {
-			n += uvarintLen(uint64(len(v.Context)))
-			for _, d := range v.Context {
-				n += dotSize(d)
-			}
-		}
-		if v.Value != nil {
-			n += uvarintLen(uint64(len(v.Value))) + len(v.Value)
-		}
-	}
-	return n
 }
 
 func appendItemVersion(b []byte, v *vclock.Version, recv int64) []byte {
@@ -124,13 +107,6 @@ func appendItemDot(b []byte, d vclock.Dot) []byte {
 	return binary.AppendUvarint(b, d.Counter)
 }
 
-func dotSize(d vclock.Dot) int {
-	if i, ok := actors.ref(d.Actor); ok {
-		return uvarintLen(uint64(i)<<1) + uvarintLen(d.Counter)
-	}
-	return uvarintLen(uint64(len(d.Actor))<<1|1) + len(d.Actor) + uvarintLen(d.Counter)
-}
-
 func uvarintLen(x uint64) int {
 	n := 1
 	for x >= 0x80 {
@@ -138,10 +114,6 @@ func uvarintLen(x uint64) int {
 		n++
 	}
 	return n
-}
-
-func varintLen(x int64) int {
-	return uvarintLen(uint64(x<<1) ^ uint64(x>>63))
 }
 
 // bytes is the whole blob; nil for no entry.
