@@ -127,5 +127,5 @@ func recvOf(e *Engine, key string) int64 {
 	}
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	return sh.m[key].recv
+	return sh.m[key].recv()
 }
