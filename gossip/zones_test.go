@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -149,5 +150,33 @@ func TestZonedStateRejects(t *testing.T) {
 	row := mustMarshal(&wireStateV1{Format: 1, Rows: []any{zonedRow{Name: "a", Status: StatusJoined, Zone: "bad/zone"}}})
 	if _, _, err := DecodeState(row); !errors.Is(err, ErrBadState) {
 		t.Errorf("row with a bad zone: %v, want ErrBadState", err)
+	}
+}
+
+// TestZonesOnAfterLeave is the path to zones on an existing cluster: an
+// unzoned member may not start with a zone while the plan places it, but
+// once it has left (its persisted plan, the committed one, no longer
+// places it) it starts with a zone, and the claimant gives it that zone
+// as it joins again; no other member's zone changes.
+func TestZonesOnAfterLeave(t *testing.T) {
+	plan := ring.NewPlan([]string{"a", "b", "c", "d"}, 1)
+	err := checkOwnZone(plan, "a", "z1")
+	if !errors.Is(err, ErrZoneChanged) || !strings.Contains(err.Error(), "cannot be switched on in place") {
+		t.Fatalf("checkOwnZone of an unzoned member = %v, want ErrZoneChanged saying how to switch on", err)
+	}
+	left := plan.MoveTo([]string{"b", "c", "d"}, 2).Commit(3)
+	if err := checkOwnZone(left, "a", "z1"); err != nil {
+		t.Fatalf("checkOwnZone after leaving = %v", err)
+	}
+	declared := map[string]string{"a": "z1", "b": "z2"} // b's row says z2, but b is in the plan
+	next := left.MoveToZoned([]string{"a", "b", "c", "d"}, func(n string) string { return declared[n] }, 4)
+	if want := map[string]string{"a": "z1"}; !maps.Equal(next.Zones, want) {
+		t.Fatalf("re-join zones %v, want %v", next.Zones, want)
+	}
+	if err := checkOwnZone(next, "a", "z1"); err != nil {
+		t.Fatalf("checkOwnZone once re-joined = %v", err)
+	}
+	if err := checkOwnZone(next, "b", "z2"); !errors.Is(err, ErrZoneChanged) {
+		t.Fatalf("checkOwnZone of b in the plan without a zone = %v", err)
 	}
 }
