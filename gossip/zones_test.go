@@ -3,7 +3,9 @@ package gossip
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -179,4 +181,35 @@ func TestZonesOnAfterLeave(t *testing.T) {
 	if err := checkOwnZone(next, "b", "z2"); !errors.Is(err, ErrZoneChanged) {
 		t.Fatalf("checkOwnZone of b in the plan without a zone = %v", err)
 	}
+}
+
+// TestLargestPlanFitsTheCap: the largest plan Validate accepts, with a
+// zone of the longest kind for every node, encodes within maxPlanBytes
+// and decodes back, so a peer never refuses a plan the claimant made.
+func TestLargestPlanFitsTheCap(t *testing.T) {
+	name := func(prefix string, i int) string {
+		s := fmt.Sprintf("%s%05d", prefix, i)
+		return s + strings.Repeat("x", maxNameLen-len(s))
+	}
+	p := ring.Plan{Epoch: maxPlanEpoch, Version: 1 << 62, Zones: map[string]string{}}
+	for i := range ring.MaxPlanMembers {
+		p.Members = append(p.Members, name("m", i))
+		p.Target = append(p.Target, name("t", i))
+	}
+	for i, n := range slices.Concat(p.Members, p.Target) {
+		z := fmt.Sprintf("z%d", i)
+		p.Zones[n] = z + strings.Repeat("y", ring.MaxZoneBytes-len(z))
+	}
+	if err := checkPlan(p); err != nil {
+		t.Fatalf("the largest plan is not valid: %v", err)
+	}
+	msg := encodePlanMsg(p)
+	if len(msg)-1 > maxPlanBytes {
+		t.Fatalf("the largest zoned plan encodes to %d bytes, over the cap of %d", len(msg)-1, maxPlanBytes)
+	}
+	got, err := decodePlan(msg[1:])
+	if err != nil || !got.Equal(p) || !maps.Equal(got.Zones, p.Zones) {
+		t.Fatalf("decodePlan of the largest plan = %v (equal %v)", err, got.Equal(p))
+	}
+	t.Logf("largest zoned plan: %d bytes of %d", len(msg)-1, maxPlanBytes)
 }
