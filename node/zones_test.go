@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -52,6 +53,13 @@ func TestZonesJoinThePlan(t *testing.T) {
 		if m.Zone != zones[m.Name] {
 			t.Errorf("/v1/members: %s in zone %q, want %q", m.Name, m.Zone, zones[m.Name])
 		}
+	}
+	// A what-if add on a zoned ring needs the added node's zone.
+	if code, _, body := do(t, "GET", httpURL(n1, "/v1/ring?what_if=add:n9"), nil, nil); code != 400 || !strings.Contains(string(body), "give the added node's zone") {
+		t.Errorf("what-if add without a zone = %d %s, want 400 asking for the zone", code, body)
+	}
+	if code, _, body := do(t, "GET", httpURL(n1, "/v1/ring?what_if=add:n9&zone=za"), nil, nil); code != 200 {
+		t.Errorf("what-if add with a zone = %d %s", code, body)
 	}
 	if err := n2.stop(t); err != nil {
 		t.Fatal(err)
