@@ -38,6 +38,20 @@ type builder struct {
 	deps    Deps
 	logger  *slog.Logger // the caller's: each part adds its own attributes
 	closers []func()
+	// auth holds the client tokens (nil without any), read by loadAuth.
+	auth *authenticator
+}
+
+// loadAuth reads auth.tokens and auth.tokens_file. It is the first step:
+// a bad tokens file is the operator's mistake to report at once, before
+// anything is opened that a failure would have to close.
+func (b *builder) loadAuth() error {
+	auth, err := newAuthenticator(b.n.cfg.Auth)
+	if err != nil && !errors.Is(err, errNoTokens) {
+		return err
+	}
+	b.auth = auth
+	return nil
 }
 
 // onFailure closes, newest first, everything opened so far.
@@ -193,11 +207,7 @@ func (b *builder) openReplica() error {
 
 // buildFrontEnds builds the HTTP, admin and RESP servers on the coordinator.
 func (b *builder) buildFrontEnds() error {
-	n, cfg := b.n, b.n.cfg
-	auth, err := newAuthenticator(cfg.Auth)
-	if err != nil && !errors.Is(err, errNoTokens) {
-		return err
-	}
+	n, cfg, auth := b.n, b.n.cfg, b.auth
 	kv := coordinatorKV{c: n.coord}
 	n.admin = &clusterAdmin{
 		self: cfg.Node.Name, gossip: n.gossip, ring: &n.ring, place: &n.place, engine: n.engine,

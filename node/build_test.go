@@ -2,6 +2,9 @@ package node
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,4 +84,30 @@ func TestNewInstallsPlan(t *testing.T) {
 	go func() { rn.done <- n.Run(ctx) }()
 	t.Cleanup(func() { rn.stop(t) })
 	waitFor(t, time.Minute, "the node to see itself alive", func() bool { return n.liveMembers() == 1 })
+}
+
+// TestBadTokensFileFailsFirst: a damaged auth.tokens_file fails New before
+// anything is opened (no storage in the data directory, no gossip bound),
+// so the operator sees the error at once and nothing needs closing.
+func TestBadTokensFileFailsFirst(t *testing.T) {
+	cfg := testConfig(t, "n1")
+	cfg.Auth.TokensFile = filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(cfg.Auth.TokensFile, []byte("ops admin\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := New(cfg, testkit.Logger(t))
+	if err == nil || !strings.Contains(err.Error(), "auth.tokens_file") || !strings.Contains(err.Error(), "line 1") {
+		t.Fatalf("New = %v, want an error naming auth.tokens_file line 1", err)
+	}
+	ents, err := os.ReadDir(cfg.Node.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 0 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("data directory holds %v after the failed New, want it untouched", names)
+	}
 }
