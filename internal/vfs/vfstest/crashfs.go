@@ -40,9 +40,9 @@ const (
 // test can "crash" at any point and recover from what is left, which a
 // SIGKILL cannot show (the page cache survives a killed process).
 //
-// Directories made by MkdirAll count as durable at once: ringkv creates a
-// data directory once, before anything is written in it, and does not
-// fsync its parent. Everything else needs its fsync.
+// A directory made by MkdirAll is an entry of its parent like any other:
+// it survives a crash once the parent is synced (vfs.MkdirAllSynced does
+// that). MkdirDurable makes a test's root directories durable at once.
 //
 // Names are cleaned with filepath.Clean; relative and absolute names share
 // one root. Safe for concurrent use.
@@ -199,8 +199,20 @@ func (c *CrashFS) parent(op, name string) (*node, string, error) {
 	return d, els[len(els)-1], nil
 }
 
-// MkdirAll implements vfs.FS; the directories are durable at once.
+// MkdirAll implements vfs.FS; each directory it creates survives a crash
+// once its parent is synced.
 func (c *CrashFS) MkdirAll(dir string) error {
+	return c.mkdirAll(dir, false)
+}
+
+// MkdirDurable is MkdirAll with the directories durable at once, as if
+// their parents had been synced: for the directories a test starts from,
+// which the code under test does not create.
+func (c *CrashFS) MkdirDurable(dir string) error {
+	return c.mkdirAll(dir, true)
+}
+
+func (c *CrashFS) mkdirAll(dir string, durable bool) error {
 	if err := c.before(OpMkdir, dir); err != nil {
 		return err
 	}
@@ -212,6 +224,8 @@ func (c *CrashFS) MkdirAll(dir string) error {
 		if !ok {
 			ch = newDir()
 			n.children[el] = ch
+		}
+		if durable && ch.dir {
 			n.durable[el] = ch
 		}
 		if !ch.dir {

@@ -29,7 +29,7 @@ func content(t *testing.T, c *CrashFS, name string) string {
 
 func TestCrashDropsUnsynced(t *testing.T) {
 	c := NewCrashFS()
-	if err := c.MkdirAll("/d"); err != nil {
+	if err := c.MkdirDurable("/d"); err != nil {
 		t.Fatal(err)
 	}
 	f, err := c.Create("/d/f")
@@ -58,7 +58,7 @@ func TestCrashDropsUnsynced(t *testing.T) {
 
 func TestCrashRenameNeedsSyncDir(t *testing.T) {
 	c := NewCrashFS()
-	if err := c.MkdirAll("/d"); err != nil {
+	if err := c.MkdirDurable("/d"); err != nil {
 		t.Fatal(err)
 	}
 	mustWrite(t, c, "/d/f", []byte("old"))
@@ -87,7 +87,7 @@ func TestCrashRenameNeedsSyncDir(t *testing.T) {
 
 func TestCrashTornKeepsPrefix(t *testing.T) {
 	c := NewCrashFS()
-	if err := c.MkdirAll("/d"); err != nil {
+	if err := c.MkdirDurable("/d"); err != nil {
 		t.Fatal(err)
 	}
 	mustWrite(t, c, "/d/log", []byte("head"))
@@ -117,7 +117,7 @@ func TestCrashTornKeepsPrefix(t *testing.T) {
 
 func TestHookFailsAndCaptures(t *testing.T) {
 	c := NewCrashFS()
-	if err := c.MkdirAll("/d"); err != nil {
+	if err := c.MkdirDurable("/d"); err != nil {
 		t.Fatal(err)
 	}
 	boom := errors.New("boom")
@@ -138,5 +138,50 @@ func TestHookFailsAndCaptures(t *testing.T) {
 	}
 	if got := content(t, before, "/d/a"); got != "<missing>" {
 		t.Errorf("the state before the rename (no SyncDir yet) holds a as %q", got)
+	}
+}
+
+// A directory MkdirAll made is an entry of its parent: a crash before the
+// parent is synced takes it away, with a file synced inside it.
+// vfs.MkdirAllSynced syncs the parents it has to; MkdirDurable needs none.
+func TestCrashMkdirNeedsParentSync(t *testing.T) {
+	c := NewCrashFS()
+	if err := c.MkdirDurable("/root"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.MkdirAll("/root/a/b"); err != nil {
+		t.Fatal(err)
+	}
+	f, err := c.Create("/root/a/b/f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(f.Sync(), f.Close(), c.SyncDir("/root/a/b")); err != nil {
+		t.Fatal(err)
+	}
+	if got := content(t, c.CrashClone(), "/root/a/b/f"); got != "<missing>" {
+		t.Errorf("a file in directories whose parents were never synced survives as %q", got)
+	}
+	if err := c.SyncDir("/root/a"); err != nil {
+		t.Fatal(err)
+	}
+	if got := content(t, c.CrashClone(), "/root/a/b/f"); got != "<missing>" {
+		t.Errorf("with /root unsynced the file survives as %q", got)
+	}
+	if err := c.SyncDir("/root"); err != nil {
+		t.Fatal(err)
+	}
+	if got := content(t, c.CrashClone(), "/root/a/b/f"); got != "data" {
+		t.Errorf("with every parent synced the file is %q, want data", got)
+	}
+
+	if err := vfs.MkdirAllSynced(c, "/root/x/y/z"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CrashClone().List("/root/x/y/z"); err != nil {
+		t.Errorf("after MkdirAllSynced the directory is lost in a crash: %v", err)
 	}
 }
