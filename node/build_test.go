@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,5 +110,37 @@ func TestBadTokensFileFailsFirst(t *testing.T) {
 			names = append(names, e.Name())
 		}
 		t.Errorf("data directory holds %v after the failed New, want it untouched", names)
+	}
+}
+
+// TestWarnStorageTuning: snapshots turned off and segments below 1 MiB,
+// which Validate accepts for benchmarks, are each warned of at start; the
+// defaults are not.
+func TestWarnStorageTuning(t *testing.T) {
+	warnings := func(change func(*Config)) string {
+		t.Helper()
+		cfg := testConfig(t, "n1")
+		change(&cfg)
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		var buf testkit.Buffer
+		n, err := newNode(cfg, slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn})))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.warnStorageTuning()
+		return buf.String()
+	}
+	if got := warnings(func(*Config) {}); got != "" {
+		t.Errorf("defaults warn: %s", got)
+	}
+	got := warnings(func(c *Config) { c.Storage.SnapshotBytes = -1 })
+	if !strings.Contains(got, "storage.snapshot_bytes is negative") || strings.Contains(got, "segment_bytes is below") {
+		t.Errorf("snapshots off: logged %q, want only the snapshot warning", got)
+	}
+	got = warnings(func(c *Config) { c.Storage.SegmentBytes, c.Storage.SnapshotBytes = 4096, 4096 })
+	if !strings.Contains(got, "storage.segment_bytes is below 1 MiB") || strings.Contains(got, "snapshot_bytes is negative") {
+		t.Errorf("4 KiB segments: logged %q, want only the segment warning", got)
 	}
 }
