@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"strings"
+
 	"github.com/ringkv/ringkv/internal/wire"
 	"github.com/ringkv/ringkv/vclock"
 )
@@ -118,7 +120,9 @@ func (d *entryDecoder) candidate(p *mpReader) *candidate {
 }
 
 // setCandidate installs c (nil removes) as key's candidate. mu must be
-// held exclusively.
+// held exclusively. The map keeps a copy of key: the caller's key may
+// point into the key's blob, which a later write replaces, and the
+// candidate would keep that old blob alive.
 func (sh *shard) setCandidate(key string, c *candidate) {
 	if c == nil {
 		delete(sh.cands, key) // no-op on a nil map
@@ -127,5 +131,5 @@ func (sh *shard) setCandidate(key string, c *candidate) {
 	if sh.cands == nil {
 		sh.cands = make(map[string]*candidate)
 	}
-	sh.cands[key] = c
+	sh.cands[strings.Clone(key)] = c
 }

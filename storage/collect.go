@@ -217,15 +217,16 @@ func hasLive(s vclock.Siblings) bool {
 
 // collectable copies out the entries Collect may change: those received
 // at a settled time, those with a candidate and those whose contexts name
-// actors with no version in the set (they get a candidate).
+// actors with no version in the set (they get a candidate). The entries
+// are copied out under the read lock and decoded outside it, so writers
+// to the partition do not wait for the decoding; replaceIf checks again
+// that an entry is unchanged.
 func (sh *shard) collectable(g gcRule) []entry {
-	sh.mu.RLock()
-	defer sh.mu.RUnlock()
-	var out []entry
-	for k, it := range sh.m {
-		cand := sh.cands[k]
-		if g.settled(it) || cand != nil || newCandidate(it.siblings(), 0) != nil {
-			out = append(out, entry{key: k, item: it, cand: cand})
+	all := sh.entries()
+	out := all[:0]
+	for _, c := range all {
+		if g.settled(c.item) || c.cand != nil || newCandidate(c.siblings(), 0) != nil {
+			out = append(out, c)
 		}
 	}
 	return out

@@ -78,18 +78,29 @@ type shard struct {
 // set installs s (nil deletes) for key with receipt time recv, and
 // updates the hash tree and the stats. mu must be held exclusively.
 func (sh *shard) set(key string, s vclock.Siblings, recv int64) {
-	old, had := sh.m[key]
-	sh.replace(key, old.siblings(), had, s, recv)
+	it, had := sh.m[key]
+	sh.replace(key, oldOf(key, it.siblings()), had, s, recv)
+}
+
+// oldSet is what replace takes away for key's current set: its hash tree
+// digest and its size in the stats.
+type oldSet struct {
+	digest uint64
+	size   int64
+}
+
+func oldOf(key string, cur vclock.Siblings) oldSet {
+	return oldSet{digest: digestString(key, cur), size: int64(len(key) + cur.Size())}
 }
 
 // replace is set for a caller that has already decoded key's current set
-// olds (had: the key is present), saving a second decoding.
-func (sh *shard) replace(key string, olds vclock.Siblings, had bool, s vclock.Siblings, recv int64) {
-	if delta := digestString(key, olds) ^ digestString(key, s); delta != 0 {
+// (old, from oldOf; had: the key is present), saving a second decoding.
+func (sh *shard) replace(key string, old oldSet, had bool, s vclock.Siblings, recv int64) {
+	if delta := old.digest ^ digestString(key, s); delta != 0 {
 		sh.tree.add(leafString(key), delta)
 	}
 	if had {
-		sh.bytes.Add(-int64(len(key) + olds.Size()))
+		sh.bytes.Add(-old.size)
 	}
 	if len(s) == 0 {
 		if had {
@@ -137,6 +148,9 @@ type Stats struct {
 	Snapshots    int       // snapshot files kept
 	LastSnapshot time.Time // zero if none was written since open
 	Failed       bool      // a disk error happened; writes are refused
+	// Actors is the fill of the table of actors that index entries refer
+	// to: one table per process, shared by its engines.
+	Actors ActorTableStats
 }
 
 // Open opens or creates the data directory and recovers its contents: the
@@ -296,8 +310,10 @@ func (e *Engine) Apply(ctx context.Context, key []byte, s vclock.Siblings) (vclo
 // fsync, so group commit batches concurrent writers of any keys.
 //
 // fn must be quick and must not call back into the Engine (the lock is the
-// partition's), except ReserveCounter, which takes no lock. If ctx ends while waiting for disk, Update returns ctx's
-// error and the write may still become durable.
+// partition's), except ReserveCounter, which takes no lock. fn must not
+// modify cur, its values or its contexts: the values point into the
+// index's own copy. If ctx ends while waiting for disk,
+// Update returns ctx's error and the write may still become durable.
 func (e *Engine) Update(ctx context.Context, key []byte, fn func(cur vclock.Siblings) (vclock.Siblings, error)) (vclock.Siblings, error) {
 	next, p, err := e.queue(ctx, key, fn)
 	if err != nil {
@@ -366,6 +382,9 @@ func (e *Engine) stage(sh *shard, key []byte, fn func(cur vclock.Siblings) (vclo
 	defer sh.mu.Unlock()
 	it, had := sh.m[string(key)]
 	cur := it.siblings()
+	// What the hash tree and the stats subtract is taken before fn runs:
+	// fn must not modify cur, but should one, the tree stays right.
+	old := oldOf(string(key), cur)
 	if next, err = fn(cur); err != nil {
 		return nil, p, err
 	}
@@ -385,7 +404,7 @@ func (e *Engine) stage(sh *shard, key []byte, fn func(cur vclock.Siblings) (vclo
 	if p, err = e.log.AppendAsync(sh.scratch); err != nil {
 		return nil, p, err
 	}
-	sh.replace(string(key), cur, had, next, recv)
+	sh.replace(string(key), old, had, next, recv)
 	return next, p, nil
 }
 
@@ -510,6 +529,7 @@ func (e *Engine) Stats() Stats {
 	st.WALBytes = e.log.Size()
 	st.Segments = len(e.log.Segments())
 	st.Failed = e.log.Err() != nil
+	st.Actors = actors.stats()
 	if ss := e.snapStats.Load(); ss != nil {
 		st.LastSnapshot, st.Snapshots = ss.last, ss.count
 	}

@@ -2,9 +2,6 @@ package storage
 
 import (
 	"encoding/binary"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"unsafe"
 
 	"github.com/ringkv/ringkv/vclock"
@@ -34,8 +31,9 @@ import (
 //
 // A dot is a uvarint actor reference and a uvarint counter. An even
 // reference is 2*i for entry i of the process's actor table (actors), an
-// odd one 2*n+1 for an actor of n bytes written inline after it (when the
-// table is full).
+// odd one 2*n+1 for an actor of n bytes written inline after it: an actor
+// not in the table when the table is full, and an actor that only a
+// context names (see actorTable).
 type item struct {
 	p *byte // the blob's first byte; nil for no entry
 }
@@ -51,6 +49,12 @@ const (
 // returned key string aliases the blob: the shard's map keeps it as the
 // key, so the map adds no key allocation of its own.
 func newItem(key string, s vclock.Siblings, recv int64) (item, string) {
+	return actors.newItem(key, s, recv)
+}
+
+// newItem is newItem with t as the actor table: a test's own table, with
+// small bounds.
+func (t *actorTable) newItem(key string, s vclock.Siblings, recv int64) (item, string) {
 	if len(s) == 0 {
 		return item{}, key
 	}
@@ -62,7 +66,7 @@ func newItem(key string, s vclock.Siblings, recv int64) (item, string) {
 	rest = binary.LittleEndian.AppendUint64(rest, uint64(recv))
 	rest = binary.AppendUvarint(rest, uint64(len(s)))
 	for i := range s {
-		rest = appendItemVersion(rest, &s[i], recv)
+		rest = t.appendItemVersion(rest, &s[i], recv)
 	}
 	blob := make([]byte, 0, uvarintLen(uint64(len(rest)))+len(rest))
 	blob = binary.AppendUvarint(blob, uint64(len(rest)))
@@ -71,7 +75,7 @@ func newItem(key string, s vclock.Siblings, recv int64) (item, string) {
 	return item{p: &blob[0]}, unsafe.String(&blob[k], len(key))
 }
 
-func appendItemVersion(b []byte, v *vclock.Version, recv int64) []byte {
+func (t *actorTable) appendItemVersion(b []byte, v *vclock.Version, recv int64) []byte {
 	var flags byte
 	if v.Tombstone {
 		flags |= itemTombstone
@@ -83,11 +87,11 @@ func appendItemVersion(b []byte, v *vclock.Version, recv int64) []byte {
 		flags |= itemContext
 	}
 	b = append(b, flags)
-	b = appendItemDot(b, v.Dot)
+	b = t.appendItemDot(b, v.Dot, true)
 	if v.Context != nil {
 		b = binary.AppendUvarint(b, uint64(len(v.Context)))
 		for _, d := range v.Context {
-			b = appendItemDot(b, d)
+			b = t.appendItemDot(b, d, false)
 		}
 	}
 	if v.Value != nil {
@@ -97,8 +101,9 @@ func appendItemVersion(b []byte, v *vclock.Version, recv int64) []byte {
 	return binary.AppendVarint(b, recv-v.WallTime)
 }
 
-func appendItemDot(b []byte, d vclock.Dot) []byte {
-	if i, ok := actors.ref(d.Actor); ok {
+// appendItemDot appends d; add: d's actor may enter the table.
+func (t *actorTable) appendItemDot(b []byte, d vclock.Dot, add bool) []byte {
+	if i, ok := t.ref(d.Actor, add); ok {
 		b = binary.AppendUvarint(b, uint64(i)<<1)
 	} else {
 		b = binary.AppendUvarint(b, uint64(len(d.Actor))<<1|1)
@@ -163,6 +168,12 @@ func (it item) recv() int64 {
 // either, and their capacity is their length, so an append copies. Each
 // call returns a new slice of versions.
 func (it item) siblings() vclock.Siblings {
+	return it.siblingsIn(actors.table())
+}
+
+// siblingsIn is siblings with tab as the actor table (see
+// actorTable.newItem).
+func (it item) siblingsIn(tab []string) vclock.Siblings {
 	if it.p == nil {
 		return nil
 	}
@@ -171,7 +182,6 @@ func (it item) siblings() vclock.Siblings {
 	n, w := binary.Uvarint(b[off:])
 	off += w
 	s := make(vclock.Siblings, n)
-	tab := actors.table()
 	for i := range s {
 		off = decodeItemVersion(b, off, &s[i], recv, tab)
 	}
@@ -219,69 +229,3 @@ func decodeItemDot(b []byte, off int, tab []string) (vclock.Dot, int) {
 	return d, off + w
 }
 
-// actorTable numbers the actors of the process's blobs. Entries are never
-// removed or changed, so a blob's references stay valid for the life of
-// the process; it is bounded, and actors beyond the bounds are written
-// inline in each blob that names them.
-type actorTable struct {
-	mu    sync.RWMutex
-	ids   map[string]uint32 // guarded by mu
-	bytes int               // total length of the actors in ids; guarded by mu
-	// list is the table by number. Writers append under mu and publish
-	// the longer slice; readers load it without a lock: the entries a
-	// loaded slice covers were written before it was published.
-	list atomic.Pointer[[]string]
-}
-
-// Bounds of the actor table: an actor is a node incarnation, so a real
-// cluster names a few hundred at most; hostile peers minting actors at
-// will cost at most this much memory, then inline actors.
-const (
-	maxTableActors     = 1 << 16
-	maxTableActorBytes = 255
-	maxTableBytes      = 4 << 20
-)
-
-// actors is the process's actor table, shared by every engine: blobs
-// are decoded without a reference to their engine.
-var actors = actorTable{ids: make(map[string]uint32)}
-
-// ref returns actor's number in the table, adding it if there is room.
-func (t *actorTable) ref(actor string) (uint32, bool) {
-	t.mu.RLock()
-	i, ok := t.ids[actor]
-	t.mu.RUnlock()
-	if ok {
-		return i, true
-	}
-	if len(actor) > maxTableActorBytes {
-		return 0, false
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if i, ok := t.ids[actor]; ok {
-		return i, true
-	}
-	if len(t.ids) >= maxTableActors || t.bytes+len(actor) > maxTableBytes {
-		return 0, false
-	}
-	actor = strings.Clone(actor) // not a substring of a larger buffer
-	var list []string
-	if p := t.list.Load(); p != nil {
-		list = *p
-	}
-	list = append(list, actor)
-	i = uint32(len(list) - 1)
-	t.ids[actor] = i
-	t.bytes += len(actor)
-	t.list.Store(&list)
-	return i, true
-}
-
-// table returns the actors by number.
-func (t *actorTable) table() []string {
-	if p := t.list.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
