@@ -228,4 +228,3 @@ func decodeItemDot(b []byte, off int, tab []string) (vclock.Dot, int) {
 	d.Counter = c
 	return d, off + w
 }
-

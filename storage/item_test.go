@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -78,13 +79,53 @@ func TestItemRoundTrip(t *testing.T) {
 		if k != key || it.recv() != recv || len(got) != len(s) {
 			t.Fatalf("key %q recv %d len %d, want %q %d %d", k, it.recv(), len(got), key, recv, len(s))
 		}
-		for i := range s {
-			a, b := &got[i], &s[i]
-			if !a.Equal(b) || (a.Value == nil) != (b.Value == nil) || (a.Context == nil) != (b.Context == nil) || a.WallTime != b.WallTime {
-				t.Fatalf("version %d: got %+v, want %+v", i, *a, *b)
-			}
+		if msg := sameItemSet(got, s); msg != "" {
+			t.Fatal(msg)
 		}
 	})
+}
+
+// sameItemSet returns "" if got is want exactly: equal versions and wall
+// times, nil and empty values and contexts kept apart; or what differs.
+func sameItemSet(got, want vclock.Siblings) string {
+	if len(got) != len(want) {
+		return fmt.Sprintf("%d versions, want %d", len(got), len(want))
+	}
+	for i := range want {
+		a, b := &got[i], &want[i]
+		if !a.Equal(b) || (a.Value == nil) != (b.Value == nil) || (a.Context == nil) != (b.Context == nil) || a.WallTime != b.WallTime {
+			return fmt.Sprintf("version %d: got %+v, want %+v", i, *a, *b)
+		}
+	}
+	return ""
+}
+
+// TestShardCandidateKeepsNoOldBlob: a candidate installed under the key
+// string of a replaced blob (Collect's path: the key it copied out points
+// into the blob it then replaces) does not keep that blob alive.
+func TestShardCandidateKeepsNoOldBlob(t *testing.T) {
+	sh := &shard{m: make(map[string]item)}
+	_, s1 := vclock.Mint(nil, "a", vclock.Write{Value: []byte("one")})
+	_, s2 := vclock.Mint(s1, "a", vclock.Write{Value: []byte("two")})
+	sh.set("key", s1, 1)
+	var k string
+	var old item
+	for k, old = range sh.m {
+	}
+	sh.set(k, s2, 2)
+	sh.setCandidate(k, &candidate{at: 1, upTo: vclock.Clock{{Actor: "b", Counter: 1}}})
+	_, s3 := vclock.Mint(s2, "a", vclock.Write{Value: []byte("three")})
+	sh.set("key", s3, 3) // a later write does not re-key the candidates
+	for ck := range sh.cands {
+		if ck != "key" || inBlob(old, ck) {
+			t.Fatalf("candidate key %q points into the replaced blob", ck)
+		}
+		for mk, it := range sh.m {
+			if unsafe.StringData(ck) == unsafe.StringData(mk) || inBlob(it, ck) {
+				t.Fatal("candidate key shares the current blob's bytes")
+			}
+		}
+	}
 }
 
 // TestShardKeepsNewBlobKey: after a key's set is replaced, the shard's
