@@ -241,21 +241,31 @@ func (a *clusterAdmin) Ring(ctx context.Context, q ringQuery) (any, error) {
 	if t != nil {
 		names = append(names, t.Target().Members()...)
 	}
-	stats := a.gatherStats(ctx, names)
+	var plan *ring.Plan
+	if t != nil {
+		p := t.Plan()
+		plan = &p
+	}
+	return ringBody(r, plan, a.gatherStats(ctx, names)), nil
+}
+
+// ringBody is the answer of GET /v1/ring: r's inspection with the keys and
+// bytes from stats, the plan (nil outside a change) and each node's
+// transfer progress.
+func ringBody(r *ring.Ring, plan *ring.Plan, stats map[string]NodeStats) RingJSON {
 	out := RingJSON{Inspection: r.Inspect(func(node string) (int64, int64, bool) {
 		s, ok := stats[node]
 		return s.Keys, s.Bytes, ok
 	}), Transfers: map[string]TransferJSON{}}
-	if t != nil {
-		p := t.Plan()
-		out.Plan = &PlanJSON{Epoch: p.Epoch, Version: p.Version, Members: p.Members, Target: p.Target}
+	if plan != nil {
+		out.Plan = &PlanJSON{Epoch: plan.Epoch, Version: plan.Version, Members: plan.Members, Target: plan.Target}
 	}
 	for name, st := range stats {
 		if st.Transfer != nil {
 			out.Transfers[name] = *st.Transfer
 		}
 	}
-	return out, nil
+	return out
 }
 
 // partitionBytes estimates one replica's bytes per partition for what-if.

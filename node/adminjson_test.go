@@ -1,0 +1,77 @@
+package node
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/ringkv/ringkv/ring"
+)
+
+var rewriteGolden = flag.Bool("rewrite-golden", false, "rewrite node/testdata/golden from the current code")
+
+// TestAdminJSONGolden holds the JSON of GET /v1/ring (plain, ?key= and
+// ?what_if=) and GET /v1/members to files written before the admin API got
+// types of its own, so that no field name, order or omission changes.
+func TestAdminJSONGolden(t *testing.T) {
+	cfg := ring.DefaultConfig()
+	cfg.Partitions, cfg.ReplicationFactor = 31, 3
+	r, err := ring.New(cfg, []string{"n1", "n2", "n3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := ring.Plan{Epoch: 3, Version: 1700000000, Members: []string{"n1", "n2", "n3"}, Target: []string{"n1", "n2", "n3", "n4"}}
+	stats := map[string]NodeStats{
+		"n1": {Node: "n1", Keys: 10, Bytes: 1000, Transfer: &TransferJSON{Epoch: 3, Pending: 1, InFlight: 2, Done: 3, Keys: 4, Bytes: 5,
+			NewBytes: 6, BytesLeft: 7, RateBytes: 8.5, Failures: 9, KeysSent: 10, BytesSent: 11}},
+		"n2": {Node: "n2", Keys: 20, Bytes: 2000},
+	}
+	add, err := r.WhatIfAdd("n4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	add.EstimateBytes(func(int) int64 { return 100 })
+	remove, err := r.WhatIfRemove("n2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	members := []MemberInfo{
+		{Name: "n1", Gossip: "127.0.0.1:9001", HTTP: "127.0.0.1:8001", RESP: "127.0.0.1:6380", RPC: "127.0.0.1:7001",
+			Liveness: "alive", Status: "joined", PendingHints: 2, PendingHintBytes: 200},
+		{Name: "n2", Gossip: "127.0.0.1:9002", Liveness: "dead", Status: "joining"},
+	}
+	cases := map[string]any{
+		"ring.json":               ringBody(r, &plan, stats),
+		"ring_stable.json":        ringBody(r, nil, map[string]NodeStats{}),
+		"ring_key.json":           r.Preference([]byte("greeting")),
+		"ring_whatif_add.json":    add,
+		"ring_whatif_remove.json": remove,
+		"members.json":            members,
+	}
+	for name, v := range cases {
+		t.Run(name, func(t *testing.T) {
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetIndent("", "  ")
+			if err := enc.Encode(v); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join("testdata", "golden", name)
+			if *rewriteGolden {
+				if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(buf.Bytes(), want) {
+				t.Fatalf("%s changed:\n got: %s\nwant: %s", name, buf.Bytes(), want)
+			}
+		})
+	}
+}
