@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/ringkv/ringkv/client"
 )
 
 func TestAdminRoutes(t *testing.T) {
@@ -53,7 +54,7 @@ func TestAdminRoutes(t *testing.T) {
 	if !adm.left || adm.members["n2"].Status != "removed" {
 		t.Fatalf("admin actions not applied: left=%v n2=%+v", adm.left, adm.members["n2"])
 	}
-	var ms []MemberInfo
+	var ms []client.Member
 	_, _, body := do(t, "GET", srv.URL+"/v1/members", nil, nil)
 	if err := json.Unmarshal(body, &ms); err != nil || len(ms) != 2 || ms[0].Name != "n1" || ms[1].Name != "n2" {
 		t.Fatalf("members %s: %v", body, err)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/ring"
 )
 
@@ -24,8 +25,8 @@ func TestAdminJSONGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	plan := ring.Plan{Epoch: 3, Version: 1700000000, Members: []string{"n1", "n2", "n3"}, Target: []string{"n1", "n2", "n3", "n4"}}
-	stats := map[string]NodeStats{
-		"n1": {Node: "n1", Keys: 10, Bytes: 1000, Transfer: &TransferJSON{Epoch: 3, Pending: 1, InFlight: 2, Done: 3, Keys: 4, Bytes: 5,
+	stats := map[string]client.NodeStats{
+		"n1": {Node: "n1", Keys: 10, Bytes: 1000, Transfer: &client.Transfer{Epoch: 3, Pending: 1, InFlight: 2, Done: 3, Keys: 4, Bytes: 5,
 			NewBytes: 6, BytesLeft: 7, RateBytes: 8.5, Failures: 9, KeysSent: 10, BytesSent: 11}},
 		"n2": {Node: "n2", Keys: 20, Bytes: 2000},
 	}
@@ -38,17 +39,17 @@ func TestAdminJSONGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	members := []MemberInfo{
+	members := []client.Member{
 		{Name: "n1", Gossip: "127.0.0.1:9001", HTTP: "127.0.0.1:8001", RESP: "127.0.0.1:6380", RPC: "127.0.0.1:7001",
 			Liveness: "alive", Status: "joined", PendingHints: 2, PendingHintBytes: 200},
 		{Name: "n2", Gossip: "127.0.0.1:9002", Liveness: "dead", Status: "joining"},
 	}
 	cases := map[string]any{
 		"ring.json":               ringBody(r, &plan, stats),
-		"ring_stable.json":        ringBody(r, nil, map[string]NodeStats{}),
-		"ring_key.json":           r.Preference([]byte("greeting")),
-		"ring_whatif_add.json":    add,
-		"ring_whatif_remove.json": remove,
+		"ring_stable.json":        ringBody(r, nil, map[string]client.NodeStats{}),
+		"ring_key.json":           placementBody(r.Preference([]byte("greeting"))),
+		"ring_whatif_add.json":    whatIfBody(add),
+		"ring_whatif_remove.json": whatIfBody(remove),
 		"members.json":            members,
 	}
 	for name, v := range cases {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/vclock"
 )
 
@@ -91,9 +92,9 @@ func (q *quorumFailure) Error() string {
 // Implementations are safe for concurrent use.
 type adminBackend interface {
 	// Members lists every known node, sorted by name.
-	Members() []MemberInfo
+	Members() []client.Member
 	// LocalStats is what this node's storage engine holds.
-	LocalStats() NodeStats
+	LocalStats() client.NodeStats
 	// Ring answers GET /v1/ring: an inspection (q zero), a key's placement
 	// (q.Key set) or a what-if (q.WhatIf set). The result is rendered as
 	// JSON. Errors wrapping errBadRequest or errNotFound are the client's.
@@ -108,7 +109,7 @@ type adminBackend interface {
 	Remove(ctx context.Context, name string) error
 	// AAE is this node's anti-entropy state per partition it replicates;
 	// nil when anti-entropy is off.
-	AAE() []AAEPartitionJSON
+	AAE() []client.AAEPartition
 }
 
 // ringQuery selects what GET /v1/ring answers.

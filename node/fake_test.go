@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/vclock"
 )
 
@@ -86,15 +87,15 @@ func (f *fakeKV) inject(key string, s vclock.Siblings) {
 type fakeAdmin struct {
 	mu      sync.Mutex // guards members, left and rateMB
 	rateMB  float64
-	members map[string]MemberInfo
+	members map[string]client.Member
 	self    string
 	left    bool
 }
 
-func (f *fakeAdmin) Members() []MemberInfo {
+func (f *fakeAdmin) Members() []client.Member {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []MemberInfo
+	var out []client.Member
 	for _, m := range f.members {
 		out = append(out, m)
 	}
@@ -102,10 +103,12 @@ func (f *fakeAdmin) Members() []MemberInfo {
 	return out
 }
 
-func (f *fakeAdmin) LocalStats() NodeStats { return NodeStats{Node: f.self, Keys: 5, Bytes: 50} }
+func (f *fakeAdmin) LocalStats() client.NodeStats {
+	return client.NodeStats{Node: f.self, Keys: 5, Bytes: 50}
+}
 
-func (f *fakeAdmin) AAE() []AAEPartitionJSON {
-	return []AAEPartitionJSON{{Partition: 7, Replicas: []string{f.self, "n2"}, InSync: true, KeysRepaired: 3}}
+func (f *fakeAdmin) AAE() []client.AAEPartition {
+	return []client.AAEPartition{{Partition: 7, Replicas: []string{f.self, "n2"}, InSync: true, KeysRepaired: 3}}
 }
 
 func (f *fakeAdmin) Ring(_ context.Context, q ringQuery) (any, error) {

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/gossip"
 )
 
@@ -66,7 +67,7 @@ func TestGossipKeysRotateAndRogueStaysOut(t *testing.T) {
 	waitConverged(t, nodes...)
 
 	for _, n := range nodes {
-		var ms []MemberInfo
+		var ms []client.Member
 		getJSON(t, httpURL(n, "/v1/members"), &ms)
 		for _, m := range ms {
 			if m.Name == "rogue" {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/replica"
 )
 
@@ -122,7 +123,7 @@ func (a *httpAPI) gated(h http.HandlerFunc) http.HandlerFunc {
 		if a.ready != nil && !a.ready() {
 			w.Header().Set("Retry-After", "1")
 			zero := 0
-			writeError(w, http.StatusServiceUnavailable, ErrorBody{Error: notJoinedText, Got: &zero})
+			writeError(w, http.StatusServiceUnavailable, client.ErrorBody{Error: notJoinedText, Got: &zero})
 			return
 		}
 		h(w, r)

@@ -1,9 +1,9 @@
-package node
+package client
 
-import "github.com/ringkv/ringkv/ring"
-
-// The JSON bodies of the HTTP API, shared by the server (node) and the CLI
-// (cmd/ringkv). docs/http-api.md documents each route.
+// The JSON bodies of the HTTP API: the server (package node) writes these
+// types and this package reads them, so the two cannot drift. Field names
+// and JSON names are the wire format documented in docs/http-api.md; a
+// golden test in node holds the admin answers to it.
 
 // ContextHeader carries the opaque causal context (base64url) on requests
 // and responses.
@@ -32,13 +32,13 @@ type ErrorBody struct {
 // SiblingsBody is the 300 Multiple Choices answer of GET /v1/kv/{key}.
 type SiblingsBody struct {
 	// Siblings are the concurrent live versions.
-	Siblings []SiblingJSON `json:"siblings"`
+	Siblings []Sibling `json:"siblings"`
 	// Context resolves all of them when passed back on a PUT.
 	Context string `json:"context"`
 }
 
-// SiblingJSON is one live version.
-type SiblingJSON struct {
+// Sibling is one live version.
+type Sibling struct {
 	// Value is base64 (standard encoding) of the stored bytes.
 	Value []byte `json:"value"`
 	// WallTime is the coordinator's clock at the write, RFC 3339 with nanoseconds.
@@ -47,8 +47,8 @@ type SiblingJSON struct {
 	Dot string `json:"dot"`
 }
 
-// MemberInfo is one row of GET /v1/members.
-type MemberInfo struct {
+// Member is one row of GET /v1/members.
+type Member struct {
 	Name     string `json:"name"`
 	Gossip   string `json:"gossip"`
 	HTTP     string `json:"http"`
@@ -73,29 +73,29 @@ type OKBody struct {
 
 // NodeStats is the answer of GET /v1/stats: what this node's storage engine
 // holds. Nodes ask each other for it over the internal RPC
-// (replica.KindNodeStats, stats_rpc.go) to fill the keys and bytes columns
+// to fill the keys and bytes columns
 // of GET /v1/ring; its JSON names are also its field names there.
 type NodeStats struct {
 	Node  string `json:"node"`
 	Keys  int64  `json:"keys"`
 	Bytes int64  `json:"bytes"`
 	// Plan is the plan this node follows.
-	Plan *PlanJSON `json:"plan,omitempty"`
+	Plan *Plan `json:"plan,omitempty"`
 	// Transfer is this node's progress as a new replica of the plan's
 	// partitions.
-	Transfer *TransferJSON `json:"transfer,omitempty"`
+	Transfer *Transfer `json:"transfer,omitempty"`
 	// DroppedPartitions counts partitions this node dropped after it
 	// stopped replicating them, since it started.
 	DroppedPartitions int64 `json:"dropped_partitions"`
 	// AAE is this node's anti-entropy totals since it started; absent when
 	// anti-entropy is off.
-	AAE *AAEJSON `json:"aae,omitempty"`
+	AAE *AAETotals `json:"aae,omitempty"`
 	// Hints is this node's hinted-handoff totals since it started.
-	Hints *HintsJSON `json:"hints,omitempty"`
+	Hints *HintTotals `json:"hints,omitempty"`
 }
 
-// AAEJSON is a node's anti-entropy totals (GET /v1/stats).
-type AAEJSON struct {
+// AAETotals is a node's anti-entropy totals (GET /v1/stats).
+type AAETotals struct {
 	// Exchanges counts exchanges with another replica of a partition,
 	// failed ones included; ExchangeFailures those that failed.
 	Exchanges        uint64 `json:"exchanges"`
@@ -121,8 +121,8 @@ type AAEJSON struct {
 	ContextsPruned      int64 `json:"contexts_pruned"`
 }
 
-// HintsJSON is a node's hinted-handoff totals (GET /v1/stats).
-type HintsJSON struct {
+// HintTotals is a node's hinted-handoff totals (GET /v1/stats).
+type HintTotals struct {
 	// Pending is the hints this node holds for other nodes now.
 	Pending int64 `json:"pending"`
 	// Stored and Delivered count hints stored here and delivered from here.
@@ -136,9 +136,9 @@ type HintsJSON struct {
 	DroppedExpired uint64 `json:"dropped_expired"`
 }
 
-// AAEPartitionJSON is one partition's anti-entropy state on this node
+// AAEPartition is one partition's anti-entropy state on this node
 // (GET /v1/aae).
-type AAEPartitionJSON struct {
+type AAEPartition struct {
 	Partition int      `json:"partition"`
 	Replicas  []string `json:"replicas"`
 	// LastFull is when the last round in which every exchange of the
@@ -156,30 +156,21 @@ type AAEPartitionJSON struct {
 	LastError string `json:"last_error,omitempty"`
 }
 
-// RingJSON is the answer of GET /v1/ring without key or what_if: the
-// serving ring's inspection, the plan, and each node's transfer progress
-// (nodes that answered; keyed by node name).
-type RingJSON struct {
-	ring.Inspection
-	Plan      *PlanJSON               `json:"plan,omitempty"`
-	Transfers map[string]TransferJSON `json:"transfers"`
-}
-
-// PlanJSON is a plan: the serving members and, during a membership
+// Plan is a plan: the serving members and, during a membership
 // change, the members the data is moving to.
-type PlanJSON struct {
+type Plan struct {
 	Epoch   uint64   `json:"epoch"`
 	Version uint64   `json:"version"`
 	Members []string `json:"members"`
 	Target  []string `json:"target,omitempty"`
 }
 
-// TransferJSON is a node's partition-transfer progress for the plan of
+// Transfer is a node's partition-transfer progress for the plan of
 // Epoch: partitions it must pull (pending, in flight, done), keys and
 // bytes received since it started (bytes of sets that changed its store in
 // new_bytes), the estimated bytes left, its rate limit, and the keys and
 // bytes it sent as a source.
-type TransferJSON struct {
+type Transfer struct {
 	Epoch     uint64  `json:"epoch"`
 	Pending   int     `json:"pending"`
 	InFlight  int     `json:"in_flight"`
@@ -194,4 +185,114 @@ type TransferJSON struct {
 	// pulls as a source, since it started.
 	KeysSent  int64 `json:"keys_sent"`
 	BytesSent int64 `json:"bytes_sent"`
+}
+
+// Ring is the answer of GET /v1/ring without key or what_if: how the
+// serving ring spreads the key space, the plan, and each node's transfer
+// progress (nodes that answered; keyed by node name).
+type Ring struct {
+	// Partitions, ReplicationFactor, Load and VirtualNodes are the ring's
+	// configuration.
+	Partitions        int     `json:"partitions"`
+	ReplicationFactor int     `json:"replication_factor"`
+	Load              float64 `json:"load"`
+	VirtualNodes      int     `json:"virtual_nodes"`
+	// Replicas is the number of replicas each partition actually has,
+	// min(ReplicationFactor, members).
+	Replicas int `json:"replicas"`
+	// Degraded is true when there are fewer members than ReplicationFactor.
+	Degraded bool `json:"degraded"`
+	// Fingerprint is equal on nodes that agree on the ring.
+	Fingerprint string `json:"fingerprint"`
+	// Nodes has one entry per member, sorted by name.
+	Nodes []RingNode `json:"nodes"`
+	// Plan is the plan the answering node follows, absent when it has none.
+	Plan *Plan `json:"plan,omitempty"`
+	// Transfers is each node's partition-transfer progress.
+	Transfers map[string]Transfer `json:"transfers"`
+}
+
+// RingNode is one member's part of the ring.
+type RingNode struct {
+	// Node is the member name.
+	Node string `json:"node"`
+	// Owned is the number of partitions the node owns (heads the
+	// preference list of).
+	Owned int `json:"partitions_owned"`
+	// Replicated is the number of partitions whose preference list
+	// includes the node, owned ones included: what it stores.
+	Replicated int `json:"partitions_replicated"`
+	// KeySpaceShare is Owned / Partitions.
+	KeySpaceShare float64 `json:"key_space_share"`
+	// ReplicaShare is the node's fraction of all stored replicas.
+	ReplicaShare float64 `json:"replica_share"`
+	// HasStats is true when the node reported its totals; Keys and Bytes
+	// are meaningful only then.
+	HasStats bool  `json:"has_stats"`
+	Keys     int64 `json:"keys"`
+	Bytes    int64 `json:"bytes"`
+}
+
+// KeyPlacement is the answer of GET /v1/ring?key=K: where one key lives.
+type KeyPlacement struct {
+	// Partition is the key's partition.
+	Partition int `json:"partition"`
+	// Replicas is the preference list, owner first.
+	Replicas []string `json:"replicas"`
+	// Fallbacks are the hinted-handoff stand-ins, in the order they are used.
+	Fallbacks []string `json:"fallbacks"`
+}
+
+// WhatIf is the answer of GET /v1/ring?what_if=add:NAME or remove:NAME:
+// what would change, without changing anything.
+type WhatIf struct {
+	// Op is "add" or "remove"; Node the node added or removed.
+	Op   string `json:"op"`
+	Node string `json:"node,omitempty"`
+	// MembersBefore and MembersAfter count the members of the two rings.
+	MembersBefore int `json:"members_before"`
+	MembersAfter  int `json:"members_after"`
+	// ChangedPartitions lists, ascending, the partitions whose replica set
+	// changes.
+	ChangedPartitions []int `json:"changed_partitions"`
+	// Moves details each changed partition.
+	Moves []PartitionMove `json:"moves"`
+	// TotalSlots is Partitions x the larger replica count of the two rings;
+	// MovedSlots the replica slots that gain a new holder.
+	TotalSlots int `json:"total_slots"`
+	MovedSlots int `json:"moved_slots"`
+	// MovedFraction is MovedSlots / TotalSlots; OptimalFraction the least
+	// any balanced placement could reach.
+	MovedFraction   float64 `json:"moved_fraction"`
+	OptimalFraction float64 `json:"optimal_fraction"`
+	// Shares gives every node of either ring its load before and after.
+	Shares []ShareChange `json:"shares"`
+	// HasBytes is true when MovedBytes, an estimate of the bytes streamed
+	// to new holders, is filled.
+	HasBytes   bool  `json:"has_bytes"`
+	MovedBytes int64 `json:"moved_bytes"`
+}
+
+// PartitionMove is one partition whose replica set would change.
+type PartitionMove struct {
+	Partition int `json:"partition"`
+	// Before and After are the preference lists of the two rings.
+	Before []string `json:"before"`
+	After  []string `json:"after"`
+	// Added are the new holders that must receive the partition; Dropped
+	// the old holders that drop it once the new ones confirmed.
+	Added   []string `json:"added"`
+	Dropped []string `json:"dropped"`
+}
+
+// ShareChange is one node's load in the two rings; a node absent from a
+// ring has zeros there.
+type ShareChange struct {
+	Node             string  `json:"node"`
+	OwnedBefore      int     `json:"owned_before"`
+	OwnedAfter       int     `json:"owned_after"`
+	ReplicatedBefore int     `json:"replicated_before"`
+	ReplicatedAfter  int     `json:"replicated_after"`
+	ShareBefore      float64 `json:"share_before"`
+	ShareAfter       float64 `json:"share_after"`
 }
