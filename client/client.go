@@ -28,14 +28,16 @@ type Config struct {
 	// http(s)://host:port[/prefix], tried in this order. At least one.
 	Nodes []string
 	// TLS, when not nil, makes every node be reached over HTTPS with this
-	// configuration (CA to verify the node, client certificate). An
-	// https:// address without TLS uses the system's roots.
+	// configuration (CA to verify the node, client certificate); with
+	// HTTPClient set, that client's Transport must carry it. An https://
+	// address without TLS uses the system's roots.
 	TLS *tls.Config
 	// Token, when not empty, is sent as a bearer token on every request
 	// (nodes with auth.tokens require one).
 	Token string
-	// HTTPClient, when not nil, sends the requests; its Transport is used
-	// as is (TLS is then ignored). Nil: a client of its own.
+	// HTTPClient, when not nil, sends the requests (its Timeout bounds each
+	// attempt). Nil: a client of its own, without a timeout: deadlines come
+	// from each call's context.
 	HTTPClient *http.Client
 	// MaxResponseBytes bounds an answer's body; 0 means
 	// DefaultMaxResponseBytes.
