@@ -120,7 +120,7 @@ func TestCluster(t *testing.T) {
 		c := map[string]string{client.ContextHeader: h.Get(client.ContextHeader)}
 		do(t, "PUT", httpURL(n2, url+"?w=all"), []byte("bob"), c)
 		do(t, "PUT", httpURL(n2, url+"?w=all"), []byte("carol"), c)
-		code, h, body := do(t, "GET", httpURL(n3, url+"?r=all"), nil, nil)
+		code, _, body := do(t, "GET", httpURL(n3, url+"?r=all"), nil, nil)
 		if code != 300 {
 			t.Fatalf("GET after concurrent writes = %d %s, want 300", code, body)
 		}

@@ -86,7 +86,7 @@ func TestHTTPPutGetDelete(t *testing.T) {
 	if code, _, body = do(t, "GET", url, nil, nil); code != 200 || string(body) != "v2" {
 		t.Fatalf("GET after blind overwrite = %d %q, want 200 v2", code, body)
 	}
-	code, h, _ = do(t, "DELETE", url, nil, nil)
+	code, _, _ = do(t, "DELETE", url, nil, nil)
 	if code != 204 {
 		t.Fatalf("DELETE = %d", code)
 	}
