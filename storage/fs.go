@@ -168,6 +168,9 @@ func (o OSFS) Lock(name string) (io.Closer, error) {
 	}
 	if err := lockFile(f); err != nil {
 		_ = f.Close()
+		if lockUnsupported(err) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("lock %s: another process (or Engine) has this directory open: %w", filepath.Base(name), err)
 	}
 	return f, nil

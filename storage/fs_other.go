@@ -19,3 +19,5 @@ func lockFile(*os.File) error { return errNotUnix }
 func fileOwner(fs.FileInfo) (int, bool) { return 0, false }
 
 func openNoFollow(string) (*os.File, error) { return nil, errNotUnix }
+
+func lockUnsupported(err error) bool { return errors.Is(err, errNotUnix) }

@@ -28,3 +28,7 @@ func fileOwner(info fs.FileInfo) (uid int, ok bool) {
 func openNoFollow(path string) (*os.File, error) {
 	return os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 }
+
+// lockUnsupported reports whether lockFile failed for want of flock(2):
+// never here.
+func lockUnsupported(error) bool { return false }
