@@ -13,9 +13,10 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/ringkv/ringkv/internal/testkit"
 )
 
 // binary is the ringkv executable TestMain built (or, in a network
@@ -57,24 +58,6 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // kv sends one request to /v1/kv/key on addr and returns the status and
@@ -119,7 +102,7 @@ func TestClusterProcesses(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 150*time.Second)
 	defer cancel()
 	dir := t.TempDir()
-	var log syncBuffer
+	var log testkit.Buffer
 	c, err := StartCluster(ctx, ClusterConfig{Binary: binary, Dir: dir, Nodes: 3, Log: &log})
 	if err != nil {
 		t.Fatal(err)

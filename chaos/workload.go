@@ -9,12 +9,12 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/ringkv/ringkv/replica"
 	"github.com/ringkv/ringkv/vclock"
 )
 
@@ -180,20 +180,19 @@ func NewWorkload(cfg WorkloadConfig, h *History) (*Workload, error) {
 	return w, nil
 }
 
-// checkQuorumParam accepts what the server does for ?r= and ?w=: one,
-// quorum, all in any case, or a positive number; empty is "quorum".
+// checkQuorumParam accepts what the server does for ?r= and ?w=, with the
+// server's own parser (replica.ParseQuorum): one, quorum, all in any case,
+// or a positive number (at most 255 here: no cluster is larger); empty is
+// "quorum". It returns the canonical spelling.
 func checkQuorumParam(name, v string) (string, error) {
-	v = strings.TrimSpace(v)
-	switch strings.ToLower(v) {
-	case "":
-		return "quorum", nil
-	case "one", "quorum", "all":
-		return strings.ToLower(v), nil
+	q, err := replica.ParseQuorum(v)
+	switch {
+	case err != nil || q > 255:
+		return "", fmt.Errorf("chaos: workload %s %q: want one, quorum, all or a number", name, v)
+	case q == replica.QuorumDefault:
+		return replica.QuorumMajority.String(), nil
 	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 1 && n <= 255 {
-		return v, nil
-	}
-	return "", fmt.Errorf("chaos: workload %s %q: want one, quorum, all or a number", name, v)
+	return q.String(), nil
 }
 
 // Keys returns every key the run may touch: the shared keys, then each

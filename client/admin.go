@@ -42,6 +42,43 @@ func (c *Client) WhatIf(ctx context.Context, op, node string) (WhatIf, error) {
 	return w, err
 }
 
+// WhatIfAddZone is WhatIf for adding node in zone: the members keep their
+// zones, and the answer's Zone names the added node's.
+func (c *Client) WhatIfAddZone(ctx context.Context, node, zone string) (WhatIf, error) {
+	var w WhatIf
+	q := url.Values{"what_if": {"add:" + node}, "zone": {zone}}
+	err := c.getJSON(ctx, request{path: "/v1/ring", query: q}, &w)
+	return w, err
+}
+
+// Partitions returns every partition's replicas on the serving ring,
+// owner first.
+func (c *Client) Partitions(ctx context.Context) (Partitions, error) {
+	var p Partitions
+	err := c.getJSON(ctx, request{path: "/v1/ring/partitions"}, &p)
+	return p, err
+}
+
+// Versions reads key at R replicas like Get, and returns where it lives
+// and every version the read found, tombstones included, with their dots
+// and wall times.
+func (c *Client) Versions(ctx context.Context, key string, opts ...Option) (Versions, error) {
+	o := collect(opts)
+	q := quorumQuery("r", o.r)
+	q.Set("key", key)
+	var v Versions
+	err := c.getJSON(ctx, request{path: "/v1/versions", query: q}, &v)
+	return v, err
+}
+
+// WhoAmI returns what the client's token may do on the first node: its
+// role (none, read, read-write or admin) and name.
+func (c *Client) WhoAmI(ctx context.Context) (WhoAmI, error) {
+	var w WhoAmI
+	err := c.getJSON(ctx, request{path: "/v1/whoami", one: true}, &w)
+	return w, err
+}
+
 // Stats returns what the first node holds, its plan and its totals.
 func (c *Client) Stats(ctx context.Context) (NodeStats, error) {
 	var s NodeStats

@@ -49,11 +49,13 @@ type Sibling struct {
 
 // Member is one row of GET /v1/members.
 type Member struct {
-	Name     string `json:"name"`
-	Gossip   string `json:"gossip"`
-	HTTP     string `json:"http"`
-	RESP     string `json:"resp"`
-	RPC      string `json:"rpc"`
+	Name   string `json:"name"`
+	Gossip string `json:"gossip"`
+	HTTP   string `json:"http"`
+	RESP   string `json:"resp"`
+	RPC    string `json:"rpc"`
+	// Zone is the zone the member declares; absent when none.
+	Zone     string `json:"zone,omitempty"`
 	Liveness string `json:"liveness"` // alive, suspect, dead
 	// Status is the node's ring status: joining (wants in, its
 	// partitions are being copied to it), joined, leaving, left or
@@ -206,10 +208,38 @@ type Ring struct {
 	Fingerprint string `json:"fingerprint"`
 	// Nodes has one entry per member, sorted by name.
 	Nodes []RingNode `json:"nodes"`
+	// ZoneLimit is the most replicas of one partition a zone should hold,
+	// ceil(Replicas / zones), when some member has a zone; 0 (absent)
+	// otherwise.
+	ZoneLimit int `json:"zone_limit,omitempty"`
+	// Zones has one entry per zone, sorted by name, when some member has a
+	// zone; absent otherwise.
+	Zones []RingZone `json:"zones,omitempty"`
 	// Plan is the plan the answering node follows, absent when it has none.
 	Plan *Plan `json:"plan,omitempty"`
 	// Transfers is each node's partition-transfer progress.
 	Transfers map[string]Transfer `json:"transfers"`
+	// AAE is each answering node's anti-entropy totals (nodes with
+	// anti-entropy on; keyed by node name).
+	AAE map[string]AAETotals `json:"aae"`
+}
+
+// RingZone is how many replicas one zone holds.
+type RingZone struct {
+	// Zone is the zone name; "" for the members that declare none.
+	Zone string `json:"zone"`
+	// Nodes is the number of members in the zone.
+	Nodes int `json:"nodes"`
+	// Replicated is the number of replica slots (partition, member) the
+	// zone's members hold; ReplicaShare is that over all slots.
+	Replicated   int     `json:"partitions_replicated"`
+	ReplicaShare float64 `json:"replica_share"`
+	// MaxReplicas is the most replicas of one partition the zone holds:
+	// losing the whole zone loses that many copies of some partition.
+	MaxReplicas int `json:"max_replicas"`
+	// OverLimit counts the partitions of which the zone holds more than
+	// ZoneLimit replicas.
+	OverLimit int `json:"partitions_over_limit"`
 }
 
 // RingNode is one member's part of the ring.
@@ -228,9 +258,11 @@ type RingNode struct {
 	ReplicaShare float64 `json:"replica_share"`
 	// HasStats is true when the node reported its totals; Keys and Bytes
 	// are meaningful only then.
-	HasStats bool  `json:"has_stats"`
-	Keys     int64 `json:"keys"`
-	Bytes    int64 `json:"bytes"`
+	HasStats bool `json:"has_stats"`
+	// Zone is the member's zone; "" (absent) when it has none.
+	Zone  string `json:"zone,omitempty"`
+	Keys  int64  `json:"keys"`
+	Bytes int64  `json:"bytes"`
 }
 
 // KeyPlacement is the answer of GET /v1/ring?key=K: where one key lives.
@@ -241,6 +273,9 @@ type KeyPlacement struct {
 	Replicas []string `json:"replicas"`
 	// Fallbacks are the hinted-handoff stand-ins, in the order they are used.
 	Fallbacks []string `json:"fallbacks"`
+	// ReplicaZones holds the zone of each replica, in Replicas' order,
+	// when some member has a zone; absent otherwise.
+	ReplicaZones []string `json:"replica_zones,omitempty"`
 }
 
 // WhatIf is the answer of GET /v1/ring?what_if=add:NAME or remove:NAME:
@@ -249,6 +284,8 @@ type WhatIf struct {
 	// Op is "add" or "remove"; Node the node added or removed.
 	Op   string `json:"op"`
 	Node string `json:"node,omitempty"`
+	// Zone is the added node's zone; empty when it has none.
+	Zone string `json:"zone,omitempty"`
 	// MembersBefore and MembersAfter count the members of the two rings.
 	MembersBefore int `json:"members_before"`
 	MembersAfter  int `json:"members_after"`
@@ -295,4 +332,47 @@ type ShareChange struct {
 	ReplicatedAfter  int     `json:"replicated_after"`
 	ShareBefore      float64 `json:"share_before"`
 	ShareAfter       float64 `json:"share_after"`
+}
+
+// Partitions is the answer of GET /v1/ring/partitions: every partition's
+// replicas on the serving ring, owner first.
+type Partitions struct {
+	// Fingerprint is the ring's fingerprint, as in GET /v1/ring.
+	Fingerprint string `json:"fingerprint"`
+	// Members are the ring's members, sorted by name.
+	Members []string `json:"members"`
+	// Partitions[p] is partition p's preference list, owner first.
+	Partitions [][]string `json:"partitions"`
+}
+
+// Versions is the answer of GET /v1/versions?key=K: where the key lives
+// and every version a read at quorum found, tombstones included.
+type Versions struct {
+	// Placement is the key's partition, replicas and fallbacks, as
+	// GET /v1/ring?key=K gives them.
+	Placement KeyPlacement `json:"placement"`
+	// Versions are the versions the read merged: live siblings and
+	// tombstones not yet superseded.
+	Versions []Version `json:"versions"`
+	// Context supersedes every version when passed back on a PUT.
+	Context string `json:"context"`
+}
+
+// Version is one version of a key.
+type Version struct {
+	Sibling
+	// Deleted marks a tombstone (its value is empty).
+	Deleted bool `json:"deleted"`
+}
+
+// WhoAmI is the answer of GET /v1/whoami: what the presented token may do
+// on the answering node.
+type WhoAmI struct {
+	// Auth is whether the node asks for tokens. Without tokens every
+	// caller it serves has every role.
+	Auth bool `json:"auth"`
+	// Role is the presented token's role: none, read, read-write or admin.
+	Role string `json:"role"`
+	// Name is the token's name; "" without one.
+	Name string `json:"name,omitempty"`
 }

@@ -93,11 +93,52 @@ func TestAgainstNode(t *testing.T) {
 	if err != nil || wi.Op != "add" || wi.MembersAfter != 2 {
 		t.Fatalf("what-if: %+v, %v", wi, err)
 	}
+	consoleCalls(ctx, t, c, addr)
 	if _, err := c.Delete(ctx, "a/b c"); err != nil {
 		t.Fatal(err)
 	}
 	if res, err := c.Get(ctx, "a/b c"); err != nil || res.Found || res.Context == "" {
 		t.Fatalf("after delete: %+v, %v", res, err)
+	}
+	v, err := c.Versions(ctx, "a/b c", client.R(client.All))
+	if err != nil || len(v.Versions) != 1 || !v.Versions[0].Deleted || v.Context == "" {
+		t.Fatalf("versions after delete: %+v, %v", v, err)
+	}
+}
+
+// consoleCalls checks the calls the web console's routes answer, on a
+// one-node ring at addr holding "a/b c" = v1.
+func consoleCalls(ctx context.Context, t *testing.T, c *client.Client, addr string) {
+	t.Helper()
+	wz, err := c.WhatIfAddZone(ctx, "n2", "z2")
+	if err != nil || wz.Op != "add" || wz.Node != "n2" || wz.Zone != "z2" || wz.MembersAfter != 2 {
+		t.Fatalf("what-if in a zone: %+v, %v", wz, err)
+	}
+	var ce *client.Error
+	if _, err := c.WhatIfAddZone(ctx, "n2", "a/b"); !errors.As(err, &ce) || ce.Status != http.StatusBadRequest {
+		t.Fatalf("what-if in a bad zone: %v, want a 400 *client.Error", err)
+	}
+	p, err := c.Partitions(ctx)
+	if err != nil || len(p.Partitions) != 31 || len(p.Members) != 1 || p.Fingerprint == "" {
+		t.Fatalf("partitions: %+v, %v", p, err)
+	}
+	for i, reps := range p.Partitions {
+		if len(reps) != 1 || reps[0] != "n1" {
+			t.Fatalf("partition %d: replicas %v, want [n1]", i, reps)
+		}
+	}
+	v, err := c.Versions(ctx, "a/b c")
+	if err != nil || len(v.Versions) != 1 || string(v.Versions[0].Value) != "v1" || v.Versions[0].Deleted ||
+		len(v.Placement.Replicas) != 1 || v.Context == "" {
+		t.Fatalf("versions: %+v, %v", v, err)
+	}
+	// WhoAmI asks the first node only: c's first one is down.
+	if _, err := c.WhoAmI(ctx); err == nil {
+		t.Fatal("whoami moved on from the first node")
+	}
+	who, err := newClient(t, client.Config{Nodes: []string{addr}}).WhoAmI(ctx)
+	if err != nil || who.Auth || who.Role != "admin" {
+		t.Fatalf("whoami without tokens: %+v, %v", who, err)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/ringkv/ringkv/gossip/gossiptest"
+	"github.com/ringkv/ringkv/internal/vfs"
 	"github.com/ringkv/ringkv/ring"
 )
 
@@ -96,6 +97,9 @@ func startSolo(t *testing.T, mn *gossiptest.Network, name, dir string, o soloOpt
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = g.Shutdown() })
+	if err := g.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	return g, rec
 }
 
@@ -118,11 +122,11 @@ func TestBootstrapPlan(t *testing.T) {
 	// A data directory from before plans: a format-1 map with three ring
 	// members, one node that left and one removed.
 	oldMap := map[string]any{"format": 1, "node": "n1", "members": Map{
-		"n1": {StatusJoined, 5, "127.0.0.1:21001"},
-		"n2": {StatusJoined, 6, "127.0.0.1:21002"},
-		"n3": {StatusLeaving, 7, "127.0.0.1:21003"},
-		"n4": {StatusLeft, 8, "127.0.0.1:21004"},
-		"n5": {StatusRemoved, 9, "127.0.0.1:21005"},
+		"n1": {StatusJoined, 5, "127.0.0.1:21001", ""},
+		"n2": {StatusJoined, 6, "127.0.0.1:21002", ""},
+		"n3": {StatusLeaving, 7, "127.0.0.1:21003", ""},
+		"n4": {StatusLeft, 8, "127.0.0.1:21004", ""},
+		"n5": {StatusRemoved, 9, "127.0.0.1:21005", ""},
 	}}
 	known := ring.Plan{Epoch: 4, Version: now - 1, Members: []string{"n2", "n9"}}
 	tests := []struct {
@@ -140,16 +144,16 @@ func TestBootstrapPlan(t *testing.T) {
 		// not the cluster's ring (a plan [n1] at version 0 would beat an
 		// upgraded cluster's [a, b] at version 0), so it waits.
 		{"map of this build without a plan waits", map[string]any{"format": 2, "node": "n1", "members": Map{
-			"n1": {StatusJoined, 5, "127.0.0.1:21001"},
+			"n1": {StatusJoined, 5, "127.0.0.1:21001", ""},
 		}}, false, ring.Plan{}},
 		{"with bootstrap, a map of only itself bootstraps", map[string]any{"format": 2, "node": "n1", "members": Map{
-			"n1": {StatusJoined, 5, "127.0.0.1:21001"},
+			"n1": {StatusJoined, 5, "127.0.0.1:21001", ""},
 		}}, true, ring.NewPlan([]string{"n1"}, now)},
 		// It has seen peers: they have the cluster's plan, and a new
 		// cluster of itself alone would beat an epoch-1 plan made earlier.
 		{"with bootstrap, a map with peers waits", map[string]any{"format": 2, "node": "n1", "members": Map{
-			"n1": {StatusJoined, 5, "127.0.0.1:21001"},
-			"n2": {StatusLeft, 6, "127.0.0.1:21002"},
+			"n1": {StatusJoined, 5, "127.0.0.1:21001", ""},
+			"n2": {StatusLeft, 6, "127.0.0.1:21002", ""},
 		}}, true, ring.Plan{}},
 	}
 	for _, tc := range tests {
@@ -164,7 +168,7 @@ func TestBootstrapPlan(t *testing.T) {
 				t.Fatalf("Plan() (-want +got):\n%s", diff)
 			}
 			rec.wait(t, "startup", tc.want, 30*time.Second)
-			if _, p, err := loadState(dir, "n1"); err != nil || !p.Equal(tc.want) {
+			if _, p, err := loadState(vfs.OSFS{}, dir, "n1"); err != nil || !p.Equal(tc.want) {
 				t.Errorf("persisted plan = %+v, %v; want %+v", p, err, tc.want)
 			}
 			if err := g.Shutdown(); err != nil {
@@ -195,7 +199,7 @@ func TestProposeAlone(t *testing.T) {
 	if !g.Plan().Equal(next) {
 		t.Fatalf("Plan() = %+v after Propose, want %+v", g.Plan(), next)
 	}
-	if _, p, err := loadState(dir, "n1"); err != nil || !p.Equal(next) {
+	if _, p, err := loadState(vfs.OSFS{}, dir, "n1"); err != nil || !p.Equal(next) {
 		t.Errorf("Propose returned before persisting: file holds %+v, %v", p, err)
 	}
 	rec.wait(t, "after Propose", next, 30*time.Second)
@@ -239,7 +243,7 @@ func TestProposeAlone(t *testing.T) {
 	if err := g.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
-	if _, p, err := loadState(dir, "n1"); err != nil || !p.Equal(want) {
+	if _, p, err := loadState(vfs.OSFS{}, dir, "n1"); err != nil || !p.Equal(want) {
 		t.Errorf("plan after shutdown %+v, %v; want %+v", p, err, want)
 	}
 	if err := g.Propose(t.Context(), want.Commit(now+2)); !errors.Is(err, ErrShutdown) {
@@ -267,7 +271,7 @@ func TestStartLeave(t *testing.T) {
 	if st := g.Ring()["n1"].Status; st != StatusLeaving {
 		t.Fatalf("status after StartLeave = %s", st)
 	}
-	if m, _, _ := loadState(dir, "n1"); m["n1"].Status != StatusLeaving {
+	if m, _, _ := loadState(vfs.OSFS{}, dir, "n1"); m["n1"].Status != StatusLeaving {
 		t.Errorf("StartLeave not persisted: %+v", m["n1"])
 	}
 	if got := g.RingMembers(); !slices.Equal(got, []string{"n1"}) {
@@ -308,12 +312,12 @@ func TestStartLeave(t *testing.T) {
 // status kept.
 func TestMergeRemoteKeepsOwnLeaving(t *testing.T) {
 	g := newMergeGossip()
-	g.mergeRemote(Map{"self": {StatusLeaving, 5, g.addr}}, false)
-	if got := g.ring["self"]; got != (Entry{StatusLeaving, 5, g.addr}) {
+	g.mergeRemote(Map{"self": {StatusLeaving, 5, g.addr, ""}}, false)
+	if got := g.ring["self"]; got != (Entry{StatusLeaving, 5, g.addr, ""}) {
 		t.Errorf("own leaving row from a peer became %+v", got)
 	}
-	g.mergeRemote(Map{"self": {StatusLeaving, 7, "127.0.0.1:6999"}}, false)
-	if got := g.ring["self"]; got != (Entry{StatusLeaving, 8, g.addr}) {
+	g.mergeRemote(Map{"self": {StatusLeaving, 7, "127.0.0.1:6999", ""}}, false)
+	if got := g.ring["self"]; got != (Entry{StatusLeaving, 8, g.addr, ""}) {
 		t.Errorf("own leaving row with an old address became %+v, want re-stamped leaving", got)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ringkv/ringkv/gossip/gossiptest"
+	"github.com/ringkv/ringkv/internal/vfs"
 	"github.com/ringkv/ringkv/ring"
 )
 
@@ -49,6 +50,7 @@ type nodeOpts struct {
 	// maxStreams is Config.MaxConcurrentStreams; 0 keeps the default.
 	maxStreams int
 	bootstrap  bool // Config.Bootstrap
+	zone       string
 }
 
 // startNode starts a node with the local profile on an in-memory network;
@@ -71,6 +73,7 @@ func startNode(t, owner *testing.T, name, dir string, o nodeOpts) *testNode {
 	cfg.Keys = o.keys
 	cfg.MaxConcurrentStreams = o.maxStreams
 	cfg.Bootstrap = o.bootstrap
+	cfg.Zone = o.zone
 	cfg.OnPlanChange = n.plans.record
 	cfg.Meta = Meta{RPC: "rpc-" + name, HTTP: "http-" + name, RESP: "resp-" + name, Proto: 1}
 	cfg.Logger = lg.With("test_node", name)
@@ -95,7 +98,9 @@ func startNode(t, owner *testing.T, name, dir string, o nodeOpts) *testNode {
 	}
 	n.g, n.addr = g, g.LocalAddr()
 	owner.Cleanup(func() { _ = g.Shutdown() })
-	g.Start(owner.Context())
+	if err := g.Start(owner.Context()); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
 	return n
 }
 
@@ -317,7 +322,7 @@ func testCluster(t *testing.T) {
 			t.Errorf("n4 sees n5 as %q, want removed", st)
 		}
 		// Persisted: a fresh load of n3's file shows the removal.
-		m, _, err := loadState(nodes[2].dir, "n3")
+		m, _, err := loadState(vfs.OSFS{}, nodes[2].dir, "n3")
 		if err != nil || m["n5"].Status != StatusRemoved {
 			t.Errorf("n3's persisted map: n5 = %+v, err %v", m["n5"], err)
 		}

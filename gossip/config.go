@@ -30,6 +30,11 @@ type Config struct {
 	// it is one specific IP (not 0.0.0.0 or ::), the streams this node
 	// dials leave from it too, as its packets do. Default "127.0.0.1".
 	BindAddr string
+	// Zone is the failure domain the node declares (ring.ValidZone; ""
+	// for none). It travels in the node's ring-map row, and the plan that
+	// takes the node in fixes it (ring.Plan.Zones): New refuses to start
+	// a node whose persisted plan gives it another zone. Default "".
+	Zone string
 	// BindPort is the gossip port; 0 picks a free port (tests). Default 0.
 	BindPort int
 	// AdvertiseAddr is the IP other nodes should use to reach this one;
@@ -144,6 +149,9 @@ func (c Config) Validate() error {
 	}
 	if c.Dir == "" {
 		return bad("dir is required (the node data directory)")
+	}
+	if err := ring.ValidZone(c.Zone); err != nil {
+		return fmt.Errorf("%w: zone: %w", ErrBadConfig, err)
 	}
 	if _, _, err := c.bind(); err != nil {
 		return err

@@ -51,6 +51,9 @@
 // [format=2, [[name, status, version, addr], ...], plan or nil] with rows
 // sorted by name and a plan as [epoch, version, [members], [target] or
 // nil]; format 1, [1, rows], is still read (a node from before plans). A
+// row with a zone has a fifth field, zone, and a plan with zones a fifth,
+// [name, zone, ...] sorted by name; without zones both keep the shapes
+// above, which builds from before zones read. A
 // user message is one type byte followed by its body: 1 = a row delta in
 // format 1 (which older nodes read), 2 = goodbye (the sender's name), 3 =
 // a plan. On disk: ring-membership.json in the node's data directory,

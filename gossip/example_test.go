@@ -31,7 +31,10 @@ func ExampleNew() {
 		return
 	}
 	defer g.Shutdown()
-	g.Start(context.Background())
+	if err := g.Start(context.Background()); err != nil {
+		fmt.Println(err)
+		return
+	}
 	<-g.Joined()
 
 	meta, _ := g.Meta("n1")

@@ -15,8 +15,8 @@ import (
 func FuzzParseState(f *testing.F) {
 	for _, m := range []Map{
 		{},
-		{"n1": {StatusJoined, 1, "127.0.0.1:7946"}, "n2": {StatusRemoved, 1893553445000, ""}},
-		{"n1": {StatusLeaving, math.MaxUint64, "[::1]:1"}, "n3": {StatusLeft, 0, "h:2"}},
+		{"n1": {StatusJoined, 1, "127.0.0.1:7946", ""}, "n2": {StatusRemoved, 1893553445000, "", ""}},
+		{"n1": {StatusLeaving, math.MaxUint64, "[::1]:1", ""}, "n3": {StatusLeft, 0, "h:2", ""}},
 	} {
 		b, err := json.MarshalIndent(stateFileBody{Format: stateFileFormat, Node: "n1", Members: m}, "", "  ")
 		if err != nil {
@@ -72,9 +72,9 @@ func FuzzParseState(f *testing.F) {
 // nor seen by memberlist, pending and the map stay within bounds, and the
 // plan held is none or one this node accepts (checkPlan, version bound).
 func FuzzDelegateInput(f *testing.F) {
-	f.Add(encodeRowsMsg(Map{"peer": {StatusRemoved, 9, "127.0.0.1:7001"}}), false)
-	f.Add(EncodeState(Map{"self": {StatusLeft, math.MaxUint64, "127.0.0.1:7000"}, "fake": {StatusJoined, 1, "10.0.0.1:1"}}, ring.Plan{}), true)
-	f.Add(EncodeState(Map{"member": {StatusJoined, 4, "127.0.0.1:7002"}}, ring.NewPlan([]string{"member", "self"}, 5)), true)
+	f.Add(encodeRowsMsg(Map{"peer": {StatusRemoved, 9, "127.0.0.1:7001", ""}}), false)
+	f.Add(EncodeState(Map{"self": {StatusLeft, math.MaxUint64, "127.0.0.1:7000", ""}, "fake": {StatusJoined, 1, "10.0.0.1:1", ""}}, ring.Plan{}), true)
+	f.Add(EncodeState(Map{"member": {StatusJoined, 4, "127.0.0.1:7002", ""}}, ring.NewPlan([]string{"member", "self"}, 5)), true)
 	f.Add(encodePlanMsg(ring.NewPlan([]string{"peer"}, math.MaxUint64)), false)
 	f.Add(encodePlanMsg(ring.NewPlan([]string{"a", "b"}, 9).MoveTo([]string{"b", "c"}, 10)), false)
 	f.Add(append([]byte{msgBye}, "peer"...), false)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/ringkv/ringkv/internal/vfs"
 	"github.com/ringkv/ringkv/ring"
 )
 
@@ -24,9 +25,14 @@ type Gossip struct {
 	log  *slog.Logger
 	meta []byte // our encoded Meta, immutable
 
-	// mlist is set once in New; atomic because the broadcast queue's
-	// NumNodes may run before New has stored it.
+	// mlist is set once by Start; atomic because the broadcast queue's
+	// NumNodes may run before Start has stored it (nil: not started).
 	mlist atomic.Pointer[memberlist.Memberlist]
+	// mc is memberlist's configuration, built by New and used by Start.
+	mc *memberlist.Config
+	// inner is the transport New bound, until Start hands it to
+	// memberlist (or Shutdown closes it); guarded by lifeMu.
+	inner memberlist.NodeAwareTransport
 	bcast *memberlist.TransmitLimitedQueue
 	// addr is the advertised gossip address (host:port), set in New before
 	// memberlist starts, so every delegate call sees it.
@@ -91,9 +97,10 @@ type Gossip struct {
 }
 
 // New loads the ring map and plan persisted in cfg.Dir, marks this node
-// joined (unless it is leaving: a leave survives restarts), starts
-// memberlist on the configured address and the event goroutine. It does
-// not contact seeds: Start does, in the background.
+// joined (unless it is leaving: a leave survives restarts) and binds the
+// gossip transport (so a busy port is New's error). It starts no goroutine
+// of its own and calls no callback: Start runs memberlist, the event
+// goroutine and the seed joins.
 //
 // Without a persisted plan it makes one (docs/gossip.md, "The plan"): from
 // a data directory from before plans, of the persisted map's ring members
@@ -113,11 +120,41 @@ func New(cfg Config) (*Gossip, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
-	loaded, plan, err := loadState(cfg.Dir, cfg.Name)
+	now := versionAt(cfg.now())
+	loaded, plan, err := loadStartState(log, cfg, now)
 	if err != nil {
 		return nil, err
 	}
-	now := versionAt(cfg.now())
+	mc, err := cfg.memberlistConfig()
+	if err != nil {
+		return nil, err
+	}
+	g := newGossip(cfg, log, meta, loaded, plan, mc)
+	if err := g.openTransport(); err != nil {
+		return nil, err
+	}
+	self, err := g.claimSelf(now)
+	if err != nil {
+		_ = g.inner.Shutdown()
+		return nil, err
+	}
+	g.queueRows(Map{cfg.Name: self})
+	if plan.Known() {
+		g.queuePlan(plan)
+	}
+	return g, nil
+}
+
+// loadStartState loads the persisted map and plan, brings versions from
+// the far future back to the clock and picks the plan to start with.
+func loadStartState(log *slog.Logger, cfg Config, now uint64) (Map, ring.Plan, error) {
+	loaded, plan, err := loadState(vfs.OSFS{}, cfg.Dir, cfg.Name)
+	if err != nil {
+		return nil, ring.Plan{}, err
+	}
+	if err := checkOwnZone(plan, cfg.Name, cfg.Zone); err != nil {
+		return nil, ring.Plan{}, err
+	}
 	for _, name := range loaded.ahead(now + maxVersionLead) {
 		// Written before versions were bounded, or by hand: a row from the
 		// far future would outrank every change ever made again.
@@ -134,15 +171,17 @@ func New(cfg Config) (*Gossip, error) {
 			"epoch", plan.Epoch, "version", plan.Version, "clock", now)
 		plan.Version = now
 	}
-	plan = initialPlan(log, plan, loaded, cfg, now)
-	mc, err := cfg.memberlistConfig()
-	if err != nil {
-		return nil, err
-	}
+	return loaded, initialPlan(log, plan, loaded, cfg, now), nil
+}
+
+// newGossip returns the Gossip of cfg with its state, broadcast queue and
+// memberlist configuration (delegates and logger set), not yet bound.
+func newGossip(cfg Config, log *slog.Logger, meta []byte, loaded Map, plan ring.Plan, mc *memberlist.Config) *Gossip {
 	g := &Gossip{
 		cfg:      cfg,
 		log:      log,
 		meta:     meta,
+		mc:       mc,
 		ring:     loaded,
 		reassert: true,
 		pending:  Map{},
@@ -177,88 +216,56 @@ func New(cfg Config) (*Gossip, error) {
 		now:       cfg.now,
 		warnings:  &g.mlWarnings, suppressed: &g.mlSuppressed,
 	})
-	inner := cfg.Transport
+	return g
+}
+
+// openTransport binds the transport (Config.Transport, or memberlist's
+// network transport on the configured address) and works out the address
+// memberlist will advertise, asked of the transport the way memberlist
+// asks it (refreshAdvertise) and formatted as nodeAddr formats memberlist's
+// LocalNode: memberlist may call the delegate before Create returns, and
+// the delegate needs it.
+func (g *Gossip) openTransport() error {
+	mc := g.mc
+	inner := g.cfg.Transport
 	if inner == nil {
 		nt, err := newNetTransport(mc, mc.Logger)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		inner = bindDials(nt, mc.BindAddr)
 	}
-	tooLong := func(remote net.Addr) {
-		g.refuseStream(&g.refusedStreams, &g.streamLog, remote,
-			"refusing a gossip stream over the size limit; a peer sent more than any push-pull needs, or the gossip port is exposed",
-			"refused_total", cfg.maxStreamBytes())
-	}
-	busy := func(remote net.Addr) {
-		g.refuseStream(&g.busyStreams, &g.busyLog, remote,
-			"refusing a gossip stream, too many open; a peer holds streams open that no gossip needs, or the gossip port is exposed",
-			"busy_total", int64(cfg.maxConcurrentStreams()))
-	}
-	if exposedWithoutKeys(cfg, mc.BindAddr) {
-		log.Warn("gossip binds a non-loopback address without encryption: anyone who reaches it can join the ring and receive its data; set gossip.keys",
+	if exposedWithoutKeys(g.cfg, mc.BindAddr) {
+		g.log.Warn("gossip binds a non-loopback address without encryption: anyone who reaches it can join the ring and receive its data; set gossip.keys",
 			"bind", net.JoinHostPort(mc.BindAddr, strconv.Itoa(mc.BindPort)))
 	}
-	tr := newCappedTransport(inner, cfg.maxStreamBytes(), cfg.maxConcurrentStreams(), tooLong, busy)
-	// The address memberlist will advertise, asked of the transport the
-	// way memberlist asks it (refreshAdvertise) and formatted as nodeAddr
-	// formats memberlist's LocalNode: memberlist may call the delegate
-	// before Create returns, and the delegate needs it.
-	ip, port, err := tr.FinalAdvertiseAddr(mc.AdvertiseAddr, mc.AdvertisePort)
+	ip, port, err := inner.FinalAdvertiseAddr(mc.AdvertiseAddr, mc.AdvertisePort)
 	if err != nil {
-		_ = tr.Shutdown()
-		return nil, fmt.Errorf("gossip: advertise address for %s:%d: %w", mc.BindAddr, mc.BindPort, err)
+		_ = inner.Shutdown()
+		return fmt.Errorf("gossip: advertise address for %s:%d: %w", mc.BindAddr, mc.BindPort, err)
 	}
-	addr := nodeAddr(&memberlist.Node{Addr: ip, Port: uint16(port)})
-	g.addr = addr
-	mc.Transport = tr
-	ml, err := memberlist.Create(mc)
-	if err != nil {
-		// memberlist does not always shut the transport down on failure.
-		_ = tr.Shutdown()
-		return nil, fmt.Errorf("gossip: start memberlist on %s:%d: %w", mc.BindAddr, mc.BindPort, err)
-	}
-	g.mlist.Store(ml)
-	// A transport bound to a wildcard address picks a private IP each time
-	// it is asked; should the interfaces have changed since we asked,
-	// memberlist advertises another address than the delegate has been
-	// using, and the node refuses to run rather than gossip a wrong row.
-	// LocalNode points into memberlist's state; read it now, before any
-	// join could make memberlist rewrite it.
-	if got := nodeAddr(ml.LocalNode()); got != addr {
-		_ = ml.Shutdown()
-		return nil, fmt.Errorf("gossip: memberlist advertises %s, not %s as its transport reported a moment before; the network interfaces changed while starting", got, addr)
-	}
+	g.inner = inner
+	g.addr = nodeAddr(&memberlist.Node{Addr: ip, Port: uint16(port)})
+	return nil
+}
 
-	// A node that starts joins the ring, or stays leaving if it was: an
-	// operator's leave is not undone by a crash. Bump the row only if it
-	// says otherwise, so restarts do not inflate versions.
+// claimSelf makes this node's row say it is in the ring at its address and
+// persists the map: a node that starts joins the ring, or stays leaving if
+// it was (an operator's leave is not undone by a crash). The row is bumped
+// only if it says otherwise, so restarts do not inflate versions.
+func (g *Gossip) claimSelf(now uint64) (Entry, error) {
+	name := g.cfg.Name
 	g.mu.Lock()
-	if cur, ok := g.ring[cfg.Name]; !ok || !cur.Status.InRing() || cur.Addr != addr {
+	if cur, ok := g.ring[name]; !ok || !cur.Status.InRing() || cur.Addr != g.addr || cur.Zone != g.cfg.Zone {
 		status := StatusJoined
 		if ok && cur.Status == StatusLeaving {
 			status = StatusLeaving
 		}
-		g.ring = g.ring.Set(cfg.Name, status, addr, now)
+		g.ring = g.ring.SetZoned(name, status, g.addr, g.cfg.Zone, now)
 	}
-	self := g.ring[cfg.Name]
+	self := g.ring[name]
 	g.mu.Unlock()
-	if err := g.persist(); err != nil {
-		_ = ml.Shutdown()
-		return nil, err
-	}
-	g.queueRows(Map{cfg.Name: self})
-	if plan.Known() {
-		g.queuePlan(plan)
-	}
-	log.Info("gossip started", "addr", addr, "profile", cfg.Profile,
-		"encrypted", encrypted, "keys", len(cfg.keys()), "ring_version", self.Version, "ring_members", g.RingMembers(),
-		"status", self.Status, "plan_epoch", plan.Epoch)
-
-	g.wg.Add(1)
-	go g.run()
-	g.markDirty()
-	return g, nil
+	return self, g.persist()
 }
 
 // initialPlan returns the plan a node starts with (TRANSFER.md section
@@ -293,6 +300,9 @@ func initialPlan(log *slog.Logger, persisted ring.Plan, loaded Map, cfg Config, 
 		return ring.Plan{}
 	}
 	p := ring.NewPlan([]string{cfg.Name}, now)
+	if cfg.Zone != "" {
+		p.Zones = map[string]string{cfg.Name: cfg.Zone}
+	}
 	if err := checkPlan(p); err != nil {
 		// Config.Validate admits only names a plan admits.
 		log.Error("could not make the first plan; waiting for a peer's", "err", err)
@@ -302,16 +312,32 @@ func initialPlan(log *slog.Logger, persisted ring.Plan, loaded Map, cfg Config, 
 	return p
 }
 
-// Start joins the seeds, retrying in the background until one answers, and
-// runs the re-join loop until ctx ends or Shutdown. It does not block.
-// Calling it again does nothing.
-func (g *Gossip) Start(ctx context.Context) {
+// Start runs memberlist on the transport New bound and the event
+// goroutine, which reports the ring and the plan to the callbacks at once;
+// then it joins the seeds, retrying in the background until one answers,
+// and runs the re-join loop until ctx ends or Shutdown. It does not block.
+// Calling it again does nothing; after Shutdown it returns ErrShutdown.
+func (g *Gossip) Start(ctx context.Context) error {
 	g.lifeMu.Lock()
 	defer g.lifeMu.Unlock()
-	if g.started || g.closed.Load() {
-		return
+	if g.closed.Load() {
+		return ErrShutdown
+	}
+	if g.started {
+		return nil
+	}
+	if err := g.startMemberlist(); err != nil {
+		return err
 	}
 	g.started = true
+	self := g.ringSnapshot()[g.cfg.Name]
+	plan := g.Plan()
+	g.log.Info("gossip started", "addr", g.addr, "profile", g.cfg.Profile,
+		"encrypted", len(g.cfg.keys()) > 0, "keys", len(g.cfg.keys()), "ring_version", self.Version, "ring_members", g.RingMembers(),
+		"status", self.Status, "plan_epoch", plan.Epoch)
+	g.wg.Add(1)
+	go g.run()
+	g.markDirty()
 	ctx, cancel := context.WithCancel(ctx)
 	g.wg.Add(3)
 	go func() {
@@ -325,6 +351,45 @@ func (g *Gossip) Start(ctx context.Context) {
 	}()
 	go func() { defer g.wg.Done(); g.joinSeeds(ctx) }()
 	go func() { defer g.wg.Done(); g.rejoinLoop(ctx) }()
+	return nil
+}
+
+// startMemberlist wraps the bound transport in the stream caps and starts
+// memberlist on it; memberlist then owns the transport. On an error the
+// transport is shut down. Called with lifeMu held.
+func (g *Gossip) startMemberlist() error {
+	cfg, mc := g.cfg, g.mc
+	tooLong := func(remote net.Addr) {
+		g.refuseStream(&g.refusedStreams, &g.streamLog, remote,
+			"refusing a gossip stream over the size limit; a peer sent more than any push-pull needs, or the gossip port is exposed",
+			"refused_total", cfg.maxStreamBytes())
+	}
+	busy := func(remote net.Addr) {
+		g.refuseStream(&g.busyStreams, &g.busyLog, remote,
+			"refusing a gossip stream, too many open; a peer holds streams open that no gossip needs, or the gossip port is exposed",
+			"busy_total", int64(cfg.maxConcurrentStreams()))
+	}
+	tr := newCappedTransport(g.inner, cfg.maxStreamBytes(), cfg.maxConcurrentStreams(), tooLong, busy)
+	g.inner = nil // shut down below on failure, by memberlist otherwise
+	mc.Transport = tr
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		// memberlist does not always shut the transport down on failure.
+		_ = tr.Shutdown()
+		return fmt.Errorf("gossip: start memberlist on %s:%d: %w", mc.BindAddr, mc.BindPort, err)
+	}
+	// A transport bound to a wildcard address picks a private IP each time
+	// it is asked; should the interfaces have changed since New asked,
+	// memberlist advertises another address than the delegate has been
+	// using, and the node refuses to run rather than gossip a wrong row.
+	// LocalNode points into memberlist's state; read it now, before any
+	// join could make memberlist rewrite it.
+	if got := nodeAddr(ml.LocalNode()); got != g.addr {
+		_ = ml.Shutdown()
+		return fmt.Errorf("gossip: memberlist advertises %s, not %s as its transport reported a moment before; the network interfaces changed while starting", got, g.addr)
+	}
+	g.mlist.Store(ml)
+	return nil
 }
 
 // Joined is closed once a seed answered, or at Start if there are no seeds.
@@ -444,10 +509,19 @@ func (g *Gossip) halt(leave bool) error {
 		g.lifeMu.Lock()
 		g.closed.Store(true)
 		close(g.stop)
+		inner := g.inner // set only while memberlist does not own it
+		g.inner = nil
 		g.lifeMu.Unlock()
 		ml := g.mlist.Load()
 		var errs []error
-		if leave {
+		if ml == nil {
+			// Never started: nothing to announce, only the transport to close.
+			if inner != nil {
+				if e := inner.Shutdown(); e != nil {
+					errs = append(errs, fmt.Errorf("gossip: shut down transport: %w", e))
+				}
+			}
+		} else if leave {
 			// Say goodbye first, so peers log our departure as such
 			// (memberlist's NotifyLeave cannot tell them), then
 			// memberlist's Leave before Shutdown, or peers only notice
@@ -460,8 +534,10 @@ func (g *Gossip) halt(leave bool) error {
 				g.log.Warn("leave broadcast not confirmed before shutdown", "err", e)
 			}
 		}
-		if e := ml.Shutdown(); e != nil {
-			errs = append(errs, fmt.Errorf("gossip: shut down memberlist: %w", e))
+		if ml != nil {
+			if e := ml.Shutdown(); e != nil {
+				errs = append(errs, fmt.Errorf("gossip: shut down memberlist: %w", e))
+			}
 		}
 		g.wg.Wait()
 		if e := g.persist(); e != nil {
@@ -531,62 +607,15 @@ func (g *Gossip) stateSnapshot() (Map, ring.Plan) {
 // map never grows past maxRows names.
 func (g *Gossip) mergeRemote(m Map, fullSync bool) {
 	now := versionAt(g.cfg.now())
-	limit := now + maxVersionLead
-	var ahead, held, dropped []string
+	var sorted mergeSort
 	// The lock is released even if merging panics (the delegate recovers
 	// the panic): memberlist calls in here again with the next message.
 	changed := func() Map {
 		g.mu.Lock()
 		defer g.mu.Unlock()
-		peers := *g.peers.Load()
-		accepted := make(Map, len(m))
-		newNames := 0
-		for name, e := range m {
-			_, inMap := g.ring[name]
-			_, seen := peers[name]
-			switch {
-			case e.Version > limit:
-				ahead = append(ahead, name)
-			case inMap || name == g.cfg.Name:
-				accepted[name] = e
-			case !seen:
-				if cur, ok := g.pending[name]; ok || len(g.pending) < maxPending {
-					if g.pending == nil {
-						g.pending = Map{}
-					}
-					if !ok || compareEntry(e, cur) > 0 {
-						g.pending[name] = e
-					}
-					held = append(held, name)
-				} else {
-					dropped = append(dropped, name)
-				}
-			case len(g.ring)+newNames >= maxRows:
-				dropped = append(dropped, name)
-			default:
-				newNames++
-				accepted[name] = e
-			}
-		}
-		next := Merge(g.ring, accepted)
-		if self, ok := next[g.cfg.Name]; ok {
-			switch {
-			case self.Status.InRing() && self.Addr != g.addr:
-				// A peer knew a newer row for us with the address of an
-				// earlier run: correct it so re-joins find us.
-				next = next.Set(g.cfg.Name, self.Status, g.addr, now)
-			case !self.Status.InRing() && g.reassert:
-				// A leave/remove from before this process started: starting
-				// means joining, so answer with a newer row. (Leaving is
-				// kept: a leave in progress survives restarts.)
-				g.log.Info("overruling a ring status for this node that predates its start",
-					"status", self.Status, "version", self.Version)
-				next = next.Set(g.cfg.Name, StatusJoined, g.addr, now)
-			case !self.Status.InRing() && g.ring[g.cfg.Name].Status.InRing():
-				g.log.Warn("this node was taken out of the ring by another node while running; its partitions move to other nodes (it keeps serving them until that change is committed); restart it to join again",
-					"status", self.Status, "version", self.Version)
-			}
-		}
+		var accepted Map
+		accepted, sorted = g.sortRows(m, now+maxVersionLead)
+		next := g.correctSelf(Merge(g.ring, accepted), now)
 		if fullSync {
 			g.reassert = false
 		}
@@ -594,29 +623,116 @@ func (g *Gossip) mergeRemote(m Map, fullSync bool) {
 		g.ring = next
 		return changed
 	}()
-	if len(ahead) > 0 {
-		if ok, skipped := g.refusedLog.allow(g.cfg.now()); ok {
-			slices.Sort(ahead)
-			g.log.Warn("refusing ring-membership rows with a version far ahead of this node's clock; check the clocks, or the gossip port is exposed",
-				"peers", ahead, "limit", limit, "messages_not_logged", skipped)
-		}
-	}
-	if len(held) > 0 && g.log.Enabled(context.Background(), slog.LevelDebug) {
-		slices.Sort(held)
-		g.log.Debug("holding ring-membership rows for nodes memberlist has not seen join", "peers", held)
-	}
-	if len(dropped) > 0 {
-		if ok, skipped := g.droppedLog.allow(g.cfg.now()); ok {
-			slices.Sort(dropped)
-			g.log.Warn("dropping ring-membership rows for unknown nodes: too many rows", "peers", dropped,
-				"max_rows", maxRows, "max_pending", maxPending, "messages_not_logged", skipped)
-		}
-	}
+	g.logMergeRefusals(sorted, now+maxVersionLead)
 	if len(changed) == 0 {
 		return
 	}
 	g.queueRows(changed)
 	g.markDirty()
+}
+
+// mergeSort names the rows of a merge that were not accepted.
+type mergeSort struct {
+	ahead   []string // versions beyond the limit: refused
+	held    []string // names memberlist has not seen join: pending
+	dropped []string // no room in the map or the pending rows
+}
+
+// sortRows returns the rows of m to merge, and holds in g.pending those
+// for names memberlist has not seen join. Called with g.mu held.
+func (g *Gossip) sortRows(m Map, limit uint64) (Map, mergeSort) {
+	var ms mergeSort
+	peers := *g.peers.Load()
+	accepted := make(Map, len(m))
+	newNames := 0
+	for name, e := range m {
+		_, inMap := g.ring[name]
+		_, seen := peers[name]
+		switch {
+		case e.Version > limit:
+			ms.ahead = append(ms.ahead, name)
+		case inMap || name == g.cfg.Name:
+			accepted[name] = e
+		case !seen:
+			if g.holdPending(name, e) {
+				ms.held = append(ms.held, name)
+			} else {
+				ms.dropped = append(ms.dropped, name)
+			}
+		case len(g.ring)+newNames >= maxRows:
+			ms.dropped = append(ms.dropped, name)
+		default:
+			newNames++
+			accepted[name] = e
+		}
+	}
+	return accepted, ms
+}
+
+// holdPending keeps e as the pending row of name if it is newer than the
+// one held, and reports false when there is no room for another name.
+// Called with g.mu held.
+func (g *Gossip) holdPending(name string, e Entry) bool {
+	cur, ok := g.pending[name]
+	if !ok && len(g.pending) >= maxPending {
+		return false
+	}
+	if g.pending == nil {
+		g.pending = Map{}
+	}
+	if !ok || compareEntry(e, cur) > 0 {
+		g.pending[name] = e
+	}
+	return true
+}
+
+// correctSelf answers rows about this node in next that it knows to be
+// wrong, and warns when a peer took it out of the ring. Called with g.mu
+// held.
+func (g *Gossip) correctSelf(next Map, now uint64) Map {
+	self, ok := next[g.cfg.Name]
+	if !ok {
+		return next
+	}
+	switch {
+	case self.Status.InRing() && (self.Addr != g.addr || self.Zone != g.cfg.Zone):
+		// A peer knew a newer row for us with the address or zone of
+		// an earlier run: correct it so re-joins find us.
+		next = next.SetZoned(g.cfg.Name, self.Status, g.addr, g.cfg.Zone, now)
+	case !self.Status.InRing() && g.reassert:
+		// A leave/remove from before this process started: starting
+		// means joining, so answer with a newer row. (Leaving is
+		// kept: a leave in progress survives restarts.)
+		g.log.Info("overruling a ring status for this node that predates its start",
+			"status", self.Status, "version", self.Version)
+		next = next.SetZoned(g.cfg.Name, StatusJoined, g.addr, g.cfg.Zone, now)
+	case !self.Status.InRing() && g.ring[g.cfg.Name].Status.InRing():
+		g.log.Warn("this node was taken out of the ring by another node while running; its partitions move to other nodes (it keeps serving them until that change is committed); restart it to join again",
+			"status", self.Status, "version", self.Version)
+	}
+	return next
+}
+
+// logMergeRefusals logs, sparingly, the rows a merge did not accept.
+func (g *Gossip) logMergeRefusals(ms mergeSort, limit uint64) {
+	if len(ms.ahead) > 0 {
+		if ok, skipped := g.refusedLog.allow(g.cfg.now()); ok {
+			slices.Sort(ms.ahead)
+			g.log.Warn("refusing ring-membership rows with a version far ahead of this node's clock; check the clocks, or the gossip port is exposed",
+				"peers", ms.ahead, "limit", limit, "messages_not_logged", skipped)
+		}
+	}
+	if len(ms.held) > 0 && g.log.Enabled(context.Background(), slog.LevelDebug) {
+		slices.Sort(ms.held)
+		g.log.Debug("holding ring-membership rows for nodes memberlist has not seen join", "peers", ms.held)
+	}
+	if len(ms.dropped) > 0 {
+		if ok, skipped := g.droppedLog.allow(g.cfg.now()); ok {
+			slices.Sort(ms.dropped)
+			g.log.Warn("dropping ring-membership rows for unknown nodes: too many rows", "peers", ms.dropped,
+				"max_rows", maxRows, "max_pending", maxPending, "messages_not_logged", skipped)
+		}
+	}
 }
 
 // promotePending merges the row held for name, if any, now that memberlist
@@ -655,7 +771,7 @@ func (g *Gossip) persist() error {
 	g.persistMu.Lock()
 	defer g.persistMu.Unlock()
 	m, p := g.stateSnapshot()
-	return saveState(g.cfg.Dir, g.cfg.Name, m, p)
+	return saveState(vfs.OSFS{}, g.cfg.Dir, g.cfg.Name, m, p)
 }
 
 // logLimiter lets one log line through per logEvery and counts the rest.

@@ -35,7 +35,7 @@ func newHostileGossip() *Gossip {
 	g := newMergeGossip()
 	g.cfg.Now = func() time.Time { return testNow }
 	g.reassert = false
-	g.ring = Map{"self": {StatusJoined, 3, g.addr}, "peer": {StatusJoined, 2, "127.0.0.1:7001"}}
+	g.ring = Map{"self": {StatusJoined, 3, g.addr, ""}, "peer": {StatusJoined, 2, "127.0.0.1:7001", ""}}
 	g.applyEvent(nodeEvent{kind: evJoin, name: "peer", addr: "127.0.0.1:7001"})
 	return g
 }
@@ -60,7 +60,7 @@ func TestMergeRemoteRefusesFarFutureVersions(t *testing.T) {
 			for _, target := range []string{"self", "peer"} {
 				g := newHostileGossip()
 				before := g.ring.Clone()
-				g.mergeRemote(Map{target: {StatusRemoved, tc.version, before[target].Addr}}, true)
+				g.mergeRemote(Map{target: {StatusRemoved, tc.version, before[target].Addr, ""}}, true)
 				got := g.ring[target]
 				if tc.refused && got != before[target] {
 					t.Errorf("%s: row at version %d accepted: %+v", target, tc.version, got)
@@ -76,14 +76,14 @@ func TestMergeRemoteRefusesFarFutureVersions(t *testing.T) {
 // TestMapSetNeverWraps: a change made on top of the largest version keeps
 // it (saturates) instead of wrapping to 0, and versions follow the clock.
 func TestMapSetNeverWraps(t *testing.T) {
-	m := Map{"x": {StatusRemoved, math.MaxUint64, "a:1"}}
+	m := Map{"x": {StatusRemoved, math.MaxUint64, "a:1", ""}}
 	if got := m.Set("x", StatusJoined, "a:1", 0)["x"].Version; got != math.MaxUint64 {
 		t.Errorf("Set on version 2^64-1 gave version %d", got)
 	}
-	if got := (Map{"x": {StatusJoined, 4, ""}}).Set("x", StatusLeft, "", 1000)["x"].Version; got != 1000 {
+	if got := (Map{"x": {StatusJoined, 4, "", ""}}).Set("x", StatusLeft, "", 1000)["x"].Version; got != 1000 {
 		t.Errorf("Set with clock 1000 over version 4 gave %d, want 1000", got)
 	}
-	if got := (Map{"x": {StatusJoined, 4000, ""}}).Set("x", StatusLeft, "", 1000)["x"].Version; got != 4001 {
+	if got := (Map{"x": {StatusJoined, 4000, "", ""}}).Set("x", StatusLeft, "", 1000)["x"].Version; got != 4001 {
 		t.Errorf("Set with clock 1000 over version 4000 gave %d, want 4001", got)
 	}
 }
@@ -96,8 +96,8 @@ func TestMapSetNeverWraps(t *testing.T) {
 func TestRestartAfterMaxVersionRow(t *testing.T) {
 	dir := t.TempDir()
 	body, err := json.Marshal(stateFileBody{Format: stateFileFormat, Node: "n1", Members: Map{
-		"n1": {StatusRemoved, math.MaxUint64, "127.0.0.1:20001"},
-		"n2": {StatusRemoved, math.MaxUint64, "127.0.0.1:20002"},
+		"n1": {StatusRemoved, math.MaxUint64, "127.0.0.1:20001", ""},
+		"n2": {StatusRemoved, math.MaxUint64, "127.0.0.1:20002", ""},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +129,7 @@ func TestRestartAfterMaxVersionRow(t *testing.T) {
 	}
 	// A removal made by a peer before this start (at any version the peer
 	// could have held) does not beat the fresh join.
-	g.mergeRemote(Map{"n1": {StatusRemoved, now, "127.0.0.1:20001"}}, true)
+	g.mergeRemote(Map{"n1": {StatusRemoved, now, "127.0.0.1:20001", ""}}, true)
 	if st := g.Ring()["n1"].Status; st != StatusJoined {
 		t.Errorf("an older removal beat the restart: %s", st)
 	}
@@ -144,7 +144,7 @@ func TestFakeMembersStayOutOfTheRing(t *testing.T) {
 	fakes := func(prefix string) Map {
 		m := Map{}
 		for i := range 40 {
-			m[fmt.Sprintf("%s%02d", prefix, i)] = Entry{StatusJoined, 1, fmt.Sprintf("10.9.9.%d:7946", i)}
+			m[fmt.Sprintf("%s%02d", prefix, i)] = Entry{StatusJoined, 1, fmt.Sprintf("10.9.9.%d:7946", i), ""}
 		}
 		return m
 	}
@@ -163,7 +163,7 @@ func TestFakeMembersStayOutOfTheRing(t *testing.T) {
 	// Pending is full of fakes: a real node's row that arrives before its
 	// memberlist join is dropped, and the next push-pull after the join
 	// brings it.
-	lateRow := Map{"late": {StatusJoined, 1, "127.0.0.1:7002"}}
+	lateRow := Map{"late": {StatusJoined, 1, "127.0.0.1:7002", ""}}
 	d.MergeRemoteState(EncodeState(lateRow, ring.Plan{}), false)
 	g.applyEvent(nodeEvent{kind: evJoin, name: "late", addr: "127.0.0.1:7002"})
 	d.MergeRemoteState(EncodeState(lateRow, ring.Plan{}), false)
@@ -184,7 +184,7 @@ func TestFakeMembersStayOutOfTheRing(t *testing.T) {
 	}
 	// Rows for names memberlist knows go straight in.
 	g.applyEvent(nodeEvent{kind: evJoin, name: "known", addr: "127.0.0.1:7003"})
-	d.NotifyMsg(encodeRowsMsg(Map{"known": {StatusJoined, 1, "127.0.0.1:7003"}}))
+	d.NotifyMsg(encodeRowsMsg(Map{"known": {StatusJoined, 1, "127.0.0.1:7003", ""}}))
 	if !slices.Contains(g.RingMembers(), "known") {
 		t.Errorf("row for a memberlist member not merged: %v", g.RingMembers())
 	}
@@ -195,7 +195,7 @@ func TestFakeMembersStayOutOfTheRing(t *testing.T) {
 func TestMapRowLimit(t *testing.T) {
 	big := Map{}
 	for i := range maxRows + 1 {
-		big[fmt.Sprintf("n%05d", i)] = Entry{StatusRemoved, 1, ""}
+		big[fmt.Sprintf("n%05d", i)] = Entry{StatusRemoved, 1, "", ""}
 	}
 	if _, _, err := DecodeState(EncodeState(big, ring.Plan{})); !errors.Is(err, ErrBadState) {
 		t.Errorf("DecodeState(%d rows) = %v, want ErrBadState", len(big), err)
@@ -208,11 +208,11 @@ func TestMapRowLimit(t *testing.T) {
 	g := newHostileGossip()
 	full := g.ring.Clone()
 	for i := len(full); i < maxRows; i++ {
-		full[fmt.Sprintf("m%05d", i)] = Entry{StatusRemoved, 1, ""}
+		full[fmt.Sprintf("m%05d", i)] = Entry{StatusRemoved, 1, "", ""}
 	}
 	g.ring = full
 	g.applyEvent(nodeEvent{kind: evJoin, name: "extra", addr: "127.0.0.1:7009"})
-	g.mergeRemote(Map{"extra": {StatusJoined, 1, "127.0.0.1:7009"}}, false)
+	g.mergeRemote(Map{"extra": {StatusJoined, 1, "127.0.0.1:7009", ""}}, false)
 	if _, ok := g.ring["extra"]; ok || len(g.ring) != maxRows {
 		t.Errorf("map with %d rows took a new name (now %d rows)", maxRows, len(g.ring))
 	}
@@ -257,10 +257,10 @@ func testHostileRowsLeaveTheRingAlone(t *testing.T) {
 
 	hostile := Map{}
 	for i := range 40 {
-		hostile[fmt.Sprintf("fake%02d", i)] = Entry{StatusJoined, 1, fmt.Sprintf("10.9.9.%d:7946", i)}
+		hostile[fmt.Sprintf("fake%02d", i)] = Entry{StatusJoined, 1, fmt.Sprintf("10.9.9.%d:7946", i), ""}
 	}
 	for _, n := range nodes {
-		hostile[n.name] = Entry{StatusRemoved, math.MaxUint64, n.addr}
+		hostile[n.name] = Entry{StatusRemoved, math.MaxUint64, n.addr, ""}
 	}
 	msg := encodeRowsMsg(hostile)
 	tr, err := mn.NewTransport("")
@@ -363,7 +363,7 @@ func TestRefusedRowsLogSparingly(t *testing.T) {
 	g.log = lg
 	now := testNow
 	g.cfg.Now = func() time.Time { return now }
-	bad := Map{"peer": {StatusRemoved, math.MaxUint64, ""}}
+	bad := Map{"peer": {StatusRemoved, math.MaxUint64, "", ""}}
 	for range 100 {
 		g.mergeRemote(bad, false)
 	}

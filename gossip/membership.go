@@ -7,6 +7,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/ringkv/ringkv/ring"
 )
 
 // Status is a node's ring-membership status. It is not liveness: a crashed
@@ -62,6 +64,10 @@ type Entry struct {
 	// Addr is the node's gossip address (host:port), used to re-join ring
 	// members memberlist has forgotten.
 	Addr string `json:"addr"`
+	// Zone is the zone the node declares (ring.ValidZone); "" for none.
+	// The plan fixes a ring member's zone; this is what the claimant gives
+	// a node new to the plan.
+	Zone string `json:"zone,omitempty"`
 }
 
 // compareEntry is a total order on entries: version, then status rank, then
@@ -76,6 +82,9 @@ func compareEntry(a, b Entry) int {
 		return c
 	}
 	if c := cmp.Compare(a.Addr, b.Addr); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Zone, b.Zone); c != 0 {
 		return c
 	}
 	// Unknown statuses share rank 0; compare their text so the order stays
@@ -142,13 +151,19 @@ func (m Map) Names() []string {
 // than the current version. At the largest version it saturates instead of
 // wrapping to 0, which would make the row lose every later merge. It is how
 // a node records a change it makes itself (start, leave, remove).
+// The row keeps its zone (see SetZoned).
 func (m Map) Set(name string, s Status, addr string, now uint64) Map {
+	return m.SetZoned(name, s, addr, m[name].Zone, now)
+}
+
+// SetZoned is Set that also sets the row's zone.
+func (m Map) SetZoned(name string, s Status, addr, zone string, now uint64) Map {
 	out := m.Clone()
 	v := m[name].Version
 	if v < math.MaxUint64 {
 		v++
 	}
-	out[name] = Entry{Status: s, Version: max(v, now), Addr: addr}
+	out[name] = Entry{Status: s, Version: max(v, now), Addr: addr, Zone: zone}
 	return out
 }
 
@@ -179,6 +194,9 @@ func (m Map) Validate() error {
 		}
 		if len(e.Addr) > maxAddrLen {
 			return fmt.Errorf("%w: node %q address is %d bytes, limit %d", ErrBadState, name, len(e.Addr), maxAddrLen)
+		}
+		if err := ring.ValidZone(e.Zone); err != nil {
+			return fmt.Errorf("%w: node %q: %w", ErrBadState, name, err)
 		}
 	}
 	return nil

@@ -22,7 +22,7 @@ func TestMergeRows(t *testing.T) {
 		{"equal version: left beats leaving", with(StatusLeaving, 2), with(StatusLeft, 2), with(StatusLeft, 2)},
 		{"equal version: leaving beats joined", j(2), with(StatusLeaving, 2), with(StatusLeaving, 2)},
 		{"equal version: removed beats left", with(StatusLeft, 7), with(StatusRemoved, 7), with(StatusRemoved, 7)},
-		{"equal version and status: greater address", Entry{StatusJoined, 1, "a:1"}, Entry{StatusJoined, 1, "b:1"}, Entry{StatusJoined, 1, "b:1"}},
+		{"equal version and status: greater address", Entry{StatusJoined, 1, "a:1", ""}, Entry{StatusJoined, 1, "b:1", ""}, Entry{StatusJoined, 1, "b:1", ""}},
 		{"identical", j(1), j(1), j(1)},
 	}
 	for _, tc := range tests {
@@ -38,8 +38,8 @@ func TestMergeRows(t *testing.T) {
 }
 
 func TestMergeDoesNotModifyInputs(t *testing.T) {
-	a := Map{"x": {StatusJoined, 1, "a:1"}}
-	b := Map{"x": {StatusLeft, 2, "a:1"}, "y": {StatusJoined, 1, "b:1"}}
+	a := Map{"x": {StatusJoined, 1, "a:1", ""}}
+	b := Map{"x": {StatusLeft, 2, "a:1", ""}, "y": {StatusJoined, 1, "b:1", ""}}
 	wantA, wantB := a.Clone(), b.Clone()
 	_ = Merge(a, b)
 	if diff := cmp.Diff(wantA, a); diff != "" {
@@ -63,7 +63,7 @@ func TestRingMembersAndSet(t *testing.T) {
 	if got := m["d"].Version; got != 2 {
 		t.Errorf("d version after two sets = %d, want 2", got)
 	}
-	if got := m["e"]; got != (Entry{StatusRemoved, 1, ""}) {
+	if got := m["e"]; got != (Entry{StatusRemoved, 1, "", ""}) {
 		t.Errorf("e = %+v", got)
 	}
 	if diff := cmp.Diff([]string{"a", "b", "c", "d", "e"}, m.Names()); diff != "" {
@@ -72,9 +72,9 @@ func TestRingMembersAndSet(t *testing.T) {
 }
 
 func TestChanged(t *testing.T) {
-	prev := Map{"a": {StatusJoined, 1, "a:1"}, "b": {StatusJoined, 1, "b:1"}}
-	next := Merge(prev, Map{"b": {StatusLeft, 2, "b:1"}, "c": {StatusJoined, 1, "c:1"}})
-	want := Map{"b": {StatusLeft, 2, "b:1"}, "c": {StatusJoined, 1, "c:1"}}
+	prev := Map{"a": {StatusJoined, 1, "a:1", ""}, "b": {StatusJoined, 1, "b:1", ""}}
+	next := Merge(prev, Map{"b": {StatusLeft, 2, "b:1", ""}, "c": {StatusJoined, 1, "c:1", ""}})
+	want := Map{"b": {StatusLeft, 2, "b:1", ""}, "c": {StatusJoined, 1, "c:1", ""}}
 	if diff := cmp.Diff(want, Changed(prev, next)); diff != "" {
 		t.Errorf("Changed (-want +got):\n%s", diff)
 	}
@@ -90,13 +90,13 @@ func TestMapValidate(t *testing.T) {
 		m    Map
 		want error
 	}{
-		{"ok", Map{"n1": {StatusJoined, 1, "127.0.0.1:1"}}, nil},
-		{"empty name", Map{"": {StatusJoined, 1, ""}}, ErrBadName},
-		{"slash in name", Map{"a/b": {StatusJoined, 1, ""}}, ErrBadName},
-		{"control char", Map{"a\nb": {StatusJoined, 1, ""}}, ErrBadName},
-		{"too long", Map{long: {StatusJoined, 1, ""}}, ErrBadName},
-		{"bad status", Map{"n1": {"gone", 1, ""}}, ErrBadState},
-		{"empty status", Map{"n1": {"", 1, ""}}, ErrBadState},
+		{"ok", Map{"n1": {StatusJoined, 1, "127.0.0.1:1", ""}}, nil},
+		{"empty name", Map{"": {StatusJoined, 1, "", ""}}, ErrBadName},
+		{"slash in name", Map{"a/b": {StatusJoined, 1, "", ""}}, ErrBadName},
+		{"control char", Map{"a\nb": {StatusJoined, 1, "", ""}}, ErrBadName},
+		{"too long", Map{long: {StatusJoined, 1, "", ""}}, ErrBadName},
+		{"bad status", Map{"n1": {"gone", 1, "", ""}}, ErrBadState},
+		{"empty status", Map{"n1": {"", 1, "", ""}}, ErrBadState},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -62,7 +62,7 @@ func (g *Gossip) Members() []Member {
 	peers := *g.peers.Load()
 	byName := make(map[string]Member, len(ring)+len(peers))
 	for name, e := range ring {
-		byName[name] = Member{Name: name, Addr: e.Addr, Status: e.Status, Version: e.Version, Liveness: Dead}
+		byName[name] = Member{Name: name, Addr: e.Addr, Zone: e.Zone, Status: e.Status, Version: e.Version, Liveness: Dead}
 	}
 	for name, p := range peers {
 		m := byName[name]

@@ -4,11 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 
+	"github.com/ringkv/ringkv/internal/atomicfile"
+	"github.com/ringkv/ringkv/internal/vfs"
 	"github.com/ringkv/ringkv/ring"
 )
 
@@ -33,25 +33,16 @@ type stateFileBody struct {
 // empty map and no plan (a new node); a damaged file, or one written by
 // another node, is an error that names the file: guessing the ring would
 // be worse than not starting.
-func loadState(dir, node string) (Map, ring.Plan, error) {
+func loadState(fsys vfs.FS, dir, node string) (Map, ring.Plan, error) {
 	// A crash between creating and renaming a temp file leaves it behind;
 	// it was never the state of record, so it is simply dropped.
-	if stale, err := filepath.Glob(filepath.Join(dir, StateFile+".tmp-*")); err == nil {
-		for _, f := range stale {
-			_ = os.Remove(f)
-		}
-	}
+	_ = atomicfile.RemoveStale(fsys, dir, StateFile)
 	path := filepath.Join(dir, StateFile)
-	f, err := os.Open(path)
+	// Read one byte past the limit to tell a full file from a too-long one.
+	b, err := atomicfile.Read(fsys, path, maxStateFileBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Map{}, ring.Plan{}, nil
 	}
-	if err != nil {
-		return nil, ring.Plan{}, fmt.Errorf("gossip: read %s: %w", path, err)
-	}
-	defer f.Close()
-	// Read one byte past the limit to tell a full file from a too-long one.
-	b, err := io.ReadAll(io.LimitReader(f, maxStateFileBytes+1))
 	if err != nil {
 		return nil, ring.Plan{}, fmt.Errorf("gossip: read %s: %w", path, err)
 	}
@@ -131,47 +122,16 @@ func encodeStateFile(node string, m Map, p ring.Plan) ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-// saveState writes m and p (if known) to dir atomically: temp file,
-// fsync, rename over the old file, fsync the directory. A crash at any
-// point leaves either the old or the new file, never a torn one.
-func saveState(dir, node string, m Map, p ring.Plan) error {
+// saveState writes m and p (if known) to dir atomically (see
+// atomicfile.Write): a crash at any point leaves either the old or the new
+// file, never a torn one.
+func saveState(fsys vfs.FS, dir, node string, m Map, p ring.Plan) error {
 	b, err := encodeStateFile(node, m, p)
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(dir, StateFile)
-	tmp, err := os.CreateTemp(dir, StateFile+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("gossip: create temp file in %s: %w", dir, err)
-	}
-	tmpName := tmp.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			_ = tmp.Close()
-			_ = os.Remove(tmpName)
-		}
-	}()
-	if _, err := tmp.Write(b); err != nil {
-		return fmt.Errorf("gossip: write %s: %w", tmpName, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("gossip: fsync %s: %w", tmpName, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("gossip: close %s: %w", tmpName, err)
-	}
-	if err := os.Rename(tmpName, path); err != nil {
-		return fmt.Errorf("gossip: rename %s to %s: %w", tmpName, path, err)
-	}
-	ok = true
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("gossip: open dir %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("gossip: fsync dir %s: %w", dir, err)
+	if err := atomicfile.Write(fsys, dir, StateFile, b); err != nil {
+		return fmt.Errorf("gossip: save %s: %w", StateFile, err)
 	}
 	return nil
 }

@@ -8,17 +8,18 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/ringkv/ringkv/internal/vfs"
 	"github.com/ringkv/ringkv/ring"
 )
 
 func TestPersistRoundTrip(t *testing.T) {
 	dir := t.TempDir()
-	m := Map{"n1": {StatusJoined, 2, "127.0.0.1:1"}, "n2": {StatusRemoved, 5, "127.0.0.1:2"}}
+	m := Map{"n1": {StatusJoined, 2, "127.0.0.1:1", ""}, "n2": {StatusRemoved, 5, "127.0.0.1:2", ""}}
 	p := ring.NewPlan([]string{"n1", "n2"}, 9).MoveTo([]string{"n1"}, 10)
-	if err := saveState(dir, "n1", m, p); err != nil {
+	if err := saveState(vfs.OSFS{}, dir, "n1", m, p); err != nil {
 		t.Fatal(err)
 	}
-	got, gotPlan, err := loadState(dir, "n1")
+	got, gotPlan, err := loadState(vfs.OSFS{}, dir, "n1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,12 +31,12 @@ func TestPersistRoundTrip(t *testing.T) {
 	}
 	// Overwrite with a newer map and plan: the file is replaced, no temp
 	// files stay.
-	m2 := Merge(m, Map{"n3": {StatusJoined, 1, "127.0.0.1:3"}})
+	m2 := Merge(m, Map{"n3": {StatusJoined, 1, "127.0.0.1:3", ""}})
 	p2 := p.Commit(11)
-	if err := saveState(dir, "n1", m2, p2); err != nil {
+	if err := saveState(vfs.OSFS{}, dir, "n1", m2, p2); err != nil {
 		t.Fatal(err)
 	}
-	if got, gotPlan, _ := loadState(dir, "n1"); !cmp.Equal(m2, got) || !cmp.Equal(p2, gotPlan) {
+	if got, gotPlan, _ := loadState(vfs.OSFS{}, dir, "n1"); !cmp.Equal(m2, got) || !cmp.Equal(p2, gotPlan) {
 		t.Errorf("after overwrite got %v %+v, want %v %+v", got, gotPlan, m2, p2)
 	}
 	entries, _ := os.ReadDir(dir)
@@ -45,7 +46,7 @@ func TestPersistRoundTrip(t *testing.T) {
 }
 
 func TestLoadStateMissingIsEmpty(t *testing.T) {
-	got, p, err := loadState(t.TempDir(), "n1")
+	got, p, err := loadState(vfs.OSFS{}, t.TempDir(), "n1")
 	if err != nil || len(got) != 0 || p.Known() {
 		t.Fatalf("loadState(empty dir) = %v, %+v, %v; want empty map, no plan", got, p, err)
 	}
@@ -57,7 +58,7 @@ func TestLoadStateMissingIsEmpty(t *testing.T) {
 // known when saved) has none; the plan is written only when known, and
 // the file says format 2.
 func TestLoadStateFormats(t *testing.T) {
-	row := Map{"n1": {StatusJoined, 2, "127.0.0.1:1"}}
+	row := Map{"n1": {StatusJoined, 2, "127.0.0.1:1", ""}}
 	tests := []struct {
 		name string
 		body string
@@ -75,7 +76,7 @@ func TestLoadStateFormats(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, StateFile), []byte(tc.body), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			m, p, err := loadState(dir, "n1")
+			m, p, err := loadState(vfs.OSFS{}, dir, "n1")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -91,10 +92,10 @@ func TestLoadStateFormats(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, StateFile), []byte(`{"format":1,"node":"n1","members":{"n1":{"status":"left","version":2}}}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, p, err := loadState(dir, "n1"); err != nil || p.Known() {
+	if _, p, err := loadState(vfs.OSFS{}, dir, "n1"); err != nil || p.Known() {
 		t.Errorf("format 1 file without ring members: plan %+v, %v; want none", p, err)
 	}
-	if err := saveState(dir, "n1", row, ring.Plan{}); err != nil {
+	if err := saveState(vfs.OSFS{}, dir, "n1", row, ring.Plan{}); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, StateFile))
@@ -128,7 +129,7 @@ func TestLoadStateRejects(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, StateFile), []byte(tc.body), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			_, _, err := loadState(dir, "n1")
+			_, _, err := loadState(vfs.OSFS{}, dir, "n1")
 			if !errors.Is(err, ErrBadState) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("loadState = %v, want ErrBadState mentioning %q", err, tc.want)
 			}
@@ -142,7 +143,7 @@ func TestLoadStateDropsStaleTempFiles(t *testing.T) {
 	if err := os.WriteFile(stale, []byte("half"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := loadState(dir, "n1"); err != nil {
+	if _, _, err := loadState(vfs.OSFS{}, dir, "n1"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
@@ -151,7 +152,7 @@ func TestLoadStateDropsStaleTempFiles(t *testing.T) {
 }
 
 func TestSaveStateMissingDir(t *testing.T) {
-	err := saveState(filepath.Join(t.TempDir(), "nope"), "n1", Map{}, ring.Plan{})
+	err := saveState(vfs.OSFS{}, filepath.Join(t.TempDir(), "nope"), "n1", Map{}, ring.Plan{})
 	if err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Fatalf("saveState(missing dir) = %v, want an error naming the dir", err)
 	}

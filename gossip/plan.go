@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -48,6 +49,25 @@ func checkPlan(p ring.Plan) error {
 				return fmt.Errorf("%w: %w", ring.ErrBadPlan, err)
 			}
 		}
+	}
+	return nil
+}
+
+// ErrZoneChanged reports a node started with another zone than the plan
+// it belongs to gives it. A zone is fixed while the node is in the ring:
+// to move it, it leaves and joins again (or is removed and its data
+// directory wiped).
+var ErrZoneChanged = errors.New("gossip: node zone differs from the plan's")
+
+// checkOwnZone refuses to start node in zone when plan, the persisted
+// plan, has the node in Members or Target with another zone.
+func checkOwnZone(plan ring.Plan, node, zone string) error {
+	if !plan.Involves(node) {
+		return nil
+	}
+	if fixed := plan.Zones[node]; fixed != zone {
+		return fmt.Errorf("%w: configured zone %q, but the cluster's plan (epoch %d) places this node in zone %q; start it with zone %q, or leave the ring first (ringkv leave) to change zones",
+			ErrZoneChanged, zone, plan.Epoch, fixed, fixed)
 	}
 	return nil
 }

@@ -150,7 +150,7 @@ func TestPlanPushPull(t *testing.T) {
 	now := versionAt(testNow)
 	a := newPlanGossip(ring.NewPlan([]string{"peer", "self"}, now-5))
 	b := newHostileGossip() // knows no plan yet
-	b.ring = Map{"self": {StatusJoined, 1, b.addr}, "peer": {StatusJoined, 9, "127.0.0.1:7001"}}
+	b.ring = Map{"self": {StatusJoined, 1, b.addr, ""}, "peer": {StatusJoined, 9, "127.0.0.1:7001", ""}}
 	da, db := &delegate{g: a}, &delegate{g: b}
 	want := a.Plan()
 
@@ -182,7 +182,7 @@ func TestPlanPushPull(t *testing.T) {
 }
 
 func TestPlanWireRoundTrip(t *testing.T) {
-	m := Map{"n1": {StatusJoined, 3, "127.0.0.1:7946"}}
+	m := Map{"n1": {StatusJoined, 3, "127.0.0.1:7946", ""}}
 	for _, p := range []ring.Plan{
 		{},
 		ring.NewPlan([]string{"n1"}, 0),
@@ -220,10 +220,10 @@ func TestPlanWireRoundTrip(t *testing.T) {
 // ([1, rows]) is still read, with no plan; row deltas are still sent in
 // that format, so such nodes keep reading them.
 func TestDecodeStateFormat1(t *testing.T) {
-	m := Map{"n1": {StatusJoined, 3, "127.0.0.1:7946"}, "n2": {StatusLeft, 4, ""}}
-	v1, err := msgpack.Marshal(&wireStateV1{Format: 1, Rows: []row{
-		{Name: "n1", Status: StatusJoined, Version: 3, Addr: "127.0.0.1:7946"},
-		{Name: "n2", Status: StatusLeft, Version: 4},
+	m := Map{"n1": {StatusJoined, 3, "127.0.0.1:7946", ""}, "n2": {StatusLeft, 4, "", ""}}
+	v1, err := msgpack.Marshal(&wireStateV1{Format: 1, Rows: []any{
+		row{Name: "n1", Status: StatusJoined, Version: 3, Addr: "127.0.0.1:7946"},
+		row{Name: "n2", Status: StatusLeft, Version: 4},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -295,7 +295,7 @@ func TestHostilePlansRefused(t *testing.T) {
 		return append([]byte{msgPlan}, b...)
 	}
 	state := func(p wirePlan) []byte {
-		b, err := msgpack.Marshal(&wireState{Format: stateFormat, Rows: []row{}, Plan: &p})
+		b, err := msgpack.Marshal(&wireState{Format: stateFormat, Rows: []any{}, Plan: &p})
 		if err != nil {
 			t.Fatal(err)
 		}

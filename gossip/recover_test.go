@@ -19,7 +19,7 @@ func TestDelegateRecoversPanic(t *testing.T) {
 	d := &delegate{g: g}
 	now := g.cfg.Now
 	g.cfg.Now = func() time.Time { panic("injected bug") }
-	rows := Map{"peer": {StatusJoined, 1, "127.0.0.1:7001"}}
+	rows := Map{"peer": {StatusJoined, 1, "127.0.0.1:7001", ""}}
 
 	d.NotifyMsg(encodeRowsMsg(rows))
 	d.MergeRemoteState(EncodeState(rows, ring.Plan{}), false)

@@ -106,7 +106,9 @@ func TestGossipStreamsLeaveFromBindIP(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = g.Shutdown() })
-	g.Start(t.Context())
+	if err := g.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	if got := nextRemote(t, remotes); !got.IP.Equal(net.IPv4(127, 0, 0, 2)) {
 		t.Fatalf("seed saw the join from %v, want 127.0.0.2", got)
 	}
@@ -131,7 +133,9 @@ func TestGossipJoinAcrossBoundIPs(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = g.Shutdown() })
-		g.Start(t.Context())
+		if err := g.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
 		return g
 	}
 	b := start("n3", "127.0.0.3", nil)

@@ -103,7 +103,7 @@ func clusterPushPull(t testing.TB, name func(int) string, ip func(int) net.IP, m
 			Name: name(i), Addr: ip(i), Port: 7946, Meta: m,
 			Incarnation: 1 << 20, State: 0, Vsn: []uint8{1, 5, 5, 0, 0, 0},
 		}
-		rows[name(i)] = Entry{StatusJoined, versionAt(testNow), net.JoinHostPort(ip(i).String(), "7946")}
+		rows[name(i)] = Entry{StatusJoined, versionAt(testNow), net.JoinHostPort(ip(i).String(), "7946"), ""}
 		names = append(names, name(i))
 	}
 	if err := rows.Validate(); err != nil {

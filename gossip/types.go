@@ -87,6 +87,9 @@ type Member struct {
 	Name string `json:"name"`
 	// Addr is the node's gossip address (host:port); empty if unknown.
 	Addr string `json:"addr"`
+	// Zone is the zone the node declares in its ring-map row; empty if
+	// none (or no row).
+	Zone string `json:"zone,omitempty"`
 	// Meta is the node's advertised metadata; zero if never seen.
 	Meta Meta `json:"meta"`
 	// Liveness is the failure detector's view of the node.

@@ -5,8 +5,8 @@ import (
 	"fmt"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/ringkv/ringkv/internal/wire"
 	"github.com/ringkv/ringkv/ring"
-	"github.com/ringkv/ringkv/vclock"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -88,8 +88,8 @@ type wirePlan struct {
 type wireState struct {
 	_msgpack struct{} `msgpack:",as_array"`
 	Format   int
-	Rows     []row
-	Plan     *wirePlan
+	Rows     []any // row or zonedRow
+	Plan     any   // nil, *wirePlan or *zonedPlan
 }
 
 // wireStateV1 is format 1, [1, rows]: a row delta (msgRows), or the
@@ -97,7 +97,7 @@ type wireState struct {
 type wireStateV1 struct {
 	_msgpack struct{} `msgpack:",as_array"`
 	Format   int
-	Rows     []row
+	Rows     []any // row or zonedRow
 }
 
 // maxStateBytes bounds an encoded map we accept: 10k nodes at ~200 bytes a
@@ -109,14 +109,102 @@ const maxStateBytes = 2 << 20
 // names of maxNameLen bytes take about 266 kB.
 const maxPlanBytes = 512 << 10
 
+// Zones came after the first formats, and the decoder of an as_array
+// struct wants the field count exact. So a row or plan with a zone is sent
+// with one more field (zonedRow, zonedPlan) and one without keeps the old
+// shape: a cluster without zones encodes the same bytes as before zones,
+// which older builds read. Rows and plans are msgpack fixarrays, so the
+// first byte tells the shapes apart (fixArray(n)).
+
+// zonedRow is a row with a zone: [name, status, version, addr, zone].
+type zonedRow struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Name     string
+	Status   Status
+	Version  uint64
+	Addr     string
+	Zone     string
+}
+
+// zonedPlan is a plan with zones: [epoch, version, members, target,
+// zones], zones as ring.Plan.ZonePairs.
+type zonedPlan struct {
+	_msgpack struct{} `msgpack:",as_array"`
+	Epoch    uint64
+	Version  uint64
+	Members  []string
+	Target   []string
+	Zones    []string
+}
+
+// fixArray returns the msgpack header byte of an array of n < 16 items.
+func fixArray(n int) byte { return 0x90 | byte(n) }
+
 // wireRows returns m's rows sorted by name.
-func wireRows(m Map) []row {
-	rows := make([]row, 0, len(m))
+func wireRows(m Map) []any {
+	rows := make([]any, 0, len(m))
 	for _, name := range m.Names() {
 		e := m[name]
+		if e.Zone != "" {
+			rows = append(rows, zonedRow{Name: name, Status: e.Status, Version: e.Version, Addr: e.Addr, Zone: e.Zone})
+			continue
+		}
 		rows = append(rows, row{Name: name, Status: e.Status, Version: e.Version, Addr: e.Addr})
 	}
 	return rows
+}
+
+// toWirePlan returns the wire form of a known plan.
+func toWirePlan(p ring.Plan) any {
+	if pairs := p.ZonePairs(); pairs != nil {
+		return &zonedPlan{Epoch: p.Epoch, Version: p.Version, Members: p.Members, Target: p.Target, Zones: pairs}
+	}
+	return &wirePlan{Epoch: p.Epoch, Version: p.Version, Members: p.Members, Target: p.Target}
+}
+
+// decodeRows decodes the rows field of a state into a Map, rows of either
+// shape; it does not validate the rows.
+func decodeRows(b []byte) (Map, error) {
+	var raws []msgpack.RawMessage
+	if len(b) > 0 {
+		if err := msgpack.Unmarshal(b, &raws); err != nil {
+			return nil, fmt.Errorf("%w: rows: %w", ErrBadState, err)
+		}
+	}
+	m := make(Map, len(raws))
+	for _, raw := range raws {
+		var zr zonedRow
+		var err error
+		if len(raw) > 0 && raw[0] == fixArray(5) {
+			err = msgpack.Unmarshal(raw, &zr)
+		} else {
+			var r row
+			err = msgpack.Unmarshal(raw, &r)
+			zr = zonedRow{Name: r.Name, Status: r.Status, Version: r.Version, Addr: r.Addr}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: rows: %w", ErrBadState, err)
+		}
+		if _, dup := m[zr.Name]; dup {
+			return nil, fmt.Errorf("%w: node %q appears twice", ErrBadState, zr.Name)
+		}
+		m[zr.Name] = Entry{Status: zr.Status, Version: zr.Version, Addr: zr.Addr, Zone: zr.Zone}
+	}
+	return m, nil
+}
+
+// unmarshalPlan decodes a plan of either shape; nil for msgpack nil.
+func unmarshalPlan(b []byte, decode func([]byte, any) error) (*zonedPlan, error) {
+	if len(b) > 0 && b[0] == fixArray(5) {
+		var zp *zonedPlan
+		err := decode(b, &zp)
+		return zp, err
+	}
+	var wp *wirePlan
+	if err := decode(b, &wp); err != nil || wp == nil {
+		return nil, err
+	}
+	return &zonedPlan{Epoch: wp.Epoch, Version: wp.Version, Members: wp.Members, Target: wp.Target}, nil
 }
 
 // mustMarshal encodes v, one of our wire structs of strings and integers,
@@ -134,7 +222,7 @@ func mustMarshal(v any) []byte {
 func EncodeState(m Map, p ring.Plan) []byte {
 	ws := wireState{Format: stateFormat, Rows: wireRows(m)}
 	if p.Known() {
-		ws.Plan = &wirePlan{Epoch: p.Epoch, Version: p.Version, Members: p.Members, Target: p.Target}
+		ws.Plan = toWirePlan(p)
 	}
 	return mustMarshal(&ws)
 }
@@ -172,26 +260,17 @@ func DecodeState(b []byte) (Map, ring.Plan, error) {
 		return nil, ring.Plan{}, fmt.Errorf("%w: format %d with %d fields, this build reads format 1 (2 fields) and 2 (3 fields)",
 			ErrBadState, format, len(parts))
 	}
-	var rows []row
-	if len(parts[1]) > 0 {
-		if err := msgpack.Unmarshal(parts[1], &rows); err != nil {
-			return nil, ring.Plan{}, fmt.Errorf("%w: rows: %w", ErrBadState, err)
-		}
-	}
-	m := make(Map, len(rows))
-	for _, r := range rows {
-		if _, dup := m[r.Name]; dup {
-			return nil, ring.Plan{}, fmt.Errorf("%w: node %q appears twice", ErrBadState, r.Name)
-		}
-		m[r.Name] = Entry{Status: r.Status, Version: r.Version, Addr: r.Addr}
+	m, err := decodeRows(parts[1])
+	if err != nil {
+		return nil, ring.Plan{}, err
 	}
 	if err := m.Validate(); err != nil {
 		return nil, ring.Plan{}, fmt.Errorf("%w: %w", ErrBadState, err)
 	}
 	var p ring.Plan
 	if format == stateFormat && len(parts[2]) > 0 {
-		var wp *wirePlan
-		if err := msgpack.Unmarshal(parts[2], &wp); err != nil {
+		wp, err := unmarshalPlan(parts[2], msgpack.Unmarshal)
+		if err != nil {
 			return nil, ring.Plan{}, fmt.Errorf("%w: plan: %w", ErrBadState, err)
 		}
 		if wp != nil {
@@ -206,8 +285,15 @@ func DecodeState(b []byte) (Map, ring.Plan, error) {
 
 // plan converts and checks a plan that came in from outside: it must be
 // known (a sender with no plan sends none) and pass checkPlan.
-func (wp *wirePlan) plan() (ring.Plan, error) {
-	p := ring.Plan{Epoch: wp.Epoch, Version: wp.Version, Members: wp.Members, Target: wp.Target}
+func (wp *zonedPlan) plan() (ring.Plan, error) {
+	if len(wp.Zones) > 4*ring.MaxPlanMembers {
+		return ring.Plan{}, fmt.Errorf("%w: %w: %d zone fields", ErrBadState, ring.ErrBadPlan, len(wp.Zones))
+	}
+	zones, err := ring.ZonesFromPairs(wp.Zones)
+	if err != nil {
+		return ring.Plan{}, fmt.Errorf("%w: %w", ErrBadState, err)
+	}
+	p := ring.Plan{Epoch: wp.Epoch, Version: wp.Version, Members: wp.Members, Target: wp.Target, Zones: zones}
 	if !p.Known() {
 		return ring.Plan{}, fmt.Errorf("%w: %w: a sent plan must have an epoch", ErrBadState, ring.ErrBadPlan)
 	}
@@ -219,7 +305,7 @@ func (wp *wirePlan) plan() (ring.Plan, error) {
 
 // encodePlanMsg frames a known plan as a user message.
 func encodePlanMsg(p ring.Plan) []byte {
-	return append([]byte{msgPlan}, mustMarshal(&wirePlan{Epoch: p.Epoch, Version: p.Version, Members: p.Members, Target: p.Target})...)
+	return append([]byte{msgPlan}, mustMarshal(toWirePlan(p))...)
 }
 
 // decodePlan parses the body of a msgPlan message and checks the plan
@@ -228,8 +314,8 @@ func decodePlan(b []byte) (ring.Plan, error) {
 	if len(b) > maxPlanBytes {
 		return ring.Plan{}, fmt.Errorf("%w: plan of %d bytes exceeds %d", ErrBadState, len(b), maxPlanBytes)
 	}
-	var wp *wirePlan
-	if err := decodeOne(b, &wp); err != nil {
+	wp, err := unmarshalPlan(b, decodeOne)
+	if err != nil {
 		return ring.Plan{}, fmt.Errorf("%w: plan: %w", ErrBadState, err)
 	}
 	if wp == nil {
@@ -245,7 +331,7 @@ func decodeOne(b []byte, v any) error {
 	if len(b) == 0 {
 		return fmt.Errorf("empty input")
 	}
-	if err := vclock.CheckEncoding(b); err != nil {
+	if err := wire.CheckEncoding(b); err != nil {
 		return err
 	}
 	r := bytes.NewReader(b)

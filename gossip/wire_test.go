@@ -71,9 +71,9 @@ func TestDecodeMetaRejects(t *testing.T) {
 
 func TestStateRoundTrip(t *testing.T) {
 	m := Map{
-		"n1": {StatusJoined, 3, "127.0.0.1:7946"},
-		"n2": {StatusRemoved, 9, ""},
-		"n3": {StatusLeaving, 1, "127.0.0.1:7947"},
+		"n1": {StatusJoined, 3, "127.0.0.1:7946", ""},
+		"n2": {StatusRemoved, 9, "", ""},
+		"n3": {StatusLeaving, 1, "127.0.0.1:7947", ""},
 	}
 	p := ring.NewPlan([]string{"n1", "n3"}, 5)
 	b := EncodeState(m, p)
@@ -104,7 +104,7 @@ func TestDecodeStateRejects(t *testing.T) {
 		}
 		return b
 	}
-	good := EncodeState(Map{"n1": {StatusJoined, 1, "a:1"}}, ring.NewPlan([]string{"n1"}, 1))
+	good := EncodeState(Map{"n1": {StatusJoined, 1, "a:1", ""}}, ring.NewPlan([]string{"n1"}, 1))
 	tests := []struct {
 		name string
 		b    []byte
@@ -118,9 +118,9 @@ func TestDecodeStateRejects(t *testing.T) {
 		{"not an array", enc(map[string]int{"Format": 2})},
 		{"empty array", []byte{0x90}},
 		{"format not a number", enc([]any{"2", nil, nil})},
-		{"duplicate row", enc(&wireStateV1{Format: 1, Rows: []row{{Name: "a", Status: StatusJoined}, {Name: "a", Status: StatusLeft}}})},
-		{"bad status", enc(&wireState{Format: 2, Rows: []row{{Name: "a", Status: "zombie"}}})},
-		{"bad name", enc(&wireStateV1{Format: 1, Rows: []row{{Name: "", Status: StatusJoined}}})},
+		{"duplicate row", enc(&wireStateV1{Format: 1, Rows: []any{row{Name: "a", Status: StatusJoined}, row{Name: "a", Status: StatusLeft}}})},
+		{"bad status", enc(&wireState{Format: 2, Rows: []any{row{Name: "a", Status: "zombie"}}})},
+		{"bad name", enc(&wireStateV1{Format: 1, Rows: []any{row{Name: "", Status: StatusJoined}}})},
 		{"unsorted plan", enc(&wireState{Format: 2, Plan: &wirePlan{Epoch: 1, Members: []string{"b", "a"}}})},
 		{"plan with epoch 0", enc(&wireState{Format: 2, Plan: &wirePlan{Members: []string{"a"}}})},
 		{"plan with bad name", enc(&wireState{Format: 2, Plan: &wirePlan{Epoch: 1, Members: []string{"a/b"}}})},
@@ -143,10 +143,13 @@ func TestDecodeStateRejects(t *testing.T) {
 func FuzzDecodeState(f *testing.F) {
 	plan := ring.NewPlan([]string{"n1", "n2"}, 1893553445000)
 	f.Add(EncodeState(Map{}, ring.Plan{}))
-	f.Add(EncodeState(Map{"n1": {StatusJoined, 1, "127.0.0.1:1"}, "n2": {StatusRemoved, 4, ""}}, plan))
-	f.Add(EncodeState(Map{"n1": {StatusLeaving, 1, "127.0.0.1:1"}}, plan.MoveTo([]string{"n2", "n3"}, 1893553445001)))
-	f.Add(encodeRowsMsg(Map{"x": {StatusLeft, 2, "h:2"}})[1:])
+	f.Add(EncodeState(Map{"n1": {StatusJoined, 1, "127.0.0.1:1", ""}, "n2": {StatusRemoved, 4, "", ""}}, plan))
+	f.Add(EncodeState(Map{"n1": {StatusLeaving, 1, "127.0.0.1:1", ""}}, plan.MoveTo([]string{"n2", "n3"}, 1893553445001)))
+	f.Add(encodeRowsMsg(Map{"x": {StatusLeft, 2, "h:2", ""}})[1:])
 	f.Add(encodePlanMsg(plan)[1:])
+	zoned := plan
+	zoned.Zones = map[string]string{"n1": "z1", "n2": "z2"}
+	f.Add(EncodeState(Map{"n1": {StatusJoined, 1, "127.0.0.1:1", "z1"}, "n2": {StatusJoined, 2, "127.0.0.1:2", ""}}, zoned))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, p, err := DecodeState(b)
 		if err != nil {
@@ -178,6 +181,10 @@ func FuzzDecodePlan(f *testing.F) {
 	plan := ring.NewPlan([]string{"n1", "n2"}, 1893553445000)
 	f.Add(encodePlanMsg(plan)[1:])
 	f.Add(encodePlanMsg(plan.MoveTo([]string{"n3"}, 1893553445001))[1:])
+	zoned := plan
+	zoned.Zones = map[string]string{"n2": "z2"}
+	f.Add(encodePlanMsg(zoned)[1:])
+	f.Add([]byte{0x95, 0x01, 0x01, 0x91, 0xa1, 'a', 0xc0, 0x92, 0xa1, 'a', 0xa1, 'z'})
 	f.Add([]byte{0x94, 0x01, 0x01, 0x91, 0xa1, 'a', 0xc0})
 	f.Add([]byte{0x94, 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x91, 0xa1, 'a', 0x90})
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -240,8 +247,8 @@ func TestNotifyMsgIgnoresGarbage(t *testing.T) {
 	if len(g.ring) != 0 {
 		t.Fatalf("garbage changed the map: %v", g.ring)
 	}
-	d.NotifyMsg(encodeRowsMsg(Map{"other": {StatusJoined, 1, "h:1"}}))
-	if got := g.ring["other"]; got != (Entry{StatusJoined, 1, "h:1"}) {
+	d.NotifyMsg(encodeRowsMsg(Map{"other": {StatusJoined, 1, "h:1", ""}}))
+	if got := g.ring["other"]; got != (Entry{StatusJoined, 1, "h:1", ""}) {
 		t.Fatalf("valid row not merged: %+v", got)
 	}
 	if g.bcast.NumQueued() != 1 {

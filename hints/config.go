@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/ringkv/ringkv/internal/vfs"
 	"github.com/ringkv/ringkv/storage"
 	"github.com/ringkv/ringkv/vclock"
 )
@@ -147,8 +148,8 @@ type Config struct {
 	FileMode os.FileMode
 
 	// fs is the hint logs' filesystem; nil means the operating system's.
-	// Tests set it to hold writes back.
-	fs storage.FS
+	// Tests set it to hold writes back or to simulate crashes.
+	fs vfs.DirFS
 }
 
 // DefaultConfig returns a complete Config except for Dir and Deliverer.
@@ -280,7 +281,7 @@ func (c Config) logConfig(dir string) storage.LogConfig {
 
 // logFS is the hint logs' filesystem: the injected one, else the
 // operating system's with the configured modes.
-func (c Config) logFS() storage.FS {
+func (c Config) logFS() vfs.DirFS {
 	if c.fs != nil {
 		return c.fs
 	}

@@ -36,7 +36,7 @@
 // replay as before; an older binary refuses version 2 (Open fails naming
 // the record), so downgrading means deleting the hints directory, after
 // which anti-entropy repairs what those hints carried. Payloads are
-// checked with vclock.CheckEncoding before decoding (fuzzed).
+// checked with wire.CheckEncoding before decoding (fuzzed).
 //
 // # Limits
 //

@@ -9,6 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/vclock"
 )
 
@@ -21,7 +22,7 @@ type warnings struct {
 }
 
 func newWarnings(t testing.TB) warnings {
-	return warnings{Handler: testLogger(t).Handler(), mu: &sync.Mutex{}, hints: new([]int64)}
+	return warnings{Handler: testkit.Logger(t).Handler(), mu: &sync.Mutex{}, hints: new([]int64)}
 }
 
 func (w warnings) Handle(ctx context.Context, r slog.Record) error {

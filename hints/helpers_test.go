@@ -1,9 +1,7 @@
 package hints
 
 import (
-	"bytes"
 	"context"
-	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,21 +10,10 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/storage"
 	"github.com/ringkv/ringkv/vclock"
 )
-
-// testLogger sends logs to t.Log so they show only when a test fails.
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(bytes.TrimRight(p, "\n")))
-	return len(p), nil
-}
 
 // fakeClock has a settable Now for the window tests; After uses the
 // runtime's timers, which in the delivery tests (run in synctest bubbles)
@@ -58,7 +45,7 @@ func testConfig(t testing.TB, dir string) Config {
 	cfg.SegmentBytes = 64 << 10
 	cfg.RetryInterval = 20 * time.Millisecond
 	cfg.DeliveryRate = 1_000_000
-	cfg.Logger = testLogger(t)
+	cfg.Logger = testkit.Logger(t)
 	return cfg
 }
 

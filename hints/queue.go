@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -100,7 +99,8 @@ func Open(cfg Config) (*Queue, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	if err := os.MkdirAll(cfg.Dir, storage.DirMode(cfg.FileMode)); err != nil {
+	fsys := cfg.logFS()
+	if err := fsys.MkdirAll(cfg.Dir); err != nil {
 		return nil, fmt.Errorf("hints: create %s: %w", cfg.Dir, err)
 	}
 	q := &Queue{
@@ -112,17 +112,14 @@ func Open(cfg Config) (*Queue, error) {
 		rerouting: map[string]bool{},
 		left:      map[string]bool{},
 	}
-	ents, err := os.ReadDir(cfg.Dir)
+	dirs, err := fsys.ListDirs(cfg.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("hints: list %s: %w", cfg.Dir, err)
 	}
-	for _, de := range ents {
-		if !de.IsDir() {
-			continue
-		}
-		name, ok := targetName(de.Name())
+	for _, d := range dirs {
+		name, ok := targetName(d)
 		if !ok {
-			q.log.Warn("ignoring unknown directory in hints dir", "dir", de.Name())
+			q.log.Warn("ignoring unknown directory in hints dir", "dir", d)
 			continue
 		}
 		t, err := q.openTarget(name)
@@ -451,7 +448,7 @@ func (q *Queue) reroute(ctx context.Context, t *target) error {
 	if err := t.wal.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("hints: close log of %s: %w", t.name, err))
 	}
-	if err := os.RemoveAll(t.dir); err != nil {
+	if err := q.cfg.logFS().RemoveAll(t.dir); err != nil {
 		errs = append(errs, fmt.Errorf("hints: remove %s: %w", t.dir, err))
 	}
 	q.mu.Lock()

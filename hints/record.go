@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ringkv/ringkv/internal/wire"
 	"github.com/ringkv/ringkv/vclock"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -76,7 +77,7 @@ func decodeRecord(b []byte) (record, error) {
 	if b[0] != recordVersion && b[0] != forgetVersion {
 		return record{}, fmt.Errorf("%w: version %d, want %d or %d", ErrBadRecord, b[0], recordVersion, forgetVersion)
 	}
-	if err := vclock.CheckEncoding(b[1:]); err != nil {
+	if err := wire.CheckEncoding(b[1:]); err != nil {
 		return record{}, fmt.Errorf("%w: %v", ErrBadRecord, err)
 	}
 	var r record

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/ringkv/ringkv/client"
+	"github.com/ringkv/ringkv/ring"
 )
 
 // The admin routes: membership, ring inspection and ring changes. They sit
@@ -40,7 +41,7 @@ func (a *httpAPI) aaeStatus(w http.ResponseWriter, _ *http.Request) {
 // ring serves GET /v1/ring, /v1/ring?key=K and /v1/ring?what_if=op:NAME.
 func (a *httpAPI) ring(w http.ResponseWriter, r *http.Request) {
 	var q ringQuery
-	vals, err := queryParams(r, "key", "what_if")
+	vals, err := queryParams(r, "key", "what_if", "zone")
 	if err != nil {
 		writeError(w, http.StatusBadRequest, client.ErrorBody{Error: err.Error()})
 		return
@@ -63,6 +64,17 @@ func (a *httpAPI) ring(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		q.WhatIf, q.WhatIfNode = op, name
+	}
+	if vals.Has("zone") {
+		q.WhatIfZone = vals.Get("zone")
+		if q.WhatIf != "add" {
+			writeError(w, http.StatusBadRequest, client.ErrorBody{Error: "zone goes with what_if=add:NAME only"})
+			return
+		}
+		if err := ring.ValidZone(q.WhatIfZone); err != nil {
+			writeError(w, http.StatusBadRequest, client.ErrorBody{Error: err.Error()})
+			return
+		}
 	}
 	v, err := a.admin.Ring(r.Context(), q)
 	if err != nil {

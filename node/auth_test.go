@@ -14,6 +14,7 @@ import (
 
 	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/gossip"
+	"github.com/ringkv/ringkv/internal/testkit"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -238,8 +239,8 @@ func newAuthAPI(t *testing.T, set routeSet) (*httptest.Server, *metrics) {
 		"n2": {Name: "n2", Liveness: "alive", Status: "joined"},
 	}}
 	m := newMetrics(metricSources{})
-	api := &httpAPI{kv: kv, admin: adm, keyring: fakeKeyring{}, metrics: m, limits: testLimits, n: 3, log: testLogger(t), pprof: true,
-		gate: newGate(testAuthenticator(t), true, "127.0.0.1:0", m, testLogger(t))}
+	api := &httpAPI{kv: kv, admin: adm, keyring: fakeKeyring{}, metrics: m, limits: testLimits, n: 3, log: testkit.Logger(t), pprof: true,
+		gate: newGate(testAuthenticator(t), true, "127.0.0.1:0", m, testkit.Logger(t))}
 	srv := httptest.NewServer(api.handlerFor(set))
 	t.Cleanup(srv.Close)
 	return srv, m
@@ -258,6 +259,8 @@ var authRoutes = []struct {
 	{http.MethodGet, "/v1/ring", RoleRead},
 	{http.MethodGet, "/v1/stats", RoleRead},
 	{http.MethodGet, "/v1/aae", RoleRead},
+	{http.MethodGet, "/v1/ring/partitions", RoleRead},
+	{http.MethodGet, "/v1/versions?key=k", RoleRead},
 	{http.MethodGet, "/metrics", RoleRead},
 	{http.MethodPost, "/v1/leave", RoleAdmin},
 	{http.MethodPost, "/v1/remove/n2", RoleAdmin},
@@ -266,6 +269,8 @@ var authRoutes = []struct {
 	{http.MethodPut, "/v1/gossip/keys", RoleAdmin},
 	{http.MethodGet, "/debug/pprof/", RoleAdmin},
 	{http.MethodGet, "/debug/pprof/cmdline", RoleAdmin},
+	{http.MethodGet, "/ui/", RoleNone},
+	{http.MethodGet, "/v1/whoami", RoleNone},
 	{http.MethodGet, "/healthz", RoleNone},
 	{http.MethodGet, "/readyz", RoleNone},
 }
@@ -340,8 +345,8 @@ func TestHTTPAuthEveryRoute(t *testing.T) {
 func TestHTTPAuthOffServesAll(t *testing.T) {
 	m := newMetrics(metricSources{})
 	adm := &fakeAdmin{self: "n1", members: map[string]client.Member{}}
-	api := &httpAPI{kv: newFakeKV(), admin: adm, metrics: m, limits: testLimits, n: 3, log: testLogger(t),
-		gate: newGate(nil, true, "127.0.0.1:0", m, testLogger(t))}
+	api := &httpAPI{kv: newFakeKV(), admin: adm, metrics: m, limits: testLimits, n: 3, log: testkit.Logger(t),
+		gate: newGate(nil, true, "127.0.0.1:0", m, testkit.Logger(t))}
 	srv := httptest.NewServer(api.handler())
 	t.Cleanup(srv.Close)
 	for _, p := range []string{"/v1/members", "/metrics", "/v1/kv/k"} {
@@ -446,7 +451,7 @@ func TestProtectedModeDecision(t *testing.T) {
 func protectedAPI(t *testing.T, remote bool) (*httptest.Server, *metrics) {
 	t.Helper()
 	m := newMetrics(metricSources{})
-	g := newGate(nil, true, "0.0.0.0:8001", m, testLogger(t))
+	g := newGate(nil, true, "0.0.0.0:8001", m, testkit.Logger(t))
 	if !g.protected {
 		t.Fatal("protected mode off for a wildcard listener without tokens")
 	}
@@ -454,7 +459,7 @@ func protectedAPI(t *testing.T, remote bool) (*httptest.Server, *metrics) {
 		g.loopbackPeer = func(string) bool { return false }
 	}
 	adm := &fakeAdmin{self: "n1", members: map[string]client.Member{}}
-	api := &httpAPI{kv: newFakeKV(), admin: adm, metrics: m, limits: testLimits, n: 3, log: testLogger(t), gate: g}
+	api := &httpAPI{kv: newFakeKV(), admin: adm, metrics: m, limits: testLimits, n: 3, log: testkit.Logger(t), gate: g}
 	srv := httptest.NewServer(api.handler())
 	t.Cleanup(srv.Close)
 	return srv, m

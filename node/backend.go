@@ -96,7 +96,8 @@ type adminBackend interface {
 	// LocalStats is what this node's storage engine holds.
 	LocalStats() client.NodeStats
 	// Ring answers GET /v1/ring: an inspection (q zero), a key's placement
-	// (q.Key set) or a what-if (q.WhatIf set). The result is rendered as
+	// (q.Key set), a what-if (q.WhatIf set) or every partition's replicas
+	// (q.Partitions, GET /v1/ring/partitions). The result is rendered as
 	// JSON. Errors wrapping errBadRequest or errNotFound are the client's.
 	Ring(ctx context.Context, q ringQuery) (any, error)
 	// Leave starts this node's leave: it hands its partitions off, then
@@ -120,6 +121,10 @@ type ringQuery struct {
 	// WhatIf is "add" or "remove" with WhatIfNode, or empty.
 	WhatIf     string
 	WhatIfNode string
+	// Partitions asks for every partition's replicas (client.Partitions).
+	Partitions bool
+	// WhatIfZone is the zone of the node a what-if adds; "" for none.
+	WhatIfZone string
 }
 
 // parseWhatIf splits "add:NAME" or "remove:NAME".

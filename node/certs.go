@@ -86,11 +86,45 @@ var loopbackNames = []string{"localhost", "127.0.0.1", "::1"}
 // ECDSA P-256, files are 0600 in a 0700 directory. It returns the paths
 // written.
 func WriteCerts(cfg CertsConfig) ([]string, error) {
+	cfg, err := cfg.prepare()
+	if err != nil {
+		return nil, err
+	}
+	w := &certWriter{dir: cfg.Dir}
+	ca, caKey, err := w.openCA(cfg.Now)
+	if err != nil {
+		return w.written, err
+	}
+	if !cfg.Now.Before(ca.NotAfter) {
+		return w.written, fmt.Errorf("node: certs: the CA in %s expired on %s: make a new one (move ca.crt and ca.key away) and re-issue every certificate",
+			cfg.Dir, ca.NotAfter.UTC().Format(time.DateOnly))
+	}
+	validity := min(cfg.Validity, ca.NotAfter.Sub(cfg.Now))
+	for _, n := range cfg.Nodes {
+		names := append(append([]string{n}, loopbackNames...), cfg.Hosts[n]...)
+		dns, ips := certNames(names)
+		if err := w.issue(ca, caKey, n, dns, ips, nodeUsage, cfg.Now, validity); err != nil {
+			return w.written, err
+		}
+	}
+	if cfg.Client {
+		// Client authentication only: the RPC port takes node
+		// certificates alone (nodeTLS.rpc).
+		if err := w.issue(ca, caKey, "client", []string{ClientCertName}, nil, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, cfg.Now, validity); err != nil {
+			return w.written, err
+		}
+	}
+	return w.written, nil
+}
+
+// prepare checks cfg, fills its defaults, creates its directory and
+// refuses to overwrite an output without Force.
+func (cfg CertsConfig) prepare() (CertsConfig, error) {
 	if cfg.Dir == "" {
-		return nil, errors.New("node: certs: no directory")
+		return cfg, errors.New("node: certs: no directory")
 	}
 	if len(cfg.Nodes) == 0 && !cfg.Client {
-		return nil, errors.New("node: certs: no node names and no client certificate asked for")
+		return cfg, errors.New("node: certs: no node names and no client certificate asked for")
 	}
 	if cfg.Validity <= 0 {
 		cfg.Validity = defaultCertValidity
@@ -100,13 +134,13 @@ func WriteCerts(cfg CertsConfig) ([]string, error) {
 	}
 	existing, err := existingNodeNames(cfg.Dir)
 	if err != nil {
-		return nil, err
+		return cfg, err
 	}
 	if err := checkNodeNames(cfg.Nodes, cfg.Hosts, existing); err != nil {
-		return nil, err
+		return cfg, err
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("node: certs: %w", err)
+		return cfg, fmt.Errorf("node: certs: %w", err)
 	}
 	var outputs []string
 	for _, n := range cfg.Nodes {
@@ -118,72 +152,65 @@ func WriteCerts(cfg CertsConfig) ([]string, error) {
 	if !cfg.Force {
 		for _, f := range outputs {
 			if _, err := os.Lstat(filepath.Join(cfg.Dir, f)); err == nil {
-				return nil, fmt.Errorf("%w: %s (use --force to replace it)", ErrCertExists, filepath.Join(cfg.Dir, f))
+				return cfg, fmt.Errorf("%w: %s (use --force to replace it)", ErrCertExists, filepath.Join(cfg.Dir, f))
 			}
 		}
 	}
+	return cfg, nil
+}
 
-	var written []string
-	write := func(name string, blockType string, der []byte) error {
-		p := filepath.Join(cfg.Dir, name)
-		if err := writeFileAtomic(p, pem.EncodeToMemory(&pem.Block{Type: blockType, Bytes: der})); err != nil {
-			return fmt.Errorf("node: certs: %w", err)
-		}
-		written = append(written, p)
-		return nil
+// certWriter writes PEM files into dir and records the paths written.
+type certWriter struct {
+	dir     string
+	written []string
+}
+
+// write writes der as a PEM block of blockType to name in w.dir.
+func (w *certWriter) write(name string, blockType string, der []byte) error {
+	p := filepath.Join(w.dir, name)
+	if err := writeFileAtomic(p, pem.EncodeToMemory(&pem.Block{Type: blockType, Bytes: der})); err != nil {
+		return fmt.Errorf("node: certs: %w", err)
 	}
-	ca, caKey, err := loadCA(cfg.Dir)
+	w.written = append(w.written, p)
+	return nil
+}
+
+// openCA loads the CA in w.dir, or makes and writes a new one.
+func (w *certWriter) openCA(now time.Time) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+	ca, caKey, err := loadCA(w.dir)
 	if errors.Is(err, errNoCA) {
-		ca, caKey, err = newCA(cfg.Now, caValidity)
+		ca, caKey, err = newCA(now, caValidity)
 		if err == nil {
-			if err = write(CAKeyFile, "EC PRIVATE KEY", mustMarshalKey(caKey)); err == nil {
-				err = write(CACertFile, "CERTIFICATE", ca.Raw)
+			if err = w.write(CAKeyFile, "EC PRIVATE KEY", mustMarshalKey(caKey)); err == nil {
+				err = w.write(CACertFile, "CERTIFICATE", ca.Raw)
 			}
 		}
 	}
+	return ca, caKey, err
+}
+
+// issue makes a key and a certificate for name signed by ca, and writes
+// both.
+func (w *certWriter) issue(ca *x509.Certificate, caKey *ecdsa.PrivateKey, name string, dns []string, ips []net.IP,
+	usage []x509.ExtKeyUsage, now time.Time, validity time.Duration) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return written, err
+		return fmt.Errorf("node: certs: %w", err)
 	}
-	if !cfg.Now.Before(ca.NotAfter) {
-		return written, fmt.Errorf("node: certs: the CA in %s expired on %s: make a new one (move ca.crt and ca.key away) and re-issue every certificate",
-			cfg.Dir, ca.NotAfter.UTC().Format(time.DateOnly))
+	tmpl, err := certTemplate(name, now, validity)
+	if err != nil {
+		return err
 	}
-	validity := min(cfg.Validity, ca.NotAfter.Sub(cfg.Now))
-	issue := func(name string, dns []string, ips []net.IP, usage []x509.ExtKeyUsage) error {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return fmt.Errorf("node: certs: %w", err)
-		}
-		tmpl, err := certTemplate(name, cfg.Now, validity)
-		if err != nil {
-			return err
-		}
-		tmpl.DNSNames, tmpl.IPAddresses = dns, ips
-		tmpl.ExtKeyUsage = usage
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			return fmt.Errorf("node: certs: sign %s: %w", name, err)
-		}
-		if err := write(name+".key", "EC PRIVATE KEY", mustMarshalKey(key)); err != nil {
-			return err
-		}
-		return write(name+".crt", "CERTIFICATE", der)
+	tmpl.DNSNames, tmpl.IPAddresses = dns, ips
+	tmpl.ExtKeyUsage = usage
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return fmt.Errorf("node: certs: sign %s: %w", name, err)
 	}
-	for _, n := range cfg.Nodes {
-		names := append(append([]string{n}, loopbackNames...), cfg.Hosts[n]...)
-		dns, ips := certNames(names)
-		if err := issue(n, dns, ips, nodeUsage); err != nil {
-			return written, err
-		}
+	if err := w.write(name+".key", "EC PRIVATE KEY", mustMarshalKey(key)); err != nil {
+		return err
 	}
-	if cfg.Client {
-		// Client authentication only: the RPC port takes node
-		// certificates alone (nodeTLS.rpc).
-		if err := issue("client", []string{ClientCertName}, nil, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}); err != nil {
-			return written, err
-		}
-	}
-	return written, nil
+	return w.write(name+".crt", "CERTIFICATE", der)
 }
 
 // nodeUsage is a node certificate's: it serves and, dialing its peers,

@@ -75,6 +75,7 @@ func (n *Node) situation(p ring.Plan, rows gossip.Map, desired []string) ring.Si
 			return st == gossip.StatusRemoved || st == gossip.StatusLeft
 		},
 		Alive:    func(name string) bool { return name == self || n.gossip.Alive(name) },
+		Zone:     func(name string) string { return rows[name].Zone },
 		Complete: func(string, int) bool { return false },
 		Now:      uint64(max(time.Now().UnixMilli(), 0)),
 	}
@@ -159,7 +160,7 @@ type nodeStatus struct {
 // node answers from its own puller.
 func (n *Node) status(ctx context.Context, node string) (nodeStatus, error) {
 	if node == n.cfg.Node.Name {
-		e, h, done := n.pullerRef.Load().Progress()
+		e, h, done := n.puller.Progress()
 		return nodeStatus{Epoch: e, PlanHash: h, Done: done}, nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, statusTimeout)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ringkv/ringkv/client"
+	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/storage"
 )
 
@@ -40,7 +41,7 @@ type runningNode struct {
 
 func startNode(t *testing.T, cfg Config) *runningNode {
 	t.Helper()
-	n, err := New(cfg, testLogger(t).With("test_node", cfg.Node.Name))
+	n, err := New(cfg, testkit.Logger(t).With("test_node", cfg.Node.Name))
 	if err != nil {
 		t.Fatalf("New(%s): %v", cfg.Node.Name, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ringkv/ringkv/gossip"
+	"github.com/ringkv/ringkv/hints"
 	"github.com/ringkv/ringkv/replica"
 	"github.com/ringkv/ringkv/ring"
 	"github.com/ringkv/ringkv/storage"
@@ -53,6 +54,11 @@ type NodeConfig struct {
 	// Name is the node's stable ID: its gossip name and ring member name.
 	// Default "n1".
 	Name string `mapstructure:"name"`
+	// Zone is the failure domain the node is in (a rack, a data centre, a
+	// cloud availability zone): each partition's replicas are spread over
+	// as many zones as the ring has. At most 64 bytes, no spaces or
+	// slashes; fixed while the node is in the ring. Default "" (none).
+	Zone string `mapstructure:"zone"`
 	// DataDir holds the WAL, snapshots, hints, the ring membership and the
 	// node's identity. Default "./ringkv-data/<name>".
 	DataDir string `mapstructure:"data_dir"`
@@ -273,8 +279,11 @@ type TLSConfig struct {
 // Enabled reports whether TLS is configured.
 func (c TLSConfig) Enabled() bool { return c.CertFile != "" || c.KeyFile != "" || c.CAFile != "" }
 
-// DefaultConfig returns a complete single-node configuration.
+// DefaultConfig returns a complete single-node configuration. Every
+// setting a package owns takes that package's default (config_map.go maps
+// them back); the rest are the node's own.
 func DefaultConfig() Config {
+	sd, hd, rd := storage.DefaultConfig(), hints.DefaultConfig(), replica.DefaultConfig()
 	return Config{
 		Node: NodeConfig{Name: "n1"},
 		Listen: ListenConfig{
@@ -283,25 +292,29 @@ func DefaultConfig() Config {
 			RPC:    "127.0.0.1:7001",
 			Gossip: "127.0.0.1:9001",
 		},
-		Cluster: ClusterConfig{Partitions: 2039, Replication: 3},
-		Quorum:  QuorumConfig{R: "quorum", W: "quorum", Timeout: 2 * time.Second, Sloppy: true, ReadHedge: replica.DefaultReadHedge},
+		Cluster: ClusterConfig{Partitions: ring.DefaultConfig().Partitions, Replication: rd.N},
+		Quorum: QuorumConfig{R: rd.DefaultR.String(), W: rd.DefaultW.String(), Timeout: rd.Timeout,
+			Sloppy: rd.Sloppy, ReadHedge: rd.ReadHedge},
 		Storage: StorageConfig{
-			Fsync:         "always",
-			FsyncInterval: 10 * time.Millisecond,
-			SegmentBytes:  64 << 20,
-			SnapshotBytes: 256 << 20,
-			TombstoneGC:   240 * time.Hour,
-			FileMode:      "0600",
+			Fsync:         string(sd.Fsync),
+			FsyncInterval: sd.FsyncInterval,
+			SegmentBytes:  sd.SegmentBytes,
+			SnapshotBytes: sd.SnapshotBytes,
+			TombstoneGC:   sd.TombstoneGC,
+			FileMode:      fmt.Sprintf("%04o", storage.DefaultFileMode),
 		},
-		Gossip: GossipConfig{Profile: "lan"},
+		Gossip: GossipConfig{Profile: gossip.ProfileLAN},
 		Hints: HintsConfig{
-			Window:            3 * time.Hour,
-			MaxBytesPerTarget: 1 << 30,
-			DeliveryRate:      5000,
-			RetryInterval:     10 * time.Second,
+			Window:            hd.Window,
+			MaxBytesPerTarget: hd.MaxBytesPerTarget,
+			DeliveryRate:      hd.DeliveryRate,
+			RetryInterval:     hd.RetryInterval,
 		},
-		Limits:   LimitsConfig{MaxKeyBytes: 1024, MaxValueBytes: 1 << 20, MaxSiblings: replica.DefaultConfig().MaxSiblings},
-		Transfer: TransferConfig{RateMB: 32, MaxInFlight: 4},
+		Limits: LimitsConfig{MaxKeyBytes: sd.MaxKeyBytes, MaxValueBytes: sd.MaxValueBytes, MaxSiblings: rd.MaxSiblings},
+		// A server's own pacing, not the packages' (which suit tests and
+		// embedding): transfers at 32 MB/s, anti-entropy over two minutes
+		// at 8 MB/s (docs/anti-entropy.md).
+		Transfer: TransferConfig{RateMB: 32, MaxInFlight: replica.DefaultPullerConfig().MaxInFlight},
 		AAE:      AAEConfig{Interval: 2 * time.Minute, RateMB: 8},
 		Log:      LogConfig{Level: "info", Format: "text"},
 		Security: SecurityConfig{ProtectedMode: true},
@@ -326,14 +339,33 @@ func (c Config) DataDir() string {
 }
 
 // Validate checks ranges and the rules between fields; the error names the
-// offending key as it is spelled in YAML.
+// offending key as it is spelled in YAML. What a package owns is checked by
+// that package's Validate on the mapped configuration (config_map.go); the
+// node checks its own settings, the spellings it parses and the rules
+// between packages.
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, a ...any) {
 		errs = append(errs, fmt.Errorf("config %s: "+format, append([]any{key}, a...)...))
 	}
+	c.validateNetwork(bad, &errs)
+	c.validateReplication(bad)
+	c.validateStorage(bad)
+	c.validateServices(bad)
+	return errors.Join(errs...)
+}
+
+// badFunc records a config error under a YAML key.
+type badFunc func(key, format string, a ...any)
+
+// validateNetwork checks node.name, the listen addresses, seeds and the
+// inline auth tokens (the tokens file is read by New).
+func (c Config) validateNetwork(bad badFunc, errs *[]error) {
 	if c.Node.Name == "" || strings.ContainsAny(c.Node.Name, " \t\n/\\") {
 		bad("node.name", "must be non-empty without spaces or slashes, got %q", c.Node.Name)
+	}
+	if err := ring.ValidZone(c.Node.Zone); err != nil {
+		bad("node.zone", "must be at most %d bytes without spaces or slashes, got %q", ring.MaxZoneBytes, c.Node.Zone)
 	}
 	for key, addr := range map[string]string{
 		"listen.http": c.Listen.HTTP, "listen.resp": c.Listen.RESP,
@@ -357,19 +389,28 @@ func (c Config) Validate() error {
 		}
 	}
 	c.Listen.checkLoopback(bad)
-	// The tokens file is read by New; the inline tokens are checked here.
 	if _, err := newAuthenticator(AuthConfig{Tokens: c.Auth.Tokens}); err != nil && !errors.Is(err, errNoTokens) {
-		errs = append(errs, err)
+		*errs = append(*errs, err)
 	}
 	for _, s := range c.Seeds {
 		if _, _, err := net.SplitHostPort(s); err != nil {
 			bad("seeds", "each seed must be host:port, got %q", s)
 		}
 	}
+	if c.TLS.Enabled() && (c.TLS.CertFile == "" || c.TLS.KeyFile == "" || c.TLS.CAFile == "") {
+		bad("tls", "cert_file, key_file and ca_file must be set together (or none of them for plaintext)")
+	}
+}
+
+// validateReplication checks the ring and the quorum defaults against it.
+func (c Config) validateReplication(bad badFunc) {
 	if err := c.RingConfig().Validate(); err != nil {
 		bad("cluster", "%v", err)
 	}
+	// replica.Config.Validate also wants the pieces a coordinator is wired
+	// to, which exist only in New: its ranges are checked here.
 	for key, q := range map[string]string{"quorum.r": c.Quorum.R, "quorum.w": c.Quorum.W} {
+		// Empty would mean "the configured default", which this is.
 		if strings.TrimSpace(q) == "" {
 			bad(key, "must be one, quorum, all or a number, got %q", q)
 		} else if _, err := checkQuorum(q, c.Cluster.Replication); err != nil {
@@ -382,39 +423,59 @@ func (c Config) Validate() error {
 	if c.Quorum.ReadHedge < 0 {
 		bad("quorum.read_hedge", "must not be negative, got %s", c.Quorum.ReadHedge)
 	}
-	switch c.Storage.Fsync {
-	case "always", "interval", "none":
+	if c.Limits.MaxKeyBytes < 1 || c.Limits.MaxValueBytes < 0 {
+		bad("limits", "max_key_bytes must be >= 1 and max_value_bytes >= 0")
+	}
+}
+
+// validateStorage parses the storage spellings, has the storage engine
+// check its configuration and checks the snapshot size against segments.
+func (c Config) validateStorage(bad badFunc) {
+	switch storage.FsyncPolicy(c.Storage.Fsync) {
+	case storage.FsyncAlways, storage.FsyncInterval, storage.FsyncNone:
 	default:
 		bad("storage.fsync", "must be always, interval or none, got %q", c.Storage.Fsync)
+		return
 	}
-	if c.Storage.Fsync == "interval" && c.Storage.FsyncInterval <= 0 {
+	if c.Storage.Fsync == string(storage.FsyncInterval) && c.Storage.FsyncInterval <= 0 {
 		bad("storage.fsync_interval", "must be positive with fsync: interval, got %s", c.Storage.FsyncInterval)
 	}
 	if _, err := c.Storage.fileMode(); err != nil {
 		bad("storage.file_mode", "%v", err)
+		return
 	}
-	if c.Storage.SegmentBytes < 1<<16 {
-		bad("storage.segment_bytes", "must be at least 65536, got %d", c.Storage.SegmentBytes)
-	}
-	if c.Storage.SnapshotBytes < c.Storage.SegmentBytes {
-		bad("storage.snapshot_bytes", "must be at least storage.segment_bytes (%d), got %d", c.Storage.SegmentBytes, c.Storage.SnapshotBytes)
+	if c.Storage.SegmentBytes <= 0 {
+		bad("storage.segment_bytes", "must be positive, got %d", c.Storage.SegmentBytes)
 	}
 	if c.Storage.TombstoneGC <= 0 {
 		bad("storage.tombstone_gc", "must be positive, got %s", c.Storage.TombstoneGC)
 	}
+	if c.Storage.SnapshotBytes >= 0 && c.Storage.SnapshotBytes < c.Storage.SegmentBytes {
+		bad("storage.snapshot_bytes", "must be at least storage.segment_bytes (%d), or negative to turn snapshots off, got %d", c.Storage.SegmentBytes, c.Storage.SnapshotBytes)
+	}
+	sc := c.storageConfig()
+	sc.Partitions = max(sc.Partitions, 1) // the ring's count is checked as cluster
+	sc.Partitioner = func([]byte) int { return 0 }
+	if err := sc.Validate(); err != nil {
+		bad("storage", "%v", err)
+	}
+}
+
+// validateServices checks gossip, hints, transfers, anti-entropy and logs.
+func (c Config) validateServices(bad badFunc) {
 	if _, err := c.Gossip.keys(); err != nil {
 		bad(c.Gossip.keysName(), "%v", err)
 	}
 	switch c.Gossip.Profile {
-	case "lan", "local":
+	case gossip.ProfileLAN, gossip.ProfileLocal:
 	default:
 		bad("gossip.profile", "must be lan or local, got %q", c.Gossip.Profile)
 	}
+	// Zero would silently mean the hint queue's default: refused.
 	if c.Hints.Window <= 0 || c.Hints.MaxBytesPerTarget <= 0 || c.Hints.DeliveryRate <= 0 || c.Hints.RetryInterval <= 0 {
 		bad("hints", "window, max_bytes_per_target, delivery_rate and retry_interval must be positive")
-	}
-	if c.Limits.MaxKeyBytes < 1 || c.Limits.MaxValueBytes < 0 {
-		bad("limits", "max_key_bytes must be >= 1 and max_value_bytes >= 0")
+	} else if err := c.hintsConfig().Validate(); err != nil && c.Storage.TombstoneGC > 0 {
+		bad("hints", "%v", err)
 	}
 	if c.Limits.MaxSiblings < 0 {
 		bad("limits.max_siblings", "must be >= 0 (0 turns the cap off), got %d", c.Limits.MaxSiblings)
@@ -441,10 +502,6 @@ func (c Config) Validate() error {
 	default:
 		bad("log.format", "must be text or json, got %q", c.Log.Format)
 	}
-	if c.TLS.Enabled() && (c.TLS.CertFile == "" || c.TLS.KeyFile == "" || c.TLS.CAFile == "") {
-		bad("tls", "cert_file, key_file and ca_file must be set together (or none of them for plaintext)")
-	}
-	return errors.Join(errs...)
 }
 
 // checkLoopback refuses listen addresses whose advertised hosts disagree
@@ -456,7 +513,7 @@ func (c Config) Validate() error {
 // runs on loopback. A listener bound to loopback but advertised (through
 // listen.advertise) as another address cannot be reached there at all.
 // Hostnames other than localhost are taken as not loopback.
-func (l ListenConfig) checkLoopback(bad func(key, format string, a ...any)) {
+func (l ListenConfig) checkLoopback(bad badFunc) {
 	if _, _, err := net.SplitHostPort(l.Gossip); err != nil {
 		return // reported as malformed
 	}

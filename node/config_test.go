@@ -78,3 +78,28 @@ func TestValidateLoopbackMismatch(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateZone: node.zone is optional and, when set, a short name
+// without spaces or slashes; the error names the key.
+func TestValidateZone(t *testing.T) {
+	for _, tc := range []struct {
+		zone    string
+		wantErr bool
+	}{
+		{"", false},
+		{"eu-west-1a", false},
+		{"rack 7", true},
+		{"dc/1", true},
+		{strings.Repeat("z", 65), true},
+	} {
+		cfg := DefaultConfig()
+		cfg.Node.Zone = tc.zone
+		err := cfg.Validate()
+		if (err != nil) != tc.wantErr {
+			t.Errorf("zone %q: Validate = %v, want error %v", tc.zone, err, tc.wantErr)
+		}
+		if err != nil && !strings.Contains(err.Error(), "node.zone") {
+			t.Errorf("zone %q: error %q should name node.zone", tc.zone, err)
+		}
+	}
+}

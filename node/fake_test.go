@@ -3,10 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -113,8 +110,11 @@ func (f *fakeAdmin) AAE() []client.AAEPartition {
 
 func (f *fakeAdmin) Ring(_ context.Context, q ringQuery) (any, error) {
 	switch {
+	case q.Partitions:
+		return map[string]any{"partitions": [][]string{{"n1", "n2"}, {"n2", "n1"}}}, nil
 	case q.HasKey:
-		return map[string]any{"key": string(q.Key)}, nil
+		// The partition is the key's length: tests see the key arrived.
+		return client.KeyPlacement{Partition: len(q.Key), Replicas: []string{"n1", "n2"}, Fallbacks: []string{}}, nil
 	case q.WhatIf != "":
 		if _, ok := f.members[q.WhatIfNode]; q.WhatIf == "remove" && !ok {
 			return nil, fmt.Errorf("%w: %s", errNotFound, q.WhatIfNode)
@@ -151,36 +151,6 @@ func (f *fakeAdmin) Remove(_ context.Context, name string) error {
 	f.members[name] = m
 	return nil
 }
-
-// testLogger sends logs to t.Log so that they show only when a test fails.
-// Lines written after the test ended (memberlist's probe goroutines may
-// outlive Shutdown by a moment) are dropped instead of panicking.
-func testLogger(t testing.TB) *slog.Logger {
-	w := &tWriter{t: t}
-	t.Cleanup(func() {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		w.done = true
-	})
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct {
-	t    testing.TB
-	mu   sync.Mutex // guards done, and orders Log before the test's end
-	done bool
-}
-
-func (w *tWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
-}
-
-var _ io.Writer = (*tWriter)(nil)
 
 // testLimits are small so that limit tests stay cheap.
 var testLimits = LimitsConfig{MaxKeyBytes: 16, MaxValueBytes: 1024}

@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/ringkv/ringkv/gossip"
 	"github.com/ringkv/ringkv/hints"
 	"github.com/ringkv/ringkv/replica"
-	"github.com/ringkv/ringkv/storage"
 )
 
 // Hinted handoff wiring: the hint queue lives in <data_dir>/hints, keeps
@@ -35,25 +33,7 @@ const (
 // openHints opens the hint queue. Delivery starts with startHints in Run,
 // once the coordinator exists and the RPC serves.
 func (n *Node) openHints(logger *slog.Logger) error {
-	hcfg := hints.DefaultConfig()
-	hcfg.Dir = filepath.Join(n.cfg.DataDir(), "hints")
-	hcfg.Fsync = storage.FsyncPolicy(n.cfg.Storage.Fsync)
-	hcfg.FsyncInterval = n.cfg.Storage.FsyncInterval
-	hcfg.FileMode, _ = n.cfg.Storage.fileMode() // Validate parsed it already
-	// A hint older than the tombstone grace is dropped: delivered after the
-	// tombstone that superseded it was collected, it would bring the value
-	// back. The hint's age is counted by this node's clock and the grace
-	// by the replicas', so a tenth of the grace is kept as margin for
-	// skew between them. No hint is taken for a target down longer.
-	hcfg.Grace = n.cfg.Storage.TombstoneGC - n.cfg.Storage.TombstoneGC/10
-	hcfg.Window = min(n.cfg.Hints.Window, hcfg.Grace)
-	hcfg.MaxBytesPerTarget = n.cfg.Hints.MaxBytesPerTarget
-	hcfg.DeliveryRate = n.cfg.Hints.DeliveryRate
-	hcfg.RetryInterval = n.cfg.Hints.RetryInterval
-	hcfg.MaxKeyBytes = n.cfg.Limits.MaxKeyBytes
-	hcfg.MaxValueBytes = max(n.cfg.Limits.MaxValueBytes, 1)
-	// A batch must fit one RPC frame with room to spare.
-	hcfg.BatchBytes = max(1<<20, 2*n.cfg.Limits.MaxValueBytes)
+	hcfg := n.cfg.hintsConfig()
 	hcfg.Deliverer = hints.DelivererFunc(n.deliverHints)
 	hcfg.Replicas = func(key []byte) []string {
 		r := n.ring.Load()

@@ -95,6 +95,7 @@ func (a *httpAPI) handlerFor(set routeSet) http.Handler {
 			mux.Handle("GET /debug/pprof/symbol", a.authorize(RoleAdmin, pprof.Symbol))
 			mux.Handle("GET /debug/pprof/trace", a.authorize(RoleAdmin, pprof.Trace))
 		}
+		a.consoleRoutes(mux)
 		if a.keyring != nil {
 			mux.Handle("GET /v1/gossip/keys", a.instrument("gossip_keys", a.authorize(RoleAdmin, noQuery(a.gossipKeys))))
 			mux.Handle("PUT /v1/gossip/keys", a.instrument("gossip_keys", a.authorize(RoleAdmin, noQuery(a.setGossipKeys))))

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ringkv/ringkv/client"
+	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/vclock"
 )
 
@@ -66,7 +67,7 @@ func FuzzHTTPRequest(f *testing.F) {
 		adm := &fakeAdmin{self: "n1", members: map[string]client.Member{"n1": {Name: "n1"}, "n2": {Name: "n2"}}}
 		joined := mode&8 == 0
 		api := &httpAPI{kv: kv, admin: adm, metrics: newMetrics(metricSources{}), limits: testLimits, n: 3,
-			log: testLogger(t), ready: func() bool { return joined }}
+			log: testkit.Logger(t), ready: func() bool { return joined }}
 		h := api.handler()
 		// Twice, so the second request meets the state the first left.
 		for range 2 {

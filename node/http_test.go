@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/ringkv/ringkv/client"
+	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/vclock"
 )
 
@@ -24,7 +25,7 @@ func newTestAPI(t *testing.T) (*httptest.Server, *fakeKV, *fakeAdmin, *metrics) 
 		"n2": {Name: "n2", Liveness: "alive", Status: "joined"},
 	}}
 	m := newMetrics(metricSources{})
-	api := &httpAPI{kv: kv, admin: adm, metrics: m, limits: testLimits, n: 3, log: testLogger(t)}
+	api := &httpAPI{kv: kv, admin: adm, metrics: m, limits: testLimits, n: 3, log: testkit.Logger(t)}
 	srv := httptest.NewServer(api.handler())
 	t.Cleanup(srv.Close)
 	return srv, kv, adm, m

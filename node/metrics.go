@@ -98,6 +98,29 @@ func newMetrics(src metricSources) *metrics {
 			Help: "Client requests and commands refused by authentication, authorisation or protected mode, by api (http, resp) and reason.",
 		}, []string{"api", "reason"}),
 	}
+	m.reg.MustRegister(
+		m.requests, m.latency, m.quorumFailures,
+		m.fsyncDuration, m.fsyncBatch, m.snapshotDuration, m.snapshotFailures, m.authRefused,
+		recoveredPanics("http", m.panicsHTTP.Load),
+		recoveredPanics("resp", m.panicsRESP.Load),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	m.reg.MustRegister(sourceCollectors(src)...)
+	for _, op := range []string{"get", "put", "delete"} {
+		m.quorumFailures.WithLabelValues(op) // export zeros before the first failure
+	}
+	for _, api := range []string{"http", "resp"} {
+		for _, reason := range refusalReasons {
+			m.authRefused.WithLabelValues(api, reason)
+		}
+	}
+	return m
+}
+
+// sourceCollectors are the counters and gauges read from src when scraped;
+// a nil source reads 0.
+func sourceCollectors(src metricSources) []prometheus.Collector {
 	i64 := func(f func() int64) func() float64 {
 		return func() float64 {
 			if f == nil {
@@ -114,11 +137,7 @@ func newMetrics(src metricSources) *metrics {
 			return float64(f())
 		}
 	}
-	m.reg.MustRegister(
-		m.requests, m.latency, m.quorumFailures,
-		m.fsyncDuration, m.fsyncBatch, m.snapshotDuration, m.snapshotFailures, m.authRefused,
-		recoveredPanics("http", m.panicsHTTP.Load),
-		recoveredPanics("resp", m.panicsRESP.Load),
+	return []prometheus.Collector{
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: metricReadRepairs,
 			Help: "Read repairs this node sent as coordinator.",
@@ -143,18 +162,7 @@ func newMetrics(src metricSources) *metrics {
 			Name: metricRingMembers,
 			Help: "Members of the current ring (joined or leaving), alive or not.",
 		}, iInt(src.RingMembers)),
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
-	for _, op := range []string{"get", "put", "delete"} {
-		m.quorumFailures.WithLabelValues(op) // export zeros before the first failure
 	}
-	for _, api := range []string{"http", "resp"} {
-		for _, reason := range refusalReasons {
-			m.authRefused.WithLabelValues(api, reason)
-		}
-	}
-	return m
 }
 
 // observe records one client request.

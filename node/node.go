@@ -8,14 +8,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
-	"github.com/hashicorp/go-sockaddr"
 	"github.com/ringkv/ringkv/gossip"
 	"github.com/ringkv/ringkv/hints"
 	"github.com/ringkv/ringkv/replica"
@@ -49,13 +46,7 @@ type Node struct {
 	place  atomic.Pointer[ring.Transition]
 	ring   atomic.Pointer[ring.Ring]
 	planMu sync.Mutex // serialises setPlan
-	// gossipRef, coordRef and pullerRef are gossip, the coordinator and
-	// the puller for setPlan and wakeLoops, which gossip's goroutine may
-	// call before New has assigned them.
-	gossipRef atomic.Pointer[gossip.Gossip]
-	coordRef  atomic.Pointer[replica.Coordinator]
-	pullerRef atomic.Pointer[replica.Puller]
-	puller    *replica.Puller
+	puller *replica.Puller
 	// claimWake and cleanWake wake the claimant and cleanup loops.
 	claimWake, cleanWake chan struct{}
 	// droppedParts and droppedKeys count what cleanup dropped.
@@ -104,24 +95,48 @@ type Node struct {
 }
 
 // New validates cfg, opens the storage engine (refusing a data directory
-// that belongs to another node), binds every listener and starts gossip's
-// listener. Nothing is served until Run. A busy port is an error that names
-// the config key, e.g. "listen.http 127.0.0.1:8001: address already in use".
-// A nil logger discards logs.
+// that belongs to another node), binds every listener and gossip's
+// transport. Nothing is served until Run. A busy port is an error that
+// names the config key, e.g. "listen.http 127.0.0.1:8001: address already
+// in use". A nil logger discards logs.
 func New(cfg Config, logger *slog.Logger) (*Node, error) {
+	return NewWith(cfg, logger, Deps{})
+}
+
+// NewWith is New with some of the node's pieces given (see Deps).
+func NewWith(cfg Config, logger *slog.Logger, deps Deps) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	n, err := newNode(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	b := &builder{n: n, deps: deps, logger: logger}
+	for _, step := range []func() error{b.openStorage, b.bindListeners, b.openGossip, b.openReplica, b.buildFrontEnds} {
+		if err := step(); err != nil {
+			b.onFailure()
+			return nil, err
+		}
+	}
+	n.log.Info("node listening", "http", n.addrs.HTTP, "admin", n.addrs.Admin, "resp", n.addrs.RESP, "rpc", n.addrs.RPC,
+		"gossip", n.addrs.Gossip, "data_dir", cfg.DataDir(), "incarnation", n.engine.Incarnation(),
+		"serving_clients", n.ready.Load())
+	if replica.BrokenBuild {
+		n.log.Error("this binary was built with the ringkvbroken tag: it acknowledges writes from other nodes without storing them, and exists only to test the chaos checker")
+	}
+	return n, nil
+}
+
+// newNode returns the node's shell: its logger, ring parameters, gossip
+// keys, metrics and TLS files, with nothing opened yet.
+func newNode(cfg Config, logger *slog.Logger) (*Node, error) {
 	n := &Node{cfg: cfg, log: logger.With("component", "node", "node", cfg.Node.Name),
 		claimWake: make(chan struct{}, 1), cleanWake: make(chan struct{}, 1), left: make(chan struct{})}
 	n.rcfg = cfg.RingConfig()
-	base, err := ring.New(n.rcfg, nil)
-	if err != nil {
-		return nil, fmt.Errorf("config cluster: %w", err)
-	}
 	gossipKeys, err := cfg.Gossip.keys()
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", cfg.Gossip.keysName(), err)
@@ -135,219 +150,11 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		ReadRepairs: func() int64 { return int64(n.coord.Stats().ReadRepairs) },
 		ReadHedges:  func() int64 { return int64(n.coord.Stats().ReadHedges) },
 	})
-
 	if cfg.TLS.Enabled() {
 		if n.tls, err = newNodeTLS(cfg.TLS, cfg.Node.Name, n.log); err != nil {
 			return nil, err
 		}
 		n.tls.register(n.metrics.reg)
-	}
-
-	// Everything opened below is closed again if a later step fails.
-	ok := false
-	var closers []func()
-	defer func() {
-		if !ok {
-			for i := len(closers) - 1; i >= 0; i-- {
-				closers[i]()
-			}
-		}
-	}()
-
-	scfg := storage.DefaultConfig()
-	scfg.Dir = cfg.DataDir()
-	scfg.NodeID = cfg.Node.Name
-	scfg.Fsync = storage.FsyncPolicy(cfg.Storage.Fsync)
-	scfg.FsyncInterval = cfg.Storage.FsyncInterval
-	scfg.SegmentBytes = cfg.Storage.SegmentBytes
-	scfg.SnapshotBytes = cfg.Storage.SnapshotBytes
-	scfg.TombstoneGC = cfg.Storage.TombstoneGC
-	// Validate parsed it already.
-	scfg.FileMode, _ = cfg.Storage.fileMode()
-	// The limits hold where data enters storage, not only at the front
-	// doors: peers' stores, repairs and handoffs go through the engine.
-	scfg.MaxKeyBytes = cfg.Limits.MaxKeyBytes
-	scfg.MaxValueBytes = max(cfg.Limits.MaxValueBytes, 1)
-	scfg.Partitions = cfg.Cluster.Partitions
-	scfg.Partitioner = base.Partition
-	scfg.Logger = logger // it adds its own component and node attributes
-	scfg.OnFsync = n.metrics.onFsync
-	scfg.OnSnapshot = n.metrics.onSnapshot
-	if n.engine, err = storage.Open(scfg); err != nil {
-		return nil, fmt.Errorf("node.data_dir %s: %w", scfg.Dir, err)
-	}
-	closers = append(closers, func() { _ = n.engine.Close() })
-	if err := n.openHints(logger); err != nil {
-		return nil, err
-	}
-	closers = append(closers, func() { _ = n.hints.Close() })
-
-	for _, l := range []struct {
-		key, addr string
-		ln        *net.Listener
-	}{
-		{"listen.http", cfg.Listen.HTTP, &n.httpLn},
-		{"listen.resp", cfg.Listen.RESP, &n.respLn},
-		{"listen.rpc", cfg.Listen.RPC, &n.rpcLn},
-	} {
-		ln, err := listen(l.key, l.addr)
-		if err != nil {
-			return nil, err
-		}
-		*l.ln = ln
-		closers = append(closers, func() { _ = ln.Close() })
-	}
-	n.addrs = Addrs{HTTP: n.httpLn.Addr().String(), RESP: n.respLn.Addr().String(), RPC: n.rpcLn.Addr().String()}
-	if cfg.Listen.Admin != "" {
-		if n.adminLn, err = listen("listen.admin", cfg.Listen.Admin); err != nil {
-			return nil, err
-		}
-		closers = append(closers, func() { _ = n.adminLn.Close() })
-		n.addrs.Admin = n.adminLn.Addr().String()
-	}
-	auth, err := newAuthenticator(cfg.Auth)
-	if err != nil && !errors.Is(err, errNoTokens) {
-		return nil, err
-	}
-
-	gcfg := gossip.DefaultConfig()
-	if cfg.Gossip.Profile == "local" {
-		gcfg = gossip.LocalConfig()
-	}
-	gcfg.Name = cfg.Node.Name
-	gcfg.BindAddr = cfg.Listen.Gossip
-	// Meta cannot change once gossip runs, so the host it advertises is
-	// chosen here and handed to gossip too: both then name the same host.
-	host, pinned, err := advertiseHost(cfg.Listen, sockaddr.GetPrivateIP)
-	if err != nil {
-		return nil, err
-	}
-	if pinned {
-		gcfg.AdvertiseAddr = host
-	}
-	gcfg.Seeds = cfg.Seeds
-	gcfg.Meta = gossip.Meta{
-		RPC:   advertised(n.addrs.RPC, host, cfg.Listen.Advertise != ""),
-		HTTP:  advertised(n.addrs.HTTP, host, cfg.Listen.Advertise != ""),
-		RESP:  advertised(n.addrs.RESP, host, cfg.Listen.Advertise != ""),
-		Proto: int(replica.ProtocolVersion),
-	}
-	gcfg.Dir = scfg.Dir
-	gcfg.Keys = gossipKeys
-	gcfg.Logger = logger // it adds its own component and node attributes
-	gcfg.OnRingChange = n.onRowsChanged
-	gcfg.OnPlanChange = n.setPlan
-	gcfg.Bootstrap = n.bootstraps()
-	gcfg.OnLiveness = n.onLiveness
-	if n.gossip, err = gossip.New(gcfg); err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use") {
-			return nil, fmt.Errorf("listen.gossip %s: address already in use (%w)", cfg.Listen.Gossip, err)
-		}
-		return nil, fmt.Errorf("node: gossip: %w", err)
-	}
-	closers = append(closers, func() { _ = n.gossip.Shutdown() })
-	n.metrics.registerGossip(n.gossip.Stats)
-	n.gossipRef.Store(n.gossip)
-	n.addrs.Gossip = n.gossip.LocalAddr()
-	n.setPlan(n.gossip.Plan())
-	if n.place.Load() == nil {
-		return nil, fmt.Errorf("node: cannot build the placement of plan %+v", n.gossip.Plan())
-	}
-
-	tcfg := replica.DefaultTCPConfig()
-	tcfg.Self = cfg.Node.Name
-	tcfg.Resolve = func(name string) (string, bool) {
-		m, ok := n.gossip.Meta(name)
-		return m.RPC, ok && m.RPC != ""
-	}
-	tcfg.Logger = logger // it adds its own component and node attributes
-	// Peer connections leave from the RPC listen IP, as gossip's leave
-	// from its bind IP: rules that match a node by its address then see
-	// its traffic both ways.
-	tcfg.SourceIP = sourceIP(cfg.Listen.RPC)
-	// A store carries a whole sibling set: leave room for a few maximal values.
-	tcfg.MaxFrameBytes = max(tcfg.MaxFrameBytes, 8*cfg.Limits.MaxValueBytes+(1<<20))
-	n.secureListeners(&tcfg)
-	if n.rpc, err = replica.NewTCPTransport(tcfg); err != nil {
-		return nil, fmt.Errorf("node: rpc: %w", err)
-	}
-	n.metrics.registerRPC(n.rpc)
-	closers = append(closers, func() { _ = n.rpc.Close() })
-
-	rq, _ := replica.ParseQuorum(cfg.Quorum.R) // Validate checked the spelling
-	wq, _ := replica.ParseQuorum(cfg.Quorum.W)
-	ccfg := replica.DefaultConfig()
-	ccfg.Self = cfg.Node.Name
-	ccfg.N = cfg.Cluster.Replication
-	ccfg.Placement = n.placement
-	ccfg.Store = limitedStore{n.engine}
-	ccfg.Transport = n.rpc
-	ccfg.Liveness = n.gossip
-	ccfg.Hints = limitedHints{n.hints}
-	ccfg.Tree = engineTree{n.engine}
-	ccfg.MaxKeyBytes = cfg.Limits.MaxKeyBytes
-	ccfg.Sloppy = cfg.Quorum.Sloppy
-	ccfg.ReadHedge = cfg.Quorum.ReadHedge
-	ccfg.DefaultR, ccfg.DefaultW = rq, wq
-	ccfg.Timeout = cfg.Quorum.Timeout
-	ccfg.MaxSiblings, ccfg.WarnSiblings = cfg.Limits.MaxSiblings, cfg.Limits.MaxSiblings/4
-	ccfg.Logger = logger // it adds its own component and node attributes
-	ccfg.Partitions = cfg.Cluster.Partitions
-	ccfg.PartitionStats = n.partitionStat
-	ccfg.TransferBatchBytes = transferBatchBytes(tcfg.MaxFrameBytes)
-	ccfg.Progress = func() (uint64, uint64, []int32) { return n.pullerRef.Load().Progress() }
-	if n.coord, err = replica.New(ccfg); err != nil {
-		return nil, fmt.Errorf("node: coordinator: %w", err)
-	}
-	if err := n.newPuller(logger); err != nil {
-		return nil, err
-	}
-	if err := n.newAntiEntropy(logger); err != nil {
-		return nil, fmt.Errorf("node: anti-entropy: %w", err)
-	}
-	n.coordRef.Store(n.coord)
-
-	kv := coordinatorKV{c: n.coord}
-	admin := &clusterAdmin{
-		self: cfg.Node.Name, gossip: n.gossip, ring: &n.ring, place: &n.place, engine: n.engine,
-		puller: n.puller, coord: n.coord, dropped: &n.droppedParts,
-		aae: n.aae, hints: n.hints, collected: &n.collected,
-		rpc: n.rpc, log: n.log,
-	}
-	n.admin = admin
-	if n.bootstraps() {
-		n.ready.Store(true)
-	}
-	if cfg.Debug.Pprof {
-		// Mutex and block profiles are empty unless sampled; these rates
-		// cost little next to a request's work.
-		runtime.SetMutexProfileFraction(20)
-		runtime.SetBlockProfileRate(int(20 * time.Microsecond))
-		if n.adminLn != nil {
-			n.log.Warn("debug.pprof is on: /debug/pprof/ serves profiles on the admin listener", "admin", n.addrs.Admin)
-		} else {
-			n.log.Warn("debug.pprof is on: /debug/pprof/ serves profiles on the HTTP listener", "http", n.addrs.HTTP)
-		}
-	}
-	api := &httpAPI{kv: kv, admin: admin, keyring: n, metrics: n.metrics, limits: cfg.Limits, n: cfg.Cluster.Replication, log: n.log, ready: n.ready.Load, pprof: cfg.Debug.Pprof,
-		gate: n.newGate(auth, "listen.http", cfg.Listen.HTTP)}
-	clientRoutes := routesAll
-	if n.adminLn != nil {
-		clientRoutes = routesClient
-		adminAPI := *api
-		adminAPI.gate = n.newGate(auth, "listen.admin", cfg.Listen.Admin)
-		n.adminSrv = n.newHTTPServer(adminAPI.handlerFor(routesAdmin))
-	}
-	n.httpSrv = n.newHTTPServer(api.handlerFor(clientRoutes))
-	n.resp = newRESPServer(kv, n.respInfo, n.metrics, cfg.Limits, logger.With("component", "resp", "node", cfg.Node.Name))
-	n.resp.gate = n.newGate(auth, "listen.resp", cfg.Listen.RESP)
-	n.resp.ready = n.ready.Load
-	ok = true
-	n.log.Info("node listening", "http", n.addrs.HTTP, "admin", n.addrs.Admin, "resp", n.addrs.RESP, "rpc", n.addrs.RPC,
-		"gossip", n.addrs.Gossip, "data_dir", scfg.Dir, "incarnation", n.engine.Incarnation(),
-		"serving_clients", n.ready.Load())
-	if replica.BrokenBuild {
-		n.log.Error("this binary was built with the ringkvbroken tag: it acknowledges writes from other nodes without storing them, and exists only to test the chaos checker")
 	}
 	return n, nil
 }
@@ -507,7 +314,10 @@ func (n *Node) Run(ctx context.Context) error {
 	}()
 	life, stopGossip := context.WithCancel(context.Background())
 	defer stopGossip()
-	n.gossip.Start(life)
+	if err := n.gossip.Start(life); err != nil {
+		stopGossip()
+		return errors.Join(fmt.Errorf("node: gossip: %w", err), n.shutdown())
+	}
 	joinCtx, stopJoin := context.WithCancel(life)
 	joinDone := make(chan struct{})
 	go func() { defer close(joinDone); n.awaitJoin(joinCtx) }()

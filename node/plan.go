@@ -17,19 +17,12 @@ import (
 // docs/operations.md). The puller, the claimant and the cleanup loop are
 // woken on every change.
 
-// setPlan builds and installs the placement of p. It runs on gossip's
-// event goroutine (and once from New); a plan the ring refuses keeps the
-// previous placement.
+// setPlan builds and installs the placement of p. It runs once from New,
+// before gossip starts, then on gossip's event goroutine; a plan the ring
+// refuses keeps the previous placement.
 func (n *Node) setPlan(p ring.Plan) {
 	n.planMu.Lock()
 	defer n.planMu.Unlock()
-	if g := n.gossipRef.Load(); g != nil {
-		// New's initial call and gossip's callback can race: the newest
-		// plan wins whichever call comes last.
-		if cur := g.Plan(); cur.Compare(p) > 0 {
-			p = cur
-		}
-	}
 	if old := n.place.Load(); old != nil && old.Plan().Compare(p) >= 0 {
 		n.updateReady()
 		return
@@ -43,18 +36,23 @@ func (n *Node) setPlan(p ring.Plan) {
 		n.place.Store(t)
 		n.ring.Store(t.Current())
 	}
-	if c := n.coordRef.Load(); c != nil {
-		c.Fence(install)
-	} else {
-		install()
-	}
+	n.coord.Fence(install)
 	n.log.Info("plan installed", "epoch", p.Epoch, "members", strings.Join(p.Members, ","),
 		"target", strings.Join(p.Target, ","), "stable", p.Stable(),
 		"fingerprint", strconv.FormatUint(t.Current().Fingerprint(), 16))
+	if self := n.cfg.Node.Name; p.Involves(self) && p.Zones[self] != n.cfg.Node.Zone {
+		// Learnt from a peer (a persisted plan with another zone refuses
+		// the start): the cluster places this node by the plan's zone.
+		n.log.Error("the cluster's plan places this node in another zone than node.zone; placement follows the plan: leave the ring and join again to change zones",
+			"plan_zone", p.Zones[self], "zone", n.cfg.Node.Zone, "epoch", p.Epoch)
+	}
 	n.ringChangedHints()
 	n.wakeLoops()
 	n.updateReady()
 }
+
+// The coordinator hands hints to fallbacks of the down replica's zone.
+var _ replica.ZonedPlacement = (*ring.Transition)(nil)
 
 // placement is the current placement as the coordinator sees it.
 func (n *Node) placement() replica.Placement {
@@ -86,7 +84,5 @@ func (n *Node) wakeLoops() {
 		default:
 		}
 	}
-	if p := n.pullerRef.Load(); p != nil {
-		p.Wake()
-	}
+	n.puller.Wake()
 }

@@ -7,13 +7,15 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/ringkv/ringkv/internal/testkit"
 )
 
 // TestPprofSwitch: /debug/pprof/ is served only with debug.pprof on.
 func TestPprofSwitch(t *testing.T) {
 	for _, on := range []bool{false, true} {
 		api := &httpAPI{kv: newFakeKV(), admin: &fakeAdmin{self: "n1"}, metrics: newMetrics(metricSources{}),
-			limits: testLimits, n: 3, log: testLogger(t), pprof: on}
+			limits: testLimits, n: 3, log: testkit.Logger(t), pprof: on}
 		srv := httptest.NewServer(api.handler())
 		code, _, body := do(t, http.MethodGet, srv.URL+"/debug/pprof/", nil, nil)
 		want := http.StatusNotFound
@@ -44,7 +46,7 @@ func TestPprofWarningNamesItsListener(t *testing.T) {
 		if admin {
 			cfg.Listen.Admin = "127.0.0.1:0"
 		}
-		var buf safeBuffer
+		var buf testkit.Buffer
 		n, err := New(cfg, slog.New(slog.NewTextHandler(&buf, nil)))
 		if err != nil {
 			t.Fatal(err)
@@ -61,7 +63,7 @@ func TestPprofWarningNamesItsListener(t *testing.T) {
 			want = "http=" + n.Addrs().HTTP
 		}
 		var warning string
-		for _, l := range buf.lines() {
+		for _, l := range buf.Lines() {
 			if strings.Contains(l, "debug.pprof is on") {
 				warning = l
 			}

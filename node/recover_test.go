@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/ringkv/ringkv/client"
+	"github.com/ringkv/ringkv/internal/testkit"
 )
 
 // TestHTTPRecoversPanic: a handler that panics answers 500 when it had
@@ -28,7 +29,7 @@ func TestHTTPRecoversPanic(t *testing.T) {
 	mux.HandleFunc("GET /abort", func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) })
 	mux.HandleFunc("GET /ok", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
 	srv := httptest.NewUnstartedServer(recoverHTTP(mux, m, slog.New(rec)))
-	srv.Config.ErrorLog = slog.NewLogLogger(testLogger(t).Handler(), slog.LevelDebug)
+	srv.Config.ErrorLog = slog.NewLogLogger(testkit.Logger(t).Handler(), slog.LevelDebug)
 	srv.Start()
 	t.Cleanup(srv.Close)
 
@@ -108,7 +109,7 @@ func counterValue(t *testing.T, m *metrics, name, label, value string) float64 {
 func TestHTTPPanicCounted(t *testing.T) {
 	m := newMetrics(metricSources{})
 	a := &httpAPI{metrics: m}
-	h := recoverHTTP(a.instrument("get", func(http.ResponseWriter, *http.Request) { panic("injected bug") }), m, testLogger(t))
+	h := recoverHTTP(a.instrument("get", func(http.ResponseWriter, *http.Request) { panic("injected bug") }), m, testkit.Logger(t))
 	rr := httptest.NewRecorder()
 	h.ServeHTTP(rr, httptest.NewRequest("GET", "/v1/kv/k", nil))
 	if rr.Code != http.StatusInternalServerError {

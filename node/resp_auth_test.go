@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ringkv/ringkv/internal/testkit"
 )
 
 // startRESPGate serves a respServer over a fake store behind g, which
@@ -13,7 +15,7 @@ import (
 func startRESPGate(t *testing.T, g *gate, m *metrics) string {
 	t.Helper()
 	info := func() respInfo { return respInfo{Node: "n1", RingMembers: 3, LiveMembers: 3} }
-	s := newRESPServer(newFakeKV(), info, m, testLimits, testLogger(t))
+	s := newRESPServer(newFakeKV(), info, m, testLimits, testkit.Logger(t))
 	s.gate = g
 	return serveRESP(t, s)
 }
@@ -22,7 +24,7 @@ func startRESPGate(t *testing.T, g *gate, m *metrics) string {
 func startRESPAuth(t *testing.T) (string, *metrics) {
 	t.Helper()
 	m := newMetrics(metricSources{})
-	return startRESPGate(t, newGate(testAuthenticator(t), true, "127.0.0.1:0", m, testLogger(t)), m), m
+	return startRESPGate(t, newGate(testAuthenticator(t), true, "127.0.0.1:0", m, testkit.Logger(t)), m), m
 }
 
 // respAuthCommands are the commands tried before and after AUTH, with the
@@ -145,7 +147,7 @@ func TestRESPAuthFailures(t *testing.T) {
 
 func TestRESPAuthOff(t *testing.T) {
 	m := newMetrics(metricSources{})
-	addr := startRESPGate(t, newGate(nil, true, "127.0.0.1:0", m, testLogger(t)), m)
+	addr := startRESPGate(t, newGate(nil, true, "127.0.0.1:0", m, testkit.Logger(t)), m)
 	c := dialRESP(t, addr)
 	if r := c.do(t, "SET", "k", "v"); r != "OK" {
 		t.Errorf("SET without tokens configured: %v", r)
@@ -163,7 +165,7 @@ func TestRESPAuthOff(t *testing.T) {
 
 func TestRESPProtectedMode(t *testing.T) {
 	m := newMetrics(metricSources{})
-	g := newGate(nil, true, "0.0.0.0:6380", m, testLogger(t))
+	g := newGate(nil, true, "0.0.0.0:6380", m, testkit.Logger(t))
 	g.loopbackPeer = func(string) bool { return false } // every peer is remote
 	addr := startRESPGate(t, g, m)
 	c := dialRESP(t, addr)
@@ -187,7 +189,7 @@ func TestRESPProtectedMode(t *testing.T) {
 // loopback connection.
 func TestRESPProtectedModeServesLoopback(t *testing.T) {
 	m := newMetrics(metricSources{})
-	addr := startRESPGate(t, newGate(nil, true, "0.0.0.0:6380", m, testLogger(t)), m)
+	addr := startRESPGate(t, newGate(nil, true, "0.0.0.0:6380", m, testkit.Logger(t)), m)
 	c := dialRESP(t, addr)
 	if r := c.do(t, "SET", "k", "v"); r != "OK" {
 		t.Fatalf("SET from loopback in protected mode: %v", r)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/tidwall/redcon"
 )
 
@@ -52,7 +53,7 @@ func FuzzRESPCommand(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	kv := newFakeKV()
-	s := newRESPServer(kv, func() respInfo { return respInfo{Node: "n1"} }, newMetrics(metricSources{}), testLimits, testLogger(f))
+	s := newRESPServer(kv, func() respInfo { return respInfo{Node: "n1"} }, newMetrics(metricSources{}), testLimits, testkit.Logger(f))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		args := bytes.Split(in, []byte{0})
 		if len(args[0]) == 0 {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ringkv/ringkv/internal/testkit"
 )
 
 // TestRESPProtectedModeBeforeLookup: protected mode refuses a remote peer
@@ -15,7 +17,7 @@ func TestRESPProtectedModeBeforeLookup(t *testing.T) {
 	for _, args := range [][]string{{"NOSUCHCOMMAND"}, {"GET"}, {"ECHO", "a", "b"}} {
 		t.Run(args[0], func(t *testing.T) {
 			m := newMetrics(metricSources{})
-			g := newGate(nil, true, "0.0.0.0:6380", m, testLogger(t))
+			g := newGate(nil, true, "0.0.0.0:6380", m, testkit.Logger(t))
 			g.loopbackPeer = func(string) bool { return false } // every peer is remote
 			c := dialRESP(t, startRESPGate(t, g, m))
 			r := c.do(t, args...)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/vclock"
 )
 
@@ -121,7 +122,7 @@ func startRESP(t *testing.T) (*respServer, string, *fakeKV) {
 func startRESPWith(t *testing.T, kv kvBackend, limits LimitsConfig) (*respServer, string) {
 	t.Helper()
 	info := func() respInfo { return respInfo{Node: "n1", RingMembers: 3, LiveMembers: 2, Keys: 7} }
-	s := newRESPServer(kv, info, newMetrics(metricSources{}), limits, testLogger(t))
+	s := newRESPServer(kv, info, newMetrics(metricSources{}), limits, testkit.Logger(t))
 	return s, serveRESP(t, s)
 }
 
@@ -331,7 +332,7 @@ func TestRESPShutdownWaitsForInFlight(t *testing.T) {
 // TestRESPFindCommand: command names match in any case, and only whole
 // names of the table match.
 func TestRESPFindCommand(t *testing.T) {
-	s := newRESPServer(newFakeKV(), nil, newMetrics(metricSources{}), testLimits, testLogger(t))
+	s := newRESPServer(newFakeKV(), nil, newMetrics(metricSources{}), testLimits, testkit.Logger(t))
 	for _, tc := range []struct {
 		arg, want string // want "": unknown
 	}{

@@ -6,6 +6,7 @@ import (
 	"net"
 	"testing"
 
+	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/replica"
 )
 
@@ -21,7 +22,7 @@ func TestRecoveredPanicsRPCAndGossip(t *testing.T) {
 	cfg := replica.DefaultTCPConfig()
 	cfg.Self = "n1"
 	cfg.Resolve = func(string) (string, bool) { return addr, true }
-	cfg.Logger = testLogger(t)
+	cfg.Logger = testkit.Logger(t)
 	tr, err := replica.NewTCPTransport(cfg)
 	if err != nil {
 		t.Fatal(err)

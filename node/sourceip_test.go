@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ringkv/ringkv/internal/testkit"
 )
 
 func TestSourceIP(t *testing.T) {
@@ -66,7 +68,7 @@ func TestNodesDialFromListenIP(t *testing.T) {
 	n2 := startNode(t, onIP("n2", "127.0.0.2"))
 
 	// n3 is started by hand to record who connects to its RPC listener.
-	n, err := New(onIP("n3", "127.0.0.3", n2.Addrs().Gossip), testLogger(t).With("test_node", "n3"))
+	n, err := New(onIP("n3", "127.0.0.3", n2.Addrs().Gossip), testkit.Logger(t).With("test_node", "n3"))
 	if err != nil {
 		t.Fatal(err)
 	}

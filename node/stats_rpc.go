@@ -9,8 +9,8 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/ringkv/ringkv/client"
+	"github.com/ringkv/ringkv/internal/wire"
 	"github.com/ringkv/ringkv/replica"
-	"github.com/ringkv/ringkv/vclock"
 )
 
 // Ring inspection reads the other nodes' statistics over the internal RPC
@@ -47,7 +47,7 @@ func decodeNodeStats(b []byte) (client.NodeStats, error) {
 	if len(b) > replica.MaxStatsBytes {
 		return st, fmt.Errorf("node: stats of %d bytes, at most %d", len(b), replica.MaxStatsBytes)
 	}
-	if err := vclock.CheckEncoding(b); err != nil {
+	if err := wire.CheckEncoding(b); err != nil {
 		return st, fmt.Errorf("node: stats: %w", err)
 	}
 	r := bytes.NewReader(b)

@@ -13,10 +13,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/replica"
 )
 
@@ -24,7 +24,7 @@ import (
 // in a fresh registry.
 func testTLS(t *testing.T, dir, files, self string) (*nodeTLS, *metrics) {
 	t.Helper()
-	nt, err := newNodeTLS(tlsFiles(dir, files), self, testLogger(t))
+	nt, err := newNodeTLS(tlsFiles(dir, files), self, testkit.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func uncheckedTLS(t *testing.T, dir, file string) *nodeTLS {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nt := &nodeTLS{log: testLogger(t), refusals: newRefusalLog(testLogger(t), nil)}
+	nt := &nodeTLS{log: testkit.Logger(t), refusals: newRefusalLog(testkit.Logger(t), nil)}
 	nt.cur.Store(&tlsMaterial{cert: &cert, pool: caPool(t, dir)})
 	return nt
 }
@@ -54,7 +54,7 @@ func serveRPC(t *testing.T, self string, s *replica.TCPTLS) string {
 	cfg.Self = self
 	cfg.Resolve = func(string) (string, bool) { return "", false }
 	cfg.TLS = s
-	cfg.Logger = testLogger(t)
+	cfg.Logger = testkit.Logger(t)
 	tr, err := replica.NewTCPTransport(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func pingFrom(t *testing.T, self, to, addr string, c *replica.TCPTLS) error {
 	cfg.Self = self
 	cfg.Resolve = func(n string) (string, bool) { return addr, n == to }
 	cfg.TLS = c
-	cfg.Logger = testLogger(t)
+	cfg.Logger = testkit.Logger(t)
 	tr, err := replica.NewTCPTransport(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -190,7 +190,7 @@ func TestRPCRefusesForeignAndMissingCerts(t *testing.T) {
 // TestRefusalLogRateLimited: one line per reason per interval, with the
 // count of lines left out; the counter counts every refusal.
 func TestRefusalLogRateLimited(t *testing.T) {
-	var buf safeBuffer
+	var buf testkit.Buffer
 	now := time.Unix(1000, 0)
 	r := newRefusalLog(slog.New(slog.NewTextHandler(&buf, nil)), func() time.Time { return now })
 	cause := errors.New(strings.Repeat("x", 10_000))
@@ -198,12 +198,12 @@ func TestRefusalLogRateLimited(t *testing.T) {
 		r.refused("unknown_ca", "127.0.0.1:1", cause)
 	}
 	r.refused("name", "127.0.0.1:2", cause)
-	if lines := buf.lines(); len(lines) != 2 {
+	if lines := buf.Lines(); len(lines) != 2 {
 		t.Fatalf("logged %d lines for 51 refusals of two reasons, want 2:\n%s", len(lines), strings.Join(lines, "\n"))
 	}
 	now = now.Add(rpcRefusalLogInterval)
 	r.refused("unknown_ca", "127.0.0.1:1", cause)
-	lines := buf.lines()
+	lines := buf.Lines()
 	if len(lines) != 3 || !strings.Contains(lines[2], "suppressed=49") {
 		t.Fatalf("after the interval: %q, want a third line with suppressed=49", lines)
 	}
@@ -390,24 +390,6 @@ func TestTLSWatchReloads(t *testing.T) {
 	}
 }
 
-// safeBuffer collects log output from any goroutine.
-type safeBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *safeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *safeBuffer) lines() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Split(strings.TrimSpace(s.b.String()), "\n")
-}
-
 func TestTLSConfigAllOrNone(t *testing.T) {
 	cfg := testConfig(t, "n1")
 	cfg.TLS = TLSConfig{CertFile: "n1.crt", KeyFile: "n1.key"}
@@ -421,7 +403,7 @@ func TestTLSConfigAllOrNone(t *testing.T) {
 	// A certificate for another node stops New before anything is bound.
 	dir := makeCerts(t, "n2")
 	cfg.TLS = tlsFiles(dir, "n2")
-	if _, err := New(cfg, testLogger(t)); !errors.Is(err, ErrCertName) {
+	if _, err := New(cfg, testkit.Logger(t)); !errors.Is(err, ErrCertName) {
 		t.Fatalf("New with n2's certificate as n1: %v, want ErrCertName", err)
 	}
 }

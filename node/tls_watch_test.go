@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/ringkv/ringkv/internal/testkit"
 )
 
 // TestTLSFileEvent: only events on the three files, or on a Kubernetes
@@ -34,7 +36,7 @@ func TestTLSFileEvent(t *testing.T) {
 // reads them; a change is loaded.
 func TestTLSReloadIfChanged(t *testing.T) {
 	dir := makeCerts(t, "n1")
-	var buf safeBuffer
+	var buf testkit.Buffer
 	nt, m := testTLS(t, dir, "n1", "n1")
 	nt.log = slog.New(slog.NewTextHandler(&buf, nil))
 	cert := filepath.Join(dir, "n1.crt")
@@ -48,8 +50,8 @@ func TestTLSReloadIfChanged(t *testing.T) {
 	if err := nt.reloadFiles(true); err != nil {
 		t.Fatal(err)
 	}
-	if ok, bad := counterValue(t, m, metricTLSReloads, "result", "ok"), counterValue(t, m, metricTLSReloads, "result", "error"); ok+bad != 0 || buf.lines()[0] != "" {
-		t.Fatalf("unchanged files reloaded: ok=%v error=%v, log %q", ok, bad, buf.lines())
+	if ok, bad := counterValue(t, m, metricTLSReloads, "result", "ok"), counterValue(t, m, metricTLSReloads, "result", "error"); ok+bad != 0 || buf.Lines()[0] != "" {
+		t.Fatalf("unchanged files reloaded: ok=%v error=%v, log %q", ok, bad, buf.Lines())
 	}
 	if err := nt.reload(); err != nil {
 		t.Fatal(err)

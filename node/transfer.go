@@ -67,7 +67,6 @@ func (n *Node) newPuller(logger *slog.Logger) error {
 		return fmt.Errorf("node.data_dir %s: transfers: %w", n.cfg.DataDir(), err)
 	}
 	n.puller = p
-	n.pullerRef.Store(p)
 	n.registerTransferMetrics()
 	return nil
 }

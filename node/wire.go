@@ -122,7 +122,7 @@ func (a *clusterAdmin) Members() []client.Member {
 	for i, m := range ms {
 		out[i] = client.Member{
 			Name: m.Name, Gossip: m.Addr,
-			HTTP: m.Meta.HTTP, RESP: m.Meta.RESP, RPC: m.Meta.RPC,
+			HTTP: m.Meta.HTTP, RESP: m.Meta.RESP, RPC: m.Meta.RPC, Zone: m.Zone,
 			Liveness: m.Liveness.String(), Status: a.status(m),
 		}
 		if a.hints != nil {
@@ -217,10 +217,12 @@ func (a *clusterAdmin) SetTransferRate(mb float64) {
 func (a *clusterAdmin) Ring(ctx context.Context, q ringQuery) (any, error) {
 	r := a.ring.Load()
 	switch {
+	case q.Partitions:
+		return partitionsBody(r), nil
 	case q.HasKey:
 		return placementBody(r.Preference(q.Key)), nil
 	case q.WhatIf == "add":
-		w, err := r.WhatIfAdd(q.WhatIfNode)
+		w, err := r.WhatIfAddZone(q.WhatIfNode, q.WhatIfZone)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", errBadRequest, err)
 		}

@@ -66,6 +66,18 @@ type Placement interface {
 	Epoch() uint64
 }
 
+// ZonedPlacement is optionally implemented by a Placement whose members
+// may have zones (satisfied by *ring.Transition). A write then hands a
+// down replica's hint to a live fallback of the replica's own zone when
+// there is one, so the hint stays where the copy would have been.
+type ZonedPlacement interface {
+	// Zoned reports whether any member has a zone.
+	Zoned() bool
+	// Zone returns node's zone, "" when it has none. It must not block
+	// or allocate.
+	Zone(node string) string
+}
+
 // Liveness reports whether a node is believed up (satisfied by
 // *gossip.Gossip). Safe for concurrent use, never blocks.
 type Liveness interface {

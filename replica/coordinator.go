@@ -381,6 +381,8 @@ type route struct {
 	targets   []string // Targets: the replicas after the change
 	fallbacks []string // stand-ins for hinted handoff
 	epoch     uint64   // the snapshot's plan epoch, stamped on requests
+	// zoneOf is the snapshot's ZonedPlacement.Zone; nil without zones.
+	zoneOf func(node string) string
 }
 
 // route reads the placement once and returns key's lists, and checks the
@@ -399,6 +401,9 @@ func (c *Coordinator) route(key []byte) (route, error) {
 		return route{}, ErrNoReplicas
 	}
 	r.pending, r.targets, r.fallbacks, r.epoch = p.Pending(part), p.Targets(part), p.Fallbacks(part), p.Epoch()
+	if z, ok := p.(ZonedPlacement); ok && z.Zoned() {
+		r.zoneOf = z.Zone
+	}
 	return r, nil
 }
 

@@ -194,7 +194,7 @@
 // frame must arrive within FrameTimeout, and a connection on which no frame
 // starts for IdleTimeout is closed (clients retire pooled connections idle
 // for half of that). A sibling set of more than 1000 versions in a message
-// is refused, and msgpack nested deeper than vclock.MaxDepth is refused
+// is refused, and msgpack nested deeper than wire.MaxDepth is refused
 // before it is decoded, as is a message that is not a map (the decoder
 // would fill a struct from an array by position) and one whose
 // anti-entropy lists exceed their bounds (MaxTreeNodes nodes or hashes,

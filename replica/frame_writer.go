@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -22,25 +23,39 @@ const rpcBufferBytes = 32 << 10
 // stops the connection rather than piling replies up in memory.
 const maxQueuedBytes = 4 << 20
 
+// sendMargin is the least time a frame must have left before its
+// deadline to be written. A batch is written under the earliest deadline
+// in it, and a write that times out partway cuts a frame and fails the
+// whole connection, every call on it: a frame microseconds from its
+// deadline would make the smallest stall of the socket fatal to all of
+// them. Such a frame is treated as already late (its call fails unsent,
+// the connection goes on); its answer could hardly come back in time.
+const sendMargin = time.Millisecond
+
 // errWriterPanicked fails the frames of a connection whose flush panicked.
 var errWriterPanicked = errors.New("replica: writing frames panicked")
 
-// errSendDeadline: a frame's deadline passed before it was written (while
-// its sender waited for room, or while it was queued). Nothing of it was
-// sent and the connection is unharmed. It wraps os.ErrDeadlineExceeded,
-// as a write that timed out does.
+// errSendDeadline: a frame's deadline passed, or was less than sendMargin
+// away, before it was written (while its sender waited for room, during
+// the yield, or while it was queued). Nothing of it was sent and the
+// connection is unharmed. It wraps os.ErrDeadlineExceeded, as a write
+// that timed out does.
 var errSendDeadline = fmt.Errorf("replica: frame not written by its deadline: %w", os.ErrDeadlineExceeded)
 
 // frameWriter sends the frames of one connection (client or server side),
 // many per syscall, as a group commit. A sender that finds no write in
-// progress writes its own frame at once; senders that come meanwhile
-// queue theirs and return, and a drain goroutine, started when that write
-// ends, writes everything queued in one batch per syscall until the queue
-// is empty. No sender writes frames of others: its call then ends by its
-// own deadline, however steady the traffic behind it. Profiled, the write
-// syscalls were the largest share of a replicated request's CPU: under
-// load each now carries the frames of many calls, and no sender sleeps on
-// a lock held across a syscall.
+// progress yields the processor once (gather), then writes its own frame
+// and every frame queued meanwhile in one batch; senders that come while
+// a write is in progress queue theirs and return, and a drain goroutine,
+// started when that write ends, writes everything queued in one batch per
+// syscall until the queue is empty. A sender writes at most one batch,
+// under the earliest deadline in it, its own among them: its call then
+// ends by its own deadline, however steady the traffic behind it.
+// Profiled, the write syscalls were the largest share of a replicated
+// request's CPU: under load each now carries the frames of many calls,
+// and no sender sleeps on a lock held across a syscall. A sender whose own
+// frame turns late during the yield writes nothing: it hands the queue
+// to the drain goroutine and returns at once.
 type frameWriter struct {
 	nc net.Conn
 	bw *bufio.Writer // used only by the one writing (flushing set)
@@ -59,6 +74,10 @@ type frameWriter struct {
 	panicked func(v any)
 	// maxQueued is maxQueuedBytes (tests lower it).
 	maxQueued int
+	// yield lets the senders made runnable together queue their frames
+	// before a batch is taken: runtime.Gosched (tests queue frames and
+	// move the clock in it).
+	yield func()
 
 	mu          sync.Mutex // guards the fields below
 	queue       []queuedFrame
@@ -80,7 +99,7 @@ type queuedFrame struct {
 }
 
 func newFrameWriter(nc net.Conn, fail func(error)) *frameWriter {
-	return &frameWriter{nc: nc, bw: bufio.NewWriterSize(nc, rpcBufferBytes), fail: fail, maxQueued: maxQueuedBytes}
+	return &frameWriter{nc: nc, bw: bufio.NewWriterSize(nc, rpcBufferBytes), fail: fail, maxQueued: maxQueuedBytes, yield: runtime.Gosched}
 }
 
 // write sends f, or queues it when a write is in progress. A sender
@@ -88,9 +107,10 @@ func newFrameWriter(nc net.Conn, fail func(error)) *frameWriter {
 // than maxQueued waits for an empty queue; while one waits, later senders
 // wait behind it), giving up at deadline. It returns an error only when
 // f certainly did not arrive whole: writing had failed before, the
-// deadline passed before f was queued (errSendDeadline), or this call's
-// own write of f failed. What becomes of a queued frame is reported
-// through unsent and fail. f's body must not change after the call.
+// deadline passed before f was written (errSendDeadline: while waiting
+// for room, or during the yield, see gather), or this call's own write
+// of f failed. What becomes of a queued frame is reported through unsent
+// and fail. f's body must not change after the call.
 func (w *frameWriter) write(f *frame, deadline time.Time) error {
 	size := f.encodedLen()
 	w.mu.Lock()
@@ -104,11 +124,13 @@ func (w *frameWriter) write(f *frame, deadline time.Time) error {
 		w.mu.Unlock()
 		return nil
 	}
-	// Nothing is written, so nothing was queued: the batch is f alone,
-	// under f's own deadline.
+	// Nothing is written, so nothing was queued: f is first in line.
 	w.flushing = true
-	batch := w.take()
 	w.mu.Unlock()
+	batch, err := w.gather(deadline)
+	if err != nil {
+		return err // f left out, the others handed to the drain
+	}
 	written, err := w.flush(batch)
 	if !w.settle(batch, written, err) {
 		return err
@@ -122,6 +144,55 @@ func (w *frameWriter) write(f *frame, deadline time.Time) error {
 	w.mu.Unlock()
 	go w.drain()
 	return nil
+}
+
+// gather yields the processor once, so that the goroutines made runnable
+// together with this sender (the requests of one network poll, the
+// stores that one fsync made durable) queue their frames too, then takes
+// the queue as one batch, the sender's own frame first. Profiled under
+// load, one write syscall per frame was the largest share of a replicated
+// request's CPU; the yield costs nothing when nothing else is runnable.
+// Frames of others whose deadline passed meanwhile are left out and told
+// to unsent. When the sender's own deadline passed during the yield, it
+// returns errSendDeadline and no batch: the own frame is dropped and the
+// frames queued behind it are left to the drain goroutine, so that the
+// sender never waits on a write past its own deadline (a batch without
+// its frame would be written under a later one, or none).
+func (w *frameWriter) gather(deadline time.Time) ([]queuedFrame, error) {
+	w.yield()
+	w.mu.Lock()
+	now := time.Now()
+	if err := expired(deadline, now); err != nil {
+		w.dropFirst()
+		drain := len(w.queue) > 0
+		w.flushing = drain
+		w.mu.Unlock()
+		if drain {
+			go w.drain()
+		}
+		return nil, err
+	}
+	all := w.take()
+	w.mu.Unlock()
+	rest, late := dropLate(all[1:], now)
+	if len(late) > 0 && w.unsent != nil {
+		go w.unsent(late, errSendDeadline) // on its own goroutine: see drain
+	}
+	// dropLate moved the live frames down in place, behind the sender's.
+	batch := all[:1+len(rest)]
+	clear(all[len(batch):]) // dropped frames' bodies
+	return batch, nil
+}
+
+// dropFirst removes the sender's own frame, first in the queue, when it
+// is not to be written (mu held), and wakes the first waiter, who may fit
+// now. The rest move down, so that the array stays reusable.
+func (w *frameWriter) dropFirst() {
+	w.queuedBytes -= w.queue[0].f.encodedLen()
+	n := copy(w.queue, w.queue[1:])
+	w.queue[n] = queuedFrame{} // its body is garbage
+	w.queue = w.queue[:n]
+	w.signalFirst()
 }
 
 // waitForRoom returns, with mu held throughout its checks, once a frame
@@ -138,7 +209,8 @@ func (w *frameWriter) waitForRoom(size int, deadline time.Time) error {
 	w.waiters = append(w.waiters, ready)
 	var timeout <-chan time.Time
 	if !deadline.IsZero() {
-		t := time.NewTimer(time.Until(deadline))
+		// Past deadline-sendMargin the frame is late anyway (expired).
+		t := time.NewTimer(time.Until(deadline.Add(-sendMargin)))
 		defer t.Stop()
 		timeout = t.C
 	}
@@ -165,9 +237,10 @@ func (w *frameWriter) waitForRoom(size int, deadline time.Time) error {
 	}
 }
 
-// expired returns errSendDeadline when deadline (zero: none) is not after now.
+// expired returns errSendDeadline when deadline (zero: none) is less
+// than sendMargin after now: too late to write its frame.
 func expired(deadline, now time.Time) error {
-	if !deadline.IsZero() && !now.Before(deadline) {
+	if !deadline.IsZero() && deadline.Sub(now) < sendMargin {
 		return errSendDeadline
 	}
 	return nil
@@ -213,9 +286,10 @@ func (w *frameWriter) take() []queuedFrame {
 }
 
 // drain writes the queue, one batch per write, until it is empty or
-// writing fails. It leaves out frames whose deadline passed while queued:
-// their callers gave up, and writing under a deadline already past would
-// fail the connection and every call on it.
+// writing fails. It leaves out frames whose deadline passed while queued,
+// or is less than sendMargin away: their callers gave up or are about to,
+// and writing under a deadline already past, or about to, would fail the
+// connection and every call on it.
 func (w *frameWriter) drain() {
 	if w.panicked != nil {
 		defer func() {
@@ -225,6 +299,7 @@ func (w *frameWriter) drain() {
 		}()
 	}
 	for {
+		w.yield() // as in gather: let the frames of senders made runnable together join
 		w.mu.Lock()
 		if len(w.queue) == 0 {
 			w.flushing = false
@@ -247,8 +322,8 @@ func (w *frameWriter) drain() {
 	}
 }
 
-// dropLate moves the frames of batch whose deadline is not after now out
-// of it, in place, and returns the rest and the dropped frames' ids.
+// dropLate moves the frames of batch that are too late to write at now
+// (expired) out of it, in place, and returns the rest and the dropped frames' ids.
 func dropLate(batch []queuedFrame, now time.Time) (live []queuedFrame, late []uint64) {
 	live = batch[:0]
 	for _, q := range batch {

@@ -25,18 +25,66 @@ import (
 type standIns struct {
 	list  []string
 	alive func(string) bool
+	// zoneOf, when not nil, gives nodes' zones: a down replica's stand-in
+	// is then the first live unused fallback of its own zone, if any.
+	zoneOf func(string) string
 
-	mu   sync.Mutex // guards next
-	next int
+	mu   sync.Mutex // guards next, used and usedMore
+	next int        // without zones: list[next:] is not handed out yet
+	// With zones, fallbacks are handed out of order: used marks the
+	// first 64 handed out, usedMore (allocated only for longer lists)
+	// the rest, so that the common case allocates nothing.
+	used     uint64
+	usedMore []bool
 }
 
-// take returns the next live fallback not yet used by this write.
-func (s *standIns) take() (string, bool) {
+// take returns a live fallback not yet used by this write, for the down
+// replica target: without zones the next in ring order; with zones the
+// first of target's zone, else the first of any zone.
+func (s *standIns) take(target string) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n, next, ok := nextStandIn(s.list, s.next, s.alive)
-	s.next = next
-	return n, ok
+	if s.zoneOf == nil {
+		n, next, ok := nextStandIn(s.list, s.next, s.alive)
+		s.next = next
+		return n, ok
+	}
+	if z := s.zoneOf(target); z != "" {
+		if i, ok := s.find(func(n string) bool { return s.zoneOf(n) == z }); ok {
+			return s.list[i], true
+		}
+	}
+	if i, ok := s.find(func(string) bool { return true }); ok {
+		return s.list[i], true
+	}
+	return "", false
+}
+
+// find marks and returns the index of the first unused live fallback
+// that match accepts.
+func (s *standIns) find(match func(string) bool) (int, bool) {
+	for i, n := range s.list {
+		if s.isUsed(i) || !match(n) || !s.alive(n) {
+			continue
+		}
+		if i < 64 {
+			s.used |= 1 << i
+		} else {
+			if s.usedMore == nil {
+				s.usedMore = make([]bool, len(s.list))
+			}
+			s.usedMore[i] = true
+		}
+		return i, true
+	}
+	return 0, false
+}
+
+func (s *standIns) isUsed(i int) bool {
+	if i < 64 {
+		return s.used&(1<<i) != 0
+	}
+	return s.usedMore != nil && s.usedMore[i]
 }
 
 // replicate delivers one replica's copy of a write: to the replica itself
@@ -81,7 +129,7 @@ func (c *Coordinator) copySent(node string, err error) (r reply, final bool) {
 func (c *Coordinator) standIn(ctx context.Context, target string, store Request, stand *standIns, sloppy bool, cause error) reply {
 	key, set, epoch := store.Key, store.Siblings, store.Epoch
 	for ctx.Err() == nil {
-		fb, ok := stand.take()
+		fb, ok := stand.take(target)
 		if !ok {
 			break
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/ringkv/ringkv/internal/wire"
 	"github.com/ringkv/ringkv/vclock"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -439,7 +440,7 @@ func unmarshal(b []byte, v any, bound func(body []byte) error) error {
 		return fmt.Errorf("%w: version %d, want %d", ErrProtocol, b[0], ProtocolVersion)
 	}
 	// A length prefix from a hostile peer must not size an allocation.
-	if err := vclock.CheckEncoding(b[1:]); err != nil {
+	if err := wire.CheckEncoding(b[1:]); err != nil {
 		return fmt.Errorf("%w: %v", ErrProtocol, err)
 	}
 	if err := bound(b[1:]); err != nil {

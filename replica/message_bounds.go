@@ -45,7 +45,7 @@ var (
 
 // checkRequestCounts refuses a request body (msgpack, after the version
 // byte) whose list fields hold more elements than the protocol allows,
-// before the decoder allocates them. vclock.CheckEncoding has already
+// before the decoder allocates them. wire.CheckEncoding has already
 // bounded every length by the bytes present; this bounds the counts the
 // calls allow, which are far smaller than a frame could claim.
 func checkRequestCounts(b []byte) error {

@@ -2,8 +2,8 @@ package replica
 
 import (
 	"encoding/binary"
-	"math"
 
+	"github.com/ringkv/ringkv/internal/wire"
 	"github.com/ringkv/ringkv/vclock"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
@@ -44,23 +44,23 @@ func appendRequest(b []byte, r *Request) []byte {
 	}
 	b = append(b, msgpcode.FixedMapLow|byte(n))
 	if r.Kind != 0 {
-		b = appendStr(b, "k")
+		b = wire.AppendStr(b, "k")
 		b = append(b, msgpcode.Uint8, byte(r.Kind))
 	}
 	if len(r.Key) > 0 {
-		b = appendStr(b, "key")
-		b = appendBin(b, r.Key)
+		b = wire.AppendStr(b, "key")
+		b = wire.AppendBin(b, r.Key)
 	}
 	if len(r.Siblings) > 0 {
-		b = appendStr(b, "sib")
+		b = wire.AppendStr(b, "sib")
 		b = appendSiblings(b, r.Siblings)
 	}
 	if r.HintFor != "" {
-		b = appendStr(b, "hint")
-		b = appendStr(b, r.HintFor)
+		b = wire.AppendStr(b, "hint")
+		b = wire.AppendStr(b, r.HintFor)
 	}
 	if r.Epoch != 0 {
-		b = appendStr(b, "ep")
+		b = wire.AppendStr(b, "ep")
 		b = append(b, msgpcode.Uint64)
 		b = binary.BigEndian.AppendUint64(b, r.Epoch)
 	}
@@ -83,16 +83,16 @@ func appendReply(b []byte, resp *Response) []byte {
 		return append(b, msgpcode.FixedMapLow)
 	}
 	b = append(b, msgpcode.FixedMapLow|1)
-	b = appendStr(b, "r")
+	b = wire.AppendStr(b, "r")
 	b = append(b, msgpcode.FixedMapLow|1)
-	b = appendStr(b, "sib")
+	b = wire.AppendStr(b, "sib")
 	return appendSiblings(b, resp.Siblings)
 }
 
 // appendSiblings encodes a set as the reflection encoder does: each
 // Version an array of its five fields, its Dot an array of two.
 func appendSiblings(b []byte, s vclock.Siblings) []byte {
-	b = appendArrayLen(b, len(s))
+	b = wire.AppendArrayLen(b, len(s))
 	for i := range s {
 		v := &s[i]
 		b = append(b, msgpcode.FixedArrayLow|5)
@@ -100,7 +100,7 @@ func appendSiblings(b []byte, s vclock.Siblings) []byte {
 		if v.Context == nil {
 			b = append(b, msgpcode.Nil)
 		} else {
-			b = appendArrayLen(b, len(v.Context))
+			b = wire.AppendArrayLen(b, len(v.Context))
 			for _, d := range v.Context {
 				b = appendDot(b, d)
 			}
@@ -108,7 +108,7 @@ func appendSiblings(b []byte, s vclock.Siblings) []byte {
 		if v.Value == nil {
 			b = append(b, msgpcode.Nil)
 		} else {
-			b = appendBin(b, v.Value)
+			b = wire.AppendBin(b, v.Value)
 		}
 		if v.Tombstone {
 			b = append(b, msgpcode.True)
@@ -123,52 +123,9 @@ func appendSiblings(b []byte, s vclock.Siblings) []byte {
 
 func appendDot(b []byte, d vclock.Dot) []byte {
 	b = append(b, msgpcode.FixedArrayLow|2)
-	b = appendStr(b, d.Actor)
+	b = wire.AppendStr(b, d.Actor)
 	b = append(b, msgpcode.Uint64)
 	return binary.BigEndian.AppendUint64(b, d.Counter)
-}
-
-func appendStr(b []byte, s string) []byte {
-	switch n := len(s); {
-	case n < 32:
-		b = append(b, msgpcode.FixedStrLow|byte(n))
-	case n <= math.MaxUint8:
-		b = append(b, msgpcode.Str8, byte(n))
-	case n <= math.MaxUint16:
-		b = append(b, msgpcode.Str16)
-		b = binary.BigEndian.AppendUint16(b, uint16(n))
-	default:
-		b = append(b, msgpcode.Str32)
-		b = binary.BigEndian.AppendUint32(b, uint32(n))
-	}
-	return append(b, s...)
-}
-
-func appendBin(b []byte, p []byte) []byte {
-	switch n := len(p); {
-	case n <= math.MaxUint8:
-		b = append(b, msgpcode.Bin8, byte(n))
-	case n <= math.MaxUint16:
-		b = append(b, msgpcode.Bin16)
-		b = binary.BigEndian.AppendUint16(b, uint16(n))
-	default:
-		b = append(b, msgpcode.Bin32)
-		b = binary.BigEndian.AppendUint32(b, uint32(n))
-	}
-	return append(b, p...)
-}
-
-func appendArrayLen(b []byte, n int) []byte {
-	switch {
-	case n < 16:
-		return append(b, msgpcode.FixedArrayLow|byte(n))
-	case n <= math.MaxUint16:
-		b = append(b, msgpcode.Array16)
-		return binary.BigEndian.AppendUint16(b, uint16(n))
-	default:
-		b = append(b, msgpcode.Array32)
-		return binary.BigEndian.AppendUint32(b, uint32(n))
-	}
 }
 
 // sizeSiblings bounds the encoded size of a set, to size the buffer once.

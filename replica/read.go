@@ -34,91 +34,29 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, o ReadOptions) (Resul
 	if err != nil {
 		return Result{}, err
 	}
-	nodes, epoch := q.nodes, rt.epoch // copied: the callbacks below must not capture rt
 	// callCtx bounds the calls, which may outlive the answer (read
 	// repair); it is canceled only once they are collected.
 	callCtx, callCancel := c.detached(ctx)
 	ctx, cancel := c.requestCtx(ctx, callCtx)
 	defer cancel()
-
-	targets := plan(nodes, c.cfg.Self, c.alive)
+	targets := plan(q.nodes, c.cfg.Self, c.alive)
 	if qe := checkReach("get", q, targets, nil, false, c.alive); qe != nil {
 		callCancel()
 		c.stats.quorumFailures.Add(1)
 		return Result{}, qe
 	}
-	held := 0
-	if c.cfg.ReadHedge > 0 {
-		held = holdBack(q, targets)
-	}
+	// t and targets are kept out of r, so that they stay on this stack.
 	t := q.tally()
-	sets := make(map[string]vclock.Siblings, len(nodes))
-	results := make(chan reply, len(nodes))
-	launched := 0
-	ask := func(node string) {
-		launched++
-		c.callAsync(callCtx, node, Request{Kind: KindRead, Key: key, Epoch: epoch}, func(resp Response, err error) {
-			results <- reply{node: node, set: resp.Siblings, err: err} // buffered for every node
-		})
+	r := readRun{c: c, key: key, nodes: q.nodes, epoch: rt.epoch,
+		sets: make(map[string]vclock.Siblings, len(q.nodes)), results: make(chan reply, len(q.nodes)), callCtx: callCtx}
+	if c.cfg.ReadHedge > 0 {
+		r.held = holdBack(q, targets)
 	}
-	for _, tg := range targets {
-		switch tg.act {
-		case actLocal:
-			sets[tg.node] = c.cfg.Store.Get(key)
-			t.ack(tg.node)
-		case actDown:
-			c.stats.replicaFailures.Add(1)
-			t.fail(tg.node, downErr(tg.node))
-		case actSend:
-			ask(tg.node)
-		}
-	}
-	var hedge <-chan time.Time
-	if held > 0 && t.state() == pending {
-		timer := time.NewTimer(c.cfg.ReadHedge)
-		defer timer.Stop()
-		hedge = timer.C
-	}
-	askHeld := func() {
-		if held == 0 {
-			return
-		}
-		c.stats.readHedges.Add(1)
-		for _, tg := range targets {
-			if tg.act == actLater {
-				ask(tg.node)
-			}
-		}
-		held, hedge = 0, nil
-	}
-	received := 0
-	for t.state() == pending {
-		select {
-		case r := <-results:
-			received++
-			if r.err != nil {
-				c.stats.replicaFailures.Add(1)
-				t.fail(r.node, r.err)
-				askHeld()
-				continue
-			}
-			sets[r.node] = r.set
-			t.ack(r.node)
-		case <-hedge:
-			askHeld()
-		case <-ctx.Done():
-			for _, tg := range targets {
-				if held > 0 && tg.act == actLater {
-					// Only when ReadHedge is not shorter than the deadline.
-					t.fail(tg.node, fmt.Errorf("not asked: the deadline came before the read's speculative retry (%v): %w", c.cfg.ReadHedge, ctx.Err()))
-				}
-			}
-			t.expire(nodes, ctx.Err())
-		}
-	}
+	r.start(targets, t)
+	r.collect(ctx, targets, t)
 	var merged vclock.Siblings
-	for _, n := range nodes {
-		merged = vclock.Merge(merged, sets[n])
+	for _, n := range r.nodes {
+		merged = vclock.Merge(merged, r.sets[n])
 	}
 	res := Result{Siblings: merged, Context: merged.Context(), Replies: len(t.acks)}
 	var qerr error
@@ -126,27 +64,124 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, o ReadOptions) (Resul
 		c.stats.quorumFailures.Add(1)
 		res, qerr = Result{}, t.err("get")
 	}
+	r.repairLater(merged, callCancel)
+	return res, qerr
+}
 
-	if !c.cfg.ReadRepair {
-		callCancel()
-		return res, qerr
+// readRun is one quorum read in flight: whom it asks, what they answered.
+type readRun struct {
+	c       *Coordinator
+	key     []byte
+	nodes   []string // q.nodes, copied: the callbacks must not capture the route
+	epoch   uint64
+	sets    map[string]vclock.Siblings // the answers, by node
+	results chan reply                 // buffered for every node
+	callCtx context.Context            // bounds the calls (see Get)
+	// held is how many replicas wait for the speculative retry;
+	// launched and received count the calls sent and answered.
+	held, launched, received int
+}
+
+// ask sends a replica read to node; its answer lands in results.
+func (r *readRun) ask(node string) {
+	r.launched++
+	results := r.results // the callback holds the channel, not r: r stays on Get's stack
+	r.c.callAsync(r.callCtx, node, Request{Kind: KindRead, Key: r.key, Epoch: r.epoch}, func(resp Response, err error) {
+		results <- reply{node: node, set: resp.Siblings, err: err} // buffered for every node
+	})
+}
+
+// start reads the local store in line, counts the replicas down, and asks
+// those first in line.
+func (r *readRun) start(targets []target, t *tally) {
+	for _, tg := range targets {
+		switch tg.act {
+		case actLocal:
+			r.sets[tg.node] = r.c.cfg.Store.Get(r.key)
+			t.ack(tg.node)
+		case actDown:
+			r.c.stats.replicaFailures.Add(1)
+			t.fail(tg.node, downErr(tg.node))
+		case actSend:
+			r.ask(tg.node)
+		}
 	}
-	outstanding := launched - received
-	if outstanding == 0 && len(repairs(nodes, sets, merged)) == 0 {
-		// Every node asked answered, with the same versions: a goroutine
-		// would have nothing to wait for or repair.
-		callCancel()
-		return res, qerr
+}
+
+// askHeld asks the replicas held back, once: one of those asked failed,
+// or they were slower than ReadHedge.
+func (r *readRun) askHeld(targets []target) {
+	if r.held == 0 {
+		return
 	}
-	// From here on sets and results belong to the repair goroutine.
+	r.c.stats.readHedges.Add(1)
+	for _, tg := range targets {
+		if tg.act == actLater {
+			r.ask(tg.node)
+		}
+	}
+	r.held = 0
+}
+
+// collect counts answers until the quorum is met or lost, or ctx ends.
+func (r *readRun) collect(ctx context.Context, targets []target, t *tally) {
+	var hedge <-chan time.Time
+	if r.held > 0 && t.state() == pending {
+		timer := time.NewTimer(r.c.cfg.ReadHedge)
+		defer timer.Stop()
+		hedge = timer.C
+	}
+	for t.state() == pending {
+		select {
+		case rep := <-r.results:
+			r.received++
+			if rep.err != nil {
+				r.c.stats.replicaFailures.Add(1)
+				t.fail(rep.node, rep.err)
+				r.askHeld(targets)
+				hedge = nil
+				continue
+			}
+			r.sets[rep.node] = rep.set
+			t.ack(rep.node)
+		case <-hedge:
+			r.askHeld(targets)
+			hedge = nil
+		case <-ctx.Done():
+			for _, tg := range targets {
+				if r.held > 0 && tg.act == actLater {
+					// Only when ReadHedge is not shorter than the deadline.
+					t.fail(tg.node, fmt.Errorf("not asked: the deadline came before the read's speculative retry (%v): %w", r.c.cfg.ReadHedge, ctx.Err()))
+				}
+			}
+			t.expire(r.nodes, ctx.Err())
+		}
+	}
+}
+
+// repairLater ends the read: with ReadRepair, and unless every node
+// asked answered with the same versions, a goroutine waits for the
+// outstanding answers until the request's deadline and repairs the nodes
+// that answered with less. callCancel ends the calls once that is done.
+func (r *readRun) repairLater(merged vclock.Siblings, callCancel context.CancelFunc) {
+	c := r.c
+	outstanding := r.launched - r.received
+	if !c.cfg.ReadRepair || (outstanding == 0 && len(repairs(r.nodes, r.sets, merged)) == 0) {
+		// Nothing to wait for or repair.
+		callCancel()
+		return
+	}
+	// From here on sets and results belong to the repair goroutine, which
+	// holds copies of r's fields, not r: r stays on Get's stack.
+	key, nodes, sets, results, callCtx, epoch := r.key, r.nodes, r.sets, r.results, r.callCtx, r.epoch
 	c.bg.Go(func() {
 		defer callCancel()
 	collect:
 		for ; outstanding > 0; outstanding-- {
 			select {
-			case r := <-results:
-				if r.err == nil {
-					sets[r.node] = r.set
+			case rep := <-results:
+				if rep.err == nil {
+					sets[rep.node] = rep.set
 				}
 			case <-callCtx.Done():
 				break collect // answers after the deadline are not repaired
@@ -154,7 +189,6 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, o ReadOptions) (Resul
 		}
 		c.repair(callCtx, key, nodes, sets, epoch)
 	})
-	return res, qerr
 }
 
 // repair sends the merge of every set received to each node asked (a

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync"
 	"time"
 )
 
@@ -69,15 +68,15 @@ type serverConn struct {
 }
 
 // serveConn reads the hello and answers it, then reads requests, running
-// each in its own goroutine (at most MaxInFlight at once) and writing
+// each on a worker goroutine (callWorkers; at most MaxInFlight at once) and writing
 // responses as they finish, in any order. Each request frame holds its
 // length in the transport's and the connection's byte budgets from the
 // moment its length is read until its call is answered.
 func (t *TCPTransport) serveConn(raw net.Conn, h Handler) {
-	var calls sync.WaitGroup
+	workers := newCallWorkers(t.cfg.MaxInFlight, idleWorkersKept)
 	defer func() {
 		_ = raw.Close() // ends the connection; nothing to report
-		calls.Wait()
+		workers.stop()  // waits for the calls running
 		t.mu.Lock()
 		delete(t.served, raw)
 		t.mu.Unlock()
@@ -133,16 +132,14 @@ func (t *TCPTransport) serveConn(raw net.Conn, h Handler) {
 			return
 		}
 		sem <- struct{}{}
-		calls.Add(1)
-		go func() {
-			defer calls.Done()
+		workers.run(func() {
 			defer func() { <-sem }()
 			defer t.unreserve(conn, int64(n))
 			// A panic outside the handler (encoding or writing the
 			// reply) may have left half a frame: the connection goes.
 			defer recoverPanic(t.log, &t.panics, "rpc call", func() { _ = raw.Close() }, "listener", "rpc", "peer", from)
 			t.serveCall(sc, from, h, f)
-		}()
+		})
 	}
 }
 

@@ -109,7 +109,10 @@ func (t *TCPTransport) secureDialed(ctx context.Context, nc net.Conn, to string)
 	}
 	tc := tls.Client(nc, t.cfg.TLS.Client(to))
 	if err := tc.HandshakeContext(ctx); err != nil {
-		if ctx.Err() == nil { // the caller giving up refuses nothing
+		// The caller giving up, or a server that hangs up or goes quiet
+		// (a loaded peer past the dial deadline), refused nothing: a
+		// refusal comes as an error or an alert.
+		if ctx.Err() == nil && !silentEnd(err) {
 			t.refused(nc.RemoteAddr().String(), err)
 		}
 		return nil, fmt.Errorf("replica: TLS handshake with %s: %w", to, err)

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ringkv/ringkv/internal/vfs"
 	"golang.org/x/time/rate"
 )
 
@@ -266,7 +267,7 @@ func NewPuller(cfg PullerConfig) (*Puller, error) {
 		rateChanged: make(chan struct{}),
 	}
 	if cfg.Dir != "" {
-		st, err := loadTransfers(cfg.Dir, cfg.Self)
+		st, err := loadTransfers(vfs.OSFS{}, cfg.Dir, cfg.Self)
 		switch {
 		case err == nil:
 			p.resume = &st
@@ -475,7 +476,7 @@ func (p *Puller) persist(w *changeWork, part int) error {
 		}
 	}
 	p.mu.Unlock()
-	return saveTransfers(p.cfg.Dir, p.cfg.Self, st)
+	return saveTransfers(vfs.OSFS{}, p.cfg.Dir, p.cfg.Self, st)
 }
 
 // Progress answers KindStatus: the change being worked on and,

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/replica"
 	"github.com/ringkv/ringkv/replica/replicatest"
 	"github.com/ringkv/ringkv/vclock"
@@ -411,24 +412,6 @@ func TestPullerDiscardsFileOfAnotherPlan(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestPullerDiscardsHostileFile(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -452,7 +435,7 @@ func TestPullerDiscardsHostileFile(t *testing.T) {
 				if err := os.WriteFile(path, tc.body, 0o644); err != nil {
 					t.Fatal(err)
 				}
-				var logs syncBuffer
+				var logs testkit.Buffer
 				p := e.puller("n4", func(c *replica.PullerConfig) {
 					c.Dir = dir
 					c.Logger = slog.New(slog.NewTextHandler(&logs, nil))

@@ -4,10 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
+
+	"github.com/ringkv/ringkv/internal/atomicfile"
+	"github.com/ringkv/ringkv/internal/vfs"
 )
 
 // TransfersFile is the name, in the puller's directory, of the file that
@@ -102,25 +103,16 @@ func encodeTransfers(node string, st transferState) ([]byte, error) {
 // loadTransfers reads the state persisted in dir by node. A missing file
 // is an error wrapping fs.ErrNotExist; a damaged one wraps ErrBadTransfers
 // and names the file. Never reads more than maxTransfersFileBytes+1.
-func loadTransfers(dir, node string) (transferState, error) {
+func loadTransfers(fsys vfs.FS, dir, node string) (transferState, error) {
 	// A crash between creating and renaming a temp file leaves it behind;
 	// it was never the state of record.
-	if stale, err := filepath.Glob(filepath.Join(dir, TransfersFile+".tmp-*")); err == nil {
-		for _, f := range stale {
-			_ = os.Remove(f)
-		}
-	}
+	_ = atomicfile.RemoveStale(fsys, dir, TransfersFile)
 	path := filepath.Join(dir, TransfersFile)
-	f, err := os.Open(path)
+	b, err := atomicfile.Read(fsys, path, maxTransfersFileBytes)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return transferState{}, err
 		}
-		return transferState{}, fmt.Errorf("%w: %s: %w", ErrBadTransfers, path, err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxTransfersFileBytes+1))
-	if err != nil {
 		return transferState{}, fmt.Errorf("%w: read %s: %w", ErrBadTransfers, path, err)
 	}
 	st, err := parseTransfers(b, node)
@@ -130,48 +122,17 @@ func loadTransfers(dir, node string) (transferState, error) {
 	return st, nil
 }
 
-// saveTransfers writes st to dir atomically: temp file, fsync, rename
-// over the old file, fsync the directory. A crash at any point leaves
-// either the old or the new file, never a torn one, so a partition is
-// reported done only once a restart would still know it.
-func saveTransfers(dir, node string, st transferState) error {
+// saveTransfers writes st to dir atomically (see atomicfile.Write): a
+// crash at any point leaves either the old or the new file, never a torn
+// one, so a partition is reported done only once a restart would still
+// know it.
+func saveTransfers(fsys vfs.FS, dir, node string, st transferState) error {
 	b, err := encodeTransfers(node, st)
 	if err != nil {
 		return err
 	}
-	path := filepath.Join(dir, TransfersFile)
-	tmp, err := os.CreateTemp(dir, TransfersFile+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("replica: create temp file in %s: %w", dir, err)
-	}
-	tmpName := tmp.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			_ = tmp.Close()
-			_ = os.Remove(tmpName)
-		}
-	}()
-	if _, err := tmp.Write(b); err != nil {
-		return fmt.Errorf("replica: write %s: %w", tmpName, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("replica: fsync %s: %w", tmpName, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("replica: close %s: %w", tmpName, err)
-	}
-	if err := os.Rename(tmpName, path); err != nil {
-		return fmt.Errorf("replica: rename %s to %s: %w", tmpName, path, err)
-	}
-	ok = true
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("replica: open dir %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("replica: fsync dir %s: %w", dir, err)
+	if err := atomicfile.Write(fsys, dir, TransfersFile, b); err != nil {
+		return fmt.Errorf("replica: save %s: %w", TransfersFile, err)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/ringkv/ringkv/internal/vfs"
 	"github.com/ringkv/ringkv/vclock"
 )
 
@@ -62,7 +63,7 @@ func TestParseTransfers(t *testing.T) {
 
 func TestLoadAndSaveTransfers(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := loadTransfers(dir, "n4"); !errors.Is(err, os.ErrNotExist) {
+	if _, err := loadTransfers(vfs.OSFS{}, dir, "n4"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("load without a file = %v, want ErrNotExist", err)
 	}
 	// A crash between creating and renaming left a temp file.
@@ -70,10 +71,10 @@ func TestLoadAndSaveTransfers(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := transferState{Epoch: 2, PlanHash: 9, Done: []int32{1, 3}}
-	if err := saveTransfers(dir, "n4", st); err != nil {
+	if err := saveTransfers(vfs.OSFS{}, dir, "n4", st); err != nil {
 		t.Fatal(err)
 	}
-	got, err := loadTransfers(dir, "n4")
+	got, err := loadTransfers(vfs.OSFS{}, dir, "n4")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +89,7 @@ func TestLoadAndSaveTransfers(t *testing.T) {
 	if err := os.WriteFile(path, bytes.Repeat([]byte(" "), 3*maxTransfersFileBytes), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := loadTransfers(dir, "n4"); !errors.Is(err, ErrBadTransfers) || !strings.Contains(err.Error(), path) {
+	if _, err := loadTransfers(vfs.OSFS{}, dir, "n4"); !errors.Is(err, ErrBadTransfers) || !strings.Contains(err.Error(), path) {
 		t.Errorf("load of a huge file = %v, want ErrBadTransfers naming %s", err, path)
 	}
 }

@@ -155,13 +155,33 @@ func (c *Coordinator) prepare(ctx context.Context, op string, key []byte, fw *Fo
 		c.stats.quorumFailures.Add(1)
 		return localWrite{}, qe
 	}
+	mint := c.minter(key, w)
+	if async, ok := c.cfg.Store.(AsyncUpdater); ok {
+		lw.merged, lw.durable, err = async.UpdateAsync(ctx, key, mint)
+	} else {
+		lw.merged, err = c.cfg.Store.Update(ctx, key, mint)
+	}
+	if errors.Is(err, ErrTooManySiblings) || errors.Is(err, ErrBadRequest) {
+		return localWrite{}, err
+	}
+	if err != nil {
+		c.stats.quorumFailures.Add(1)
+		return localWrite{}, &QuorumError{Op: op, Need: q.cur.need, Got: 0,
+			Failures: map[string]error{c.cfg.Self: fmt.Errorf("local write: %w", err)}}
+	}
+	return lw, nil
+}
+
+// minter returns the function that mints w's version from a key's
+// current set inside the store's Update. Minting inside Update makes
+// read-mint-store atomic per key. Update returns only once the set is
+// durable, and AsyncUpdater's store renews its incarnation after a crash
+// that lost a version: either way a crash cannot let this node re-mint a
+// dot the other replicas hold.
+func (c *Coordinator) minter(key []byte, w vclock.Write) func(vclock.Siblings) (vclock.Siblings, error) {
 	actor := c.cfg.Store.Incarnation()
 	reserver, _ := c.cfg.Store.(CounterReserver)
-	// Minting inside Update makes read-mint-store atomic per key. Update
-	// returns only once the set is durable, and AsyncUpdater's store
-	// renews its incarnation after a crash that lost a version: either way
-	// a crash cannot let this node re-mint a dot the other replicas hold.
-	mint := func(cur vclock.Siblings) (vclock.Siblings, error) {
+	return func(cur vclock.Siblings) (vclock.Siblings, error) {
 		if err := vclock.CheckMintable(cur, w.Context); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 		}
@@ -184,20 +204,6 @@ func (c *Coordinator) prepare(ctx context.Context, op string, key []byte, fw *Fo
 		_, m := vclock.Mint(cur, actor, w)
 		return m, c.capSiblings(key, cur, m)
 	}
-	if async, ok := c.cfg.Store.(AsyncUpdater); ok {
-		lw.merged, lw.durable, err = async.UpdateAsync(ctx, key, mint)
-	} else {
-		lw.merged, err = c.cfg.Store.Update(ctx, key, mint)
-	}
-	if errors.Is(err, ErrTooManySiblings) || errors.Is(err, ErrBadRequest) {
-		return localWrite{}, err
-	}
-	if err != nil {
-		c.stats.quorumFailures.Add(1)
-		return localWrite{}, &QuorumError{Op: op, Need: q.cur.need, Got: 0,
-			Failures: map[string]error{c.cfg.Self: fmt.Errorf("local write: %w", err)}}
-	}
-	return lw, nil
 }
 
 // forward sends the write to the first live replica, which coordinates it.
@@ -270,32 +276,59 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, lw 
 	if lw.durable == nil {
 		t.ack(c.cfg.Self)
 	}
-	results := make(chan reply, len(lw.targets))
-	var inflight atomic.Int32
-	// Released when coordinate returns: ctx may be sendCtx itself
+	f := &fanOut{results: make(chan reply, len(lw.targets)), cancel: sendCancel}
+	// Held until coordinate returns: ctx may be sendCtx itself
 	// (requestCtx), which must not end while the answers are counted.
-	inflight.Store(1)
-	release := func() {
-		if inflight.Add(-1) == 0 {
-			sendCancel()
-		}
+	f.inflight.Store(1)
+	defer f.release()
+	c.sendAll(sendCtx, key, lw, f)
+	hinted, selfErr := c.countAcks(ctx, lw, t, f.results)
+	if t.state() == lost {
+		c.stats.quorumFailures.Add(1)
+		return Result{}, t.err(op)
 	}
-	stand := &standIns{list: lw.standIns, alive: c.alive}
+	if selfErr != nil {
+		c.stats.quorumFailures.Add(1)
+		c.log.Warn("local write failed after the other replicas were sent the version", "key", key, "err", selfErr)
+		return Result{}, &QuorumError{Op: op, Need: lw.q.cur.need, Got: len(t.acks), Failures: map[string]error{c.cfg.Self: selfErr}}
+	}
+	return Result{Siblings: lw.merged, Context: lw.merged.Context(), Replies: len(t.acks), Hinted: hinted}, nil
+}
+
+// fanOut is a write's sends in flight: their answers, and the count that
+// cancels the sends' context once the last has ended.
+type fanOut struct {
+	results  chan reply // buffered for every send
+	inflight atomic.Int32
+	cancel   context.CancelFunc
+}
+
+// release ends one send (or coordinate's own hold).
+func (f *fanOut) release() {
+	if f.inflight.Add(-1) == 0 {
+		f.cancel()
+	}
+}
+
+// sendAll starts a write's sends: the wait for the local copy's
+// durability, the copies to the other replicas, and, for replicas known
+// down, the stand-ins. Each answer lands in f.results.
+func (c *Coordinator) sendAll(sendCtx context.Context, key []byte, lw localWrite, f *fanOut) {
+	stand := &standIns{list: lw.standIns, alive: c.alive, zoneOf: lw.rt.zoneOf}
 	// Copied so that the goroutines capture these, not all of lw.
-	merged, epoch, sloppy := lw.merged, lw.rt.epoch, lw.sloppy
-	store := storeRequest(key, merged, epoch)
-	durable := lw.durable
+	sloppy, durable := lw.sloppy, lw.durable
+	store := storeRequest(key, lw.merged, lw.rt.epoch)
 	if durable != nil {
 		// The local copy counts once durable; the sends below run
 		// meanwhile, so this node's fsync overlaps the others'.
-		inflight.Add(1)
+		f.inflight.Add(1)
 		c.bg.Go(func() {
-			defer release()
+			defer f.release()
 			err := durable(sendCtx)
 			if err != nil {
 				err = fmt.Errorf("local write: %w", err)
 			}
-			results <- reply{node: c.cfg.Self, err: err}
+			f.results <- reply{node: c.cfg.Self, err: err}
 		})
 	}
 	for _, tg := range lw.targets {
@@ -304,36 +337,38 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, lw 
 			continue
 		case actDown:
 			c.stats.replicaFailures.Add(1)
-			inflight.Add(1)
+			f.inflight.Add(1)
 			c.bg.Go(func() {
-				defer release()
-				results <- c.replicate(sendCtx, tg, store, stand, sloppy)
+				defer f.release()
+				f.results <- c.replicate(sendCtx, tg, store, stand, sloppy)
 			})
 			continue
 		}
-		inflight.Add(1)
+		f.inflight.Add(1)
 		c.callAsync(sendCtx, tg.node, store, func(_ Response, err error) {
 			r, final := c.copySent(tg.node, err)
 			if final {
-				results <- r
-				release()
+				f.results <- r
+				f.release()
 				return
 			}
 			// A stand-in is tried with blocking calls: not in the
 			// transport's callback, which must not block.
 			c.bg.Go(func() {
-				defer release()
-				results <- c.standIn(sendCtx, tg.node, store, stand, sloppy, r.err)
+				defer f.release()
+				f.results <- c.standIn(sendCtx, tg.node, store, stand, sloppy, r.err)
 			})
 		})
 	}
-	defer release()
-	hinted := 0
-	// The coordinator's own durable copy is always among the W (the
-	// answer promises it): with an asynchronous local sync, the write is
-	// answered only once that sync is done too, and fails if it failed.
-	selfPending := durable != nil
-	var selfErr error
+}
+
+// countAcks counts a write's answers into t until its quorums are met
+// or lost, or ctx ends. The coordinator's own durable copy is always
+// among the W (the answer promises it): with an asynchronous local sync,
+// the write is answered only once that sync is done too, and fails if it
+// failed (selfErr). hinted is how many acknowledgements were stand-ins'.
+func (c *Coordinator) countAcks(ctx context.Context, lw localWrite, t *tally, results <-chan reply) (hinted int, selfErr error) {
+	selfPending := lw.durable != nil
 	for t.state() == pending || (selfPending && t.state() != lost) {
 		select {
 		case r := <-results:
@@ -361,16 +396,7 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, lw 
 			}
 		}
 	}
-	if t.state() == lost {
-		c.stats.quorumFailures.Add(1)
-		return Result{}, t.err(op)
-	}
-	if selfErr != nil {
-		c.stats.quorumFailures.Add(1)
-		c.log.Warn("local write failed after the other replicas were sent the version", "key", key, "err", selfErr)
-		return Result{}, &QuorumError{Op: op, Need: lw.q.cur.need, Got: len(t.acks), Failures: map[string]error{c.cfg.Self: selfErr}}
-	}
-	return Result{Siblings: merged, Context: merged.Context(), Replies: len(t.acks), Hinted: hinted}, nil
+	return hinted, selfErr
 }
 
 // sendCopy delivers a store request (storeRequest: the merged set, encoded

@@ -57,6 +57,9 @@ var (
 	// ErrHashCollision reports two virtual nodes hashing to the same ring
 	// point; the library would silently drop one. Renaming a node fixes it.
 	ErrHashCollision = errors.New("ring: virtual node hash collision")
+	// ErrZone reports an invalid zone name (see ValidZone), or a plan that
+	// gives one node two zones.
+	ErrZone = errors.New("ring: invalid zone")
 	// ErrBadPlan reports a Plan whose lists are unsorted, repeat a name,
 	// hold an invalid name or are too long.
 	ErrBadPlan = errors.New("ring: invalid plan")

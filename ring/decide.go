@@ -30,6 +30,10 @@ type Situation struct {
 	// Complete reports whether node holds a full copy of partition for the
 	// Plan's epoch. Nil means nothing is complete.
 	Complete func(node string, partition int) bool
+	// Zone gives the zone a node declares (its gossip row's), used for
+	// nodes new to the plan; nodes in the plan keep the plan's zone. Nil
+	// means no node declares one.
+	Zone func(name string) string
 	// Now is the deciding node's clock in milliseconds, the new plan's
 	// Version.
 	Now uint64
@@ -115,23 +119,25 @@ func Decide(cfg Config, s Situation) (next Plan, reason string, ok bool) {
 		if slices.Equal(desired, plan.Members) {
 			return Plan{}, fmt.Sprintf("stable at epoch %d", plan.Epoch), false
 		}
-		if why := refuse(cfg, desired, false); why != "" {
+		if why := refuseCheap(cfg, desired); why != "" {
 			return Plan{}, why, false
 		}
 		if len(down) > 0 {
 			return Plan{}, fmt.Sprintf("waiting to move to %s: %s", nameList(desired), isDown(down)), false
 		}
-		if why := refuse(cfg, desired, true); why != "" {
+		next := plan.MoveToZoned(desired, s.Zone, s.Now)
+		if why := refuse(cfg, desired, next.Zones); why != "" {
 			return Plan{}, why, false
 		}
-		return plan.MoveTo(desired, s.Now), fmt.Sprintf("start moving to %s: %s", nameList(desired), s.changes(plan.Members, desired)), true
+		return next, fmt.Sprintf("start moving to %s: %s", nameList(desired), s.changes(plan.Members, desired)), true
 	}
 
 	if dropped := minus(plan.Target, desired); len(dropped) > 0 {
-		if why := refuse(cfg, desired, true); why != "" {
+		next := plan.MoveToZoned(desired, s.Zone, s.Now)
+		if why := refuse(cfg, desired, next.Zones); why != "" {
 			return Plan{}, why, false
 		}
-		return plan.MoveTo(desired, s.Now), fmt.Sprintf("retarget to %s: %s", nameList(desired), s.leaving(dropped)), true
+		return next, fmt.Sprintf("retarget to %s: %s", nameList(desired), s.leaving(dropped)), true
 	}
 	if len(down) > 0 {
 		return Plan{}, fmt.Sprintf("epoch %d: waiting to commit: %s", plan.Epoch, isDown(down)), false
@@ -155,20 +161,29 @@ func Decide(cfg Config, s Situation) (next Plan, reason string, ok bool) {
 	return plan.Commit(s.Now), fmt.Sprintf("commit epoch %d: %s serve", plan.Epoch, nameList(plan.Target)), true
 }
 
-// refuse explains why desired cannot be the next target, or returns "".
-// The cheap check (names and counts) runs on every call; the full one
-// builds the ring, to catch hash collisions, and runs only before acting.
-func refuse(cfg Config, desired []string, full bool) string {
+// refuseCheap explains why desired cannot be the next target, or returns
+// "", checking names and counts only; it runs on every call.
+func refuseCheap(cfg Config, desired []string) string {
 	if len(desired) == 0 {
 		return "no node wants to be in the ring: keeping the plan"
 	}
-	var err error
-	if full {
-		_, err = New(cfg, desired)
-	} else if err = cfg.Validate(); err == nil {
+	err := cfg.Validate()
+	if err == nil {
 		_, err = checkMembers(cfg, desired)
 	}
 	if err != nil {
+		return fmt.Sprintf("cannot move to %s: %v", nameList(desired), err)
+	}
+	return ""
+}
+
+// refuse is refuseCheap plus building the ring of desired in zones, to
+// catch hash collisions and bad zones; it runs only before acting.
+func refuse(cfg Config, desired []string, zones map[string]string) string {
+	if why := refuseCheap(cfg, desired); why != "" {
+		return why
+	}
+	if _, err := NewZoned(cfg, desired, zones); err != nil {
 		return fmt.Sprintf("cannot move to %s: %v", nameList(desired), err)
 	}
 	return ""

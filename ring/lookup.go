@@ -94,29 +94,26 @@ func (r *Ring) PartitionsOf(node string) []int {
 	return out
 }
 
-// Equal reports whether r and o have the same config, members and
+// Equal reports whether r and o have the same config, members, zones and
 // partition tables. Nil rings are equal only to each other.
 func (r *Ring) Equal(o *Ring) bool {
 	if r == nil || o == nil {
 		return r == o
 	}
 	return r.fingerprint == o.fingerprint && r.cfg == o.cfg &&
-		slices.Equal(r.members, o.members) && slices.Equal(r.owners, o.owners)
+		slices.Equal(r.members, o.members) && slices.Equal(r.owners, o.owners) &&
+		slices.Equal(r.zones, o.zones)
 }
 
-// Fingerprint returns a hash of the ring's config, members and partition
-// owners, identical in every process that built the same ring. It is meant
+// Fingerprint returns a hash of the ring's config, members, partition
+// owners and zones, identical in every process that built the same ring. It is meant
 // for logs and for cheap convergence checks between nodes; use Equal for a
 // definitive comparison.
 func (r *Ring) Fingerprint() uint64 { return r.fingerprint }
 
-// With returns a new ring with node added to the members.
-func (r *Ring) With(node string) (*Ring, error) {
-	if r.Contains(node) {
-		return nil, duplicateNode(node)
-	}
-	return New(r.cfg, append(slices.Clone(r.members), node))
-}
+// With returns a new ring with node, in no zone, added to the members;
+// the other members keep their zones (see WithZone).
+func (r *Ring) With(node string) (*Ring, error) { return r.WithZone(node, "") }
 
 // Without returns a new ring with node removed from the members.
 func (r *Ring) Without(node string) (*Ring, error) {
@@ -124,7 +121,7 @@ func (r *Ring) Without(node string) (*Ring, error) {
 	if !ok {
 		return nil, unknownNode(node)
 	}
-	return New(r.cfg, slices.Delete(slices.Clone(r.members), i, i+1))
+	return NewZoned(r.cfg, slices.Delete(slices.Clone(r.members), i, i+1), r.ZoneMap())
 }
 
 func (r *Ring) valid(partition int) bool {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"slices"
 	"unicode/utf8"
 )
@@ -28,6 +29,12 @@ type Plan struct {
 	// Target is the ring the data is moving to, sorted; nil when the plan
 	// is stable (no change in progress).
 	Target []string `json:"target,omitempty"`
+	// Zones maps each node of Members and Target that has a zone to its
+	// zone; nil when none has (see NewZoned). It travels with the plan so
+	// that every node places partitions from the same zones. A node's zone
+	// is fixed while it is in the plan: to move a node to another zone, it
+	// leaves and joins again.
+	Zones map[string]string `json:"zones,omitempty"`
 }
 
 // MaxPlanMembers bounds the names in Members and in Target.
@@ -76,7 +83,46 @@ func (p Plan) Compare(o Plan) int {
 		}
 		return 1
 	}
-	return slices.Compare(p.Target, o.Target)
+	if c := slices.Compare(p.Target, o.Target); c != 0 {
+		return c
+	}
+	return slices.Compare(zonePairs(p.Zones), zonePairs(o.Zones))
+}
+
+// zonePairs flattens zones to name, zone, name, zone, ... sorted by name:
+// the order Compare, Hash and the wire encoding use.
+func zonePairs(zones map[string]string) []string {
+	if len(zones) == 0 {
+		return nil
+	}
+	out := make([]string, 0, 2*len(zones))
+	for _, name := range slices.Sorted(maps.Keys(zones)) {
+		out = append(out, name, zones[name])
+	}
+	return out
+}
+
+// ZonePairs returns the plan's zones as name, zone, name, zone, ... sorted
+// by name; nil when there are none. It is how gossip encodes them.
+func (p Plan) ZonePairs() []string { return zonePairs(p.Zones) }
+
+// ZonesFromPairs is the inverse of ZonePairs: nil for no pairs, an error
+// wrapping ErrBadPlan for an odd count or a name given twice.
+func ZonesFromPairs(pairs []string) (map[string]string, error) {
+	if len(pairs) == 0 {
+		return nil, nil
+	}
+	if len(pairs)%2 != 0 {
+		return nil, fmt.Errorf("%w: %d zone fields, want name and zone pairs", ErrBadPlan, len(pairs))
+	}
+	out := make(map[string]string, len(pairs)/2)
+	for i := 0; i < len(pairs); i += 2 {
+		if _, dup := out[pairs[i]]; dup {
+			return nil, fmt.Errorf("%w: zone of %q given twice", ErrBadPlan, pairs[i])
+		}
+		out[pairs[i]] = pairs[i+1]
+	}
+	return out, nil
 }
 
 // Equal reports whether p and o are the same plan.
@@ -97,6 +143,12 @@ func (p Plan) Hash() uint64 {
 	if p.Target != nil {
 		b = append(b, 1)
 	}
+	// Zones are hashed only when present, so a plan without zones keeps
+	// the hash it had before zones existed.
+	for _, s := range zonePairs(p.Zones) {
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(s)))
+		b = append(b, s...)
+	}
 	return Sum64(b)
 }
 
@@ -104,7 +156,7 @@ func (p Plan) Hash() uint64 {
 // at most MaxPlanMembers each, and a known plan has members.
 func (p Plan) Validate() error {
 	if p.Epoch == 0 {
-		if len(p.Members) > 0 || p.Target != nil {
+		if len(p.Members) > 0 || p.Target != nil || len(p.Zones) > 0 {
 			return fmt.Errorf("%w: plan epoch 0 with members", ErrBadPlan)
 		}
 		return nil
@@ -131,30 +183,73 @@ func (p Plan) Validate() error {
 			}
 		}
 	}
+	for name, zone := range p.Zones {
+		if !p.Involves(name) {
+			return fmt.Errorf("%w: zone given for %q, which is in neither members nor target", ErrBadPlan, name)
+		}
+		if zone == "" {
+			return fmt.Errorf("%w: empty zone given for %q (leave it out)", ErrBadPlan, name)
+		}
+		if err := ValidZone(zone); err != nil {
+			return fmt.Errorf("%w: node %q: %w", ErrBadPlan, name, err)
+		}
+	}
 	return nil
 }
 
 // NewPlan returns the first plan of a cluster: epoch 1, members as given
-// (copied and sorted), no change in progress.
+// (copied and sorted), no change in progress, no zones.
 func NewPlan(members []string, now uint64) Plan {
 	return Plan{Epoch: 1, Version: now, Members: sortedCopy(members)}
 }
 
 // MoveTo returns the next plan: a change from p's Members to target
 // (copied and sorted). A target equal to Members gives a stable plan, which
-// abandons a change in progress.
-func (p Plan) MoveTo(target []string, now uint64) Plan {
+// abandons a change in progress. Nodes keep the zones p gives them; a node
+// new to the plan has none (see MoveToZoned).
+func (p Plan) MoveTo(target []string, now uint64) Plan { return p.MoveToZoned(target, nil, now) }
+
+// MoveToZoned is MoveTo where zoneOf (nil: none) gives the zone of a node
+// new to the plan. A node already in p keeps p's zone whatever zoneOf
+// says: a zone is fixed while the node is in the ring.
+func (p Plan) MoveToZoned(target []string, zoneOf func(name string) string, now uint64) Plan {
 	t := sortedCopy(target)
 	if slices.Equal(t, p.Members) {
 		t = nil
 	}
-	return Plan{Epoch: p.Epoch + 1, Version: max(now, p.Version+1), Members: p.Members, Target: t}
+	next := Plan{Epoch: p.Epoch + 1, Version: max(now, p.Version+1), Members: p.Members, Target: t}
+	next.Zones = keepZones(p.Zones, next, zoneOf)
+	return next
 }
 
 // Commit returns the next plan, in which Target serves: the change is
 // done. A stable plan commits to itself with a new epoch.
 func (p Plan) Commit(now uint64) Plan {
-	return Plan{Epoch: p.Epoch + 1, Version: max(now, p.Version+1), Members: p.TargetMembers()}
+	next := Plan{Epoch: p.Epoch + 1, Version: max(now, p.Version+1), Members: p.TargetMembers()}
+	next.Zones = keepZones(p.Zones, next, nil)
+	return next
+}
+
+// keepZones returns the zones of next's nodes: from zones when there, else
+// from zoneOf (nil: none). Nil when no node has a zone.
+func keepZones(zones map[string]string, next Plan, zoneOf func(string) string) map[string]string {
+	var out map[string]string
+	for _, list := range [][]string{next.Members, next.Target} {
+		for _, name := range list {
+			z, ok := zones[name]
+			if !ok && zoneOf != nil {
+				z = zoneOf(name)
+			}
+			if z == "" {
+				continue
+			}
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[name] = z
+		}
+	}
+	return out
 }
 
 func sortedCopy(names []string) []string {

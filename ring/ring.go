@@ -28,40 +28,23 @@ type Ring struct {
 	// p+2, ... (mod Partitions), then members that own no partition. The
 	// first n entries are the preference list and the rest the fallbacks.
 	walk []string
-	m    int // len(members)
-	n    int // replicas per partition: min(ReplicationFactor, m)
-	// fingerprint is a hash of cfg, members and owners (see Fingerprint).
+	// zones[i] is the zone of members[i]; nil when no member has one.
+	zones []string
+	m     int // len(members)
+	n     int // replicas per partition: min(ReplicationFactor, m)
+	// fingerprint is a hash of cfg, members, owners and zones (see
+	// Fingerprint).
 	fingerprint uint64
 }
 
-// New builds the ring of members under cfg. The order of members does not
+// New builds the ring of members under cfg, none of them in a zone (see
+// NewZoned). The order of members does not
 // matter, and the same cfg and members give identical tables in every
 // process. An empty members list gives a valid empty ring whose lookups
 // return no replicas. Empty, over-long or duplicate names are errors, as
 // is an invalid cfg.
 func New(cfg Config, members []string) (*Ring, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	sorted, err := checkMembers(cfg, members)
-	if err != nil {
-		return nil, err
-	}
-	r := &Ring{cfg: cfg, members: sorted, m: len(sorted), n: min(cfg.ReplicationFactor, len(sorted))}
-	if r.m == 0 {
-		r.fingerprint = fingerprint(cfg, nil, nil)
-		return r, nil
-	}
-	if err := checkCollisions(cfg, sorted); err != nil {
-		return nil, err
-	}
-	r.owners, err = assignOwners(cfg, sorted)
-	if err != nil {
-		return nil, err
-	}
-	r.walk = buildWalk(sorted, r.owners)
-	r.fingerprint = fingerprint(cfg, sorted, r.owners)
-	return r, nil
+	return NewZoned(cfg, members, nil)
 }
 
 // checkMembers validates member names and returns them as a sorted copy.
@@ -219,8 +202,10 @@ func moveToFront(cur []int32, x int32) {
 	cur[0] = x
 }
 
-// fingerprint hashes everything that defines a ring's tables.
-func fingerprint(cfg Config, members []string, owners []int32) uint64 {
+// fingerprint hashes everything that defines a ring's tables. Zones are
+// hashed only when some member has one, so a ring without zones keeps the
+// fingerprint it had before zones existed.
+func fingerprint(cfg Config, members []string, owners []int32, zones []string) uint64 {
 	b := binary.LittleEndian.AppendUint64(nil, uint64(cfg.Partitions))
 	b = binary.LittleEndian.AppendUint64(b, uint64(cfg.ReplicationFactor))
 	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(cfg.Load))
@@ -231,6 +216,10 @@ func fingerprint(cfg Config, members []string, owners []int32) uint64 {
 	}
 	for _, o := range owners {
 		b = binary.LittleEndian.AppendUint32(b, uint32(o))
+	}
+	for _, z := range zones {
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(z)))
+		b = append(b, z...)
 	}
 	return Sum64(b)
 }

@@ -2,13 +2,14 @@ package ring
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
 
-// Transition is the placement of one Plan: S = New(cfg, plan.Members)
-// serves reads and coordinates writes, T = New(cfg, plan.TargetMembers())
-// is where the data moves. For partition p:
+// Transition is the placement of one Plan: S = NewZoned(cfg,
+// plan.Members, plan.Zones) serves reads and coordinates writes, T =
+// NewZoned(cfg, plan.TargetMembers(), plan.Zones) is where the data moves. For partition p:
 //
 //	Replicas(p)  = S(p)                       hold the data, coordinate writes
 //	Targets(p)   = T(p)                       the replicas once the plan commits
@@ -57,7 +58,8 @@ func NewTransition(cfg Config, p Plan) (*Transition, error) {
 	// so that the tables cannot drift from Plan() if a caller breaks that.
 	p.Members = slices.Clone(p.Members)
 	p.Target = slices.Clone(p.Target)
-	cur, err := New(cfg, p.Members)
+	p.Zones = maps.Clone(p.Zones)
+	cur, err := NewZoned(cfg, p.Members, p.Zones)
 	if err != nil {
 		return nil, fmt.Errorf("plan epoch %d members: %w", p.Epoch, err)
 	}
@@ -65,7 +67,7 @@ func NewTransition(cfg Config, p Plan) (*Transition, error) {
 	if p.Stable() {
 		return t, nil
 	}
-	if t.tgt, err = New(cfg, p.Target); err != nil {
+	if t.tgt, err = NewZoned(cfg, p.Target, p.Zones); err != nil {
 		return nil, fmt.Errorf("plan epoch %d target: %w", p.Epoch, err)
 	}
 	t.buildTables()

@@ -15,6 +15,8 @@ type WhatIf struct {
 	Op string `json:"op"`
 	// Node is the node added or removed; empty for "change".
 	Node string `json:"node,omitempty"`
+	// Zone is the added node's zone; empty when it has none.
+	Zone string `json:"zone,omitempty"`
 	// MembersBefore and MembersAfter count the members of the two rings.
 	MembersBefore int `json:"members_before"`
 	MembersAfter  int `json:"members_after"`
@@ -73,13 +75,17 @@ type ShareChange struct {
 }
 
 // WhatIfAdd reports what would change if node joined the ring.
-func (r *Ring) WhatIfAdd(node string) (WhatIf, error) {
-	next, err := r.With(node)
+func (r *Ring) WhatIfAdd(node string) (WhatIf, error) { return r.WhatIfAddZone(node, "") }
+
+// WhatIfAddZone is WhatIfAdd for a node in zone ("" for none); the
+// members keep their zones.
+func (r *Ring) WhatIfAddZone(node, zone string) (WhatIf, error) {
+	next, err := r.WithZone(node, zone)
 	if err != nil {
 		return WhatIf{}, err
 	}
 	w := diff(r, next)
-	w.Op, w.Node = "add", node
+	w.Op, w.Node, w.Zone = "add", node, zone
 	if next.m > 0 {
 		w.OptimalFraction = float64(r.cfg.Partitions*next.n) / float64(next.m) / float64(w.TotalSlots)
 	}

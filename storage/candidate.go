@@ -1,6 +1,9 @@
 package storage
 
-import "github.com/ringkv/ringkv/vclock"
+import (
+	"github.com/ringkv/ringkv/internal/wire"
+	"github.com/ringkv/ringkv/vclock"
+)
 
 // Pruning candidates: context pruning for keys that are never left alone.
 //
@@ -75,10 +78,10 @@ func appendCandidate(dst []byte, c *candidate) []byte {
 	if c == nil {
 		return append(dst, 0xc0)
 	}
-	dst = appendArrayLen(dst, 3)
-	dst = appendInt(dst, c.at)
-	dst = appendInt(dst, c.confirmed)
-	dst = appendArrayLen(dst, len(c.upTo))
+	dst = wire.AppendArrayLen(dst, 3)
+	dst = wire.AppendInt(dst, c.at)
+	dst = wire.AppendInt(dst, c.confirmed)
+	dst = wire.AppendArrayLen(dst, len(c.upTo))
 	for _, d := range c.upTo {
 		dst = appendDot(dst, d)
 	}

@@ -1,11 +1,10 @@
 package storage
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 
+	"github.com/ringkv/ringkv/internal/wire"
 	"github.com/ringkv/ringkv/vclock"
 )
 
@@ -39,19 +38,19 @@ var errBadEntry = errors.New("malformed entry")
 
 // appendEntry appends the msgpack encoding of (key, s, recv) to dst.
 func appendEntry(dst, key []byte, s vclock.Siblings, recv int64) []byte {
-	dst = appendArrayLen(dst, 3)
-	dst = appendBin(dst, key)
+	dst = wire.AppendArrayLen(dst, 3)
+	dst = wire.AppendBin(dst, key)
 	dst = appendSiblings(dst, s)
-	return appendInt(dst, recv)
+	return wire.AppendInt(dst, recv)
 }
 
 // appendEntryCandidate appends the 4-element form: (key, s, recv) and the
 // key's candidate c (nil clears it).
 func appendEntryCandidate(dst, key []byte, s vclock.Siblings, recv int64, c *candidate) []byte {
-	dst = appendArrayLen(dst, 4)
-	dst = appendBin(dst, key)
+	dst = wire.AppendArrayLen(dst, 4)
+	dst = wire.AppendBin(dst, key)
 	dst = appendSiblings(dst, s)
-	dst = appendInt(dst, recv)
+	dst = wire.AppendInt(dst, recv)
 	return appendCandidate(dst, c)
 }
 
@@ -70,15 +69,15 @@ func appendSiblings(dst []byte, s vclock.Siblings) []byte {
 	if s == nil {
 		return append(dst, 0xc0)
 	}
-	dst = appendArrayLen(dst, len(s))
+	dst = wire.AppendArrayLen(dst, len(s))
 	for i := range s {
 		v := &s[i]
-		dst = appendArrayLen(dst, 5)
+		dst = wire.AppendArrayLen(dst, 5)
 		dst = appendDot(dst, v.Dot)
 		if v.Context == nil {
 			dst = append(dst, 0xc0)
 		} else {
-			dst = appendArrayLen(dst, len(v.Context))
+			dst = wire.AppendArrayLen(dst, len(v.Context))
 			for _, d := range v.Context {
 				dst = appendDot(dst, d)
 			}
@@ -86,84 +85,22 @@ func appendSiblings(dst []byte, s vclock.Siblings) []byte {
 		if v.Value == nil {
 			dst = append(dst, 0xc0)
 		} else {
-			dst = appendBin(dst, v.Value)
+			dst = wire.AppendBin(dst, v.Value)
 		}
 		if v.Tombstone {
 			dst = append(dst, 0xc3)
 		} else {
 			dst = append(dst, 0xc2)
 		}
-		dst = appendInt(dst, v.WallTime)
+		dst = wire.AppendInt(dst, v.WallTime)
 	}
 	return dst
 }
 
 func appendDot(dst []byte, d vclock.Dot) []byte {
 	dst = append(dst, 0x92)
-	dst = appendStr(dst, d.Actor)
-	return appendUint(dst, d.Counter)
-}
-
-func appendArrayLen(dst []byte, n int) []byte {
-	switch {
-	case n < 16:
-		return append(dst, 0x90|byte(n))
-	case n <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(dst, 0xdc), uint16(n))
-	default:
-		return binary.BigEndian.AppendUint32(append(dst, 0xdd), uint32(n))
-	}
-}
-
-func appendBin(dst, b []byte) []byte {
-	switch n := len(b); {
-	case n <= math.MaxUint8:
-		dst = append(dst, 0xc4, byte(n))
-	case n <= math.MaxUint16:
-		dst = binary.BigEndian.AppendUint16(append(dst, 0xc5), uint16(n))
-	default:
-		dst = binary.BigEndian.AppendUint32(append(dst, 0xc6), uint32(n))
-	}
-	return append(dst, b...)
-}
-
-func appendStr(dst []byte, s string) []byte {
-	switch n := len(s); {
-	case n < 32:
-		dst = append(dst, 0xa0|byte(n))
-	case n <= math.MaxUint8:
-		dst = append(dst, 0xd9, byte(n))
-	case n <= math.MaxUint16:
-		dst = binary.BigEndian.AppendUint16(append(dst, 0xda), uint16(n))
-	default:
-		dst = binary.BigEndian.AppendUint32(append(dst, 0xdb), uint32(n))
-	}
-	return append(dst, s...)
-}
-
-func appendUint(dst []byte, n uint64) []byte {
-	switch {
-	case n <= 0x7f:
-		return append(dst, byte(n))
-	case n <= math.MaxUint8:
-		return append(dst, 0xcc, byte(n))
-	case n <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(dst, 0xcd), uint16(n))
-	case n <= math.MaxUint32:
-		return binary.BigEndian.AppendUint32(append(dst, 0xce), uint32(n))
-	default:
-		return binary.BigEndian.AppendUint64(append(dst, 0xcf), n)
-	}
-}
-
-func appendInt(dst []byte, n int64) []byte {
-	if n >= 0 {
-		return appendUint(dst, uint64(n))
-	}
-	if n >= -32 {
-		return append(dst, byte(n))
-	}
-	return binary.BigEndian.AppendUint64(append(dst, 0xd3), uint64(n))
+	dst = wire.AppendStr(dst, d.Actor)
+	return wire.AppendUint(dst, d.Counter)
 }
 
 // entryDecoder decodes entry payloads. It interns actor strings, which

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/ringkv/ringkv/internal/wire"
 	"github.com/ringkv/ringkv/vclock"
 	"pgregory.net/rapid"
 )
@@ -73,7 +74,7 @@ func TestEntryCodecMatchesVclock(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		framed := appendInt(append(appendBin(appendArrayLen(nil, 3), key), theirs...), recv)
+		framed := wire.AppendInt(append(wire.AppendBin(wire.AppendArrayLen(nil, 3), key), theirs...), recv)
 		e3, err := newEntryDecoder(0).decode(framed)
 		if err != nil || !e3.s.Equal(s) {
 			t.Fatalf("decode(vclock encoding) = %v, %v", e3.s, err)
@@ -94,7 +95,7 @@ func TestEntryDecodeRejects(t *testing.T) {
 		{"not an array", []byte{0xc0}},
 		{"empty key", appendEntry(nil, nil, valid, 5)},
 		{"empty key, old form", appendEntryV1(nil, nil, valid)},
-		{"1-element array", appendBin(appendArrayLen(nil, 1), []byte("k"))},
+		{"1-element array", wire.AppendBin(wire.AppendArrayLen(nil, 1), []byte("k"))},
 		{"5-element array", append(append([]byte{0x95}, good[1:]...), 0xc0, 0xc0)},
 		{"candidate missing", withCand(nil)},
 		{"candidate not an array", withCand([]byte{0x01})},
@@ -204,8 +205,8 @@ func FuzzDecodeEntry(f *testing.F) {
 // appendEntryV1 encodes an entry in the form written before receipt
 // times: [key bin, siblings].
 func appendEntryV1(dst, key []byte, s vclock.Siblings) []byte {
-	dst = appendArrayLen(dst, 2)
-	dst = appendBin(dst, key)
+	dst = wire.AppendArrayLen(dst, 2)
+	dst = wire.AppendBin(dst, key)
 	return appendSiblings(dst, s)
 }
 

@@ -3,26 +3,13 @@ package storage
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/vclock"
 )
-
-// testLogger sends logs to t.Log so they show only when a test fails.
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(string(p))
-	return len(p), nil
-}
 
 func fnvPartitioner(n int) func([]byte) int {
 	// FNV-1a inline: hash/fnv's hasher escapes and allocates per call.
@@ -41,7 +28,7 @@ func testConfig(t testing.TB, dir string) Config {
 	cfg.NodeID = "n1"
 	cfg.Partitions = 8
 	cfg.Partitioner = fnvPartitioner(8)
-	cfg.Logger = testLogger(t)
+	cfg.Logger = testkit.Logger(t)
 	return cfg
 }
 

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ringkv/ringkv/internal/atomicfile"
 )
 
 // identityFile records who owns a data directory. It is written once, when
@@ -174,25 +176,7 @@ func loadIdentity(fsys FS, dir, nodeID string, now time.Time) (id identity, crea
 // writeFileAtomic writes name in dir through a temp file, fsync, rename and
 // directory fsync, so a crash leaves either no file or the whole file.
 func writeFileAtomic(fsys FS, dir, name string, data []byte) error {
-	tmp := filepath.Join(dir, name+".tmp")
-	f, err := fsys.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("storage: create %s: %w", tmp, err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = fsys.Rename(tmp, filepath.Join(dir, name))
-	}
-	if err == nil {
-		err = fsys.SyncDir(dir)
-	}
-	if err != nil {
+	if err := atomicfile.Write(fsys, dir, name, data); err != nil {
 		return fmt.Errorf("storage: write %s: %w", name, err)
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/ringkv/ringkv/internal/wire"
 	"github.com/ringkv/ringkv/vclock"
 )
 
@@ -61,12 +62,12 @@ func newSnapshotWriter(f File, h snapHeader) (*snapshotWriter, error) {
 	if _, err := sw.w.WriteString(snapshotMagic); err != nil {
 		return nil, err
 	}
-	p := appendArrayLen(nil, 5)
-	p = appendUint(p, snapshotFormat)
-	p = appendStr(p, h.NodeID)
-	p = appendStr(p, h.Incarnation)
-	p = appendUint(p, h.StartSegment)
-	p = appendInt(p, h.Created)
+	p := wire.AppendArrayLen(nil, 5)
+	p = wire.AppendUint(p, snapshotFormat)
+	p = wire.AppendStr(p, h.NodeID)
+	p = wire.AppendStr(p, h.Incarnation)
+	p = wire.AppendUint(p, h.StartSegment)
+	p = wire.AppendInt(p, h.Created)
 	return sw, sw.writeRecord(p)
 }
 
@@ -89,7 +90,7 @@ func (sw *snapshotWriter) add(key []byte, s vclock.Siblings, recv int64, c *cand
 
 // finish writes the trailer and flushes; the caller fsyncs.
 func (sw *snapshotWriter) finish() error {
-	p := appendUint(appendArrayLen(nil, 1), sw.count)
+	p := wire.AppendUint(wire.AppendArrayLen(nil, 1), sw.count)
 	if err := sw.writeRecord(p); err != nil {
 		return err
 	}

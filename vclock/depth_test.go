@@ -5,7 +5,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/vmihailenco/msgpack/v5"
+	"github.com/ringkv/ringkv/internal/wire"
 )
 
 // nested returns depth nested one-element arrays around nil, or maps when
@@ -23,30 +23,10 @@ func nested(depth int, useMap bool) []byte {
 	return b.Bytes()
 }
 
-// TestCheckEncodingDepth: msgpack's decoder recurses once per nesting level
-// (also when it skips an unknown field), so a few megabytes of nested
-// arrays would overflow the goroutine stack, a fatal error no recover
-// catches. CheckEncoding must refuse nesting beyond MaxDepth before any
-// decoder sees the bytes, and accept everything up to it.
-func TestCheckEncodingDepth(t *testing.T) {
-	for _, useMap := range []bool{false, true} {
-		if err := CheckEncoding(nested(MaxDepth, useMap)); err != nil {
-			t.Errorf("map=%v: depth %d refused: %v", useMap, MaxDepth, err)
-		}
-		if err := CheckEncoding(nested(MaxDepth+1, useMap)); !errors.Is(err, ErrBadEncoding) {
-			t.Errorf("map=%v: depth %d: err = %v, want ErrBadEncoding", useMap, MaxDepth+1, err)
-		}
-	}
-	// The frame from the probe: 8 MB of nested arrays.
-	if err := CheckEncoding(nested(8<<20, false)); !errors.Is(err, ErrBadEncoding) {
-		t.Fatalf("8 MB of nesting: err = %v, want ErrBadEncoding", err)
-	}
-	// Depth counts open containers, not values: a long flat array and a
-	// set of siblings with contexts are fine.
-	flat := append([]byte{0xdc, 0xff, 0xff}, bytes.Repeat([]byte{0x91, 0xc0}, 0xffff)...)
-	if err := CheckEncoding(flat); err != nil {
-		t.Fatalf("flat array of one-element arrays refused: %v", err)
-	}
+// TestDecodersRefuseDeepNesting: the decoders run wire.CheckEncoding
+// first, so deep input is an error, not a stack overflow, and ordinary
+// sets pass.
+func TestDecodersRefuseDeepNesting(t *testing.T) {
 	_, s := Mint(nil, "a", Write{Value: []byte("v"), Context: Clock{{Actor: "b", Counter: 3}}})
 	b, err := EncodeSiblings(s)
 	if err != nil {
@@ -61,12 +41,7 @@ func TestCheckEncodingDepth(t *testing.T) {
 	if _, err := DecodeSiblings(deep); !errors.Is(err, ErrBadSiblings) {
 		t.Fatalf("DecodeSiblings of deep nesting: %v", err)
 	}
-	if _, err := DecodeContext(nested(MaxDepth+1, false)); !errors.Is(err, ErrBadContext) {
+	if _, err := DecodeContext(nested(wire.MaxDepth+1, false)); !errors.Is(err, ErrBadContext) {
 		t.Fatalf("DecodeContext of deep nesting: %v", err)
-	}
-	// Sanity: what passes the check decodes with msgpack without trouble.
-	var v any
-	if err := msgpack.Unmarshal(nested(MaxDepth, true), &v); err != nil {
-		t.Fatalf("decoding depth %d: %v", MaxDepth, err)
 	}
 }

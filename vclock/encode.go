@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/ringkv/ringkv/internal/wire"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -41,7 +42,7 @@ func DecodeContext(b []byte) (Clock, error) {
 	if len(b) > MaxContextBytes {
 		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrBadContext, len(b), MaxContextBytes)
 	}
-	if err := CheckEncoding(b); err != nil {
+	if err := wire.CheckEncoding(b); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadContext, err)
 	}
 	var c Clock
@@ -88,7 +89,7 @@ func EncodeSiblings(s Siblings) ([]byte, error) {
 // DecodeSiblings parses bytes made by EncodeSiblings and checks that the set
 // is canonical. Hostile input yields ErrBadSiblings, never a panic.
 func DecodeSiblings(b []byte) (Siblings, error) {
-	if err := CheckEncoding(b); err != nil {
+	if err := wire.CheckEncoding(b); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadSiblings, err)
 	}
 	var s Siblings

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -66,14 +68,22 @@ shows the same progress in more detail.`,
 func (a *app) printMembers(members []client.Member, transfer map[string]string) error {
 	sort.Slice(members, func(i, j int) bool { return members[i].Name < members[j].Name })
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	zoned := slices.ContainsFunc(members, func(m client.Member) bool { return m.Zone != "" })
 	head := "NAME\tLIVENESS\tSTATUS\tHTTP\tRESP\tRPC\tGOSSIP\tHINTS"
+	if zoned {
+		head = "NAME\tZONE" + strings.TrimPrefix(head, "NAME")
+	}
 	if transfer != nil {
 		head += "\tTRANSFER"
 	}
 	fmt.Fprintln(tw, head)
 	for _, m := range members {
+		name := m.Name
+		if zoned {
+			name += "\t" + cmp.Or(m.Zone, "-")
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d (%s)",
-			m.Name, m.Liveness, m.Status, m.HTTP, m.RESP, m.RPC, m.Gossip, m.PendingHints, humanBytes(m.PendingHintBytes))
+			name, m.Liveness, m.Status, m.HTTP, m.RESP, m.RPC, m.Gossip, m.PendingHints, humanBytes(m.PendingHintBytes))
 		if transfer != nil {
 			t, ok := transfer[m.Name]
 			if !ok {
@@ -109,9 +119,9 @@ func transferColumn(rj client.Ring) map[string]string {
 
 // ringFlags are the flags of "ringkv ring" that pick what it shows.
 type ringFlags struct {
-	key, whatIf string
-	watch       time.Duration
-	aae         bool
+	key, whatIf, zone string
+	watch             time.Duration
+	aae               bool
 }
 
 func (a *app) ringCmd() *cobra.Command {
@@ -158,6 +168,7 @@ the replicas' hash trees matched at the last exchanges.`,
 	o.addFlags(cmd)
 	cmd.Flags().StringVar(&f.key, "key", "", "print the preference list of this key")
 	cmd.Flags().StringVar(&f.whatIf, "what-if", "", "add:NAME or remove:NAME: print what would move")
+	cmd.Flags().StringVar(&f.zone, "zone", "", "with --what-if add: the zone of the added node")
 	cmd.Flags().DurationVar(&f.watch, "watch", 0, "redraw every INTERVAL (e.g. 2s) with transfer progress bars, until interrupted")
 	cmd.Flags().BoolVar(&f.aae, "aae", false, "print the node's anti-entropy state per partition")
 	return cmd
@@ -188,6 +199,9 @@ func (a *app) runRing(ctx context.Context, o *clientOpts, f ringFlags) error {
 		}
 		op, name, _ = strings.Cut(spec, ":")
 	}
+	if f.zone != "" && op != "add" {
+		return usageError("--zone goes with --what-if add NAME only")
+	}
 	c, err := o.client()
 	if err != nil {
 		return err
@@ -199,7 +213,12 @@ func (a *app) runRing(ctx context.Context, o *clientOpts, f ringFlags) error {
 		return show(a, o.json, func() (client.KeyPlacement, error) { return c.Placement(ctx, f.key) },
 			func(kp client.KeyPlacement) error { return a.printPlacement(f.key, kp) })
 	case f.whatIf != "":
-		return show(a, o.json, func() (client.WhatIf, error) { return c.WhatIf(ctx, op, name) }, a.printWhatIf)
+		return show(a, o.json, func() (client.WhatIf, error) {
+			if f.zone != "" {
+				return c.WhatIfAddZone(ctx, name, f.zone)
+			}
+			return c.WhatIf(ctx, op, name)
+		}, a.printWhatIf)
 	case f.watch > 0:
 		return a.watchRing(ctx, c, f.watch)
 	default:
@@ -299,6 +318,9 @@ func (a *app) printInspection(in client.Ring) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if err := a.printZones(in); err != nil {
+		return err
+	}
 	if owned != in.Partitions && len(in.Nodes) > 0 {
 		fmt.Fprintf(a.stdout, "warning: %d of %d partitions have an owner\n", owned, in.Partitions)
 	}
@@ -308,6 +330,35 @@ func (a *app) printInspection(in client.Ring) error {
 func (a *app) printPlacement(key string, kp client.KeyPlacement) error {
 	fmt.Fprintf(a.stdout, "key:       %s\npartition: %d\nreplicas:  %s\nfallbacks: %s\n",
 		displayValue([]byte(key)), kp.Partition, listOrNone(kp.Replicas), listOrNone(kp.Fallbacks))
+	if kp.ReplicaZones != nil {
+		fmt.Fprintf(a.stdout, "zones:     %s\n", strings.Join(kp.ReplicaZones, " "))
+	}
+	return nil
+}
+
+// printZones prints replicas per zone when the ring has zones, and warns
+// about every zone that holds more than ceil(N/zones) replicas of some
+// partition (losing it loses more copies than an even spread would).
+func (a *app) printZones(in client.Ring) error {
+	if len(in.Zones) == 0 {
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "zones=%d limit=%d replica(s) of a partition per zone\n", len(in.Zones), in.ZoneLimit)
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "ZONE\tNODES\tREPLICATED\tREPLICA SHARE\tMAX PER PARTITION\tOVER LIMIT\t")
+	for _, z := range in.Zones {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f%%\t%d\t%d\t\n", cmp.Or(z.Zone, "(none)"), z.Nodes, z.Replicated,
+			100*z.ReplicaShare, z.MaxReplicas, z.OverLimit)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, z := range in.Zones {
+		if z.OverLimit > 0 {
+			fmt.Fprintf(a.stdout, "warning: zone %s holds more than %d replica(s) of %d partition(s) (up to %d); add nodes to the other zones\n",
+				cmp.Or(z.Zone, "(none)"), in.ZoneLimit, z.OverLimit, z.MaxReplicas)
+		}
+	}
 	return nil
 }
 
@@ -402,8 +453,15 @@ type buildVersion struct {
 	Arch   string `json:"arch"`
 }
 
+// stampedCommit is the commit a build names with
+// -ldflags "-X main.stampedCommit=<rev>" (scripts/image.sh does), for builds
+// where Go records no VCS revision itself: a git worktree, whose .git is a
+// file Go does not recognise, or a source tree without git.
+var stampedCommit string
+
 func versionInfo() buildVersion {
 	v := buildVersion{Version: node.Version, Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
+	v.Commit = stampedCommit
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return v

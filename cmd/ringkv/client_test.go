@@ -181,6 +181,7 @@ func TestClientCommands(t *testing.T) {
 		{name: "ring what-if two words", args: []string{"ring", "--what-if", "add", "n4"}, wantOutHas: []string{"what if add n4"}},
 		{name: "ring what-if server error", args: []string{"ring", "--what-if", "remove:n9"}, wantCode: 1, wantErrHas: []string{"error: ring: unknown node: n9"}},
 		{name: "ring what-if bad op", args: []string{"ring", "--what-if", "grow:n4"}, wantCode: 2, wantErrHas: []string{"add or remove"}},
+		{name: "ring zone without add", args: []string{"ring", "--what-if", "remove:n2", "--zone", "z1"}, wantCode: 2, wantErrHas: []string{"--zone goes with --what-if add NAME only"}},
 		{name: "ring stray argument", args: []string{"ring", "n4"}, wantCode: 2, wantErrHas: []string{"takes no arguments"}},
 		{name: "leave", args: []string{"leave", "--no-wait"}, wantOut: "OK: n1 is leaving; handing off 340 partitions\n"},
 		{name: "remove", args: []string{"remove", "n3"}, wantOut: "OK\n"},

@@ -25,6 +25,7 @@ var serverFlags = []struct {
 	flag, key, usage string
 }{
 	{"name", "node.name", "node name, unique in the cluster (node.name)"},
+	{"zone", "node.zone", "zone (failure domain) the node is in; replicas spread over zones (node.zone)"},
 	{"data-dir", "node.data_dir", "data directory (node.data_dir)"},
 	{"http", "listen.http", "HTTP listen address host:port (listen.http)"},
 	{"resp", "listen.resp", "Redis-protocol listen address host:port (listen.resp)"},

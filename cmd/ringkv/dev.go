@@ -40,6 +40,9 @@ type devConfig struct {
 	DataDir string
 	// Nodes is the number of nodes, 1..devMaxNodes.
 	Nodes int
+	// Zones, when positive, puts node i in zone z<(i-1) mod Zones + 1>;
+	// 0..Nodes. Default 0 (no zones).
+	Zones int
 	// ReadyTimeout is how long to wait for a child's ready line before
 	// saying so (the child keeps running). Default 60s.
 	ReadyTimeout time.Duration
@@ -120,6 +123,9 @@ SIGTERM and waits for it. Running dev again reuses the data.`,
 			if cfg.Nodes < 1 || cfg.Nodes > devMaxNodes {
 				return usageError("--nodes must be in 1..%d, got %d", devMaxNodes, cfg.Nodes)
 			}
+			if cfg.Zones < 0 || cfg.Zones > cfg.Nodes {
+				return usageError("--zones must be in 0..%d (the number of nodes), got %d", cfg.Nodes, cfg.Zones)
+			}
 			if cfg.Exe == "" {
 				exe, err := os.Executable()
 				if err != nil {
@@ -132,12 +138,14 @@ SIGTERM and waits for it. Running dev again reuses the data.`,
 	}
 	cmd.Flags().StringVar(&cfg.DataDir, "data", "./ringkv-data", "directory for the nodes' data and logs")
 	cmd.Flags().IntVar(&cfg.Nodes, "nodes", 3, "number of nodes")
+	cmd.Flags().IntVar(&cfg.Zones, "zones", 0, "spread the nodes round-robin over this many zones z1..zK (0: no zones)")
 	return cmd
 }
 
 // devNode is one planned child.
 type devNode struct {
 	Name, HTTP, RESP, RPC, Gossip string
+	Zone                          string // "" for none
 	DataDir, Log                  string
 	Seeds                         []string
 }
@@ -170,6 +178,17 @@ func devPlan(dataDir string, n int) []devNode {
 	return nodes
 }
 
+// devZones puts the nodes of plan round-robin into zones z1..zK (K =
+// zones; none when 0) and returns plan.
+func devZones(plan []devNode, zones int) []devNode {
+	for i := range plan {
+		if zones > 0 {
+			plan[i].Zone = "z" + strconv.Itoa(i%zones+1)
+		}
+	}
+	return plan
+}
+
 // args is the child's command line.
 func (d devNode) args() []string {
 	args := []string{"server",
@@ -178,6 +197,9 @@ func (d devNode) args() []string {
 	}
 	if len(d.Seeds) > 0 {
 		args = append(args, "--seeds", strings.Join(d.Seeds, ","))
+	}
+	if d.Zone != "" {
+		args = append(args, "--zone", d.Zone)
 	}
 	if d.Name == "n1" {
 		// n1 starts the cluster (a no-op once it has a plan on disk); the
@@ -232,7 +254,7 @@ func (a *app) runDev(ctx context.Context, cfg devConfig) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("create dev data directory: %w", err)
 	}
-	plan := devPlan(cfg.DataDir, cfg.Nodes)
+	plan := devZones(devPlan(cfg.DataDir, cfg.Nodes), cfg.Zones)
 	if cfg.Ready == nil {
 		cfg.Ready = waitReadyz
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/ringkv/ringkv/internal/testkit"
 )
 
 // fakeServerEnv makes the test binary act as a "ringkv server" child for
@@ -83,24 +84,6 @@ func fakeServer(mode string, args []string) int {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the supervisor and the test to share.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // waitFor polls cond every 10ms for at most 30s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -143,7 +126,7 @@ func TestDevSupervisor(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			var out, errOut syncBuffer
+			var out, errOut testkit.Buffer
 			a := &app{stdout: &out, stderr: &errOut}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -211,7 +194,7 @@ func TestDevAllChildrenDead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out, errOut syncBuffer
+	var out, errOut testkit.Buffer
 	a := &app{stdout: &out, stderr: &errOut}
 	cfg := devConfig{Exe: exe, DataDir: t.TempDir(), Nodes: 1, ReadyTimeout: time.Minute, StopTimeout: time.Second,
 		Env: []string{fakeServerEnv + "=n1:fail"}, Ready: readyAtOnce}
@@ -237,7 +220,7 @@ func TestDevListsNodesInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out, errOut syncBuffer
+	var out, errOut testkit.Buffer
 	a := &app{stdout: &out, stderr: &errOut}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -294,7 +277,7 @@ func TestDevOrder(t *testing.T) {
 }
 
 func TestDevMissingBinary(t *testing.T) {
-	a := &app{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	a := &app{stdout: &testkit.Buffer{}, stderr: &testkit.Buffer{}}
 	err := a.runDev(t.Context(), devConfig{Exe: filepath.Join(t.TempDir(), "nope"), DataDir: t.TempDir(), Nodes: 2, StopTimeout: time.Second})
 	if err == nil || !strings.Contains(err.Error(), "start n1") {
 		t.Fatalf("err = %v, want one naming n1", err)
@@ -326,6 +309,15 @@ func TestDevPlan(t *testing.T) {
 	}
 	if got := devPlan("d", 1)[0].args(); strings.Contains(strings.Join(got, " "), "--seeds") {
 		t.Errorf("a lone node got seeds: %q", got)
+	}
+	zoned := devZones(devPlan("d", 5), 2)
+	for i, want := range []string{"z1", "z2", "z1", "z2", "z1"} {
+		if zoned[i].Zone != want || !slices.Contains(zoned[i].args(), want) {
+			t.Errorf("node %d: zone %q, args %q; want zone %s", i+1, zoned[i].Zone, zoned[i].args(), want)
+		}
+	}
+	if code, _, errOut := runCLI(t, "", "dev", "--nodes", "3", "--zones", "4"); code != 2 || !strings.Contains(errOut, "--zones must be in 0..3") {
+		t.Errorf("--zones 4 of 3 nodes: code %d stderr %q", code, errOut)
 	}
 	// n1 starts the cluster; the others join it.
 	if got := plan[0].args(); !slices.Contains(got, "--bootstrap") {

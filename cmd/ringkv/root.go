@@ -115,6 +115,7 @@ unless --node says otherwise.`,
 		a.chaosCmd(),
 		a.benchCmd(),
 		a.certsCmd(),
+		a.healthCmd(),
 		a.versionCmd(),
 	)
 	return root

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ringkv/ringkv/internal/testkit"
 )
 
 // signalWriter closes ready when a written chunk contains the ready line.
@@ -28,7 +30,7 @@ func TestServerLogNamesNodeOnce(t *testing.T) {
 	t.Setenv("RINGKV_LOG_LEVEL", "debug")
 	t.Setenv("RINGKV_NO_SUCH_KEY", "1") // makes the command itself log a warning
 	out := &signalWriter{ready: make(chan struct{})}
-	errOut := &syncBuffer{}
+	errOut := &testkit.Buffer{}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan int, 1)

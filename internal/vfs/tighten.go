@@ -1,4 +1,4 @@
-package storage
+package vfs
 
 import (
 	"errors"
@@ -139,11 +139,3 @@ func chmodNoFollow(path string, dir bool, allowed fs.FileMode, uid int) (from, t
 // maxReported bounds the paths Tighten names, so that a data directory of
 // thousands of loose files logs one line of reasonable length.
 const maxReported = 8
-
-// tightener is the optional interface of an FS whose files have Unix
-// permissions; OSFS implements it.
-type tightener interface {
-	Tighten(dir string) (TightenResult, error)
-}
-
-var _ tightener = OSFS{}

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package storage
+package vfs
 
 import (
 	"errors"
@@ -12,7 +12,7 @@ import (
 // engine relies on flock(2) to keep a second process out of a data
 // directory, and on unix owners and modes to keep it private. The package
 // builds here so that tools and clients can; a node does not start.
-var errNotUnix = errors.New("storage: data directories need a unix system (flock(2), file owners and modes)")
+var errNotUnix = errors.New("vfs: data directories need a unix system (flock(2), file owners and modes)")
 
 func lockFile(*os.File) error { return errNotUnix }
 

@@ -1,0 +1,111 @@
+package node
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/ringkv/ringkv/client"
+	"github.com/ringkv/ringkv/node/ui"
+	"github.com/ringkv/ringkv/vclock"
+)
+
+// The web console (docs/console.md): the embedded files at /ui/ and the two
+// read-only routes that give it what the other routes do not: every
+// partition's replicas, to draw the ring, and a key's versions with their
+// dots and wall times. None of it sits on the /v1/kv/ path.
+
+// uiPrefix is where the console is served.
+const uiPrefix = "/ui/"
+
+// consoleRoutes adds the console and its routes to mux. The page itself
+// needs no token (it holds no data; the token is typed into it), but
+// protected mode still decides which peers may load it.
+func (a *httpAPI) consoleRoutes(mux *http.ServeMux) {
+	mux.Handle("GET /ui", http.RedirectHandler(uiPrefix, http.StatusMovedPermanently))
+	mux.Handle("GET "+uiPrefix, a.authorize(RoleNone, ui.Handler(uiPrefix).ServeHTTP))
+	mux.Handle("GET /v1/whoami", a.instrument("whoami", a.authorize(RoleNone, noQuery(a.whoami))))
+	mux.Handle("GET /v1/ring/partitions", a.instrument("ring_partitions", a.authorize(RoleRead, noQuery(a.ringPartitions))))
+	mux.Handle("GET /v1/versions", a.instrument("versions", a.authorize(RoleRead, a.gated(a.versions))))
+}
+
+// whoami serves GET /v1/whoami. A missing or unknown token is role none,
+// not a refusal: the console asks before it has a token, and a refusal
+// here would be logged and counted as an attack.
+func (a *httpAPI) whoami(w http.ResponseWriter, r *http.Request) {
+	if a.gate == nil || a.gate.auth == nil {
+		writeJSON(w, http.StatusOK, client.WhoAmI{Role: RoleAdmin.String()})
+		return
+	}
+	out := client.WhoAmI{Auth: true, Role: RoleNone.String()}
+	if tok, reason := bearer(r.Header); reason == "" {
+		role, name := a.gate.authenticate("", []byte(tok))
+		out.Role, out.Name = role.String(), name
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// ringPartitions serves GET /v1/ring/partitions.
+func (a *httpAPI) ringPartitions(w http.ResponseWriter, r *http.Request) {
+	v, err := a.admin.Ring(r.Context(), ringQuery{Partitions: true})
+	if err != nil {
+		a.adminError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// versions serves GET /v1/versions?key=K[&r=R]: a quorum read like
+// GET /v1/kv/K (with its read repair), answered as JSON whatever the
+// number of versions.
+func (a *httpAPI) versions(w http.ResponseWriter, r *http.Request) {
+	vals, err := queryParams(r, "key", "r")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, client.ErrorBody{Error: err.Error()})
+		return
+	}
+	if !vals.Has("key") {
+		writeError(w, http.StatusBadRequest, client.ErrorBody{Error: "parameter key is required"})
+		return
+	}
+	key := []byte(vals.Get("key"))
+	if err := checkKey(key, a.limits); err != nil {
+		writeError(w, http.StatusBadRequest, client.ErrorBody{Error: err.Error()})
+		return
+	}
+	rq, err := a.quorumParam(vals, "r")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, client.ErrorBody{Error: err.Error()})
+		return
+	}
+	place, err := a.admin.Ring(r.Context(), ringQuery{Key: key, HasKey: true})
+	if err != nil {
+		a.adminError(w, err)
+		return
+	}
+	res, err := a.kv.Get(r.Context(), key, rq)
+	if err != nil {
+		a.backendError(w, "versions", err)
+		return
+	}
+	kp, ok := place.(client.KeyPlacement)
+	if !ok {
+		a.adminError(w, fmt.Errorf("node: a key's placement came as %T", place))
+		return
+	}
+	writeJSON(w, http.StatusOK, client.Versions{Placement: kp, Versions: versionsBody(res.Siblings),
+		Context: vclock.EncodeContextString(res.Context)})
+}
+
+// versionsBody renders a sibling set, tombstones included.
+func versionsBody(s vclock.Siblings) []client.Version {
+	out := make([]client.Version, len(s))
+	for i, v := range s {
+		out[i] = client.Version{Sibling: client.Sibling{
+			Value:    v.Value,
+			WallTime: time.Unix(0, v.WallTime).UTC().Format(time.RFC3339Nano),
+			Dot:      fmt.Sprintf("%s:%d", v.Dot.Actor, v.Dot.Counter),
+		}, Deleted: v.Tombstone}
+	}
+	return out
+}
