@@ -304,24 +304,18 @@ func TestMembershipScenario(t *testing.T) {
 // joined, before gossip has told it the others are alive.
 func waitHealthy(ctx context.Context, t *testing.T, c *Cluster) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, time.Minute) // bounds the probes too
 	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	testkit.Eventually(t, time.Minute, "a healthy cluster", func() error {
 		probs := healthProblems(ctx, c)
 		if len(probs) == 0 {
 			probs = unlisted(ctx, c)
 		}
 		if len(probs) == 0 {
-			return
+			return nil
 		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("cluster not healthy: %v", probs)
-		case <-tick.C:
-		}
-	}
+		return fmt.Errorf("%v", probs)
+	})
 }
 
 // unlisted names the members a serving node does not list at all (a

@@ -215,6 +215,9 @@ type Ring struct {
 	// Zones has one entry per zone, sorted by name, when some member has a
 	// zone; absent otherwise.
 	Zones []RingZone `json:"zones,omitempty"`
+	// Warnings explains, one sentence each, how the zones spread replicas
+	// unevenly; absent when they do not.
+	Warnings []string `json:"warnings,omitempty"`
 	// Plan is the plan the answering node follows, absent when it has none.
 	Plan *Plan `json:"plan,omitempty"`
 	// Transfers is each node's partition-transfer progress.

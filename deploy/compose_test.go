@@ -72,11 +72,7 @@ func serviceConfig(t *testing.T, name string, svc composeService) node.Config {
 	for k, v := range svc.Environment {
 		env[k] = v
 	}
-	var pending []string
-	if !hasZone() {
-		pending = []string{"node.zone"}
-	}
-	cfg, err := loadConfig("", env, pending...)
+	cfg, err := loadConfig("", env)
 	if err != nil {
 		t.Fatalf("service %s: the server would refuse its configuration: %v", name, err)
 	}

@@ -3,7 +3,6 @@ package deploy_test
 import (
 	"fmt"
 	"reflect"
-	"slices"
 	"strings"
 
 	"github.com/spf13/viper"
@@ -43,20 +42,11 @@ func envKey(key string) string {
 	return "RINGKV_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
 }
 
-// hasZone reports whether the server knows node.zone: zone-aware placement
-// is built beside these files, and the checks that feed a zone to the
-// server through the config run in full once it does.
-func hasZone() bool {
-	_, ok := configKeys()["node.zone"]
-	return ok
-}
-
 // loadConfig builds a node.Config as "ringkv server" does from a YAML file
 // and RINGKV_* variables (other variables are ignored, as the server
 // ignores them): defaults, then the file, then the environment; an unknown
-// key in either is an error, and the result must pass Validate. Pending
-// names keys the server does not know yet and that are dropped instead.
-func loadConfig(yamlText string, env map[string]string, pending ...string) (node.Config, error) {
+// key in either is an error, and the result must pass Validate.
+func loadConfig(yamlText string, env map[string]string) (node.Config, error) {
 	keys := configKeys()
 	byEnv := map[string]string{}
 	v := viper.New()
@@ -72,10 +62,9 @@ func loadConfig(yamlText string, env map[string]string, pending ...string) (node
 		}
 		var unknown []string
 		for _, k := range file.AllKeys() {
-			switch _, ok := keys[k]; {
-			case ok:
+			if _, ok := keys[k]; ok {
 				v.Set(k, file.Get(k))
-			case !slices.Contains(pending, k):
+			} else {
 				unknown = append(unknown, k)
 			}
 		}
@@ -89,9 +78,6 @@ func loadConfig(yamlText string, env map[string]string, pending ...string) (node
 		}
 		k, ok := byEnv[name]
 		if !ok {
-			if slices.ContainsFunc(pending, func(p string) bool { return envKey(p) == name }) {
-				continue
-			}
 			return node.Config{}, fmt.Errorf("environment: %s matches no config key", name)
 		}
 		v.Set(k, val)

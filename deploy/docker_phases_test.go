@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -12,11 +13,21 @@ import (
 	"github.com/ringkv/ringkv/chaos"
 )
 
+// nodeZones is compose.yaml's zone of each node.
+func nodeZones(t *testing.T) map[string]string {
+	t.Helper()
+	zones := map[string]string{}
+	for name, svc := range loadCompose(t, "compose.yaml").Services {
+		zones[name] = svc.Environment["RINGKV_NODE_ZONE"]
+	}
+	return zones
+}
+
 // zoneNodes lists compose.yaml's nodes in zone, and the others.
 func zoneNodes(t *testing.T, zone string) (in, out []string) {
 	t.Helper()
-	for name, svc := range loadCompose(t, "compose.yaml").Services {
-		if svc.Environment["RINGKV_NODE_ZONE"] == zone {
+	for name, z := range nodeZones(t) {
+		if z == zone {
 			in = append(in, name)
 		} else {
 			out = append(out, name)
@@ -30,41 +41,43 @@ func zoneNodes(t *testing.T, zone string) (in, out []string) {
 	return in, out
 }
 
-// killZone docker-kills every node of zone and reads every fixed key with
-// R=2 from the survivors: with N=3 across three zones, zone-aware placement
-// keeps two replicas of every key outside any one zone (checked when the
-// server has node.zone). Then the zone's nodes start again on their data.
+// killZone checks that zone-aware placement puts every fixed key's three
+// replicas in three zones (the ring's answer, before any fault), then
+// docker-kills every node of zone and reads every fixed key with R=2 from
+// the survivors: two replicas of each are outside the zone. A read that
+// fails is retried until a deadline (a coordinator on a loaded machine
+// may time a replica out); a wrong value fails at once. Then the zone's
+// nodes start again on their data.
 func (c *dockerCluster) killZone(ctx context.Context, t *testing.T, zone string, fixed map[string]string) chaos.FaultWindow {
 	dead, alive := zoneNodes(t, zone)
+	c.checkZonePlacement(ctx, t, fixed)
 	fw := chaos.FaultWindow{Kind: chaos.FaultKill, Nodes: dead, Detail: "docker kill of " + zone, Start: time.Now()}
 	c.setServing(false, dead...)
 	if _, err := c.compose(ctx, append([]string{"kill", "-s", "SIGKILL"}, dead...)...); err != nil {
 		t.Fatal(err)
 	}
+	rctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
 	var unavailable []string
 	i := 0
-	for k, want := range fixed {
-		addr := c.httpAddr(alive[i%len(alive)])
-		i++
-		got, err := c.readKey(ctx, addr, k, "2")
-		if err == nil && got == want {
-			continue
+	for _, k := range slices.Sorted(maps.Keys(fixed)) {
+		var got string
+		err := waitFor(rctx, "a read of "+k, func(ctx context.Context) error {
+			addr := c.httpAddr(alive[i%len(alive)])
+			i++
+			var err error
+			got, err = c.readKey(ctx, addr, k, "2")
+			return err
+		})
+		switch {
+		case err == nil && got != fixed[k]:
+			t.Errorf("key %s with r=2 while %s is down: got %q, want %q", k, zone, got, fixed[k])
+		case err != nil:
+			unavailable = append(unavailable, k+" ("+c.placement(ctx, alive[0], k)+": "+err.Error()+")")
 		}
-		if err == nil {
-			t.Errorf("key %s with r=2 while %s is down: got %q, want %q", k, zone, got, want)
-			continue
-		}
-		unavailable = append(unavailable, k+" ("+c.placement(ctx, alive[0], k)+": "+err.Error()+")")
 	}
-	switch {
-	case len(unavailable) > 0 && !hasZone():
-		// Without node.zone the ring places replicas by hash alone, so
-		// some keys have two replicas in the zone: the check applies
-		// to builds with zone-aware placement.
-		t.Logf("this build has no zone-aware placement (no node.zone): %d of %d keys had fewer than 2 replicas outside zone %s, e.g. %s",
-			len(unavailable), len(fixed), zone, unavailable[0])
-	case len(unavailable) > 0:
-		t.Errorf("%d of %d keys cannot be read with r=2 while zone %s (%s) is down: zone-aware placement keeps at most one of a key's 3 replicas in each of the 3 zones; first: %s",
+	if len(unavailable) > 0 {
+		t.Errorf("%d of %d keys cannot be read with r=2 while zone %s (%s) is down, though two replicas of each are outside it; first: %s",
 			len(unavailable), len(fixed), zone, strings.Join(dead, ","), unavailable[0])
 	}
 	c.mustCompose(ctx, append([]string{"start"}, dead...)...)
@@ -74,6 +87,34 @@ func (c *dockerCluster) killZone(ctx context.Context, t *testing.T, zone string,
 	c.setServing(true, dead...)
 	fw.End = time.Now()
 	return fw
+}
+
+// checkZonePlacement asks the ring (GET /v1/ring?key=) where each key's
+// replicas are and requires three of them, in three distinct zones.
+func (c *dockerCluster) checkZonePlacement(ctx context.Context, t *testing.T, keys map[string]string) {
+	t.Helper()
+	zones := nodeZones(t)
+	bad := 0
+	for k := range keys {
+		var p struct {
+			Replicas []string `json:"replicas"`
+		}
+		if err := c.getJSON(ctx, "n2", "/v1/ring?key="+url.QueryEscape(k), &p); err != nil {
+			t.Fatalf("placement of %s: %v", k, err)
+		}
+		seen := map[string]bool{}
+		for _, r := range p.Replicas {
+			seen[zones[r]] = true
+		}
+		if len(p.Replicas) != 3 || len(seen) != 3 {
+			if bad++; bad <= 5 {
+				t.Errorf("key %s: replicas %v in zones %v, want 3 replicas in 3 zones", k, p.Replicas, slices.Sorted(maps.Keys(seen)))
+			}
+		}
+	}
+	if bad > 0 {
+		t.Fatalf("%d of %d keys are not spread over the 3 zones", bad, len(keys))
+	}
 }
 
 // placement is the key's replicas as node name asks the ring, for a

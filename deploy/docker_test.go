@@ -17,8 +17,14 @@ import (
 )
 
 // dockerLimit bounds the whole Docker test; on an idle machine it takes
-// about three minutes.
-const dockerLimit = 9 * time.Minute
+// about three minutes. cleanupReserve is kept back from the test binary's
+// -timeout for the cleanup: the logs of a failure and docker-compose down
+// (cleanupStep each) and removing the image.
+const (
+	dockerLimit    = 9 * time.Minute
+	cleanupStep    = time.Minute
+	cleanupReserve = 3 * cleanupStep
+)
 
 // TestDockerCompose builds the image with scripts/image.sh and runs
 // deploy/compose.yaml on this machine's Docker Engine, with host networking
@@ -40,8 +46,10 @@ func TestDockerCompose(t *testing.T) {
 	}
 	ctx, cancel := context.WithDeadline(t.Context(), testDeadline(t, dockerLimit))
 	defer cancel()
-	tag := fmt.Sprintf("ringkv-e2e-%d", os.Getpid())
+	sweepLeftovers(ctx, t)
+	tag := fmt.Sprintf("%s%d", e2ePrefix, os.Getpid())
 	image := buildImage(ctx, t, tag)
+	checkImageVersion(ctx, t, image)
 	c := &dockerCluster{t: t, project: tag, base: fmt.Sprintf("127.77.%d", os.Getpid()%250+1),
 		hc: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}, serving: map[string]bool{}}
 	c.file = filepath.Join(t.TempDir(), "compose.yaml")
@@ -52,7 +60,9 @@ func TestDockerCompose(t *testing.T) {
 		if t.Failed() {
 			t.Logf("node logs:\n%s", c.logs())
 		}
-		if _, err := c.compose(context.Background(), "down", "-v", "--remove-orphans", "-t", "5"); err != nil {
+		dctx, cancel := context.WithTimeout(context.Background(), cleanupStep)
+		defer cancel()
+		if _, err := c.compose(dctx, "down", "-v", "--remove-orphans", "-t", "5"); err != nil {
 			t.Errorf("cleaning up: %v", err)
 		}
 	})
@@ -65,7 +75,10 @@ func TestDockerCompose(t *testing.T) {
 	if err := c.waitSettled(ctx, five...); err != nil {
 		t.Fatal(err)
 	}
-	c.waitHealthy(ctx, "n1")
+	// n2, not n1: n1 bootstraps, and its health says less (it was ready
+	// at once on its first start). waitSettled has checked that every
+	// node, n1 included, serves the one plan of all five.
+	c.waitHealthy(ctx, "n2")
 	c.setServing(true, five...)
 	fixed := c.writeKeys(ctx, "fixed-", 200)
 
@@ -80,10 +93,24 @@ func TestDockerCompose(t *testing.T) {
 	go func() { defer close(workDone); w.Run(wctx) }()
 	defer func() { stopWork(); <-workDone }()
 
+	// A phase that fails leaves the cluster in a state the next one does
+	// not expect: stop at the first.
 	var windows []chaos.FaultWindow
-	t.Run("kill one zone", func(t *testing.T) { windows = append(windows, c.killZone(ctx, t, "zone-a", fixed)) })
-	t.Run("rolling restart", func(t *testing.T) { windows = append(windows, c.rollingRestart(ctx, t, five)...) })
-	t.Run("grow and shrink", func(t *testing.T) { windows = append(windows, c.growShrink(ctx, t, five)...) })
+	phases := []struct {
+		name string
+		run  func(t *testing.T) []chaos.FaultWindow
+	}{
+		{"kill one zone", func(t *testing.T) []chaos.FaultWindow {
+			return []chaos.FaultWindow{c.killZone(ctx, t, "zone-a", fixed)}
+		}},
+		{"rolling restart", func(t *testing.T) []chaos.FaultWindow { return c.rollingRestart(ctx, t, five) }},
+		{"grow and shrink", func(t *testing.T) []chaos.FaultWindow { return c.growShrink(ctx, t, five) }},
+	}
+	for _, ph := range phases {
+		if !t.Run(ph.name, func(t *testing.T) { windows = append(windows, ph.run(t)...) }) {
+			t.FailNow()
+		}
+	}
 
 	stopWork()
 	<-workDone
@@ -109,12 +136,12 @@ func TestDockerCompose(t *testing.T) {
 	c.checkKeys(ctx, t, fixed, "all")
 }
 
-// testDeadline is the earlier of the test binary's -timeout less a margin
-// and now + limit.
+// testDeadline is the earlier of the test binary's -timeout less the
+// cleanup's reserve and now + limit.
 func testDeadline(t *testing.T, limit time.Duration) time.Time {
 	d := time.Now().Add(limit)
-	if td, ok := t.Deadline(); ok && td.Add(-30*time.Second).Before(d) {
-		d = td.Add(-30 * time.Second)
+	if td, ok := t.Deadline(); ok && td.Add(-cleanupReserve).Before(d) {
+		d = td.Add(-cleanupReserve)
 	}
 	return d
 }
@@ -127,7 +154,9 @@ func buildImage(ctx context.Context, t *testing.T, tag string) string {
 	defer cancel()
 	cmd := exec.CommandContext(bctx, "bash", "scripts/image.sh")
 	cmd.Dir = repoRoot
-	cmd.Env = append(os.Environ(), "IMAGE="+tag)
+	// The build context in a directory of the test's own, not bin/image
+	// in the repository, which another build may be using.
+	cmd.Env = append(os.Environ(), "IMAGE="+tag, "OUT="+t.TempDir())
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -137,13 +166,18 @@ func buildImage(ctx context.Context, t *testing.T, tag string) string {
 	t.Cleanup(func() {
 		// By name, every tag image.sh gave it (latest and the version):
 		// an image ID may be shared with another run's identical build.
-		refs, err := exec.Command("docker", "images", "--format", "{{.Repository}}:{{.Tag}}", tag).Output()
+		lctx, cancel := context.WithTimeout(context.Background(), cleanupStep/2)
+		defer cancel()
+		refs, err := exec.CommandContext(lctx, "docker", "images", "--format", "{{.Repository}}:{{.Tag}}", tag).Output()
 		if err != nil {
 			t.Logf("listing images %s: %v", tag, err)
 			return
 		}
 		for _, ref := range strings.Fields(string(refs)) {
-			if out, err := exec.Command("docker", "rmi", ref).CombinedOutput(); err != nil {
+			rctx, cancel := context.WithTimeout(context.Background(), cleanupStep/2)
+			out, err := exec.CommandContext(rctx, "docker", "rmi", ref).CombinedOutput()
+			cancel()
+			if err != nil {
 				t.Errorf("docker rmi %s: %v\n%s", ref, err, out)
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"slices"
@@ -86,12 +87,20 @@ func (c *dockerCluster) hostCompose(image string) []byte {
 		}
 		svc["image"], svc["network_mode"], svc["restart"] = image, "host", "no"
 		env := maps.Clone(svc["environment"].(map[string]any))
-		for _, k := range []string{"RINGKV_LISTEN_HTTP", "RINGKV_LISTEN_RESP", "RINGKV_LISTEN_RPC", "RINGKV_LISTEN_GOSSIP"} {
-			_, p, err := net.SplitHostPort(env[k].(string))
-			if err != nil {
-				c.t.Fatalf("%s %s: %v", name, k, err)
+		// Every listener onto the node's loopback address, whatever
+		// listeners compose.yaml names: under host networking a wildcard
+		// would bind the host's real interfaces.
+		for k, v := range env {
+			switch {
+			case k == "RINGKV_LISTEN_ADVERTISE":
+				env[k] = ip
+			case strings.HasPrefix(k, "RINGKV_LISTEN_"):
+				_, p, err := net.SplitHostPort(fmt.Sprint(v))
+				if err != nil {
+					c.t.Fatalf("%s %s: %v", name, k, err)
+				}
+				env[k] = net.JoinHostPort(ip, p)
 			}
-			env[k] = net.JoinHostPort(ip, p)
 		}
 		var seeds []string
 		for _, s := range strings.Split(env["RINGKV_SEEDS"].(string), ",") {
@@ -106,11 +115,43 @@ func (c *dockerCluster) hostCompose(image string) []byte {
 		hc["test"] = []any{"CMD", "/ringkv", "health", "--quiet", "--url", "http://" + c.httpAddr(name) + "/readyz"}
 		hc["interval"] = "1s"
 	}
+	c.checkLoopbackOnly(services)
 	out, err := yaml.Marshal(f)
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	return out
+}
+
+// checkLoopbackOnly fails the test unless every rewritten service uses
+// host networking, publishes and exposes nothing, and has every listen
+// address (RINGKV_LISTEN_*) in 127.0.0.0/8.
+func (c *dockerCluster) checkLoopbackOnly(services map[string]any) {
+	c.t.Helper()
+	loopback := netip.MustParsePrefix("127.0.0.0/8")
+	for name, s := range services {
+		svc := s.(map[string]any)
+		for _, k := range []string{"ports", "expose", "networks"} {
+			if _, ok := svc[k]; ok {
+				c.t.Fatalf("service %s keeps %s under host networking", name, k)
+			}
+		}
+		if svc["network_mode"] != "host" {
+			c.t.Fatalf("service %s: network_mode %v, want host", name, svc["network_mode"])
+		}
+		for k, v := range svc["environment"].(map[string]any) {
+			if !strings.HasPrefix(k, "RINGKV_LISTEN_") {
+				continue
+			}
+			host := fmt.Sprint(v)
+			if h, _, err := net.SplitHostPort(host); err == nil {
+				host = h
+			}
+			if a, err := netip.ParseAddr(host); err != nil || !loopback.Contains(a) {
+				c.t.Fatalf("service %s: %s=%v is not an address in 127.0.0.0/8", name, k, v)
+			}
+		}
+	}
 }
 
 // compose runs docker-compose on the cluster's file, bounded.
@@ -136,7 +177,9 @@ func (c *dockerCluster) mustCompose(ctx context.Context, args ...string) {
 
 // logs returns the last lines each node logged, for a failure message.
 func (c *dockerCluster) logs() string {
-	out, err := c.compose(context.Background(), "logs", "--no-color", "--tail", "30")
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupStep)
+	defer cancel()
+	out, err := c.compose(ctx, "logs", "--no-color", "--tail", "30")
 	if err != nil {
 		return err.Error()
 	}

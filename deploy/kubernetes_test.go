@@ -305,8 +305,13 @@ func TestKubernetesSeeds(t *testing.T) {
 
 func TestKubernetesProbes(t *testing.T) {
 	s := newK8sSetup(t)
-	probes := map[string]*corev1.Probe{"readiness": s.c.ReadinessProbe, "liveness": s.c.LivenessProbe}
-	wantPath := map[string]string{"readiness": "/readyz", "liveness": "/healthz"}
+	probes := map[string]*corev1.Probe{"readiness": s.c.ReadinessProbe, "liveness": s.c.LivenessProbe, "startup": s.c.StartupProbe}
+	wantPath := map[string]string{"readiness": "/readyz", "liveness": "/healthz", "startup": "/healthz"}
+	// A node loading a large WAL must not be killed by liveness (which
+	// also runs the preStop leave) before it answers: minutes of grace.
+	if p := s.c.StartupProbe; p != nil && p.PeriodSeconds*p.FailureThreshold < 120 {
+		t.Errorf("startup probe allows %ds, want at least 120", p.PeriodSeconds*p.FailureThreshold)
+	}
 	wantScheme := corev1.URISchemeHTTP
 	if s.cfg.TLS.Enabled() {
 		wantScheme = corev1.URISchemeHTTPS

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // The JSON shapes this package reads, declared here because e2e imports
@@ -149,48 +152,41 @@ func TestCluster(t *testing.T) {
 				t.Fatalf("PUT e2e-%d on n1: %d %s %v", i, code, body, err)
 			}
 		}
-		rc, err := dialRESP(n2.addrs["resp"])
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rc.Close()
-		if r, err := rc.do("PING"); err != nil || r != "PONG" {
+		rc := goRedis(t, n2.addrs["resp"])
+		ctx := t.Context()
+		if r, err := rc.Ping(ctx).Result(); err != nil || r != "PONG" {
 			t.Fatalf("PING = %v, %v", r, err)
 		}
 		for i := range keys {
-			r, err := rc.do("GET", fmt.Sprintf("e2e-%d", i))
-			if want := fmt.Sprintf("value-%d", i); err != nil || string(asBytes(r)) != want {
+			r, err := rc.Get(ctx, fmt.Sprintf("e2e-%d", i)).Result()
+			if want := fmt.Sprintf("value-%d", i); err != nil || r != want {
 				t.Errorf("RESP GET e2e-%d on n2 = %q, %v; want %q", i, r, err, want)
 			}
 		}
-		if r, err := rc.do("GET", "e2e-missing"); err != nil || r != nil {
-			t.Errorf("RESP GET of a missing key = %v, %v; want nil", r, err)
+		if r, err := rc.Get(ctx, "e2e-missing").Result(); !errors.Is(err, redis.Nil) {
+			t.Errorf("RESP GET of a missing key = %q, %v; want redis.Nil", r, err)
 		}
-		r, err := rc.do("MGET", "e2e-0", "e2e-missing", "e2e-1")
-		got, _ := r.([]any)
-		if err != nil || len(got) != 3 || string(asBytes(got[0])) != "value-0" || got[1] != nil || string(asBytes(got[2])) != "value-1" {
-			t.Errorf("MGET = %q, %v; want [value-0 nil value-1]", r, err)
+		got, err := rc.MGet(ctx, "e2e-0", "e2e-missing", "e2e-1").Result()
+		if err != nil || len(got) != 3 || got[0] != "value-0" || got[1] != nil || got[2] != "value-1" {
+			t.Errorf("MGET = %q, %v; want [value-0 nil value-1]", got, err)
 		}
 	})
 
 	t.Run("resp write, http read", func(t *testing.T) {
-		rc, err := dialRESP(n2.addrs["resp"])
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rc.Close()
-		if r, err := rc.do("SET", "from-resp", "hello over redis"); err != nil || r != "OK" {
+		rc := goRedis(t, n2.addrs["resp"])
+		ctx := t.Context()
+		if r, err := rc.Set(ctx, "from-resp", "hello over redis", 0).Result(); err != nil || r != "OK" {
 			t.Fatalf("SET = %v, %v", r, err)
 		}
 		// Repeated blind SETs overwrite: no siblings pile up.
-		if r, err := rc.do("SET", "from-resp", "hello again"); err != nil || r != "OK" {
+		if r, err := rc.Set(ctx, "from-resp", "hello again", 0).Result(); err != nil || r != "OK" {
 			t.Fatalf("SET = %v, %v", r, err)
 		}
 		code, body, err := httpDo(http.MethodGet, "http://"+n3.addrs["http"]+"/v1/kv/from-resp", nil)
 		if err != nil || code != http.StatusOK || string(body) != "hello again" {
 			t.Errorf("HTTP GET on n3 = %d %q %v; want 200 \"hello again\"", code, body, err)
 		}
-		if r, err := rc.do("DEL", "from-resp"); err != nil || r != int64(1) {
+		if r, err := rc.Del(ctx, "from-resp").Result(); err != nil || r != 1 {
 			t.Errorf("DEL = %v, %v; want 1", r, err)
 		}
 		code, _, err = httpDo(http.MethodGet, "http://"+n1.addrs["http"]+"/v1/kv/from-resp", nil)

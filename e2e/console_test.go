@@ -2,16 +2,13 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,31 +16,17 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// chromiumPath is where Debian's chromium package puts the browser.
-const chromiumPath = "/usr/bin/chromium"
-
-// consoleShots, when set, is where TestConsole writes its screenshots
-// (docs/img to refresh those in docs/console.md); by default they go to
-// a temporary directory and are only checked.
-var consoleShots = flag.String("console-screenshots", "", "directory for TestConsole's PNG screenshots")
-
-// maxShotBytes bounds a screenshot kept in the repository.
-const maxShotBytes = 200 << 10
-
 // TestConsole drives the web console of a 3-node cluster in headless
 // chromium: the ring picture has each node's partitions, a key's siblings
 // show with their dots, a what-if draws the moving partitions, and a
 // killed node turns red.
 func TestConsole(t *testing.T) {
-	if !fileExists(chromiumPath) {
-		t.Skipf("the console browser test needs %s (Debian package chromium; .ci/run installs it)", chromiumPath)
-	}
 	deadline := testDeadline(t, 4*time.Minute)
+	ctx := newBrowser(t, deadline) // first: it may skip the test
 	names := []string{"c1", "c2", "c3"}
 	c := newElasticCluster(t, names, "")
 	c.partitions = 61 // arcs wide enough to see
 	c.form(t, deadline, names...)
-	ctx := newBrowser(t, deadline)
 	shots := *consoleShots
 	if shots == "" {
 		shots = t.TempDir()
@@ -81,6 +64,7 @@ func TestConsole(t *testing.T) {
 		<-done
 		page.shot(t, "console-charts.png", "main > section:nth-of-type(3)")
 	})
+	t.Run("chart numbers", func(t *testing.T) { checkChartNumbers(t, page) })
 	t.Run("remove asks first", func(t *testing.T) { checkRemoveConfirm(t, page, c.httpAddr("c1"), deadline) })
 	t.Run("killed node turns red", func(t *testing.T) {
 		c.server("c3").kill(t)
@@ -91,84 +75,20 @@ func TestConsole(t *testing.T) {
 		page.shot(t, "console-members.png", "main > section:nth-of-type(2)")
 		page.shot(t, "console-ring-down.png", "#ring-section")
 	})
-}
-
-// newBrowser starts headless chromium for the rest of the test.
-func newBrowser(t *testing.T, deadline time.Time) context.Context {
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.NoSandbox, // the tests run as root
-		chromedp.WindowSize(1200, 1000),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(actx, chromedp.WithErrorf(t.Logf))
-	ctx, cancelDeadline := context.WithDeadline(ctx, deadline)
-	t.Cleanup(func() { cancelDeadline(); cancelCtx(); cancelAlloc() })
-	return ctx
-}
-
-// consolePage is the console open in the browser.
-type consolePage struct {
-	ctx   context.Context
-	shots string
-}
-
-func (p *consolePage) run(t *testing.T, what string, actions ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	if err := chromedp.Do(p.ctx, actions...); err != nil {
-		t.Fatalf("%s: %v\n%s", what, err, p.text())
-	}
-}
-
-// text is what the page shows, for failure reports.
-func (p *consolePage) text() string {
-	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
-	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
-	if err != nil {
-		return "page text unavailable: " + err.Error()
-	}
-	return "the page shows:\n" + s
-}
-
-// poll waits, in the page, until the JavaScript expression cond is true:
-// the page redraws every 2 s, and the test's deadline bounds the wait.
-func (p *consolePage) poll(t *testing.T, what, cond string) {
-	t.Helper()
-	// Generous, and short of the test's deadline so that the failure
-	// report can still read the page.
-	p.run(t, "wait for "+what, chromedp.Poll[chromedp.Void](cond, chromedp.WithPollingInterval(100*time.Millisecond),
-		chromedp.WithPollingTimeout(90*time.Second)))
-}
-
-// eval evaluates a JavaScript expression.
-func eval[T any](t *testing.T, p *consolePage, what, expr string) T {
-	t.Helper()
-	v, err := chromedp.Run(p.ctx, chromedp.Evaluate[T](expr))
-	if err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-	return v
-}
-
-// shot saves the element sel as a PNG and checks it is one, of a size fit
-// for the repository.
-func (p *consolePage) shot(t *testing.T, name, sel string) {
-	t.Helper()
-	png, err := chromedp.Run(p.ctx, chromedp.Screenshot(chromedp.CSS(sel)))
-	if err != nil {
-		t.Fatalf("screenshot %s: %v", name, err)
-	}
-	if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
-		t.Fatalf("screenshot %s is not a PNG", name)
-	}
-	if len(png) > maxShotBytes {
-		t.Errorf("screenshot %s is %d bytes, more than %d", name, len(png), maxShotBytes)
-	}
-	if err := os.WriteFile(filepath.Join(p.shots, name), png, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	t.Run("remove accepted", func(t *testing.T) {
+		answered := answerDialog(page, true)
+		page.run(t, "click remove", chromedp.Click(chromedp.CSS(`#members tr[data-node="c3"] button[data-action="remove"]`)))
+		waitDialog(t, answered, "Remove c3", deadline)
+		eventually(t, deadline, "the remove counted as served", func() error {
+			if n := metricSum(t, c.httpAddr("c1"), "", "ringkv_requests_total", `proto="http"`, `op="remove"`, `status="200"`); n != 1 {
+				return fmt.Errorf("%v removes answered 200", n)
+			}
+			return nil
+		})
+		if n := metricSum(t, c.httpAddr("c1"), "", "ringkv_requests_total", `proto="http"`, `op="remove"`); n != 1 {
+			t.Errorf("%v remove requests, want the one accepted", n)
+		}
+	})
 }
 
 // checkRingArcs compares the arcs drawn per owner with the ring the node
@@ -265,9 +185,9 @@ func checkWhatIf(t *testing.T, page *consolePage, addr string) {
 	page.run(t, "clear the what-if", chromedp.Click(chromedp.CSS("#whatif-clear")))
 }
 
-// checkRemoveConfirm clicks remove on c3's row, answers the confirmation
-// with Cancel, and checks that c3 is still in the ring.
-func checkRemoveConfirm(t *testing.T, cp *consolePage, addr string, deadline time.Time) {
+// answerDialog answers the page's next dialog, accepting it or not, and
+// then sends its message.
+func answerDialog(cp *consolePage, accept bool) <-chan string {
 	questions := make(chan string, 1)
 	dialogs := chromedp.Events(cp.ctx, page.JavascriptDialogOpening)
 	go func() {
@@ -275,22 +195,41 @@ func checkRemoveConfirm(t *testing.T, cp *consolePage, addr string, deadline tim
 			if err != nil {
 				return
 			}
+			_, _ = chromedp.Call(cp.ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: accept})
 			questions <- ev.Message
-			// Cancel: the page must then send nothing.
-			_, _ = chromedp.Call(cp.ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: false})
 			return
 		}
 	}()
+	return questions
+}
+
+// waitDialog waits for the dialog answerDialog answered and checks it
+// says want.
+func waitDialog(t *testing.T, questions <-chan string, want string, deadline time.Time) {
+	t.Helper()
+	select {
+	case q := <-questions:
+		if !strings.Contains(q, want) {
+			t.Errorf("confirmation %q does not say %q", q, want)
+		}
+	case <-time.After(time.Until(deadline)):
+		t.Fatal("no confirmation asked")
+	}
+}
+
+// checkRemoveConfirm clicks remove on c3's row, answers the confirmation
+// with Cancel, and checks that the page sent no remove: the node counts
+// every request it serves, and the page has redrawn since, so a request
+// sent on the answer has been served by then.
+func checkRemoveConfirm(t *testing.T, cp *consolePage, addr string, deadline time.Time) {
+	answered := answerDialog(cp, false)
 	// No token on a node without tokens: admin, so the button is there.
 	cp.poll(t, "a remove button on c3", `document.querySelector('#members tr[data-node="c3"] button[data-action="remove"]') !== null`)
 	cp.run(t, "click remove", chromedp.Click(chromedp.CSS(`#members tr[data-node="c3"] button[data-action="remove"]`)))
-	select {
-	case q := <-questions:
-		if !bytes.Contains([]byte(q), []byte("Remove c3")) {
-			t.Errorf("confirmation %q does not name the removal of c3", q)
-		}
-	case <-time.After(time.Until(deadline)):
-		t.Fatal("no confirmation asked before remove")
+	waitDialog(t, answered, "Remove c3", deadline)
+	cp.nextRefresh(t)
+	if n := metricSum(t, addr, "", "ringkv_requests_total", `proto="http"`, `op="remove"`); n != 0 {
+		t.Errorf("%v remove requests after a cancelled confirmation", n)
 	}
 	var ms []member
 	if err := getJSON(addr, "/v1/members", &ms); err != nil {
@@ -303,31 +242,99 @@ func checkRemoveConfirm(t *testing.T, cp *consolePage, addr string, deadline tim
 	}
 }
 
+// checkChartNumbers runs the page's chart arithmetic on fixed metrics:
+// parsing (counts summed over status, admin routes left out), quantiles
+// inside a bucket and past the last, a counter reset whose count grew
+// back past the previous sample's, and the window by age.
+func checkChartNumbers(t *testing.T, cp *consolePage) {
+	const expo = `ringkv_request_duration_seconds_bucket{op="get",proto="http",status="200",le="0.001"} %d
+ringkv_request_duration_seconds_bucket{op="get",proto="http",status="200",le="0.005"} %d
+ringkv_request_duration_seconds_bucket{op="get",proto="http",status="200",le="0.01"} %d
+ringkv_request_duration_seconds_bucket{op="get",proto="http",status="200",le="+Inf"} %d
+ringkv_request_duration_seconds_count{op="get",proto="http",status="200"} %d
+ringkv_request_duration_seconds_bucket{op="get",proto="http",status="404",le="0.001"} 0
+ringkv_request_duration_seconds_bucket{op="get",proto="http",status="404",le="0.005"} 0
+ringkv_request_duration_seconds_bucket{op="get",proto="http",status="404",le="0.01"} %d
+ringkv_request_duration_seconds_bucket{op="get",proto="http",status="404",le="+Inf"} %d
+ringkv_request_duration_seconds_count{op="get",proto="http",status="404"} %d
+ringkv_request_duration_seconds_count{op="members",proto="http",status="200"} 7
+`
+	text := func(fast, mid, slow, notFound int) string {
+		return strconv.Quote(fmt.Sprintf(expo, fast, fast+mid, fast+mid, fast+mid+slow, fast+mid+slow,
+			notFound, notFound, notFound))
+	}
+	// 100 requests under 1 ms; then 100 between 1 and 5 ms, 2 above
+	// 10 ms and 2 404s between 5 and 10 ms; then a restart, after which
+	// 300 404s took 5 to 10 ms.
+	s0, s1, s2 := text(100, 0, 0, 0), text(100, 100, 2, 2), text(0, 0, 0, 300)
+	got := eval[map[string]any](t, cp, "compute", fmt.Sprintf(`(() => {
+		const h0 = parseHistograms(%s), h1 = parseHistograms(%s), h2 = parseHistograms(%s);
+		const g0 = h0.get("http get"), g1 = h1.get("http get");
+		const samples = [];
+		addSample(samples, %s, 1000); addSample(samples, %s, 3000); addSample(samples, %s, 5000);
+		const pts = points(samples).get("http get");
+		const window = [];
+		addSample(window, %s, 0); addSample(window, %s, 200000); addSample(window, %s, 301000);
+		return { keys: [...h1.keys()].join(","), count: g1.count, p50: quantile(0.5, g0, g1), p90: quantile(0.9, g0, g1),
+			p99: quantile(0.99, g0, g1), resetOps: pts[1].ops, resetP50: pts[1].p50, kept: window.length };
+	})()`, s0, s1, s2, s0, s1, s2, s0, s0, s0))
+	want := map[string]any{
+		"keys": "http get", "count": 204.0,
+		// 104 requests between the samples; ranks 52 and 93.6 fall in
+		// 0.001-0.005, which holds 100 of them and has none below it.
+		"p50": 0.001 + 0.004*52/100.0, "p90": 0.001 + 0.004*93.6/100.0,
+		"p99": 0.01, // rank 102.96: past the last finite bound, so that bound
+		// After the restart: 300 in 2 s, their median halfway in 0.005-0.01.
+		"resetOps": 150.0, "resetP50": 0.0075,
+		"kept": 2.0, // the sample of 301 s before the last is out of the window
+	}
+	for k, w := range want {
+		if wf, ok := w.(float64); ok {
+			if gf, ok := got[k].(float64); !ok || gf < wf-1e-9 || gf > wf+1e-9 {
+				t.Errorf("%s = %v, want %v", k, got[k], w)
+			}
+		} else if got[k] != w {
+			t.Errorf("%s = %v, want %v", k, got[k], w)
+		}
+	}
+}
+
 // TestConsoleTokens opens the console of a node that asks for tokens: read
 // only without one or with a read token, leave offered with an admin token.
 func TestConsoleTokens(t *testing.T) {
-	if !fileExists(chromiumPath) {
-		t.Skipf("the console browser test needs %s (Debian package chromium; .ci/run installs it)", chromiumPath)
-	}
 	deadline := testDeadline(t, 2*time.Minute)
+	ctx := newBrowser(t, deadline) // first: it may skip the test
 	readTok, adminTok := randomHex(t, 16), randomHex(t, 16)
 	rs, as := sha256.Sum256([]byte(readTok)), sha256.Sum256([]byte(adminTok))
 	extra := fmt.Sprintf("auth:\n  tokens:\n    - {name: viewer, token_sha256: %x, role: read}\n    - {name: operator, token_sha256: %x, role: admin}\n", rs, as)
 	c := newElasticCluster(t, []string{"s1"}, extra)
 	c.spawn(t, "s1").waitReady(t, deadline)
-	page := &consolePage{ctx: newBrowser(t, deadline), shots: t.TempDir()}
-	page.run(t, "open the console", chromedp.Navigate("http://"+c.httpAddr("s1")+"/ui/"))
+	addr := c.httpAddr("s1")
+	page := &consolePage{ctx: ctx, shots: t.TempDir()}
+	page.run(t, "open the console", chromedp.Navigate("http://"+addr+"/ui/"))
 
+	// Without a token the page asks for one and sends nothing the node
+	// would refuse (and count as an attack).
 	page.poll(t, "read-only without a token", `document.querySelector('#role').textContent.includes('read-only (none)')`)
-	page.poll(t, "the refusal shown", `document.querySelector('#status').className === 'error' &&
-		document.querySelector('#status').textContent.startsWith('401')`)
+	page.poll(t, "a token asked for", `document.querySelector('#status').textContent === 'type a token (role read or above)'`)
 	if n := eval[int](t, page, "count rows", `document.querySelectorAll('#members tbody tr').length`); n != 0 {
 		t.Errorf("%d member rows without a token", n)
+	}
+	if n := metricSum(t, addr, readTok, "ringkv_auth_refused_total", `api="http"`); n != 0 {
+		t.Errorf("%v HTTP refusals counted for a console without a token", n)
 	}
 
 	useToken := func(tok string) {
 		page.run(t, "type a token", chromedp.SetValue(chromedp.CSS("#token"), tok),
 			chromedp.Click(chromedp.CSS("#token-form button[type=submit]")))
+	}
+	// A token the node does not know: asked for again, and whoami counts
+	// the refusal as every route does.
+	useToken("not-a-token")
+	page.poll(t, "an unknown token refused", `document.querySelector('#role').textContent.includes('read-only (none)') &&
+		document.querySelector('#status').textContent.endsWith('type a token (role read or above)')`)
+	if n := metricSum(t, addr, readTok, "ringkv_auth_refused_total", `api="http"`, `reason="unknown_token"`); n < 1 {
+		t.Errorf("unknown token: %v refusals counted", n)
 	}
 	useToken(readTok)
 	page.poll(t, "read-only with a read token, members shown", `document.querySelector('#role').textContent.includes('read-only (read)') &&
@@ -340,5 +347,19 @@ func TestConsoleTokens(t *testing.T) {
 		document.querySelector('#members tr[data-node="s1"] button[data-action="leave"]') !== null`)
 	if got := eval[string](t, page, "read the stored token", `sessionStorage.getItem('ringkv-token')`); got != adminTok {
 		t.Errorf("sessionStorage holds %q, want the admin token", got)
+	}
+	// Leave, accepted: the POST carries the admin token, so the node
+	// answers it, here with 400 since s1 is the ring's last node.
+	answered := answerDialog(page, true)
+	page.run(t, "click leave", chromedp.Click(chromedp.CSS(`#members tr[data-node="s1"] button[data-action="leave"]`)))
+	waitDialog(t, answered, "Make s1 leave", deadline)
+	eventually(t, deadline, "the leave answered", func() error {
+		if n := metricSum(t, addr, readTok, "ringkv_requests_total", `proto="http"`, `op="leave"`); n != 1 {
+			return fmt.Errorf("%v leave requests", n)
+		}
+		return nil
+	})
+	if n := metricSum(t, addr, readTok, "ringkv_requests_total", `proto="http"`, `op="leave"`, `status="400"`); n != 1 {
+		t.Errorf("the leave was not answered 400 (last node): %v with 400", n)
 	}
 }

@@ -7,11 +7,29 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
+
+// goRedis returns a go-redis client of the node serving RESP on addr, with
+// the library's defaults (it asks for RESP3 and settles on RESP2, and sends
+// CLIENT SETINFO): the ordinary client an application would use, which is
+// what ringkv's RESP listener promises to serve unmodified.
+func goRedis(t *testing.T, addr string) *redis.Client {
+	rc := redis.NewClient(&redis.Options{
+		Addr: addr, MaxRetries: -1, // a failure is reported, not retried away
+		DialTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
+	})
+	t.Cleanup(func() { _ = rc.Close() })
+	return rc
+}
 
 // respConn is a minimal Redis-protocol client: enough to send commands as
 // arrays of bulk strings and read the five reply types, as redis-cli does.
+// The tests that send raw, hostile or pipelined bytes and read the replies
+// one by one use it; go-redis cannot write what a client must not.
 type respConn struct {
 	c net.Conn
 	r *bufio.Reader

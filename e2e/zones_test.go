@@ -69,6 +69,28 @@ func TestZones(t *testing.T) {
 		}
 	})
 
+	t.Run("every node builds the same zoned ring", func(t *testing.T) {
+		fps := map[string]string{}
+		for _, n := range names {
+			var in struct {
+				Fingerprint string   `json:"fingerprint"`
+				Warnings    []string `json:"warnings"`
+			}
+			if err := getJSON(c.httpAddr(n), "/v1/ring", &in); err != nil {
+				t.Fatal(err)
+			}
+			if len(in.Warnings) != 0 {
+				t.Errorf("%s warns about three even zones: %q", n, in.Warnings)
+			}
+			fps[n] = in.Fingerprint
+		}
+		for _, n := range names {
+			if fps[n] != fps["n1"] {
+				t.Fatalf("ring fingerprints differ: %v", fps)
+			}
+		}
+	})
+
 	const keys = 60
 	key := func(i int) string { return fmt.Sprintf("zk-%d", i) }
 	put := func(addr, k string) error {

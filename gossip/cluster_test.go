@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ringkv/ringkv/gossip/gossiptest"
+	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/internal/vfs"
 	"github.com/ringkv/ringkv/ring"
 )
@@ -141,20 +142,18 @@ func names(nodes []*testNode) []string {
 // built have exactly want as members, then checks the rings are identical.
 func waitRing(t *testing.T, nodes []*testNode, want []string) {
 	t.Helper()
-	waitFor(t, converge, func() bool {
-		for _, n := range nodes {
-			if !slices.Equal(n.g.RingMembers(), want) || !slices.Equal(n.ringMembers(), want) {
-				return false
-			}
-		}
-		return true
-	}, func() string {
+	testkit.Eventually(t, converge, fmt.Sprintf("ring %v on every node", want), func() error {
 		var b strings.Builder
-		fmt.Fprintf(&b, "want ring %v;", want)
+		done := true
 		for _, n := range nodes {
-			fmt.Fprintf(&b, " %s: map %v callback %v;", n.name, n.g.RingMembers(), n.ringMembers())
+			m, cb := n.g.RingMembers(), n.ringMembers()
+			done = done && slices.Equal(m, want) && slices.Equal(cb, want)
+			fmt.Fprintf(&b, " %s: map %v callback %v;", n.name, m, cb)
 		}
-		return b.String()
+		if done {
+			return nil
+		}
+		return errors.New(b.String())
 	})
 	first := nodes[0].ring.Load()
 	for _, n := range nodes[1:] {
@@ -168,25 +167,23 @@ func waitRing(t *testing.T, nodes []*testNode, want []string) {
 // waitAlive waits until every node sees every other one as alive.
 func waitAlive(t *testing.T, nodes []*testNode) {
 	t.Helper()
-	waitFor(t, converge, func() bool {
-		for _, a := range nodes {
-			for _, b := range nodes {
-				if !a.g.Alive(b.name) {
-					return false
-				}
-			}
-		}
-		return true
-	}, func() string {
+	testkit.Eventually(t, converge, "every node to see every other one alive", func() error {
 		var b strings.Builder
+		done := true
 		for _, a := range nodes {
 			fmt.Fprintf(&b, "%s sees:", a.name)
 			for _, m := range a.g.Members() {
 				fmt.Fprintf(&b, " %s=%s/%s", m.Name, m.Liveness, m.Status)
 			}
 			b.WriteString("; ")
+			for _, o := range nodes {
+				done = done && a.g.Alive(o.name)
+			}
 		}
-		return b.String()
+		if done {
+			return nil
+		}
+		return errors.New(b.String())
 	})
 }
 
@@ -244,14 +241,14 @@ func testCluster(t *testing.T) {
 		start := time.Now()
 		n5.crash(t)
 		others := nodes[:4]
-		waitFor(t, converge, func() bool {
+		testkit.Eventually(t, converge, "every other node to see n5 dead", func() error {
 			for _, n := range others {
-				if n.g.Liveness("n5") != Dead {
-					return false
+				if l := n.g.Liveness("n5"); l != Dead {
+					return fmt.Errorf("%s sees n5 %s", n.name, l)
 				}
 			}
-			return true
-		}, func() string { return fmt.Sprintf("n1 sees n5 %s", n1.g.Liveness("n5")) })
+			return nil
+		})
 		t.Logf("crash detected as dead by all four in %v", time.Since(start).Round(time.Millisecond))
 		suspected := 0
 		for _, n := range others {
@@ -299,8 +296,7 @@ func testCluster(t *testing.T) {
 	step(t, "remove changes the ring on the other four", func(t *testing.T) {
 		before := n1.ring.Load()
 		n5.crash(t)
-		waitFor(t, converge, func() bool { return n1.g.Liveness("n5") == Dead },
-			func() string { return "n1 never saw n5 dead" })
+		testkit.Eventually(t, converge, "n1 to see n5 dead", func() bool { return n1.g.Liveness("n5") == Dead })
 		if err := n1.g.Remove(t.Context(), "n1"); !errors.Is(err, ErrRemoveSelf) {
 			t.Errorf("Remove(self) = %v, want ErrRemoveSelf", err)
 		}
@@ -350,8 +346,7 @@ func testCluster(t *testing.T) {
 			t.Fatalf("Shutdown = %v", err)
 		}
 		waitRing(t, rest, names(rest))
-		waitFor(t, converge, func() bool { return n1.g.Liveness("n4") == Dead },
-			func() string { return "n1 never saw n4 gone after its shutdown" })
+		testkit.Eventually(t, converge, "n1 to see n4 gone after its shutdown", func() bool { return n1.g.Liveness("n4") == Dead })
 		if !n1.logw.contains("node left gossip (shut down cleanly)", "peer=n4") {
 			t.Error("n1 did not log n4's graceful memberlist leave as such")
 		}
@@ -378,14 +373,13 @@ func testEncryptionKeyMismatch(t *testing.T) {
 	good := startNode(t, top, "k4", t.TempDir(), nodeOpts{net: mn, key: keyA, seeds: seeds})
 
 	waitRing(t, []*testNode{n1, good}, []string{"k1", "k4"})
-	waitFor(t, converge, func() bool {
+	testkit.Eventually(t, converge, "a key-mismatch error logged", func() bool {
 		return n1.logw.contains("level=ERROR", "encryption key mismatch") &&
 			plain.logw.contains("level=WARN", "could not join any seed")
-	}, func() string { return "no key-mismatch error logged" })
-	waitFor(t, converge, func() bool {
+	})
+	testkit.Eventually(t, converge, "k2 to log its failed join with the key hint", func() bool {
 		return wrong.logw.contains("level=WARN", "could not join any seed", "same gossip encryption key")
-	},
-		func() string { return "k2 did not log its failed join with the key hint" })
+	})
 
 	for _, n := range []*testNode{n1, good} {
 		for _, outsider := range []string{"k2", "k3"} {
@@ -425,7 +419,7 @@ func testRejoinHealsAfterMemberlistForgets(t *testing.T) {
 	waitAlive(t, pair)
 
 	b.crash(t)
-	waitFor(t, converge, func() bool { return a.g.Liveness("r2") == Dead }, func() string { return "r1 never saw r2 dead" })
+	testkit.Eventually(t, converge, "r1 to see r2 dead", func() bool { return a.g.Liveness("r2") == Dead })
 	mc, _ := a.g.cfg.memberlistConfig()
 	time.Sleep(mc.GossipToTheDeadTime + time.Second) // fake time: memberlist stops gossiping to r2
 

@@ -60,20 +60,6 @@ func newTestLogger(t testing.TB, level slog.Level) (*slog.Logger, *testLogWriter
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), w
 }
 
-// waitFor polls cond every 50 ms until it holds or timeout passes, then
-// fails the test with what(). Polling with a deadline, never a bare sleep,
-// keeps the tests correct on a slow, shared machine.
-func waitFor(t testing.TB, timeout time.Duration, cond func() bool, what func() string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v: %s", timeout, what())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // lingerInBubble makes a synctest bubble test wait, in fake time, after all
 // its other cleanups (register it first): memberlist's Shutdown does not
 // wait for its in-flight probes and streams, whose timers must still fire

@@ -21,6 +21,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 	"github.com/ringkv/ringkv/gossip/gossiptest"
+	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/ring"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -347,8 +348,7 @@ func testHostileRowsLeaveTheRingAlone(t *testing.T) {
 
 	// remove NODE for a dead node still works.
 	nodes[2].crash(t)
-	waitFor(t, converge, func() bool { return nodes[0].g.Liveness("n3") == Dead },
-		func() string { return "n1 never saw n3 dead" })
+	testkit.Eventually(t, converge, "n1 to see n3 dead", func() bool { return nodes[0].g.Liveness("n3") == Dead })
 	if err := nodes[0].g.Remove(t.Context(), "n3"); err != nil {
 		t.Fatalf("Remove(n3) = %v", err)
 	}

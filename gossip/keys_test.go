@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ringkv/ringkv/gossip/gossiptest"
+	"github.com/ringkv/ringkv/internal/testkit"
 )
 
 // TestKeyRotation: three members rotate from k1 to k2 while running, one
@@ -61,14 +62,14 @@ func testKeyRotation(t *testing.T) {
 	waitRing(t, []*testNode{late}, []string{"a", "b", "c", "late"})
 	waitAlive(t, append(slices.Clone(rotating), late))
 
-	waitFor(t, converge, func() bool {
+	testkit.Eventually(t, converge, "the member with only k1 seen dead after k1 was removed", func() bool {
 		for _, n := range rotating {
 			if n.g.Liveness("stale") != Dead {
 				return false
 			}
 		}
 		return true
-	}, func() string { return "the member with only k1 is still seen alive after k1 was removed" })
+	})
 	if stale.g.Alive("late") || slices.Contains(stale.g.RingMembers(), "late") {
 		t.Errorf("the member with only k1 learnt of a member that joined after k1 was removed: %v", stale.g.RingMembers())
 	}

@@ -54,9 +54,11 @@ func checkPlan(p ring.Plan) error {
 }
 
 // ErrZoneChanged reports a node started with another zone than the plan
-// it belongs to gives it. A zone is fixed while the node is in the ring:
-// to move it, it leaves and joins again (or is removed and its data
-// directory wiped).
+// it belongs to gives it. A zone, or having none, is fixed while the plan
+// places the node: to move it, it leaves and joins again (or, if it was
+// removed, its data directory is cleared). Clearing the data directory of
+// a node the cluster's plan still places does not move it: it then
+// follows the plan's zone and logs the mismatch.
 var ErrZoneChanged = errors.New("gossip: node zone differs from the plan's")
 
 // checkOwnZone refuses to start node in zone when plan, the persisted
@@ -65,11 +67,16 @@ func checkOwnZone(plan ring.Plan, node, zone string) error {
 	if !plan.Involves(node) {
 		return nil
 	}
-	if fixed := plan.Zones[node]; fixed != zone {
-		return fmt.Errorf("%w: configured zone %q, but the cluster's plan (epoch %d) places this node in zone %q; start it with zone %q, or leave the ring first (ringkv leave) to change zones",
-			ErrZoneChanged, zone, plan.Epoch, fixed, fixed)
+	fixed := plan.Zones[node]
+	if fixed == zone {
+		return nil
 	}
-	return nil
+	change := "to change zones, leave the ring first (ringkv leave) and start it again with the new zone, or, if it was removed (ringkv remove), clear its data directory"
+	if fixed == "" {
+		change = "zones cannot be switched on in place: leave the ring first (ringkv leave) and start it again with the zone, or, if it was removed (ringkv remove), clear its data directory (docs/ring.md, \"Zones on an existing cluster\")"
+	}
+	return fmt.Errorf("%w: configured zone %q, but the cluster's plan (epoch %d) places this node in zone %q; start it with zone %q; %s",
+		ErrZoneChanged, zone, plan.Epoch, fixed, fixed, change)
 }
 
 // acceptable checks a plan for this node to hold: checkPlan, and, as for

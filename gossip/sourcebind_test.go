@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/ringkv/ringkv/internal/testkit"
 )
 
 // acceptRemote listens on addr and returns its address and a channel that
@@ -145,6 +147,5 @@ func TestGossipJoinAcrossBoundIPs(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("n2 did not join n3")
 	}
-	waitFor(t, time.Minute, func() bool { return a.Alive("n3") && b.Alive("n2") },
-		func() string { return "n2 and n3 to see each other alive" })
+	testkit.Eventually(t, time.Minute, "n2 and n3 to see each other alive", func() bool { return a.Alive("n3") && b.Alive("n2") })
 }

@@ -5,13 +5,14 @@ import (
 	"compress/lzw"
 	"errors"
 	"fmt"
-	"github.com/hashicorp/memberlist"
 	"io"
 	"net"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/hashicorp/memberlist"
 
 	"github.com/hashicorp/go-msgpack/v2/codec"
 	"github.com/ringkv/ringkv/gossip/gossiptest"

@@ -105,9 +105,13 @@ type wireStateV1 struct {
 // not a memory defence.
 const maxStateBytes = 2 << 20
 
-// maxPlanBytes bounds an encoded plan: two lists of ring.MaxPlanMembers
-// names of maxNameLen bytes take about 266 kB.
-const maxPlanBytes = 512 << 10
+// maxPlanBytes bounds an encoded plan. The largest valid plan, two
+// disjoint lists of ring.MaxPlanMembers names of maxNameLen bytes and a
+// zone of ring.MaxZoneBytes for each of those 2048 nodes (their names
+// again, in the zone pairs), takes about 670 kB
+// (TestLargestPlanFitsTheCap); a plan the claimant can make must be one
+// every peer accepts.
+const maxPlanBytes = 1 << 20
 
 // Zones came after the first formats, and the decoder of an as_array
 // struct wants the field count exact. So a row or plan with a zone is sent

@@ -3,13 +3,17 @@ package gossip
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
+	"slices"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/ringkv/ringkv/gossip/gossiptest"
+	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/internal/vfs"
 	"github.com/ringkv/ringkv/ring"
 )
@@ -38,7 +42,7 @@ func testZonesSpreadAndPersist(t *testing.T) {
 	nodes := []*testNode{n1, n2, n3}
 
 	step(t, "every node learns every declared zone", func(t *testing.T) {
-		waitFor(t, converge, func() bool {
+		testkit.Eventually(t, converge, "every declared zone on every node", func() bool {
 			for _, n := range nodes {
 				for name, z := range zones {
 					if n.g.Ring()[name].Zone != z {
@@ -47,7 +51,7 @@ func testZonesSpreadAndPersist(t *testing.T) {
 				}
 			}
 			return true
-		}, func() string { return "zones not spread" })
+		})
 		for _, m := range n3.g.Members() {
 			if m.Zone != zones[m.Name] {
 				t.Errorf("n3 lists %s in zone %q, want %q", m.Name, m.Zone, zones[m.Name])
@@ -150,4 +154,63 @@ func TestZonedStateRejects(t *testing.T) {
 	if _, _, err := DecodeState(row); !errors.Is(err, ErrBadState) {
 		t.Errorf("row with a bad zone: %v, want ErrBadState", err)
 	}
+}
+
+// TestZonesOnAfterLeave is the path to zones on an existing cluster: an
+// unzoned member may not start with a zone while the plan places it, but
+// once it has left (its persisted plan, the committed one, no longer
+// places it) it starts with a zone, and the claimant gives it that zone
+// as it joins again; no other member's zone changes.
+func TestZonesOnAfterLeave(t *testing.T) {
+	plan := ring.NewPlan([]string{"a", "b", "c", "d"}, 1)
+	err := checkOwnZone(plan, "a", "z1")
+	if !errors.Is(err, ErrZoneChanged) || !strings.Contains(err.Error(), "cannot be switched on in place") {
+		t.Fatalf("checkOwnZone of an unzoned member = %v, want ErrZoneChanged saying how to switch on", err)
+	}
+	left := plan.MoveTo([]string{"b", "c", "d"}, 2).Commit(3)
+	if err := checkOwnZone(left, "a", "z1"); err != nil {
+		t.Fatalf("checkOwnZone after leaving = %v", err)
+	}
+	declared := map[string]string{"a": "z1", "b": "z2"} // b's row says z2, but b is in the plan
+	next := left.MoveToZoned([]string{"a", "b", "c", "d"}, func(n string) string { return declared[n] }, 4)
+	if want := map[string]string{"a": "z1"}; !maps.Equal(next.Zones, want) {
+		t.Fatalf("re-join zones %v, want %v", next.Zones, want)
+	}
+	if err := checkOwnZone(next, "a", "z1"); err != nil {
+		t.Fatalf("checkOwnZone once re-joined = %v", err)
+	}
+	if err := checkOwnZone(next, "b", "z2"); !errors.Is(err, ErrZoneChanged) {
+		t.Fatalf("checkOwnZone of b in the plan without a zone = %v", err)
+	}
+}
+
+// TestLargestPlanFitsTheCap: the largest plan Validate accepts, with a
+// zone of the longest kind for every node, encodes within maxPlanBytes
+// and decodes back, so a peer never refuses a plan the claimant made.
+func TestLargestPlanFitsTheCap(t *testing.T) {
+	name := func(prefix string, i int) string {
+		s := fmt.Sprintf("%s%05d", prefix, i)
+		return s + strings.Repeat("x", maxNameLen-len(s))
+	}
+	p := ring.Plan{Epoch: maxPlanEpoch, Version: 1 << 62, Zones: map[string]string{}}
+	for i := range ring.MaxPlanMembers {
+		p.Members = append(p.Members, name("m", i))
+		p.Target = append(p.Target, name("t", i))
+	}
+	for i, n := range slices.Concat(p.Members, p.Target) {
+		z := fmt.Sprintf("z%d", i)
+		p.Zones[n] = z + strings.Repeat("y", ring.MaxZoneBytes-len(z))
+	}
+	if err := checkPlan(p); err != nil {
+		t.Fatalf("the largest plan is not valid: %v", err)
+	}
+	msg := encodePlanMsg(p)
+	if len(msg)-1 > maxPlanBytes {
+		t.Fatalf("the largest zoned plan encodes to %d bytes, over the cap of %d", len(msg)-1, maxPlanBytes)
+	}
+	got, err := decodePlan(msg[1:])
+	if err != nil || !got.Equal(p) || !maps.Equal(got.Zones, p.Zones) {
+		t.Fatalf("decodePlan of the largest plan = %v (equal %v)", err, got.Equal(p))
+	}
+	t.Logf("largest zoned plan: %d bytes of %d", len(msg)-1, maxPlanBytes)
 }

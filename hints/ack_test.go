@@ -13,6 +13,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/storage"
 	"github.com/ringkv/ringkv/vclock"
 )
@@ -330,7 +331,7 @@ func testAckWaitsForForgetRecords(t *testing.T) {
 		t.Fatalf("%d batches sent while the first batch's forget record was not written, want 1", n)
 	}
 	gfs.release()
-	eventually(t, "every hint delivered", func() bool { return q.PendingFor("b").Hints == 0 })
+	testkit.Eventually(t, settle, "every hint delivered", func() bool { return q.PendingFor("b").Hints == 0 })
 	if n := calls.Load(); n != 3 {
 		t.Fatalf("%d batches sent, want 3", n)
 	}

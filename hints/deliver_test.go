@@ -11,6 +11,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/storage"
 	"github.com/ringkv/ringkv/vclock"
 )
@@ -73,13 +74,13 @@ func testDeliverWhenAlive(t *testing.T) {
 		t.Fatalf("%d keys delivered to a down target", n)
 	}
 	q.SetAlive("b", true)
-	eventually(t, "delivery", func() bool { return q.PendingFor("b").Hints == 0 })
+	testkit.Eventually(t, settle, "delivery", func() bool { return q.PendingFor("b").Hints == 0 })
 	for k, s := range want {
 		if got := sk.get("b", k); !got.Equal(s) {
 			t.Fatalf("%s: target holds %v, want %v", k, got, s)
 		}
 	}
-	eventually(t, "log reclaimed", func() bool { return q.PendingFor("b").LogBytes == 0 })
+	testkit.Eventually(t, settle, "log reclaimed", func() bool { return q.PendingFor("b").LogBytes == 0 })
 	st := q.Stats()
 	if st.Delivered != 300 || st.Stored != 1000 || st.PendingHints != 0 || st.DeliveryLagTotal <= 0 {
 		t.Fatalf("stats = %+v", st)
@@ -105,12 +106,12 @@ func testDeliverRetriesAfterFailure(t *testing.T) {
 	if err := q.StoreHint(t.Context(), "b", []byte("k"), s); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "failed attempts", func() bool { return q.Stats().DeliveryFailures >= 2 })
+	testkit.Eventually(t, settle, "failed attempts", func() bool { return q.Stats().DeliveryFailures >= 2 })
 	if q.PendingFor("b").Hints != 1 {
 		t.Fatal("hint lost after a failed delivery")
 	}
 	sk.setFail("b", nil)
-	eventually(t, "delivery after recovery", func() bool { return q.PendingFor("b").Hints == 0 })
+	testkit.Eventually(t, settle, "delivery after recovery", func() bool { return q.PendingFor("b").Hints == 0 })
 	if !sk.get("b", "k").Equal(s) {
 		t.Fatal("target does not hold the hint")
 	}
@@ -215,7 +216,7 @@ func testDeliverSeveralTargets(t *testing.T) {
 	if err := q.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "delivery", func() bool { return q.Stats().PendingHints == 0 })
+	testkit.Eventually(t, settle, "delivery", func() bool { return q.Stats().PendingHints == 0 })
 	for _, tg := range targets {
 		if n := sk.keys(tg); n != 95 {
 			t.Fatalf("%s got %d keys", tg, n)
@@ -265,7 +266,7 @@ func testRingChangedReroutes(t *testing.T) {
 	if err := q.RingChanged(t.Context(), []string{"self", "c", "d", "e"}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "rerouted delivery", func() bool { return q.Stats().PendingHints == 0 })
+	testkit.Eventually(t, settle, "rerouted delivery", func() bool { return q.Stats().PendingHints == 0 })
 	for k, s := range want {
 		reps := cfg.Replicas([]byte(k))
 		for _, r := range reps {
@@ -315,7 +316,7 @@ func testCompaction(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "compaction", func() bool {
+	testkit.Eventually(t, settle, "compaction", func() bool {
 		p := q.PendingFor("b")
 		return p.LogBytes <= q.compactAt(p.Bytes)
 	})

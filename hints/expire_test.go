@@ -89,7 +89,7 @@ func testExpiryUpTarget(t *testing.T) {
 	if err := q.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "nothing pending", func() bool { return q.PendingFor("b").Hints == 0 })
+	testkit.Eventually(t, settle, "nothing pending", func() bool { return q.PendingFor("b").Hints == 0 })
 	if sk.get("b", "old") != nil {
 		t.Fatal("an expired hint was delivered")
 	}
@@ -128,7 +128,7 @@ func testExpiryDownTarget(t *testing.T) {
 		t.Fatalf("inside the grace: pending %d, dropped %d", p.Hints, q.Stats().DroppedExpired)
 	}
 	clk.Advance(10 * time.Hour)
-	eventually(t, "expired hints dropped", func() bool { return q.Stats().DroppedExpired == 2 })
+	testkit.Eventually(t, settle, "expired hints dropped", func() bool { return q.Stats().DroppedExpired == 2 })
 	p := q.PendingFor("b")
 	if p.Hints != 0 || p.Bytes != 0 || p.LogBytes != 0 {
 		t.Fatalf("after expiry: %+v, want nothing pending and an empty log", p)

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/ringkv/ringkv/internal/testkit"
@@ -115,27 +114,10 @@ func (s *sink) keys(target string) int {
 	return len(s.data[target])
 }
 
-// eventually waits until cond holds, checking it each time every goroutine
-// of the test's synctest bubble has settled (synctest.Wait) and then
-// letting 5ms of fake time pass, for at most 10s of it. Checking only once
-// the queue is idle means cond never sees a round half done (a counter
-// already moved, a directory not yet removed), and fake time passes only
-// while the queue's goroutines are blocked, so the bound counts retry
-// rounds, not how fast a loaded machine runs them. It must run in a bubble.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		synctest.Wait()
-		if cond() {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+// settle bounds every wait for the queue (testkit.Eventually in the
+// test's synctest bubble), in fake time: it counts retry rounds, not how
+// fast a loaded machine runs them.
+const settle = 10 * time.Second
 
 // crashCopy returns a copy of the hint directory dir taken now, while the
 // queue that owns it is still open: what a SIGKILL at this instant leaves

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 	"testing/synctest"
+
+	"github.com/ringkv/ringkv/internal/testkit"
 )
 
 // A hint stored for a removed node after its re-route finished (sent by a
@@ -31,13 +33,13 @@ func testLateHintForRemovedTargetRerouted(t *testing.T) {
 	if err := q.RingChanged(t.Context(), []string{"self", "c"}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "first re-route delivered", func() bool { return sk.get("c", "k1").Equal(early) })
+	testkit.Eventually(t, settle, "first re-route delivered", func() bool { return sk.get("c", "k1").Equal(early) })
 	late := mint(nil, "a", "late")
 	if err := q.StoreHint(t.Context(), "gone", []byte("k2"), late); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "late hint re-routed", func() bool { return q.PendingFor("gone").Hints == 0 })
-	eventually(t, "late hint delivered to the current replica", func() bool { return sk.get("c", "k2").Equal(late) })
+	testkit.Eventually(t, settle, "late hint re-routed", func() bool { return q.PendingFor("gone").Hints == 0 })
+	testkit.Eventually(t, settle, "late hint delivered to the current replica", func() bool { return sk.get("c", "k2").Equal(late) })
 	if sk.keys("gone") != 0 {
 		t.Fatal("delivered to the removed node")
 	}
@@ -78,7 +80,7 @@ func testRingSnapshotReroutesOnlyNodesThatLeft(t *testing.T) {
 	waitTicks := func() {
 		t.Helper()
 		r0 := q.Stats().Rounds
-		eventually(t, "retry ticks", func() bool { return q.Stats().Rounds >= r0+4 })
+		testkit.Eventually(t, settle, "retry ticks", func() bool { return q.Stats().Rounds >= r0+4 })
 	}
 	for _, snap := range [][]string{{"self", "b", "c"}, {"self", "b", "c", "d"}} {
 		if err := q.RingSnapshot(t.Context(), snap); err != nil {
@@ -96,7 +98,7 @@ func testRingSnapshotReroutesOnlyNodesThatLeft(t *testing.T) {
 		t.Fatalf("b left the ring: pending %d, rerouted %d", q.PendingFor("b").Hints, q.Stats().Rerouted)
 	}
 	store("b", "kb2") // late, from a coordinator with an older ring
-	eventually(t, "late hint re-routed by the timer", func() bool { return q.Stats().Rerouted == 2 })
+	testkit.Eventually(t, settle, "late hint re-routed by the timer", func() bool { return q.Stats().Rerouted == 2 })
 	if q.PendingFor("x").Hints != 1 {
 		t.Fatal("hints of a target no snapshot listed were re-routed")
 	}
@@ -109,5 +111,5 @@ func testRingSnapshotReroutesOnlyNodesThatLeft(t *testing.T) {
 	if q.PendingFor("b").Hints != 1 || q.Stats().Rerouted != 2 {
 		t.Fatalf("rejoined b: pending %d, rerouted %d; want 1 and 2", q.PendingFor("b").Hints, q.Stats().Rerouted)
 	}
-	eventually(t, "re-routed hints delivered", func() bool { return sk.keys("c") == 2 })
+	testkit.Eventually(t, settle, "re-routed hints delivered", func() bool { return sk.keys("c") == 2 })
 }

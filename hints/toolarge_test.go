@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+
+	"github.com/ringkv/ringkv/internal/testkit"
 )
 
 // framedSink is a sink behind a transport with a frame limit: a batch
@@ -67,7 +69,7 @@ func testTooLargeHintDoesNotBlockDelivery(t *testing.T) {
 	if err := q.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "every deliverable hint delivered", func() bool { return q.PendingFor("b").Hints == 0 })
+	testkit.Eventually(t, settle, "every deliverable hint delivered", func() bool { return q.PendingFor("b").Hints == 0 })
 	st := q.Stats()
 	if st.DroppedTooLarge != 1 {
 		t.Fatalf("DroppedTooLarge = %d, want 1", st.DroppedTooLarge)
@@ -111,7 +113,7 @@ func testTransientFailureKeepsHints(t *testing.T) {
 	if err := q.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "failed rounds", func() bool { return q.Stats().DeliveryFailures >= 3 })
+	testkit.Eventually(t, settle, "failed rounds", func() bool { return q.Stats().DeliveryFailures >= 3 })
 	if st := q.Stats(); st.DroppedTooLarge != 0 || q.PendingFor("b").Hints != 3 {
 		t.Fatalf("after transient failures: dropped %d, pending %d; want 0 and 3", st.DroppedTooLarge, q.PendingFor("b").Hints)
 	}

@@ -24,7 +24,7 @@ func ringBody(r *ring.Ring, plan *ring.Plan, stats map[string]client.NodeStats) 
 		Partitions: in.Partitions, ReplicationFactor: in.ReplicationFactor, Load: in.Load,
 		VirtualNodes: in.VirtualNodes, Replicas: in.Replicas, Degraded: in.Degraded,
 		Fingerprint: in.Fingerprint, Nodes: make([]client.RingNode, len(in.Nodes)),
-		ZoneLimit: in.ZoneLimit, Transfers: map[string]client.Transfer{}, AAE: map[string]client.AAETotals{},
+		ZoneLimit: in.ZoneLimit, Warnings: in.Warnings, Transfers: map[string]client.Transfer{}, AAE: map[string]client.AAETotals{},
 	}
 	for i, n := range in.Nodes {
 		out.Nodes[i] = client.RingNode{Node: n.Node, Owned: n.Owned, Replicated: n.Replicated,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ringkv/ringkv/client"
+	"github.com/ringkv/ringkv/internal/testkit"
 )
 
 func TestAdvertiseHost(t *testing.T) {
@@ -76,7 +77,7 @@ func TestWildcardHTTPAdvertisesReachableAddress(t *testing.T) {
 	c1.Listen.HTTP, c1.Listen.RESP = "0.0.0.0:0", "0.0.0.0:0"
 	n1 := startNode(t, c1)
 	n2 := startNode(t, testConfig(t, "n2", n1.Addrs().Gossip))
-	waitFor(t, 20*time.Second, "a 2-node ring on both nodes", func() bool {
+	testkit.Eventually(t, 20*time.Second, "a 2-node ring on both nodes", func() bool {
 		return n1.ring.Load().Len() == 2 && n2.ring.Load().Len() == 2 &&
 			n1.liveMembers() == 2 && n2.liveMembers() == 2 && n2.Ready()
 	})

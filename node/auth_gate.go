@@ -14,10 +14,11 @@ const (
 	refuseMalformed = "malformed"      // an Authorization header that is not "Bearer <token>", or too long
 	refuseBadToken  = "unknown_token"  // a token (or user and token) that matches none configured
 	refuseRole      = "forbidden"      // a valid token whose role is too small
+	refuseCrossSite = "cross_site"     // a browser's state-changing request from a page of another origin (HTTP only)
 )
 
 // refusalReasons are every reason, exported at 0 from the start.
-var refusalReasons = []string{refuseProtected, refuseNoToken, refuseMalformed, refuseBadToken, refuseRole}
+var refusalReasons = []string{refuseProtected, refuseNoToken, refuseMalformed, refuseBadToken, refuseRole, refuseCrossSite}
 
 // protectedText is what protected mode answers, on HTTP and RESP alike.
 const protectedText = "ringkv is running in protected mode: this listener is on a non-loopback address and no auth.tokens are configured, so only loopback clients are served. " +

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ringkv/ringkv/internal/testkit"
 )
 
 // BenchmarkClusterRESP measures SET and GET through the RESP front end of a
@@ -97,7 +99,7 @@ func benchCluster(b *testing.B, fsync string) []*Node {
 		})
 		nodes = append(nodes, n)
 	}
-	waitFor(b, 20*time.Second, "a 3-node ring", func() bool {
+	testkit.Eventually(b, 20*time.Second, "a 3-node ring", func() bool {
 		for _, n := range nodes {
 			if n.ring.Load().Len() != 3 || n.liveMembers() != 3 || !n.Ready() {
 				return false

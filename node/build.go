@@ -205,7 +205,7 @@ func (b *builder) buildFrontEnds() error {
 		aae: n.aae, hints: n.hints, collected: &n.collected,
 		rpc: n.rpc, log: n.log,
 	}
-	if n.bootstraps() {
+	if n.readyAtStart() {
 		n.ready.Store(true)
 	}
 	n.enablePprof()

@@ -80,5 +80,5 @@ func TestNewInstallsPlan(t *testing.T) {
 	rn := &runningNode{Node: n, cancel: cancel, done: make(chan error, 1)}
 	go func() { rn.done <- n.Run(ctx) }()
 	t.Cleanup(func() { rn.stop(t) })
-	waitFor(t, time.Minute, "the node to see itself alive", func() bool { return n.liveMembers() == 1 })
+	testkit.Eventually(t, time.Minute, "the node to see itself alive", func() bool { return n.liveMembers() == 1 })
 }

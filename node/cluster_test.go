@@ -87,7 +87,7 @@ func getJSON(t *testing.T, url string, v any) {
 // all in its ring and serves clients.
 func waitConverged(t testing.TB, nodes ...*runningNode) {
 	t.Helper()
-	waitFor(t, 2*time.Minute, fmt.Sprintf("%d alive members, a %d-node ring and readiness everywhere", len(nodes), len(nodes)), func() bool {
+	testkit.Eventually(t, 2*time.Minute, fmt.Sprintf("%d alive members, a %d-node ring and readiness everywhere", len(nodes), len(nodes)), func() bool {
 		for _, n := range nodes {
 			if n.ring.Load().Len() != len(nodes) || n.liveMembers() != len(nodes) || !n.Ready() {
 				return false
@@ -251,7 +251,7 @@ func TestCluster(t *testing.T) {
 			t.Fatalf("after restart r1 = %+v", s)
 		}
 		// The others see n3 dead but keep it in the ring; quorum still works.
-		waitFor(t, 15*time.Second, "n3 seen dead", func() bool { return n1.liveMembers() == 2 })
+		testkit.Eventually(t, 15*time.Second, "n3 seen dead", func() bool { return n1.liveMembers() == 2 })
 		if n1.ring.Load().Len() != 3 {
 			t.Fatal("a stopped node left the ring")
 		}

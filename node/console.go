@@ -22,25 +22,34 @@ const uiPrefix = "/ui/"
 // needs no token (it holds no data; the token is typed into it), but
 // protected mode still decides which peers may load it.
 func (a *httpAPI) consoleRoutes(mux *http.ServeMux) {
-	mux.Handle("GET /ui", http.RedirectHandler(uiPrefix, http.StatusMovedPermanently))
+	mux.Handle("GET /ui", a.authorize(RoleNone, http.RedirectHandler(uiPrefix, http.StatusMovedPermanently).ServeHTTP))
 	mux.Handle("GET "+uiPrefix, a.authorize(RoleNone, ui.Handler(uiPrefix).ServeHTTP))
 	mux.Handle("GET /v1/whoami", a.instrument("whoami", a.authorize(RoleNone, noQuery(a.whoami))))
 	mux.Handle("GET /v1/ring/partitions", a.instrument("ring_partitions", a.authorize(RoleRead, noQuery(a.ringPartitions))))
 	mux.Handle("GET /v1/versions", a.instrument("versions", a.authorize(RoleRead, a.gated(a.versions))))
 }
 
-// whoami serves GET /v1/whoami. A missing or unknown token is role none,
-// not a refusal: the console asks before it has a token, and a refusal
-// here would be logged and counted as an attack.
+// whoami serves GET /v1/whoami. Whatever was presented, the answer is 200
+// with a role, none when the token is missing or not valid. No token is
+// not a refusal: the console asks before it has one. A malformed header
+// or an unknown token is counted and logged as a refusal, as on every
+// other route, so that guessing tokens here shows in the same metric.
 func (a *httpAPI) whoami(w http.ResponseWriter, r *http.Request) {
 	if a.gate == nil || a.gate.auth == nil {
 		writeJSON(w, http.StatusOK, client.WhoAmI{Role: RoleAdmin.String()})
 		return
 	}
 	out := client.WhoAmI{Auth: true, Role: RoleNone.String()}
-	if tok, reason := bearer(r.Header); reason == "" {
+	tok, reason := bearer(r.Header)
+	switch reason {
+	case "":
 		role, name := a.gate.authenticate("", []byte(tok))
 		out.Role, out.Name = role.String(), name
+		if role == RoleNone {
+			a.gate.refused("http", refuseBadToken, r.RemoteAddr, "")
+		}
+	case refuseMalformed:
+		a.gate.refused("http", refuseMalformed, r.RemoteAddr, "")
 	}
 	writeJSON(w, http.StatusOK, out)
 }

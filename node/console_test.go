@@ -171,16 +171,18 @@ func TestVersionsRouteErrors(t *testing.T) {
 }
 
 func TestWhoAmI(t *testing.T) {
-	srv, _ := newAuthAPI(t, routesAll)
+	srv, m := newAuthAPI(t, routesAll)
+	want := map[string]float64{}
 	for _, tc := range []struct {
 		name, header string
 		want         client.WhoAmI
+		refused      string // the refusal counted, if any
 	}{
-		{"no token", "", client.WhoAmI{Auth: true, Role: "none"}},
-		{"malformed", "Basic x", client.WhoAmI{Auth: true, Role: "none"}},
-		{"unknown token", "Bearer nope", client.WhoAmI{Auth: true, Role: "none"}},
-		{"read", "Bearer " + tokRead, client.WhoAmI{Auth: true, Role: "read", Name: "reader"}},
-		{"admin", "Bearer " + tokAdmin, client.WhoAmI{Auth: true, Role: "admin", Name: "root"}},
+		{"no token", "", client.WhoAmI{Auth: true, Role: "none"}, ""}, // the console's first load
+		{"malformed", "Basic x", client.WhoAmI{Auth: true, Role: "none"}, refuseMalformed},
+		{"unknown token", "Bearer nope", client.WhoAmI{Auth: true, Role: "none"}, refuseBadToken},
+		{"read", "Bearer " + tokRead, client.WhoAmI{Auth: true, Role: "read", Name: "reader"}, ""},
+		{"admin", "Bearer " + tokAdmin, client.WhoAmI{Auth: true, Role: "admin", Name: "root"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hdr := map[string]string{}
@@ -199,6 +201,14 @@ func TestWhoAmI(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
+		if tc.refused != "" {
+			want[tc.refused]++
+		}
+	}
+	for _, reason := range refusalReasons {
+		if got := refusedCount(t, m, "http", reason); got != want[reason] {
+			t.Errorf("refused{http,%s} = %v, want %v", reason, got, want[reason])
+		}
 	}
 	open, _, _, _ := newTestAPI(t) // no gate: no tokens asked
 	_, _, b := do(t, http.MethodGet, open.URL+"/v1/whoami", nil, nil)

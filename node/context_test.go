@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ringkv/ringkv/client"
+	"github.com/ringkv/ringkv/internal/testkit"
 )
 
 // setClient is a client of a set workload that reuses contexts the way a
@@ -199,7 +200,7 @@ func TestSiblingCapFromConfig(t *testing.T) {
 	cfg := testConfig(t, "n1")
 	cfg.Limits.MaxSiblings = 3
 	n := startNode(t, cfg)
-	waitFor(t, 30*time.Second, "a 1-node ring", func() bool { return n.ring.Load().Len() == 1 })
+	testkit.Eventually(t, 30*time.Second, "a 1-node ring", func() bool { return n.ring.Load().Len() == 1 })
 	url := httpURL(n, "/v1/kv/k")
 	code, h, _ := do(t, "PUT", url, []byte("a"), nil)
 	if code != 204 {

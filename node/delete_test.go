@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/ringkv/ringkv/internal/testkit"
 )
 
 // TestRESPDelRemovesValuesTheCoordinatorMissed: n3 is down while keys are
@@ -26,7 +28,7 @@ func TestRESPDelRemovesValuesTheCoordinatorMissed(t *testing.T) {
 	if err := n3.stop(t); err != nil {
 		t.Fatalf("stop n3: %v", err)
 	}
-	waitFor(t, 30*time.Second, "n3 seen down", func() bool { return n1.liveMembers() == 2 && n2.liveMembers() == 2 })
+	testkit.Eventually(t, 30*time.Second, "n3 seen down", func() bool { return n1.liveMembers() == 2 && n2.liveMembers() == 2 })
 	c1 := dialRESP(t, n1.Addrs().RESP)
 	const keys = 10
 	for i := range keys {

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"sync"
-	"testing"
-	"time"
 
 	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/vclock"
@@ -154,15 +152,3 @@ func (f *fakeAdmin) Remove(_ context.Context, name string) error {
 
 // testLimits are small so that limit tests stay cheap.
 var testLimits = LimitsConfig{MaxKeyBytes: 16, MaxValueBytes: 1024}
-
-// waitFor polls cond every 20 ms until it holds or d passed.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}

@@ -44,7 +44,7 @@ func TestGossipKeysRotateAndRogueStaysOut(t *testing.T) {
 			url := httpURL(nodes[i%3], fmt.Sprintf("/v1/kv/%s%d?w=all", prefix, i))
 			// On a loaded machine the failure detector may suspect a
 			// live peer for a moment; a 503 that sent nothing is retried.
-			waitFor(t, time.Minute, "PUT "+url, func() bool {
+			testkit.Eventually(t, time.Minute, "PUT "+url, func() bool {
 				code, _, body := do(t, "PUT", url, []byte("v"), nil)
 				if code == http.StatusServiceUnavailable && strings.Contains(string(body), `"unavailable":true`) {
 					return false

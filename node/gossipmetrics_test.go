@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ringkv/ringkv/gossip"
+	"github.com/ringkv/ringkv/internal/testkit"
 )
 
 // TestGossipRefusedStreamsMetric: gossip's stream refusals are exported as
@@ -53,7 +54,7 @@ func TestGossipStreamTooLongCounted(t *testing.T) {
 	hdr = append(hdr, "Meta"...)
 	hdr = append(hdr, 0xc6, 0x40, 0x00, 0x00, 0x00)
 	_, _ = c.Write(append(hdr, bytes.Repeat([]byte{'x'}, 3<<20)...))
-	waitFor(t, 10*time.Second, "the oversized gossip stream counted", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the oversized gossip stream counted", func() bool {
 		return counterValue(t, n.metrics, metricGossipRefusedStreams, "reason", "too_long") == 1
 	})
 }

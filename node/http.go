@@ -108,20 +108,21 @@ func (a *httpAPI) handlerFor(set routeSet) http.Handler {
 	mux.HandleFunc("GET /readyz", a.readyz)
 	maxBody := int64(a.limits.MaxValueBytes) + bodyMargin
 	if set == routesAdmin {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		return a.crossOrigin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 			mux.ServeHTTP(w, r)
-		})
+		}))
 	}
 	get := a.instrument("get", a.authorize(RoleRead, a.gated(a.get)))
 	put := a.instrument("put", a.authorize(RoleReadWrite, a.gated(a.put)))
 	del := a.instrument("delete", a.authorize(RoleReadWrite, a.gated(a.delete)))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return a.crossOrigin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		if !strings.HasPrefix(r.URL.EscapedPath(), kvPrefix) {
 			mux.ServeHTTP(w, r)
 			return
 		}
+		kvHeaders(w.Header())
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:
 			get.ServeHTTP(w, r)
@@ -133,7 +134,22 @@ func (a *httpAPI) handlerFor(set routeSet) http.Handler {
 			w.Header().Set("Allow", "GET, HEAD, PUT, DELETE")
 			writeError(w, http.StatusMethodNotAllowed, client.ErrorBody{Error: "method " + r.Method + " not allowed on " + kvPrefix + "{key}"})
 		}
-	})
+	}))
+}
+
+// The headers of every /v1/kv/ answer, shared and never modified: a
+// stored value is served as it was written, on the origin that may also
+// serve the console, so a browser must neither guess it is HTML
+// (nosniff) nor run anything in it if it is opened as a page (sandbox).
+var (
+	kvNoSniff = []string{"nosniff"}
+	kvCSP     = []string{"sandbox; default-src 'none'"}
+)
+
+// kvHeaders sets the headers of every /v1/kv/ answer.
+func kvHeaders(h http.Header) {
+	h["X-Content-Type-Options"] = kvNoSniff
+	h["Content-Security-Policy"] = kvCSP
 }
 
 // statusRecorder remembers the status code for metrics.

@@ -46,6 +46,13 @@ type Node struct {
 	place  atomic.Pointer[ring.Transition]
 	ring   atomic.Pointer[ring.Ring]
 	planMu sync.Mutex // serialises setPlan
+	// zoneWarned is the plan zone (zoneWarned.zone, "" included) last
+	// logged as differing from node.zone, so that the error is logged once
+	// per mismatch rather than on every plan; guarded by planMu.
+	zoneWarned struct {
+		zone string
+		set  bool
+	}
 	puller *replica.Puller
 	// claimWake and cleanWake wake the claimant and cleanup loops.
 	claimWake, cleanWake chan struct{}

@@ -40,15 +40,27 @@ func (n *Node) setPlan(p ring.Plan) {
 	n.log.Info("plan installed", "epoch", p.Epoch, "members", strings.Join(p.Members, ","),
 		"target", strings.Join(p.Target, ","), "stable", p.Stable(),
 		"fingerprint", strconv.FormatUint(t.Current().Fingerprint(), 16))
-	if self := n.cfg.Node.Name; p.Involves(self) && p.Zones[self] != n.cfg.Node.Zone {
-		// Learnt from a peer (a persisted plan with another zone refuses
-		// the start): the cluster places this node by the plan's zone.
-		n.log.Error("the cluster's plan places this node in another zone than node.zone; placement follows the plan: leave the ring and join again to change zones",
-			"plan_zone", p.Zones[self], "zone", n.cfg.Node.Zone, "epoch", p.Epoch)
-	}
+	n.checkPlanZone(p)
 	n.ringChangedHints()
 	n.wakeLoops()
 	n.updateReady()
+}
+
+// checkPlanZone logs an error when p places this node in another zone
+// than node.zone, once per differing plan zone: the plan was learnt from
+// a peer (a persisted plan with another zone refuses the start), and the
+// cluster places the node by the plan's zone. Runs under planMu.
+func (n *Node) checkPlanZone(p ring.Plan) {
+	self := n.cfg.Node.Name
+	if !p.Involves(self) || p.Zones[self] == n.cfg.Node.Zone {
+		return
+	}
+	if w := &n.zoneWarned; w.set && w.zone == p.Zones[self] {
+		return
+	}
+	n.zoneWarned.zone, n.zoneWarned.set = p.Zones[self], true
+	n.log.Error("the cluster's plan places this node in another zone than node.zone; placement follows the plan: leave the ring and join again to change zones",
+		"plan_zone", p.Zones[self], "zone", n.cfg.Node.Zone, "epoch", p.Epoch)
 }
 
 // The coordinator hands hints to fallbacks of the down replica's zone.

@@ -3,10 +3,15 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 
 	"github.com/ringkv/ringkv/client"
+	"github.com/ringkv/ringkv/gossip"
 	"github.com/ringkv/ringkv/replica"
 )
 
@@ -54,6 +59,23 @@ func (n *Node) bootstraps() bool {
 		}
 	}
 	return true
+}
+
+// readyAtStart reports whether the node serves clients as soon as it
+// starts: it bootstraps and has never seen a peer (gossip's persisted map
+// and plan name no other node). Called after gossip is built, before it
+// starts.
+func (n *Node) readyAtStart() bool {
+	if !n.bootstraps() {
+		return false
+	}
+	if !n.cfg.Bootstrap {
+		return true // no seed but itself: a cluster of its own by config
+	}
+	self := n.cfg.Node.Name
+	other := func(name string) bool { return name != self }
+	return !slices.ContainsFunc(n.gossip.Ring().Names(), other) &&
+		!slices.ContainsFunc(n.gossip.Plan().Members, other)
 }
 
 // awaitJoin marks the node joined once gossip reached a seed, and rebuilds
@@ -139,4 +161,18 @@ func (a *httpAPI) readyz(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	_, _ = w.Write([]byte("ready\n"))
+}
+
+// HasClusterState reports whether dataDir holds a node's cluster state
+// (gossip's ring-membership file): the node has run there before, so it
+// must not start a new cluster. A missing directory holds none.
+func HasClusterState(dataDir string) (bool, error) {
+	_, err := os.Stat(filepath.Join(dataDir, gossip.StateFile))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	}
+	return false, fmt.Errorf("node: data directory %s: %w", dataDir, err)
 }

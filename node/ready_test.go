@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/replica"
 )
 
@@ -86,7 +87,7 @@ func TestSeededNodeServesOnlyOnceJoined(t *testing.T) {
 	if code, body := getStatus(t, httpURL(n1, "/readyz")); code != 200 {
 		t.Fatalf("readyz of a node without seeds = %d %q, want 200", code, body)
 	}
-	waitFor(t, 20*time.Second, "n2 ready after its seed came up", func() bool {
+	testkit.Eventually(t, 20*time.Second, "n2 ready after its seed came up", func() bool {
 		code, _ := getStatus(t, httpURL(n2, "/readyz"))
 		return code == 200
 	})
@@ -126,6 +127,42 @@ func TestBootstrapServesWithoutSeeds(t *testing.T) {
 	if code, body := getStatus(t, httpURL(n9, "/readyz")); code != 200 {
 		t.Fatalf("readyz of a node whose only seed is itself = %d %q, want 200", code, body)
 	}
+}
+
+// A bootstrap node that restarts into a cluster it has seen is not ready
+// until it reaches a peer again: it serves at once only while its data
+// directory knows no other node.
+func TestBootstrapRestartWaitsForPeers(t *testing.T) {
+	g1, g2 := freeGossipAddr(t), freeGossipAddr(t)
+	cfg1 := testConfig(t, "n1", g2)
+	cfg1.Listen.Gossip, cfg1.Bootstrap = g1, true
+	cfg2 := testConfig(t, "n2", g1)
+	cfg2.Listen.Gossip = g2
+	n1 := startNode(t, cfg1)
+	if code, body := getStatus(t, httpURL(n1, "/readyz")); code != 200 {
+		t.Fatalf("readyz of a fresh bootstrap node = %d %q, want 200", code, body)
+	}
+	n2 := startNode(t, cfg2)
+	testkit.Eventually(t, 2*time.Minute, "n2 ready", func() bool {
+		code, _ := getStatus(t, httpURL(n2, "/readyz"))
+		return code == 200
+	})
+	if err := n2.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if err := n1.stop(t); err != nil {
+		t.Fatal(err)
+	}
+
+	n1 = startNode(t, cfg1)
+	if code, body := getStatus(t, httpURL(n1, "/readyz")); code != 503 || !strings.Contains(body, "not joined yet") {
+		t.Fatalf("readyz of a bootstrap node restarted while its peer is down = %d %q, want 503 not joined yet", code, body)
+	}
+	startNode(t, cfg2)
+	testkit.Eventually(t, 2*time.Minute, "n1 ready once n2 is back", func() bool {
+		code, _ := getStatus(t, httpURL(n1, "/readyz"))
+		return code == 200
+	})
 }
 
 // A write forwarded to a node that has not joined is refused with a quorum

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/vclock"
 )
 
@@ -171,6 +172,6 @@ func benchSingleNodeKV(b *testing.B) kvBackend {
 			b.Errorf("Run: %v", err)
 		}
 	})
-	waitFor(b, 20*time.Second, "a 1-node ring", func() bool { return n.Ready() })
+	testkit.Eventually(b, 20*time.Second, "a 1-node ring", func() bool { return n.Ready() })
 	return n.resp.kv
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/ringkv/ringkv/internal/testkit"
 )
 
 // readAllReplies reads what the server sends until it closes the
@@ -82,7 +84,7 @@ func TestRESPHostileInput(t *testing.T) {
 	if diff := cmp.Diff([]byte("v"), c.do(t, "GET", "k")); diff != "" {
 		t.Fatal(diff)
 	}
-	waitFor(t, 10*time.Second, "every hostile connection to end", func() bool { return s.connCount() == 1 })
+	testkit.Eventually(t, 10*time.Second, "every hostile connection to end", func() bool { return s.connCount() == 1 })
 }
 
 // TestRESPClientLeavesMidCommand: a client that leaves at any point of a
@@ -99,7 +101,7 @@ func TestRESPClientLeavesMidCommand(t *testing.T) {
 		}
 		_ = c.conn.Close()
 	}
-	waitFor(t, 10*time.Second, "every connection to end", func() bool { return s.connCount() == 0 })
+	testkit.Eventually(t, 10*time.Second, "every connection to end", func() bool { return s.connCount() == 0 })
 	if n := kv.callCount(); n != 0 {
 		t.Fatalf("%d calls reached the backend", n)
 	}

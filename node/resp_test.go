@@ -301,7 +301,7 @@ func TestRESPShutdownWaitsForInFlight(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- s.shutdown(context.Background()) }()
-	waitFor(t, time.Minute, "draining", func() bool {
+	testkit.Eventually(t, time.Minute, "draining", func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return s.draining

@@ -88,7 +88,7 @@ func TestNodesDialFromListenIP(t *testing.T) {
 		}
 	}
 	var seen []net.Addr
-	waitFor(t, time.Minute, "n3 to accept an RPC connection", func() bool {
+	testkit.Eventually(t, time.Minute, "n3 to accept an RPC connection", func() bool {
 		seen = rec.seen()
 		return len(seen) > 0
 	})

@@ -115,7 +115,7 @@ func TestRPCMutualTLS(t *testing.T) {
 	if err := pingFrom(t, "n2", "n1", addr, n3as2.rpc()); err == nil {
 		t.Fatal("hello n2 with n3's certificate was served")
 	}
-	waitFor(t, 10*time.Second, "the name refusal counted", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the name refusal counted", func() bool {
 		return counterValue(t, m1, metricRPCRefused, "reason", "name") == 1
 	})
 
@@ -164,7 +164,7 @@ func TestRPCRefusesForeignAndMissingCerts(t *testing.T) {
 			if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 				t.Fatalf("read after refused handshake: %v, want the server's alert", err)
 			}
-			waitFor(t, 10*time.Second, tc.reason+" counted", func() bool {
+			testkit.Eventually(t, 10*time.Second, tc.reason+" counted", func() bool {
 				return counterValue(t, m1, metricRPCRefused, "reason", tc.reason) == 1
 			})
 		})
@@ -178,7 +178,7 @@ func TestRPCRefusesForeignAndMissingCerts(t *testing.T) {
 	if err := pingFrom(t, ClientCertName, "n1", addr, uncheckedTLS(t, dir, "client").rpc()); err == nil {
 		t.Fatal("the CLI's certificate was served as a node")
 	}
-	waitFor(t, 10*time.Second, "the client certificate refused as invalid_cert", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the client certificate refused as invalid_cert", func() bool {
 		return counterValue(t, m1, metricRPCRefused, "reason", "invalid_cert") == 1
 	})
 	// And a plaintext caller.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/replica"
 )
 
@@ -100,7 +101,7 @@ func TestJoinCopiesAndLeaveHandsOff(t *testing.T) {
 
 	n4 := startNode(t, cfg("n4", seed))
 	four := append(slices.Clone(three), n4)
-	waitFor(t, 3*time.Minute, "a stable 4-node plan with exactly 3 copies of every key", func() bool {
+	testkit.Eventually(t, 3*time.Minute, "a stable 4-node plan with exactly 3 copies of every key", func() bool {
 		return settled(four, 4, len(data), 3)
 	})
 	if st := n4.puller.Stats(); st.Keys == 0 || st.NewBytes == 0 {
@@ -113,7 +114,7 @@ func TestJoinCopiesAndLeaveHandsOff(t *testing.T) {
 	for k, v := range more {
 		data[k] = v
 	}
-	waitFor(t, 3*time.Minute, "the post-join writes on all three replicas", func() bool { return settled(four, 4, len(data), 3) })
+	testkit.Eventually(t, 3*time.Minute, "the post-join writes on all three replicas", func() bool { return settled(four, 4, len(data), 3) })
 
 	code, _, body := do(t, "POST", httpURL(n4, "/v1/leave"), nil, nil)
 	if code != 200 {
@@ -128,7 +129,7 @@ func TestJoinCopiesAndLeaveHandsOff(t *testing.T) {
 	case <-time.After(3 * time.Minute):
 		t.Fatal("n4 did not stop after leaving")
 	}
-	waitFor(t, 3*time.Minute, "a stable 3-node plan with exactly 3 copies of every key", func() bool {
+	testkit.Eventually(t, 3*time.Minute, "a stable 3-node plan with exactly 3 copies of every key", func() bool {
 		return settled(three, 3, len(data), 3)
 	})
 	checkPlacement(t, three, n2, data)

@@ -222,6 +222,11 @@ func (a *clusterAdmin) Ring(ctx context.Context, q ringQuery) (any, error) {
 	case q.HasKey:
 		return placementBody(r.Preference(q.Key)), nil
 	case q.WhatIf == "add":
+		if r.Zoned() && q.WhatIfZone == "" {
+			// A node without a zone would count as a zone of its own,
+			// which no real join of a zoned node looks like.
+			return nil, fmt.Errorf("%w: the ring's nodes have zones: give the added node's zone (zone=Z; ringkv ring --what-if add NAME --zone Z)", errBadRequest)
+		}
 		w, err := r.WhatIfAddZone(q.WhatIfNode, q.WhatIfZone)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", errBadRequest, err)

@@ -1,13 +1,18 @@
 package node
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"maps"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/gossip"
 	"github.com/ringkv/ringkv/internal/testkit"
+	"github.com/ringkv/ringkv/ring"
 )
 
 // TestZonesJoinThePlan: three nodes in three zones form a cluster; the
@@ -50,6 +55,13 @@ func TestZonesJoinThePlan(t *testing.T) {
 			t.Errorf("/v1/members: %s in zone %q, want %q", m.Name, m.Zone, zones[m.Name])
 		}
 	}
+	// A what-if add on a zoned ring needs the added node's zone.
+	if code, _, body := do(t, "GET", httpURL(n1, "/v1/ring?what_if=add:n9"), nil, nil); code != 400 || !strings.Contains(string(body), "give the added node's zone") {
+		t.Errorf("what-if add without a zone = %d %s, want 400 asking for the zone", code, body)
+	}
+	if code, _, body := do(t, "GET", httpURL(n1, "/v1/ring?what_if=add:n9&zone=za"), nil, nil); code != 200 {
+		t.Errorf("what-if add with a zone = %d %s", code, body)
+	}
 	if err := n2.stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -61,5 +73,41 @@ func TestZonesJoinThePlan(t *testing.T) {
 			t.Error("New returned a node")
 		}
 		t.Fatalf("restart in another zone: %v, want ErrZoneChanged", err)
+	}
+}
+
+// countHandler counts the records logged through it.
+type countHandler struct{ n *atomic.Int64 }
+
+func (h countHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h countHandler) Handle(context.Context, slog.Record) error { h.n.Add(1); return nil }
+
+func (h countHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+
+func (h countHandler) WithGroup(string) slog.Handler { return h }
+
+// TestPlanZoneMismatchLoggedOnce: a node whose plan zone differs from
+// node.zone logs it once, not on every plan it installs, and again only
+// when the plan's zone for it changes.
+func TestPlanZoneMismatchLoggedOnce(t *testing.T) {
+	var logged atomic.Int64
+	n := &Node{log: slog.New(countHandler{&logged})}
+	n.cfg.Node.Name, n.cfg.Node.Zone = "n1", "z1"
+	plan := ring.NewPlan([]string{"n1", "n2"}, 1) // n1 without a zone
+	for range 5 {
+		plan = plan.MoveTo(plan.Members, plan.Version+1)
+		n.checkPlanZone(plan)
+	}
+	if got := logged.Load(); got != 1 {
+		t.Fatalf("logged %d times over 5 plans, want once", got)
+	}
+	plan.Zones = map[string]string{"n1": "z2"}
+	n.checkPlanZone(plan)
+	n.checkPlanZone(plan)
+	plan.Zones["n1"] = "z1"
+	n.checkPlanZone(plan)
+	if got := logged.Load(); got != 2 {
+		t.Fatalf("logged %d times, want 2 (one more for the new plan zone, none once it matches)", got)
 	}
 }

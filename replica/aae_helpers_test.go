@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/replica"
 	"github.com/ringkv/ringkv/replica/replicatest"
 	"github.com/ringkv/ringkv/vclock"
@@ -83,7 +84,7 @@ func newAECluster(t testing.TB, size, n int, edit func(*replica.AEConfig)) *aeCl
 			return ep.Call(ctx, to, req)
 		})
 		cfg.Liveness = c.live
-		cfg.Logger = replicatest.Logger(t)
+		cfg.Logger = testkit.Logger(t)
 		if edit != nil {
 			edit(&cfg)
 		}

@@ -9,6 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/replica"
 	"github.com/ringkv/ringkv/replica/replicatest"
 	"github.com/ringkv/ringkv/vclock"
@@ -69,7 +70,7 @@ func newClusterWith(t testing.TB, size, n int, transport func(name string, h rep
 		cfg.Placement = func() replica.Placement { return c.place }
 		cfg.Liveness = c.live
 		cfg.Now = c.clock.Now
-		cfg.Logger = replicatest.Logger(t)
+		cfg.Logger = testkit.Logger(t)
 		var co *replica.Coordinator
 		h := replica.HandlerFunc(func(ctx context.Context, from string, req replica.Request) (replica.Response, error) {
 			return co.Handle(ctx, from, req)

@@ -381,8 +381,10 @@ type route struct {
 	targets   []string // Targets: the replicas after the change
 	fallbacks []string // stand-ins for hinted handoff
 	epoch     uint64   // the snapshot's plan epoch, stamped on requests
-	// zoneOf is the snapshot's ZonedPlacement.Zone; nil without zones.
-	zoneOf func(node string) string
+	// zoned is the snapshot as a ZonedPlacement; nil without zones. It
+	// is the interface, not the bound method z.Zone: a method value
+	// escapes to the heap, one allocation per request.
+	zoned ZonedPlacement
 }
 
 // route reads the placement once and returns key's lists, and checks the
@@ -402,7 +404,7 @@ func (c *Coordinator) route(key []byte) (route, error) {
 	}
 	r.pending, r.targets, r.fallbacks, r.epoch = p.Pending(part), p.Targets(part), p.Fallbacks(part), p.Epoch()
 	if z, ok := p.(ZonedPlacement); ok && z.Zoned() {
-		r.zoneOf = z.Zone
+		r.zoned = z
 	}
 	return r, nil
 }

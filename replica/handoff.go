@@ -25,9 +25,9 @@ import (
 type standIns struct {
 	list  []string
 	alive func(string) bool
-	// zoneOf, when not nil, gives nodes' zones: a down replica's stand-in
+	// zoned, when not nil, gives nodes' zones: a down replica's stand-in
 	// is then the first live unused fallback of its own zone, if any.
-	zoneOf func(string) string
+	zoned ZonedPlacement
 
 	mu   sync.Mutex // guards next, used and usedMore
 	next int        // without zones: list[next:] is not handed out yet
@@ -44,13 +44,13 @@ type standIns struct {
 func (s *standIns) take(target string) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.zoneOf == nil {
+	if s.zoned == nil {
 		n, next, ok := nextStandIn(s.list, s.next, s.alive)
 		s.next = next
 		return n, ok
 	}
-	if z := s.zoneOf(target); z != "" {
-		if i, ok := s.find(func(n string) bool { return s.zoneOf(n) == z }); ok {
+	if z := s.zoned.Zone(target); z != "" {
+		if i, ok := s.find(func(n string) bool { return s.zoned.Zone(n) == z }); ok {
 			return s.list[i], true
 		}
 	}

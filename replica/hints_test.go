@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ringkv/ringkv/hints"
+	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/replica"
 	"github.com/ringkv/ringkv/replica/replicatest"
 	"github.com/ringkv/ringkv/storage"
@@ -84,7 +85,7 @@ func (h *hinted) openQueue(t *testing.T, name string) *hints.Queue {
 	cfg.Fsync = storage.FsyncNone
 	cfg.RetryInterval = 50 * time.Millisecond
 	cfg.DeliveryRate = 200_000
-	cfg.Logger = replicatest.Logger(t).With("node", name)
+	cfg.Logger = testkit.Logger(t).With("node", name)
 	cfg.Deliverer = deliverer(func() *replica.Coordinator { return h.nodes[name] })
 	cfg.Replicas = func(key []byte) []string { return h.replicasOf(key) }
 	if h.edit != nil {
@@ -145,25 +146,10 @@ func (h *hinted) pendingFor(target string) (hints, logBytes int64) {
 	return hints, logBytes
 }
 
-// eventually waits until cond holds, checking it each time every goroutine
-// of the test's synctest bubble has settled (synctest.Wait) and then
-// letting 10ms of fake time pass, for at most 30s of it: cond never sees a
-// delivery half done, and the bound counts retry rounds, not how fast a
-// loaded machine runs them. It must run in a bubble.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		synctest.Wait()
-		if cond() {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// settle bounds the hint tests' waits (testkit.Eventually in the test's
+// synctest bubble), in fake time: it counts retry rounds, not how fast a
+// loaded machine runs them.
+const settle = 30 * time.Second
 
 // TestHintedHandoffOneDown: N=3, W=2, one replica down: 10,000 writes all
 // succeed; when it comes back its store holds every one of them and every
@@ -226,7 +212,7 @@ func testHintedHandoffOneDown(t *testing.T) {
 
 	start := time.Now()
 	h.up("n2")
-	eventually(t, "hints for n2 delivered and logs reclaimed", func() bool {
+	testkit.Eventually(t, settle, "hints for n2 delivered and logs reclaimed", func() bool {
 		p, b := h.pendingFor("n2")
 		return p == 0 && b == 0
 	})
@@ -291,7 +277,7 @@ func testSloppyQuorumTwoDown(t *testing.T) {
 	// The sloppy writes' hints reach the replicas once they are back; the
 	// refused strict writes were stored nowhere.
 	h.up("n2", "n3")
-	eventually(t, "delivery", func() bool {
+	testkit.Eventually(t, settle, "delivery", func() bool {
 		a, _ := h.pendingFor("n2")
 		b, _ := h.pendingFor("n3")
 		return a+b == 0
@@ -344,7 +330,7 @@ func testStandInNeverMints(t *testing.T) {
 		t.Fatalf("n4 holds %+v for n1", p)
 	}
 	h.up("n1")
-	eventually(t, "delivery to n1", func() bool { p, _ := h.pendingFor("n1"); return p == 0 })
+	testkit.Eventually(t, settle, "delivery to n1", func() bool { p, _ := h.pendingFor("n1"); return p == 0 })
 	if got := sorted(values(h.stores["n1"].Get(key))); !slices.Equal(got, []string{"a", "b"}) {
 		t.Fatalf("n1 holds %v, want siblings [a b]", got)
 	}
@@ -443,7 +429,7 @@ func testRemovedTargetReroute(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "rerouted hints delivered", func() bool {
+	testkit.Eventually(t, settle, "rerouted hints delivered", func() bool {
 		for _, n := range []string{"n1", "n3", "n4"} {
 			if h.queue(n).Stats().PendingHints != 0 {
 				return false

@@ -3,6 +3,8 @@ package replica
 import (
 	"fmt"
 	"testing"
+
+	"github.com/ringkv/ringkv/ring"
 )
 
 // TestStandInsPreferTheReplicasZone: with zones, a down replica's hint
@@ -13,7 +15,7 @@ func TestStandInsPreferTheReplicasZone(t *testing.T) {
 	zone := map[string]string{"r1": "a", "r2": "b", "r3": "c", "f1": "b", "f2": "c", "f3": "a", "f4": "c"}
 	down := map[string]bool{"f2": true}
 	alive := func(n string) bool { return !down[n] }
-	s := &standIns{list: []string{"f1", "f2", "f3", "f4"}, alive: alive, zoneOf: func(n string) string { return zone[n] }}
+	s := &standIns{list: []string{"f1", "f2", "f3", "f4"}, alive: alive, zoned: zoneTable(zone)}
 	for _, step := range []struct{ target, want string }{
 		{"r1", "f3"}, // zone a: f3
 		{"r3", "f4"}, // zone c: f2 is down, f4
@@ -36,7 +38,7 @@ func TestStandInsPreferTheReplicasZone(t *testing.T) {
 	for i := range 70 {
 		long = append(long, fmt.Sprintf("g%02d", i))
 	}
-	ls := &standIns{list: long, alive: func(string) bool { return true }, zoneOf: func(string) string { return "" }}
+	ls := &standIns{list: long, alive: func(string) bool { return true }, zoned: zoneTable{}}
 	seen := map[string]bool{}
 	for range 70 {
 		n, ok := ls.take("r1")
@@ -48,12 +50,57 @@ func TestStandInsPreferTheReplicasZone(t *testing.T) {
 	if _, ok := ls.take("r1"); ok {
 		t.Fatal("handed out more fallbacks than the list holds")
 	}
-	reuse := &standIns{list: []string{"f1", "f2", "f3", "f4"}, alive: alive, zoneOf: func(n string) string { return zone[n] }}
+	reuse := &standIns{list: []string{"f1", "f2", "f3", "f4"}, alive: alive, zoned: zoneTable(zone)}
 	if n := testing.AllocsPerRun(100, func() {
 		reuse.used = 0
 		reuse.take("r1")
 		reuse.take("r2")
 	}); n != 0 {
 		t.Errorf("handing out stand-ins with zones allocates %v times", n)
+	}
+}
+
+// zoneTable is a ZonedPlacement's zone half over a map.
+type zoneTable map[string]string
+
+func (z zoneTable) Zoned() bool { return true }
+
+func (z zoneTable) Zone(node string) string { return z[node] }
+
+// TestZonedRouteDoesNotAllocate: routing a key on a zoned *ring.Transition,
+// the placement node serves, and handing out the route's zone-preferring
+// stand-ins allocate nothing beyond an unzoned route (which allocates
+// nothing either: the lists are the ring's own).
+func TestZonedRouteDoesNotAllocate(t *testing.T) {
+	cfg := ring.Config{Partitions: 61, ReplicationFactor: 3, Load: 1.25, VirtualNodes: 20}
+	members := []string{"n1", "n2", "n3", "n4", "n5", "n6"}
+	plan := ring.NewPlan(members, 1)
+	plan.Zones = map[string]string{"n1": "a", "n2": "a", "n3": "b", "n4": "b", "n5": "c", "n6": "c"}
+	plan = plan.MoveToZoned(members[:5], nil, 2) // a change in progress: pending and targets too
+	tr, err := ring.NewTransition(cfg, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Coordinator{cfg: Config{Placement: func() Placement { return tr }}}
+	key := []byte("some key")
+	rt, err := c.route(key)
+	if err != nil || rt.zoned == nil {
+		t.Fatalf("route = %+v, %v; want a zoned route", rt, err)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		if _, err := c.route(key); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("routing a key on a zoned ring allocates %v times", n)
+	}
+	s := &standIns{list: rt.fallbacks, alive: func(string) bool { return true }, zoned: rt.zoned}
+	if n := testing.AllocsPerRun(100, func() {
+		s.used = 0
+		for _, r := range rt.reps {
+			s.take(r)
+		}
+	}); n != 0 {
+		t.Errorf("taking stand-ins on a zoned route allocates %v times", n)
 	}
 }

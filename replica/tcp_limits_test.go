@@ -5,10 +5,13 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ringkv/ringkv/internal/testkit"
 )
 
 // TestTCPHelloForAnotherNode: a connection whose hello says it meant to
@@ -96,9 +99,12 @@ func TestTCPStalledFrameClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectClosed(t, nc)
-	if !eventually(t, func() bool { return srv.Stats().BufferedBytes == 0 }) {
-		t.Fatalf("a closed connection's frame still holds %d bytes", srv.Stats().BufferedBytes)
-	}
+	testkit.Eventually(t, socketWait, "a closed connection's frame to be released", func() error {
+		if n := srv.Stats().BufferedBytes; n != 0 {
+			return fmt.Errorf("it still holds %d bytes", n)
+		}
+		return nil
+	})
 }
 
 // TestTCPFrameBudget: peers that each send all but the last byte of a
@@ -123,9 +129,12 @@ func TestTCPFrameBudget(t *testing.T) {
 			_, _ = nc.Write(b)
 		}()
 	}
-	if !eventually(t, func() bool { s := srv.Stats(); return s.BufferedBytes == 2*frameLen && s.WaitingFrames == 2 }) {
-		t.Fatalf("stats %+v, want two frames held (%d bytes) and two waiting", srv.Stats(), 2*frameLen)
-	}
+	testkit.Eventually(t, socketWait, fmt.Sprintf("two frames held (%d bytes) and two waiting", 2*frameLen), func() error {
+		if s := srv.Stats(); s.BufferedBytes != 2*frameLen || s.WaitingFrames != 2 {
+			return fmt.Errorf("stats %+v", s)
+		}
+		return nil
+	})
 	for _, nc := range conns {
 		_ = nc.Close()
 	}
@@ -135,9 +144,12 @@ func TestTCPFrameBudget(t *testing.T) {
 	if _, err := cli.Call(t.Context(), "srv", Request{Kind: KindPing}); err != nil {
 		t.Fatalf("call after the greedy peers left: %v", err)
 	}
-	if !eventually(t, func() bool { return srv.Stats().BufferedBytes == 0 }) {
-		t.Fatalf("budget not returned: %+v", srv.Stats())
-	}
+	testkit.Eventually(t, socketWait, "the budget returned", func() error {
+		if s := srv.Stats(); s.BufferedBytes != 0 {
+			return fmt.Errorf("stats %+v", s)
+		}
+		return nil
+	})
 }
 
 // TestTCPClientRetiresIdleConnection: a pooled connection unused for half

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/vclock"
 )
 
@@ -223,9 +224,7 @@ func TestTCPReconnect(t *testing.T) {
 		t.Fatalf("second call: %v", err)
 	}
 	srv, _ := serveOn(t, "srv", addr, okHandler, nil)
-	if !eventually(t, func() bool { _, err := cli.Call(t.Context(), "srv", Request{Kind: KindPing}); return err == nil }) {
-		t.Fatal("no successful call after the peer came back")
-	}
+	testkit.Eventually(t, socketWait, "a successful call after the peer came back", func() bool { _, err := cli.Call(t.Context(), "srv", Request{Kind: KindPing}); return err == nil })
 
 	// Losing the connection fails the call in flight and the next call
 	// redials.
@@ -241,7 +240,7 @@ func TestTCPReconnect(t *testing.T) {
 		return Response{}, nil
 	})
 	srv2, _ := serveOn(t, "srv", addr, blocking, nil)
-	if !eventually(t, func() bool {
+	testkit.Eventually(t, socketWait, "a call to reach the blocking server", func() bool {
 		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 		defer cancel()
 		errc := make(chan error, 1)
@@ -258,35 +257,17 @@ func TestTCPReconnect(t *testing.T) {
 			t.Fatalf("call in flight when the server closed: %v", err)
 		}
 		return true
-	}) {
-		t.Fatal("never reached the blocking server")
-	}
+	})
 	close(release)
 	serveOn(t, "srv", addr, okHandler, nil)
-	if !eventually(t, func() bool { _, err := cli.Call(t.Context(), "srv", Request{Kind: KindPing}); return err == nil }) {
-		t.Fatal("no successful call after reconnect")
-	}
+	testkit.Eventually(t, socketWait, "a successful call after reconnect", func() bool { _, err := cli.Call(t.Context(), "srv", Request{Kind: KindPing}); return err == nil })
 }
 
-// eventually polls cond every 10ms until it holds, for at most a minute.
-// Only the real-socket tests use it, where the event waited for (a redial,
-// a server's write deadline) happens on the real clock; the bound is far
+// socketWait bounds the real-socket tests' waits, where the event waited
+// for (a redial, a server's write deadline) happens on the real clock: far
 // above any healthy wait so that a loaded machine cannot decide the
-// outcome, and the wait ends as soon as cond holds.
-func eventually(t *testing.T, cond func() bool) bool {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for range 6000 {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return cond()
-}
+// outcome, and the wait ends as soon as the condition holds.
+const socketWait = time.Minute
 
 func TestTCPClosed(t *testing.T) {
 	var a atomic.Pointer[string]
@@ -432,7 +413,10 @@ func TestTCPServeStalledClient(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("the call never reached the handler")
 	}
-	if !eventually(t, func() bool { return srv.Stats().BufferedBytes == 0 }) {
-		t.Fatalf("the server still holds the call of a caller that stopped reading (%d bytes), long after the call's 200ms budget", srv.Stats().BufferedBytes)
-	}
+	testkit.Eventually(t, socketWait, "the server to drop the call of a caller that stopped reading", func() error {
+		if n := srv.Stats().BufferedBytes; n != 0 {
+			return fmt.Errorf("it still holds %d bytes, long after the call's 200ms budget", n)
+		}
+		return nil
+	})
 }

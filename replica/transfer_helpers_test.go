@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/replica"
 	"github.com/ringkv/ringkv/replica/replicatest"
 	"github.com/ringkv/ringkv/vclock"
@@ -118,7 +119,7 @@ func newXferEnv(t *testing.T, place *xferPlace, nodes ...string) *xferEnv {
 		cfg.Placement = func() replica.Placement { return view.Load() }
 		cfg.Partitions = e.parts
 		cfg.PartitionStats = func(p int) (keys, bytes int64) { return scanStats(st, p) }
-		cfg.Logger = replicatest.Logger(t)
+		cfg.Logger = testkit.Logger(t)
 		co, err := replica.New(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -268,7 +269,7 @@ func (e *xferEnv) puller(self string, mod func(*replica.PullerConfig)) *replica.
 	cfg.Placement = func() replica.TransferPlacement { return view.Load() }
 	cfg.Store = e.stores[self]
 	cfg.Transport = e.net.Transport(self)
-	cfg.Logger = replicatest.Logger(e.t)
+	cfg.Logger = testkit.Logger(e.t)
 	if mod != nil {
 		mod(&cfg)
 	}

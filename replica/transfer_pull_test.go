@@ -542,17 +542,16 @@ func testPullerRate(t *testing.T) {
 	e.checkHolds("n4", place, want, parts)
 }
 
-// waitDone polls p in fake time (inside a bubble) until done partitions
-// are complete; a bounded number of steps.
+// waitDone waits, in fake time (inside a bubble), until done partitions
+// are complete.
 func waitDone(t *testing.T, p *replica.Puller, done int) {
 	t.Helper()
-	for range 100_000 {
-		if p.Stats().Done == done {
-			return
+	testkit.Eventually(t, 1000*time.Second, fmt.Sprintf("%d partitions done", done), func() error {
+		if st := p.Stats(); st.Done != done {
+			return fmt.Errorf("stats %+v", st)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("not done after 1000 s of fake time: %+v", p.Stats())
+		return nil
+	})
 }
 
 func TestPullerSetRate(t *testing.T) { synctest.Test(t, testPullerSetRate) }

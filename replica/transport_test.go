@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/replica"
 	"github.com/ringkv/ringkv/replica/replicatest"
 )
@@ -54,7 +55,7 @@ func startTCP(t testing.TB, handlers map[string]replica.Handler) map[string]repl
 		addrs[name] = ln.Addr().String()
 		mu.Unlock()
 		cfg := replica.DefaultTCPConfig()
-		cfg.Self, cfg.Resolve, cfg.Logger = name, resolve, replicatest.Logger(t)
+		cfg.Self, cfg.Resolve, cfg.Logger = name, resolve, testkit.Logger(t)
 		cfg.DialTimeout = realSocketTimeout
 		tr, err := replica.NewTCPTransport(cfg)
 		if err != nil {

@@ -314,7 +314,7 @@ func (f *fanOut) release() {
 // durability, the copies to the other replicas, and, for replicas known
 // down, the stand-ins. Each answer lands in f.results.
 func (c *Coordinator) sendAll(sendCtx context.Context, key []byte, lw localWrite, f *fanOut) {
-	stand := &standIns{list: lw.standIns, alive: c.alive, zoneOf: lw.rt.zoneOf}
+	stand := &standIns{list: lw.standIns, alive: c.alive, zoned: lw.rt.zoned}
 	// Copied so that the goroutines capture these, not all of lw.
 	sloppy, durable := lw.sloppy, lw.durable
 	store := storeRequest(key, lw.merged, lw.rt.epoch)

@@ -1,6 +1,10 @@
 package ring
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/ringkv/ringkv/internal/fnv1a"
+)
 
 // The ring's hash is part of the cluster's contract: every process must map a
 // key to the same partition and a virtual node to the same ring point, so it
@@ -10,22 +14,12 @@ import "strconv"
 // partition numbers as 8-byte little-endian integers, and virtual-node keys
 // differ only in a few digits), which would clump ring points; the
 // finalizer gives every input bit an avalanche effect on every output bit.
-// The loop is a plain byte walk: no allocation, no interface call.
-
-const (
-	fnvOffset64 = 14695981039346656037
-	fnvPrime64  = 1099511628211
-)
+// fnv1a.Sum64 is a plain byte walk: no allocation, no interface call.
 
 // Sum64 returns the ring hash of b. It is deterministic across processes,
 // platforms and releases of this package.
 func Sum64(b []byte) uint64 {
-	h := uint64(fnvOffset64)
-	for _, c := range b {
-		h ^= uint64(c)
-		h *= fnvPrime64
-	}
-	return fmix64(h)
+	return fmix64(fnv1a.Sum64(b))
 }
 
 // fmix64 is MurmurHash3's 64-bit finalizer.

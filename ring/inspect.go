@@ -30,6 +30,9 @@ type Inspection struct {
 	// Zones has one entry per zone, sorted by name, when some member has a
 	// zone; absent otherwise.
 	Zones []ZoneInspection `json:"zones,omitempty"`
+	// Warnings explains, one sentence each, how the zones spread replicas
+	// unevenly (see zoneWarnings); absent when they do not.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // ZoneInspection describes how many replicas one zone holds.
@@ -112,6 +115,7 @@ func (r *Ring) Inspect(stats func(node string) (keys, bytes int64, ok bool)) Ins
 	if r.zones != nil {
 		in.ZoneLimit = r.ZoneLimit()
 		in.Zones = r.inspectZones(replicated)
+		in.Warnings = zoneWarnings(in)
 	}
 	return in
 }

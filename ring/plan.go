@@ -210,15 +210,17 @@ func NewPlan(members []string, now uint64) Plan {
 func (p Plan) MoveTo(target []string, now uint64) Plan { return p.MoveToZoned(target, nil, now) }
 
 // MoveToZoned is MoveTo where zoneOf (nil: none) gives the zone of a node
-// new to the plan. A node already in p keeps p's zone whatever zoneOf
-// says: a zone is fixed while the node is in the ring.
+// new to the plan. A node already in p (Members or Target) keeps p's zone
+// whatever zoneOf says, and that includes having no zone: p's Members and
+// Zones build the serving ring of the next plan too, and no transfer
+// covers a change to it.
 func (p Plan) MoveToZoned(target []string, zoneOf func(name string) string, now uint64) Plan {
 	t := sortedCopy(target)
 	if slices.Equal(t, p.Members) {
 		t = nil
 	}
 	next := Plan{Epoch: p.Epoch + 1, Version: max(now, p.Version+1), Members: p.Members, Target: t}
-	next.Zones = keepZones(p.Zones, next, zoneOf)
+	next.Zones = keepZones(p, next, zoneOf)
 	return next
 }
 
@@ -226,18 +228,19 @@ func (p Plan) MoveToZoned(target []string, zoneOf func(name string) string, now 
 // done. A stable plan commits to itself with a new epoch.
 func (p Plan) Commit(now uint64) Plan {
 	next := Plan{Epoch: p.Epoch + 1, Version: max(now, p.Version+1), Members: p.TargetMembers()}
-	next.Zones = keepZones(p.Zones, next, nil)
+	next.Zones = keepZones(p, next, nil)
 	return next
 }
 
-// keepZones returns the zones of next's nodes: from zones when there, else
-// from zoneOf (nil: none). Nil when no node has a zone.
-func keepZones(zones map[string]string, next Plan, zoneOf func(string) string) map[string]string {
+// keepZones returns the zones of next's nodes: prev's zone (which may be
+// none) for a node prev involves, zoneOf's (nil: none) for a node new to
+// the plan. Nil when no node has a zone.
+func keepZones(prev, next Plan, zoneOf func(string) string) map[string]string {
 	var out map[string]string
 	for _, list := range [][]string{next.Members, next.Target} {
 		for _, name := range list {
-			z, ok := zones[name]
-			if !ok && zoneOf != nil {
+			z := prev.Zones[name]
+			if zoneOf != nil && !prev.Involves(name) {
 				z = zoneOf(name)
 			}
 			if z == "" {

@@ -199,6 +199,16 @@ func FuzzDecodeEntry(f *testing.F) {
 		if err != nil || !bytes.Equal(e2.key, e.key) || !e2.s.Equal(e.s) || e2.recv != e.recv || e2.setsCand != e.setsCand || !sameCandidate(e2.cand, e.cand) {
 			t.Fatalf("round trip failed: %v", err)
 		}
+		// The index keeps what recovery installs as a blob (an empty set
+		// deletes the key instead): it must give back the same key,
+		// receipt time and set.
+		if len(e.s) == 0 {
+			return
+		}
+		it, k := newItem(string(e.key), e.s, e.recv)
+		if got := it.siblings(); k != string(e.key) || it.recv() != e.recv || !got.Equal(e.s) {
+			t.Fatalf("index blob round trip: key %q recv %d set %v, want %q %d %v", k, it.recv(), got, e.key, e.recv, e.s)
+		}
 	})
 }
 

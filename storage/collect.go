@@ -64,12 +64,12 @@ func (e *Engine) gcRule(sh *shard) gcRule {
 func (g gcRule) settledAt(t int64) bool { return t < g.cutoff && t < g.synced }
 
 // settled reports whether the entry was received at a settled time.
-func (g gcRule) settled(it item) bool { return g.settledAt(it.recv) }
+func (g gcRule) settled(it item) bool { return g.settledAt(it.recv()) }
 
 // collectable reports whether the entry may be forgotten: it is settled
 // and every version is a tombstone.
 func (g gcRule) collectable(it item) bool {
-	return it.n > 0 && g.settled(it) && !hasLive(it.siblings())
+	return it.p != nil && g.settled(it) && !hasLive(it.siblings())
 }
 
 // MarkSynced records that anti-entropy saw every replica of partition in
@@ -151,7 +151,7 @@ func (e *Engine) Collect(ctx context.Context, partition int) (CollectStats, erro
 			switch {
 			case ch.next == nil:
 				st.Dropped++
-			case !sameSet(ch.next, c.siblings()):
+			case ch.pruned:
 				st.Pruned++
 			default:
 				st.Noted++
@@ -174,6 +174,8 @@ func (e *Engine) Collect(ctx context.Context, partition int) (CollectStats, erro
 type collectChange struct {
 	next vclock.Siblings
 	cand *candidate
+	// pruned says next is not the set read (contexts were pruned).
+	pruned bool
 }
 
 // change decides what Collect does to c at time now; false means nothing.
@@ -184,7 +186,8 @@ func (g gcRule) change(c entry, now int64) (collectChange, bool) {
 		return collectChange{}, true
 	case g.settled(c.item):
 		next := vclock.PruneContexts(cs)
-		return collectChange{next: next}, !sameSet(next, cs) || c.cand != nil
+		pruned := !sameSet(next, cs)
+		return collectChange{next: next, pruned: pruned}, pruned || c.cand != nil
 	case c.cand == nil:
 		cand := newCandidate(cs, now)
 		return collectChange{next: cs, cand: cand}, cand != nil
@@ -197,7 +200,7 @@ func (g gcRule) change(c entry, now int64) (collectChange, bool) {
 		return collectChange{next: cs, cand: &confirmed}, true
 	case c.cand.confirmed < g.cutoff:
 		next := vclock.PruneContextsUpTo(cs, c.cand.upTo)
-		return collectChange{next: next, cand: newCandidate(next, now)}, true
+		return collectChange{next: next, cand: newCandidate(next, now), pruned: !sameSet(next, cs)}, true
 	}
 	return collectChange{}, false // confirmed less than a grace ago
 }
@@ -228,9 +231,8 @@ func (sh *shard) collectable(g gcRule) []entry {
 	return out
 }
 
-// sameSet reports whether a and b are the same slice (not merely equal).
-// Installed sets are never modified, so an entry whose slice and recv are
-// those read earlier has not changed since.
+// sameSet reports whether a and b are the same slice (not merely equal):
+// whether a pruning function gave back the set it was given.
 func sameSet(a, b vclock.Siblings) bool {
 	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
@@ -247,19 +249,19 @@ func (e *Engine) replaceIf(sh *shard, was entry, ch collectChange) (Pending, boo
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	cur, ok := sh.m[was.key]
-	if !ok || cur.recv != was.recv || !sameSet(cur.siblings(), was.siblings()) || sh.cands[was.key] != was.cand {
+	if !ok || cur != was.item || sh.cands[was.key] != was.cand {
 		return Pending{}, false, nil
 	}
 	// Raised before the history is forgotten, under the key's lock, so
 	// that a coordinator minting this key next already sees it.
 	e.raiseCounter(cur.siblings().MaxCounter(e.actor))
 	key := unsafe.Slice(unsafe.StringData(was.key), len(was.key))
-	sh.scratch = appendEntryCandidate(sh.scratch[:0], key, ch.next, cur.recv, ch.cand)
+	sh.scratch = appendEntryCandidate(sh.scratch[:0], key, ch.next, cur.recv(), ch.cand)
 	p, err := e.log.AppendAsync(sh.scratch)
 	if err != nil {
 		return Pending{}, false, err
 	}
-	sh.set(was.key, ch.next, cur.recv)
+	sh.set(was.key, ch.next, cur.recv())
 	if ch.next != nil {
 		sh.setCandidate(was.key, ch.cand)
 	}

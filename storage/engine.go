@@ -12,7 +12,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/ringkv/ringkv/vclock"
 )
@@ -75,45 +74,21 @@ type shard struct {
 	synced atomic.Int64
 }
 
-// item is the index entry of one key, 24 bytes. The sibling set is kept
-// as a pointer to its first version and a length, not as a slice: the
-// set is immutable, so its capacity is never needed, and the 8 bytes
-// saved are paid for in every slot of the shard's map, used or not (a
-// Go map keeps up to half its slots free: with 2039 partitions and 1M
-// keys, 104 bytes of map per key before, 87 after).
-type item struct {
-	first *vclock.Version // the set's first version; nil when empty
-	n     uint32          // the set's length (vclock bounds sets far below 2^32)
-	// recv is when the key's set last changed on this node: Unix
-	// nanoseconds by Config.Now. Tombstone GC and context pruning go by
-	// it (see Collect), never by versions' wall times, which come from
-	// other nodes' clocks.
-	recv int64
-}
-
-// newItem is the entry of set s received at recv.
-func newItem(s vclock.Siblings, recv int64) item {
-	return item{first: unsafe.SliceData(s), n: uint32(len(s)), recv: recv}
-}
-
-// siblings is the entry's sibling set (nil when empty), shared: it must
-// not be modified. Its capacity is its length, so an append copies.
-func (it item) siblings() vclock.Siblings {
-	if it.n == 0 {
-		return nil
-	}
-	return unsafe.Slice(it.first, it.n)
-}
-
 // set installs s (nil deletes) for key with receipt time recv, and
 // updates the hash tree and the stats. mu must be held exclusively.
 func (sh *shard) set(key string, s vclock.Siblings, recv int64) {
 	old, had := sh.m[key]
-	if delta := digestString(key, old.siblings()) ^ digestString(key, s); delta != 0 {
+	sh.replace(key, old.siblings(), had, s, recv)
+}
+
+// replace is set for a caller that has already decoded key's current set
+// olds (had: the key is present), saving a second decoding.
+func (sh *shard) replace(key string, olds vclock.Siblings, had bool, s vclock.Siblings, recv int64) {
+	if delta := digestString(key, olds) ^ digestString(key, s); delta != 0 {
 		sh.tree.add(leafString(key), delta)
 	}
 	if had {
-		sh.bytes.Add(-int64(len(key) + old.siblings().Size()))
+		sh.bytes.Add(-int64(len(key) + olds.Size()))
 	}
 	if len(s) == 0 {
 		if had {
@@ -126,7 +101,11 @@ func (sh *shard) set(key string, s vclock.Siblings, recv int64) {
 	if !had {
 		sh.keys.Add(1)
 	}
-	sh.m[key] = newItem(s, recv)
+	// The map keeps the key string of the new blob (an assignment to a
+	// present string key replaces the stored key too), so the old blob
+	// is released.
+	it, k := newItem(key, s, recv)
+	sh.m[k] = it
 	sh.bytes.Add(int64(len(key) + s.Size()))
 }
 
@@ -292,7 +271,7 @@ func (e *Engine) Get(key []byte) vclock.Siblings {
 	sh.mu.RLock()
 	it := sh.m[string(key)]
 	sh.mu.RUnlock()
-	return it.siblings()
+	return it.siblings() // the blob is immutable: decoded outside the lock
 }
 
 // Apply merges s into key's sibling set, persists the result per the fsync
@@ -384,7 +363,8 @@ func (e *Engine) stage(sh *shard, key []byte, fn func(cur vclock.Siblings) (vclo
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	cur := sh.m[string(key)].siblings()
+	it, had := sh.m[string(key)]
+	cur := it.siblings()
 	if next, err = fn(cur); err != nil {
 		return nil, p, err
 	}
@@ -404,7 +384,7 @@ func (e *Engine) stage(sh *shard, key []byte, fn func(cur vclock.Siblings) (vclo
 	if p, err = e.log.AppendAsync(sh.scratch); err != nil {
 		return nil, p, err
 	}
-	sh.set(string(key), next, recv)
+	sh.replace(string(key), cur, had, next, recv)
 	return next, p, nil
 }
 
@@ -483,8 +463,9 @@ func (e *Engine) Scan(partition int, after []byte, maxKeys int, maxBytes int64) 
 			return keys, sets, true
 		}
 		keys = append(keys, []byte(c.key))
-		sets = append(sets, c.siblings())
-		size += int64(len(c.key) + c.siblings().Size())
+		s := c.siblings()
+		sets = append(sets, s)
+		size += int64(len(c.key) + s.Size())
 	}
 	return keys, sets, false
 }

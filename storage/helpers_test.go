@@ -7,19 +7,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringkv/ringkv/internal/fnv1a"
 	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/vclock"
 )
 
+// fnvPartitioner spreads keys over n partitions by 32-bit FNV-1a, with
+// no allocation per call (hash/fnv's hasher would allocate).
 func fnvPartitioner(n int) func([]byte) int {
-	// FNV-1a inline: hash/fnv's hasher escapes and allocates per call.
-	return func(k []byte) int {
-		h := uint32(2166136261)
-		for _, c := range k {
-			h = (h ^ uint32(c)) * 16777619
-		}
-		return int(h % uint32(n))
-	}
+	return func(k []byte) int { return int(fnv1a.Sum32(k) % uint32(n)) }
 }
 
 func testConfig(t testing.TB, dir string) Config {
@@ -131,5 +127,5 @@ func recvOf(e *Engine, key string) int64 {
 	}
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	return sh.m[key].recv
+	return sh.m[key].recv()
 }

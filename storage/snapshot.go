@@ -79,7 +79,7 @@ func (e *Engine) snapshot(ctx context.Context) error {
 			return fail(err)
 		}
 		for _, ent := range sh.entries() {
-			if err := sw.add(unsafe.Slice(unsafe.StringData(ent.key), len(ent.key)), ent.siblings(), ent.recv, ent.cand); err != nil {
+			if err := sw.add(unsafe.Slice(unsafe.StringData(ent.key), len(ent.key)), ent.siblings(), ent.recv(), ent.cand); err != nil {
 				return fail(err)
 			}
 		}

@@ -15,6 +15,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/vclock"
 )
 
@@ -268,19 +269,19 @@ func TestSnapshotWaitingDuringCloseIsRefused(t *testing.T) {
 	}
 }
 
-// waitBlockedIn waits (bounded) until some goroutine is blocked on a mutex
-// inside a function whose name contains fn.
+// waitBlockedIn waits until some goroutine is blocked on a mutex inside a
+// function whose name contains fn: a real-clock wait on the goroutine
+// dump, bounded far above any healthy wait.
 func waitBlockedIn(t *testing.T, fn string) {
 	t.Helper()
 	buf := make([]byte, 1<<20)
-	for range 5000 {
+	testkit.Eventually(t, time.Minute, "a goroutine blocked on a mutex in "+fn, func() bool {
 		n := runtime.Stack(buf, true)
 		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
 			if strings.Contains(g, "sync.(*Mutex).Lock") && strings.Contains(g, fn) {
-				return
+				return true
 			}
 		}
-		time.Sleep(time.Millisecond)
-	}
-	t.Fatalf("no goroutine blocked in %s", fn)
+		return false
+	})
 }

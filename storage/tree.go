@@ -241,8 +241,9 @@ func (e *Engine) LeafKeysAfter(partition int, leaves []uint32, after []byte, max
 	found = found[:min(len(found), maxKeys)]
 	out := make([]KeyDigest, len(found))
 	for i, f := range found {
-		out[i] = KeyDigest{Key: []byte(f.key), Digest: digestString(f.key, f.siblings()),
-			Tombstone: f.n > 0 && !hasLive(f.siblings()), Collectable: gc.collectable(f.item)}
+		s := f.siblings()
+		out[i] = KeyDigest{Key: []byte(f.key), Digest: digestString(f.key, s),
+			Tombstone: len(s) > 0 && !hasLive(s), Collectable: gc.collectable(f.item)}
 	}
 	return out, more, nil
 }

@@ -336,9 +336,11 @@ func (a *app) printPlacement(key string, kp client.KeyPlacement) error {
 	return nil
 }
 
-// printZones prints replicas per zone when the ring has zones, and warns
-// about every zone that holds more than ceil(N/zones) replicas of some
-// partition (losing it loses more copies than an even spread would).
+// printZones prints replicas per zone when the ring has zones, and the
+// inspection's warnings: members without a zone among zoned ones, a node
+// that is a replica of every partition, a zone over ceil(N/zones)
+// replicas of some partition (losing it loses more copies than an even
+// spread would).
 func (a *app) printZones(in client.Ring) error {
 	if len(in.Zones) == 0 {
 		return nil
@@ -353,11 +355,8 @@ func (a *app) printZones(in client.Ring) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	for _, z := range in.Zones {
-		if z.OverLimit > 0 {
-			fmt.Fprintf(a.stdout, "warning: zone %s holds more than %d replica(s) of %d partition(s) (up to %d); add nodes to the other zones\n",
-				cmp.Or(z.Zone, "(none)"), in.ZoneLimit, z.OverLimit, z.MaxReplicas)
-		}
+	for _, w := range in.Warnings {
+		fmt.Fprintf(a.stdout, "warning: %s\n", w)
 	}
 	return nil
 }

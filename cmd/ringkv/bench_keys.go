@@ -1,9 +1,12 @@
 package main
 
 import (
+	"encoding/binary"
 	"math"
 	"math/rand/v2"
 	"strconv"
+
+	"github.com/ringkv/ringkv/internal/fnv1a"
 )
 
 // zipfianTheta is YCSB's Zipfian constant: a few records take most of the
@@ -106,17 +109,9 @@ func (s scrambledZipfian) next(r *rand.Rand) uint64 {
 
 // fnv64 is FNV-1a over the 8 little-endian bytes of v, YCSB's FNVhash64.
 func fnv64(v uint64) uint64 {
-	const (
-		offset = 0xCBF29CE484222325
-		prime  = 1099511628211
-	)
-	h := uint64(offset)
-	for range 8 {
-		h ^= v & 0xff
-		h *= prime
-		v >>= 8
-	}
-	return h
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], v)
+	return fnv1a.Sum64(b[:])
 }
 
 // benchKey names record i the way YCSB does ("user" and a number).

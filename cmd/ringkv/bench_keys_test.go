@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/binary"
+	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -111,5 +113,17 @@ func TestBenchKeyAndValue(t *testing.T) {
 	}
 	if v := newBenchWorker(nil, 1, 0, 1).nextValue(); len(v) != 1 {
 		t.Errorf("1-byte value is %d bytes", len(v))
+	}
+}
+
+// TestFNV64 pins fnv64 to YCSB's FNVhash64: FNV-1a over the 8
+// little-endian bytes, as hash/fnv computes it.
+func TestFNV64(t *testing.T) {
+	for _, v := range []uint64{0, 1, 0xff, 1 << 40, ^uint64(0)} {
+		h := fnv.New64a()
+		h.Write(binary.LittleEndian.AppendUint64(nil, v))
+		if got, want := fnv64(v), h.Sum64(); got != want {
+			t.Errorf("fnv64(%d) = %#x, want %#x", v, got, want)
+		}
 	}
 }

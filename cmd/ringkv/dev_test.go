@@ -84,18 +84,6 @@ func fakeServer(mode string, args []string) int {
 	}
 }
 
-// waitFor polls cond every 10ms for at most 30s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for range 3000 {
-		if cond() {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
-
 func TestDevSupervisor(t *testing.T) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -138,9 +126,9 @@ func TestDevSupervisor(t *testing.T) {
 			}
 			done := make(chan error, 1)
 			go func() { done <- a.runDev(ctx, cfg) }()
-			waitFor(t, tt.waitOut, func() bool { return strings.Contains(out.String(), tt.waitOut) })
+			testkit.Eventually(t, 30*time.Second, tt.waitOut, func() bool { return strings.Contains(out.String(), tt.waitOut) })
 			if strings.Contains(tt.mode, "die") || strings.Contains(tt.mode, "fail") {
-				waitFor(t, "the death report", func() bool { return strings.Contains(errOut.String(), "not restarted") })
+				testkit.Eventually(t, 30*time.Second, "the death report", func() bool { return strings.Contains(errOut.String(), "not restarted") })
 			}
 			cancel()
 			var err error
@@ -251,7 +239,7 @@ func TestDevListsNodesInOrder(t *testing.T) {
 			t.Fatalf("node on %s never became ready", port)
 		}
 	}
-	waitFor(t, "3 node(s) ready", func() bool { return strings.Contains(out.String(), "3 node(s) ready") })
+	testkit.Eventually(t, 30*time.Second, "3 node(s) ready", func() bool { return strings.Contains(out.String(), "3 node(s) ready") })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("runDev: %v\n%s", err, errOut.String())

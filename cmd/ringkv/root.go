@@ -116,6 +116,7 @@ unless --node says otherwise.`,
 		a.benchCmd(),
 		a.certsCmd(),
 		a.healthCmd(),
+		a.k8sZoneCmd(),
 		a.versionCmd(),
 	)
 	return root

@@ -38,19 +38,25 @@ func TestMembersZoneColumn(t *testing.T) {
 }
 
 // TestRingZonesTable prints a zoned ring's inspection: replicas per zone,
-// and a warning for a zone over ceil(N/zones).
+// and the inspection's warnings (a node holding every partition, a zone
+// over ceil(N/zones)).
 func TestRingZonesTable(t *testing.T) {
 	cfg := ring.Config{Partitions: 31, ReplicationFactor: 3, Load: 1.25, VirtualNodes: 20}
 	for _, tt := range []struct {
 		name  string
 		n     int
 		zones map[string]string
-		warn  bool
+		warn  string // "": no warning
 	}{
-		{"N=3 even", 3, map[string]string{"a": "z1", "b": "z2", "c": "z3", "d": "z1", "e": "z2"}, false},
-		{"N=3 one node in the second zone", 3, map[string]string{"a": "z1", "b": "z1", "c": "z1", "d": "z1", "e": "z2"}, false},
+		{"N=3 over 3+2", 3, map[string]string{"a": "z1", "b": "z1", "c": "z1", "d": "z2", "e": "z2"}, ""},
+		// e, alone in z2, is in round 1 of every partition.
+		{"N=3 one node in the second zone", 3, map[string]string{"a": "z1", "b": "z1", "c": "z1", "d": "z1", "e": "z2"},
+			"warning: node e (zone z2) is a replica of every partition"},
+		{"N=3 one node without a zone", 3, map[string]string{"a": "z1", "b": "z1", "c": "z2", "d": "z2"},
+			"warning: 1 of 5 members have no zone"},
 		// N=5 over two zones allows 3 per zone; z1 must hold 4.
-		{"N=5 one node in the second zone", 5, map[string]string{"a": "z1", "b": "z1", "c": "z1", "d": "z1", "e": "z2"}, true},
+		{"N=5 one node in the second zone", 5, map[string]string{"a": "z1", "b": "z1", "c": "z1", "d": "z1", "e": "z2"},
+			"warning: zone z1 holds more than 3"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := cfg
@@ -68,8 +74,11 @@ func TestRingZonesTable(t *testing.T) {
 			if !strings.Contains(s, "ZONE") || !strings.Contains(s, "z1") {
 				t.Fatalf("no zone table:\n%s", s)
 			}
-			if got := strings.Contains(s, "warning: zone"); got != tt.warn {
-				t.Fatalf("warning printed %v, want %v:\n%s", got, tt.warn, s)
+			if tt.warn == "" && strings.Contains(s, "warning:") {
+				t.Fatalf("a warning for even zones:\n%s", s)
+			}
+			if !strings.Contains(s, tt.warn) {
+				t.Fatalf("want %q in:\n%s", tt.warn, s)
 			}
 		})
 	}

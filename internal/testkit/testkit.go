@@ -1,6 +1,7 @@
 // Package testkit holds the helpers that tests of several packages share:
-// a logger that writes to the test's output, and a buffer safe for
-// concurrent writers. Only tests import it.
+// a logger that writes to the test's output, a buffer safe for concurrent
+// writers, and Eventually, the one way tests wait for a condition. Only
+// tests import it.
 package testkit
 
 import (

@@ -16,7 +16,7 @@ var static embed.FS
 // contentPolicy keeps the console to its own files: no inline script, no
 // other origin, and no framing (leave and remove are one click away, so
 // another site must not be able to lay the page under its own).
-const contentPolicy = "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+const contentPolicy = "default-src 'self'; img-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
 // Handler serves the console's files under prefix (for example "/ui/").
 func Handler(prefix string) http.Handler {

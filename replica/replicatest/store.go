@@ -5,13 +5,11 @@
 package replicatest
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/ringkv/ringkv/replica"
@@ -65,8 +63,12 @@ func (s *Store) Apply(ctx context.Context, key []byte, set vclock.Siblings) (vcl
 	})
 }
 
-// Update replaces the key's set with fn's result, under the store lock.
+// Update replaces the key's set with fn's result, under the store lock. An
+// empty key or a non-canonical result is refused with ErrInvalid.
 func (s *Store) Update(ctx context.Context, key []byte, fn func(cur vclock.Siblings) (vclock.Siblings, error)) (vclock.Siblings, error) {
+	if len(key) == 0 {
+		return nil, fmt.Errorf("%w: empty key", ErrInvalid)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("replicatest: store: %w", err)
 	}
@@ -81,7 +83,7 @@ func (s *Store) Update(ctx context.Context, key []byte, fn func(cur vclock.Sibli
 		return nil, err
 	}
 	if !next.Valid() {
-		return nil, fmt.Errorf("replicatest: store: %w: non-canonical set for %q", vclock.ErrBadSiblings, key)
+		return nil, fmt.Errorf("%w: %w: non-canonical set for %q", ErrInvalid, vclock.ErrBadSiblings, key)
 	}
 	if s.tree != nil {
 		s.treeUpdate(string(key), old, next, s.now().UnixNano())
@@ -166,16 +168,6 @@ func (l *Liveness) SetAlive(node string, alive bool) {
 	l.down[node] = !alive
 }
 
-// Logger returns a logger that writes to t.Log, so that logs show only
-// when a test fails.
-func Logger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(string(bytes.TrimRight(p, "\n")))
-	return len(p), nil
-}
+// ErrInvalid is Store's refusal of a bad argument (an empty key, a
+// non-canonical sibling set), as storage.ErrInvalid is the engine's.
+var ErrInvalid = errors.New("replicatest: store: invalid argument")

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ringkv/ringkv/internal/fnv1a"
 	"github.com/ringkv/ringkv/storage"
 	"github.com/ringkv/ringkv/vclock"
 )
@@ -15,11 +16,7 @@ const Partitions = 4
 
 // Partitioner is the partition function RunStoreTests expects (FNV-1a).
 func Partitioner(k []byte) int {
-	h := uint32(2166136261)
-	for _, c := range k {
-		h = (h ^ uint32(c)) * 16777619
-	}
-	return int(h % Partitions)
+	return int(fnv1a.Sum32(k) % Partitions)
 }
 
 // RunStoreTests checks the Store contract on stores made by open, which

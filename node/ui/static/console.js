@@ -5,7 +5,7 @@
 
 const TOKEN_KEY = "ringkv-token";
 const POLL_MS = 2000;
-const WINDOW_SAMPLES = 151; // 5 minutes at one sample per 2 s
+const WINDOW_MS = 5 * 60 * 1000; // the charts' history, by age: a poll takes 2 s plus the time it waits for answers
 const SVG_NS = "http://www.w3.org/2000/svg";
 const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
   "#7f7f7f", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d"];
@@ -15,7 +15,7 @@ const ZONE_PALETTE = ["#c7c7c7", "#7f7f7f", "#dbdb8d", "#9edae5", "#c5b0d5", "#f
 const HTTP_CLIENT_OPS = new Set(["get", "put", "delete"]);
 
 const state = {
-  self: "", role: "none", auth: false,
+  self: "", role: "none", auth: false, roleKnown: false, metricsError: "",
   ring: null, parts: null, members: [], colors: new Map(),
   whatIf: null, found: null, highlight: null,
   samples: [],
@@ -50,16 +50,24 @@ async function api(path, opts) {
   return fetch(path, o);
 }
 
-async function apiJSON(path, opts) {
+// apiText answers the body of a 2xx, else throws an Error whose message
+// is the status and the node's error, and whose status is the status.
+async function apiText(path, opts) {
   const resp = await api(path, opts);
   const text = await resp.text();
-  let body = null;
-  try { body = JSON.parse(text); } catch (e) { /* not JSON: shown as text below */ }
   if (!resp.ok) {
-    const msg = (body && body.error) || text.trim() || resp.statusText;
-    throw new Error(resp.status + ": " + msg);
+    let body = null;
+    try { body = JSON.parse(text); } catch (e) { /* not JSON: shown as text */ }
+    const err = new Error(resp.status + ": " + ((body && body.error) || text.trim() || resp.statusText));
+    err.status = resp.status;
+    throw err;
   }
-  return body;
+  return text;
+}
+
+async function apiJSON(path, opts) {
+  const text = await apiText(path, opts);
+  try { return JSON.parse(text); } catch (e) { return null; }
 }
 
 function fmtBytes(n) {
@@ -92,15 +100,24 @@ function setStatus(msg, isError) {
 
 // ---- token and role ----
 
+// refreshRole asks the node what the token may do. When it cannot tell
+// (the node is down, or refuses this peer) the loop asks again next time.
 async function refreshRole() {
   try {
     const w = await apiJSON("/v1/whoami");
     state.role = w.role;
     state.auth = w.auth;
+    state.roleKnown = true;
   } catch (e) {
     state.role = "none";
     state.auth = true;
+    state.roleKnown = false;
+    setStatus("whoami: " + e.message, true);
   }
+  renderRole();
+}
+
+function renderRole() {
   const badge = $("role");
   if (!state.auth) badge.textContent = "no tokens on this node: admin";
   else if (state.role === "admin") badge.textContent = "admin";
@@ -112,10 +129,37 @@ function isAdmin() { return state.role === "admin"; }
 
 // ---- polling ----
 
-async function refresh() {
+// needToken reports whether the node wants a token the page does not have
+// (none typed, or one the node refused). The page then asks nothing until
+// a token is submitted: every request would be refused, and each refusal
+// is counted and logged by the node as a possible attack.
+function needToken() { return state.roleKnown && state.auth && state.role === "none"; }
+
+// showNeedToken clears what the page shows and asks for a token.
+function showNeedToken(refused) {
+  state.members = []; state.ring = null; state.parts = null; state.samples = []; state.metricsError = "";
+  renderAll();
+  $("charts").replaceChildren(el("p", { class: "muted" }, "waiting for two samples"));
+  setStatus((refused ? "the token was refused (401): " : "") + "type a token (role read or above)", refused);
+}
+
+// tokenRefused stops polling after a 401 until a token is submitted.
+function tokenRefused() {
+  state.role = "none";
+  renderRole();
+  showNeedToken(true);
+}
+
+// refresh reads the node's state and redraws; only the loop passes
+// sample, so that the charts get one sample per poll.
+async function refresh(sample) {
+  if (!state.roleKnown) await refreshRole();
+  if (!state.roleKnown) return;
+  if (needToken()) { showNeedToken(false); return; }
   const results = await Promise.allSettled([
     apiJSON("/v1/stats"), apiJSON("/v1/members"), apiJSON("/v1/ring"),
   ]);
+  if (results.some(r => r.status === "rejected" && r.reason.status === 401)) { tokenRefused(); return; }
   const failed = results.filter(r => r.status === "rejected").map(r => r.reason.message);
   if (results[0].status === "fulfilled") {
     state.self = results[0].value.node;
@@ -126,14 +170,22 @@ async function refresh() {
   if (state.ring && (!state.parts || state.parts.fingerprint !== state.ring.fingerprint)) {
     try { state.parts = await apiJSON("/v1/ring/partitions"); } catch (e) { failed.push(e.message); }
   }
-  try { addSample(await (await api("/metrics")).text()); } catch (e) { failed.push("metrics: " + e.message); }
+  try {
+    const text = await apiText("/metrics");
+    state.metricsError = "";
+    if (sample) addSample(state.samples, text, Date.now());
+  } catch (e) {
+    if (e.status === 401) { tokenRefused(); return; }
+    state.metricsError = "metrics: " + e.message;
+    failed.push(state.metricsError);
+  }
   renderAll();
   if (failed.length) setStatus(failed[0], true);
   else setStatus("updated " + new Date().toLocaleTimeString(), false);
 }
 
 async function loop() {
-  try { await refresh(); } catch (e) { setStatus(e.message, true); }
+  try { await refresh(true); } catch (e) { setStatus(e.message, true); }
   setTimeout(loop, POLL_MS);
 }
 
@@ -399,9 +451,11 @@ function parseHistograms(text) {
   return series;
 }
 
-function addSample(text) {
-  state.samples.push({ t: Date.now(), series: parseHistograms(text) });
-  if (state.samples.length > WINDOW_SAMPLES) state.samples.shift();
+// addSample appends a sample taken at now (ms) to samples and drops those
+// older than the window.
+function addSample(samples, text, now) {
+  samples.push({ t: now, series: parseHistograms(text) });
+  while (samples.length && samples[0].t < now - WINDOW_MS) samples.shift();
 }
 
 // quantile estimates q of the requests between two samples from their
@@ -422,15 +476,29 @@ function quantile(q, prev, cur) {
   return lower; // above the last bound: report the bound
 }
 
-// points returns, per key, [{t, ops, p50, p99}] between consecutive samples.
-function points() {
+// restarted reports whether a series' counters went back between two
+// samples: the node restarted. The count alone may have grown back past
+// the previous sample's, so every bucket is compared.
+function restarted(prev, cur) {
+  if (cur.count < prev.count) return true;
+  for (const [le, n] of prev.buckets) if ((cur.buckets.get(le) || 0) < n) return true;
+  return false;
+}
+
+const NO_SERIES = { count: 0, buckets: new Map() };
+
+// points returns, per key, [{t, ops, p50, p99}] between consecutive
+// samples. After a restart the new counters are the increase, as
+// Prometheus's rate() takes them.
+function points(samples) {
   const out = new Map();
-  for (let i = 1; i < state.samples.length; i++) {
-    const a = state.samples[i - 1], b = state.samples[i];
+  for (let i = 1; i < samples.length; i++) {
+    const a = samples[i - 1], b = samples[i];
     const dt = (b.t - a.t) / 1000;
+    if (dt <= 0) continue;
     for (const [key, cur] of b.series) {
-      const prev = a.series.get(key) || { count: 0, buckets: new Map() };
-      if (cur.count < prev.count || dt <= 0) continue; // the node restarted
+      let prev = a.series.get(key) || NO_SERIES;
+      if (restarted(prev, cur)) prev = NO_SERIES;
       if (!out.has(key)) out.set(key, []);
       out.get(key).push({ t: b.t, ops: (cur.count - prev.count) / dt,
         p50: quantile(0.5, prev, cur), p99: quantile(0.99, prev, cur) });
@@ -460,9 +528,10 @@ function chart(title, pts, lines, unit, t0, span) {
 }
 
 function renderCharts() {
-  const byKey = points();
   const box = $("charts");
+  if (state.metricsError) { box.replaceChildren(el("p", { class: "error" }, state.metricsError)); return; }
   if (state.samples.length < 2) return;
+  const byKey = points(state.samples);
   const t1 = state.samples[state.samples.length - 1].t;
   const t0 = state.samples[0].t; // the charts widen as history builds up
   const span = Math.max(t1 - t0, 1);
@@ -528,17 +597,17 @@ function init() {
   $("token-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     sessionStorage.setItem(TOKEN_KEY, $("token").value.trim());
-    refreshRole().then(refresh);
+    refreshRole().then(() => refresh(false));
   });
   $("token-clear").addEventListener("click", () => {
     sessionStorage.removeItem(TOKEN_KEY);
     $("token").value = "";
-    refreshRole().then(refresh);
+    refreshRole().then(() => refresh(false));
   });
   $("whatif-form").addEventListener("submit", showWhatIf);
   $("whatif-clear").addEventListener("click", clearWhatIf);
   $("key-form").addEventListener("submit", lookUp);
-  refreshRole().then(loop);
+  loop(); // asks whoami first
 }
 
 init();
