@@ -94,6 +94,9 @@ type Gossip struct {
 
 	lifeMu  sync.Mutex // orders Start against Shutdown (wg.Add vs wg.Wait)
 	started bool       // guarded by lifeMu
+	// startErr is the error of a Start that failed, returned by every
+	// later Start: the transport is gone by then. Guarded by lifeMu.
+	startErr error
 }
 
 // New loads the ring map and plan persisted in cfg.Dir, marks this node
@@ -135,7 +138,7 @@ func New(cfg Config) (*Gossip, error) {
 	}
 	self, err := g.claimSelf(now)
 	if err != nil {
-		_ = g.inner.Shutdown()
+		_ = shutdownUnread(g.inner)
 		return nil, err
 	}
 	g.queueRows(Map{cfg.Name: self})
@@ -241,7 +244,7 @@ func (g *Gossip) openTransport() error {
 	}
 	ip, port, err := inner.FinalAdvertiseAddr(mc.AdvertiseAddr, mc.AdvertisePort)
 	if err != nil {
-		_ = inner.Shutdown()
+		_ = shutdownUnread(inner)
 		return fmt.Errorf("gossip: advertise address for %s:%d: %w", mc.BindAddr, mc.BindPort, err)
 	}
 	g.inner = inner
@@ -316,7 +319,9 @@ func initialPlan(log *slog.Logger, persisted ring.Plan, loaded Map, cfg Config, 
 // goroutine, which reports the ring and the plan to the callbacks at once;
 // then it joins the seeds, retrying in the background until one answers,
 // and runs the re-join loop until ctx ends or Shutdown. It does not block.
-// Calling it again does nothing; after Shutdown it returns ErrShutdown.
+// Calling it again does nothing, or returns the same error if it failed
+// (the transport was closed then: make a new Gossip); after Shutdown it
+// returns ErrShutdown.
 func (g *Gossip) Start(ctx context.Context) error {
 	g.lifeMu.Lock()
 	defer g.lifeMu.Unlock()
@@ -326,7 +331,11 @@ func (g *Gossip) Start(ctx context.Context) error {
 	if g.started {
 		return nil
 	}
+	if g.startErr != nil {
+		return g.startErr
+	}
 	if err := g.startMemberlist(); err != nil {
+		g.startErr = err
 		return err
 	}
 	g.started = true
@@ -374,8 +383,9 @@ func (g *Gossip) startMemberlist() error {
 	mc.Transport = tr
 	ml, err := memberlist.Create(mc)
 	if err != nil {
-		// memberlist does not always shut the transport down on failure.
-		_ = tr.Shutdown()
+		// memberlist does not always shut the transport down on failure,
+		// and may have failed before it read the transport's channels.
+		_ = shutdownUnread(tr)
 		return fmt.Errorf("gossip: start memberlist on %s:%d: %w", mc.BindAddr, mc.BindPort, err)
 	}
 	// A transport bound to a wildcard address picks a private IP each time
@@ -515,9 +525,10 @@ func (g *Gossip) halt(leave bool) error {
 		ml := g.mlist.Load()
 		var errs []error
 		if ml == nil {
-			// Never started: nothing to announce, only the transport to close.
+			// Never started: nothing to announce, only the transport to
+			// close, which nobody reads.
 			if inner != nil {
-				if e := inner.Shutdown(); e != nil {
+				if e := shutdownUnread(inner); e != nil {
 					errs = append(errs, fmt.Errorf("gossip: shut down transport: %w", e))
 				}
 			}

@@ -14,7 +14,7 @@ import (
 // never an error, never a mix.
 func TestSaveStateCrashPoints(t *testing.T) {
 	c := vfstest.NewCrashFS()
-	if err := c.MkdirAll("/data"); err != nil {
+	if err := c.MkdirDurable("/data"); err != nil {
 		t.Fatal(err)
 	}
 	oldMap := Map{"n1": {StatusJoined, 2, "127.0.0.1:1", ""}}

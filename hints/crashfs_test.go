@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/ringkv/ringkv/internal/vfs"
 	"github.com/ringkv/ringkv/internal/vfs/vfstest"
 	"github.com/ringkv/ringkv/storage"
 	"github.com/ringkv/ringkv/vclock"
@@ -30,10 +31,54 @@ type crashPoint struct {
 // plain or torn, loses no acknowledged hint, and every reopen succeeds.
 func TestCrashFSHintsSurviveEveryCrashPoint(t *testing.T) {
 	c := vfstest.NewCrashFS()
+	cfg, stored, points := runHintsCrashScenario(t, c, c)
+	for i, p := range points {
+		for _, problem := range checkHintRecovery(fmt.Sprintf("crash point %d", i), cfg, p.fs, stored[:p.acked]) {
+			t.Error(problem)
+		}
+	}
+}
+
+// skipSyncDir is a CrashFS whose SyncDir of one directory does nothing,
+// as code that forgets that fsync would behave.
+type skipSyncDir struct {
+	*vfstest.CrashFS
+	dir string
+}
+
+func (s skipSyncDir) SyncDir(dir string) error {
+	if dir == s.dir {
+		return nil
+	}
+	return s.CrashFS.SyncDir(dir)
+}
+
+// The crash test sees a missing fsync of the hints directory after a
+// target's directory is made in it: the new directory, and with it every
+// hint acknowledged in it, is gone after a crash.
+func TestCrashFSHintsCatchMissingDirSync(t *testing.T) {
+	c := vfstest.NewCrashFS()
+	cfg, stored, points := runHintsCrashScenario(t, c, skipSyncDir{c, "/data/hints"})
+	lost := 0
+	for i, p := range points {
+		lost += len(checkHintRecovery(fmt.Sprintf("crash point %d", i), cfg, p.fs, stored[:p.acked]))
+	}
+	if lost == 0 {
+		t.Fatalf("no crash point of %d lost a hint although the hints directory was never synced", len(points))
+	}
+}
+
+// runHintsCrashScenario stores 120 hints for one target with fsync always
+// and small segments, then compacts its log, on fsys (which writes to c),
+// and returns the config, the acknowledged hints in order and what a
+// crash before each of c's mutating operations, and after the last,
+// would leave.
+func runHintsCrashScenario(t *testing.T, c *vfstest.CrashFS, fsys vfs.DirFS) (Config, []storedHint, []crashPoint) {
+	t.Helper()
 	cfg := testConfig(t, "/data/hints")
 	cfg.Fsync = storage.FsyncAlways
 	cfg.SegmentBytes = 4096
-	cfg.fs = c
+	cfg.fs = fsys
 	q := openQueue(t, cfg)
 	var (
 		mu     sync.Mutex // guards points
@@ -41,13 +86,13 @@ func TestCrashFSHintsSurviveEveryCrashPoint(t *testing.T) {
 		acked  atomic.Int64
 	)
 	rng := rand.New(rand.NewPCG(5, 8))
-	c.SetHook(func(vfstest.Op, string) error {
+	capture := func() {
 		n := int(acked.Load())
 		mu.Lock()
 		defer mu.Unlock()
 		points = append(points, crashPoint{c.CrashClone(), n}, crashPoint{c.CrashCloneTorn(rng), n})
-		return nil
-	})
+	}
+	c.SetHook(func(vfstest.Op, string) error { capture(); return nil })
 	var stored []storedHint
 	cur := map[string]vclock.Siblings{}
 	for i := range 120 {
@@ -64,29 +109,28 @@ func TestCrashFSHintsSurviveEveryCrashPoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.SetHook(nil)
+	capture() // the state with every hint acknowledged and the log compacted
 	if after := q.PendingFor("b").LogBytes; after >= before {
 		t.Fatalf("log %d bytes before compaction, %d after: nothing was compacted", before, after)
 	}
-	for i, p := range points {
-		checkHintRecovery(t, fmt.Sprintf("crash point %d", i), cfg, p.fs, stored[:p.acked])
-	}
+	return cfg, stored, points
 }
 
-// checkHintRecovery opens a queue on fs and checks that it holds, for
-// every key, at least the last acknowledged set.
-func checkHintRecovery(t *testing.T, name string, cfg Config, fs *vfstest.CrashFS, acked []storedHint) {
-	t.Helper()
+// checkHintRecovery opens a queue on fs and returns what it finds wrong:
+// a failed reopen, or a key that does not hold at least its last
+// acknowledged set.
+func checkHintRecovery(name string, cfg Config, fs *vfstest.CrashFS, acked []storedHint) []string {
 	cfg.fs = fs
 	q, err := Open(cfg)
 	if err != nil {
-		t.Errorf("%s: reopen: %v", name, err)
-		return
+		return []string{fmt.Sprintf("%s: reopen: %v", name, err)}
 	}
 	defer q.Close()
 	want := map[string]vclock.Siblings{}
 	for _, h := range acked {
 		want[h.key] = h.sibs
 	}
+	var problems []string
 	tg := q.targets["b"]
 	for k, s := range want {
 		var got vclock.Siblings
@@ -94,7 +138,8 @@ func checkHintRecovery(t *testing.T, name string, cfg Config, fs *vfstest.CrashF
 			got = tg.index[k].sibs
 		}
 		if !vclock.Merge(got, s).Equal(got) {
-			t.Errorf("%s: %s recovered as %v, which misses the acknowledged %v", name, k, got, s)
+			problems = append(problems, fmt.Sprintf("%s: %s recovered as %v, which misses the acknowledged %v", name, k, got, s))
 		}
 	}
+	return problems
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ringkv/ringkv/internal/vfs"
 	"github.com/ringkv/ringkv/storage"
 	"github.com/ringkv/ringkv/vclock"
 )
@@ -100,7 +101,7 @@ func Open(cfg Config) (*Queue, error) {
 	}
 	cfg = cfg.withDefaults()
 	fsys := cfg.logFS()
-	if err := fsys.MkdirAll(cfg.Dir); err != nil {
+	if err := vfs.MkdirAllSynced(fsys, cfg.Dir); err != nil {
 		return nil, fmt.Errorf("hints: create %s: %w", cfg.Dir, err)
 	}
 	q := &Queue{

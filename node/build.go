@@ -38,6 +38,20 @@ type builder struct {
 	deps    Deps
 	logger  *slog.Logger // the caller's: each part adds its own attributes
 	closers []func()
+	// auth holds the client tokens (nil without any), read by loadAuth.
+	auth *authenticator
+}
+
+// loadAuth reads auth.tokens and auth.tokens_file. It is the first step:
+// a bad tokens file is the operator's mistake to report at once, before
+// anything is opened that a failure would have to close.
+func (b *builder) loadAuth() error {
+	auth, err := newAuthenticator(b.n.cfg.Auth)
+	if err != nil && !errors.Is(err, errNoTokens) {
+		return err
+	}
+	b.auth = auth
+	return nil
 }
 
 // onFailure closes, newest first, everything opened so far.
@@ -51,6 +65,7 @@ func (b *builder) onFailure() {
 // another node.
 func (b *builder) openStorage() error {
 	n := b.n
+	n.warnStorageTuning()
 	base, err := ring.New(n.rcfg, nil)
 	if err != nil {
 		return fmt.Errorf("config cluster: %w", err)
@@ -71,6 +86,25 @@ func (b *builder) openStorage() error {
 	}
 	b.closers = append(b.closers, func() { _ = n.hints.Close() })
 	return nil
+}
+
+// smallSegmentBytes is the WAL segment size below which a warning is
+// logged: most values then get a segment of their own.
+const smallSegmentBytes = 1 << 20
+
+// warnStorageTuning warns of storage settings Validate accepts for
+// benchmarks and tests but that hurt a production node, because nothing
+// else would show them: no error, no metric.
+func (n *Node) warnStorageTuning() {
+	sc := n.cfg.Storage
+	if sc.SnapshotBytes < 0 {
+		n.log.Warn("storage.snapshot_bytes is negative: automatic snapshots are off, so the WAL is never truncated, grows without bound and is replayed whole at every start",
+			"snapshot_bytes", sc.SnapshotBytes)
+	}
+	if sc.SegmentBytes < smallSegmentBytes {
+		n.log.Warn("storage.segment_bytes is below 1 MiB: most values then get a WAL segment of their own (a file creation and a directory fsync each)",
+			"segment_bytes", sc.SegmentBytes)
+	}
 }
 
 // bindListeners binds the HTTP, RESP, RPC and (if set) admin listeners.
@@ -193,11 +227,7 @@ func (b *builder) openReplica() error {
 
 // buildFrontEnds builds the HTTP, admin and RESP servers on the coordinator.
 func (b *builder) buildFrontEnds() error {
-	n, cfg := b.n, b.n.cfg
-	auth, err := newAuthenticator(cfg.Auth)
-	if err != nil && !errors.Is(err, errNoTokens) {
-		return err
-	}
+	n, cfg, auth := b.n, b.n.cfg, b.auth
 	kv := coordinatorKV{c: n.coord}
 	n.admin = &clusterAdmin{
 		self: cfg.Node.Name, gossip: n.gossip, ring: &n.ring, place: &n.place, engine: n.engine,

@@ -2,6 +2,10 @@ package node
 
 import (
 	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,4 +85,62 @@ func TestNewInstallsPlan(t *testing.T) {
 	go func() { rn.done <- n.Run(ctx) }()
 	t.Cleanup(func() { rn.stop(t) })
 	testkit.Eventually(t, time.Minute, "the node to see itself alive", func() bool { return n.liveMembers() == 1 })
+}
+
+// TestBadTokensFileFailsFirst: a damaged auth.tokens_file fails New before
+// anything is opened (no storage in the data directory, no gossip bound),
+// so the operator sees the error at once and nothing needs closing.
+func TestBadTokensFileFailsFirst(t *testing.T) {
+	cfg := testConfig(t, "n1")
+	cfg.Auth.TokensFile = filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(cfg.Auth.TokensFile, []byte("ops admin\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := New(cfg, testkit.Logger(t))
+	if err == nil || !strings.Contains(err.Error(), "auth.tokens_file") || !strings.Contains(err.Error(), "line 1") {
+		t.Fatalf("New = %v, want an error naming auth.tokens_file line 1", err)
+	}
+	ents, err := os.ReadDir(cfg.Node.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 0 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("data directory holds %v after the failed New, want it untouched", names)
+	}
+}
+
+// TestWarnStorageTuning: snapshots turned off and segments below 1 MiB,
+// which Validate accepts for benchmarks, are each warned of at start; the
+// defaults are not.
+func TestWarnStorageTuning(t *testing.T) {
+	warnings := func(change func(*Config)) string {
+		t.Helper()
+		cfg := testConfig(t, "n1")
+		change(&cfg)
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		var buf testkit.Buffer
+		n, err := newNode(cfg, slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn})))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.warnStorageTuning()
+		return buf.String()
+	}
+	if got := warnings(func(*Config) {}); got != "" {
+		t.Errorf("defaults warn: %s", got)
+	}
+	got := warnings(func(c *Config) { c.Storage.SnapshotBytes = -1 })
+	if !strings.Contains(got, "storage.snapshot_bytes is negative") || strings.Contains(got, "segment_bytes is below") {
+		t.Errorf("snapshots off: logged %q, want only the snapshot warning", got)
+	}
+	got = warnings(func(c *Config) { c.Storage.SegmentBytes, c.Storage.SnapshotBytes = 4096, 4096 })
+	if !strings.Contains(got, "storage.segment_bytes is below 1 MiB") || strings.Contains(got, "snapshot_bytes is negative") {
+		t.Errorf("4 KiB segments: logged %q, want only the segment warning", got)
+	}
 }

@@ -15,6 +15,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/ringkv/ringkv/internal/vfs"
 )
 
 // ErrCertExists is returned by WriteCerts when a file it would write is
@@ -139,7 +141,7 @@ func (cfg CertsConfig) prepare() (CertsConfig, error) {
 	if err := checkNodeNames(cfg.Nodes, cfg.Hosts, existing); err != nil {
 		return cfg, err
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+	if err := vfs.MkdirAllSynced(vfs.OSFS{FileMode: 0o600}, cfg.Dir); err != nil { // directories 0700
 		return cfg, fmt.Errorf("node: certs: %w", err)
 	}
 	var outputs []string

@@ -123,7 +123,7 @@ func NewWith(cfg Config, logger *slog.Logger, deps Deps) (*Node, error) {
 		return nil, err
 	}
 	b := &builder{n: n, deps: deps, logger: logger}
-	for _, step := range []func() error{b.openStorage, b.bindListeners, b.openGossip, b.openReplica, b.buildFrontEnds} {
+	for _, step := range []func() error{b.loadAuth, b.openStorage, b.bindListeners, b.openGossip, b.openReplica, b.buildFrontEnds} {
 		if err := step(); err != nil {
 			b.onFailure()
 			return nil, err

@@ -93,7 +93,11 @@ func (n *Node) partitionStat(part int) (keys, bytes int64) {
 func (n *Node) startLoops(ctx context.Context) func() {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { n.puller.Run(ctx) })
+	wg.Go(func() {
+		if err := n.puller.Run(ctx); err != nil {
+			n.log.Error("transfer puller stopped", "err", err)
+		}
+	})
 	wg.Go(func() { every(ctx, n.claimWake, n.claimStep) })
 	wg.Go(func() { every(ctx, n.cleanWake, n.cleanStep) })
 	if n.aae != nil {

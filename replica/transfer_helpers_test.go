@@ -287,7 +287,9 @@ func (e *xferEnv) run(p *replica.Puller) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		p.Run(ctx)
+		if err := p.Run(ctx); err != nil {
+			e.t.Errorf("puller Run: %v", err)
+		}
 	}()
 	var once sync.Once
 	stop = func() {

@@ -199,7 +199,15 @@ type Puller struct {
 	// a placement of its plan (then applied) or of a later one (dropped).
 	resume *transferState
 	work   *changeWork // nil until Run saw a placement
+
+	// running is set while a Run runs: its loop is the only writer of
+	// the transfers file (a fixed temp name) and of work.
+	running atomic.Bool
 }
+
+// ErrPullerRunning is returned by Puller.Run while another Run of the same
+// Puller is running.
+var ErrPullerRunning = errors.New("replica: puller is already running")
 
 // changeWork is the puller's state for one change (epoch, plan hash).
 type changeWork struct {
@@ -291,10 +299,16 @@ func (p *Puller) Wake() {
 }
 
 // Run pulls the partitions this node is pending in, for the current
-// placement, until ctx ends; then it cancels its pulls and returns once
-// they stopped. It waits (on Wake, a retry timer or a finished pull)
-// without spinning when there is nothing to do.
-func (p *Puller) Run(ctx context.Context) {
+// placement, until ctx ends; then it cancels its pulls and returns nil
+// once they stopped. It waits (on Wake, a retry timer or a finished pull)
+// without spinning when there is nothing to do. While one Run runs,
+// another returns ErrPullerRunning at once: two would write the transfers
+// file through one temp file and work on one change twice.
+func (p *Puller) Run(ctx context.Context) error {
+	if !p.running.CompareAndSwap(false, true) {
+		return ErrPullerRunning
+	}
+	defer p.running.Store(false)
 	p.startPacing()
 	results := make(chan pullResult)
 	running := 0 // workers not yet reported, of any change
@@ -331,7 +345,7 @@ func (p *Puller) Run(ctx context.Context) {
 			timer.Stop()
 		}
 		if ctx.Err() != nil {
-			return
+			return nil
 		}
 	}
 }

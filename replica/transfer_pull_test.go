@@ -761,3 +761,25 @@ func pullRandomCase(t *testing.T, copies [][]int, failEvery int64, batch, inFlig
 	}
 	return ""
 }
+
+// TestPullerRunOnce: a Run while another runs returns ErrPullerRunning at
+// once and leaves the first running; once it returned, Run may run again.
+func TestPullerRunOnce(t *testing.T) { synctest.Test(t, testPullerRunOnce) }
+
+func testPullerRunOnce(t *testing.T) {
+	place := joinPlace(2)
+	e := newXferEnv(t, place, allNodes...)
+	e.seed(20, srcNodes...)
+	p := e.puller("n4", func(c *replica.PullerConfig) { c.Dir = t.TempDir() })
+	stop := e.run(p)
+	synctest.Wait()
+	if err := p.Run(t.Context()); !errors.Is(err, replica.ErrPullerRunning) {
+		t.Fatalf("second Run = %v, want ErrPullerRunning", err)
+	}
+	stop()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := p.Run(ctx); err != nil {
+		t.Errorf("Run after the first returned = %v, want nil", err)
+	}
+}

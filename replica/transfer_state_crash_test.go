@@ -13,7 +13,7 @@ import (
 // partition is never reported done and then forgotten.
 func TestSaveTransfersCrashPoints(t *testing.T) {
 	c := vfstest.NewCrashFS()
-	if err := c.MkdirAll("/data"); err != nil {
+	if err := c.MkdirDurable("/data"); err != nil {
 		t.Fatal(err)
 	}
 	old := transferState{Epoch: 3, PlanHash: 42, Done: []int32{1, 5}}

@@ -228,6 +228,10 @@ func (c LogConfig) withDefaults() LogConfig {
 	return c
 }
 
+// MinSegmentBytes is the smallest LogConfig.SegmentBytes (and
+// Config.SegmentBytes) accepted: a page.
+const MinSegmentBytes = 4096
+
 // Validate checks the configuration. Zero values of fields that have a
 // default are accepted and mean that default.
 func (c LogConfig) Validate() error {
@@ -239,8 +243,8 @@ func (c LogConfig) Validate() error {
 		return fmt.Errorf("%w: log config: Fsync is %q, want always, interval or none", ErrInvalid, c.Fsync)
 	case c.Fsync == FsyncInterval && c.FsyncInterval <= 0:
 		return fmt.Errorf("%w: log config: FsyncInterval is %v, need > 0", ErrInvalid, c.FsyncInterval)
-	case c.SegmentBytes < 4096:
-		return fmt.Errorf("%w: log config: SegmentBytes is %d, need >= 4096", ErrInvalid, c.SegmentBytes)
+	case c.SegmentBytes < MinSegmentBytes:
+		return fmt.Errorf("%w: log config: SegmentBytes is %d, need >= %d", ErrInvalid, c.SegmentBytes, MinSegmentBytes)
 	}
 	return nil
 }

@@ -31,22 +31,25 @@ type crashPoint struct {
 }
 
 // recordCrashes makes c capture, before every mutating operation, a plain
-// and a torn crash clone with the number of acknowledged writes.
+// and a torn crash clone with the number of acknowledged writes. The
+// function it returns stops that, adds the pair of the state at that
+// moment (every write acknowledged) and returns them all.
 func recordCrashes(c *vfstest.CrashFS, acked *atomic.Int64) func() []crashPoint {
 	var mu sync.Mutex
 	var points []crashPoint
 	rng := rand.New(rand.NewPCG(11, 13))
-	c.SetHook(func(vfstest.Op, string) error {
+	capture := func() {
 		// Read acked first: a write acknowledged after this moment may or
 		// may not be in the clone, one before it must be.
 		n := int(acked.Load())
 		mu.Lock()
 		defer mu.Unlock()
 		points = append(points, crashPoint{c.CrashClone(), n}, crashPoint{c.CrashCloneTorn(rng), n})
-		return nil
-	})
+	}
+	c.SetHook(func(vfstest.Op, string) error { capture(); return nil })
 	return func() []crashPoint {
 		c.SetHook(nil)
+		capture()
 		mu.Lock()
 		defer mu.Unlock()
 		return points
@@ -56,15 +59,16 @@ func recordCrashes(c *vfstest.CrashFS, acked *atomic.Int64) func() []crashPoint 
 func crashKey(i int) string   { return fmt.Sprintf("k%03d", i) }
 func crashValue(i int) string { return fmt.Sprintf("v%d-%s", i, strings.Repeat("x", i*7%300)) }
 
-// With fsync always, a crash at any point of a run of writes, WAL rolls
-// and snapshots (each snapshot's temp file, fsync, rename, directory
-// fsync, and the removal of old snapshots and WAL segments) loses no
-// acknowledged write, tears or not, and every recovery opens cleanly.
+// With fsync always, a crash at any point of a first start (the data and
+// WAL directories made), a run of writes, WAL rolls and snapshots (each
+// snapshot's temp file, fsync, rename, directory fsync, and the removal of
+// old snapshots and WAL segments) loses no acknowledged write, tears or
+// not, and every recovery opens cleanly.
 func TestCrashFSAckedWritesSurviveEveryCrashPoint(t *testing.T) {
 	c := vfstest.NewCrashFS()
-	e := openT(t, crashFSConfig(t, c, FsyncAlways))
 	var acked atomic.Int64
 	stop := recordCrashes(c, &acked)
+	e := openT(t, crashFSConfig(t, c, FsyncAlways))
 	const writes = 90
 	for i := range writes {
 		put(t, e, crashKey(i), crashValue(i))

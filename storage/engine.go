@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ringkv/ringkv/internal/vfs"
 	"github.com/ringkv/ringkv/vclock"
 )
 
@@ -156,7 +157,7 @@ func Open(cfg Config) (*Engine, error) {
 	}
 	cfg.Logger = e.logger
 	e.cfg.Logger = e.logger
-	if err := e.fs.MkdirAll(cfg.Dir); err != nil {
+	if err := vfs.MkdirAllSynced(e.fs, cfg.Dir); err != nil {
 		return nil, fmt.Errorf("storage: create %s: %w", cfg.Dir, err)
 	}
 	// The lock first: tightening a directory another process owns would

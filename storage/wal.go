@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+
+	"github.com/ringkv/ringkv/internal/vfs"
 )
 
 // Position names a record in a Log: its segment number and byte offset.
@@ -127,7 +129,9 @@ func OpenLog(cfg LogConfig) (*Log, error) {
 	if l.fs == nil {
 		l.fs = OSFS{}
 	}
-	if err := l.fs.MkdirAll(cfg.Dir); err != nil {
+	// Synced: the directory of a log made at run time (a hints target's)
+	// would otherwise vanish in a crash with the records synced in it.
+	if err := vfs.MkdirAllSynced(l.fs, cfg.Dir); err != nil {
 		return nil, fmt.Errorf("storage: create log dir: %w", err)
 	}
 	segs, err := listSegments(l.fs, cfg.Dir)

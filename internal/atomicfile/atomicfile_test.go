@@ -21,7 +21,7 @@ type writeFunc func(fsys vfs.FS, dir, name string, data []byte) error
 func crashStates(t *testing.T, write writeFunc, old, data string) []string {
 	t.Helper()
 	c := vfstest.NewCrashFS()
-	if err := c.MkdirAll("/d"); err != nil {
+	if err := c.MkdirDurable("/d"); err != nil {
 		t.Fatal(err)
 	}
 	if old != "" {
@@ -120,7 +120,7 @@ func (skipSyncDir) SyncDir(string) error { return nil }
 
 func TestWriteFailureLeavesOldFile(t *testing.T) {
 	c := vfstest.NewCrashFS()
-	if err := c.MkdirAll("/d"); err != nil {
+	if err := c.MkdirDurable("/d"); err != nil {
 		t.Fatal(err)
 	}
 	if err := Write(c, "/d", "state", []byte("old")); err != nil {
@@ -149,7 +149,7 @@ func TestWriteFailureLeavesOldFile(t *testing.T) {
 
 func TestRemoveStale(t *testing.T) {
 	c := vfstest.NewCrashFS()
-	if err := c.MkdirAll("/d"); err != nil {
+	if err := c.MkdirDurable("/d"); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range []string{"state", "state.tmp", "state.tmp-123", "other.tmp", "statex.tmp"} {
@@ -173,7 +173,7 @@ func TestRemoveStale(t *testing.T) {
 
 func TestReadBounded(t *testing.T) {
 	c := vfstest.NewCrashFS()
-	if err := c.MkdirAll("/d"); err != nil {
+	if err := c.MkdirDurable("/d"); err != nil {
 		t.Fatal(err)
 	}
 	if err := Write(c, "/d", "big", make([]byte, 100)); err != nil {

@@ -40,9 +40,9 @@ const (
 // test can "crash" at any point and recover from what is left, which a
 // SIGKILL cannot show (the page cache survives a killed process).
 //
-// Directories made by MkdirAll count as durable at once: ringkv creates a
-// data directory once, before anything is written in it, and does not
-// fsync its parent. Everything else needs its fsync.
+// A directory made by MkdirAll is an entry of its parent like any other:
+// it survives a crash once the parent is synced (vfs.MkdirAllSynced does
+// that). MkdirDurable makes a test's root directories durable at once.
 //
 // Names are cleaned with filepath.Clean; relative and absolute names share
 // one root. Safe for concurrent use.
@@ -61,6 +61,10 @@ type node struct {
 	dir bool
 	// data is a file's contents; synced its contents as of the last Sync.
 	data, synced []byte
+	// cut is the smallest size a Create or Truncate gave the file since
+	// its last Sync, -1 if none did: a journaled size change may reach
+	// the disk before the data does.
+	cut int
 	// children are a directory's entries; durable those as of its last
 	// SyncDir (what a crash leaves).
 	children, durable map[string]*node
@@ -105,10 +109,15 @@ func (c *CrashFS) CrashClone() *CrashFS {
 	return c.crashClone(nil)
 }
 
-// CrashCloneTorn is CrashClone, except that a file whose unsynced
-// contents extend its synced ones keeps a random prefix of that unsynced
-// tail, chosen by r: the last writes before the crash reached the disk in
-// part, as a torn write does.
+// CrashCloneTorn is CrashClone, except that it picks, with r, among the
+// other states a real disk may be left in. A file whose unsynced contents
+// extend its synced ones keeps a random prefix of that unsynced tail (the
+// last writes reached the disk in part, as a torn write does), or that
+// many zero bytes instead (the size reached the disk, the data did not, as
+// XFS or ext4 in writeback mode may leave it). A file truncated, or
+// created over, since its last Sync is either its synced contents or
+// those cut to the smallest size it was given (the size change reached
+// the disk, the new data did not).
 func (c *CrashFS) CrashCloneTorn(r *rand.Rand) *CrashFS {
 	return c.crashClone(r)
 }
@@ -124,11 +133,19 @@ func (c *CrashFS) crashClone(r *rand.Rand) *CrashFS {
 func cloneDurable(n *node, r *rand.Rand) *node {
 	if !n.dir {
 		data := slices.Clone(n.synced)
-		if r != nil && len(n.data) > len(n.synced) && string(n.data[:len(n.synced)]) == string(n.synced) {
+		switch {
+		case r == nil:
+		case n.cut >= 0 && n.cut < len(data) && r.IntN(2) == 0:
+			data = data[:n.cut]
+		case len(n.data) > len(n.synced) && string(n.data[:len(n.synced)]) == string(n.synced):
 			tail := n.data[len(n.synced):]
-			data = append(data, tail[:r.IntN(len(tail)+1)]...)
+			tail = tail[:r.IntN(len(tail)+1)]
+			if r.IntN(2) == 0 {
+				tail = make([]byte, len(tail))
+			}
+			data = append(data, tail...)
 		}
-		return &node{data: data, synced: slices.Clone(data)}
+		return &node{data: data, synced: slices.Clone(data), cut: -1}
 	}
 	d := newDir()
 	for name, ch := range n.durable {
@@ -199,8 +216,20 @@ func (c *CrashFS) parent(op, name string) (*node, string, error) {
 	return d, els[len(els)-1], nil
 }
 
-// MkdirAll implements vfs.FS; the directories are durable at once.
+// MkdirAll implements vfs.FS; each directory it creates survives a crash
+// once its parent is synced.
 func (c *CrashFS) MkdirAll(dir string) error {
+	return c.mkdirAll(dir, false)
+}
+
+// MkdirDurable is MkdirAll with the directories durable at once, as if
+// their parents had been synced: for the directories a test starts from,
+// which the code under test does not create.
+func (c *CrashFS) MkdirDurable(dir string) error {
+	return c.mkdirAll(dir, true)
+}
+
+func (c *CrashFS) mkdirAll(dir string, durable bool) error {
 	if err := c.before(OpMkdir, dir); err != nil {
 		return err
 	}
@@ -212,6 +241,8 @@ func (c *CrashFS) MkdirAll(dir string) error {
 		if !ok {
 			ch = newDir()
 			n.children[el] = ch
+		}
+		if durable && ch.dir {
 			n.durable[el] = ch
 		}
 		if !ch.dir {
@@ -251,12 +282,13 @@ func (c *CrashFS) Create(name string) (vfs.File, error) {
 	n, ok := d.children[base]
 	switch {
 	case !ok:
-		n = &node{}
+		n = &node{cut: -1}
 		d.children[base] = n
 	case n.dir:
 		return nil, pathErr("create", name, errors.New("is a directory"))
 	default:
 		n.data = nil
+		n.cut = 0
 	}
 	return &memFile{fs: c, n: n, name: name}, nil
 }
@@ -341,6 +373,9 @@ func (c *CrashFS) Truncate(name string, size int64) error {
 	}
 	if size <= int64(len(n.data)) {
 		n.data = n.data[:size:size]
+		if n.cut < 0 || int(size) < n.cut {
+			n.cut = int(size)
+		}
 	} else {
 		n.data = append(n.data, make([]byte, size-int64(len(n.data)))...)
 	}

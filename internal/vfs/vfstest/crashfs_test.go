@@ -3,8 +3,10 @@ package vfstest
 import (
 	"errors"
 	"io/fs"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ringkv/ringkv/internal/vfs"
@@ -29,7 +31,7 @@ func content(t *testing.T, c *CrashFS, name string) string {
 
 func TestCrashDropsUnsynced(t *testing.T) {
 	c := NewCrashFS()
-	if err := c.MkdirAll("/d"); err != nil {
+	if err := c.MkdirDurable("/d"); err != nil {
 		t.Fatal(err)
 	}
 	f, err := c.Create("/d/f")
@@ -58,7 +60,7 @@ func TestCrashDropsUnsynced(t *testing.T) {
 
 func TestCrashRenameNeedsSyncDir(t *testing.T) {
 	c := NewCrashFS()
-	if err := c.MkdirAll("/d"); err != nil {
+	if err := c.MkdirDurable("/d"); err != nil {
 		t.Fatal(err)
 	}
 	mustWrite(t, c, "/d/f", []byte("old"))
@@ -85,9 +87,11 @@ func TestCrashRenameNeedsSyncDir(t *testing.T) {
 	}
 }
 
+// A torn crash keeps the synced bytes and a prefix of the unsynced tail,
+// either as written or as zeros of the same length.
 func TestCrashTornKeepsPrefix(t *testing.T) {
 	c := NewCrashFS()
-	if err := c.MkdirAll("/d"); err != nil {
+	if err := c.MkdirDurable("/d"); err != nil {
 		t.Fatal(err)
 	}
 	mustWrite(t, c, "/d/log", []byte("head"))
@@ -103,21 +107,76 @@ func TestCrashTornKeepsPrefix(t *testing.T) {
 		t.Fatal(err)
 	}
 	seen := map[int]bool{}
+	zeros := 0
 	for seed := range uint64(200) {
 		got := content(t, c.CrashCloneTorn(rand.New(rand.NewPCG(seed, 1))), "/d/log")
-		if len(got) < 4 || got != ("head" + tail)[:len(got)] {
-			t.Fatalf("seed %d: torn file %q is not a prefix of the written bytes that keeps the synced ones", seed, got)
+		if len(got) < 4 || len(got) > 4+len(tail) || got[:4] != "head" {
+			t.Fatalf("seed %d: torn file %q does not keep the synced bytes and a part of the tail", seed, got)
+		}
+		switch torn := got[4:]; torn {
+		case tail[:len(torn)]:
+		case strings.Repeat("\x00", len(torn)):
+			zeros++
+		default:
+			t.Fatalf("seed %d: torn tail %q is neither a prefix of the written one nor zeros", seed, torn)
 		}
 		seen[len(got)] = true
 	}
 	if !seen[4] || !seen[4+len(tail)] || len(seen) < 5 {
 		t.Errorf("torn lengths seen %v: want the synced length, the full length and cuts between", seen)
 	}
+	if zeros == 0 {
+		t.Error("no torn tail was zeros")
+	}
+}
+
+// A file truncated or created over since its last Sync comes back from a
+// plain crash as synced, and from a torn one either as synced or cut to
+// the size it was given.
+func TestCrashTruncateMayReachDiskFirst(t *testing.T) {
+	c := NewCrashFS()
+	if err := c.MkdirDurable("/d"); err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, c, "/d/a", []byte("old contents"))
+	mustWrite(t, c, "/d/b", []byte("old contents"))
+	if err := c.SyncDir("/d"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Truncate("/d/a", 3); err != nil {
+		t.Fatal(err)
+	}
+	f, err := c.Create("/d/b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	if got := content(t, c.CrashClone(), "/d/a") + "|" + content(t, c.CrashClone(), "/d/b"); got != "old contents|old contents" {
+		t.Errorf("plain crash: %q, want the synced contents", got)
+	}
+	seen := map[string]bool{}
+	for seed := range uint64(50) {
+		cl := c.CrashCloneTorn(rand.New(rand.NewPCG(seed, 2)))
+		seen["a="+content(t, cl, "/d/a")] = true
+		seen["b="+content(t, cl, "/d/b")] = true
+	}
+	want := map[string]bool{"a=old contents": true, "a=old": true, "b=old contents": true, "b=": true}
+	if !maps.Equal(seen, want) {
+		t.Errorf("torn crashes left %v, want exactly %v", seen, want)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if got := content(t, c.CrashCloneTorn(rand.New(rand.NewPCG(1, 2))), "/d/b"); got != "new" {
+		t.Errorf("after Sync: %q, want new", got)
+	}
 }
 
 func TestHookFailsAndCaptures(t *testing.T) {
 	c := NewCrashFS()
-	if err := c.MkdirAll("/d"); err != nil {
+	if err := c.MkdirDurable("/d"); err != nil {
 		t.Fatal(err)
 	}
 	boom := errors.New("boom")
@@ -138,5 +197,50 @@ func TestHookFailsAndCaptures(t *testing.T) {
 	}
 	if got := content(t, before, "/d/a"); got != "<missing>" {
 		t.Errorf("the state before the rename (no SyncDir yet) holds a as %q", got)
+	}
+}
+
+// A directory MkdirAll made is an entry of its parent: a crash before the
+// parent is synced takes it away, with a file synced inside it.
+// vfs.MkdirAllSynced syncs the parents it has to; MkdirDurable needs none.
+func TestCrashMkdirNeedsParentSync(t *testing.T) {
+	c := NewCrashFS()
+	if err := c.MkdirDurable("/root"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.MkdirAll("/root/a/b"); err != nil {
+		t.Fatal(err)
+	}
+	f, err := c.Create("/root/a/b/f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(f.Sync(), f.Close(), c.SyncDir("/root/a/b")); err != nil {
+		t.Fatal(err)
+	}
+	if got := content(t, c.CrashClone(), "/root/a/b/f"); got != "<missing>" {
+		t.Errorf("a file in directories whose parents were never synced survives as %q", got)
+	}
+	if err := c.SyncDir("/root/a"); err != nil {
+		t.Fatal(err)
+	}
+	if got := content(t, c.CrashClone(), "/root/a/b/f"); got != "<missing>" {
+		t.Errorf("with /root unsynced the file survives as %q", got)
+	}
+	if err := c.SyncDir("/root"); err != nil {
+		t.Fatal(err)
+	}
+	if got := content(t, c.CrashClone(), "/root/a/b/f"); got != "data" {
+		t.Errorf("with every parent synced the file is %q, want data", got)
+	}
+
+	if err := vfs.MkdirAllSynced(c, "/root/x/y/z"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CrashClone().List("/root/x/y/z"); err != nil {
+		t.Errorf("after MkdirAllSynced the directory is lost in a crash: %v", err)
 	}
 }

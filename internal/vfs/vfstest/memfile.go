@@ -67,6 +67,7 @@ func (f *memFile) Sync() error {
 		return pathErr("sync", f.name, fs.ErrClosed)
 	}
 	f.n.synced = slices.Clone(f.n.data)
+	f.n.cut = -1
 	return nil
 }
 
