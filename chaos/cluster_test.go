@@ -50,6 +50,7 @@ func testMain(m *testing.M) int {
 	// own code; the nodes are only driven.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	//nolint:staticcheck // SA1019: the go that built this test builds the binary
 	cmd := exec.CommandContext(ctx, filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", binary, "./cmd/ringkv")
 	cmd.Dir = ".." // the module root, seen from this package's directory
 	if out, err := cmd.CombinedOutput(); err != nil {

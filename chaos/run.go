@@ -147,7 +147,9 @@ func Run(ctx context.Context, cfg RunConfig) (RunResult, error) {
 	if err != nil {
 		return res, err
 	}
-	defer c.Stop()
+	// Nodes the scenario killed do not exit cleanly, so Stop's report says
+	// nothing the check has not judged.
+	defer func() { _ = c.Stop() }()
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	defer client.CloseIdleConnections()
@@ -158,32 +160,7 @@ func Run(ctx context.Context, cfg RunConfig) (RunResult, error) {
 		return res, err
 	}
 
-	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
-	defer cancel()
-	health := watchHealth(runCtx, c)
-	workDone := make(chan struct{})
-	go func() { defer close(workDone); w.Run(runCtx) }()
-	progDone := make(chan struct{})
-	go func() { defer close(progDone); progress(runCtx, cfg.Progress, c, w, health) }()
-	var windows []FaultWindow
-	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(cfg.Seed)^0x5eed))
-	scErr := sc.Run(runCtx, c, rng, func(fw FaultWindow) { windows = append(windows, fw) })
-	if scErr != nil {
-		// The check still runs on what was recorded: the error is
-		// returned beside the result.
-		say(cfg.Progress, "scenario %s failed: %v; stopping the workload", sc.Name, scErr)
-		cancel()
-	}
-	<-runCtx.Done()
-	<-workDone
-	<-progDone
-	var runErr error
-	switch {
-	case scErr != nil && ctx.Err() == nil:
-		runErr = fmt.Errorf("chaos: scenario %s: %w", sc.Name, scErr)
-	case w.Err() != nil:
-		runErr = fmt.Errorf("chaos: the workload is broken: %w", w.Err())
-	}
+	windows, health, runErr := runPhase(ctx, cfg, sc, c, w)
 
 	say(cfg.Progress, "faults healed; waiting for the cluster to settle (hints delivered, a full anti-entropy round)")
 	settleCtx, settleCancel := context.WithTimeout(ctx, cfg.SettleTimeout)
@@ -215,6 +192,39 @@ func Run(ctx context.Context, cfg RunConfig) (RunResult, error) {
 		return res, runErr
 	}
 	return res, ctx.Err()
+}
+
+// runPhase runs the workload and the scenario's faults for cfg.Duration
+// and returns the fault windows the scenario recorded, the health watcher
+// (its windows are added after settling) and why the run cannot be
+// trusted, if it cannot.
+func runPhase(ctx context.Context, cfg RunConfig, sc Scenario, c *Cluster, w *Workload) ([]FaultWindow, *health, error) {
+	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	health := watchHealth(runCtx, c)
+	workDone := make(chan struct{})
+	go func() { defer close(workDone); w.Run(runCtx) }()
+	progDone := make(chan struct{})
+	go func() { defer close(progDone); progress(runCtx, cfg.Progress, c, w, health) }()
+	var windows []FaultWindow
+	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), uint64(cfg.Seed)^0x5eed))
+	scErr := sc.Run(runCtx, c, rng, func(fw FaultWindow) { windows = append(windows, fw) })
+	if scErr != nil {
+		// The check still runs on what was recorded: the error is
+		// returned beside the result.
+		say(cfg.Progress, "scenario %s failed: %v; stopping the workload", sc.Name, scErr)
+		cancel()
+	}
+	<-runCtx.Done()
+	<-workDone
+	<-progDone
+	switch {
+	case scErr != nil && ctx.Err() == nil:
+		return windows, health, fmt.Errorf("chaos: scenario %s: %w", sc.Name, scErr)
+	case w.Err() != nil:
+		return windows, health, fmt.Errorf("chaos: the workload is broken: %w", w.Err())
+	}
+	return windows, health, nil
 }
 
 // strictReads: R+W > N, so that outside faults every read meets every

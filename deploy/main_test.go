@@ -47,6 +47,7 @@ func buildAndRun(m *testing.M) int {
 
 // goTool finds the go command that runs these tests.
 func goTool() string {
+	//nolint:staticcheck // SA1019: the go that built this test builds the binary
 	p := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(p); err == nil {
 		return p

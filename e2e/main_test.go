@@ -50,6 +50,7 @@ func buildAndRun(m *testing.M) int {
 
 // goTool finds the go command that runs these tests.
 func goTool() string {
+	//nolint:staticcheck // SA1019: the go that built this test builds the binary
 	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
 		return p
 	}

@@ -162,7 +162,8 @@ func stolenNodeKey(t *testing.T, c *securedCluster, s *server, nested []byte) {
 	if err := writeAll(conn, rpcHello("n1", s.name), 0); err != nil {
 		t.Fatal(err)
 	}
-	typ, id, body, err := readRPCFrame(br)
+	typ, _, body, err := readRPCFrame(br)
+	var id uint64
 	if err != nil || typ != 1 || !bytes.Contains(body, []byte(s.name)) {
 		t.Fatalf("hello as n1: frame type %d body %q %v, want %s's hello", typ, body, err, s.name)
 	}

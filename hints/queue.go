@@ -125,14 +125,12 @@ func Open(cfg Config) (*Queue, error) {
 		}
 		t, err := q.openTarget(name)
 		if err != nil {
-			q.closeLogs()
-			return nil, err
+			return nil, errors.Join(err, q.closeLogs())
 		}
 		q.targets[name] = t
 	}
 	if _, err := q.expire(context.Background(), q.snapshot()); err != nil {
-		q.closeLogs()
-		return nil, err
+		return nil, errors.Join(err, q.closeLogs())
 	}
 	for _, t := range q.targets {
 		if len(t.index) > 0 {

@@ -3,10 +3,12 @@ package node
 import (
 	"errors"
 	"fmt"
-	"github.com/ringkv/ringkv/ring"
 	"math"
 	"net/http"
 	"strconv"
+
+	"github.com/ringkv/ringkv/client"
+	"github.com/ringkv/ringkv/ring"
 )
 
 // The admin routes: membership, ring inspection and ring changes. They sit
@@ -16,7 +18,7 @@ import (
 func (a *httpAPI) members(w http.ResponseWriter, _ *http.Request) {
 	ms := a.admin.Members()
 	if ms == nil {
-		ms = []MemberInfo{}
+		ms = []client.Member{}
 	}
 	writeJSON(w, http.StatusOK, ms)
 }
@@ -31,7 +33,7 @@ func (a *httpAPI) stats(w http.ResponseWriter, _ *http.Request) {
 func (a *httpAPI) aaeStatus(w http.ResponseWriter, _ *http.Request) {
 	st := a.admin.AAE()
 	if st == nil {
-		st = []AAEPartitionJSON{}
+		st = []client.AAEPartition{}
 	}
 	writeJSON(w, http.StatusOK, st)
 }
@@ -41,24 +43,24 @@ func (a *httpAPI) ring(w http.ResponseWriter, r *http.Request) {
 	var q ringQuery
 	vals, err := queryParams(r, "key", "what_if", "zone")
 	if err != nil {
-		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
+		writeError(w, http.StatusBadRequest, client.ErrorBody{Error: err.Error()})
 		return
 	}
 	if vals.Has("key") && vals.Has("what_if") {
-		writeError(w, http.StatusBadRequest, ErrorBody{Error: "give either key or what_if, not both"})
+		writeError(w, http.StatusBadRequest, client.ErrorBody{Error: "give either key or what_if, not both"})
 		return
 	}
 	if vals.Has("key") {
 		q.Key, q.HasKey = []byte(vals.Get("key")), true
 		if err := checkKey(q.Key, a.limits); err != nil {
-			writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
+			writeError(w, http.StatusBadRequest, client.ErrorBody{Error: err.Error()})
 			return
 		}
 	}
 	if vals.Has("what_if") {
 		op, name, err := parseWhatIf(vals.Get("what_if"))
 		if err != nil {
-			writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
+			writeError(w, http.StatusBadRequest, client.ErrorBody{Error: err.Error()})
 			return
 		}
 		q.WhatIf, q.WhatIfNode = op, name
@@ -66,11 +68,11 @@ func (a *httpAPI) ring(w http.ResponseWriter, r *http.Request) {
 	if vals.Has("zone") {
 		q.WhatIfZone = vals.Get("zone")
 		if q.WhatIf != "add" {
-			writeError(w, http.StatusBadRequest, ErrorBody{Error: "zone goes with what_if=add:NAME only"})
+			writeError(w, http.StatusBadRequest, client.ErrorBody{Error: "zone goes with what_if=add:NAME only"})
 			return
 		}
 		if err := ring.ValidZone(q.WhatIfZone); err != nil {
-			writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
+			writeError(w, http.StatusBadRequest, client.ErrorBody{Error: err.Error()})
 			return
 		}
 	}
@@ -88,7 +90,7 @@ func (a *httpAPI) leave(w http.ResponseWriter, r *http.Request) {
 		a.adminError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, OKBody{OK: true, Message: "this node is leaving: it hands its partitions to their new replicas, then leaves the ring and stops"})
+	writeJSON(w, http.StatusOK, client.OKBody{OK: true, Message: "this node is leaving: it hands its partitions to their new replicas, then leaves the ring and stops"})
 }
 
 // remove serves POST /v1/remove/{node}.
@@ -98,7 +100,7 @@ func (a *httpAPI) remove(w http.ResponseWriter, r *http.Request) {
 		a.adminError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, OKBody{OK: true, Message: name + " removed from the ring"})
+	writeJSON(w, http.StatusOK, client.OKBody{OK: true, Message: name + " removed from the ring"})
 }
 
 // transferRate serves PUT /v1/transfer/rate?mb=X: this node's transfer
@@ -106,27 +108,27 @@ func (a *httpAPI) remove(w http.ResponseWriter, r *http.Request) {
 func (a *httpAPI) transferRate(w http.ResponseWriter, r *http.Request) {
 	vals, err := queryParams(r, "mb")
 	if err != nil {
-		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
+		writeError(w, http.StatusBadRequest, client.ErrorBody{Error: err.Error()})
 		return
 	}
 	mb, err := strconv.ParseFloat(vals.Get("mb"), 64)
 	if err != nil || math.IsNaN(mb) || mb < 0 || mb > maxTransferRateMB {
-		writeError(w, http.StatusBadRequest, ErrorBody{Error: fmt.Sprintf("mb must be a number of MB/s between 0 (no limit) and %d, got %q", maxTransferRateMB, vals.Get("mb"))})
+		writeError(w, http.StatusBadRequest, client.ErrorBody{Error: fmt.Sprintf("mb must be a number of MB/s between 0 (no limit) and %d, got %q", maxTransferRateMB, vals.Get("mb"))})
 		return
 	}
 	a.admin.SetTransferRate(mb)
-	writeJSON(w, http.StatusOK, OKBody{OK: true, Message: fmt.Sprintf("transfer rate set to %g MB/s on this node", mb)})
+	writeJSON(w, http.StatusOK, client.OKBody{OK: true, Message: fmt.Sprintf("transfer rate set to %g MB/s on this node", mb)})
 }
 
 // adminError maps admin backend errors to statuses.
 func (a *httpAPI) adminError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, errNotFound):
-		writeError(w, http.StatusNotFound, ErrorBody{Error: err.Error()})
+		writeError(w, http.StatusNotFound, client.ErrorBody{Error: err.Error()})
 	case errors.Is(err, errBadRequest):
-		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
+		writeError(w, http.StatusBadRequest, client.ErrorBody{Error: err.Error()})
 	default:
 		a.log.Error("admin request failed", "err", err)
-		writeError(w, http.StatusInternalServerError, ErrorBody{Error: err.Error()})
+		writeError(w, http.StatusInternalServerError, client.ErrorBody{Error: err.Error()})
 	}
 }

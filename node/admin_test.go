@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/ringkv/ringkv/client"
 )
 
 func TestAdminRoutes(t *testing.T) {
@@ -17,7 +18,7 @@ func TestAdminRoutes(t *testing.T) {
 	}{
 		{"stats", "GET", "/v1/stats", 200, `{"node":"n1","keys":5,"bytes":50,"dropped_partitions":0}`},
 		{"ring", "GET", "/v1/ring", 200, `{"members":2}`},
-		{"ring key", "GET", "/v1/ring?key=a/b", 200, `{"key":"a/b"}`},
+		{"ring key", "GET", "/v1/ring?key=a/b", 200, `{"partition":3,"replicas":["n1","n2"],"fallbacks":[]}`},
 		{"ring empty key", "GET", "/v1/ring?key=", 400, `{"error":"key must not be empty"}`},
 		{"what-if add", "GET", "/v1/ring?what_if=add:n9", 200, `{"op":"add","node":"n9"}`},
 		{"what-if remove unknown", "GET", "/v1/ring?what_if=remove:n9", 404, `{"error":"node: not found: n9"}`},
@@ -55,7 +56,7 @@ func TestAdminRoutes(t *testing.T) {
 	if !adm.left || adm.members["n2"].Status != "removed" {
 		t.Fatalf("admin actions not applied: left=%v n2=%+v", adm.left, adm.members["n2"])
 	}
-	var ms []MemberInfo
+	var ms []client.Member
 	_, _, body := do(t, "GET", srv.URL+"/v1/members", nil, nil)
 	if err := json.Unmarshal(body, &ms); err != nil || len(ms) != 2 || ms[0].Name != "n1" || ms[1].Name != "n2" {
 		t.Fatalf("members %s: %v", body, err)

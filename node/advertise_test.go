@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/internal/testkit"
 )
 
@@ -86,7 +87,7 @@ func TestWildcardHTTPAdvertisesReachableAddress(t *testing.T) {
 	wantHTTP, wantRESP := net.JoinHostPort("127.0.0.1", httpPort), net.JoinHostPort("127.0.0.1", respPort)
 	// n1 is asked on loopback: its bound address names no host to dial.
 	for asker, url := range map[string]string{"n1": "http://" + wantHTTP, "n2": httpURL(n2, "")} {
-		var ms []MemberInfo
+		var ms []client.Member
 		getJSON(t, url+"/v1/members", &ms)
 		if len(ms) != 2 || ms[0].Name != "n1" {
 			t.Fatalf("members seen by %s: %+v", asker, ms)
@@ -95,7 +96,7 @@ func TestWildcardHTTPAdvertisesReachableAddress(t *testing.T) {
 			t.Fatalf("%s lists n1 at http %q resp %q, want %q and %q", asker, ms[0].HTTP, ms[0].RESP, wantHTTP, wantRESP)
 		}
 	}
-	var st NodeStats
+	var st client.NodeStats
 	getJSON(t, "http://"+wantHTTP+"/v1/stats", &st)
 	if st.Node != "n1" {
 		t.Fatalf("advertised HTTP address answered as %q", st.Node)

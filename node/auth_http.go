@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/ringkv/ringkv/client"
 )
 
 // bearerRealm is the WWW-Authenticate challenge of a 401.
@@ -38,7 +40,7 @@ func (a *httpAPI) authorize(need Role, h http.HandlerFunc) http.HandlerFunc {
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		if g.refusesPeer("http", r.RemoteAddr) {
-			writeError(w, http.StatusForbidden, ErrorBody{Error: protectedText})
+			writeError(w, http.StatusForbidden, client.ErrorBody{Error: protectedText})
 			return
 		}
 		if g.auth == nil || need == RoleNone {
@@ -59,7 +61,7 @@ func (a *httpAPI) authorize(need Role, h http.HandlerFunc) http.HandlerFunc {
 		}
 		if role < need {
 			g.refused("http", refuseRole, r.RemoteAddr, name)
-			writeError(w, http.StatusForbidden, ErrorBody{Error: "token " + name + " has role " + role.String() + "; this request needs " + need.String()})
+			writeError(w, http.StatusForbidden, client.ErrorBody{Error: "token " + name + " has role " + role.String() + "; this request needs " + need.String()})
 			return
 		}
 		h(w, r)
@@ -79,5 +81,5 @@ func unauthorized(w http.ResponseWriter, reason string) {
 		challenge += `, error="invalid_token"`
 	}
 	w.Header().Set("WWW-Authenticate", challenge)
-	writeError(w, http.StatusUnauthorized, ErrorBody{Error: msg})
+	writeError(w, http.StatusUnauthorized, client.ErrorBody{Error: msg})
 }

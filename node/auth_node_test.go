@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/ringkv/ringkv/ring"
+	"github.com/ringkv/ringkv/client"
 )
 
 // TestNodeAuthAndAdminListener runs two real nodes with tokens, the first
@@ -57,7 +57,7 @@ func TestNodeAuthAndAdminListener(t *testing.T) {
 		if code != http.StatusOK {
 			t.Fatalf("GET %s: %d %s", url, code, b)
 		}
-		var in ring.Inspection
+		var in client.Ring
 		if err := json.Unmarshal(b, &in); err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/gossip"
 	"github.com/ringkv/ringkv/internal/testkit"
 
@@ -233,7 +234,7 @@ func TestBearer(t *testing.T) {
 func newAuthAPI(t *testing.T, set routeSet) (*httptest.Server, *metrics) {
 	t.Helper()
 	kv := newFakeKV()
-	adm := &fakeAdmin{self: "n1", members: map[string]MemberInfo{
+	adm := &fakeAdmin{self: "n1", members: map[string]client.Member{
 		"n1": {Name: "n1", Liveness: "alive", Status: "joined"},
 		"n2": {Name: "n2", Liveness: "alive", Status: "joined"},
 	}}
@@ -349,7 +350,7 @@ func TestHTTPAuthEveryRoute(t *testing.T) {
 
 func TestHTTPAuthOffServesAll(t *testing.T) {
 	m := newMetrics(metricSources{})
-	adm := &fakeAdmin{self: "n1", members: map[string]MemberInfo{}}
+	adm := &fakeAdmin{self: "n1", members: map[string]client.Member{}}
 	api := &httpAPI{kv: newFakeKV(), admin: adm, metrics: m, limits: testLimits, n: 3, log: testkit.Logger(t),
 		gate: newGate(nil, true, "127.0.0.1:0", m, testkit.Logger(t))}
 	srv := httptest.NewServer(api.handler())
@@ -362,7 +363,7 @@ func TestHTTPAuthOffServesAll(t *testing.T) {
 }
 
 func TestHTTPAdminListenerSplit(t *testing.T) {
-	client, _ := newAuthAPI(t, routesClient)
+	clientSrv, _ := newAuthAPI(t, routesClient)
 	admin, _ := newAuthAPI(t, routesAdmin)
 	adminTok := map[string]string{"Authorization": "Bearer " + tokAdmin}
 	// A 404 is either the mux's (no such route on this listener) or a
@@ -379,12 +380,12 @@ func TestHTTPAdminListenerSplit(t *testing.T) {
 		want   int
 		served bool // for a 404: the route answered, not the mux
 	}{
-		{client, http.MethodGet, "/v1/members", adminTok, http.StatusNotFound, noRoute},
-		{client, http.MethodGet, "/metrics", adminTok, http.StatusNotFound, noRoute},
-		{client, http.MethodPost, "/v1/leave", adminTok, http.StatusNotFound, noRoute},
-		{client, http.MethodGet, "/debug/pprof/", adminTok, http.StatusNotFound, noRoute},
-		{client, http.MethodGet, "/v1/kv/k", adminTok, http.StatusNotFound, served}, // the fake has no key k
-		{client, http.MethodGet, "/healthz", nil, http.StatusOK, served},
+		{clientSrv, http.MethodGet, "/v1/members", adminTok, http.StatusNotFound, noRoute},
+		{clientSrv, http.MethodGet, "/metrics", adminTok, http.StatusNotFound, noRoute},
+		{clientSrv, http.MethodPost, "/v1/leave", adminTok, http.StatusNotFound, noRoute},
+		{clientSrv, http.MethodGet, "/debug/pprof/", adminTok, http.StatusNotFound, noRoute},
+		{clientSrv, http.MethodGet, "/v1/kv/k", adminTok, http.StatusNotFound, served}, // the fake has no key k
+		{clientSrv, http.MethodGet, "/healthz", nil, http.StatusOK, served},
 		{admin, http.MethodGet, "/metrics", nil, http.StatusOK, served},
 		{admin, http.MethodGet, "/v1/members", nil, http.StatusUnauthorized, served},
 		{admin, http.MethodGet, "/v1/members", adminTok, http.StatusOK, served},
@@ -405,7 +406,7 @@ func TestHTTPAdminListenerSplit(t *testing.T) {
 			continue
 		}
 		// The key route answers a JSON error; the mux answers text.
-		var eb ErrorBody
+		var eb client.ErrorBody
 		isRoute := strings.HasPrefix(hdr.Get("Content-Type"), "application/json") &&
 			json.Unmarshal(b, &eb) == nil && eb.Error == "not found"
 		if isRoute != tc.served {
@@ -414,7 +415,7 @@ func TestHTTPAdminListenerSplit(t *testing.T) {
 	}
 	// The kv route of the client listener is really served, not a 404 of
 	// the mux: a PUT lands.
-	if status, _, b := do(t, http.MethodPut, client.URL+"/v1/kv/k", []byte("v"), map[string]string{"Authorization": "Bearer " + tokRW}); status != http.StatusNoContent {
+	if status, _, b := do(t, http.MethodPut, clientSrv.URL+"/v1/kv/k", []byte("v"), map[string]string{"Authorization": "Bearer " + tokRW}); status != http.StatusNoContent {
 		t.Errorf("PUT on the client listener: %d %s", status, b)
 	}
 }
@@ -463,7 +464,7 @@ func protectedAPI(t *testing.T, remote bool) (*httptest.Server, *metrics) {
 	if remote {
 		g.loopbackPeer = func(string) bool { return false }
 	}
-	adm := &fakeAdmin{self: "n1", members: map[string]MemberInfo{}}
+	adm := &fakeAdmin{self: "n1", members: map[string]client.Member{}}
 	api := &httpAPI{kv: newFakeKV(), admin: adm, metrics: m, limits: testLimits, n: 3, log: testkit.Logger(t), gate: g}
 	srv := httptest.NewServer(api.handler())
 	t.Cleanup(srv.Close)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/vclock"
 )
 
@@ -91,9 +92,9 @@ func (q *quorumFailure) Error() string {
 // Implementations are safe for concurrent use.
 type adminBackend interface {
 	// Members lists every known node, sorted by name.
-	Members() []MemberInfo
+	Members() []client.Member
 	// LocalStats is what this node's storage engine holds.
-	LocalStats() NodeStats
+	LocalStats() client.NodeStats
 	// Ring answers GET /v1/ring: an inspection (q zero), a key's placement
 	// (q.Key set), a what-if (q.WhatIf set) or every partition's replicas
 	// (q.Partitions, GET /v1/ring/partitions). The result is rendered as
@@ -109,7 +110,7 @@ type adminBackend interface {
 	Remove(ctx context.Context, name string) error
 	// AAE is this node's anti-entropy state per partition it replicates;
 	// nil when anti-entropy is off.
-	AAE() []AAEPartitionJSON
+	AAE() []client.AAEPartition
 }
 
 // ringQuery selects what GET /v1/ring answers.
@@ -120,7 +121,7 @@ type ringQuery struct {
 	// WhatIf is "add" or "remove" with WhatIfNode, or empty.
 	WhatIf     string
 	WhatIfNode string
-	// Partitions asks for every partition's replicas (PartitionsJSON).
+	// Partitions asks for every partition's replicas (client.Partitions).
 	Partitions bool
 	// WhatIfZone is the zone of the node a what-if adds; "" for none.
 	WhatIfZone string

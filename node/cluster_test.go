@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/internal/testkit"
-	"github.com/ringkv/ringkv/ring"
 	"github.com/ringkv/ringkv/storage"
 )
 
@@ -118,24 +118,24 @@ func TestCluster(t *testing.T) {
 		}
 		// Two writers with the same context through one coordinator: 300.
 		_, h, _ := do(t, "GET", httpURL(n2, url), nil, nil)
-		c := map[string]string{ContextHeader: h.Get(ContextHeader)}
+		c := map[string]string{client.ContextHeader: h.Get(client.ContextHeader)}
 		do(t, "PUT", httpURL(n2, url+"?w=all"), []byte("bob"), c)
 		do(t, "PUT", httpURL(n2, url+"?w=all"), []byte("carol"), c)
-		code, h, body := do(t, "GET", httpURL(n3, url+"?r=all"), nil, nil)
+		code, _, body := do(t, "GET", httpURL(n3, url+"?r=all"), nil, nil)
 		if code != 300 {
 			t.Fatalf("GET after concurrent writes = %d %s, want 300", code, body)
 		}
-		var sb SiblingsBody
+		var sb client.SiblingsBody
 		if err := json.Unmarshal(body, &sb); err != nil || len(sb.Siblings) != 2 {
 			t.Fatalf("siblings %s: %v", body, err)
 		}
 		// Delete with that context: 404, still with a context.
-		if code, _, body := do(t, "DELETE", httpURL(n3, url+"?w=all"), nil, map[string]string{ContextHeader: sb.Context}); code != 204 {
+		if code, _, body := do(t, "DELETE", httpURL(n3, url+"?w=all"), nil, map[string]string{client.ContextHeader: sb.Context}); code != 204 {
 			t.Fatalf("DELETE = %d %s", code, body)
 		}
 		code, h, body = do(t, "GET", httpURL(n1, url+"?r=all"), nil, nil)
-		if code != 404 || h.Get(ContextHeader) == "" {
-			t.Fatalf("GET deleted = %d %s ctx %q", code, body, h.Get(ContextHeader))
+		if code != 404 || h.Get(client.ContextHeader) == "" {
+			t.Fatalf("GET deleted = %d %s ctx %q", code, body, h.Get(client.ContextHeader))
 		}
 		if code, _, _ := do(t, "PUT", httpURL(n1, "/v1/kv/"+strings.Repeat("k", 65)), []byte("v"), nil); code != 400 {
 			t.Fatalf("long key = %d, want 400", code)
@@ -170,7 +170,7 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("admin", func(t *testing.T) {
-		var ms []MemberInfo
+		var ms []client.Member
 		getJSON(t, httpURL(n2, "/v1/members"), &ms)
 		if len(ms) != 3 {
 			t.Fatalf("members %+v", ms)
@@ -180,7 +180,7 @@ func TestCluster(t *testing.T) {
 				t.Fatalf("member %d = %+v", i, m)
 			}
 		}
-		var in ring.Inspection
+		var in client.Ring
 		getJSON(t, httpURL(n1, "/v1/ring"), &in)
 		if len(in.Nodes) != 3 || in.Degraded || in.Replicas != 3 {
 			t.Fatalf("inspection %+v", in)
@@ -195,12 +195,12 @@ func TestCluster(t *testing.T) {
 		if keys < 3*2 { // r1 and user/1 (tombstone) at least, on 3 replicas
 			t.Fatalf("ring reports %d keys in all", keys)
 		}
-		var kp ring.KeyPlacement
+		var kp client.KeyPlacement
 		getJSON(t, httpURL(n1, "/v1/ring?key=user/1"), &kp)
 		if len(kp.Replicas) != 3 {
 			t.Fatalf("placement %+v", kp)
 		}
-		var wi ring.WhatIf
+		var wi client.WhatIf
 		getJSON(t, httpURL(n1, "/v1/ring?what_if=add:n4"), &wi)
 		if wi.Op != "add" || wi.MembersAfter != 4 || wi.MovedSlots == 0 {
 			t.Fatalf("what-if %+v", wi)
@@ -259,7 +259,7 @@ func TestCluster(t *testing.T) {
 			t.Fatalf("PUT with one node down = %d %s", code, body)
 		}
 		code, _, body := do(t, "PUT", httpURL(n1, "/v1/kv/after?w=all"), []byte("x"), nil)
-		var e503 ErrorBody
+		var e503 client.ErrorBody
 		if code != 503 || json.Unmarshal(body, &e503) != nil || e503.Need != 3 || e503.Got == nil || *e503.Got > 2 || e503.Failures["n3"] == "" {
 			t.Fatalf("PUT w=all with one node down = %d %s", code, body)
 		}

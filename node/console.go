@@ -3,11 +3,10 @@ package node
 import (
 	"fmt"
 	"net/http"
-	"slices"
 	"time"
 
+	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/node/ui"
-	"github.com/ringkv/ringkv/ring"
 	"github.com/ringkv/ringkv/vclock"
 )
 
@@ -30,50 +29,6 @@ func (a *httpAPI) consoleRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /v1/versions", a.instrument("versions", a.authorize(RoleRead, a.gated(a.versions))))
 }
 
-// PartitionsJSON is the answer of GET /v1/ring/partitions: every partition's
-// replicas on the serving ring, owner first.
-type PartitionsJSON struct {
-	// Fingerprint is the ring's fingerprint, as in GET /v1/ring.
-	Fingerprint string `json:"fingerprint"`
-	// Members are the ring's members, sorted by name.
-	Members []string `json:"members"`
-	// Partitions[p] is partition p's preference list, owner first.
-	Partitions [][]string `json:"partitions"`
-}
-
-// VersionsJSON is the answer of GET /v1/versions?key=K: where the key lives
-// and every version a read at quorum found, tombstones included.
-type VersionsJSON struct {
-	// Placement is the key's partition, replicas and fallbacks, as
-	// GET /v1/ring?key=K gives them.
-	Placement any `json:"placement"`
-	// Versions are the versions the read merged: live siblings and
-	// tombstones not yet superseded.
-	Versions []VersionJSON `json:"versions"`
-	// Context supersedes every version when passed back on a PUT.
-	Context string `json:"context"`
-}
-
-// VersionJSON is one version of a key.
-type VersionJSON struct {
-	SiblingJSON
-	// Deleted marks a tombstone (its value is empty).
-	Deleted bool `json:"deleted"`
-}
-
-// WhoAmIJSON is the answer of GET /v1/whoami: what the presented token
-// may do here, so that the console offers leave and remove only to those
-// the node would let do them.
-type WhoAmIJSON struct {
-	// Auth is whether this node asks for tokens. Without tokens every
-	// caller it serves has every role.
-	Auth bool `json:"auth"`
-	// Role is the presented token's role: none, read, read-write or admin.
-	Role string `json:"role"`
-	// Name is the token's name; "" without one.
-	Name string `json:"name,omitempty"`
-}
-
 // whoami serves GET /v1/whoami. Whatever was presented, the answer is 200
 // with a role, none when the token is missing or not valid. No token is
 // not a refusal: the console asks before it has one. A malformed header
@@ -81,10 +36,10 @@ type WhoAmIJSON struct {
 // other route, so that guessing tokens here shows in the same metric.
 func (a *httpAPI) whoami(w http.ResponseWriter, r *http.Request) {
 	if a.gate == nil || a.gate.auth == nil {
-		writeJSON(w, http.StatusOK, WhoAmIJSON{Role: RoleAdmin.String()})
+		writeJSON(w, http.StatusOK, client.WhoAmI{Role: RoleAdmin.String()})
 		return
 	}
-	out := WhoAmIJSON{Auth: true, Role: RoleNone.String()}
+	out := client.WhoAmI{Auth: true, Role: RoleNone.String()}
 	tok, reason := bearer(r.Header)
 	switch reason {
 	case "":
@@ -115,21 +70,21 @@ func (a *httpAPI) ringPartitions(w http.ResponseWriter, r *http.Request) {
 func (a *httpAPI) versions(w http.ResponseWriter, r *http.Request) {
 	vals, err := queryParams(r, "key", "r")
 	if err != nil {
-		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
+		writeError(w, http.StatusBadRequest, client.ErrorBody{Error: err.Error()})
 		return
 	}
 	if !vals.Has("key") {
-		writeError(w, http.StatusBadRequest, ErrorBody{Error: "parameter key is required"})
+		writeError(w, http.StatusBadRequest, client.ErrorBody{Error: "parameter key is required"})
 		return
 	}
 	key := []byte(vals.Get("key"))
 	if err := checkKey(key, a.limits); err != nil {
-		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
+		writeError(w, http.StatusBadRequest, client.ErrorBody{Error: err.Error()})
 		return
 	}
 	rq, err := a.quorumParam(vals, "r")
 	if err != nil {
-		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
+		writeError(w, http.StatusBadRequest, client.ErrorBody{Error: err.Error()})
 		return
 	}
 	place, err := a.admin.Ring(r.Context(), ringQuery{Key: key, HasKey: true})
@@ -142,32 +97,24 @@ func (a *httpAPI) versions(w http.ResponseWriter, r *http.Request) {
 		a.backendError(w, "versions", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, VersionsJSON{Placement: place, Versions: versionsJSON(res.Siblings),
+	kp, ok := place.(client.KeyPlacement)
+	if !ok {
+		a.adminError(w, fmt.Errorf("node: a key's placement came as %T", place))
+		return
+	}
+	writeJSON(w, http.StatusOK, client.Versions{Placement: kp, Versions: versionsBody(res.Siblings),
 		Context: vclock.EncodeContextString(res.Context)})
 }
 
-// versionsJSON renders a sibling set, tombstones included.
-func versionsJSON(s vclock.Siblings) []VersionJSON {
-	out := make([]VersionJSON, len(s))
+// versionsBody renders a sibling set, tombstones included.
+func versionsBody(s vclock.Siblings) []client.Version {
+	out := make([]client.Version, len(s))
 	for i, v := range s {
-		out[i] = VersionJSON{SiblingJSON: SiblingJSON{
+		out[i] = client.Version{Sibling: client.Sibling{
 			Value:    v.Value,
 			WallTime: time.Unix(0, v.WallTime).UTC().Format(time.RFC3339Nano),
 			Dot:      fmt.Sprintf("%s:%d", v.Dot.Actor, v.Dot.Counter),
 		}, Deleted: v.Tombstone}
-	}
-	return out
-}
-
-// partitionsJSON lists every partition's replicas on r.
-func partitionsJSON(r *ring.Ring) PartitionsJSON {
-	n := r.Config().Partitions
-	out := PartitionsJSON{Fingerprint: fmt.Sprintf("%016x", r.Fingerprint()), Members: r.Members(), Partitions: make([][]string, n)}
-	for p := range n {
-		out.Partitions[p] = slices.Clone(r.Replicas(p))
-		if out.Partitions[p] == nil {
-			out.Partitions[p] = []string{}
-		}
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/ring"
 	"github.com/ringkv/ringkv/vclock"
 )
@@ -73,13 +74,13 @@ func TestRingPartitionsRoute(t *testing.T) {
 	}
 }
 
-func TestPartitionsJSON(t *testing.T) {
+func TestPartitionsBody(t *testing.T) {
 	cfg := ring.DefaultConfig()
 	r, err := ring.New(cfg, []string{"a", "b", "c", "d"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := partitionsJSON(r)
+	got := partitionsBody(r)
 	if len(got.Partitions) != cfg.Partitions {
 		t.Fatalf("%d partitions, want %d", len(got.Partitions), cfg.Partitions)
 	}
@@ -108,14 +109,14 @@ func TestVersionsRoute(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("status %d: %s", status, b)
 	}
-	var got VersionsJSON
+	var got client.Versions
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatal(err)
 	}
-	want := []VersionJSON{
-		{SiblingJSON: SiblingJSON{Value: []byte("one"), WallTime: "1970-01-01T00:00:01Z", Dot: "n1:1"}},
-		{SiblingJSON: SiblingJSON{Value: []byte("two"), WallTime: "1970-01-01T00:00:02Z", Dot: "n2:1"}},
-		{SiblingJSON: SiblingJSON{WallTime: "1970-01-01T00:00:03Z", Dot: "n3:1"}, Deleted: true},
+	want := []client.Version{
+		{Sibling: client.Sibling{Value: []byte("one"), WallTime: "1970-01-01T00:00:01Z", Dot: "n1:1"}},
+		{Sibling: client.Sibling{Value: []byte("two"), WallTime: "1970-01-01T00:00:02Z", Dot: "n2:1"}},
+		{Sibling: client.Sibling{WallTime: "1970-01-01T00:00:03Z", Dot: "n3:1"}, Deleted: true},
 	}
 	if diff := cmp.Diff(want, got.Versions); diff != "" {
 		t.Errorf("versions (-want +got):\n%s", diff)
@@ -129,7 +130,8 @@ func TestVersionsRoute(t *testing.T) {
 			t.Errorf("context %s does not cover %v", got.Context, v.Dot)
 		}
 	}
-	if diff := cmp.Diff(map[string]any{"key": "k/1"}, got.Placement); diff != "" {
+	wantPlace := client.KeyPlacement{Partition: len("k/1"), Replicas: []string{"n1", "n2"}, Fallbacks: []string{}}
+	if diff := cmp.Diff(wantPlace, got.Placement); diff != "" {
 		t.Errorf("placement (-want +got):\n%s", diff)
 	}
 }
@@ -173,14 +175,14 @@ func TestWhoAmI(t *testing.T) {
 	want := map[string]float64{}
 	for _, tc := range []struct {
 		name, header string
-		want         WhoAmIJSON
+		want         client.WhoAmI
 		refused      string // the refusal counted, if any
 	}{
-		{"no token", "", WhoAmIJSON{Auth: true, Role: "none"}, ""}, // the console's first load
-		{"malformed", "Basic x", WhoAmIJSON{Auth: true, Role: "none"}, refuseMalformed},
-		{"unknown token", "Bearer nope", WhoAmIJSON{Auth: true, Role: "none"}, refuseBadToken},
-		{"read", "Bearer " + tokRead, WhoAmIJSON{Auth: true, Role: "read", Name: "reader"}, ""},
-		{"admin", "Bearer " + tokAdmin, WhoAmIJSON{Auth: true, Role: "admin", Name: "root"}, ""},
+		{"no token", "", client.WhoAmI{Auth: true, Role: "none"}, ""}, // the console's first load
+		{"malformed", "Basic x", client.WhoAmI{Auth: true, Role: "none"}, refuseMalformed},
+		{"unknown token", "Bearer nope", client.WhoAmI{Auth: true, Role: "none"}, refuseBadToken},
+		{"read", "Bearer " + tokRead, client.WhoAmI{Auth: true, Role: "read", Name: "reader"}, ""},
+		{"admin", "Bearer " + tokAdmin, client.WhoAmI{Auth: true, Role: "admin", Name: "root"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hdr := map[string]string{}
@@ -191,7 +193,7 @@ func TestWhoAmI(t *testing.T) {
 			if status != http.StatusOK {
 				t.Fatalf("status %d: %s", status, b)
 			}
-			var got WhoAmIJSON
+			var got client.WhoAmI
 			if err := json.Unmarshal(b, &got); err != nil {
 				t.Fatal(err)
 			}
@@ -210,11 +212,11 @@ func TestWhoAmI(t *testing.T) {
 	}
 	open, _, _, _ := newTestAPI(t) // no gate: no tokens asked
 	_, _, b := do(t, http.MethodGet, open.URL+"/v1/whoami", nil, nil)
-	var got WhoAmIJSON
+	var got client.WhoAmI
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(WhoAmIJSON{Role: "admin"}, got); diff != "" {
+	if diff := cmp.Diff(client.WhoAmI{Role: "admin"}, got); diff != "" {
 		t.Errorf("without tokens (-want +got):\n%s", diff)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/internal/testkit"
 )
 
@@ -36,7 +37,7 @@ func (c *setClient) add(elem string) (ok bool, err error) {
 		return false, err
 	}
 	if c.ctx != "" {
-		req.Header.Set(ContextHeader, c.ctx)
+		req.Header.Set(client.ContextHeader, c.ctx)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -46,10 +47,10 @@ func (c *setClient) add(elem string) (ok bool, err error) {
 	b, _ := io.ReadAll(resp.Body)
 	switch resp.StatusCode {
 	case http.StatusNoContent:
-		c.ctx = resp.Header.Get(ContextHeader)
+		c.ctx = resp.Header.Get(client.ContextHeader)
 		return true, nil
 	case http.StatusMultipleChoices:
-		var sb SiblingsBody
+		var sb client.SiblingsBody
 		if err := json.Unmarshal(b, &sb); err != nil {
 			return false, fmt.Errorf("300 body %q: %w", b, err)
 		}
@@ -88,7 +89,7 @@ func TestReusedPutContextsLoseNothing(t *testing.T) {
 		t.Fatalf("seed PUT = %d %s", code, body)
 	}
 	_, h, _ := do(t, "GET", httpURL(n1, "/v1/kv/set?r=all"), nil, nil)
-	start := h.Get(ContextHeader)
+	start := h.Get(client.ContextHeader)
 	if start == "" {
 		t.Fatal("seed GET returned no context")
 	}
@@ -137,7 +138,7 @@ func TestReusedPutContextsLoseNothing(t *testing.T) {
 			final[e] = true
 		}
 	case 300:
-		var sb SiblingsBody
+		var sb client.SiblingsBody
 		if err := json.Unmarshal(body, &sb); err != nil {
 			t.Fatal(err)
 		}
@@ -170,11 +171,11 @@ func TestWriteAnswers(t *testing.T) {
 	if code != 204 {
 		t.Fatalf("first PUT = %d", code)
 	}
-	c0 := map[string]string{ContextHeader: h.Get(ContextHeader)}
+	c0 := map[string]string{client.ContextHeader: h.Get(client.ContextHeader)}
 	do(t, "PUT", url, []byte("b"), c0)
 	code, h, body := do(t, "PUT", url, []byte("c"), c0)
-	var sb SiblingsBody
-	if code != 300 || json.Unmarshal(body, &sb) != nil || len(sb.Siblings) != 2 || sb.Context != h.Get(ContextHeader) {
+	var sb client.SiblingsBody
+	if code != 300 || json.Unmarshal(body, &sb) != nil || len(sb.Siblings) != 2 || sb.Context != h.Get(client.ContextHeader) {
 		t.Fatalf("PUT beside a sibling = %d %s", code, body)
 	}
 	code, _, body = do(t, "DELETE", url, nil, c0)
@@ -205,7 +206,7 @@ func TestSiblingCapFromConfig(t *testing.T) {
 	if code != 204 {
 		t.Fatalf("PUT = %d", code)
 	}
-	c0 := map[string]string{ContextHeader: h.Get(ContextHeader)}
+	c0 := map[string]string{client.ContextHeader: h.Get(client.ContextHeader)}
 	for i := range 3 {
 		if code, _, body := do(t, "PUT", url, []byte(fmt.Sprint(i)), c0); code != 204 && code != 300 {
 			t.Fatalf("sibling %d = %d %s", i, code, body)
@@ -216,7 +217,7 @@ func TestSiblingCapFromConfig(t *testing.T) {
 		t.Fatalf("4th sibling = %d %s, want 409", code, body)
 	}
 	_, h, _ = do(t, "GET", url, nil, nil)
-	if code, _, body := do(t, "PUT", url, []byte("resolved"), map[string]string{ContextHeader: h.Get(ContextHeader)}); code != 204 {
+	if code, _, body := do(t, "PUT", url, []byte("resolved"), map[string]string{client.ContextHeader: h.Get(client.ContextHeader)}); code != 204 {
 		t.Fatalf("resolving PUT = %d %s", code, body)
 	}
 }

@@ -1,6 +1,10 @@
 package node
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/ringkv/ringkv/client"
+)
 
 // crossSiteText is the answer to a state-changing request a browser sent
 // from a page of another origin.
@@ -20,7 +24,7 @@ func (a *httpAPI) crossOrigin(h http.Handler) http.Handler {
 		if a.gate != nil {
 			a.gate.refused("http", refuseCrossSite, r.RemoteAddr, "")
 		}
-		writeError(w, http.StatusForbidden, ErrorBody{Error: crossSiteText})
+		writeError(w, http.StatusForbidden, client.ErrorBody{Error: crossSiteText})
 	}))
 	return cop.Handler(h)
 }

@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/internal/testkit"
 )
 
@@ -13,7 +14,7 @@ import (
 func newOpenAPI(t *testing.T, set routeSet) (*httptest.Server, *fakeKV, *fakeAdmin, *metrics) {
 	t.Helper()
 	kv := newFakeKV()
-	adm := &fakeAdmin{self: "n1", members: map[string]MemberInfo{
+	adm := &fakeAdmin{self: "n1", members: map[string]client.Member{
 		"n1": {Name: "n1", Liveness: "alive", Status: "joined"},
 		"n2": {Name: "n2", Liveness: "alive", Status: "joined"},
 	}}

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/vclock"
 )
 
@@ -81,15 +82,15 @@ func (f *fakeKV) inject(key string, s vclock.Siblings) {
 type fakeAdmin struct {
 	mu      sync.Mutex // guards members, left and rateMB
 	rateMB  float64
-	members map[string]MemberInfo
+	members map[string]client.Member
 	self    string
 	left    bool
 }
 
-func (f *fakeAdmin) Members() []MemberInfo {
+func (f *fakeAdmin) Members() []client.Member {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []MemberInfo
+	var out []client.Member
 	for _, m := range f.members {
 		out = append(out, m)
 	}
@@ -97,10 +98,12 @@ func (f *fakeAdmin) Members() []MemberInfo {
 	return out
 }
 
-func (f *fakeAdmin) LocalStats() NodeStats { return NodeStats{Node: f.self, Keys: 5, Bytes: 50} }
+func (f *fakeAdmin) LocalStats() client.NodeStats {
+	return client.NodeStats{Node: f.self, Keys: 5, Bytes: 50}
+}
 
-func (f *fakeAdmin) AAE() []AAEPartitionJSON {
-	return []AAEPartitionJSON{{Partition: 7, Replicas: []string{f.self, "n2"}, InSync: true, KeysRepaired: 3}}
+func (f *fakeAdmin) AAE() []client.AAEPartition {
+	return []client.AAEPartition{{Partition: 7, Replicas: []string{f.self, "n2"}, InSync: true, KeysRepaired: 3}}
 }
 
 func (f *fakeAdmin) Ring(_ context.Context, q ringQuery) (any, error) {
@@ -108,7 +111,8 @@ func (f *fakeAdmin) Ring(_ context.Context, q ringQuery) (any, error) {
 	case q.Partitions:
 		return map[string]any{"partitions": [][]string{{"n1", "n2"}, {"n2", "n1"}}}, nil
 	case q.HasKey:
-		return map[string]any{"key": string(q.Key)}, nil
+		// The partition is the key's length: tests see the key arrived.
+		return client.KeyPlacement{Partition: len(q.Key), Replicas: []string{"n1", "n2"}, Fallbacks: []string{}}, nil
 	case q.WhatIf != "":
 		if _, ok := f.members[q.WhatIfNode]; q.WhatIf == "remove" && !ok {
 			return nil, fmt.Errorf("%w: %s", errNotFound, q.WhatIfNode)

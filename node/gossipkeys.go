@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/gossip"
 )
 
@@ -117,7 +118,7 @@ func (a *httpAPI) setGossipKeys(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(io.LimitReader(r.Body, maxKeysBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil {
-		writeError(w, http.StatusBadRequest, ErrorBody{Error: fmt.Sprintf(`want a JSON body {"keys": ["<base64 key>", ...]} of at most %d bytes: %v`, maxKeysBody, err)})
+		writeError(w, http.StatusBadRequest, client.ErrorBody{Error: fmt.Sprintf(`want a JSON body {"keys": ["<base64 key>", ...]} of at most %d bytes: %v`, maxKeysBody, err)})
 		return
 	}
 	keys, err := decodeGossipKeys(body.Keys)
@@ -125,15 +126,15 @@ func (a *httpAPI) setGossipKeys(w http.ResponseWriter, r *http.Request) {
 		err = errors.New("no keys: turning encryption off takes a restart")
 	}
 	if err != nil {
-		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
+		writeError(w, http.StatusBadRequest, client.ErrorBody{Error: err.Error()})
 		return
 	}
 	switch err := a.keyring.SetGossipKeys(keys); {
 	case errors.Is(err, gossip.ErrNoEncryption):
-		writeError(w, http.StatusConflict, ErrorBody{Error: err.Error()})
+		writeError(w, http.StatusConflict, client.ErrorBody{Error: err.Error()})
 		return
 	case errors.Is(err, gossip.ErrBadConfig):
-		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
+		writeError(w, http.StatusBadRequest, client.ErrorBody{Error: err.Error()})
 		return
 	case err != nil:
 		a.adminError(w, err)

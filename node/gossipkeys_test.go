@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/gossip"
 	"github.com/ringkv/ringkv/internal/testkit"
 )
@@ -75,7 +76,7 @@ func TestGossipKeysRotateAndRogueStaysOut(t *testing.T) {
 	waitConverged(t, nodes...)
 
 	for _, n := range nodes {
-		var ms []MemberInfo
+		var ms []client.Member
 		getJSON(t, httpURL(n, "/v1/members"), &ms)
 		for _, m := range ms {
 			if m.Name == "rogue" {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/vclock"
 )
 
@@ -131,7 +132,7 @@ func (a *httpAPI) handlerFor(set routeSet) http.Handler {
 			del.ServeHTTP(w, r)
 		default:
 			w.Header().Set("Allow", "GET, HEAD, PUT, DELETE")
-			writeError(w, http.StatusMethodNotAllowed, ErrorBody{Error: "method " + r.Method + " not allowed on " + kvPrefix + "{key}"})
+			writeError(w, http.StatusMethodNotAllowed, client.ErrorBody{Error: "method " + r.Method + " not allowed on " + kvPrefix + "{key}"})
 		}
 	}))
 }
@@ -241,7 +242,7 @@ func queryParams(r *http.Request, allowed ...string) (url.Values, error) {
 func noQuery(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if _, err := queryParams(r); err != nil {
-			writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
+			writeError(w, http.StatusBadRequest, client.ErrorBody{Error: err.Error()})
 			return
 		}
 		h(w, r)
@@ -264,12 +265,12 @@ func (a *httpAPI) quorumParam(vals url.Values, name string) (string, error) {
 // always sends the header, with nothing in it before its first read,
 // means no context, not an empty one that would add a sibling per write).
 func contextHeader(r *http.Request) (c vclock.Clock, present bool, err error) {
-	vals := r.Header.Values(ContextHeader)
+	vals := r.Header.Values(client.ContextHeader)
 	if len(vals) == 0 {
 		return nil, false, nil
 	}
 	if len(vals) > 1 {
-		return nil, true, fmt.Errorf("header %s given %d times", ContextHeader, len(vals))
+		return nil, true, fmt.Errorf("header %s given %d times", client.ContextHeader, len(vals))
 	}
 	v := strings.TrimSpace(vals[0])
 	if v == "" {
@@ -277,7 +278,7 @@ func contextHeader(r *http.Request) (c vclock.Clock, present bool, err error) {
 	}
 	c, err = vclock.DecodeContextString(v)
 	if err != nil {
-		return nil, true, fmt.Errorf("header %s: %v", ContextHeader, err)
+		return nil, true, fmt.Errorf("header %s: %v", client.ContextHeader, err)
 	}
 	return c, true, nil
 }
@@ -286,17 +287,17 @@ func contextHeader(r *http.Request) (c vclock.Clock, present bool, err error) {
 func (a *httpAPI) get(w http.ResponseWriter, r *http.Request) {
 	key, err := a.key(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
+		writeError(w, http.StatusBadRequest, client.ErrorBody{Error: err.Error()})
 		return
 	}
 	vals, err := queryParams(r, "r")
 	if err != nil {
-		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
+		writeError(w, http.StatusBadRequest, client.ErrorBody{Error: err.Error()})
 		return
 	}
 	rq, err := a.quorumParam(vals, "r")
 	if err != nil {
-		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
+		writeError(w, http.StatusBadRequest, client.ErrorBody{Error: err.Error()})
 		return
 	}
 	res, err := a.kv.Get(r.Context(), key, rq)
@@ -304,11 +305,11 @@ func (a *httpAPI) get(w http.ResponseWriter, r *http.Request) {
 		a.backendError(w, "get", err)
 		return
 	}
-	w.Header().Set(ContextHeader, vclock.EncodeContextString(res.Context))
+	w.Header().Set(client.ContextHeader, vclock.EncodeContextString(res.Context))
 	live := res.Siblings.Live()
 	switch len(live) {
 	case 0:
-		writeError(w, http.StatusNotFound, ErrorBody{Error: "not found"})
+		writeError(w, http.StatusNotFound, client.ErrorBody{Error: "not found"})
 	case 1:
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Length", fmt.Sprint(len(live[0].Value)))
@@ -323,10 +324,10 @@ func (a *httpAPI) get(w http.ResponseWriter, r *http.Request) {
 
 // siblingsBody is the 300 answer listing live versions and the context
 // that supersedes them all.
-func siblingsBody(live vclock.Siblings, c vclock.Clock) SiblingsBody {
-	body := SiblingsBody{Context: vclock.EncodeContextString(c), Siblings: make([]SiblingJSON, len(live))}
+func siblingsBody(live vclock.Siblings, c vclock.Clock) client.SiblingsBody {
+	body := client.SiblingsBody{Context: vclock.EncodeContextString(c), Siblings: make([]client.Sibling, len(live))}
 	for i, v := range live {
-		body.Siblings[i] = SiblingJSON{
+		body.Siblings[i] = client.Sibling{
 			Value:    v.Value,
 			WallTime: time.Unix(0, v.WallTime).UTC().Format(time.RFC3339Nano),
 			Dot:      fmt.Sprintf("%s:%d", v.Dot.Actor, v.Dot.Counter),
@@ -343,7 +344,7 @@ func siblingsBody(live vclock.Siblings, c vclock.Clock) SiblingsBody {
 // client that reuses the context of a 204 therefore never supersedes a
 // version it was not shown.
 func writeAnswer(w http.ResponseWriter, res kvResult, deleted bool) {
-	w.Header().Set(ContextHeader, vclock.EncodeContextString(res.Context))
+	w.Header().Set(client.ContextHeader, vclock.EncodeContextString(res.Context))
 	live := res.Siblings.Live()
 	if len(live) > 1 || (deleted && len(live) > 0) {
 		writeJSON(w, http.StatusMultipleChoices, siblingsBody(live, res.Context))
@@ -372,7 +373,7 @@ func (a *httpAPI) writeArgs(r *http.Request) (key []byte, wq string, c vclock.Cl
 func (a *httpAPI) put(w http.ResponseWriter, r *http.Request) {
 	key, wq, c, hasCtx, err := a.writeArgs(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
+		writeError(w, http.StatusBadRequest, client.ErrorBody{Error: err.Error()})
 		return
 	}
 	limit := a.limits.MaxValueBytes
@@ -387,7 +388,7 @@ func (a *httpAPI) put(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusRequestEntityTooLarge, tooLarge(mbe.Limit, limit))
 			return
 		}
-		writeError(w, http.StatusBadRequest, ErrorBody{Error: "reading body: " + err.Error()})
+		writeError(w, http.StatusBadRequest, client.ErrorBody{Error: "reading body: " + err.Error()})
 		return
 	}
 	if len(value) > limit {
@@ -405,15 +406,15 @@ func (a *httpAPI) put(w http.ResponseWriter, r *http.Request) {
 	writeAnswer(w, res, false)
 }
 
-func tooLarge(n int64, limit int) ErrorBody {
-	return ErrorBody{Error: fmt.Sprintf("value is more than limits.max_value_bytes (%d bytes; got at least %d)", limit, n)}
+func tooLarge(n int64, limit int) client.ErrorBody {
+	return client.ErrorBody{Error: fmt.Sprintf("value is more than limits.max_value_bytes (%d bytes; got at least %d)", limit, n)}
 }
 
 // delete serves DELETE /v1/kv/{key}.
 func (a *httpAPI) delete(w http.ResponseWriter, r *http.Request) {
 	key, wq, c, hasCtx, err := a.writeArgs(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
+		writeError(w, http.StatusBadRequest, client.ErrorBody{Error: err.Error()})
 		return
 	}
 	res, err := a.kv.Delete(r.Context(), key, wq, c, hasCtx)
@@ -431,19 +432,19 @@ func (a *httpAPI) backendError(w http.ResponseWriter, op string, err error) {
 	case errors.As(err, &qf):
 		a.metrics.quorumFailed(op)
 		got := qf.Got
-		writeError(w, http.StatusServiceUnavailable, ErrorBody{Error: qf.Error(), Need: qf.Need, Got: &got, Failures: qf.Failures,
+		writeError(w, http.StatusServiceUnavailable, client.ErrorBody{Error: qf.Error(), Need: qf.Need, Got: &got, Failures: qf.Failures,
 			Pending: qf.Pending, Unavailable: qf.Unavailable, Reachable: qf.Reachable})
 	case errors.Is(err, errTooManySiblings):
-		writeError(w, http.StatusConflict, ErrorBody{Error: err.Error()})
+		writeError(w, http.StatusConflict, client.ErrorBody{Error: err.Error()})
 	case errors.Is(err, errBadQuorum), errors.Is(err, errBadRequest), errors.Is(err, vclock.ErrBadContext):
-		writeError(w, http.StatusBadRequest, ErrorBody{Error: err.Error()})
+		writeError(w, http.StatusBadRequest, client.ErrorBody{Error: err.Error()})
 	case errors.Is(err, context.Canceled):
 		// The client went away; nobody reads this answer.
 		zero := 0
-		writeError(w, http.StatusServiceUnavailable, ErrorBody{Error: "request canceled", Got: &zero})
+		writeError(w, http.StatusServiceUnavailable, client.ErrorBody{Error: "request canceled", Got: &zero})
 	default:
 		a.log.Error("request failed", "op", op, "err", err)
-		writeError(w, http.StatusInternalServerError, ErrorBody{Error: err.Error()})
+		writeError(w, http.StatusInternalServerError, client.ErrorBody{Error: err.Error()})
 	}
 }
 
@@ -457,4 +458,4 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
-func writeError(w http.ResponseWriter, code int, e ErrorBody) { writeJSON(w, code, e) }
+func writeError(w http.ResponseWriter, code int, e client.ErrorBody) { writeJSON(w, code, e) }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/vclock"
 )
@@ -54,7 +55,7 @@ func FuzzHTTPRequest(f *testing.F) {
 		var raw bytes.Buffer
 		fmt.Fprintf(&raw, "%s %s HTTP/1.1\r\nHost: ringkv\r\n", method, target)
 		if mode&16 == 0 {
-			fmt.Fprintf(&raw, "%s: %s\r\n", ContextHeader, ctxHdr)
+			fmt.Fprintf(&raw, "%s: %s\r\n", client.ContextHeader, ctxHdr)
 		}
 		fmt.Fprintf(&raw, "Content-Length: %d\r\n\r\n", len(body))
 		raw.Write(body)
@@ -63,7 +64,7 @@ func FuzzHTTPRequest(f *testing.F) {
 			return // net/http answers 400 before any handler runs
 		}
 		kv := newFakeKV()
-		adm := &fakeAdmin{self: "n1", members: map[string]MemberInfo{"n1": {Name: "n1"}, "n2": {Name: "n2"}}}
+		adm := &fakeAdmin{self: "n1", members: map[string]client.Member{"n1": {Name: "n1"}, "n2": {Name: "n2"}}}
 		joined := mode&8 == 0
 		api := &httpAPI{kv: kv, admin: adm, metrics: newMetrics(metricSources{}), limits: testLimits, n: 3,
 			log: testkit.Logger(t), ready: func() bool { return joined }}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/vclock"
 )
@@ -19,7 +20,7 @@ import (
 func newTestAPI(t *testing.T) (*httptest.Server, *fakeKV, *fakeAdmin, *metrics) {
 	t.Helper()
 	kv := newFakeKV()
-	adm := &fakeAdmin{self: "n1", members: map[string]MemberInfo{
+	adm := &fakeAdmin{self: "n1", members: map[string]client.Member{
 		"n1": {Name: "n1", Liveness: "alive", Status: "joined"},
 		"n2": {Name: "n2", Liveness: "alive", Status: "joined"},
 	}}
@@ -56,9 +57,9 @@ func do(t *testing.T, method, url string, body []byte, hdr map[string]string) (i
 	return resp.StatusCode, resp.Header, b
 }
 
-func decodeError(t *testing.T, b []byte) ErrorBody {
+func decodeError(t *testing.T, b []byte) client.ErrorBody {
 	t.Helper()
-	var e ErrorBody
+	var e client.ErrorBody
 	if err := json.Unmarshal(b, &e); err != nil {
 		t.Fatalf("error body %q: %v", b, err)
 	}
@@ -74,8 +75,8 @@ func TestHTTPPutGetDelete(t *testing.T) {
 		t.Fatalf("GET absent = %d %s, want 404 not found", code, body)
 	}
 	code, h, _ := do(t, "PUT", url, []byte("v1"), nil)
-	if code != 204 || h.Get(ContextHeader) == "" {
-		t.Fatalf("PUT = %d ctx %q, want 204 with a context", code, h.Get(ContextHeader))
+	if code != 204 || h.Get(client.ContextHeader) == "" {
+		t.Fatalf("PUT = %d ctx %q, want 204 with a context", code, h.Get(client.ContextHeader))
 	}
 	code, h, body = do(t, "GET", url+"?r=one", nil, nil)
 	if code != 200 || string(body) != "v1" || h.Get("Content-Type") != "application/octet-stream" {
@@ -86,17 +87,17 @@ func TestHTTPPutGetDelete(t *testing.T) {
 	if code, _, body = do(t, "GET", url, nil, nil); code != 200 || string(body) != "v2" {
 		t.Fatalf("GET after blind overwrite = %d %q, want 200 v2", code, body)
 	}
-	code, h, _ = do(t, "DELETE", url, nil, nil)
+	code, _, _ = do(t, "DELETE", url, nil, nil)
 	if code != 204 {
 		t.Fatalf("DELETE = %d", code)
 	}
 	code, h, body = do(t, "GET", url, nil, nil)
-	if code != 404 || h.Get(ContextHeader) == "" {
-		t.Fatalf("GET deleted = %d ctx %q %s, want 404 with the tombstone's context", code, h.Get(ContextHeader), body)
+	if code != 404 || h.Get(client.ContextHeader) == "" {
+		t.Fatalf("GET deleted = %d ctx %q %s, want 404 with the tombstone's context", code, h.Get(client.ContextHeader), body)
 	}
 	// Writing with the tombstone's context supersedes it causally.
-	tomb := h.Get(ContextHeader)
-	do(t, "PUT", url, []byte("v3"), map[string]string{ContextHeader: tomb})
+	tomb := h.Get(client.ContextHeader)
+	do(t, "PUT", url, []byte("v3"), map[string]string{client.ContextHeader: tomb})
 	if code, _, body = do(t, "GET", url, nil, nil); code != 200 || string(body) != "v3" {
 		t.Fatalf("GET after causal write = %d %q", code, body)
 	}
@@ -110,15 +111,15 @@ func TestHTTPSiblings(t *testing.T) {
 	srv, _, _, _ := newTestAPI(t)
 	url := srv.URL + "/v1/kv/s"
 	_, h, _ := do(t, "PUT", url, []byte("base"), nil)
-	ctx := h.Get(ContextHeader)
+	ctx := h.Get(client.ContextHeader)
 	// Two writers with the same context: two siblings, neither lost.
-	do(t, "PUT", url, []byte("a"), map[string]string{ContextHeader: ctx})
-	do(t, "PUT", url, []byte("b"), map[string]string{ContextHeader: ctx})
+	do(t, "PUT", url, []byte("a"), map[string]string{client.ContextHeader: ctx})
+	do(t, "PUT", url, []byte("b"), map[string]string{client.ContextHeader: ctx})
 	code, h, body := do(t, "GET", url, nil, nil)
 	if code != http.StatusMultipleChoices {
 		t.Fatalf("GET = %d %s, want 300", code, body)
 	}
-	var sb SiblingsBody
+	var sb client.SiblingsBody
 	if err := json.Unmarshal(body, &sb); err != nil {
 		t.Fatal(err)
 	}
@@ -132,11 +133,11 @@ func TestHTTPSiblings(t *testing.T) {
 	if diff := cmp.Diff([]string{"a", "b"}, got); diff != "" {
 		t.Fatalf("siblings (-want +got):\n%s", diff)
 	}
-	if sb.Context == "" || sb.Context != h.Get(ContextHeader) {
-		t.Fatalf("body context %q, header %q", sb.Context, h.Get(ContextHeader))
+	if sb.Context == "" || sb.Context != h.Get(client.ContextHeader) {
+		t.Fatalf("body context %q, header %q", sb.Context, h.Get(client.ContextHeader))
 	}
 	// The siblings' context resolves them.
-	do(t, "PUT", url, []byte("merged"), map[string]string{ContextHeader: sb.Context})
+	do(t, "PUT", url, []byte("merged"), map[string]string{client.ContextHeader: sb.Context})
 	if code, _, body = do(t, "GET", url, nil, nil); code != 200 || string(body) != "merged" {
 		t.Fatalf("GET after resolve = %d %q", code, body)
 	}
@@ -159,8 +160,8 @@ func TestHTTPBadRequests(t *testing.T) {
 		{"w above N", "PUT", "/v1/kv/k?w=4", []byte("v"), nil, 400, "cluster.replication"},
 		{"bad r", "GET", "/v1/kv/k?r=0", nil, nil, 400, "r"},
 		{"bad w delete", "DELETE", "/v1/kv/k?w=x", nil, nil, 400, "w"},
-		{"bad context", "PUT", "/v1/kv/k", []byte("v"), map[string]string{ContextHeader: "!!!"}, 400, ContextHeader},
-		{"garbage context", "PUT", "/v1/kv/k", []byte("v"), map[string]string{ContextHeader: "AAAA"}, 400, ContextHeader},
+		{"bad context", "PUT", "/v1/kv/k", []byte("v"), map[string]string{client.ContextHeader: "!!!"}, 400, client.ContextHeader},
+		{"garbage context", "PUT", "/v1/kv/k", []byte("v"), map[string]string{client.ContextHeader: "AAAA"}, 400, client.ContextHeader},
 		{"value too large", "PUT", "/v1/kv/k", bytes.Repeat([]byte("x"), testLimits.MaxValueBytes+1), nil, 413, "limits.max_value_bytes"},
 		{"body far too large", "PUT", "/v1/kv/k", bytes.Repeat([]byte("x"), testLimits.MaxValueBytes+bodyMargin+10), nil, 413, "limits.max_value_bytes"},
 		{"method", "POST", "/v1/kv/k", []byte("v"), nil, 405, "not allowed"},
@@ -216,7 +217,7 @@ func TestHTTPQuorumFailure(t *testing.T) {
 	if code != 503 {
 		t.Fatalf("status %d, want 503", code)
 	}
-	want := ErrorBody{Error: "put quorum not met: need 2, got 1; n3: dead", Need: 2, Got: ptr(1), Failures: map[string]string{"n3": "dead"}}
+	want := client.ErrorBody{Error: "put quorum not met: need 2, got 1; n3: dead", Need: 2, Got: ptr(1), Failures: map[string]string{"n3": "dead"}}
 	if diff := cmp.Diff(want, decodeError(t, body)); diff != "" {
 		t.Fatalf("body (-want +got):\n%s", diff)
 	}
@@ -243,7 +244,7 @@ func TestHTTPContextRoundTrip(t *testing.T) {
 	// The header a client gets back decodes to the set's context.
 	srv, kv, _, _ := newTestAPI(t)
 	_, h, _ := do(t, "PUT", srv.URL+"/v1/kv/c", []byte("v"), nil)
-	got, err := vclock.DecodeContextString(h.Get(ContextHeader))
+	got, err := vclock.DecodeContextString(h.Get(client.ContextHeader))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,8 @@ package node
 import (
 	"strings"
 	"testing"
+
+	"github.com/ringkv/ringkv/client"
 )
 
 // One parser reads every quorum: the query parameters accept what the
@@ -80,7 +82,7 @@ func TestHTTPEmptyContextHeaderIsBlind(t *testing.T) {
 	srv, kv, _, _ := newTestAPI(t)
 	for i, v := range []string{"a", "b", "c"} {
 		for _, hdr := range []string{"", "  "} {
-			code, _, body := do(t, "PUT", srv.URL+"/v1/kv/e", []byte(v), map[string]string{ContextHeader: hdr})
+			code, _, body := do(t, "PUT", srv.URL+"/v1/kv/e", []byte(v), map[string]string{client.ContextHeader: hdr})
 			if code != 204 {
 				t.Fatalf("PUT %d with header %q = %d %s", i, hdr, code, body)
 			}
@@ -95,7 +97,7 @@ func TestHTTPEmptyContextHeaderIsBlind(t *testing.T) {
 	if code, _, body := do(t, "GET", srv.URL+"/v1/kv/e", nil, nil); code != 200 || string(body) != "c" {
 		t.Fatalf("GET = %d %q, want 200 c", code, body)
 	}
-	code, _, body := do(t, "DELETE", srv.URL+"/v1/kv/e", nil, map[string]string{ContextHeader: ""})
+	code, _, body := do(t, "DELETE", srv.URL+"/v1/kv/e", nil, map[string]string{client.ContextHeader: ""})
 	if code != 204 {
 		t.Fatalf("DELETE with an empty context = %d %s", code, body)
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/gossip"
 	"github.com/ringkv/ringkv/replica"
 )
@@ -144,7 +145,7 @@ func (a *httpAPI) gated(h http.HandlerFunc) http.HandlerFunc {
 		if a.ready != nil && !a.ready() {
 			w.Header().Set("Retry-After", "1")
 			zero := 0
-			writeError(w, http.StatusServiceUnavailable, ErrorBody{Error: notJoinedText, Got: &zero})
+			writeError(w, http.StatusServiceUnavailable, client.ErrorBody{Error: notJoinedText, Got: &zero})
 			return
 		}
 		h(w, r)

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+
+	"github.com/ringkv/ringkv/client"
 )
 
 // recoverHTTP wraps the HTTP handler so that a panicking request is logged
@@ -32,7 +34,7 @@ func recoverHTTP(h http.Handler, m *metrics, log *slog.Logger) http.Handler {
 			if ww.wrote {
 				panic(http.ErrAbortHandler)
 			}
-			writeError(w, http.StatusInternalServerError, ErrorBody{Error: "internal error"})
+			writeError(w, http.StatusInternalServerError, client.ErrorBody{Error: "internal error"})
 		}()
 		h.ServeHTTP(ww, r)
 	})

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/internal/testkit"
 )
 
@@ -36,7 +37,7 @@ func TestHTTPRecoversPanic(t *testing.T) {
 	if status != http.StatusInternalServerError || hdr.Get("Content-Type") != "application/json" {
 		t.Fatalf("/early: %d %q %s", status, hdr.Get("Content-Type"), body)
 	}
-	if diff := cmp.Diff(ErrorBody{Error: "internal error"}, decodeError(t, body)); diff != "" {
+	if diff := cmp.Diff(client.ErrorBody{Error: "internal error"}, decodeError(t, body)); diff != "" {
 		t.Fatal(diff)
 	}
 

@@ -325,7 +325,7 @@ func (rd *respReader) inline() (ok bool, err error) {
 // may be quoted: "..." understands \xHH, \n, \r, \t, \b, \a and \<any>;
 // '...' only \'. A closing quote must be followed by a blank or the end.
 // A quote opens even in the middle of an argument, as in redis-server.
-func (rd *respReader) splitArgs(p []byte) error {
+func (rd *respReader) splitArgs(p []byte) error { //nolint:gocyclo // one pass over redis-server's quoting rules: each branch is one of its cases
 	unbalanced := protocolError("unbalanced quotes in request")
 	i := 0
 	for {

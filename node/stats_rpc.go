@@ -8,6 +8,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/internal/wire"
 	"github.com/ringkv/ringkv/replica"
 )
@@ -25,7 +26,7 @@ const statsTimeout = time.Second
 // encodeNodeStats encodes st for a KindNodeStats answer: msgpack with the
 // JSON field names, which fields a newer node adds are skipped by an
 // older one.
-func encodeNodeStats(st NodeStats) ([]byte, error) {
+func encodeNodeStats(st client.NodeStats) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := msgpack.NewEncoder(&buf)
 	enc.SetCustomStructTag("json")
@@ -41,8 +42,8 @@ func encodeNodeStats(st NodeStats) ([]byte, error) {
 // decodeNodeStats decodes a peer's answer. Its length is bounded (by the
 // RPC layer, and again here); CheckEncoding bounds every length and depth
 // inside by the bytes present before the decoder allocates anything.
-func decodeNodeStats(b []byte) (NodeStats, error) {
-	var st NodeStats
+func decodeNodeStats(b []byte) (client.NodeStats, error) {
+	var st client.NodeStats
 	if len(b) > replica.MaxStatsBytes {
 		return st, fmt.Errorf("node: stats of %d bytes, at most %d", len(b), replica.MaxStatsBytes)
 	}
@@ -53,10 +54,10 @@ func decodeNodeStats(b []byte) (NodeStats, error) {
 	dec := msgpack.NewDecoder(r)
 	dec.SetCustomStructTag("json")
 	if err := dec.Decode(&st); err != nil {
-		return NodeStats{}, fmt.Errorf("node: stats: %w", err)
+		return client.NodeStats{}, fmt.Errorf("node: stats: %w", err)
 	}
 	if r.Len() != 0 {
-		return NodeStats{}, fmt.Errorf("node: stats: %d trailing bytes", r.Len())
+		return client.NodeStats{}, fmt.Errorf("node: stats: %d trailing bytes", r.Len())
 	}
 	return st, nil
 }
@@ -74,19 +75,19 @@ func (a *clusterAdmin) statsReply() (replica.Response, error) {
 // as that member: the transport already checks the name the peer's hello
 // (and, with TLS, its certificate) gives, this guards against a peer that
 // reports another's numbers as its own.
-func (a *clusterAdmin) remoteStats(ctx context.Context, member string) (NodeStats, error) {
+func (a *clusterAdmin) remoteStats(ctx context.Context, member string) (client.NodeStats, error) {
 	ctx, cancel := context.WithTimeout(ctx, statsTimeout)
 	defer cancel()
 	resp, err := a.rpc.Call(ctx, member, replica.Request{Kind: replica.KindNodeStats})
 	if err != nil {
-		return NodeStats{}, err
+		return client.NodeStats{}, err
 	}
 	st, err := decodeNodeStats(resp.Stats)
 	if err != nil {
-		return NodeStats{}, err
+		return client.NodeStats{}, err
 	}
 	if st.Node != member {
-		return NodeStats{}, fmt.Errorf("node %q answered as %q", member, truncateString(st.Node, 64))
+		return client.NodeStats{}, fmt.Errorf("node %q answered as %q", member, truncateString(st.Node, 64))
 	}
 	return st, nil
 }

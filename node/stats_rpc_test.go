@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/replica"
 )
 
@@ -40,12 +41,12 @@ func wireTransport(handle func(to string, req replica.Request) (replica.Response
 // that answers as another node, is too old to know the call, is down or
 // sends malformed stats gives an error (has_stats false), not numbers.
 func TestRemoteStats(t *testing.T) {
-	want := NodeStats{Node: "n2", Keys: 42, Bytes: 4200, DroppedPartitions: 3,
-		Plan:     &PlanJSON{Epoch: 7, Version: 2, Members: []string{"n1", "n2"}, Target: []string{"n1", "n2", "n3"}},
-		Transfer: &TransferJSON{Epoch: 7, Pending: 5, BytesLeft: 99},
-		AAE:      &AAEJSON{Exchanges: 11, LastFullPass: "2026-01-02T03:04:05.000Z"},
-		Hints:    &HintsJSON{Pending: 1, KeptByCoordinator: 2}}
-	encoded := func(st NodeStats) []byte {
+	want := client.NodeStats{Node: "n2", Keys: 42, Bytes: 4200, DroppedPartitions: 3,
+		Plan:     &client.Plan{Epoch: 7, Version: 2, Members: []string{"n1", "n2"}, Target: []string{"n1", "n2", "n3"}},
+		Transfer: &client.Transfer{Epoch: 7, Pending: 5, BytesLeft: 99},
+		AAE:      &client.AAETotals{Exchanges: 11, LastFullPass: "2026-01-02T03:04:05.000Z"},
+		Hints:    &client.HintTotals{Pending: 1, KeptByCoordinator: 2}}
+	encoded := func(st client.NodeStats) []byte {
 		b, err := encodeNodeStats(st)
 		if err != nil {
 			t.Fatal(err)
@@ -178,7 +179,7 @@ func TestRingStatsOverRPC(t *testing.T) {
 		if code != http.StatusOK {
 			t.Fatalf("GET %s: %d %s", tc.url, code, b)
 		}
-		var in RingJSON
+		var in client.Ring
 		if err := json.Unmarshal(b, &in); err != nil {
 			t.Fatal(err)
 		}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/gossip"
 	"github.com/ringkv/ringkv/hints"
 	"github.com/ringkv/ringkv/replica"
@@ -115,11 +116,11 @@ type clusterAdmin struct {
 var _ adminBackend = (*clusterAdmin)(nil)
 
 // Members lists every node gossip knows, sorted by name.
-func (a *clusterAdmin) Members() []MemberInfo {
+func (a *clusterAdmin) Members() []client.Member {
 	ms := a.gossip.Members()
-	out := make([]MemberInfo, len(ms))
+	out := make([]client.Member, len(ms))
 	for i, m := range ms {
-		out[i] = MemberInfo{
+		out[i] = client.Member{
 			Name: m.Name, Gossip: m.Addr,
 			HTTP: m.Meta.HTTP, RESP: m.Meta.RESP, RPC: m.Meta.RPC, Zone: m.Zone,
 			Liveness: m.Liveness.String(), Status: a.status(m),
@@ -145,16 +146,16 @@ func (a *clusterAdmin) status(m gossip.Member) string {
 
 // LocalStats is what this node's engine holds, the plan it follows and
 // its transfer progress.
-func (a *clusterAdmin) LocalStats() NodeStats {
+func (a *clusterAdmin) LocalStats() client.NodeStats {
 	st := a.engine.Stats()
-	out := NodeStats{Node: a.self, Keys: st.Keys, Bytes: st.Bytes, DroppedPartitions: a.dropped.Load()}
+	out := client.NodeStats{Node: a.self, Keys: st.Keys, Bytes: st.Bytes, DroppedPartitions: a.dropped.Load()}
 	if t := a.place.Load(); t != nil {
 		p := t.Plan()
-		out.Plan = &PlanJSON{Epoch: p.Epoch, Version: p.Version, Members: p.Members, Target: p.Target}
+		out.Plan = &client.Plan{Epoch: p.Epoch, Version: p.Version, Members: p.Members, Target: p.Target}
 	}
 	if a.puller != nil {
 		ps := a.puller.Stats()
-		out.Transfer = &TransferJSON{Epoch: ps.Epoch, Pending: ps.Pending, InFlight: ps.InFlight, Done: ps.Done,
+		out.Transfer = &client.Transfer{Epoch: ps.Epoch, Pending: ps.Pending, InFlight: ps.InFlight, Done: ps.Done,
 			Keys: ps.Keys, Bytes: ps.Bytes, NewBytes: ps.NewBytes, BytesLeft: ps.BytesLeft, RateBytes: ps.Rate, Failures: ps.Failures}
 		if a.coord != nil {
 			cs := a.coord.Stats()
@@ -163,7 +164,7 @@ func (a *clusterAdmin) LocalStats() NodeStats {
 	}
 	if a.aae != nil {
 		s := a.aae.Stats()
-		out.AAE = &AAEJSON{Exchanges: s.Exchanges, ExchangeFailures: s.ExchangeFailures,
+		out.AAE = &client.AAETotals{Exchanges: s.Exchanges, ExchangeFailures: s.ExchangeFailures,
 			KeysRepaired: s.KeysRepaired, BytesRepaired: s.BytesRepaired,
 			Partitions: s.Partitions, PartitionsSynced: s.PartitionsSynced, PartitionsInSync: s.PartitionsInSync,
 			LastFullPass: timeString(s.LastFullPass)}
@@ -174,7 +175,7 @@ func (a *clusterAdmin) LocalStats() NodeStats {
 	}
 	if a.hints != nil {
 		hs := a.hints.Stats()
-		out.Hints = &HintsJSON{Pending: hs.PendingHints, Stored: hs.Stored, Delivered: hs.Delivered, DroppedExpired: hs.DroppedExpired}
+		out.Hints = &client.HintTotals{Pending: hs.PendingHints, Stored: hs.Stored, Delivered: hs.Delivered, DroppedExpired: hs.DroppedExpired}
 		if a.coord != nil {
 			out.Hints.KeptByCoordinator = a.coord.Stats().HintsKept
 		}
@@ -184,14 +185,14 @@ func (a *clusterAdmin) LocalStats() NodeStats {
 
 // AAE reports this node's anti-entropy state per partition it replicates;
 // nil when anti-entropy is off.
-func (a *clusterAdmin) AAE() []AAEPartitionJSON {
+func (a *clusterAdmin) AAE() []client.AAEPartition {
 	if a.aae == nil {
 		return nil
 	}
 	st := a.aae.Status()
-	out := make([]AAEPartitionJSON, len(st))
+	out := make([]client.AAEPartition, len(st))
 	for i, p := range st {
-		out[i] = AAEPartitionJSON{Partition: p.Partition, Replicas: p.Replicas,
+		out[i] = client.AAEPartition{Partition: p.Partition, Replicas: p.Replicas,
 			LastFull: timeString(p.LastFull), LastExchange: timeString(p.LastExchange), Synced: timeString(p.Synced),
 			KeysRepaired: p.KeysRepaired, BytesRepaired: p.BytesRepaired, InSync: p.InSync, LastError: p.LastError}
 	}
@@ -217,9 +218,9 @@ func (a *clusterAdmin) Ring(ctx context.Context, q ringQuery) (any, error) {
 	r := a.ring.Load()
 	switch {
 	case q.Partitions:
-		return partitionsJSON(r), nil
+		return partitionsBody(r), nil
 	case q.HasKey:
-		return r.Preference(q.Key), nil
+		return placementBody(r.Preference(q.Key)), nil
 	case q.WhatIf == "add":
 		if r.Zoned() && q.WhatIfZone == "" {
 			// A node without a zone would count as a zone of its own,
@@ -231,7 +232,7 @@ func (a *clusterAdmin) Ring(ctx context.Context, q ringQuery) (any, error) {
 			return nil, fmt.Errorf("%w: %w", errBadRequest, err)
 		}
 		w.EstimateBytes(a.partitionBytes(r))
-		return w, nil
+		return whatIfBody(w), nil
 	case q.WhatIf == "remove":
 		w, err := r.WhatIfRemove(q.WhatIfNode)
 		if errors.Is(err, ring.ErrUnknownNode) {
@@ -241,31 +242,19 @@ func (a *clusterAdmin) Ring(ctx context.Context, q ringQuery) (any, error) {
 			return nil, fmt.Errorf("%w: %w", errBadRequest, err)
 		}
 		w.EstimateBytes(a.partitionBytes(r))
-		return w, nil
+		return whatIfBody(w), nil
 	}
 	t := a.place.Load()
 	names := r.Members()
 	if t != nil {
 		names = append(names, t.Target().Members()...)
 	}
-	stats := a.gatherStats(ctx, names)
-	out := RingJSON{Inspection: r.Inspect(func(node string) (int64, int64, bool) {
-		s, ok := stats[node]
-		return s.Keys, s.Bytes, ok
-	}), Transfers: map[string]TransferJSON{}, AAE: map[string]AAEJSON{}}
+	var plan *ring.Plan
 	if t != nil {
 		p := t.Plan()
-		out.Plan = &PlanJSON{Epoch: p.Epoch, Version: p.Version, Members: p.Members, Target: p.Target}
+		plan = &p
 	}
-	for name, st := range stats {
-		if st.Transfer != nil {
-			out.Transfers[name] = *st.Transfer
-		}
-		if st.AAE != nil {
-			out.AAE[name] = *st.AAE
-		}
-	}
-	return out, nil
+	return ringBody(r, plan, a.gatherStats(ctx, names)), nil
 }
 
 // partitionBytes estimates one replica's bytes per partition for what-if.
@@ -296,8 +285,8 @@ func (a *clusterAdmin) partitionBytes(r *ring.Ring) func(int) int64 {
 // internal RPC, in parallel, each bounded by statsTimeout; a node that
 // does not answer (down, or too old to know the call) is left out
 // (Inspect then reports has_stats false for it).
-func (a *clusterAdmin) gatherStats(ctx context.Context, members []string) map[string]NodeStats {
-	out := map[string]NodeStats{a.self: a.LocalStats()}
+func (a *clusterAdmin) gatherStats(ctx context.Context, members []string) map[string]client.NodeStats {
+	out := map[string]client.NodeStats{a.self: a.LocalStats()}
 	var mu sync.Mutex // guards out
 	var wg sync.WaitGroup
 	for _, m := range members {

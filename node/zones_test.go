@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/gossip"
 	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/ring"
@@ -47,7 +48,7 @@ func TestZonesJoinThePlan(t *testing.T) {
 			}
 		}
 	}
-	var members []MemberInfo
+	var members []client.Member
 	getJSON(t, httpURL(n3, "/v1/members"), &members)
 	for _, m := range members {
 		if m.Zone != zones[m.Name] {

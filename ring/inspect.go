@@ -6,7 +6,7 @@ import (
 )
 
 // This file holds the capacity-planning view of one ring: plain structs
-// with JSON tags that the admin API and the CLI print as they are.
+// that the node copies into the admin API's own types (package client).
 
 // Inspection describes how a ring spreads the key space over its members.
 type Inspection struct {

@@ -21,13 +21,13 @@ func (l *Log) run() {
 			l.commit(l.take())
 		case <-tick:
 			if l.dirty {
-				l.sync(0)
+				_ = l.sync(0) // a failure is kept by fail: the next append returns it
 			}
 		case <-l.stop:
 			// Close has set closed, so nothing is queued after this take.
 			l.commit(l.take())
 			if l.dirty {
-				l.sync(0)
+				_ = l.sync(0) // a failure is kept by fail: the next append returns it
 			}
 			return
 		}

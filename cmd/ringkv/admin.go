@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"net/url"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -15,8 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/node"
-	"github.com/ringkv/ringkv/ring"
 )
 
 func (a *app) membersCmd() *cobra.Command {
@@ -43,17 +42,17 @@ shows the same progress in more detail.`,
 			if err != nil {
 				return err
 			}
-			if o.json {
-				return show[[]node.MemberInfo](cmd.Context(), a, c, "/v1/members", nil, true, nil)
-			}
-			var members []node.MemberInfo
-			if err := c.getJSON(cmd.Context(), "/v1/members", nil, &members); err != nil {
+			members, err := c.Members(cmd.Context())
+			if err != nil {
 				return err
+			}
+			if o.json {
+				return a.printJSON(members)
 			}
 			// Transfer progress comes from the ring view, which asks every
 			// node; without it the member list is still worth printing.
-			var rj node.RingJSON
-			if err := c.getJSON(cmd.Context(), "/v1/ring", nil, &rj); err != nil {
+			rj, err := c.Ring(cmd.Context())
+			if err != nil {
 				fmt.Fprintf(a.stderr, "transfer progress unavailable: %v\n", err)
 				return a.printMembers(members, nil)
 			}
@@ -66,10 +65,10 @@ shows the same progress in more detail.`,
 
 // printMembers prints one row per member; transfer, when not nil, adds a
 // TRANSFER column from it (a node it does not name shows "-").
-func (a *app) printMembers(members []node.MemberInfo, transfer map[string]string) error {
+func (a *app) printMembers(members []client.Member, transfer map[string]string) error {
 	sort.Slice(members, func(i, j int) bool { return members[i].Name < members[j].Name })
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	zoned := slices.ContainsFunc(members, func(m node.MemberInfo) bool { return m.Zone != "" })
+	zoned := slices.ContainsFunc(members, func(m client.Member) bool { return m.Zone != "" })
 	head := "NAME\tLIVENESS\tSTATUS\tHTTP\tRESP\tRPC\tGOSSIP\tHINTS"
 	if zoned {
 		head = "NAME\tZONE" + strings.TrimPrefix(head, "NAME")
@@ -101,7 +100,7 @@ func (a *app) printMembers(members []node.MemberInfo, transfer map[string]string
 // progress or any node has copies left, and nil when all is still (the
 // column is then left out). Progress reported for an older plan than the
 // current one counts as nothing to do, as in "ringkv ring".
-func transferColumn(rj node.RingJSON) map[string]string {
+func transferColumn(rj client.Ring) map[string]string {
 	busy := rj.Plan != nil && rj.Plan.Target != nil
 	out := make(map[string]string, len(rj.Transfers))
 	for name, t := range rj.Transfers {
@@ -118,11 +117,16 @@ func transferColumn(rj node.RingJSON) map[string]string {
 	return out
 }
 
+// ringFlags are the flags of "ringkv ring" that pick what it shows.
+type ringFlags struct {
+	key, whatIf, zone string
+	watch             time.Duration
+	aae               bool
+}
+
 func (a *app) ringCmd() *cobra.Command {
 	var o clientOpts
-	var key, whatIf, zone string
-	var watch time.Duration
-	var aae bool
+	var f ringFlags
 	cmd := &cobra.Command{
 		Use:   "ring [--key KEY | --what-if add:NAME|remove:NAME | --aae]",
 		Short: "Inspect the ring: ownership per node, a key's replicas, or what a change would move",
@@ -150,72 +154,81 @@ the replicas' hash trees matched at the last exchanges.`,
 			if len(args) == 1 {
 				// "--what-if add NAME": the flag took "add", NAME came as
 				// an argument.
-				if whatIf != "add" && whatIf != "remove" {
+				if f.whatIf != "add" && f.whatIf != "remove" {
 					return usageError("ring takes no arguments, got %q (did you mean --what-if add %s?)", args[0], args[0])
 				}
-				whatIf += ":" + args[0]
+				f.whatIf += ":" + args[0]
 			}
-			if key != "" && whatIf != "" {
-				return usageError("--key and --what-if cannot be combined")
-			}
-			if aae && (key != "" || whatIf != "" || watch > 0) {
-				return usageError("--aae cannot be combined with --key, --what-if or --watch")
-			}
-			if watch > 0 && (key != "" || whatIf != "" || o.json) {
-				return usageError("--watch cannot be combined with --key, --what-if or --json")
-			}
-			if watch < 0 {
-				return usageError("--watch must be a positive interval, got %s", watch)
-			}
-			q := url.Values{}
-			if key != "" {
-				q.Set("key", key)
-			}
-			if whatIf != "" {
-				spec, err := parseWhatIf(whatIf)
-				if err != nil {
-					return err
-				}
-				q.Set("what_if", spec)
-			}
-			if zone != "" {
-				if !strings.HasPrefix(q.Get("what_if"), "add:") {
-					return usageError("--zone goes with --what-if add NAME only")
-				}
-				q.Set("zone", zone)
-			}
-			c, err := o.client()
-			if err != nil {
+			if err := f.check(o.json); err != nil {
 				return err
 			}
-			switch {
-			case aae:
-				return show(cmd.Context(), a, c, "/v1/aae", nil, o.json, a.printAAE)
-			case key != "":
-				return show(cmd.Context(), a, c, "/v1/ring", q, o.json, func(kp ring.KeyPlacement) error {
-					return a.printPlacement(key, kp)
-				})
-			case whatIf != "":
-				return show(cmd.Context(), a, c, "/v1/ring", q, o.json, a.printWhatIf)
-			case watch > 0:
-				return a.watchRing(cmd.Context(), c, watch)
-			default:
-				return show(cmd.Context(), a, c, "/v1/ring", nil, o.json, a.printRing)
-			}
+			return a.runRing(cmd.Context(), &o, f)
 		},
 	}
 	o.addFlags(cmd)
-	cmd.Flags().StringVar(&key, "key", "", "print the preference list of this key")
-	cmd.Flags().StringVar(&whatIf, "what-if", "", "add:NAME or remove:NAME: print what would move")
-	cmd.Flags().StringVar(&zone, "zone", "", "with --what-if add: the zone of the added node")
-	cmd.Flags().DurationVar(&watch, "watch", 0, "redraw every INTERVAL (e.g. 2s) with transfer progress bars, until interrupted")
-	cmd.Flags().BoolVar(&aae, "aae", false, "print the node's anti-entropy state per partition")
+	cmd.Flags().StringVar(&f.key, "key", "", "print the preference list of this key")
+	cmd.Flags().StringVar(&f.whatIf, "what-if", "", "add:NAME or remove:NAME: print what would move")
+	cmd.Flags().StringVar(&f.zone, "zone", "", "with --what-if add: the zone of the added node")
+	cmd.Flags().DurationVar(&f.watch, "watch", 0, "redraw every INTERVAL (e.g. 2s) with transfer progress bars, until interrupted")
+	cmd.Flags().BoolVar(&f.aae, "aae", false, "print the node's anti-entropy state per partition")
 	return cmd
+}
+
+// check refuses flags that cannot be combined.
+func (f ringFlags) check(asJSON bool) error {
+	switch {
+	case f.key != "" && f.whatIf != "":
+		return usageError("--key and --what-if cannot be combined")
+	case f.aae && (f.key != "" || f.whatIf != "" || f.watch > 0):
+		return usageError("--aae cannot be combined with --key, --what-if or --watch")
+	case f.watch > 0 && (f.key != "" || f.whatIf != "" || asJSON):
+		return usageError("--watch cannot be combined with --key, --what-if or --json")
+	case f.watch < 0:
+		return usageError("--watch must be a positive interval, got %s", f.watch)
+	}
+	return nil
+}
+
+// runRing fetches and prints what f asks for.
+func (a *app) runRing(ctx context.Context, o *clientOpts, f ringFlags) error {
+	var op, name string
+	if f.whatIf != "" {
+		spec, err := parseWhatIf(f.whatIf)
+		if err != nil {
+			return err
+		}
+		op, name, _ = strings.Cut(spec, ":")
+	}
+	if f.zone != "" && op != "add" {
+		return usageError("--zone goes with --what-if add NAME only")
+	}
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	switch {
+	case f.aae:
+		return show(a, o.json, func() ([]client.AAEPartition, error) { return c.AAE(ctx) }, a.printAAE)
+	case f.key != "":
+		return show(a, o.json, func() (client.KeyPlacement, error) { return c.Placement(ctx, f.key) },
+			func(kp client.KeyPlacement) error { return a.printPlacement(f.key, kp) })
+	case f.whatIf != "":
+		return show(a, o.json, func() (client.WhatIf, error) {
+			if f.zone != "" {
+				return c.WhatIfAddZone(ctx, name, f.zone)
+			}
+			return c.WhatIf(ctx, op, name)
+		}, a.printWhatIf)
+	case f.watch > 0:
+		return a.watchRing(ctx, c, f.watch)
+	default:
+		return show(a, o.json, func() (client.Ring, error) { return c.Ring(ctx) }, a.printRing)
+	}
 }
 
 // printAAE prints one row per partition the node replicates, after a
 // summary line.
-func (a *app) printAAE(parts []node.AAEPartitionJSON) error {
+func (a *app) printAAE(parts []client.AAEPartition) error {
 	if len(parts) == 0 {
 		fmt.Fprintln(a.stdout, "anti-entropy is off on this node, or it replicates no partition yet")
 		return nil
@@ -278,7 +291,7 @@ func parseWhatIf(s string) (string, error) {
 	return op + ":" + name, nil
 }
 
-func (a *app) printInspection(in ring.Inspection) error {
+func (a *app) printInspection(in client.Ring) error {
 	fmt.Fprintf(a.stdout, "partitions=%d replication=%d replicas=%d nodes=%d fingerprint=%s\n",
 		in.Partitions, in.ReplicationFactor, in.Replicas, len(in.Nodes), in.Fingerprint)
 	if in.Degraded {
@@ -314,7 +327,7 @@ func (a *app) printInspection(in ring.Inspection) error {
 	return nil
 }
 
-func (a *app) printPlacement(key string, kp ring.KeyPlacement) error {
+func (a *app) printPlacement(key string, kp client.KeyPlacement) error {
 	fmt.Fprintf(a.stdout, "key:       %s\npartition: %d\nreplicas:  %s\nfallbacks: %s\n",
 		displayValue([]byte(key)), kp.Partition, listOrNone(kp.Replicas), listOrNone(kp.Fallbacks))
 	if kp.ReplicaZones != nil {
@@ -328,7 +341,7 @@ func (a *app) printPlacement(key string, kp ring.KeyPlacement) error {
 // that is a replica of every partition, a zone over ceil(N/zones)
 // replicas of some partition (losing it loses more copies than an even
 // spread would).
-func (a *app) printZones(in ring.Inspection) error {
+func (a *app) printZones(in client.Ring) error {
 	if len(in.Zones) == 0 {
 		return nil
 	}
@@ -361,7 +374,7 @@ const maxMovesShown = 10
 
 // printWhatIf renders a what-if answer: the totals, each node's load before
 // and after, and the first partitions that move.
-func (a *app) printWhatIf(w ring.WhatIf) error {
+func (a *app) printWhatIf(w client.WhatIf) error {
 	fmt.Fprintf(a.stdout, "what if %s %s: %d -> %d members\n", w.Op, w.Node, w.MembersBefore, w.MembersAfter)
 	fmt.Fprintf(a.stdout, "partitions changing replicas: %d\n", len(w.ChangedPartitions))
 	fmt.Fprintf(a.stdout, "replica slots to move: %d of %d (%.1f%%; the least any balanced placement could move: %.1f%%)\n",
@@ -391,7 +404,7 @@ func (a *app) printWhatIf(w ring.WhatIf) error {
 	return nil
 }
 
-func (a *app) printOK(asJSON bool, ok node.OKBody) error {
+func (a *app) printOK(asJSON bool, ok client.OKBody) error {
 	if asJSON {
 		return a.printJSON(ok)
 	}
@@ -486,11 +499,10 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-// show fetches path into a T and prints it: the raw JSON with --json, else
-// through human.
-func show[T any](ctx context.Context, a *app, c *client, path string, q url.Values, asJSON bool, human func(T) error) error {
-	var v T
-	if err := c.getJSON(ctx, path, q, &v); err != nil {
+// show fetches a T and prints it: as JSON with --json, else through human.
+func show[T any](a *app, asJSON bool, fetch func() (T, error), human func(T) error) error {
+	v, err := fetch()
+	if err != nil {
 		return err
 	}
 	if asJSON {

@@ -1,9 +1,9 @@
 package main
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
-	"github.com/ringkv/ringkv/replica"
 	"io"
 	"net"
 	"net/url"
@@ -11,6 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/ringkv/ringkv/replica"
 
 	"github.com/spf13/cobra"
 )
@@ -269,22 +271,7 @@ func (a *app) bench(cmd *cobra.Command, o *benchOpts) error {
 	if err != nil {
 		return err
 	}
-	workers := make([]*benchWorker, cfg.Clients)
-	for i := range workers {
-		addr := cfg.Nodes[i%len(cfg.Nodes)]
-		var drv benchDriver
-		if cfg.Protocol == "resp" {
-			d := newRESPDriver(addr, o.timeout)
-			d.token = resolveToken(o.token)
-			drv = d
-		} else {
-			d := newHTTPDriver(addr, cfg.R, cfg.W, o.timeout)
-			d.token = resolveToken(o.token)
-			drv = d
-		}
-		secureBenchDriver(drv, tlsCfg)
-		workers[i] = newBenchWorker(drv, cfg.Seed, i, cfg.ValueSize)
-	}
+	workers := benchWorkers(cfg, o, tlsCfg)
 	defer func() {
 		for _, w := range workers {
 			w.drv.close()
@@ -338,6 +325,28 @@ func (a *app) bench(cmd *cobra.Command, o *benchOpts) error {
 		return errSilent
 	}
 	return nil
+}
+
+// benchWorkers makes one worker per client, spread over the nodes, each
+// with its own connection to its node.
+func benchWorkers(cfg benchConfig, o *benchOpts, tlsCfg *tls.Config) []*benchWorker {
+	workers := make([]*benchWorker, cfg.Clients)
+	for i := range workers {
+		addr := cfg.Nodes[i%len(cfg.Nodes)]
+		var drv benchDriver
+		if cfg.Protocol == "resp" {
+			d := newRESPDriver(addr, o.timeout)
+			d.token = resolveToken(o.token)
+			drv = d
+		} else {
+			d := newHTTPDriver(addr, cfg.R, cfg.W, o.timeout)
+			d.token = resolveToken(o.token)
+			drv = d
+		}
+		secureBenchDriver(drv, tlsCfg)
+		workers[i] = newBenchWorker(drv, cfg.Seed, i, cfg.ValueSize)
+	}
+	return workers
 }
 
 // benchHeader describes the run in one line.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -140,3 +141,13 @@ func (d *httpDriver) do(ctx context.Context, method, u string, body []byte) (int
 }
 
 func (d *httpDriver) close() { d.tr.CloseIdleConnections() }
+
+// unwrapURLError drops url.Error's "Get "http://...": " prefix, which only
+// repeats what the caller already says.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}

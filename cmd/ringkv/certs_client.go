@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -96,20 +95,14 @@ func (o *clientTLS) config() (*tls.Config, error) {
 	return cfg, nil
 }
 
-// apply makes c talk HTTPS with o's configuration when TLS is asked for,
-// by an option or by an https:// --node.
-func (o *clientTLS) apply(cmd *cobra.Command, c *client) error {
+// clientConfig is the TLS configuration of a client command when TLS is
+// asked for, by an option or by an https:// --node; nil for plain HTTP.
+func (o *clientTLS) clientConfig(cmd *cobra.Command, https bool) (*tls.Config, error) {
 	o.resolve(cmd)
-	if !o.enabled() && c.base.Scheme != "https" {
-		return nil
+	if !o.enabled() && !https {
+		return nil, nil
 	}
-	cfg, err := o.config()
-	if err != nil {
-		return err
-	}
-	c.base.Scheme = "https"
-	c.hc.Transport = &http.Transport{TLSClientConfig: cfg, Proxy: http.ProxyFromEnvironment}
-	return nil
+	return o.config()
 }
 
 // benchConfig is the TLS configuration of "ringkv bench", nil without TLS.

@@ -5,15 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/ringkv/ringkv/client"
 	"github.com/spf13/cobra"
-
-	"github.com/ringkv/ringkv/node"
 )
 
 // Membership changes: leave and remove, and the plan and transfer
@@ -43,7 +41,7 @@ node (SIGTERM) does not leave the ring; this does.`,
 			if err != nil {
 				return err
 			}
-			ok, err := c.postOK(cmd.Context(), "/v1/leave")
+			ok, err := c.Leave(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -60,15 +58,14 @@ node (SIGTERM) does not leave the ring; this does.`,
 
 // waitLeft polls the leaving node's ring view and prints progress until the
 // node no longer answers (it stopped after leaving) or ctx ends.
-func (a *app) waitLeft(ctx context.Context, c *client, quiet bool) error {
+func (a *app) waitLeft(ctx context.Context, c *client.Client, quiet bool) error {
 	tick := time.NewTicker(leavePoll)
 	defer tick.Stop()
 	last := ""
 	gone := 0
 	for {
-		var rj node.RingJSON
-		err := c.getJSON(ctx, "/v1/ring", nil, &rj)
-		var ae *apiError
+		rj, err := c.Ring(ctx)
+		var ae *client.Error
 		switch {
 		case ctx.Err() != nil:
 			return fmt.Errorf("stopped waiting; the leave goes on: %w", ctx.Err())
@@ -100,7 +97,7 @@ func (a *app) waitLeft(ctx context.Context, c *client, quiet bool) error {
 }
 
 // leaveLine sums up a leave in progress in one line.
-func leaveLine(rj node.RingJSON) string {
+func leaveLine(rj client.Ring) string {
 	if rj.Plan == nil {
 		return "waiting for the plan"
 	}
@@ -113,7 +110,7 @@ func leaveLine(rj node.RingJSON) string {
 }
 
 // transferTotals sums the nodes' progress for the plan's epoch.
-func transferTotals(rj node.RingJSON) (pending, done int, bytesLeft int64) {
+func transferTotals(rj client.Ring) (pending, done int, bytesLeft int64) {
 	for _, t := range rj.Transfers {
 		if rj.Plan != nil && t.Epoch != rj.Plan.Epoch {
 			continue
@@ -142,7 +139,7 @@ progress with "ringkv ring --watch 2s".`,
 			if err != nil {
 				return err
 			}
-			ok, err := c.postOK(cmd.Context(), "/v1/remove/"+url.PathEscape(args[0]))
+			ok, err := c.Remove(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
@@ -154,8 +151,8 @@ progress with "ringkv ring --watch 2s".`,
 }
 
 // printRing prints the inspection, then the plan and the transfers.
-func (a *app) printRing(rj node.RingJSON) error {
-	if err := a.printInspection(rj.Inspection); err != nil {
+func (a *app) printRing(rj client.Ring) error {
+	if err := a.printInspection(rj); err != nil {
 		return err
 	}
 	return printPlan(a.stdout, rj, false)
@@ -163,7 +160,7 @@ func (a *app) printRing(rj node.RingJSON) error {
 
 // printPlan prints the plan line and, during a change or while any node
 // has work left, one row per node of transfer progress.
-func printPlan(w io.Writer, rj node.RingJSON, bars bool) error {
+func printPlan(w io.Writer, rj client.Ring, bars bool) error {
 	p := rj.Plan
 	if p == nil {
 		_, err := fmt.Fprintln(w, "plan: none known yet (the node has not joined a cluster)")
@@ -216,12 +213,12 @@ func progressBar(done, total, width int) string {
 }
 
 // watchRing redraws the ring view every interval until ctx ends.
-func (a *app) watchRing(ctx context.Context, c *client, every time.Duration) error {
+func (a *app) watchRing(ctx context.Context, c *client.Client, every time.Duration) error {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
-		var rj node.RingJSON
-		if err := c.getJSON(ctx, "/v1/ring", nil, &rj); err != nil {
+		rj, err := c.Ring(ctx)
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -229,7 +226,7 @@ func (a *app) watchRing(ctx context.Context, c *client, every time.Duration) err
 		}
 		fmt.Fprint(a.stdout, "\033[H\033[2J") // home, clear screen
 		fmt.Fprintf(a.stdout, "%s (every %s; Ctrl-C to stop)\n", time.Now().Format(time.TimeOnly), every)
-		if err := a.printInspection(rj.Inspection); err != nil {
+		if err := a.printInspection(rj); err != nil {
 			return err
 		}
 		if err := printPlan(a.stdout, rj, true); err != nil {

@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/ringkv/ringkv/node"
+	"github.com/ringkv/ringkv/client"
 )
 
 // leave without --no-wait prints the change's progress and returns once
@@ -18,16 +18,16 @@ func TestLeaveWaitsUntilTheNodeStops(t *testing.T) {
 	var rings atomic.Int32
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/leave", func(w http.ResponseWriter, _ *http.Request) {
-		_ = json.NewEncoder(w).Encode(node.OKBody{OK: true, Message: "n3 is leaving"})
+		_ = json.NewEncoder(w).Encode(client.OKBody{OK: true, Message: "n3 is leaving"})
 	})
 	mux.HandleFunc("GET /v1/ring", func(w http.ResponseWriter, _ *http.Request) {
 		n := int(rings.Add(1))
-		rj := node.RingJSON{
-			Plan:      &node.PlanJSON{Epoch: 5, Members: []string{"n1", "n2", "n3"}, Target: []string{"n1", "n2"}},
-			Transfers: map[string]node.TransferJSON{"n1": {Epoch: 5, Pending: 3 - n, Done: n, BytesLeft: 2048}},
+		rj := client.Ring{
+			Plan:      &client.Plan{Epoch: 5, Members: []string{"n1", "n2", "n3"}, Target: []string{"n1", "n2"}},
+			Transfers: map[string]client.Transfer{"n1": {Epoch: 5, Pending: 3 - n, Done: n, BytesLeft: 2048}},
 		}
 		if n >= 2 {
-			rj.Plan = &node.PlanJSON{Epoch: 6, Members: []string{"n1", "n2"}}
+			rj.Plan = &client.Plan{Epoch: 6, Members: []string{"n1", "n2"}}
 		}
 		_ = json.NewEncoder(w).Encode(rj)
 		if n == 2 {
@@ -66,9 +66,9 @@ func TestProgressBar(t *testing.T) {
 // received, has left and sent.
 func TestPrintPlanDuringAChange(t *testing.T) {
 	var b strings.Builder
-	rj := node.RingJSON{
-		Plan: &node.PlanJSON{Epoch: 7, Members: []string{"n1", "n2", "n3"}, Target: []string{"n1", "n2", "n3", "n4"}},
-		Transfers: map[string]node.TransferJSON{
+	rj := client.Ring{
+		Plan: &client.Plan{Epoch: 7, Members: []string{"n1", "n2", "n3"}, Target: []string{"n1", "n2", "n3", "n4"}},
+		Transfers: map[string]client.Transfer{
 			"n4": {Epoch: 7, Pending: 10, InFlight: 2, Done: 12, Keys: 300, Bytes: 3 << 20, BytesLeft: 1 << 20, RateBytes: 32e6},
 			"n1": {Epoch: 7, BytesSent: 1 << 20},
 		},

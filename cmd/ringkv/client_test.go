@@ -12,8 +12,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/ringkv/ringkv/node"
-	"github.com/ringkv/ringkv/ring"
+	"github.com/ringkv/ringkv/client"
 )
 
 // fakeNode is an in-memory stand-in for a node's HTTP API, with the status
@@ -36,7 +35,7 @@ func newFakeNode(t *testing.T) (*fakeNode, string) {
 
 func (f *fakeNode) handler() http.Handler {
 	mux := http.NewServeMux()
-	writeErr := func(w http.ResponseWriter, status int, body node.ErrorBody) {
+	writeErr := func(w http.ResponseWriter, status int, body client.ErrorBody) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
 		_ = json.NewEncoder(w).Encode(body)
@@ -49,13 +48,13 @@ func (f *fakeNode) handler() http.Handler {
 		key := r.PathValue("key")
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		f.requests = append(f.requests, fmt.Sprintf("%s %s?%s ctx=%s", r.Method, key, r.URL.RawQuery, r.Header.Get(node.ContextHeader)))
+		f.requests = append(f.requests, fmt.Sprintf("%s %s?%s ctx=%s", r.Method, key, r.URL.RawQuery, r.Header.Get(client.ContextHeader)))
 		if q := r.URL.Query().Get("w") + r.URL.Query().Get("r"); q == "lots" {
-			writeErr(w, http.StatusBadRequest, node.ErrorBody{Error: `bad quorum "lots": must be one, quorum, all or 1..3`})
+			writeErr(w, http.StatusBadRequest, client.ErrorBody{Error: `bad quorum "lots": must be one, quorum, all or 1..3`})
 			return
 		}
 		if key == "down" {
-			writeErr(w, http.StatusServiceUnavailable, node.ErrorBody{
+			writeErr(w, http.StatusServiceUnavailable, client.ErrorBody{
 				Error: "quorum not met: need 2 replicas, got 1", Need: 2, Got: ptr(1),
 				Failures: map[string]string{"n3": "connection refused", "n2": "timeout"},
 			})
@@ -71,15 +70,15 @@ func (f *fakeNode) handler() http.Handler {
 			}
 			v, _ := io.ReadAll(r.Body)
 			if len(v) > 16 {
-				writeErr(w, http.StatusRequestEntityTooLarge, node.ErrorBody{Error: "value is 17 bytes; limits.max_value_bytes is 16"})
+				writeErr(w, http.StatusRequestEntityTooLarge, client.ErrorBody{Error: "value is 17 bytes; limits.max_value_bytes is 16"})
 				return
 			}
 			f.data[key] = v
-			w.Header().Set(node.ContextHeader, ctxt)
+			w.Header().Set(client.ContextHeader, ctxt)
 			w.WriteHeader(http.StatusNoContent)
 		case http.MethodDelete:
 			delete(f.data, key)
-			w.Header().Set(node.ContextHeader, ctxt)
+			w.Header().Set(client.ContextHeader, ctxt)
 			w.WriteHeader(http.StatusNoContent)
 		case http.MethodGet:
 			if key == "sib" {
@@ -87,16 +86,16 @@ func (f *fakeNode) handler() http.Handler {
 				return
 			}
 			v, ok := f.data[key]
-			w.Header().Set(node.ContextHeader, ctxt)
+			w.Header().Set(client.ContextHeader, ctxt)
 			if !ok {
-				writeErr(w, http.StatusNotFound, node.ErrorBody{Error: "not found"})
+				writeErr(w, http.StatusNotFound, client.ErrorBody{Error: "not found"})
 				return
 			}
 			_, _ = w.Write(v)
 		}
 	})
 	mux.HandleFunc("GET /v1/members", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, []node.MemberInfo{
+		writeJSON(w, []client.Member{
 			{Name: "n2", HTTP: "127.0.0.1:8002", RESP: "127.0.0.1:6381", RPC: "127.0.0.1:7002", Gossip: "127.0.0.1:9002", Liveness: "dead", Status: "joined", PendingHints: 3, PendingHintBytes: 2048},
 			{Name: "n1", HTTP: "127.0.0.1:8001", RESP: "127.0.0.1:6380", RPC: "127.0.0.1:7001", Gossip: "127.0.0.1:9001", Liveness: "alive", Status: "joined"},
 		})
@@ -104,33 +103,33 @@ func (f *fakeNode) handler() http.Handler {
 	mux.HandleFunc("GET /v1/ring", func(w http.ResponseWriter, r *http.Request) {
 		switch q := r.URL.Query(); {
 		case q.Get("key") != "":
-			writeJSON(w, ring.KeyPlacement{Partition: 17, Replicas: []string{"n2", "n3", "n1"}, Fallbacks: []string{}})
+			writeJSON(w, client.KeyPlacement{Partition: 17, Replicas: []string{"n2", "n3", "n1"}, Fallbacks: []string{}})
 		case q.Get("what_if") == "add:n4":
-			moves := make([]ring.PartitionMove, 12)
+			moves := make([]client.PartitionMove, 12)
 			for i := range moves {
-				moves[i] = ring.PartitionMove{Partition: i, Before: []string{"n1", "n2"}, After: []string{"n4", "n2"}, Added: []string{"n4"}, Dropped: []string{"n1"}}
+				moves[i] = client.PartitionMove{Partition: i, Before: []string{"n1", "n2"}, After: []string{"n4", "n2"}, Added: []string{"n4"}, Dropped: []string{"n1"}}
 			}
-			writeJSON(w, ring.WhatIf{Op: "add", Node: "n4", MembersBefore: 3, MembersAfter: 4, ChangedPartitions: []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11},
+			writeJSON(w, client.WhatIf{Op: "add", Node: "n4", MembersBefore: 3, MembersAfter: 4, ChangedPartitions: []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11},
 				Moves: moves, TotalSlots: 100, MovedSlots: 25, MovedFraction: 0.25, OptimalFraction: 0.25, HasBytes: true, MovedBytes: 1 << 20,
-				Shares: []ring.ShareChange{{Node: "n4", OwnedAfter: 3, ReplicatedAfter: 25, ShareAfter: 0.25}}})
+				Shares: []client.ShareChange{{Node: "n4", OwnedAfter: 3, ReplicatedAfter: 25, ShareAfter: 0.25}}})
 		case q.Get("what_if") != "":
-			writeErr(w, http.StatusBadRequest, node.ErrorBody{Error: "ring: unknown node: " + strings.TrimPrefix(q.Get("what_if"), "remove:")})
+			writeErr(w, http.StatusBadRequest, client.ErrorBody{Error: "ring: unknown node: " + strings.TrimPrefix(q.Get("what_if"), "remove:")})
 		default:
-			writeJSON(w, ring.Inspection{Partitions: 7, ReplicationFactor: 3, Replicas: 2, Degraded: true, Fingerprint: "00ff", Nodes: []ring.NodeInspection{
+			writeJSON(w, client.Ring{Partitions: 7, ReplicationFactor: 3, Replicas: 2, Degraded: true, Fingerprint: "00ff", Nodes: []client.RingNode{
 				{Node: "n1", Owned: 4, Replicated: 7, KeySpaceShare: 4.0 / 7, ReplicaShare: 0.5, HasStats: true, Keys: 10, Bytes: 4096},
 				{Node: "n2", Owned: 3, Replicated: 7, KeySpaceShare: 3.0 / 7, ReplicaShare: 0.5},
 			}})
 		}
 	})
 	mux.HandleFunc("POST /v1/leave", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, node.OKBody{OK: true, Message: "n1 is leaving; handing off 340 partitions"})
+		writeJSON(w, client.OKBody{OK: true, Message: "n1 is leaving; handing off 340 partitions"})
 	})
 	mux.HandleFunc("POST /v1/remove/{node}", func(w http.ResponseWriter, r *http.Request) {
 		if r.PathValue("node") != "n3" {
-			writeErr(w, http.StatusNotFound, node.ErrorBody{Error: "no member " + r.PathValue("node")})
+			writeErr(w, http.StatusNotFound, client.ErrorBody{Error: "no member " + r.PathValue("node")})
 			return
 		}
-		writeJSON(w, node.OKBody{OK: true})
+		writeJSON(w, client.OKBody{OK: true})
 	})
 	return mux
 }
@@ -272,30 +271,6 @@ func TestClientNonAPIAnswer(t *testing.T) {
 	}
 }
 
-func TestNewClientAddresses(t *testing.T) {
-	tests := []struct {
-		in, want string
-		ok       bool
-	}{
-		{"127.0.0.1:8001", "http://127.0.0.1:8001", true},
-		{"http://h:1/", "http://h:1", true},
-		{"https://h:1/prefix", "https://h:1/prefix", true},
-		{"ftp://h:1", "", false},
-		{"", "", false},
-		{"http://", "", false},
-	}
-	for _, tt := range tests {
-		c, err := newClient(tt.in)
-		if (err == nil) != tt.ok {
-			t.Errorf("newClient(%q) err = %v, want ok=%v", tt.in, err, tt.ok)
-			continue
-		}
-		if err == nil && c.base.String() != tt.want {
-			t.Errorf("newClient(%q) = %s, want %s", tt.in, c.base, tt.want)
-		}
-	}
-}
-
 func TestVersion(t *testing.T) {
 	code, out, _ := runCLI(t, "", "version")
 	if code != 0 || !strings.HasPrefix(out, "ringkv ") {
@@ -349,27 +324,6 @@ func TestDisplayValue(t *testing.T) {
 	}
 }
 
-func TestAPIErrorNamesEachFailureOnce(t *testing.T) {
-	tests := []struct {
-		name string
-		body node.ErrorBody
-		want string
-	}{
-		{"server message names them", node.ErrorBody{Error: "get quorum not met: need 3, got 1; n3: dead", Need: 3, Got: ptr(1),
-			Failures: map[string]string{"n3": "dead"}}, "get quorum not met: need 3, got 1; n3: dead"},
-		{"server message does not", node.ErrorBody{Error: "quorum not met", Need: 2, Got: ptr(1),
-			Failures: map[string]string{"n2": "timeout"}}, "quorum not met (need 2, got 1); n2: timeout"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e := &apiError{Status: 503, Body: tt.body}
-			if got := e.Error(); got != tt.want {
-				t.Fatalf("Error() = %q, want %q", got, tt.want)
-			}
-		})
-	}
-}
-
 func ptr[T any](v T) *T { return &v }
 
 // writeSiblings answers 300 with two siblings, as a node does for a GET of
@@ -377,8 +331,8 @@ func ptr[T any](v T) *T { return &v }
 func writeSiblings(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusMultipleChoices)
-	_ = json.NewEncoder(w).Encode(node.SiblingsBody{
-		Siblings: []node.SiblingJSON{
+	_ = json.NewEncoder(w).Encode(client.SiblingsBody{
+		Siblings: []client.Sibling{
 			{Value: []byte("left"), WallTime: "2025-01-01T00:00:00Z", Dot: "n1:4"},
 			{Value: []byte{0xff, 0}, WallTime: "2025-01-01T00:00:01Z", Dot: "n2:7"},
 		},

@@ -263,22 +263,16 @@ func (a *app) runDev(ctx context.Context, cfg devConfig) error {
 	events := make(chan devEvent, 3*len(plan))
 	children := make([]*devChild, 0, len(plan))
 	env := append(append(os.Environ(), devEnv(cfg.Nodes)...), cfg.Env...)
-	// childCtx[i] ends when child i exits or dev returns; it bounds the
-	// wait for the child to serve clients.
-	childCtx := make([]context.Context, len(plan))
 	defer func() {
 		for _, ch := range children {
 			ch.stop()
 		}
 	}()
-	for i, n := range plan {
-		ch, err := startDevChild(cfg.Exe, n, env, i, events)
-		if err != nil {
-			a.stopDevChildren(children, events, cfg.StopTimeout)
-			return err
-		}
-		childCtx[i], ch.stop = context.WithCancel(ctx)
-		children = append(children, ch)
+	// childCtx[i] ends when child i exits or dev returns; it bounds the
+	// wait for the child to serve clients.
+	childCtx, err := a.startDevChildren(ctx, cfg, plan, env, events, &children)
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(a.stdout, "ringkv dev: starting %d nodes (data and logs in %s); each is listed once it serves clients\n", len(plan), cfg.DataDir)
 
@@ -337,6 +331,24 @@ func (a *app) runDev(ctx context.Context, cfg devConfig) error {
 	}
 	fmt.Fprintln(a.stderr, "ringkv dev: every node has exited; stopping")
 	return errSilent
+}
+
+// startDevChildren starts a child per plan entry, appending each to
+// *children, and returns each one's context. When one fails to start, the
+// ones already started are stopped and the start failure is returned:
+// stopDevChildren reports on its own what failed to stop.
+func (a *app) startDevChildren(ctx context.Context, cfg devConfig, plan []devNode, env []string, events chan devEvent, children *[]*devChild) ([]context.Context, error) {
+	childCtx := make([]context.Context, len(plan))
+	for i, n := range plan {
+		ch, err := startDevChild(cfg.Exe, n, env, i, events)
+		if err != nil {
+			_ = a.stopDevChildren(*children, events, cfg.StopTimeout)
+			return nil, err
+		}
+		childCtx[i], ch.stop = context.WithCancel(ctx)
+		*children = append(*children, ch)
+	}
+	return childCtx, nil
 }
 
 // startDevChild starts one child whose output goes to its log file.

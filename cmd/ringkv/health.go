@@ -51,9 +51,17 @@ the CA given by --tls-ca or --tls-dir. The probes need no token.`,
 	return cmd
 }
 
+// healthProbe is the one request "ringkv health" sends: its URL and the
+// HTTP client (timeout, TLS) that sends it.
+type healthProbe struct {
+	base *url.URL
+	hc   *http.Client
+}
+
 // healthClient checks the probe's flags and builds its client: the URL
-// must be an absolute http(s) URL with a host.
-func healthClient(cmd *cobra.Command, rawURL string, timeout time.Duration, tlsOpts *clientTLS) (*client, error) {
+// must be an absolute http(s) URL with a host. Any TLS option makes it
+// HTTPS.
+func healthClient(cmd *cobra.Command, rawURL string, timeout time.Duration, tlsOpts *clientTLS) (*healthProbe, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil, usageError("--url must be an http:// or https:// URL with a host, got %q", rawURL)
@@ -61,9 +69,14 @@ func healthClient(cmd *cobra.Command, rawURL string, timeout time.Duration, tlsO
 	if timeout <= 0 {
 		return nil, usageError("--timeout must be positive, got %s", timeout)
 	}
-	c := &client{base: u, hc: &http.Client{Timeout: timeout}}
-	if err := tlsOpts.apply(cmd, c); err != nil {
+	c := &healthProbe{base: u, hc: &http.Client{Timeout: timeout}}
+	cfg, err := tlsOpts.clientConfig(cmd, u.Scheme == "https")
+	if err != nil {
 		return nil, err
+	}
+	if cfg != nil {
+		c.base.Scheme = "https"
+		c.hc.Transport = &http.Transport{TLSClientConfig: cfg, Proxy: http.ProxyFromEnvironment}
 	}
 	return c, nil
 }
@@ -71,7 +84,7 @@ func healthClient(cmd *cobra.Command, rawURL string, timeout time.Duration, tlsO
 // probe sends the GET and turns its answer into the exit code. The first
 // line of the body is printed either way, so that a failing health check
 // in "docker inspect" says why (readyz: "not joined yet ...").
-func (a *app) probe(cmd *cobra.Command, c *client, quiet bool) error {
+func (a *app) probe(cmd *cobra.Command, c *healthProbe, quiet bool) error {
 	req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, c.base.String(), nil)
 	if err != nil {
 		return err

@@ -8,7 +8,7 @@ import (
 	"text/tabwriter"
 	"unicode/utf8"
 
-	"github.com/ringkv/ringkv/node"
+	"github.com/ringkv/ringkv/client"
 	"github.com/spf13/cobra"
 )
 
@@ -48,7 +48,7 @@ exactly the versions that context covers, which is how siblings are resolved.`,
 					return fmt.Errorf("value on stdin is larger than %d bytes, the most put reads", maxResponseBytes)
 				}
 			}
-			ack, err := c.put(cmd.Context(), args[0], value, w, causal)
+			ack, err := c.Put(cmd.Context(), args[0], value, client.W(client.Quorum(w)), client.WithCausal(causal))
 			if err != nil {
 				return err
 			}
@@ -73,7 +73,7 @@ func (a *app) deleteCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ack, err := c.del(cmd.Context(), args[0], w, causal)
+			ack, err := c.Delete(cmd.Context(), args[0], client.W(client.Quorum(w)), client.WithCausal(causal))
 			if err != nil {
 				return err
 			}
@@ -88,16 +88,16 @@ func (a *app) deleteCmd() *cobra.Command {
 
 // writeResult is the --json answer of put and delete.
 type writeResult struct {
-	OK       bool               `json:"ok"`
-	Context  string             `json:"context"`
-	Siblings []node.SiblingJSON `json:"siblings,omitempty"`
+	OK       bool             `json:"ok"`
+	Context  string           `json:"context"`
+	Siblings []client.Sibling `json:"siblings,omitempty"`
 }
 
 // printWrite shows an acknowledged write. When concurrent versions remain
 // the node answered with all of them, and the context it returned covers
 // them: it is printed with them, so that a later write using it resolves
 // exactly what was shown.
-func (a *app) printWrite(asJSON bool, ack getResult) error {
+func (a *app) printWrite(asJSON bool, ack client.Result) error {
 	if asJSON {
 		return a.printJSON(writeResult{OK: true, Context: ack.Context, Siblings: ack.Siblings})
 	}
@@ -126,7 +126,7 @@ prints "error: not found" and exits 1.`,
 			if err != nil {
 				return err
 			}
-			res, err := c.get(cmd.Context(), args[0], r)
+			res, err := c.Get(cmd.Context(), args[0], client.R(client.Quorum(r)))
 			if err != nil {
 				return err
 			}
@@ -147,7 +147,7 @@ prints "error: not found" and exits 1.`,
 	return cmd
 }
 
-func (a *app) printGet(res getResult) error {
+func (a *app) printGet(res client.Result) error {
 	switch {
 	case !res.Found:
 		if res.Context != "" {

@@ -5,22 +5,22 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ringkv/ringkv/node"
+	"github.com/ringkv/ringkv/client"
 )
 
 func TestTransferColumn(t *testing.T) {
-	still := node.RingJSON{Plan: &node.PlanJSON{Epoch: 4, Members: []string{"n1", "n2"}},
-		Transfers: map[string]node.TransferJSON{"n1": {Epoch: 4, Done: 9}}}
+	still := client.Ring{Plan: &client.Plan{Epoch: 4, Members: []string{"n1", "n2"}},
+		Transfers: map[string]client.Transfer{"n1": {Epoch: 4, Done: 9}}}
 	if got := transferColumn(still); got != nil {
 		t.Fatalf("stable plan with no work left: got %v, want no column", got)
 	}
-	stale := node.RingJSON{Plan: &node.PlanJSON{Epoch: 4, Members: []string{"n1", "n2"}},
-		Transfers: map[string]node.TransferJSON{"n1": {Epoch: 3, Pending: 5}}}
+	stale := client.Ring{Plan: &client.Plan{Epoch: 4, Members: []string{"n1", "n2"}},
+		Transfers: map[string]client.Transfer{"n1": {Epoch: 3, Pending: 5}}}
 	if got := transferColumn(stale); got != nil {
 		t.Fatalf("work left only for an older plan: got %v, want no column", got)
 	}
-	moving := node.RingJSON{Plan: &node.PlanJSON{Epoch: 5, Members: []string{"n1", "n2"}, Target: []string{"n1", "n2", "n3"}},
-		Transfers: map[string]node.TransferJSON{
+	moving := client.Ring{Plan: &client.Plan{Epoch: 5, Members: []string{"n1", "n2"}, Target: []string{"n1", "n2", "n3"}},
+		Transfers: map[string]client.Transfer{
 			"n3": {Epoch: 5, Pending: 6, InFlight: 4, Done: 10, BytesLeft: 3 << 20},
 			"n1": {Epoch: 4, Pending: 2, Done: 7, BytesLeft: 100}, // an older plan's progress
 		}}
@@ -34,7 +34,7 @@ func TestTransferColumn(t *testing.T) {
 
 	var out bytes.Buffer
 	a := &app{stdout: &out}
-	members := []node.MemberInfo{{Name: "n3", Liveness: "alive", Status: "joining"}, {Name: "n2", Liveness: "alive", Status: "joined"}}
+	members := []client.Member{{Name: "n3", Liveness: "alive", Status: "joining"}, {Name: "n2", Liveness: "alive", Status: "joined"}}
 	if err := a.printMembers(members, got); err != nil {
 		t.Fatal(err)
 	}

@@ -56,6 +56,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 1
 	}
 	fmt.Fprintf(stderr, "error: %v\n", err)
+	if hint := tokenHint(err); hint != "" {
+		fmt.Fprintf(stderr, "hint: %s\n", hint)
+	}
 	if errors.As(err, &ec) {
 		return ec.code
 	}

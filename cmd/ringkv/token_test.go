@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/node"
 )
 
@@ -42,14 +43,14 @@ func newAuthNode(t *testing.T) (*authNode, string) {
 				_, _ = io.WriteString(w, "value")
 				return
 			}
-			_ = json.NewEncoder(w).Encode([]node.MemberInfo{{Name: "n1", Liveness: "alive", Status: "joined"}})
+			_ = json.NewEncoder(w).Encode([]client.Member{{Name: "n1", Liveness: "alive", Status: "joined"}})
 		case auth == "Bearer weak":
 			w.WriteHeader(http.StatusForbidden)
-			_ = json.NewEncoder(w).Encode(node.ErrorBody{Error: "token weak has role read; this request needs admin"})
+			_ = json.NewEncoder(w).Encode(client.ErrorBody{Error: "token weak has role read; this request needs admin"})
 		default:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ringkv"`)
 			w.WriteHeader(http.StatusUnauthorized)
-			_ = json.NewEncoder(w).Encode(node.ErrorBody{Error: "this node requires a token"})
+			_ = json.NewEncoder(w).Encode(client.ErrorBody{Error: "this node requires a token"})
 		}
 	}))
 	t.Cleanup(srv.Close)

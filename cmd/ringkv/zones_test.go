@@ -2,17 +2,18 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 
-	"github.com/ringkv/ringkv/node"
+	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/ring"
 )
 
 func TestMembersZoneColumn(t *testing.T) {
 	var out bytes.Buffer
 	a := &app{stdout: &out}
-	plain := []node.MemberInfo{{Name: "n1", Liveness: "alive", Status: "joined"}}
+	plain := []client.Member{{Name: "n1", Liveness: "alive", Status: "joined"}}
 	if err := a.printMembers(plain, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -20,7 +21,7 @@ func TestMembersZoneColumn(t *testing.T) {
 		t.Fatalf("a ZONE column without zones:\n%s", out.String())
 	}
 	out.Reset()
-	zoned := []node.MemberInfo{{Name: "n2", Zone: "zb", Liveness: "alive", Status: "joined"}, {Name: "n1", Liveness: "alive", Status: "joined"}}
+	zoned := []client.Member{{Name: "n2", Zone: "zb", Liveness: "alive", Status: "joined"}, {Name: "n1", Liveness: "alive", Status: "joined"}}
 	if err := a.printMembers(zoned, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func TestRingZonesTable(t *testing.T) {
 			}
 			var out bytes.Buffer
 			a := &app{stdout: &out}
-			if err := a.printInspection(r.Inspect(nil)); err != nil {
+			if err := a.printInspection(asClientRing(t, r)); err != nil {
 				t.Fatal(err)
 			}
 			s := out.String()
@@ -86,10 +87,25 @@ func TestRingZonesTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if err := (&app{stdout: &out}).printInspection(plain.Inspect(nil)); err != nil {
+	if err := (&app{stdout: &out}).printInspection(asClientRing(t, plain)); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(out.String(), "ZONE") {
 		t.Fatalf("a zone table without zones:\n%s", out.String())
 	}
+}
+
+// asClientRing is r's inspection as GET /v1/ring gives it to the CLI: its
+// JSON read into the client's type.
+func asClientRing(t *testing.T, r *ring.Ring) client.Ring {
+	t.Helper()
+	b, err := json.Marshal(r.Inspect(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out client.Ring
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

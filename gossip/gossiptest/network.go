@@ -133,7 +133,7 @@ type Transport struct {
 
 var (
 	_ memberlist.NodeAwareTransport      = (*Transport)(nil)
-	_ memberlist.IngestionAwareTransport = (*Transport)(nil)
+	_ memberlist.IngestionAwareTransport = (*Transport)(nil) //nolint:staticcheck // SA1019: memberlist still type-asserts it
 )
 
 // Addr returns the transport's address (ip:port).

@@ -89,8 +89,8 @@ func tightenEntry(path string, d fs.DirEntry, fileMode fs.FileMode, uid int, res
 	if info.Mode().Perm()&^allowed == 0 {
 		return nil
 	}
-	if st, ok := info.Sys().(*syscall.Stat_t); ok && int(st.Uid) != uid {
-		res.skipped(path, fmt.Sprintf("owned by uid %d", st.Uid))
+	if owner, ok := fileOwner(info); ok && owner != uid {
+		res.skipped(path, fmt.Sprintf("owned by uid %d", owner))
 		return nil
 	}
 	from, to, err := chmodNoFollow(path, d.IsDir(), allowed, uid)
@@ -108,7 +108,7 @@ func tightenEntry(path string, d fs.DirEntry, fileMode fs.FileMode, uid int, res
 // mode before and after (equal when nothing was changed).
 func chmodNoFollow(path string, dir bool, allowed fs.FileMode, uid int) (from, to fs.FileMode, err error) {
 	// O_NONBLOCK: an entry swapped for a FIFO must not block the open.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	f, err := openNoFollow(path)
 	if err != nil {
 		if errors.Is(err, syscall.ELOOP) {
 			return 0, 0, nil // a link now: not ours to change
@@ -123,7 +123,7 @@ func chmodNoFollow(path string, dir bool, allowed fs.FileMode, uid int) (from, t
 	if info.IsDir() != dir || (!dir && !info.Mode().IsRegular()) {
 		return 0, 0, nil
 	}
-	if st, ok := info.Sys().(*syscall.Stat_t); ok && int(st.Uid) != uid {
+	if owner, ok := fileOwner(info); ok && owner != uid {
 		return 0, 0, nil
 	}
 	from = info.Mode().Perm()

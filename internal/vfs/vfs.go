@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"syscall"
 )
 
 // File is an open file as ringkv uses it. A File from Create
@@ -163,8 +162,11 @@ func (o OSFS) Lock(name string) (io.Closer, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := lockFile(f); err != nil {
 		_ = f.Close()
+		if lockUnsupported(err) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("lock %s: another process (or Engine) has this directory open: %w", filepath.Base(name), err)
 	}
 	return f, nil

@@ -1,0 +1,34 @@
+//go:build unix
+
+package vfs
+
+import (
+	"io/fs"
+	"os"
+	"syscall"
+)
+
+// lockFile takes an exclusive flock(2) on f without waiting.
+func lockFile(f *os.File) error {
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+}
+
+// fileOwner is the uid that owns the file info describes.
+func fileOwner(info fs.FileInfo) (uid int, ok bool) {
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return int(st.Uid), true
+}
+
+// openNoFollow opens path for reading without following a symbolic link
+// (ELOOP when it is one); O_NONBLOCK so that an entry swapped for a FIFO
+// does not block the open.
+func openNoFollow(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+}
+
+// lockUnsupported reports whether lockFile failed for want of flock(2):
+// never here.
+func lockUnsupported(error) bool { return false }
