@@ -319,11 +319,7 @@ func (a *app) runDev(ctx context.Context, cfg devConfig) error {
 				}
 			}
 		case <-readyTimer.C:
-			for _, ch := range children {
-				if !ch.ready && !ch.exited {
-					fmt.Fprintf(a.stderr, "ringkv dev: %s does not serve clients after %s; still waiting (see %s)\n", ch.node.Name, cfg.ReadyTimeout, ch.node.Log)
-				}
-			}
+			a.reportSlowChildren(children, cfg.ReadyTimeout)
 		case <-ctx.Done():
 			fmt.Fprintf(a.stdout, "ringkv dev: stopping %d node(s)\n", running)
 			return a.stopDevChildren(children, events, cfg.StopTimeout)
@@ -331,6 +327,16 @@ func (a *app) runDev(ctx context.Context, cfg devConfig) error {
 	}
 	fmt.Fprintln(a.stderr, "ringkv dev: every node has exited; stopping")
 	return errSilent
+}
+
+// reportSlowChildren names the children that do not serve clients yet
+// once the ready timeout passed; dev keeps waiting for them.
+func (a *app) reportSlowChildren(children []*devChild, after time.Duration) {
+	for _, ch := range children {
+		if !ch.ready && !ch.exited {
+			fmt.Fprintf(a.stderr, "ringkv dev: %s does not serve clients after %s; still waiting (see %s)\n", ch.node.Name, after, ch.node.Log)
+		}
+	}
 }
 
 // startDevChildren starts a child per plan entry, appending each to
