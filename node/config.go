@@ -28,9 +28,10 @@ type Config struct {
 	// Bootstrap lets a node with seeds serve clients before it has reached
 	// any of them: it starts a new cluster if none answers. A node without
 	// seeds (or whose only seed is its own gossip address) always does.
-	// Only while its data directory has never seen another node: one that
-	// restarts into a cluster it knows waits to reach a seed, as any node
-	// with seeds does. Default false: a node with seeds answers 503 until it has joined.
+	// Only while its persisted plan has no other member or target (with no
+	// plan, while its ring map names no other node): one that restarts
+	// into a cluster of several waits to reach a seed, as any node with
+	// seeds does. Default false: a node with seeds answers 503 until it has joined.
 	Bootstrap bool          `mapstructure:"bootstrap"`
 	Cluster   ClusterConfig `mapstructure:"cluster"`
 	Quorum    QuorumConfig  `mapstructure:"quorum"`

@@ -25,11 +25,18 @@ import (
 // includes a push-pull exchange of the ring map and plan, succeeded with at
 // least one seed: gossip.Gossip.Joined is closed), and the cluster's plan
 // has this node and another among its serving members: a new node first
-// gets a full copy of the partitions it will replicate (docs/operations.md). A node
-// without seeds, whose only seed is its own gossip address, or started
-// with bootstrap: true is ready at once: it starts (or restarts) a cluster
-// of its own. Readiness never goes back: a joined node that loses its
-// peers later is degraded, not new.
+// gets a full copy of the partitions it will replicate (docs/operations.md).
+//
+// A node without seeds, or whose only seed is its own gossip address, is
+// ready at once: it starts (or restarts) a cluster of its own. So is a
+// node started with bootstrap: true while its persisted plan names no
+// other node (or, with no plan persisted, its ring map names none): a
+// first start, or a restart of a cluster that shrank to this node alone.
+// A bootstrap node whose plan has other members waits for a seed as any
+// node with seeds does, and becomes ready without one if its plan becomes
+// a stable plan of itself alone (the operator removed the others).
+// Readiness never goes back: a joined node that loses its peers later is
+// degraded, not new.
 
 // notJoinedText is the reason given to clients of a node not joined yet;
 // /readyz answers its first half, notJoinedState.
@@ -50,32 +57,35 @@ const respNotJoined = "CLUSTERDOWN " + notJoinedText
 // is set, or no seed names another address than its own gossip address
 // (gossip joins no seed then either).
 func (n *Node) bootstraps() bool {
-	if n.cfg.Bootstrap {
-		return true
-	}
-	for _, s := range n.cfg.Seeds {
-		if s != n.addrs.Gossip {
-			return false
-		}
-	}
-	return true
+	return n.cfg.Bootstrap || !n.hasSeeds()
+}
+
+// hasSeeds reports whether a seed names another address than the node's
+// own gossip address: one gossip tries to join.
+func (n *Node) hasSeeds() bool {
+	return slices.ContainsFunc(n.cfg.Seeds, func(s string) bool { return s != n.addrs.Gossip })
 }
 
 // readyAtStart reports whether the node serves clients as soon as it
-// starts: it bootstraps and has never seen a peer (gossip's persisted map
-// and plan name no other node). Called after gossip is built, before it
-// starts.
+// starts: it has no seed but itself, or it has bootstrap: true and is a
+// cluster of one. Called after gossip is built, before it starts.
 func (n *Node) readyAtStart() bool {
-	if !n.bootstraps() {
-		return false
+	if !n.hasSeeds() {
+		return true // no seed but itself: a cluster of its own by config
 	}
 	if !n.cfg.Bootstrap {
-		return true // no seed but itself: a cluster of its own by config
+		return false
 	}
 	self := n.cfg.Node.Name
 	other := func(name string) bool { return name != self }
-	return !slices.ContainsFunc(n.gossip.Ring().Names(), other) &&
-		!slices.ContainsFunc(n.gossip.Plan().Members, other)
+	if p := n.gossip.Plan(); p.Known() {
+		// The plan says who holds data: a plan of this node alone is a
+		// cluster of one, whatever left, removed or never-admitted rows
+		// the map still carries (rows are never deleted).
+		return !slices.ContainsFunc(p.Members, other) && !slices.ContainsFunc(p.Target, other)
+	}
+	// No plan: gossip starts one only when the map names nobody else.
+	return !slices.ContainsFunc(n.gossip.Ring().Names(), other)
 }
 
 // awaitJoin marks the node joined once gossip reached a seed, and rebuilds
@@ -99,21 +109,33 @@ func (n *Node) awaitJoin(ctx context.Context) {
 // copied to it and the change is committed (as a Cassandra node starts its
 // client transport only once it has bootstrapped), so that a load
 // balancer watching /readyz sends it clients only when it is a full
-// member. Called under planMu.
+// member. A bootstrap node is also ready, seed or not, once the plan is a
+// stable plan of itself alone (readyAtStart's rule, reached later: the
+// operator removed the members it waited for). Called under planMu.
 func (n *Node) updateReady() {
-	if n.ready.Load() || !n.seedJoined.Load() {
+	if n.ready.Load() {
 		return
 	}
 	t := n.place.Load()
-	members := t.Plan().Members
-	if !slices.Contains(members, n.cfg.Node.Name) || !slices.ContainsFunc(members, func(m string) bool { return m != n.cfg.Node.Name }) {
-		if !n.waitLogged.Swap(true) {
-			n.log.Info("reached a seed; serving clients once the cluster's plan has this node among its serving members (its partitions are copied to it first)",
-				"plan_epoch", t.Epoch())
+	members, self := t.Plan().Members, n.cfg.Node.Name
+	alone := n.bootstraps() && t.Plan().Stable() && slices.Equal(members, []string{self})
+	if !alone {
+		if !n.seedJoined.Load() {
+			return
 		}
-		return
+		if !slices.Contains(members, self) || !slices.ContainsFunc(members, func(m string) bool { return m != self }) {
+			if !n.waitLogged.Swap(true) {
+				n.log.Info("reached a seed; serving clients once the cluster's plan has this node among its serving members (its partitions are copied to it first)",
+					"plan_epoch", t.Epoch())
+			}
+			return
+		}
 	}
 	n.ready.Store(true)
+	if alone {
+		n.log.Info("the cluster's plan is this node alone; serving clients", "plan_epoch", t.Epoch())
+		return
+	}
 	n.log.Info("joined the cluster; serving clients", "ring_members", len(members), "plan_epoch", t.Epoch())
 }
 

@@ -165,6 +165,128 @@ func TestBootstrapRestartWaitsForPeers(t *testing.T) {
 	})
 }
 
+// bootstrapPair starts n1 (bootstrap: true, seed n2) and n2 (seed n1) and
+// waits until n2 serves: the plan is {n1, n2}. It returns n1's config.
+func bootstrapPair(t *testing.T) (cfg1 Config, n1, n2 *runningNode) {
+	t.Helper()
+	g1, g2 := freeGossipAddr(t), freeGossipAddr(t)
+	cfg1 = testConfig(t, "n1", g2)
+	cfg1.Listen.Gossip, cfg1.Bootstrap = g1, true
+	cfg2 := testConfig(t, "n2", g1)
+	cfg2.Listen.Gossip = g2
+	n1 = startNode(t, cfg1)
+	n2 = startNode(t, cfg2)
+	testkit.Eventually(t, 2*time.Minute, "n2 ready", func() bool {
+		code, _ := getStatus(t, httpURL(n2, "/readyz"))
+		return code == 200
+	})
+	return cfg1, n1, n2
+}
+
+// planIsOnly reports whether n's plan is a stable plan of name alone.
+func planIsOnly(n *runningNode, name string) bool {
+	p := n.place.Load().Plan()
+	return p.Stable() && slices.Equal(p.Members, []string{name})
+}
+
+// A bootstrap node whose peer left is a cluster of one: restarted alone,
+// it serves at once, though its ring map still names the peer (as left)
+// and its seed is gone.
+func TestBootstrapRestartAfterPeerLeft(t *testing.T) {
+	cfg1, n1, n2 := bootstrapPair(t)
+	if code, _, body := do(t, "POST", httpURL(n2, "/v1/leave"), nil, nil); code != 200 {
+		t.Fatalf("POST /v1/leave on n2 = %d %s", code, body)
+	}
+	select {
+	case err := <-n2.done:
+		if err != nil {
+			t.Fatalf("n2 Run after leaving = %v, want nil", err)
+		}
+		n2.done <- nil // for the cleanup's stop
+	case <-time.After(3 * time.Minute):
+		t.Fatal("n2 did not stop after leaving")
+	}
+	testkit.Eventually(t, 2*time.Minute, "n1's plan is n1 alone", func() bool { return planIsOnly(n1, "n1") })
+	if err := n1.stop(t); err != nil {
+		t.Fatal(err)
+	}
+
+	n1 = startNode(t, cfg1)
+	if st := n1.gossip.Ring()["n2"].Status; st != "left" {
+		t.Fatalf("n2's row in n1's persisted map = %q, want left", st)
+	}
+	if code, body := getStatus(t, httpURL(n1, "/readyz")); code != 200 {
+		t.Fatalf("readyz of a bootstrap node whose peer left = %d %q, want 200", code, body)
+	}
+	if code, _, body := do(t, "PUT", httpURL(n1, "/v1/kv/k?w=all"), []byte("v"), nil); code != 204 {
+		t.Fatalf("PUT w=all on the cluster of one = %d %s", code, body)
+	}
+}
+
+// A bootstrap node restarted while its only peer is gone waits for it;
+// once the operator removes the peer, the plan is the node alone and it
+// serves without having reached a seed, and again at once after a restart.
+func TestBootstrapReadyOncePeerRemoved(t *testing.T) {
+	cfg1, n1, n2 := bootstrapPair(t)
+	if err := n2.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if err := n1.stop(t); err != nil {
+		t.Fatal(err)
+	}
+
+	n1 = startNode(t, cfg1)
+	if code, body := getStatus(t, httpURL(n1, "/readyz")); code != 503 {
+		t.Fatalf("readyz of a bootstrap node whose peer is down = %d %q, want 503", code, body)
+	}
+	if code, _, body := do(t, "POST", httpURL(n1, "/v1/remove/n2"), nil, nil); code != 200 {
+		t.Fatalf("POST /v1/remove/n2 on n1 = %d %s", code, body)
+	}
+	testkit.Eventually(t, 2*time.Minute, "n1 ready once n2 is removed", func() bool {
+		code, _ := getStatus(t, httpURL(n1, "/readyz"))
+		return code == 200
+	})
+	if !planIsOnly(n1, "n1") {
+		t.Fatalf("n1 ready with plan %+v, want n1 alone", n1.place.Load().Plan())
+	}
+	if n1.seedJoined.Load() {
+		t.Fatal("n1 reached a seed, but its only seed is stopped")
+	}
+	if err := n1.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	n1 = startNode(t, cfg1)
+	if code, body := getStatus(t, httpURL(n1, "/readyz")); code != 200 {
+		t.Fatalf("readyz after a restart with n2 removed = %d %q, want 200", code, body)
+	}
+}
+
+// A bootstrap node without a real seed is ready at once even when its
+// plan names other nodes: it joins nobody, so waiting would not help
+// (the same config without bootstrap serves at once too).
+func TestBootstrapWithoutSeedsReadyAfterRestart(t *testing.T) {
+	cfg1, n1, n2 := bootstrapPair(t)
+	if err := n2.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if err := n1.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	cfg1.Seeds = nil
+	n1 = startNode(t, cfg1)
+	if p := n1.place.Load().Plan(); !slices.Contains(p.Members, "n2") {
+		t.Fatalf("n1's persisted plan %+v does not name n2", p)
+	}
+	// Ready from the start, not only once gossip's seedless join closed
+	// Joined (and without logging that it waits for a seed).
+	if !n1.readyAtStart() {
+		t.Fatal("a seedless bootstrap node whose plan names n2 is not ready at start")
+	}
+	if code, body := getStatus(t, httpURL(n1, "/readyz")); code != 200 {
+		t.Fatalf("readyz of a seedless bootstrap node = %d %q, want 200", code, body)
+	}
+}
+
 // A write forwarded to a node that has not joined is refused with a quorum
 // error (the forwarder answers 503), not coordinated on a ring of itself.
 func TestForwardRefusedUntilJoined(t *testing.T) {

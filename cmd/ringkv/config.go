@@ -32,7 +32,7 @@ var serverFlags = []struct {
 	{"rpc", "listen.rpc", "internal RPC listen address host:port (listen.rpc)"},
 	{"gossip", "listen.gossip", "gossip listen address host:port (listen.gossip)"},
 	{"seeds", "seeds", "comma-separated gossip addresses of nodes to join (seeds)"},
-	{"bootstrap", "bootstrap", "serve clients before any seed answered, starting a new cluster if none does (bootstrap)"},
+	{"bootstrap", "bootstrap", "on a first start, serve clients before any seed answered and start a new cluster if none does; restarted, only while the node's plan is itself alone (bootstrap)"},
 }
 
 // addServerFlags declares the server flags on fs.

@@ -202,8 +202,8 @@ func (d devNode) args() []string {
 		args = append(args, "--zone", d.Zone)
 	}
 	if d.Name == "n1" {
-		// n1 starts the cluster (a no-op once it has a plan on disk); the
-		// others join it.
+		// n1 starts the cluster and the others join it; restarted, it
+		// serves at once only while its plan is itself alone.
 		args = append(args, "--bootstrap")
 	}
 	return args

@@ -57,9 +57,13 @@ func (a *app) k8sZoneCmd() *cobra.Command {
 		Long: `Read the label --label of Kubernetes node --node with one GET to the API
 server (/api/v1/nodes/NAME, with the pod's service-account token and CA),
 then write --base with node.zone set to its value to --out. With
---bootstrap-pod, the pod named so (--pod) also gets bootstrap: true, but only
-when its data directory (--data-dir) holds no cluster state yet: a node that
-has run before restarts into its cluster instead of starting a new one.
+--bootstrap-pod, the pod named so (--pod) gets bootstrap: true and every
+other pod bootstrap: false, whatever --base says. The server decides what
+bootstrap does from its data directory: on a first start it starts a new
+cluster if no seed answers; restarted, it serves at once only while its
+persisted plan is itself alone, and otherwise waits for a seed. --data-dir
+(default: RINGKV_NODE_DATA_DIR, else node.data_dir of --base) only adds to
+the message whether the bootstrap pod is on a first start.
 
   ringkv k8s-zone --node "$K8S_NODE" --label topology.kubernetes.io/zone \
     --base /etc/ringkv/config/ringkv.yaml --out /etc/ringkv/run/ringkv.yaml \
@@ -72,8 +76,11 @@ error naming it.`,
 			if o.node == "" || o.label == "" || o.base == "" || o.out == "" {
 				return usageError("--node, --label, --base and --out are required")
 			}
-			if o.bootstrapPod != "" && (o.pod == "" || o.data == "") {
-				return usageError("--bootstrap-pod needs --pod and --data-dir")
+			if o.bootstrapPod != "" && o.pod == "" {
+				return usageError("--bootstrap-pod needs --pod")
+			}
+			if o.timeout <= 0 {
+				return usageError("--timeout must be positive, got %s", o.timeout)
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
 			defer cancel()
@@ -86,8 +93,8 @@ error naming it.`,
 	f.StringVar(&o.base, "base", "", "the config file to start from")
 	f.StringVar(&o.out, "out", "", "where to write the config the server loads")
 	f.StringVar(&o.pod, "pod", "", "this pod's name (downward API metadata.name)")
-	f.StringVar(&o.bootstrapPod, "bootstrap-pod", "", "the pod that may start a new cluster (bootstrap: true) when its data directory is empty")
-	f.StringVar(&o.data, "data-dir", "", "the node's data directory, to tell a first start from a restart")
+	f.StringVar(&o.bootstrapPod, "bootstrap-pod", "", "the pod that gets bootstrap: true (every other pod gets false)")
+	f.StringVar(&o.data, "data-dir", "", "the node's data directory, to say whether the bootstrap pod is on a first start (default RINGKV_NODE_DATA_DIR, else node.data_dir of --base)")
 	f.StringVar(&o.api, "api-server", "", "the API server's URL (default https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT)")
 	f.StringVar(&o.tokenFile, "token-file", k8sTokenFile, "the service-account token")
 	f.StringVar(&o.caFile, "ca-file", k8sCAFile, "the CA that signed the API server's certificate")
@@ -116,31 +123,101 @@ func writeK8sConfig(ctx context.Context, stderr io.Writer, o *k8sZoneOpts) error
 	if zone == "" {
 		return fmt.Errorf("kubernetes node %s has no %s label: label it (kubectl label node %s %s=NAME)", o.node, o.label, o.node, o.label)
 	}
-	nodeSec, _ := cfg["node"].(map[string]any)
+	nodeSec, _ := takeKey(cfg, "node").(map[string]any)
 	if nodeSec == nil {
 		nodeSec = map[string]any{}
 	}
+	takeKey(nodeSec, "zone")
 	nodeSec["zone"] = zone
 	cfg["node"] = nodeSec
-	if o.bootstrapPod != "" && o.pod == o.bootstrapPod {
-		seen, err := node.HasClusterState(o.data)
-		if err != nil {
-			return err
+	note := ""
+	if o.bootstrapPod != "" {
+		// Every restart of the bootstrap pod keeps bootstrap: true: the
+		// server itself waits for a seed once its plan names other nodes,
+		// and a pod whose cluster shrank to itself must not wait forever.
+		takeKey(cfg, "bootstrap")
+		cfg["bootstrap"] = o.pod == o.bootstrapPod
+		if o.pod == o.bootstrapPod {
+			if note, err = bootstrapNote(o.data, nodeSec); err != nil {
+				return err
+			}
 		}
-		cfg["bootstrap"] = !seen
 	}
+	if err := writeFileAtomic(o.out, cfg); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "wrote %s: node.zone %q (label %s of node %s), bootstrap %v%s\n", o.out, zone, o.label, o.node, cfg["bootstrap"] == true, note)
+	return nil
+}
+
+// takeKey removes every key of m equal to key under Unicode case folding
+// and returns the value of one: the server's config loader (viper) reads
+// keys case-insensitively, so "Node:" in --base is node's section and a
+// second spelling beside the one written would make the result ambiguous.
+func takeKey(m map[string]any, key string) any {
+	var v any
+	for k, val := range m {
+		if strings.EqualFold(k, key) {
+			if v == nil || k == key {
+				v = val
+			}
+			delete(m, k)
+		}
+	}
+	return v
+}
+
+// bootstrapNote says whether the bootstrap pod's data directory (dataDir,
+// else RINGKV_NODE_DATA_DIR, else node.data_dir of the base config) holds
+// cluster state; empty when no directory is known.
+func bootstrapNote(dataDir string, nodeSec map[string]any) (string, error) {
+	if dataDir == "" {
+		dataDir = os.Getenv("RINGKV_NODE_DATA_DIR")
+	}
+	if dataDir == "" {
+		dataDir, _ = lookupFold(nodeSec, "data_dir").(string)
+	}
+	if dataDir == "" {
+		return "", nil
+	}
+	seen, err := node.HasClusterState(dataDir)
+	switch {
+	case err != nil:
+		return "", err
+	case seen:
+		return fmt.Sprintf(" (%s holds cluster state: the node serves at once only if its plan is itself alone, else it waits for a seed)", dataDir), nil
+	}
+	return fmt.Sprintf(" (%s holds no cluster state: a first start, which starts a new cluster if no seed answers)", dataDir), nil
+}
+
+// lookupFold returns the value of a key of m equal to key under case
+// folding, leaving m as it is.
+func lookupFold(m map[string]any, key string) any {
+	for k, v := range m {
+		if strings.EqualFold(k, key) {
+			return v
+		}
+	}
+	return nil
+}
+
+// writeFileAtomic writes cfg as YAML to a temporary file next to path and
+// renames it over path, so the server never reads half a config; the
+// temporary file is removed if that fails.
+func writeFileAtomic(path string, cfg map[string]any) error {
 	out, err := yaml.Marshal(cfg)
 	if err != nil {
 		return err
 	}
-	tmp := o.out + ".tmp"
+	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, out, 0o644); err != nil {
+		_ = os.Remove(tmp)
 		return err
 	}
-	if err := os.Rename(tmp, o.out); err != nil {
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
 		return err
 	}
-	fmt.Fprintf(stderr, "wrote %s: node.zone %q (label %s of node %s), bootstrap %v\n", o.out, zone, o.label, o.node, cfg["bootstrap"] == true)
 	return nil
 }
 
@@ -162,13 +239,19 @@ func k8sNodeLabels(ctx context.Context, o *k8sZoneOpts) (map[string]string, erro
 	if !pool.AppendCertsFromPEM(caPEM) {
 		return nil, fmt.Errorf("--ca-file %s: no PEM certificate", o.caFile)
 	}
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	hc := &http.Client{
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}},
+		// One call to the API server, never forwarded elsewhere.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/nodes/"+url.PathEscape(o.node), nil)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
-	req.Header.Set("Accept", "application/json")
+	// Only the metadata, not the whole Node (its image list can be large);
+	// a server that cannot send that sends the Node.
+	req.Header.Set("Accept", "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json")
 	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes API: %w", err)
@@ -182,7 +265,7 @@ func k8sNodeLabels(ctx context.Context, o *k8sZoneOpts) (map[string]string, erro
 		return nil, fmt.Errorf("kubernetes API: node %s: answer larger than %d bytes", o.node, k8sNodeBytes)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("kubernetes API: GET node %s: %s: %.300s", o.node, resp.Status, body)
+		return nil, fmt.Errorf("kubernetes API: GET node %s: %s: %.300s%s", o.node, resp.Status, body, k8sStatusHint(resp.StatusCode))
 	}
 	var n struct {
 		Metadata struct {
@@ -193,6 +276,17 @@ func k8sNodeLabels(ctx context.Context, o *k8sZoneOpts) (map[string]string, erro
 		return nil, fmt.Errorf("kubernetes API: node %s: %w", o.node, err)
 	}
 	return n.Metadata.Labels, nil
+}
+
+// k8sStatusHint says what to check for the refusals an operator can fix.
+func k8sStatusHint(code int) string {
+	switch code {
+	case http.StatusUnauthorized:
+		return " (the API server refused the token: check --token-file and that the pod's service account token is mounted)"
+	case http.StatusForbidden:
+		return " (the service account needs \"get\" on nodes: apply deploy/kubernetes/rbac.yaml and check that its ClusterRoleBinding names the service account in the pod's namespace)"
+	}
+	return ""
 }
 
 // k8sAPIServer is --api-server, or the in-cluster address Kubernetes puts
