@@ -20,10 +20,10 @@ import (
 // chromiumPath is where Debian's chromium package puts the browser.
 const chromiumPath = "/usr/bin/chromium"
 
-// requireBrowser, when RINGKV_REQUIRE_BROWSER=1, turns a browser that is
+// requireBrowser, when CI_REQUIRE_BROWSER=1, turns a browser that is
 // missing or does not start into a failure instead of a skip: .ci/run
 // sets it once its own smoke test of chromium passed.
-const requireBrowser = "RINGKV_REQUIRE_BROWSER"
+const requireBrowser = "CI_REQUIRE_BROWSER"
 
 // consoleShots, when set, is where TestConsole writes its screenshots
 // (docs/img to refresh those in docs/console.md); by default they go to
