@@ -14,10 +14,12 @@ import (
 	"strings"
 )
 
-// DefaultMaxResponseBytes bounds what the client reads from a node: the
-// largest value (1 MiB by default) base64-encoded in a sibling list, with
-// room to spare.
-const DefaultMaxResponseBytes = 64 << 20
+// DefaultMaxResponseBytes bounds what the client reads from a node. It fits
+// the largest answer a node gives with its default limits: a sibling list
+// of max_siblings (100) values of max_value_bytes (1 MiB) each, base64
+// encoded (100 x 1398104 bytes, about 133 MiB), with room for the JSON and
+// the context. A node with higher limits needs Config.MaxResponseBytes.
+const DefaultMaxResponseBytes = 160 << 20
 
 // maxNodes bounds Config.Nodes: each failed attempt costs a round trip.
 const maxNodes = 64
@@ -29,15 +31,17 @@ type Config struct {
 	Nodes []string
 	// TLS, when not nil, makes every node be reached over HTTPS with this
 	// configuration (CA to verify the node, client certificate); with
-	// HTTPClient set, that client's Transport must carry it. An https://
-	// address without TLS uses the system's roots.
+	// an HTTPClient whose Transport is set, that Transport must carry it.
+	// An https:// address without TLS uses the system's roots.
 	TLS *tls.Config
 	// Token, when not empty, is sent as a bearer token on every request
 	// (nodes with auth.tokens require one).
 	Token string
 	// HTTPClient, when not nil, sends the requests (its Timeout bounds each
 	// attempt). Nil: a client of its own, without a timeout: deadlines come
-	// from each call's context.
+	// from each call's context. The Client uses a copy that never follows
+	// redirects: a 3xx other than 300 (siblings) is an error naming its
+	// Location.
 	HTTPClient *http.Client
 	// MaxResponseBytes bounds an answer's body; 0 means
 	// DefaultMaxResponseBytes.
@@ -60,15 +64,13 @@ func New(cfg Config) (*Client, error) {
 	if len(cfg.Nodes) > maxNodes {
 		return nil, fmt.Errorf("client: %d node addresses, at most %d", len(cfg.Nodes), maxNodes)
 	}
-	c := &Client{hc: cfg.HTTPClient, token: cfg.Token, maxBytes: cfg.MaxResponseBytes}
+	c := &Client{token: cfg.Token, maxBytes: cfg.MaxResponseBytes}
 	if c.maxBytes <= 0 {
 		c.maxBytes = DefaultMaxResponseBytes
 	}
-	if c.hc == nil {
-		c.hc = &http.Client{}
-		if cfg.TLS != nil {
-			c.hc.Transport = &http.Transport{TLSClientConfig: cfg.TLS.Clone(), Proxy: http.ProxyFromEnvironment}
-		}
+	c.hc = noRedirects(cfg.HTTPClient)
+	if c.hc.Transport == nil && cfg.TLS != nil {
+		c.hc.Transport = tlsTransport(cfg.TLS)
 	}
 	for _, addr := range cfg.Nodes {
 		u, err := ParseNode(addr)
@@ -81,6 +83,35 @@ func New(cfg Config) (*Client, error) {
 		c.nodes = append(c.nodes, u)
 	}
 	return c, nil
+}
+
+// noRedirects returns a shallow copy of hc (a new client when nil) that
+// never follows a redirect. Go would follow a 301 or 302 to a PUT or DELETE
+// as a GET, whose 200 would then read as a write done, and a 307 or 308
+// would send the body, and the token, to wherever Location points. The
+// caller's client is left as it was.
+func noRedirects(hc *http.Client) *http.Client {
+	out := &http.Client{}
+	if hc != nil {
+		c := *hc
+		out = &c
+	}
+	out.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return out
+}
+
+// maxIdlePerHost lets a Client shared by many goroutines keep its
+// connections instead of redialling (net/http's default is 2).
+const maxIdlePerHost = 64
+
+// tlsTransport is http.DefaultTransport, with its dial, handshake and idle
+// timeouts and HTTP/2, speaking TLS with cfg (cloned).
+func tlsTransport(cfg *tls.Config) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = cfg.Clone()
+	t.MaxIdleConnsPerHost = maxIdlePerHost
+	t.ForceAttemptHTTP2 = true
+	return t
 }
 
 // ParseNode parses a node address, host:port or an http(s) URL, as New
@@ -221,7 +252,11 @@ func (c *Client) send(ctx context.Context, base *url.URL, req request) (*respons
 		return nil, fmt.Errorf("node %s: read answer: %w", base.Host, err)
 	}
 	if int64(len(data)) > c.maxBytes {
-		return nil, fmt.Errorf("node %s: answer larger than %d bytes", base.Host, c.maxBytes)
+		return nil, fmt.Errorf("node %s: answer larger than %d bytes (Config.MaxResponseBytes)", base.Host, c.maxBytes)
+	}
+	if resp.StatusCode/100 == 3 && resp.StatusCode != http.StatusMultipleChoices {
+		return nil, fmt.Errorf("node %s: answered %d %s to %s (Location %q): the client does not follow redirects; give the address that serves the API",
+			base.Host, resp.StatusCode, http.StatusText(resp.StatusCode), req.path, resp.Header.Get("Location"))
 	}
 	return &response{node: base.Host, status: resp.StatusCode, header: resp.Header, body: data,
 		context: resp.Header.Get(ContextHeader)}, nil

@@ -18,6 +18,13 @@
 // each call. Config.TLS and Config.Token reach nodes that serve HTTPS and
 // require a bearer token.
 //
+// The client never follows a redirect: a PUT or DELETE redirected would be
+// sent again as a GET, or with its body and token to another host. A 3xx
+// answer other than 300 (siblings) is an error that names its Location;
+// give the address that serves the API. A 404 is a missing key only when it
+// is a node's answer on the key route; any other 404 (a wrong prefix, the
+// admin listener, a proxy) is an error.
+//
 // The types in api.go are the wire format of the HTTP API: the server
 // writes them and this package reads them.
 package client

@@ -16,9 +16,9 @@ import (
 // client commands work out of the box next to a dev cluster.
 const defaultNode = "127.0.0.1:8001"
 
-// maxResponseBytes bounds what the CLI reads from a node: the largest value
-// (1 MiB by default) base64-encoded in a sibling list, with room to spare.
-const maxResponseBytes = 64 << 20
+// maxStdinBytes bounds the value "put KEY -" reads from stdin, so that a
+// runaway pipe cannot exhaust memory.
+const maxStdinBytes = 64 << 20
 
 // tokenEnv is the environment variable a client command takes its token
 // from when --token is not given; it keeps the token out of shell history
@@ -66,16 +66,16 @@ func (o *clientOpts) client() (*client.Client, error) {
 	if err != nil {
 		return nil, usageError("--node must be host:port or http://host:port, got %q", o.node)
 	}
-	hc := &http.Client{Timeout: o.timeout}
 	tlsCfg, err := o.tls.clientConfig(o.cmd, u.Scheme == "https")
 	if err != nil {
 		return nil, err
 	}
-	if tlsCfg != nil {
-		hc.Transport = &http.Transport{TLSClientConfig: tlsCfg, Proxy: http.ProxyFromEnvironment}
-	}
-	return client.New(client.Config{Nodes: []string{o.node}, TLS: tlsCfg, Token: resolveToken(o.token),
-		HTTPClient: hc, MaxResponseBytes: maxResponseBytes})
+	// No Transport: the client package builds one for TLS (with the
+	// default transport's timeouts), and its copy of this client never
+	// follows a redirect. The answer bound is the package's default, which
+	// fits a key's largest sibling list.
+	hc := &http.Client{Timeout: o.timeout}
+	return client.New(client.Config{Nodes: []string{o.node}, TLS: tlsCfg, Token: resolveToken(o.token), HTTPClient: hc})
 }
 
 // tokenHint is printed under an error that says the node wants a token.

@@ -339,3 +339,21 @@ func writeSiblings(w http.ResponseWriter) {
 		Context: "sibctx",
 	})
 }
+
+// TestClientDoesNotFollowRedirects: a put answered with a redirect (an
+// http-to-https ingress, say) fails; followed as a GET, its 200 would read
+// as the value stored.
+func TestClientDoesNotFollowRedirects(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/moved" {
+			_, _ = w.Write([]byte("ok"))
+			return
+		}
+		http.Redirect(w, r, "/moved", http.StatusFound)
+	}))
+	t.Cleanup(srv.Close)
+	code, _, errOut := runCLI(t, "", "put", "k", "v", "--node", srv.URL)
+	if code != 1 || !strings.Contains(errOut, `Location "/moved"`) {
+		t.Errorf("code %d stderr %q, want exit 1 and an error naming the Location", code, errOut)
+	}
+}

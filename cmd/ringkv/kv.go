@@ -40,12 +40,12 @@ exactly the versions that context covers, which is how siblings are resolved.`,
 				// whose 413 names the limit. One byte more than the cap
 				// tells a longer input from one that fits exactly: a
 				// longer one is refused, never stored cut short.
-				value, err = io.ReadAll(io.LimitReader(a.stdin, maxResponseBytes+1))
+				value, err = io.ReadAll(io.LimitReader(a.stdin, maxStdinBytes+1))
 				if err != nil {
 					return fmt.Errorf("read value from stdin: %w", err)
 				}
-				if len(value) > maxResponseBytes {
-					return fmt.Errorf("value on stdin is larger than %d bytes, the most put reads", maxResponseBytes)
+				if len(value) > maxStdinBytes {
+					return fmt.Errorf("value on stdin is larger than %d bytes, the most put reads", maxStdinBytes)
 				}
 			}
 			ack, err := c.Put(cmd.Context(), args[0], value, client.W(client.Quorum(w)), client.WithCausal(causal))

@@ -32,10 +32,10 @@ func TestPutStdinTooLargeIsRefused(t *testing.T) {
 	node := srv.Listener.Addr().String()
 
 	var stdout, stderr bytes.Buffer
-	in := io.LimitReader(zeros{}, maxResponseBytes+1)
+	in := io.LimitReader(zeros{}, maxStdinBytes+1)
 	code := run(context.Background(), []string{"put", "--node", node, "k", "-"}, in, &stdout, &stderr)
 	if code == 0 {
-		t.Fatalf("put of %d bytes from stdin succeeded: %q", maxResponseBytes+1, stdout.String())
+		t.Fatalf("put of %d bytes from stdin succeeded: %q", maxStdinBytes+1, stdout.String())
 	}
 	if !strings.Contains(stderr.String(), "stdin") {
 		t.Fatalf("error %q should say the stdin value is too large", stderr.String())
@@ -47,8 +47,8 @@ func TestPutStdinTooLargeIsRefused(t *testing.T) {
 	// Exactly the cap still goes through.
 	stdout.Reset()
 	stderr.Reset()
-	in = io.LimitReader(zeros{}, maxResponseBytes)
+	in = io.LimitReader(zeros{}, maxStdinBytes)
 	if code := run(context.Background(), []string{"put", "--node", node, "k", "-"}, in, &stdout, &stderr); code != 0 {
-		t.Fatalf("put of exactly %d bytes: exit %d, %s", maxResponseBytes, code, stderr.String())
+		t.Fatalf("put of exactly %d bytes: exit %d, %s", maxStdinBytes, code, stderr.String())
 	}
 }
