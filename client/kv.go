@@ -93,10 +93,25 @@ func (c *Client) Get(ctx context.Context, key string, opts ...Option) (Result, e
 	case http.StatusMultipleChoices:
 		return r.siblings()
 	case http.StatusNotFound:
+		if !r.keyNotFound() {
+			return Result{}, r.asError()
+		}
 		return Result{Context: r.context}, nil
 	default:
 		return Result{}, r.asError()
 	}
+}
+
+// keyNotFound reports a 404 that a node gave for a missing key: the node
+// sets the context header on every answer of the key route, and its body
+// is the ErrorBody "not found". Any other 404 (a wrong base path, the admin
+// listener, a proxy) would make a read-modify-write write blind.
+func (r *response) keyNotFound() bool {
+	if _, ok := r.header[ContextHeader]; ok {
+		return true
+	}
+	var b ErrorBody
+	return json.Unmarshal(r.body, &b) == nil && b.Error == "not found"
 }
 
 // Put writes value under key and returns once W replicas acknowledged it.
