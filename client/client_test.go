@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -265,8 +267,18 @@ func TestTLSAndToken(t *testing.T) {
 func TestResponseBound(t *testing.T) {
 	srv, _ := server(t, func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(make([]byte, 100)) })
 	c := newClient(t, client.Config{Nodes: []string{srv.URL}, MaxResponseBytes: 99})
-	if _, err := c.Get(t.Context(), "k"); err == nil {
-		t.Fatal("an answer over the bound was read")
+	if _, err := c.Get(t.Context(), "k"); err == nil || !strings.Contains(err.Error(), "MaxResponseBytes") {
+		t.Fatalf("an answer over the bound: %v, want an error naming Config.MaxResponseBytes", err)
+	}
+}
+
+// TestDefaultBoundFitsSiblings: with a node's default limits (max_siblings
+// 100, max_value_bytes 1 MiB) the largest sibling list, values in base64,
+// fits the default bound, or such a key could never be read and resolved.
+func TestDefaultBoundFitsSiblings(t *testing.T) {
+	const siblings, value = 100, 1 << 20
+	if need := siblings * base64.StdEncoding.EncodedLen(value); client.DefaultMaxResponseBytes < need+need/10 {
+		t.Fatalf("DefaultMaxResponseBytes %d, need %d plus room for the JSON", client.DefaultMaxResponseBytes, need)
 	}
 }
 
