@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -74,14 +75,60 @@ type pkgInfo struct {
 	Imports      []string
 	TestImports  []string
 	XTestImports []string
+	// Error is set when the package could not be loaded: its imports may
+	// then be partial.
+	Error *struct{ Err string }
 }
 
-// listPackages runs go list over the module. go list reads imports without
-// compiling, so this holds even while other packages are mid-edit.
-func listPackages(t *testing.T) []pkgInfo {
+// mustList are packages the module's listing must hold: without them the
+// pattern matched something else, and the graph check would check nothing.
+var mustList = []string{"client", "node", "internal/layers"}
+
+// loadProblems says why a listing cannot be trusted: nothing listed, a
+// package that failed to load, or a package that must be there missing.
+func loadProblems(pkgs []pkgInfo) []string {
+	var out []string
+	if len(pkgs) == 0 {
+		return []string{"go list matched no packages of " + module}
+	}
+	seen := map[string]bool{}
+	for _, p := range pkgs {
+		seen[strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")] = true
+		if p.Error != nil {
+			out = append(out, fmt.Sprintf("%s does not load: %s", p.ImportPath, p.Error.Err))
+		}
+	}
+	for _, m := range mustList {
+		if !seen[m] {
+			out = append(out, "go list did not list "+m)
+		}
+	}
+	return out
+}
+
+// listPackages runs go list over pattern, and fails the test on a listing
+// loadProblems rejects. go list reads imports without compiling, so this
+// holds even while other packages are mid-edit; -e reports a package that
+// does not load in its Error field instead of stopping.
+func listPackages(t *testing.T, pattern string, env ...string) []pkgInfo {
 	t.Helper()
-	cmd := exec.Command("go", "list", "-e", "-json=ImportPath,Imports,TestImports,XTestImports", module+"/...")
+	pkgs := goList(t, pattern, env...)
+	for _, p := range loadProblems(pkgs) {
+		t.Error(p)
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	return pkgs
+}
+
+// goList is go list's JSON for pattern, run at the module's root with env
+// added to the environment (GOOS, GOFLAGS).
+func goList(t *testing.T, pattern string, env ...string) []pkgInfo {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-e", "-json=ImportPath,Imports,TestImports,XTestImports,Error", pattern)
 	cmd.Dir = filepath.Join("..", "..")
+	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.Output()
 	if err != nil {
 		var ee *exec.ExitError
@@ -126,9 +173,26 @@ var testsToo = map[string]bool{"e2e": true, "deploy": true}
 // layer table: a package imports, of this module, only what its row names
 // (and its own subpackages). A package no row covers fails too, so a new
 // package is placed in the table when it is added.
+//
+// Each build is listed: the default one, the deliberately broken one the
+// chaos test uses, and a non-unix one, so that files behind build
+// constraints are held too.
 func TestImportGraph(t *testing.T) {
 	rows := readTable(t)
-	for _, p := range listPackages(t) {
+	for _, env := range [][]string{nil, {"GOFLAGS=-tags=ringkvbroken"}, {"GOOS=windows"}} {
+		name := "default"
+		if len(env) > 0 {
+			name = strings.Join(env, ",")
+		}
+		t.Run(name, func(t *testing.T) {
+			checkGraph(t, rows, listPackages(t, module+"/...", env...))
+		})
+	}
+}
+
+// checkGraph holds each package of pkgs to its row.
+func checkGraph(t *testing.T, rows []row, pkgs []pkgInfo) {
+	for _, p := range pkgs {
 		rel := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, module), "/")
 		r, ok := rowOf(rows, rel)
 		if !ok {
@@ -174,5 +238,25 @@ func TestTableParses(t *testing.T) {
 	}
 	if !allowed(row{pkg: "node", imports: []string{"storage"}}, "storage/storagetest") || allowed(row{pkg: "node", imports: []string{"ring"}}, "ringx") {
 		t.Error("allowed matches wrong subpackages")
+	}
+}
+
+// TestListingIsChecked: a listing that matched nothing (the module path
+// changed), or holds a package that did not load, fails instead of
+// checking nothing.
+func TestListingIsChecked(t *testing.T) {
+	if p := loadProblems(goList(t, module+"X/...")); len(p) == 0 {
+		t.Error("a pattern matching no package passed")
+	}
+	broken := []pkgInfo{{ImportPath: module + "/client"}, {ImportPath: module + "/node"},
+		{ImportPath: module + "/internal/layers", Error: &struct{ Err string }{"syntax error"}}}
+	if p := loadProblems(broken); len(p) != 1 || !strings.Contains(p[0], "syntax error") {
+		t.Errorf("a package that does not load: %q, want one problem naming it", p)
+	}
+	if p := loadProblems(broken[:2]); len(p) != 1 || !strings.Contains(p[0], "internal/layers") {
+		t.Errorf("a listing without internal/layers: %q, want one problem naming it", p)
+	}
+	if p := loadProblems(goList(t, module+"/...")); len(p) != 0 {
+		t.Errorf("the module's own listing: %q", p)
 	}
 }
