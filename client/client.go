@@ -126,6 +126,7 @@ func ParseNode(addr string) (*url.URL, error) {
 		return nil, fmt.Errorf("client: node address must be host:port or http://host:port, got %q", addr)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
+	u.RawPath = strings.TrimSuffix(u.RawPath, "/")
 	return u, nil
 }
 
@@ -219,7 +220,9 @@ func retryable(method string, err error) bool {
 // so that "connection refused" says where.
 func (c *Client) send(ctx context.Context, base *url.URL, req request) (*response, error) {
 	u := *base
-	u.RawPath = base.Path + req.path
+	// The base's escaped form: its decoded Path would lose a %2F and fail
+	// to unescape a %25.
+	u.RawPath = base.EscapedPath() + req.path
 	p, err := url.PathUnescape(u.RawPath)
 	if err != nil {
 		return nil, fmt.Errorf("client: bad request path %q: %w", req.path, err)

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Error is a non-2xx answer from a node, decoded from its ErrorBody. Callers
@@ -58,16 +60,38 @@ func (e *Error) failures(msg string) string {
 	return "; " + strings.Join(parts, "; ")
 }
 
+// excerpt is the start of body as text for an error message: at most limit
+// bytes, cut on a character boundary, invalid UTF-8 and control characters
+// (which a terminal would act on) shown as U+FFFD.
+func excerpt(body []byte, limit int) string {
+	text := strings.TrimSpace(string(body))
+	cut := len(text) > limit
+	if cut {
+		i := limit
+		for i > 0 && !utf8.RuneStart(text[i]) {
+			i--
+		}
+		text = text[:i]
+	}
+	text = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) && r != '\n' && r != '\t' {
+			return utf8.RuneError
+		}
+		return r
+	}, strings.ToValidUTF8(text, string(utf8.RuneError)))
+	if cut {
+		text += "..."
+	}
+	return text
+}
+
 // asError turns a non-success answer into an *Error.
 func (r *response) asError() error {
 	e := &Error{Status: r.status}
 	if err := json.Unmarshal(r.body, &e.Body); err != nil || e.Body.Error == "" {
 		// Not one of ours (a proxy, or a route that does not exist):
 		// show the start of what came back.
-		text := strings.TrimSpace(string(r.body))
-		if len(text) > 200 {
-			text = text[:200] + "..."
-		}
+		text := excerpt(r.body, 200)
 		e.Body = ErrorBody{Error: fmt.Sprintf("HTTP %d %s", r.status, http.StatusText(r.status))}
 		if text != "" {
 			e.Body.Error += ": " + text

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -65,6 +66,9 @@ func collect(opts []Option) options {
 	return o
 }
 
+// errEmptyKey refuses an empty key before a round trip: no node takes one.
+var errEmptyKey = errors.New("client: empty key")
+
 // kvPath is the route of one key; the key is path-escaped so that any
 // bytes, "/" included, reach the server intact.
 func kvPath(key string) string { return "/v1/kv/" + url.PathEscape(key) }
@@ -82,6 +86,9 @@ func quorumQuery(name string, q Quorum) url.Values {
 // Get reads key at R replicas. A missing or deleted key is not an error:
 // its Result has Found false.
 func (c *Client) Get(ctx context.Context, key string, opts ...Option) (Result, error) {
+	if key == "" {
+		return Result{}, errEmptyKey
+	}
 	o := collect(opts)
 	r, err := c.do(ctx, request{method: http.MethodGet, path: kvPath(key), query: quorumQuery("r", o.r)})
 	if err != nil {
@@ -131,6 +138,9 @@ func (c *Client) Delete(ctx context.Context, key string, opts ...Option) (Result
 }
 
 func (c *Client) write(ctx context.Context, method, key string, value []byte, o options) (Result, error) {
+	if key == "" {
+		return Result{}, errEmptyKey
+	}
 	h := http.Header{}
 	if o.causal != "" {
 		h.Set(ContextHeader, o.causal)
