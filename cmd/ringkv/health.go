@@ -69,7 +69,12 @@ func healthClient(cmd *cobra.Command, rawURL string, timeout time.Duration, tlsO
 	if timeout <= 0 {
 		return nil, usageError("--timeout must be positive, got %s", timeout)
 	}
-	c := &healthProbe{base: u, hc: &http.Client{Timeout: timeout}}
+	// A redirect is an answer, not a way to another host: a probe that
+	// followed one could report another service's health, or carry a token
+	// there.
+	c := &healthProbe{base: u, hc: &http.Client{Timeout: timeout, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}}
 	cfg, err := tlsOpts.clientConfig(cmd, u.Scheme == "https")
 	if err != nil {
 		return nil, err
