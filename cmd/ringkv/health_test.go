@@ -14,6 +14,8 @@ func TestHealthCommand(t *testing.T) {
 		switch r.URL.Path {
 		case "/readyz":
 			_, _ = io.WriteString(w, "ok\n")
+		case "/moved":
+			http.Redirect(w, r, "/readyz", http.StatusFound)
 		case "/notready":
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = io.WriteString(w, "not joined yet: this node has not reached a seed\nsecond line\n")
@@ -41,6 +43,7 @@ func TestHealthCommand(t *testing.T) {
 		{name: "ready quiet", args: []string{"health", "--quiet", "--url", srv.URL + "/readyz"}},
 		{name: "not ready", args: []string{"health", "--url", srv.URL + "/notready"}, wantCode: 1,
 			wantErrHas: "503 Service Unavailable: not joined yet: this node has not reached a seed\n"},
+		{name: "redirect not followed", args: []string{"health", "--url", srv.URL + "/moved"}, wantCode: 1, wantErrHas: "302 Found"},
 		{name: "no such route", args: []string{"health", "--url", srv.URL + "/nope"}, wantCode: 1, wantErrHas: "404 Not Found"},
 		{name: "unreachable", args: []string{"health", "--url", "http://" + closed + "/readyz"}, wantCode: 1, wantErrHas: "connection refused"},
 		{name: "not a URL", args: []string{"health", "--url", "127.0.0.1:8001/readyz"}, wantCode: 2, wantErrHas: "--url must be an http:// or https:// URL"},
