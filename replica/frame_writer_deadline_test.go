@@ -150,6 +150,16 @@ func (r *writerRecorder) snapshot() (unsent []uint64, unsentAs, fails []error, o
 	return slices.Clone(r.unsent), slices.Clone(r.unsentAs), slices.Clone(r.fails), slices.Clone(r.order)
 }
 
+// newRecordedWriter is a frame writer on a stepConn with a recorder of what
+// it reports attached.
+func newRecordedWriter() (*stepConn, *frameWriter, *writerRecorder) {
+	c := newStepConn()
+	w := newFrameWriter(c, nil)
+	rec := &writerRecorder{}
+	rec.attach(w)
+	return c, w, rec
+}
+
 func smallFrame(id uint64) *frame {
 	return &frame{typ: frameRequest, id: id, body: []byte("body")}
 }
@@ -168,11 +178,8 @@ func writeAsync(w *frameWriter, f *frame, deadline time.Time) <-chan error {
 // drain goroutine under theirs, however much keeps coming.
 func TestFrameWriterSenderWritesOnlyItsOwnFrame(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newStepConn()
+		c, w, rec := newRecordedWriter()
 		defer c.Close()
-		w := newFrameWriter(c, nil)
-		var rec writerRecorder
-		rec.attach(w)
 		start := time.Now()
 		first := writeAsync(w, smallFrame(1), start.Add(50*time.Millisecond))
 		write1 := <-c.writes // the first sender is inside its write
@@ -221,11 +228,8 @@ func TestFrameWriterSenderWritesOnlyItsOwnFrame(t *testing.T) {
 // and its other calls survive.
 func TestFrameWriterDropsLateFrames(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newStepConn()
+		c, w, rec := newRecordedWriter()
 		defer c.Close()
-		w := newFrameWriter(c, nil)
-		var rec writerRecorder
-		rec.attach(w)
 		start := time.Now()
 		first := writeAsync(w, smallFrame(1), time.Time{})
 		write1 := <-c.writes
@@ -269,11 +273,8 @@ func TestFrameWriterDropsLateFrames(t *testing.T) {
 // too late to write then), without harm to the connection.
 func TestFrameWriterRoomWaitEndsAtDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newStepConn()
+		c, w, rec := newRecordedWriter()
 		defer c.Close()
-		w := newFrameWriter(c, nil)
-		var rec writerRecorder
-		rec.attach(w)
 		w.maxQueued = smallFrame(0).encodedLen() // one queued frame
 		first := writeAsync(w, smallFrame(1), time.Time{})
 		write1 := <-c.writes
@@ -308,11 +309,8 @@ func TestFrameWriterRoomWaitEndsAtDeadline(t *testing.T) {
 // rather than refill the queue, so it is written next.
 func TestFrameWriterLargeFrameKeepsItsTurn(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newStepConn()
+		c, w, _ := newRecordedWriter()
 		defer c.Close()
-		w := newFrameWriter(c, nil)
-		var rec writerRecorder
-		rec.attach(w)
 		w.maxQueued = 2 * smallFrame(0).encodedLen()
 		first := writeAsync(w, smallFrame(1), time.Time{})
 		write1 := <-c.writes
@@ -354,11 +352,8 @@ func TestFrameWriterLargeFrameKeepsItsTurn(t *testing.T) {
 // of the failed write are not (the peer may have them).
 func TestFrameWriterFailureReportsUnsentFrames(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newStepConn()
+		c, w, rec := newRecordedWriter()
 		defer c.Close()
-		w := newFrameWriter(c, nil)
-		var rec writerRecorder
-		rec.attach(w)
 		first := writeAsync(w, smallFrame(1), time.Time{})
 		write1 := <-c.writes
 		// Frames 2 and 3 fill the 32 KiB buffer: writing 3 flushes it, and
@@ -399,11 +394,8 @@ func TestFrameWriterFailureReportsUnsentFrames(t *testing.T) {
 // unsent.
 func TestFrameWriterOwnFailureNotReportedTwice(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newStepConn()
+		c, w, rec := newRecordedWriter()
 		defer c.Close()
-		w := newFrameWriter(c, nil)
-		var rec writerRecorder
-		rec.attach(w)
 		first := writeAsync(w, smallFrame(1), time.Time{})
 		write1 := <-c.writes
 		if err := w.write(smallFrame(2), time.Time{}); err != nil {
@@ -426,11 +418,8 @@ func TestFrameWriterOwnFailureNotReportedTwice(t *testing.T) {
 // unsent), is handed to panicked, and later writes fail at once.
 func TestFrameWriterDrainPanicFailsTheConnection(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newStepConn()
+		c, w, rec := newRecordedWriter()
 		defer c.Close()
-		w := newFrameWriter(c, nil)
-		var rec writerRecorder
-		rec.attach(w)
 		var panics atomic.Int32
 		w.panicked = func(any) { panics.Add(1) }
 		first := writeAsync(w, smallFrame(1), time.Time{})

@@ -15,11 +15,8 @@ import (
 // unsent, once.
 func TestFrameWriterGather(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newStepConn()
+		c, w, rec := newRecordedWriter()
 		defer c.Close()
-		w := newFrameWriter(c, nil)
-		var rec writerRecorder
-		rec.attach(w)
 		now := time.Now()
 		past, soon, future := now.Add(-time.Second), now.Add(sendMargin/2), now.Add(time.Hour)
 		for id, deadline := range []time.Time{1: future, 2: {}, 3: past, 4: future, 5: soon} {
@@ -53,11 +50,8 @@ func TestFrameWriterGather(t *testing.T) {
 // until the sender has returned, so a sender writing them would wait).
 func TestFrameWriterOwnFrameLateAfterYield(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := newStepConn()
+		c, w, rec := newRecordedWriter()
 		defer c.Close()
-		w := newFrameWriter(c, nil)
-		var rec writerRecorder
-		rec.attach(w)
 		start := time.Now()
 		yielded := false
 		w.yield = func() {
