@@ -3,7 +3,6 @@ package node
 import (
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/node/ui"
@@ -110,11 +109,7 @@ func (a *httpAPI) versions(w http.ResponseWriter, r *http.Request) {
 func versionsBody(s vclock.Siblings) []client.Version {
 	out := make([]client.Version, len(s))
 	for i, v := range s {
-		out[i] = client.Version{Sibling: client.Sibling{
-			Value:    v.Value,
-			WallTime: time.Unix(0, v.WallTime).UTC().Format(time.RFC3339Nano),
-			Dot:      fmt.Sprintf("%s:%d", v.Dot.Actor, v.Dot.Counter),
-		}, Deleted: v.Tombstone}
+		out[i] = client.Version{Sibling: siblingJSON(v), Deleted: v.Tombstone}
 	}
 	return out
 }

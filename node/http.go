@@ -327,13 +327,19 @@ func (a *httpAPI) get(w http.ResponseWriter, r *http.Request) {
 func siblingsBody(live vclock.Siblings, c vclock.Clock) client.SiblingsBody {
 	body := client.SiblingsBody{Context: vclock.EncodeContextString(c), Siblings: make([]client.Sibling, len(live))}
 	for i, v := range live {
-		body.Siblings[i] = client.Sibling{
-			Value:    v.Value,
-			WallTime: time.Unix(0, v.WallTime).UTC().Format(time.RFC3339Nano),
-			Dot:      fmt.Sprintf("%s:%d", v.Dot.Actor, v.Dot.Counter),
-		}
+		body.Siblings[i] = siblingJSON(v)
 	}
 	return body
+}
+
+// siblingJSON is one version as the API shows it: its value, wall time
+// and dot.
+func siblingJSON(v vclock.Version) client.Sibling {
+	return client.Sibling{
+		Value:    v.Value,
+		WallTime: time.Unix(0, v.WallTime).UTC().Format(time.RFC3339Nano),
+		Dot:      fmt.Sprintf("%s:%d", v.Dot.Actor, v.Dot.Counter),
+	}
 }
 
 // writeAnswer answers an acknowledged PUT or DELETE. The returned context

@@ -91,11 +91,11 @@ func (s *respServer) admit(c redcon.Conn, cmd string) bool {
 	if g.auth == nil {
 		return true // nothing to check: keep the command path as it was
 	}
-	sess := s.session(c)
 	need := respRole(cmd)
-	if g.auth == nil || need == RoleNone {
+	if need == RoleNone {
 		return true
 	}
+	sess := s.session(c)
 	if sess.role == RoleNone {
 		g.refused("resp", refuseNoToken, c.RemoteAddr(), "")
 		c.WriteError(respNoAuth)
