@@ -87,24 +87,6 @@ func (s *standIns) isUsed(i int) bool {
 	return s.usedMore != nil && s.usedMore[i]
 }
 
-// replicate delivers one replica's copy of a write: to the replica itself
-// when liveness says it is up, and when it is down or the call fails, to
-// the next live fallback as a hint for it, trying further fallbacks while
-// stand-ins refuse; when none takes it, the coordinator keeps the hint
-// itself (keepHint). The reply is for tg.node; a stand-in's acknowledgement
-// is a success only under sloppy quorum.
-// store is the write's KindStore request (storeRequest).
-func (c *Coordinator) replicate(ctx context.Context, tg target, store Request, stand *standIns, sloppy bool) reply {
-	if tg.act != actSend {
-		return c.standIn(ctx, tg.node, store, stand, sloppy, downErr(tg.node))
-	}
-	r, final := c.copySent(tg.node, c.sendCopy(ctx, tg.node, store))
-	if final {
-		return r
-	}
-	return c.standIn(ctx, tg.node, store, stand, sloppy, r.err)
-}
-
 // copySent judges the answer err of a replica's own copy of a write: a
 // success or a refusal as no replica is final; any other failure is to be
 // tried on a stand-in (final false, the reply's err the cause).

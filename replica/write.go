@@ -340,7 +340,7 @@ func (c *Coordinator) sendAll(sendCtx context.Context, key []byte, lw localWrite
 			f.inflight.Add(1)
 			c.bg.Go(func() {
 				defer f.release()
-				f.results <- c.replicate(sendCtx, tg, store, stand, sloppy)
+				f.results <- c.standIn(sendCtx, tg.node, store, stand, sloppy, downErr(tg.node))
 			})
 			continue
 		}
