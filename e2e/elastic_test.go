@@ -66,6 +66,8 @@ type elasticCluster struct {
 	// small.
 	partitions int
 	ports      map[string][4]int // http, resp, rpc, gossip per name
+	// zones, when set, gives each named node its --zone.
+	zones map[string]string
 
 	mu      sync.Mutex         // guards servers
 	servers map[string]*server // the latest process of each name
@@ -134,7 +136,11 @@ func (c *elasticCluster) writeConfig(t *testing.T, name string, seeds []string) 
 func (c *elasticCluster) spawn(t *testing.T, name string, seeds ...string) *server {
 	t.Helper()
 	cfg := c.writeConfig(t, name, seeds)
-	s := startServer(t, name, "server", "--config", cfg, "--data-dir", filepath.Join(c.dir, name))
+	args := []string{"server", "--config", cfg, "--data-dir", filepath.Join(c.dir, name)}
+	if z := c.zones[name]; z != "" {
+		args = append(args, "--zone", z)
+	}
+	s := startServer(t, name, args...)
 	c.mu.Lock()
 	c.servers[name] = s
 	c.mu.Unlock()

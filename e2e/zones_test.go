@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -22,22 +21,8 @@ func TestZones(t *testing.T) {
 	names := []string{"n1", "n2", "n3", "n4", "n5", "n6"}
 	c := newElasticCluster(t, names, "")
 	c.partitions = 61
-	spawn := func(name string, seeds ...string) *server {
-		cfg := c.writeConfig(t, name, seeds)
-		s := startServer(t, name, "server", "--config", cfg, "--data-dir", filepath.Join(c.dir, name), "--zone", zoneOf[name])
-		c.mu.Lock()
-		c.servers[name] = s
-		c.mu.Unlock()
-		return s
-	}
-	spawn("n1").waitReady(t, deadline)
-	for _, n := range names[1:] {
-		spawn(n, "n1").waitBound(t, deadline)
-	}
-	c.waitChangeOver(t, deadline, names, 0, nil)
-	for _, n := range names[1:] {
-		c.server(n).waitReady(t, deadline)
-	}
+	c.zones = zoneOf
+	c.form(t, deadline, names...)
 
 	t.Run("ring reports zones", func(t *testing.T) {
 		var in struct {
