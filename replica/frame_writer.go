@@ -344,9 +344,7 @@ func dropLate(batch []queuedFrame, now time.Time) (live []queuedFrame, late []ui
 func (w *frameWriter) settle(batch []queuedFrame, written int, err error) bool {
 	var ids []uint64
 	if err != nil {
-		for _, q := range batch[written:] {
-			ids = append(ids, q.f.id)
-		}
+		ids = appendIDs(ids, batch[written:])
 	}
 	clear(batch) // the bodies are garbage once sent
 	w.mu.Lock()
@@ -360,6 +358,14 @@ func (w *frameWriter) settle(batch []queuedFrame, written int, err error) bool {
 	return err == nil
 }
 
+// appendIDs appends the call ids of fs to ids.
+func appendIDs(ids []uint64, fs []queuedFrame) []uint64 {
+	for _, q := range fs {
+		ids = append(ids, q.f.id)
+	}
+	return ids
+}
+
 // abort fails the writer with err, unless it failed before: every later
 // write fails with err, waiting senders return it, and the ids given and
 // those of the queued frames are reported to unsent, then err to fail.
@@ -370,9 +376,7 @@ func (w *frameWriter) abort(err error, ids []uint64) {
 		return
 	}
 	w.err = err
-	for _, q := range w.queue {
-		ids = append(ids, q.f.id)
-	}
+	ids = appendIDs(ids, w.queue)
 	w.queue, w.queuedBytes, w.flushing = nil, 0, false
 	for _, c := range w.waiters {
 		select {
@@ -403,11 +407,7 @@ func (w *frameWriter) flush(batch []queuedFrame) (written int, err error) {
 	defer func() {
 		if !done {
 			_ = rawConn(w.nc).Close() // half a frame may be out: the stream is unusable
-			var ids []uint64
-			for _, q := range batch[min(written+1, len(batch)):] {
-				ids = append(ids, q.f.id)
-			}
-			w.abort(errWriterPanicked, ids)
+			w.abort(errWriterPanicked, appendIDs(nil, batch[min(written+1, len(batch)):]))
 		}
 	}()
 	var deadline time.Time
