@@ -96,9 +96,14 @@ func noRedirects(hc *http.Client) *http.Client {
 		c := *hc
 		out = &c
 	}
-	out.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	out.CheckRedirect = NoRedirect
 	return out
 }
+
+// NoRedirect is an http.Client CheckRedirect that follows no redirect:
+// the 3xx comes back as the answer. Following one would carry a request,
+// and its token, to wherever Location points, and turn a write into a GET.
+func NoRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // maxIdlePerHost lets a Client shared by many goroutines keep its
 // connections instead of redialling (net/http's default is 2).
@@ -247,7 +252,7 @@ func (c *Client) send(ctx context.Context, base *url.URL, req request) (*respons
 	}
 	resp, err := c.hc.Do(hr)
 	if err != nil {
-		return nil, fmt.Errorf("node %s: %w", base.Host, unwrapURLError(err))
+		return nil, fmt.Errorf("node %s: %w", base.Host, UnwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBytes+1))
@@ -265,9 +270,9 @@ func (c *Client) send(ctx context.Context, base *url.URL, req request) (*respons
 		context: resp.Header.Get(ContextHeader)}, nil
 }
 
-// unwrapURLError drops url.Error's "Get "http://...": " prefix, which only
-// repeats what the caller already says.
-func unwrapURLError(err error) error {
+// UnwrapURLError drops url.Error's "Get "http://...": " prefix from an
+// error of http.Client.Do, which only repeats what the caller already says.
+func UnwrapURLError(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		return ue.Err

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/ringkv/ringkv/client"
 )
 
 // benchMaxAnswerBytes bounds what a driver reads of one answer: the largest
@@ -127,7 +128,7 @@ func (d *httpDriver) do(ctx context.Context, method, u string, body []byte) (int
 	}
 	resp, err := d.hc.Do(req)
 	if err != nil {
-		return 0, classifyNetErr(unwrapURLError(err))
+		return 0, classifyNetErr(client.UnwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	n, err := io.Copy(io.Discard, io.LimitReader(resp.Body, benchMaxAnswerBytes+1))
@@ -141,13 +142,3 @@ func (d *httpDriver) do(ctx context.Context, method, u string, body []byte) (int
 }
 
 func (d *httpDriver) close() { d.tr.CloseIdleConnections() }
-
-// unwrapURLError drops url.Error's "Get "http://...": " prefix, which only
-// repeats what the caller already says.
-func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
-}

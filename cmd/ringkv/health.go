@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ringkv/ringkv/client"
 )
 
 // healthBodyBytes bounds what "ringkv health" reads and prints of a probe's
@@ -72,9 +74,7 @@ func healthClient(cmd *cobra.Command, rawURL string, timeout time.Duration, tlsO
 	// A redirect is an answer, not a way to another host: a probe that
 	// followed one could report another service's health, or carry a token
 	// there.
-	c := &healthProbe{base: u, hc: &http.Client{Timeout: timeout, CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	}}}
+	c := &healthProbe{base: u, hc: &http.Client{Timeout: timeout, CheckRedirect: client.NoRedirect}}
 	cfg, err := tlsOpts.clientConfig(cmd, u.Scheme == "https")
 	if err != nil {
 		return nil, err
@@ -96,7 +96,7 @@ func (a *app) probe(cmd *cobra.Command, c *healthProbe, quiet bool) error {
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s: %w", c.base.Redacted(), unwrapURLError(err))
+		return fmt.Errorf("%s: %w", c.base.Redacted(), client.UnwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, healthBodyBytes))

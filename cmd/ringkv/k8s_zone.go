@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/node"
 )
 
@@ -242,7 +243,7 @@ func k8sNodeLabels(ctx context.Context, o *k8sZoneOpts) (map[string]string, erro
 	hc := &http.Client{
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}},
 		// One call to the API server, never forwarded elsewhere.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		CheckRedirect: client.NoRedirect,
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/nodes/"+url.PathEscape(o.node), nil)
 	if err != nil {
