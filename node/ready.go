@@ -13,6 +13,7 @@ import (
 	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/gossip"
 	"github.com/ringkv/ringkv/replica"
+	"github.com/ringkv/ringkv/ring"
 )
 
 // Readiness. A node whose config names seeds serves no client request
@@ -73,19 +74,20 @@ func (n *Node) readyAtStart() bool {
 	if !n.hasSeeds() {
 		return true // no seed but itself: a cluster of its own by config
 	}
-	if !n.cfg.Bootstrap {
-		return false
-	}
-	self := n.cfg.Node.Name
-	other := func(name string) bool { return name != self }
 	if p := n.gossip.Plan(); p.Known() {
-		// The plan says who holds data: a plan of this node alone is a
-		// cluster of one, whatever left, removed or never-admitted rows
-		// the map still carries (rows are never deleted).
-		return !slices.ContainsFunc(p.Members, other) && !slices.ContainsFunc(p.Target, other)
+		return n.bootstrapAlone(p)
 	}
 	// No plan: gossip starts one only when the map names nobody else.
-	return !slices.ContainsFunc(n.gossip.Ring().Names(), other)
+	self := n.cfg.Node.Name
+	return n.cfg.Bootstrap && !slices.ContainsFunc(n.gossip.Ring().Names(), func(name string) bool { return name != self })
+}
+
+// bootstrapAlone reports whether the node bootstraps and p is a stable
+// plan of this node alone: a cluster of one, ready without a seed. The
+// plan says who holds data, so left, removed or never-admitted rows the
+// map still carries (rows are never deleted) do not count.
+func (n *Node) bootstrapAlone(p ring.Plan) bool {
+	return n.bootstraps() && p.Stable() && slices.Equal(p.Members, []string{n.cfg.Node.Name})
 }
 
 // awaitJoin marks the node joined once gossip reached a seed, and rebuilds
@@ -118,7 +120,7 @@ func (n *Node) updateReady() {
 	}
 	t := n.place.Load()
 	members, self := t.Plan().Members, n.cfg.Node.Name
-	alone := n.bootstraps() && t.Plan().Stable() && slices.Equal(members, []string{self})
+	alone := n.bootstrapAlone(t.Plan())
 	if !alone {
 		if !n.seedJoined.Load() {
 			return
