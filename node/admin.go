@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/ringkv/ringkv/client"
@@ -40,7 +41,6 @@ func (a *httpAPI) aaeStatus(w http.ResponseWriter, _ *http.Request) {
 
 // ring serves GET /v1/ring, /v1/ring?key=K and /v1/ring?what_if=op:NAME.
 func (a *httpAPI) ring(w http.ResponseWriter, r *http.Request) {
-	var q ringQuery
 	vals, err := queryParams(r, "key", "what_if", "zone")
 	if err != nil {
 		writeError(w, http.StatusBadRequest, client.ErrorBody{Error: err.Error()})
@@ -50,38 +50,47 @@ func (a *httpAPI) ring(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, client.ErrorBody{Error: "give either key or what_if, not both"})
 		return
 	}
+	key := []byte(vals.Get("key"))
+	op, name := "", ""
 	if vals.Has("key") {
-		q.Key, q.HasKey = []byte(vals.Get("key")), true
-		if err := checkKey(q.Key, a.limits); err != nil {
-			writeError(w, http.StatusBadRequest, client.ErrorBody{Error: err.Error()})
-			return
-		}
+		err = checkKey(key, a.limits)
+	} else if vals.Has("what_if") {
+		op, name, err = parseWhatIf(vals.Get("what_if"))
 	}
-	if vals.Has("what_if") {
-		op, name, err := parseWhatIf(vals.Get("what_if"))
-		if err != nil {
-			writeError(w, http.StatusBadRequest, client.ErrorBody{Error: err.Error()})
-			return
-		}
-		q.WhatIf, q.WhatIfNode = op, name
+	zone := ""
+	if err == nil {
+		zone, err = whatIfZone(vals, op)
 	}
-	if vals.Has("zone") {
-		q.WhatIfZone = vals.Get("zone")
-		if q.WhatIf != "add" {
-			writeError(w, http.StatusBadRequest, client.ErrorBody{Error: "zone goes with what_if=add:NAME only"})
-			return
-		}
-		if err := ring.ValidZone(q.WhatIfZone); err != nil {
-			writeError(w, http.StatusBadRequest, client.ErrorBody{Error: err.Error()})
-			return
-		}
-	}
-	v, err := a.admin.Ring(r.Context(), q)
 	if err != nil {
-		a.adminError(w, err)
+		writeError(w, http.StatusBadRequest, client.ErrorBody{Error: err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, v)
+	switch {
+	case vals.Has("key"):
+		writeJSON(w, http.StatusOK, a.admin.Placement(key))
+	case op != "":
+		v, err := a.admin.WhatIf(op, name, zone)
+		if err != nil {
+			a.adminError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	default:
+		writeJSON(w, http.StatusOK, a.admin.Ring(r.Context()))
+	}
+}
+
+// whatIfZone is the zone parameter of GET /v1/ring, which goes with
+// what_if=add:NAME (op "add") only; "" when not given.
+func whatIfZone(vals url.Values, op string) (string, error) {
+	if !vals.Has("zone") {
+		return "", nil
+	}
+	if op != "add" {
+		return "", errors.New("zone goes with what_if=add:NAME only")
+	}
+	zone := vals.Get("zone")
+	return zone, ring.ValidZone(zone)
 }
 
 // leave serves POST /v1/leave.

@@ -95,11 +95,17 @@ type adminBackend interface {
 	Members() []client.Member
 	// LocalStats is what this node's storage engine holds.
 	LocalStats() client.NodeStats
-	// Ring answers GET /v1/ring: an inspection (q zero), a key's placement
-	// (q.Key set), a what-if (q.WhatIf set) or every partition's replicas
-	// (q.Partitions, GET /v1/ring/partitions). The result is rendered as
-	// JSON. Errors wrapping errBadRequest or errNotFound are the client's.
-	Ring(ctx context.Context, q ringQuery) (any, error)
+	// Ring is GET /v1/ring: the serving ring, the plan's target during a
+	// change, and every member's keys and bytes (asked of each node).
+	Ring(ctx context.Context) client.Ring
+	// Placement is key's preference list (GET /v1/ring?key=K).
+	Placement(key []byte) client.KeyPlacement
+	// Partitions is every partition's replicas (GET /v1/ring/partitions).
+	Partitions() client.Partitions
+	// WhatIf is what adding (op "add", in zone, "" for none) or removing
+	// (op "remove") node would move (GET /v1/ring?what_if=op:NAME). Errors
+	// wrapping errBadRequest or errNotFound are the client's.
+	WhatIf(op, node, zone string) (client.WhatIf, error)
 	// Leave starts this node's leave: it hands its partitions off, then
 	// leaves the ring and stops.
 	Leave(ctx context.Context) error
@@ -111,20 +117,6 @@ type adminBackend interface {
 	// AAE is this node's anti-entropy state per partition it replicates;
 	// nil when anti-entropy is off.
 	AAE() []client.AAEPartition
-}
-
-// ringQuery selects what GET /v1/ring answers.
-type ringQuery struct {
-	// Key, when HasKey, asks for the key's preference list.
-	Key    []byte
-	HasKey bool
-	// WhatIf is "add" or "remove" with WhatIfNode, or empty.
-	WhatIf     string
-	WhatIfNode string
-	// Partitions asks for every partition's replicas (client.Partitions).
-	Partitions bool
-	// WhatIfZone is the zone of the node a what-if adds; "" for none.
-	WhatIfZone string
 }
 
 // parseWhatIf splits "add:NAME" or "remove:NAME".

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"fmt"
 	"net/http"
 
 	"github.com/ringkv/ringkv/client"
@@ -54,13 +53,8 @@ func (a *httpAPI) whoami(w http.ResponseWriter, r *http.Request) {
 }
 
 // ringPartitions serves GET /v1/ring/partitions.
-func (a *httpAPI) ringPartitions(w http.ResponseWriter, r *http.Request) {
-	v, err := a.admin.Ring(r.Context(), ringQuery{Partitions: true})
-	if err != nil {
-		a.adminError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, v)
+func (a *httpAPI) ringPartitions(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, a.admin.Partitions())
 }
 
 // versions serves GET /v1/versions?key=K[&r=R]: a quorum read like
@@ -86,22 +80,13 @@ func (a *httpAPI) versions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, client.ErrorBody{Error: err.Error()})
 		return
 	}
-	place, err := a.admin.Ring(r.Context(), ringQuery{Key: key, HasKey: true})
-	if err != nil {
-		a.adminError(w, err)
-		return
-	}
+	place := a.admin.Placement(key)
 	res, err := a.kv.Get(r.Context(), key, rq)
 	if err != nil {
 		a.backendError(w, "versions", err)
 		return
 	}
-	kp, ok := place.(client.KeyPlacement)
-	if !ok {
-		a.adminError(w, fmt.Errorf("node: a key's placement came as %T", place))
-		return
-	}
-	writeJSON(w, http.StatusOK, client.Versions{Placement: kp, Versions: versionsBody(res.Siblings),
+	writeJSON(w, http.StatusOK, client.Versions{Placement: place, Versions: versionsBody(res.Siblings),
 		Context: vclock.EncodeContextString(res.Context)})
 }
 

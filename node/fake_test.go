@@ -106,20 +106,31 @@ func (f *fakeAdmin) AAE() []client.AAEPartition {
 	return []client.AAEPartition{{Partition: 7, Replicas: []string{f.self, "n2"}, InSync: true, KeysRepaired: 3}}
 }
 
-func (f *fakeAdmin) Ring(_ context.Context, q ringQuery) (any, error) {
-	switch {
-	case q.Partitions:
-		return map[string]any{"partitions": [][]string{{"n1", "n2"}, {"n2", "n1"}}}, nil
-	case q.HasKey:
-		// The partition is the key's length: tests see the key arrived.
-		return client.KeyPlacement{Partition: len(q.Key), Replicas: []string{"n1", "n2"}, Fallbacks: []string{}}, nil
-	case q.WhatIf != "":
-		if _, ok := f.members[q.WhatIfNode]; q.WhatIf == "remove" && !ok {
-			return nil, fmt.Errorf("%w: %s", errNotFound, q.WhatIfNode)
-		}
-		return map[string]any{"op": q.WhatIf, "node": q.WhatIfNode}, nil
+// Ring names the members, sorted, and nothing else.
+func (f *fakeAdmin) Ring(context.Context) client.Ring {
+	var out client.Ring
+	for _, m := range f.Members() {
+		out.Nodes = append(out.Nodes, client.RingNode{Node: m.Name})
 	}
-	return map[string]any{"members": len(f.members)}, nil
+	return out
+}
+
+// Placement's partition is the key's length: tests see the key arrived.
+func (f *fakeAdmin) Placement(key []byte) client.KeyPlacement {
+	return client.KeyPlacement{Partition: len(key), Replicas: []string{"n1", "n2"}, Fallbacks: []string{}}
+}
+
+func (f *fakeAdmin) Partitions() client.Partitions {
+	return client.Partitions{Partitions: [][]string{{"n1", "n2"}, {"n2", "n1"}}}
+}
+
+func (f *fakeAdmin) WhatIf(op, node, _ string) (client.WhatIf, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.members[node]; op == "remove" && !ok {
+		return client.WhatIf{}, fmt.Errorf("%w: %s", errNotFound, node)
+	}
+	return client.WhatIf{Op: op, Node: node}, nil
 }
 
 func (f *fakeAdmin) Leave(context.Context) error {

@@ -213,37 +213,9 @@ func (a *clusterAdmin) SetTransferRate(mb float64) {
 	a.log.Info("transfer rate changed", "mb_per_s", mb)
 }
 
-// Ring answers inspections, key placements and what-ifs on the current ring.
-func (a *clusterAdmin) Ring(ctx context.Context, q ringQuery) (any, error) {
+// Ring inspects the current ring, and the plan's target during a change.
+func (a *clusterAdmin) Ring(ctx context.Context) client.Ring {
 	r := a.ring.Load()
-	switch {
-	case q.Partitions:
-		return partitionsBody(r), nil
-	case q.HasKey:
-		return placementBody(r.Preference(q.Key)), nil
-	case q.WhatIf == "add":
-		if r.Zoned() && q.WhatIfZone == "" {
-			// A node without a zone would count as a zone of its own,
-			// which no real join of a zoned node looks like.
-			return nil, fmt.Errorf("%w: the ring's nodes have zones: give the added node's zone (zone=Z; ringkv ring --what-if add NAME --zone Z)", errBadRequest)
-		}
-		w, err := r.WhatIfAddZone(q.WhatIfNode, q.WhatIfZone)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", errBadRequest, err)
-		}
-		w.EstimateBytes(a.partitionBytes(r))
-		return whatIfBody(w), nil
-	case q.WhatIf == "remove":
-		w, err := r.WhatIfRemove(q.WhatIfNode)
-		if errors.Is(err, ring.ErrUnknownNode) {
-			return nil, fmt.Errorf("%w: %w", errNotFound, err)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", errBadRequest, err)
-		}
-		w.EstimateBytes(a.partitionBytes(r))
-		return whatIfBody(w), nil
-	}
 	t := a.place.Load()
 	names := r.Members()
 	if t != nil {
@@ -254,7 +226,46 @@ func (a *clusterAdmin) Ring(ctx context.Context, q ringQuery) (any, error) {
 		p := t.Plan()
 		plan = &p
 	}
-	return ringBody(r, plan, a.gatherStats(ctx, names)), nil
+	return ringBody(r, plan, a.gatherStats(ctx, names))
+}
+
+// Placement is key's preference list on the current ring.
+func (a *clusterAdmin) Placement(key []byte) client.KeyPlacement {
+	return placementBody(a.ring.Load().Preference(key))
+}
+
+// Partitions is every partition's replicas on the current ring.
+func (a *clusterAdmin) Partitions() client.Partitions {
+	return partitionsBody(a.ring.Load())
+}
+
+// WhatIf estimates what adding or removing node would move on the current
+// ring.
+func (a *clusterAdmin) WhatIf(op, node, zone string) (client.WhatIf, error) {
+	r := a.ring.Load()
+	var w ring.WhatIf
+	var err error
+	switch op {
+	case "add":
+		if r.Zoned() && zone == "" {
+			// A node without a zone would count as a zone of its own,
+			// which no real join of a zoned node looks like.
+			return client.WhatIf{}, fmt.Errorf("%w: the ring's nodes have zones: give the added node's zone (zone=Z; ringkv ring --what-if add NAME --zone Z)", errBadRequest)
+		}
+		w, err = r.WhatIfAddZone(node, zone)
+	case "remove":
+		w, err = r.WhatIfRemove(node)
+		if errors.Is(err, ring.ErrUnknownNode) {
+			return client.WhatIf{}, fmt.Errorf("%w: %w", errNotFound, err)
+		}
+	default:
+		err = fmt.Errorf("what-if %q: want add or remove", op)
+	}
+	if err != nil {
+		return client.WhatIf{}, fmt.Errorf("%w: %w", errBadRequest, err)
+	}
+	w.EstimateBytes(a.partitionBytes(r))
+	return whatIfBody(w), nil
 }
 
 // partitionBytes estimates one replica's bytes per partition for what-if.
