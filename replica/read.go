@@ -161,8 +161,10 @@ func (r *readRun) collect(ctx context.Context, targets []target, t *tally) {
 
 // repairLater ends the read: with ReadRepair, and unless every node
 // asked answered with the same versions, a goroutine waits for the
-// outstanding answers until the request's deadline and repairs the nodes
-// that answered with less. callCancel ends the calls once that is done.
+// outstanding answers until the request's deadline, merges them into
+// merged (the answer's merge of the sets received in time) and repairs
+// the nodes that answered with less. callCancel ends the calls once that
+// is done.
 func (r *readRun) repairLater(merged vclock.Siblings, callCancel context.CancelFunc) {
 	c := r.c
 	outstanding := r.launched - r.received
@@ -182,24 +184,22 @@ func (r *readRun) repairLater(merged vclock.Siblings, callCancel context.CancelF
 			case rep := <-results:
 				if rep.err == nil {
 					sets[rep.node] = rep.set
+					merged = vclock.Merge(merged, rep.set)
 				}
 			case <-callCtx.Done():
 				break collect // answers after the deadline are not repaired
 			}
 		}
-		c.repair(callCtx, key, nodes, sets, epoch)
+		c.repair(callCtx, key, nodes, sets, merged, epoch)
 	})
 }
 
-// repair sends the merge of every set received to each node asked (a
-// current or, during a change, pending replica) that answered with less.
-// The local store is repaired directly. Repairing a pending replica is
-// harmless: it is a replica after the change, and gets every write anyway.
-func (c *Coordinator) repair(ctx context.Context, key []byte, nodes []string, sets map[string]vclock.Siblings, epoch uint64) {
-	var final vclock.Siblings
-	for _, n := range nodes {
-		final = vclock.Merge(final, sets[n])
-	}
+// repair sends final, the merge of every set received, to each node asked
+// (a current or, during a change, pending replica) that answered with
+// less. The local store is repaired directly. Repairing a pending replica
+// is harmless: it is a replica after the change, and gets every write
+// anyway.
+func (c *Coordinator) repair(ctx context.Context, key []byte, nodes []string, sets map[string]vclock.Siblings, final vclock.Siblings, epoch uint64) {
 	var store Request
 	for _, n := range repairs(nodes, sets, final) {
 		var err error
