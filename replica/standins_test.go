@@ -2,7 +2,10 @@ package replica
 
 import (
 	"fmt"
+	"slices"
 	"testing"
+
+	"pgregory.net/rapid"
 
 	"github.com/ringkv/ringkv/ring"
 )
@@ -103,4 +106,53 @@ func TestZonedRouteDoesNotAllocate(t *testing.T) {
 	}); n != 0 {
 		t.Errorf("taking stand-ins on a zoned route allocates %v times", n)
 	}
+}
+
+// TestStandInsWithoutZonesKeepRingOrder: on random rings and liveness,
+// stand-ins are handed out in the ring's order of the live fallbacks (the
+// walk nextStandIn makes), whether the placement has no zones (nil) or is
+// zoned with every node in zone "".
+func TestStandInsWithoutZonesKeepRingOrder(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		members := make([]string, rapid.IntRange(1, 12).Draw(t, "members"))
+		for i := range members {
+			members[i] = fmt.Sprintf("n%02d", i)
+		}
+		cfg := ring.Config{Partitions: 31, ReplicationFactor: rapid.IntRange(1, 5).Draw(t, "rf"), Load: 1.25, VirtualNodes: 10}
+		tr, err := ring.NewTransition(cfg, ring.NewPlan(members, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		part := rapid.IntRange(0, cfg.Partitions-1).Draw(t, "partition")
+		reps, fallbacks := tr.Replicas(part), tr.Fallbacks(part)
+		down := map[string]bool{}
+		for _, f := range fallbacks {
+			down[f] = rapid.Bool().Draw(t, "down "+f)
+		}
+		alive := func(n string) bool { return !down[n] }
+		var want []string
+		for next := 0; ; {
+			n, nx, ok := nextStandIn(fallbacks, next, alive)
+			if !ok {
+				break
+			}
+			want, next = append(want, n), nx
+		}
+		targets := make([]string, len(fallbacks)+1)
+		for i := range targets {
+			targets[i] = rapid.SampledFrom(reps).Draw(t, "target")
+		}
+		for _, zoned := range []ZonedPlacement{nil, zoneTable{}} {
+			s := &standIns{list: fallbacks, alive: alive, zoned: zoned}
+			var got []string
+			for _, target := range targets {
+				if n, ok := s.take(target); ok {
+					got = append(got, n)
+				}
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("zoned %v: stand-ins %v, want %v (fallbacks %v, down %v)", zoned != nil, got, want, fallbacks, down)
+			}
+		}
+	})
 }
