@@ -23,7 +23,7 @@ const (
 	// actSend: send the merged set to the replica.
 	actSend
 	// actDown: liveness says the replica is down. A write sends its copy
-	// straight to a stand-in (hinted handoff, see nextStandIn); a read
+	// straight to a stand-in (hinted handoff, see standIns); a read
 	// counts it as a failure.
 	actDown
 	// actLater: a live replica a read does not ask at first, because the
@@ -95,19 +95,6 @@ func holdBack(q quorums, ts []target) int {
 		}
 	}
 	return held
-}
-
-// nextStandIn returns the first node of fallbacks[from:] that alive
-// reports up, and the index to continue from; ok is false when none is
-// left. Each write hands out its fallbacks in ring order, each at most
-// once, so two down replicas never share a stand-in.
-func nextStandIn(fallbacks []string, from int, alive func(string) bool) (node string, next int, ok bool) {
-	for i := from; i < len(fallbacks); i++ {
-		if alive(fallbacks[i]) {
-			return fallbacks[i], i + 1, true
-		}
-	}
-	return "", len(fallbacks), false
 }
 
 // downErr is the failure recorded for a replica liveness reports down.
@@ -363,7 +350,7 @@ func standInPool(fallbacks, nodes []string) []string {
 // (every target when side is nil), before anything is asked: the side's
 // targets liveness reports up (the coordinator always is) plus, for a
 // sloppy write, as many of its down ones as there are live stand-ins
-// (handed out as nextStandIn does). Each side is counted on its own: at
+// (each handed out once, as standIns does). Each side is counted on its own: at
 // best the stand-ins go to its down replicas. A read has no stand-ins and
 // is never sloppy.
 func reachable(ts []target, side, fallbacks []string, sloppy bool, alive func(string) bool) int {
@@ -380,13 +367,13 @@ func reachable(ts []target, side, fallbacks []string, sloppy bool, alive func(st
 	if !sloppy {
 		return up
 	}
-	next := 0
-	for ; down > 0; down-- {
-		_, n, ok := nextStandIn(fallbacks, next, alive)
-		if !ok {
+	for _, f := range fallbacks {
+		if down == 0 {
 			break
 		}
-		up, next = up+1, n
+		if alive(f) {
+			up, down = up+1, down-1
+		}
 	}
 	return up
 }

@@ -27,31 +27,29 @@ type standIns struct {
 	alive func(string) bool
 	// zoned, when not nil, gives nodes' zones: a down replica's stand-in
 	// is then the first live unused fallback of its own zone, if any.
+	// Without zones (nil, or every node in zone "") that rule never
+	// applies, and fallbacks go out in ring order.
 	zoned ZonedPlacement
 
-	mu   sync.Mutex // guards next, used and usedMore
-	next int        // without zones: list[next:] is not handed out yet
-	// With zones, fallbacks are handed out of order: used marks the
-	// first 64 handed out, usedMore (allocated only for longer lists)
-	// the rest, so that the common case allocates nothing.
+	mu sync.Mutex // guards used and usedMore
+	// Fallbacks are handed out of ring order when zones apply: used
+	// marks the first 64 handed out, usedMore (allocated only for longer
+	// lists) the rest, so that the common case allocates nothing.
 	used     uint64
 	usedMore []bool
 }
 
 // take returns a live fallback not yet used by this write, for the down
-// replica target: without zones the next in ring order; with zones the
-// first of target's zone, else the first of any zone.
+// replica target: the first of target's zone, else the first of any zone
+// (without zones, the next in ring order).
 func (s *standIns) take(target string) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.zoned == nil {
-		n, next, ok := nextStandIn(s.list, s.next, s.alive)
-		s.next = next
-		return n, ok
-	}
-	if z := s.zoned.Zone(target); z != "" {
-		if i, ok := s.find(func(n string) bool { return s.zoned.Zone(n) == z }); ok {
-			return s.list[i], true
+	if s.zoned != nil {
+		if z := s.zoned.Zone(target); z != "" {
+			if i, ok := s.find(func(n string) bool { return s.zoned.Zone(n) == z }); ok {
+				return s.list[i], true
+			}
 		}
 	}
 	if i, ok := s.find(func(string) bool { return true }); ok {
