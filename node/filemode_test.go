@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ringkv/ringkv/internal/vfs/vfstest"
 )
 
 // Everything a node writes in its data directory is the node's alone
@@ -54,21 +56,12 @@ func TestDataDirectoryModes(t *testing.T) {
 	if !ok {
 		t.Skip("umask unknown (no Umask line in /proc/self/status): the exact mode cannot be predicted")
 	}
-	if got, want := modeOf(t, filepath.Join(dir, "CLEAN")), fs.FileMode(0o640)&^umask; got != want {
+	if got, want := vfstest.ModeOf(t, filepath.Join(dir, "CLEAN")), fs.FileMode(0o640)&^umask; got != want {
 		t.Errorf("CLEAN written under file_mode 0640 has mode %#o, want %#o (umask %#o)", got, want, umask)
 	}
-	if got := modeOf(t, filepath.Join(dir, "IDENTITY")); got != 0o600 {
+	if got := vfstest.ModeOf(t, filepath.Join(dir, "IDENTITY")); got != 0o600 {
 		t.Errorf("IDENTITY, written once under 0600, has mode %#o after a start under 0640", got)
 	}
-}
-
-func modeOf(t *testing.T, name string) fs.FileMode {
-	t.Helper()
-	st, err := os.Stat(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.Mode().Perm()
 }
 
 // processUmask reads the umask without setting it (syscall.Umask would

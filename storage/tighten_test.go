@@ -1,31 +1,13 @@
 package storage
 
 import (
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ringkv/ringkv/internal/vfs/vfstest"
 )
-
-func writeMode(t *testing.T, name string, mode fs.FileMode) {
-	t.Helper()
-	if err := os.WriteFile(name, []byte("x"), mode); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(name, mode); err != nil { // past the umask
-		t.Fatal(err)
-	}
-}
-
-func modeOf(t *testing.T, name string) fs.FileMode {
-	t.Helper()
-	st, err := os.Lstat(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.Mode().Perm()
-}
 
 // A data directory reached through a symbolic link is tightened like any
 // other: the link is resolved, not taken for an entry to leave alone.
@@ -37,7 +19,7 @@ func TestTightenSymlinkedDataDir(t *testing.T) {
 	if err := os.Chmod(real, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	writeMode(t, filepath.Join(real, "old"), 0o644)
+	vfstest.WriteMode(t, filepath.Join(real, "old"), 0o644)
 	link := filepath.Join(t.TempDir(), "data")
 	if err := os.Symlink(real, link); err != nil {
 		t.Fatal(err)
@@ -46,10 +28,10 @@ func TestTightenSymlinkedDataDir(t *testing.T) {
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if got := modeOf(t, real); got != 0o700 {
+	if got := vfstest.ModeOf(t, real); got != 0o700 {
 		t.Errorf("data directory behind the link has mode %#o, want 0700", got)
 	}
-	if got := modeOf(t, filepath.Join(real, "old")); got != 0o600 {
+	if got := vfstest.ModeOf(t, filepath.Join(real, "old")); got != 0o600 {
 		t.Errorf("file under the linked data directory has mode %#o, want 0600", got)
 	}
 }
@@ -62,12 +44,12 @@ func TestTightenAfterLock(t *testing.T) {
 	e := openT(t, cfg)
 	defer e.Close()
 	loose := filepath.Join(dir, "loose")
-	writeMode(t, loose, 0o644)
+	vfstest.WriteMode(t, loose, 0o644)
 	if e2, err := Open(cfg); err == nil {
 		_ = e2.Close()
 		t.Fatal("a second Open of a locked directory succeeded")
 	}
-	if got := modeOf(t, loose); got != 0o644 {
+	if got := vfstest.ModeOf(t, loose); got != 0o644 {
 		t.Errorf("a refused Open changed %s to %#o", loose, got)
 	}
 }
@@ -85,11 +67,11 @@ func TestTightenSkipsEntriesOfOtherUsers(t *testing.T) {
 		t.Fatal(err)
 	}
 	foreign := filepath.Join(dir, "foreign")
-	writeMode(t, foreign, 0o644)
+	vfstest.WriteMode(t, foreign, 0o644)
 	own := filepath.Join(dir, "own")
-	writeMode(t, own, 0o644)
+	vfstest.WriteMode(t, own, 0o644)
 	for _, name := range []string{lost, foreign} {
-		if err := os.Chmod(name, modeOf(t, name)|0o055); err != nil {
+		if err := os.Chmod(name, vfstest.ModeOf(t, name)|0o055); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.Lchown(name, other, other); err != nil {
@@ -100,13 +82,13 @@ func TestTightenSkipsEntriesOfOtherUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := modeOf(t, lost); got != 0o755 {
+	if got := vfstest.ModeOf(t, lost); got != 0o755 {
 		t.Errorf("another user's directory changed to %#o", got)
 	}
-	if got := modeOf(t, foreign); got != 0o655 {
+	if got := vfstest.ModeOf(t, foreign); got != 0o655 {
 		t.Errorf("another user's file changed to %#o", got)
 	}
-	if got := modeOf(t, own); got != 0o600 {
+	if got := vfstest.ModeOf(t, own); got != 0o600 {
 		t.Errorf("own file has mode %#o, want 0600", got)
 	}
 	if res.SkippedTotal != 2 || res.ChangedTotal < 1 || !strings.Contains(strings.Join(res.Skipped, " "), "owned by uid 65534") {
@@ -129,7 +111,7 @@ func TestTightenSkipsUnreadableDirectory(t *testing.T) {
 	if err := os.Mkdir(locked, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	writeMode(t, filepath.Join(locked, "inside"), 0o644)
+	vfstest.WriteMode(t, filepath.Join(locked, "inside"), 0o644)
 	if err := os.Chmod(locked, 0); err != nil {
 		t.Fatal(err)
 	}
