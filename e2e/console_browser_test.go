@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -185,26 +184,9 @@ func metricSum(t *testing.T, addr, token, name string, labels ...string) float64
 	if _, err := body.ReadFrom(resp.Body); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /metrics: %d %v %s", resp.StatusCode, err, body.Bytes())
 	}
-	var n float64
-	for line := range strings.Lines(body.String()) {
-		series, value, ok := strings.Cut(strings.TrimSpace(line), " ")
-		if !ok || !strings.HasPrefix(series, name+"{") || !containsAll(series, labels) {
-			continue
-		}
-		v, err := strconv.ParseFloat(value, 64)
-		if err != nil {
-			t.Fatalf("/metrics line %q: %v", line, err)
-		}
-		n += v
+	m, err := parseMetrics(body.Bytes())
+	if err != nil {
+		t.Fatal(err)
 	}
-	return n
-}
-
-func containsAll(s string, subs []string) bool {
-	for _, sub := range subs {
-		if !strings.Contains(s, sub) {
-			return false
-		}
-	}
-	return true
+	return sumOf(m, name, labels...)
 }

@@ -219,6 +219,16 @@ func (c *securedCluster) metrics(s *server) (map[string]float64, error) {
 	if code != http.StatusOK {
 		return nil, fmt.Errorf("%s /metrics: %d %s", s.name, code, body)
 	}
+	m, err := parseMetrics(body)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.name, err)
+	}
+	return m, nil
+}
+
+// parseMetrics returns every sample of a /metrics answer, keyed by the
+// series as written (name and labels).
+func parseMetrics(body []byte) (map[string]float64, error) {
 	out := map[string]float64{}
 	sc := bufio.NewScanner(bytes.NewReader(body))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -233,7 +243,7 @@ func (c *securedCluster) metrics(s *server) (map[string]float64, error) {
 		}
 		v, err := strconv.ParseFloat(line[i+1:], 64)
 		if err != nil {
-			return nil, fmt.Errorf("%s /metrics line %q: %w", s.name, line, err)
+			return nil, fmt.Errorf("/metrics line %q: %w", line, err)
 		}
 		out[line[:i]] = v
 	}
