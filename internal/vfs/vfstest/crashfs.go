@@ -1,7 +1,8 @@
 // Package vfstest holds test filesystems for vfs.FS: CrashFS, an
 // in-memory filesystem that simulates a machine crash (in the style of
 // pebble's vfs.NewCrashableMem), and RunFSTests, the conformance suite
-// that every vfs.FS implementation, real or fake, runs.
+// that every vfs.FS implementation, real or fake, runs; and WriteMode and
+// ModeOf, for tests of file permissions on the real filesystem.
 package vfstest
 
 import (
