@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/ringkv/ringkv/internal/vfs"
 	"github.com/ringkv/ringkv/ring"
 )
 
@@ -51,6 +52,10 @@ type Config struct {
 	// Dir is the node's data directory, where the ring-membership map is
 	// persisted (file ring-membership.json). Required; must exist.
 	Dir string
+	// FS is the filesystem that file is read and written through, so that
+	// a whole node can run on one injected filesystem (vfstest.CrashFS).
+	// Default nil: the operating system's (vfs.OSFS, file mode 0600).
+	FS vfs.FS
 	// Keys enables gossip encryption (AES-GCM, memberlist's keyring) and
 	// message verification when non-empty: the first key encrypts what
 	// this node sends (the primary), every key is tried on what it
@@ -309,4 +314,12 @@ func (c Config) memberlistConfig() (*memberlist.Config, error) {
 		mc.GossipVerifyOutgoing = true
 	}
 	return mc, nil
+}
+
+// stateFS is the filesystem of the ring-membership file.
+func (c Config) stateFS() vfs.FS {
+	if c.FS == nil {
+		return vfs.OSFS{}
+	}
+	return c.FS
 }

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
-	"github.com/ringkv/ringkv/internal/vfs"
 	"github.com/ringkv/ringkv/ring"
 )
 
@@ -151,7 +150,7 @@ func New(cfg Config) (*Gossip, error) {
 // loadStartState loads the persisted map and plan, brings versions from
 // the far future back to the clock and picks the plan to start with.
 func loadStartState(log *slog.Logger, cfg Config, now uint64) (Map, ring.Plan, error) {
-	loaded, plan, err := loadState(vfs.OSFS{}, cfg.Dir, cfg.Name)
+	loaded, plan, err := loadState(cfg.stateFS(), cfg.Dir, cfg.Name)
 	if err != nil {
 		return nil, ring.Plan{}, err
 	}
@@ -782,7 +781,7 @@ func (g *Gossip) persist() error {
 	g.persistMu.Lock()
 	defer g.persistMu.Unlock()
 	m, p := g.stateSnapshot()
-	return saveState(vfs.OSFS{}, g.cfg.Dir, g.cfg.Name, m, p)
+	return saveState(g.cfg.stateFS(), g.cfg.Dir, g.cfg.Name, m, p)
 }
 
 // logLimiter lets one log line through per logEvery and counts the rest.

@@ -304,7 +304,7 @@ func testAckWaitsForForgetRecords(t *testing.T) {
 	gfs := newGatedFS()
 	defer gfs.release() // also on failure, so that Close can finish
 	cfg := testConfig(t, t.TempDir())
-	cfg.fs = gfs
+	cfg.FS = gfs
 	cfg.BatchSize = 1
 	var calls atomic.Int32
 	cfg.Deliverer = DelivererFunc(func(ctx context.Context, target string, batch []Hint) error {

@@ -146,10 +146,11 @@ type Config struct {
 	// storage.DirMode(FileMode). Default storage.DefaultFileMode (0600,
 	// directories 0700).
 	FileMode os.FileMode
-
-	// fs is the hint logs' filesystem; nil means the operating system's.
-	// Tests set it to hold writes back or to simulate crashes.
-	fs vfs.DirFS
+	// FS is the hint logs' filesystem: a DirFS, since each target has a
+	// directory of its own. Tests set it to hold writes back or to
+	// simulate crashes (vfstest.CrashFS). Default nil: the operating
+	// system's, with FileMode.
+	FS vfs.DirFS
 }
 
 // DefaultConfig returns a complete Config except for Dir and Deliverer.
@@ -282,8 +283,8 @@ func (c Config) logConfig(dir string) storage.LogConfig {
 // logFS is the hint logs' filesystem: the injected one, else the
 // operating system's with the configured modes.
 func (c Config) logFS() vfs.DirFS {
-	if c.fs != nil {
-		return c.fs
+	if c.FS != nil {
+		return c.FS
 	}
 	return storage.OSFS{FileMode: c.FileMode}
 }

@@ -78,7 +78,7 @@ func runHintsCrashScenario(t *testing.T, c *vfstest.CrashFS, fsys vfs.DirFS) (Co
 	cfg := testConfig(t, "/data/hints")
 	cfg.Fsync = storage.FsyncAlways
 	cfg.SegmentBytes = 4096
-	cfg.fs = fsys
+	cfg.FS = fsys
 	q := openQueue(t, cfg)
 	var (
 		mu     sync.Mutex // guards points
@@ -120,7 +120,7 @@ func runHintsCrashScenario(t *testing.T, c *vfstest.CrashFS, fsys vfs.DirFS) (Co
 // a failed reopen, or a key that does not hold at least its last
 // acknowledged set.
 func checkHintRecovery(name string, cfg Config, fs *vfstest.CrashFS, acked []storedHint) []string {
-	cfg.fs = fs
+	cfg.FS = fs
 	q, err := Open(cfg)
 	if err != nil {
 		return []string{fmt.Sprintf("%s: reopen: %v", name, err)}

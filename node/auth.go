@@ -8,9 +8,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strings"
+
+	"github.com/ringkv/ringkv/internal/atomicfile"
+	"github.com/ringkv/ringkv/internal/vfs"
 )
 
 // Authentication of clients and operators (docs/security.md): bearer
@@ -168,17 +169,9 @@ func newAuthenticator(c AuthConfig) (*authenticator, error) {
 
 // readTokensFile reads auth.tokens_file; see AuthConfig.TokensFile.
 func readTokensFile(path string) ([]fileToken, error) {
-	f, err := os.Open(path)
+	data, err := atomicfile.ReadBounded(vfs.OSFS{}, path, maxTokensFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("config auth.tokens_file: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxTokensFileBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("config auth.tokens_file %s: %w", path, err)
-	}
-	if len(data) > maxTokensFileBytes {
-		return nil, fmt.Errorf("config auth.tokens_file %s: larger than %d bytes", path, maxTokensFileBytes)
 	}
 	return parseTokens(path, data)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-sockaddr"
 	"github.com/hashicorp/memberlist"
 	"github.com/ringkv/ringkv/gossip"
+	"github.com/ringkv/ringkv/internal/vfs"
 	"github.com/ringkv/ringkv/replica"
 	"github.com/ringkv/ringkv/ring"
 	"github.com/ringkv/ringkv/storage"
@@ -24,8 +25,12 @@ type Deps struct {
 	// GossipTransport carries gossip (gossiptest.Network hands out
 	// in-memory ones); nil binds listen.gossip over UDP and TCP.
 	GossipTransport memberlist.NodeAwareTransport
-	// FS is the storage engine's filesystem; nil is the operating system's.
-	FS storage.FS
+	// FS is the filesystem of everything the node keeps in its data
+	// directory: the storage engine, the hint logs, gossip's
+	// ring-membership file and the transfers file, so that a whole node
+	// runs on vfstest.CrashFS. A DirFS because the hint logs keep a
+	// directory per target. nil is the operating system's.
+	FS vfs.DirFS
 	// Now is the wall clock of storage, gossip and the coordinator; nil is
 	// time.Now.
 	Now func() time.Time
@@ -81,7 +86,7 @@ func (b *builder) openStorage() error {
 		return fmt.Errorf("node.data_dir %s: %w", scfg.Dir, err)
 	}
 	b.closers = append(b.closers, func() { _ = n.engine.Close() })
-	if err := n.openHints(b.logger); err != nil {
+	if err := n.openHints(b.logger, b.deps.FS); err != nil {
 		return err
 	}
 	b.closers = append(b.closers, func() { _ = n.hints.Close() })
@@ -164,6 +169,7 @@ func (b *builder) openGossip() error {
 	gcfg.OnLiveness = n.onLiveness
 	gcfg.Transport = b.deps.GossipTransport
 	gcfg.Now = b.deps.Now
+	gcfg.FS = b.deps.FS
 	if n.gossip, err = gossip.New(gcfg); err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use") {
 			return fmt.Errorf("listen.gossip %s: address already in use (%w)", cfg.Listen.Gossip, err)
@@ -210,7 +216,7 @@ func (b *builder) openReplica() error {
 	if n.coord, err = replica.New(ccfg); err != nil {
 		return fmt.Errorf("node: coordinator: %w", err)
 	}
-	if err := n.newPuller(b.logger); err != nil {
+	if err := n.newPuller(b.logger, b.deps.FS); err != nil {
 		return err
 	}
 	if err := n.newAntiEntropy(b.logger); err != nil {

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ringkv/ringkv/internal/atomicfile"
 	"github.com/ringkv/ringkv/internal/vfs"
 )
 
@@ -282,8 +283,8 @@ var errNoCA = errors.New("node: certs: no CA")
 // loadCA reads dir's ca.crt and ca.key; errNoCA when neither is there. One without the other is an error, not a reason to make a new CA
 // that the existing certificates would not chain to.
 func loadCA(dir string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
-	certPEM, cerr := os.ReadFile(filepath.Join(dir, CACertFile))
-	keyPEM, kerr := os.ReadFile(filepath.Join(dir, CAKeyFile))
+	certPEM, cerr := atomicfile.ReadBounded(vfs.OSFS{}, filepath.Join(dir, CACertFile), maxCertFileBytes)
+	keyPEM, kerr := atomicfile.ReadBounded(vfs.OSFS{}, filepath.Join(dir, CAKeyFile), maxCertFileBytes)
 	if errors.Is(cerr, fs.ErrNotExist) && errors.Is(kerr, fs.ErrNotExist) {
 		return nil, nil, errNoCA
 	}
@@ -319,29 +320,9 @@ func mustMarshalKey(k *ecdsa.PrivateKey) []byte {
 	return der
 }
 
-// writeFileAtomic writes b to path with mode 0600 through a temporary file
-// and a rename, so that a node reloading the file never reads half of it.
+// writeFileAtomic replaces path with b, mode 0600 (keys and certificates
+// alike), so that a node reloading the file never reads half of it and a
+// crash leaves the old file or the new one.
 func writeFileAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Chmod(0o600) // CreateTemp makes 0600 already; umask cannot widen it
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp) // the write already failed; err says why
-	}
-	return err
+	return atomicfile.Replace(vfs.OSFS{FileMode: 0o600}, path, b)
 }

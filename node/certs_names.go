@@ -8,6 +8,9 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+
+	"github.com/ringkv/ringkv/internal/atomicfile"
+	"github.com/ringkv/ringkv/internal/vfs"
 )
 
 // ErrCertNameClash is a node name or host that WriteCerts refuses
@@ -56,7 +59,7 @@ func existingNodeNames(dir string) (map[string][]string, error) {
 // ReadCertFile parses the first certificate of a PEM file; a file over
 // 64 KiB is refused unread.
 func ReadCertFile(path string) (*x509.Certificate, error) {
-	b, err := readFileBounded(path, maxCertFileBytes)
+	b, err := atomicfile.ReadBounded(vfs.OSFS{}, path, maxCertFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("node: certs: %w", err)
 	}

@@ -247,3 +247,41 @@ func TestWriteCertsCAValidity(t *testing.T) {
 		t.Fatal("issued under an expired CA")
 	}
 }
+
+// TestWriteCertsOverStaleTemps: temp files an interrupted run left, torn
+// and world-readable, neither widen the mode of the keys and certificates
+// written over them (0600) nor stay behind.
+func TestWriteCertsOverStaleTemps(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "certs")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{CAKeyFile, CACertFile, "n1.key", "n1.crt"} {
+		if err := os.WriteFile(filepath.Join(dir, f+".tmp"), []byte("-----BEGIN EC PRIV"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	written, err := WriteCerts(CertsConfig{Dir: dir, Nodes: []string{"n1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range written {
+		if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("%s mode %v, %v; want 0600", p, st.Mode(), err)
+		}
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != len(written) {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("directory holds %v, want only the %d files written", names, len(written))
+	}
+	if _, err := loadTLSMaterial(tlsFiles(dir, "n1"), "n1"); err != nil {
+		t.Fatalf("certificates written over torn temps: %v", err)
+	}
+}

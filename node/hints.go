@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/ringkv/ringkv/gossip"
 	"github.com/ringkv/ringkv/hints"
+	"github.com/ringkv/ringkv/internal/vfs"
 	"github.com/ringkv/ringkv/replica"
 )
 
@@ -31,9 +32,11 @@ const (
 )
 
 // openHints opens the hint queue. Delivery starts with startHints in Run,
-// once the coordinator exists and the RPC serves.
-func (n *Node) openHints(logger *slog.Logger) error {
+// once the coordinator exists and the RPC serves. fsys nil is the
+// operating system's filesystem.
+func (n *Node) openHints(logger *slog.Logger, fsys vfs.DirFS) error {
 	hcfg := n.cfg.hintsConfig()
+	hcfg.FS = fsys
 	hcfg.Deliverer = hints.DelivererFunc(n.deliverHints)
 	hcfg.Replicas = func(key []byte) []string {
 		r := n.ring.Load()

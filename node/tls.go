@@ -8,16 +8,15 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/ringkv/ringkv/internal/atomicfile"
+	"github.com/ringkv/ringkv/internal/vfs"
 	"github.com/ringkv/ringkv/replica"
 )
 
@@ -167,30 +166,13 @@ func readTLSFiles(cfg TLSConfig) (tlsFileBytes, error) {
 		key, path string
 		dst       *[]byte
 	}{{"tls.cert_file", cfg.CertFile, &f.cert}, {"tls.key_file", cfg.KeyFile, &f.key}, {"tls.ca_file", cfg.CAFile, &f.ca}} {
-		b, err := readFileBounded(r.path, maxTLSFileBytes)
+		b, err := atomicfile.ReadBounded(vfs.OSFS{}, r.path, maxTLSFileBytes)
 		if err != nil {
 			return tlsFileBytes{}, fmt.Errorf("config %s: %w", r.key, err)
 		}
 		*r.dst = b
 	}
 	return f, nil
-}
-
-// readFileBounded reads path, refusing a file over limit bytes.
-func readFileBounded(path string, limit int64) ([]byte, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer fh.Close()
-	b, err := io.ReadAll(io.LimitReader(fh, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s is over %d bytes", path, limit)
-	}
-	return b, nil
 }
 
 // digest identifies the three files' contents together.

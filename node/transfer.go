@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/ringkv/ringkv/gossip"
+	"github.com/ringkv/ringkv/internal/vfs"
 	"github.com/ringkv/ringkv/replica"
 )
 
@@ -48,8 +49,9 @@ func transferBatchBytes(maxFrame int) int64 {
 	return max(int64(maxFrame)/4, minTransferBatchBytes)
 }
 
-// newPuller builds the puller; Run starts it.
-func (n *Node) newPuller(logger *slog.Logger) error {
+// newPuller builds the puller; Run starts it. fsys nil is the operating
+// system's filesystem.
+func (n *Node) newPuller(logger *slog.Logger, fsys vfs.FS) error {
 	p, err := replica.NewPuller(replica.PullerConfig{
 		Self:        n.cfg.Node.Name,
 		Placement:   n.transferPlacement,
@@ -58,6 +60,7 @@ func (n *Node) newPuller(logger *slog.Logger) error {
 		Alive:       n.gossip.Alive,
 		Usable:      n.usableSource,
 		Dir:         n.cfg.DataDir(),
+		FS:          fsys,
 		MaxInFlight: n.cfg.Transfer.MaxInFlight,
 		RateBytes:   n.cfg.Transfer.RateMB * bytesPerMB,
 		Timeout:     n.cfg.Quorum.Timeout + statusTimeout,

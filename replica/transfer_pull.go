@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -58,6 +57,10 @@ type PullerConfig struct {
 	// must exist. "" keeps progress in memory only (tests): a restart then
 	// pulls every partition again.
 	Dir string
+	// FS is the filesystem TransfersFile is read and written through, so
+	// that a whole node can run on one injected filesystem. Default nil:
+	// the operating system's (vfs.OSFS, file mode 0600).
+	FS vfs.FS
 	// MaxInFlight is how many partitions are pulled at once. Default 4.
 	MaxInFlight int
 	// RateBytes limits the bytes per second of received sets (keys plus
@@ -135,6 +138,9 @@ func (c PullerConfig) withDefaults() PullerConfig {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.FS == nil {
+		c.FS = vfs.OSFS{}
 	}
 	return c
 }
@@ -262,7 +268,9 @@ func NewPuller(cfg PullerConfig) (*Puller, error) {
 		return nil, err
 	}
 	if cfg.Dir != "" {
-		if fi, err := os.Stat(cfg.Dir); err != nil || !fi.IsDir() {
+		// List fails on a missing directory and on a file alike, on
+		// every FS (an injected one may not implement Stat).
+		if _, err := cfg.FS.List(cfg.Dir); err != nil {
 			return nil, fmt.Errorf("replica: puller config: Dir %s is not a directory (%v)", cfg.Dir, err)
 		}
 	}
@@ -275,7 +283,7 @@ func NewPuller(cfg PullerConfig) (*Puller, error) {
 		rateChanged: make(chan struct{}),
 	}
 	if cfg.Dir != "" {
-		st, err := loadTransfers(vfs.OSFS{}, cfg.Dir, cfg.Self)
+		st, err := loadTransfers(cfg.FS, cfg.Dir, cfg.Self)
 		switch {
 		case err == nil:
 			p.resume = &st
@@ -490,7 +498,7 @@ func (p *Puller) persist(w *changeWork, part int) error {
 		}
 	}
 	p.mu.Unlock()
-	return saveTransfers(vfs.OSFS{}, p.cfg.Dir, p.cfg.Self, st)
+	return saveTransfers(p.cfg.FS, p.cfg.Dir, p.cfg.Self, st)
 }
 
 // Progress answers KindStatus: the change being worked on and,

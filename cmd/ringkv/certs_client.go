@@ -12,6 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ringkv/ringkv/internal/atomicfile"
+	"github.com/ringkv/ringkv/internal/vfs"
 	"github.com/ringkv/ringkv/node"
 )
 
@@ -66,13 +68,17 @@ func (o *clientTLS) resolve(cmd *cobra.Command) {
 // enabled reports whether any TLS option is set.
 func (o *clientTLS) enabled() bool { return o.ca != "" || o.cert != "" || o.key != "" }
 
+// maxCAFileBytes bounds --tls-ca as a node bounds its TLS files: room for
+// a bundle of many certificates, not for a mistaken path to a large file.
+const maxCAFileBytes = 1 << 20
+
 // config builds the client's TLS configuration: the node is verified with
 // the CA (the system's roots without --tls-ca) and the client certificate is
 // presented when given.
 func (o *clientTLS) config() (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if o.ca != "" {
-		b, err := os.ReadFile(o.ca)
+		b, err := atomicfile.ReadBounded(vfs.OSFS{}, o.ca, maxCAFileBytes)
 		if err != nil {
 			return nil, fmt.Errorf("--tls-ca: %w", err)
 		}

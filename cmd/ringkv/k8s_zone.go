@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -20,6 +19,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ringkv/ringkv/client"
+	"github.com/ringkv/ringkv/internal/atomicfile"
+	"github.com/ringkv/ringkv/internal/vfs"
 	"github.com/ringkv/ringkv/node"
 )
 
@@ -106,7 +107,7 @@ error naming it.`,
 // writeK8sConfig does the work of k8s-zone.
 func writeK8sConfig(ctx context.Context, stderr io.Writer, o *k8sZoneOpts) error {
 	cfg := map[string]any{}
-	b, err := readBounded(o.base, k8sConfigBytes)
+	b, err := atomicfile.ReadBounded(vfs.OSFS{}, o.base, k8sConfigBytes)
 	if err != nil {
 		return err
 	}
@@ -202,24 +203,15 @@ func lookupFold(m map[string]any, key string) any {
 	return nil
 }
 
-// writeFileAtomic writes cfg as YAML to a temporary file next to path and
-// renames it over path, so the server never reads half a config; the
-// temporary file is removed if that fails.
+// writeFileAtomic writes cfg as YAML to path (mode 0644 less the umask)
+// with fsyncs and a rename, so that the server never reads half a config
+// and a machine crash after this step leaves the old file or the new one.
 func writeFileAtomic(path string, cfg map[string]any) error {
 	out, err := yaml.Marshal(cfg)
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, out, 0o644); err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	return nil
+	return atomicfile.Replace(vfs.OSFS{FileMode: 0o644}, path, out)
 }
 
 // k8sNodeLabels GETs the node from the API server and returns its labels.
@@ -228,11 +220,11 @@ func k8sNodeLabels(ctx context.Context, o *k8sZoneOpts) (map[string]string, erro
 	if err != nil {
 		return nil, err
 	}
-	token, err := readBounded(o.tokenFile, k8sSecretBytes)
+	token, err := atomicfile.ReadBounded(vfs.OSFS{}, o.tokenFile, k8sSecretBytes)
 	if err != nil {
 		return nil, err
 	}
-	caPEM, err := readBounded(o.caFile, k8sSecretBytes)
+	caPEM, err := atomicfile.ReadBounded(vfs.OSFS{}, o.caFile, k8sSecretBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -305,21 +297,4 @@ func k8sAPIServer(flag string) (string, error) {
 		return "", errors.New("not in a Kubernetes pod (no KUBERNETES_SERVICE_HOST/PORT): pass --api-server")
 	}
 	return "https://" + net.JoinHostPort(host, port), nil
-}
-
-// readBounded reads a file of at most limit bytes.
-func readBounded(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(filepath.Clean(path))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, limit)
-	}
-	return b, nil
 }

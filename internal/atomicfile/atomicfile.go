@@ -1,7 +1,10 @@
 // Package atomicfile replaces small state files so that a crash at any
 // point leaves either the old file or the new one, whole: the identity,
 // ACTOR and CLEAN files of storage, gossip's ring-membership file and
-// replica's transfers file all go through Write.
+// replica's transfers file all go through Write, and the certificates,
+// keys and generated configs the CLI writes through Replace. ReadBounded
+// reads a file from outside (a certificate, a token, a config) without
+// letting its size decide what is allocated.
 package atomicfile
 
 import (
@@ -14,6 +17,10 @@ import (
 
 	"github.com/ringkv/ringkv/internal/vfs"
 )
+
+// ErrTooLarge is returned (wrapped, naming the file) by ReadBounded for a
+// file longer than its limit.
+var ErrTooLarge = errors.New("atomicfile: file too large")
 
 // TempSuffix ends the name of the temp file Write makes next to its
 // target: name + TempSuffix.
@@ -95,4 +102,33 @@ func Read(fsys vfs.FS, path string, limit int64) ([]byte, error) {
 	}
 	defer f.Close()
 	return io.ReadAll(io.LimitReader(f, limit+1))
+}
+
+// ReadBounded returns the contents of path, refusing with ErrTooLarge a
+// file longer than limit bytes, of which it reads no more than limit+1.
+// The error of a missing file wraps fs.ErrNotExist.
+func ReadBounded(fsys vfs.FS, path string, limit int64) ([]byte, error) {
+	b, err := Read(fsys, path, limit)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%w: %s is larger than %d bytes", ErrTooLarge, path, limit)
+	}
+	return b, nil
+}
+
+// Replace is Write for the file at path, in a directory that may hold a
+// temp file an earlier crash left: it removes that first (RemoveStale),
+// because Create truncates an existing file and keeps its permissions,
+// which the rename would then give the new file. So the file always ends
+// up with the mode fsys creates files with (a private key 0600 even over
+// a stale world-readable temp), and a link left at the temp name is
+// removed, not written through.
+func Replace(fsys vfs.FS, path string, data []byte) error {
+	dir, name := filepath.Dir(path), filepath.Base(path)
+	if err := RemoveStale(fsys, dir, name); err != nil {
+		return fmt.Errorf("remove stale temp of %s: %w", path, err)
+	}
+	return Write(fsys, dir, name, data)
 }

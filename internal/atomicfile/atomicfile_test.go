@@ -186,4 +186,16 @@ func TestReadBounded(t *testing.T) {
 	if _, err := Read(c, "/d/none", 10); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: %v", err)
 	}
+	for _, tc := range []struct {
+		limit int64
+		err   error
+	}{{99, ErrTooLarge}, {100, nil}, {101, nil}} {
+		b, err := ReadBounded(c, "/d/big", tc.limit)
+		if !errors.Is(err, tc.err) || (err == nil && len(b) != 100) {
+			t.Errorf("ReadBounded with limit %d of 100 bytes: %d bytes, %v; want error %v", tc.limit, len(b), err, tc.err)
+		}
+	}
+	if _, err := ReadBounded(c, "/d/none", 10); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadBounded of a missing file: %v", err)
+	}
 }
