@@ -299,7 +299,7 @@ func MarshalRequest(r Request) ([]byte, error) {
 // (message_fast.go), else by reflection.
 func marshalRequest(r *Request) ([]byte, error) {
 	if fastRequest(r) {
-		b := make([]byte, 0, 32+len(r.Key)+len(r.HintFor)+sizeSiblings(r.Siblings))
+		b := make([]byte, 0, 32+len(r.Key)+len(r.HintFor)+vclock.SizeSiblings(r.Siblings))
 		return appendRequest(append(b, ProtocolVersion), r), nil
 	}
 	return marshal(r)
@@ -360,7 +360,7 @@ func UnmarshalRequest(b []byte) (Request, error) {
 // details).
 func MarshalReply(resp Response, err error) ([]byte, error) {
 	if fastReply(&resp, err) {
-		b := make([]byte, 0, 16+sizeSiblings(resp.Siblings))
+		b := make([]byte, 0, 16+vclock.SizeSiblings(resp.Siblings))
 		return appendReply(append(b, ProtocolVersion), &resp), nil
 	}
 	w := wireReply{Resp: resp}

@@ -25,9 +25,13 @@ func TestPreparedRequestSameBytes(t *testing.T) {
 	if err != nil || !bytes.Equal(got, plain) {
 		t.Fatalf("prepared bytes %x (%v), want %x", got, err, plain)
 	}
-	again, err := marshal(&p) // the cache itself never goes on the wire
-	if err != nil || !bytes.Equal(again, plain) {
-		t.Fatalf("a prepared request encodes to %x, want %x", again, plain)
+	// The cache itself never goes on the wire: the reflection encoder
+	// (whose integers are wider than the fast encoder's) gives the same
+	// bytes with and without it.
+	again, err := marshal(&p)
+	want, _ := marshal(&r)
+	if err != nil || !bytes.Equal(again, want) {
+		t.Fatalf("a prepared request encodes to %x, want %x", again, want)
 	}
 	back, err := UnmarshalRequest(got)
 	if err != nil || back.Kind != KindStore || string(back.Key) != "k" || back.Epoch != 7 || len(back.Siblings) != 1 {

@@ -85,35 +85,28 @@ func appendCandidate(dst []byte, c *candidate) []byte {
 	dst = wire.AppendInt(dst, c.confirmed)
 	dst = wire.AppendArrayLen(dst, len(c.upTo))
 	for _, d := range c.upTo {
-		dst = appendDot(dst, d)
+		dst = vclock.AppendDot(dst, d)
 	}
 	return dst
 }
 
 // candidate parses what appendCandidate wrote. The array length is bounded
-// by the payload (mpReader.arrayLen) before anything is allocated.
-func (d *entryDecoder) candidate(p *mpReader) *candidate {
-	n, isNil := p.arrayLen()
-	if isNil || p.err != nil {
+// by the payload (vclock.ReadClock) before anything is allocated.
+func (d *entryDecoder) candidate(p *wire.Reader) *candidate {
+	n, isNil := p.ArrayLen()
+	if isNil || p.Err() != nil {
 		return nil
 	}
 	if n != 3 {
-		p.fail("candidate is not a 3-element array")
+		p.Failf("candidate is not a 3-element array")
 		return nil
 	}
-	c := &candidate{at: p.int(), confirmed: p.int()}
-	m, _ := p.arrayLen()
-	if p.err != nil {
-		return nil
+	c := &candidate{at: p.Int(), confirmed: p.Int()}
+	c.upTo = vclock.ReadClock(p, d.intern)
+	if p.Err() == nil && (len(c.upTo) == 0 || !c.upTo.Valid()) {
+		p.Failf("candidate clock empty or not canonical")
 	}
-	c.upTo = make(vclock.Clock, m)
-	for i := range c.upTo {
-		c.upTo[i] = d.dot(p)
-	}
-	if p.err == nil && (len(c.upTo) == 0 || !c.upTo.Valid()) {
-		p.fail("candidate clock empty or not canonical")
-	}
-	if p.err != nil {
+	if p.Err() != nil {
 		return nil
 	}
 	return c

@@ -14,9 +14,10 @@ import (
 //
 // where recv is when the key's set last changed on this node (Unix
 // nanoseconds, this node's clock; see item.recv), and siblings is exactly what vclock.EncodeSiblings produces and
-// vclock.DecodeSiblings accepts: an array of versions, each
-// [[actor str, counter uint], context [[actor, counter]...] | nil,
-// value bin | nil, tombstone bool, wall_time int]. The codec is written
+// vclock.DecodeSiblings accepts (vclock.AppendSiblings, vclock.ReadSiblings):
+// an array of versions, each [[actor str, counter uint], context
+// [[actor, counter]...] | nil, value bin | nil, tombstone bool,
+// wall_time int], integers in their smallest form. The entry is written
 // by hand rather than through reflection because recovery decodes every
 // record of the WAL and every key of the snapshot: it is several times
 // faster and lets the decoder intern actor strings.
@@ -40,7 +41,7 @@ var errBadEntry = errors.New("malformed entry")
 func appendEntry(dst, key []byte, s vclock.Siblings, recv int64) []byte {
 	dst = wire.AppendArrayLen(dst, 3)
 	dst = wire.AppendBin(dst, key)
-	dst = appendSiblings(dst, s)
+	dst = vclock.AppendSiblings(dst, s)
 	return wire.AppendInt(dst, recv)
 }
 
@@ -49,7 +50,7 @@ func appendEntry(dst, key []byte, s vclock.Siblings, recv int64) []byte {
 func appendEntryCandidate(dst, key []byte, s vclock.Siblings, recv int64, c *candidate) []byte {
 	dst = wire.AppendArrayLen(dst, 4)
 	dst = wire.AppendBin(dst, key)
-	dst = appendSiblings(dst, s)
+	dst = vclock.AppendSiblings(dst, s)
 	dst = wire.AppendInt(dst, recv)
 	return appendCandidate(dst, c)
 }
@@ -63,44 +64,6 @@ type decodedEntry struct {
 	// candidate becomes cand (nil: none).
 	setsCand bool
 	cand     *candidate
-}
-
-func appendSiblings(dst []byte, s vclock.Siblings) []byte {
-	if s == nil {
-		return append(dst, 0xc0)
-	}
-	dst = wire.AppendArrayLen(dst, len(s))
-	for i := range s {
-		v := &s[i]
-		dst = wire.AppendArrayLen(dst, 5)
-		dst = appendDot(dst, v.Dot)
-		if v.Context == nil {
-			dst = append(dst, 0xc0)
-		} else {
-			dst = wire.AppendArrayLen(dst, len(v.Context))
-			for _, d := range v.Context {
-				dst = appendDot(dst, d)
-			}
-		}
-		if v.Value == nil {
-			dst = append(dst, 0xc0)
-		} else {
-			dst = wire.AppendBin(dst, v.Value)
-		}
-		if v.Tombstone {
-			dst = append(dst, 0xc3)
-		} else {
-			dst = append(dst, 0xc2)
-		}
-		dst = wire.AppendInt(dst, v.WallTime)
-	}
-	return dst
-}
-
-func appendDot(dst []byte, d vclock.Dot) []byte {
-	dst = append(dst, 0x92)
-	dst = wire.AppendStr(dst, d.Actor)
-	return wire.AppendUint(dst, d.Counter)
 }
 
 // entryDecoder decodes entry payloads. It interns actor strings, which
@@ -126,13 +89,11 @@ func newEntryDecoder(defaultRecv int64) *entryDecoder {
 // input yields an error wrapping errBadEntry, never a panic, and
 // allocation is bounded by len(b).
 func (d *entryDecoder) decode(b []byte) (decodedEntry, error) {
-	p := mpReader{b: b}
-	e := d.parse(&p)
-	if p.err == nil && p.off != len(b) {
-		p.fail("trailing bytes")
-	}
-	if p.err != nil {
-		return decodedEntry{}, fmt.Errorf("%w: %v", errBadEntry, p.err)
+	p := wire.NewReader(b)
+	e := d.parse(p)
+	p.Done()
+	if err := p.Err(); err != nil {
+		return decodedEntry{}, fmt.Errorf("%w: %v", errBadEntry, err)
 	}
 	if len(e.key) == 0 {
 		return decodedEntry{}, fmt.Errorf("%w: empty key", errBadEntry)
@@ -143,16 +104,22 @@ func (d *entryDecoder) decode(b []byte) (decodedEntry, error) {
 	return e, nil
 }
 
-func (d *entryDecoder) parse(p *mpReader) decodedEntry {
-	fields, _ := p.arrayLen()
+func (d *entryDecoder) parse(p *wire.Reader) decodedEntry {
+	fields, _ := p.ArrayLen()
 	if fields < 2 || fields > 4 {
-		p.fail("entry is not a 2- to 4-element array")
+		p.Failf("entry is not a 2- to 4-element array")
 		return decodedEntry{}
 	}
-	e := decodedEntry{key: p.bin(true), recv: d.defaultRecv}
-	e.s = d.siblings(p)
+	e := decodedEntry{key: p.Bin(), recv: d.defaultRecv}
+	if e.key == nil {
+		p.Failf("entry key is nil")
+	}
+	e.s = vclock.ReadSiblings(p, d.intern)
+	if len(e.s) == 0 {
+		e.s = nil
+	}
 	if fields >= 3 {
-		e.recv = p.int()
+		e.recv = p.Int()
 	}
 	if fields == 4 {
 		e.setsCand = true
@@ -161,42 +128,8 @@ func (d *entryDecoder) parse(p *mpReader) decodedEntry {
 	return e
 }
 
-// siblings parses a sibling set; nil and the empty array read as nil.
-func (d *entryDecoder) siblings(p *mpReader) vclock.Siblings {
-	n, isNil := p.arrayLen()
-	if isNil || p.err != nil || n == 0 {
-		return nil
-	}
-	s := make(vclock.Siblings, n)
-	for i := range s {
-		v := &s[i]
-		if m, _ := p.arrayLen(); m != 5 {
-			p.fail("version is not a 5-element array")
-			return nil
-		}
-		v.Dot = d.dot(p)
-		if m, isNil := p.arrayLen(); !isNil && p.err == nil {
-			v.Context = make(vclock.Clock, m)
-			for j := range v.Context {
-				v.Context[j] = d.dot(p)
-			}
-		}
-		v.Value = p.bin(false)
-		v.Tombstone = p.boolean()
-		v.WallTime = p.int()
-		if p.err != nil {
-			return nil
-		}
-	}
-	return s
-}
-
-func (d *entryDecoder) dot(p *mpReader) vclock.Dot {
-	if n, _ := p.arrayLen(); n != 2 {
-		p.fail("dot is not a 2-element array")
-		return vclock.Dot{}
-	}
-	raw := p.strBytes()
+// intern returns raw as a string, shared with earlier equal actors.
+func (d *entryDecoder) intern(raw []byte) string {
 	actor, ok := d.actors[string(raw)]
 	if !ok {
 		actor = string(raw)
@@ -204,5 +137,5 @@ func (d *entryDecoder) dot(p *mpReader) vclock.Dot {
 			d.actors[actor] = actor
 		}
 	}
-	return vclock.Dot{Actor: actor, Counter: p.uint()}
+	return actor
 }

@@ -64,7 +64,7 @@ func TestEntryCodecMatchesVclock(t *testing.T) {
 			t.Fatalf("old form decoded as %+v, %v", e2, err)
 		}
 		// Our siblings encoding is accepted by vclock.DecodeSiblings...
-		sib := appendSiblings(nil, s)
+		sib := vclock.AppendSiblings(nil, s)
 		v, err := vclock.DecodeSiblings(sib)
 		if err != nil || !v.Equal(s) {
 			t.Fatalf("vclock.DecodeSiblings(ours) = %v, %v", v, err)
@@ -86,7 +86,7 @@ func TestEntryDecodeRejects(t *testing.T) {
 	_, valid := vclock.Mint(nil, "a", vclock.Write{Value: []byte("v")})
 	good := appendEntry(nil, []byte("k"), valid, 5)
 	withCand := func(c []byte) []byte { return append(append([]byte{0x94}, good[1:]...), c...) }
-	dot := appendDot(nil, vclock.Dot{Actor: "x", Counter: 3})
+	dot := vclock.AppendDot(nil, vclock.Dot{Actor: "x", Counter: 3})
 	tests := []struct {
 		name string
 		b    []byte
@@ -220,7 +220,7 @@ func FuzzDecodeEntry(f *testing.F) {
 func appendEntryV1(dst, key []byte, s vclock.Siblings) []byte {
 	dst = wire.AppendArrayLen(dst, 2)
 	dst = wire.AppendBin(dst, key)
-	return appendSiblings(dst, s)
+	return vclock.AppendSiblings(dst, s)
 }
 
 // sameCandidate reports whether a and b are equal candidates (or both nil).

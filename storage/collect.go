@@ -66,10 +66,10 @@ func (g gcRule) settledAt(t int64) bool { return t < g.cutoff && t < g.synced }
 // settled reports whether the entry was received at a settled time.
 func (g gcRule) settled(it item) bool { return g.settledAt(it.recv()) }
 
-// collectable reports whether the entry may be forgotten: it is settled
-// and every version is a tombstone.
-func (g gcRule) collectable(it item) bool {
-	return it.p != nil && g.settled(it) && !hasLive(it.siblings())
+// collectable reports whether the entry, whose decoded set is s, may be
+// forgotten: it is settled and every version is a tombstone.
+func (g gcRule) collectable(it item, s vclock.Siblings) bool {
+	return it.p != nil && g.settled(it) && !hasLive(s)
 }
 
 // MarkSynced records that anti-entropy saw every replica of partition in
@@ -129,7 +129,10 @@ func (e *Engine) Collect(ctx context.Context, partition int) (CollectStats, erro
 		cands = cands[len(batch):]
 		pending = pending[:0]
 		for _, c := range batch {
-			ch, ok := gc.change(c, now)
+			// Decoded once here for change and replaceIf, outside the
+			// shard's lock.
+			cs := c.siblings()
+			ch, ok := gc.change(c, cs, now)
 			if !ok {
 				continue
 			}
@@ -140,7 +143,7 @@ func (e *Engine) Collect(ctx context.Context, partition int) (CollectStats, erro
 				e.logger.Error("pruned sibling set not canonical; key left as is", "key", c.key)
 				continue
 			}
-			p, ok, err := e.replaceIf(sh, c, ch)
+			p, ok, err := e.replaceIf(sh, c, cs, ch)
 			if err != nil {
 				return st, fmt.Errorf("storage: collect partition %d: %w", partition, err)
 			}
@@ -178,11 +181,11 @@ type collectChange struct {
 	pruned bool
 }
 
-// change decides what Collect does to c at time now; false means nothing.
-func (g gcRule) change(c entry, now int64) (collectChange, bool) {
-	cs := c.siblings()
+// change decides what Collect does to c, whose decoded set is cs, at time
+// now; false means nothing.
+func (g gcRule) change(c entry, cs vclock.Siblings, now int64) (collectChange, bool) {
 	switch {
-	case g.collectable(c.item):
+	case g.collectable(c.item, cs):
 		return collectChange{}, true
 	case g.settled(c.item):
 		next := vclock.PruneContexts(cs)
@@ -240,8 +243,10 @@ func sameSet(a, b vclock.Siblings) bool {
 
 // replaceIf installs ch in place of was, keeping the receipt time, if the
 // key still holds exactly was (set, receipt time and candidate); it
-// reports whether it did. The record is queued, not waited for.
-func (e *Engine) replaceIf(sh *shard, was entry, ch collectChange) (Pending, bool, error) {
+// reports whether it did. wasSet is was's set, decoded by the caller: the
+// key's blob is immutable, so when it is still was's, so is the set, and
+// nothing is decoded under the lock. The record is queued, not waited for.
+func (e *Engine) replaceIf(sh *shard, was entry, wasSet vclock.Siblings, ch collectChange) (Pending, bool, error) {
 	e.closeMu.RLock()
 	defer e.closeMu.RUnlock()
 	if e.closed {
@@ -255,14 +260,14 @@ func (e *Engine) replaceIf(sh *shard, was entry, ch collectChange) (Pending, boo
 	}
 	// Raised before the history is forgotten, under the key's lock, so
 	// that a coordinator minting this key next already sees it.
-	e.raiseCounter(cur.siblings().MaxCounter(e.actor))
+	e.raiseCounter(wasSet.MaxCounter(e.actor))
 	key := unsafe.Slice(unsafe.StringData(was.key), len(was.key))
 	sh.scratch = appendEntryCandidate(sh.scratch[:0], key, ch.next, cur.recv(), ch.cand)
 	p, err := e.log.AppendAsync(sh.scratch)
 	if err != nil {
 		return Pending{}, false, err
 	}
-	sh.set(was.key, ch.next, cur.recv())
+	sh.replace(was.key, oldOf(was.key, wasSet), true, ch.next, cur.recv())
 	if ch.next != nil {
 		sh.setCandidate(was.key, ch.cand)
 	}

@@ -205,7 +205,7 @@ func TestCollectSkipsKeysChangedSinceRead(t *testing.T) {
 	clk.Advance(time.Second)
 	applyT(t, e, "reapplied", old)
 	for k, c := range read {
-		if _, ok, err := e.replaceIf(sh, c, collectChange{}); err != nil || ok {
+		if _, ok, err := e.replaceIf(sh, c, c.siblings(), collectChange{}); err != nil || ok {
 			t.Errorf("%s changed since read but was dropped (%v)", k, err)
 		}
 		if e.Get([]byte(k)) == nil {
@@ -218,7 +218,7 @@ func TestCollectSkipsKeysChangedSinceRead(t *testing.T) {
 	e.MarkSynced(0, clk.Now())
 	for _, c := range sh.collectable(e.gcRule(sh)) {
 		if c.key == "still" {
-			if _, ok, err := e.replaceIf(sh, c, collectChange{}); err != nil || !ok {
+			if _, ok, err := e.replaceIf(sh, c, c.siblings(), collectChange{}); err != nil || !ok {
 				t.Fatalf("unchanged key not dropped: %v, %v", ok, err)
 			}
 		}

@@ -114,17 +114,18 @@ func decodeSnapshot(data []byte, defaultRecv int64, fn func(decodedEntry)) (snap
 	if err != nil {
 		return bad(off, "header: %v", err)
 	}
-	p := mpReader{b: rec}
-	if m, _ := p.arrayLen(); m != 5 {
+	p := wire.NewReader(rec)
+	if m, _ := p.ArrayLen(); m != 5 {
 		return bad(off, "header is not a 5-element array")
 	}
-	format := p.uint()
-	h.NodeID = string(p.strBytes())
-	h.Incarnation = string(p.strBytes())
-	h.StartSegment = p.uint()
-	h.Created = p.int()
-	if p.err != nil || p.off != len(rec) {
-		return bad(off, "header: %v", errors.Join(p.err, errors.New("trailing bytes")))
+	format := p.Uint()
+	h.NodeID = p.Str()
+	h.Incarnation = p.Str()
+	h.StartSegment = p.Uint()
+	h.Created = p.Int()
+	p.Done()
+	if err := p.Err(); err != nil {
+		return bad(off, "header: %v", err)
 	}
 	if format != snapshotFormat {
 		return bad(off, "format %d, want %d", format, snapshotFormat)
@@ -138,9 +139,9 @@ func decodeSnapshot(data []byte, defaultRecv int64, fn func(decodedEntry)) (snap
 			return bad(off, "%v (no trailer)", err)
 		}
 		if rec[0] == 0x91 { // trailer
-			p := mpReader{b: rec[1:]}
-			want := p.uint()
-			if p.err != nil || p.off != len(rec)-1 {
+			p := wire.NewReader(rec[1:])
+			want := p.Uint()
+			if p.Done(); p.Err() != nil {
 				return bad(off, "malformed trailer")
 			}
 			if want != count {

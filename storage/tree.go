@@ -241,11 +241,9 @@ func (e *Engine) LeafKeysAfter(partition int, leaves []uint32, after []byte, max
 	found = found[:min(len(found), maxKeys)]
 	out := make([]KeyDigest, len(found))
 	for i, f := range found {
-		// Decoded once: gc.collectable would decode the set again.
 		s := f.siblings()
-		dead := !hasLive(s)
 		out[i] = KeyDigest{Key: []byte(f.key), Digest: digestString(f.key, s),
-			Tombstone: len(s) > 0 && dead, Collectable: f.p != nil && gc.settled(f.item) && dead}
+			Tombstone: len(s) > 0 && !hasLive(s), Collectable: gc.collectable(f.item, s)}
 	}
 	return out, more, nil
 }

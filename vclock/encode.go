@@ -1,13 +1,11 @@
 package vclock
 
 import (
-	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
 
 	"github.com/ringkv/ringkv/internal/wire"
-	"github.com/vmihailenco/msgpack/v5"
 )
 
 // ErrBadContext is returned when a causal context cannot be decoded.
@@ -20,17 +18,13 @@ var ErrBadSiblings = errors.New("vclock: malformed sibling set")
 // this large means a client is forging or hoarding actors.
 const MaxContextBytes = 64 << 10
 
-// EncodeContext returns the opaque msgpack encoding of a clock.
+// EncodeContext returns the opaque msgpack encoding of a clock (AppendClock;
+// nil for the empty clock).
 func EncodeContext(c Clock) []byte {
 	if len(c) == 0 {
 		return nil
 	}
-	b, err := msgpack.Marshal(c)
-	if err != nil {
-		// Clock is a slice of plain structs; encoding cannot fail.
-		panic(fmt.Sprintf("vclock: encode context: %v", err))
-	}
-	return b
+	return AppendClock(make([]byte, 0, 16*len(c)), c)
 }
 
 // DecodeContext parses bytes made by EncodeContext. Empty input is the empty
@@ -42,16 +36,11 @@ func DecodeContext(b []byte) (Clock, error) {
 	if len(b) > MaxContextBytes {
 		return nil, fmt.Errorf("%w: %d bytes exceeds %d", ErrBadContext, len(b), MaxContextBytes)
 	}
-	if err := wire.CheckEncoding(b); err != nil {
+	r := wire.NewReader(b)
+	c := ReadClock(r, nil)
+	r.Done()
+	if err := r.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadContext, err)
-	}
-	var c Clock
-	r := bytes.NewReader(b)
-	if err := msgpack.NewDecoder(r).Decode(&c); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadContext, err)
-	}
-	if r.Len() != 0 {
-		return nil, fmt.Errorf("%w: trailing bytes", ErrBadContext)
 	}
 	if err := c.Check(); err != nil {
 		return nil, err
@@ -80,25 +69,21 @@ func DecodeContextString(s string) (Clock, error) {
 	return DecodeContext(b)
 }
 
-// EncodeSiblings returns the msgpack encoding of a sibling set, the form
-// that travels between nodes and into the WAL.
+// EncodeSiblings returns the msgpack encoding of a sibling set
+// (AppendSiblings), the form that travels between nodes and into the WAL.
+// It never fails; the error is kept for callers written when it could.
 func EncodeSiblings(s Siblings) ([]byte, error) {
-	return msgpack.Marshal(s)
+	return AppendSiblings(make([]byte, 0, SizeSiblings(s)), s), nil
 }
 
 // DecodeSiblings parses bytes made by EncodeSiblings and checks that the set
 // is canonical. Hostile input yields ErrBadSiblings, never a panic.
 func DecodeSiblings(b []byte) (Siblings, error) {
-	if err := wire.CheckEncoding(b); err != nil {
+	r := wire.NewReader(b)
+	s := ReadSiblings(r, nil)
+	r.Done()
+	if err := r.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadSiblings, err)
-	}
-	var s Siblings
-	r := bytes.NewReader(b)
-	if err := msgpack.NewDecoder(r).Decode(&s); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadSiblings, err)
-	}
-	if r.Len() != 0 {
-		return nil, fmt.Errorf("%w: trailing bytes", ErrBadSiblings)
 	}
 	if !s.Valid() {
 		return nil, fmt.Errorf("%w: versions not canonical", ErrBadSiblings)

@@ -2,7 +2,8 @@
 // snapshots, hints, replica and gossip messages, causal contexts) needs
 // before a byte from a disk or a peer reaches a decoder: CheckEncoding, the
 // guard that bounds every declared length and nesting depth by the bytes
-// actually present.
+// actually present. The hand-written codecs, which skip reflection, use
+// Reader, bounded the same way, and the Append functions instead.
 //
 // Why a guard and not the decoder's own limit: github.com/vmihailenco/
 // msgpack/v5 sizes slices by the count an array header declares. Its

@@ -1,0 +1,161 @@
+package vclock
+
+import "github.com/ringkv/ringkv/internal/wire"
+
+// The one msgpack codec of sibling sets, dots and clocks, shared by causal
+// contexts (EncodeContext), WAL records and snapshots (storage) and the
+// hot replica messages (replica):
+//
+//	siblings: [version...] | nil
+//	version:  [dot, context, value bin | nil, tombstone bool, wall_time int]
+//	context:  [dot...] | nil
+//	dot:      [actor str, counter uint]
+//
+// which is also how msgpack's reflection encoder lays out these types
+// (Version and Dot are as_array structs). Integers are written in their
+// smallest msgpack form. That is what WAL segments and snapshots have
+// always held, so their bytes do not change; the reflection encoder, which
+// replica messages used before, writes counters and wall times as 9-byte
+// uint64/int64, 4 to 8 bytes more per dot. Every decoder involved accepts
+// every integer width (wire.Reader here, msgpack's reflection decoder on
+// a node running an older binary), so both forms keep decoding in both
+// directions.
+
+// Smallest encodings of a version and a dot (empty actor, nil context,
+// value and one-byte integers), to bound a count by the bytes left before
+// allocating: a decoded Version is about 90 bytes, so counting one byte per
+// element would let ten bytes of input allocate a kilobyte.
+const (
+	minVersionBytes = 9
+	minDotBytes     = 3
+)
+
+// AppendSiblings appends the msgpack encoding of s to dst: nil as msgpack
+// nil, anything else as an array of versions.
+func AppendSiblings(dst []byte, s Siblings) []byte {
+	if s == nil {
+		return append(dst, 0xc0)
+	}
+	dst = wire.AppendArrayLen(dst, len(s))
+	for i := range s {
+		v := &s[i]
+		dst = append(dst, 0x95)
+		dst = AppendDot(dst, v.Dot)
+		dst = AppendClock(dst, v.Context)
+		if v.Value == nil {
+			dst = append(dst, 0xc0)
+		} else {
+			dst = wire.AppendBin(dst, v.Value)
+		}
+		if v.Tombstone {
+			dst = append(dst, 0xc3)
+		} else {
+			dst = append(dst, 0xc2)
+		}
+		dst = wire.AppendInt(dst, v.WallTime)
+	}
+	return dst
+}
+
+// AppendClock appends c as an array of dots; nil as msgpack nil.
+func AppendClock(dst []byte, c Clock) []byte {
+	if c == nil {
+		return append(dst, 0xc0)
+	}
+	dst = wire.AppendArrayLen(dst, len(c))
+	for _, d := range c {
+		dst = AppendDot(dst, d)
+	}
+	return dst
+}
+
+// AppendDot appends d as [actor, counter].
+func AppendDot(dst []byte, d Dot) []byte {
+	dst = append(dst, 0x92)
+	dst = wire.AppendStr(dst, d.Actor)
+	return wire.AppendUint(dst, d.Counter)
+}
+
+// SizeSiblings bounds len(AppendSiblings(nil, s)), to size a buffer once.
+func SizeSiblings(s Siblings) int {
+	n := 5
+	for i := range s {
+		v := &s[i]
+		n += 1 + 15 + len(v.Dot.Actor) + 5 + 5 + len(v.Value) + 1 + 9
+		for _, d := range v.Context {
+			n += 15 + len(d.Actor)
+		}
+	}
+	return n
+}
+
+// ReadSiblings reads a set written by AppendSiblings (or by msgpack's
+// reflection encoder). Msgpack nil reads as nil; an empty array as an
+// empty set. intern, when not nil, makes each actor string from its bytes
+// (which alias the input and must be copied), so that a decoder of many
+// sets can share them. Errors stick in r; the set is not checked for
+// canonical form (Siblings.Valid).
+func ReadSiblings(r *wire.Reader, intern func([]byte) string) Siblings {
+	n, isNil := r.ArrayLen()
+	if isNil || r.Err() != nil {
+		return nil
+	}
+	if n > r.Len()/minVersionBytes {
+		r.Failf("%d versions in %d bytes", n, r.Len())
+		return nil
+	}
+	s := make(Siblings, n)
+	for i := range s {
+		v := &s[i]
+		if m, _ := r.ArrayLen(); m != 5 {
+			r.Failf("version is not a 5-element array")
+			return nil
+		}
+		v.Dot = ReadDot(r, intern)
+		v.Context = ReadClock(r, intern)
+		v.Value = r.Bin()
+		v.Tombstone = r.Bool()
+		v.WallTime = r.Int()
+		if r.Err() != nil {
+			return nil
+		}
+	}
+	return s
+}
+
+// ReadClock reads a clock written by AppendClock; msgpack nil reads as
+// nil. It is not checked for canonical form (Clock.Check).
+func ReadClock(r *wire.Reader, intern func([]byte) string) Clock {
+	n, isNil := r.ArrayLen()
+	if isNil || r.Err() != nil {
+		return nil
+	}
+	if n > r.Len()/minDotBytes {
+		r.Failf("%d dots in %d bytes", n, r.Len())
+		return nil
+	}
+	c := make(Clock, n)
+	for i := range c {
+		c[i] = ReadDot(r, intern)
+	}
+	if r.Err() != nil {
+		return nil
+	}
+	return c
+}
+
+// ReadDot reads a dot written by AppendDot.
+func ReadDot(r *wire.Reader, intern func([]byte) string) Dot {
+	if n, _ := r.ArrayLen(); n != 2 {
+		r.Failf("dot is not a 2-element array")
+		return Dot{}
+	}
+	var d Dot
+	if intern != nil {
+		d.Actor = intern(r.StrBytes())
+	} else {
+		d.Actor = r.Str()
+	}
+	d.Counter = r.Uint()
+	return d
+}
