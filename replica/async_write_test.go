@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/ringkv/ringkv/replica"
 	"github.com/ringkv/ringkv/vclock"
@@ -86,4 +87,58 @@ func testAsyncLocalWriteOverlapsSends(t *testing.T) {
 	if !errors.As(err, &qe) || qe.Failures["n1"] == nil {
 		t.Fatalf("a failed local sync: %v; want a quorum error naming n1", err)
 	}
+}
+
+// TestAsyncLocalWriteAlone: with one replica (N=1) the coordinator sends
+// nothing and waits for its own copy in line; it still answers only once
+// the copy is durable, and a failed or late sync is a quorum error naming
+// the node, as with replicas to send to.
+func TestAsyncLocalWriteAlone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		gate := make(chan error)
+		c := newCluster(t, 1, 1, func(cfg *replica.Config) {
+			cfg.Store = syncGatedStore{Store: cfg.Store, gate: gate}
+		})
+		key := []byte("alone")
+		type outcome struct {
+			res replica.Result
+			err error
+		}
+		done := make(chan outcome, 1)
+		put := func(ctx context.Context, v string) {
+			go func() {
+				res, err := c.nodes["n1"].Put(ctx, key, []byte(v), replica.WriteOptions{})
+				done <- outcome{res, err}
+			}()
+			synctest.Wait()
+		}
+		put(context.Background(), "x")
+		select {
+		case o := <-done:
+			t.Fatalf("answered before the copy was durable: %v", o.err)
+		default:
+		}
+		gate <- nil
+		if o := <-done; o.err != nil || o.res.Replies != 1 || !slices.Equal(values(o.res.Siblings), []string{"x"}) {
+			t.Fatalf("put after the sync: %+v, %v; want x with 1 reply", o.res, o.err)
+		}
+
+		put(context.Background(), "y")
+		gate <- errors.New("disk full")
+		var qe *replica.QuorumError
+		if o := <-done; !errors.As(o.err, &qe) || qe.Need != 1 || qe.Got != 0 || qe.Failures["n1"] == nil {
+			t.Fatalf("a failed sync: %v; want a quorum error naming n1, need 1, got 0", o.err)
+		}
+
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		put(ctx, "z")
+		// Waiting here blocks the whole bubble: its clock jumps to the deadline.
+		if o := <-done; !errors.As(o.err, &qe) || !errors.Is(qe.Failures["n1"], context.DeadlineExceeded) {
+			t.Fatalf("a sync past the deadline: %v; want a quorum error naming n1's deadline", o.err)
+		}
+		if got := c.nodes["n1"].Stats().QuorumFailures; got != 2 {
+			t.Errorf("%d quorum failures counted, want 2", got)
+		}
+	})
 }

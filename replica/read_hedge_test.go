@@ -163,3 +163,45 @@ func TestReadQuorumErrorNamesFailures(t *testing.T) {
 		}
 	}
 }
+
+// TestLocalReadKeepsSemantics checks the read that the local replica alone
+// answers (R=1 here, ReadHedge on): it returns the store's whole set,
+// tombstones and siblings included, with its context, asks nobody, and
+// counts a replica known down as a failed replica call, as a read that
+// asks replicas does.
+func TestLocalReadKeepsSemantics(t *testing.T) {
+	c := newCluster(t, 3, 3)
+	key := c.keyOn("k", "n1")
+	reps := c.replicasOf(key)
+	first := c.mustPut("n1", key, "a", replica.WriteOptions{W: replica.QuorumAll})
+	// Two writes with the first's context: concurrent siblings b and c.
+	c.mustPut("n1", key, "b", withCtx(first.Context, replica.QuorumAll))
+	c.mustPut("n1", key, "c", withCtx(first.Context, replica.QuorumAll))
+	other := c.keyOn("t", "n1")
+	w := c.mustPut("n1", other, "x", replica.WriteOptions{W: replica.QuorumAll})
+	if _, err := c.nodes["n1"].Delete(context.Background(), other, withCtx(w.Context, replica.QuorumAll)); err != nil {
+		t.Fatal(err)
+	}
+	c.drain()
+	c.live.SetAlive(reps[2], false)
+	for _, k := range [][]byte{key, other} {
+		want := c.stores["n1"].Get(k)
+		before := c.nodes["n1"].Stats().ReplicaFailures
+		asked, res := c.askedBy("n1", k, 1)
+		if asked != nil {
+			t.Errorf("key %q: asked %v, want nobody", k, asked)
+		}
+		if !res.Siblings.Equal(want) || len(want) == 0 {
+			t.Errorf("key %q: read %v, want the store's %v", k, res.Siblings, want)
+		}
+		if !res.Context.Equal(want.Context()) || res.Replies != 1 {
+			t.Errorf("key %q: context %v, replies %d; want %v, 1", k, res.Context, res.Replies, want.Context())
+		}
+		if got := c.nodes["n1"].Stats().ReplicaFailures - before; got != 1 {
+			t.Errorf("key %q: %d replica failures counted, want 1 (one replica down)", k, got)
+		}
+	}
+	if got := values(c.mustGet("n1", key, 1).Siblings); !slices.Equal(got, []string{"b", "c"}) {
+		t.Errorf("read %v, want the siblings b and c", got)
+	}
+}

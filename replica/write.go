@@ -272,6 +272,11 @@ func retryable(err error) bool {
 // sendCtx (from detached) bounds the sends; coordinate cancels it through
 // sendCancel once every send has ended.
 func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, lw localWrite, sendCtx context.Context, sendCancel context.CancelFunc) (Result, error) {
+	if !lw.q.joint() && len(lw.targets) == 1 && lw.targets[0].act == actLocal {
+		// ctx may be sendCtx itself (requestCtx): ended once the wait is.
+		defer sendCancel()
+		return c.commitLocal(ctx, op, lw)
+	}
 	t := lw.q.tally()
 	if lw.durable == nil {
 		t.ack(c.cfg.Self)
@@ -293,6 +298,28 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, lw 
 		return Result{}, &QuorumError{Op: op, Need: lw.q.cur.need, Got: len(t.acks), Failures: map[string]error{c.cfg.Self: selfErr}}
 	}
 	return Result{Siblings: lw.merged, Context: lw.merged.Context(), Replies: len(t.acks), Hinted: hinted}, nil
+}
+
+// commitLocal answers a write whose only replica is this node (N=1, or a
+// one-node ring): nothing is sent, so the wait for the local copy's
+// durability runs in line rather than on a goroutine that reports to a
+// channel, one wake-up per write fewer. Its outcomes and errors are those
+// countAcks gives a write of one replica.
+func (c *Coordinator) commitLocal(ctx context.Context, op string, lw localWrite) (Result, error) {
+	t := lw.q.tally()
+	if lw.durable != nil {
+		if err := lw.durable(ctx); err != nil {
+			if ctx.Err() != nil {
+				t.expire(lw.q.nodes, ctx.Err())
+			} else {
+				t.fail(c.cfg.Self, fmt.Errorf("local write: %w", err))
+			}
+			c.stats.quorumFailures.Add(1)
+			return Result{}, t.err(op)
+		}
+	}
+	t.ack(c.cfg.Self)
+	return Result{Siblings: lw.merged, Context: lw.merged.Context(), Replies: len(t.acks)}, nil
 }
 
 // fanOut is a write's sends in flight: their answers, and the count that

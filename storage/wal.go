@@ -50,6 +50,11 @@ type Log struct {
 	seg     uint64
 	segSize int64
 	dirty   bool // written since the last fsync
+	// spareBuf and spareOps are a committed batch's buffers, emptied, for
+	// the next batch: one that starts from nil grows its buffer by
+	// copying, under mu, at every doubling.
+	spareBuf []byte
+	spareOps []op
 
 	// truncated is the torn tail OpenLog cut off, in bytes; set before
 	// the writer starts, read-only after.

@@ -43,7 +43,23 @@ func (l *Log) take() *batch {
 		return nil
 	}
 	l.cur = newBatch()
+	l.cur.buf, l.cur.ops = l.spareBuf[:0], l.spareOps[:0]
+	l.spareBuf, l.spareOps = nil, nil
 	return b
+}
+
+// maxSpareBuf bounds the batch buffer kept for reuse: a batch of large
+// records must not pin its buffer for good.
+const maxSpareBuf = 1 << 20
+
+// keep takes a written batch's buffers for the next batch (take); the
+// batch's waiters read only its positions and error.
+func (l *Log) keep(b *batch) {
+	if cap(b.buf) <= maxSpareBuf {
+		l.spareBuf = b.buf
+	}
+	l.spareOps = b.ops
+	b.buf, b.ops = nil, nil
 }
 
 // commit writes one batch and completes it.
@@ -60,6 +76,7 @@ func (l *Log) commit(b *batch) {
 		err = l.sync(len(b.ops))
 	}
 	b.err = err
+	l.keep(b)
 	close(b.done)
 }
 
