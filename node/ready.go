@@ -12,7 +12,6 @@ import (
 
 	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/gossip"
-	"github.com/ringkv/ringkv/replica"
 	"github.com/ringkv/ringkv/ring"
 )
 
@@ -143,24 +142,6 @@ func (n *Node) updateReady() {
 
 // Ready reports whether the node serves client requests (GET /readyz).
 func (n *Node) Ready() bool { return n.ready.Load() }
-
-// rpcHandler serves the internal RPC: the coordinator, except that a
-// write forwarded to a node not joined yet is refused rather than
-// coordinated on a ring that may be only itself (the refusal is a quorum
-// error, so the forwarding node answers its client 503), and that the
-// node itself answers a peer's ring inspection (KindNodeStats).
-func (n *Node) rpcHandler() replica.Handler {
-	return replica.HandlerFunc(func(ctx context.Context, from string, req replica.Request) (replica.Response, error) {
-		if req.Kind == replica.KindNodeStats {
-			return n.admin.statsReply()
-		}
-		if req.Kind == replica.KindForward && !n.ready.Load() {
-			return replica.Response{}, &replica.QuorumError{Op: "forward", Need: 1,
-				Failures: map[string]error{n.cfg.Node.Name: errNotJoined}}
-		}
-		return n.coord.Handle(ctx, from, req)
-	})
-}
 
 // gated answers 503 "not joined yet" instead of calling h while ready
 // says the node has not joined. A nil ready means always ready.

@@ -3,10 +3,12 @@ package replica
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"runtime/debug"
 	"time"
 )
 
@@ -69,11 +71,32 @@ type serverConn struct {
 
 // serveConn reads the hello and answers it, then reads requests, running
 // each on a worker goroutine (callWorkers; at most MaxInFlight at once) and writing
-// responses as they finish, in any order. Each request frame holds its
+// responses as they finish, in any order. A call the handler serves
+// without blocking (InlineHandler) runs on the read loop itself: profiled
+// on a replica serving reads, handing each call to a worker and waking it
+// was a fifth of the CPU (scheduler and futex). Each request frame holds its
 // length in the transport's and the connection's byte budgets from the
 // moment its length is read until its call is answered.
 func (t *TCPTransport) serveConn(raw net.Conn, h Handler) {
-	workers := newCallWorkers(t.cfg.MaxInFlight, idleWorkersKept)
+	var (
+		sc   *serverConn
+		from string
+		conn = newByteBudget(t.cfg.MaxConnBufferedBytes)
+		sem  = make(chan struct{}, t.cfg.MaxInFlight)
+	)
+	workers := newCallWorkers(t.cfg.MaxInFlight, idleWorkersKept, func(c servedCall) {
+		defer func() { <-sem }()
+		defer t.unreserve(conn, c.n)
+		defer func() {
+			// A panic outside the handler (encoding or writing the
+			// reply) may have left half a frame: the connection goes.
+			if v := recover(); v != nil {
+				_ = t.callPanicked("rpc call", v, from)
+				_ = raw.Close()
+			}
+		}()
+		t.serveCall(sc, from, h, &c)
+	})
 	defer func() {
 		_ = raw.Close() // ends the connection; nothing to report
 		workers.stop()  // waits for the calls running
@@ -96,51 +119,89 @@ func (t *TCPTransport) serveConn(raw net.Conn, h Handler) {
 	// The read loop sees the close and ends the connection. The TCP
 	// connection is closed, not the TLS one (rawConn).
 	fw := newFrameWriter(nc, func(error) { _ = raw.Close() })
-	sc := &serverConn{nc: nc, bw: fw.bw, fw: fw}
-	from, ok := t.acceptHello(sc, br)
+	sc = &serverConn{nc: nc, bw: fw.bw, fw: fw}
+	from, ok = t.acceptHello(sc, br)
 	if !ok {
 		return
 	}
 	panicAttrs[2], panicAttrs[3] = "peer", from
 	fw.panicked = t.writerPanicked(from)
-	sem := make(chan struct{}, t.cfg.MaxInFlight)
-	conn := newByteBudget(t.cfg.MaxConnBufferedBytes)
+	inline, _ := h.(InlineHandler)
 	for {
-		// Waiting for the next frame: the connection may idle this long.
-		_ = nc.SetReadDeadline(time.Now().Add(t.cfg.IdleTimeout))
-		n, err := readFrameLen(br, t.cfg.MaxFrameBytes)
-		var f frame
-		if err == nil {
-			err = t.reserve(conn, int64(n))
-			if err == nil {
-				// Its bytes are reserved: the frame must now arrive
-				// whole, or the connection goes and the bytes with it.
-				_ = nc.SetReadDeadline(time.Now().Add(t.cfg.FrameTimeout))
-				f, err = readFrameBody(br, n, true)
-				if err == nil && f.typ != frameRequest {
-					err = fmt.Errorf("%w: client sent frame type %d", ErrProtocol, f.typ)
-				}
-				if err != nil {
-					t.unreserve(conn, int64(n))
-				}
-			}
-		}
+		c, err := t.readCall(nc, br, fw, conn)
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) && !errors.Is(err, context.Canceled) {
 				t.log.Debug("rpc connection ended", "peer", from, "err", err)
 			}
 			return
 		}
-		sem <- struct{}{}
-		workers.run(func() {
-			defer func() { <-sem }()
-			defer t.unreserve(conn, int64(n))
-			// A panic outside the handler (encoding or writing the
-			// reply) may have left half a frame: the connection goes.
-			defer recoverPanic(t.log, &t.panics, "rpc call", func() { _ = raw.Close() }, "listener", "rpc", "peer", from)
-			t.serveCall(sc, from, h, f)
-		})
+		c.req, c.err = t.decode(from, c.f.body)
+		if c.err != nil || (inline != nil && inline.Inline(c.req.Kind)) {
+			// In line: no worker wakes up, and the answers to the calls
+			// of one read leave together (readCall kicks the writer).
+			t.serveInline(sc, from, h, &c)
+			t.unreserve(conn, c.n)
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		default:
+			fw.kick() // the held answers must not wait for a free slot
+			sem <- struct{}{}
+		}
+		workers.run(c)
 	}
+}
+
+// servedCall is one call read from a served connection: its frame, the
+// bytes it holds in the budgets, and its decoded request or why that
+// failed.
+type servedCall struct {
+	f   frame
+	n   int64
+	req Request
+	err error
+}
+
+// readCall reads the next request frame and reserves its bytes (n) in the
+// budgets; the caller unreserves them once the call is answered. Before
+// it waits on the network or on the budgets, it has the answers held
+// back by serveInline written.
+func (t *TCPTransport) readCall(nc net.Conn, br *bufio.Reader, fw *frameWriter, conn *byteBudget) (servedCall, error) {
+	if !frameBuffered(br) {
+		fw.kick()
+	}
+	// Waiting for the next frame: the connection may idle this long.
+	_ = nc.SetReadDeadline(time.Now().Add(t.cfg.IdleTimeout))
+	n, err := readFrameLen(br, t.cfg.MaxFrameBytes)
+	if err != nil {
+		return servedCall{}, err
+	}
+	if err := t.reserve(conn, int64(n)); err != nil {
+		return servedCall{}, err
+	}
+	// Its bytes are reserved: the frame must now arrive whole, or the
+	// connection goes and the bytes with it.
+	_ = nc.SetReadDeadline(time.Now().Add(t.cfg.FrameTimeout))
+	f, err := readFrameBody(br, n, true)
+	if err == nil && f.typ != frameRequest {
+		err = fmt.Errorf("%w: client sent frame type %d", ErrProtocol, f.typ)
+	}
+	if err != nil {
+		t.unreserve(conn, int64(n))
+		return servedCall{}, err
+	}
+	return servedCall{f: f, n: int64(n)}, nil
+}
+
+// frameBuffered reports whether br holds a whole frame: reading it then
+// makes no syscall and cannot block.
+func frameBuffered(br *bufio.Reader) bool {
+	if br.Buffered() < 4 {
+		return false // Peek would read
+	}
+	lb, _ := br.Peek(4) // buffered: cannot fail
+	return br.Buffered()-4 >= int(binary.BigEndian.Uint32(lb))
 }
 
 // acceptHello reads the caller's hello and answers with this node's. A
@@ -200,19 +261,15 @@ func (t *TCPTransport) unreserve(conn *byteBudget, n int64) {
 	conn.release(n)
 }
 
-// serveCall runs one request and writes its response.
-func (t *TCPTransport) serveCall(sc *serverConn, from string, h Handler, f frame) {
+// serveCall runs one decoded request on a worker and writes its
+// response, under the caller's deadline.
+func (t *TCPTransport) serveCall(sc *serverConn, from string, h Handler, c *servedCall) {
 	ctx, cancel := t.srv, context.CancelFunc(func() {})
-	if f.budget > 0 {
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(f.budget))
+	if c.f.budget > 0 {
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(c.f.budget))
 	}
 	defer cancel()
-	resp, err := t.handle(ctx, from, h, f.body)
-	body, merr := MarshalReply(resp, err)
-	if merr != nil {
-		body, _ = MarshalReply(Response{}, fmt.Errorf("%w: encode reply: %v", ErrInternal, merr))
-	}
-	out := frame{typ: frameResponse, id: f.id, body: body}
+	resp, err := t.run(ctx, from, h, c.req)
 	// A caller that stops reading must not pin this goroutine and its
 	// reply (nor, through sem, the connection) until the transport closes:
 	// the write gets until the caller's deadline plus replyWriteGrace. The
@@ -223,23 +280,71 @@ func (t *TCPTransport) serveCall(sc *serverConn, from string, h Handler, f frame
 	if d, ok := ctx.Deadline(); ok {
 		deadline = d.Add(replyWriteGrace)
 	}
+	out := t.reply(c.f.id, resp, err)
+	_ = sc.fw.write(&out, deadline) // a failed write closes the connection
+}
+
+// serveInline runs a call that cannot block (InlineHandler), or answers
+// one whose request did not decode (c.err), on the read loop, and holds
+// its answer back to be written with those of the next frames already
+// read (frameWriter.hold). The call needs no context of its own: it does
+// not wait, so the caller's deadline bounds only the answer's write.
+func (t *TCPTransport) serveInline(sc *serverConn, from string, h Handler, c *servedCall) {
+	resp, err := Response{}, c.err
+	if err == nil {
+		resp, err = t.run(t.srv, from, h, c.req)
+	}
+	var deadline time.Time
+	if c.f.budget > 0 {
+		deadline = time.Now().Add(time.Duration(c.f.budget) + replyWriteGrace)
+	}
+	out := t.reply(c.f.id, resp, err)
+	_ = sc.fw.hold(&out, deadline) // a failed write closes the connection
+}
+
+// reply encodes the response frame to call id: resp, or err.
+func (t *TCPTransport) reply(id uint64, resp Response, err error) frame {
+	body, merr := MarshalReply(resp, err)
+	if merr != nil {
+		body, _ = MarshalReply(Response{}, fmt.Errorf("%w: encode reply: %v", ErrInternal, merr))
+	}
+	out := frame{typ: frameResponse, id: id, body: body}
 	if out.encodedLen() > t.cfg.MaxFrameBytes {
 		body, _ = MarshalReply(Response{}, fmt.Errorf("%w: reply of %d bytes exceeds %d", ErrFrameTooLarge, out.encodedLen(), t.cfg.MaxFrameBytes))
 		out.body = body
 	}
-	_ = sc.fw.write(&out, deadline) // a failed write closes the connection
-
+	return out
 }
 
-// handle decodes one request and runs it. A panic in either fails only
-// this call, with ErrInternal, after it is logged and counted.
-func (t *TCPTransport) handle(ctx context.Context, from string, h Handler, body []byte) (resp Response, err error) {
-	defer recoverPanic(t.log, &t.panics, "rpc handler", func() {
-		resp, err = Response{}, fmt.Errorf("%w: the call failed on %s", ErrInternal, t.cfg.Self)
-	}, "listener", "rpc", "peer", from)
-	req, err := UnmarshalRequest(body)
-	if err != nil {
-		return Response{}, err
-	}
+// decode decodes one request. A panic fails only this call, with
+// ErrInternal, after it is logged and counted.
+func (t *TCPTransport) decode(from string, body []byte) (req Request, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			req, err = Request{}, t.callPanicked("rpc handler", v, from)
+		}
+	}()
+	return UnmarshalRequest(body)
+}
+
+// run runs one request. A panic fails only this call, with ErrInternal,
+// after it is logged and counted.
+func (t *TCPTransport) run(ctx context.Context, from string, h Handler, req Request) (resp Response, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			resp, err = Response{}, t.callPanicked("rpc handler", v, from)
+		}
+	}()
 	return h.Handle(ctx, from, req)
+}
+
+// callPanicked logs and counts a panic v recovered in a served call
+// (where it happened: what) from peer from, as recoverPanic does, and
+// returns the call's error. Not
+// recoverPanic itself: its arguments, built on every call whether it
+// panics or not, cost two allocations per call.
+func (t *TCPTransport) callPanicked(what string, v any, from string) error {
+	t.panics.Add(1)
+	t.log.Error("panic recovered", "in", what, "listener", "rpc", "peer", from, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	return fmt.Errorf("%w: the call failed on %s", ErrInternal, t.cfg.Self)
 }

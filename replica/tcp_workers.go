@@ -20,8 +20,12 @@ const idleWorkersKept = 32
 // idle ends too. Profiled, a new goroutine per served call spent a tenth
 // of the RPC's CPU growing its stack (runtime.newstack, copystack) on
 // every call; a worker grows it once.
-type callWorkers struct {
-	work    chan func()   // unbuffered: a send succeeds only into an idle worker
+// A call is a value of T that serve runs (for a served connection, the
+// frame and its decoded request): sent to a worker by value, it costs no
+// allocation, where a closure per call did.
+type callWorkers[T any] struct {
+	serve   func(T)
+	work    chan T        // unbuffered: a send succeeds only into an idle worker
 	retired chan struct{} // signalled (buffer 1) when a worker ends: room for a new one
 	max     int           // most workers alive at once
 	keep    int           // most idle workers kept
@@ -32,18 +36,19 @@ type callWorkers struct {
 
 // newCallWorkers returns workers for a connection that runs at most max
 // calls at once (MaxInFlight: the caller of run holds one of max slots,
-// released when its call is done); keep is the most idle workers kept.
-func newCallWorkers(max, keep int) *callWorkers {
-	return &callWorkers{work: make(chan func()), retired: make(chan struct{}, 1), max: max, keep: keep}
+// released when its call is done) with serve; keep is the most idle
+// workers kept.
+func newCallWorkers[T any](max, keep int, serve func(T)) *callWorkers[T] {
+	return &callWorkers[T]{serve: serve, work: make(chan T), retired: make(chan struct{}, 1), max: max, keep: keep}
 }
 
 // run runs call on an idle worker, or on a new one while fewer than max
 // are alive, or else waits for a worker to end its call and take it. The
 // wait is short: run's caller holds a slot of max, so of the max workers
 // alive one at least has ended its call and is about to wait for work,
-// or to end (then run starts another). call must not panic (the served
+// or to end (then run starts another). serve must not panic (the served
 // call recovers its own panics). run is called from one goroutine only.
-func (w *callWorkers) run(call func()) {
+func (w *callWorkers[T]) run(call T) {
 	for {
 		select {
 		case w.work <- call:
@@ -66,10 +71,10 @@ func (w *callWorkers) run(call func()) {
 
 // loop runs call, then every call handed to it, until stop, or until it
 // ends a call while keep other workers are idle.
-func (w *callWorkers) loop(call func()) {
+func (w *callWorkers[T]) loop(call T) {
 	defer w.wg.Done()
 	for {
-		call()
+		w.serve(call)
 		if int(w.idle.Add(1)) > w.keep {
 			w.idle.Add(-1)
 			w.alive.Add(-1)
@@ -90,7 +95,7 @@ func (w *callWorkers) loop(call func()) {
 
 // stop lets the workers end once their calls are done, and waits for
 // them. run must not be called after it.
-func (w *callWorkers) stop() {
+func (w *callWorkers[T]) stop() {
 	close(w.work)
 	w.wg.Wait()
 }

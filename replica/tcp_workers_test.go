@@ -10,10 +10,13 @@ import (
 // worker is blocked (idle, or in a call waiting for the test), so the
 // counts read after it are settled, with no timing involved.
 
+// runFunc is the serve of workers whose calls are functions.
+func runFunc(f func()) { f() }
+
 // Calls one after another run on one worker, reused.
 func TestCallWorkersReuse(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := newCallWorkers(8, 4)
+		w := newCallWorkers(8, 4, runFunc)
 		var ran atomic.Int32
 		for range 100 {
 			w.run(func() { ran.Add(1) })
@@ -31,7 +34,7 @@ func TestCallWorkersReuse(t *testing.T) {
 
 // blockedCalls runs n calls on w that each wait for release; it returns
 // once all of them are running.
-func blockedCalls(w *callWorkers, n int, release <-chan struct{}, ran *atomic.Int32) {
+func blockedCalls(w *callWorkers[func()], n int, release <-chan struct{}, ran *atomic.Int32) {
 	for range n {
 		w.run(func() {
 			<-release
@@ -47,7 +50,7 @@ func blockedCalls(w *callWorkers, n int, release <-chan struct{}, ran *atomic.In
 func TestCallWorkersBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const max = 5
-		w := newCallWorkers(max, max)
+		w := newCallWorkers(max, max, runFunc)
 		release := make(chan struct{})
 		var ran atomic.Int32
 		blockedCalls(w, max, release, &ran)
@@ -84,7 +87,7 @@ func TestCallWorkersBounded(t *testing.T) {
 func TestCallWorkersRetireIdle(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const max, keep = 40, 3
-		w := newCallWorkers(max, keep)
+		w := newCallWorkers(max, keep, runFunc)
 		release := make(chan struct{})
 		var ran atomic.Int32
 		blockedCalls(w, max, release, &ran)
@@ -108,7 +111,7 @@ func TestCallWorkersRetireIdle(t *testing.T) {
 // another.
 func TestCallWorkersRetiredMakesRoom(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := newCallWorkers(1, 0)
+		w := newCallWorkers(1, 0, runFunc)
 		release := make(chan struct{})
 		var ran atomic.Int32
 		blockedCalls(w, 1, release, &ran)
@@ -128,7 +131,7 @@ func TestCallWorkersRetiredMakesRoom(t *testing.T) {
 // stop returns only once the running calls are done.
 func TestCallWorkersStopWaits(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := newCallWorkers(4, 4)
+		w := newCallWorkers(4, 4, runFunc)
 		release := make(chan struct{})
 		var ran atomic.Int32
 		blockedCalls(w, 2, release, &ran)

@@ -230,3 +230,20 @@ func FuzzTransferReply(f *testing.F) {
 		}
 	})
 }
+
+// TestCollectResults: the results ready are taken with the first, at
+// most running in all, without waiting for more.
+func TestCollectResults(t *testing.T) {
+	ch := make(chan pullResult, 3)
+	ch <- pullResult{part: 2}
+	ch <- pullResult{part: 3}
+	ch <- pullResult{part: 4}
+	rs := collectResults(pullResult{part: 1}, ch, 3)
+	if len(rs) != 3 || rs[0].part != 1 || rs[2].part != 3 {
+		t.Fatalf("collected %+v, want parts 1, 2, 3", rs)
+	}
+	rs = collectResults(pullResult{part: 5}, ch, 10)
+	if len(rs) != 2 || rs[1].part != 4 {
+		t.Fatalf("collected %+v, want parts 5, 4", rs)
+	}
+}
