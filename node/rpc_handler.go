@@ -13,8 +13,6 @@ import (
 // node itself answers a peer's ring inspection (KindNodeStats).
 type rpcHandler struct{ n *Node }
 
-var _ replica.InlineHandler = rpcHandler{}
-
 // rpcHandler returns the node's handler of internal calls.
 func (n *Node) rpcHandler() replica.Handler { return rpcHandler{n: n} }
 
@@ -29,10 +27,4 @@ func (h rpcHandler) Handle(ctx context.Context, from string, req replica.Request
 			Failures: map[string]error{n.cfg.Node.Name: errNotJoined}}
 	}
 	return n.coord.Handle(ctx, from, req)
-}
-
-// Inline passes the coordinator's answer on: the kinds it serves without
-// blocking reach it unchanged (KindNodeStats, answered here, is not one).
-func (h rpcHandler) Inline(k replica.Kind) bool {
-	return k != replica.KindNodeStats && h.n.coord.Inline(k)
 }

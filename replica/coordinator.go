@@ -156,13 +156,6 @@ func (c *Coordinator) Handle(ctx context.Context, from string, req Request) (Res
 	return Response{}, fmt.Errorf("%w: %v from %s", ErrUnknownKind, req.Kind, from)
 }
 
-var _ InlineHandler = (*Coordinator)(nil)
-
-// Inline reports whether Handle serves calls of kind k without blocking
-// (see InlineHandler): a ping, and a replica read, which reads the
-// placement and the in-memory store.
-func (c *Coordinator) Inline(k Kind) bool { return k == KindPing || k == KindRead }
-
 // Fence runs swap, which installs a new placement (Config.Placement
 // returns it from then on), at a moment when no store and no local write
 // is between reading the placement and applying its data here. So once

@@ -285,62 +285,11 @@ func (w *frameWriter) take() []queuedFrame {
 	return batch
 }
 
-// hold queues f, as write does, but when no write is in progress it
-// leaves f queued instead of writing it: the caller, a served
-// connection's read loop answering calls in line, calls kick before it
-// waits for more input, so that the answers to the requests of one read
-// leave in one write (a sender writing at once would write alone: no
-// other sender is runnable to join it). When f cannot simply be queued
-// (a write or a waiter is in progress, the queue is full, or writing
-// failed), the frames held so far are written and f goes through write.
-// At most rpcBufferBytes are held (one write's worth), far below
-// maxQueued: a sender never waits for room that only a kick would make
-// (it queues, and so writes the held frames itself), but for a frame
-// within that much of maxQueued.
-func (w *frameWriter) hold(f *frame, deadline time.Time) error {
-	size := f.encodedLen()
-	w.mu.Lock()
-	if w.flushing || w.err != nil || len(w.waiters) > 0 || w.queuedBytes+size > rpcBufferBytes {
-		w.mu.Unlock()
-		w.kick()
-		return w.write(f, deadline)
-	}
-	if err := expired(deadline, time.Now()); err != nil {
-		w.mu.Unlock()
-		return err
-	}
-	w.queue = append(w.queue, queuedFrame{f: *f, deadline: deadline})
-	w.queuedBytes += size
-	w.mu.Unlock()
-	return nil
-}
-
-// kick writes the frames that hold queued, in one batch, unless a write
-// is in progress (it takes them) or nothing is queued. Frames queued
-// meanwhile go to the drain goroutine, as after write.
-func (w *frameWriter) kick() {
-	w.mu.Lock()
-	if w.flushing || len(w.queue) == 0 {
-		w.mu.Unlock()
-		return
-	}
-	w.flushing = true
-	w.mu.Unlock()
-	if !w.writeQueued() {
-		return
-	}
-	w.mu.Lock()
-	if len(w.queue) == 0 {
-		w.flushing = false
-		w.mu.Unlock()
-		return
-	}
-	w.mu.Unlock()
-	go w.drain()
-}
-
 // drain writes the queue, one batch per write, until it is empty or
-// writing fails.
+// writing fails. It leaves out frames whose deadline passed while queued,
+// or is less than sendMargin away: their callers gave up or are about to,
+// and writing under a deadline already past, or about to, would fail the
+// connection and every call on it.
 func (w *frameWriter) drain() {
 	if w.panicked != nil {
 		defer func() {
@@ -357,32 +306,20 @@ func (w *frameWriter) drain() {
 			w.mu.Unlock()
 			return
 		}
+		batch := w.take()
 		w.mu.Unlock()
-		if !w.writeQueued() {
+		live, late := dropLate(batch, time.Now())
+		if len(late) > 0 && w.unsent != nil {
+			// Not on this goroutine: a caller told there may send again
+			// at once, and wait for room only this goroutine makes.
+			go w.unsent(late, errSendDeadline)
+		}
+		written, err := w.flush(live)
+		clear(batch[len(live):]) // dropped frames' bodies, past what settle clears
+		if !w.settle(live, written, err) {
 			return
 		}
 	}
-}
-
-// writeQueued takes the queue (flushing set, the queue not empty) and
-// writes it in one batch, and reports whether writing may go on. It
-// leaves out frames whose deadline passed while queued, or is less than
-// sendMargin away: their callers gave up or are about to, and writing
-// under a deadline already past, or about to, would fail the connection
-// and every call on it.
-func (w *frameWriter) writeQueued() bool {
-	w.mu.Lock()
-	batch := w.take()
-	w.mu.Unlock()
-	live, late := dropLate(batch, time.Now())
-	if len(late) > 0 && w.unsent != nil {
-		// Not on this goroutine: a caller told there may send again
-		// at once, and wait for room only this goroutine makes.
-		go w.unsent(late, errSendDeadline)
-	}
-	written, err := w.flush(live)
-	clear(batch[len(live):]) // dropped frames' bodies, past what settle clears
-	return w.settle(live, written, err)
 }
 
 // dropLate moves the frames of batch that are too late to write at now

@@ -3,7 +3,6 @@ package replica
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -71,10 +70,7 @@ type serverConn struct {
 
 // serveConn reads the hello and answers it, then reads requests, running
 // each on a worker goroutine (callWorkers; at most MaxInFlight at once) and writing
-// responses as they finish, in any order. A call the handler serves
-// without blocking (InlineHandler) runs on the read loop itself: profiled
-// on a replica serving reads, handing each call to a worker and waking it
-// was a fifth of the CPU (scheduler and futex). Each request frame holds its
+// responses as they finish, in any order. Each request frame holds its
 // length in the transport's and the connection's byte budgets from the
 // moment its length is read until its call is answered.
 func (t *TCPTransport) serveConn(raw net.Conn, h Handler) {
@@ -126,51 +122,29 @@ func (t *TCPTransport) serveConn(raw net.Conn, h Handler) {
 	}
 	panicAttrs[2], panicAttrs[3] = "peer", from
 	fw.panicked = t.writerPanicked(from)
-	inline, _ := h.(InlineHandler)
 	for {
-		c, err := t.readCall(nc, br, fw, conn)
+		c, err := t.readCall(nc, br, conn)
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) && !errors.Is(err, context.Canceled) {
 				t.log.Debug("rpc connection ended", "peer", from, "err", err)
 			}
 			return
 		}
-		c.req, c.err = t.decode(from, c.f.body)
-		if c.err != nil || (inline != nil && inline.Inline(c.req.Kind)) {
-			// In line: no worker wakes up, and the answers to the calls
-			// of one read leave together (readCall kicks the writer).
-			t.serveInline(sc, from, h, &c)
-			t.unreserve(conn, c.n)
-			continue
-		}
-		select {
-		case sem <- struct{}{}:
-		default:
-			fw.kick() // the held answers must not wait for a free slot
-			sem <- struct{}{}
-		}
+		sem <- struct{}{}
 		workers.run(c)
 	}
 }
 
-// servedCall is one call read from a served connection: its frame, the
-// bytes it holds in the budgets, and its decoded request or why that
-// failed.
+// servedCall is one call read from a served connection: its frame and the
+// bytes it holds in the budgets.
 type servedCall struct {
-	f   frame
-	n   int64
-	req Request
-	err error
+	f frame
+	n int64
 }
 
 // readCall reads the next request frame and reserves its bytes (n) in the
-// budgets; the caller unreserves them once the call is answered. Before
-// it waits on the network or on the budgets, it has the answers held
-// back by serveInline written.
-func (t *TCPTransport) readCall(nc net.Conn, br *bufio.Reader, fw *frameWriter, conn *byteBudget) (servedCall, error) {
-	if !frameBuffered(br) {
-		fw.kick()
-	}
+// budgets; the caller unreserves them once the call is answered.
+func (t *TCPTransport) readCall(nc net.Conn, br *bufio.Reader, conn *byteBudget) (servedCall, error) {
 	// Waiting for the next frame: the connection may idle this long.
 	_ = nc.SetReadDeadline(time.Now().Add(t.cfg.IdleTimeout))
 	n, err := readFrameLen(br, t.cfg.MaxFrameBytes)
@@ -192,16 +166,6 @@ func (t *TCPTransport) readCall(nc net.Conn, br *bufio.Reader, fw *frameWriter, 
 		return servedCall{}, err
 	}
 	return servedCall{f: f, n: int64(n)}, nil
-}
-
-// frameBuffered reports whether br holds a whole frame: reading it then
-// makes no syscall and cannot block.
-func frameBuffered(br *bufio.Reader) bool {
-	if br.Buffered() < 4 {
-		return false // Peek would read
-	}
-	lb, _ := br.Peek(4) // buffered: cannot fail
-	return br.Buffered()-4 >= int(binary.BigEndian.Uint32(lb))
 }
 
 // acceptHello reads the caller's hello and answers with this node's. A
@@ -261,7 +225,7 @@ func (t *TCPTransport) unreserve(conn *byteBudget, n int64) {
 	conn.release(n)
 }
 
-// serveCall runs one decoded request on a worker and writes its
+// serveCall decodes and runs one request on a worker and writes its
 // response, under the caller's deadline.
 func (t *TCPTransport) serveCall(sc *serverConn, from string, h Handler, c *servedCall) {
 	ctx, cancel := t.srv, context.CancelFunc(func() {})
@@ -269,7 +233,11 @@ func (t *TCPTransport) serveCall(sc *serverConn, from string, h Handler, c *serv
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(c.f.budget))
 	}
 	defer cancel()
-	resp, err := t.run(ctx, from, h, c.req)
+	req, err := t.decode(from, c.f.body)
+	var resp Response
+	if err == nil {
+		resp, err = t.run(ctx, from, h, req)
+	}
 	// A caller that stops reading must not pin this goroutine and its
 	// reply (nor, through sem, the connection) until the transport closes:
 	// the write gets until the caller's deadline plus replyWriteGrace. The
@@ -282,24 +250,6 @@ func (t *TCPTransport) serveCall(sc *serverConn, from string, h Handler, c *serv
 	}
 	out := t.reply(c.f.id, resp, err)
 	_ = sc.fw.write(&out, deadline) // a failed write closes the connection
-}
-
-// serveInline runs a call that cannot block (InlineHandler), or answers
-// one whose request did not decode (c.err), on the read loop, and holds
-// its answer back to be written with those of the next frames already
-// read (frameWriter.hold). The call needs no context of its own: it does
-// not wait, so the caller's deadline bounds only the answer's write.
-func (t *TCPTransport) serveInline(sc *serverConn, from string, h Handler, c *servedCall) {
-	resp, err := Response{}, c.err
-	if err == nil {
-		resp, err = t.run(t.srv, from, h, c.req)
-	}
-	var deadline time.Time
-	if c.f.budget > 0 {
-		deadline = time.Now().Add(time.Duration(c.f.budget) + replyWriteGrace)
-	}
-	out := t.reply(c.f.id, resp, err)
-	_ = sc.fw.hold(&out, deadline) // a failed write closes the connection
 }
 
 // reply encodes the response frame to call id: resp, or err.

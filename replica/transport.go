@@ -46,19 +46,6 @@ type Handler interface {
 	Handle(ctx context.Context, from string, req Request) (Response, error)
 }
 
-// InlineHandler is an optional Handler extension (type-asserted by the TCP
-// transport; the Coordinator has it). Inline reports whether calls of kind
-// k are served without blocking: in memory, with no I/O and no wait on
-// anything another call or goroutine must do. The transport runs those on
-// the connection's read loop, one after another, instead of handing each
-// to a worker goroutine; a call that blocked there would stall every call
-// behind it on the connection. It is called concurrently and must not
-// block.
-type InlineHandler interface {
-	Handler
-	Inline(k Kind) bool
-}
-
 // HandlerFunc adapts a function to Handler.
 type HandlerFunc func(ctx context.Context, from string, req Request) (Response, error)
 
