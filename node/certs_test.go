@@ -285,3 +285,31 @@ func TestWriteCertsOverStaleTemps(t *testing.T) {
 		t.Fatalf("certificates written over torn temps: %v", err)
 	}
 }
+
+// An existing --dir that others can write is refused before anything is
+// written: they could swap the keys in it.
+func TestWriteCertsRefusesWritableDir(t *testing.T) {
+	for _, mode := range []os.FileMode{0o770, 0o757} {
+		dir := filepath.Join(t.TempDir(), "certs")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, mode); err != nil {
+			t.Fatal(err)
+		}
+		_, err := WriteCerts(CertsConfig{Dir: dir, Nodes: []string{"n1"}})
+		if !errors.Is(err, ErrCertDirWritable) {
+			t.Errorf("dir %v: WriteCerts returned %v, want ErrCertDirWritable", mode, err)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Errorf("dir %v: %d files written", mode, len(ents))
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "certs")
+	if err := os.Mkdir(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := WriteCerts(CertsConfig{Dir: dir, Nodes: []string{"n1"}}); err != nil {
+		t.Errorf("dir 0750: %v", err)
+	}
+}
