@@ -310,8 +310,11 @@ func loadCA(dir string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 	if errors.Is(cerr, fs.ErrNotExist) && errors.Is(kerr, fs.ErrNotExist) {
 		return nil, nil, errNoCA
 	}
+	if errors.Is(cerr, fs.ErrNotExist) != errors.Is(kerr, fs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("node: certs: existing CA in %s is incomplete: %w", dir, errors.Join(cerr, kerr))
+	}
 	if err := errors.Join(cerr, kerr); err != nil {
-		return nil, nil, fmt.Errorf("node: certs: existing CA in %s is incomplete: %w", dir, err)
+		return nil, nil, fmt.Errorf("node: certs: read the existing CA: %w", err)
 	}
 	cb, _ := pem.Decode(certPEM)
 	kb, _ := pem.Decode(keyPEM)

@@ -7,8 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/ringkv/ringkv/internal/atomicfile"
 )
 
 // makeCerts writes a CA, node certificates for names and a client
@@ -311,5 +314,29 @@ func TestWriteCertsRefusesWritableDir(t *testing.T) {
 	}
 	if _, err := WriteCerts(CertsConfig{Dir: dir, Nodes: []string{"n1"}}); err != nil {
 		t.Errorf("dir 0750: %v", err)
+	}
+}
+
+// loadCA says a CA is incomplete only when one of its two files is
+// missing; a file it cannot use for another reason (here too large) is
+// named with that reason.
+func TestLoadCAErrors(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := WriteCerts(CertsConfig{Dir: dir, Nodes: []string{"n1"}}); err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(dir, CAKeyFile)
+	if err := os.WriteFile(key, make([]byte, maxCertFileBytes+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := loadCA(dir)
+	if !errors.Is(err, atomicfile.ErrTooLarge) || strings.Contains(err.Error(), "incomplete") || !strings.Contains(err.Error(), key) {
+		t.Errorf("oversized ca.key: %v, want ErrTooLarge naming %s, not incomplete", err, key)
+	}
+	if err := os.Remove(key); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := loadCA(dir); err == nil || !strings.Contains(err.Error(), "incomplete") {
+		t.Errorf("missing ca.key: %v, want incomplete", err)
 	}
 }
