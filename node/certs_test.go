@@ -57,12 +57,16 @@ func TestWriteCerts(t *testing.T) {
 	if len(written) != 8 {
 		t.Fatalf("wrote %d files: %v", len(written), written)
 	}
-	if st, err := os.Stat(dir); err != nil || st.Mode().Perm() != 0o700 {
-		t.Fatalf("dir mode %v, %v", st.Mode(), err)
+	if st, err := os.Stat(dir); err != nil {
+		t.Fatal(err)
+	} else if st.Mode().Perm() != 0o700 {
+		t.Fatalf("dir mode %v", st.Mode())
 	}
 	for _, p := range written {
-		if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o600 {
-			t.Fatalf("%s mode %v, %v", p, st.Mode(), err)
+		if st, err := os.Stat(p); err != nil {
+			t.Fatal(err)
+		} else if st.Mode().Perm() != 0o600 {
+			t.Fatalf("%s mode %v", p, st.Mode())
 		}
 	}
 	roots := caPool(t, dir)
@@ -269,8 +273,10 @@ func TestWriteCertsOverStaleTemps(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range written {
-		if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o600 {
-			t.Errorf("%s mode %v, %v; want 0600", p, st.Mode(), err)
+		if st, err := os.Stat(p); err != nil {
+			t.Error(err)
+		} else if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s mode %v, want 0600", p, st.Mode())
 		}
 	}
 	ents, err := os.ReadDir(dir)
