@@ -21,8 +21,9 @@ import (
 )
 
 // ErrTooLarge is returned (wrapped, naming the file) by ReadBounded for a
-// file longer than its limit.
-var ErrTooLarge = errors.New("atomicfile: file too large")
+// file longer than its limit. Its text has no package prefix: operators
+// read it in the CLI's errors, where "atomicfile:" would say nothing.
+var ErrTooLarge = errors.New("file too large")
 
 // TempSuffix ends the name of the temp file Write makes next to its
 // target: name + TempSuffix.
