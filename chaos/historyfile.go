@@ -71,7 +71,9 @@ type finalRecord struct {
 }
 
 // WriteHistory writes a history file at path, replacing it whole (a
-// temporary file renamed into place).
+// temporary file, fsynced, renamed into place, and the directory fsynced).
+// It streams rather than use internal/atomicfile, which takes the whole
+// contents in memory and which chaos's layer row does not name.
 func WriteHistory(path string, ops []Op, windows []FaultWindow, finals []FinalRead) (err error) {
 	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -119,7 +121,20 @@ func WriteHistory(path string, ops []Op, windows []FaultWindow, finals []FinalRe
 	if err := os.Rename(f.Name(), path); err != nil {
 		return fmt.Errorf("chaos: write history: %w", err)
 	}
+	// Without this a crash can lose the rename, and with it the history
+	// of the run that crashed the machine.
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("chaos: write history %s: fsync directory: %w", path, err)
+	}
 	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
 }
 
 // ReadHistory reads a file WriteHistory wrote. A malformed file (lines

@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/ringkv/ringkv/internal/httpclient"
 )
 
 // DefaultMaxResponseBytes bounds what the client reads from a node. It fits
@@ -96,14 +98,9 @@ func noRedirects(hc *http.Client) *http.Client {
 		c := *hc
 		out = &c
 	}
-	out.CheckRedirect = NoRedirect
+	out.CheckRedirect = httpclient.NoRedirect
 	return out
 }
-
-// NoRedirect is an http.Client CheckRedirect that follows no redirect:
-// the 3xx comes back as the answer. Following one would carry a request,
-// and its token, to wherever Location points, and turn a write into a GET.
-func NoRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // maxIdlePerHost lets a Client shared by many goroutines keep its
 // connections instead of redialling (net/http's default is 2).
@@ -252,7 +249,7 @@ func (c *Client) send(ctx context.Context, base *url.URL, req request) (*respons
 	}
 	resp, err := c.hc.Do(hr)
 	if err != nil {
-		return nil, fmt.Errorf("node %s: %w", base.Host, UnwrapURLError(err))
+		return nil, fmt.Errorf("node %s: %w", base.Host, httpclient.URLCause(err))
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBytes+1))
@@ -268,16 +265,6 @@ func (c *Client) send(ctx context.Context, base *url.URL, req request) (*respons
 	}
 	return &response{node: base.Host, status: resp.StatusCode, header: resp.Header, body: data,
 		context: resp.Header.Get(ContextHeader)}, nil
-}
-
-// UnwrapURLError drops url.Error's "Get "http://...": " prefix from an
-// error of http.Client.Do, which only repeats what the caller already says.
-func UnwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }
 
 // getJSON fetches path and decodes a 200 answer into out.

@@ -145,6 +145,9 @@ func (cfg CertsConfig) prepare() (CertsConfig, error) {
 	if err := vfs.MkdirAllSynced(vfs.OSFS{FileMode: 0o600}, cfg.Dir); err != nil { // directories 0700
 		return cfg, fmt.Errorf("node: certs: %w", err)
 	}
+	if err := checkCertDirMode(cfg.Dir); err != nil {
+		return cfg, err
+	}
 	var outputs []string
 	for _, n := range cfg.Nodes {
 		outputs = append(outputs, n+".crt", n+".key")
@@ -277,6 +280,25 @@ func newCA(now time.Time, validity time.Duration) (*x509.Certificate, *ecdsa.Pri
 	return ca, key, nil
 }
 
+// ErrCertDirWritable is returned by WriteCerts for a directory others can
+// write: they could swap the CA key or a node's key for their own (as ssh
+// refuses such a directory for its keys). Nothing is written.
+var ErrCertDirWritable = errors.New("node: certs: directory is group- or world-writable")
+
+// checkCertDirMode refuses dir when its group or others may write it; a
+// directory MkdirAllSynced just made is 0700, an existing one keeps its
+// mode.
+func checkCertDirMode(dir string) error {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("node: certs: %w", err)
+	}
+	if st.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("%w: %s is %v (chmod go-w it)", ErrCertDirWritable, dir, st.Mode().Perm())
+	}
+	return nil
+}
+
 // errNoCA is loadCA's answer for a directory without ca.crt and ca.key.
 var errNoCA = errors.New("node: certs: no CA")
 
@@ -288,8 +310,11 @@ func loadCA(dir string) (*x509.Certificate, *ecdsa.PrivateKey, error) {
 	if errors.Is(cerr, fs.ErrNotExist) && errors.Is(kerr, fs.ErrNotExist) {
 		return nil, nil, errNoCA
 	}
+	if errors.Is(cerr, fs.ErrNotExist) != errors.Is(kerr, fs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("node: certs: existing CA in %s is incomplete: %w", dir, errors.Join(cerr, kerr))
+	}
 	if err := errors.Join(cerr, kerr); err != nil {
-		return nil, nil, fmt.Errorf("node: certs: existing CA in %s is incomplete: %w", dir, err)
+		return nil, nil, fmt.Errorf("node: certs: read the existing CA: %w", err)
 	}
 	cb, _ := pem.Decode(certPEM)
 	kb, _ := pem.Decode(keyPEM)

@@ -7,8 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/ringkv/ringkv/internal/atomicfile"
 )
 
 // makeCerts writes a CA, node certificates for names and a client
@@ -54,12 +57,16 @@ func TestWriteCerts(t *testing.T) {
 	if len(written) != 8 {
 		t.Fatalf("wrote %d files: %v", len(written), written)
 	}
-	if st, err := os.Stat(dir); err != nil || st.Mode().Perm() != 0o700 {
-		t.Fatalf("dir mode %v, %v", st.Mode(), err)
+	if st, err := os.Stat(dir); err != nil {
+		t.Fatal(err)
+	} else if st.Mode().Perm() != 0o700 {
+		t.Fatalf("dir mode %v", st.Mode())
 	}
 	for _, p := range written {
-		if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o600 {
-			t.Fatalf("%s mode %v, %v", p, st.Mode(), err)
+		if st, err := os.Stat(p); err != nil {
+			t.Fatal(err)
+		} else if st.Mode().Perm() != 0o600 {
+			t.Fatalf("%s mode %v", p, st.Mode())
 		}
 	}
 	roots := caPool(t, dir)
@@ -266,8 +273,10 @@ func TestWriteCertsOverStaleTemps(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range written {
-		if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o600 {
-			t.Errorf("%s mode %v, %v; want 0600", p, st.Mode(), err)
+		if st, err := os.Stat(p); err != nil {
+			t.Error(err)
+		} else if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s mode %v, want 0600", p, st.Mode())
 		}
 	}
 	ents, err := os.ReadDir(dir)
@@ -283,5 +292,57 @@ func TestWriteCertsOverStaleTemps(t *testing.T) {
 	}
 	if _, err := loadTLSMaterial(tlsFiles(dir, "n1"), "n1"); err != nil {
 		t.Fatalf("certificates written over torn temps: %v", err)
+	}
+}
+
+// An existing --dir that others can write is refused before anything is
+// written: they could swap the keys in it.
+func TestWriteCertsRefusesWritableDir(t *testing.T) {
+	for _, mode := range []os.FileMode{0o770, 0o757} {
+		dir := filepath.Join(t.TempDir(), "certs")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, mode); err != nil {
+			t.Fatal(err)
+		}
+		_, err := WriteCerts(CertsConfig{Dir: dir, Nodes: []string{"n1"}})
+		if !errors.Is(err, ErrCertDirWritable) {
+			t.Errorf("dir %v: WriteCerts returned %v, want ErrCertDirWritable", mode, err)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+			t.Errorf("dir %v: %d files written", mode, len(ents))
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "certs")
+	if err := os.Mkdir(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := WriteCerts(CertsConfig{Dir: dir, Nodes: []string{"n1"}}); err != nil {
+		t.Errorf("dir 0750: %v", err)
+	}
+}
+
+// loadCA says a CA is incomplete only when one of its two files is
+// missing; a file it cannot use for another reason (here too large) is
+// named with that reason.
+func TestLoadCAErrors(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := WriteCerts(CertsConfig{Dir: dir, Nodes: []string{"n1"}}); err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(dir, CAKeyFile)
+	if err := os.WriteFile(key, make([]byte, maxCertFileBytes+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := loadCA(dir)
+	if !errors.Is(err, atomicfile.ErrTooLarge) || strings.Contains(err.Error(), "incomplete") || !strings.Contains(err.Error(), key) {
+		t.Errorf("oversized ca.key: %v, want ErrTooLarge naming %s, not incomplete", err, key)
+	}
+	if err := os.Remove(key); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := loadCA(dir); err == nil || !strings.Contains(err.Error(), "incomplete") {
+		t.Errorf("missing ca.key: %v, want incomplete", err)
 	}
 }

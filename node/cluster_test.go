@@ -41,11 +41,17 @@ type runningNode struct {
 
 func startNode(t *testing.T, cfg Config) *runningNode {
 	t.Helper()
-	n, err := New(cfg, testkit.Logger(t).With("test_node", cfg.Node.Name))
+	return startNodeWith(t, cfg, Deps{})
+}
+
+// startNodeWith is startNode with some of the node's pieces given.
+func startNodeWith(t *testing.T, cfg Config, deps Deps) *runningNode {
+	t.Helper()
+	n, err := NewWith(cfg, testkit.Logger(t).With("test_node", cfg.Node.Name), deps)
 	if err != nil {
-		t.Fatalf("New(%s): %v", cfg.Node.Name, err)
+		t.Fatalf("NewWith(%s): %v", cfg.Node.Name, err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	rn := &runningNode{Node: n, cancel: cancel, done: make(chan error, 1)}
 	go func() { rn.done <- n.Run(ctx) }()
 	t.Cleanup(func() { rn.stop(t) })

@@ -8,14 +8,16 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/ringkv/ringkv/client"
+	"github.com/ringkv/ringkv/internal/httpclient"
 	"github.com/ringkv/ringkv/ring"
 	"github.com/ringkv/ringkv/vclock"
 )
 
 func TestConsoleFiles(t *testing.T) {
 	srv, _, _, _ := newTestAPI(t)
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	client := &http.Client{CheckRedirect: httpclient.NoRedirect}
 	resp, err := client.Get(srv.URL + "/ui")
 	if err != nil {
 		t.Fatal(err)

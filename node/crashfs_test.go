@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,7 +8,6 @@ import (
 
 	"github.com/ringkv/ringkv/gossip"
 	"github.com/ringkv/ringkv/gossip/gossiptest"
-	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/internal/vfs/vfstest"
 )
 
@@ -20,45 +18,16 @@ import (
 // keeps only what was synced) and restarts from what is left: each node
 // still holds every write it acknowledged.
 func TestNodesOnCrashFS(t *testing.T) {
-	var mn gossiptest.Network
-	names := []string{"n1", "n2", "n3"}
-	cfgs := map[string]Config{}
+	c := &crashCluster{names: []string{"n1", "n2", "n3"}, cfgs: map[string]Config{}, gossipAddr: map[string]string{}}
 	fss := map[string]*vfstest.CrashFS{}
-	for _, name := range names {
+	var nodes []*runningNode
+	for _, name := range c.names {
 		cfg := testConfig(t, name)
 		// An acknowledged write must be on disk, not only in the OS.
 		cfg.Storage.Fsync = "always"
-		cfgs[name] = cfg
+		c.cfgs[name] = cfg
 		fss[name] = vfstest.NewCrashFS()
-	}
-	// gossipAddr holds each node's memory gossip address once it first
-	// started, so that it restarts on it and n1 stays the seed.
-	gossipAddr := map[string]string{}
-	start := func(name string, fsys *vfstest.CrashFS) *runningNode {
-		t.Helper()
-		tr, err := mn.NewTransport(gossipAddr[name])
-		if err != nil {
-			t.Fatal(err)
-		}
-		gossipAddr[name] = tr.Addr()
-		cfg := cfgs[name]
-		cfg.Listen.Gossip = tr.Addr()
-		if name != "n1" {
-			cfg.Seeds = []string{gossipAddr["n1"]}
-		}
-		n, err := NewWith(cfg, testkit.Logger(t).With("test_node", name), Deps{GossipTransport: tr, FS: fsys})
-		if err != nil {
-			t.Fatalf("NewWith(%s): %v", name, err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		rn := &runningNode{Node: n, cancel: cancel, done: make(chan error, 1)}
-		go func() { rn.done <- n.Run(ctx) }()
-		t.Cleanup(func() { rn.stop(t) })
-		return rn
-	}
-	var nodes []*runningNode
-	for _, name := range names {
-		nodes = append(nodes, start(name, fss[name]))
+		nodes = append(nodes, c.start(t, name, fss[name]))
 	}
 	waitConverged(t, nodes...)
 
@@ -70,14 +39,14 @@ func TestNodesOnCrashFS(t *testing.T) {
 			t.Fatalf("PUT key %d via %s = %d %s", i, via.cfg.Node.Name, code, body)
 		}
 	}
-	for _, name := range names {
-		checkOnlyInMemory(t, cfgs[name].Node.DataDir, fss[name])
+	for _, name := range c.names {
+		checkOnlyInMemory(t, c.cfgs[name].Node.DataDir, fss[name])
 	}
 
 	// The crash: what each disk would hold now. The old nodes then stop
 	// on their own filesystems, which the restarted ones never see.
 	crashed := map[string]*vfstest.CrashFS{}
-	for _, name := range names {
+	for _, name := range c.names {
 		crashed[name] = fss[name].CrashClone()
 	}
 	for _, n := range nodes {
@@ -85,9 +54,42 @@ func TestNodesOnCrashFS(t *testing.T) {
 			t.Errorf("stop %s: %v", n.cfg.Node.Name, err)
 		}
 	}
-	nodes = nodes[:0]
-	for _, name := range names {
-		n := start(name, crashed[name])
+	c.restartAndVerify(t, crashed, keys)
+}
+
+// crashCluster starts the nodes of TestNodesOnCrashFS on memory gossip.
+type crashCluster struct {
+	mn    gossiptest.Network
+	names []string
+	cfgs  map[string]Config
+	// gossipAddr holds each node's memory gossip address once it first
+	// started, so that it restarts on it and n1 stays the seed.
+	gossipAddr map[string]string
+}
+
+func (c *crashCluster) start(t *testing.T, name string, fsys *vfstest.CrashFS) *runningNode {
+	t.Helper()
+	tr, err := c.mn.NewTransport(c.gossipAddr[name])
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.gossipAddr[name] = tr.Addr()
+	cfg := c.cfgs[name]
+	cfg.Listen.Gossip = tr.Addr()
+	if name != "n1" {
+		cfg.Seeds = []string{c.gossipAddr["n1"]}
+	}
+	return startNodeWith(t, cfg, Deps{GossipTransport: tr, FS: fsys})
+}
+
+// restartAndVerify starts every node on its crashed filesystem and checks
+// that each holds the keys it acknowledged, both in its own engine and
+// read back through the cluster, and that nothing reached the real disk.
+func (c *crashCluster) restartAndVerify(t *testing.T, crashed map[string]*vfstest.CrashFS, keys int) {
+	t.Helper()
+	var nodes []*runningNode
+	for _, name := range c.names {
+		n := c.start(t, name, crashed[name])
 		for i := range keys {
 			key, want := fmt.Sprintf("crash/%d", i), fmt.Sprintf("v%d", i)
 			if live := n.engine.Get([]byte(key)).Live(); len(live) != 1 || string(live[0].Value) != want {
@@ -103,8 +105,8 @@ func TestNodesOnCrashFS(t *testing.T) {
 			t.Fatalf("GET key %d after the crash = %d %q, want 200 %q", i, code, body, want)
 		}
 	}
-	for _, name := range names {
-		checkOnlyInMemory(t, cfgs[name].Node.DataDir, crashed[name])
+	for _, name := range c.names {
+		checkOnlyInMemory(t, c.cfgs[name].Node.DataDir, crashed[name])
 	}
 }
 

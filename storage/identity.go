@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"path/filepath"
 	"strconv"
@@ -103,19 +102,14 @@ func parseActor(data []byte) (string, uint64, error) {
 }
 
 // readSmall reads a file of at most maxIdentityBytes; a larger one is
-// refused without allocating for it, whatever its stat says.
+// refused as corrupt without allocating for it, whatever its stat says.
 func readSmall(fsys FS, name string) ([]byte, error) {
-	f, err := fsys.Open(name)
-	if err != nil {
-		return nil, fmt.Errorf("storage: open %s: %w", name, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxIdentityBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("storage: read %s: %w", name, err)
-	}
-	if len(data) > maxIdentityBytes {
+	data, err := atomicfile.ReadBounded(fsys, name, maxIdentityBytes)
+	switch {
+	case errors.Is(err, atomicfile.ErrTooLarge):
 		return nil, &CorruptError{File: name, Err: fmt.Errorf("more than %d bytes", maxIdentityBytes)}
+	case err != nil:
+		return nil, fmt.Errorf("storage: read %s: %w", name, err)
 	}
 	return data, nil
 }

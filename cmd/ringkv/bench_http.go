@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ringkv/ringkv/client"
+	"github.com/ringkv/ringkv/internal/httpclient"
 )
 
 // benchMaxAnswerBytes bounds what a driver reads of one answer: the largest
@@ -128,7 +128,7 @@ func (d *httpDriver) do(ctx context.Context, method, u string, body []byte) (int
 	}
 	resp, err := d.hc.Do(req)
 	if err != nil {
-		return 0, classifyNetErr(client.UnwrapURLError(err))
+		return 0, classifyNetErr(httpclient.URLCause(err))
 	}
 	defer resp.Body.Close()
 	n, err := io.Copy(io.Discard, io.LimitReader(resp.Body, benchMaxAnswerBytes+1))

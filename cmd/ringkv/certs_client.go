@@ -68,8 +68,9 @@ func (o *clientTLS) resolve(cmd *cobra.Command) {
 // enabled reports whether any TLS option is set.
 func (o *clientTLS) enabled() bool { return o.ca != "" || o.cert != "" || o.key != "" }
 
-// maxCAFileBytes bounds --tls-ca as a node bounds its TLS files: room for
-// a bundle of many certificates, not for a mistaken path to a large file.
+// maxCAFileBytes bounds --tls-ca, --tls-cert and --tls-key as a node
+// bounds its TLS files: room for a bundle of many certificates, not for a
+// mistaken path to a large file.
 const maxCAFileBytes = 1 << 20
 
 // config builds the client's TLS configuration: the node is verified with
@@ -92,13 +93,30 @@ func (o *clientTLS) config() (*tls.Config, error) {
 		return nil, usageError("--tls-cert and --tls-key go together")
 	}
 	if o.cert != "" {
-		c, err := tls.LoadX509KeyPair(o.cert, o.key)
+		c, err := o.keyPair()
 		if err != nil {
-			return nil, fmt.Errorf("--tls-cert %s, --tls-key %s: %w", o.cert, o.key, err)
+			return nil, err
 		}
 		cfg.Certificates = []tls.Certificate{c}
 	}
 	return cfg, nil
+}
+
+// keyPair reads --tls-cert and --tls-key, each bounded as --tls-ca is.
+func (o *clientTLS) keyPair() (tls.Certificate, error) {
+	certPEM, err := atomicfile.ReadBounded(vfs.OSFS{}, o.cert, maxCAFileBytes)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("--tls-cert: %w", err)
+	}
+	keyPEM, err := atomicfile.ReadBounded(vfs.OSFS{}, o.key, maxCAFileBytes)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("--tls-key: %w", err)
+	}
+	c, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("--tls-cert %s, --tls-key %s: %w", o.cert, o.key, err)
+	}
+	return c, nil
 }
 
 // clientConfig is the TLS configuration of a client command when TLS is

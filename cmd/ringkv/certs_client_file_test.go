@@ -7,15 +7,27 @@ import (
 	"testing"
 )
 
-// TestTLSCATooLarge: a --tls-ca over its limit is refused unread, naming
-// the file, before any request.
-func TestTLSCATooLarge(t *testing.T) {
-	big := filepath.Join(t.TempDir(), "ca.crt")
+// TestTLSFilesTooLarge: a --tls-ca, --tls-cert or --tls-key over its
+// limit is refused unread, naming the option, before any request.
+func TestTLSFilesTooLarge(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.pem")
 	if err := os.WriteFile(big, make([]byte, maxCAFileBytes+1), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, _, stderr := runCLI(t, "", "get", "--node", "127.0.0.1:1", "--tls-ca", big, "k")
-	if code == 0 || !strings.Contains(stderr, "--tls-ca") || !strings.Contains(stderr, "larger than") {
-		t.Fatalf("exit %d %q, want an error naming --tls-ca as too large", code, stderr)
+	small := filepath.Join(dir, "small.pem")
+	if err := os.WriteFile(small, []byte("not PEM"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for flag, args := range map[string][]string{
+		"--tls-ca":   {"--tls-ca", big},
+		"--tls-cert": {"--tls-cert", big, "--tls-key", small},
+		"--tls-key":  {"--tls-cert", small, "--tls-key", big},
+	} {
+		args = append([]string{"get", "--node", "127.0.0.1:1"}, append(args, "k")...)
+		code, _, stderr := runCLI(t, "", args...)
+		if code == 0 || !strings.Contains(stderr, flag+":") || !strings.Contains(stderr, "larger than") {
+			t.Errorf("%s too large: exit %d %q, want an error naming %s as too large", flag, code, stderr, flag)
+		}
 	}
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ringkv/ringkv/client"
+	"github.com/ringkv/ringkv/internal/httpclient"
 )
 
 // healthBodyBytes bounds what "ringkv health" reads and prints of a probe's
@@ -74,7 +74,7 @@ func healthClient(cmd *cobra.Command, rawURL string, timeout time.Duration, tlsO
 	// A redirect is an answer, not a way to another host: a probe that
 	// followed one could report another service's health, or carry a token
 	// there.
-	c := &healthProbe{base: u, hc: &http.Client{Timeout: timeout, CheckRedirect: client.NoRedirect}}
+	c := &healthProbe{base: u, hc: &http.Client{Timeout: timeout, CheckRedirect: httpclient.NoRedirect}}
 	cfg, err := tlsOpts.clientConfig(cmd, u.Scheme == "https")
 	if err != nil {
 		return nil, err
@@ -96,7 +96,7 @@ func (a *app) probe(cmd *cobra.Command, c *healthProbe, quiet bool) error {
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s: %w", c.base.Redacted(), client.UnwrapURLError(err))
+		return fmt.Errorf("%s: %w", c.base.Redacted(), httpclient.URLCause(err))
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, healthBodyBytes))

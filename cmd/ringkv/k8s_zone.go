@@ -18,8 +18,8 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/ringkv/ringkv/client"
 	"github.com/ringkv/ringkv/internal/atomicfile"
+	"github.com/ringkv/ringkv/internal/httpclient"
 	"github.com/ringkv/ringkv/internal/vfs"
 	"github.com/ringkv/ringkv/node"
 )
@@ -235,7 +235,7 @@ func k8sNodeLabels(ctx context.Context, o *k8sZoneOpts) (map[string]string, erro
 	hc := &http.Client{
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}},
 		// One call to the API server, never forwarded elsewhere.
-		CheckRedirect: client.NoRedirect,
+		CheckRedirect: httpclient.NoRedirect,
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/nodes/"+url.PathEscape(o.node), nil)
 	if err != nil {

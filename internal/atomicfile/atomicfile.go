@@ -12,15 +12,18 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/ringkv/ringkv/internal/vfs"
 )
 
 // ErrTooLarge is returned (wrapped, naming the file) by ReadBounded for a
-// file longer than its limit.
-var ErrTooLarge = errors.New("atomicfile: file too large")
+// file longer than its limit. Its text has no package prefix: operators
+// read it in the CLI's errors, where "atomicfile:" would say nothing.
+var ErrTooLarge = errors.New("file too large")
 
 // TempSuffix ends the name of the temp file Write makes next to its
 // target: name + TempSuffix.
@@ -39,7 +42,13 @@ func Write(fsys vfs.FS, dir, name string, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("create %s: %w", tmp, err)
 	}
-	err = writeSync(f, tmp, data)
+	return finish(fsys, f, tmp, dir, name, data)
+}
+
+// finish writes data to f, the new temp file tmp, and renames it over
+// dir/name as Write describes.
+func finish(fsys vfs.FS, f vfs.File, tmp, dir, name string, data []byte) error {
+	err := writeSync(f, tmp, data)
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("close %s: %w", tmp, cerr)
 	}
@@ -73,6 +82,12 @@ func writeSync(f vfs.File, tmp string, data []byte) error {
 // used random temp names. They were never the state of record. It returns
 // the first error other than a missing directory.
 func RemoveStale(fsys vfs.FS, dir, name string) error {
+	return removeStale(fsys, dir, name, false)
+}
+
+// removeStale is RemoveStale; dotted also removes .name.tmp*, the
+// os.CreateTemp names of the CLI's writes in older builds.
+func removeStale(fsys vfs.FS, dir, name string, dotted bool) error {
 	names, err := fsys.List(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -82,7 +97,8 @@ func RemoveStale(fsys vfs.FS, dir, name string) error {
 	}
 	var errs []error
 	for _, n := range names {
-		if n == name+TempSuffix || strings.HasPrefix(n, name+TempSuffix+"-") {
+		if n == name+TempSuffix || strings.HasPrefix(n, name+TempSuffix+"-") ||
+			dotted && strings.HasPrefix(n, "."+name+TempSuffix) {
 			if err := fsys.Remove(filepath.Join(dir, n)); err != nil {
 				errs = append(errs, err)
 			}
@@ -118,17 +134,39 @@ func ReadBounded(fsys vfs.FS, path string, limit int64) ([]byte, error) {
 	return b, nil
 }
 
-// Replace is Write for the file at path, in a directory that may hold a
-// temp file an earlier crash left: it removes that first (RemoveStale),
-// because Create truncates an existing file and keeps its permissions,
-// which the rename would then give the new file. So the file always ends
-// up with the mode fsys creates files with (a private key 0600 even over
-// a stale world-readable temp), and a link left at the temp name is
-// removed, not written through.
+// createTries bounds Replace's attempts at a fresh temp name: a clash
+// of random names is rare enough that repeated ones mean something else
+// is wrong.
+const createTries = 8
+
+// Replace is Write for the file at path, for files in a directory that
+// someone else may be able to write (certificates, keys, configs). Its
+// temp file has a random name (name.tmp-RANDOM) and is created only where
+// nothing is (vfs.ExclFS), so a link or a loosely permitted file planted
+// at the temp name is never written through, the new file always gets
+// the mode fsys creates files with, and two concurrent Replaces never
+// share a temp file. It first removes the temp files of earlier crashed
+// writes (RemoveStale, and .name.tmp* of older builds, which were copies
+// of private keys too). fsys must implement vfs.ExclFS.
 func Replace(fsys vfs.FS, path string, data []byte) error {
+	ex, ok := fsys.(vfs.ExclFS)
+	if !ok {
+		return fmt.Errorf("replace %s: %T cannot create a file exclusively", path, fsys)
+	}
 	dir, name := filepath.Dir(path), filepath.Base(path)
-	if err := RemoveStale(fsys, dir, name); err != nil {
+	if err := removeStale(fsys, dir, name, true); err != nil {
 		return fmt.Errorf("remove stale temp of %s: %w", path, err)
 	}
-	return Write(fsys, dir, name, data)
+	for range createTries {
+		tmp := filepath.Join(dir, name+TempSuffix+"-"+strconv.FormatUint(rand.Uint64(), 36))
+		f, err := ex.CreateExcl(tmp)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("create %s: %w", tmp, err)
+		}
+		return finish(fsys, f, tmp, dir, name, data)
+	}
+	return fmt.Errorf("replace %s: %d random temp names were all taken", path, createTries)
 }

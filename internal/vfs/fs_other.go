@@ -20,4 +20,6 @@ func fileOwner(fs.FileInfo) (int, bool) { return 0, false }
 
 func openNoFollow(string) (*os.File, error) { return nil, errNotUnix }
 
+const oNoFollow = 0
+
 func lockUnsupported(err error) bool { return errors.Is(err, errNotUnix) }

@@ -29,6 +29,10 @@ func openNoFollow(path string) (*os.File, error) {
 	return os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 }
 
+// oNoFollow keeps an open from following a link at the last element
+// (O_EXCL refuses one already; this says so twice).
+const oNoFollow = syscall.O_NOFOLLOW
+
 // lockUnsupported reports whether lockFile failed for want of flock(2):
 // never here.
 func lockUnsupported(error) bool { return false }

@@ -204,3 +204,27 @@ func (OSFS) ListDirs(dir string) ([]string, error) {
 
 // RemoveAll implements DirFS.
 func (OSFS) RemoveAll(dir string) error { return os.RemoveAll(dir) }
+
+// ExclFS is the optional interface of an FS that can create a file only
+// where nothing is yet; OSFS and vfstest's CrashFS implement it.
+// atomicfile.Replace needs it: its temp file sits in a directory that
+// someone else may be able to write, who could otherwise plant a link or
+// a file with loose permissions there for a key to be written through.
+type ExclFS interface {
+	FS
+	// CreateExcl creates name for writing. When any entry is at name
+	// already, a link included (which it never follows), it fails with
+	// an error wrapping fs.ErrExist.
+	CreateExcl(name string) (File, error)
+}
+
+var _ ExclFS = OSFS{}
+
+// CreateExcl implements ExclFS.
+func (o OSFS) CreateExcl(name string) (File, error) {
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY|oNoFollow, o.fileMode())
+	if err != nil {
+		return nil, err
+	}
+	return osFile{f}, nil
+}

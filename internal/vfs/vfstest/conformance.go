@@ -23,6 +23,32 @@ func RunFSTests(t *testing.T, fsys vfs.FS, root string) {
 	if d, ok := fsys.(vfs.DirFS); ok {
 		t.Run("DirFS", func(t *testing.T) { testDirFS(t, d, root) })
 	}
+	if x, ok := fsys.(vfs.ExclFS); ok {
+		t.Run("CreateExcl", func(t *testing.T) { testCreateExcl(t, x, root) })
+	}
+}
+
+func testCreateExcl(t *testing.T, fsys vfs.ExclFS, root string) {
+	name := filepath.Join(root, "excl")
+	f, err := fsys.CreateExcl(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if f2, err := fsys.CreateExcl(name); !errors.Is(err, fs.ErrExist) {
+		if err == nil {
+			_ = f2.Close()
+		}
+		t.Errorf("CreateExcl of an existing file: %v, want fs.ErrExist", err)
+	}
+	if b := mustRead(t, fsys, name); b != "first" {
+		t.Errorf("after a refused CreateExcl the file reads %q, want first", b)
+	}
 }
 
 func testDirFS(t *testing.T, fsys vfs.DirFS, root string) {

@@ -294,6 +294,27 @@ func (c *CrashFS) Create(name string) (vfs.File, error) {
 	return &memFile{fs: c, n: n, name: name}, nil
 }
 
+var _ vfs.ExclFS = (*CrashFS)(nil)
+
+// CreateExcl implements vfs.ExclFS; it counts as OpCreate for hooks.
+func (c *CrashFS) CreateExcl(name string) (vfs.File, error) {
+	if err := c.before(OpCreate, name); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d, base, err := c.parent("create", name)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := d.children[base]; ok {
+		return nil, pathErr("create", name, fs.ErrExist)
+	}
+	n := &node{cut: -1}
+	d.children[base] = n
+	return &memFile{fs: c, n: n, name: name}, nil
+}
+
 // OpenAppend implements vfs.FS.
 func (c *CrashFS) OpenAppend(name string) (vfs.File, error) {
 	c.mu.Lock()
