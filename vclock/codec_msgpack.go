@@ -1,0 +1,75 @@
+package vclock
+
+import (
+	"fmt"
+
+	"github.com/ringkv/ringkv/internal/wire"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Siblings and Clock implement msgpack's CustomEncoder and CustomDecoder
+// with the hand codec, so that a struct encoded by msgpack reflection that
+// holds one (a hint record, a replica message) writes and reads it as
+// AppendSiblings and ReadSiblings do: one encoding of a set wherever it
+// travels. Dot has no methods: it travels only inside a Clock or a set.
+var (
+	_ msgpack.CustomEncoder = Siblings(nil)
+	_ msgpack.CustomDecoder = (*Siblings)(nil)
+	_ msgpack.CustomEncoder = Clock(nil)
+	_ msgpack.CustomDecoder = (*Clock)(nil)
+)
+
+// EncodeMsgpack writes s as AppendSiblings does. (msgpack writes a nil
+// set as nil itself, without calling this.)
+func (s Siblings) EncodeMsgpack(e *msgpack.Encoder) error {
+	_, err := e.Writer().Write(AppendSiblings(make([]byte, 0, SizeSiblings(s)), s))
+	return err
+}
+
+// DecodeMsgpack reads a set as ReadSiblings does, from the raw bytes of
+// the next value. (msgpack reads a nil as a nil set itself, without
+// calling this.)
+//
+// Bounds: DecodeRaw is msgpack's own Skip, recording what it reads, so it
+// allocates only bytes that are present (a length beyond the input fails
+// the read, and msgpack grows its buffers in bounded steps). Every decoder
+// of outside bytes in ringkv runs wire.CheckEncoding over the whole frame
+// or record first, so by the time this runs every length is within the
+// bytes present and the nesting is at most wire.MaxDepth: the raw value
+// is a slice of an input already held in memory, and ReadSiblings then
+// bounds each count by the bytes left before allocating.
+func (s *Siblings) DecodeMsgpack(d *msgpack.Decoder) error {
+	raw, err := d.DecodeRaw()
+	if err != nil {
+		return err
+	}
+	r := wire.NewReader(raw)
+	set := ReadSiblings(r, nil)
+	if r.Done(); r.Err() != nil {
+		return fmt.Errorf("vclock: decode sibling set: %w", r.Err())
+	}
+	*s = set
+	return nil
+}
+
+// EncodeMsgpack writes c as AppendClock does.
+func (c Clock) EncodeMsgpack(e *msgpack.Encoder) error {
+	_, err := e.Writer().Write(AppendClock(make([]byte, 0, 5+len(c)*15), c))
+	return err
+}
+
+// DecodeMsgpack reads a clock as ReadClock does, bounded as
+// Siblings.DecodeMsgpack is.
+func (c *Clock) DecodeMsgpack(d *msgpack.Decoder) error {
+	raw, err := d.DecodeRaw()
+	if err != nil {
+		return err
+	}
+	r := wire.NewReader(raw)
+	clock := ReadClock(r, nil)
+	if r.Done(); r.Err() != nil {
+		return fmt.Errorf("vclock: decode clock: %w", r.Err())
+	}
+	*c = clock
+	return nil
+}
