@@ -127,3 +127,27 @@ func TestOldDecoderReadsNewRecords(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkRecordCodec(b *testing.B) {
+	s := goldenSets()[1]
+	rec, err := encodeRecord([]byte("some-key-0001"), s, 42)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("op=encode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := encodeRecord([]byte("some-key-0001"), s, 42); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("op=decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := decodeRecord(rec); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

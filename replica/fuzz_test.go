@@ -44,6 +44,9 @@ func FuzzUnmarshalRequest(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	for _, b := range oldReflectMessages(f)[:len(goldenRequests())] {
+		f.Add(b)
+	}
 	f.Add([]byte{ProtocolVersion})
 	f.Add([]byte{9, 0x80})
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -87,6 +90,9 @@ func FuzzUnmarshalReply(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
+		f.Add(b)
+	}
+	for _, b := range oldReflectMessages(f)[len(goldenRequests()):] {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -43,21 +43,12 @@ func goldenResponses() []Response {
 // goldenResponses as a node running the binary before the shared codec
 // sends them (msgpack reflection, integers in 9 bytes).
 func TestDecodesOldReflectMessages(t *testing.T) {
-	data, err := os.ReadFile("testdata/old_reflect_messages.hex")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	msgs := oldReflectMessages(t)
 	reqs, resps := goldenRequests(), goldenResponses()
-	if len(lines) != len(reqs)+len(resps) {
-		t.Fatalf("%d messages, want %d", len(lines), len(reqs)+len(resps))
+	if len(msgs) != len(reqs)+len(resps) {
+		t.Fatalf("%d messages, want %d", len(msgs), len(reqs)+len(resps))
 	}
-	for i, line := range lines {
-		_, hx, _ := strings.Cut(line, " ")
-		b, err := hex.DecodeString(hx)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for i, b := range msgs {
 		if i < len(reqs) {
 			got, err := UnmarshalRequest(b)
 			if err != nil || !reflect.DeepEqual(got, reqs[i]) {
@@ -70,6 +61,26 @@ func TestDecodesOldReflectMessages(t *testing.T) {
 			t.Fatalf("reply %d decoded as %+v, %v; want %+v", i, got, err, want)
 		}
 	}
+}
+
+// oldReflectMessages returns the messages of
+// testdata/old_reflect_messages.hex, requests first.
+func oldReflectMessages(tb testing.TB) [][]byte {
+	tb.Helper()
+	data, err := os.ReadFile("testdata/old_reflect_messages.hex")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out [][]byte
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		_, hx, _ := strings.Cut(line, " ")
+		b, err := hex.DecodeString(hx)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
 }
 
 // Plain mirrors of the message types, without the codec's methods on

@@ -3,8 +3,11 @@ package vclock
 import "github.com/ringkv/ringkv/internal/wire"
 
 // The one msgpack codec of sibling sets, dots and clocks, shared by causal
-// contexts (EncodeContext), WAL records and snapshots (storage) and the
-// hot replica messages (replica):
+// contexts (EncodeContext), WAL records and snapshots (storage), the hot
+// replica messages (replica, by hand) and every struct msgpack reflection
+// encodes that holds a set or a clock (hint records, the other replica
+// messages), through Siblings' and Clock's msgpack methods
+// (codec_msgpack.go):
 //
 //	siblings: [version...] | nil
 //	version:  [dot, context, value bin | nil, tombstone bool, wall_time int]
@@ -14,9 +17,9 @@ import "github.com/ringkv/ringkv/internal/wire"
 // which is also how msgpack's reflection encoder lays out these types
 // (Version and Dot are as_array structs). Integers are written in their
 // smallest msgpack form. That is what WAL segments and snapshots have
-// always held, so their bytes do not change; the reflection encoder, which
-// replica messages used before, writes counters and wall times as 9-byte
-// uint64/int64, 4 to 8 bytes more per dot. Every decoder involved accepts
+// always held, so their bytes do not change; the plain reflection encoder,
+// which replica messages and hint records used before, writes counters and
+// wall times as 9-byte uint64/int64, 4 to 8 bytes more per dot. Every decoder involved accepts
 // every integer width (wire.Reader here, msgpack's reflection decoder on
 // a node running an older binary), so both forms keep decoding in both
 // directions.

@@ -46,7 +46,7 @@ func (s *Siblings) DecodeMsgpack(d *msgpack.Decoder) error {
 	r := wire.NewReader(raw)
 	set := ReadSiblings(r, nil)
 	if r.Done(); r.Err() != nil {
-		return fmt.Errorf("vclock: decode sibling set: %w", r.Err())
+		return fmt.Errorf("%w: %v", ErrBadSiblings, r.Err())
 	}
 	*s = set
 	return nil
@@ -68,7 +68,7 @@ func (c *Clock) DecodeMsgpack(d *msgpack.Decoder) error {
 	r := wire.NewReader(raw)
 	clock := ReadClock(r, nil)
 	if r.Done(); r.Err() != nil {
-		return fmt.Errorf("vclock: decode clock: %w", r.Err())
+		return fmt.Errorf("%w: %v", ErrBadContext, r.Err())
 	}
 	*c = clock
 	return nil
