@@ -50,7 +50,13 @@ func FuzzUnmarshalRequest(f *testing.F) {
 	f.Add([]byte{ProtocolVersion})
 	f.Add([]byte{9, 0x80})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := UnmarshalRequest(b)
+		var r Request
+		var err error
+		// A count from the input must not size an allocation beyond a
+		// small multiple of the input (plus the decoders' fixed costs).
+		if got := allocated(func() { r, err = UnmarshalRequest(b) }); got > 64*uint64(len(b))+1<<20 {
+			t.Fatalf("decoding %d bytes allocated %d", len(b), got)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrProtocol) && !errors.Is(err, ErrBadRequest) {
 				t.Fatalf("error %v is neither ErrProtocol nor ErrBadRequest", err)

@@ -99,7 +99,7 @@ func appendReply(b []byte, resp *Response) []byte {
 // readSiblings reads a set; false for one beyond maxWireSiblings, which
 // the reflection path then refuses with its error.
 func readSiblings(r *wire.Reader) (vclock.Siblings, bool) {
-	s := vclock.ReadSiblings(r, nil)
+	s := vclock.ReadSiblingsMax(r, nil, maxWireSiblings)
 	return s, len(s) <= maxWireSiblings
 }
 

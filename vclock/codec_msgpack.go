@@ -26,27 +26,40 @@ func (s Siblings) EncodeMsgpack(e *msgpack.Encoder) error {
 	return err
 }
 
-// DecodeMsgpack reads a set as ReadSiblings does, from the raw bytes of
-// the next value. (msgpack reads a nil as a nil set itself, without
-// calling this.)
+// DecodeMsgpack reads a set as ReadSiblingsMax(MaxSiblings) does. (msgpack
+// reads a nil as a nil set itself, without calling this.)
 //
-// Bounds: DecodeRaw is msgpack's own Skip, recording what it reads, so it
-// allocates only bytes that are present (a length beyond the input fails
-// the read, and msgpack grows its buffers in bounded steps). Every decoder
-// of outside bytes in ringkv runs wire.CheckEncoding over the whole frame
-// or record first, so by the time this runs every length is within the
-// bytes present and the nesting is at most wire.MaxDepth: the raw value
-// is a slice of an input already held in memory, and ReadSiblings then
-// bounds each count by the bytes left before allocating.
+// Bounds: the count is refused above MaxSiblings before anything is
+// allocated. Each version is then read by the hand codec from the raw
+// bytes msgpack gives for it: DecodeRaw is msgpack's own Skip, recording
+// what it reads, so it allocates only bytes that are present (a length
+// beyond the input fails the read, and msgpack grows its buffers in
+// bounded steps). Every decoder of outside bytes in ringkv also runs
+// wire.CheckEncoding over the whole frame or record first, so every length
+// is within the bytes present and nesting is at most wire.MaxDepth: a
+// version's raw bytes are a copy of part of an input already in memory.
 func (s *Siblings) DecodeMsgpack(d *msgpack.Decoder) error {
-	raw, err := d.DecodeRaw()
-	if err != nil {
+	n, err := d.DecodeArrayLen()
+	if err != nil || n < 0 {
+		*s = nil
 		return err
 	}
-	r := wire.NewReader(raw)
-	set := ReadSiblings(r, nil)
-	if r.Done(); r.Err() != nil {
-		return fmt.Errorf("%w: %v", ErrBadSiblings, r.Err())
+	if n > MaxSiblings {
+		return fmt.Errorf("%w: %d versions, at most %d", ErrTooManySiblings, n, MaxSiblings)
+	}
+	set := make(Siblings, 0, min(n, preSize))
+	var r wire.Reader
+	for range n {
+		raw, err := d.DecodeRaw()
+		if err != nil {
+			return err
+		}
+		r.Reset(raw)
+		set = append(set, Version{})
+		readVersion(&r, nil, &set[len(set)-1])
+		if r.Done(); r.Err() != nil {
+			return fmt.Errorf("%w: %v", ErrBadSiblings, r.Err())
+		}
 	}
 	*s = set
 	return nil
@@ -58,8 +71,9 @@ func (c Clock) EncodeMsgpack(e *msgpack.Encoder) error {
 	return err
 }
 
-// DecodeMsgpack reads a clock as ReadClock does, bounded as
-// Siblings.DecodeMsgpack is.
+// DecodeMsgpack reads a clock as ReadClock does, from the raw bytes of
+// the next value (bounded as Siblings.DecodeMsgpack says); its dots grow
+// as they are read, so a count does not size an allocation.
 func (c *Clock) DecodeMsgpack(d *msgpack.Decoder) error {
 	raw, err := d.DecodeRaw()
 	if err != nil {
