@@ -28,10 +28,11 @@ import (
 // a node running an older binary), so both forms keep decoding in both
 // directions.
 
-// Smallest encodings of a version and a dot (empty actor, nil context,
-// value and one-byte integers), to bound a count by the bytes left before
-// allocating: a decoded Version is about 90 bytes, so counting one byte per
-// element would let ten bytes of input allocate a kilobyte.
+// Smallest encodings of a version (one-byte actor, the smallest Valid
+// allows; nil context and value; one-byte integers) and of a dot (empty
+// actor, so an underestimate for a valid one), to refuse a count the bytes
+// left cannot hold: a decoded Version is 88 bytes, so counting one byte
+// per element would let ten bytes of input claim a kilobyte.
 const (
 	minVersionBytes = 9
 	minDotBytes     = 3
