@@ -13,9 +13,9 @@ import (
 // profiled, msgpack's reflection (and its omitempty walk over Response's
 // fields) was a seventh of a replicated request's CPU. Sets go through
 // vclock's codec on both paths (reflection reaches it through Siblings'
-// msgpack methods), but reflection still costs 17 allocations to encode a
-// store request where this costs 1, and 16 to decode one where this costs
-// 6 (BenchmarkStoreCodecPath). They have the layout the reflection encoder
+// msgpack methods), but reflection still costs 17-18 allocations to encode
+// a store request where this costs 1, and 16-43 to decode one where this
+// costs 6-18 (BenchmarkStoreCodecPath). They have the layout the reflection encoder
 // gives these types (maps keyed by the msgpack field names), with integers
 // in their smallest form where reflection writes Kind and Epoch in 2 and 9
 // bytes; msgpack's reflection decoder reads every width, so a
