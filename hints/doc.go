@@ -22,7 +22,7 @@
 // Record payloads (inside storage's framing), told apart by their first
 // byte:
 //
-//	version 1, hint:   msgpack array [key bin, siblings (vclock encoding), since int64]
+//	version 1, hint:   msgpack array [key bin, siblings (vclock codec), since int64]
 //	version 2, forget: msgpack array [key bin, since int64]
 //
 // A hint record holds the key's whole merged pending set; replay merges it
@@ -36,7 +36,10 @@
 // replay as before; an older binary refuses version 2 (Open fails naming
 // the record), so downgrading means deleting the hints directory, after
 // which anti-entropy repairs what those hints carried. Payloads are
-// checked with wire.CheckEncoding before decoding (fuzzed).
+// checked with wire.CheckEncoding before decoding (fuzzed). The set is
+// written and read by vclock's codec (through Siblings' msgpack methods),
+// integers in their smallest form; records written before that, with 9-byte
+// counters and times, still decode, and decoders of every width read both.
 //
 // # Limits
 //

@@ -3,6 +3,8 @@ package hints
 import (
 	"encoding/hex"
 	"errors"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -115,6 +117,14 @@ func FuzzDecodeRecord(f *testing.F) {
 	for _, since := range []int64{0, 7, -1, 1_700_000_000_000_000_000} {
 		rec, _ := encodeForget([]byte("key"), since)
 		f.Add(rec)
+	}
+	if data, err := os.ReadFile("testdata/old_records.hex"); err == nil {
+		for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			_, hx, _ := strings.Cut(line, " ")
+			if b, err := hex.DecodeString(hx); err == nil {
+				f.Add(b)
+			}
+		}
 	}
 	f.Add([]byte{recordVersion})
 	f.Add([]byte{forgetVersion})

@@ -44,10 +44,19 @@ func FuzzUnmarshalRequest(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	for _, b := range oldReflectMessages(f)[:len(goldenRequests())] {
+		f.Add(b)
+	}
 	f.Add([]byte{ProtocolVersion})
 	f.Add([]byte{9, 0x80})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := UnmarshalRequest(b)
+		var r Request
+		var err error
+		// A count from the input must not size an allocation beyond a
+		// small multiple of the input (plus the decoders' fixed costs).
+		if got := allocated(func() { r, err = UnmarshalRequest(b) }); got > 64*uint64(len(b))+1<<20 {
+			t.Fatalf("decoding %d bytes allocated %d", len(b), got)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrProtocol) && !errors.Is(err, ErrBadRequest) {
 				t.Fatalf("error %v is neither ErrProtocol nor ErrBadRequest", err)
@@ -87,6 +96,9 @@ func FuzzUnmarshalReply(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
+		f.Add(b)
+	}
+	for _, b := range oldReflectMessages(f)[len(goldenRequests()):] {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -274,7 +274,7 @@ type wireError struct {
 // coordinator keeps far fewer per key (it refuses writes past its sibling
 // cap), so a larger set comes from a broken or hostile peer; refusing it
 // bounds the work of checking and merging what a peer sends.
-const maxWireSiblings = 1000
+const maxWireSiblings = vclock.MaxSiblings
 
 // checkWireSiblings refuses a set that is too large or not canonical.
 func checkWireSiblings(s vclock.Siblings) error {
@@ -328,7 +328,10 @@ func UnmarshalRequest(b []byte) (Request, error) {
 	if ok {
 		// Decoded by hand (message_fast.go); the checks below apply.
 	} else if err := unmarshal(b, &r, checkRequestCounts); err != nil {
-		if errors.Is(err, errTooMany) {
+		// A set over maxWireSiblings is refused by its decoder, before
+		// allocating, rather than by checkWireSiblings below: still a bad
+		// request, not a broken stream.
+		if errors.Is(err, errTooMany) || errors.Is(err, vclock.ErrTooManySiblings) {
 			return Request{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
 		}
 		return Request{}, err
@@ -448,7 +451,7 @@ func unmarshal(b []byte, v any, bound func(body []byte) error) error {
 	}
 	r := bytes.NewReader(b[1:])
 	if err := msgpack.NewDecoder(r).Decode(v); err != nil {
-		return fmt.Errorf("%w: %v", ErrProtocol, err)
+		return fmt.Errorf("%w: %w", ErrProtocol, err)
 	}
 	if r.Len() != 0 {
 		return fmt.Errorf("%w: %d trailing bytes", ErrProtocol, r.Len())

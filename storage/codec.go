@@ -87,7 +87,8 @@ func newEntryDecoder(defaultRecv int64) *entryDecoder {
 
 // decode parses an entry payload. Nothing it returns aliases b. Hostile
 // input yields an error wrapping errBadEntry, never a panic, and
-// allocation is bounded by len(b).
+// allocation is a multiple of len(b): up to about 20 times for the set's
+// versions (internal/wire.Reader's doc), never sized by a count alone.
 func (d *entryDecoder) decode(b []byte) (decodedEntry, error) {
 	p := wire.NewReader(b)
 	e := d.parse(p)

@@ -44,8 +44,8 @@
 // deleted key) and recv is the key's receipt time: Unix nanoseconds, by
 // Config.Now, when its set last changed on this node. Integers are written
 // in their smallest msgpack form (the form this log has always used; the
-// one codec of sibling sets is vclock's, shared with contexts and replica
-// messages) and read in any width. Records written
+// one codec of sibling sets is vclock's, shared with contexts, hint
+// records and every replica message) and read in any width. Records written
 // before receipt times existed are [key bin, siblings]; they are still
 // read, and get the engine's open time as receipt time (never earlier than
 // the truth, so tombstone GC can only be late).

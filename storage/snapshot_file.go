@@ -119,8 +119,8 @@ func decodeSnapshot(data []byte, defaultRecv int64, fn func(decodedEntry)) (snap
 		return bad(off, "header is not a 5-element array")
 	}
 	format := p.Uint()
-	h.NodeID = p.Str()
-	h.Incarnation = p.Str()
+	h.NodeID = headerStr(p)
+	h.Incarnation = headerStr(p)
 	h.StartSegment = p.Uint()
 	h.Created = p.Int()
 	p.Done()
@@ -162,4 +162,15 @@ func decodeSnapshot(data []byte, defaultRecv int64, fn func(decodedEntry)) (snap
 		count++
 		off += n
 	}
+}
+
+// headerStr reads a string of the snapshot header. wire.Reader reads nil
+// as "", but a nil name here is damage (and was always refused), not a
+// node without a name.
+func headerStr(p *wire.Reader) string {
+	if p.Nil() {
+		p.Failf("nil where a string is expected")
+		return ""
+	}
+	return p.Str()
 }

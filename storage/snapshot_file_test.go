@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ringkv/ringkv/vclock"
@@ -140,5 +141,21 @@ func TestSnapshotFileOldEntries(t *testing.T) {
 	})
 	if err != nil || n != 2 {
 		t.Fatalf("decode: %d entries, %v", n, err)
+	}
+}
+
+// A header whose node name or incarnation is msgpack nil is damage, not
+// an empty name: the header's decoder has always refused it.
+func TestSnapshotHeaderRefusesNilNames(t *testing.T) {
+	for name, hdr := range map[string][]byte{
+		"nil node":        {0x95, byte(snapshotFormat), 0xc0, 0xa1, 'i', 0x03, 0x2a},
+		"nil incarnation": {0x95, byte(snapshotFormat), 0xa2, 'n', '1', 0xc0, 0x03, 0x2a},
+	} {
+		t.Run(name, func(t *testing.T) {
+			b := append([]byte(snapshotMagic), appendRecord(nil, hdr)...)
+			if _, err := decodeSnapshot(b, 0, nil); !errors.Is(err, errBadSnapshot) || !strings.Contains(err.Error(), "nil") {
+				t.Fatalf("decodeSnapshot = %v, want errBadSnapshot naming the nil", err)
+			}
+		})
 	}
 }

@@ -1,10 +1,17 @@
 package vclock
 
-import "github.com/ringkv/ringkv/internal/wire"
+import (
+	"fmt"
+
+	"github.com/ringkv/ringkv/internal/wire"
+)
 
 // The one msgpack codec of sibling sets, dots and clocks, shared by causal
-// contexts (EncodeContext), WAL records and snapshots (storage) and the
-// hot replica messages (replica):
+// contexts (EncodeContext), WAL records and snapshots (storage), the hot
+// replica messages (replica, by hand) and every struct msgpack reflection
+// encodes that holds a set or a clock (hint records, the other replica
+// messages), through Siblings' and Clock's msgpack methods
+// (codec_msgpack.go):
 //
 //	siblings: [version...] | nil
 //	version:  [dot, context, value bin | nil, tombstone bool, wall_time int]
@@ -14,17 +21,18 @@ import "github.com/ringkv/ringkv/internal/wire"
 // which is also how msgpack's reflection encoder lays out these types
 // (Version and Dot are as_array structs). Integers are written in their
 // smallest msgpack form. That is what WAL segments and snapshots have
-// always held, so their bytes do not change; the reflection encoder, which
-// replica messages used before, writes counters and wall times as 9-byte
-// uint64/int64, 4 to 8 bytes more per dot. Every decoder involved accepts
+// always held, so their bytes do not change; the plain reflection encoder,
+// which replica messages and hint records used before, writes counters and
+// wall times as 9-byte uint64/int64, 4 to 8 bytes more per dot. Every decoder involved accepts
 // every integer width (wire.Reader here, msgpack's reflection decoder on
 // a node running an older binary), so both forms keep decoding in both
 // directions.
 
-// Smallest encodings of a version and a dot (empty actor, nil context,
-// value and one-byte integers), to bound a count by the bytes left before
-// allocating: a decoded Version is about 90 bytes, so counting one byte per
-// element would let ten bytes of input allocate a kilobyte.
+// Smallest encodings of a version (one-byte actor, the smallest Valid
+// allows; nil context and value; one-byte integers) and of a dot (empty
+// actor, so an underestimate for a valid one), to refuse a count the bytes
+// left cannot hold: a decoded Version is 88 bytes, so counting one byte
+// per element would let ten bytes of input claim a kilobyte.
 const (
 	minVersionBytes = 9
 	minDotBytes     = 3
@@ -89,6 +97,37 @@ func SizeSiblings(s Siblings) int {
 	return n
 }
 
+// MaxSiblings bounds the versions of a set read from outside bytes by
+// ReadSiblingsMax's callers and by Siblings' msgpack decoder: a coordinator
+// keeps far fewer per key (it refuses writes past its sibling cap), so a
+// larger set comes from a broken or hostile peer or file, and refusing its
+// count before allocating bounds what the header of one can make a
+// decoder allocate.
+const MaxSiblings = 1000
+
+// ErrTooManySiblings is Siblings' msgpack decoder refusing a set of more
+// than MaxSiblings versions; it wraps ErrBadSiblings.
+var ErrTooManySiblings = fmt.Errorf("%w: too many versions", ErrBadSiblings)
+
+// preSize bounds the capacity made from a count read from the input; a
+// longer list grows by append as its elements are actually read, so what
+// a hostile count allocates stays a small multiple of the bytes read.
+const preSize = 64
+
+// ReadSiblingsMax is ReadSiblings refusing a set of more than max versions
+// before allocating.
+func ReadSiblingsMax(r *wire.Reader, intern func([]byte) string, max int) Siblings {
+	n, isNil := r.ArrayLen()
+	if isNil || r.Err() != nil {
+		return nil
+	}
+	if n > max {
+		r.Failf("%d versions, at most %d", n, max)
+		return nil
+	}
+	return readVersions(r, intern, n)
+}
+
 // ReadSiblings reads a set written by AppendSiblings (or by msgpack's
 // reflection encoder). Msgpack nil reads as nil; an empty array as an
 // empty set. intern, when not nil, makes each actor string from its bytes
@@ -100,27 +139,36 @@ func ReadSiblings(r *wire.Reader, intern func([]byte) string) Siblings {
 	if isNil || r.Err() != nil {
 		return nil
 	}
+	return readVersions(r, intern, n)
+}
+
+// readVersions reads the n versions of a set whose array header was read.
+func readVersions(r *wire.Reader, intern func([]byte) string, n int) Siblings {
 	if n > r.Len()/minVersionBytes {
 		r.Failf("%d versions in %d bytes", n, r.Len())
 		return nil
 	}
-	s := make(Siblings, n)
-	for i := range s {
-		v := &s[i]
-		if m, _ := r.ArrayLen(); m != 5 {
-			r.Failf("version is not a 5-element array")
-			return nil
-		}
-		v.Dot = ReadDot(r, intern)
-		v.Context = ReadClock(r, intern)
-		v.Value = r.Bin()
-		v.Tombstone = r.Bool()
-		v.WallTime = r.Int()
-		if r.Err() != nil {
+	s := make(Siblings, 0, min(n, preSize))
+	for range n {
+		s = append(s, Version{})
+		if readVersion(r, intern, &s[len(s)-1]); r.Err() != nil {
 			return nil
 		}
 	}
 	return s
+}
+
+// readVersion reads one version into v; errors stick in r.
+func readVersion(r *wire.Reader, intern func([]byte) string, v *Version) {
+	if m, _ := r.ArrayLen(); m != 5 {
+		r.Failf("version is not a 5-element array")
+		return
+	}
+	v.Dot = ReadDot(r, intern)
+	v.Context = ReadClock(r, intern)
+	v.Value = r.Bin()
+	v.Tombstone = r.Bool()
+	v.WallTime = r.Int()
 }
 
 // ReadClock reads a clock written by AppendClock; msgpack nil reads as
@@ -134,9 +182,11 @@ func ReadClock(r *wire.Reader, intern func([]byte) string) Clock {
 		r.Failf("%d dots in %d bytes", n, r.Len())
 		return nil
 	}
-	c := make(Clock, n)
-	for i := range c {
-		c[i] = ReadDot(r, intern)
+	c := make(Clock, 0, min(n, preSize))
+	for range n {
+		if c = append(c, ReadDot(r, intern)); r.Err() != nil {
+			return nil
+		}
 	}
 	if r.Err() != nil {
 		return nil

@@ -11,8 +11,13 @@ import (
 // first error sticks: later reads return zero values, so a decoder checks
 // Err once per logical unit. Every length is checked against the bytes
 // left before anything is allocated, and an array's count is bounded by
-// them too (every element takes at least one byte), so what a decoder
-// allocates from a count is bounded by the input. Integers are accepted in
+// them too (every element takes at least one byte). A count still claims
+// more than its elements take: decoders refuse counts their smallest
+// element encoding cannot fit, pre-size at most 64 elements and grow as
+// elements are read, so what they allocate is a multiple of the bytes
+// read, not of a count: for sibling sets up to about 20 times (an 88-byte
+// Version from as few as 9 bytes, doubled by append's growth), for clocks
+// about 16. Integers are accepted in
 // every msgpack width, so bytes from every encoder ringkv has used decode.
 // Not safe for concurrent use.
 type Reader struct {
