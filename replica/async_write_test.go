@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -139,6 +140,43 @@ func TestAsyncLocalWriteAlone(t *testing.T) {
 		}
 		if got := c.nodes["n1"].Stats().QuorumFailures; got != 2 {
 			t.Errorf("%d quorum failures counted, want 2", got)
+		}
+	})
+}
+
+// TestLocalWriteWaitEndsAtClose: a write whose only replica is this node,
+// waiting for its copy to become durable under a request context that
+// Close does not end (one with a deadline, as the HTTP front end's), ends
+// with a quorum error naming the node when the coordinator closes, and
+// Close returns only once it has.
+func TestLocalWriteWaitEndsAtClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		gate := make(chan error)
+		c := newCluster(t, 1, 1, func(cfg *replica.Config) {
+			cfg.Store = syncGatedStore{Store: cfg.Store, gate: gate}
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.nodes["n1"].Put(ctx, []byte("k"), []byte("v"), replica.WriteOptions{})
+			done <- err
+		}()
+		synctest.Wait()
+		closed := make(chan error, 1)
+		go func() { closed <- c.nodes["n1"].Close() }()
+		if err := <-closed; err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			var qe *replica.QuorumError
+			if !errors.As(err, &qe) || !errors.Is(qe.Failures["n1"], context.Canceled) ||
+				strings.Contains(err.Error(), "deadline") {
+				t.Fatalf("a write whose wait Close ended: %v; want a quorum error naming n1's canceled local write", err)
+			}
+		default:
+			t.Fatal("Close returned while a local write still waited for its copy")
 		}
 	})
 }

@@ -86,6 +86,14 @@ func (c *Coordinator) write(ctx context.Context, op string, key []byte, fw *Forw
 	if lw.forward {
 		return c.forward(ctx, op, key, lw.rt, lw.q.cur.need, fw)
 	}
+	if lw.alone() {
+		// ctx may be bg itself (requestCtx), which Close ends; another
+		// is ended by cancel.
+		if ctx != bg {
+			return c.commitLocal(ctx, cancel, op, lw)
+		}
+		return c.commitLocal(ctx, nil, op, lw)
+	}
 	handed = true
 	return c.coordinate(ctx, op, key, lw, bg, bgCancel)
 }
@@ -103,6 +111,12 @@ type localWrite struct {
 	// durable, when set, waits until merged is durable here
 	// (AsyncUpdater); nil: it already is.
 	durable func(context.Context) error
+}
+
+// alone reports whether this node is the write's only recipient (N=1, or
+// a one-node ring): nothing is sent.
+func (lw *localWrite) alone() bool {
+	return !lw.q.joint() && len(lw.targets) == 1 && lw.targets[0].act == actLocal
 }
 
 // forgedCounterGap is how far above the store's minting counter a context
@@ -272,11 +286,6 @@ func retryable(err error) bool {
 // sendCtx (from detached) bounds the sends; coordinate cancels it through
 // sendCancel once every send has ended.
 func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, lw localWrite, sendCtx context.Context, sendCancel context.CancelFunc) (Result, error) {
-	if !lw.q.joint() && len(lw.targets) == 1 && lw.targets[0].act == actLocal {
-		// ctx may be sendCtx itself (requestCtx): ended once the wait is.
-		defer sendCancel()
-		return c.commitLocal(ctx, op, lw)
-	}
 	t := lw.q.tally()
 	if lw.durable == nil {
 		t.ack(c.cfg.Self)
@@ -304,12 +313,19 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, lw 
 // one-node ring): nothing is sent, so the wait for the local copy's
 // durability runs in line rather than on a goroutine that reports to a
 // channel, one wake-up per write fewer. Its outcomes and errors are those
-// countAcks gives a write of one replica.
-func (c *Coordinator) commitLocal(ctx context.Context, op string, lw localWrite) (Result, error) {
+// countAcks gives a write of one replica. The wait is counted in c.bg and
+// ends at Close, as the general path's wait on the detached context does:
+// cancel, when not nil, ends ctx, which Close would not end otherwise.
+func (c *Coordinator) commitLocal(ctx context.Context, cancel context.CancelFunc, op string, lw localWrite) (Result, error) {
 	t := lw.q.tally()
 	if lw.durable != nil {
+		c.bg.add()
+		defer c.bg.done()
+		if cancel != nil {
+			defer context.AfterFunc(c.life, cancel)()
+		}
 		if err := lw.durable(ctx); err != nil {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil && c.life.Err() == nil {
 				t.expire(lw.q.nodes, ctx.Err())
 			} else {
 				t.fail(c.cfg.Self, fmt.Errorf("local write: %w", err))
