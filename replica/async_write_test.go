@@ -135,7 +135,8 @@ func TestAsyncLocalWriteAlone(t *testing.T) {
 		defer cancel()
 		put(ctx, "z")
 		// Waiting here blocks the whole bubble: its clock jumps to the deadline.
-		if o := <-done; !errors.As(o.err, &qe) || !errors.Is(qe.Failures["n1"], context.DeadlineExceeded) {
+		if o := <-done; !errors.As(o.err, &qe) || !errors.Is(qe.Failures["n1"], context.DeadlineExceeded) ||
+			!strings.Contains(qe.Failures["n1"].Error(), "no answer before the deadline") {
 			t.Fatalf("a sync past the deadline: %v; want a quorum error naming n1's deadline", o.err)
 		}
 		if got := c.nodes["n1"].Stats().QuorumFailures; got != 2 {
@@ -177,6 +178,43 @@ func TestLocalWriteWaitEndsAtClose(t *testing.T) {
 			}
 		default:
 			t.Fatal("Close returned while a local write still waited for its copy")
+		}
+	})
+}
+
+// deadlineFailStore is a Store whose writes fail, as a disk failure,
+// exactly when the wait for them ends.
+type deadlineFailStore struct {
+	replica.Store
+	fail error
+}
+
+func (s deadlineFailStore) UpdateAsync(ctx context.Context, key []byte, fn func(cur vclock.Siblings) (vclock.Siblings, error)) (vclock.Siblings, func(context.Context) error, error) {
+	next, err := s.Update(ctx, key, fn)
+	if err != nil {
+		return nil, nil, err
+	}
+	return next, func(ctx context.Context) error {
+		<-ctx.Done()
+		return s.fail
+	}, nil
+}
+
+// TestLocalWriteDiskFailureAtDeadline: a disk failure that arrives as the
+// request's deadline passes is reported as that failure, not as the
+// deadline.
+func TestLocalWriteDiskFailureAtDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		errDisk := errors.New("disk failed")
+		c := newCluster(t, 1, 1, func(cfg *replica.Config) {
+			cfg.Store = deadlineFailStore{Store: cfg.Store, fail: errDisk}
+		})
+		for _, ctx := range []context.Context{context.Background(), t.Context()} {
+			_, err := c.nodes["n1"].Put(ctx, []byte("k"), []byte("v"), replica.WriteOptions{})
+			var qe *replica.QuorumError
+			if !errors.As(err, &qe) || !errors.Is(qe.Failures["n1"], errDisk) {
+				t.Fatalf("a disk failure at the deadline: %v; want a quorum error naming n1's disk failure", err)
+			}
 		}
 	})
 }

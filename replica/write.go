@@ -325,8 +325,10 @@ func (c *Coordinator) commitLocal(ctx context.Context, cancel context.CancelFunc
 			defer context.AfterFunc(c.life, cancel)()
 		}
 		if err := lw.durable(ctx); err != nil {
-			if ctx.Err() != nil && c.life.Err() == nil {
-				t.expire(lw.q.nodes, ctx.Err())
+			// Only the wait's own end is the deadline's: a disk failure
+			// that arrives with it is that failure.
+			if cerr := ctx.Err(); cerr != nil && errors.Is(err, cerr) && c.life.Err() == nil {
+				t.expire(lw.q.nodes, cerr)
 			} else {
 				t.fail(c.cfg.Self, fmt.Errorf("local write: %w", err))
 			}
