@@ -114,7 +114,10 @@ type localWrite struct {
 }
 
 // alone reports whether this node is the write's only recipient (N=1, or
-// a one-node ring): nothing is sent.
+// a one-node ring): nothing is sent. A Placement that keeps its contract
+// (Pending is Targets minus Replicas) never gives a joint write a single
+// recipient; the joint check keeps one that does from skipping the
+// targets' quorum.
 func (lw *localWrite) alone() bool {
 	return !lw.q.joint() && len(lw.targets) == 1 && lw.targets[0].act == actLocal
 }
