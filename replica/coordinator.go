@@ -454,9 +454,11 @@ func (c *Coordinator) callAsync(ctx context.Context, to string, req Request, don
 // for them. Unlike sync.WaitGroup it allows Wait concurrently with Go
 // from zero, and Wait takes a ctx.
 type tracker struct {
-	mu   sync.Mutex    // guards n and idle
-	n    int           // running goroutines
-	idle chan struct{} // closed when n drops to 0; nil while n == 0
+	mu sync.Mutex // guards n and idle
+	n  int        // running goroutines
+	// idle is closed when n drops to 0; made by the first Wait while
+	// n > 0, so that work nobody waits for allocates nothing.
+	idle chan struct{}
 }
 
 // Go runs f in a new goroutine, counted until it returns.
@@ -472,9 +474,6 @@ func (t *tracker) Go(f func()) {
 // asynchronous call in flight) until done is called for it.
 func (t *tracker) add() {
 	t.mu.Lock()
-	if t.n == 0 {
-		t.idle = make(chan struct{})
-	}
 	t.n++
 	t.mu.Unlock()
 }
@@ -483,7 +482,7 @@ func (t *tracker) done() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.n--
-	if t.n == 0 {
+	if t.n == 0 && t.idle != nil {
 		close(t.idle)
 		t.idle = nil
 	}
@@ -492,11 +491,15 @@ func (t *tracker) done() {
 // Wait returns when no goroutine started by Go is running, or ctx ends.
 func (t *tracker) Wait(ctx context.Context) error {
 	t.mu.Lock()
-	idle := t.idle
-	t.mu.Unlock()
-	if idle == nil {
+	if t.n == 0 {
+		t.mu.Unlock()
 		return nil
 	}
+	if t.idle == nil {
+		t.idle = make(chan struct{})
+	}
+	idle := t.idle
+	t.mu.Unlock()
 	select {
 	case <-idle:
 		return nil
