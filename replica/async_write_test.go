@@ -146,40 +146,51 @@ func TestAsyncLocalWriteAlone(t *testing.T) {
 }
 
 // TestLocalWriteWaitEndsAtClose: a write whose only replica is this node,
-// waiting for its copy to become durable under a request context that
-// Close does not end (one with a deadline, as the HTTP front end's), ends
-// with a quorum error naming the node when the coordinator closes, and
-// Close returns only once it has.
+// waiting for its copy to become durable, ends with a quorum error naming
+// the node when the coordinator closes, and Close returns only once it
+// has: under a request context that can never end (the RESP front end's)
+// and under one with a deadline (the HTTP front end's), which Close does
+// not end by itself.
 func TestLocalWriteWaitEndsAtClose(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		gate := make(chan error)
-		c := newCluster(t, 1, 1, func(cfg *replica.Config) {
-			cfg.Store = syncGatedStore{Store: cfg.Store, gate: gate}
-		})
-		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
-		defer cancel()
-		done := make(chan error, 1)
-		go func() {
-			_, err := c.nodes["n1"].Put(ctx, []byte("k"), []byte("v"), replica.WriteOptions{})
-			done <- err
-		}()
-		synctest.Wait()
-		closed := make(chan error, 1)
-		go func() { closed <- c.nodes["n1"].Close() }()
-		if err := <-closed; err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case err := <-done:
-			var qe *replica.QuorumError
-			if !errors.As(err, &qe) || !errors.Is(qe.Failures["n1"], context.Canceled) ||
-				strings.Contains(err.Error(), "deadline") {
-				t.Fatalf("a write whose wait Close ended: %v; want a quorum error naming n1's canceled local write", err)
+	for _, tc := range []struct {
+		name string
+		ctx  func() (context.Context, context.CancelFunc)
+	}{
+		{"endless", func() (context.Context, context.CancelFunc) { return context.Background(), func() {} }},
+		{"deadline", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), time.Hour)
+		}},
+	} {
+		t.Run(tc.name, inBubble(func(t *testing.T) {
+			gate := make(chan error)
+			c := newCluster(t, 1, 1, func(cfg *replica.Config) {
+				cfg.Store = syncGatedStore{Store: cfg.Store, gate: gate}
+			})
+			ctx, cancel := tc.ctx()
+			defer cancel()
+			done := make(chan error, 1)
+			go func() {
+				_, err := c.nodes["n1"].Put(ctx, []byte("k"), []byte("v"), replica.WriteOptions{})
+				done <- err
+			}()
+			synctest.Wait()
+			closed := make(chan error, 1)
+			go func() { closed <- c.nodes["n1"].Close() }()
+			if err := <-closed; err != nil {
+				t.Fatal(err)
 			}
-		default:
-			t.Fatal("Close returned while a local write still waited for its copy")
-		}
-	})
+			select {
+			case err := <-done:
+				var qe *replica.QuorumError
+				if !errors.As(err, &qe) || !errors.Is(qe.Failures["n1"], context.Canceled) ||
+					strings.Contains(err.Error(), "deadline") {
+					t.Fatalf("a write whose wait Close ended: %v; want a quorum error naming n1's canceled local write", err)
+				}
+			default:
+				t.Fatal("Close returned while a local write still waited for its copy")
+			}
+		}))
+	}
 }
 
 // deadlineFailStore is a Store whose writes fail, as a disk failure,

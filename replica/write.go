@@ -68,17 +68,24 @@ func (c *Coordinator) write(ctx context.Context, op string, key []byte, fw *Forw
 			return Result{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
 		}
 	}
-	// bg bounds the sends that outlive the answer (detached); coordinate
-	// takes it over, every other path ends it here.
-	bg, bgCancel := c.detached(ctx)
-	handed := false
+	// A request context that can never end (the RESP front end's) is
+	// replaced by one that ends at the deadline and at Close, which then
+	// bounds the sends too: one timer for both, and no detached context.
+	// Any other gets the deadline, and a detached context for the sends
+	// only once prepare has decided that there are sends.
+	endless := ctx.Done() == nil
+	var cancel context.CancelFunc
+	if endless {
+		ctx, cancel = context.WithTimeout(c.life, c.cfg.Timeout)
+	} else {
+		ctx, cancel = c.withDeadline(ctx)
+	}
+	handed := false // coordinate took cancel over
 	defer func() {
 		if !handed {
-			bgCancel()
+			cancel()
 		}
 	}()
-	ctx, cancel := c.requestCtx(ctx, bg)
-	defer cancel()
 	lw, err := c.prepare(ctx, op, key, fw, forwarded)
 	if err != nil {
 		return Result{}, err
@@ -87,15 +94,19 @@ func (c *Coordinator) write(ctx context.Context, op string, key []byte, fw *Forw
 		return c.forward(ctx, op, key, lw.rt, lw.q.cur.need, fw)
 	}
 	if lw.alone() {
-		// ctx may be bg itself (requestCtx), which Close ends; another
-		// is ended by cancel.
-		if ctx != bg {
-			return c.commitLocal(ctx, cancel, op, lw)
+		if endless {
+			return c.commitLocal(ctx, nil, op, lw) // ctx ends at Close
 		}
-		return c.commitLocal(ctx, nil, op, lw)
+		return c.commitLocal(ctx, cancel, op, lw)
 	}
-	handed = true
-	return c.coordinate(ctx, op, key, lw, bg, bgCancel)
+	if endless {
+		// ctx, bounded by the deadline and Close alone, is a detached
+		// context already: coordinate ends it once every send has.
+		handed = true
+		return c.coordinate(ctx, op, key, lw, ctx, cancel)
+	}
+	sendCtx, sendCancel := c.detached(ctx)
+	return c.coordinate(ctx, op, key, lw, sendCtx, sendCancel)
 }
 
 // localWrite is a write decided from one placement snapshot and, unless
@@ -286,16 +297,17 @@ func retryable(err error) bool {
 // deadline, so slow replicas still converge without holding up the
 // client.
 //
-// sendCtx (from detached) bounds the sends; coordinate cancels it through
-// sendCancel once every send has ended.
+// sendCtx (from detached, or ctx itself when the request's own context
+// could never end: see write) bounds the sends; coordinate cancels it
+// through sendCancel once every send has ended.
 func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, lw localWrite, sendCtx context.Context, sendCancel context.CancelFunc) (Result, error) {
 	t := lw.q.tally()
 	if lw.durable == nil {
 		t.ack(c.cfg.Self)
 	}
 	f := &fanOut{results: make(chan reply, len(lw.targets)), cancel: sendCancel}
-	// Held until coordinate returns: ctx may be sendCtx itself
-	// (requestCtx), which must not end while the answers are counted.
+	// Held until coordinate returns: ctx may be sendCtx itself (write),
+	// which must not end while the answers are counted.
 	f.inflight.Store(1)
 	defer f.release()
 	c.sendAll(sendCtx, key, lw, f)
