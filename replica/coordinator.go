@@ -66,9 +66,6 @@ type Result struct {
 	// coordinator's set after the write. It may contain tombstones; callers
 	// show only Live(), and a key with no live sibling is not found.
 	Siblings vclock.Siblings
-	// Context is Siblings.Context(): a write carrying it supersedes every
-	// version in Siblings.
-	Context vclock.Clock
 	// Replies is how many replicas answered (read) or acknowledged (write),
 	// the coordinator included, when the request was answered; during a
 	// membership change the pending replicas asked are counted too.
@@ -77,6 +74,12 @@ type Result struct {
 	// hint for a down replica (sloppy quorum).
 	Hinted int
 }
+
+// Context returns the causal context of Siblings: a write carrying it
+// supersedes every version in Siblings. It is computed on each call
+// (three allocations for a one-version set), so callers that do not hand
+// a context to their client, as the Redis protocol does not, skip it.
+func (r Result) Context() vclock.Clock { return r.Siblings.Context() }
 
 // New returns a Coordinator. Zero values of N, DefaultR, DefaultW,
 // Timeout, Now, TransferBatchBytes and Logger get their defaults;
@@ -140,7 +143,7 @@ func (c *Coordinator) Handle(ctx context.Context, from string, req Request) (Res
 		if err != nil {
 			return Response{}, err
 		}
-		return Response{Siblings: res.Siblings, Context: res.Context, Replies: res.Replies, Hinted: res.Hinted}, nil
+		return Response{Siblings: res.Siblings, Context: res.Context(), Replies: res.Replies, Hinted: res.Hinted}, nil
 	case KindTransfer:
 		return c.handleTransfer(ctx, from, req)
 	case KindStatus:

@@ -51,7 +51,7 @@ func (c *Coordinator) Delete(ctx context.Context, key []byte, o WriteOptions) (R
 			}
 			return Result{}, err
 		}
-		fw.Context, fw.HasContext = read.Context, true
+		fw.Context, fw.HasContext = read.Context(), true
 	}
 	return c.write(ctx, "delete", key, fw, false)
 }
@@ -257,7 +257,7 @@ func (c *Coordinator) forward(ctx context.Context, op string, key []byte, rt rou
 		c.stats.forwards.Add(1)
 		resp, err := c.cfg.Transport.Call(ctx, n, Request{Kind: KindForward, Key: key, Write: fw, Epoch: rt.epoch})
 		if err == nil {
-			return Result{Siblings: resp.Siblings, Context: resp.Context, Replies: resp.Replies, Hinted: resp.Hinted}, nil
+			return Result{Siblings: resp.Siblings, Replies: resp.Replies, Hinted: resp.Hinted}, nil
 		}
 		var qe *QuorumError
 		if errors.As(err, &qe) || errors.Is(err, ErrBadRequest) || errors.Is(err, ErrBadQuorum) || errors.Is(err, ErrTooManySiblings) {
@@ -321,7 +321,7 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, lw 
 		c.log.Warn("local write failed after the other replicas were sent the version", "key", key, "err", selfErr)
 		return Result{}, &QuorumError{Op: op, Need: lw.q.cur.need, Got: len(t.acks), Failures: map[string]error{c.cfg.Self: selfErr}}
 	}
-	return Result{Siblings: lw.merged, Context: lw.merged.Context(), Replies: len(t.acks), Hinted: hinted}, nil
+	return Result{Siblings: lw.merged, Replies: len(t.acks), Hinted: hinted}, nil
 }
 
 // commitLocal answers a write whose only replica is this node (N=1, or a
@@ -352,7 +352,7 @@ func (c *Coordinator) commitLocal(ctx context.Context, cancel context.CancelFunc
 		}
 	}
 	t.ack(c.cfg.Self)
-	return Result{Siblings: lw.merged, Context: lw.merged.Context(), Replies: len(t.acks)}, nil
+	return Result{Siblings: lw.merged, Replies: len(t.acks)}, nil
 }
 
 // fanOut is a write's sends in flight: their answers, and the count that
