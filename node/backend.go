@@ -37,9 +37,12 @@ type kvBackend interface {
 type kvResult struct {
 	// Siblings is the merged sibling set; it may hold tombstones.
 	Siblings vclock.Siblings
-	// Context is the causal context that supersedes every sibling.
-	Context vclock.Clock
 }
+
+// Context returns the causal context that supersedes every sibling. It
+// is computed on each call: the Redis protocol, which has no contexts,
+// never pays for it.
+func (r kvResult) Context() vclock.Clock { return r.Siblings.Context() }
 
 // errBadQuorum marks an r or w the coordinator refused (unknown spelling,
 // or outside 1..N). The front ends answer it with 400 / ERR.

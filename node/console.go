@@ -87,7 +87,7 @@ func (a *httpAPI) versions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, client.Versions{Placement: place, Versions: versionsBody(res.Siblings),
-		Context: vclock.EncodeContextString(res.Context)})
+		Context: vclock.EncodeContextString(res.Context())})
 }
 
 // versionsBody renders a sibling set, tombstones included.

@@ -34,7 +34,7 @@ func (f *fakeKV) Get(_ context.Context, key []byte, r string) (kvResult, error) 
 		return kvResult{}, fmt.Errorf("%w: %q", errBadQuorum, r)
 	}
 	s := f.data[string(key)]
-	return kvResult{Siblings: s, Context: s.Context()}, nil
+	return kvResult{Siblings: s}, nil
 }
 
 func (f *fakeKV) write(key []byte, w vclock.Write, hasCtx bool) (kvResult, error) {
@@ -49,7 +49,7 @@ func (f *fakeKV) write(key []byte, w vclock.Write, hasCtx bool) (kvResult, error
 	w.Blind = !hasCtx
 	_, merged := vclock.Mint(f.data[string(key)], "fake", w)
 	f.data[string(key)] = merged
-	return kvResult{Siblings: merged, Context: merged.Context()}, nil
+	return kvResult{Siblings: merged}, nil
 }
 
 func (f *fakeKV) Put(_ context.Context, key, value []byte, _ string, c vclock.Clock, hasCtx bool) (kvResult, error) {

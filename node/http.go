@@ -305,7 +305,8 @@ func (a *httpAPI) get(w http.ResponseWriter, r *http.Request) {
 		a.backendError(w, "get", err)
 		return
 	}
-	w.Header().Set(client.ContextHeader, vclock.EncodeContextString(res.Context))
+	rc := res.Context()
+	w.Header().Set(client.ContextHeader, vclock.EncodeContextString(rc))
 	live := res.Siblings.Live()
 	switch len(live) {
 	case 0:
@@ -318,7 +319,7 @@ func (a *httpAPI) get(w http.ResponseWriter, r *http.Request) {
 			_, _ = w.Write(live[0].Value)
 		}
 	default:
-		writeJSON(w, http.StatusMultipleChoices, siblingsBody(live, res.Context))
+		writeJSON(w, http.StatusMultipleChoices, siblingsBody(live, rc))
 	}
 }
 
@@ -350,10 +351,11 @@ func siblingJSON(v vclock.Version) client.Sibling {
 // client that reuses the context of a 204 therefore never supersedes a
 // version it was not shown.
 func writeAnswer(w http.ResponseWriter, res kvResult, deleted bool) {
-	w.Header().Set(client.ContextHeader, vclock.EncodeContextString(res.Context))
+	rc := res.Context()
+	w.Header().Set(client.ContextHeader, vclock.EncodeContextString(rc))
 	live := res.Siblings.Live()
 	if len(live) > 1 || (deleted && len(live) > 0) {
-		writeJSON(w, http.StatusMultipleChoices, siblingsBody(live, res.Context))
+		writeJSON(w, http.StatusMultipleChoices, siblingsBody(live, rc))
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

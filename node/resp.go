@@ -390,7 +390,7 @@ func (s *respServer) del(c redcon.Conn, a [][]byte) error {
 		if !slices.ContainsFunc(res.Siblings, func(v vclock.Version) bool { return !v.Tombstone }) {
 			continue
 		}
-		if _, err := s.kv.Delete(context.Background(), key, "", res.Context, true); err != nil {
+		if _, err := s.kv.Delete(context.Background(), key, "", res.Context(), true); err != nil {
 			return err
 		}
 		if _, ok := newest(res); ok {

@@ -134,7 +134,7 @@ type nullKV struct{ res kvResult }
 
 func newNullKV(value []byte) *nullKV {
 	_, s := vclock.Mint(nil, "null", vclock.Write{Value: value, WallTime: 1, Blind: true})
-	return &nullKV{res: kvResult{Siblings: s, Context: s.Context()}}
+	return &nullKV{res: kvResult{Siblings: s}}
 }
 
 func (n *nullKV) Get(context.Context, []byte, string) (kvResult, error) { return n.res, nil }

@@ -35,7 +35,7 @@ func (k coordinatorKV) Get(ctx context.Context, key []byte, r string) (kvResult,
 		return kvResult{}, err
 	}
 	res, err := k.c.Get(ctx, key, replica.ReadOptions{R: q})
-	return kvResult{Siblings: res.Siblings, Context: res.Context}, replicaError(err)
+	return kvResult{Siblings: res.Siblings}, replicaError(err)
 }
 
 func (k coordinatorKV) Put(ctx context.Context, key, value []byte, w string, c vclock.Clock, hasCtx bool) (kvResult, error) {
@@ -44,7 +44,7 @@ func (k coordinatorKV) Put(ctx context.Context, key, value []byte, w string, c v
 		return kvResult{}, err
 	}
 	res, err := k.c.Put(ctx, key, value, replica.WriteOptions{W: q, Context: c, HasContext: hasCtx})
-	return kvResult{Siblings: res.Siblings, Context: res.Context}, replicaError(err)
+	return kvResult{Siblings: res.Siblings}, replicaError(err)
 }
 
 func (k coordinatorKV) Delete(ctx context.Context, key []byte, w string, c vclock.Clock, hasCtx bool) (kvResult, error) {
@@ -53,7 +53,7 @@ func (k coordinatorKV) Delete(ctx context.Context, key []byte, w string, c vcloc
 		return kvResult{}, err
 	}
 	res, err := k.c.Delete(ctx, key, replica.WriteOptions{W: q, Context: c, HasContext: hasCtx})
-	return kvResult{Siblings: res.Siblings, Context: res.Context}, replicaError(err)
+	return kvResult{Siblings: res.Siblings}, replicaError(err)
 }
 
 func parseQuorum(s string) (replica.Quorum, error) {

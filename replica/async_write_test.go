@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -134,11 +135,97 @@ func TestAsyncLocalWriteAlone(t *testing.T) {
 		defer cancel()
 		put(ctx, "z")
 		// Waiting here blocks the whole bubble: its clock jumps to the deadline.
-		if o := <-done; !errors.As(o.err, &qe) || !errors.Is(qe.Failures["n1"], context.DeadlineExceeded) {
+		if o := <-done; !errors.As(o.err, &qe) || !errors.Is(qe.Failures["n1"], context.DeadlineExceeded) ||
+			!strings.Contains(qe.Failures["n1"].Error(), "no answer before the deadline") {
 			t.Fatalf("a sync past the deadline: %v; want a quorum error naming n1's deadline", o.err)
 		}
 		if got := c.nodes["n1"].Stats().QuorumFailures; got != 2 {
 			t.Errorf("%d quorum failures counted, want 2", got)
+		}
+	})
+}
+
+// TestLocalWriteWaitEndsAtClose: a write whose only replica is this node,
+// waiting for its copy to become durable, ends with a quorum error naming
+// the node when the coordinator closes, and Close returns only once it
+// has: under a request context that can never end (the RESP front end's)
+// and under one with a deadline (the HTTP front end's), which Close does
+// not end by itself.
+func TestLocalWriteWaitEndsAtClose(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ctx  func() (context.Context, context.CancelFunc)
+	}{
+		{"endless", func() (context.Context, context.CancelFunc) { return context.Background(), func() {} }},
+		{"deadline", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), time.Hour)
+		}},
+	} {
+		t.Run(tc.name, inBubble(func(t *testing.T) {
+			gate := make(chan error)
+			c := newCluster(t, 1, 1, func(cfg *replica.Config) {
+				cfg.Store = syncGatedStore{Store: cfg.Store, gate: gate}
+			})
+			ctx, cancel := tc.ctx()
+			defer cancel()
+			done := make(chan error, 1)
+			go func() {
+				_, err := c.nodes["n1"].Put(ctx, []byte("k"), []byte("v"), replica.WriteOptions{})
+				done <- err
+			}()
+			synctest.Wait()
+			closed := make(chan error, 1)
+			go func() { closed <- c.nodes["n1"].Close() }()
+			if err := <-closed; err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-done:
+				var qe *replica.QuorumError
+				if !errors.As(err, &qe) || !errors.Is(qe.Failures["n1"], context.Canceled) ||
+					strings.Contains(err.Error(), "deadline") {
+					t.Fatalf("a write whose wait Close ended: %v; want a quorum error naming n1's canceled local write", err)
+				}
+			default:
+				t.Fatal("Close returned while a local write still waited for its copy")
+			}
+		}))
+	}
+}
+
+// deadlineFailStore is a Store whose writes fail, as a disk failure,
+// exactly when the wait for them ends.
+type deadlineFailStore struct {
+	replica.Store
+	fail error
+}
+
+func (s deadlineFailStore) UpdateAsync(ctx context.Context, key []byte, fn func(cur vclock.Siblings) (vclock.Siblings, error)) (vclock.Siblings, func(context.Context) error, error) {
+	next, err := s.Update(ctx, key, fn)
+	if err != nil {
+		return nil, nil, err
+	}
+	return next, func(ctx context.Context) error {
+		<-ctx.Done()
+		return s.fail
+	}, nil
+}
+
+// TestLocalWriteDiskFailureAtDeadline: a disk failure that arrives as the
+// request's deadline passes is reported as that failure, not as the
+// deadline.
+func TestLocalWriteDiskFailureAtDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		errDisk := errors.New("disk failed")
+		c := newCluster(t, 1, 1, func(cfg *replica.Config) {
+			cfg.Store = deadlineFailStore{Store: cfg.Store, fail: errDisk}
+		})
+		for _, ctx := range []context.Context{context.Background(), t.Context()} {
+			_, err := c.nodes["n1"].Put(ctx, []byte("k"), []byte("v"), replica.WriteOptions{})
+			var qe *replica.QuorumError
+			if !errors.As(err, &qe) || !errors.Is(qe.Failures["n1"], errDisk) {
+				t.Fatalf("a disk failure at the deadline: %v; want a quorum error naming n1's disk failure", err)
+			}
 		}
 	})
 }

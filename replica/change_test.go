@@ -238,7 +238,7 @@ func testStaleCoordinator(t *testing.T) {
 	// n4 cut off from the replicas: their stores fail, and so does W=all.
 	c.net.Partition("n2", "n4")
 	c.net.Partition("n3", "n4")
-	_, err := c.put("n1", key, "unforwarded", withCtx(res.Context, replica.QuorumAll))
+	_, err := c.put("n1", key, "unforwarded", withCtx(res.Context(), replica.QuorumAll))
 	var qe *replica.QuorumError
 	// The write is lost at the first failure; the other may be pending.
 	if !errors.As(err, &qe) || len(qe.Failures) == 0 {
@@ -312,7 +312,7 @@ func testNotReplicaRefuses(t *testing.T) {
 	}
 	hintStats := func() uint64 { s := c.nodes["n1"].Stats(); return s.HintsSent + s.HintFailures }
 	hints := hintStats()
-	_, err = c.put("n1", key, "v2", withCtx(first.Context, replica.QuorumAll))
+	_, err = c.put("n1", key, "v2", withCtx(first.Context(), replica.QuorumAll))
 	if !errors.As(err, &qe) || !errors.Is(qe.Failures["n4"], replica.ErrNotReplica) {
 		t.Fatalf("W=all through the stale coordinator: err = %v, want n4 refusing", err)
 	}

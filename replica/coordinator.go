@@ -66,9 +66,6 @@ type Result struct {
 	// coordinator's set after the write. It may contain tombstones; callers
 	// show only Live(), and a key with no live sibling is not found.
 	Siblings vclock.Siblings
-	// Context is Siblings.Context(): a write carrying it supersedes every
-	// version in Siblings.
-	Context vclock.Clock
 	// Replies is how many replicas answered (read) or acknowledged (write),
 	// the coordinator included, when the request was answered; during a
 	// membership change the pending replicas asked are counted too.
@@ -77,6 +74,12 @@ type Result struct {
 	// hint for a down replica (sloppy quorum).
 	Hinted int
 }
+
+// Context returns the causal context of Siblings: a write carrying it
+// supersedes every version in Siblings. It is computed on each call
+// (three allocations for a one-version set), so callers that do not hand
+// a context to their client, as the Redis protocol does not, skip it.
+func (r Result) Context() vclock.Clock { return r.Siblings.Context() }
 
 // New returns a Coordinator. Zero values of N, DefaultR, DefaultW,
 // Timeout, Now, TransferBatchBytes and Logger get their defaults;
@@ -140,7 +143,7 @@ func (c *Coordinator) Handle(ctx context.Context, from string, req Request) (Res
 		if err != nil {
 			return Response{}, err
 		}
-		return Response{Siblings: res.Siblings, Context: res.Context, Replies: res.Replies, Hinted: res.Hinted}, nil
+		return Response{Siblings: res.Siblings, Context: res.Context(), Replies: res.Replies, Hinted: res.Hinted}, nil
 	case KindTransfer:
 		return c.handleTransfer(ctx, from, req)
 	case KindStatus:
@@ -447,9 +450,11 @@ func (c *Coordinator) callAsync(ctx context.Context, to string, req Request, don
 // for them. Unlike sync.WaitGroup it allows Wait concurrently with Go
 // from zero, and Wait takes a ctx.
 type tracker struct {
-	mu   sync.Mutex    // guards n and idle
-	n    int           // running goroutines
-	idle chan struct{} // closed when n drops to 0; nil while n == 0
+	mu sync.Mutex // guards n and idle
+	n  int        // running goroutines
+	// idle is closed when n drops to 0; made by the first Wait while
+	// n > 0, so that work nobody waits for allocates nothing.
+	idle chan struct{}
 }
 
 // Go runs f in a new goroutine, counted until it returns.
@@ -465,9 +470,6 @@ func (t *tracker) Go(f func()) {
 // asynchronous call in flight) until done is called for it.
 func (t *tracker) add() {
 	t.mu.Lock()
-	if t.n == 0 {
-		t.idle = make(chan struct{})
-	}
 	t.n++
 	t.mu.Unlock()
 }
@@ -476,7 +478,7 @@ func (t *tracker) done() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.n--
-	if t.n == 0 {
+	if t.n == 0 && t.idle != nil {
 		close(t.idle)
 		t.idle = nil
 	}
@@ -485,11 +487,15 @@ func (t *tracker) done() {
 // Wait returns when no goroutine started by Go is running, or ctx ends.
 func (t *tracker) Wait(ctx context.Context) error {
 	t.mu.Lock()
-	idle := t.idle
-	t.mu.Unlock()
-	if idle == nil {
+	if t.n == 0 {
+		t.mu.Unlock()
 		return nil
 	}
+	if t.idle == nil {
+		t.idle = make(chan struct{})
+	}
+	idle := t.idle
+	t.mu.Unlock()
 	select {
 	case <-idle:
 		return nil

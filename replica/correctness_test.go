@@ -35,7 +35,7 @@ func testForgedContextRefused(t *testing.T) {
 	edge := vclock.Clock{{Actor: "inc-n1", Counter: vclock.CounterLimit}}
 	res := c.mustPut("n1", key, "edge", withCtx(edge, 0))
 	for i := range 3 {
-		res = c.mustPut("n1", key, fmt.Sprint("after", i), withCtx(res.Context, 0))
+		res = c.mustPut("n1", key, fmt.Sprint("after", i), withCtx(res.Context(), 0))
 	}
 	if got := values(c.mustGet("n2", key, replica.QuorumAll).Siblings); !slices.Equal(got, []string{"after2"}) {
 		t.Fatalf("after the edge context the key holds %v", got)
@@ -225,7 +225,7 @@ func testForwardNotRetriedAfterItRan(t *testing.T) {
 		t.Fatalf("after the lost answer: %v, want the one version n2 stored", got)
 	}
 	// The next write with the read's context covers it: nothing comes back.
-	c.mustPut("n1", key, "y", withCtx(read.Context, 2))
+	c.mustPut("n1", key, "y", withCtx(read.Context(), 2))
 	c.drain()
 	if got := values(c.mustGet("n3", key, replica.QuorumAll).Siblings); !slices.Equal(got, []string{"y"}) {
 		t.Fatalf("after a write with the read's context: %v, want [y]", got)
@@ -272,7 +272,7 @@ func testSiblingCap(t *testing.T) {
 	if len(read.Siblings) != 5 {
 		t.Fatalf("refused write changed the set: %v", values(read.Siblings))
 	}
-	c.mustPut("n1", key, "resolved", withCtx(read.Context, 0))
+	c.mustPut("n1", key, "resolved", withCtx(read.Context(), 0))
 	if got := values(c.mustGet("n2", key, replica.QuorumAll).Siblings); !slices.Equal(got, []string{"resolved"}) {
 		t.Fatalf("after resolving: %v", got)
 	}

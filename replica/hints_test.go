@@ -308,8 +308,8 @@ func testStandInNeverMints(t *testing.T) {
 	h.mustPut("n1", key, "base", replica.WriteOptions{W: replica.QuorumAll})
 	base := h.mustGet("n1", key, replica.QuorumAll)
 	h.down("n1")
-	a := h.mustPut("n4", key, "a", withCtx(base.Context, 2))
-	b := h.mustPut("n4", key, "b", withCtx(base.Context, 2))
+	a := h.mustPut("n4", key, "a", withCtx(base.Context(), 2))
+	b := h.mustPut("n4", key, "b", withCtx(base.Context(), 2))
 	da, db := dotOf(t, a, "a"), dotOf(t, b, "b")
 	if da == db {
 		t.Fatalf("two writes through stand-in n4 share dot %v", da)

@@ -62,7 +62,7 @@ func (c *Coordinator) Get(ctx context.Context, key []byte, o ReadOptions) (Resul
 	for _, n := range r.nodes {
 		merged = vclock.Merge(merged, r.sets[n])
 	}
-	res := Result{Siblings: merged, Context: merged.Context(), Replies: len(t.acks)}
+	res := Result{Siblings: merged, Replies: len(t.acks)}
 	var qerr error
 	if t.state() == lost {
 		c.stats.quorumFailures.Add(1)
@@ -91,7 +91,7 @@ func (c *Coordinator) readLocal(key []byte, q quorums) (Result, bool) {
 		}
 	}
 	set := c.cfg.Store.Get(key)
-	return Result{Siblings: set, Context: set.Context(), Replies: 1}, true
+	return Result{Siblings: set, Replies: 1}, true
 }
 
 // readRun is one quorum read in flight: whom it asks, what they answered.

@@ -177,11 +177,11 @@ func TestLocalReadKeepsSemantics(t *testing.T) {
 	reps := c.replicasOf(key)
 	first := c.mustPut("n1", key, "a", replica.WriteOptions{W: replica.QuorumAll})
 	// Two writes with the first's context: concurrent siblings b and c.
-	c.mustPut("n1", key, "b", withCtx(first.Context, replica.QuorumAll))
-	c.mustPut("n1", key, "c", withCtx(first.Context, replica.QuorumAll))
+	c.mustPut("n1", key, "b", withCtx(first.Context(), replica.QuorumAll))
+	c.mustPut("n1", key, "c", withCtx(first.Context(), replica.QuorumAll))
 	other := c.keyOn("t", "n1")
 	w := c.mustPut("n1", other, "x", replica.WriteOptions{W: replica.QuorumAll})
-	if _, err := c.nodes["n1"].Delete(context.Background(), other, withCtx(w.Context, replica.QuorumAll)); err != nil {
+	if _, err := c.nodes["n1"].Delete(context.Background(), other, withCtx(w.Context(), replica.QuorumAll)); err != nil {
 		t.Fatal(err)
 	}
 	c.drain()
@@ -196,8 +196,8 @@ func TestLocalReadKeepsSemantics(t *testing.T) {
 		if !res.Siblings.Equal(want) || len(want) == 0 {
 			t.Errorf("key %q: read %v, want the store's %v", k, res.Siblings, want)
 		}
-		if !res.Context.Equal(want.Context()) || res.Replies != 1 {
-			t.Errorf("key %q: context %v, replies %d; want %v, 1", k, res.Context, res.Replies, want.Context())
+		if !res.Context().Equal(want.Context()) || res.Replies != 1 {
+			t.Errorf("key %q: context %v, replies %d; want %v, 1", k, res.Context(), res.Replies, want.Context())
 		}
 		if got := c.nodes["n1"].Stats().ReplicaFailures - before; got != 1 {
 			t.Errorf("key %q: %d replica failures counted, want 1 (one replica down)", k, got)

@@ -19,7 +19,7 @@ import (
 // seesWrite reports whether a read result holds the version with dot d or
 // a descendant of it (a version whose context covers d).
 func seesWrite(res replica.Result, d vclock.Dot) bool {
-	return res.Context.Covers(d)
+	return res.Context().Covers(d)
 }
 
 // dotOf returns the dot of the version holding val in a write result.
@@ -60,7 +60,7 @@ func TestReadYourWrites(t *testing.T) {
 				if rng.IntN(2) == 0 {
 					// Half the writers read first and pass the context.
 					if prev, err := c.nodes[via].Get(t.Context(), key, replica.ReadOptions{R: replica.QuorumOne}); err == nil {
-						o = withCtx(prev.Context, replica.Quorum(tc.w))
+						o = withCtx(prev.Context(), replica.Quorum(tc.w))
 					}
 				}
 				res, err := c.put(via, key, val, o)
@@ -108,18 +108,18 @@ func TestSiblingsResolveDeleteResurrect(t *testing.T) {
 					second = first
 				}
 				base := c.mustPut(first, key, "v0", replica.WriteOptions{})
-				c.mustPut(first, key, "alice", withCtx(base.Context, 0))
-				c.mustPut(second, key, "bob", withCtx(base.Context, 0))
+				c.mustPut(first, key, "alice", withCtx(base.Context(), 0))
+				c.mustPut(second, key, "bob", withCtx(base.Context(), 0))
 				got := c.mustGet(c.names[size-1], key, 0)
 				if d := cmp.Diff([]string{"alice", "bob"}, sorted(values(got.Siblings))); d != "" {
 					t.Fatalf("siblings (-want +got):\n%s", d)
 				}
-				res := c.mustPut(c.names[0], key, "merged", withCtx(got.Context, 0))
+				res := c.mustPut(c.names[0], key, "merged", withCtx(got.Context(), 0))
 				got = c.mustGet(c.names[size-1], key, replica.QuorumAll)
 				if d := cmp.Diff([]string{"merged"}, values(got.Siblings)); d != "" {
 					t.Fatalf("after resolving (-want +got):\n%s", d)
 				}
-				del, err := c.nodes[c.names[1]].Delete(t.Context(), key, withCtx(res.Context, 0))
+				del, err := c.nodes[c.names[1]].Delete(t.Context(), key, withCtx(res.Context(), 0))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -127,7 +127,7 @@ func TestSiblingsResolveDeleteResurrect(t *testing.T) {
 				if len(got.Siblings.Live()) != 0 || len(got.Siblings) != 1 || !got.Siblings[0].Tombstone {
 					t.Fatalf("after delete: %+v, want one tombstone and no live sibling", got.Siblings)
 				}
-				c.mustPut(c.names[0], key, "again", withCtx(del.Context, 0))
+				c.mustPut(c.names[0], key, "again", withCtx(del.Context(), 0))
 				got = c.mustGet(c.names[size-1], key, 0)
 				if d := cmp.Diff([]string{"again"}, values(got.Siblings)); d != "" || len(got.Siblings) != 1 {
 					t.Fatalf("after resurrect (-want +got):\n%s (set %+v)", d, got.Siblings)
@@ -156,7 +156,7 @@ func TestPartitionedReplica(t *testing.T) {
 			if got := c.mustGet(reps[1], key, 2); !slices.Equal(values(got.Siblings), []string{"one"}) {
 				t.Fatalf("R=2 read: %v", values(got.Siblings))
 			}
-			_, err := c.put(reps[0], key, "two", withCtx(w2.Context, 3))
+			_, err := c.put(reps[0], key, "two", withCtx(w2.Context(), 3))
 			var qe *replica.QuorumError
 			if !errors.As(err, &qe) || !errors.Is(err, replica.ErrQuorum) {
 				t.Fatalf("W=3 with %s cut off: err = %v, want a QuorumError", lost, err)
@@ -282,7 +282,7 @@ func testPartialHistory(t *testing.T) {
 	if !slices.Equal(values(r.Siblings), []string{"v1"}) {
 		t.Fatalf("n3 holds %v, want the partial history [v1]", values(r.Siblings))
 	}
-	c.mustPut("n3", key, "v3", withCtx(r.Context, 1))
+	c.mustPut("n3", key, "v3", withCtx(r.Context(), 1))
 	c.drain()
 	c.net.Heal()
 	got := c.mustGet("n2", key, replica.QuorumAll)
@@ -318,7 +318,7 @@ func testForward(t *testing.T) {
 		t.Error("the forwarding node stored the key")
 	}
 	c.live.SetAlive("n2", false)
-	del, err := c.nodes["n5"].Delete(t.Context(), key, withCtx(res.Context, 2))
+	del, err := c.nodes["n5"].Delete(t.Context(), key, withCtx(res.Context(), 2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -423,6 +423,6 @@ func TestReadYourWritesTCP(t *testing.T) {
 		if !slices.Equal(values(got.Siblings), []string{fmt.Sprint(i)}) {
 			t.Fatalf("read %d: %v", i, values(got.Siblings))
 		}
-		ctx = res.Context
+		ctx = res.Context()
 	}
 }

@@ -51,7 +51,7 @@ func (c *Coordinator) Delete(ctx context.Context, key []byte, o WriteOptions) (R
 			}
 			return Result{}, err
 		}
-		fw.Context, fw.HasContext = read.Context, true
+		fw.Context, fw.HasContext = read.Context(), true
 	}
 	return c.write(ctx, "delete", key, fw, false)
 }
@@ -68,17 +68,24 @@ func (c *Coordinator) write(ctx context.Context, op string, key []byte, fw *Forw
 			return Result{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
 		}
 	}
-	// bg bounds the sends that outlive the answer (detached); coordinate
-	// takes it over, every other path ends it here.
-	bg, bgCancel := c.detached(ctx)
-	handed := false
+	// A request context that can never end (the RESP front end's) is
+	// replaced by one that ends at the deadline and at Close, which then
+	// bounds the sends too: one timer for both, and no detached context.
+	// Any other gets the deadline, and a detached context for the sends
+	// only once prepare has decided that there are sends.
+	endless := ctx.Done() == nil
+	var cancel context.CancelFunc
+	if endless {
+		ctx, cancel = context.WithTimeout(c.life, c.cfg.Timeout)
+	} else {
+		ctx, cancel = c.withDeadline(ctx)
+	}
+	handed := false // coordinate took cancel over
 	defer func() {
 		if !handed {
-			bgCancel()
+			cancel()
 		}
 	}()
-	ctx, cancel := c.requestCtx(ctx, bg)
-	defer cancel()
 	lw, err := c.prepare(ctx, op, key, fw, forwarded)
 	if err != nil {
 		return Result{}, err
@@ -86,8 +93,20 @@ func (c *Coordinator) write(ctx context.Context, op string, key []byte, fw *Forw
 	if lw.forward {
 		return c.forward(ctx, op, key, lw.rt, lw.q.cur.need, fw)
 	}
-	handed = true
-	return c.coordinate(ctx, op, key, lw, bg, bgCancel)
+	if lw.alone() {
+		if endless {
+			return c.commitLocal(ctx, nil, op, lw) // ctx ends at Close
+		}
+		return c.commitLocal(ctx, cancel, op, lw)
+	}
+	if endless {
+		// ctx, bounded by the deadline and Close alone, is a detached
+		// context already: coordinate ends it once every send has.
+		handed = true
+		return c.coordinate(ctx, op, key, lw, ctx, cancel)
+	}
+	sendCtx, sendCancel := c.detached(ctx)
+	return c.coordinate(ctx, op, key, lw, sendCtx, sendCancel)
 }
 
 // localWrite is a write decided from one placement snapshot and, unless
@@ -103,6 +122,15 @@ type localWrite struct {
 	// durable, when set, waits until merged is durable here
 	// (AsyncUpdater); nil: it already is.
 	durable func(context.Context) error
+}
+
+// alone reports whether this node is the write's only recipient (N=1, or
+// a one-node ring): nothing is sent. A Placement that keeps its contract
+// (Pending is Targets minus Replicas) never gives a joint write a single
+// recipient; the joint check keeps one that does from skipping the
+// targets' quorum.
+func (lw *localWrite) alone() bool {
+	return !lw.q.joint() && len(lw.targets) == 1 && lw.targets[0].act == actLocal
 }
 
 // forgedCounterGap is how far above the store's minting counter a context
@@ -229,7 +257,7 @@ func (c *Coordinator) forward(ctx context.Context, op string, key []byte, rt rou
 		c.stats.forwards.Add(1)
 		resp, err := c.cfg.Transport.Call(ctx, n, Request{Kind: KindForward, Key: key, Write: fw, Epoch: rt.epoch})
 		if err == nil {
-			return Result{Siblings: resp.Siblings, Context: resp.Context, Replies: resp.Replies, Hinted: resp.Hinted}, nil
+			return Result{Siblings: resp.Siblings, Replies: resp.Replies, Hinted: resp.Hinted}, nil
 		}
 		var qe *QuorumError
 		if errors.As(err, &qe) || errors.Is(err, ErrBadRequest) || errors.Is(err, ErrBadQuorum) || errors.Is(err, ErrTooManySiblings) {
@@ -269,21 +297,17 @@ func retryable(err error) bool {
 // deadline, so slow replicas still converge without holding up the
 // client.
 //
-// sendCtx (from detached) bounds the sends; coordinate cancels it through
-// sendCancel once every send has ended.
+// sendCtx (from detached, or ctx itself when the request's own context
+// could never end: see write) bounds the sends; coordinate cancels it
+// through sendCancel once every send has ended.
 func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, lw localWrite, sendCtx context.Context, sendCancel context.CancelFunc) (Result, error) {
-	if !lw.q.joint() && len(lw.targets) == 1 && lw.targets[0].act == actLocal {
-		// ctx may be sendCtx itself (requestCtx): ended once the wait is.
-		defer sendCancel()
-		return c.commitLocal(ctx, op, lw)
-	}
 	t := lw.q.tally()
 	if lw.durable == nil {
 		t.ack(c.cfg.Self)
 	}
 	f := &fanOut{results: make(chan reply, len(lw.targets)), cancel: sendCancel}
-	// Held until coordinate returns: ctx may be sendCtx itself
-	// (requestCtx), which must not end while the answers are counted.
+	// Held until coordinate returns: ctx may be sendCtx itself (write),
+	// which must not end while the answers are counted.
 	f.inflight.Store(1)
 	defer f.release()
 	c.sendAll(sendCtx, key, lw, f)
@@ -297,20 +321,29 @@ func (c *Coordinator) coordinate(ctx context.Context, op string, key []byte, lw 
 		c.log.Warn("local write failed after the other replicas were sent the version", "key", key, "err", selfErr)
 		return Result{}, &QuorumError{Op: op, Need: lw.q.cur.need, Got: len(t.acks), Failures: map[string]error{c.cfg.Self: selfErr}}
 	}
-	return Result{Siblings: lw.merged, Context: lw.merged.Context(), Replies: len(t.acks), Hinted: hinted}, nil
+	return Result{Siblings: lw.merged, Replies: len(t.acks), Hinted: hinted}, nil
 }
 
 // commitLocal answers a write whose only replica is this node (N=1, or a
 // one-node ring): nothing is sent, so the wait for the local copy's
 // durability runs in line rather than on a goroutine that reports to a
 // channel, one wake-up per write fewer. Its outcomes and errors are those
-// countAcks gives a write of one replica.
-func (c *Coordinator) commitLocal(ctx context.Context, op string, lw localWrite) (Result, error) {
+// countAcks gives a write of one replica. The wait is counted in c.bg and
+// ends at Close, as the general path's wait on the detached context does:
+// cancel, when not nil, ends ctx, which Close would not end otherwise.
+func (c *Coordinator) commitLocal(ctx context.Context, cancel context.CancelFunc, op string, lw localWrite) (Result, error) {
 	t := lw.q.tally()
 	if lw.durable != nil {
+		c.bg.add()
+		defer c.bg.done()
+		if cancel != nil {
+			defer context.AfterFunc(c.life, cancel)()
+		}
 		if err := lw.durable(ctx); err != nil {
-			if ctx.Err() != nil {
-				t.expire(lw.q.nodes, ctx.Err())
+			// Only the wait's own end is the deadline's: a disk failure
+			// that arrives with it is that failure.
+			if cerr := ctx.Err(); cerr != nil && errors.Is(err, cerr) && c.life.Err() == nil {
+				t.expire(lw.q.nodes, cerr)
 			} else {
 				t.fail(c.cfg.Self, fmt.Errorf("local write: %w", err))
 			}
@@ -319,7 +352,7 @@ func (c *Coordinator) commitLocal(ctx context.Context, op string, lw localWrite)
 		}
 	}
 	t.ack(c.cfg.Self)
-	return Result{Siblings: lw.merged, Context: lw.merged.Context(), Replies: len(t.acks)}, nil
+	return Result{Siblings: lw.merged, Replies: len(t.acks)}, nil
 }
 
 // fanOut is a write's sends in flight: their answers, and the count that

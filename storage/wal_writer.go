@@ -3,6 +3,7 @@ package storage
 import (
 	"fmt"
 	"time"
+	"unsafe"
 )
 
 // run is the writer goroutine: it takes the batch being filled, writes it,
@@ -48,17 +49,26 @@ func (l *Log) take() *batch {
 	return b
 }
 
-// maxSpareBuf bounds the batch buffer kept for reuse: a batch of large
-// records must not pin its buffer for good.
+// maxSpareBuf bounds the bytes kept for reuse, record buffer and op list
+// together: a batch of large records, or a burst of small ones queued
+// behind a slow fsync, must not pin its buffers for good.
 const maxSpareBuf = 1 << 20
 
-// keep takes a written batch's buffers for the next batch (take); the
-// batch's waiters read only its positions and error.
+// opBytes is the size of one op in a batch's op list.
+const opBytes = int(unsafe.Sizeof(op{}))
+
+// keep takes a written batch's buffers for the next batch (take), the
+// record buffer first, within maxSpareBuf; the batch's waiters read only
+// its positions and error.
 func (l *Log) keep(b *batch) {
+	l.spareBuf, l.spareOps = nil, nil
+	kept := 0
 	if cap(b.buf) <= maxSpareBuf {
-		l.spareBuf = b.buf
+		l.spareBuf, kept = b.buf, cap(b.buf)
 	}
-	l.spareOps = b.ops
+	if kept+cap(b.ops)*opBytes <= maxSpareBuf {
+		l.spareOps = b.ops
+	}
 	b.buf, b.ops = nil, nil
 }
 
