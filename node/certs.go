@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/ringkv/ringkv/internal/atomicfile"
@@ -280,21 +281,24 @@ func newCA(now time.Time, validity time.Duration) (*x509.Certificate, *ecdsa.Pri
 	return ca, key, nil
 }
 
-// ErrCertDirWritable is returned by WriteCerts for a directory others can
-// write: they could swap the CA key or a node's key for their own (as ssh
-// refuses such a directory for its keys). Nothing is written.
-var ErrCertDirWritable = errors.New("node: certs: directory is group- or world-writable")
+// ErrCertDirWritable is returned by WriteCerts for a directory anyone may
+// write: anyone could swap the CA key or a node's key for their own.
+// Nothing is written. A group-writable directory is accepted: with the
+// user-private groups of umask 002 (the default for users on many
+// distributions) a plain mkdir makes one.
+var ErrCertDirWritable = errors.New("node: certs: directory is world-writable")
 
-// checkCertDirMode refuses dir when its group or others may write it; a
-// directory MkdirAllSynced just made is 0700, an existing one keeps its
-// mode.
+// checkCertDirMode refuses dir when anyone may write it; a directory
+// MkdirAllSynced just made is 0700, an existing one keeps its mode. Windows
+// reports every directory's mode as 0777 or 0555, so it is not checked
+// there.
 func checkCertDirMode(dir string) error {
 	st, err := os.Stat(dir)
 	if err != nil {
 		return fmt.Errorf("node: certs: %w", err)
 	}
-	if st.Mode().Perm()&0o022 != 0 {
-		return fmt.Errorf("%w: %s is %v (chmod go-w it)", ErrCertDirWritable, dir, st.Mode().Perm())
+	if runtime.GOOS != "windows" && st.Mode().Perm()&0o002 != 0 {
+		return fmt.Errorf("%w: %s has mode %#o (chmod o-w it)", ErrCertDirWritable, dir, st.Mode().Perm())
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -295,10 +296,14 @@ func TestWriteCertsOverStaleTemps(t *testing.T) {
 	}
 }
 
-// An existing --dir that others can write is refused before anything is
-// written: they could swap the keys in it.
+// An existing --dir that anyone can write is refused before anything is
+// written: anyone could swap the keys in it. A group-writable one (what
+// mkdir makes under umask 002) is accepted.
 func TestWriteCertsRefusesWritableDir(t *testing.T) {
-	for _, mode := range []os.FileMode{0o770, 0o757} {
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows reports no directory modes")
+	}
+	for _, mode := range []os.FileMode{0o777, 0o757, 0o703} {
 		dir := filepath.Join(t.TempDir(), "certs")
 		if err := os.Mkdir(dir, 0o700); err != nil {
 			t.Fatal(err)
@@ -314,12 +319,17 @@ func TestWriteCertsRefusesWritableDir(t *testing.T) {
 			t.Errorf("dir %v: %d files written", mode, len(ents))
 		}
 	}
-	dir := filepath.Join(t.TempDir(), "certs")
-	if err := os.Mkdir(dir, 0o750); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := WriteCerts(CertsConfig{Dir: dir, Nodes: []string{"n1"}}); err != nil {
-		t.Errorf("dir 0750: %v", err)
+	for _, mode := range []os.FileMode{0o750, 0o775, 0o2770} {
+		dir := filepath.Join(t.TempDir(), "certs")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, mode); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := WriteCerts(CertsConfig{Dir: dir, Nodes: []string{"n1"}}); err != nil {
+			t.Errorf("dir %v: %v", mode, err)
+		}
 	}
 }
 
