@@ -18,6 +18,9 @@ import (
 type syncGatedStore struct {
 	replica.Store
 	gate chan error // one value per write made durable (nil) or failed
+	// returned, when not nil, is closed as the wait of the (one) write
+	// returns.
+	returned chan struct{}
 }
 
 func (g syncGatedStore) UpdateAsync(ctx context.Context, key []byte, fn func(cur vclock.Siblings) (vclock.Siblings, error)) (vclock.Siblings, func(context.Context) error, error) {
@@ -26,6 +29,9 @@ func (g syncGatedStore) UpdateAsync(ctx context.Context, key []byte, fn func(cur
 		return nil, nil, err
 	}
 	return next, func(ctx context.Context) error {
+		if g.returned != nil {
+			defer close(g.returned)
+		}
 		select {
 		case err := <-g.gate:
 			return err
@@ -162,9 +168,9 @@ func TestLocalWriteWaitEndsAtClose(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, inBubble(func(t *testing.T) {
-			gate := make(chan error)
+			gate, returned := make(chan error), make(chan struct{})
 			c := newCluster(t, 1, 1, func(cfg *replica.Config) {
-				cfg.Store = syncGatedStore{Store: cfg.Store, gate: gate}
+				cfg.Store = syncGatedStore{Store: cfg.Store, gate: gate, returned: returned}
 			})
 			ctx, cancel := tc.ctx()
 			defer cancel()
@@ -179,15 +185,18 @@ func TestLocalWriteWaitEndsAtClose(t *testing.T) {
 			if err := <-closed; err != nil {
 				t.Fatal(err)
 			}
+			// The wait itself has returned by the time Close does; the
+			// write then still unwinds to its answer.
 			select {
-			case err := <-done:
-				var qe *replica.QuorumError
-				if !errors.As(err, &qe) || !errors.Is(qe.Failures["n1"], context.Canceled) ||
-					strings.Contains(err.Error(), "deadline") {
-					t.Fatalf("a write whose wait Close ended: %v; want a quorum error naming n1's canceled local write", err)
-				}
+			case <-returned:
 			default:
 				t.Fatal("Close returned while a local write still waited for its copy")
+			}
+			err := <-done
+			var qe *replica.QuorumError
+			if !errors.As(err, &qe) || !errors.Is(qe.Failures["n1"], context.Canceled) ||
+				strings.Contains(err.Error(), "deadline") {
+				t.Fatalf("a write whose wait Close ended: %v; want a quorum error naming n1's canceled local write", err)
 			}
 		}))
 	}

@@ -43,7 +43,9 @@ type Stats struct {
 	// StaleForwards counts stores from senders with an older plan that
 	// this node passed on to the pending replicas of its own plan.
 	StaleForwards uint64
-	// Background is the number of background sends and repairs running now.
+	// Background is the number of background sends and repairs running
+	// now, and of local-only writes waiting for their own copy to become
+	// durable.
 	Background int
 	// TransferBatchesServed, TransferKeysServed and TransferBytesServed
 	// count the partition-transfer batches this node served as a source,
