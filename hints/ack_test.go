@@ -68,7 +68,7 @@ func TestAckNotReplayedAfterCrash(t *testing.T) {
 // the forget record: after a crash it is pending with the new set only,
 // and its age counts from the new hint.
 func TestHintAfterAckPendingAfterCrash(t *testing.T) {
-	clk := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	clk := newFakeClock(time.Unix(1_700_000_000, 0))
 	dir := t.TempDir()
 	cfg := testConfig(t, dir)
 	cfg.Clock = clk
@@ -232,7 +232,7 @@ func TestV1LogReplays(t *testing.T) {
 			}
 			cfg := testConfig(t, dir)
 			// The records are from 2023: keep them inside the grace.
-			cfg.Clock = &fakeClock{now: time.Unix(1_700_000_100, 0)}
+			cfg.Clock = newFakeClock(time.Unix(1_700_000_100, 0))
 			q := openQueue(t, cfg)
 			got := q.targets["b"].pendingKeys()
 			if fmt.Sprint(got) != fmt.Sprint(tc.want) {

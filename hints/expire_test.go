@@ -76,7 +76,7 @@ func store(t testing.TB, q *Queue, target, key string, s vclock.Siblings) {
 func TestExpiryUpTarget(t *testing.T) { synctest.Test(t, testExpiryUpTarget) }
 
 func testExpiryUpTarget(t *testing.T) {
-	clk := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	clk := newFakeClock(time.Unix(1_700_000_000, 0))
 	w := newWarnings(t)
 	sk := newSink()
 	cfg := expiryConfig(t, t.TempDir(), clk, w)
@@ -109,7 +109,7 @@ func testExpiryUpTarget(t *testing.T) {
 func TestExpiryDownTarget(t *testing.T) { synctest.Test(t, testExpiryDownTarget) }
 
 func testExpiryDownTarget(t *testing.T) {
-	clk := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	clk := newFakeClock(time.Unix(1_700_000_000, 0))
 	w := newWarnings(t)
 	sk := newSink()
 	cfg := expiryConfig(t, t.TempDir(), clk, w)
@@ -146,7 +146,7 @@ func testExpiryDownTarget(t *testing.T) {
 // expired, does not bring them back.
 func TestExpiredNotReplayedAfterReopen(t *testing.T) {
 	start := time.Unix(1_700_000_000, 0)
-	clk := &fakeClock{now: start}
+	clk := newFakeClock(start)
 	dir := t.TempDir()
 	w := newWarnings(t)
 	q, err := Open(expiryConfig(t, dir, clk, w))
@@ -173,7 +173,7 @@ func TestExpiredNotReplayedAfterReopen(t *testing.T) {
 		t.Fatalf("expiry warnings %v, want one with 3 hints", got)
 	}
 	// Killed now, and reopened with the clock back at the start.
-	q3 := openQueue(t, expiryConfig(t, crashCopy(t, dir), &fakeClock{now: start}, newWarnings(t)))
+	q3 := openQueue(t, expiryConfig(t, crashCopy(t, dir), newFakeClock(start), newWarnings(t)))
 	if keys := q3.targets["c"].pendingKeys(); len(keys) != 1 || keys[0] != "k4" || q3.PendingFor("b").Hints != 0 {
 		t.Fatalf("expired hints replayed: b %d, c %v", q3.PendingFor("b").Hints, keys)
 	}
@@ -181,7 +181,7 @@ func TestExpiredNotReplayedAfterReopen(t *testing.T) {
 
 // A batch never takes an expired key, even one no sweep has dropped yet.
 func TestBatchSkipsExpired(t *testing.T) {
-	clk := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	clk := newFakeClock(time.Unix(1_700_000_000, 0))
 	q := openQueue(t, expiryConfig(t, t.TempDir(), clk, newWarnings(t)))
 	store(t, q, "b", "old", mint(nil, "a", "1"))
 	clk.Advance(5 * time.Hour)
@@ -199,7 +199,7 @@ func TestBatchSkipsExpired(t *testing.T) {
 // merging into it (the old versions must not be delivered), and its age
 // starts now.
 func TestStoreHintReplacesExpiredEntry(t *testing.T) {
-	clk := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	clk := newFakeClock(time.Unix(1_700_000_000, 0))
 	dir := t.TempDir()
 	q := openQueue(t, expiryConfig(t, dir, clk, newWarnings(t)))
 	s1, s2 := mint(nil, "a", "old"), mint(nil, "c", "new")
@@ -224,7 +224,7 @@ func TestStoreHintReplacesExpiredEntry(t *testing.T) {
 // already past the grace.
 func TestRerouteKeepsAge(t *testing.T) {
 	start := time.Unix(1_700_000_000, 0)
-	clk := &fakeClock{now: start}
+	clk := newFakeClock(start)
 	cfg := expiryConfig(t, t.TempDir(), clk, newWarnings(t))
 	cfg.Replicas = func([]byte) []string { return []string{"b", "c"} }
 	q := openQueue(t, cfg)

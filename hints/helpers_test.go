@@ -14,25 +14,12 @@ import (
 	"github.com/ringkv/ringkv/vclock"
 )
 
-// fakeClock has a settable Now for the window tests; After uses the
-// runtime's timers, which in the delivery tests (run in synctest bubbles)
-// are fake time already.
-type fakeClock struct {
-	mu  sync.Mutex // guards now
-	now time.Time
-}
+// fakeClock is testkit's settable clock for the window tests; After uses
+// the runtime's timers, which in the delivery tests (run in synctest
+// bubbles) are fake time already.
+type fakeClock struct{ *testkit.Clock }
 
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+func newFakeClock(now time.Time) *fakeClock { return &fakeClock{testkit.NewClock(now)} }
 
 func (c *fakeClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 

@@ -179,7 +179,7 @@ func TestOpenRefusesCorruptLog(t *testing.T) {
 }
 
 func TestWindowDropsAndCounts(t *testing.T) {
-	clk := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	clk := newFakeClock(time.Unix(1_700_000_000, 0))
 	cfg := testConfig(t, t.TempDir())
 	cfg.Window = time.Hour
 	cfg.Clock = clk

@@ -25,21 +25,7 @@ type cluster struct {
 	live   *replicatest.Liveness
 	nodes  map[string]*replica.Coordinator
 	stores map[string]*replicatest.Store
-	clock  *fakeClock
-}
-
-// fakeClock is a wall clock that advances 1µs per reading, so that minted
-// versions get distinct, reproducible wall times.
-type fakeClock struct {
-	mu  sync.Mutex // guards now
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(time.Microsecond)
-	return c.now
+	clock  *testkit.Clock
 }
 
 // newCluster starts size nodes n1..n<size> with replication factor n over
@@ -57,7 +43,9 @@ func newClusterWith(t testing.TB, size, n int, transport func(name string, h rep
 	c := &cluster{
 		t: t, net: replicatest.NewNetwork(1), live: &replicatest.Liveness{},
 		nodes: map[string]*replica.Coordinator{}, stores: map[string]*replicatest.Store{},
-		clock: &fakeClock{now: time.Unix(1_700_000_000, 0)},
+		// Each reading 1µs later: minted versions get distinct,
+		// reproducible wall times.
+		clock: testkit.NewSteppingClock(time.Unix(1_700_000_000, 0), time.Microsecond),
 	}
 	for i := range size {
 		c.names = append(c.names, fmt.Sprintf("n%d", i+1))

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestBufferConcurrentWriters(t *testing.T) {
@@ -32,4 +33,21 @@ func TestLoggerDropsLateLines(t *testing.T) {
 		log = func() { l.Info("after the test") }
 	})
 	log() // would panic if written to the ended test's output
+}
+
+func TestClock(t *testing.T) {
+	start := time.Unix(1_700_000_000, 0)
+	c := NewClock(start)
+	if got := c.Now(); !got.Equal(start) {
+		t.Fatalf("Now = %v, want %v", got, start)
+	}
+	c.Advance(time.Minute)
+	if got := c.Now(); !got.Equal(start.Add(time.Minute)) {
+		t.Fatalf("after Advance(1m): %v", got)
+	}
+	s := NewSteppingClock(start, time.Microsecond)
+	a, b := s.Now(), s.Now()
+	if !a.Equal(start.Add(time.Microsecond)) || b.Sub(a) != time.Microsecond {
+		t.Fatalf("stepping clock read %v then %v", a, b)
+	}
 }
