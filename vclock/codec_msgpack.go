@@ -58,7 +58,7 @@ func (s *Siblings) DecodeMsgpack(d *msgpack.Decoder) error {
 		set = append(set, Version{})
 		readVersion(&r, nil, &set[len(set)-1])
 		if r.Done(); r.Err() != nil {
-			return fmt.Errorf("%w: %v", ErrBadSiblings, r.Err())
+			return fmt.Errorf("%w: %w", ErrBadSiblings, r.Err())
 		}
 	}
 	*s = set
@@ -82,7 +82,7 @@ func (c *Clock) DecodeMsgpack(d *msgpack.Decoder) error {
 	r := wire.NewReader(raw)
 	clock := ReadClock(r, nil)
 	if r.Done(); r.Err() != nil {
-		return fmt.Errorf("%w: %v", ErrBadContext, r.Err())
+		return fmt.Errorf("%w: %w", ErrBadContext, r.Err())
 	}
 	*c = clock
 	return nil
