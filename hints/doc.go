@@ -46,7 +46,11 @@
 // A target that liveness (SetAlive, fed from gossip) has reported down for
 // longer than Config.Window gets no new hints (ErrHintWindow), and a target
 // whose pending bytes would pass Config.MaxBytesPerTarget gets no more
-// (ErrHintCap). Such hints are counted and never stored; what they would
+// (ErrHintCap), nor does a key whose merged pending set would pass
+// vclock.MaxSiblings versions, which no peer would accept (ErrTooLarge;
+// on replay, a record over it, written by an older binary, is skipped with
+// a warning rather than failing Open). Such hints are counted and never
+// stored; what they would
 // have carried reaches the target through anti-entropy (or a read repair).
 // The window starts at the first down report after the target was last
 // seen alive, and is kept in memory only: after a restart it starts again

@@ -94,7 +94,9 @@ type counters struct {
 // whose oldest hint is past Config.Grace, with durable forget records. A
 // damaged record before a log's tail fails Open with an error naming file
 // and offset (delete that target's directory to discard its hints); a torn
-// tail is cut off.
+// tail is cut off. A hint record of more than vclock.MaxSiblings versions
+// (which only an older binary writes) is skipped and counted in
+// DroppedTooLarge.
 func Open(cfg Config) (*Queue, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -151,6 +153,19 @@ func (q *Queue) openTarget(name string) (*target, error) {
 		wake: make(chan struct{}, 1), compact: make(chan struct{}, 1)}
 	err = wal.Replay(storage.Position{}, func(pos storage.Position, rec []byte) error {
 		r, err := decodeRecord(rec)
+		if errors.Is(err, vclock.ErrTooManySiblings) {
+			// Only a binary that did not bound merged sets wrote this:
+			// the set could never be delivered (no peer accepts it), so
+			// it is skipped rather than read with a looser bound, and the
+			// node still starts. The key keeps what its earlier records
+			// held, a subset as safe to deliver as it was then;
+			// anti-entropy repairs the rest. The next compaction drops the
+			// record from the log.
+			q.log.Warn("hint record over the sibling bound skipped", "peer", name,
+				"segment", pos.Segment, "offset", pos.Offset, "error", err)
+			q.st.droppedLarge.Add(1)
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("hints: %s segment %d offset %d: %w", dir, pos.Segment, pos.Offset, err)
 		}
@@ -189,7 +204,9 @@ func (q *Queue) openTarget(name string) (*target, error) {
 // the record is durable per the fsync policy. A hint for a target down for
 // longer than Config.Window fails with ErrHintWindow, one that would take
 // the target past Config.MaxBytesPerTarget with ErrHintCap; both are
-// counted and nothing is stored. It implements replica.HintSink.
+// counted and nothing is stored. So is, with ErrTooLarge, a hint that
+// would leave the key's pending set with more than vclock.MaxSiblings
+// versions. It implements replica.HintSink.
 func (q *Queue) StoreHint(ctx context.Context, target string, key []byte, s vclock.Siblings) error {
 	switch {
 	case target == "":
@@ -287,6 +304,14 @@ func (q *Queue) add(ctx context.Context, t *target, key []byte, s vclock.Sibling
 		q.st.stored.Add(1)
 		return nil
 	}
+	if len(merged) > vclock.MaxSiblings {
+		// No peer accepts a set this large and no record of one loads, so
+		// it could never be delivered: what is pending stays, and
+		// anti-entropy repairs the rest.
+		t.mu.Unlock()
+		return q.refuse(ctx, t, forgot, &q.st.droppedLarge, fmt.Errorf("%w: %s: key %q would hold %d versions, at most %d",
+			ErrTooLarge, t.name, key, len(merged), vclock.MaxSiblings))
+	}
 	if had {
 		since = min(since, old.since)
 	}
@@ -299,14 +324,8 @@ func (q *Queue) add(ctx context.Context, t *target, key []byte, s vclock.Sibling
 	if t.bytes-old.size+size > q.cfg.MaxBytesPerTarget {
 		pending := t.bytes
 		t.mu.Unlock()
-		if forgot != nil {
-			// The expired entry's removal is durable like any other.
-			if _, err := forgot.Wait(ctx); err != nil {
-				return fmt.Errorf("hints: store hint for %s: %w", t.name, err)
-			}
-		}
-		q.st.droppedCap.Add(1)
-		return fmt.Errorf("%w: %s holds %d bytes, hint of %d bytes, cap %d", ErrHintCap, t.name, pending, size, q.cfg.MaxBytesPerTarget)
+		return q.refuse(ctx, t, forgot, &q.st.droppedCap, fmt.Errorf("%w: %s holds %d bytes, hint of %d bytes, cap %d",
+			ErrHintCap, t.name, pending, size, q.cfg.MaxBytesPerTarget))
 	}
 	p, err := t.wal.AppendAsync(rec)
 	if err != nil {
@@ -325,6 +344,19 @@ func (q *Queue) add(ctx context.Context, t *target, key []byte, s vclock.Sibling
 	}
 	q.st.stored.Add(1)
 	return nil
+}
+
+// refuse ends an add that stores nothing: it waits for forgot, the
+// expired entry's removal (durable like any other), then counts the hint
+// in dropped and returns why. t.mu must not be held.
+func (q *Queue) refuse(ctx context.Context, t *target, forgot *storage.Pending, dropped *atomic.Uint64, why error) error {
+	if forgot != nil {
+		if _, err := forgot.Wait(ctx); err != nil {
+			return fmt.Errorf("hints: store hint for %s: %w", t.name, err)
+		}
+	}
+	dropped.Add(1)
+	return why
 }
 
 // compactAt is the log size past which a target's log is rewritten with

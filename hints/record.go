@@ -90,7 +90,8 @@ func decodeRecord(b []byte) (record, error) {
 		}
 		r = f
 	} else if err := dec.Decode(&r); err != nil {
-		return record{}, fmt.Errorf("%w: %v", ErrBadRecord, err)
+		// %w: Open tells vclock.ErrTooManySiblings from other damage.
+		return record{}, fmt.Errorf("%w: %w", ErrBadRecord, err)
 	}
 	if rd.Len() != 0 {
 		return record{}, fmt.Errorf("%w: %d trailing bytes", ErrBadRecord, rd.Len())

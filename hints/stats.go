@@ -30,8 +30,10 @@ type Stats struct {
 	DroppedWindow, DroppedCap, DroppedRemoved uint64
 	// DroppedTooLarge counts pending hints dropped from the queue because
 	// the Deliverer reported the hint alone too large to ever deliver
-	// (ErrTooLarge); anti-entropy (or a read repair) brings those keys to
-	// the target.
+	// (ErrTooLarge), hints refused because the key's merged pending set
+	// would pass vclock.MaxSiblings versions, and such sets skipped when a
+	// log is reopened; anti-entropy (or a read repair) brings those keys
+	// to the target.
 	DroppedTooLarge uint64
 	// DroppedExpired counts pending keys dropped because their oldest
 	// hint was stored longer ago than Config.Grace; anti-entropy repairs

@@ -15,6 +15,7 @@ import (
 	"github.com/ringkv/ringkv/replica"
 	"github.com/ringkv/ringkv/ring"
 	"github.com/ringkv/ringkv/storage"
+	"github.com/ringkv/ringkv/vclock"
 )
 
 // Config is everything one ringkv process needs. Its mapstructure tags are
@@ -223,8 +224,10 @@ type LimitsConfig struct {
 	MaxValueBytes int `mapstructure:"max_value_bytes"`
 	// MaxSiblings is the most versions (siblings and tombstones) a client
 	// write may leave a key with; a write that would add one more is
-	// refused (HTTP 409). 0 turns the cap off. A warning is logged above
-	// a quarter of it. Default 100, as Riak's max_siblings.
+	// refused (HTTP 409). At most vclock.MaxSiblings (1000), the bound
+	// every decoder of a sibling set applies; 0 turns this cap off, but
+	// that bound still holds for what peers and hints carry. A warning is
+	// logged above a quarter of it. Default 100, as Riak's max_siblings.
 	MaxSiblings int `mapstructure:"max_siblings"`
 }
 
@@ -488,8 +491,12 @@ func (c Config) validateServices(bad badFunc) {
 	} else if err := c.hintsConfig().Validate(); err != nil && c.Storage.TombstoneGC > 0 {
 		bad("hints", "%v", err)
 	}
-	if c.Limits.MaxSiblings < 0 {
-		bad("limits.max_siblings", "must be >= 0 (0 turns the cap off), got %d", c.Limits.MaxSiblings)
+	// Every decoder of a sibling set (replica messages, hint records)
+	// refuses more than vclock.MaxSiblings versions, so a key allowed more
+	// could be neither replicated nor hinted.
+	if c.Limits.MaxSiblings < 0 || c.Limits.MaxSiblings > vclock.MaxSiblings {
+		bad("limits.max_siblings", "must be between 0 (no cap below the wire bound) and the wire bound vclock.MaxSiblings = %d, got %d",
+			vclock.MaxSiblings, c.Limits.MaxSiblings)
 	}
 	if c.Transfer.RateMB < 0 || c.Transfer.RateMB > maxTransferRateMB {
 		bad("transfer.rate_mb", "must be between 0 (no cap) and %d, got %v", maxTransferRateMB, c.Transfer.RateMB)

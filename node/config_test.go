@@ -1,8 +1,11 @@
 package node
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/ringkv/ringkv/vclock"
 )
 
 // TestValidateWildcardRPCNeedsAdvertise: the RPC address is advertised to
@@ -100,6 +103,33 @@ func TestValidateZone(t *testing.T) {
 		}
 		if err != nil && !strings.Contains(err.Error(), "node.zone") {
 			t.Errorf("zone %q: error %q should name node.zone", tc.zone, err)
+		}
+	}
+}
+
+// TestValidateMaxSiblings: limits.max_siblings may not pass the bound every
+// decoder of a sibling set applies (vclock.MaxSiblings): a key allowed
+// more versions could be neither replicated nor hinted. 0 (no cap) stays
+// valid.
+func TestValidateMaxSiblings(t *testing.T) {
+	for _, tc := range []struct {
+		max     int
+		wantErr bool
+	}{
+		{0, false},
+		{100, false},
+		{vclock.MaxSiblings, false},
+		{vclock.MaxSiblings + 1, true},
+		{-1, true},
+	} {
+		cfg := DefaultConfig()
+		cfg.Limits.MaxSiblings = tc.max
+		err := cfg.Validate()
+		if (err != nil) != tc.wantErr {
+			t.Errorf("max_siblings %d: Validate = %v, want error %v", tc.max, err, tc.wantErr)
+		}
+		if err != nil && (!strings.Contains(err.Error(), "limits.max_siblings") || !strings.Contains(err.Error(), fmt.Sprint(vclock.MaxSiblings))) {
+			t.Errorf("max_siblings %d: error %q should name limits.max_siblings and %d", tc.max, err, vclock.MaxSiblings)
 		}
 	}
 }

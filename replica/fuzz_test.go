@@ -49,6 +49,8 @@ func FuzzUnmarshalRequest(f *testing.F) {
 	}
 	f.Add([]byte{ProtocolVersion})
 	f.Add([]byte{9, 0x80})
+	// {"lvl": 0}: an anti-entropy query with every field empty.
+	f.Add([]byte("\x02\x83\xa100\xa400000\xa3lvl\x00"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var r Request
 		var err error

@@ -336,6 +336,12 @@ func UnmarshalRequest(b []byte) (Request, error) {
 		}
 		return Request{}, err
 	}
+	if q := r.AEQuery; q != nil && q.Level == 0 && len(q.Nodes) == 0 && len(q.Keys) == 0 {
+		// Zero-valued fields ({"lvl": 0}) make msgpack allocate the
+		// query; every reader sees it as no query (Request.ae), and it
+		// encodes as none, so it decodes as none.
+		r.AEQuery = nil
+	}
 	if err := checkWireSiblings(r.Siblings); err != nil {
 		return Request{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}

@@ -96,13 +96,6 @@ func appendReply(b []byte, resp *Response) []byte {
 	return vclock.AppendSiblings(b, resp.Siblings)
 }
 
-// readSiblings reads a set; false for one beyond maxWireSiblings, which
-// the reflection path then refuses with its error.
-func readSiblings(r *wire.Reader) (vclock.Siblings, bool) {
-	s := vclock.ReadSiblingsMax(r, nil, maxWireSiblings)
-	return s, len(s) <= maxWireSiblings
-}
-
 // decodeRequest decodes a body (after the version byte) written by
 // appendRequest, with its fields in any order; ok is false for anything
 // else, which the reflection decoder then reads.
@@ -125,9 +118,9 @@ func decodeRequest(b []byte) (req Request, ok bool) {
 			req.Key = r.Bin()
 		case "sib":
 			i = 2
-			if req.Siblings, ok = readSiblings(r); !ok {
-				return Request{}, false
-			}
+			// A set beyond maxWireSiblings fails r, so the reflection
+			// path reads the request and refuses it with its error.
+			req.Siblings = vclock.ReadSiblingsMax(r, nil, maxWireSiblings)
 		case "hint":
 			i = 3
 			req.HintFor = r.Str()
@@ -160,9 +153,8 @@ func decodeReply(b []byte) (resp Response, ok bool) {
 		if m, _ := r.MapLen(); m != 1 || string(r.StrBytes()) != "sib" {
 			return Response{}, false
 		}
-		if resp.Siblings, ok = readSiblings(r); !ok {
-			return Response{}, false
-		}
+		// Failed in r beyond maxWireSiblings, as in decodeRequest.
+		resp.Siblings = vclock.ReadSiblingsMax(r, nil, maxWireSiblings)
 	default:
 		return Response{}, false
 	}

@@ -122,6 +122,7 @@ type (
 		Epoch     uint64         `msgpack:"ep"`
 		Partition int32          `msgpack:"part"`
 		Keys      [][]byte       `msgpack:"keys"`
+		Hint      string         `msgpack:"hint"`
 	}
 	plainResponse struct {
 		Siblings []plainVersion `msgpack:"sib"`
@@ -186,7 +187,7 @@ func TestOldDecoderReadsNewMessages(t *testing.T) {
 		if err := msgpack.Unmarshal(b[1:], &p); err != nil {
 			t.Fatalf("request %d: %v", i, err)
 		}
-		got := Request{Kind: p.Kind, Key: p.Key, Siblings: plainSiblings(p.Siblings), HintFor: r.HintFor, Batch: plainBatch(p.Batch), Epoch: p.Epoch, Partition: p.Partition}
+		got := Request{Kind: p.Kind, Key: p.Key, Siblings: plainSiblings(p.Siblings), HintFor: p.Hint, Batch: plainBatch(p.Batch), Epoch: p.Epoch, Partition: p.Partition}
 		if p.Write != nil {
 			w := *p.Write
 			got.Write = &ForwardWrite{Value: w.Value, Delete: w.Delete, Context: plainClock(w.Context), HasContext: w.HasContext, W: w.W, Strict: w.Strict}

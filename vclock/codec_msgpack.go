@@ -29,36 +29,29 @@ func (s Siblings) EncodeMsgpack(e *msgpack.Encoder) error {
 // DecodeMsgpack reads a set as ReadSiblingsMax(MaxSiblings) does. (msgpack
 // reads a nil as a nil set itself, without calling this.)
 //
-// Bounds: the count is refused above MaxSiblings before anything is
-// allocated. Each version is then read by the hand codec from the raw
-// bytes msgpack gives for it: DecodeRaw is msgpack's own Skip, recording
-// what it reads, so it allocates only bytes that are present (a length
-// beyond the input fails the read, and msgpack grows its buffers in
-// bounded steps). Every decoder of outside bytes in ringkv also runs
-// wire.CheckEncoding over the whole frame or record first, so every length
-// is within the bytes present and nesting is at most wire.MaxDepth: a
-// version's raw bytes are a copy of part of an input already in memory.
+// It is safe on bytes nobody checked (msgpack_read.go): the count is
+// refused above MaxSiblings before anything is allocated, and each version
+// is read field by field with msgpack's primitive calls, so nothing is
+// skipped recursively (no nesting depth can exhaust the stack) and no
+// value is copied raw first.
 func (s *Siblings) DecodeMsgpack(d *msgpack.Decoder) error {
 	n, err := d.DecodeArrayLen()
-	if err != nil || n < 0 {
+	if err != nil {
 		*s = nil
-		return err
+		return fmt.Errorf("%w: %w: %v", ErrBadSiblings, wire.ErrBadEncoding, err)
+	}
+	if n < 0 {
+		*s = nil
+		return nil
 	}
 	if n > MaxSiblings {
 		return fmt.Errorf("%w: %d versions, at most %d", ErrTooManySiblings, n, MaxSiblings)
 	}
 	set := make(Siblings, 0, min(n, preSize))
-	var r wire.Reader
 	for range n {
-		raw, err := d.DecodeRaw()
-		if err != nil {
-			return err
-		}
-		r.Reset(raw)
 		set = append(set, Version{})
-		readVersion(&r, nil, &set[len(set)-1])
-		if r.Done(); r.Err() != nil {
-			return fmt.Errorf("%w: %v", ErrBadSiblings, r.Err())
+		if err := decodeVersion(d, &set[len(set)-1]); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadSiblings, err)
 		}
 	}
 	*s = set
@@ -71,18 +64,13 @@ func (c Clock) EncodeMsgpack(e *msgpack.Encoder) error {
 	return err
 }
 
-// DecodeMsgpack reads a clock as ReadClock does, from the raw bytes of
-// the next value (bounded as Siblings.DecodeMsgpack says); its dots grow
+// DecodeMsgpack reads a clock as ReadClock does, as
+// Siblings.DecodeMsgpack reads a version: field by field, its dots growing
 // as they are read, so a count does not size an allocation.
 func (c *Clock) DecodeMsgpack(d *msgpack.Decoder) error {
-	raw, err := d.DecodeRaw()
+	clock, err := decodeClock(d)
 	if err != nil {
-		return err
-	}
-	r := wire.NewReader(raw)
-	clock := ReadClock(r, nil)
-	if r.Done(); r.Err() != nil {
-		return fmt.Errorf("%w: %v", ErrBadContext, r.Err())
+		return fmt.Errorf("%w: %w", ErrBadContext, err)
 	}
 	*c = clock
 	return nil
