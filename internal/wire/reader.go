@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"strings"
 )
 
 // Reader reads msgpack values from a byte slice for the hand-written
@@ -106,33 +107,20 @@ func (r *Reader) Nil() bool {
 
 // ArrayLen reads an array header; nil reads as (0, true).
 func (r *Reader) ArrayLen() (n int, isNil bool) {
-	c := r.code()
-	var m uint64
-	switch {
-	case r.err != nil:
-		return 0, false
-	case c == 0xc0:
-		return 0, true
-	case c >= 0x90 && c <= 0x9f:
-		m = uint64(c & 0x0f)
-	case c == 0xdc:
-		m = r.be(2)
-	case c == 0xdd:
-		m = r.be(4)
-	default:
-		r.off--
-		r.Failf("code 0x%02x is not an array", c)
-		return 0, false
-	}
-	if m > uint64(len(r.b)-r.off) {
-		r.Failf("array of %d elements, %d bytes left", m, len(r.b)-r.off)
-		return 0, false
-	}
-	return int(m), false
+	return r.containerLen("an array", "elements", 0x90, 0xdc, 1)
 }
 
 // MapLen reads a map header; nil reads as (0, true).
 func (r *Reader) MapLen() (n int, isNil bool) {
+	return r.containerLen("a map", "pairs", 0x80, 0xde, 2)
+}
+
+// containerLen reads an array or map header: fix is its fix form's base
+// code (count in the low four bits), code16 its 16-bit form (the 32-bit
+// form follows it). Each element takes at least one byte and a map's pair
+// two (per), so a count the bytes left cannot hold fails here, before any
+// caller allocates for it.
+func (r *Reader) containerLen(what, unit string, fix, code16 byte, per uint64) (n int, isNil bool) {
 	c := r.code()
 	var m uint64
 	switch {
@@ -140,19 +128,19 @@ func (r *Reader) MapLen() (n int, isNil bool) {
 		return 0, false
 	case c == 0xc0:
 		return 0, true
-	case c >= 0x80 && c <= 0x8f:
+	case c >= fix && c <= fix|0x0f:
 		m = uint64(c & 0x0f)
-	case c == 0xde:
+	case c == code16:
 		m = r.be(2)
-	case c == 0xdf:
+	case c == code16+1:
 		m = r.be(4)
 	default:
 		r.off--
-		r.Failf("code 0x%02x is not a map", c)
+		r.Failf("code 0x%02x is not %s", c, what)
 		return 0, false
 	}
-	if 2*m > uint64(len(r.b)-r.off) {
-		r.Failf("map of %d pairs, %d bytes left", m, len(r.b)-r.off)
+	if per*m > uint64(len(r.b)-r.off) {
+		r.Failf("%s of %d %s, %d bytes left", what[strings.IndexByte(what, ' ')+1:], m, unit, len(r.b)-r.off)
 		return 0, false
 	}
 	return int(m), false

@@ -270,7 +270,16 @@ func (c *CrashFS) Open(name string) (vfs.File, error) {
 
 // Create implements vfs.FS: an existing file is truncated (the same file,
 // as O_TRUNC does: its old contents stay durable until the next Sync).
-func (c *CrashFS) Create(name string) (vfs.File, error) {
+func (c *CrashFS) Create(name string) (vfs.File, error) { return c.create(name, false) }
+
+var _ vfs.ExclFS = (*CrashFS)(nil)
+
+// CreateExcl implements vfs.ExclFS; it counts as OpCreate for hooks.
+func (c *CrashFS) CreateExcl(name string) (vfs.File, error) { return c.create(name, true) }
+
+// create makes or truncates name; with excl, an existing name is
+// fs.ErrExist instead.
+func (c *CrashFS) create(name string, excl bool) (vfs.File, error) {
 	if err := c.before(OpCreate, name); err != nil {
 		return nil, err
 	}
@@ -282,6 +291,8 @@ func (c *CrashFS) Create(name string) (vfs.File, error) {
 	}
 	n, ok := d.children[base]
 	switch {
+	case ok && excl:
+		return nil, pathErr("create", name, fs.ErrExist)
 	case !ok:
 		n = &node{cut: -1}
 		d.children[base] = n
@@ -291,27 +302,6 @@ func (c *CrashFS) Create(name string) (vfs.File, error) {
 		n.data = nil
 		n.cut = 0
 	}
-	return &memFile{fs: c, n: n, name: name}, nil
-}
-
-var _ vfs.ExclFS = (*CrashFS)(nil)
-
-// CreateExcl implements vfs.ExclFS; it counts as OpCreate for hooks.
-func (c *CrashFS) CreateExcl(name string) (vfs.File, error) {
-	if err := c.before(OpCreate, name); err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	d, base, err := c.parent("create", name)
-	if err != nil {
-		return nil, err
-	}
-	if _, ok := d.children[base]; ok {
-		return nil, pathErr("create", name, fs.ErrExist)
-	}
-	n := &node{cut: -1}
-	d.children[base] = n
 	return &memFile{fs: c, n: n, name: name}, nil
 }
 
