@@ -14,7 +14,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"time"
 
 	"github.com/ringkv/ringkv/internal/atomicfile"
@@ -281,24 +280,21 @@ func newCA(now time.Time, validity time.Duration) (*x509.Certificate, *ecdsa.Pri
 	return ca, key, nil
 }
 
-// ErrCertDirWritable is returned by WriteCerts for a directory anyone may
-// write: anyone could swap the CA key or a node's key for their own.
-// Nothing is written. A group-writable directory is accepted: with the
-// user-private groups of umask 002 (the default for users on many
-// distributions) a plain mkdir makes one.
-var ErrCertDirWritable = errors.New("node: certs: directory is world-writable")
+// ErrCertDirWritable is returned by WriteCerts for a directory someone
+// else may write (vfs.CheckPrivateDir): they could swap the CA key or a
+// node's key for their own. Nothing is written.
+var ErrCertDirWritable = errors.New("node: certs: directory is writable by others")
 
-// checkCertDirMode refuses dir when anyone may write it; a directory
-// MkdirAllSynced just made is 0700, an existing one keeps its mode. Windows
-// reports every directory's mode as 0777 or 0555, so it is not checked
-// there.
+// checkCertDirMode refuses dir when someone else may write it; a
+// directory MkdirAllSynced just made is 0700, an existing one keeps its
+// mode.
 func checkCertDirMode(dir string) error {
-	st, err := os.Stat(dir)
+	err := vfs.CheckPrivateDir(dir)
+	if errors.Is(err, vfs.ErrNotPrivate) {
+		return fmt.Errorf("%w: %v", ErrCertDirWritable, err)
+	}
 	if err != nil {
 		return fmt.Errorf("node: certs: %w", err)
-	}
-	if runtime.GOOS != "windows" && st.Mode().Perm()&0o002 != 0 {
-		return fmt.Errorf("%w: %s has mode %#o (chmod o-w it)", ErrCertDirWritable, dir, st.Mode().Perm())
 	}
 	return nil
 }

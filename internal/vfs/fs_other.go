@@ -18,6 +18,8 @@ func lockFile(*os.File) error { return errNotUnix }
 
 func fileOwner(fs.FileInfo) (int, bool) { return 0, false }
 
+func fileGroup(fs.FileInfo) (int, bool) { return 0, false }
+
 func openNoFollow(string) (*os.File, error) { return nil, errNotUnix }
 
 const oNoFollow = 0

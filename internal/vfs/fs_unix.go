@@ -22,6 +22,15 @@ func fileOwner(info fs.FileInfo) (uid int, ok bool) {
 	return int(st.Uid), true
 }
 
+// fileGroup is the gid of the file info describes.
+func fileGroup(info fs.FileInfo) (gid int, ok bool) {
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return int(st.Gid), true
+}
+
 // openNoFollow opens path for reading without following a symbolic link
 // (ELOOP when it is one); O_NONBLOCK so that an entry swapped for a FIFO
 // does not block the open.
