@@ -336,6 +336,9 @@ func (c Config) Validate() error {
 	if c.MaxSiblings < 0 || c.WarnSiblings < 0 {
 		bad("MaxSiblings and WarnSiblings must not be negative, got %d and %d", c.MaxSiblings, c.WarnSiblings)
 	}
+	if c.MaxSiblings > vclock.MaxSiblings {
+		bad("MaxSiblings must be at most %d (vclock.MaxSiblings: no node accepts a larger set), got %d", vclock.MaxSiblings, c.MaxSiblings)
+	}
 	if c.Partitions < 0 {
 		bad("Partitions must not be negative, got %d", c.Partitions)
 	}

@@ -40,11 +40,11 @@ func (s *Siblings) DecodeMsgpack(d *msgpack.Decoder) error {
 		*s = nil
 		return fmt.Errorf("%w: %w: %v", ErrBadSiblings, wire.ErrBadEncoding, err)
 	}
-	if n < 0 {
+	if n == -1 { // msgpack's nil
 		*s = nil
 		return nil
 	}
-	if n > MaxSiblings {
+	if n < 0 || n > MaxSiblings { // < -1: a 32-bit length beyond int on a 32-bit build
 		return fmt.Errorf("%w: %d versions, at most %d", ErrTooManySiblings, n, MaxSiblings)
 	}
 	set := make(Siblings, 0, min(n, preSize))

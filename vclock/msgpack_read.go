@@ -56,8 +56,11 @@ func decodeClock(d *msgpack.Decoder) (Clock, error) {
 	if err != nil {
 		return nil, bad("clock: %v", err)
 	}
-	if n < 0 {
+	if n == -1 { // msgpack's nil
 		return nil, nil
+	}
+	if n < 0 { // a 32-bit length beyond int on a 32-bit build
+		return nil, bad("clock of %d entries", n)
 	}
 	c := make(Clock, 0, min(n, preSize))
 	for range n {
@@ -92,8 +95,11 @@ func readBytes(d *msgpack.Decoder) ([]byte, error) {
 	if err != nil {
 		return nil, bad("not a string: %v", err)
 	}
-	if n < 0 {
+	if n == -1 { // msgpack's nil
 		return nil, nil
+	}
+	if n < 0 { // a 32-bit length beyond int on a 32-bit build
+		return nil, bad("string of %d bytes", n)
 	}
 	b := make([]byte, 0, min(n, readStep))
 	for len(b) < n {
