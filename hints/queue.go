@@ -159,11 +159,13 @@ func (q *Queue) openTarget(name string) (*target, error) {
 			// it is skipped rather than read with a looser bound, and the
 			// node still starts. The key keeps what its earlier records
 			// held, a subset as safe to deliver as it was then;
-			// anti-entropy repairs the rest. The next compaction drops the
-			// record from the log.
+			// anti-entropy repairs the rest. A compaction is asked for at
+			// once, so that the record is dropped from the log rather
+			// than skipped (and counted) again at every start.
 			q.log.Warn("hint record over the sibling bound skipped", "peer", name,
 				"segment", pos.Segment, "offset", pos.Offset, "error", err)
 			q.st.droppedLarge.Add(1)
+			signal(t.compact)
 			return nil
 		}
 		if err != nil {
