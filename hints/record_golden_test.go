@@ -1,13 +1,11 @@
 package hints
 
 import (
-	"encoding/hex"
 	"fmt"
-	"os"
 	"reflect"
-	"strings"
 	"testing"
 
+	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/vclock"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -46,21 +44,13 @@ func goldenRecords() []record {
 // before the shared codec wrote them (msgpack reflection, integers in 9
 // bytes): hint logs on disk at an upgrade must still load.
 func TestDecodesOldRecords(t *testing.T) {
-	data, err := os.ReadFile("testdata/old_records.hex")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	lines := testkit.ReadHexFile(t, "testdata/old_records.hex")
 	want := goldenRecords()
 	if len(lines) != len(want) {
 		t.Fatalf("%d records, want %d", len(lines), len(want))
 	}
 	for i, line := range lines {
-		kind, hx, _ := strings.Cut(line, " ")
-		b, err := hex.DecodeString(hx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		kind, b := line.Label, line.Bytes
 		got, err := decodeRecord(b)
 		if err != nil {
 			t.Fatalf("line %d: %v", i+1, err)

@@ -2,13 +2,11 @@ package replica
 
 import (
 	"bytes"
-	"encoding/hex"
 	"math/rand/v2"
-	"os"
 	"reflect"
-	"strings"
 	"testing"
 
+	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/vclock"
 )
 
@@ -137,20 +135,12 @@ func TestFastMessagesMatchReflection(t *testing.T) {
 // replies as a node running an older binary sends them (the reflection
 // encoder's bytes): the fast decoders read them as reflection does.
 func TestDecodesOldMessages(t *testing.T) {
-	data, err := os.ReadFile("testdata/old_messages.hex")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	lines := testkit.ReadHexFile(t, "testdata/old_messages.hex")
 	if len(lines) != 6 {
 		t.Fatalf("%d messages, want 6", len(lines))
 	}
 	for _, line := range lines {
-		kind, hx, _ := strings.Cut(line, " ")
-		b, err := hex.DecodeString(hx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		kind, b := line.Label, line.Bytes
 		if kind == "req" {
 			var want Request
 			if err := unmarshal(b, &want, checkRequestCounts); err != nil {

@@ -1,12 +1,10 @@
 package replica
 
 import (
-	"encoding/hex"
-	"os"
 	"reflect"
-	"strings"
 	"testing"
 
+	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/vclock"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -67,18 +65,9 @@ func TestDecodesOldReflectMessages(t *testing.T) {
 // testdata/old_reflect_messages.hex, requests first.
 func oldReflectMessages(tb testing.TB) [][]byte {
 	tb.Helper()
-	data, err := os.ReadFile("testdata/old_reflect_messages.hex")
-	if err != nil {
-		tb.Fatal(err)
-	}
 	var out [][]byte
-	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		_, hx, _ := strings.Cut(line, " ")
-		b, err := hex.DecodeString(hx)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		out = append(out, b)
+	for _, l := range testkit.ReadHexFile(tb, "testdata/old_reflect_messages.hex") {
+		out = append(out, l.Bytes)
 	}
 	return out
 }

@@ -1,10 +1,8 @@
 package storage
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/hex"
-	"os"
+	"github.com/ringkv/ringkv/internal/testkit"
 	"strings"
 	"testing"
 )
@@ -14,20 +12,9 @@ import (
 // storage codec wrote them before it shared vclock's: they must decode,
 // and encode back to the same bytes, since the on-disk form is unchanged.
 func TestDecodesOldEntries(t *testing.T) {
-	f, err := os.Open("testdata/old_entries.hex")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
 	n := 0
-	for sc.Scan() {
-		form, hx, _ := strings.Cut(sc.Text(), " ")
-		b, err := hex.DecodeString(hx)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, line := range testkit.ReadHexFile(t, "testdata/old_entries.hex") {
+		form, b := line.Label, line.Bytes
 		e, err := newEntryDecoder(99).decode(b)
 		if err != nil {
 			t.Fatalf("line %d: %v", n+1, err)
@@ -53,14 +40,7 @@ func TestDecodesOldEntries(t *testing.T) {
 		t.Fatalf("read %d entries, want 20", n)
 	}
 
-	data, err := os.ReadFile("testdata/old_snapshot.hex")
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap, err := hex.DecodeString(strings.TrimSpace(string(data)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	snap := testkit.ReadHexFile(t, "testdata/old_snapshot.hex")[0].Bytes
 	var keys []string
 	h, err := decodeSnapshot(snap, 0, func(e decodedEntry) { keys = append(keys, string(e.key)) })
 	if err != nil {

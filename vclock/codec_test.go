@@ -1,13 +1,10 @@
 package vclock
 
 import (
-	"bufio"
-	"encoding/hex"
-	"os"
 	"reflect"
-	"strings"
 	"testing"
 
+	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/internal/wire"
 	"github.com/vmihailenco/msgpack/v5"
 	"pgregory.net/rapid"
@@ -63,23 +60,12 @@ func reflectClock(b []byte) (Clock, error) {
 	return Clock(ds), err
 }
 
-// readHexLines returns the hex-decoded lines of a testdata file.
+// readHexLines returns the bytes of a testdata file's lines.
 func readHexLines(t *testing.T, name string) [][]byte {
 	t.Helper()
-	f, err := os.Open(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var out [][]byte
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		b, err := hex.DecodeString(strings.TrimSpace(sc.Text()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, b)
+	for _, l := range testkit.ReadHexFile(t, name) {
+		out = append(out, l.Bytes)
 	}
 	return out
 }

@@ -2,6 +2,8 @@ package testkit
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -49,5 +51,18 @@ func TestClock(t *testing.T) {
 	a, b := s.Now(), s.Now()
 	if !a.Equal(start.Add(time.Microsecond)) || b.Sub(a) != time.Microsecond {
 		t.Fatalf("stepping clock read %v then %v", a, b)
+	}
+}
+
+func TestReadHexFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.hex")
+	if err := os.WriteFile(path, []byte("req 0a0b\n0c\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := ReadHexFile(t, path)
+	want := []HexLine{{"req", []byte{10, 11}}, {"", []byte{12}}}
+	if len(got) != 2 || got[0].Label != want[0].Label || !slices.Equal(got[0].Bytes, want[0].Bytes) ||
+		got[1].Label != "" || !slices.Equal(got[1].Bytes, want[1].Bytes) {
+		t.Fatalf("ReadHexFile = %+v, want %+v", got, want)
 	}
 }
