@@ -118,26 +118,25 @@ func (n *Node) updateReady() {
 		return
 	}
 	t := n.place.Load()
-	members, self := t.Plan().Members, n.cfg.Node.Name
-	alone := n.bootstrapAlone(t.Plan())
-	if !alone {
-		if !n.seedJoined.Load() {
-			return
-		}
-		if !slices.Contains(members, self) || !slices.ContainsFunc(members, func(m string) bool { return m != self }) {
-			if !n.waitLogged.Swap(true) {
-				n.log.Info("reached a seed; serving clients once the cluster's plan has this node among its serving members (its partitions are copied to it first)",
-					"plan_epoch", t.Epoch())
-			}
-			return
-		}
-	}
-	n.ready.Store(true)
-	if alone {
+	p := t.Plan()
+	if n.bootstrapAlone(p) {
+		n.ready.Store(true)
 		n.log.Info("the cluster's plan is this node alone; serving clients", "plan_epoch", t.Epoch())
 		return
 	}
-	n.log.Info("joined the cluster; serving clients", "ring_members", len(members), "plan_epoch", t.Epoch())
+	if !n.seedJoined.Load() {
+		return
+	}
+	self := n.cfg.Node.Name
+	if !slices.Contains(p.Members, self) || !slices.ContainsFunc(p.Members, func(m string) bool { return m != self }) {
+		if !n.waitLogged.Swap(true) {
+			n.log.Info("reached a seed; serving clients once the cluster's plan has this node among its serving members (its partitions are copied to it first)",
+				"plan_epoch", t.Epoch())
+		}
+		return
+	}
+	n.ready.Store(true)
+	n.log.Info("joined the cluster; serving clients", "ring_members", len(p.Members), "plan_epoch", t.Epoch())
 }
 
 // Ready reports whether the node serves client requests (GET /readyz).

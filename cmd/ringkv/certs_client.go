@@ -68,10 +68,10 @@ func (o *clientTLS) resolve(cmd *cobra.Command) {
 // enabled reports whether any TLS option is set.
 func (o *clientTLS) enabled() bool { return o.ca != "" || o.cert != "" || o.key != "" }
 
-// maxCAFileBytes bounds --tls-ca, --tls-cert and --tls-key as a node
+// maxTLSFileBytes bounds --tls-ca, --tls-cert and --tls-key as a node
 // bounds its TLS files: room for a bundle of many certificates, not for a
 // mistaken path to a large file.
-const maxCAFileBytes = 1 << 20
+const maxTLSFileBytes = 1 << 20
 
 // config builds the client's TLS configuration: the node is verified with
 // the CA (the system's roots without --tls-ca) and the client certificate is
@@ -79,7 +79,7 @@ const maxCAFileBytes = 1 << 20
 func (o *clientTLS) config() (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if o.ca != "" {
-		b, err := atomicfile.ReadBounded(vfs.OSFS{}, o.ca, maxCAFileBytes)
+		b, err := atomicfile.ReadBounded(vfs.OSFS{}, o.ca, maxTLSFileBytes)
 		if err != nil {
 			return nil, fmt.Errorf("--tls-ca: %w", err)
 		}
@@ -104,11 +104,11 @@ func (o *clientTLS) config() (*tls.Config, error) {
 
 // keyPair reads --tls-cert and --tls-key, each bounded as --tls-ca is.
 func (o *clientTLS) keyPair() (tls.Certificate, error) {
-	certPEM, err := atomicfile.ReadBounded(vfs.OSFS{}, o.cert, maxCAFileBytes)
+	certPEM, err := atomicfile.ReadBounded(vfs.OSFS{}, o.cert, maxTLSFileBytes)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("--tls-cert: %w", err)
 	}
-	keyPEM, err := atomicfile.ReadBounded(vfs.OSFS{}, o.key, maxCAFileBytes)
+	keyPEM, err := atomicfile.ReadBounded(vfs.OSFS{}, o.key, maxTLSFileBytes)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("--tls-key: %w", err)
 	}

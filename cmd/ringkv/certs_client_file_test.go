@@ -12,7 +12,7 @@ import (
 func TestTLSFilesTooLarge(t *testing.T) {
 	dir := t.TempDir()
 	big := filepath.Join(dir, "big.pem")
-	if err := os.WriteFile(big, make([]byte, maxCAFileBytes+1), 0o600); err != nil {
+	if err := os.WriteFile(big, make([]byte, maxTLSFileBytes+1), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	small := filepath.Join(dir, "small.pem")

@@ -174,7 +174,7 @@ func takeKey(m map[string]any, key string) any {
 // cluster state; empty when no directory is known.
 func bootstrapNote(dataDir string, nodeSec map[string]any) (string, error) {
 	if dataDir == "" {
-		dataDir = os.Getenv("RINGKV_NODE_DATA_DIR")
+		dataDir = os.Getenv(envPrefix + "_NODE_DATA_DIR")
 	}
 	if dataDir == "" {
 		dataDir, _ = lookupFold(nodeSec, "data_dir").(string)
