@@ -143,12 +143,14 @@ func (c *Client) Nodes() []string {
 
 // response is a raw answer: status, headers and a bounded body.
 type response struct {
-	node    string // host:port of the node that answered
-	status  int
-	header  http.Header
-	body    []byte
-	context string
+	node   string // host:port of the node that answered
+	status int
+	header http.Header
+	body   []byte
 }
+
+// ctx is the answer's causal context (X-Ringkv-Context), if any.
+func (r *response) ctx() string { return r.header.Get(ContextHeader) }
 
 // request is one HTTP request as the client retries it.
 type request struct {
@@ -263,8 +265,7 @@ func (c *Client) send(ctx context.Context, base *url.URL, req request) (*respons
 		return nil, fmt.Errorf("node %s: answered %d %s to %s (Location %q): the client does not follow redirects; give the address that serves the API",
 			base.Host, resp.StatusCode, http.StatusText(resp.StatusCode), req.path, resp.Header.Get("Location"))
 	}
-	return &response{node: base.Host, status: resp.StatusCode, header: resp.Header, body: data,
-		context: resp.Header.Get(ContextHeader)}, nil
+	return &response{node: base.Host, status: resp.StatusCode, header: resp.Header, body: data}, nil
 }
 
 // getJSON fetches path and decodes a 200 answer into out.

@@ -96,14 +96,14 @@ func (c *Client) Get(ctx context.Context, key string, opts ...Option) (Result, e
 	}
 	switch r.status {
 	case http.StatusOK:
-		return Result{Found: true, Value: r.body, Context: r.context}, nil
+		return Result{Found: true, Value: r.body, Context: r.ctx()}, nil
 	case http.StatusMultipleChoices:
 		return r.siblings()
 	case http.StatusNotFound:
 		if !r.keyNotFound() {
 			return Result{}, r.asError()
 		}
-		return Result{Context: r.context}, nil
+		return Result{Context: r.ctx()}, nil
 	default:
 		return Result{}, r.asError()
 	}
@@ -155,7 +155,7 @@ func (c *Client) write(ctx context.Context, method, key string, value []byte, o 
 	if r.status/100 != 2 {
 		return Result{}, r.asError()
 	}
-	return Result{Found: method == http.MethodPut, Context: r.context}, nil
+	return Result{Found: method == http.MethodPut, Context: r.ctx()}, nil
 }
 
 // siblings decodes a 300 answer, to a read or a write: every live version
@@ -167,7 +167,7 @@ func (r *response) siblings() (Result, error) {
 	}
 	ctxt := sb.Context
 	if ctxt == "" {
-		ctxt = r.context
+		ctxt = r.ctx()
 	}
 	return Result{Found: true, Siblings: sb.Siblings, Context: ctxt}, nil
 }
