@@ -233,11 +233,7 @@ func (t *TCPTransport) serveCall(sc *serverConn, from string, h Handler, c *serv
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(c.f.budget))
 	}
 	defer cancel()
-	req, err := t.decode(from, c.f.body)
-	var resp Response
-	if err == nil {
-		resp, err = t.run(ctx, from, h, req)
-	}
+	resp, err := t.handle(ctx, from, h, c.f.body)
 	// A caller that stops reading must not pin this goroutine and its
 	// reply (nor, through sem, the connection) until the transport closes:
 	// the write gets until the caller's deadline plus replyWriteGrace. The
@@ -266,25 +262,18 @@ func (t *TCPTransport) reply(id uint64, resp Response, err error) frame {
 	return out
 }
 
-// decode decodes one request. A panic fails only this call, with
-// ErrInternal, after it is logged and counted.
-func (t *TCPTransport) decode(from string, body []byte) (req Request, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			req, err = Request{}, t.callPanicked("rpc handler", v, from)
-		}
-	}()
-	return UnmarshalRequest(body)
-}
-
-// run runs one request. A panic fails only this call, with ErrInternal,
-// after it is logged and counted.
-func (t *TCPTransport) run(ctx context.Context, from string, h Handler, req Request) (resp Response, err error) {
+// handle decodes and runs one request. A panic in either fails only this
+// call, with ErrInternal, after it is logged and counted.
+func (t *TCPTransport) handle(ctx context.Context, from string, h Handler, body []byte) (resp Response, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			resp, err = Response{}, t.callPanicked("rpc handler", v, from)
 		}
 	}()
+	req, err := UnmarshalRequest(body)
+	if err != nil {
+		return Response{}, err
+	}
 	return h.Handle(ctx, from, req)
 }
 

@@ -141,15 +141,13 @@ func (it item) bytes() []byte {
 	return unsafe.Slice(it.p, i+int(n))
 }
 
-// keyRecv returns the blob's key (aliasing it), its receipt time and the
-// offset of the version count.
-func (it item) keyRecv(b []byte) (key string, recv int64, off int) {
+// recvAt returns the blob's receipt time and the offset of the version
+// count.
+func (it item) recvAt(b []byte) (recv int64, off int) {
 	_, off = binary.Uvarint(b)
 	k, w := binary.Uvarint(b[off:])
-	off += w
-	key = unsafe.String(&b[off], int(k))
-	off += int(k)
-	return key, int64(binary.LittleEndian.Uint64(b[off:])), off + 8
+	off += w + int(k)
+	return int64(binary.LittleEndian.Uint64(b[off:])), off + 8
 }
 
 // recv is when the key's set last changed on this node: Unix nanoseconds
@@ -159,7 +157,7 @@ func (it item) recv() int64 {
 	if it.p == nil {
 		return 0
 	}
-	_, recv, _ := it.keyRecv(it.bytes())
+	recv, _ := it.recvAt(it.bytes())
 	return recv
 }
 
@@ -178,7 +176,7 @@ func (it item) siblingsIn(tab []string) vclock.Siblings {
 		return nil
 	}
 	b := it.bytes()
-	_, recv, off := it.keyRecv(b)
+	recv, off := it.recvAt(b)
 	n, w := binary.Uvarint(b[off:])
 	off += w
 	s := make(vclock.Siblings, n)

@@ -2,6 +2,7 @@ package vclock
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/ringkv/ringkv/internal/wire"
 )
@@ -135,11 +136,7 @@ func ReadSiblingsMax(r *wire.Reader, intern func([]byte) string, max int) Siblin
 // sets can share them. Errors stick in r; the set is not checked for
 // canonical form (Siblings.Valid).
 func ReadSiblings(r *wire.Reader, intern func([]byte) string) Siblings {
-	n, isNil := r.ArrayLen()
-	if isNil || r.Err() != nil {
-		return nil
-	}
-	return readVersions(r, intern, n)
+	return ReadSiblingsMax(r, intern, math.MaxInt)
 }
 
 // readVersions reads the n versions of a set whose array header was read.
@@ -187,9 +184,6 @@ func ReadClock(r *wire.Reader, intern func([]byte) string) Clock {
 		if c = append(c, ReadDot(r, intern)); r.Err() != nil {
 			return nil
 		}
-	}
-	if r.Err() != nil {
-		return nil
 	}
 	return c
 }

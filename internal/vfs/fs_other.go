@@ -16,9 +16,7 @@ var errNotUnix = errors.New("vfs: data directories need a unix system (flock(2),
 
 func lockFile(*os.File) error { return errNotUnix }
 
-func fileOwner(fs.FileInfo) (int, bool) { return 0, false }
-
-func fileGroup(fs.FileInfo) (int, bool) { return 0, false }
+func fileIDs(fs.FileInfo) (uid, gid int, ok bool) { return 0, 0, false }
 
 func openNoFollow(string) (*os.File, error) { return nil, errNotUnix }
 

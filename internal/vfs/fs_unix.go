@@ -13,22 +13,13 @@ func lockFile(f *os.File) error {
 	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 }
 
-// fileOwner is the uid that owns the file info describes.
-func fileOwner(info fs.FileInfo) (uid int, ok bool) {
+// fileIDs are the uid and gid that own the file info describes.
+func fileIDs(info fs.FileInfo) (uid, gid int, ok bool) {
 	st, ok := info.Sys().(*syscall.Stat_t)
 	if !ok {
-		return 0, false
+		return 0, 0, false
 	}
-	return int(st.Uid), true
-}
-
-// fileGroup is the gid of the file info describes.
-func fileGroup(info fs.FileInfo) (gid int, ok bool) {
-	st, ok := info.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, false
-	}
-	return int(st.Gid), true
+	return int(st.Uid), int(st.Gid), true
 }
 
 // openNoFollow opens path for reading without following a symbolic link

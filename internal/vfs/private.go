@@ -29,7 +29,7 @@ func CheckPrivateDir(dir string) error {
 		return fmt.Errorf("vfs: %w", err)
 	}
 	perm := info.Mode().Perm()
-	owner, okOwner := fileOwner(info)
+	owner, _, okOwner := fileIDs(info)
 	switch {
 	case okOwner && owner != os.Geteuid() && owner != 0:
 		return fmt.Errorf("%w: %s belongs to uid %d, not to this user", ErrNotPrivate, dir, owner)
@@ -45,7 +45,7 @@ func CheckPrivateDir(dir string) error {
 // private group: the user's primary group, named as the user is, so that
 // no one else is in it by design.
 func ownPrivateGroup(info fs.FileInfo) bool {
-	gid, ok := fileGroup(info)
+	_, gid, ok := fileIDs(info)
 	if !ok || gid != os.Getegid() {
 		return false
 	}

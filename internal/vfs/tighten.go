@@ -89,7 +89,7 @@ func tightenEntry(path string, d fs.DirEntry, fileMode fs.FileMode, uid int, res
 	if info.Mode().Perm()&^allowed == 0 {
 		return nil
 	}
-	if owner, ok := fileOwner(info); ok && owner != uid {
+	if owner, _, ok := fileIDs(info); ok && owner != uid {
 		res.skipped(path, fmt.Sprintf("owned by uid %d", owner))
 		return nil
 	}
@@ -123,7 +123,7 @@ func chmodNoFollow(path string, dir bool, allowed fs.FileMode, uid int) (from, t
 	if info.IsDir() != dir || (!dir && !info.Mode().IsRegular()) {
 		return 0, 0, nil
 	}
-	if owner, ok := fileOwner(info); ok && owner != uid {
+	if owner, _, ok := fileIDs(info); ok && owner != uid {
 		return 0, 0, nil
 	}
 	from = info.Mode().Perm()

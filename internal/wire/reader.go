@@ -36,9 +36,6 @@ func (r *Reader) Reset(b []byte) { *r = Reader{b: b} }
 // Err returns the first error, wrapping ErrBadEncoding, or nil.
 func (r *Reader) Err() error { return r.err }
 
-// Offset returns the offset of the next byte to read.
-func (r *Reader) Offset() int { return r.off }
-
 // Len returns the number of bytes left.
 func (r *Reader) Len() int { return len(r.b) - r.off }
 

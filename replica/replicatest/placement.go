@@ -5,6 +5,8 @@ import (
 	"strconv"
 
 	"github.com/ringkv/ringkv/replica"
+
+	"github.com/ringkv/ringkv/internal/fnv1a"
 )
 
 // Placement is a simple replica.Placement: partition p's preference list
@@ -85,12 +87,7 @@ func rotate(ms []string, i, n int) (first, rest []string) {
 // nothing, as the real ring's lookup, so that benchmarks through this
 // placement measure the coordinator rather than the fake.
 func (p *Placement) Partition(key []byte) int {
-	h := uint32(2166136261)
-	for _, b := range key {
-		h ^= uint32(b)
-		h *= 16777619
-	}
-	return int(h % uint32(p.parts))
+	return int(fnv1a.Sum32(key) % uint32(p.parts))
 }
 
 // Replicas returns the partition's preference list (shared).
