@@ -333,9 +333,14 @@ func TestConsoleTokens(t *testing.T) {
 	useToken("not-a-token")
 	page.poll(t, "an unknown token refused", `document.querySelector('#role').textContent.includes('read-only (none)') &&
 		document.querySelector('#status').textContent.endsWith('type a token (role read or above)')`)
-	if n := metricSum(t, addr, readTok, "ringkv_auth_refused_total", `api="http"`, `reason="unknown_token"`); n < 1 {
-		t.Errorf("unknown token: %v refusals counted", n)
-	}
+	// The page looks the same before the typed token was sent as after
+	// its refusal, so the refusal itself is what is waited for.
+	eventually(t, time.Now().Add(30*time.Second), "the unknown token's refusal counted", func() error {
+		if n := metricSum(t, addr, readTok, "ringkv_auth_refused_total", `api="http"`, `reason="unknown_token"`); n < 1 {
+			return fmt.Errorf("unknown token: %v refusals counted", n)
+		}
+		return nil
+	})
 	useToken(readTok)
 	page.poll(t, "read-only with a read token, members shown", `document.querySelector('#role').textContent.includes('read-only (read)') &&
 		document.querySelectorAll('#members tbody tr').length === 1`)
