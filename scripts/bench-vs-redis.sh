@@ -228,6 +228,8 @@ ready_or_die "$SINGLE_PID" "$TMP/single.log" "$SINGLE_HTTP" "the single ringkv n
 #                                        it pulls no partition
 # and all three follow the same plan (equal ringkv_plan_epoch).
 SETTLE_TIMEOUT=120
+SETTLE_STATE= # each node's figures at the last poll
+SETTLE_EPOCH=
 
 # settle_state ADDR prints the node's "stable members live pending inflight
 # epoch" from its /metrics ("-" for a figure it did not give).
@@ -322,6 +324,16 @@ cpu_ticks() {
 	done
 }
 
+# count_alive sets ALIVE to the number of this shell's background
+# processes (PIDS) still running. Builtins only.
+count_alive() {
+	local p
+	ALIVE=0
+	for p in "${PIDS[@]}"; do
+		if alive "$p"; then ALIVE=$((ALIVE + 1)); fi
+	done
+}
+
 # child_cpu_us FILE sets CHILD_US to the CPU time (user+system, µs) of this
 # shell's waited-for children, from the second line of `times` in FILE
 # ("XmY.ZZZs XmY.ZZZs"; the decimal point follows the locale).
@@ -368,7 +380,7 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 # appends the run's line to results.tsv and prints it; it fails, having
 # said why, when the run failed.
 run_test() {
-	local round=$1 t=$2 test=$3 port out p srv_before='' srv=- cli=- cli_before bench_ok=1
+	local round=$1 t=$2 test=$3 port out p srv_before='' srv=- cli=- cli_before alive_before bench_ok=1
 	local -a pids
 	port=$(port_of "$t")
 	read -r -a pids <<<"$(pids_of "$t")"
@@ -382,8 +394,12 @@ run_test() {
 	# The client's CPU is the change in this shell's children's times
 	# (`times`, second line) across the run: timeout and the
 	# redis-benchmark it waits for. No other process is started or waited
-	# for between the two readings, so nothing else is counted.
+	# for between the two readings, so nothing else is counted, unless a
+	# target's server (a child too) exits and is reaped meanwhile: then
+	# the client's figure is left out.
 	cpu_ticks "${pids[@]}" && srv_before=$TICKS
+	count_alive
+	alive_before=$ALIVE
 	times >"$TMP/times.before"
 	# In the background so that a signal to this script is handled at
 	# once (bash runs traps only between foreground commands).
@@ -396,7 +412,8 @@ run_test() {
 	if [[ -n $srv_before ]] && cpu_ticks "${pids[@]}"; then
 		srv=$(((TICKS - srv_before) * 1000000 / CLK_TCK))
 	fi
-	if child_cpu_us "$TMP/times.before"; then
+	count_alive
+	if ((ALIVE == alive_before)) && child_cpu_us "$TMP/times.before"; then
 		cli_before=$CHILD_US
 		child_cpu_us "$TMP/times.after" && cli=$((CHILD_US - cli_before))
 	fi
