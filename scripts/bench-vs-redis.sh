@@ -17,8 +17,9 @@
 # /proc/PID/stat (for the cluster, its three nodes and the ringkv dev
 # supervisor, summed) and that of redis-benchmark (bash's `times`), and a
 # second table gives both per request. On a shared machine req/s moves by
-# 15-20% from run to run; CPU per request moves much less, and says where
-# the time goes.
+# 15-20% from run to run, and says little about where the time goes; CPU
+# per request says which process and which test spend it (it too moves
+# with the machine's other load, hence the same rounds and medians).
 #
 # The dev cluster's nodes answer /readyz while the cluster may still be
 # settling; the rounds start only once every node's /metrics shows the
