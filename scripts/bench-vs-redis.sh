@@ -263,10 +263,11 @@ cluster_settled() {
 }
 
 # wait_settled polls every 0.5 s (the polls cost the nodes CPU that the
-# transfers need) for at most SETTLE_TIMEOUT seconds.
+# transfers need) for at most SETTLE_TIMEOUT seconds: a poll count and the
+# clock both bound it, since a poll of nodes that hang takes up to 6 s.
 wait_settled() {
 	local i start=$SECONDS
-	for ((i = 0; i < SETTLE_TIMEOUT * 2; i++)); do
+	for ((i = 0; i < SETTLE_TIMEOUT * 2 && SECONDS - start < SETTLE_TIMEOUT; i++)); do
 		if cluster_settled; then
 			SETTLE_SECS=$((SECONDS - start))
 			return 0
