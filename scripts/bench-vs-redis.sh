@@ -11,6 +11,20 @@
 # Every round runs each target once, in that order, so that a change in the
 # machine's load hits all targets alike; the table gives the median of the
 # rounds per target and the ratios the project's targets are stated in.
+# SET and GET are two redis-benchmark runs (-t set, then -t get), so that
+# the CPU each costs can be told apart: around every run the script reads
+# the user+system CPU time of the target's server processes from
+# /proc/PID/stat (for the cluster, its three nodes and the ringkv dev
+# supervisor, summed) and that of redis-benchmark (bash's `times`), and a
+# second table gives both per request. On a shared machine req/s moves by
+# 15-20% from run to run, and says little about where the time goes; CPU
+# per request says which process and which test spend it (it too moves
+# with the machine's other load, hence the same rounds and medians).
+#
+# The dev cluster's nodes answer /readyz while the cluster may still be
+# settling; the rounds start only once every node's /metrics shows the
+# same stable plan of three serving members, all three alive, and no
+# partition pending or in flight (see wait_settled).
 # The figures are measurements: the script exits non-zero only when
 # something could not run (install, build, start, or a benchmark failed),
 # never because a ratio is low.
@@ -199,6 +213,77 @@ for a in 127.0.0.1:8001 127.0.0.1:8002 127.0.0.1:8003; do
 done
 ready_or_die "$SINGLE_PID" "$TMP/single.log" "$SINGLE_HTTP" "the single ringkv node"
 
+# --- wait until the cluster has settled ----------------------------------------
+
+# /readyz 200 on a node says that the cluster's plan, as that node knows
+# it, has it among its serving members with another node. It does not
+# say that the other nodes installed the same plan, that no change is in
+# progress, that no partition is still being pulled, or that gossip sees
+# all three alive; a round run before all that holds would measure
+# partition transfers too. The cluster has settled when every node
+# reports, on its /metrics:
+#   ringkv_plan_stable 1                 no membership change in progress
+#   ringkv_ring_members 3                its serving ring has all three nodes
+#   ringkv_live_members 3                gossip sees all three alive
+#   ringkv_transfer_partitions{state="pending"} 0, {state="inflight"} 0
+#                                        it pulls no partition
+# and all three follow the same plan (equal ringkv_plan_epoch).
+SETTLE_TIMEOUT=120
+SETTLE_STATE= # each node's figures at the last poll
+SETTLE_EPOCH=
+
+# settle_state ADDR prints the node's "stable members live pending inflight
+# epoch" from its /metrics ("-" for a figure it did not give).
+settle_state() {
+	curl -s -m 2 "http://$1/metrics" | awk '
+		$1 == "ringkv_plan_stable" { v[1] = $2 }
+		$1 == "ringkv_ring_members" { v[2] = $2 }
+		$1 == "ringkv_live_members" { v[3] = $2 }
+		$1 == "ringkv_transfer_partitions{state=\"pending\"}" { v[4] = $2 }
+		$1 == "ringkv_transfer_partitions{state=\"inflight\"}" { v[5] = $2 }
+		$1 == "ringkv_plan_epoch" { v[6] = $2 }
+		END { for (i = 1; i <= 6; i++) printf "%s%s", (i in v) ? v[i] : "-", i < 6 ? " " : "\n" }'
+}
+
+# cluster_settled reports whether the dev cluster has settled; it leaves
+# every node's figures in SETTLE_STATE for the messages.
+cluster_settled() {
+	local port st stable members live pending inflight epoch first='' ok=1
+	SETTLE_STATE=
+	for port in 8001 8002 8003; do
+		st=$(settle_state "127.0.0.1:$port")
+		read -r stable members live pending inflight epoch <<<"$st"
+		SETTLE_STATE+="${SETTLE_STATE:+; }:$port plan_stable=$stable ring_members=$members live_members=$live pending=$pending inflight=$inflight plan_epoch=$epoch"
+		[[ $stable == 1 && $members == 3 && $live == 3 && $pending == 0 && $inflight == 0 ]] || ok=0
+		[[ -z $first ]] && first=$epoch
+		[[ $epoch == "$first" ]] || ok=0
+	done
+	SETTLE_EPOCH=$first
+	((ok))
+}
+
+# wait_settled polls every 0.5 s (the polls cost the nodes CPU that the
+# transfers need) for at most SETTLE_TIMEOUT seconds: a poll count and the
+# clock both bound it, since a poll of nodes that hang takes up to 6 s.
+wait_settled() {
+	local i start=$SECONDS
+	for ((i = 0; i < SETTLE_TIMEOUT * 2 && SECONDS - start < SETTLE_TIMEOUT; i++)); do
+		if cluster_settled; then
+			SETTLE_SECS=$((SECONDS - start))
+			return 0
+		fi
+		alive "$DEV_PID" || {
+			tail -n 20 "$TMP/dev.log" >&2
+			die "ringkv dev exited while the cluster settled (log: $TMP/dev.log)"
+		}
+		sleep 0.5
+	done
+	tail -n 5 "$TMP"/dev/n*.log >&2
+	die "the dev cluster did not settle within $SETTLE_TIMEOUT s after /readyz (a stable plan of 3 members on all 3 nodes, all alive, no partition pending or in flight); last seen: $SETTLE_STATE"
+}
+wait_settled
+echo "bench-vs-redis: dev cluster settled ${SETTLE_SECS} s after all its nodes answered /readyz"
+
 port_of() {
 	case $1 in
 	redis) echo "$REDIS_PORT" ;;
@@ -207,13 +292,64 @@ port_of() {
 	single) echo "$SINGLE_RESP_PORT" ;;
 	esac
 }
-pid_of() {
+
+# The processes whose CPU a target's run is charged: the redis-server, the
+# single node, or the dev supervisor with the three nodes it started (its
+# children; it stops if one of them exits, so the list stays true).
+mapfile -t dev_children < <(pgrep -P "$DEV_PID")
+((${#dev_children[@]} == 3)) || die "ringkv dev (pid $DEV_PID) has ${#dev_children[@]} child processes, expected its 3 nodes"
+CLUSTER_PIDS="$DEV_PID ${dev_children[*]}"
+pids_of() {
 	case $1 in
 	redis) echo "${PIDS[0]}" ;;
 	redis-aof) echo "${PIDS[1]}" ;;
-	cluster) echo "$DEV_PID" ;;
+	cluster) echo "$CLUSTER_PIDS" ;;
 	single) echo "$SINGLE_PID" ;;
 	esac
+}
+CLK_TCK=$(getconf CLK_TCK)
+is_uint "$CLK_TCK" || die "getconf CLK_TCK gave '$CLK_TCK', not a positive integer"
+
+# cpu_ticks PID... sets TICKS to the user+system CPU time (fields 14 and
+# 15 of /proc/PID/stat, in clock ticks) of the processes, summed; it
+# fails when one of them is gone. Builtins only: no process is started
+# (see run_test).
+cpu_ticks() {
+	local pid line f
+	TICKS=0
+	for pid; do
+		read -r line 2>/dev/null <"/proc/$pid/stat" || return 1
+		# Field 2, the command name, is in parentheses and may hold
+		# spaces; the fields after its last ")" start with field 3.
+		read -r -a f <<<"${line##*) }"
+		TICKS=$((TICKS + f[11] + f[12]))
+	done
+}
+
+# count_alive sets ALIVE to the number of this shell's background
+# processes (PIDS) still running. Builtins only.
+count_alive() {
+	local p
+	ALIVE=0
+	for p in "${PIDS[@]}"; do
+		if alive "$p"; then ALIVE=$((ALIVE + 1)); fi
+	done
+}
+
+# child_cpu_us FILE sets CHILD_US to the CPU time (user+system, µs) of this
+# shell's waited-for children, from the second line of `times` in FILE
+# ("XmY.ZZZs XmY.ZZZs"; the decimal point follows the locale).
+child_cpu_us() {
+	local line u s part us=0
+	{
+		read -r line
+		read -r u s
+	} <"$1" || return 1
+	for part in "$u" "$s"; do
+		[[ $part =~ ^([0-9]+)m([0-9]+)[.,]([0-9]{3})s$ ]] || return 1
+		us=$((us + ((10#${BASH_REMATCH[1]} * 60 + 10#${BASH_REMATCH[2]}) * 1000 + 10#${BASH_REMATCH[3]}) * 1000))
+	done
+	CHILD_US=$us
 }
 
 # --- run ----------------------------------------------------------------------
@@ -222,68 +358,105 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [[ $commit != unknown && -n $(git status --porcelain --untracked-files=no 2>/dev/null) ]]; then
 	commit+="+dirty"
 fi
-BENCH_CMD="redis-benchmark -t set,get -c $BENCH_CLIENTS -n $BENCH_N -r 100000 -d 100 -q --csv"
+# Each test (set, get) is its own run: redis-benchmark -t TEST $BENCH_ARGS.
+BENCH_ARGS="-c $BENCH_CLIENTS -n $BENCH_N -r 100000 -d 100 -q --csv"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 {
 	echo "date:       $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 	echo "commit:     $commit"
 	echo "nproc:      $(nproc)"
 	echo "redis:      $(redis-server --version | sed -n 's/.*\(v=[^ ]*\).*/\1/p') ($(redis-benchmark --version 2>/dev/null | head -n 1 || echo 'redis-benchmark version unknown'))"
-	echo "command:    $BENCH_CMD -h 127.0.0.1 -p PORT"
-	echo "rounds:     $BENCH_ROUNDS (in each: ${TARGETS[*]})"
+	echo "command:    redis-benchmark -t TEST $BENCH_ARGS -h 127.0.0.1 -p PORT"
+	echo "rounds:     $BENCH_ROUNDS (in each: ${TARGETS[*]}; per target TEST=set, then TEST=get)"
+	echo "cpu:        user+system from /proc/PID/stat (CLK_TCK $CLK_TCK) around each run; cluster: pids $CLUSTER_PIDS summed"
+	echo "settled:    cluster ${SETTLE_SECS} s after /readyz (plan epoch $SETTLE_EPOCH on all 3 nodes, stable, nothing pending)"
 	echo "loadavg before: $LOAD_BEFORE"
 } | tee "$TMP/header.txt"
 
-# results.tsv: round target test rps p50 p99 (ms; "-" when not printed).
+# results.tsv: one line per run: round target test rps p50 p99 (ms; "-"
+# when not printed) server_us client_us (CPU over the whole run, µs; "-"
+# when it could not be read).
 : >"$TMP/results.tsv"
+
+# run_test ROUND TARGET TEST runs redis-benchmark -t TEST against TARGET,
+# appends the run's line to results.tsv and prints it; it fails, having
+# said why, when the run failed.
+run_test() {
+	local round=$1 t=$2 test=$3 port out p srv_before='' srv=- cli=- cli_before alive_before bench_ok=1
+	local -a pids
+	port=$(port_of "$t")
+	read -r -a pids <<<"$(pids_of "$t")"
+	out=$TMP/bench-$round-$t-$test.csv
+	for p in "${pids[@]}"; do
+		if ! alive "$p"; then
+			echo "bench-vs-redis: round $round: $t (pid $p) is no longer running; $test skipped" >&2
+			return 1
+		fi
+	done
+	# The client's CPU is the change in this shell's children's times
+	# (`times`, second line) across the run: timeout and the
+	# redis-benchmark it waits for. No other process is started or waited
+	# for between the two readings, so nothing else is counted, unless a
+	# target's server (a child too) exits and is reaped meanwhile: then
+	# the client's figure is left out.
+	cpu_ticks "${pids[@]}" && srv_before=$TICKS
+	count_alive
+	alive_before=$ALIVE
+	times >"$TMP/times.before"
+	# In the background so that a signal to this script is handled at
+	# once (bash runs traps only between foreground commands).
+	# shellcheck disable=SC2086 # BENCH_ARGS is split into words on purpose
+	timeout "$BENCH_TIMEOUT" redis-benchmark -t "$test" $BENCH_ARGS -h 127.0.0.1 -p "$port" >"$out" 2>"$out.err" &
+	BENCH_PID=$!
+	wait "$BENCH_PID" || bench_ok=0
+	BENCH_PID=
+	times >"$TMP/times.after"
+	if [[ -n $srv_before ]] && cpu_ticks "${pids[@]}"; then
+		srv=$(((TICKS - srv_before) * 1000000 / CLK_TCK))
+	fi
+	count_alive
+	if ((ALIVE == alive_before)) && child_cpu_us "$TMP/times.before"; then
+		cli_before=$CHILD_US
+		child_cpu_us "$TMP/times.after" && cli=$((CHILD_US - cli_before))
+	fi
+	# redis-benchmark 7 exits 1 at the first error reply ("Error from
+	# server: ..." on stdout), so a failed request lands here too.
+	if ((!bench_ok)); then
+		echo "bench-vs-redis: round $round: redis-benchmark -t $test against $t (port $port) failed:" >&2
+		tail -n 5 "$out.err" "$out" >&2
+		return 1
+	fi
+	# redis-benchmark 7 prints a header row naming its columns
+	# ("test","rps","avg_latency_ms",...,"p50_latency_ms",...); older
+	# versions print only "TEST","rps" rows. Columns are found by name.
+	if ! awk -F, -v round="$round" -v t="$t" -v want="${test^^}" -v srv="$srv" -v cli="$cli" '
+		{ for (i = 1; i <= NF; i++) gsub(/"/, "", $i) }
+		$1 == "test" { for (i = 1; i <= NF; i++) col[$i] = i; next }
+		$1 == want {
+			rps = ("rps" in col) ? $(col["rps"]) : $2
+			p50 = ("p50_latency_ms" in col) ? $(col["p50_latency_ms"]) : "-"
+			p99 = ("p99_latency_ms" in col) ? $(col["p99_latency_ms"]) : "-"
+			if (rps !~ /^[0-9.]+$/) exit 1
+			printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", round, t, $1, rps, p50, p99, srv, cli
+			n++
+		}
+		END { exit n == 1 ? 0 : 1 }' "$out" >>"$TMP/results.tsv"; then
+		echo "bench-vs-redis: round $round: no ${test^^} figures from redis-benchmark against $t:" >&2
+		head -n 5 "$out" "$out.err" >&2
+		return 1
+	fi
+	tail -n 1 "$TMP/results.tsv" | awk -F'\t' -v n="$BENCH_N" '
+		function per(us) { return us == "-" ? "-" : sprintf("%.1f", us / n) }
+		{ printf "  round %s %-9s %s %10.0f req/s  p50 %s  p99 %s  CPU µs/req: server %s client %s\n",
+			$1, $2, $3, $4, $5, $6, per($7), per($8) }'
+}
+
 failed=0
 for ((round = 1; round <= BENCH_ROUNDS; round++)); do
 	for t in "${TARGETS[@]}"; do
-		port=$(port_of "$t")
-		out=$TMP/bench-$round-$t.csv
-		if ! alive "$(pid_of "$t")"; then
-			echo "bench-vs-redis: round $round: $t is no longer running; skipped" >&2
-			failed=1
-			continue
-		fi
-		# In the background so that a signal to this script is handled at
-		# once (bash runs traps only between foreground commands).
-		# shellcheck disable=SC2086 # BENCH_CMD is split into words on purpose
-		timeout "$BENCH_TIMEOUT" $BENCH_CMD -h 127.0.0.1 -p "$port" >"$out" 2>"$out.err" &
-		BENCH_PID=$!
-		bench_ok=1
-		wait "$BENCH_PID" || bench_ok=0
-		BENCH_PID=
-		# redis-benchmark 7 exits 1 at the first error reply ("Error from
-		# server: ..." on stdout), so a failed request lands here too.
-		if ((!bench_ok)); then
-			echo "bench-vs-redis: round $round: redis-benchmark against $t (port $port) failed:" >&2
-			tail -n 5 "$out.err" "$out" >&2
-			failed=1
-			continue
-		fi
-		# redis-benchmark 7 prints a header row naming its columns
-		# ("test","rps","avg_latency_ms",...,"p50_latency_ms",...); older
-		# versions print only "TEST","rps" rows. Columns are found by name.
-		if ! awk -F, -v round="$round" -v t="$t" '
-			{ for (i = 1; i <= NF; i++) gsub(/"/, "", $i) }
-			$1 == "test" { for (i = 1; i <= NF; i++) col[$i] = i; next }
-			$1 == "SET" || $1 == "GET" {
-				rps = ("rps" in col) ? $(col["rps"]) : $2
-				p50 = ("p50_latency_ms" in col) ? $(col["p50_latency_ms"]) : "-"
-				p99 = ("p99_latency_ms" in col) ? $(col["p99_latency_ms"]) : "-"
-				if (rps !~ /^[0-9.]+$/) exit 1
-				printf "%s\t%s\t%s\t%s\t%s\t%s\n", round, t, $1, rps, p50, p99
-				n++
-			}
-			END { exit n == 2 ? 0 : 1 }' "$out" >>"$TMP/results.tsv"; then
-			echo "bench-vs-redis: round $round: no SET and GET figures from redis-benchmark against $t:" >&2
-			head -n 5 "$out" "$out.err" >&2
-			failed=1
-			continue
-		fi
-		awk -F'\t' -v r="$round" -v t="$t" '$1 == r && $2 == t {
-			printf "  round %s %-9s %s %10.0f req/s  p50 %s  p99 %s\n", r, t, $3, $4, $5, $6 }' "$TMP/results.tsv"
+		for test in set get; do
+			run_test "$round" "$t" "$test" || failed=1
+		done
 	done
 	echo "  round $round done, loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
 done
@@ -303,9 +476,9 @@ done
 # --- report -------------------------------------------------------------------
 
 # Median per target, test and column over the rounds (each column on its
-# own), then the table and the ratios.
+# own), then the tables and the ratios.
 echo
-awk -F'\t' -v order="${TARGETS[*]}" '
+awk -F'\t' -v order="${TARGETS[*]}" -v n="$BENCH_N" '
 	function median(list,    a, n, i, j, x) {
 		n = split(list, a, " ")
 		if (n == 0) return ""
@@ -316,11 +489,14 @@ awk -F'\t' -v order="${TARGETS[*]}" '
 		}
 		return n % 2 ? a[(n + 1) / 2] + 0 : (a[n / 2] + a[n / 2 + 1]) / 2
 	}
+	function fmt(m, f) { return m == "" ? "-" : sprintf(f, m) }
 	{
 		k = $2 SUBSEP $3
 		rps[k] = rps[k] " " $4
 		if ($5 != "-") p50[k] = p50[k] " " $5
 		if ($6 != "-") p99[k] = p99[k] " " $6
+		if ($7 != "-") srv[k] = srv[k] " " $7 / n
+		if ($8 != "-") cli[k] = cli[k] " " $8 / n
 		runs[k]++
 	}
 	END {
@@ -332,25 +508,52 @@ awk -F'\t' -v order="${TARGETS[*]}" '
 			for (s = 1; s <= 2; s++) {
 				k = t SUBSEP (s == 1 ? "SET" : "GET")
 				m = median(rps[k]); M[k] = m
-				line = line sprintf(" | %s", m == "" ? "-" : sprintf("%.0f", m))
-				m = median(p50[k]); line = line sprintf(" | %s", m == "" ? "-" : sprintf("%.3f", m))
-				m = median(p99[k]); line = line sprintf(" | %s", m == "" ? "-" : sprintf("%.3f", m))
+				line = line " | " fmt(m, "%.0f")
+				line = line " | " fmt(median(p50[k]), "%.3f")
+				line = line " | " fmt(median(p99[k]), "%.3f")
+				C[k] = median(srv[k])
 			}
-			print line sprintf(" | %d |", runs[t SUBSEP "SET"])
+			print line " | " nruns(t) " |"
 		}
 		print ""
 		print "| ratio (median req/s) | value |"
 		print "|---|--:|"
-		ratio("cluster", "SET", "redis-aof", "SET")
-		ratio("cluster", "GET", "redis", "GET")
-		ratio("single", "SET", "redis-aof", "SET")
-		ratio("single", "GET", "redis", "GET")
+		ratio(M, "cluster", "SET", "redis-aof", "SET")
+		ratio(M, "cluster", "GET", "redis", "GET")
+		ratio(M, "single", "SET", "redis-aof", "SET")
+		ratio(M, "single", "GET", "redis", "GET")
+		print ""
+		print "| target | SET server CPU µs/req | SET client CPU µs/req | GET server CPU µs/req | GET client CPU µs/req | runs |"
+		print "|---|--:|--:|--:|--:|--:|"
+		for (i = 1; i <= nt; i++) {
+			t = tg[i]; line = "| " (t == "cluster" ? "cluster (3 nodes summed)" : t)
+			for (s = 1; s <= 2; s++) {
+				k = t SUBSEP (s == 1 ? "SET" : "GET")
+				line = line " | " fmt(C[k], "%.1f") " | " fmt(median(cli[k]), "%.1f")
+			}
+			print line " | " nruns(t) " |"
+		}
+		print ""
+		print "server: user+system CPU of the target'"'"'s processes during the run over its requests"
+		print "(cluster: the sum over its three nodes and the ringkv dev supervisor);"
+		print "client: redis-benchmark'"'"'s, under timeout. Medians over the rounds."
+		print ""
+		print "| ratio (median server CPU µs per request) | value |"
+		print "|---|--:|"
+		ratio(C, "cluster", "SET", "redis-aof", "SET")
+		ratio(C, "cluster", "GET", "redis", "GET")
+		ratio(C, "single", "SET", "redis-aof", "SET")
+		ratio(C, "single", "GET", "redis", "GET")
 	}
-	function ratio(a, ta, b, tb,    x, y) {
-		x = M[a SUBSEP ta]; y = M[b SUBSEP tb]
+	# nruns: the runs that completed, "SET/GET" when the two differ.
+	function nruns(t,    a, b) {
+		a = runs[t SUBSEP "SET"] + 0; b = runs[t SUBSEP "GET"] + 0
+		return a == b ? a : a "/" b
+	}
+	function ratio(V, a, ta, b, tb,    x, y) {
+		x = V[a SUBSEP ta]; y = V[b SUBSEP tb]
 		printf "| %s %s / %s %s | %s |\n", a, ta, b, tb, (x == "" || y == "" || y == 0) ? "-" : sprintf("%.2f", x / y)
 	}' "$TMP/results.tsv" | tee "$TMP/table.md"
-
 if ((failed)); then
 	die "some runs failed (see above); the table holds the runs that completed"
 fi
