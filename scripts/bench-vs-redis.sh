@@ -78,6 +78,7 @@ if ! command -v redis-benchmark >/dev/null || ! command -v redis-cli >/dev/null;
 	need_pkgs+=(redis-tools)
 fi
 command -v curl >/dev/null || need_pkgs+=(curl)
+command -v pgrep >/dev/null || need_pkgs+=(procps)
 if ((${#need_pkgs[@]} > 0)); then
 	command -v apt-get >/dev/null || die "missing ${need_pkgs[*]} and no apt-get to install them; install them and re-run"
 	[[ $(id -u) -eq 0 ]] || die "missing ${need_pkgs[*]}; run as root to install them with apt-get, or install them yourself"
@@ -136,6 +137,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+trap 'exit 129' HUP
 
 if [[ -n ${BENCH_RINGKV:-} ]]; then
 	[[ -x $BENCH_RINGKV ]] || die "BENCH_RINGKV=$BENCH_RINGKV is not an executable"
@@ -215,8 +217,16 @@ ready_or_die "$SINGLE_PID" "$TMP/single.log" "$SINGLE_HTTP" "the single ringkv n
 
 # --- wait until the cluster has settled ----------------------------------------
 
+# The processes whose CPU a cluster run is charged: the dev supervisor and
+# the three nodes it started (its children; it does not restart one that
+# exits, and every run first checks that all of them still run).
+mapfile -t dev_children < <(pgrep -P "$DEV_PID")
+((${#dev_children[@]} == 3)) || die "ringkv dev (pid $DEV_PID) has ${#dev_children[@]} child processes, expected its 3 nodes"
+CLUSTER_PIDS="$DEV_PID ${dev_children[*]}"
+
 # /readyz 200 on a node says that the cluster's plan, as that node knows
-# it, has it among its serving members with another node. It does not
+# it, has it among its serving members (n1, started with --bootstrap,
+# answers while that plan holds it alone). It does not
 # say that the other nodes installed the same plan, that no change is in
 # progress, that no partition is still being pulled, or that gossip sees
 # all three alive; a round run before all that holds would measure
@@ -266,16 +276,18 @@ cluster_settled() {
 # transfers need) for at most SETTLE_TIMEOUT seconds: a poll count and the
 # clock both bound it, since a poll of nodes that hang takes up to 6 s.
 wait_settled() {
-	local i start=$SECONDS
+	local i p start=$SECONDS
 	for ((i = 0; i < SETTLE_TIMEOUT * 2 && SECONDS - start < SETTLE_TIMEOUT; i++)); do
 		if cluster_settled; then
 			SETTLE_SECS=$((SECONDS - start))
 			return 0
 		fi
-		alive "$DEV_PID" || {
-			tail -n 20 "$TMP/dev.log" >&2
-			die "ringkv dev exited while the cluster settled (log: $TMP/dev.log)"
-		}
+		for p in $CLUSTER_PIDS; do
+			alive "$p" || {
+				tail -n 20 "$TMP/dev.log" >&2
+				die "a ringkv dev process (pid $p) exited while the cluster settled (log: $TMP/dev.log)"
+			}
+		done
 		sleep 0.5
 	done
 	tail -n 5 "$TMP"/dev/n*.log >&2
@@ -293,12 +305,6 @@ port_of() {
 	esac
 }
 
-# The processes whose CPU a target's run is charged: the redis-server, the
-# single node, or the dev supervisor with the three nodes it started (its
-# children; it stops if one of them exits, so the list stays true).
-mapfile -t dev_children < <(pgrep -P "$DEV_PID")
-((${#dev_children[@]} == 3)) || die "ringkv dev (pid $DEV_PID) has ${#dev_children[@]} child processes, expected its 3 nodes"
-CLUSTER_PIDS="$DEV_PID ${dev_children[*]}"
 pids_of() {
 	case $1 in
 	redis) echo "${PIDS[0]}" ;;
@@ -322,7 +328,9 @@ cpu_ticks() {
 		# Field 2, the command name, is in parentheses and may hold
 		# spaces; the fields after its last ")" start with field 3.
 		read -r -a f <<<"${line##*) }"
-		TICKS=$((TICKS + f[11] + f[12]))
+		# utime, stime, and cutime, cstime: the children it waited
+		# for (redis-server's AOF rewrite runs in a forked child).
+		TICKS=$((TICKS + f[11] + f[12] + f[13] + f[14]))
 	done
 }
 
@@ -469,7 +477,10 @@ for log in "$TMP"/dev/n*.log "$TMP/single.log"; do
 	warns=$(grep -c 'level=WARN' "$log" || true)
 	if ((errs + warns > 0)); then
 		echo "note: $(basename "$log"): $errs error and $warns warning lines; the first ones:"
-		grep -E 'level=(ERROR|WARN)' "$log" | head -n 3 | cut -c 1-300 | sed 's/^/    /'
+		# -m 3, not head: under pipefail a grep cut short by head's exit
+		# (SIGPIPE, once a log holds more than a pipe's worth of such
+		# lines) would end the script before its report.
+		grep -m 3 -E 'level=(ERROR|WARN)' "$log" | cut -c 1-300 | sed 's/^/    /'
 	fi
 done
 

@@ -31,10 +31,12 @@ die() {
 	echo "mem-1m: $*" >&2
 	exit 1
 }
-[[ $MEM_RECORDS =~ ^[0-9]+$ ]] && ((MEM_RECORDS > 0 && MEM_RECORDS <= 100000000)) ||
+if ! [[ $MEM_RECORDS =~ ^[0-9]+$ ]] || ((MEM_RECORDS < 1 || MEM_RECORDS > 100000000)); then
 	die "MEM_RECORDS must be 1..100000000, got '$MEM_RECORDS'"
-[[ $MEM_VALUE =~ ^[0-9]+$ ]] && ((MEM_VALUE > 0 && MEM_VALUE <= 1048576)) ||
+fi
+if ! [[ $MEM_VALUE =~ ^[0-9]+$ ]] || ((MEM_VALUE < 1 || MEM_VALUE > 1048576)); then
 	die "MEM_VALUE must be 1..1048576, got '$MEM_VALUE'"
+fi
 [[ -r /proc/self/status ]] || die "needs Linux's /proc/PID/status"
 command -v curl >/dev/null || die "needs curl"
 
