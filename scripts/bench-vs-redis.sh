@@ -529,10 +529,7 @@ awk -F'\t' -v order="${TARGETS[*]}" -v n="$BENCH_N" '
 		print ""
 		print "| ratio (median req/s) | value |"
 		print "|---|--:|"
-		ratio(M, "cluster", "SET", "redis-aof", "SET")
-		ratio(M, "cluster", "GET", "redis", "GET")
-		ratio(M, "single", "SET", "redis-aof", "SET")
-		ratio(M, "single", "GET", "redis", "GET")
+		ratios(M)
 		print ""
 		print "| target | SET server CPU µs/req | SET client CPU µs/req | GET server CPU µs/req | GET client CPU µs/req | runs |"
 		print "|---|--:|--:|--:|--:|--:|"
@@ -551,10 +548,15 @@ awk -F'\t' -v order="${TARGETS[*]}" -v n="$BENCH_N" '
 		print ""
 		print "| ratio (median server CPU µs per request) | value |"
 		print "|---|--:|"
-		ratio(C, "cluster", "SET", "redis-aof", "SET")
-		ratio(C, "cluster", "GET", "redis", "GET")
-		ratio(C, "single", "SET", "redis-aof", "SET")
-		ratio(C, "single", "GET", "redis", "GET")
+		ratios(C)
+	}
+	# ratios prints the four ratios the targets are stated in, of the
+	# medians in A.
+	function ratios(A) {
+		ratio(A, "cluster", "SET", "redis-aof", "SET")
+		ratio(A, "cluster", "GET", "redis", "GET")
+		ratio(A, "single", "SET", "redis-aof", "SET")
+		ratio(A, "single", "GET", "redis", "GET")
 	}
 	# nruns: the runs that completed, "SET/GET" when the two differ.
 	function nruns(t,    a, b) {
