@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -51,37 +50,6 @@ func (n *node) addr(i int) string { return net.JoinHostPort(n.ip, strconv.Itoa(n
 func nodeIP(i int) string {
 	a := netip.AddrFrom4([4]byte{127, 0, 0, byte(i + 2)})
 	return a.String()
-}
-
-// freePorts reserves n distinct ports on ip, free for TCP and, because
-// gossip uses both, for UDP. They are released before the nodes bind
-// them, so another process may take one in between; Start retries then.
-func freePorts(ip string, n int) ([]int, error) {
-	var ports []int
-	var held []io.Closer
-	defer func() {
-		for _, c := range held {
-			c.Close()
-		}
-	}()
-	for attempts := 0; len(ports) < n && attempts < 10*n+10; attempts++ {
-		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-		if err != nil {
-			return nil, fmt.Errorf("chaos: reserving ports on %s: %w", ip, err)
-		}
-		held = append(held, l)
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", net.JoinHostPort(ip, strconv.Itoa(port)))
-		if err != nil {
-			continue
-		}
-		held = append(held, u)
-		ports = append(ports, port)
-	}
-	if len(ports) < n {
-		return nil, fmt.Errorf("chaos: found only %d of %d free ports on %s", len(ports), n, ip)
-	}
-	return ports, nil
 }
 
 // nodeYAML is n's config: its listeners, every other node's gossip

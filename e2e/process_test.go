@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -210,38 +209,6 @@ func (s *server) wait(t *testing.T, limit time.Duration) int {
 		t.Fatalf("%s: %v", s.name, s.err)
 		return -1
 	}
-}
-
-// freePorts reserves n distinct loopback ports, free for TCP and, because
-// gossip uses both, for UDP. They are released just before use, so another
-// process could take one in between; the tests fail loudly if it does.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var held []io.Closer
-	defer func() {
-		for _, c := range held {
-			c.Close()
-		}
-	}()
-	for attempts := 0; len(ports) < n && attempts < 10*n; attempts++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, l)
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port))
-		if err != nil {
-			continue
-		}
-		held = append(held, u)
-		ports = append(ports, port)
-	}
-	if len(ports) < n {
-		t.Fatalf("found only %d free ports", len(ports))
-	}
-	return ports
 }
 
 // devConfigFor rewrites configs/dev-node<i>.yaml for a cluster on the given
