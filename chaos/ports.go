@@ -44,22 +44,30 @@ func freePorts(ip string, n int) ([]int, error) {
 	return ports, nil
 }
 
-// portPool is the widest span of unprivileged ports outside the kernel's
-// ephemeral range (Linux's default 32768-60999 when it cannot be read).
+// portPool is the wider span of unprivileged ports (from 10000) on
+// either side of the kernel's ephemeral range, or every one of them
+// when neither side holds 1000.
 func portPool() (lo, hi int) {
-	elo, ehi := 32768, 60999
+	elo, ehi := ephemeralRange()
+	lo, hi = 10000, elo-1
+	if 65535-ehi > hi-lo {
+		lo, hi = ehi+1, 65535
+	}
+	if hi-lo < 1000 {
+		return 10000, 65535 // the ephemeral range is nearly everything: no way around it
+	}
+	return lo, hi
+}
+
+// ephemeralRange is the kernel's range of local ports for outgoing
+// connections (Linux's default 32768-60999 when it cannot be read).
+func ephemeralRange() (lo, hi int) {
+	lo, hi = 32768, 60999
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
 		var a, z int
 		if _, err := fmt.Sscan(string(b), &a, &z); err == nil && a <= z {
-			elo, ehi = a, z
+			lo, hi = a, z
 		}
 	}
-	below, above := elo-1-10000, 65535-(ehi+1)
-	if below >= above && below > 1000 {
-		return 10000, elo - 1
-	}
-	if above > 1000 {
-		return ehi + 1, 65535
-	}
-	return 10000, 65535 // the ephemeral range is nearly everything: no way around it
+	return lo, hi
 }

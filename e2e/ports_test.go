@@ -29,12 +29,13 @@ func freePorts(t *testing.T, n int) []int {
 	}()
 	for attempts := 0; len(ports) < n && attempts < 100*n; attempts++ {
 		port := lo + rand.IntN(hi-lo+1)
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		addr := "127.0.0.1:" + strconv.Itoa(port)
+		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			continue
 		}
 		held = append(held, l)
-		u, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port))
+		u, err := net.ListenPacket("udp", addr)
 		if err != nil {
 			continue
 		}
@@ -47,22 +48,30 @@ func freePorts(t *testing.T, n int) []int {
 	return ports
 }
 
-// portPool is the widest span of unprivileged ports outside the kernel's
-// ephemeral range (Linux's default 32768-60999 when it cannot be read).
+// portPool is the wider span of unprivileged ports (from 10000) on
+// either side of the kernel's ephemeral range, or every one of them
+// when neither side holds 1000.
 func portPool() (lo, hi int) {
-	elo, ehi := 32768, 60999
+	elo, ehi := ephemeralRange()
+	lo, hi = 10000, elo-1
+	if 65535-ehi > hi-lo {
+		lo, hi = ehi+1, 65535
+	}
+	if hi-lo < 1000 {
+		return 10000, 65535 // the ephemeral range is nearly everything: no way around it
+	}
+	return lo, hi
+}
+
+// ephemeralRange is the kernel's range of local ports for outgoing
+// connections (Linux's default 32768-60999 when it cannot be read).
+func ephemeralRange() (lo, hi int) {
+	lo, hi = 32768, 60999
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
 		var a, z int
 		if _, err := fmt.Sscan(string(b), &a, &z); err == nil && a <= z {
-			elo, ehi = a, z
+			lo, hi = a, z
 		}
 	}
-	below, above := elo-1-10000, 65535-(ehi+1)
-	if below >= above && below > 1000 {
-		return 10000, elo - 1
-	}
-	if above > 1000 {
-		return ehi + 1, 65535
-	}
-	return 10000, 65535 // the ephemeral range is nearly everything: no way around it
+	return lo, hi
 }
