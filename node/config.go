@@ -229,6 +229,16 @@ type LimitsConfig struct {
 	// that bound still holds for what peers and hints carry. A warning is
 	// logged above a quarter of it. Default 100, as Riak's max_siblings.
 	MaxSiblings int `mapstructure:"max_siblings"`
+	// RESPMaxClients is the most RESP connections served at once; one
+	// more is answered "-ERR max number of clients reached" and closed, as
+	// redis-server answers past its maxclients. 0 removes the cap.
+	// Default 10000, as Redis.
+	RESPMaxClients int `mapstructure:"resp_max_clients"`
+	// RESPIdleTimeout closes a RESP connection on which no whole command
+	// arrives for this long after the previous answer (or after it
+	// connected), as redis-server's timeout. 0 keeps idle connections
+	// open. Default 0, as Redis.
+	RESPIdleTimeout time.Duration `mapstructure:"resp_idle_timeout"`
 }
 
 // TransferConfig paces the copying of partitions to new replicas when the
@@ -322,7 +332,8 @@ func DefaultConfig() Config {
 			DeliveryRate:      hd.DeliveryRate,
 			RetryInterval:     hd.RetryInterval,
 		},
-		Limits: LimitsConfig{MaxKeyBytes: sd.MaxKeyBytes, MaxValueBytes: sd.MaxValueBytes, MaxSiblings: rd.MaxSiblings},
+		Limits: LimitsConfig{MaxKeyBytes: sd.MaxKeyBytes, MaxValueBytes: sd.MaxValueBytes, MaxSiblings: rd.MaxSiblings,
+			RESPMaxClients: 10000},
 		// A server's own pacing, not the packages' (which suit tests and
 		// embedding): transfers at 32 MB/s, anti-entropy over two minutes
 		// at 8 MB/s (docs/anti-entropy.md).
@@ -437,6 +448,12 @@ func (c Config) validateReplication(bad badFunc) {
 	}
 	if c.Limits.MaxKeyBytes < 1 || c.Limits.MaxValueBytes < 0 {
 		bad("limits", "max_key_bytes must be >= 1 and max_value_bytes >= 0")
+	}
+	if c.Limits.RESPMaxClients < 0 {
+		bad("limits.resp_max_clients", "must not be negative (0 removes the cap), got %d", c.Limits.RESPMaxClients)
+	}
+	if c.Limits.RESPIdleTimeout < 0 {
+		bad("limits.resp_idle_timeout", "must not be negative (0 keeps idle connections), got %s", c.Limits.RESPIdleTimeout)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ringkv/ringkv/vclock"
 )
@@ -131,5 +132,34 @@ func TestValidateMaxSiblings(t *testing.T) {
 		if err != nil && (!strings.Contains(err.Error(), "limits.max_siblings") || !strings.Contains(err.Error(), fmt.Sprint(vclock.MaxSiblings))) {
 			t.Errorf("max_siblings %d: error %q should name limits.max_siblings and %d", tc.max, err, vclock.MaxSiblings)
 		}
+	}
+}
+
+// TestValidateRESPLimits: the RESP connection cap and idle timeout take 0
+// (off) and positive values; a negative one is refused, naming the key.
+func TestValidateRESPLimits(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		set     func(*LimitsConfig)
+		wantKey string // "" when valid
+	}{
+		{"defaults", func(*LimitsConfig) {}, ""},
+		{"no cap", func(l *LimitsConfig) { l.RESPMaxClients = 0 }, ""},
+		{"cap of one", func(l *LimitsConfig) { l.RESPMaxClients = 1 }, ""},
+		{"negative cap", func(l *LimitsConfig) { l.RESPMaxClients = -1 }, "limits.resp_max_clients"},
+		{"timeout", func(l *LimitsConfig) { l.RESPIdleTimeout = 5 * time.Minute }, ""},
+		{"negative timeout", func(l *LimitsConfig) { l.RESPIdleTimeout = -time.Second }, "limits.resp_idle_timeout"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			tc.set(&cfg.Limits)
+			err := cfg.Validate()
+			if (err != nil) != (tc.wantKey != "") {
+				t.Fatalf("Validate = %v, want error naming %q", err, tc.wantKey)
+			}
+			if err != nil && !strings.Contains(err.Error(), tc.wantKey) {
+				t.Fatalf("error %q does not name %s", err, tc.wantKey)
+			}
+		})
 	}
 }

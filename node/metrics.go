@@ -28,6 +28,15 @@ const (
 	metricRingMembers      = "ringkv_ring_members"
 	metricPanics           = "ringkv_recovered_panics_total"
 	metricAuthRefused      = "ringkv_auth_refused_total"
+	metricRESPConnections  = "ringkv_resp_connections"
+	metricRESPClosed       = "ringkv_resp_connections_closed_total"
+)
+
+// The reasons the node closes a RESP connection itself, the reason label
+// of metricRESPClosed.
+const (
+	respClosedMaxClients = "max_clients"  // refused at accept: limits.resp_max_clients reached
+	respClosedIdle       = "idle_timeout" // no command within limits.resp_idle_timeout
 )
 
 // metricSources are read at scrape time, so that gauges never go stale and
@@ -53,6 +62,8 @@ type metrics struct {
 	snapshotDuration prometheus.Histogram
 	snapshotFailures prometheus.Counter
 	authRefused      *prometheus.CounterVec
+	respConns        prometheus.Gauge
+	respClosed       *prometheus.CounterVec
 	panicsHTTP       atomic.Uint64 // recovered panics, see panicked
 	panicsRESP       atomic.Uint64
 }
@@ -97,10 +108,19 @@ func newMetrics(src metricSources) *metrics {
 			Name: metricAuthRefused,
 			Help: "Client requests and commands refused by authentication, authorisation or protected mode, by api (http, resp) and reason.",
 		}, []string{"api", "reason"}),
+		respConns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: metricRESPConnections,
+			Help: "RESP client connections being served.",
+		}),
+		respClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metricRESPClosed,
+			Help: "RESP connections the node closed because of a limit, by reason (max_clients: refused at accept past limits.resp_max_clients; idle_timeout: no command within limits.resp_idle_timeout).",
+		}, []string{"reason"}),
 	}
 	m.reg.MustRegister(
 		m.requests, m.latency, m.quorumFailures,
 		m.fsyncDuration, m.fsyncBatch, m.snapshotDuration, m.snapshotFailures, m.authRefused,
+		m.respConns, m.respClosed,
 		recoveredPanics("http", m.panicsHTTP.Load),
 		recoveredPanics("resp", m.panicsRESP.Load),
 		collectors.NewGoCollector(),
@@ -109,6 +129,9 @@ func newMetrics(src metricSources) *metrics {
 	m.reg.MustRegister(sourceCollectors(src)...)
 	for _, op := range []string{"get", "put", "delete"} {
 		m.quorumFailures.WithLabelValues(op) // export zeros before the first failure
+	}
+	for _, reason := range []string{respClosedMaxClients, respClosedIdle} {
+		m.respClosed.WithLabelValues(reason)
 	}
 	for _, api := range []string{"http", "resp"} {
 		for _, reason := range refusalReasons {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,6 +50,10 @@ type respServer struct {
 	// gate admits connections and commands (resp_auth.go); nil admits all.
 	gate       *gate
 	sessionIDs atomic.Int64 // numbers connections for HELLO
+	// refusing counts the connections being refused (refuse).
+	refusing atomic.Int32
+	// overLimitLog logs refused connections, at most once a minute.
+	overLimitLog *RateLog
 
 	// mu guards ln, conns, connsClosed, active, draining and idle: the
 	// in-flight command count that a graceful shutdown waits for before
@@ -68,6 +73,7 @@ func newRESPServer(kv kvBackend, info func() respInfo, m *metrics, limits Limits
 		kv: kv, info: info, metrics: m, limits: limits, log: log, cmds: respCommands(),
 		unknown: &respCommand{name: "unknown"},
 		idle:    make(chan struct{}), conns: map[*respConn]struct{}{},
+		overLimitLog: NewRateLog(log, slog.LevelWarn, "resp connection refused: limits.resp_max_clients reached", time.Minute, nil),
 	}
 }
 
@@ -443,6 +449,7 @@ func (s *respServer) infoCmd(c redcon.Conn, _ [][]byte) error {
 	in := s.info()
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Server\r\nredis_version:7.0.0\r\nringkv_version:%s\r\nredis_mode:standalone\r\nnode:%s\r\n", Version, in.Node)
+	fmt.Fprintf(&b, "\r\n# Clients\r\nconnected_clients:%d\r\nmaxclients:%d\r\n", s.connCount(), s.limits.RESPMaxClients)
 	fmt.Fprintf(&b, "\r\n# Cluster\r\ncluster_enabled:0\r\nring_members:%d\r\nlive_members:%d\r\n", in.RingMembers, in.LiveMembers)
 	fmt.Fprintf(&b, "\r\n# Keyspace\r\ndb0:keys=%d,expires=0,avg_ttl=0\r\nlocal_bytes:%d\r\n", in.Keys, in.Bytes)
 	c.WriteBulkString(b.String())
@@ -450,12 +457,18 @@ func (s *respServer) infoCmd(c redcon.Conn, _ [][]byte) error {
 }
 
 // respConfig are the CONFIG GET answers: plausible values for the settings
-// redis-benchmark and redis-cli ask about. ringkv has no Redis settings.
-var respConfig = [][2]string{
-	{"appendonly", "no"},
-	{"databases", "1"},
-	{"maxmemory", "0"},
-	{"save", ""},
+// redis-benchmark and redis-cli ask about (ringkv has no Redis settings),
+// and the two RESP limits Redis also has, as Redis spells them (timeout
+// in whole seconds).
+func (s *respServer) respConfig() [][2]string {
+	return [][2]string{
+		{"appendonly", "no"},
+		{"databases", "1"},
+		{"maxclients", strconv.Itoa(s.limits.RESPMaxClients)},
+		{"maxmemory", "0"},
+		{"save", ""},
+		{"timeout", strconv.FormatInt(int64(s.limits.RESPIdleTimeout/time.Second), 10)},
+	}
 }
 
 func (s *respServer) config(c redcon.Conn, a [][]byte) error {
@@ -466,7 +479,7 @@ func (s *respServer) config(c redcon.Conn, a [][]byte) error {
 		return errRESP("ERR wrong number of arguments for 'config|get' command")
 	}
 	var out []string
-	for _, kv := range respConfig {
+	for _, kv := range s.respConfig() {
 		for _, pat := range a[2:] {
 			if ok, _ := path.Match(strings.ToLower(string(pat)), kv[0]); ok {
 				out = append(out, kv[0], kv[1])

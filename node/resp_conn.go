@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime/debug"
 	"time"
 
@@ -59,23 +60,77 @@ func (s *respServer) serve(ln net.Listener) error {
 		if s.gate != nil && s.gate.auth != nil {
 			c.rd.restrict()
 		}
-		if !s.track(c) {
+		switch s.track(c) {
+		case connClosing:
 			_ = nc.Close()
-			continue
+		case connOverLimit:
+			s.refuse(c)
+		default:
+			go s.serveConn(c)
 		}
-		go s.serveConn(c)
 	}
 }
 
-// track registers c; false once serve is closing connections.
-func (s *respServer) track(c *respConn) bool {
+// Outcomes of track.
+const (
+	connServed    = iota // registered: serve it
+	connClosing          // serve is closing connections: close it
+	connOverLimit        // limits.resp_max_clients reached: refuse it
+)
+
+// track registers c, unless serve is closing connections or the limit on
+// them is reached.
+func (s *respServer) track(c *respConn) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.connsClosed {
-		return false
+		return connClosing
+	}
+	if limit := s.limits.RESPMaxClients; limit > 0 && len(s.conns) >= limit {
+		return connOverLimit
 	}
 	s.conns[c] = struct{}{}
-	return true
+	s.metrics.respConns.Inc()
+	return connServed
+}
+
+// untrack removes what track registered.
+func (s *respServer) untrack(c *respConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+	s.metrics.respConns.Dec()
+}
+
+// respMaxClientsText is redis-server's answer to a connection past its
+// maxclients, so that clients and operators recognise it.
+const respMaxClientsText = "ERR max number of clients reached"
+
+// respMaxRefusing bounds the connections being refused at once. Past it a
+// refused connection is closed without the answer: a TLS client may hold
+// its refusal up to respHandshakeTimeout, and a flood of them must not
+// pile up goroutines the cap is there to prevent.
+const respMaxRefusing = 64
+
+// refuse counts a connection over limits.resp_max_clients, answers it
+// with redis-server's error on a goroutine of its own (with TLS the answer
+// waits for the handshake) and closes it.
+func (s *respServer) refuse(c *respConn) {
+	s.metrics.respClosed.WithLabelValues(respClosedMaxClients).Inc()
+	s.overLimitLog.Log("max_clients", "remote", c.addr, "resp_max_clients", s.limits.RESPMaxClients)
+	if s.refusing.Add(1) > respMaxRefusing {
+		s.refusing.Add(-1)
+		_ = c.nc.Close()
+		return
+	}
+	go func() {
+		defer s.refusing.Add(-1)
+		// One deadline for the handshake, if any, and the answer.
+		_ = c.nc.SetDeadline(time.Now().Add(respHandshakeTimeout))
+		c.WriteError(respMaxClientsText)
+		_, _ = c.nc.Write(c.out) // best effort: the client is refused either way
+		_ = c.nc.Close()
+	}()
 }
 
 // closeConns closes every connection, and any accepted later.
@@ -110,9 +165,7 @@ func (s *respServer) serveConn(c *respConn) {
 			_ = c.flush()
 		}
 		_ = c.nc.Close()
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
+		s.untrack(c)
 	}()
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		// Without a deadline a client that never completes the handshake
@@ -124,9 +177,20 @@ func (s *respServer) serveConn(c *respConn) {
 		}
 		_ = tc.SetDeadline(time.Time{})
 	}
+	idle := s.limits.RESPIdleTimeout
 	for {
+		if idle > 0 {
+			// Armed before every command, buffered or not: each must
+			// arrive whole within idle of the previous answer, however
+			// long the commands before it took to run.
+			_ = c.nc.SetReadDeadline(time.Now().Add(idle))
+		}
 		args, err := c.rd.next()
 		if err != nil {
+			if idle > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+				s.metrics.respClosed.WithLabelValues(respClosedIdle).Inc()
+				s.log.Debug("resp connection idle, closed", "remote", c.addr, "resp_idle_timeout", idle)
+			}
 			if errors.Is(err, errRESPProtocol) {
 				var pe *respProtocolError
 				errors.As(err, &pe)
