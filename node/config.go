@@ -236,8 +236,10 @@ type LimitsConfig struct {
 	RESPMaxClients int `mapstructure:"resp_max_clients"`
 	// RESPIdleTimeout closes a RESP connection on which no whole command
 	// arrives for this long after the previous answer (or after it
-	// connected), as redis-server's timeout. 0 keeps idle connections
-	// open. Default 0, as Redis.
+	// connected and finished its TLS handshake), like redis-server's
+	// timeout but stricter: Redis counts from the last byte received, so a
+	// command trickled in byte by byte never times out there. Whole
+	// seconds; 0 keeps idle connections open. Default 0, as Redis.
 	RESPIdleTimeout time.Duration `mapstructure:"resp_idle_timeout"`
 }
 
@@ -375,6 +377,7 @@ func (c Config) Validate() error {
 	c.validateReplication(bad)
 	c.validateStorage(bad)
 	c.validateServices(bad)
+	c.validateRESP(bad)
 	return errors.Join(errs...)
 }
 
@@ -449,11 +452,18 @@ func (c Config) validateReplication(bad badFunc) {
 	if c.Limits.MaxKeyBytes < 1 || c.Limits.MaxValueBytes < 0 {
 		bad("limits", "max_key_bytes must be >= 1 and max_value_bytes >= 0")
 	}
+}
+
+// validateRESP checks the RESP connection limits. The idle timeout is in
+// whole seconds, as Redis's timeout (CONFIG GET timeout answers it so): a
+// fraction would read as another value there, and a timeout of
+// nanoseconds would close every connection.
+func (c Config) validateRESP(bad badFunc) {
 	if c.Limits.RESPMaxClients < 0 {
 		bad("limits.resp_max_clients", "must not be negative (0 removes the cap), got %d", c.Limits.RESPMaxClients)
 	}
-	if c.Limits.RESPIdleTimeout < 0 {
-		bad("limits.resp_idle_timeout", "must not be negative (0 keeps idle connections), got %s", c.Limits.RESPIdleTimeout)
+	if t := c.Limits.RESPIdleTimeout; t < 0 || t%time.Second != 0 {
+		bad("limits.resp_idle_timeout", "must be 0 (keep idle connections) or whole seconds, got %s", t)
 	}
 }
 

@@ -136,7 +136,8 @@ func TestValidateMaxSiblings(t *testing.T) {
 }
 
 // TestValidateRESPLimits: the RESP connection cap and idle timeout take 0
-// (off) and positive values; a negative one is refused, naming the key.
+// (off) and positive values, the timeout in whole seconds; anything else
+// is refused, naming the key.
 func TestValidateRESPLimits(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -149,6 +150,8 @@ func TestValidateRESPLimits(t *testing.T) {
 		{"negative cap", func(l *LimitsConfig) { l.RESPMaxClients = -1 }, "limits.resp_max_clients"},
 		{"timeout", func(l *LimitsConfig) { l.RESPIdleTimeout = 5 * time.Minute }, ""},
 		{"negative timeout", func(l *LimitsConfig) { l.RESPIdleTimeout = -time.Second }, "limits.resp_idle_timeout"},
+		{"fraction of a second", func(l *LimitsConfig) { l.RESPIdleTimeout = 1500 * time.Millisecond }, "limits.resp_idle_timeout"},
+		{"a nanosecond", func(l *LimitsConfig) { l.RESPIdleTimeout = 1 }, "limits.resp_idle_timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultConfig()

@@ -29,14 +29,14 @@ const (
 	metricPanics           = "ringkv_recovered_panics_total"
 	metricAuthRefused      = "ringkv_auth_refused_total"
 	metricRESPConnections  = "ringkv_resp_connections"
-	metricRESPClosed       = "ringkv_resp_connections_closed_total"
+	metricRESPDropped      = "ringkv_resp_connections_dropped_total"
 )
 
 // The reasons the node closes a RESP connection itself, the reason label
-// of metricRESPClosed.
+// of metricRESPDropped.
 const (
-	respClosedMaxClients = "max_clients"  // refused at accept: limits.resp_max_clients reached
-	respClosedIdle       = "idle_timeout" // no command within limits.resp_idle_timeout
+	respDroppedMaxClients = "max_clients"  // refused at accept: limits.resp_max_clients reached
+	respDroppedIdle       = "idle_timeout" // no command within limits.resp_idle_timeout
 )
 
 // metricSources are read at scrape time, so that gauges never go stale and
@@ -63,7 +63,7 @@ type metrics struct {
 	snapshotFailures prometheus.Counter
 	authRefused      *prometheus.CounterVec
 	respConns        prometheus.Gauge
-	respClosed       *prometheus.CounterVec
+	respDropped      *prometheus.CounterVec
 	panicsHTTP       atomic.Uint64 // recovered panics, see panicked
 	panicsRESP       atomic.Uint64
 }
@@ -112,15 +112,15 @@ func newMetrics(src metricSources) *metrics {
 			Name: metricRESPConnections,
 			Help: "RESP client connections being served.",
 		}),
-		respClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: metricRESPClosed,
+		respDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metricRESPDropped,
 			Help: "RESP connections the node closed because of a limit, by reason (max_clients: refused at accept past limits.resp_max_clients; idle_timeout: no command within limits.resp_idle_timeout).",
 		}, []string{"reason"}),
 	}
 	m.reg.MustRegister(
 		m.requests, m.latency, m.quorumFailures,
 		m.fsyncDuration, m.fsyncBatch, m.snapshotDuration, m.snapshotFailures, m.authRefused,
-		m.respConns, m.respClosed,
+		m.respConns, m.respDropped,
 		recoveredPanics("http", m.panicsHTTP.Load),
 		recoveredPanics("resp", m.panicsRESP.Load),
 		collectors.NewGoCollector(),
@@ -130,8 +130,8 @@ func newMetrics(src metricSources) *metrics {
 	for _, op := range []string{"get", "put", "delete"} {
 		m.quorumFailures.WithLabelValues(op) // export zeros before the first failure
 	}
-	for _, reason := range []string{respClosedMaxClients, respClosedIdle} {
-		m.respClosed.WithLabelValues(reason)
+	for _, reason := range []string{respDroppedMaxClients, respDroppedIdle} {
+		m.respDropped.WithLabelValues(reason)
 	}
 	for _, api := range []string{"http", "resp"} {
 		for _, reason := range refusalReasons {

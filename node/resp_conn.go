@@ -56,81 +56,22 @@ func (s *respServer) serve(ln net.Listener) error {
 			continue
 		}
 		backoff = 0
-		c := &respConn{nc: nc, addr: nc.RemoteAddr().String(), rd: newRESPReader(nc, respCommandCap(s.limits))}
-		if s.gate != nil && s.gate.auth != nil {
-			c.rd.restrict()
-		}
+		c := &respConn{nc: nc, addr: nc.RemoteAddr().String()}
 		switch s.track(c) {
 		case connClosing:
 			_ = nc.Close()
 		case connOverLimit:
 			s.refuse(c)
-		default:
+		case connServed:
+			// Its buffers only now that it is served: a refused
+			// connection costs no more than its descriptor.
+			c.rd = newRESPReader(flushingReader{c}, respCommandCap(s.limits))
+			if s.gate != nil && s.gate.auth != nil {
+				c.rd.restrict()
+			}
 			go s.serveConn(c)
 		}
 	}
-}
-
-// Outcomes of track.
-const (
-	connServed    = iota // registered: serve it
-	connClosing          // serve is closing connections: close it
-	connOverLimit        // limits.resp_max_clients reached: refuse it
-)
-
-// track registers c, unless serve is closing connections or the limit on
-// them is reached.
-func (s *respServer) track(c *respConn) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.connsClosed {
-		return connClosing
-	}
-	if limit := s.limits.RESPMaxClients; limit > 0 && len(s.conns) >= limit {
-		return connOverLimit
-	}
-	s.conns[c] = struct{}{}
-	s.metrics.respConns.Inc()
-	return connServed
-}
-
-// untrack removes what track registered.
-func (s *respServer) untrack(c *respConn) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.conns, c)
-	s.metrics.respConns.Dec()
-}
-
-// respMaxClientsText is redis-server's answer to a connection past its
-// maxclients, so that clients and operators recognise it.
-const respMaxClientsText = "ERR max number of clients reached"
-
-// respMaxRefusing bounds the connections being refused at once. Past it a
-// refused connection is closed without the answer: a TLS client may hold
-// its refusal up to respHandshakeTimeout, and a flood of them must not
-// pile up goroutines the cap is there to prevent.
-const respMaxRefusing = 64
-
-// refuse counts a connection over limits.resp_max_clients, answers it
-// with redis-server's error on a goroutine of its own (with TLS the answer
-// waits for the handshake) and closes it.
-func (s *respServer) refuse(c *respConn) {
-	s.metrics.respClosed.WithLabelValues(respClosedMaxClients).Inc()
-	s.overLimitLog.Log("max_clients", "remote", c.addr, "resp_max_clients", s.limits.RESPMaxClients)
-	if s.refusing.Add(1) > respMaxRefusing {
-		s.refusing.Add(-1)
-		_ = c.nc.Close()
-		return
-	}
-	go func() {
-		defer s.refusing.Add(-1)
-		// One deadline for the handshake, if any, and the answer.
-		_ = c.nc.SetDeadline(time.Now().Add(respHandshakeTimeout))
-		c.WriteError(respMaxClientsText)
-		_, _ = c.nc.Write(c.out) // best effort: the client is refused either way
-		_ = c.nc.Close()
-	}()
 }
 
 // closeConns closes every connection, and any accepted later.
@@ -188,7 +129,7 @@ func (s *respServer) serveConn(c *respConn) {
 		args, err := c.rd.next()
 		if err != nil {
 			if idle > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
-				s.metrics.respClosed.WithLabelValues(respClosedIdle).Inc()
+				s.metrics.respDropped.WithLabelValues(respDroppedIdle).Inc()
 				s.log.Debug("resp connection idle, closed", "remote", c.addr, "resp_idle_timeout", idle)
 			}
 			if errors.Is(err, errRESPProtocol) {
@@ -233,6 +174,21 @@ type respConn struct {
 }
 
 var _ redcon.Conn = (*respConn)(nil)
+
+// flushingReader is what a connection's respReader reads from: before
+// it waits for more input it writes the replies still pending, as
+// redis-server writes its replies before it waits for events. A client
+// that pipelined commands and then sent part of one more gets its answers
+// without sending the rest, and answers are never held while an idle
+// timeout runs out.
+type flushingReader struct{ c *respConn }
+
+func (r flushingReader) Read(p []byte) (int, error) {
+	if err := r.c.flush(); err != nil {
+		return 0, err
+	}
+	return r.c.nc.Read(p)
+}
 
 // flush writes the pending replies, within respWriteTimeout/2 at least.
 func (c *respConn) flush() error {

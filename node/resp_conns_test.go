@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -41,8 +42,8 @@ func TestRESPMaxClients(t *testing.T) {
 	if _, err := over.rd.ReadByte(); !errors.Is(err, io.EOF) {
 		t.Fatalf("third connection still open after the refusal: %v", err)
 	}
-	if n := counterValue(t, s.metrics, metricRESPClosed, "reason", respClosedMaxClients); n != 1 {
-		t.Fatalf("%s{reason=%s} = %v, want 1", metricRESPClosed, respClosedMaxClients, n)
+	if n := counterValue(t, s.metrics, metricRESPDropped, "reason", respDroppedMaxClients); n != 1 {
+		t.Fatalf("%s{reason=%s} = %v, want 1", metricRESPDropped, respDroppedMaxClients, n)
 	}
 
 	// The two served are unaffected, and report the limit.
@@ -56,27 +57,65 @@ func TestRESPMaxClients(t *testing.T) {
 		t.Fatalf("CONFIG GET maxclients = %v, want [maxclients 2]", got)
 	}
 
+	if n := gaugeValue(t, s.metrics, metricRESPConnections); n != 2 {
+		t.Fatalf("%s = %v with two served, want 2", metricRESPConnections, n)
+	}
+
 	// One leaves; the server notices (EOF) and serves a new one.
 	if err := a.conn.Close(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the closed connection to be untracked", func() bool { return s.connCount() == 1 })
+	testkit.Eventually(t, 30*time.Second, "the closed connection untracked", func() bool { return s.connCount() == 1 })
+	if n := gaugeValue(t, s.metrics, metricRESPConnections); n != 1 {
+		t.Fatalf("%s = %v after one left, want 1", metricRESPConnections, n)
+	}
 	if got := dialRESP(t, addr).do(t, "PING"); got != "PONG" {
 		t.Fatalf("PING on a connection made after one left: %v", got)
 	}
 }
 
-// waitFor polls cond until it holds, failing the test after a generous
-// deadline: the server's reaction to a closed socket has no event a test
-// can wait on.
-func waitFor(t *testing.T, what string, cond func() bool) {
+// gaugeValue reads the gauge name, which has no labels.
+func gaugeValue(t *testing.T, m *metrics, name string) float64 {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	mfs, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
 		}
-		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("no gauge %s", name)
+	return 0
+}
+
+// TestRESPRepliesBeforePartialCommand: the answers to pipelined commands
+// go out before the node waits for the rest of a command that arrived in
+// part, as redis-server's do.
+func TestRESPRepliesBeforePartialCommand(t *testing.T) {
+	_, addr, _ := startRESP(t)
+	c := dialRESP(t, addr)
+	if err := c.conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(c.conn, "*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\n*1\r\n$4\r\nPI"); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []any{"PONG", []byte("hi")} {
+		got, err := readReply(c.rd)
+		if err != nil {
+			t.Fatalf("waiting for %v with a partial command sent after it: %v", want, err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("reply %v, want %v", got, want)
+		}
+	}
+	if _, err := io.WriteString(c.conn, "NG\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := readReply(c.rd); err != nil || got != "PONG" {
+		t.Fatalf("the completed command answered %v, %v; want PONG", got, err)
 	}
 }
 
@@ -120,17 +159,29 @@ func (l *pipeListener) dial() *respClient {
 	return &respClient{conn: client, rd: bufio.NewReader(client)}
 }
 
+// slowKV is a fakeKV whose reads take d.
+type slowKV struct {
+	*fakeKV
+	d time.Duration
+}
+
+func (k slowKV) Get(ctx context.Context, key []byte, r string) (kvResult, error) {
+	time.Sleep(k.d)
+	return k.fakeKV.Get(ctx, key, r)
+}
+
 // TestRESPIdleTimeout, on a fake clock: a connection on which no whole
 // command arrives within limits.resp_idle_timeout of the previous answer
 // (or of connecting) is closed and counted; one that keeps sending
-// commands, each within the timeout, is kept however long it lives; and
-// a command that trickles in slower than the timeout is cut off.
+// commands, each within the timeout, is kept however long it lives, and
+// so is one whose command runs longer than the timeout; a command that
+// trickles in, a byte at a time, slower than the timeout is cut off.
 func TestRESPIdleTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const idle = 10 * time.Second
 		limits := testLimits
 		limits.RESPIdleTimeout = idle
-		s := newRESPServer(newFakeKV(), func() respInfo { return respInfo{} }, newMetrics(metricSources{}), limits, testkit.Logger(t))
+		s := newRESPServer(slowKV{newFakeKV(), 3 * idle}, func() respInfo { return respInfo{} }, newMetrics(metricSources{}), limits, testkit.Logger(t))
 		ln := newPipeListener()
 		served := make(chan error, 1)
 		go func() { served <- s.serve(ln) }()
@@ -144,6 +195,11 @@ func TestRESPIdleTimeout(t *testing.T) {
 				t.Error(err)
 			}
 		})
+		dropped := func() float64 {
+			t.Helper()
+			synctest.Wait()
+			return counterValue(t, s.metrics, metricRESPDropped, "reason", respDroppedIdle)
+		}
 
 		busy := ln.dial()
 		for range 5 { // 5 x 9 s: longer than the timeout, each gap within it
@@ -152,7 +208,25 @@ func TestRESPIdleTimeout(t *testing.T) {
 			}
 			time.Sleep(idle - time.Second)
 		}
-		quiet, slow, fresh := ln.dial(), ln.dial(), ln.dial()
+		if got, _ := busy.do(t, "CONFIG", "GET", "timeout").([]any); len(got) != 2 || string(got[1].([]byte)) != "10" {
+			t.Fatalf("CONFIG GET timeout = %v, want [timeout 10]", got)
+		}
+		// A read that takes three timeouts: answered, and the connection kept.
+		// (Not busy.do: its 10 s deadline is shorter than the read.)
+		if err := busy.conn.SetDeadline(time.Now().Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(busy.conn, "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := readReply(busy.rd); err != nil || got != (nilReply{}) {
+			t.Fatalf("slow GET: %v, %v", got, err)
+		}
+		if n := dropped(); n != 0 {
+			t.Fatalf("%v connections closed as idle, want none yet", n)
+		}
+
+		quiet, slow, fresh, trickle := ln.dial(), ln.dial(), ln.dial(), ln.dial()
 		if got := quiet.do(t, "PING"); got != "PONG" {
 			t.Fatalf("PING: %v", got)
 		}
@@ -160,29 +234,39 @@ func TestRESPIdleTimeout(t *testing.T) {
 		if _, err := io.WriteString(slow.conn, "*1\r\n$4\r\nPI"); err != nil {
 			t.Fatal(err)
 		}
-		if got := busy.do(t, "PING"); got != "PONG" {
-			t.Fatalf("PING on the busy connection: %v", got)
-		}
+		// One command, a byte every 2 s: it would take 28 s.
+		trickled := make(chan error, 1)
+		go func() {
+			var err error
+			for _, b := range []byte("*1\r\n$4\r\nPING\r\n") {
+				if _, err = trickle.conn.Write([]byte{b}); err != nil {
+					break
+				}
+				time.Sleep(2 * time.Second)
+			}
+			trickled <- err
+		}()
 		time.Sleep(idle - time.Second)
-		synctest.Wait()
-		if n := counterValue(t, s.metrics, metricRESPClosed, "reason", respClosedIdle); n != 0 {
+		if n := dropped(); n != 0 {
 			t.Fatalf("%v connections closed as idle %v after their last command, want none yet", n, idle-time.Second)
 		}
 		if got := busy.do(t, "PING"); got != "PONG" {
 			t.Fatalf("PING on the busy connection: %v", got)
 		}
 		time.Sleep(2 * time.Second)
-		synctest.Wait()
-		for name, c := range map[string]*respClient{"quiet": quiet, "slow": slow, "fresh": fresh} {
+		if n := dropped(); n != 4 {
+			t.Errorf("%s{reason=%s} = %v, want 4", metricRESPDropped, respDroppedIdle, n)
+		}
+		for name, c := range map[string]*respClient{"quiet": quiet, "slow": slow, "fresh": fresh, "trickle": trickle} {
 			if _, err := c.rd.ReadByte(); !errors.Is(err, io.EOF) {
-				t.Errorf("%s connection not closed after %v idle: %v", name, idle+time.Second, err)
+				t.Errorf("%s connection not closed after %v: %v", name, idle+time.Second, err)
 			}
+		}
+		if err := <-trickled; err == nil {
+			t.Error("the whole trickled command was taken, over more than the timeout")
 		}
 		if got := busy.do(t, "PING"); got != "PONG" {
 			t.Fatalf("PING on the busy connection: %v", got)
-		}
-		if n := counterValue(t, s.metrics, metricRESPClosed, "reason", respClosedIdle); n != 3 {
-			t.Errorf("%s{reason=%s} = %v, want 3", metricRESPClosed, respClosedIdle, n)
 		}
 	})
 }
