@@ -153,8 +153,8 @@ func (r *readRun) askHeld(targets []target) {
 func (r *readRun) collect(ctx context.Context, targets []target, t *tally) {
 	var hedge <-chan time.Time
 	if r.held > 0 && t.state() == pending {
-		timer := time.NewTimer(r.c.cfg.ReadHedge)
-		defer timer.Stop()
+		timer := r.c.hedgeTimer()
+		defer r.c.putHedgeTimer(timer)
 		hedge = timer.C
 	}
 	for t.state() == pending {
@@ -244,4 +244,22 @@ func (c *Coordinator) repair(ctx context.Context, key []byte, nodes []string, se
 		}
 		c.stats.readRepairs.Add(1)
 	}
+}
+
+// hedgeTimer returns a timer that fires after Config.ReadHedge, reused
+// from earlier reads when one is free.
+func (c *Coordinator) hedgeTimer() *time.Timer {
+	if t, ok := c.hedgeTimers.Get().(*time.Timer); ok {
+		t.Reset(c.cfg.ReadHedge)
+		return t
+	}
+	return time.NewTimer(c.cfg.ReadHedge)
+}
+
+// putHedgeTimer stops t and keeps it for a later read. After Stop no
+// stale tick can be received from t.C (Go 1.23 timers, which this
+// module's go version selects), so the next Reset starts clean.
+func (c *Coordinator) putHedgeTimer(t *time.Timer) {
+	t.Stop()
+	c.hedgeTimers.Put(t)
 }
