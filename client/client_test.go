@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,21 +15,12 @@ import (
 	"time"
 
 	"github.com/ringkv/ringkv/client"
+	"github.com/ringkv/ringkv/internal/testkit"
 )
 
 // deadAddr is a loopback address nothing listens on: a dial to it is
 // refused, so nothing can have been sent.
-func deadAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
+func deadAddr(t *testing.T) string { return testkit.RefusedAddr(t) }
 
 // server is an httptest server that counts requests and answers with h.
 func server(t *testing.T, h http.HandlerFunc) (*httptest.Server, *atomic.Int32) {

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/ringkv/ringkv/client"
+	"github.com/ringkv/ringkv/internal/testkit"
 )
 
 // fakeNode is an in-memory stand-in for a node's HTTP API, with the status
@@ -251,9 +252,7 @@ func TestClientKeyEscaping(t *testing.T) {
 }
 
 func TestClientUnreachableNode(t *testing.T) {
-	srv := httptest.NewServer(http.NotFoundHandler())
-	addr := srv.Listener.Addr().String()
-	srv.Close() // nothing listens there now
+	addr := testkit.RefusedAddr(t)
 	code, _, errOut := runCLI(t, "", "get", "k", "--node", addr)
 	if code != 1 || !strings.Contains(errOut, "error: node "+addr) || !strings.Contains(errOut, "refused") {
 		t.Errorf("code %d stderr %q, want an error naming the node and the refusal", code, errOut)

@@ -2,11 +2,12 @@ package main
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/ringkv/ringkv/internal/testkit"
 )
 
 func TestHealthCommand(t *testing.T) {
@@ -24,13 +25,7 @@ func TestHealthCommand(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	// An address nothing listens on: a listener closed at once.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := ln.Addr().String()
-	ln.Close()
+	closed := testkit.RefusedAddr(t)
 
 	tests := []struct {
 		name       string

@@ -1,11 +1,15 @@
 package testkit
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -64,5 +68,27 @@ func TestReadHexFile(t *testing.T) {
 	if len(got) != 2 || got[0].Label != want[0].Label || !slices.Equal(got[0].Bytes, want[0].Bytes) ||
 		got[1].Label != "" || !slices.Equal(got[1].Bytes, want[1].Bytes) {
 		t.Fatalf("ReadHexFile = %+v, want %+v", got, want)
+	}
+}
+
+// TestRefusedAddr: a dial to the address is refused, and no listener can
+// take the port while the test runs.
+func TestRefusedAddr(t *testing.T) {
+	addr := RefusedAddr(t)
+	for range 3 {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err == nil {
+			c.Close()
+			t.Fatalf("dial %s succeeded, want refused", addr)
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Fatalf("dial %s: %v, want connection refused", addr, err)
+		}
+	}
+	if runtime.GOOS == "linux" {
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			t.Fatalf("a listener took %s while the test holds it", addr)
+		}
 	}
 }
