@@ -8,7 +8,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/ringkv/ringkv/internal/atomicfile"
 	"github.com/ringkv/ringkv/internal/vfs"
@@ -65,7 +67,8 @@ type AuthConfig struct {
 	Tokens []TokenConfig `mapstructure:"tokens"`
 	// TokensFile, if set, is a file of more tokens, one per line:
 	// "name role token_sha256"; blank lines and lines starting with #
-	// are skipped. It is read once, at start. Default empty.
+	// are skipped. It is read at start and on Node.ReloadTokens (SIGHUP).
+	// Default empty.
 	TokensFile string `mapstructure:"tokens_file"`
 }
 
@@ -107,10 +110,19 @@ type authToken struct {
 	role Role
 }
 
-// authenticator checks presented tokens. It is read-only after
-// newAuthenticator, so concurrent requests share it without locks.
+// authenticator checks presented tokens. Its set of tokens is replaced
+// whole by reload (SIGHUP), never changed in place, so concurrent
+// requests read it without locks.
 type authenticator struct {
+	set atomic.Pointer[tokenSet]
+}
+
+// tokenSet is one generation of the accepted tokens.
+type tokenSet struct {
 	tokens []authToken
+	// gen numbers the sets, from 1; a RESP session that logged in under
+	// another generation looks its token up again (respServer.recheck).
+	gen uint64
 }
 
 // errNoTokens is returned by newAuthenticator when nothing is configured.
@@ -119,7 +131,39 @@ var errNoTokens = errors.New("node: no auth tokens configured")
 // newAuthenticator parses the configured tokens and reads the tokens file.
 // It returns errNoTokens when there are none: authentication is off.
 func newAuthenticator(c AuthConfig) (*authenticator, error) {
+	tokens, err := loadTokens(c)
+	if err != nil {
+		return nil, err
+	}
 	a := &authenticator{}
+	a.set.Store(&tokenSet{tokens: tokens, gen: 1})
+	return a, nil
+}
+
+// reload replaces the tokens with those of c, read as newAuthenticator
+// reads them, and returns the set in force. On any error, errNoTokens
+// included (turning authentication off takes a restart), the tokens in
+// force stay. Concurrent reloads are the caller's to serialise.
+// It reports whether they changed: the same tokens, in the same order,
+// leave the set and its generation as they were.
+func (a *authenticator) reload(c AuthConfig) (*tokenSet, bool, error) {
+	tokens, err := loadTokens(c)
+	if err != nil {
+		return nil, false, err
+	}
+	cur := a.set.Load()
+	if slices.Equal(tokens, cur.tokens) {
+		return cur, false, nil
+	}
+	next := &tokenSet{tokens: tokens, gen: cur.gen + 1}
+	a.set.Store(next)
+	return next, true, nil
+}
+
+// loadTokens parses c's tokens and reads its tokens file; errNoTokens when
+// there are none.
+func loadTokens(c AuthConfig) ([]authToken, error) {
+	a := &tokenSet{}
 	seen := map[string]bool{}
 	add := func(where string, t TokenConfig) error {
 		if t.Name == "" || strings.ContainsAny(t.Name, " \t\r\n") || len(t.Name) > 64 {
@@ -164,7 +208,7 @@ func newAuthenticator(c AuthConfig) (*authenticator, error) {
 	if len(a.tokens) == 0 {
 		return nil, errNoTokens
 	}
-	return a, nil
+	return a.tokens, nil
 }
 
 // readTokensFile reads auth.tokens_file; see AuthConfig.TokensFile.
@@ -210,14 +254,37 @@ func parseTokens(path string, data []byte) ([]fileToken, error) {
 // in constant time, whatever matches, so that the time taken says nothing
 // about which hash came close.
 func (a *authenticator) lookup(user string, presented []byte) (authToken, bool) {
+	t, _, ok := a.lookupIn(user, presented)
+	return t, ok
+}
+
+// lookupIn is lookup that also returns the generation of the set it
+// looked in.
+func (a *authenticator) lookupIn(user string, presented []byte) (authToken, uint64, bool) {
+	set := a.set.Load()
 	sum := sha256.Sum256(presented)
 	var found authToken
 	ok := 0
-	for _, t := range a.tokens {
+	for _, t := range set.tokens {
 		m := subtle.ConstantTimeCompare(sum[:], t.hash[:])
 		if m == 1 && (user == "" || user == t.name) && ok == 0 {
 			found, ok = t, 1
 		}
 	}
-	return found, ok == 1
+	return found, set.gen, ok == 1
+}
+
+// generation is the generation of the tokens in force.
+func (a *authenticator) generation() uint64 { return a.set.Load().gen }
+
+// named returns the token called name in the set in force, and that
+// set's generation.
+func (a *authenticator) named(name string) (authToken, uint64, bool) {
+	set := a.set.Load()
+	for _, t := range set.tokens {
+		if t.name == name {
+			return t, set.gen, true
+		}
+	}
+	return authToken{}, set.gen, false
 }

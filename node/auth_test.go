@@ -154,7 +154,7 @@ func TestTokensFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	for _, tk := range a.tokens {
+	for _, tk := range a.set.Load().tokens {
 		got = append(got, tk.name+"="+tk.role.String())
 	}
 	if diff := cmp.Diff([]string{"reader=read", "ops=admin", "app=read-write"}, got); diff != "" {

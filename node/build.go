@@ -55,7 +55,7 @@ func (b *builder) loadAuth() error {
 	if err != nil && !errors.Is(err, errNoTokens) {
 		return err
 	}
-	b.auth = auth
+	b.auth, b.n.auth = auth, auth
 	return nil
 }
 

@@ -99,6 +99,10 @@ type Node struct {
 	// start or by a reload), primary first.
 	keysMu      sync.Mutex
 	appliedKeys []string
+	// auth holds the client tokens (nil: authentication off, for the
+	// node's life); authMu serialises ReloadTokens.
+	auth   *authenticator
+	authMu sync.Mutex
 }
 
 // New validates cfg, opens the storage engine (refusing a data directory

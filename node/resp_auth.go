@@ -1,6 +1,7 @@
 package node
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"strconv"
 	"strings"
@@ -35,6 +36,11 @@ type respSession struct {
 	denied      bool   // protected mode refused the peer
 	role        Role   // RoleNone until AUTH succeeds
 	name        string // the token's name once authenticated
+	// hash and gen are the token's hash and the generation of the tokens
+	// it was found in: when the tokens are reloaded, the session keeps
+	// its login only while a token of that name and hash remains.
+	hash [sha256.Size]byte
+	gen  uint64
 }
 
 // session returns c's session, making it on the first command.
@@ -96,6 +102,7 @@ func (s *respServer) admit(c redcon.Conn, cmd string) bool {
 		return true
 	}
 	sess := s.session(c)
+	s.recheck(c, sess)
 	if sess.role == RoleNone {
 		g.refused("resp", refuseNoToken, c.RemoteAddr(), "")
 		c.WriteError(respNoAuth)
@@ -123,13 +130,31 @@ func (s *respServer) login(c redcon.Conn, user, token []byte) error {
 		g.refused("resp", refuseMalformed, c.RemoteAddr(), "")
 		return errRESP(respWrongPass)
 	}
-	role, name := g.authenticate(u, token)
-	if role == RoleNone {
+	t, gen, ok := g.auth.lookupIn(u, token)
+	if !ok {
 		g.refused("resp", refuseBadToken, c.RemoteAddr(), "")
 		return errRESP(respWrongPass)
 	}
-	sess.role, sess.name = role, name
+	sess.role, sess.name, sess.hash, sess.gen = t.role, t.name, t.hash, gen
 	return nil
+}
+
+// recheck looks the token sess logged in with up again when the tokens
+// were reloaded since: the session takes the token's new role, or, when
+// no token of that name and hash remains (revoked or replaced), is logged
+// out, so that its commands answer NOAUTH until it logs in again. Only
+// called with authentication on.
+func (s *respServer) recheck(c redcon.Conn, sess *respSession) {
+	if sess.role == RoleNone || sess.gen == s.gate.auth.generation() {
+		return
+	}
+	t, gen, ok := s.gate.auth.named(sess.name)
+	if ok && t.hash == sess.hash {
+		sess.role, sess.gen = t.role, gen
+		return
+	}
+	s.log.Info("resp session logged out: its token was removed or replaced", "remote", c.RemoteAddr(), "token", sess.name)
+	sess.role, sess.name, sess.hash, sess.gen = RoleNone, "", [sha256.Size]byte{}, 0
 }
 
 // auth serves AUTH token and AUTH user token.
@@ -191,6 +216,9 @@ func (s *respServer) hello(c redcon.Conn, a [][]byte) error {
 		}
 	}
 	sess := s.session(c)
+	if !authed && s.gate != nil && s.gate.auth != nil {
+		s.recheck(c, sess)
+	}
 	if !authed && s.gate != nil && s.gate.auth != nil && sess.role == RoleNone {
 		s.gate.refused("resp", refuseNoToken, c.RemoteAddr(), "")
 		return errRESP(respHelloAuth)

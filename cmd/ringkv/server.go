@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -63,7 +64,7 @@ Once every listener is bound the server prints one line to stdout:
 // runServer starts the node with newNode (node.New; tests replace it),
 // prints the ready line and runs the node until ctx ends. On SIGHUP it
 // reloads the TLS files and, with reread (nil: none), the configuration's
-// gossip keys.
+// gossip keys and auth tokens.
 func (a *app) runServer(ctx context.Context, cfg node.Config, logger *slog.Logger,
 	newNode func(node.Config, *slog.Logger) (*node.Node, error), reread func() (node.Config, error)) error {
 	// SIGHUP is caught before the node starts: uncaught, it kills the
@@ -84,7 +85,7 @@ func (a *app) runServer(ctx context.Context, cfg node.Config, logger *slog.Logge
 		if err != nil {
 			return err
 		}
-		return n.ReloadGossipKeys(next)
+		return errors.Join(n.ReloadGossipKeys(next), n.ReloadTokens(next))
 	})
 	fmt.Fprintln(a.stdout, readyLine(cfg.Node.Name, n.Addrs()))
 	if err := n.Run(ctx); err != nil {

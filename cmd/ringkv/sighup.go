@@ -8,7 +8,7 @@ import (
 	"syscall"
 )
 
-// sighupReloader turns SIGHUP into reloads (TLS files, gossip keys). It catches the signal
+// sighupReloader turns SIGHUP into reloads (TLS files, gossip keys, auth tokens). It catches the signal
 // from notifySIGHUP on, before the node exists: an uncaught SIGHUP kills
 // the process, and a node that starts slowly (a long WAL replay) would
 // die of a rotation script's signal. A signal caught before start is kept
@@ -37,7 +37,7 @@ func (r *sighupReloader) start(ctx context.Context, log *slog.Logger, reload fun
 			case <-ctx.Done():
 				return
 			case <-r.hup:
-				log.Info("SIGHUP: reloading tls files and gossip keys")
+				log.Info("SIGHUP: reloading tls files, gossip keys and auth tokens")
 				if err := reload(); err != nil {
 					log.Error("reload on SIGHUP failed; the node keeps running as it was", "err", err)
 				}
