@@ -85,7 +85,7 @@ func TestTokensReloadOnSIGHUP(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, deadline, "the bad tokens file reported", func() error {
-		if !strings.Contains(s.out.String(), "reload auth tokens") {
+		if !strings.Contains(s.out.String(), "reload config auth.tokens_file") {
 			return fmt.Errorf("no error logged yet")
 		}
 		return nil

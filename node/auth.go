@@ -125,7 +125,8 @@ type tokenSet struct {
 	gen uint64
 }
 
-// errNoTokens is returned by newAuthenticator when nothing is configured.
+// errNoTokens is returned by loadTokens (and so by newAuthenticator and
+// reload) when nothing is configured.
 var errNoTokens = errors.New("node: no auth tokens configured")
 
 // newAuthenticator parses the configured tokens and reads the tokens file.

@@ -24,16 +24,16 @@ func (n *Node) ReloadTokens(cfg Config) error {
 		case errors.Is(err, errNoTokens):
 			return nil
 		case err != nil:
-			return fmt.Errorf("reload auth tokens: %w", err)
+			return fmt.Errorf("reload %w", err)
 		}
-		return errors.New("reload auth tokens: the configuration now names tokens, but this node started without any: turning authentication on takes a restart")
+		return errors.New("reload config auth.tokens, auth.tokens_file: tokens are named now, but this node started without any: turning authentication on takes a restart")
 	}
 	set, changed, err := n.auth.reload(cfg.Auth)
 	switch {
 	case errors.Is(err, errNoTokens):
-		return errors.New("reload auth tokens: the configuration names none, but this node authenticates clients: turning authentication off takes a restart; the tokens in force stay")
+		return errors.New("reload config auth.tokens, auth.tokens_file: they name no tokens, but this node authenticates clients: turning authentication off takes a restart; the tokens in force stay")
 	case err != nil:
-		return fmt.Errorf("reload auth tokens: %w; the tokens in force stay", err)
+		return fmt.Errorf("reload %w; the tokens in force stay", err)
 	}
 	if changed {
 		n.log.Info("auth tokens reloaded", "tokens", len(set.tokens), "generation", set.gen)

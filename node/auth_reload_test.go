@@ -1,6 +1,8 @@
 package node
 
 import (
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,14 +48,23 @@ func TestReloadTokensRESP(t *testing.T) {
 
 	wantErr := func(c *respClient, prefix string, args ...string) {
 		t.Helper()
-		if e, ok := c.do(t, args...).(respError); !ok || !strings.HasPrefix(string(e), prefix) {
-			t.Fatalf("%v after the reload: %v, want %s...", args, e, prefix)
+		got := c.do(t, args...)
+		if e, ok := got.(respError); !ok || !strings.HasPrefix(string(e), prefix) {
+			t.Fatalf("%v after the reload: %v, want %s...", args, got, prefix)
 		}
 	}
-	wantErr(reader, "NOAUTH", "GET", "k")
-	wantErr(root, "NOAUTH", "GET", "k")
+	// Pipelined: both commands are checked against the new set.
+	if _, err := io.WriteString(reader.conn, "*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if got, err := readReply(reader.rd); err != nil || !strings.HasPrefix(fmt.Sprint(got), "NOAUTH") {
+			t.Fatalf("pipelined command of the removed token's session: %v, %v; want NOAUTH", got, err)
+		}
+	}
+	wantErr(root, "NOAUTH", "HELLO", "2")
 	wantErr(writer, "NOPERM", "SET", "k", "v2")
-	if got := writer.do(t, "GET", "k"); string(got.([]byte)) != "v" {
+	if got, ok := writer.do(t, "GET", "k").([]byte); !ok || string(got) != "v" {
 		t.Fatalf("GET as the demoted writer: %v", got)
 	}
 	wantErr(root, "WRONGPASS", "AUTH", "root", tokAdmin)
@@ -67,6 +78,10 @@ func TestReloadTokensRESP(t *testing.T) {
 	if got := dialRESP(t, addr).do(t, "AUTH", "ops", tokRead+"x"); got != "OK" {
 		t.Fatalf("AUTH with the added token: %v", got)
 	}
+	// Logged out, the session is held to the limits before AUTH again:
+	// a command larger than they allow is refused from its header on.
+	expectRefusedAndClosed(t, reader, fmt.Sprintf("*2\r\n$4\r\nECHO\r\n$%d\r\n", respUnauthBytes+1),
+		"ERR Protocol error: unauthenticated command is larger than")
 	if role, _ := httpGate.authenticate("", []byte(tokRead)); role != RoleNone {
 		t.Fatalf("HTTP: the removed token has role %v", role)
 	}

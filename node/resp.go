@@ -52,8 +52,10 @@ type respServer struct {
 	sessionIDs atomic.Int64 // numbers connections for HELLO
 	// refusing counts the connections being refused (refuse).
 	refusing atomic.Int32
-	// overLimitLog logs refused connections, at most once a minute.
-	overLimitLog *RateLog
+	// overLimitLog logs refused connections, at most once a minute;
+	// logoutLog the sessions a reload of the tokens logged out, at most
+	// once a minute per token (a revocation may end thousands at once).
+	overLimitLog, logoutLog *RateLog
 
 	// mu guards ln, conns, connsClosed, active, draining and idle: the
 	// in-flight command count that a graceful shutdown waits for before
@@ -74,6 +76,7 @@ func newRESPServer(kv kvBackend, info func() respInfo, m *metrics, limits Limits
 		unknown: &respCommand{name: "unknown"},
 		idle:    make(chan struct{}), conns: map[*respConn]struct{}{},
 		overLimitLog: NewRateLog(log, slog.LevelWarn, "resp connection refused: limits.resp_max_clients reached", time.Minute, nil),
+		logoutLog:    NewRateLog(log, slog.LevelInfo, "resp session logged out: its token was removed or replaced", time.Minute, nil),
 	}
 }
 

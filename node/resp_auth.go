@@ -153,7 +153,7 @@ func (s *respServer) recheck(c redcon.Conn, sess *respSession) {
 		sess.role, sess.gen = t.role, gen
 		return
 	}
-	s.log.Info("resp session logged out: its token was removed or replaced", "remote", c.RemoteAddr(), "token", sess.name)
+	s.logoutLog.Log(sess.name, "remote", c.RemoteAddr(), "token", sess.name)
 	sess.role, sess.name, sess.hash, sess.gen = RoleNone, "", [sha256.Size]byte{}, 0
 }
 

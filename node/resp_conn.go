@@ -143,8 +143,13 @@ func (s *respServer) serveConn(c *respConn) {
 		c.mark = len(c.out)
 		s.handle(c, redcon.Command{Args: args})
 		c.mark = len(c.out)
-		if c.rd.unauth && authenticated(c) {
+		switch authed := authenticated(c); {
+		case c.rd.unauth && authed:
 			c.rd.allow()
+		case !c.rd.unauth && !authed && s.gate != nil && s.gate.auth != nil:
+			// Logged out by a reload of the tokens (respServer.recheck):
+			// the limits of a client without a token apply again.
+			c.rd.restrict()
 		}
 		if c.closed {
 			_ = c.flush()

@@ -39,7 +39,7 @@ func (r *sighupReloader) start(ctx context.Context, log *slog.Logger, reload fun
 			case <-r.hup:
 				log.Info("SIGHUP: reloading tls files, gossip keys and auth tokens")
 				if err := reload(); err != nil {
-					log.Error("reload on SIGHUP failed; the node keeps running as it was", "err", err)
+					log.Error("reload on SIGHUP failed in part; what failed keeps its earlier settings, the rest was applied", "err", err)
 				}
 			}
 		}
