@@ -255,7 +255,14 @@ func (b *builder) buildFrontEnds() error {
 		n.adminSrv = n.newHTTPServer(adminAPI.handlerFor(routesAdmin))
 	}
 	n.httpSrv = n.newHTTPServer(api.handlerFor(clientRoutes))
-	n.resp = newRESPServer(kv, n.respInfo, n.metrics, cfg.Limits, b.logger.With("component", "resp", "node", cfg.Node.Name))
+	limits := cfg.Limits
+	fdLimit, known := openFileLimit()
+	if capped, reduced := fitMaxClients(limits.RESPMaxClients, fdLimit, known); reduced {
+		n.log.Warn("limits.resp_max_clients lowered to fit the open-file limit (raise it with ulimit -n or LimitNOFILE)",
+			"resp_max_clients", limits.RESPMaxClients, "open_file_limit", fdLimit, "reserved", respReservedFiles, "applied", capped)
+		limits.RESPMaxClients = capped
+	}
+	n.resp = newRESPServer(kv, n.respInfo, n.metrics, limits, b.logger.With("component", "resp", "node", cfg.Node.Name))
 	n.resp.gate = n.newGate(auth, "listen.resp", cfg.Listen.RESP)
 	n.resp.ready = n.ready.Load
 	return nil

@@ -270,3 +270,29 @@ func TestRESPIdleTimeout(t *testing.T) {
 		}
 	})
 }
+
+// TestFitMaxClients: the RESP cap is lowered to what the open-file limit
+// leaves for clients, never raised, and 0 (no cap) or an unknown limit
+// leave it as configured.
+func TestFitMaxClients(t *testing.T) {
+	for _, tc := range []struct {
+		configured  int
+		limit       uint64
+		known       bool
+		want        int
+		wantReduced bool
+	}{
+		{10000, 1 << 20, true, 10000, false},
+		{10000, 1024, true, 1024 - respReservedFiles, true},
+		{500, 1024, true, 500, false},
+		{10000, 100, true, 1, true},
+		{0, 1024, true, 0, false},
+		{10000, 1024, false, 10000, false},
+		{10000, 1<<63 - 1, true, 10000, false}, // RLIM_INFINITY as an int64
+	} {
+		got, reduced := fitMaxClients(tc.configured, tc.limit, tc.known)
+		if got != tc.want || reduced != tc.wantReduced {
+			t.Errorf("fitMaxClients(%d, %d, %v) = %d, %v; want %d, %v", tc.configured, tc.limit, tc.known, got, reduced, tc.want, tc.wantReduced)
+		}
+	}
+}
