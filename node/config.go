@@ -231,8 +231,9 @@ type LimitsConfig struct {
 	MaxSiblings int `mapstructure:"max_siblings"`
 	// RESPMaxClients is the most RESP connections served at once; one
 	// more is answered "-ERR max number of clients reached" and closed, as
-	// redis-server answers past its maxclients. 0 removes the cap.
-	// Default 10000, as Redis.
+	// redis-server answers past its maxclients. 0 removes the cap. A node
+	// lowers it to the open-file limit minus respReservedFiles when that
+	// is less, as Redis lowers maxclients. Default 10000, as Redis.
 	RESPMaxClients int `mapstructure:"resp_max_clients"`
 	// RESPIdleTimeout closes a RESP connection on which no whole command
 	// arrives for this long after the previous answer (or after it
