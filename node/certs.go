@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/gofrs/flock"
+
 	"github.com/ringkv/ringkv/internal/atomicfile"
 	"github.com/ringkv/ringkv/internal/vfs"
 )
@@ -89,10 +91,11 @@ var loopbackNames = []string{"localhost", "127.0.0.1", "::1"}
 // ECDSA P-256, files are 0600 in a 0700 directory. It returns the paths
 // written.
 func WriteCerts(cfg CertsConfig) ([]string, error) {
-	cfg, err := cfg.prepare()
+	cfg, unlock, err := cfg.prepare()
 	if err != nil {
 		return nil, err
 	}
+	defer unlock()
 	w := &certWriter{dir: cfg.Dir}
 	ca, caKey, err := w.openCA(cfg.Now)
 	if err != nil {
@@ -120,14 +123,23 @@ func WriteCerts(cfg CertsConfig) ([]string, error) {
 	return w.written, nil
 }
 
-// prepare checks cfg, fills its defaults, creates its directory and
-// refuses to overwrite an output without Force.
-func (cfg CertsConfig) prepare() (CertsConfig, error) {
+// CertsLockFile is the file in a certificate directory that WriteCerts
+// holds locked while it checks and writes: two runs on one directory at
+// once (two operators, a script started twice) would otherwise each make
+// a CA, the second replacing the first's, or each pass the name checks
+// with the other's certificates not yet written.
+const CertsLockFile = ".certs.lock"
+
+// prepare checks cfg, fills its defaults, creates its directory, locks it
+// (the caller calls unlock once done) and refuses to overwrite an output
+// without Force. The names are checked before the directory is created,
+// so that a mistake leaves nothing behind, and again under the lock.
+func (cfg CertsConfig) prepare() (CertsConfig, func(), error) {
 	if cfg.Dir == "" {
-		return cfg, errors.New("node: certs: no directory")
+		return cfg, nil, errors.New("node: certs: no directory")
 	}
 	if len(cfg.Nodes) == 0 && !cfg.Client {
-		return cfg, errors.New("node: certs: no node names and no client certificate asked for")
+		return cfg, nil, errors.New("node: certs: no node names and no client certificate asked for")
 	}
 	if cfg.Validity <= 0 {
 		cfg.Validity = defaultCertValidity
@@ -135,19 +147,53 @@ func (cfg CertsConfig) prepare() (CertsConfig, error) {
 	if cfg.Now.IsZero() {
 		cfg.Now = time.Now()
 	}
-	existing, err := existingNodeNames(cfg.Dir)
-	if err != nil {
-		return cfg, err
-	}
-	if err := checkNodeNames(cfg.Nodes, cfg.Hosts, existing); err != nil {
-		return cfg, err
+	if err := cfg.checkNames(); err != nil {
+		return cfg, nil, err
 	}
 	if err := vfs.MkdirAllSynced(vfs.OSFS{FileMode: 0o600}, cfg.Dir); err != nil { // directories 0700
-		return cfg, fmt.Errorf("node: certs: %w", err)
+		return cfg, nil, fmt.Errorf("node: certs: %w", err)
 	}
 	if err := checkCertDirMode(cfg.Dir); err != nil {
-		return cfg, err
+		return cfg, nil, err
 	}
+	release, err := lockCertDir(cfg.Dir)
+	if err != nil {
+		return cfg, nil, err
+	}
+	if err := cfg.checkNames(); err != nil {
+		release()
+		return cfg, nil, err
+	}
+	if err := cfg.checkOutputs(); err != nil {
+		release()
+		return cfg, nil, err
+	}
+	return cfg, release, nil
+}
+
+// checkNames checks cfg's node names and hosts against each other and
+// against the certificates already in cfg.Dir.
+func (cfg CertsConfig) checkNames() error {
+	existing, err := existingNodeNames(cfg.Dir)
+	if err != nil {
+		return err
+	}
+	return checkNodeNames(cfg.Nodes, cfg.Hosts, existing)
+}
+
+// lockCertDir takes CertsLockFile in dir, waiting for another run that
+// holds it, and returns what releases it.
+func lockCertDir(dir string) (func(), error) {
+	l := flock.New(filepath.Join(dir, CertsLockFile), flock.SetFlag(os.O_CREATE|os.O_RDWR), flock.SetPermissions(0o600))
+	if err := l.Lock(); err != nil {
+		return nil, fmt.Errorf("node: certs: lock %s: %w", l.Path(), err)
+	}
+	return func() { _ = l.Unlock() }, nil // the lock goes with the process anyway
+}
+
+// checkOutputs refuses, without Force, to overwrite a file cfg would
+// write.
+func (cfg CertsConfig) checkOutputs() error {
 	var outputs []string
 	for _, n := range cfg.Nodes {
 		outputs = append(outputs, n+".crt", n+".key")
@@ -158,11 +204,11 @@ func (cfg CertsConfig) prepare() (CertsConfig, error) {
 	if !cfg.Force {
 		for _, f := range outputs {
 			if _, err := os.Lstat(filepath.Join(cfg.Dir, f)); err == nil {
-				return cfg, fmt.Errorf("%w: %s (use --force to replace it)", ErrCertExists, filepath.Join(cfg.Dir, f))
+				return fmt.Errorf("%w: %s (use --force to replace it)", ErrCertExists, filepath.Join(cfg.Dir, f))
 			}
 		}
 	}
-	return cfg, nil
+	return nil
 }
 
 // certWriter writes PEM files into dir and records the paths written.
