@@ -296,23 +296,10 @@ wait_settled() {
 wait_settled
 echo "bench-vs-redis: dev cluster settled ${SETTLE_SECS} s after all its nodes answered /readyz"
 
-port_of() {
-	case $1 in
-	redis) echo "$REDIS_PORT" ;;
-	redis-aof) echo "$REDIS_AOF_PORT" ;;
-	cluster) echo "$CLUSTER_RESP_PORT" ;;
-	single) echo "$SINGLE_RESP_PORT" ;;
-	esac
-}
-
-pids_of() {
-	case $1 in
-	redis) echo "${PIDS[0]}" ;;
-	redis-aof) echo "${PIDS[1]}" ;;
-	cluster) echo "$CLUSTER_PIDS" ;;
-	single) echo "$SINGLE_PID" ;;
-	esac
-}
+# Each target's RESP port and the processes its CPU is read from, in
+# one table.
+declare -A TARGET_PORT=([redis]=$REDIS_PORT [redis-aof]=$REDIS_AOF_PORT [cluster]=$CLUSTER_RESP_PORT [single]=$SINGLE_RESP_PORT)
+declare -A TARGET_PIDS=([redis]=${PIDS[0]} [redis-aof]=${PIDS[1]} [cluster]=$CLUSTER_PIDS [single]=$SINGLE_PID)
 CLK_TCK=$(getconf CLK_TCK)
 is_uint "$CLK_TCK" || die "getconf CLK_TCK gave '$CLK_TCK', not a positive integer"
 
@@ -392,8 +379,8 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 run_test() {
 	local round=$1 t=$2 test=$3 port out p srv_before='' srv=- cli=- cli_before alive_before bench_ok=1
 	local -a pids
-	port=$(port_of "$t")
-	read -r -a pids <<<"$(pids_of "$t")"
+	port=${TARGET_PORT[$t]}
+	read -r -a pids <<<"${TARGET_PIDS[$t]}"
 	out=$TMP/bench-$round-$t-$test.csv
 	for p in "${pids[@]}"; do
 		if ! alive "$p"; then
