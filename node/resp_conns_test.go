@@ -296,3 +296,34 @@ func TestFitMaxClients(t *testing.T) {
 		}
 	}
 }
+
+// TestRESPRefusalsBounded: past respMaxRefusing refusals under way, a
+// connection over the cap is closed without an answer (no goroutine is
+// started for it); below, it gets redis-server's answer.
+func TestRESPRefusalsBounded(t *testing.T) {
+	limits := testLimits
+	limits.RESPMaxClients = 1
+	s, addr := startRESPWith(t, newFakeKV(), limits)
+	if got := dialRESP(t, addr).do(t, "PING"); got != "PONG" {
+		t.Fatalf("PING: %v", got)
+	}
+	s.refusing.Store(respMaxRefusing) // as if that many were being answered
+	silent := dialRESP(t, addr)
+	if err := silent.conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(silent.rd); err != nil || len(b) != 0 {
+		t.Fatalf("refused past the bound: read %q, %v; want nothing and EOF", b, err)
+	}
+	s.refusing.Store(0)
+	answered := dialRESP(t, addr)
+	if err := answered.conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := readReply(answered.rd); err != nil || got != respError(respMaxClientsText) {
+		t.Fatalf("refused below the bound: %v, %v; want %q", got, err, respMaxClientsText)
+	}
+	if n := counterValue(t, s.metrics, metricRESPDropped, "reason", respDroppedMaxClients); n != 2 {
+		t.Fatalf("%s{reason=%s} = %v, want 2", metricRESPDropped, respDroppedMaxClients, n)
+	}
+}
