@@ -68,7 +68,8 @@ func TestHTTPRecoversPanic(t *testing.T) {
 }
 
 // series finds the series of metric name whose labels include every pair
-// of want; ok is false when there is none. The value is the counter's.
+// of want; ok is false when there is none. The value is the gauge's or
+// the counter's.
 func series(t *testing.T, m *metrics, name string, want map[string]string) (value float64, ok bool) {
 	t.Helper()
 	mfs, err := m.reg.Gather()
@@ -89,6 +90,9 @@ func series(t *testing.T, m *metrics, name string, want map[string]string) (valu
 				if got[k] != v {
 					continue next
 				}
+			}
+			if g := s.GetGauge(); g != nil {
+				return g.GetValue(), true
 			}
 			return s.GetCounter().GetValue(), true
 		}

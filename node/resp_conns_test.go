@@ -77,17 +77,11 @@ func TestRESPMaxClients(t *testing.T) {
 // gaugeValue reads the gauge name, which has no labels.
 func gaugeValue(t *testing.T, m *metrics, name string) float64 {
 	t.Helper()
-	mfs, err := m.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+	v, ok := series(t, m, name, nil)
+	if !ok {
+		t.Fatalf("no gauge %s", name)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-			return mf.GetMetric()[0].GetGauge().GetValue()
-		}
-	}
-	t.Fatalf("no gauge %s", name)
-	return 0
+	return v
 }
 
 // TestRESPRepliesBeforePartialCommand: the answers to pipelined commands
