@@ -184,7 +184,7 @@ func (cfg CertsConfig) checkNames() error {
 // lockCertDir takes CertsLockFile in dir, waiting for another run that
 // holds it, and returns what releases it.
 func lockCertDir(dir string) (func(), error) {
-	l := flock.New(filepath.Join(dir, CertsLockFile), flock.SetFlag(os.O_CREATE|os.O_RDWR), flock.SetPermissions(0o600))
+	l := flock.New(filepath.Join(dir, CertsLockFile), flock.SetPermissions(0o600))
 	if err := l.Lock(); err != nil {
 		return nil, fmt.Errorf("node: certs: lock %s: %w", l.Path(), err)
 	}

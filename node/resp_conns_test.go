@@ -74,7 +74,8 @@ func TestRESPMaxClients(t *testing.T) {
 	}
 }
 
-// gaugeValue reads the gauge name, which has no labels.
+// gaugeValue reads the gauge name (its first series; the gauges read
+// here have no labels, so one).
 func gaugeValue(t *testing.T, m *metrics, name string) float64 {
 	t.Helper()
 	v, ok := series(t, m, name, nil)
@@ -282,7 +283,10 @@ func TestFitMaxClients(t *testing.T) {
 		{10000, 100, true, 1, true},
 		{0, 1024, true, 0, false},
 		{10000, 1024, false, 10000, false},
-		{10000, 1<<63 - 1, true, 10000, false}, // RLIM_INFINITY as an int64
+		{10000, 1<<63 - 1, true, 10000, false},  // RLIM_INFINITY as an int64
+		{10000, ^uint64(0), true, 10000, false}, // RLIM_INFINITY as a uint64
+		{1, 10, true, 1, false},
+		{10000, respReservedFiles + 1, true, 1, true},
 	} {
 		got, reduced := fitMaxClients(tc.configured, tc.limit, tc.known)
 		if got != tc.want || reduced != tc.wantReduced {
