@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -323,5 +325,53 @@ func TestRESPRefusalsBounded(t *testing.T) {
 	}
 	if n := counterValue(t, s.metrics, metricRESPDropped, "reason", respDroppedMaxClients); n != 2 {
 		t.Fatalf("%s{reason=%s} = %v, want 2", metricRESPDropped, respDroppedMaxClients, n)
+	}
+}
+
+// TestRESPMaxClientsTLS: over TLS, a connection past the cap completes
+// its handshake and gets redis-server's answer too.
+func TestRESPMaxClientsTLS(t *testing.T) {
+	dir := makeCerts(t, "n1")
+	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "n1.crt"), filepath.Join(dir, "n1.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	limits := testLimits
+	limits.RESPMaxClients = 1
+	s := newRESPServer(newFakeKV(), func() respInfo { return respInfo{} }, newMetrics(metricSources{}), limits, testkit.Logger(t))
+	done := make(chan error, 1)
+	go func() {
+		done <- s.serve(tls.NewListener(raw, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}))
+	}()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.shutdown(ctx)
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	dial := func() *respClient {
+		t.Helper()
+		c, err := tls.Dial("tcp", raw.Addr().String(), &tls.Config{RootCAs: caPool(t, dir), ServerName: "n1", MinVersion: tls.VersionTLS13})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return &respClient{conn: c, rd: bufio.NewReader(c)}
+	}
+	if got := dial().do(t, "PING"); got != "PONG" {
+		t.Fatalf("PING over TLS: %v", got)
+	}
+	over := dial()
+	if err := over.conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := readReply(over.rd); err != nil || got != respError(respMaxClientsText) {
+		t.Fatalf("past the cap over TLS: %v, %v; want %q", got, err, respMaxClientsText)
 	}
 }
