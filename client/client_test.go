@@ -18,10 +18,6 @@ import (
 	"github.com/ringkv/ringkv/internal/testkit"
 )
 
-// deadAddr is a loopback address nothing listens on: a dial to it is
-// refused, so nothing can have been sent.
-func deadAddr(t *testing.T) string { return testkit.RefusedAddr(t) }
-
 // server is an httptest server that counts requests and answers with h.
 func server(t *testing.T, h http.HandlerFunc) (*httptest.Server, *atomic.Int32) {
 	var n atomic.Int32
@@ -57,7 +53,7 @@ func TestAgainstNode(t *testing.T) {
 	ctx := t.Context()
 	// The first address refuses connections: every request moves on to the
 	// live node.
-	c := newClient(t, client.Config{Nodes: []string{deadAddr(t), addr}})
+	c := newClient(t, client.Config{Nodes: []string{testkit.RefusedAddr(t), addr}})
 	if _, err := c.Put(ctx, "a/b c", []byte("v1"), client.W(client.N(1))); err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +205,7 @@ func TestEveryNodeRefused(t *testing.T) {
 }
 
 func TestLeaveStaysOnFirstNode(t *testing.T) {
-	c := newClient(t, client.Config{Nodes: []string{deadAddr(t), deadAddr(t)}})
+	c := newClient(t, client.Config{Nodes: []string{testkit.RefusedAddr(t), testkit.RefusedAddr(t)}})
 	if _, err := c.Leave(t.Context()); err == nil {
 		t.Fatal("leave reached a node")
 	}

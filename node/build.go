@@ -43,8 +43,6 @@ type builder struct {
 	deps    Deps
 	logger  *slog.Logger // the caller's: each part adds its own attributes
 	closers []func()
-	// auth holds the client tokens (nil without any), read by loadAuth.
-	auth *authenticator
 }
 
 // loadAuth reads auth.tokens and auth.tokens_file. It is the first step:
@@ -55,7 +53,7 @@ func (b *builder) loadAuth() error {
 	if err != nil && !errors.Is(err, errNoTokens) {
 		return err
 	}
-	b.auth, b.n.auth = auth, auth
+	b.n.auth = auth
 	return nil
 }
 
@@ -233,7 +231,7 @@ func (b *builder) openReplica() error {
 
 // buildFrontEnds builds the HTTP, admin and RESP servers on the coordinator.
 func (b *builder) buildFrontEnds() error {
-	n, cfg, auth := b.n, b.n.cfg, b.auth
+	n, cfg, auth := b.n, b.n.cfg, b.n.auth
 	kv := coordinatorKV{c: n.coord}
 	n.admin = &clusterAdmin{
 		self: cfg.Node.Name, gossip: n.gossip, ring: &n.ring, place: &n.place, engine: n.engine,

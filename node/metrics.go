@@ -62,7 +62,6 @@ type metrics struct {
 	snapshotDuration prometheus.Histogram
 	snapshotFailures prometheus.Counter
 	authRefused      *prometheus.CounterVec
-	respConns        prometheus.Gauge
 	respDropped      *prometheus.CounterVec
 	panicsHTTP       atomic.Uint64 // recovered panics, see panicked
 	panicsRESP       atomic.Uint64
@@ -108,10 +107,6 @@ func newMetrics(src metricSources) *metrics {
 			Name: metricAuthRefused,
 			Help: "Client requests and commands refused by authentication, authorisation or protected mode, by api (http, resp) and reason.",
 		}, []string{"api", "reason"}),
-		respConns: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: metricRESPConnections,
-			Help: "RESP client connections being served.",
-		}),
 		respDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: metricRESPDropped,
 			Help: "RESP connections the node closed because of a limit, by reason (max_clients: refused at accept past limits.resp_max_clients; idle_timeout: no command within limits.resp_idle_timeout).",
@@ -120,7 +115,7 @@ func newMetrics(src metricSources) *metrics {
 	m.reg.MustRegister(
 		m.requests, m.latency, m.quorumFailures,
 		m.fsyncDuration, m.fsyncBatch, m.snapshotDuration, m.snapshotFailures, m.authRefused,
-		m.respConns, m.respDropped,
+		m.respDropped,
 		recoveredPanics("http", m.panicsHTTP.Load),
 		recoveredPanics("resp", m.panicsRESP.Load),
 		collectors.NewGoCollector(),
@@ -207,6 +202,15 @@ func (m *metrics) panicked(listener string) {
 	default:
 		panic("node: no recovered-panics counter for listener " + listener)
 	}
+}
+
+// registerRESPConnections exports metricRESPConnections, read from count
+// (the RESP server's connections) at scrape time. Register it once.
+func (m *metrics) registerRESPConnections(count func() int) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: metricRESPConnections,
+		Help: "RESP client connections being served.",
+	}, func() float64 { return float64(count()) }))
 }
 
 // registerRecovered exports a count of recovered panics that another

@@ -69,15 +69,18 @@ type respServer struct {
 	idle        chan struct{} // closed once draining and active == 0
 }
 
-// newRESPServer builds the server; serve starts it on a listener.
+// newRESPServer builds the server and registers its connection gauge with
+// m; serve starts it on a listener.
 func newRESPServer(kv kvBackend, info func() respInfo, m *metrics, limits LimitsConfig, log *slog.Logger) *respServer {
-	return &respServer{
+	s := &respServer{
 		kv: kv, info: info, metrics: m, limits: limits, log: log, cmds: respCommands(),
 		unknown: &respCommand{name: "unknown"},
 		idle:    make(chan struct{}), conns: map[*respConn]struct{}{},
 		overLimitLog: NewRateLog(log, slog.LevelWarn, "resp connection refused: limits.resp_max_clients reached", time.Minute, nil),
 		logoutLog:    NewRateLog(log, slog.LevelInfo, "resp session logged out: its token was removed or replaced", time.Minute, nil),
 	}
+	m.registerRESPConnections(s.connCount)
+	return s
 }
 
 // shutdown stops taking commands, waits for in-flight ones (until ctx is

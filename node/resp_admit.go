@@ -26,7 +26,6 @@ func (s *respServer) track(c *respConn) connAdmission {
 		return connOverLimit
 	}
 	s.conns[c] = struct{}{}
-	s.metrics.respConns.Inc()
 	return connServed
 }
 
@@ -35,7 +34,6 @@ func (s *respServer) untrack(c *respConn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.conns, c)
-	s.metrics.respConns.Dec()
 }
 
 // respMaxClientsText is redis-server's answer to a connection past its

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"strconv"
 	"strings"
@@ -32,15 +31,14 @@ const respDefaultUser = "default"
 // connection's context. Only the connection's goroutine touches it.
 type respSession struct {
 	id          int64
-	peerChecked bool   // protected mode has looked at the peer
-	denied      bool   // protected mode refused the peer
-	role        Role   // RoleNone until AUTH succeeds
-	name        string // the token's name once authenticated
-	// hash and gen are the token's hash and the generation of the tokens
-	// it was found in: when the tokens are reloaded, the session keeps
-	// its login only while a token of that name and hash remains.
-	hash [sha256.Size]byte
-	gen  uint64
+	peerChecked bool // protected mode has looked at the peer
+	denied      bool // protected mode refused the peer
+	// tok is the token the session logged in with (its role RoleNone
+	// until AUTH succeeds), found in the tokens of generation gen: when
+	// the tokens are reloaded, the session keeps its login only while a
+	// token of that name and hash remains.
+	tok authToken
+	gen uint64
 }
 
 // session returns c's session, making it on the first command.
@@ -103,14 +101,14 @@ func (s *respServer) admit(c redcon.Conn, cmd string) bool {
 	}
 	sess := s.session(c)
 	s.recheck(c, sess)
-	if sess.role == RoleNone {
+	if sess.tok.role == RoleNone {
 		g.refused("resp", refuseNoToken, c.RemoteAddr(), "")
 		c.WriteError(respNoAuth)
 		return false
 	}
-	if sess.role < need {
-		g.refused("resp", refuseRole, c.RemoteAddr(), sess.name)
-		c.WriteError(fmt.Sprintf("NOPERM User %s has no permissions to run the '%s' command", sess.name, cmd))
+	if sess.tok.role < need {
+		g.refused("resp", refuseRole, c.RemoteAddr(), sess.tok.name)
+		c.WriteError(fmt.Sprintf("NOPERM User %s has no permissions to run the '%s' command", sess.tok.name, cmd))
 		return false
 	}
 	return true
@@ -135,7 +133,7 @@ func (s *respServer) login(c redcon.Conn, user, token []byte) error {
 		g.refused("resp", refuseBadToken, c.RemoteAddr(), "")
 		return errRESP(respWrongPass)
 	}
-	sess.role, sess.name, sess.hash, sess.gen = t.role, t.name, t.hash, gen
+	sess.tok, sess.gen = t, gen
 	return nil
 }
 
@@ -145,16 +143,16 @@ func (s *respServer) login(c redcon.Conn, user, token []byte) error {
 // out, so that its commands answer NOAUTH until it logs in again. Only
 // called with authentication on.
 func (s *respServer) recheck(c redcon.Conn, sess *respSession) {
-	if sess.role == RoleNone || sess.gen == s.gate.auth.generation() {
+	if sess.tok.role == RoleNone || sess.gen == s.gate.auth.generation() {
 		return
 	}
-	t, gen, ok := s.gate.auth.named(sess.name)
-	if ok && t.hash == sess.hash {
-		sess.role, sess.gen = t.role, gen
+	t, gen, ok := s.gate.auth.named(sess.tok.name)
+	if ok && t.hash == sess.tok.hash {
+		sess.tok, sess.gen = t, gen
 		return
 	}
-	s.logoutLog.Log(sess.name, "remote", c.RemoteAddr(), "token", sess.name)
-	sess.role, sess.name, sess.hash, sess.gen = RoleNone, "", [sha256.Size]byte{}, 0
+	s.logoutLog.Log(sess.tok.name, "remote", c.RemoteAddr(), "token", sess.tok.name)
+	sess.tok, sess.gen = authToken{}, 0
 }
 
 // auth serves AUTH token and AUTH user token.
@@ -218,10 +216,10 @@ func (s *respServer) hello(c redcon.Conn, a [][]byte) error {
 	sess := s.session(c)
 	if !authed && s.gate != nil && s.gate.auth != nil {
 		s.recheck(c, sess)
-	}
-	if !authed && s.gate != nil && s.gate.auth != nil && sess.role == RoleNone {
-		s.gate.refused("resp", refuseNoToken, c.RemoteAddr(), "")
-		return errRESP(respHelloAuth)
+		if sess.tok.role == RoleNone {
+			s.gate.refused("resp", refuseNoToken, c.RemoteAddr(), "")
+			return errRESP(respHelloAuth)
+		}
 	}
 	c.WriteArray(14)
 	for _, kv := range [][2]string{{"server", "redis"}, {"version", "7.0.0"}} {

@@ -155,7 +155,9 @@ func (s *respServer) serveConn(c *respConn) {
 			_ = c.flush()
 			return
 		}
-		if !c.rd.buffered() || len(c.out) >= respFlushAt {
+		// Replies go out when the reader next waits for input
+		// (flushingReader), or here once a pipeline piled up enough.
+		if len(c.out) >= respFlushAt {
 			if err := c.flush(); err != nil {
 				return
 			}
@@ -294,5 +296,5 @@ func (c *respConn) NetConn() net.Conn { return c.nc }
 // authenticated reports whether c's client has logged in with a token.
 func authenticated(c *respConn) bool {
 	sess, ok := c.ctx.(*respSession)
-	return ok && sess.role != RoleNone
+	return ok && sess.tok.role != RoleNone
 }

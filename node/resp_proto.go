@@ -102,10 +102,6 @@ func (rd *respReader) allow() {
 	rd.unauth, rd.max, rd.maxArgs = false, rd.full, respMaxMultibulk
 }
 
-// buffered reports whether input that has arrived is still unread: the
-// caller flushes replies only once it is not, to answer pipelines in bulk.
-func (rd *respReader) buffered() bool { return rd.br.Buffered() > 0 }
-
 // footprint is roughly what the reader holds in memory, in bytes.
 func (rd *respReader) footprint() int {
 	return rd.br.Size() + cap(rd.line) + cap(rd.arena) + 8*cap(rd.ends) + 24*cap(rd.args)
