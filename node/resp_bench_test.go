@@ -60,7 +60,8 @@ func BenchmarkRESPConn(b *testing.B) {
 						}
 					}
 					nc := &cmdConn{cmds: cmds, left: b.N}
-					c := &respConn{nc: nc, addr: "bench", rd: newRESPReader(nc, respCommandCap(s.limits))}
+					c := &respConn{nc: nc, addr: "bench"}
+					c.rd = newRESPReader(flushingReader{c}, respCommandCap(s.limits))
 					b.ReportAllocs()
 					b.ResetTimer()
 					s.serveConn(c)

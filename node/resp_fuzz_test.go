@@ -160,7 +160,8 @@ func FuzzRESPStream(f *testing.F) {
 			return // minimising inputs this long stalls the fuzzer; the unit tests send long lines
 		}
 		nc := &scriptConn{in: bytes.Clone(in), chunk: int(chunk)}
-		c := &respConn{nc: nc, addr: "script", rd: newRESPReader(nc, max)}
+		c := &respConn{nc: nc, addr: "script"}
+		c.rd = newRESPReader(flushingReader{c}, max)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
