@@ -61,6 +61,10 @@ type CertsConfig struct {
 	Force bool
 	// Now is the issue time; zero means time.Now.
 	Now time.Time
+	// Waiting, if set, is called with the lock file's path when another
+	// run holds the directory's lock (CertsLockFile), before WriteCerts
+	// waits for it, so that a caller can say why nothing happens.
+	Waiting func(lockPath string)
 }
 
 // defaultCertValidity is 825 days, the longest lifetime browsers accept
@@ -156,7 +160,7 @@ func (cfg CertsConfig) prepare() (CertsConfig, func(), error) {
 	if err := checkCertDirMode(cfg.Dir); err != nil {
 		return cfg, nil, err
 	}
-	release, err := lockCertDir(cfg.Dir)
+	release, err := lockCertDir(cfg.Dir, cfg.Waiting)
 	if err != nil {
 		return cfg, nil, err
 	}
@@ -182,10 +186,17 @@ func (cfg CertsConfig) checkNames() error {
 }
 
 // lockCertDir takes CertsLockFile in dir, waiting for another run that
-// holds it, and returns what releases it.
-func lockCertDir(dir string) (func(), error) {
+// holds it (after calling waiting, if set), and returns what releases it.
+func lockCertDir(dir string, waiting func(string)) (func(), error) {
 	l := flock.New(filepath.Join(dir, CertsLockFile), flock.SetPermissions(0o600))
-	if err := l.Lock(); err != nil {
+	locked, err := l.TryLock()
+	if err == nil && !locked {
+		if waiting != nil {
+			waiting(l.Path())
+		}
+		err = l.Lock()
+	}
+	if err != nil {
 		return nil, fmt.Errorf("node: certs: lock %s: %w", l.Path(), err)
 	}
 	return func() { _ = l.Unlock() }, nil // the lock goes with the process anyway

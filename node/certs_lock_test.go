@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/gofrs/flock"
 )
 
 // TestWriteCertsConcurrent: runs of WriteCerts on one new directory at
@@ -51,5 +53,44 @@ func TestWriteCertsConcurrent(t *testing.T) {
 		if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
 			t.Errorf("n%d.crt does not verify against the directory's CA: %v", i, err)
 		}
+	}
+}
+
+// TestWriteCertsSaysWhenItWaits: a run that finds the directory locked by
+// another calls Waiting with the lock's path before it waits, and writes
+// once the lock is released; a run that finds it free does not call
+// Waiting.
+func TestWriteCertsSaysWhenItWaits(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "certs")
+	free := func(lock string) { t.Errorf("Waiting(%q) called with the lock free", lock) }
+	if _, err := WriteCerts(CertsConfig{Dir: dir, Nodes: []string{"n1"}, Waiting: free}); err != nil {
+		t.Fatal(err)
+	}
+	held := flock.New(filepath.Join(dir, CertsLockFile))
+	if err := held.Lock(); err != nil {
+		t.Fatal(err)
+	}
+	waiting := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		_, err := WriteCerts(CertsConfig{Dir: dir, Nodes: []string{"n2"}, Waiting: func(lock string) { waiting <- lock }})
+		done <- err
+	}()
+	select {
+	case lock := <-waiting:
+		if want := filepath.Join(dir, CertsLockFile); lock != want {
+			t.Errorf("Waiting(%q), want %q", lock, want)
+		}
+	case err := <-done:
+		t.Fatalf("WriteCerts returned (%v) while another run held the lock", err)
+	}
+	if err := held.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadCertFile(filepath.Join(dir, "n2.crt")); err != nil {
+		t.Fatal(err)
 	}
 }

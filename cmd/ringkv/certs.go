@@ -58,6 +58,9 @@ are written 0600 and a new directory 0700. Keep ca.key off the nodes: only
 			if cfg.Hosts, err = parseCertHosts(hosts, args); err != nil {
 				return err
 			}
+			cfg.Waiting = func(lock string) {
+				fmt.Fprintf(a.stderr, "waiting for another ringkv certs run to release %s\n", lock)
+			}
 			written, err := node.WriteCerts(cfg)
 			for _, p := range written {
 				fmt.Fprintln(a.stdout, "wrote", p)
