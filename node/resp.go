@@ -50,19 +50,18 @@ type respServer struct {
 	// gate admits connections and commands (resp_auth.go); nil admits all.
 	gate       *gate
 	sessionIDs atomic.Int64 // numbers connections for HELLO
-	// refusing counts the connections being refused (refuse).
-	refusing atomic.Int32
 	// overLimitLog logs refused connections, at most once a minute;
 	// logoutLog the sessions a reload of the tokens logged out, at most
 	// once a minute per token (a revocation may end thousands at once).
 	overLimitLog, logoutLog *RateLog
 
-	// mu guards ln, conns, connsClosed, active, draining and idle: the
-	// in-flight command count that a graceful shutdown waits for before
-	// closing connections.
+	// mu guards ln, conns, refusals, connsClosed, active, draining and
+	// idle: the in-flight command count that a graceful shutdown waits for
+	// before closing connections.
 	mu          sync.Mutex
 	ln          net.Listener
 	conns       map[*respConn]struct{} // connections being served
+	refusals    map[net.Conn]struct{}  // connections being refused (refuse)
 	connsClosed bool                   // serve closed conns; close new ones at once
 	active      int
 	draining    bool
@@ -75,7 +74,7 @@ func newRESPServer(kv kvBackend, info func() respInfo, m *metrics, limits Limits
 	s := &respServer{
 		kv: kv, info: info, metrics: m, limits: limits, log: log, cmds: respCommands(),
 		unknown: &respCommand{name: "unknown"},
-		idle:    make(chan struct{}), conns: map[*respConn]struct{}{},
+		idle:    make(chan struct{}), conns: map[*respConn]struct{}{}, refusals: map[net.Conn]struct{}{},
 		overLimitLog: NewRateLog(log, slog.LevelWarn, "resp connection refused: limits.resp_max_clients reached", time.Minute, nil),
 		logoutLog:    NewRateLog(log, slog.LevelInfo, "resp session logged out: its token was removed or replaced", time.Minute, nil),
 	}

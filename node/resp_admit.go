@@ -51,20 +51,26 @@ const respMaxRefusing = 64
 
 // refuse counts a connection over limits.resp_max_clients, answers it
 // with redis-server's error on a goroutine of its own (with TLS the answer
-// waits for the handshake) and closes it. The goroutine is not among the
-// connections shutdown closes: it ends by itself within
-// respHandshakeTimeout, the one deadline of its handshake, answer and
-// close.
+// waits for the handshake) and closes it, all within respHandshakeTimeout.
+// It is kept among the refusals closeConns closes, so that shutdown does
+// not leave it waiting on a client that does not read.
 func (s *respServer) refuse(c *respConn) {
 	s.metrics.respDropped.WithLabelValues(respDroppedMaxClients).Inc()
 	s.overLimitLog.Log("max_clients", "remote", c.addr, "resp_max_clients", s.limits.RESPMaxClients)
-	if s.refusing.Add(1) > respMaxRefusing {
-		s.refusing.Add(-1)
+	s.mu.Lock()
+	if s.connsClosed || len(s.refusals) >= respMaxRefusing {
+		s.mu.Unlock()
 		_ = c.nc.Close()
 		return
 	}
+	s.refusals[c.nc] = struct{}{}
+	s.mu.Unlock()
 	go func() {
-		defer s.refusing.Add(-1)
+		defer func() {
+			s.mu.Lock()
+			delete(s.refusals, c.nc)
+			s.mu.Unlock()
+		}()
 		_ = c.nc.SetDeadline(time.Now().Add(respHandshakeTimeout))
 		_, _ = c.nc.Write(respMaxClientsReply) // best effort: the client is refused either way
 		_ = c.nc.Close()

@@ -74,13 +74,17 @@ func (s *respServer) serve(ln net.Listener) error {
 	}
 }
 
-// closeConns closes every connection, and any accepted later.
+// closeConns closes every connection, those being refused included, and
+// any accepted later.
 func (s *respServer) closeConns() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.connsClosed = true
 	for c := range s.conns {
 		_ = c.nc.Close()
+	}
+	for nc := range s.refusals {
+		_ = nc.Close()
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"sync"
@@ -307,7 +308,13 @@ func TestRESPRefusalsBounded(t *testing.T) {
 	if got := dialRESP(t, addr).do(t, "PING"); got != "PONG" {
 		t.Fatalf("PING: %v", got)
 	}
-	s.refusing.Store(respMaxRefusing) // as if that many were being answered
+	// As if that many were being answered: placeholders, never written to.
+	s.mu.Lock()
+	for range respMaxRefusing {
+		held, _ := net.Pipe()
+		s.refusals[held] = struct{}{}
+	}
+	s.mu.Unlock()
 	silent := dialRESP(t, addr)
 	if err := silent.conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
 		t.Fatal(err)
@@ -315,7 +322,9 @@ func TestRESPRefusalsBounded(t *testing.T) {
 	if b, err := io.ReadAll(silent.rd); err != nil || len(b) != 0 {
 		t.Fatalf("refused past the bound: read %q, %v; want nothing and EOF", b, err)
 	}
-	s.refusing.Store(0)
+	s.mu.Lock()
+	clear(s.refusals)
+	s.mu.Unlock()
 	answered := dialRESP(t, addr)
 	if err := answered.conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
 		t.Fatal(err)
@@ -374,4 +383,34 @@ func TestRESPMaxClientsTLS(t *testing.T) {
 	if got, err := readReply(over.rd); err != nil || got != respError(respMaxClientsText) {
 		t.Fatalf("past the cap over TLS: %v, %v; want %q", got, err, respMaxClientsText)
 	}
+}
+
+// TestRESPShutdownClosesRefusals: closing the connections closes those
+// being refused too, so that a refusal held up by a client that does not
+// read (or, over TLS, does not finish its handshake) ends with shutdown
+// rather than at respHandshakeTimeout. net.Pipe has no buffer: the refusal
+// blocks in its write until the client reads.
+func TestRESPShutdownClosesRefusals(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newRESPServer(newFakeKV(), func() respInfo { return respInfo{} }, newMetrics(metricSources{}), testLimits, slog.New(slog.DiscardHandler))
+		srv, cli := net.Pipe()
+		defer cli.Close()
+		start := time.Now()
+		s.refuse(&respConn{nc: srv, addr: "pipe"})
+		synctest.Wait() // the refusal waits in its write
+		s.closeConns()
+		synctest.Wait() // and ends
+		s.mu.Lock()
+		left := len(s.refusals)
+		s.mu.Unlock()
+		if left != 0 {
+			t.Fatalf("%d refusals still under way after closeConns", left)
+		}
+		if waited := time.Since(start); waited >= respHandshakeTimeout {
+			t.Fatalf("the refusal ended after %v, at its own deadline, not with closeConns", waited)
+		}
+		if _, err := cli.Read(make([]byte, 64)); !errors.Is(err, io.EOF) {
+			t.Fatalf("client read after closeConns: %v, want EOF", err)
+		}
+	})
 }
