@@ -121,7 +121,7 @@ func serveConn(c net.Conn) {
 		}
 		in = append(in, buf[:n]...)
 		var used int
-		out, used, err = answer(out[:0], in)
+		out, used, err = answer(out, in)
 		if err != nil {
 			return
 		}
@@ -130,6 +130,7 @@ func serveConn(c net.Conn) {
 			if _, err := c.Write(out); err != nil {
 				return
 			}
+			out = out[:0]
 		}
 	}
 }
