@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"path/filepath"
 	"sync"
@@ -352,18 +351,7 @@ func TestRESPMaxClientsTLS(t *testing.T) {
 	limits := testLimits
 	limits.RESPMaxClients = 1
 	s := newRESPServer(newFakeKV(), func() respInfo { return respInfo{} }, newMetrics(metricSources{}), limits, testkit.Logger(t))
-	done := make(chan error, 1)
-	go func() {
-		done <- s.serve(tls.NewListener(raw, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}))
-	}()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = s.shutdown(ctx)
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
+	serveRESPOn(t, s, tls.NewListener(raw, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}))
 	dial := func() *respClient {
 		t.Helper()
 		c, err := tls.Dial("tcp", raw.Addr().String(), &tls.Config{RootCAs: caPool(t, dir), ServerName: "n1", MinVersion: tls.VersionTLS13})
@@ -392,7 +380,7 @@ func TestRESPMaxClientsTLS(t *testing.T) {
 // blocks in its write until the client reads.
 func TestRESPShutdownClosesRefusals(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := newRESPServer(newFakeKV(), func() respInfo { return respInfo{} }, newMetrics(metricSources{}), testLimits, slog.New(slog.DiscardHandler))
+		s := newRESPServer(newFakeKV(), func() respInfo { return respInfo{} }, newMetrics(metricSources{}), testLimits, testkit.Logger(t))
 		srv, cli := net.Pipe()
 		defer cli.Close()
 		start := time.Now()

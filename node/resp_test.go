@@ -134,6 +134,14 @@ func serveRESP(t *testing.T, s *respServer) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	serveRESPOn(t, s, ln)
+	return ln.Addr().String()
+}
+
+// serveRESPOn serves s on ln until the test ends, then shuts it down and
+// checks that serve ended cleanly.
+func serveRESPOn(t *testing.T, s *respServer, ln net.Listener) {
+	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- s.serve(ln) }()
 	t.Cleanup(func() {
@@ -144,7 +152,6 @@ func serveRESP(t *testing.T, s *respServer) string {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return ln.Addr().String()
 }
 
 func TestRESPCommands(t *testing.T) {
