@@ -61,7 +61,7 @@ func BenchmarkRESPConn(b *testing.B) {
 					}
 					nc := &cmdConn{cmds: cmds, left: b.N}
 					c := &respConn{nc: nc, addr: "bench"}
-					c.rd = newRESPReader(flushingReader{c}, respCommandCap(s.limits))
+					s.attachReader(c)
 					b.ReportAllocs()
 					b.ResetTimer()
 					s.serveConn(c)

@@ -65,12 +65,19 @@ func (s *respServer) serve(ln net.Listener) error {
 		case connServed:
 			// Its buffers only now that it is served: a refused
 			// connection costs no more than its descriptor.
-			c.rd = newRESPReader(flushingReader{c}, respCommandCap(s.limits))
-			if s.gate != nil && s.gate.auth != nil {
-				c.rd.restrict()
-			}
+			s.attachReader(c)
 			go s.serveConn(c)
 		}
+	}
+}
+
+// attachReader gives c the reader serveConn reads its commands with: one
+// that writes the pending replies before it waits for input, held to the
+// limits before AUTH when authentication is on.
+func (s *respServer) attachReader(c *respConn) {
+	c.rd = newRESPReader(flushingReader{c}, respCommandCap(s.limits))
+	if s.gate != nil && s.gate.auth != nil {
+		c.rd.restrict()
 	}
 }
 

@@ -154,14 +154,13 @@ func FuzzRESPStream(f *testing.F) {
 	kv := newFakeKV()
 	rec := &recordHandler{}
 	s := newRESPServer(kv, func() respInfo { return respInfo{Node: "n1"} }, newMetrics(metricSources{}), testLimits, slog.New(rec))
-	max := respCommandCap(testLimits)
 	f.Fuzz(func(t *testing.T, in []byte, chunk uint8) {
 		if len(in) > 16<<10 {
 			return // minimising inputs this long stalls the fuzzer; the unit tests send long lines
 		}
 		nc := &scriptConn{in: bytes.Clone(in), chunk: int(chunk)}
 		c := &respConn{nc: nc, addr: "script"}
-		c.rd = newRESPReader(flushingReader{c}, max)
+		s.attachReader(c)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
