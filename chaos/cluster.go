@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ringkv/ringkv/internal/freeport"
 )
 
 // ClusterConfig describes a cluster of ringkv processes for a chaos run.
@@ -163,9 +165,9 @@ func (c *Cluster) pickPorts(n *node) error {
 		c.mu.Unlock()
 		return nil
 	}
-	p, err := freePorts(n.ip, 4)
+	p, err := freeport.Ports(n.ip, 4)
 	if err != nil {
-		return err
+		return fmt.Errorf("chaos: %w", err)
 	}
 	c.mu.Lock()
 	n.ports = [4]int(p)

@@ -3,7 +3,6 @@ package node
 import (
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -11,30 +10,35 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringkv/ringkv/internal/freeport"
 	"github.com/ringkv/ringkv/internal/testkit"
 	"github.com/ringkv/ringkv/replica"
 )
 
-// freeGossipAddr returns a loopback address whose port is free for TCP and
-// UDP (gossip uses both) at the time of the call; nothing listens on it.
+// freeGossipAddrs returns n distinct loopback addresses whose ports are
+// free for TCP and UDP (gossip uses both) at the time of the call; nothing
+// listens on them.
+// The port lies outside the kernel's ephemeral range: these addresses are
+// written into one node's seeds before the node meant to bind them starts,
+// and a port from that range was once taken in between by a listener or a
+// dial of the node started first.
+func freeGossipAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	ports, err := freeport.Ports("127.0.0.1", n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs := make([]string, n)
+	for i, p := range ports {
+		addrs[i] = "127.0.0.1:" + strconv.Itoa(p)
+	}
+	return addrs
+}
+
+// freeGossipAddr is one of freeGossipAddrs.
 func freeGossipAddr(t *testing.T) string {
 	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port))
-		l.Close()
-		if err != nil {
-			continue
-		}
-		u.Close()
-		return "127.0.0.1:" + strconv.Itoa(port)
-	}
-	t.Fatal("no free port for TCP and UDP")
-	return ""
+	return freeGossipAddrs(t, 1)[0]
 }
 
 // get returns the status and body of a GET.
@@ -133,7 +137,8 @@ func TestBootstrapServesWithoutSeeds(t *testing.T) {
 // until it reaches a peer again: it serves at once only while its data
 // directory knows no other node.
 func TestBootstrapRestartWaitsForPeers(t *testing.T) {
-	g1, g2 := freeGossipAddr(t), freeGossipAddr(t)
+	g := freeGossipAddrs(t, 2)
+	g1, g2 := g[0], g[1]
 	cfg1 := testConfig(t, "n1", g2)
 	cfg1.Listen.Gossip, cfg1.Bootstrap = g1, true
 	cfg2 := testConfig(t, "n2", g1)
@@ -169,7 +174,8 @@ func TestBootstrapRestartWaitsForPeers(t *testing.T) {
 // waits until n2 serves: the plan is {n1, n2}. It returns n1's config.
 func bootstrapPair(t *testing.T) (cfg1 Config, n1, n2 *runningNode) {
 	t.Helper()
-	g1, g2 := freeGossipAddr(t), freeGossipAddr(t)
+	g := freeGossipAddrs(t, 2)
+	g1, g2 := g[0], g[1]
 	cfg1 = testConfig(t, "n1", g2)
 	cfg1.Listen.Gossip, cfg1.Bootstrap = g1, true
 	cfg2 := testConfig(t, "n2", g1)
