@@ -17,11 +17,10 @@ import (
 
 // freeGossipAddrs returns n distinct loopback addresses whose ports are
 // free for TCP and UDP (gossip uses both) at the time of the call; nothing
-// listens on them.
-// The port lies outside the kernel's ephemeral range: these addresses are
-// written into one node's seeds before the node meant to bind them starts,
-// and a port from that range was once taken in between by a listener or a
-// dial of the node started first.
+// listens on them. The ports lie outside the kernel's ephemeral range:
+// these addresses are written into one node's seeds before the node meant
+// to bind them starts, and a port from that range was once taken in
+// between by a listener or a dial of the node started first.
 func freeGossipAddrs(t *testing.T, n int) []string {
 	t.Helper()
 	ports, err := freeport.Ports("127.0.0.1", n)
