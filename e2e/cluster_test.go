@@ -77,6 +77,7 @@ func asBytes(r any) []byte {
 // passes, then fails with cond's last error.
 func eventually(t *testing.T, deadline time.Time, what string, cond func() error) {
 	t.Helper()
+	began := time.Now()
 	var err error
 	for i := 0; i < 100000; i++ {
 		if err = cond(); err == nil {
@@ -87,7 +88,7 @@ func eventually(t *testing.T, deadline time.Time, what string, cond func() error
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("%s: %v", what, err)
+	t.Fatalf("%s: not by the deadline, waited %s: %v", what, time.Since(began).Round(time.Millisecond), err)
 }
 
 // TestCluster starts three servers from configs/dev-node*.yaml, writes

@@ -63,11 +63,19 @@ func fileExists(p string) bool {
 }
 
 // testDeadline bounds one test: the earlier of the test binary's -timeout
-// less a margin and limit.
+// less a margin and limit. A test cut short by -timeout says so, since its
+// failure would otherwise read as the cluster being slow: the package
+// needs about 10 minutes, more than go test's default -timeout.
 func testDeadline(t *testing.T, limit time.Duration) time.Time {
+	t.Helper()
 	d := time.Now().Add(limit)
 	if td, ok := t.Deadline(); ok && td.Add(-10*time.Second).Before(d) {
 		d = td.Add(-10 * time.Second)
+		left := time.Until(d)
+		if left <= 0 {
+			t.Fatalf("the test binary's -timeout ran out before this test began (it may take up to %s): run the e2e tests with -timeout 20m, as README.md gives", limit)
+		}
+		t.Logf("the test binary's -timeout leaves this test %s of its %s", left.Round(time.Second), limit)
 	}
 	return d
 }
