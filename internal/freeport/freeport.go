@@ -26,7 +26,7 @@ import (
 // before Ports returns, so another process may still take one before its
 // user binds it; callers either retry or fail loudly.
 func Ports(ip string, n int) ([]int, error) {
-	lo, hi := Pool()
+	lo, hi := pool()
 	var ports []int
 	var held []io.Closer
 	defer func() {
@@ -54,11 +54,11 @@ func Ports(ip string, n int) ([]int, error) {
 	return ports, nil
 }
 
-// Pool is the span Ports draws from: the wider span of unprivileged ports
+// pool is the span Ports draws from: the wider span of unprivileged ports
 // (from 10000) on either side of the kernel's ephemeral range, or every
 // one of them when neither side holds 1000.
-func Pool() (lo, hi int) {
-	elo, ehi := EphemeralRange()
+func pool() (lo, hi int) {
+	elo, ehi := ephemeralRange()
 	lo, hi = 10000, elo-1
 	if 65535-ehi > hi-lo {
 		lo, hi = ehi+1, 65535
@@ -69,10 +69,10 @@ func Pool() (lo, hi int) {
 	return lo, hi
 }
 
-// EphemeralRange is the kernel's range of local ports for outgoing
+// ephemeralRange is the kernel's range of local ports for outgoing
 // connections and listeners on port 0 (Linux's default 32768-60999 when
 // it cannot be read).
-func EphemeralRange() (lo, hi int) {
+func ephemeralRange() (lo, hi int) {
 	lo, hi = 32768, 60999
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
 		var a, z int

@@ -11,8 +11,8 @@ import (
 // range (where an outgoing connection could take one first), and can be
 // bound for TCP and UDP once Ports has returned.
 func TestPortsAvoidEphemeralRangeAndAreFree(t *testing.T) {
-	elo, ehi := EphemeralRange()
-	lo, hi := Pool()
+	elo, ehi := ephemeralRange()
+	lo, hi := pool()
 	ports, err := Ports("127.0.0.1", 16)
 	if err != nil {
 		t.Fatal(err)
@@ -51,8 +51,8 @@ func TestPortsAvoidEphemeralRangeAndAreFree(t *testing.T) {
 // The pool is never the ephemeral range itself while a side of it holds
 // 1000 ports, and always unprivileged.
 func TestPoolBesideEphemeralRange(t *testing.T) {
-	elo, ehi := EphemeralRange()
-	lo, hi := Pool()
+	elo, ehi := ephemeralRange()
+	lo, hi := pool()
 	if lo < 10000 || hi > 65535 || hi-lo < 1000 {
 		t.Fatalf("pool %d-%d, want at least 1000 unprivileged ports", lo, hi)
 	}
